@@ -1,0 +1,287 @@
+"""The dialogue: one turn in, a new state and what to say out. No wire formats, no Redis.
+
+The gateway loads the state, calls ``Bot.handle`` and commits the returned ``Turn`` atomically
+(state, replies, ticket to file, acknowledgement), which is what makes a redelivered message
+harmless. Filing itself goes through the ticket client's outbox: the bot never waits on it.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import BaseModel, Field
+
+from bot.state import ConversationState, Draft, Mode
+from bot.texts import say, status_name
+from channels.base import InboundMessage
+from nlu.base import Parse
+from ticket_client.base import LocationInfo, TicketClient, TicketDraft, TicketNotFound
+
+MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+TICKET_ID = re.compile(r"\d{3,8}-\d{8}-\d{6}")
+RATINGS = ("基本满意", "不满意", "满意")  # longest first: 不满意 contains 满意
+CANCEL_WORDS = {"取消", "不登记了", "算了", "不用了"}
+RESUME_WORDS = {"继续", "返回机器人", "机器人", "自助"}
+MIN_DESCRIPTION = 6
+
+
+class Reply(BaseModel):
+    text: str
+    kind: str = "reply"
+    buttons: list[str] = Field(default_factory=list)
+    ticket_id: str | None = None
+
+
+class Turn(BaseModel):
+    state: ConversationState
+    replies: list[Reply] = Field(default_factory=list)
+    file: TicketDraft | None = None
+    mode: Mode | None = None  # set when the conversation changes hands
+    handoff_reason: str = ""
+    rated: bool = False  # the pending satisfaction survey was answered
+
+
+class Bot:
+    def __init__(self, tickets: TicketClient) -> None:
+        self.tickets = tickets
+
+    async def handle(
+        self,
+        msg: InboundMessage,
+        parse: Parse,
+        state: ConversationState,
+        mode: Mode = "bot",
+        pending_rating: str | None = None,
+    ) -> Turn:
+        text = msg.text.strip()
+        intent = parse.intent.name
+        turn = Turn(state=state.model_copy(deep=True))
+
+        if mode in ("waiting", "operator"):
+            # A person owns (or is about to own) this conversation: the bot stays silent,
+            # except that a waiting citizen may go back to self-service.
+            if mode == "waiting" and text in RESUME_WORDS:
+                turn.mode = "bot"
+                turn.replies.append(Reply(text=say("back_to_bot")))
+            return turn
+
+        if msg.event in ("subscribe", "start", "enter_session"):
+            turn.state.greeted = True
+            turn.replies.append(Reply(text=say("greeting")))
+            return turn
+
+        if pending_rating and (rating := _rating_of(text, parse)):
+            await self.tickets.rate(pending_rating, rating)
+            turn.rated = True
+            key = "rating_unsatisfied" if rating == "不满意" else "rating_thanks"
+            turn.replies.append(Reply(text=say(key, rating=rating)))
+            return turn
+
+        if intent == "ask_human":
+            turn.mode = "waiting"
+            turn.handoff_reason = "citizen_asked"
+            turn.replies.append(Reply(text=say("handoff")))
+            return turn
+
+        if intent == "query_progress" or TICKET_ID.search(text) and text.startswith("查询"):
+            turn.replies.append(await self._progress(msg, parse))
+            return turn
+
+        step = turn.state.step
+        if step == "confirming" and turn.state.draft is not None:
+            return self._confirming(turn, msg, parse, text)
+        if step == "awaiting_location" and turn.state.draft is not None:
+            return self._locating(turn, msg, parse, text)
+        return self._idle(turn, msg, parse, text)
+
+    # --- steps ----------------------------------------------------------------------------
+    def _idle(self, turn: Turn, msg: InboundMessage, parse: Parse, text: str) -> Turn:
+        intent = parse.intent.name
+        if intent in ("greet",) or (not text and msg.location is None and not msg.attachments):
+            turn.state.greeted = True
+            turn.replies.append(Reply(text=say("greeting")))
+            return turn
+        if intent == "thanks_bye":
+            turn.replies.append(Reply(text=say("bye")))
+            return turn
+        if intent in ("affirm", "deny", "rate"):
+            turn.replies.append(Reply(text=say("help")))
+            return turn
+        if len(text) < MIN_DESCRIPTION and not parse.location.found:
+            turn.replies.append(Reply(text=say("too_short")))
+            return turn
+        draft = _draft_from(text, parse)
+        _take_geo(draft, msg)
+        turn.state.draft = draft
+        turn.state.unsure_streak = turn.state.unsure_streak + 1 if parse.category.low_confidence else 0
+        if parse.urgency:
+            draft.urgent = True
+        return self._next_question(turn)
+
+    def _locating(self, turn: Turn, msg: InboundMessage, parse: Parse, text: str) -> Turn:
+        draft = turn.state.draft
+        assert draft is not None
+        if text in CANCEL_WORDS or parse.intent.name == "deny" and text in CANCEL_WORDS:
+            return self._cancel(turn)
+        if parse.location.found:
+            draft.location_text = parse.location.text
+            draft.location_parts = parse.location.parts()
+        elif msg.location is not None:
+            _take_geo(draft, msg)
+        elif len(text) >= 2:
+            # The citizen answered "where?": take the answer as written.
+            draft.location_text = text[:100]
+        else:
+            turn.replies.append(Reply(text=say("location_not_understood")))
+            return turn
+        if contact := _contact(text):
+            draft.contact = contact
+        return self._next_question(turn)
+
+    def _confirming(self, turn: Turn, msg: InboundMessage, parse: Parse, text: str) -> Turn:
+        draft = turn.state.draft
+        assert draft is not None
+        intent = parse.intent.name
+        if text in CANCEL_WORDS:
+            return self._cancel(turn)
+        if intent == "affirm":
+            turn.file = TicketDraft(
+                channel=msg.channel,
+                conversation_key=msg.conversation_key,
+                contact=draft.contact,
+                title=draft.subject or draft.description[:20],
+                description=draft.description,
+                category=draft.category,
+                request_type=draft.request_type,
+                urgent=draft.urgent,
+                location=LocationInfo(
+                    text=draft.location_text, parts=draft.location_parts, lat=draft.lat, lng=draft.lng
+                ),
+                departments=draft.departments,
+                attachments=draft.attachments,
+            )
+            turn.state = ConversationState(greeted=turn.state.greeted)
+            turn.replies.append(Reply(text=say("filing")))
+            return turn
+        if intent == "deny":
+            turn.replies.append(Reply(text=say("deny_prompt"), buttons=["取消"]))
+            return turn
+        # Anything else is a correction: a new place, a phone number, or more detail.
+        if parse.location.found:
+            draft.location_text = parse.location.text
+            draft.location_parts = parse.location.parts()
+        elif msg.location is not None:
+            _take_geo(draft, msg)
+        if contact := _contact(text):
+            draft.contact = contact
+        extra = text.replace(parse.location.text, "").strip() if parse.location.found else text
+        extra = MOBILE.sub("", extra).strip(" ，,。")
+        if len(extra) >= MIN_DESCRIPTION:
+            draft.description = f"{draft.description}\n补充：{extra}"
+        if parse.urgency:
+            draft.urgent = True
+        return self._next_question(turn)
+
+    def _next_question(self, turn: Turn) -> Turn:
+        draft = turn.state.draft
+        assert draft is not None
+        if not draft.location_text:
+            turn.state.step = "awaiting_location"
+            turn.replies.append(Reply(text=say("ask_location")))
+            return turn
+        turn.state.step = "confirming"
+        turn.replies.append(Reply(text=say("confirm", summary=_summary(draft)), buttons=["确认", "取消"]))
+        return turn
+
+    def _cancel(self, turn: Turn) -> Turn:
+        turn.state = ConversationState(greeted=turn.state.greeted)
+        turn.replies.append(Reply(text=say("cancelled")))
+        return turn
+
+    async def _progress(self, msg: InboundMessage, parse: Parse) -> Reply:
+        ticket_id = parse.entity("ticket_id")
+        if not ticket_id and (m := TICKET_ID.search(msg.text)):
+            ticket_id = m.group()
+        if ticket_id:
+            try:
+                ticket = await self.tickets.get(ticket_id)
+            except TicketNotFound:
+                ticket = None
+            if ticket is None or ticket.conversation_key != msg.conversation_key:
+                # Someone else's ticket looks exactly like a missing one: nothing leaks.
+                return Reply(text=say("ticket_not_found", ticket_id=ticket_id))
+            return Reply(text=_status_line(ticket), ticket_id=ticket.ticket_id, kind="reply")
+        mine = await self.tickets.list_for(msg.conversation_key, limit=5)
+        if not mine:
+            return Reply(text=say("no_tickets"))
+        lines = [say("your_tickets")] + [_status_line(t) for t in mine]
+        return Reply(text="\n".join(lines))
+
+
+def _status_line(ticket: object) -> str:
+    history = getattr(ticket, "history", [])
+    note = f"，{history[-1].note}" if history and history[-1].note else ""
+    at = history[-1].at if history else ticket.updated_at  # type: ignore[attr-defined]
+    return say(
+        "status_line",
+        ticket_id=ticket.ticket_id,  # type: ignore[attr-defined]
+        status=status_name(ticket.status),  # type: ignore[attr-defined]
+        note=note,
+        at=at.astimezone().strftime("%Y-%m-%d %H:%M"),
+    )
+
+
+def _draft_from(text: str, parse: Parse) -> Draft:
+    cat = parse.category
+    departments = [d for d in [parse.departments.primary, *parse.departments.co_handlers] if d]
+    return Draft(
+        description=text,
+        subject=parse.subject,
+        location_text=parse.location.text,
+        location_parts=parse.location.parts(),
+        category=cat.path(),
+        category_confidence=cat.confidence,
+        category_confident=bool(cat.level1) and not cat.low_confidence,
+        request_type=parse.request_type,
+        urgent=parse.urgency,
+        departments=departments,
+        contact=_contact(text),
+    )
+
+
+def _take_geo(draft: Draft, msg: InboundMessage) -> None:
+    if msg.location is not None:
+        draft.lat, draft.lng = msg.location.lat, msg.location.lng
+        if not draft.location_text:
+            draft.location_text = msg.location.label or f"{msg.location.lat:.5f},{msg.location.lng:.5f}"
+
+
+def _contact(text: str) -> str:
+    m = MOBILE.search(text)
+    return m.group() if m else ""
+
+
+def _rating_of(text: str, parse: Parse) -> str | None:
+    value = parse.entity("rating")
+    if value in RATINGS:
+        return value
+    for rating in RATINGS:
+        if text.startswith(rating) or text == rating:
+            return rating
+    return None
+
+
+def _summary(draft: Draft) -> str:
+    lines = []
+    if draft.category_confident and draft.category:
+        lines.append(say("confirm_category", category=" / ".join(draft.category)))
+    if draft.request_type:
+        lines.append(say("confirm_type", request_type=draft.request_type))
+    lines.append(say("confirm_location", location=draft.location_text))
+    description = draft.description if len(draft.description) <= 200 else draft.description[:200] + "…"
+    lines.append(say("confirm_description", description=description))
+    if draft.contact:
+        lines.append(say("confirm_contact", contact=draft.contact))
+    if draft.urgent:
+        lines.append(say("confirm_urgent"))
+    return "\n".join(lines)

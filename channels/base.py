@@ -1,0 +1,207 @@
+"""The shared message model and the small contract every channel adapter implements.
+
+A channel adapter turns a platform's request into ``InboundMessage``s (``parse``, pure, no I/O),
+and delivers an ``OutboundMessage`` back on the same platform (``send``). Routes for a channel's
+webhooks live beside it (``routes()``), so adding a channel means adding one module and one
+registry line in ``channels/registry.py``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+OutboundKind = Literal["reply", "ticket_filed", "status_update", "survey", "operator"]
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Attachment(BaseModel):
+    kind: Literal["image", "audio", "video", "file"] = "file"
+    mime: str = "application/octet-stream"
+    ref: str = ""  # stored reference (media id, URL, blob key); fetched lazily by workers
+    name: str = ""
+
+
+class GeoLocation(BaseModel):
+    lat: float
+    lng: float
+    label: str = ""
+
+
+class InboundMessage(BaseModel):
+    """One citizen message, whatever channel it came from."""
+
+    id: str = Field(default_factory=new_id)
+    channel: str
+    channel_message_id: str
+    sender: str
+    conversation_key: str = ""
+    received_at: datetime = Field(default_factory=utcnow)
+    text: str = ""
+    title: str | None = None
+    attachments: list[Attachment] = Field(default_factory=list)
+    location: GeoLocation | None = None
+    reply_to: str | None = None
+    event: str | None = None  # platform events: subscribe, unsubscribe, enter_session, start
+    raw_ref: str | None = None
+    meta: dict[str, str] = Field(default_factory=dict)
+
+    def model_post_init(self, __context: Any) -> None:
+        if not self.conversation_key:
+            self.conversation_key = conversation_key(self.channel, self.sender)
+
+    @property
+    def dedupe_key(self) -> str:
+        return f"{self.channel}:{self.channel_message_id}"
+
+
+class OutboundMessage(BaseModel):
+    """One message to a citizen; ``id`` is deterministic where the producer can make it so."""
+
+    id: str = Field(default_factory=new_id)
+    conversation_key: str
+    channel: str
+    kind: OutboundKind = "reply"
+    text: str
+    ticket_id: str | None = None
+    buttons: list[str] = Field(default_factory=list)
+    fields: dict[str, str] = Field(default_factory=dict)  # structured data (template fields, status)
+    created_at: datetime = Field(default_factory=utcnow)
+
+    @property
+    def sender(self) -> str:
+        return self.conversation_key.split(":", 1)[1] if ":" in self.conversation_key else ""
+
+
+def conversation_key(channel: str, sender: str) -> str:
+    return f"{channel}:{sender}"
+
+
+class ChannelError(Exception):
+    """Base of channel errors; the gateway maps each subclass to one HTTP answer."""
+
+    status_code = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(ChannelError):
+    """Malformed payload: 400, the sender should not retry."""
+
+    status_code = 400
+
+
+class Unauthorized(ChannelError):
+    """Missing or wrong token: 401."""
+
+    status_code = 401
+
+
+class Forbidden(ChannelError):
+    """Wrong signature or secret: 403."""
+
+    status_code = 403
+
+
+class PayloadTooLarge(ChannelError):
+    status_code = 413
+
+
+class NotFound(ChannelError):
+    """Unknown session, account or bot: 404."""
+
+    status_code = 404
+
+
+class RateLimited(ChannelError):
+    status_code = 429
+
+
+class Unavailable(ChannelError):
+    """The gateway cannot accept right now (Redis down): 503, the sender retries."""
+
+    status_code = 503
+
+
+class IgnoredEvent(ChannelError):
+    """A known event we do not act on: answer 200 so the platform does not retry."""
+
+    status_code = 200
+
+
+class DeliveryError(Exception):
+    """Sending failed. ``retry_after`` set means try again later; unset means give up on this route."""
+
+    def __init__(self, message: str, retry_after: float | None = 5.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+Enqueue = Callable[[InboundMessage], Awaitable[bool]]
+"""Hands a parsed message to the gateway: returns False when it was a duplicate."""
+
+
+@runtime_checkable
+class Channel(Protocol):
+    """What every channel adapter offers."""
+
+    name: str
+
+    def handles(self, channel: str) -> bool:
+        """True if outbound messages for ``channel`` (e.g. ``portal:xinfang``) go through this adapter."""
+        ...
+
+    async def send(self, message: OutboundMessage) -> None:
+        """Deliver a reply; raise ``DeliveryError`` to have it retried later."""
+        ...
+
+    def router(self) -> APIRouter | None:
+        """Webhook routes, mounted under ``/channels``; they verify, parse, ``ctx.enqueue`` and ack."""
+        ...
+
+    async def start(self) -> None:
+        """Start background work (polling, token refresh); called once per process."""
+        ...
+
+    async def stop(self) -> None: ...
+
+
+class ChannelContext(BaseModel):
+    """What a channel gets from the gateway at construction: no gateway imports needed."""
+
+    model_config = {"arbitrary_types_allowed": True}
+
+    redis: Any  # redis.asyncio.Redis
+    enqueue: Any  # Enqueue
+    settings: Any  # config.settings.Settings
+    http: Any = None  # httpx.AsyncClient shared by adapters
+
+
+def split_text(text: str, limit: int) -> Sequence[str]:
+    """Split a long reply into chunks a platform accepts, on line breaks where possible."""
+    if len(text) <= limit:
+        return [text]
+    parts: list[str] = []
+    rest = text
+    while len(rest) > limit:
+        cut = rest.rfind("\n", 0, limit)
+        cut = cut if cut > limit // 2 else limit
+        parts.append(rest[:cut])
+        rest = rest[cut:].lstrip("\n")
+    if rest:
+        parts.append(rest)
+    return parts

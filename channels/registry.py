@@ -1,0 +1,12 @@
+"""The one list of channel modules. The gateway loops over it to build adapters and mount routes.
+
+Each module offers ``build(ctx: ChannelContext) -> list[Channel]`` (empty when not configured).
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from channels import web
+
+MODULES: list[ModuleType] = [web]

@@ -1,0 +1,279 @@
+"""The web chat widget's channel: anonymous sessions, text messages, events by WebSocket or long-poll.
+
+A session is a random id plus a bearer token (only its SHA-256 is stored). Replies to a session are
+appended to its own Redis stream; the stream id is the client's cursor, so a reconnecting widget
+(WebSocket or long-poll) gets exactly what it missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, WebSocket, WebSocketDisconnect
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from redis.exceptions import RedisError
+
+from channels.base import (
+    Attachment,
+    BadRequest,
+    ChannelContext,
+    GeoLocation,
+    InboundMessage,
+    NotFound,
+    OutboundMessage,
+    RateLimited,
+    Unauthorized,
+    Unavailable,
+)
+
+NAME = "web"
+EVENTS_MAXLEN = 500
+
+
+def _session_key(session_id: str) -> str:
+    return f"hl:web:sess:{session_id}"
+
+
+def _events_key(session_id: str) -> str:
+    return f"hl:web:ev:{session_id}"
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class MessageIn(BaseModel):
+    text: str = ""
+    client_message_id: str | None = Field(default=None, max_length=64)
+    location: GeoLocation | None = None
+    attachments: list[Attachment] = Field(default_factory=list, max_length=5)
+
+
+def event_of(msg: OutboundMessage) -> dict[str, Any]:
+    """The JSON a widget receives for one outbound message."""
+    event: dict[str, Any] = {
+        "id": msg.id,
+        "type": msg.kind,
+        "text": msg.text,
+        "created_at": msg.created_at.isoformat(),
+    }
+    if msg.ticket_id:
+        event["ticket_id"] = msg.ticket_id
+    if msg.buttons:
+        event["buttons"] = msg.buttons
+    if msg.fields:
+        event["fields"] = msg.fields
+    return event
+
+
+def parse(session: dict[str, str], body: MessageIn, max_chars: int) -> InboundMessage:
+    """Turn a widget POST into an InboundMessage (pure: no I/O)."""
+    text = body.text.strip()
+    if not text and body.location is None and not body.attachments:
+        raise BadRequest("消息内容不能为空")
+    if len(text) > max_chars:
+        raise BadRequest(f"消息过长（最多{max_chars}字），请分多条发送")
+    return InboundMessage(
+        channel=session["channel"],
+        channel_message_id=body.client_message_id or secrets.token_hex(12),
+        sender=session["sender"],
+        text=text,
+        location=body.location,
+        attachments=body.attachments,
+        meta={"session_id": session["session_id"]},
+    )
+
+
+class WebChannel:
+    """Serves the widget's API and delivers replies into each session's event stream."""
+
+    name = NAME
+
+    def __init__(self, ctx: ChannelContext) -> None:
+        self.ctx = ctx
+        self.settings = ctx.settings
+
+    @property
+    def redis(self) -> Any:
+        return self.ctx.redis  # set by the gateway at start-up, after routes are mounted
+
+    def handles(self, channel: str) -> bool:
+        return channel == NAME
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    # --- sessions -------------------------------------------------------------------------
+    async def create_session(self, channel: str = NAME, sender: str | None = None) -> dict[str, str]:
+        """A new session; other channels (the mini-program) reuse it with their own sender."""
+        session_id = secrets.token_urlsafe(16)
+        token = secrets.token_urlsafe(32)
+        ttl = self.settings.web_session_ttl_hours * 3600
+        try:
+            await self.redis.hset(
+                _session_key(session_id),
+                mapping={
+                    "session_id": session_id,
+                    "token": _token_hash(token),
+                    "channel": channel,
+                    "sender": sender or session_id,
+                    "created_at": str(time.time()),
+                },
+            )
+            await self.redis.expire(_session_key(session_id), ttl)
+        except (RedisError, OSError) as exc:
+            raise Unavailable("服务暂时繁忙，请稍后重试") from exc
+        return {"session_id": session_id, "token": token}
+
+    async def authenticate(self, session_id: str, token: str | None) -> dict[str, str]:
+        if not token:
+            raise Unauthorized("缺少会话令牌（Authorization: Bearer …）")
+        try:
+            session = await self.redis.hgetall(_session_key(session_id))
+        except (RedisError, OSError) as exc:
+            raise Unavailable("服务暂时繁忙，请稍后重试") from exc
+        if not session:
+            raise NotFound("会话不存在或已过期，请刷新页面重新开始")
+        if not hmac.compare_digest(session["token"], _token_hash(token)):
+            raise Unauthorized("会话令牌不正确")
+        return session
+
+    async def _rate_check(self, session_id: str) -> None:
+        key = f"hl:web:rl:{session_id}:{int(time.time() // 60)}"
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, 61)
+            count, _ = await pipe.execute()
+        if count > self.settings.web_rate_per_minute:
+            raise RateLimited("发送太频繁，请稍后再试")
+
+    # --- events ---------------------------------------------------------------------------
+    async def send(self, message: OutboundMessage) -> None:
+        session_id = message.fields.get("session_id") or message.sender
+        await self.redis.xadd(
+            _events_key(session_id),
+            {"data": json.dumps(event_of(message), ensure_ascii=False)},
+            maxlen=EVENTS_MAXLEN,
+            approximate=True,
+        )
+        await self.redis.expire(_events_key(session_id), self.settings.web_session_ttl_hours * 3600)
+
+    async def read_events(
+        self, session_id: str, after: str, wait_s: float
+    ) -> tuple[list[dict[str, Any]], str]:
+        """Events after ``after`` (a stream id; empty for all), waiting up to ``wait_s`` for new ones."""
+        cursor = after or "0-0"
+        block = int(wait_s * 1000) if wait_s > 0 else None
+        resp = await self.redis.xread({_events_key(session_id): cursor}, count=100, block=block)
+        events: list[dict[str, Any]] = []
+        for _, entries in resp or []:
+            for entry_id, fields in entries:
+                events.append(json.loads(fields["data"]) | {"cursor": entry_id})
+                cursor = entry_id
+        return events, cursor
+
+    # --- routes ---------------------------------------------------------------------------
+    def router(self) -> APIRouter:
+        router = APIRouter(prefix="/web", tags=["web"])
+        channel = self
+
+        def bearer(authorization: str | None) -> str | None:
+            if authorization and authorization.lower().startswith("bearer "):
+                return authorization[7:].strip()
+            return None
+
+        @router.post("/sessions", status_code=201)
+        async def create_session() -> dict[str, str]:
+            """Start an anonymous conversation; keep the token, it authorises every later call."""
+            return await channel.create_session()
+
+        @router.post("/sessions/{session_id}/messages", status_code=202)
+        async def post_message(
+            session_id: str,
+            body: MessageIn,
+            authorization: Annotated[str | None, Header()] = None,
+        ) -> JSONResponse:
+            session = await channel.authenticate(session_id, bearer(authorization))
+            msg = parse(session, body, channel.settings.max_text_chars)
+            await channel._rate_check(session_id)
+            accepted = await channel.ctx.enqueue(msg)
+            if accepted:
+                echo = OutboundMessage(
+                    id=f"echo:{msg.id}",
+                    conversation_key=msg.conversation_key,
+                    channel=msg.channel,
+                    kind="reply",
+                    text=msg.text,
+                    fields={"session_id": session_id, "client_message_id": msg.channel_message_id},
+                )
+                event = event_of(echo) | {"type": "echo"}
+                await channel.redis.xadd(
+                    _events_key(session_id),
+                    {"data": json.dumps(event, ensure_ascii=False)},
+                    maxlen=EVENTS_MAXLEN,
+                    approximate=True,
+                )
+            return JSONResponse(
+                {"accepted": True, "duplicate": not accepted, "message_id": msg.channel_message_id},
+                status_code=202,
+            )
+
+        @router.get("/sessions/{session_id}/events")
+        async def get_events(
+            session_id: str,
+            after: str = "",
+            wait: Annotated[float, Query(ge=0, le=30)] = 0,
+            authorization: Annotated[str | None, Header()] = None,
+        ) -> dict[str, Any]:
+            await channel.authenticate(session_id, bearer(authorization))
+            try:
+                events, cursor = await channel.read_events(session_id, after, wait)
+            except (RedisError, OSError) as exc:
+                raise Unavailable("服务暂时繁忙，请稍后重试") from exc
+            return {"events": events, "cursor": cursor}
+
+        @router.websocket("/sessions/{session_id}/ws")
+        async def events_ws(websocket: WebSocket, session_id: str, token: str = "", after: str = "") -> None:
+            try:
+                await channel.authenticate(session_id, token)
+            except (Unauthorized, NotFound):
+                await websocket.close(code=4401)
+                return
+            await websocket.accept()
+            cursor = after
+            receiver = asyncio.create_task(_drain(websocket))
+            try:
+                while not receiver.done():
+                    events, cursor = await channel.read_events(session_id, cursor, 15)
+                    for event in events:
+                        await websocket.send_json(event)
+            except (WebSocketDisconnect, RuntimeError):
+                pass
+            finally:
+                receiver.cancel()
+                with contextlib.suppress(BaseException):
+                    await receiver
+
+        return router
+
+
+async def _drain(websocket: WebSocket) -> None:
+    """Read (and ignore) client frames so a disconnect is noticed."""
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+        while True:
+            await websocket.receive_text()
+
+
+def build(ctx: ChannelContext) -> list[WebChannel]:
+    return [WebChannel(ctx)] if ctx.settings.web_enabled else []

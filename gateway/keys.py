@@ -1,0 +1,39 @@
+"""Every Redis key and stream name the gateway uses, in one place."""
+
+INBOUND = "hl:in"
+OUTBOUND = "hl:out"
+OUTBOX = "hl:outbox"
+DELAYED = "hl:delayed"  # zset: JSON {stream, fields} scored by due time
+DEAD_LETTERS = "hl:dead"  # list of JSON entries that kept failing
+GROUP = {INBOUND: "bot", OUTBOUND: "send", OUTBOX: "file"}
+CONVERSATIONS = "hl:convs"  # zset of conversation keys by last activity
+STATUS_CURSOR = "hl:status:cursor"
+STATUS_LOCK = "hl:status:lock"
+
+
+def dedupe(key: str) -> str:
+    return f"hl:dedupe:{key}"
+
+
+def out_dedupe(out_id: str) -> str:
+    return f"hl:outid:{out_id}"
+
+
+def done(message_id: str) -> str:
+    return f"hl:done:{message_id}"
+
+
+def sent(out_id: str) -> str:
+    return f"hl:sent:{out_id}"
+
+
+def conversation(key: str) -> str:
+    return f"hl:conv:{key}"
+
+
+def history(key: str) -> str:
+    return f"hl:hist:{key}"
+
+
+def conversation_tickets(key: str) -> str:
+    return f"hl:conv:{key}:tickets"

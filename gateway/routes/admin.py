@@ -1,0 +1,67 @@
+"""The token-protected admin API: the local ledger's tickets and the conversations seen."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from gateway import keys
+from gateway.deps import AdminDep, RuntimeDep, TicketsDep
+from gateway.errors import BadInput
+from ticket_client.base import STATUSES
+
+router = APIRouter(prefix="/api/admin", tags=["admin"])
+
+
+class StatusIn(BaseModel):
+    status: str
+    note: str = Field(default="", max_length=2000)
+
+
+@router.get("/tickets/{ticket_id}")
+async def get_ticket(ticket_id: str, _: AdminDep, tickets: TicketsDep) -> dict[str, Any]:
+    ticket = await tickets.get(ticket_id)
+    return ticket.model_dump(mode="json")
+
+
+@router.post("/tickets/{ticket_id}/status")
+async def set_status(ticket_id: str, body: StatusIn, _: AdminDep, tickets: TicketsDep, rt: RuntimeDep) -> dict[str, Any]:
+    """Move a ticket to a new status; the citizen hears of it on their channel."""
+    if body.status not in STATUSES:
+        raise BadInput(f"未知的工单状态“{body.status}”，可用状态：{'、'.join(STATUSES)}")
+    ticket = await tickets.set_status(ticket_id, body.status, body.note)
+    rt.status_kick.set()
+    return ticket.model_dump(mode="json")
+
+
+@router.get("/conversations")
+async def conversations(_: AdminDep, rt: RuntimeDep, channel: str | None = None, limit: int = 200) -> dict[str, Any]:
+    """Conversations by last activity, with the number of inbound citizen messages."""
+    found = []
+    for key in await rt.redis.zrevrange(keys.CONVERSATIONS, 0, max(limit, 1) * 5):
+        conv = await rt.redis.hgetall(keys.conversation(key))
+        if channel and conv.get("channel") != channel:
+            continue
+        found.append(
+            {
+                "conversation_key": key,
+                "channel": conv.get("channel", ""),
+                "message_count": int(conv.get("message_count", 0)),
+                "mode": conv.get("mode", "bot"),
+                "last_in_at": float(conv.get("last_in_at", 0)),
+            }
+        )
+        if len(found) >= limit:
+            break
+    return {"conversations": found}
+
+
+@router.get("/dead-letters")
+async def dead_letters(_: AdminDep, rt: RuntimeDep) -> dict[str, Any]:
+    """Entries that kept failing (filing or delivery), for an operator to look at."""
+    import json
+
+    items = [json.loads(x) for x in await rt.redis.lrange(keys.DEAD_LETTERS, 0, 199)]
+    return {"dead_letters": items}

@@ -1,0 +1,142 @@
+"""Everything one gateway process holds: connections, channels, NLU, ticket client, workers.
+
+Built in two steps: ``Runtime(settings)`` constructs the channels (so the app can mount their
+routes), ``await start()`` connects to Redis and the ledger and, in the embedded mode, starts the
+workers as asyncio tasks in the same process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from typing import Any
+
+import httpx
+import structlog
+from redis.exceptions import RedisError
+
+from bot.dialogue import Bot
+from channels import registry
+from channels.base import Channel, ChannelContext, InboundMessage
+from config.settings import Settings
+from gateway import metrics
+from gateway.errors import StartupError
+from gateway.redis_conn import RedisHandle, connect
+from gateway.streams import Streams
+from nlu import get_backend
+from nlu.base import NluBackend
+from ticket_client import make_client
+from ticket_client.base import PlatformUnavailable, TicketClient
+
+log = structlog.get_logger(__name__)
+
+
+class Runtime:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.ctx = ChannelContext(redis=None, enqueue=self.enqueue, settings=settings)
+        self.channels: list[Channel] = [c for module in registry.MODULES for c in module.build(self.ctx)]
+        self.redis_handle: RedisHandle | None = None
+        self.streams: Streams | None = None
+        self.tickets: TicketClient | None = None
+        self.nlu: NluBackend | None = None
+        self.bot: Bot | None = None
+        self.stop_event = asyncio.Event()
+        self.status_kick = asyncio.Event()
+        self.tasks: list[asyncio.Task[Any]] = []
+        self.consumer_prefix = f"{socket.gethostname()}-{os.getpid()}"
+        self.started = False
+
+    @property
+    def redis(self) -> Any:
+        assert self.redis_handle is not None, "runtime not started"
+        return self.redis_handle.client
+
+    def channel_for(self, channel: str) -> Channel | None:
+        return next((c for c in self.channels if c.handles(channel)), None)
+
+    async def enqueue(self, msg: InboundMessage) -> bool:
+        """What channel routes call: de-duplicate and append to the inbound stream."""
+        assert self.streams is not None
+        accepted = await self.streams.enqueue(msg)
+        (metrics.MESSAGES_IN if accepted else metrics.DUPLICATES).labels(msg.channel).inc()
+        return accepted
+
+    async def start(self, workers: bool | None = None) -> None:
+        """Connect, migrate, load the NLU, start channels (and workers); raises StartupError."""
+        if self.started:
+            return
+        self.started = True
+        settings = self.settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.redis_handle = await connect(settings)
+        self.ctx.redis = self.redis_handle.client
+        self.ctx.http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0))
+        self.streams = Streams(self.redis_handle.client, settings.dedupe_ttl_s)
+        await self.streams.ensure_groups()
+        self.tickets = await _ledger(settings)
+        self.nlu = await asyncio.to_thread(get_backend, settings)
+        self.bot = Bot(self.tickets)
+        for channel in self.channels:
+            await channel.start()
+        if workers if workers is not None else settings.embedded_workers:
+            self.start_workers()
+        log.info(
+            "gateway_started",
+            redis="embedded" if settings.redis_embedded else "external",
+            channels=[c.name for c in self.channels],
+            workers=bool(self.tasks),
+        )
+
+    def start_workers(self, concurrency: int | None = None) -> None:
+        from gateway.workers import worker_tasks
+
+        self.tasks.extend(worker_tasks(self, concurrency or self.settings.worker_concurrency))
+
+    async def stop(self) -> None:
+        self.stop_event.set()
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        self.tasks.clear()
+        for channel in self.channels:
+            await channel.stop()
+        if self.ctx.http is not None:
+            await self.ctx.http.aclose()
+        if self.tickets is not None:
+            await self.tickets.close()
+        if self.redis_handle is not None:
+            await self.redis_handle.close()
+
+    async def health(self) -> dict[str, str]:
+        result = {"redis": "ok", "database": "ok"}
+        try:
+            await self.redis.ping()
+        except (RedisError, OSError, AssertionError) as exc:
+            result["redis"] = f"error: {exc}"
+        try:
+            assert self.tickets is not None
+            await self.tickets.ping()
+        except (PlatformUnavailable, AssertionError) as exc:
+            result["database"] = f"error: {exc}"
+        return result
+
+
+async def _ledger(settings: Settings) -> TicketClient:
+    """Migrate and open the ticket ledger, or fail naming HOTLINE_DATABASE_URL."""
+    from ticket_client import migrate
+
+    try:
+        await migrate(settings.effective_database_url)
+        client = make_client(settings)
+        await client.ping()
+    except (PlatformUnavailable, OSError) as exc:
+        raise StartupError(
+            f"cannot open the ticket ledger at HOTLINE_DATABASE_URL={settings.database_url or '(embedded SQLite)'}: {exc}"
+        ) from exc
+    except Exception as exc:  # alembic/driver errors of every kind: still name the setting
+        raise StartupError(
+            f"cannot migrate the ticket ledger at HOTLINE_DATABASE_URL={settings.database_url or '(embedded SQLite)'}: {exc}"
+        ) from exc
+    return client

