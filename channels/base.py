@@ -185,10 +185,11 @@ class ChannelContext(BaseModel):
 
     model_config = {"arbitrary_types_allowed": True}
 
-    redis: Any  # redis.asyncio.Redis
-    enqueue: Any  # Enqueue
+    redis: Any  # redis.asyncio.Redis (decode_responses=True); set at start-up
+    enqueue: Any  # Enqueue: de-duplicate and append an InboundMessage to the inbound stream
     settings: Any  # config.settings.Settings
-    http: Any = None  # httpx.AsyncClient shared by adapters
+    http: Any = None  # httpx.AsyncClient shared by adapters; set at start-up
+    publish: Any = None  # async (OutboundMessage) -> bool: queue a message for delivery (deferred sends)
 
 
 def split_text(text: str, limit: int) -> Sequence[str]:

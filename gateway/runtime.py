@@ -75,6 +75,7 @@ class Runtime:
         self.ctx.http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0))
         self.streams = Streams(self.redis_handle.client, settings.dedupe_ttl_s)
         await self.streams.ensure_groups()
+        self.ctx.publish = self.streams.publish
         self.tickets = await _ledger(settings)
         self.nlu = await asyncio.to_thread(get_backend, settings)
         self.bot = Bot(self.tickets)
