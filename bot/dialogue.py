@@ -11,8 +11,9 @@ import re
 
 from pydantic import BaseModel, Field
 
+from bot.handoff import HandoffRules, asks_for_person, is_angry, same_complaint
 from bot.state import ConversationState, Draft, Mode
-from bot.texts import say, status_name
+from bot.texts import say, status_name, texts
 from channels.base import InboundMessage
 from nlu.base import Parse
 from ticket_client.base import LocationInfo, TicketClient, TicketDraft, TicketNotFound
@@ -52,9 +53,11 @@ class Bot:
         state: ConversationState,
         mode: Mode = "bot",
         pending_rating: str | None = None,
+        rules: HandoffRules | None = None,
     ) -> Turn:
         text = msg.text.strip()
         intent = parse.intent.name
+        rules = rules or HandoffRules()
         turn = Turn(state=state.model_copy(deep=True))
 
         if mode in ("waiting", "operator"):
@@ -64,6 +67,8 @@ class Bot:
                 turn.mode = "bot"
                 turn.replies.append(Reply(text=say("back_to_bot")))
             return turn
+        if mode == "closed":
+            turn.mode = "bot"  # a closed conversation that hears from the citizen again is the bot's
 
         if msg.event in ("subscribe", "start", "enter_session"):
             turn.state.greeted = True
@@ -77,11 +82,20 @@ class Bot:
             turn.replies.append(Reply(text=say(key, rating=rating)))
             return turn
 
-        if intent == "ask_human":
-            turn.mode = "waiting"
-            turn.handoff_reason = "citizen_asked"
-            turn.replies.append(Reply(text=say("handoff")))
+        if intent == "ask_human" or asks_for_person(text):
+            if rules.on_ask:
+                return _handoff(turn, "citizen_asked", rules)
+            turn.replies.append(Reply(text=say("handoff_unavailable")))
             return turn
+
+        if text:
+            again = same_complaint(text, turn.state.last_text)
+            turn.state.repeat_streak = turn.state.repeat_streak + 1 if again else 1
+            turn.state.last_text = text[:500]
+            if rules.repeat_turns and again and turn.state.repeat_streak >= rules.repeat_turns:
+                return _handoff(turn, "repeated", rules)
+        if rules.on_angry and is_angry(text):
+            return _handoff(turn, "angry", rules)
 
         if intent == "query_progress" or TICKET_ID.search(text) and text.startswith("查询"):
             turn.replies.append(await self._progress(msg, parse))
@@ -89,10 +103,17 @@ class Bot:
 
         step = turn.state.step
         if step == "confirming" and turn.state.draft is not None:
-            return self._confirming(turn, msg, parse, text)
-        if step == "awaiting_location" and turn.state.draft is not None:
-            return self._locating(turn, msg, parse, text)
-        return self._idle(turn, msg, parse, text)
+            turn = self._confirming(turn, msg, parse, text)
+        elif step == "awaiting_location" and turn.state.draft is not None:
+            turn = self._locating(turn, msg, parse, text)
+        else:
+            turn = self._idle(turn, msg, parse, text)
+        # The draft collected so far stays in the state: the operator sees it in the console.
+        if turn.file is None and rules.on_urgent and parse.urgency:
+            return _handoff(turn, "urgent", rules)
+        if turn.file is None and rules.unsure_turns and turn.state.unsure_streak >= rules.unsure_turns:
+            return _handoff(turn, "nlu_unsure", rules)
+        return turn
 
     # --- steps ----------------------------------------------------------------------------
     def _idle(self, turn: Turn, msg: InboundMessage, parse: Parse, text: str) -> Turn:
@@ -109,6 +130,7 @@ class Bot:
             return turn
         if len(text) < MIN_DESCRIPTION and not parse.location.found:
             turn.replies.append(Reply(text=say("too_short")))
+            turn.state.unsure_streak += 1  # the bot could not make out a request
             return turn
         draft = _draft_from(text, parse)
         _take_geo(draft, msg)
@@ -133,6 +155,7 @@ class Bot:
             draft.location_text = text[:100]
         else:
             turn.replies.append(Reply(text=say("location_not_understood")))
+            turn.state.unsure_streak += 1
             return turn
         if contact := _contact(text):
             draft.contact = contact
@@ -216,6 +239,17 @@ class Bot:
             return Reply(text=say("no_tickets"))
         lines = [say("your_tickets")] + [_status_line(t) for t in mine]
         return Reply(text="\n".join(lines))
+
+
+def _handoff(turn: Turn, reason: str, rules: HandoffRules) -> Turn:
+    """Queue the conversation for a person and tell the citizen roughly when one will answer."""
+    turn.mode = "waiting"
+    turn.handoff_reason = reason
+    turn.state.unsure_streak = 0
+    turn.state.repeat_streak = 1
+    prefix = str(texts().get("handoff_reasons", {}).get(reason, ""))
+    turn.replies = [Reply(text=prefix + say("handoff", eta=max(rules.eta_minutes, 1)))]
+    return turn
 
 
 def _status_line(ticket: object) -> str:

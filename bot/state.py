@@ -34,3 +34,5 @@ class ConversationState(BaseModel):
     draft: Draft | None = None
     greeted: bool = False
     unsure_streak: int = 0  # NLU low-confidence turns in a row (handoff trigger)
+    last_text: str = ""  # the citizen's previous message, to notice the same complaint again
+    repeat_streak: int = 1  # how many times in a row the citizen has sent that message

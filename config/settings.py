@@ -7,13 +7,17 @@ and validated when the feature is enabled.
 
 from __future__ import annotations
 
+import json
+import os
+import re
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "password", "admin", "token", "xxx"}
 
@@ -29,14 +33,71 @@ class WechatAccount(BaseModel):
     # Subscribe-message template for status updates and how ticket fields fill it.
     subscribe_template_id: str = ""
     subscribe_fields: dict[str, str] = Field(default_factory=dict)
+    subscribe_page: str = ""  # mini-program page a tapped subscribe message opens (``pages/tickets/index``)
+
+    @field_validator("aes_key")
+    @classmethod
+    def _aes_key_length(cls, value: str) -> str:
+        if value and len(value) != 43:
+            raise ValueError("the EncodingAESKey (HOTLINE_WECHAT_<NAME>_AES_KEY) must be 43 characters")
+        return value
+
+
+WECHAT_ACCOUNT_FIELDS = sorted(WechatAccount.model_fields, key=len, reverse=True)
+
+
+class WechatAccountsSource(PydanticBaseSettingsSource):
+    """``HOTLINE_WECHAT_<NAME>_<FIELD>`` variables (environment, then ``.env``) into ``settings.wechat``.
+
+    ``HOTLINE_WECHAT_OA_APPID=wx…`` configures account ``oa``; ``HOTLINE_WECHAT_CITY_MP_KIND=mp`` the
+    account ``city_mp``. ``SUBSCRIBE_FIELDS`` takes JSON. Explicit ``Settings(wechat=…)`` wins.
+    """
+
+    def __init__(self, settings_cls: type[BaseSettings], *sources: PydanticBaseSettingsSource) -> None:
+        super().__init__(settings_cls)
+        self.sources = sources
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[object, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, object]:
+        accounts: dict[str, dict[str, object]] = {}
+        for source in reversed(self.sources):  # the environment overrides .env
+            for name, value in (getattr(source, "env_vars", None) or {}).items():
+                key = name.lower()
+                if value is None or not key.startswith("hotline_wechat_") or "__" in key:
+                    continue
+                rest = key[len("hotline_wechat_"):]
+                field = next((f for f in WECHAT_ACCOUNT_FIELDS if rest.endswith("_" + f)), None)
+                if field is None or rest == field or not rest[: -len(field) - 1]:
+                    continue
+                account = rest[: -len(field) - 1]
+                parsed: object = value
+                if field == "subscribe_fields":
+                    try:
+                        parsed = json.loads(value)
+                    except ValueError as exc:
+                        raise ValueError(f"{name.upper()} must be a JSON object: {exc}") from exc
+                accounts.setdefault(account, {})[field] = parsed
+        return {"wechat": accounts} if accounts else {}
 
 
 class TelegramBot(BaseModel):
-    """One Telegram bot reached by webhook."""
+    """One Telegram bot reached by webhook (``HOTLINE_TELEGRAM_<BOT>_TOKEN|SECRET|WEBHOOK_URL``)."""
 
-    token: str
-    secret: str
+    token: str = Field(pattern=r"^\d+:[A-Za-z0-9_-]+$")  # BotFather's "123456789:AA…"
+    secret: str  # sent back by Telegram in X-Telegram-Bot-Api-Secret-Token
     webhook_url: str = ""
+
+    @field_validator("secret")
+    @classmethod
+    def _strong_secret(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_-]{16,256}", value) or value.lower() in PLACEHOLDER_SECRETS:
+            raise ValueError("HOTLINE_TELEGRAM_<BOT>_SECRET must be 16-256 characters of A-Z a-z 0-9 _ -")
+        return value
+
+
+_TELEGRAM_VAR = re.compile(r"telegram_([a-z0-9][a-z0-9_]*?)_(token|secret|webhook_url)", re.IGNORECASE)
 
 
 class Settings(BaseSettings):
@@ -94,11 +155,65 @@ class Settings(BaseSettings):
     claim_idle_ms: int = 30_000
     stream_maxlen: int = 100_000
 
+    # Operator console (gateway/console): sessions, login throttling, the first supervisor
+    console_session_idle_minutes: int = 8 * 60
+    console_session_max_hours: int = 12
+    console_login_max_failures: int = 5  # per account and per client address, in the window below
+    console_login_window_s: int = 15 * 60
+    console_admin_password: str = ""  # first supervisor's password; empty = random, printed once
+    console_secure_cookies: bool = False  # set when served over HTTPS (also implied by public_url)
+
+    # Handoff to a person: each trigger can be turned off (0 / false)
+    handoff_on_ask: bool = True  # 转人工, 人工客服, …
+    handoff_unsure_turns: int = 2  # the NLU unsure this many turns in a row
+    handoff_on_urgent: bool = True
+    handoff_on_angry: bool = True
+    handoff_repeat_turns: int = 2  # the same complaint sent this many times in a row
+    handoff_eta_minutes: int = 3  # what the citizen is told about the wait
+
     # Channels configured from the environment
     wechat: dict[str, WechatAccount] = Field(default_factory=dict)
     telegram: dict[str, TelegramBot] = Field(default_factory=dict)
     wechat_api_base: str = "https://api.weixin.qq.com"
+    wechat_replay_window_s: int = 300  # pushes signed longer ago (or ahead) are refused; 0 turns it off
+    wechat_max_body_bytes: int = 64 * 1024  # WeChat pushes are a few KB
+    wechat_window_hours: float = 48  # customer-service messages allowed after a citizen's last contact…
+    wechat_window_messages: int = 5  # …at most this many of them
+    wechat_media_dir: Path | None = None  # fetched images/voice; default <data_dir>/media/wechat
     telegram_api_base: str = "https://api.telegram.org"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        wechat = WechatAccountsSource(settings_cls, env_settings, dotenv_settings)
+        return init_settings, env_settings, wechat, dotenv_settings, file_secret_settings
+
+    @field_validator("wechat", mode="before")
+    @classmethod
+    def _wechat_names(cls, value: object) -> object:
+        # Account names appear in URLs (/channels/wechat/<name>) and are matched lower-cased.
+        return {str(k).lower(): v for k, v in value.items()} if isinstance(value, dict) else value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _telegram_bots(cls, data: Any) -> Any:
+        """Collect ``HOTLINE_TELEGRAM_<BOT>_<FIELD>`` (environment, or .env extras) into ``telegram``."""
+        if not isinstance(data, dict):
+            return data
+        found: dict[str, dict[str, str]] = {}
+        env = [(k[len("HOTLINE_"):], v) for k, v in os.environ.items() if k.upper().startswith("HOTLINE_")]
+        for key, value in [*data.items(), *env]:
+            if isinstance(key, str) and (m := _TELEGRAM_VAR.fullmatch(key)):
+                found.setdefault(m[1].lower(), {})[m[2].lower()] = value
+        if found:
+            data = {**data, "telegram": {**found, **dict(data.get("telegram") or {})}}
+        return data
 
     @field_validator("admin_token")
     @classmethod

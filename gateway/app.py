@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from config.settings import Settings, get_settings
 from gateway import errors, metrics
+from gateway.console import routes as console
 from gateway.logging import configure as configure_logging
 from gateway.routes import admin, health
 from gateway.runtime import Runtime
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None, *, workers: bool | None = None)
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start(workers=workers)
+        await app.state.console.on_start()
         try:
             yield
         finally:
@@ -111,6 +113,7 @@ def create_app(settings: Settings | None = None, *, workers: bool | None = None)
             app.include_router(router, prefix="/channels")
     app.include_router(health.router)
     app.include_router(admin.router)
+    console.install(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)

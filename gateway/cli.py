@@ -154,6 +154,29 @@ def admin_dead_letters() -> None:
     asyncio.run(main())
 
 
+telegram_app = typer.Typer(help="Telegram bots: register their webhooks.", no_args_is_help=True)
+app.add_typer(telegram_app, name="telegram")
+
+
+@telegram_app.command("set-webhook")
+def telegram_set_webhook(
+    bot: Annotated[str, typer.Argument(help="Bot name, as in HOTLINE_TELEGRAM_<BOT>_TOKEN.")],
+    url: Annotated[
+        str | None, typer.Option(help="Default: HOTLINE_TELEGRAM_<BOT>_WEBHOOK_URL, else HOTLINE_PUBLIC_URL.")
+    ] = None,
+) -> None:
+    """Register BOT's webhook and secret token with Telegram, then print getWebhookInfo."""
+    from channels.base import DeliveryError
+    from channels.telegram import set_webhook
+
+    try:
+        result = asyncio.run(set_webhook(get_settings(), bot.lower(), url))
+    except (ValueError, DeliveryError) as exc:
+        err.print(f"[red]set-webhook failed:[/] {exc}")
+        raise typer.Exit(1) from exc
+    typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
+
+
 @app.command("settings")
 def show_settings() -> None:
     """Print the effective settings (secrets hidden)."""
@@ -169,6 +192,45 @@ def show_settings() -> None:
                     account[secret] = "***"
     json.dump(data, sys.stdout, ensure_ascii=False, indent=2)
     sys.stdout.write("\n")
+
+
+@admin_app.command("create-user")
+def admin_create_user(
+    name: Annotated[str, typer.Argument(help="Login name (letters, digits, _ . -)")],
+    role: Annotated[str, typer.Option(help="operator (坐席) or supervisor (班长)")] = "operator",
+    display_name: Annotated[str, typer.Option(help="Name shown in the console")] = "",
+    generate: Annotated[bool, typer.Option(help="Generate a password and print it once instead of prompting")] = False,
+    reset: Annotated[bool, typer.Option(help="Replace the password (and role) of an existing account")] = False,
+) -> None:
+    """Create an operator console account (passwords are stored as Argon2 hashes only)."""
+    from gateway.console import audit
+    from gateway.console.users import MIN_PASSWORD, UserError, UserStore, generate_password
+    from gateway.redis_conn import connect
+
+    if generate:
+        password = generate_password()
+    else:
+        password = typer.prompt(f"Password for {name} (at least {MIN_PASSWORD} characters)", hide_input=True,
+                                confirmation_prompt=True)
+
+    async def main() -> None:
+        try:
+            handle = await connect(get_settings())
+        except StartupError as exc:
+            _fail(exc)
+        try:
+            user = await UserStore(handle.client).create(name, role, password, display_name, replace=reset)
+            await audit.record(handle.client, "cli", "user.reset" if reset else "user.create", name, role=role)
+        except UserError as exc:
+            err.print(f"[red]cannot create user:[/] {exc}")
+            raise typer.Exit(1) from exc
+        finally:
+            await handle.close()
+        err.print(f"[green]created[/] {user.name} ({user.role})")
+        if generate:
+            typer.echo(f"password: {password}")
+
+    asyncio.run(main())
 
 
 if __name__ == "__main__":

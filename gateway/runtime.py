@@ -77,7 +77,10 @@ class Runtime:
         await self.streams.ensure_groups()
         self.ctx.publish = self.streams.publish
         self.tickets = await _ledger(settings)
-        self.nlu = await asyncio.to_thread(get_backend, settings)
+        try:
+            self.nlu = await asyncio.to_thread(get_backend, settings)
+        except Exception as exc:  # a missing or unreadable model: say how to fix it, no traceback
+            raise StartupError(f"cannot load the NLU ({settings.nlu_backend}): {exc}") from exc
         self.bot = Bot(self.tickets)
         for channel in self.channels:
             await channel.start()
@@ -93,14 +96,24 @@ class Runtime:
     def start_workers(self, concurrency: int | None = None) -> None:
         from gateway.workers import worker_tasks
 
+        if self.stop_event.is_set():
+            self.stop_event = asyncio.Event()
         self.tasks.extend(worker_tasks(self, concurrency or self.settings.worker_concurrency))
 
-    async def stop(self) -> None:
+    async def stop_workers(self, grace_s: float = 5.0) -> None:
+        """Let the loops finish the entry in hand (cancelling mid-transaction would leave a
+        database connection in doubt), then cancel what is still running after ``grace_s``."""
         self.stop_event.set()
-        for task in self.tasks:
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        self.status_kick.set()
+        if self.tasks:
+            _, late = await asyncio.wait(self.tasks, timeout=grace_s)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*self.tasks, return_exceptions=True)
         self.tasks.clear()
+
+    async def stop(self) -> None:
+        await self.stop_workers()
         for channel in self.channels:
             await channel.stop()
         if self.ctx.http is not None:

@@ -17,10 +17,12 @@ import structlog
 from redis.exceptions import RedisError, WatchError
 
 from bot.dialogue import Turn
+from bot.handoff import HandoffRules
 from bot.state import ConversationState
 from bot.texts import say, status_name
 from channels.base import DeliveryError, InboundMessage, OutboundMessage
 from gateway import faults, keys, metrics
+from gateway.console import keys as console_keys
 from gateway.runtime import Runtime
 from gateway.streams import ack, consume
 from ticket_client.base import PlatformUnavailable, StatusChange, TicketDraft
@@ -53,6 +55,7 @@ class InboundHandler:
 
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
+        self.rules = HandoffRules.from_settings(rt.settings)
 
     async def __call__(self, entry_id: str, fields: dict[str, str]) -> None:
         rt = self.rt
@@ -75,7 +78,9 @@ class InboundHandler:
                     mode = conv.get("mode") or "bot"
                     context = {"step": state.step, "conversation_key": msg.conversation_key}
                     parse = rt.nlu.parse(msg.text, context)
-                    turn = await rt.bot.handle(msg, parse, state, mode, conv.get("pending_rating"))  # type: ignore[arg-type]
+                    turn = await rt.bot.handle(
+                        msg, parse, state, mode, conv.get("pending_rating"), rules=self.rules  # type: ignore[arg-type]
+                    )
                     faults.crash_point("inbound_before_commit")
                     pipe.multi()
                     await self._commit(pipe, msg, turn, parse.model_dump_json())
@@ -92,11 +97,13 @@ class InboundHandler:
         assert rt.streams is not None
         conv_key = keys.conversation(msg.conversation_key)
         now = time.time()
-        pipe.hset(conv_key, mapping={"state": turn.state.model_dump_json(), "nlu": parse_json})
+        pipe.hset(conv_key, mapping={"state": turn.state.model_dump_json(), "nlu": parse_json,
+                                     "route": json.dumps(_route_fields(msg))})  # for operators' replies
         if turn.mode is not None:
             pipe.hset(conv_key, mapping={"mode": turn.mode, "handoff_reason": turn.handoff_reason, "mode_at": now})
         if turn.rated:
             pipe.hdel(conv_key, "pending_rating")
+        pipe.incr(console_keys.VERSION)  # the console's live queue refreshes
         for i, reply in enumerate(turn.replies):
             out = OutboundMessage(
                 id=f"{msg.id}:{i}",
@@ -141,6 +148,17 @@ class OutboundHandler:
                 ack(pipe, keys.OUTBOUND, entry_id)
                 await pipe.execute()
             return
+        if await self._overtaken(out):
+            # An operator took the conversation after the bot wrote this: the bot stays silent.
+            note = {"dir": "sys", "kind": "bot_suppressed", "text": out.text, "at": time.time(), "id": out.id}
+            async with rt.redis.pipeline(transaction=True) as pipe:
+                pipe.xadd(keys.history(out.conversation_key), {"data": json.dumps(note, ensure_ascii=False)},
+                          maxlen=1000, approximate=True)
+                pipe.set(sent_key, "dropped", ex=rt.settings.dedupe_ttl_s)
+                ack(pipe, keys.OUTBOUND, entry_id)
+                await pipe.execute()
+            metrics.MESSAGES_OUT.labels(out.channel, "suppressed").inc()
+            return
         channel = rt.channel_for(out.channel)
         if channel is None:
             await rt.streams.dead_letter(keys.OUTBOUND, entry_id, fields["data"], f"no channel {out.channel}")
@@ -164,6 +182,13 @@ class OutboundHandler:
             ack(pipe, keys.OUTBOUND, entry_id)
             await pipe.execute()
         metrics.MESSAGES_OUT.labels(out.channel, out.kind).inc()
+
+    async def _overtaken(self, out: OutboundMessage) -> bool:
+        """A bot message (reply, survey) queued before an operator took the conversation over."""
+        if out.kind not in ("reply", "survey"):
+            return False
+        mode, mode_at = await self.rt.redis.hmget(keys.conversation(out.conversation_key), "mode", "mode_at")
+        return mode == "operator" and float(mode_at or 0) > out.created_at.timestamp()
 
 
 class OutboxHandler:
@@ -195,6 +220,7 @@ class OutboxHandler:
                 ack(pipe, keys.OUTBOX, entry_id)
                 await pipe.execute()
             return
+        faults.crash_point("outbox_after_file")
         department = draft.departments[0] if draft.departments else ""
         text = (
             say("ticket_filed", ticket_id=ref.ticket_id, department=department)
@@ -213,6 +239,7 @@ class OutboxHandler:
         async with rt.redis.pipeline(transaction=True) as pipe:
             await rt.streams.publish(out, pipe)
             pipe.sadd(keys.conversation_tickets(draft.conversation_key), ref.ticket_id)
+            pipe.incr(console_keys.VERSION)
             ack(pipe, keys.OUTBOX, entry_id)
             await pipe.execute()
         if ref.created:

@@ -1,51 +1,52 @@
-"""Placeholder until the builtin NLU lands: keyword intents only. Replaced by the NLU package."""
+"""Chinese NLU for the 12345 hotline: ``parse(text, context) -> Parse``.
+
+Backends: ``builtin`` (default; a trained artifact + rules, no network) and ``rasa`` (HTTP to a
+Rasa server's ``/model/parse``; see :mod:`nlu.rasa_backend`).
+"""
 
 from __future__ import annotations
 
-import re
+import threading
 from typing import Any
 
-from nlu.base import Entity, Intent, Location, NluBackend, Parse
+from .base import INTENTS, REQUEST_TYPES, NluBackend, Parse
 
-_TICKET = re.compile(r"\d{5}-\d{8}-\d{6}")
-_LOC = re.compile(r"[\u4e00-\u9fa5A-Z0-9]{1,12}(?:区|县|路|街|小区|村|镇)[\u4e00-\u9fa5A-Z0-9]{0,10}")
+__all__ = ["INTENTS", "REQUEST_TYPES", "NluBackend", "Parse", "get_backend", "parse"]
+
+_cache: dict[tuple[Any, ...], NluBackend] = {}
+_lock = threading.Lock()
 
 
-class _Keywords:
-    name = "keywords"
-
-    def parse(self, text: str, context: dict[str, Any] | None = None) -> Parse:
-        t = text.strip()
-        ents: list[Entity] = []
-        m = _TICKET.search(t)
-        if m:
-            ents.append(Entity(entity="ticket_id", value=m.group(), start=m.start(), end=m.end()))
-        if m or t.startswith("查询"):
-            name = "query_progress"
-        elif "人工" in t:
-            name = "ask_human"
-        elif t in {"是", "确认", "对", "好的", "是的"}:
-            name = "affirm"
-        elif t in {"不是", "不对", "否", "取消"}:
-            name = "deny"
-        elif t in {"你好", "您好"}:
-            name = "greet"
-        elif t in {"满意", "基本满意", "不满意"}:
-            name = "rate"
-            ents.append(Entity(entity="rating", value=t, start=0, end=len(t)))
-        else:
-            name = "new_request"
-        loc = Location()
-        lm = _LOC.search(t)
-        if lm:
-            loc = Location(text=lm.group(), start=lm.start(), end=lm.end())
-        return Parse(text=text, intent=Intent(name=name, confidence=0.9), entities=ents, location=loc,
-                     subject=t[:20])
+def _key(settings: Any) -> tuple[Any, ...]:
+    return (
+        getattr(settings, "nlu_backend", "builtin"),
+        str(getattr(settings, "nlu_model_path", None)),
+        getattr(settings, "rasa_url", ""),
+    )
 
 
 def get_backend(settings: Any = None) -> NluBackend:
-    return _Keywords()
+    """The backend chosen by ``settings.nlu_backend``, built once per distinct settings."""
+    if settings is None:
+        from config.settings import get_settings
+
+        settings = get_settings()
+    key = _key(settings)
+    with _lock:
+        backend = _cache.get(key)
+        if backend is None:
+            from .builtin import BuiltinBackend
+
+            if key[0] == "rasa":
+                from .rasa_backend import RasaBackend
+
+                backend = RasaBackend(settings.rasa_url, fallback=BuiltinBackend.from_settings(settings))
+            else:
+                backend = BuiltinBackend.from_settings(settings)
+            _cache[key] = backend
+    return backend
 
 
 def parse(text: str, context: dict[str, Any] | None = None) -> Parse:
-    return _Keywords().parse(text, context)
+    """Parse with the default settings' backend (safe to call from an asyncio worker: pure CPU)."""
+    return get_backend().parse(text, context)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.conftest import ADMIN_TOKEN, wait_for_events
 
@@ -107,3 +109,37 @@ async def test_retried_message_is_handled_once(client: httpx.AsyncClient) -> Non
     r = await client.get("/api/admin/conversations", headers=ADMIN)
     conv = next(c for c in r.json()["conversations"] if c["conversation_key"] == f"web:{session['session_id']}")
     assert conv["message_count"] == 1
+
+
+async def test_websocket_streams_filing_and_status(live_gateway: str) -> None:
+    """The same conversation with replies over WebSocket, against a real server."""
+    import json
+
+    import websockets
+
+    async with httpx.AsyncClient(base_url=live_gateway) as http:
+        session = await new_session(http)
+        ws_url = live_gateway.replace("http", "ws") + f"/channels/web/sessions/{session['session_id']}/ws?token={session['token']}"
+        async with websockets.connect(ws_url) as ws:
+
+            async def until(pred: Any) -> dict[str, Any]:
+                while True:
+                    event = json.loads(await asyncio.wait_for(ws.recv(), 10))
+                    if pred(event):
+                        return event
+
+            await say(http, session, "A3区联丰路米兰春天小区门口的路灯坏了一个星期了")
+            await until(lambda e: e["type"] == "reply" and "确认" in e["text"])
+            await say(http, session, "确认")
+            filed = await until(lambda e: e["type"] == "ticket_filed")
+            r = await http.post(
+                f"/api/admin/tickets/{filed['ticket_id']}/status", json={"status": "accepted", "note": ""}, headers=ADMIN
+            )
+            assert r.status_code == 200
+            update = await until(lambda e: e["type"] == "status_update")
+            assert update["ticket_id"] == filed["ticket_id"]
+
+        bad = live_gateway.replace("http", "ws") + f"/channels/web/sessions/{session['session_id']}/ws?token=wrong"
+        with pytest.raises(websockets.exceptions.WebSocketException):
+            async with websockets.connect(bad) as ws:
+                await asyncio.wait_for(ws.recv(), 5)

@@ -1,0 +1,71 @@
+"""When the bot hands a conversation to a person, and why (the reason is shown in the console queue).
+
+Triggers, each configurable (``HOTLINE_HANDOFF_*``): the citizen asks for a person; the NLU is
+unsure several turns in a row; the request is urgent; the citizen is angry; the citizen sends the
+same complaint again. The rules are plain data so the gateway builds them from its settings and
+passes them with every turn.
+"""
+
+from __future__ import annotations
+
+import re
+from difflib import SequenceMatcher
+from typing import Any
+
+from pydantic import BaseModel
+
+REASONS = ("citizen_asked", "nlu_unsure", "urgent", "angry", "repeated", "operator")
+
+ASK_PHRASES = (
+    "转人工", "人工客服", "人工服务", "找人工", "要人工", "接人工", "转接人工", "人工坐席",
+    "真人", "找客服", "联系客服", "客服在吗", "接线员", "话务员",
+)
+ANGRY_WORDS = (
+    "气死", "太气人", "垃圾", "破机器人", "什么破", "有病", "不像话", "忍无可忍", "太差劲", "太过分",
+    "骗子", "废物", "到底管不管", "有没有人管", "没人管", "踢皮球", "敷衍", "愤怒", "投诉你们",
+)
+_SHOUT = re.compile(r"[!！]{3,}|[?？]{3,}")
+_NOISE = re.compile(r"[\s，,。.!！?？、~～…]+")
+REPEAT_MIN_CHARS = 6
+REPEAT_SIMILARITY = 0.85
+
+
+class HandoffRules(BaseModel):
+    on_ask: bool = True
+    unsure_turns: int = 2  # 0 turns the trigger off
+    on_urgent: bool = True
+    on_angry: bool = True
+    repeat_turns: int = 2  # 0 turns the trigger off
+    eta_minutes: int = 3
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> HandoffRules:
+        return cls(
+            on_ask=settings.handoff_on_ask,
+            unsure_turns=settings.handoff_unsure_turns,
+            on_urgent=settings.handoff_on_urgent,
+            on_angry=settings.handoff_on_angry,
+            repeat_turns=settings.handoff_repeat_turns,
+            eta_minutes=settings.handoff_eta_minutes,
+        )
+
+
+def asks_for_person(text: str) -> bool:
+    compact = _NOISE.sub("", text)
+    return any(p in compact for p in ASK_PHRASES)
+
+
+def is_angry(text: str) -> bool:
+    return bool(_SHOUT.search(text)) or any(w in text for w in ANGRY_WORDS)
+
+
+def normalized(text: str) -> str:
+    return _NOISE.sub("", text)
+
+
+def same_complaint(a: str, b: str) -> bool:
+    """Two messages say the same thing (copy-paste, or retyped with small changes)."""
+    a, b = normalized(a), normalized(b)
+    if len(a) < REPEAT_MIN_CHARS or len(b) < REPEAT_MIN_CHARS:
+        return False
+    return a == b or SequenceMatcher(None, a, b).ratio() >= REPEAT_SIMILARITY

@@ -1,0 +1,207 @@
+"""The WeChat adapter: one object serves every configured account of both kinds.
+
+``channel`` is exactly ``wechat_oa`` or ``wechat_mp`` and the sender is ``<account>/<openid>``, so a
+reply finds its account and the admin API's channel filter lists all WeChat conversations.
+
+Delivery order for a message to a citizen: a customer-service message while the window is open;
+else, for a ticket number or a status update, a subscribe message when the citizen has a consent
+left; else the message is held and re-queued at the citizen's next contact. Messages for a
+mini-program page's own session (``fields.session_id``) go into that web session's event stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import secrets
+from pathlib import Path
+from typing import Any
+
+import structlog
+from fastapi import APIRouter
+from redis.exceptions import RedisError
+
+from channels.base import ChannelContext, DeliveryError, NotFound, OutboundMessage
+from channels.web import WebChannel
+from channels.wechat.api import NOT_REACHABLE, WINDOW_CLOSED, WechatApi, WechatApiError
+from channels.wechat.crypto import Cipher
+from channels.wechat.delivery import custom_payloads, subscribe_data
+from channels.wechat.parse import split_sender
+from channels.wechat.window import MEDIA_QUEUE, StateUnavailable, Windows, media_key
+from config.settings import WechatAccount
+
+log = structlog.get_logger(__name__)
+
+CHANNELS = ("wechat_oa", "wechat_mp")
+SUBSCRIBE_KINDS = ("status_update", "ticket_filed")
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+class WechatChannel:
+    name = "wechat"
+
+    def __init__(self, ctx: ChannelContext) -> None:
+        self.ctx = ctx
+        self.settings = ctx.settings
+        self.accounts: dict[str, WechatAccount] = {k.lower(): v for k, v in ctx.settings.wechat.items()}
+        # Built once: a bad EncodingAESKey fails at start-up, not on the first push.
+        self.ciphers = {
+            name: Cipher(acc.aes_key, acc.appid) for name, acc in self.accounts.items() if acc.aes_key
+        }
+        self.web = WebChannel(ctx)
+        self._windows: Windows | None = None
+        self._media_task: asyncio.Task[None] | None = None
+
+    # --- plumbing -------------------------------------------------------------------------
+    def handles(self, channel: str) -> bool:
+        return channel in CHANNELS
+
+    def account(self, name: str) -> tuple[str, WechatAccount]:
+        key = name.lower()
+        if key not in self.accounts:
+            raise NotFound(f"未配置的微信账号：{name}")
+        return key, self.accounts[key]
+
+    @property
+    def windows(self) -> Windows:
+        if self._windows is None:  # ctx.redis is set at start-up, after the routes are mounted
+            self._windows = Windows(
+                self.ctx.redis, self.settings.wechat_window_hours, self.settings.wechat_window_messages
+            )
+        return self._windows
+
+    def api(self, account: WechatAccount) -> WechatApi:
+        return WechatApi(self.ctx.http, self.ctx.redis, self.settings.wechat_api_base, account)
+
+    def router(self) -> APIRouter:
+        from channels.wechat.routes import build_router
+
+        return build_router(self)
+
+    async def start(self) -> None:
+        self._media_task = asyncio.create_task(self._media_loop())
+
+    async def stop(self) -> None:
+        if self._media_task is not None:
+            self._media_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._media_task
+            self._media_task = None
+
+    # --- inbound side effects -------------------------------------------------------------
+    async def contact(self, account: str, openid: str, media: list[str] | None = None) -> None:
+        """The citizen acted: open the window and re-queue what was held for them (new ids, so
+        the outbound de-duplication lets them through). Failure here never loses a message: the
+        push is already in the stream and held messages stay held until the next contact."""
+        try:
+            held = await self.windows.contact(account, openid, media)
+            for data in held:
+                out = OutboundMessage.model_validate_json(data)
+                again = out.model_copy(update={"id": f"{out.id}~{secrets.token_hex(4)}"})
+                await self.ctx.publish(again)
+                await self.windows.release(account, openid, out)
+        except (StateUnavailable, RedisError, OSError) as exc:
+            log.warning("wechat_contact_not_recorded", account=account, error=str(exc))
+
+    # --- outbound -------------------------------------------------------------------------
+    async def send(self, message: OutboundMessage) -> None:
+        try:
+            if message.fields.get("session_id"):
+                await self.web.send(message)  # a mini-program page's own session
+                return
+            name, openid = split_sender(message.sender)
+            if name not in self.accounts or not openid:
+                raise DeliveryError(f"no WeChat account for {message.conversation_key}", retry_after=None)
+            account = self.accounts[name]
+            await self._deliver(name, account, openid, message)
+            if account.kind == "mp" and (page := await self.windows.page_session(name, openid)):
+                # A citizen using the mini-program's pages also sees it there.
+                await self.web.send(message.model_copy(update={"fields": {**message.fields, "session_id": page}}))
+        except (StateUnavailable, RedisError, OSError) as exc:
+            raise DeliveryError(f"state unavailable: {exc}", retry_after=5) from exc
+
+    async def _deliver(self, name: str, account: WechatAccount, openid: str, out: OutboundMessage) -> None:
+        seen = await self.windows.state(name, openid)
+        closed_by_wechat = False
+        if seen.open:
+            api = self.api(account)
+            try:
+                for payload in custom_payloads(out, account.kind):
+                    await api.send_custom(openid, payload)
+                    await self.windows.count_sent(name, openid)
+                return
+            except WechatApiError as exc:
+                if exc.errcode in WINDOW_CLOSED or exc.errcode in NOT_REACHABLE:
+                    closed_by_wechat = True
+                    await self.windows.closed_by_wechat(name, openid, seen)
+                    log.info("wechat_window_closed", account=name, errcode=exc.errcode, out=out.id)
+                elif exc.transient:
+                    raise DeliveryError(str(exc), retry_after=60 if exc.errcode == 45009 else 5) from exc
+                else:
+                    raise DeliveryError(f"WeChat refused the message: {exc}", retry_after=None) from exc
+        if out.kind in SUBSCRIBE_KINDS and await self._subscribe(name, account, openid, out):
+            return
+        if not await self.windows.hold(name, openid, out, seen, closed_by_wechat=closed_by_wechat):
+            raise DeliveryError("the citizen just came back: send again now", retry_after=0.2)
+        log.info("wechat_message_held", account=name, out=out.id, kind=out.kind)
+
+    async def _subscribe(self, name: str, account: WechatAccount, openid: str, out: OutboundMessage) -> bool:
+        """Send ``out`` as a subscribe message if the citizen has a consent left; True if sent."""
+        template = account.subscribe_template_id
+        if not template or not await self.windows.take_consent(name, openid, template):
+            return False
+        try:
+            await self.api(account).send_subscribe(
+                openid, template, subscribe_data(out, account.subscribe_fields), account.subscribe_page
+            )
+        except WechatApiError as exc:
+            if exc.errcode == 43101:  # the consent was already used or withdrawn
+                return False
+            await self.windows.give_back_consent(name, openid, template)
+            if exc.transient:
+                raise DeliveryError(str(exc), retry_after=5) from exc
+            log.warning("wechat_subscribe_refused", account=name, errcode=exc.errcode, errmsg=exc.errmsg)
+            return False
+        return True
+
+    # --- media ----------------------------------------------------------------------------
+    async def _media_loop(self) -> None:
+        """Fetch images and voice of inbound messages in the background (WeChat keeps them 3 days)."""
+        base = self.settings.wechat_media_dir or (self.settings.data_dir / "media" / "wechat")
+        while True:
+            try:
+                ref = await self.ctx.redis.lpop(MEDIA_QUEUE) if self.ctx.redis is not None else None
+                if not ref:
+                    await asyncio.sleep(1.0)
+                    continue
+                await self._fetch(Path(base), str(ref))
+            except (RedisError, OSError) as exc:
+                log.warning("wechat_media_loop", error=str(exc))
+                await asyncio.sleep(2.0)
+
+    async def _fetch(self, base: Path, ref: str) -> None:
+        _, name, media_id = ref.split(":", 2)
+        account = self.accounts.get(name)
+        if account is None:
+            return
+        try:
+            content, mime = await self.api(account).get_media(media_id)
+        except WechatApiError as exc:
+            log.warning("wechat_media_failed", ref=ref, errcode=exc.errcode, errmsg=exc.errmsg)
+            await self.ctx.redis.set(media_key(ref), json.dumps({"error": str(exc)}), ex=7 * 24 * 3600)
+            return
+        path = base / _SAFE_NAME.sub("_", name) / _SAFE_NAME.sub("_", media_id)
+        await asyncio.to_thread(_write, path, content)
+        record = {"path": str(path), "mime": mime, "size": len(content)}
+        await self.ctx.redis.set(media_key(ref), json.dumps(record), ex=30 * 24 * 3600)
+
+
+def _write(path: Path, content: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+
+
+def build(ctx: ChannelContext) -> list[Any]:
+    return [WechatChannel(ctx)] if ctx.settings.wechat else []

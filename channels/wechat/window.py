@@ -1,0 +1,224 @@
+"""Per-citizen state in Redis: the customer-service window, subscribe consents, held messages.
+
+A citizen's message (or another action of theirs) opens a window of ``hours`` in which at most
+``messages`` customer-service messages may be sent. A message that cannot go — window closed and
+no subscribe consent left — is *held* and re-queued at the citizen's next contact. Holding and
+opening are atomic against each other (a Lua script and a MULTI), so a message is never held
+just after the window re-opened and then forgotten.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from redis.exceptions import RedisError
+
+from channels.base import OutboundMessage
+
+_HOLD = """
+local last_in = redis.call('HGET', KEYS[1], 'last_in') or ''
+if last_in ~= ARGV[1] then return 0 end
+if ARGV[4] == '1' and last_in ~= '' then redis.call('HSET', KEYS[1], 'sent', ARGV[5]) end
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+return 1
+"""
+
+_MARK_CLOSED = """
+if (redis.call('HGET', KEYS[1], 'last_in') or '') == ARGV[1] and ARGV[1] ~= '' then
+  redis.call('HSET', KEYS[1], 'sent', ARGV[2])
+  return 1
+end
+return 0
+"""
+
+_CONTACT = """
+redis.call('HSET', KEYS[1], 'last_in', ARGV[1], 'sent', 0)
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+for i = 3, #ARGV do redis.call('RPUSH', KEYS[3], ARGV[i]) end
+if redis.call('EXISTS', KEYS[2]) == 0 then return {} end
+return redis.call('HGETALL', KEYS[2])
+"""
+
+_TAKE_CONSENT = """
+local left = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+if left <= 0 then return 0 end
+redis.call('HINCRBY', KEYS[1], ARGV[1], -1)
+return 1
+"""
+
+
+MEDIA_QUEUE = "hl:wx:media:queue"
+"""Media references (``wechat:<account>:<media_id>``) waiting to be fetched by a background task."""
+
+
+class StateUnavailable(Exception):
+    """Redis failed while reading or writing a citizen's window state."""
+
+
+@dataclass
+class WindowState:
+    last_in: str  # the raw value, used to detect a new contact between read and hold
+    sent: int
+    open: bool
+
+
+class Windows:
+    def __init__(self, redis: Any, hours: float = 48, messages: int = 5) -> None:
+        self.redis = redis
+        self.seconds = hours * 3600
+        self.messages = messages
+        self._hold = redis.register_script(_HOLD)
+        self._take = redis.register_script(_TAKE_CONSENT)
+        self._contact = redis.register_script(_CONTACT)
+        self._mark_closed = redis.register_script(_MARK_CLOSED)
+
+    @staticmethod
+    def _win(account: str, openid: str) -> str:
+        return f"hl:wx:win:{account}:{openid}"
+
+    @staticmethod
+    def _pending(account: str, openid: str) -> str:
+        return f"hl:wx:pending:{account}:{openid}"
+
+    @staticmethod
+    def _consent(account: str, openid: str) -> str:
+        return f"hl:wx:consent:{account}:{openid}"
+
+    @staticmethod
+    def _page(account: str, openid: str) -> str:
+        return f"hl:wx:page:{account}:{openid}"
+
+    async def contact(self, account: str, openid: str, media: list[str] | None = None) -> list[str]:
+        """The citizen acted: open a fresh window; returns the held messages (JSON), oldest first,
+        to re-queue and then ``release`` (so a failure between the two loses nothing).
+
+        One script call, as it runs on the webhook path for every message."""
+        try:
+            held = await self._contact(
+                keys=[self._win(account, openid), self._pending(account, openid), MEDIA_QUEUE],
+                args=[repr(time.time()), int(self.seconds) + 3600, *(media or ())],
+            )
+        except (RedisError, OSError) as exc:
+            raise StateUnavailable(str(exc)) from exc
+        pairs = dict(zip(held[::2], held[1::2], strict=True)) if held else {}
+        return [pairs[k] for k in sorted(pairs)]  # keys start with the creation time: oldest first
+
+    async def close(self, account: str, openid: str) -> None:
+        """The citizen left (unsubscribed): no customer-service message until they come back."""
+        try:
+            await self.redis.delete(self._win(account, openid))
+        except (RedisError, OSError) as exc:
+            raise StateUnavailable(str(exc)) from exc
+
+    async def state(self, account: str, openid: str) -> WindowState:
+        try:
+            data = await self.redis.hgetall(self._win(account, openid))
+        except (RedisError, OSError) as exc:
+            raise StateUnavailable(str(exc)) from exc
+        last_in = data.get("last_in", "")
+        sent = int(data.get("sent") or 0)
+        is_open = bool(last_in) and time.time() - float(last_in) < self.seconds and sent < self.messages
+        return WindowState(last_in=last_in, sent=sent, open=is_open)
+
+    async def closed_by_wechat(self, account: str, openid: str, seen: WindowState) -> None:
+        """WeChat said the window is closed (45015/45047): record it, unless the citizen wrote since."""
+        try:
+            await self._mark_closed(keys=[self._win(account, openid)], args=[seen.last_in, self.messages])
+        except (RedisError, OSError) as exc:
+            raise StateUnavailable(str(exc)) from exc
+
+    async def count_sent(self, account: str, openid: str) -> None:
+        try:
+            await self.redis.hincrby(self._win(account, openid), "sent", 1)
+        except (RedisError, OSError) as exc:
+            raise StateUnavailable(str(exc)) from exc
+
+    async def hold(
+        self, account: str, openid: str, out: OutboundMessage, seen: WindowState, *, closed_by_wechat: bool
+    ) -> bool:
+        """Keep ``out`` for the next contact; False if the citizen made contact since ``seen`` (the
+        window is open again: send now instead). ``closed_by_wechat`` marks our record closed."""
+        try:
+            held = await self._hold(
+                keys=[self._win(account, openid), self._pending(account, openid)],
+                args=[
+                    seen.last_in,
+                    order_key(out),
+                    out.model_dump_json(),
+                    "1" if closed_by_wechat else "0",
+                    self.messages,
+                ],
+            )
+        except (RedisError, OSError) as exc:
+            raise StateUnavailable(str(exc)) from exc
+        return bool(held)
+
+    async def release(self, account: str, openid: str, out: OutboundMessage) -> None:
+        """Forget a held message once it was re-queued."""
+        try:
+            await self.redis.hdel(self._pending(account, openid), order_key(out))
+        except (RedisError, OSError) as exc:
+            raise StateUnavailable(str(exc)) from exc
+
+    async def held(self, account: str, openid: str) -> list[str]:
+        try:
+            held: dict[str, str] = await self.redis.hgetall(self._pending(account, openid))
+        except (RedisError, OSError) as exc:
+            raise StateUnavailable(str(exc)) from exc
+        return [held[k] for k in sorted(held)]
+
+    # --- subscribe-message consents -------------------------------------------------------
+    async def add_consents(self, account: str, openid: str, template_ids: list[str]) -> None:
+        if not template_ids:
+            return
+        try:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                for template_id in template_ids:
+                    pipe.hincrby(self._consent(account, openid), template_id, 1)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise StateUnavailable(str(exc)) from exc
+
+    async def take_consent(self, account: str, openid: str, template_id: str) -> bool:
+        try:
+            return bool(await self._take(keys=[self._consent(account, openid)], args=[template_id]))
+        except (RedisError, OSError) as exc:
+            raise StateUnavailable(str(exc)) from exc
+
+    async def give_back_consent(self, account: str, openid: str, template_id: str) -> None:
+        try:
+            await self.redis.hincrby(self._consent(account, openid), template_id, 1)
+        except (RedisError, OSError) as exc:
+            raise StateUnavailable(str(exc)) from exc
+
+    async def consents(self, account: str, openid: str) -> dict[str, int]:
+        try:
+            data = await self.redis.hgetall(self._consent(account, openid))
+        except (RedisError, OSError) as exc:
+            raise StateUnavailable(str(exc)) from exc
+        return {k: int(v) for k, v in data.items()}
+
+    # --- mini-program page sessions -------------------------------------------------------
+    async def set_page_session(self, account: str, openid: str, session_id: str, ttl_s: int) -> None:
+        try:
+            await self.redis.set(self._page(account, openid), session_id, ex=ttl_s)
+        except (RedisError, OSError) as exc:
+            raise StateUnavailable(str(exc)) from exc
+
+    async def page_session(self, account: str, openid: str) -> str | None:
+        try:
+            value = await self.redis.get(self._page(account, openid))
+        except (RedisError, OSError) as exc:
+            raise StateUnavailable(str(exc)) from exc
+        return str(value) if value else None
+
+
+def order_key(out: OutboundMessage) -> str:
+    """Held messages are keyed by creation time then id: sorted keys give the original order."""
+    return f"{out.created_at.timestamp():017.6f}:{out.id}"
+
+
+def media_key(ref: str) -> str:
+    return f"hl:wx:media:{ref}"

@@ -1,0 +1,404 @@
+"""What the console does to conversations: the queue, one conversation's view, and handing it over.
+
+Ownership lives in the conversation's own hash (``hl:conv:{key}``: ``mode``, ``assignee``,
+``mode_at``) and every change of hands is one Lua script, so two operators pressing 接管 at once
+get one winner, and the bot's turn, which WATCHes the same hash, retries and sees the new owner.
+Bot replies already queued when a person took over are dropped by the delivery worker
+(``OutboundHandler._overtaken``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from bot.state import ConversationState
+from bot.texts import say
+from channels.base import OutboundMessage
+from gateway import keys
+from gateway.console import keys as ck
+from gateway.errors import Conflict, Forbidden, NotFound
+from ticket_client.base import LocationInfo, Ticket, TicketDraft
+
+HISTORY_LIMIT = 1000
+QUEUE_LIMIT = 500
+MODE_ORDER = {"waiting": 0, "operator": 1, "bot": 2, "closed": 3}
+
+# KEYS: conversation hash, version counter. ARGV: user, now.
+# Returns {code, owner}: 1 taken, 2 already yours, 0 someone else owns it, -1 no such conversation.
+_TAKEOVER = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return {-1, ''} end
+local mode = redis.call('HGET', KEYS[1], 'mode') or 'bot'
+local owner = redis.call('HGET', KEYS[1], 'assignee') or ''
+if mode == 'operator' and owner ~= '' then
+  if owner == ARGV[1] then return {2, owner} end
+  return {0, owner}
+end
+local since = ARGV[2]
+if mode == 'waiting' then
+  since = redis.call('HGET', KEYS[1], 'mode_at') or ARGV[2]
+else
+  redis.call('HSET', KEYS[1], 'handoff_reason', 'operator')
+end
+redis.call('HSET', KEYS[1], 'mode', 'operator', 'assignee', ARGV[1], 'mode_at', ARGV[2],
+           'assigned_at', ARGV[2], 'waiting_since', since)
+redis.call('HDEL', KEYS[1], 'first_reply_at')
+redis.call('INCR', KEYS[2])
+return {1, ARGV[1]}
+"""
+
+# ARGV: user, now, is_supervisor ('1'/'0'), new mode ('bot' | 'closed').
+# Returns {code, owner}: 1 done, 0 nothing to hand back, -2 owned by someone else, -1 missing.
+_RELEASE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return {-1, ''} end
+local mode = redis.call('HGET', KEYS[1], 'mode') or 'bot'
+local owner = redis.call('HGET', KEYS[1], 'assignee') or ''
+if ARGV[4] == 'bot' and mode ~= 'operator' and mode ~= 'waiting' then return {0, owner} end
+if ARGV[4] == 'closed' and mode == 'closed' then return {0, owner} end
+if owner ~= '' and owner ~= ARGV[1] and ARGV[3] ~= '1' then return {-2, owner} end
+redis.call('HSET', KEYS[1], 'mode', ARGV[4], 'assignee', '', 'mode_at', ARGV[2], 'handoff_reason', '')
+redis.call('INCR', KEYS[2])
+return {1, owner}
+"""
+
+# ARGV: user, target user, now, is_supervisor.
+_TRANSFER = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return {-1, ''} end
+local mode = redis.call('HGET', KEYS[1], 'mode') or 'bot'
+local owner = redis.call('HGET', KEYS[1], 'assignee') or ''
+if mode ~= 'operator' then return {0, owner} end
+if owner ~= ARGV[1] and ARGV[4] ~= '1' then return {-2, owner} end
+redis.call('HSET', KEYS[1], 'assignee', ARGV[2], 'assigned_at', ARGV[3])
+redis.call('INCR', KEYS[2])
+return {1, owner}
+"""
+
+
+class TicketForm(BaseModel):
+    """The side panel's ticket fields, editable before filing."""
+
+    title: str = Field(default="", max_length=100)
+    description: str = Field(default="", max_length=4000)
+    category: list[str] = Field(default_factory=list, max_length=3)
+    request_type: str = Field(default="", max_length=10)
+    urgent: bool = False
+    location_text: str = Field(default="", max_length=200)
+    contact: str = Field(default="", max_length=40)
+    departments: list[str] = Field(default_factory=list, max_length=6)
+
+
+def _f(value: Any, default: float = 0.0) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _nlu_of(conv: dict[str, str]) -> dict[str, Any]:
+    try:
+        data: dict[str, Any] = json.loads(conv.get("nlu") or "{}")
+    except ValueError:
+        return {}
+    return data
+
+
+def _state_of(conv: dict[str, str]) -> ConversationState:
+    try:
+        return ConversationState.model_validate_json(conv.get("state") or "{}")
+    except ValueError:
+        return ConversationState()
+
+
+def summary(key: str, conv: dict[str, str], now: float) -> dict[str, Any]:
+    """One queue row."""
+    nlu = _nlu_of(conv)
+    state = _state_of(conv)
+    cat = nlu.get("category") or {}
+    category = [c for c in (cat.get("level1"), cat.get("level2")) if c]
+    if not category and state.draft is not None:
+        category = state.draft.category[:2]
+    mode = conv.get("mode") or "bot"
+    mode_at = _f(conv.get("mode_at"))
+    urgent = bool(nlu.get("urgency")) or bool(state.draft and state.draft.urgent) or conv.get("handoff_reason") == "urgent"
+    return {
+        "key": key,
+        "channel": conv.get("channel", ""),
+        "mode": mode,
+        "reason": conv.get("handoff_reason", "") if mode in ("waiting", "operator") else "",
+        "assignee": conv.get("assignee", "") if mode == "operator" else "",
+        "mode_at": mode_at,
+        "waiting_since": mode_at if mode == "waiting" else _f(conv.get("waiting_since")),
+        "first_at": _f(conv.get("first_at")),
+        "last_in_at": _f(conv.get("last_in_at")),
+        "last_text": conv.get("last_text", ""),
+        "message_count": int(_f(conv.get("message_count"))),
+        "category": category,
+        "subject": (nlu.get("subject") or (state.draft.subject if state.draft else ""))[:40],
+        "urgent": urgent,
+        "first_reply_at": _f(conv.get("first_reply_at")),
+    }
+
+
+def _order(row: dict[str, Any]) -> tuple[Any, ...]:
+    if row["mode"] == "waiting":
+        return (0, not row["urgent"], row["waiting_since"])
+    return (MODE_ORDER.get(row["mode"], 2), False, -row["last_in_at"])
+
+
+async def queue(
+    redis: Any, user: str, *, status: str = "", channel: str = "", assignee: str = ""
+) -> dict[str, Any]:
+    """The conversations (waiting for a person first), counts by status and the filters applied."""
+    now = time.time()
+    conv_keys = await redis.zrevrange(keys.CONVERSATIONS, 0, QUEUE_LIMIT - 1)
+    async with redis.pipeline(transaction=False) as pipe:
+        for key in conv_keys:
+            pipe.hgetall(keys.conversation(key))
+        convs = await pipe.execute()
+    rows = [summary(k, c, now) for k, c in zip(conv_keys, convs, strict=True) if c]
+    counts = {"all": len(rows), "waiting": 0, "operator": 0, "bot": 0, "closed": 0, "mine": 0, "urgent": 0}
+    for row in rows:
+        counts[row["mode"]] = counts.get(row["mode"], 0) + 1
+        counts["mine"] += row["assignee"] == user
+        counts["urgent"] += row["urgent"] and row["mode"] == "waiting"
+    if status == "mine":
+        rows = [r for r in rows if r["assignee"] == user]
+    elif status:
+        rows = [r for r in rows if r["mode"] == status]
+    if channel:
+        rows = [r for r in rows if r["channel"] == channel or r["channel"].startswith(channel + ":")]
+    if assignee == "none":
+        rows = [r for r in rows if not r["assignee"]]
+    elif assignee:
+        rows = [r for r in rows if r["assignee"] == (user if assignee == "me" else assignee)]
+    rows.sort(key=_order)
+    return {"now": now, "counts": counts, "conversations": rows,
+            "channels": sorted({c.get("channel", "") for c in convs if c})}
+
+
+async def load(redis: Any, key: str) -> dict[str, str]:
+    conv: dict[str, str] = await redis.hgetall(keys.conversation(key))
+    if not conv or "channel" not in conv:
+        raise NotFound("会话不存在")
+    return conv
+
+
+async def history(redis: Any, key: str) -> list[dict[str, Any]]:
+    entries = await redis.xrange(keys.history(key), count=HISTORY_LIMIT)
+    authors = await redis.hgetall(ck.authors(key))
+    out = []
+    for entry_id, fields in entries:
+        try:
+            item = json.loads(fields.get("data") or "{}")
+        except ValueError:
+            continue
+        who = {"in": "citizen", "note": "note", "sys": "system"}.get(item.get("dir", ""), "bot")
+        if item.get("dir") == "out" and item.get("kind") == "operator":
+            who = "operator"
+        elif item.get("dir") == "out" and item.get("kind") in ("ticket_filed", "status_update"):
+            who = "system"
+        out.append({
+            "id": entry_id,
+            "from": who,
+            "kind": item.get("kind", ""),
+            "text": item.get("text", ""),
+            "at": _f(item.get("at")),
+            "ticket_id": item.get("ticket_id"),
+            "author": item.get("author") or authors.get(str(item.get("id", "")), ""),
+        })
+    return out
+
+
+def nlu_panel(conv: dict[str, str]) -> dict[str, Any]:
+    """What the NLU found in the latest message, as the side panel shows it."""
+    nlu = _nlu_of(conv)
+    cat = nlu.get("category") or {}
+    loc = nlu.get("location") or {}
+    deps = nlu.get("departments") or {}
+    intent = nlu.get("intent") or {}
+    parts = {k: v for k, v in loc.items() if k not in ("text", "start", "end") and v}
+    return {
+        "intent": intent.get("name", ""),
+        "intent_confidence": _f(intent.get("confidence")),
+        "category": [c for c in (cat.get("level1"), cat.get("level2"), cat.get("level3")) if c],
+        "category_confidence": _f(cat.get("confidence")),
+        "low_confidence": bool(cat.get("low_confidence", True)),
+        "request_type": nlu.get("request_type", ""),
+        "urgency": bool(nlu.get("urgency")),
+        "urgency_reason": nlu.get("urgency_reason", ""),
+        "location": loc.get("text", ""),
+        "location_parts": parts,
+        "subject": nlu.get("subject", ""),
+        "departments": [d for d in [deps.get("primary", ""), *(deps.get("co_handlers") or [])] if d],
+    }
+
+
+async def ticket_form(redis: Any, key: str, conv: dict[str, str]) -> TicketForm:
+    """The operator's edited form if any, else the bot's draft, else what the NLU found."""
+    saved = await redis.get(ck.draft(key))
+    if saved:
+        return TicketForm.model_validate_json(saved)
+    state = _state_of(conv)
+    if state.draft is not None:
+        d = state.draft
+        return TicketForm(title=d.subject or d.description[:20], description=d.description, category=d.category,
+                          request_type=d.request_type, urgent=d.urgent, location_text=d.location_text,
+                          contact=d.contact, departments=d.departments)
+    panel = nlu_panel(conv)
+    return TicketForm(title=panel["subject"][:100], description=conv.get("last_text", ""),
+                      category=panel["category"], request_type=panel["request_type"][:10],
+                      urgent=panel["urgency"], location_text=panel["location"][:200],
+                      departments=panel["departments"][:6])
+
+
+def ticket_view(t: Ticket) -> dict[str, Any]:
+    return {
+        "ticket_id": t.ticket_id, "status": t.status, "title": t.title, "category": t.category,
+        "created_at": t.created_at.timestamp(), "updated_at": t.updated_at.timestamp(),
+        "history": [{"status": h.status, "note": h.note, "at": h.at.timestamp()} for h in t.history],
+        "rating": t.rating,
+    }
+
+
+class Handover:
+    """Takeover, hand-back, close and transfer: the scripts and the messages they send."""
+
+    def __init__(self, redis: Any, streams: Any) -> None:
+        self.redis = redis
+        self.streams = streams
+        self._takeover = redis.register_script(_TAKEOVER)
+        self._release = redis.register_script(_RELEASE)
+        self._transfer = redis.register_script(_TRANSFER)
+
+    async def _sys(self, key: str, kind: str, text: str, author: str) -> None:
+        entry = {"dir": "sys", "kind": kind, "text": text, "at": time.time(), "author": author}
+        await self.redis.xadd(keys.history(key), {"data": json.dumps(entry, ensure_ascii=False)},
+                              maxlen=HISTORY_LIMIT, approximate=True)
+
+    async def take(self, key: str, user: str) -> bool:
+        """Own the conversation; True if newly taken (False: it was already yours). 409 if someone else won."""
+        code, owner = await self._takeover(keys=[keys.conversation(key), ck.VERSION], args=[user, time.time()])
+        code = int(code)
+        if code == -1:
+            raise NotFound("会话不存在")
+        if code == 0:
+            raise Conflict(f"该会话已被 {owner} 接管")
+        if code == 1:
+            await self._sys(key, "takeover", f"{user} 接管了会话，机器人已静默", user)
+            await self.say(key, user, say("console_joined"), author=user)
+        return code == 1
+
+    async def release(self, key: str, user: str, supervisor: bool, to: str) -> str:
+        """Hand back to the bot (``to='bot'``) or close (``'closed'``); returns the previous owner."""
+        code, owner = await self._release(
+            keys=[keys.conversation(key), ck.VERSION], args=[user, time.time(), "1" if supervisor else "0", to]
+        )
+        code = int(code)
+        if code == -1:
+            raise NotFound("会话不存在")
+        if code == -2:
+            raise Forbidden(f"该会话由 {owner} 处理，只有处理人或班长可以操作")
+        if code == 0:
+            raise Conflict("会话当前不在人工处理中" if to == "bot" else "会话已结束")
+        if to == "bot":
+            await self._sys(key, "handback", f"{user} 将会话交还机器人", user)
+            await self.say(key, user, say("console_handed_back"), kind="reply")
+        else:
+            await self._sys(key, "closed", f"{user} 结束了会话", user)
+            await self.say(key, user, say("console_closed"), author=user)
+        return str(owner)
+
+    async def transfer(self, key: str, user: str, supervisor: bool, to: str) -> str:
+        code, owner = await self._transfer(
+            keys=[keys.conversation(key), ck.VERSION], args=[user, to, time.time(), "1" if supervisor else "0"]
+        )
+        code = int(code)
+        if code == -1:
+            raise NotFound("会话不存在")
+        if code == -2:
+            raise Forbidden(f"该会话由 {owner} 处理，只有处理人或班长可以转交")
+        if code == 0:
+            raise Conflict("只能转交人工处理中的会话，请先接管")
+        await self._sys(key, "transfer", f"{user} 将会话转交给 {to}", user)
+        return str(owner)
+
+    async def say(self, key: str, user: str, text: str, *, kind: str = "operator", author: str = "",
+                  message_id: str = "") -> OutboundMessage:
+        """Send to the citizen on their own channel through the outbound stream (idempotent by id)."""
+        conv = await load(self.redis, key)
+        try:
+            route = json.loads(conv.get("route") or "{}")
+        except ValueError:
+            route = {}
+        out = OutboundMessage(
+            id=f"op:{message_id or uuid.uuid4().hex}",
+            conversation_key=key,
+            channel=conv["channel"],
+            kind=kind,  # type: ignore[arg-type]
+            text=text,
+            fields={k: str(v) for k, v in route.items()},
+        )
+        if author:
+            await self.redis.hset(ck.authors(key), out.id, author)
+        await self.streams.publish(out)
+        await self.redis.incr(ck.VERSION)
+        return out
+
+    async def reply(self, key: str, user: str, text: str, message_id: str = "") -> OutboundMessage:
+        """An operator's reply: only the conversation's owner may send one."""
+        conv = await load(self.redis, key)
+        if conv.get("mode") != "operator" or conv.get("assignee") != user:
+            raise Forbidden("请先接管该会话再回复" if conv.get("mode") != "operator"
+                            else f"该会话由 {conv.get('assignee')} 处理")
+        out = await self.say(key, user, text, author=user, message_id=message_id)
+        now = time.time()
+        if await self.redis.hsetnx(keys.conversation(key), "first_reply_at", now):
+            waited = max(now - _f(conv.get("waiting_since"), now), 0.0)
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.lpush(ck.FIRST_REPLY, f"{waited:.3f}")
+                pipe.ltrim(ck.FIRST_REPLY, 0, 999)
+                await pipe.execute()
+        return out
+
+    async def note(self, key: str, user: str, text: str) -> None:
+        await load(self.redis, key)
+        entry = {"dir": "note", "kind": "note", "text": text, "at": time.time(), "author": user}
+        await self.redis.xadd(keys.history(key), {"data": json.dumps(entry, ensure_ascii=False)},
+                              maxlen=HISTORY_LIMIT, approximate=True)
+        await self.redis.incr(ck.VERSION)
+
+    async def filed(self, key: str, draft: TicketDraft, ticket_id: str, status: str, user: str,
+                    request_id: str) -> None:
+        """Tell the citizen the number of a ticket an operator filed, and start the bot's draft afresh."""
+        conv = await load(self.redis, key)
+        department = draft.departments[0] if draft.departments else ""
+        text = (say("ticket_filed", ticket_id=ticket_id, department=department) if department
+                else say("ticket_filed_no_department", ticket_id=ticket_id))
+        try:
+            route = json.loads(conv.get("route") or "{}")
+        except ValueError:
+            route = {}
+        out = OutboundMessage(id=f"filed:console:{key}:{request_id}", conversation_key=key, channel=conv["channel"],
+                              kind="ticket_filed", text=text, ticket_id=ticket_id,
+                              fields={**{k: str(v) for k, v in route.items()}, "status": status})
+        await self.redis.hset(ck.authors(key), out.id, user)
+        await self.streams.publish(out)
+        state = _state_of(conv)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.sadd(keys.conversation_tickets(key), ticket_id)
+            pipe.hset(keys.conversation(key), "state", ConversationState(greeted=state.greeted).model_dump_json())
+            pipe.delete(ck.draft(key))
+            pipe.incr(ck.VERSION)
+            await pipe.execute()
+
+
+def draft_of(form: TicketForm, key: str, channel: str) -> TicketDraft:
+    return TicketDraft(
+        channel=channel, conversation_key=key, contact=form.contact, title=form.title or form.description[:20],
+        description=form.description, category=form.category, request_type=form.request_type, urgent=form.urgent,
+        location=LocationInfo(text=form.location_text), departments=form.departments,
+    )

@@ -1,0 +1,508 @@
+"""The console's JSON API (``/api/console/…``), its WebSocket and its pages (``/console/``).
+
+Every route but login answers 401 without a session; state-changing ones also need the CSRF
+header (403); supervisor-only ones answer 403 to operators. Every action lands in the audit log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, FastAPI, Query, Request, Response, WebSocket, WebSocketDisconnect
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, Field
+
+from bot.texts import texts
+from gateway.console import audit
+from gateway.console import conversations as convs
+from gateway.console import keys as ck
+from gateway.console.auth import (
+    COOKIE,
+    LoginThrottle,
+    SessionDep,
+    Sessions,
+    SupervisorDep,
+    UserDep,
+    same_origin,
+)
+from gateway.console.users import User, UserError, UserStore, generate_password
+from gateway.errors import AuthError, BadInput, Conflict, Forbidden, NotFound, RateLimited
+from gateway.runtime import Runtime
+from ticket_client.base import STATUSES
+
+PAGES = Path(__file__).resolve().parent.parent / "static" / "console"
+WS_TICK_S = 0.5
+WS_REFRESH_S = 5.0
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+class ConsoleState:
+    """The console's parts, built on first use (Redis exists only once the runtime has started)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.rt = runtime
+        self._parts: dict[str, Any] = {}
+
+    def _part(self, name: str, build: Any) -> Any:
+        if name not in self._parts:
+            self._parts[name] = build()
+        return self._parts[name]
+
+    @property
+    def redis(self) -> Any:
+        return self.rt.redis
+
+    @property
+    def users(self) -> UserStore:
+        return self._part("users", lambda: UserStore(self.redis))  # type: ignore[no-any-return]
+
+    @property
+    def sessions(self) -> Sessions:
+        return self._part("sessions", lambda: Sessions(self.redis, self.rt.settings))  # type: ignore[no-any-return]
+
+    @property
+    def throttle(self) -> LoginThrottle:
+        return self._part("throttle", lambda: LoginThrottle(self.redis, self.rt.settings))  # type: ignore[no-any-return]
+
+    @property
+    def handover(self) -> convs.Handover:
+        return self._part("handover", lambda: convs.Handover(self.redis, self.rt.streams))  # type: ignore[no-any-return]
+
+    async def on_start(self) -> None:
+        """Create the first supervisor if there is no account yet, and print its password once."""
+        settings = self.rt.settings
+        password = await self.users.ensure_first_admin(settings.console_admin_password)
+        if password is not None:
+            await audit.record(self.redis, "system", "user.create", "admin", role="supervisor")
+            if not settings.console_admin_password:
+                print(
+                    "\n  operator console: first supervisor created\n"
+                    f"    user: admin   password: {password}\n"
+                    "    (shown once; log in at /console/ and create accounts with `hotline admin create-user`)\n",
+                    file=sys.stderr,
+                    flush=True,
+                )
+
+
+def install(app: FastAPI) -> ConsoleState:
+    """Mount the console on an app built by ``gateway.app.create_app``."""
+    state = ConsoleState(app.state.runtime)
+    app.state.console = state
+    app.include_router(api)
+    app.include_router(pages)
+    return state
+
+
+def _console(request: Request) -> ConsoleState:
+    console: ConsoleState = request.app.state.console
+    return console
+
+
+def _address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+# --- pages -------------------------------------------------------------------------------------
+pages = APIRouter(include_in_schema=False)
+
+
+@pages.get("/console")
+@pages.get("/console/")
+async def console_page(request: Request) -> FileResponse:
+    """The workbench with a live session, else the login page (both are static files)."""
+    console = _console(request)
+    session = await console.sessions.load(request.cookies.get(COOKIE), console.users, touch=False)
+    page = "index.html" if session is not None else "login.html"
+    return FileResponse(PAGES / page, headers=PAGE_HEADERS, media_type="text/html; charset=utf-8")
+
+
+@pages.get("/console/login")
+async def login_page() -> FileResponse:
+    return FileResponse(PAGES / "login.html", headers=PAGE_HEADERS, media_type="text/html; charset=utf-8")
+
+
+# --- API ---------------------------------------------------------------------------------------
+api = APIRouter(prefix="/api/console", tags=["console"])
+
+Text = Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class LoginIn(BaseModel):
+    username: str = Field(max_length=64)
+    password: str = Field(max_length=256)
+
+
+class KeyIn(BaseModel):
+    key: str = Field(min_length=1, max_length=300)
+
+
+class ReplyIn(KeyIn):
+    text: Text
+    client_message_id: str = Field(default="", max_length=64, pattern=r"^[A-Za-z0-9_-]*$")
+
+
+class NoteIn(KeyIn):
+    text: Text
+
+
+class TransferIn(KeyIn):
+    to: str = Field(min_length=1, max_length=64)
+
+
+class FormIn(KeyIn):
+    form: convs.TicketForm
+
+
+class FileIn(FormIn):
+    request_id: str = Field(default="", max_length=64, pattern=r"^[A-Za-z0-9_-]*$")
+
+
+class StatusIn(BaseModel):
+    status: str
+    note: str = Field(default="", max_length=2000)
+
+
+class CannedIn(BaseModel):
+    items: list[Annotated[str, Field(min_length=1, max_length=500)]] = Field(max_length=100)
+
+
+class UserIn(BaseModel):
+    name: str = Field(max_length=32)
+    role: str = "operator"
+    display_name: str = Field(default="", max_length=32)
+    password: str = Field(default="", max_length=256)
+
+
+def _me(user: User, csrf: str) -> dict[str, Any]:
+    return {"user": user.public(), "csrf": csrf}
+
+
+@api.post("/login")
+async def login(body: LoginIn, request: Request, response: Response) -> dict[str, Any]:
+    """Log in; sets the session cookie and returns the CSRF token for later requests."""
+    console = _console(request)
+    if not same_origin(request):
+        raise Forbidden("请求来源不正确")
+    address = _address(request)
+    try:
+        await console.throttle.check(body.username, address)
+    except RateLimited:
+        await audit.record(console.redis, body.username[:64], "login.throttled", address=address)
+        raise
+    user = await console.users.verify(body.username, body.password)
+    if user is None:
+        await console.throttle.failed(body.username, address)
+        await audit.record(console.redis, body.username[:64], "login.failed", address=address)
+        raise AuthError("用户名或密码不正确")
+    await console.throttle.succeeded(body.username)
+    token, session = await console.sessions.create(user)
+    settings = console.rt.settings
+    secure = settings.console_secure_cookies or settings.public_url.startswith("https://")
+    response.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=secure, path="/",
+                        max_age=int(settings.console_session_max_hours) * 3600)
+    await audit.record(console.redis, user.name, "login", address=address)
+    return _me(user, session.csrf)
+
+
+@api.post("/logout")
+async def logout(session: SessionDep, request: Request, response: Response) -> dict[str, bool]:
+    console = _console(request)
+    await console.sessions.drop(session.token_hash)
+    response.delete_cookie(COOKIE, path="/")
+    await audit.record(console.redis, session.user.name, "logout")
+    return {"ok": True}
+
+
+@api.get("/me")
+async def me(session: SessionDep) -> dict[str, Any]:
+    return _me(session.user, session.csrf)
+
+
+@api.get("/queue")
+async def queue(
+    user: UserDep, request: Request, status: str = "", channel: str = "", assignee: str = ""
+) -> dict[str, Any]:
+    """Conversations, waiting-for-a-person first; ``status`` waiting|operator|bot|closed|mine."""
+    return await convs.queue(_console(request).redis, user.name, status=status, channel=channel, assignee=assignee)
+
+
+@api.get("/conversation")
+async def conversation(user: UserDep, request: Request, key: Annotated[str, Query(max_length=300)]) -> dict[str, Any]:
+    """One conversation: its history, what the NLU found, the ticket form and the citizen's tickets."""
+    console = _console(request)
+    redis = console.redis
+    conv = await convs.load(redis, key)
+    form = await convs.ticket_form(redis, key, conv)
+    tickets = await console.rt.tickets.list_for(key, limit=20) if console.rt.tickets else []
+    return {
+        "summary": convs.summary(key, conv, time.time()),
+        "history": await convs.history(redis, key),
+        "nlu": convs.nlu_panel(conv),
+        "form": form.model_dump(),
+        "tickets": [convs.ticket_view(t) for t in tickets],
+        "can_reply": conv.get("mode") == "operator" and conv.get("assignee") == user.name,
+    }
+
+
+@api.post("/takeover")
+async def takeover(body: KeyIn, user: UserDep, request: Request) -> dict[str, Any]:
+    """接管: exactly one operator wins; the others get 409 naming the winner."""
+    console = _console(request)
+    try:
+        taken = await console.handover.take(body.key, user.name)
+    except Conflict as exc:
+        await audit.record(console.redis, user.name, "takeover.refused", body.key, reason=exc.detail)
+        raise
+    await audit.record(console.redis, user.name, "takeover", body.key, already_owned=not taken)
+    return {"ok": True, "assignee": user.name}
+
+
+@api.post("/handback")
+async def handback(body: KeyIn, user: UserDep, request: Request) -> dict[str, Any]:
+    """交还机器人: the bot answers the citizen's next message again."""
+    console = _console(request)
+    previous = await console.handover.release(body.key, user.name, user.is_supervisor, "bot")
+    await audit.record(console.redis, user.name, "handback", body.key, previous_owner=previous)
+    return {"ok": True}
+
+
+@api.post("/close")
+async def close(body: KeyIn, user: UserDep, request: Request) -> dict[str, Any]:
+    """结束: the conversation is closed; the citizen is thanked."""
+    console = _console(request)
+    previous = await console.handover.release(body.key, user.name, user.is_supervisor, "closed")
+    await audit.record(console.redis, user.name, "close", body.key, previous_owner=previous)
+    return {"ok": True}
+
+
+@api.post("/transfer")
+async def transfer(body: TransferIn, user: UserDep, request: Request) -> dict[str, Any]:
+    console = _console(request)
+    target = await console.users.get(body.to)
+    if target is None or target.disabled:
+        raise BadInput(f"没有可用的坐席账号 {body.to}")
+    previous = await console.handover.transfer(body.key, user.name, user.is_supervisor, target.name)
+    await audit.record(console.redis, user.name, "transfer", body.key, to=target.name, previous_owner=previous)
+    return {"ok": True, "assignee": target.name}
+
+
+@api.post("/reply")
+async def reply(body: ReplyIn, user: UserDep, request: Request) -> dict[str, Any]:
+    """Send the citizen a message on their channel (only the owner of the conversation)."""
+    console = _console(request)
+    text = body.text.strip()
+    if not text:
+        raise BadInput("回复内容不能为空")
+    try:
+        out = await console.handover.reply(body.key, user.name, text, body.client_message_id)
+    except Forbidden as exc:
+        await audit.record(console.redis, user.name, "reply.refused", body.key, reason=exc.detail)
+        raise
+    await audit.record(console.redis, user.name, "reply", body.key, message_id=out.id, chars=len(text))
+    return {"ok": True, "id": out.id}
+
+
+@api.post("/note")
+async def note(body: NoteIn, user: UserDep, request: Request) -> dict[str, Any]:
+    """An internal note: shown to operators, never sent to the citizen."""
+    console = _console(request)
+    await console.handover.note(body.key, user.name, body.text.strip())
+    await audit.record(console.redis, user.name, "note", body.key, chars=len(body.text))
+    return {"ok": True}
+
+
+@api.put("/form")
+async def save_form(body: FormIn, user: UserDep, request: Request) -> dict[str, Any]:
+    """Keep the operator's corrections of the ticket fields until the ticket is filed."""
+    console = _console(request)
+    await convs.load(console.redis, body.key)
+    await console.redis.set(ck.draft(body.key), body.form.model_dump_json(), ex=7 * 24 * 3600)
+    await audit.record(console.redis, user.name, "form.save", body.key)
+    return {"ok": True}
+
+
+@api.post("/ticket")
+async def file_ticket(body: FileIn, user: UserDep, request: Request) -> dict[str, Any]:
+    """File a ticket from the side panel (idempotent by ``request_id``); the citizen gets its number."""
+    console = _console(request)
+    if console.rt.tickets is None:
+        raise NotFound("工单系统未就绪")
+    conv = await convs.load(console.redis, body.key)
+    if len(body.form.description.strip()) < 2:
+        raise BadInput("请填写问题描述")
+    draft = convs.draft_of(body.form, body.key, conv["channel"])
+    request_id = body.request_id or uuid.uuid4().hex
+    ref = await console.rt.tickets.file(draft, f"console:{body.key}:{request_id}")
+    await console.handover.filed(body.key, draft, ref.ticket_id, ref.status, user.name, request_id)
+    await audit.record(console.redis, user.name, "ticket.file", body.key, ticket_id=ref.ticket_id)
+    return {"ok": True, "ticket_id": ref.ticket_id, "status": ref.status}
+
+
+@api.post("/tickets/{ticket_id}/status")
+async def ticket_status(ticket_id: str, body: StatusIn, user: UserDep, request: Request) -> dict[str, Any]:
+    """Move a ticket on (the citizen hears of it on their channel)."""
+    console = _console(request)
+    if body.status not in STATUSES or console.rt.tickets is None:
+        raise BadInput(f"未知的工单状态“{body.status}”")
+    ticket = await console.rt.tickets.set_status(ticket_id, body.status, body.note)
+    console.rt.status_kick.set()
+    await console.redis.incr(ck.VERSION)
+    await audit.record(console.redis, user.name, "ticket.status", ticket.conversation_key, ticket_id=ticket_id,
+                       status=body.status)
+    return convs.ticket_view(ticket)
+
+
+@api.get("/canned")
+async def canned(user: UserDep, request: Request) -> dict[str, Any]:
+    raw = await _console(request).redis.get(ck.CANNED)
+    items = json.loads(raw) if raw else list(texts().get("console_canned", []))
+    return {"items": items, "editable": user.is_supervisor}
+
+
+@api.put("/canned")
+async def set_canned(body: CannedIn, user: SupervisorDep, request: Request) -> dict[str, Any]:
+    """常用语: supervisors edit the list every operator uses."""
+    console = _console(request)
+    items = [i.strip() for i in body.items if i.strip()]
+    await console.redis.set(ck.CANNED, json.dumps(items, ensure_ascii=False))
+    await audit.record(console.redis, user.name, "canned.update", count=len(items))
+    return {"items": items, "editable": True}
+
+
+@api.get("/users")
+async def users(user: UserDep, request: Request) -> dict[str, Any]:
+    """Accounts (names and roles only): operators need them to transfer a conversation."""
+    return {"users": [u.public() for u in await _console(request).users.all() if not u.disabled or user.is_supervisor]}
+
+
+@api.post("/users", status_code=201)
+async def create_user(body: UserIn, user: SupervisorDep, request: Request) -> dict[str, Any]:
+    """Create an operator or supervisor; a password is generated (and returned once) if none is given."""
+    console = _console(request)
+    password = body.password or generate_password()
+    try:
+        created = await console.users.create(body.name, body.role, password, body.display_name)
+    except UserError as exc:
+        raise BadInput(str(exc)) from exc
+    await audit.record(console.redis, user.name, "user.create", created.name, role=created.role)
+    return {"user": created.public(), "password": None if body.password else password}
+
+
+@api.post("/users/{name}/disable")
+async def disable_user(name: str, user: SupervisorDep, request: Request) -> dict[str, Any]:
+    console = _console(request)
+    if name == user.name:
+        raise BadInput("不能停用自己的账号")
+    if await console.users.get(name) is None:
+        raise NotFound("没有该账号")
+    await console.users.set_disabled(name, True)
+    await audit.record(console.redis, user.name, "user.disable", name)
+    return {"ok": True}
+
+
+@api.get("/stats")
+async def stats(user: SupervisorDep, request: Request) -> dict[str, Any]:
+    """班长视图: who handles what, queue length, time to first operator reply, longest waits."""
+    console = _console(request)
+    redis = console.redis
+    snapshot = await convs.queue(redis, user.name)
+    rows = snapshot["conversations"]
+    now = snapshot["now"]
+    accounts = await console.users.all()
+    handling: dict[str, list[str]] = {u.name: [] for u in accounts}
+    for row in rows:
+        if row["mode"] == "operator" and row["assignee"]:
+            handling.setdefault(row["assignee"], []).append(row["key"])
+    waits = sorted(float(x) for x in await redis.lrange(ck.FIRST_REPLY, 0, -1))
+    waiting = [r for r in rows if r["mode"] == "waiting"]
+    waiting.sort(key=lambda r: r["waiting_since"])
+
+    def pct(p: float) -> float | None:
+        return round(waits[min(len(waits) - 1, int(p * len(waits)))], 1) if waits else None
+
+    return {
+        "now": now,
+        "counts": snapshot["counts"],
+        "queue_length": len(waiting),
+        "operators": [
+            {**u.public(), "conversations": handling.get(u.name, [])} for u in accounts
+        ],
+        "first_reply_s": {"count": len(waits), "median": pct(0.5), "p90": pct(0.9),
+                          "mean": round(sum(waits) / len(waits), 1) if waits else None},
+        "longest_waiting": [{"key": r["key"], "channel": r["channel"], "reason": r["reason"],
+                             "waited_s": round(now - r["waiting_since"], 1), "last_text": r["last_text"]}
+                            for r in waiting[:10]],
+    }
+
+
+@api.get("/audit")
+async def audit_log(
+    user: SupervisorDep, request: Request, actor: str = "", action: str = "",
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> dict[str, Any]:
+    """The audit log of operator actions, newest first (supervisors only)."""
+    return {"entries": await audit.entries(_console(request).redis, limit, actor, action)}
+
+
+@api.websocket("/ws")
+async def live(websocket: WebSocket) -> None:
+    """The live queue: a snapshot whenever anything changes (and every few seconds).
+
+    Authenticated by the session cookie and the page's origin; closed with 4401 as soon as the
+    session ends (logout, expiry, account disabled).
+    """
+    console: ConsoleState = websocket.app.state.console
+    session = await console.sessions.load(websocket.cookies.get(COOKIE), console.users)
+    if session is None or not same_origin(websocket):
+        await websocket.close(code=4401)
+        return
+    await websocket.accept()
+    receiver = asyncio.create_task(_drain(websocket))
+    last_version: str | None = None
+    last_payload = ""
+    refreshed = 0.0
+    touched = time.monotonic()
+    try:
+        while not receiver.done():
+            if not await console.sessions.alive(session.token_hash):
+                await websocket.send_json({"type": "expired"})
+                await websocket.close(code=4401)
+                return
+            if time.monotonic() - touched > 60:
+                touched = time.monotonic()
+                await console.redis.expire(ck.session(session.token_hash), console.sessions.idle_s)
+            version = await console.redis.get(ck.VERSION) or "0"
+            if version != last_version or time.monotonic() - refreshed > WS_REFRESH_S:
+                refreshed = time.monotonic()
+                snapshot = await convs.queue(console.redis, session.user.name)
+                payload = json.dumps(snapshot["conversations"], ensure_ascii=False, sort_keys=True)
+                if payload != last_payload or version != last_version:
+                    await websocket.send_json({"type": "queue", "version": version, **snapshot})
+                last_payload, last_version = payload, version
+            await asyncio.wait([receiver], timeout=WS_TICK_S)
+    except (WebSocketDisconnect, RuntimeError):
+        pass
+    finally:
+        receiver.cancel()
+        with contextlib.suppress(BaseException):
+            await receiver
+
+
+async def _drain(websocket: WebSocket) -> None:
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+        while True:
+            await websocket.receive_text()

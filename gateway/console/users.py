@@ -1,0 +1,139 @@
+"""Console accounts in Redis: operators and supervisors, passwords hashed with Argon2id.
+
+One hash per user (``hl:console:user:{name}``) and a set of names. Nothing is stored in clear:
+the first supervisor's generated password is printed once, by whoever creates it.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from typing import Any, Literal
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from pydantic import BaseModel
+
+from gateway.console import keys as ck
+
+Role = Literal["operator", "supervisor"]
+ROLES: tuple[str, ...] = ("operator", "supervisor")
+NAME = re.compile(r"^[A-Za-z0-9_.-]{2,32}$")
+MIN_PASSWORD = 10
+FIRST_ADMIN = "admin"
+
+_hasher = PasswordHasher()
+# A hash to verify against when the user does not exist, so both answers take as long.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+class User(BaseModel):
+    name: str
+    role: Role
+    display_name: str = ""
+    disabled: bool = False
+    created_at: float = 0.0
+
+    @property
+    def is_supervisor(self) -> bool:
+        return self.role == "supervisor"
+
+    def public(self) -> dict[str, Any]:
+        return {"name": self.name, "role": self.role, "display_name": self.display_name or self.name,
+                "disabled": self.disabled}
+
+
+class UserError(ValueError):
+    """A user cannot be created as asked (bad name, weak password, exists)."""
+
+
+def generate_password() -> str:
+    return secrets.token_urlsafe(12)
+
+
+def check_new(name: str, role: str, password: str) -> None:
+    if not NAME.match(name):
+        raise UserError("用户名须为2–32位字母、数字、下划线、点或连字符")
+    if role not in ROLES:
+        raise UserError(f"角色须为 {' 或 '.join(ROLES)}")
+    if len(password) < MIN_PASSWORD:
+        raise UserError(f"密码至少{MIN_PASSWORD}位")
+
+
+class UserStore:
+    def __init__(self, redis: Any) -> None:
+        self.redis = redis
+
+    async def create(
+        self, name: str, role: str, password: str, display_name: str = "", *, replace: bool = False
+    ) -> User:
+        """Create (or with ``replace`` reset) an account; raises UserError."""
+        check_new(name, role, password)
+        user = User(name=name, role=role, display_name=display_name or name, created_at=time.time())  # type: ignore[arg-type]
+        mapping = {
+            "name": name,
+            "role": role,
+            "display_name": user.display_name,
+            "disabled": "0",
+            "created_at": str(user.created_at),
+            "pw": _hasher.hash(password),
+        }
+        if replace:
+            await self.redis.hset(ck.user(name), mapping=mapping)
+        # HSETNX on the name field makes creation race-free between gateway replicas.
+        elif not await self.redis.hsetnx(ck.user(name), "name", name):
+            raise UserError(f"用户 {name} 已存在")
+        else:
+            await self.redis.hset(ck.user(name), mapping=mapping)
+        await self.redis.sadd(ck.USERS, name)
+        return user
+
+    async def get(self, name: str) -> User | None:
+        data = await self.redis.hgetall(ck.user(name)) if NAME.match(name or "") else {}
+        if not data or "role" not in data:
+            return None
+        return _user_of(data)
+
+    async def all(self) -> list[User]:
+        names = sorted(await self.redis.smembers(ck.USERS))
+        users = [await self.get(n) for n in names]
+        return [u for u in users if u is not None]
+
+    async def verify(self, name: str, password: str) -> User | None:
+        """The user if the password is right (and the account enabled); None otherwise."""
+        data = await self.redis.hgetall(ck.user(name)) if NAME.match(name or "") else {}
+        stored = data.get("pw") or _DUMMY_HASH
+        try:
+            _hasher.verify(stored, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return None
+        if not data or data.get("disabled") == "1":
+            return None
+        if _hasher.check_needs_rehash(stored):
+            await self.redis.hset(ck.user(name), "pw", _hasher.hash(password))
+        return _user_of(data)
+
+    async def set_disabled(self, name: str, disabled: bool) -> None:
+        await self.redis.hset(ck.user(name), "disabled", "1" if disabled else "0")
+
+    async def ensure_first_admin(self, password: str = "") -> str | None:
+        """Create the first supervisor when no account exists; returns its password if generated here."""
+        if await self.redis.scard(ck.USERS):
+            return None
+        chosen = password or generate_password()
+        try:
+            await self.create(FIRST_ADMIN, "supervisor", chosen, "管理员")
+        except UserError:
+            return None  # another replica created it first
+        return chosen
+
+
+def _user_of(data: dict[str, str]) -> User:
+    return User(
+        name=data["name"],
+        role=data["role"],  # type: ignore[arg-type]
+        display_name=data.get("display_name", ""),
+        disabled=data.get("disabled") == "1",
+        created_at=float(data.get("created_at") or 0),
+    )

@@ -1,0 +1,558 @@
+/* 12345 operator console. Plain JS, no build step. Everything from citizens or channels is put
+ * into the page with textContent, never as HTML. */
+"use strict";
+(function () {
+  var CHANNELS = { web: "网页", wechat_oa: "公众号", wechat_mp: "小程序", telegram: "Telegram", email: "邮件" };
+  var MODES = { waiting: "待接入", operator: "人工处理", bot: "机器人", closed: "已结束" };
+  var REASONS = {
+    citizen_asked: "市民要求人工", nlu_unsure: "机器人未能理解", urgent: "紧急诉求",
+    angry: "市民情绪激动", repeated: "重复反映", operator: "坐席主动接管"
+  };
+  var FROM = { citizen: "市民", bot: "机器人", operator: "人工客服", system: "系统", note: "内部备注" };
+  var STATUS = {
+    received: "已受理", accepted: "已派单", processing: "办理中", resolved: "已办结",
+    closed: "已归档", returned: "已退回", reopened: "重新办理"
+  };
+  var NEXT = {
+    received: ["accepted", "returned", "closed"], accepted: ["processing", "returned", "resolved"],
+    processing: ["resolved", "returned"], returned: ["accepted", "closed"], resolved: ["closed", "reopened"],
+    reopened: ["accepted", "processing", "resolved"], closed: ["reopened"]
+  };
+  var ACTIONS = {
+    login: "登录", "login.failed": "登录失败", "login.throttled": "登录被限制", logout: "退出", takeover: "接管", "takeover.refused": "接管未成功",
+    handback: "交还机器人", close: "结束会话", transfer: "转交", reply: "回复市民", "reply.refused": "回复被拒绝",
+    note: "内部备注", "form.save": "保存工单信息", "ticket.file": "登记工单", "ticket.status": "工单状态变更",
+    "canned.update": "修改常用语", "user.create": "创建账号", "user.disable": "停用账号"
+  };
+
+  var state = {
+    me: null, csrf: "", queue: [], counts: {}, skew: 0, filter: { status: "", channel: "", assignee: "" },
+    selected: "", conv: null, version: null, canned: [], users: [], ws: null, pollTimer: null, convTimer: null
+  };
+  var $ = function (id) { return document.getElementById(id); };
+
+  function el(tag, cls, text) {
+    var node = document.createElement(tag);
+    if (cls) node.className = cls;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+  function channelName(c) {
+    if (!c) return "";
+    if (c.indexOf("portal:") === 0) return "网站留言";
+    return CHANNELS[c] || c;
+  }
+  function now() { return Date.now() / 1000 + state.skew; }
+  function duration(s) {
+    s = Math.max(0, Math.floor(s));
+    if (s < 60) return s + "秒";
+    if (s < 3600) return Math.floor(s / 60) + "分" + (s % 60) + "秒";
+    return Math.floor(s / 3600) + "小时" + Math.floor((s % 3600) / 60) + "分";
+  }
+  function clock(ts) {
+    if (!ts) return "";
+    var d = new Date(ts * 1000);
+    var p = function (n) { return (n < 10 ? "0" : "") + n; };
+    return p(d.getMonth() + 1) + "-" + p(d.getDate()) + " " + p(d.getHours()) + ":" + p(d.getMinutes()) + ":" + p(d.getSeconds());
+  }
+  function toast(text, isError) {
+    var t = $("toast");
+    t.textContent = text;
+    t.className = "toast" + (isError ? " error" : "");
+    t.hidden = false;
+    clearTimeout(toast.timer);
+    toast.timer = setTimeout(function () { t.hidden = true; }, 3500);
+  }
+
+  function api(method, path, body) {
+    var opts = { method: method, credentials: "same-origin", headers: {} };
+    if (method !== "GET") opts.headers["X-CSRF-Token"] = state.csrf;
+    if (body !== undefined) {
+      opts.headers["Content-Type"] = "application/json";
+      opts.body = JSON.stringify(body);
+    }
+    return fetch("/api/console" + path, opts).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (data) {
+        if (r.status === 401) { window.location.href = "/console/"; throw new Error("未登录"); }
+        if (!r.ok) { var e = new Error(data.detail || ("请求失败（" + r.status + "）")); e.status = r.status; throw e; }
+        return data;
+      });
+    });
+  }
+  function act(promise, done) {
+    return promise.then(function (data) { if (done) toast(done); return data; })
+      .catch(function (e) { toast(e.message, true); throw e; });
+  }
+
+  // --- queue -----------------------------------------------------------------------------------
+  function applyQueue(data) {
+    state.skew = data.now - Date.now() / 1000;
+    state.queue = data.conversations || [];
+    state.counts = data.counts || {};
+    var sel = $("f-channel");
+    var known = {};
+    Array.prototype.forEach.call(sel.options, function (o) { known[o.value] = true; });
+    (data.channels || []).forEach(function (c) {
+      if (!known[c]) { var o = el("option", "", channelName(c)); o.value = c; sel.appendChild(o); }
+    });
+    renderQueue();
+  }
+  function visible() {
+    var f = state.filter, me = state.me.name;
+    return state.queue.filter(function (r) {
+      if (f.status === "mine" && r.assignee !== me) return false;
+      if (f.status && f.status !== "mine" && r.mode !== f.status) return false;
+      if (f.channel && r.channel !== f.channel) return false;
+      if (f.assignee === "me" && r.assignee !== me) return false;
+      if (f.assignee === "none" && r.assignee) return false;
+      return true;
+    });
+  }
+  function renderQueue() {
+    document.querySelectorAll("[data-count]").forEach(function (b) {
+      b.textContent = state.counts[b.getAttribute("data-count")] || 0;
+    });
+    var list = $("queue-list");
+    var rows = visible();
+    list.textContent = "";
+    rows.forEach(function (r) {
+      var li = el("li", "queue-item" + (r.key === state.selected ? " selected" : ""));
+      li.setAttribute("data-key", r.key);
+      li.setAttribute("data-mode", r.mode);
+      li.tabIndex = 0;
+      var top = el("div", "qi-top");
+      top.appendChild(el("span", "badge channel", channelName(r.channel)));
+      top.appendChild(el("span", "badge mode-" + r.mode, MODES[r.mode] || r.mode));
+      if (r.urgent) top.appendChild(el("span", "badge urgent", "紧急"));
+      if (r.reason) top.appendChild(el("span", "badge reason", REASONS[r.reason] || r.reason));
+      if (r.mode === "waiting") {
+        var w = el("span", "wait", "等待 " + duration(now() - r.waiting_since));
+        w.setAttribute("data-since", r.waiting_since);
+        top.appendChild(w);
+      }
+      li.appendChild(top);
+      li.appendChild(el("div", "qi-text", r.last_text || "（无文字）"));
+      var meta = el("div", "qi-meta");
+      if (r.category && r.category.length) meta.appendChild(el("span", "", r.category.join(" / ")));
+      meta.appendChild(el("span", "", r.assignee ? "处理人：" + r.assignee : "未分配"));
+      meta.appendChild(el("span", "", clock(r.last_in_at)));
+      li.appendChild(meta);
+      li.addEventListener("click", function () { select(r.key); });
+      li.addEventListener("keydown", function (ev) { if (ev.key === "Enter") select(r.key); });
+      list.appendChild(li);
+    });
+    $("queue-empty").hidden = rows.length > 0;
+  }
+  function tickWaits() {
+    document.querySelectorAll(".wait[data-since]").forEach(function (w) {
+      w.textContent = "等待 " + duration(now() - parseFloat(w.getAttribute("data-since")));
+    });
+  }
+  function loadQueue() { return api("GET", "/queue").then(applyQueue); }
+
+  // --- live updates ------------------------------------------------------------------------------
+  function connect() {
+    var proto = window.location.protocol === "https:" ? "wss://" : "ws://";
+    var ws;
+    try { ws = new WebSocket(proto + window.location.host + "/api/console/ws"); } catch (e) { return poll(); }
+    state.ws = ws;
+    ws.onopen = function () {
+      $("conn").setAttribute("data-state", "connected");
+      $("conn").textContent = "实时";
+      if (state.pollTimer) { clearInterval(state.pollTimer); state.pollTimer = null; }
+    };
+    ws.onmessage = function (ev) {
+      var msg = JSON.parse(ev.data);
+      if (msg.type === "expired") { window.location.href = "/console/"; return; }
+      if (msg.type === "queue") {
+        applyQueue(msg);
+        if (msg.version !== state.version) {
+          state.version = msg.version;
+          if (state.selected) refreshConversation();
+        }
+      }
+    };
+    ws.onclose = function (ev) {
+      state.ws = null;
+      if (ev.code === 4401) { window.location.href = "/console/"; return; }
+      $("conn").setAttribute("data-state", "offline");
+      $("conn").textContent = "重连中…";
+      poll();
+      setTimeout(connect, 2000);
+    };
+  }
+  function poll() {
+    if (state.pollTimer) return;
+    state.pollTimer = setInterval(function () {
+      loadQueue().then(function () { if (state.selected) refreshConversation(); }).catch(function () {});
+    }, 2000);
+  }
+
+  // --- one conversation --------------------------------------------------------------------------
+  function select(key) {
+    if (state.selected !== key) {
+      state.selected = key;
+      state.conv = null;
+      $("reply-text").value = "";
+    }
+    renderQueue();
+    refreshConversation(true);
+  }
+  function refreshConversation(focus) {
+    var key = state.selected;
+    clearTimeout(state.convTimer);
+    state.convTimer = setTimeout(function () {
+      api("GET", "/conversation?key=" + encodeURIComponent(key)).then(function (data) {
+        if (state.selected !== key) return;
+        var first = !state.conv;
+        state.conv = data;
+        renderConversation(first);
+        if (focus && data.can_reply) $("reply-text").focus();
+      }).catch(function (e) { toast(e.message, true); });
+    }, focus ? 0 : 120);
+  }
+  function renderConversation(first) {
+    var c = state.conv, s = c.summary, me = state.me;
+    $("conv-empty").hidden = true;
+    $("conv").hidden = false;
+    $("side").hidden = false;
+    $("side-empty").hidden = true;
+    $("conv").setAttribute("data-key", s.key);
+    $("conv").setAttribute("data-mode", s.mode);
+    $("conv-title").textContent = channelName(s.channel) + " · " + s.key.split(":").slice(1).join(":").slice(0, 12);
+    $("conv-mode").textContent = MODES[s.mode] || s.mode;
+    $("conv-mode").className = "badge mode-" + s.mode;
+    $("conv-reason").textContent = s.reason ? (REASONS[s.reason] || s.reason) : "";
+    $("conv-reason").hidden = !s.reason;
+    $("conv-assignee").textContent = s.assignee ? "处理人：" + s.assignee : "";
+    var mine = s.mode === "operator" && s.assignee === me.name;
+    var mayRelease = !s.assignee || s.assignee === me.name || me.role === "supervisor";
+    $("btn-takeover").disabled = mine;
+    $("btn-takeover").textContent = mine ? "已接管" : "接管";
+    $("btn-handback").disabled = !((s.mode === "operator" || s.mode === "waiting") && mayRelease);
+    $("btn-close").disabled = s.mode === "closed" || !mayRelease;
+    $("btn-transfer").disabled = s.mode !== "operator" || !(s.assignee === me.name || me.role === "supervisor");
+    $("reply-text").disabled = false;
+    updateComposer();
+
+    var hist = $("history");
+    var stick = first || hist.scrollHeight - hist.scrollTop - hist.clientHeight < 60;
+    hist.textContent = "";
+    c.history.forEach(function (m) {
+      var li = el("li", "msg");
+      li.setAttribute("data-from", m.from);
+      li.setAttribute("data-kind", m.kind);
+      var who = FROM[m.from] || m.from;
+      if (m.from === "operator" && m.author) who += "（" + m.author + "）";
+      if (m.from === "note" && m.author) who += "（" + m.author + "）";
+      if (m.kind === "bot_suppressed") who = "机器人回复未发送（人工已接管）";
+      li.appendChild(el("span", "who", who + " · " + clock(m.at)));
+      li.appendChild(el("div", "text", m.text + (m.ticket_id && m.text.indexOf(m.ticket_id) < 0 ? "（" + m.ticket_id + "）" : "")));
+      hist.appendChild(li);
+    });
+    if (stick) hist.scrollTop = hist.scrollHeight;
+    renderNlu(c.nlu);
+    if (first) renderForm(c.form);
+    renderTickets(c.tickets);
+  }
+  function updateComposer() {
+    var c = state.conv;
+    var note = $("note-mode").checked;
+    var can = c && (note || c.can_reply);
+    document.querySelector(".composer").classList.toggle("note", note);
+    $("btn-send").disabled = !can;
+    $("btn-send").textContent = note ? "添加备注" : "发送";
+    $("reply-text").placeholder = note ? "内部备注，仅坐席可见（Ctrl+Enter 保存）" : "输入回复，Ctrl+Enter 发送";
+    $("composer-hint").textContent = !c ? "" : note ? "备注不会发送给市民" :
+      c.can_reply ? "回复将通过市民所在渠道发送" : "接管后才能回复市民（Alt+T）";
+  }
+  function renderNlu(n) {
+    var dl = $("nlu");
+    dl.textContent = "";
+    var conf = function (x) { return x ? "（置信度 " + Math.round(x * 100) + "%）" : ""; };
+    var parts = Object.keys(n.location_parts || {}).map(function (k) { return n.location_parts[k]; }).join(" · ");
+    [
+      ["意图", n.intent ? n.intent + conf(n.intent_confidence) : "—"],
+      ["分类", n.category.length ? n.category.join(" / ") + conf(n.category_confidence) : "—"],
+      ["诉求类型", n.request_type || "—"],
+      ["紧急", n.urgency ? "是" + (n.urgency_reason ? "（" + n.urgency_reason + "）" : "") : "否"],
+      ["地点", n.location ? n.location + (parts ? "（" + parts + "）" : "") : "—"],
+      ["主题", n.subject || "—"],
+      ["承办部门", n.departments.length ? n.departments.join("、") : "—"]
+    ].forEach(function (pair) {
+      dl.appendChild(el("dt", "", pair[0]));
+      dl.appendChild(el("dd", "", pair[1]));
+    });
+  }
+  function renderForm(f) {
+    $("tf-title").value = f.title || "";
+    $("tf-description").value = f.description || "";
+    $("tf-category").value = (f.category || []).join("/");
+    $("tf-type").value = f.request_type || "";
+    $("tf-urgent").checked = !!f.urgent;
+    $("tf-location").value = f.location_text || "";
+    $("tf-contact").value = f.contact || "";
+    $("tf-departments").value = (f.departments || []).join("，");
+  }
+  function readForm() {
+    var split = function (v, re) { return v.split(re).map(function (x) { return x.trim(); }).filter(Boolean); };
+    return {
+      title: $("tf-title").value.trim(), description: $("tf-description").value.trim(),
+      category: split($("tf-category").value, /[\/／]/).slice(0, 3), request_type: $("tf-type").value,
+      urgent: $("tf-urgent").checked, location_text: $("tf-location").value.trim(),
+      contact: $("tf-contact").value.trim(), departments: split($("tf-departments").value, /[,，、]/).slice(0, 6)
+    };
+  }
+  function renderTickets(tickets) {
+    var ul = $("tickets");
+    ul.textContent = "";
+    if (!tickets.length) { ul.appendChild(el("li", "muted", "暂无工单")); return; }
+    tickets.forEach(function (t) {
+      var li = el("li");
+      li.setAttribute("data-ticket-id", t.ticket_id);
+      li.appendChild(el("div", "tid", t.ticket_id));
+      li.appendChild(el("div", "", (t.title || "") + " · " + (STATUS[t.status] || t.status) + (t.rating ? " · 评价：" + t.rating : "")));
+      var row = el("div", "status-row");
+      var sel = el("select");
+      sel.appendChild(el("option", "", "变更状态…"));
+      (NEXT[t.status] || []).forEach(function (s) { var o = el("option", "", STATUS[s] || s); o.value = s; sel.appendChild(o); });
+      var note = el("input");
+      note.placeholder = "说明（市民可见）";
+      note.maxLength = 200;
+      var btn = el("button", "", "更新");
+      btn.type = "button";
+      btn.addEventListener("click", function () {
+        if (!sel.value || sel.selectedIndex === 0) { toast("请选择新状态", true); return; }
+        act(api("POST", "/tickets/" + encodeURIComponent(t.ticket_id) + "/status", { status: sel.value, note: note.value }),
+          "工单状态已更新").then(function () { refreshConversation(); });
+      });
+      row.appendChild(sel); row.appendChild(note); row.appendChild(btn);
+      li.appendChild(row);
+      ul.appendChild(li);
+    });
+  }
+
+  // --- actions ---------------------------------------------------------------------------------
+  function key() { return state.selected; }
+  function takeover() {
+    if (!key()) return;
+    act(api("POST", "/takeover", { key: key() }), "已接管，机器人已静默").then(function () {
+      refreshConversation(true);
+    }).catch(function () { refreshConversation(); });
+  }
+  function handback() {
+    if (!key() || $("btn-handback").disabled) return;
+    act(api("POST", "/handback", { key: key() }), "已交还机器人").then(function () { refreshConversation(); });
+  }
+  function closeConv() {
+    if (!key() || $("btn-close").disabled) return;
+    if (!window.confirm("确定结束该会话吗？")) return;
+    act(api("POST", "/close", { key: key() }), "会话已结束").then(function () { refreshConversation(); });
+  }
+  function transfer() {
+    var to = $("transfer-to").value;
+    if (!to) { toast("请选择要转交的坐席", true); return; }
+    act(api("POST", "/transfer", { key: key(), to: to }), "已转交给 " + to).then(function () { refreshConversation(); });
+  }
+  function send() {
+    var box = $("reply-text");
+    var text = box.value.trim();
+    if (!text || !key() || $("btn-send").disabled) return;
+    var note = $("note-mode").checked;
+    var body = { key: key(), text: text };
+    if (!note) body.client_message_id = "c" + Date.now().toString(36) + Math.random().toString(36).slice(2, 8);
+    $("btn-send").disabled = true;
+    act(api("POST", note ? "/note" : "/reply", body)).then(function () {
+      box.value = "";
+      refreshConversation();
+    }).catch(function () {}).then(updateComposer);
+  }
+  function saveForm() {
+    return act(api("PUT", "/form", { key: key(), form: readForm() }), "工单信息已保存");
+  }
+  function fileTicket() {
+    if (!key()) return;
+    var f = readForm();
+    if (!f.description) { toast("请填写问题描述", true); return; }
+    var rid = "r" + Date.now().toString(36) + Math.random().toString(36).slice(2, 8);
+    act(api("POST", "/ticket", { key: key(), form: f, request_id: rid })).then(function (r) {
+      toast("工单已登记：" + r.ticket_id);
+      state.conv = null;
+      refreshConversation();
+    });
+  }
+  function insertCanned(i) {
+    var text = state.canned[i];
+    if (!text) return;
+    var box = $("reply-text");
+    box.value = box.value ? box.value + text : text;
+    box.focus();
+  }
+  function move(step) {
+    var rows = visible();
+    if (!rows.length) return;
+    var i = rows.findIndex(function (r) { return r.key === state.selected; });
+    i = i < 0 ? 0 : Math.min(rows.length - 1, Math.max(0, i + step));
+    select(rows[i].key);
+    var li = document.querySelector(".queue-item.selected");
+    if (li) li.scrollIntoView({ block: "nearest" });
+  }
+
+  function loadCanned() {
+    return api("GET", "/canned").then(function (d) {
+      state.canned = d.items;
+      var sel = $("canned");
+      while (sel.options.length > 1) sel.remove(1);
+      d.items.forEach(function (t, i) {
+        var o = el("option", "", (i < 9 ? (i + 1) + ". " : "") + (t.length > 28 ? t.slice(0, 28) + "…" : t));
+        o.value = String(i);
+        sel.appendChild(o);
+      });
+      $("canned-edit").value = d.items.join("\n");
+    });
+  }
+  function loadUsers() {
+    return api("GET", "/users").then(function (d) {
+      state.users = d.users;
+      var sel = $("transfer-to");
+      while (sel.options.length > 1) sel.remove(1);
+      d.users.forEach(function (u) {
+        if (u.name === state.me.name || u.disabled) return;
+        var o = el("option", "", u.display_name + "（" + u.name + "）");
+        o.value = u.name;
+        sel.appendChild(o);
+      });
+    });
+  }
+
+  // --- supervisor view ---------------------------------------------------------------------------
+  function loadSupervisor() {
+    api("GET", "/stats").then(function (d) {
+      $("s-queue").textContent = d.queue_length;
+      $("s-operator").textContent = d.counts.operator || 0;
+      $("s-frt-median").textContent = d.first_reply_s.median === null ? "—" : duration(d.first_reply_s.median);
+      $("s-frt-p90").textContent = d.first_reply_s.p90 === null ? "—" : duration(d.first_reply_s.p90);
+      var ops = $("s-operators");
+      ops.textContent = "";
+      d.operators.forEach(function (o) {
+        var tr = el("tr");
+        tr.appendChild(el("td", "", o.display_name + "（" + o.name + "）" + (o.disabled ? " 已停用" : "")));
+        tr.appendChild(el("td", "", o.role === "supervisor" ? "班长" : "坐席"));
+        tr.appendChild(el("td", "", o.conversations.length ? o.conversations.length + "：" + o.conversations.join("、") : "0"));
+        ops.appendChild(tr);
+      });
+      var w = $("s-waiting");
+      w.textContent = "";
+      d.longest_waiting.forEach(function (r) {
+        var tr = el("tr");
+        tr.appendChild(el("td", "", channelName(r.channel) + " " + r.key.split(":").slice(1).join(":").slice(0, 10)));
+        tr.appendChild(el("td", "", REASONS[r.reason] || r.reason));
+        tr.appendChild(el("td", "", duration(r.waited_s)));
+        tr.appendChild(el("td", "", r.last_text));
+        w.appendChild(tr);
+      });
+    }).catch(function (e) { toast(e.message, true); });
+    api("GET", "/audit?limit=200").then(function (d) {
+      var tb = $("s-audit");
+      tb.textContent = "";
+      d.entries.forEach(function (a) {
+        var tr = el("tr");
+        tr.setAttribute("data-action", a.action);
+        tr.appendChild(el("td", "", clock(a.at)));
+        tr.appendChild(el("td", "", a.actor));
+        tr.appendChild(el("td", "", ACTIONS[a.action] || a.action));
+        tr.appendChild(el("td", "", a.target));
+        var det = Object.keys(a.detail || {}).map(function (k) { return k + "=" + a.detail[k]; }).join("，");
+        tr.appendChild(el("td", "", det));
+        tb.appendChild(tr);
+      });
+    }).catch(function () {});
+  }
+  function show(view) {
+    document.querySelectorAll(".tab").forEach(function (t) { t.classList.toggle("active", t.getAttribute("data-view") === view); });
+    $("desk").hidden = view !== "desk";
+    $("super").hidden = view !== "super";
+    if (view === "super") loadSupervisor();
+  }
+
+  // --- wiring ------------------------------------------------------------------------------------
+  function wire() {
+    $("status-filter").addEventListener("click", function (ev) {
+      var b = ev.target.closest("button[data-status]");
+      if (!b) return;
+      state.filter.status = b.getAttribute("data-status");
+      document.querySelectorAll("#status-filter .chip").forEach(function (c) { c.classList.toggle("active", c === b); });
+      renderQueue();
+    });
+    $("f-channel").addEventListener("change", function () { state.filter.channel = this.value; renderQueue(); });
+    $("f-assignee").addEventListener("change", function () { state.filter.assignee = this.value; renderQueue(); });
+    $("btn-takeover").addEventListener("click", takeover);
+    $("btn-handback").addEventListener("click", handback);
+    $("btn-close").addEventListener("click", closeConv);
+    $("btn-transfer").addEventListener("click", transfer);
+    $("btn-send").addEventListener("click", send);
+    $("note-mode").addEventListener("change", updateComposer);
+    $("btn-save-form").addEventListener("click", saveForm);
+    $("btn-file").addEventListener("click", fileTicket);
+    $("canned").addEventListener("change", function () {
+      if (this.value !== "") insertCanned(parseInt(this.value, 10));
+      this.selectedIndex = 0;
+    });
+    $("reply-text").addEventListener("keydown", function (ev) {
+      if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) { ev.preventDefault(); send(); }
+    });
+    $("logout").addEventListener("click", function () {
+      api("POST", "/logout").then(function () { window.location.href = "/console/"; }).catch(function () {});
+    });
+    document.querySelectorAll(".tab").forEach(function (t) {
+      t.addEventListener("click", function () { show(t.getAttribute("data-view")); });
+    });
+    $("help-btn").addEventListener("click", function () { $("help").showModal(); });
+    $("btn-audit-refresh").addEventListener("click", loadSupervisor);
+    $("btn-save-canned").addEventListener("click", function () {
+      var items = $("canned-edit").value.split("\n").map(function (x) { return x.trim(); }).filter(Boolean);
+      act(api("PUT", "/canned", { items: items }), "常用语已保存").then(loadCanned);
+    });
+    $("user-form").addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      act(api("POST", "/users", { name: $("u-name").value.trim(), display_name: $("u-display").value.trim(), role: $("u-role").value }))
+        .then(function (d) {
+          $("u-result").textContent = "已创建 " + d.user.name + "，初始密码（仅显示一次）：" + d.password;
+          $("u-name").value = ""; $("u-display").value = "";
+          loadUsers(); loadSupervisor();
+        });
+    });
+    document.addEventListener("keydown", function (ev) {
+      var typing = /^(INPUT|TEXTAREA|SELECT)$/.test((ev.target && ev.target.tagName) || "");
+      if (ev.altKey && !ev.ctrlKey && !ev.metaKey) {
+        var k = ev.key.toLowerCase(), code = ev.code || "";
+        var handled = true;
+        if (code === "KeyT" || k === "t") takeover();
+        else if (code === "KeyB" || k === "b") handback();
+        else if (code === "KeyE" || k === "e") closeConv();
+        else if (code === "KeyJ" || k === "j") move(1);
+        else if (code === "KeyK" || k === "k") move(-1);
+        else if (code === "KeyF" || k === "f") fileTicket();
+        else if (code === "KeyN" || k === "n") { $("note-mode").checked = !$("note-mode").checked; updateComposer(); $("reply-text").focus(); }
+        else if (/^Digit[1-9]$/.test(code)) insertCanned(parseInt(code.slice(5), 10) - 1);
+        else handled = false;
+        if (handled) ev.preventDefault();
+        return;
+      }
+      if (!typing && ev.key === "?") { ev.preventDefault(); $("help").showModal(); }
+    });
+    setInterval(tickWaits, 1000);
+  }
+
+  api("GET", "/me").then(function (d) {
+    state.me = d.user;
+    state.csrf = d.csrf;
+    $("me").textContent = d.user.display_name + "（" + (d.user.role === "supervisor" ? "班长" : "坐席") + "）";
+    $("tab-super").hidden = d.user.role !== "supervisor";
+    document.body.setAttribute("data-role", d.user.role);
+    wire();
+    loadCanned();
+    loadUsers();
+    return loadQueue();
+  }).then(connect).catch(function (e) { toast(e.message, true); });
+})();

@@ -1,0 +1,1152 @@
+/*!
+ * hotline-gateway 网页在线咨询组件 (12345 web chat widget)
+ *
+ * Embed with ONE tag:
+ *   <script src="https://host/static/widget/widget.js" defer></script>
+ * Optional attributes on that tag:
+ *   data-title="12345 在线咨询"   panel title
+ *   data-api="https://host"      API base URL (default: derived from this script's src)
+ *   data-open="true"             open the panel right away
+ *
+ * Plain ES2017, no build step, no dependencies. All server and citizen text is
+ * inserted with textContent / createTextNode, never as HTML.
+ *
+ * Public API: window.HotlineWidget = { open(), close(), send(text) }
+ */
+(function () {
+  "use strict";
+
+  if (window.HotlineWidget) {
+    return; // loaded twice on the same page
+  }
+
+  var MAX_LEN = 2000;
+  var SCRIPT_PATH_RE = /\/static\/widget\/widget\.js$/;
+  var HISTORY_LIMIT = 200;
+  var SEEN_LIMIT = 500;
+  var WS_FAILURES_BEFORE_POLL = 3;
+  var WS_MIN_HEALTHY_MS = 5000;
+  var POLL_WAIT_S = 25;
+  var SEND_MAX_ATTEMPTS = 6;
+
+  var T = {
+    title: "12345 在线咨询",
+    subtitle: "政务服务便民热线",
+    placeholder: "请描述您遇到的问题，例如：XX区XX路路灯不亮",
+    send: "发送",
+    open: "打开12345在线咨询",
+    close: "关闭在线咨询窗口",
+    bubble: "在线咨询",
+    input: "输入您的问题",
+    messages: "对话记录",
+    connecting: "连接中",
+    connected: "已连接",
+    reconnecting: "重新连接中",
+    welcome:
+      "您好！这里是12345政务服务便民热线在线咨询。\n请描述您遇到的问题或诉求，尽量说明具体地点（如区、街道、小区、门牌号），我们将为您受理并跟踪办理。",
+    bot: "智能客服",
+    operator: "人工客服",
+    me: "我",
+    sending: "发送中…",
+    sent: "已发送",
+    failed: "发送失败",
+    retry: "重试",
+    sendFailed: "发送失败，请稍后重试",
+    tooLong: "消息过长（最多" + MAX_LEN + "字）",
+    tooFast: "发送太频繁，请稍后再试",
+    badInput: "消息内容有误，请修改后重试",
+    noService: "暂时无法连接服务，请稍后重试",
+    ticketFiled: "工单已受理",
+    ticketNo: "工单编号",
+    copy: "复制",
+    copied: "已复制",
+    copyFailed: "复制失败，请手动选择",
+    statusUpdate: function (id) {
+      return "工单 " + id + " 状态更新";
+    },
+    survey: "满意度回访",
+    quickReplies: "快捷回复",
+    privacy: "请勿发送身份证号、银行卡号等敏感信息",
+  };
+
+  // ---------------------------------------------------------------- setup --
+
+  function findOwnScript() {
+    var s = document.currentScript;
+    if (s && s.src && SCRIPT_PATH_RE.test(new URL(s.src, location.href).pathname)) {
+      return s;
+    }
+    var all = document.getElementsByTagName("script");
+    for (var i = all.length - 1; i >= 0; i--) {
+      if (all[i].src && /widget\/widget\.js(\?|#|$)/.test(all[i].src)) {
+        return all[i];
+      }
+    }
+    return s || null;
+  }
+
+  var script = findOwnScript();
+  var scriptUrl = new URL(script && script.src ? script.src : "/static/widget/widget.js", location.href);
+  var apiBase = (function () {
+    var explicit = script && script.getAttribute("data-api");
+    if (explicit) {
+      return explicit.replace(/\/+$/, "");
+    }
+    return scriptUrl.origin + scriptUrl.pathname.replace(SCRIPT_PATH_RE, "").replace(/\/+$/, "");
+  })();
+  var title = (script && script.getAttribute("data-title")) || T.title;
+  var storeKey = "hotline-widget:" + apiBase;
+
+  function injectCss() {
+    var href = new URL("widget.css", scriptUrl).href;
+    var links = document.querySelectorAll("link[rel=stylesheet]");
+    for (var i = 0; i < links.length; i++) {
+      if (links[i].href === href) {
+        return;
+      }
+    }
+    var link = document.createElement("link");
+    link.rel = "stylesheet";
+    link.href = href;
+    link.setAttribute("data-hotline-widget", "");
+    (document.head || document.documentElement).appendChild(link);
+  }
+
+  // -------------------------------------------------------------- helpers --
+
+  function uuid() {
+    if (window.crypto && typeof window.crypto.randomUUID === "function") {
+      return window.crypto.randomUUID();
+    }
+    var b = new Uint8Array(16);
+    window.crypto.getRandomValues(b);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    var h = Array.prototype.map.call(b, function (x) {
+      return (x + 0x100).toString(16).slice(1);
+    }).join("");
+    return h.slice(0, 8) + "-" + h.slice(8, 12) + "-" + h.slice(12, 16) + "-" + h.slice(16, 20) + "-" + h.slice(20);
+  }
+
+  /** Character count as the server (Python len) sees it: code points, not UTF-16 units. */
+  function charCount(s) {
+    var n = 0;
+    for (var _ of s) n++; // eslint-disable-line no-unused-vars
+    return n;
+  }
+
+  function backoff(attempt) {
+    var base = Math.min(30000, 1000 * Math.pow(2, attempt));
+    return base / 2 + Math.random() * (base / 2);
+  }
+
+  function sleep(ms) {
+    return new Promise(function (r) {
+      setTimeout(r, ms);
+    });
+  }
+
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    return e;
+  }
+
+  function fmtTime(iso) {
+    var d = iso ? new Date(iso) : new Date();
+    if (isNaN(d.getTime())) d = new Date();
+    var pad = function (n) {
+      return (n < 10 ? "0" : "") + n;
+    };
+    var now = new Date();
+    var hm = pad(d.getHours()) + ":" + pad(d.getMinutes());
+    if (d.toDateString() === now.toDateString()) return hm;
+    return d.getMonth() + 1 + "月" + d.getDate() + "日 " + hm;
+  }
+
+  function detailOf(body) {
+    if (body && typeof body.detail === "string" && body.detail) return body.detail;
+    return null;
+  }
+
+  // ------------------------------------------------------------- storage --
+
+  var store = (function () {
+    var mem = {};
+    function load() {
+      try {
+        var raw = window.localStorage.getItem(storeKey);
+        return raw ? JSON.parse(raw) || {} : {};
+      } catch (e) {
+        return mem;
+      }
+    }
+    var data = load();
+    return {
+      get: function (k) {
+        return data[k];
+      },
+      set: function (k, v) {
+        data[k] = v;
+        try {
+          window.localStorage.setItem(storeKey, JSON.stringify(data));
+        } catch (e) {
+          mem = data; // private mode / quota: keep in memory only
+        }
+      },
+      clearSession: function () {
+        data = { history: [], seen: [] };
+        try {
+          window.localStorage.setItem(storeKey, JSON.stringify(data));
+        } catch (e) {
+          mem = data;
+        }
+      },
+    };
+  })();
+
+  var state = {
+    session: store.get("session") || null, // {session_id, token}
+    cursor: store.get("cursor") || "",
+    history: store.get("history") || [], // [{k:"ev", ev} | {k:"me", id, text, status, at}]
+    seen: new Set(store.get("seen") || []),
+    open: false,
+    unread: 0,
+    conn: "idle", // idle | connecting | connected | reconnecting
+    mode: "ws", // ws | poll
+    wsFailures: 0,
+    ws: null,
+    pollAbort: null,
+    retryTimer: null,
+    reconnectAttempt: 0,
+    generation: 0, // bumped whenever the session changes; stale loops stop
+    sessionPromise: null,
+    outbox: [], // queue of local message entries waiting to be POSTed
+    sending: false,
+  };
+
+  function saveHistory() {
+    if (state.history.length > HISTORY_LIMIT) {
+      state.history = state.history.slice(-HISTORY_LIMIT);
+    }
+    store.set("history", state.history);
+    var seen = Array.from(state.seen);
+    if (seen.length > SEEN_LIMIT) {
+      seen = seen.slice(-SEEN_LIMIT);
+      state.seen = new Set(seen);
+    }
+    store.set("seen", seen);
+  }
+
+  function setCursor(c) {
+    if (c === undefined || c === null || c === "") return;
+    state.cursor = String(c);
+    store.set("cursor", state.cursor);
+  }
+
+  // ------------------------------------------------------------------ DOM --
+
+  var ui = {};
+
+  function buildUi() {
+    var root = el("div", "hw-root");
+    root.id = "hotline-widget-root";
+    root.setAttribute("lang", "zh-CN");
+
+    var toggle = el("button", "hw-toggle");
+    toggle.id = "hotline-widget-toggle";
+    toggle.type = "button";
+    toggle.setAttribute("aria-label", T.open);
+    toggle.setAttribute("aria-expanded", "false");
+    toggle.setAttribute("aria-controls", "hotline-widget-panel");
+    var icon = el("span", "hw-toggle-icon");
+    icon.setAttribute("aria-hidden", "true");
+    toggle.appendChild(icon);
+    toggle.appendChild(el("span", "hw-toggle-label", T.bubble));
+    var badge = el("span", "hw-badge");
+    badge.hidden = true;
+    badge.setAttribute("aria-hidden", "true");
+    toggle.appendChild(badge);
+
+    var panel = el("section", "hw-panel");
+    panel.id = "hotline-widget-panel";
+    panel.setAttribute("role", "dialog");
+    panel.setAttribute("aria-modal", "false");
+    panel.setAttribute("aria-labelledby", "hotline-widget-title");
+    panel.hidden = true;
+
+    var header = el("header", "hw-header");
+    var logo = el("span", "hw-logo", "12345");
+    logo.setAttribute("aria-hidden", "true");
+    var titles = el("div", "hw-titles");
+    var h = el("h2", "hw-title", title);
+    h.id = "hotline-widget-title";
+    var status = el("div", "hw-status");
+    status.setAttribute("role", "status");
+    var dot = el("span", "hw-dot");
+    dot.setAttribute("aria-hidden", "true");
+    var statusText = el("span", "hw-status-text", T.subtitle);
+    status.appendChild(dot);
+    status.appendChild(statusText);
+    titles.appendChild(h);
+    titles.appendChild(status);
+    var closeBtn = el("button", "hw-close");
+    closeBtn.type = "button";
+    closeBtn.setAttribute("aria-label", T.close);
+    closeBtn.appendChild(document.createTextNode("\u00d7"));
+    header.appendChild(logo);
+    header.appendChild(titles);
+    header.appendChild(closeBtn);
+
+    var list = el("div", "hw-messages");
+    list.id = "hotline-widget-messages";
+    list.setAttribute("role", "log");
+    list.setAttribute("aria-live", "polite");
+    list.setAttribute("aria-label", T.messages);
+    list.tabIndex = 0;
+
+    var error = el("div", "hw-error");
+    error.id = "hotline-widget-error";
+    error.setAttribute("role", "alert");
+    error.hidden = true;
+
+    var form = el("form", "hw-form");
+    form.setAttribute("novalidate", "");
+    var input = el("textarea", "hw-input");
+    input.id = "hotline-widget-input";
+    input.rows = 2;
+    input.placeholder = T.placeholder;
+    input.setAttribute("aria-label", T.input);
+    input.setAttribute("aria-describedby", "hotline-widget-counter hotline-widget-privacy");
+    input.setAttribute("enterkeyhint", "send");
+    var row = el("div", "hw-form-row");
+    var counter = el("span", "hw-counter", "0/" + MAX_LEN);
+    counter.id = "hotline-widget-counter";
+    var privacy = el("span", "hw-privacy", T.privacy);
+    privacy.id = "hotline-widget-privacy";
+    var sendBtn = el("button", "hw-send", T.send);
+    sendBtn.id = "hotline-widget-send";
+    sendBtn.type = "submit";
+    sendBtn.disabled = true;
+    row.appendChild(privacy);
+    row.appendChild(counter);
+    row.appendChild(sendBtn);
+    form.appendChild(input);
+    form.appendChild(row);
+
+    panel.appendChild(header);
+    panel.appendChild(list);
+    panel.appendChild(error);
+    panel.appendChild(form);
+    root.appendChild(panel);
+    root.appendChild(toggle);
+    document.body.appendChild(root);
+
+    ui = {
+      root: root,
+      toggle: toggle,
+      badge: badge,
+      panel: panel,
+      status: status,
+      statusText: statusText,
+      list: list,
+      error: error,
+      form: form,
+      input: input,
+      counter: counter,
+      sendBtn: sendBtn,
+      closeBtn: closeBtn,
+      locals: new Map(), // client_message_id -> {entry, node}
+    };
+
+    toggle.addEventListener("click", function () {
+      if (state.open) api.close();
+      else api.open();
+    });
+    closeBtn.addEventListener("click", function () {
+      api.close();
+    });
+    panel.addEventListener("keydown", function (e) {
+      if (e.key === "Escape") {
+        e.preventDefault();
+        api.close();
+      }
+    });
+    input.addEventListener("input", updateCounter);
+    input.addEventListener("keydown", function (e) {
+      if (e.key === "Enter" && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {
+        e.preventDefault();
+        submitInput();
+      }
+    });
+    form.addEventListener("submit", function (e) {
+      e.preventDefault();
+      submitInput();
+    });
+  }
+
+  function updateCounter() {
+    var n = charCount(ui.input.value);
+    ui.counter.textContent = n + "/" + MAX_LEN;
+    var over = n > MAX_LEN;
+    ui.counter.classList.toggle("hw-over", over);
+    ui.input.setAttribute("aria-invalid", over ? "true" : "false");
+    ui.sendBtn.disabled = ui.input.value.trim() === "" || over;
+    // auto-grow up to the CSS max-height
+    ui.input.style.height = "auto";
+    ui.input.style.height = Math.min(ui.input.scrollHeight + 2, 160) + "px";
+  }
+
+  var errorTimer = null;
+  function showError(msg) {
+    ui.error.textContent = msg;
+    ui.error.hidden = false;
+    clearTimeout(errorTimer);
+    errorTimer = setTimeout(function () {
+      ui.error.hidden = true;
+    }, 8000);
+  }
+
+  function setConn(s) {
+    state.conn = s;
+    var text = { connecting: T.connecting, connected: T.connected, reconnecting: T.reconnecting }[s];
+    ui.status.setAttribute("data-state", s);
+    ui.statusText.textContent = text ? T.subtitle + " · " + text : T.subtitle;
+  }
+
+  function nearBottom() {
+    var l = ui.list;
+    return l.scrollHeight - l.scrollTop - l.clientHeight < 80;
+  }
+
+  function scrollToBottom(force) {
+    if (force || nearBottom()) {
+      ui.list.scrollTop = ui.list.scrollHeight;
+    }
+  }
+
+  function bumpUnread() {
+    if (state.open) return;
+    state.unread += 1;
+    ui.badge.textContent = state.unread > 99 ? "99+" : String(state.unread);
+    ui.badge.hidden = false;
+    ui.toggle.setAttribute("aria-label", T.open + "（" + state.unread + "条新消息）");
+  }
+
+  // ------------------------------------------------------------ rendering --
+
+  function metaLine(who, at) {
+    var m = el("div", "hw-meta");
+    if (who) m.appendChild(el("span", "hw-who", who));
+    var t = el("time", "hw-time", fmtTime(at));
+    if (at) t.setAttribute("datetime", at);
+    m.appendChild(t);
+    return m;
+  }
+
+  function textBlock(text, cls) {
+    var p = el("div", cls || "hw-text");
+    p.appendChild(document.createTextNode(text == null ? "" : String(text)));
+    return p;
+  }
+
+  function copyText(text, btn) {
+    function done(ok) {
+      btn.textContent = ok ? T.copied : T.copyFailed;
+      setTimeout(function () {
+        btn.textContent = T.copy;
+      }, 2000);
+    }
+    function fallback() {
+      var ta = document.createElement("textarea");
+      ta.value = text;
+      ta.setAttribute("readonly", "");
+      ta.className = "hw-offscreen";
+      document.body.appendChild(ta);
+      ta.select();
+      var ok = false;
+      try {
+        ok = document.execCommand("copy");
+      } catch (e) {
+        ok = false;
+      }
+      document.body.removeChild(ta);
+      done(ok);
+    }
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(
+        function () {
+          done(true);
+        },
+        fallback
+      );
+    } else {
+      fallback();
+    }
+  }
+
+  function quickReplies(buttons) {
+    var wrap = el("div", "hw-quick");
+    wrap.setAttribute("role", "group");
+    wrap.setAttribute("aria-label", T.quickReplies);
+    buttons.forEach(function (b) {
+      var label = typeof b === "string" ? b : b && (b.label || b.text || b.title);
+      if (!label) return;
+      label = String(label);
+      var btn = el("button", "hw-quick-btn", label);
+      btn.type = "button";
+      btn.addEventListener("click", function () {
+        Array.prototype.forEach.call(wrap.querySelectorAll("button"), function (x) {
+          x.disabled = true;
+        });
+        btn.classList.add("hw-chosen");
+        btn.setAttribute("aria-pressed", "true");
+        api.send(label);
+      });
+      wrap.appendChild(btn);
+    });
+    return wrap;
+  }
+
+  function renderEvent(ev, live) {
+    var type = typeof ev.type === "string" && ev.type ? ev.type : "reply";
+    var item = el("div", "hw-item hw-" + type.replace(/[^a-z0-9_-]/gi, ""));
+    item.setAttribute("data-type", type);
+    if (ev.id != null) item.setAttribute("data-event-id", String(ev.id));
+
+    if (type === "echo") {
+      item.setAttribute("data-from", "citizen");
+      item.classList.add("hw-mine");
+      item.appendChild(textBlock(ev.text, "hw-bubble"));
+      item.appendChild(metaLine(null, ev.created_at));
+    } else if (type === "ticket_filed" || type === "status_update") {
+      var card = el("div", "hw-card");
+      var ticketId = ev.ticket_id ? String(ev.ticket_id) : "";
+      if (ticketId) item.setAttribute("data-ticket-id", ticketId);
+      if (type === "ticket_filed") {
+        card.appendChild(el("div", "hw-card-title", T.ticketFiled));
+        if (ticketId) {
+          var box = el("div", "hw-ticket");
+          box.appendChild(el("span", "hw-ticket-label", T.ticketNo));
+          var num = el("span", "hw-ticket-no", ticketId);
+          box.appendChild(num);
+          var copy = el("button", "hw-copy", T.copy);
+          copy.type = "button";
+          copy.setAttribute("aria-label", T.copy + T.ticketNo + " " + ticketId);
+          copy.addEventListener("click", function () {
+            copyText(ticketId, copy);
+          });
+          box.appendChild(copy);
+          card.appendChild(box);
+        }
+      } else {
+        card.appendChild(el("div", "hw-card-title", T.statusUpdate(ticketId || "")));
+        var st = ev.fields && (ev.fields.status_label || ev.fields.status);
+        if (st) card.appendChild(el("span", "hw-tag", st));
+      }
+      if (ev.text) card.appendChild(textBlock(ev.text));
+      item.appendChild(metaLine(T.bot, ev.created_at));
+      item.appendChild(card);
+    } else {
+      var who = type === "operator" ? T.operator : type === "survey" ? T.survey : T.bot;
+      item.appendChild(metaLine(who, ev.created_at));
+      item.appendChild(textBlock(ev.text, "hw-bubble"));
+    }
+
+    if (type !== "echo" && Array.isArray(ev.buttons) && ev.buttons.length) {
+      var q = quickReplies(ev.buttons);
+      if (!live) {
+        // restored from history: the moment has passed, keep them visible but inert
+        Array.prototype.forEach.call(q.querySelectorAll("button"), function (x) {
+          x.disabled = true;
+        });
+      }
+      item.appendChild(q);
+    }
+    return item;
+  }
+
+  function renderLocal(entry) {
+    var item = el("div", "hw-item hw-mine");
+    item.setAttribute("data-type", "echo");
+    item.setAttribute("data-from", "citizen");
+    item.setAttribute("data-client-message-id", entry.id);
+    item.appendChild(textBlock(entry.text, "hw-bubble"));
+    var meta = metaLine(null, entry.at);
+    var st = el("span", "hw-send-state");
+    meta.appendChild(st);
+    item.appendChild(meta);
+    var rec = { entry: entry, node: item, state: st };
+    ui.locals.set(entry.id, rec);
+    paintLocal(rec);
+    return item;
+  }
+
+  function paintLocal(rec) {
+    var st = rec.state;
+    var s = rec.entry.status;
+    rec.node.setAttribute("data-status", s);
+    while (st.firstChild) st.removeChild(st.firstChild);
+    if (s === "pending") {
+      st.textContent = T.sending;
+    } else if (s === "sent") {
+      st.textContent = T.sent;
+    } else if (s === "failed") {
+      st.appendChild(el("span", "hw-failed", T.failed));
+      var r = el("button", "hw-retry", T.retry);
+      r.type = "button";
+      r.setAttribute("aria-label", T.retry + "发送此消息");
+      r.addEventListener("click", function () {
+        rec.entry.status = "pending";
+        paintLocal(rec);
+        saveHistory();
+        enqueue(rec.entry);
+      });
+      st.appendChild(r);
+    } else {
+      st.textContent = "";
+    }
+  }
+
+  function append(node) {
+    var stick = nearBottom();
+    ui.list.appendChild(node);
+    scrollToBottom(stick);
+  }
+
+  function renderWelcome() {
+    var item = el("div", "hw-item hw-welcome");
+    item.setAttribute("data-type", "welcome");
+    item.appendChild(metaLine(T.bot, null));
+    item.appendChild(textBlock(T.welcome, "hw-bubble"));
+    ui.list.appendChild(item);
+  }
+
+  function restoreHistory() {
+    renderWelcome();
+    // quick replies stay usable only on the last message, if the citizen has not answered since
+    var last = state.history.length ? state.history[state.history.length - 1] : null;
+    var liveEv = last && last.k === "ev" && last.ev && last.ev.type !== "echo" ? last.ev : null;
+    state.history.forEach(function (h) {
+      if (h.k === "ev" && h.ev) {
+        ui.list.appendChild(renderEvent(h.ev, h.ev === liveEv));
+      } else if (h.k === "me") {
+        if (h.status === "pending") h.status = "failed"; // page was closed mid-send
+        ui.list.appendChild(renderLocal(h));
+      }
+    });
+    scrollToBottom(true);
+  }
+
+  // --------------------------------------------------------------- events --
+
+  function handleEvent(ev) {
+    if (!ev || typeof ev !== "object") return;
+    if (ev.id != null) {
+      var key = String(ev.id);
+      if (state.seen.has(key)) return;
+      state.seen.add(key);
+    }
+    if (!ev.type && ev.text == null) return; // keep-alives and other non-messages
+    if (ev.type === "echo") {
+      var cmid = ev.fields && ev.fields.client_message_id;
+      var rec = cmid && ui.locals.get(String(cmid));
+      if (rec) {
+        rec.entry.status = "delivered";
+        rec.entry.event_id = ev.id;
+        paintLocal(rec);
+        saveHistory();
+        return;
+      }
+    }
+    state.history.push({ k: "ev", ev: ev });
+    saveHistory();
+    append(renderEvent(ev, true));
+    if (ev.type !== "echo") bumpUnread();
+  }
+
+  function handlePayload(data) {
+    if (!data || typeof data !== "object") return;
+    if (Array.isArray(data)) {
+      data.forEach(handlePayload);
+      return;
+    }
+    if (Array.isArray(data.events)) {
+      data.events.forEach(function (ev) {
+        handleEvent(ev);
+        if (ev && ev.cursor != null) setCursor(ev.cursor);
+      });
+      if (data.cursor != null) setCursor(data.cursor);
+      else if (data.events.length && data.events[data.events.length - 1].id != null) {
+        setCursor(data.events[data.events.length - 1].id);
+      }
+      return;
+    }
+    if (data.type === "ping" || data.type === "pong" || data.type === "hello") {
+      if (data.cursor != null) setCursor(data.cursor);
+      return;
+    }
+    handleEvent(data);
+    if (data.cursor != null) setCursor(data.cursor);
+    else if (data.id != null) setCursor(data.id);
+  }
+
+  // -------------------------------------------------------------- session --
+
+  function authHeaders(extra) {
+    var h = { Authorization: "Bearer " + state.session.token };
+    if (extra) for (var k in extra) h[k] = extra[k];
+    return h;
+  }
+
+  function sessionUrl(suffix) {
+    return apiBase + "/channels/web/sessions/" + encodeURIComponent(state.session.session_id) + suffix;
+  }
+
+  function createSession() {
+    if (state.sessionPromise) return state.sessionPromise;
+    var gen = state.generation;
+    state.sessionPromise = (async function () {
+      var attempt = 0;
+      for (;;) {
+        try {
+          var r = await fetch(apiBase + "/channels/web/sessions", {
+            method: "POST",
+            headers: { "Content-Type": "application/json", Accept: "application/json" },
+            body: JSON.stringify({ page: location.href.slice(0, 500), title: document.title.slice(0, 200) }),
+            credentials: "omit",
+          });
+          if (r.ok) {
+            var body = await r.json();
+            if (!body || !body.session_id || !body.token) throw new Error("bad session response");
+            return body;
+          }
+          if (r.status === 429 || r.status >= 500) throw new Error("HTTP " + r.status);
+          var b = await r.json().catch(function () {
+            return null;
+          });
+          showError(detailOf(b) || T.noService);
+          throw new Error("HTTP " + r.status);
+        } catch (e) {
+          attempt += 1;
+          if (attempt === 3) showError(T.noService);
+          setConn(attempt === 1 ? "connecting" : "reconnecting");
+          await sleep(backoff(Math.min(attempt, 5)));
+        }
+      }
+    })().then(
+      function (s) {
+        state.sessionPromise = null;
+        if (gen === state.generation) adoptSession(s);
+        return state.session;
+      },
+      function (e) {
+        state.sessionPromise = null;
+        throw e;
+      }
+    );
+    return state.sessionPromise;
+  }
+
+  function adoptSession(s) {
+    stopReceiving();
+    state.generation += 1;
+    state.session = { session_id: String(s.session_id), token: String(s.token) };
+    state.cursor = "";
+    state.seen = new Set(); // event ids need only be unique within one session
+    store.set("seen", []);
+    state.mode = "ws";
+    state.wsFailures = 0;
+    state.reconnectAttempt = 0;
+    store.set("session", state.session);
+    store.set("cursor", "");
+    startReceiving();
+  }
+
+  /** The stored session is gone on the server (401/404): start a fresh one. */
+  function sessionLost() {
+    if (state.sessionPromise) return state.sessionPromise;
+    stopReceiving();
+    state.generation += 1;
+    state.session = null;
+    store.set("session", null);
+    store.set("cursor", "");
+    state.cursor = "";
+    return createSession();
+  }
+
+  function ensureSession() {
+    if (state.session) return Promise.resolve(state.session);
+    return createSession();
+  }
+
+  // ------------------------------------------------------------ receiving --
+
+  function stopReceiving() {
+    clearTimeout(state.retryTimer);
+    state.retryTimer = null;
+    if (state.ws) {
+      var ws = state.ws;
+      state.ws = null;
+      ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+      try {
+        ws.close(1000);
+      } catch (e) {
+        /* ignore */
+      }
+    }
+    if (state.pollAbort) {
+      state.pollAbort.abort();
+      state.pollAbort = null;
+    }
+  }
+
+  function startReceiving() {
+    if (!state.session) return;
+    if (state.ws || state.pollAbort || state.retryTimer) return;
+    if (state.conn !== "reconnecting") setConn("connecting");
+    if (state.mode === "ws" && "WebSocket" in window) connectWs();
+    else poll();
+  }
+
+  function scheduleReconnect() {
+    var gen = state.generation;
+    setConn("reconnecting");
+    clearTimeout(state.retryTimer);
+    var delay = backoff(state.reconnectAttempt);
+    state.reconnectAttempt = Math.min(state.reconnectAttempt + 1, 6);
+    state.retryTimer = setTimeout(function () {
+      state.retryTimer = null;
+      if (gen === state.generation) startReceiving();
+    }, delay);
+  }
+
+  function connectWs() {
+    var gen = state.generation;
+    var u = new URL(sessionUrl("/ws"));
+    u.protocol = u.protocol === "https:" ? "wss:" : "ws:";
+    u.searchParams.set("token", state.session.token);
+    if (state.cursor) u.searchParams.set("after", state.cursor);
+    var ws;
+    try {
+      ws = new WebSocket(u.href);
+    } catch (e) {
+      state.mode = "poll";
+      poll();
+      return;
+    }
+    state.ws = ws;
+    var openedAt = 0;
+    ws.onopen = function () {
+      openedAt = Date.now();
+      setConn("connected");
+    };
+    ws.onmessage = function (m) {
+      if (gen !== state.generation) return;
+      var data;
+      try {
+        data = JSON.parse(m.data);
+      } catch (e) {
+        return;
+      }
+      if (data && data.type === "error" && /auth|token|session/i.test(String(data.code || ""))) {
+        sessionLost();
+        return;
+      }
+      handlePayload(data);
+      state.reconnectAttempt = 0;
+    };
+    ws.onerror = function () {
+      /* onclose follows */
+    };
+    ws.onclose = function (e) {
+      if (state.ws !== ws || gen !== state.generation) return;
+      state.ws = null;
+      if (e.code === 4401 || e.code === 4403 || e.code === 4404) {
+        sessionLost();
+        return;
+      }
+      if (!openedAt && state.wsFailures === 0) {
+        // refused before it opened: a browser can't see why, so ask once over HTTP (401/404 = session gone)
+        state.wsFailures = 1;
+        probeSession(gen);
+        return;
+      }
+      var healthy = openedAt && Date.now() - openedAt > WS_MIN_HEALTHY_MS;
+      state.wsFailures = healthy ? 0 : state.wsFailures + 1;
+      if (healthy) state.reconnectAttempt = 0;
+      if (state.wsFailures >= WS_FAILURES_BEFORE_POLL) {
+        state.mode = "poll"; // WebSocket keeps failing (proxy, firewall): long-poll instead
+        state.reconnectAttempt = 0;
+      }
+      scheduleReconnect();
+    };
+  }
+
+  async function probeSession(gen) {
+    var lost = false;
+    try {
+      var r = await fetch(sessionUrl("/events"), {
+        headers: authHeaders({ Accept: "application/json" }),
+        cache: "no-store",
+        credentials: "omit",
+      });
+      lost = r.status === 401 || r.status === 404;
+    } catch (e) {
+      lost = false;
+    }
+    if (gen !== state.generation) return;
+    if (lost) sessionLost();
+    else scheduleReconnect();
+  }
+
+  async function poll() {
+    var gen = state.generation;
+    var attempt = 0;
+    while (gen === state.generation && state.session) {
+      var ctl = new AbortController();
+      state.pollAbort = ctl;
+      var timer = setTimeout(function () {
+        ctl.abort();
+      }, (POLL_WAIT_S + 15) * 1000);
+      try {
+        var qs = "?wait=" + POLL_WAIT_S + (state.cursor ? "&after=" + encodeURIComponent(state.cursor) : "");
+        var r = await fetch(sessionUrl("/events" + qs), {
+          headers: authHeaders({ Accept: "application/json" }),
+          signal: ctl.signal,
+          cache: "no-store",
+          credentials: "omit",
+        });
+        clearTimeout(timer);
+        if (gen !== state.generation) return;
+        if (r.status === 401 || r.status === 404) {
+          state.pollAbort = null;
+          sessionLost();
+          return;
+        }
+        if (!r.ok) throw new Error("HTTP " + r.status);
+        var body = await r.json();
+        if (gen !== state.generation) return;
+        setConn("connected");
+        attempt = 0;
+        handlePayload(body && Array.isArray(body.events) ? body : { events: [], cursor: body && body.cursor });
+      } catch (e) {
+        clearTimeout(timer);
+        if (gen !== state.generation || state.pollAbort !== ctl) return; // stopped on purpose
+        attempt += 1;
+        setConn("reconnecting");
+        await sleep(backoff(Math.min(attempt, 5)));
+      }
+    }
+  }
+
+  // -------------------------------------------------------------- sending --
+
+  function enqueue(entry) {
+    if (state.outbox.indexOf(entry) === -1) state.outbox.push(entry);
+    pump();
+  }
+
+  async function pump() {
+    if (state.sending) return;
+    state.sending = true;
+    try {
+      while (state.outbox.length) {
+        var entry = state.outbox[0];
+        var rec = ui.locals.get(entry.id);
+        var ok = await deliver(entry);
+        state.outbox.shift();
+        entry.status = ok ? (entry.status === "delivered" ? "delivered" : "sent") : "failed";
+        if (rec) paintLocal(rec);
+        saveHistory();
+        if (entry.resolve) {
+          entry.resolve(ok);
+          delete entry.resolve;
+        }
+      }
+    } finally {
+      state.sending = false;
+    }
+  }
+
+  /** POST one message; retries network errors and 5xx with back-off. Returns true on 2xx. */
+  async function deliver(entry) {
+    var renewed = false;
+    for (var attempt = 0; attempt < SEND_MAX_ATTEMPTS; attempt++) {
+      var session;
+      try {
+        session = await ensureSession();
+      } catch (e) {
+        showError(T.noService);
+        return false;
+      }
+      var r;
+      try {
+        r = await fetch(sessionUrl("/messages"), {
+          method: "POST",
+          headers: authHeaders({ "Content-Type": "application/json", Accept: "application/json" }),
+          body: JSON.stringify({ text: entry.text, client_message_id: entry.id }),
+          credentials: "omit",
+        });
+      } catch (e) {
+        await sleep(backoff(attempt));
+        continue; // network error: retry, the server de-duplicates by client_message_id
+      }
+      if (r.ok) return true;
+      if (r.status >= 500) {
+        await sleep(backoff(attempt));
+        continue;
+      }
+      if ((r.status === 401 || r.status === 404) && !renewed && session === state.session) {
+        renewed = true;
+        try {
+          await sessionLost();
+        } catch (e) {
+          showError(T.noService);
+          return false;
+        }
+        attempt -= 1;
+        continue;
+      }
+      var body = await r.json().catch(function () {
+        return null;
+      });
+      var msg = detailOf(body);
+      if (!msg) {
+        if (r.status === 413) msg = T.tooLong;
+        else if (r.status === 429) msg = T.tooFast;
+        else if (r.status === 422 || r.status === 400) msg = T.badInput;
+        else msg = T.sendFailed;
+      }
+      showError(msg);
+      return false;
+    }
+    showError(T.sendFailed);
+    return false;
+  }
+
+  function sendText(text) {
+    text = String(text == null ? "" : text);
+    if (!text.trim()) return Promise.resolve(false);
+    if (charCount(text) > MAX_LEN) {
+      showError(T.tooLong);
+      return Promise.resolve(false);
+    }
+    var entry = { k: "me", id: uuid(), text: text, status: "pending", at: new Date().toISOString() };
+    state.history.push(entry);
+    saveHistory();
+    append(renderLocal(entry));
+    scrollToBottom(true);
+    return new Promise(function (resolve) {
+      Object.defineProperty(entry, "resolve", { value: resolve, writable: true, configurable: true, enumerable: false });
+      enqueue(entry);
+      if (!state.ws && !state.pollAbort && !state.retryTimer) {
+        ensureSession().then(startReceiving, function () {});
+      }
+    });
+  }
+
+  function submitInput() {
+    var text = ui.input.value;
+    if (!text.trim()) return;
+    if (charCount(text) > MAX_LEN) {
+      showError(T.tooLong);
+      ui.input.focus();
+      return;
+    }
+    ui.input.value = "";
+    updateCounter();
+    sendText(text);
+    ui.input.focus();
+  }
+
+  // ------------------------------------------------------------------ API --
+
+  var lastFocus = null;
+  var api = {
+    open: function () {
+      if (!ui.panel) return;
+      if (!state.open) {
+        lastFocus = document.activeElement;
+        state.open = true;
+        ui.panel.hidden = false;
+        ui.root.classList.add("hw-is-open");
+        ui.toggle.setAttribute("aria-expanded", "true");
+        ui.toggle.setAttribute("aria-label", T.close);
+        state.unread = 0;
+        ui.badge.hidden = true;
+        scrollToBottom(true);
+      }
+      ui.input.focus();
+      ensureSession().then(startReceiving, function () {});
+    },
+    close: function () {
+      if (!ui.panel || !state.open) return;
+      state.open = false;
+      ui.panel.hidden = true;
+      ui.root.classList.remove("hw-is-open");
+      ui.toggle.setAttribute("aria-expanded", "false");
+      ui.toggle.setAttribute("aria-label", T.open);
+      if (ui.panel.contains(document.activeElement) || document.activeElement === document.body) {
+        (lastFocus && lastFocus !== document.body && document.contains(lastFocus) ? lastFocus : ui.toggle).focus();
+      }
+    },
+    send: function (text) {
+      if (!ui.panel) return Promise.resolve(false);
+      return sendText(text);
+    },
+  };
+  window.HotlineWidget = api;
+
+  function init() {
+    injectCss();
+    buildUi();
+    setConn("idle");
+    restoreHistory();
+    // failed messages from a previous page stay failed until the citizen taps 重试
+    if (state.session) startReceiving(); // pick up replies that arrived while away
+    if (script && script.getAttribute("data-open") === "true") api.open();
+
+    // any element with data-hotline-widget-open (or a link to #hotline-chat) opens the panel
+    document.addEventListener("click", function (e) {
+      var t = e.target && e.target.closest && e.target.closest("[data-hotline-widget-open], a[href='#hotline-chat']");
+      if (t && !ui.root.contains(t)) {
+        e.preventDefault();
+        api.open();
+      }
+    });
+    if (location.hash === "#hotline-chat") api.open();
+
+    window.addEventListener("online", function () {
+      if (state.session && state.retryTimer) {
+        clearTimeout(state.retryTimer);
+        state.retryTimer = null;
+        state.reconnectAttempt = 0;
+        startReceiving();
+      }
+    });
+    window.addEventListener("storage", function (e) {
+      // another tab replaced the session: follow it
+      if (e.key !== storeKey || !e.newValue) return;
+      try {
+        var d = JSON.parse(e.newValue);
+        if (d && d.session && state.session && d.session.session_id !== state.session.session_id) {
+          stopReceiving();
+          state.generation += 1;
+          state.session = d.session;
+          state.cursor = d.cursor || "";
+          startReceiving();
+        }
+      } catch (err) {
+        /* ignore */
+      }
+    });
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", init);
+  } else {
+    init();
+  }
+})();

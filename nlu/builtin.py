@@ -1,0 +1,153 @@
+"""The builtin backend: one artifact (category + intent models, stop list, taxonomy) plus rules."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .base import Category, Intent, Location, Parse
+from .category import CategoryModel, Taxonomy
+from .departments import DepartmentMap
+from .intents import IntentModel, classify
+from .location import LocationExtractor, load_gazetteer
+from .rules import request_type, urgency
+from .subject import make_subject
+from .text import _jieba, clean, tokens
+
+MODEL_DIR = Path(__file__).resolve().parent / "model"
+ARTIFACT_NAME = "nlu-model.npz"
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+LOW_CONFIDENCE = 0.6  # below this the bot should ask a question or hand over
+MAX_TEXT = 50_000
+
+
+class ArtifactMissing(RuntimeError):
+    pass
+
+
+def artifact_path(model_path: Path | None = None) -> Path:
+    if model_path:
+        p = Path(model_path)
+        return p / ARTIFACT_NAME if p.is_dir() else p
+    return MODEL_DIR / ARTIFACT_NAME
+
+
+def load_artifact(path: Path) -> dict[str, Any]:
+    """The artifact is a compressed ``.npz`` of plain arrays plus one JSON ``meta`` string:
+    no pickle, so loading it cannot run code, and scikit-learn is not imported to serve."""
+    import json
+
+    path = Path(path)
+    if not path.exists():
+        raise ArtifactMissing(
+            f"NLU model artifact not found at {path}. Train it with `hotline nlu train` "
+            "(or set HOTLINE_NLU_MODEL_PATH to an existing artifact)."
+        )
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(str(arrays.pop("meta")))
+    return {
+        **meta,
+        "category": CategoryModel.from_arrays(arrays, meta["category_classes"]),
+        "intents": IntentModel.from_arrays(arrays, meta["intent_classes"]),
+    }
+
+
+def save_artifact(path: Path, meta: dict[str, Any], category: CategoryModel, intents: IntentModel) -> None:
+    import json
+
+    meta = {**meta, "category_classes": category.classes, "intent_classes": intents.classes}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez_compressed(tmp, meta=np.array(json.dumps(meta, ensure_ascii=False)), **category.to_arrays(), **intents.to_arrays())
+    tmp.replace(path)
+
+
+class BuiltinBackend:
+    name = "builtin"
+
+    def __init__(
+        self,
+        artifact: dict[str, Any],
+        gazetteer: dict[str, Any] | None = None,
+        departments: DepartmentMap | None = None,
+    ):
+        t0 = time.perf_counter()
+        self.artifact = artifact
+        self.stop = frozenset(artifact["stopwords"])
+        self.category: CategoryModel = artifact["category"]
+        self.intents: IntentModel = artifact["intents"]
+        self.taxonomy = Taxonomy([tuple(r) for r in artifact["taxonomy"]])
+        self.locator = LocationExtractor(gazetteer)
+        self.departments = departments or DepartmentMap.load()
+        _jieba()
+        self.parse("你好")  # warm every path once (weights are expanded lazily)
+        self.parse("A市A3区联丰路米兰春天小区门口的路灯坏了好几天，晚上很黑，希望有关部门尽快维修。", {"title": "路灯坏了"})
+        self.load_seconds = time.perf_counter() - t0
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> BuiltinBackend:
+        t0 = time.perf_counter()
+        art = load_artifact(artifact_path(getattr(settings, "nlu_model_path", None)))
+        gaz = load_gazetteer(CONFIG_DIR / "gazetteer.yml")
+        b = cls(art, gaz, DepartmentMap.load(CONFIG_DIR / "departments.yml"))
+        b.load_seconds = time.perf_counter() - t0
+        return b
+
+    def classify_category(self, text: str, title: str = "") -> Category:
+        doc = " ".join(tokens((title + " " + text).strip(), self.stop))
+        if not doc:
+            return Category(low_confidence=True)
+        p = self.category.proba_one(doc)
+        ranking = sorted(zip(self.category.classes, (float(x) for x in p), strict=True), key=lambda kv: -kv[1])
+        l1, conf = ranking[0]
+        # very short texts carry little evidence whatever the model says
+        n_tok = len(doc.split())
+        if n_tok < 4:
+            conf *= n_tok / 4
+        l2, l3 = self.taxonomy.suggest(l1, title + text)
+        return Category(
+            level1=l1,
+            level2=l2,
+            level3=l3,
+            confidence=round(conf, 4),
+            ranking=[(k, round(v, 4)) for k, v in ranking],
+            low_confidence=conf < LOW_CONFIDENCE,
+        )
+
+    def parse(self, text: str, context: dict[str, Any] | None = None) -> Parse:
+        context = context or {}
+        original = text if isinstance(text, str) else str(text or "")
+        try:
+            return self._parse(original, context)
+        except Exception:  # never raise to the bot: a low-confidence empty parse instead
+            return Parse(text=original, intent=Intent(name="new_request", confidence=0.0))
+
+    def _parse(self, original: str, context: dict[str, Any]) -> Parse:
+        text = clean(original[:MAX_TEXT])
+        title = clean(str(context.get("title") or ""))
+        ranking, entities = classify(self.intents, text, context)
+        intent = ranking[0] if ranking else Intent(name="new_request", confidence=0.0)
+        parse = Parse(text=original, intent=intent, intent_ranking=ranking, entities=entities)
+        if not any("\u4e00" <= ch <= "\u9fff" for ch in title + text):
+            return parse  # nothing Chinese to read: low confidence, no location
+        is_request = intent.name in ("new_request", "add_info") or len(text) > 30
+        if not is_request:
+            return parse
+        parse.category = self.classify_category(text, title)
+        rt, conf, _ = request_type(text, title)
+        parse.request_type, parse.request_type_confidence = rt, conf
+        parse.urgency, parse.urgency_reason = urgency(title + "。" + text)
+        loc = self.locator.extract(text)
+        if not loc.found and title:
+            tl = self.locator.extract(title)
+            if tl.found:  # where is in the title only: report parts, no span in text
+                loc = Location(**{**tl.model_dump(), "start": -1, "end": -1})
+        parse.location = loc
+        parse.subject = make_subject(text, loc, title)
+        kind = parse.urgency_reason.split(":")[0] if parse.urgency else ""
+        parse.departments = self.departments.suggest(parse.category.path(), kind)
+        return parse

@@ -1,0 +1,255 @@
+"""Find where the problem is: a span of the text and its parts.
+
+Rule-based: regular expressions for each kind of part (province, city, district, town/street
+office, road + number, estate/village, landmark, building detail), including pseudonymised
+names such as "A市", "A3区", "L4县"; a city's own gazetteer (``config/gazetteer.yml``) adds
+names that carry no suffix ("米兰春天", "在水一方大厦"). Neighbouring parts separated by at most
+a connector are chained; the chain with the most (weighted) parts is the location.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .base import Location
+
+_CJK = r"\u4e00-\u9fff"
+# characters that rarely belong to a place name and usually start the clause before it
+_LEAD = (
+    "我们|我家|我是|本人|家住|购买了|购买|买了|修改|位于|地处|住在|坐落于|坐落在|处于|关于|反映|投诉|举报|请问|咨询|希望|要求|"
+    "对于|经过|沿着|靠近|距离|紧邻|就在|现在|目前|今天|昨天|一直|已经|多年|在|于|到|从|经|沿|由|"
+    "的|是|有|和|与|及|至|离|对|把|向|往|去|来|被|给|让|将|为|了|个|这|那|该|其|某|我|你|他|她|们"
+)
+_LEAD_RE = re.compile(rf"^(?:{_LEAD})+")
+_STOPCH = "的了是和与及或我你他她们这那在于到从把被给让向对也都就很还又有没不请要"
+_NAME = rf"(?:(?![{_STOPCH}])[{_CJK}A-Za-z0-9])"
+
+_PART_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
+    ("province", re.compile(rf"[{_CJK}]{{2,7}}(?:省|自治区)|(?:北京|上海|天津|重庆)市?(?=[{_CJK}])")),
+    ("city", re.compile(rf"(?<![A-Za-z0-9])[A-Z]\d{{0,2}}市|[{_CJK}]{{2,4}}(?:市|自治州|地区|州)(?![场民政委区长级内])")),
+    (
+        "district",
+        re.compile(rf"(?<![A-Za-z0-9])[A-Z]\d{{1,2}}(?:区|县|市)|[{_CJK}]{{2,3}}(?:区|县|旗)(?![域别长委政府级内间])"),
+    ),
+    ("town", re.compile(rf"[{_CJK}]{{2,5}}(?:街道办事处|街道办|街道|镇|乡)(?![长政府党])")),
+    (
+        "road",
+        re.compile(
+            rf"{_NAME}{{1,8}}(?:大道|大街|路|街|巷|胡同|弄)(?:[东西南北中]段|[东西南北]延长线)?"
+            rf"(?:\d+(?:-\d+)?号(?:院)?|与[{_CJK}]{{1,6}}(?:路|街|大道)交叉?口|口)?(?![口面上费况线灯边人况灯牌])"
+        ),
+    ),
+    (
+        "community",
+        re.compile(
+            rf"{_NAME}{{2,8}}(?:小区|花园|社区|家园|公寓|新村|新城|山庄|名苑|花苑|雅苑|苑|庭|府|城|湾|村|屯|组|居委会|安置房|宿舍)"
+            rf"(?![民里长委干子市区际])"
+        ),
+    ),
+    (
+        "landmark",
+        re.compile(
+            rf"{_NAME}{{2,8}}(?:大厦|广场|商场|超市|市场|中心|医院|卫生院|学校|中学|小学|幼儿园|大学|学院|公园|车站|"
+            rf"汽车站|火车站|地铁站|高铁站|站|桥|立交桥|隧道|地下通道|加油站|厂|公司|酒店|宾馆|银行|派出所|政府|大楼|写字楼|项目|工地|"
+            rf"物流园|产业园|工业园|园|垸|KTV|ktv|酒吧|网吧|会所|馆|饭店|餐馆|影城|体育场|考场|驾校|基地|车库|停车场|码头|机场|"
+            rf"高速|收费站|砂场|搅拌站|搅拌厂|垃圾站|中转站|变电站|华庭|华府|公馆|天地|郡|邸|阁)"
+            rf"(?![长费])"
+        ),
+    ),
+    (
+        "detail",
+        re.compile(
+            r"(?:[A-Za-z]?\d+[A-Za-z]?(?:栋|幢|号楼|座|单元|楼|层|室|号|户|期)){1,4}(?:\d+)?|[A-Za-z]\d+(?=[栋幢座])"
+            r"|(?:负?[一二三四五六七八九十]+(?:栋|幢|单元|楼|期|层))+"
+        ),
+    ),
+]
+
+_WEIGHT = {
+    "province": 0.5,
+    "city": 0.6,
+    "district": 1.0,
+    "town": 1.0,
+    "road": 1.2,
+    "community": 1.2,
+    "landmark": 1.0,
+    "detail": 0.8,
+    "number": 0.5,
+}
+_CONNECT = re.compile(r"^(?:的|旁|旁边|附近|对面|内|里|处|边|门口|前|后|境内|路段|段|、|,|，|\s|主干道|辅道|路口|口|上)?(?:的)?$")
+# words that end like a place but are not one
+_NOT_PLACE = re.compile(
+    r"^(?:[一-十两几多]+[区县市镇乡村组]|全[市区县省镇村]|本[市区县省镇村]|我[市区县省镇村]|该[市区县镇村]|各[区县市镇]|"
+    r"城区|市区|郊区|小区|社区|景区|园区|辖区|片区|校区|城市|都市|超市|门市|菜市|街道|道路|马路|公路|铁路|线路|出路|思路|"
+    r"农村|乡村|城乡|新城|进城|县城|老城|全城|长城|乡镇|城镇|城管|政府|公司|学校|医院|中心|项目|市场|车站|广场)$"
+)
+
+
+_PREFIX = re.compile(
+    rf"^(?:(?P<province>[{_CJK}]{{2,3}}省)|(?P<city>[A-Z]\d{{0,2}}市|[{_CJK}]{{2,3}}市)|"
+    rf"(?P<district>[A-Z]\d{{1,2}}[区县]|[{_CJK}]{{2,3}}[区县])|(?P<town>[{_CJK}]{{2,4}}(?:街道|镇|乡)))"
+)
+
+
+@dataclass
+class _Part:
+    kind: str
+    start: int
+    end: int
+    text: str
+
+
+def _trim(kind: str, start: int, s: str, gaz: set[str]) -> tuple[int, str]:
+    if s in gaz:
+        return start, s
+    m = _LEAD_RE.match(s)
+    if m and m.end() < len(s) - 1:
+        start, s = start + m.end(), s[m.end() :]
+    return start, s
+
+
+_INNER_SUFFIX = re.compile(r"小区|社区|花园|大厦|广场|学校|中学|小学|医院|公司")
+_BAD_DISTRICT = re.compile(
+    r"(?:社区|小区|景区|园区|校区|片区|城区|市区|郊区|辖区|别墅区|库区|矿区|山区|林区|厂区|生活区|商业区|住宅区|服务区|"
+    r"办公区|停车区|保护区|示范区|试验区|功能区|核心区|老区|新区|灾区|地区|东区|西区|南区|北区)$"
+)
+
+
+class LocationExtractor:
+    def __init__(self, gazetteer: dict[str, Any] | None = None):
+        self.gaz: dict[str, str] = {}
+        for kind, names in (gazetteer or {}).items():
+            k = {"districts": "district", "towns": "town", "streets": "town", "roads": "road", "estates": "community",
+                 "communities": "community", "villages": "community", "landmarks": "landmark", "cities": "city",
+                 "provinces": "province"}.get(kind, kind)
+            if k not in _WEIGHT:
+                continue
+            for n in names or []:
+                if isinstance(n, str) and len(n) >= 2:
+                    self.gaz[n] = k
+        self._gaz_re = (
+            re.compile("|".join(re.escape(n) for n in sorted(self.gaz, key=len, reverse=True))) if self.gaz else None
+        )
+
+    def _parts(self, text: str) -> list[_Part]:
+        parts: list[_Part] = []
+        gaz_names = set(self.gaz)
+        if self._gaz_re:
+            for m in self._gaz_re.finditer(text):
+                parts.append(_Part(self.gaz[m.group()], m.start(), m.end(), m.group()))
+        for kind, pat in _PART_PATTERNS:
+            for m in pat.finditer(text):
+                start, s = _trim(kind, m.start(), m.group(), gaz_names)
+                if len(s) < 2 or _NOT_PLACE.match(s):
+                    continue
+                if kind in ("community", "landmark"):
+                    inner = _INNER_SUFFIX.search(s[:-1])
+                    if inner and inner.end() >= 4:
+                        s = s[: inner.end()]
+                        kind = "community" if inner.group() in ("小区", "社区", "花园") else "landmark"
+                if kind == "district" and _BAD_DISTRICT.search(s) and not re.match(r"^[A-Z]\d", s):
+                    continue
+                parts.append(_Part(kind, start, start + len(s), s))
+        # resolve overlaps: gazetteer, then precise admin names, then longer/earlier matches
+        admin = {"province": 0, "city": 1, "district": 2, "town": 3}
+        parts.sort(
+            key=lambda p: (
+                -(p.text in gaz_names),
+                -bool(re.match(r"^[A-Z]\d{0,2}[市区县]$", p.text)),
+                admin.get(p.kind, 9),
+                -(p.end - p.start),
+                p.start,
+            )
+        )
+        chosen: list[_Part] = []
+        for p in parts:
+            for q in chosen:
+                if p.start < q.end and q.start < p.end and q.start <= p.start < q.end < p.end:
+                    p = _Part(p.kind, q.end, p.end, text[q.end : p.end])  # trim the overlapping head
+            if len(p.text) < 2 or _NOT_PLACE.match(p.text):
+                continue
+            if any(p.start < q.end and q.start < p.end for q in chosen):
+                continue
+            chosen.append(p)
+        chosen.sort(key=lambda p: p.start)
+        return self._split_composites(chosen)
+
+    def _split_composites(self, parts: list[_Part]) -> list[_Part]:
+        """A long match may swallow a prefix part ("A3区联丰路" as a road): peel off admin prefixes."""
+        out: list[_Part] = []
+        pre = _PREFIX
+        for p in parts:
+            s, start = p.text, p.start
+            while True:
+                m = pre.match(s)
+                if not m or m.end() >= len(s) - 1:
+                    break
+                kind = m.lastgroup or "district"
+                if kind == p.kind:
+                    break
+                out.append(_Part(kind, start, start + m.end(), m.group()))
+                start += m.end()
+                s = s[m.end() :]
+            out.append(_Part(p.kind, start, p.end, s))
+        return out
+
+    def extract(self, text: str, title: str = "") -> Location:
+        if not text or not text.strip():
+            return Location()
+        text = text[:1500]
+        parts = self._parts(text)
+        if not parts:
+            return Location()
+        chains: list[list[_Part]] = [[parts[0]]]
+        for p in parts[1:]:
+            prev = chains[-1][-1]
+            gap = text[prev.end : p.start]
+            if p.start >= prev.end and _CONNECT.match(gap):
+                chains[-1].append(p)
+            else:
+                chains.append([p])
+
+        def score(ch: list[_Part]) -> float:
+            s = sum(_WEIGHT.get(p.kind, 0.5) for p in ch)
+            kinds = {p.kind for p in ch}
+            if kinds <= {"province", "city"} or kinds == {"detail"}:
+                s *= 0.3  # "A市" alone or "3栋" alone is not where the problem is
+            return s - ch[0].start / 10000.0
+
+        best = max(chains, key=score)
+        if score(best) < 0.9:
+            return Location()
+        loc = Location(text=text[best[0].start : best[-1].end], start=best[0].start, end=best[-1].end)
+        for p in best:
+            field = p.kind
+            if field == "road":
+                m = re.match(r"^(.*?)(\d+(?:-\d+)?号(?:院)?)$", p.text)
+                if m:
+                    loc.road = loc.road or m.group(1)
+                    loc.number = loc.number or m.group(2)
+                    continue
+            if field == "detail" and loc.road and not loc.number:
+                m = re.match(r"^(\d+(?:-\d+)?号(?:院)?)(.*)$", p.text)
+                if m:
+                    loc.number = m.group(1)
+                    if not m.group(2):
+                        continue
+                    p = _Part("detail", p.start + len(m.group(1)), p.end, m.group(2))
+            current = getattr(loc, field)
+            if not current:
+                setattr(loc, field, p.text)
+            elif field == "detail":
+                loc.detail = current + p.text
+        return loc
+
+
+def load_gazetteer(path: Path | None) -> dict[str, Any]:
+    if not path or not Path(path).exists():
+        return {}
+    import yaml
+
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    return data if isinstance(data, dict) else {}

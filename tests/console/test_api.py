@@ -1,0 +1,252 @@
+"""The console's JSON API over HTTP: sessions, CSRF, roles, the takeover race, silence, audit."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from channels.base import OutboundMessage
+from gateway import keys
+from tests.conftest import wait_for_events
+from tests.console.conftest import PASSWORD
+from tests.gateway.test_web_e2e import new_session, say
+
+XSS = "<img src=x onerror=alert(1)>"
+
+
+async def waiting_conversation(client: httpx.AsyncClient) -> tuple[dict[str, str], str, str]:
+    """A web citizen who asked for a person; returns (session, conversation key, events cursor)."""
+    session = await new_session(client)
+    await say(client, session, "转人工")
+    _, cursor = await wait_for_events(client, session, lambda e: e["type"] == "reply" and "人工" in e["text"])
+    return session, f"web:{session['session_id']}", cursor
+
+
+async def test_without_a_session_everything_is_refused(client: httpx.AsyncClient) -> None:
+    for path in ("/me", "/queue", "/conversation?key=web:x", "/stats", "/audit", "/canned", "/users"):
+        r = await client.get("/api/console" + path)
+        assert r.status_code == 401, (path, r.status_code)
+    for path in ("/takeover", "/reply", "/handback", "/close", "/note", "/logout", "/users"):
+        r = await client.post("/api/console" + path, json={"key": "web:x", "text": "hi"})
+        assert r.status_code in (401, 403), (path, r.status_code)
+    r = await client.put("/api/console/canned", json={"items": ["x"]})
+    assert r.status_code == 401
+    page = await client.get("/console/")
+    assert page.status_code == 200 and "登录" in page.text
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+
+
+async def test_login_cookie_is_httponly_and_samesite(app: Any, client: httpx.AsyncClient) -> None:
+    await app.state.console.users.create("wang", "operator", PASSWORD, "王坐席")
+    r = await client.post("/api/console/login", json={"username": "wang", "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    cookie = r.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie and "path=/" in cookie
+    assert r.json()["user"] == {"name": "wang", "role": "operator", "display_name": "王坐席", "disabled": False}
+    stored = await app.state.runtime.redis.hget("hl:console:user:wang", "pw")
+    assert stored.startswith("$argon2id$") and PASSWORD not in stored
+    page = await client.get("/console/")
+    assert "坐席工作台" in page.text and "login-form" not in page.text
+    assert (await client.get("/api/console/me")).status_code == 200
+    me = r.json()
+    r = await client.post("/api/console/logout", headers={"X-CSRF-Token": me["csrf"]})
+    assert r.status_code == 200
+    assert (await client.get("/api/console/me")).status_code == 401
+
+
+async def test_wrong_passwords_are_rate_limited(app: Any, client: httpx.AsyncClient, console_login: Any) -> None:
+    await app.state.console.users.create("li", "operator", PASSWORD)
+    for _ in range(5):
+        r = await client.post("/api/console/login", json={"username": "li", "password": "wrong-password"})
+        assert r.status_code == 401
+    r = await client.post("/api/console/login", json={"username": "li", "password": PASSWORD})
+    assert r.status_code == 429
+    for i in range(15):  # the address's own (wider) limit: 20 wrong passwords on any accounts
+        r = await client.post("/api/console/login", json={"username": f"guess{i}", "password": "whatever-it-is"})
+        assert r.status_code == 401
+    r = await client.post("/api/console/login", json={"username": "nobody", "password": "whatever-it-is"})
+    assert r.status_code == 429
+    await app.state.runtime.redis.delete("hl:console:fail:ip:127.0.0.1")
+    boss = await console_login("boss", "supervisor")
+    entries = (await boss.get("/audit", params={"action": "login.failed"})).json()["entries"]
+    assert len(entries) == 20 and sum(e["actor"] == "li" for e in entries) == 5
+    throttled = (await boss.get("/audit", params={"action": "login.throttled"})).json()["entries"]
+    assert [e["actor"] for e in throttled] == ["nobody", "li"]
+
+
+async def test_state_changes_need_the_csrf_token(client: httpx.AsyncClient, console_login: Any) -> None:
+    _, key, _ = await waiting_conversation(client)
+    op = await console_login("zhao")
+    r = await op.client.post("/api/console/takeover", json={"key": key})
+    assert r.status_code == 403 and "CSRF" in r.json()["detail"]
+    r = await op.client.post("/api/console/takeover", json={"key": key}, headers={"X-CSRF-Token": "forged"})
+    assert r.status_code == 403
+    r = await op.post("/takeover", {"key": key}, headers={"Origin": "http://evil.example"})
+    assert r.status_code == 403
+    r = await op.post("/takeover", {"key": key}, headers={"Origin": "http://test"})
+    assert r.status_code == 200, r.text
+
+
+async def test_roles_are_enforced_on_the_server(client: httpx.AsyncClient, console_login: Any) -> None:
+    _, key, _ = await waiting_conversation(client)
+    alice = await console_login("alice")
+    bob = await console_login("bob")
+    boss = await console_login("boss", "supervisor")
+    for path in ("/stats", "/audit"):
+        assert (await alice.get(path)).status_code == 403
+        assert (await boss.get(path)).status_code == 200
+    assert (await alice.put("/canned", {"items": ["您好"]})).status_code == 403
+    assert (await alice.post("/users", {"name": "eve", "role": "supervisor"})).status_code == 403
+    r = await boss.put("/canned", {"items": ["您好，请讲", "请稍等"]})
+    assert r.status_code == 200
+    assert (await alice.get("/canned")).json() == {"items": ["您好，请讲", "请稍等"], "editable": False}
+    r = await boss.post("/users", {"name": "carol", "role": "operator"})
+    assert r.status_code == 201 and len(r.json()["password"]) >= 10
+
+    assert (await bob.post("/reply", {"key": key, "text": "抢答"})).status_code == 403  # not taken yet
+    assert (await alice.post("/takeover", {"key": key})).status_code == 200
+    assert (await bob.post("/reply", {"key": key, "text": "抢答"})).status_code == 403
+    assert (await bob.post("/handback", {"key": key})).status_code == 403
+    assert (await bob.post("/close", {"key": key})).status_code == 403
+    assert (await bob.post("/transfer", {"key": key, "to": "bob"})).status_code == 403
+    assert (await alice.post("/transfer", {"key": key, "to": "bob"})).status_code == 200
+    assert (await bob.post("/reply", {"key": key, "text": "您好，我来跟进"})).status_code == 200
+    assert (await alice.post("/reply", {"key": key, "text": "还是我"})).status_code == 403
+    assert (await boss.post("/handback", {"key": key})).status_code == 200  # supervisors may
+    stats = (await boss.get("/stats")).json()
+    assert stats["first_reply_s"]["count"] == 1 and stats["first_reply_s"]["median"] >= 0
+
+
+async def test_takeover_race_has_exactly_one_winner(client: httpx.AsyncClient, console_login: Any) -> None:
+    _, key, _ = await waiting_conversation(client)
+    operators = [await console_login(f"op{i}") for i in range(6)]
+    results = await asyncio.gather(*(op.post("/takeover", {"key": key}) for op in operators))
+    codes = sorted(r.status_code for r in results)
+    assert codes == [200] + [409] * 5, codes
+    winner = operators[[r.status_code for r in results].index(200)].name
+    for r in results:
+        if r.status_code == 409:
+            assert winner in r.json()["detail"]
+    row = next(c for c in (await operators[0].get("/queue")).json()["conversations"] if c["key"] == key)
+    assert row["mode"] == "operator" and row["assignee"] == winner and row["reason"] == "citizen_asked"
+    boss = await console_login("boss", "supervisor")
+    audit = (await boss.get("/audit", params={"limit": 50})).json()["entries"]
+    assert sum(e["action"] == "takeover" for e in audit) == 1
+    assert sum(e["action"] == "takeover.refused" for e in audit) == 5
+
+
+async def test_takeover_silences_the_bot_until_handed_back(client: httpx.AsyncClient, console_login: Any) -> None:
+    session, key, cursor = await waiting_conversation(client)
+    op = await console_login("wu")
+    assert (await op.post("/takeover", {"key": key})).status_code == 200
+    _, cursor = await wait_for_events(client, session, lambda e: e["type"] == "operator", after=cursor)
+    r = await op.post("/reply", {"key": key, "text": "您好，我是人工客服，请讲"})
+    assert r.status_code == 200
+    events, cursor = await wait_for_events(client, session, lambda e: "请讲" in e["text"], after=cursor)
+    assert next(e for e in events if "请讲" in e["text"])["type"] == "operator"
+
+    for text in ("你好", "小区门口的路灯坏了一个星期了", "在吗？", XSS):
+        assert (await say(client, session, text)).status_code == 202
+    await asyncio.sleep(1.5)
+    r = await client.get(f"/channels/web/sessions/{session['session_id']}/events",
+                         params={"after": cursor}, headers={"Authorization": f"Bearer {session['token']}"})
+    later = r.json()["events"]
+    assert [e["type"] for e in later] == ["echo"] * 4, later  # the bot said nothing
+    conv = (await op.get("/conversation", params={"key": key})).json()
+    citizen = [m["text"] for m in conv["history"] if m["from"] == "citizen"]
+    assert citizen[-4:] == ["你好", "小区门口的路灯坏了一个星期了", "在吗？", XSS]
+    assert conv["can_reply"] is True
+
+    assert (await op.post("/handback", {"key": key})).status_code == 200
+    cursor = r.json()["cursor"]
+    await say(client, session, "A3区联丰路米兰春天小区门口的路灯坏了，晚上很黑")
+    events, _ = await wait_for_events(client, session, lambda e: e["type"] == "reply" and "确认" in e["text"],
+                                      after=cursor)
+    kinds = [m["kind"] for m in (await op.get("/conversation", params={"key": key})).json()["history"]]
+    assert "takeover" in kinds and "handback" in kinds
+
+
+async def test_bot_reply_already_queued_is_dropped_after_takeover(
+    app: Any, client: httpx.AsyncClient, console_login: Any
+) -> None:
+    session, key, cursor = await waiting_conversation(client)
+    op = await console_login("qian")
+    before = time.time() - 2
+    assert (await op.post("/takeover", {"key": key})).status_code == 200
+    streams = app.state.runtime.streams
+    stale = OutboundMessage(id="stale-bot", conversation_key=key, channel="web", kind="reply",
+                            text="机器人迟到的回复", created_at=datetime.fromtimestamp(before, UTC))
+    fresh = OutboundMessage(id="late-op", conversation_key=key, channel="web", kind="operator",
+                            text="人工的旧消息照常送达", created_at=stale.created_at)
+    await streams.publish(stale)
+    await streams.publish(fresh)
+    events, _ = await wait_for_events(client, session, lambda e: e["id"] == "late-op", after=cursor)
+    await asyncio.sleep(0.5)
+    r = await client.get(f"/channels/web/sessions/{session['session_id']}/events",
+                         headers={"Authorization": f"Bearer {session['token']}"})
+    assert "机器人迟到的回复" not in [e["text"] for e in r.json()["events"]]
+    history = (await op.get("/conversation", params={"key": key})).json()["history"]
+    assert any(m["kind"] == "bot_suppressed" and m["text"] == "机器人迟到的回复" for m in history)
+    assert await app.state.runtime.redis.get(keys.sent("stale-bot")) == "dropped"
+
+
+async def test_queue_lists_waiting_first_with_filters_and_counts(client: httpx.AsyncClient, console_login: Any) -> None:
+    bot_session = await new_session(client)
+    await say(client, bot_session, "你好")
+    await wait_for_events(client, bot_session, lambda e: e["type"] == "reply")
+    _, waiting_key, _ = await waiting_conversation(client)
+    op = await console_login("sun")
+    body = (await op.get("/queue")).json()
+    rows = body["conversations"]
+    assert rows[0]["key"] == waiting_key and rows[0]["mode"] == "waiting"
+    assert rows[0]["reason"] == "citizen_asked" and rows[0]["channel"] == "web"
+    assert rows[0]["last_text"] == "转人工" and rows[0]["waiting_since"] > 0
+    assert body["counts"]["waiting"] == 1 and body["counts"]["bot"] == 1 and body["counts"]["all"] == 2
+    assert [r["key"] for r in (await op.get("/queue", params={"status": "bot"})).json()["conversations"]] == [
+        f"web:{bot_session['session_id']}"
+    ]
+    assert (await op.get("/queue", params={"channel": "telegram"})).json()["conversations"] == []
+    await op.post("/takeover", {"key": waiting_key})
+    mine = (await op.get("/queue", params={"assignee": "me"})).json()
+    assert [r["key"] for r in mine["conversations"]] == [waiting_key] and mine["counts"]["mine"] == 1
+
+
+async def test_notes_tickets_and_audit(app: Any, client: httpx.AsyncClient, console_login: Any) -> None:
+    session, key, cursor = await waiting_conversation(client)
+    op = await console_login("zhou")
+    await op.post("/takeover", {"key": key})
+    assert (await op.post("/note", {"key": key, "text": "市民来电多次，注意安抚"})).status_code == 200
+    form = {"title": "路灯不亮", "description": "小区门口路灯坏了一周", "category": ["城乡建设", "市政设施"],
+            "request_type": "投诉", "urgent": False, "location_text": "A3区联丰路米兰春天小区",
+            "contact": "", "departments": ["A3区城管局"]}
+    assert (await op.put("/form", {"key": key, "form": form})).status_code == 200
+    assert (await op.get("/conversation", params={"key": key})).json()["form"]["title"] == "路灯不亮"
+    r = await op.post("/ticket", {"key": key, "form": form, "request_id": "req1"})
+    assert r.status_code == 200, r.text
+    ticket_id = r.json()["ticket_id"]
+    again = await op.post("/ticket", {"key": key, "form": form, "request_id": "req1"})
+    assert again.json()["ticket_id"] == ticket_id  # a retried click files one ticket
+    events, cursor = await wait_for_events(client, session, lambda e: e["type"] == "ticket_filed", after=cursor)
+    assert [e["ticket_id"] for e in events if e["type"] == "ticket_filed"] == [ticket_id]
+    assert not any("安抚" in e["text"] for e in events)  # the note stayed inside
+    r = await op.post(f"/tickets/{ticket_id}/status", {"status": "accepted", "note": "已派至A3区城管局"})
+    assert r.status_code == 200 and r.json()["status"] == "accepted"
+    await wait_for_events(client, session, lambda e: e["type"] == "status_update", after=cursor)
+    conv = (await op.get("/conversation", params={"key": key})).json()
+    assert [t["ticket_id"] for t in conv["tickets"]] == [ticket_id]
+    assert any(m["from"] == "note" and m["author"] == "zhou" for m in conv["history"])
+    assert any(m["from"] == "system" and m["ticket_id"] == ticket_id for m in conv["history"])
+    assert (await op.post("/close", {"key": key})).status_code == 200
+    assert (await op.post("/close", {"key": key})).status_code == 409
+
+    boss = await console_login("boss", "supervisor")
+    entries = (await boss.get("/audit", params={"actor": "zhou"})).json()["entries"]
+    actions = [e["action"] for e in reversed(entries)]
+    assert actions == ["login", "takeover", "note", "form.save", "ticket.file", "ticket.file", "ticket.status", "close"]
+    assert all(e["target"] == key for e in entries if e["action"] != "login")
+    stats = (await boss.get("/stats")).json()
+    assert stats["queue_length"] == 0 and stats["counts"]["closed"] == 1

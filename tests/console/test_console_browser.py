@@ -1,0 +1,194 @@
+"""Human takeover in real headless Chromium: a citizen in the web widget, an operator in the console.
+
+Needs ``/usr/bin/chromium`` (Debian package ``chromium``; Playwright's own browser downloads are not
+used). Saves ``docs/console-queue.png`` and ``docs/console-conversation.png``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from config.settings import Settings
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+XSS = "<img src=x onerror=alert(1)>"
+TIMEOUT_MS = 20_000
+OPERATOR, PASSWORD = "xiaowang", "correct-horse-battery"
+
+W_MESSAGES = "#hotline-widget-messages"
+W_OPERATOR = f"{W_MESSAGES} > [data-type='operator']"
+W_BOT = f"{W_MESSAGES} > [data-type='reply']"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install -y chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def _create_operator(settings: Settings) -> None:
+    import redis.asyncio as aioredis
+
+    from gateway.console.users import UserStore
+
+    async def create() -> None:
+        client = aioredis.from_url(settings.redis_url, decode_responses=True)
+        try:
+            await UserStore(client).create(OPERATOR, "operator", PASSWORD, "小王")
+        finally:
+            await client.aclose()
+
+    # Playwright's sync API keeps an event loop running in this thread: use another one.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, create()).result()
+
+
+def _citizen_says(base: str, text: str) -> None:
+    """Other citizens, over the widget's HTTP API, so the queue has company in the picture."""
+    with httpx.Client(base_url=base) as http:
+        session = http.post("/channels/web/sessions").json()
+        r = http.post(f"/channels/web/sessions/{session['session_id']}/messages", json={"text": text},
+                      headers={"Authorization": f"Bearer {session['token']}"})
+        assert r.status_code == 202
+
+
+def _page(browser: Any, errors: list[str], dialogs: list[str], **kw: Any) -> tuple[Any, Any]:
+    context = browser.new_context(locale="zh-CN", **kw)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+
+    def on_dialog(dialog: Any) -> None:
+        dialogs.append(f"{dialog.type}: {dialog.message}")
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    return context, page
+
+
+def _widget_send(page: Any, text: str) -> None:
+    page.locator("#hotline-widget-input").fill(text)
+    page.locator("#hotline-widget-send").click()
+
+
+def test_operator_takes_over_from_the_widget(live_gateway: str, settings: Settings, browser: Any) -> None:
+    from playwright.sync_api import expect
+
+    base = live_gateway.rstrip("/")
+    _create_operator(settings)
+    _citizen_says(base, "你们到底管不管！！！小区垃圾三天没人清运了")
+    _citizen_says(base, "请问居住证办理需要什么材料")
+    errors: list[str] = []
+    dialogs: list[str] = []
+    citizen_ctx, citizen = _page(browser, errors, dialogs, viewport={"width": 1100, "height": 800})
+    operator_ctx, console = _page(browser, errors, dialogs, viewport={"width": 1366, "height": 768})
+    try:
+        # The operator logs in and watches the queue.
+        console.goto(base + "/console/")
+        expect(console.locator("button#login-submit")).to_have_text("登录")
+        console.locator("#username").fill(OPERATOR)
+        console.locator("#password").fill(PASSWORD)
+        console.locator("#login-submit").click()
+        expect(console.locator("#conn")).to_have_attribute("data-state", "connected")
+        expect(console.locator("#me")).to_contain_text("小王")
+        console.evaluate("window.__noReload = true")
+
+        # The citizen asks for a person in the widget.
+        citizen.goto(base + "/")
+        citizen.locator("#hotline-widget-toggle").click()
+        expect(citizen.locator(".hw-status")).to_have_attribute("data-state", "connected")
+        _widget_send(citizen, "转人工")
+        expect(citizen.locator(W_BOT).filter(has_text="人工客服")).to_have_count(1)
+        expect(citizen.locator(W_BOT).last).to_contain_text("分钟")  # roughly when
+
+        # It appears in the queue live, waiting first, with the reason.
+        row = console.locator(".queue-item[data-mode='waiting']").filter(has_text="转人工")
+        expect(row).to_have_count(1)
+        expect(console.locator(".queue-item").first).to_have_attribute("data-mode", "waiting")
+        expect(row).to_contain_text("市民要求人工")
+        expect(console.locator(".queue-item[data-mode='waiting']")).to_have_count(2)  # and the angry one
+        expect(console.locator("[data-count='waiting']")).to_have_text("2")
+        console.mouse.move(5, 760)
+        DOCS.mkdir(parents=True, exist_ok=True)
+        console.screenshot(path=str(DOCS / "console-queue.png"))
+
+        # 接管: the bot goes silent; the citizen hears a person has joined.
+        row.click()
+        expect(console.locator("#conv")).to_be_visible()
+        expect(console.locator("#btn-send")).to_be_disabled()
+        console.keyboard.press("Alt+t")  # the shortcut for 接管
+        expect(console.locator("#conv-mode")).to_have_text("人工处理")
+        expect(console.locator("#btn-takeover")).to_have_text("已接管")
+        expect(citizen.locator(W_OPERATOR)).to_have_count(1)
+
+        reply = "您好，我是人工客服小王。请问是哪里的路灯坏了？"
+        box = console.locator("#reply-text")
+        box.fill(reply)
+        box.press("Control+Enter")
+        expect(citizen.locator(W_OPERATOR).filter(has_text=reply)).to_have_count(1)
+        expect(console.locator(".msg[data-from='operator']").filter(has_text=reply)).to_have_count(1)
+
+        # The citizen keeps writing: the operator sees every message live, the bot says nothing.
+        bot_replies = citizen.locator(W_BOT).count()
+        for text in ("在A3区联丰路米兰春天小区门口", "路灯已经坏了一个星期了", XSS):
+            _widget_send(citizen, text)
+            expect(console.locator(".msg[data-from='citizen'] .text").filter(has_text=text)).to_have_count(1)
+        expect(console.locator(".msg[data-from='citizen'] .text").last).to_have_text(XSS)
+        assert console.locator("#history img, #queue-list img").count() == 0
+        citizen.wait_for_timeout(2000)
+        assert citizen.locator(W_BOT).count() == bot_replies
+        assert citizen.locator(f"{W_MESSAGES} img").count() == 0
+        expect(console.locator(".queue-item.selected .qi-text")).to_have_text(XSS)
+
+        box.fill("好的，已为您记录，稍后为您登记工单。")
+        console.locator("#btn-send").click()
+        expect(citizen.locator(W_OPERATOR).filter(has_text="已为您记录")).to_have_count(1)
+        console.mouse.move(5, 760)
+        console.screenshot(path=str(DOCS / "console-conversation.png"))
+
+        # 交还机器人: the citizen is told, and the bot answers again.
+        bot_replies = citizen.locator(W_BOT).count()
+        console.locator("#btn-handback").click()
+        expect(console.locator("#conv-mode")).to_have_text("机器人")
+        expect(console.locator("#btn-send")).to_be_disabled()
+        expect(citizen.locator(W_BOT).filter(has_text="人工客服已结束")).to_have_count(1)
+        _widget_send(citizen, "K2区书院路在水一方大厦楼下餐馆油烟很大")
+        citizen.wait_for_function(
+            "([sel, n]) => document.querySelectorAll(sel).length > n", arg=[W_BOT, bot_replies + 1]
+        )
+        expect(citizen.locator(W_BOT).last).not_to_contain_text("人工客服已结束")
+        expect(console.locator(".msg").last).to_have_attribute("data-from", "bot")
+
+        assert console.evaluate("window.__noReload") is True  # everything arrived without a reload
+        assert dialogs == []
+        assert errors == []
+    finally:
+        citizen_ctx.close()
+        operator_ctx.close()

@@ -1,0 +1,96 @@
+"""Handoff triggers: each hands the conversation to a person, names the reason, can be turned off."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bot.dialogue import Bot, Turn
+from bot.handoff import HandoffRules, asks_for_person, is_angry, same_complaint
+from bot.state import ConversationState
+from channels.base import InboundMessage
+from config.settings import Settings
+from nlu.base import Category, Intent, Location, Parse
+
+
+def parse_of(text: str, *, intent: str = "new_request", urgency: bool = False, unsure: bool = False) -> Parse:
+    return Parse(
+        text=text,
+        intent=Intent(name=intent, confidence=0.9),
+        category=Category(level1="城乡建设", confidence=0.2 if unsure else 0.9, low_confidence=unsure),
+        urgency=urgency,
+        location=Location(),
+    )
+
+
+async def turn(text: str, state: ConversationState | None = None, rules: HandoffRules | None = None,
+               **parse_kw: Any) -> Turn:
+    msg = InboundMessage(channel="web", channel_message_id=text[:8], sender="s1", text=text)
+    return await Bot(tickets=None).handle(  # type: ignore[arg-type]
+        msg, parse_of(text, **parse_kw), state or ConversationState(), "bot", None, rules=rules
+    )
+
+
+@pytest.mark.parametrize("text", ["转人工", "我要人工客服", "帮我找 人工", "能不能转接人工？", "我要找真人"])
+async def test_asking_for_a_person(text: str) -> None:
+    assert asks_for_person(text)
+    t = await turn(text)
+    assert (t.mode, t.handoff_reason) == ("waiting", "citizen_asked")
+    assert "人工客服" in t.replies[0].text and "3分钟" in t.replies[0].text
+
+
+async def test_unsure_twice_in_a_row() -> None:
+    first = await turn("坏了", unsure=True)  # too short to make out
+    assert first.mode is None and first.state.unsure_streak == 1
+    second = await turn("就是那个东西啊一直坏的", first.state, unsure=True)
+    assert (second.mode, second.handoff_reason) == ("waiting", "nlu_unsure")
+    assert second.replies[0].text.startswith("抱歉，我没能准确理解")
+    assert second.state.draft is not None  # what was understood stays for the operator
+    sure = await turn("小区门口的路灯坏了很久了", first.state, unsure=False)
+    assert sure.mode is None and sure.state.unsure_streak == 0
+
+
+async def test_urgent_keeps_the_draft_for_the_operator() -> None:
+    t = await turn("燃气管道漏气了，味道很大，很危险", urgency=True)
+    assert (t.mode, t.handoff_reason) == ("waiting", "urgent")
+    assert t.state.draft is not None and t.state.draft.urgent
+    assert "紧急" in t.replies[0].text
+
+
+async def test_angry_and_repeated() -> None:
+    assert is_angry("你们到底管不管！！！") and is_angry("什么破系统") and not is_angry("谢谢你们")
+    t = await turn("你们到底管不管！！！")
+    assert (t.mode, t.handoff_reason) == ("waiting", "angry")
+    complaint = "楼下餐馆油烟太大，熏得没法开窗"
+    assert same_complaint(complaint, complaint + "。") and not same_complaint("确认", "确认")
+    first = await turn(complaint)
+    assert first.mode is None
+    again = await turn(complaint + "！", first.state)
+    assert (again.mode, again.handoff_reason) == ("waiting", "repeated")
+
+
+async def test_every_trigger_can_be_turned_off() -> None:
+    off = HandoffRules(on_ask=False, unsure_turns=0, on_urgent=False, on_angry=False, repeat_turns=0)
+    asked = await turn("转人工", rules=off)
+    assert asked.mode is None and "12345" in asked.replies[0].text
+    for text, kw in (("燃气管道漏气了很危险", {"urgency": True}), ("你们到底管不管！！！", {})):
+        assert (await turn(text, rules=off, **kw)).mode is None
+    state = ConversationState(unsure_streak=5, last_text="楼下餐馆油烟太大", repeat_streak=3)
+    assert (await turn("楼下餐馆油烟太大", state, rules=off, unsure=True)).mode is None
+    settings = Settings(_env_file=None, handoff_on_ask=False, handoff_unsure_turns=3)  # type: ignore[call-arg]
+    rules = HandoffRules.from_settings(settings)
+    assert rules.on_ask is False and rules.unsure_turns == 3 and rules.on_urgent is True
+
+
+async def test_silent_while_waiting_or_with_an_operator() -> None:
+    msg = InboundMessage(channel="web", channel_message_id="m", sender="s1", text="转人工")
+    for mode in ("waiting", "operator"):
+        t = await Bot(tickets=None).handle(msg, parse_of("转人工"), ConversationState(), mode)  # type: ignore[arg-type]
+        assert t.replies == [] and t.mode is None
+
+
+async def test_closed_conversation_returns_to_the_bot() -> None:
+    msg = InboundMessage(channel="web", channel_message_id="m2", sender="s1", text="你好")
+    t = await Bot(tickets=None).handle(msg, parse_of("你好", intent="greet"), ConversationState(), "closed")  # type: ignore[arg-type]
+    assert t.mode == "bot" and t.replies

@@ -1,0 +1,85 @@
+"""Request type / urgency on the annotated examples, and PII masking."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from nlu.pii import find_pii, mask_pii
+from nlu.rules import request_type, urgency
+
+EVAL = Path(__file__).resolve().parents[2] / "nlu" / "data" / "eval"
+
+
+def _rows() -> list[dict]:
+    return [json.loads(x) for x in (EVAL / "request_type.jsonl").read_text(encoding="utf-8").splitlines() if x.strip()]
+
+
+def test_request_type_accuracy_on_written_examples() -> None:
+    rows = _rows()
+    assert len(rows) >= 60
+    ok = sum(request_type(r["text"], r["title"])[0] == r["request_type"] for r in rows)
+    assert ok / len(rows) >= 0.75
+
+
+def test_urgency_recall_on_written_examples() -> None:
+    rows = _rows()
+    urgent = [r for r in rows if r["urgent"]]
+    hit = sum(urgency(r["title"] + "。" + r["text"])[0] for r in urgent)
+    assert hit / len(urgent) >= 0.8
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("楼道里煤气味很重，好像燃气泄漏了", "燃气"),
+        ("对面楼着火了，浓烟很大", "火灾"),
+        ("老房子墙体开裂，随时可能倒塌", "坍塌"),
+        ("暴雨后地下室被淹，积水进屋", "洪涝"),
+        ("邻居持刀威胁要砍人", "暴力"),
+        ("一个小孩被锁在车里，没人管", "儿童"),
+    ],
+)
+def test_urgency_kinds(text: str, kind: str) -> None:
+    ok, reason = urgency(text)
+    assert ok and reason.startswith(kind)
+
+
+def test_not_urgent() -> None:
+    assert not urgency("请问公积金怎么提取")[0]
+    assert not urgency("社区组织了消防演练和防火宣传")[0]
+
+
+def test_request_types() -> None:
+    assert request_type("我要举报一家黑作坊无证经营，偷排污水")[0] == "举报"
+    assert request_type("请问新生儿医保怎么办理，需要什么材料？")[0] == "咨询"
+    assert request_type("建议在小区门口增设公交站")[0] == "建议"
+    assert request_type("感谢社区网格员，为他们点赞")[0] == "表扬"
+    assert request_type("家里老人重病，生活困难，求助")[0] == "求助"
+    assert request_type("物业乱收费，态度恶劣，投诉")[0] == "投诉"
+
+
+def test_pii_masking() -> None:
+    text = (
+        "我叫张三，电话13812345678，座机0731-84567890，身份证43010219900101123X，"
+        "车牌湘A12345，新能源湘AD12345，邮箱zhang.san@163.com，工单12345-20261127-000123"
+    )
+    masked = mask_pii(text)
+    for secret in ("13812345678", "0731-84567890", "43010219900101123X", "湘A12345", "湘AD12345", "zhang.san@163.com"):
+        assert secret not in masked
+    assert "12345-20261127-000123" in masked  # ticket numbers are not personal data
+    kinds = [m.kind for m in find_pii(text)]
+    assert kinds.count("phone") == 2 and "id_number" in kinds and kinds.count("plate") == 2 and "email" in kinds
+    assert mask_pii("") == "" and mask_pii("没有个人信息") == "没有个人信息"
+    assert "[电话]" in mask_pii("打 +86 139-1234-5678 找我")
+
+
+def test_pii_is_fast() -> None:
+    import time
+
+    text = "我的电话是13812345678，" * 500
+    t = time.perf_counter()
+    mask_pii(text)
+    assert time.perf_counter() - t < 0.05
