@@ -25,8 +25,8 @@ run: $(VENV)/.run-installed
 
 # Debian's Chromium for the browser tests (Playwright drives it through executablePath).
 browser:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then (apt-get update -qq && apt-get install -y -qq chromium >/dev/null); \
+	@dpkg -s chromium fonts-noto-cjk >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then (apt-get update -qq && apt-get install -y -qq chromium fonts-noto-cjk >/dev/null); \
 	  else echo "chromium missing and not root: browser tests will be skipped"; fi; }
 
 lint: $(VENV)/.test-installed

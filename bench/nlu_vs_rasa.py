@@ -44,8 +44,14 @@ def builtin_half(test: list) -> dict:
         gold.append(e.label)
         pred.append(p.category.level1)
     f1, per = _f1s(gold, pred)
-    return {"engine": "builtin", "macro_f1": f1, "per_class_f1": per, "ms_p50": float(np.percentile(ms, 50)),
-            "ms_mean": float(np.mean(ms)), "train_s": None}
+    return {
+        "engine": "builtin",
+        "macro_f1": f1,
+        "per_class_f1": per,
+        "ms_p50": float(np.percentile(ms, 50)),
+        "ms_mean": float(np.mean(ms)),
+        "train_s": None,
+    }
 
 
 def rasa_half(train: list, test: list, docs: dict, venv: Path, epochs: int) -> dict:
@@ -58,13 +64,20 @@ def rasa_half(train: list, test: list, docs: dict, venv: Path, epochs: int) -> d
     ids = {lab: f"cat{i}" for i, lab in enumerate(labels)}
     by: dict[str, list[str]] = {v: [] for v in ids.values()}
     for e in train:
-        text = (e.raw if e.has_raw else e.segmented)
+        text = e.raw if e.has_raw else e.segmented
         text = " ".join(text.split())[:300]
         if text:
             by[ids[e.label]].append(text)
-    nlu = {"version": "3.1", "nlu": [{"intent": k, "examples": "".join(f"- {t}\n" for t in v)} for k, v in by.items()]}
-    (proj / "data" / "nlu.yml").write_text(yaml.safe_dump(nlu, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    (proj / "domain.yml").write_text(yaml.safe_dump({"version": "3.1", "intents": list(ids.values())}), encoding="utf-8")
+    nlu = {
+        "version": "3.1",
+        "nlu": [{"intent": k, "examples": "".join(f"- {t}\n" for t in v)} for k, v in by.items()],
+    }
+    (proj / "data" / "nlu.yml").write_text(
+        yaml.safe_dump(nlu, allow_unicode=True, sort_keys=False), encoding="utf-8"
+    )
+    (proj / "domain.yml").write_text(
+        yaml.safe_dump({"version": "3.1", "intents": list(ids.values())}), encoding="utf-8"
+    )
     (proj / "config.yml").write_text(
         "recipe: default.v1\nlanguage: zh\nassistant_id: bench\npipeline:\n"
         "  - name: JiebaTokenizer\n  - name: CountVectorsFeaturizer\n"
@@ -80,8 +93,12 @@ def rasa_half(train: list, test: list, docs: dict, venv: Path, epochs: int) -> d
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([rasa, "run", "--enable-api", "-i", "127.0.0.1", "-p", str(port), "-m", "models/cat.tar.gz"],
-                            cwd=proj, stdout=open(proj / "server.log", "w"), stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [rasa, "run", "--enable-api", "-i", "127.0.0.1", "-p", str(port), "-m", "models/cat.tar.gz"],
+        cwd=proj,
+        stdout=open(proj / "server.log", "w"),
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(600):
@@ -104,8 +121,14 @@ def rasa_half(train: list, test: list, docs: dict, venv: Path, epochs: int) -> d
         proc.terminate()
         proc.wait(timeout=60)
     f1, per = _f1s(gold, pred)
-    return {"engine": f"rasa 3.6 DIET ({epochs} epochs)", "macro_f1": f1, "per_class_f1": per,
-            "ms_p50": float(np.percentile(ms, 50)), "ms_mean": float(np.mean(ms)), "train_s": round(train_s)}
+    return {
+        "engine": f"rasa 3.6 DIET ({epochs} epochs)",
+        "macro_f1": f1,
+        "per_class_f1": per,
+        "ms_p50": float(np.percentile(ms, 50)),
+        "ms_mean": float(np.mean(ms)),
+        "train_s": round(train_s),
+    }
 
 
 def main() -> None:
@@ -125,7 +148,9 @@ def main() -> None:
     (OUT / "nlu_vs_rasa.json").write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
     print(f"{'engine':32} {'macro-F1':>9} {'ms p50':>8} {'ms mean':>8} {'train s':>8}")
     for r in results:
-        print(f"{r['engine']:32} {r['macro_f1']:9.4f} {r['ms_p50']:8.2f} {r['ms_mean']:8.2f} {str(r['train_s']):>8}")
+        print(
+            f"{r['engine']:32} {r['macro_f1']:9.4f} {r['ms_p50']:8.2f} {r['ms_mean']:8.2f} {str(r['train_s']):>8}"
+        )
 
 
 if __name__ == "__main__":

@@ -20,14 +20,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 
 DESCRIPTIONS = [
     "A3区联丰路米兰春天小区门口的路灯坏了一个星期了，晚上很黑",
-    "K2区书院路在水一方大厦旁边的下水道堵了，污水漫到人行道上",
+    "K2区书院路在水一方大厦门前的人行道地砖松动了好几块",
     "L4县安坪镇中心小学门口的减速带被压坏了，车辆经过很危险",
     "A7县泉塘街道东六路与黄星大道交叉口的红绿灯不亮",
 ]
@@ -107,6 +107,8 @@ class Conversation:
                 params={"after": self.cursor, "wait": 10},
                 headers=self.headers,
             )
+            if r.status_code != 200:
+                raise RuntimeError(f"events answered {r.status_code}: {r.text}")
             body = r.json()
             self.cursor = body["cursor"]
             if any(e["type"] == event_type and contains in e["text"] for e in body["events"]):

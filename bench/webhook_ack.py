@@ -182,6 +182,22 @@ def start_bare(port: int, workdir: Path) -> subprocess.Popen[bytes]:
     raise SystemExit("the bare FastAPI endpoint did not start")
 
 
+def wait_healthy(base: str) -> None:
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{base}/healthz", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"the gateway at {base} is not healthy")
+
+
 def main() -> None:
     env = os.environ
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -199,6 +215,7 @@ def main() -> None:
     if not args.token:
         raise SystemExit("give --token (or HOTLINE_WECHAT_OA_TOKEN); with safe mode also --aes-key and --appid")
 
+    wait_healthy(args.url.rstrip("/"))
     gateway = f"{args.url.rstrip('/')}/channels/wechat/{args.account}"
     gw_steady, gw_burst = asyncio.run(measure("gateway", gateway, args))
 

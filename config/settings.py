@@ -136,6 +136,9 @@ class Settings(BaseSettings):
     web_session_ttl_hours: int = 72
     max_text_chars: int = 2000
     max_body_bytes: int = 256 * 1024
+    # Pages allowed to embed the widget from another origin ("*" = any: the API takes bearer tokens,
+    # never cookies, so a foreign page gains nothing it could not do itself).
+    widget_origins: list[str] = Field(default_factory=lambda: ["*"])
 
     # NLU
     nlu_backend: Literal["builtin", "rasa"] = "builtin"

@@ -51,7 +51,10 @@ async def connect(settings: Settings) -> RedisHandle:
             ) from exc
     else:
         url = settings.redis_url
-    client = aioredis.from_url(url, decode_responses=True, health_check_interval=30)
+    # Long-polls block in XREAD for up to 30 s: the read timeout must outlast them.
+    client = aioredis.from_url(
+        url, decode_responses=True, health_check_interval=30, socket_timeout=45, socket_connect_timeout=5
+    )
     try:
         await client.ping()
     except (RedisError, OSError) as exc:

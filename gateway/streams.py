@@ -121,7 +121,7 @@ class Streams:
         due = await self.redis.zrangebyscore(keys.DELAYED, "-inf", time.time(), start=0, num=limit)
         moved = 0
         for member in due:
-            moved += int(await self._promote(keys=[keys.DELAYED], args=[member]))
+            moved += int(await self._promote(keys=[keys.DELAYED], args=[str(member)]))
         return moved
 
     async def dead_letter(self, stream: str, entry_id: str, data: str, reason: str) -> None:
@@ -188,10 +188,10 @@ async def consume(
             batch: list[tuple[str, dict[str, str]]] = []
             if time.monotonic() >= next_claim:
                 next_claim = time.monotonic() + max(claim_idle_ms / 2000, 0.2)
-                claimed = await redis.xautoclaim(stream, group, consumer, claim_idle_ms, "0-0", count=count)
+                claimed: Any = await redis.xautoclaim(stream, group, consumer, claim_idle_ms, "0-0", count=count)
                 batch.extend((eid, f) for eid, f in claimed[1] if f)
             if not batch:
-                resp = await redis.xreadgroup(group, consumer, {stream: ">"}, count=count, block=block_ms)
+                resp: Any = await redis.xreadgroup(group, consumer, {stream: ">"}, count=count, block=block_ms)
                 for _, entries in resp or []:
                     batch.extend(entries)
             for entry_id, fields in batch:

@@ -116,7 +116,8 @@ class WechatChannel:
                 raise DeliveryError(f"no WeChat account for {message.conversation_key}", retry_after=None)
             account = self.accounts[name]
             await self._deliver(name, account, openid, message)
-            if account.kind == "mp" and (page := await self.windows.page_session(name, openid)):
+            again = "~" in message.id  # re-queued after being held: the page has it already
+            if account.kind == "mp" and not again and (page := await self.windows.page_session(name, openid)):
                 # A citizen using the mini-program's pages also sees it there.
                 await self.web.send(message.model_copy(update={"fields": {**message.fields, "session_id": page}}))
         except (StateUnavailable, RedisError, OSError) as exc:

@@ -7,6 +7,7 @@ so the answer does not depend on the workers or on WeChat.
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Header, Request
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
     from channels.wechat.channel import WechatChannel
 
 SUCCESS = "success"
+ACK_BUDGET_S = 4.0  # WeChat waits 5 s for the answer
 
 
 class LoginIn(BaseModel):
@@ -95,7 +97,11 @@ def build_router(channel: WechatChannel) -> APIRouter:
             data = parse_body(body)
             if "Encrypt" in data and "MsgType" not in data:
                 raise BadRequest("收到加密消息，但未配置 EncodingAESKey（HOTLINE_WECHAT_<NAME>_AES_KEY）")
-        await accept(name, acc, data)
+        try:
+            async with asyncio.timeout(ACK_BUDGET_S):
+                await accept(name, acc, data)
+        except TimeoutError as exc:  # Redis stalls: say so well before WeChat's 5 s; it will retry
+            raise Unavailable("服务暂时繁忙，请稍后重试") from exc
         return PlainTextResponse(SUCCESS)
 
     # (Starlette routes do not take the APIRouter prefix: it is added here.)

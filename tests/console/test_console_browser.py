@@ -53,7 +53,7 @@ def browser() -> Iterator[Any]:
             b.close()
 
 
-def _create_operator(settings: Settings) -> None:
+def _create_operator(settings: Settings, name: str = OPERATOR, role: str = "operator", display: str = "小王") -> None:
     import redis.asyncio as aioredis
 
     from gateway.console.users import UserStore
@@ -61,7 +61,7 @@ def _create_operator(settings: Settings) -> None:
     async def create() -> None:
         client = aioredis.from_url(settings.redis_url, decode_responses=True)
         try:
-            await UserStore(client).create(OPERATOR, "operator", PASSWORD, "小王")
+            await UserStore(client).create(name, role, PASSWORD, display)
         finally:
             await client.aclose()
 
@@ -192,3 +192,69 @@ def test_operator_takes_over_from_the_widget(live_gateway: str, settings: Settin
     finally:
         citizen_ctx.close()
         operator_ctx.close()
+
+
+def _login(page: Any, base: str, name: str) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(base + "/console/")
+    page.locator("#username").fill(name)
+    page.locator("#password").fill(PASSWORD)
+    page.locator("#login-submit").click()
+    expect(page.locator("#conn")).to_have_attribute("data-state", "connected")
+
+
+def test_supervisor_view_audit_and_canned_replies(live_gateway: str, settings: Settings, browser: Any) -> None:
+    from playwright.sync_api import expect
+
+    base = live_gateway.rstrip("/")
+    _create_operator(settings)
+    _create_operator(settings, "banzhang", "supervisor", "李班长")
+    _citizen_says(base, "转人工")
+    _citizen_says(base, XSS)
+    errors: list[str] = []
+    dialogs: list[str] = []
+    context, page = _page(browser, errors, dialogs, viewport={"width": 1366, "height": 768})
+    op_context, op = _page(browser, errors, dialogs, viewport={"width": 1366, "height": 768})
+    try:
+        _login(op, base, OPERATOR)
+        expect(op.locator("#tab-super")).to_be_hidden()  # operators have no supervisor view
+        op.locator(".queue-item[data-mode='waiting']").first.click()
+        op.locator("#btn-takeover").click()
+        expect(op.locator("#conv-mode")).to_have_text("人工处理")
+
+        _login(page, base, "banzhang")
+        page.locator(".queue-item[data-mode='operator']").click()
+        page.locator("#btn-takeover").click()  # too late: the operator has it
+        expect(page.locator("#toast")).to_contain_text("已被 xiaowang 接管")
+        expect(page.locator("#btn-send")).to_be_disabled()
+
+        page.locator("#tab-super").click()
+        expect(page.locator("#s-queue")).to_have_text("0")
+        expect(page.locator("#s-operator")).to_have_text("1")
+        expect(page.locator("#s-operators")).to_contain_text("xiaowang")
+        expect(page.locator("#s-audit tr[data-action='takeover']")).to_have_count(1)
+        expect(page.locator("#s-audit tr[data-action='takeover.refused']")).to_have_count(1)
+
+        page.locator("#canned-edit").fill("您好，请讲。\n请提供具体地址。")
+        page.locator("#btn-save-canned").click()
+        expect(page.locator("#toast")).to_have_text("常用语已保存")
+        page.locator("#u-name").fill("xiaoli")
+        page.locator("#u-display").fill("小李")
+        page.locator("#user-form button[type=submit]").click()
+        expect(page.locator("#u-result")).to_contain_text("初始密码")
+        page.locator("#btn-audit-refresh").click()
+        expect(page.locator("#s-audit tr[data-action='user.create']").filter(has_text="xiaoli")).to_have_count(1)
+        page.mouse.move(5, 760)
+        page.screenshot(path=str(DOCS / "console-supervisor.png"))
+
+        op.reload()
+        expect(op.locator("#canned option")).to_have_count(3)  # the placeholder + the two new ones
+        op.locator(".queue-item[data-mode='operator']").click()
+        op.keyboard.press("Alt+1")
+        expect(op.locator("#reply-text")).to_have_value("您好，请讲。")
+        assert page.locator("img").count() == 0 and op.locator("img").count() == 0
+        assert dialogs == [] and errors == []
+    finally:
+        context.close()
+        op_context.close()

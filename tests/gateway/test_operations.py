@@ -158,3 +158,18 @@ def test_embedded_serve_from_nothing(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+async def test_widget_api_allows_other_origins(client: httpx.AsyncClient) -> None:
+    """The widget is embedded on other government sites: its API answers CORS preflights."""
+    r = await client.options(
+        "/channels/web/sessions/abc/messages",
+        headers={
+            "Origin": "https://www.example.gov.cn",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type",
+        },
+    )
+    assert r.status_code == 200
+    assert r.headers["access-control-allow-origin"] == "*"
+    assert "access-control-allow-credentials" not in r.headers

@@ -6,7 +6,6 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -48,9 +47,20 @@ def _rasa_payload(text: str) -> dict:
     return {
         "text": text,
         "intent": {"name": "query_progress", "confidence": 0.91},
-        "intent_ranking": [{"name": "query_progress", "confidence": 0.91}, {"name": "greet", "confidence": 0.05}],
-        "entities": [{"entity": "ticket_id", "value": "12345-20261127-000123", "start": 2, "end": 23,
-                      "confidence_entity": 0.99, "extractor": "RegexEntityExtractor"}],
+        "intent_ranking": [
+            {"name": "query_progress", "confidence": 0.91},
+            {"name": "greet", "confidence": 0.05},
+        ],
+        "entities": [
+            {
+                "entity": "ticket_id",
+                "value": "12345-20261127-000123",
+                "start": 2,
+                "end": 23,
+                "confidence_entity": 0.99,
+                "extractor": "RegexEntityExtractor",
+            }
+        ],
     }
 
 
@@ -73,7 +83,9 @@ def test_rasa_down_falls_back_to_builtin(nlu) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("refused")
 
-    b = RasaBackend("http://127.0.0.1:9", fallback=nlu, client=httpx.Client(transport=httpx.MockTransport(handler)))
+    b = RasaBackend(
+        "http://127.0.0.1:9", fallback=nlu, client=httpx.Client(transport=httpx.MockTransport(handler))
+    )
     p = b.parse("A3区联丰路米兰春天小区门口路灯坏了")
     assert p.intent.name == "new_request" and p.location.found
 
@@ -100,16 +112,36 @@ def test_against_real_rasa(tmp_path: Path) -> None:  # pragma: no cover - opt-in
     venv = Path(os.environ.get("HOTLINE_RASA_VENV", tmp_path / "venv"))
     if not (venv / "bin" / "rasa").exists():
         subprocess.run([py, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "rasa==3.6.*", "jieba"], check=True, timeout=3600)
+        subprocess.run(
+            [str(venv / "bin" / "pip"), "install", "-q", "rasa==3.6.*", "jieba"], check=True, timeout=3600
+        )
     proj = tmp_path / "proj"
     export_rasa(proj, epochs=20)
-    subprocess.run([str(venv / "bin" / "rasa"), "train", "nlu", "--fixed-model-name", "small"], cwd=proj, check=True,
-                   timeout=3600)
+    subprocess.run(
+        [str(venv / "bin" / "rasa"), "train", "nlu", "--fixed-model-name", "small"],
+        cwd=proj,
+        check=True,
+        timeout=3600,
+    )
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([str(venv / "bin" / "rasa"), "run", "--enable-api", "-i", "127.0.0.1", "-p", str(port),
-                             "-m", "models/small.tar.gz"], cwd=proj, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            str(venv / "bin" / "rasa"),
+            "run",
+            "--enable-api",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-m",
+            "models/small.tar.gz",
+        ],
+        cwd=proj,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         url = f"http://127.0.0.1:{port}"
         for _ in range(300):
@@ -129,4 +161,3 @@ def test_against_real_rasa(tmp_path: Path) -> None:  # pragma: no cover - opt-in
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    del sys

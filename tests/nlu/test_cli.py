@@ -51,7 +51,9 @@ def test_evaluate_subject(tmp_path: Path) -> None:
     with open(f, "w", encoding="utf-8", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["留言主题", "留言详情"])
-        w.writerow(["A3区联丰路路灯不亮", "尊敬的领导您好，A3区联丰路的路灯已经一个月不亮了，晚上出行很危险。"])
+        w.writerow(
+            ["A3区联丰路路灯不亮", "尊敬的领导您好，A3区联丰路的路灯已经一个月不亮了，晚上出行很危险。"]
+        )
     r = runner.invoke(app, ["evaluate", "--task", "subject", "--data", str(f)])
     assert r.exit_code == 0, r.output
     res = _last_json(r.output)
@@ -109,8 +111,20 @@ def test_tiny_training_code_path(tmp_path: Path) -> None:
     if not (data / "categories").exists():
         pytest.skip(f"shared data not found at {data}")
     out = tmp_path / "m.npz"
-    r = runner.invoke(app, ["train", "--data", str(data), "--out", str(out), "--limit", "300",
-                            "--heldout", str(tmp_path / "h.csv")])
+    r = runner.invoke(
+        app,
+        [
+            "train",
+            "--data",
+            str(data),
+            "--out",
+            str(out),
+            "--limit",
+            "300",
+            "--heldout",
+            str(tmp_path / "h.csv"),
+        ],
+    )
     assert r.exit_code == 0, r.output
     info = _last_json(r.output)
     assert info["n_examples"] == 300 and (tmp_path / "metrics.json").exists()

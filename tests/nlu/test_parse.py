@@ -52,7 +52,13 @@ def test_location_parts(nlu) -> None:
     loc = nlu.parse("L4县安坪镇的垃圾站好久没人清理了").location
     assert (loc.district, loc.town) == ("L4县", "安坪镇")
     loc = nlu.parse("西地省A市A5区万家丽路88号门口的井盖丢了").location
-    assert (loc.province, loc.city, loc.district, loc.road, loc.number) == ("西地省", "A市", "A5区", "万家丽路", "88号")
+    assert (loc.province, loc.city, loc.district, loc.road, loc.number) == (
+        "西地省",
+        "A市",
+        "A5区",
+        "万家丽路",
+        "88号",
+    )
     assert not nlu.parse("请问社保断缴了怎么补缴").location.found
 
 
@@ -108,7 +114,9 @@ def test_query_progress_with_ticket_id(nlu) -> None:
     assert p.text[e.start : e.end] == e.value
 
 
-@pytest.mark.parametrize(("text", "rating"), [("满意", "满意"), ("基本满意", "基本满意"), ("不满意，问题没解决", "不满意")])
+@pytest.mark.parametrize(
+    ("text", "rating"), [("满意", "满意"), ("基本满意", "基本满意"), ("不满意，问题没解决", "不满意")]
+)
 def test_rate(nlu, text: str, rating: str) -> None:
     p = nlu.parse(text, {"expecting": "rating"})
     assert p.intent.name == "rate"
@@ -127,7 +135,16 @@ def test_intent_names_and_ranking(nlu) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["", "   \n\t ", "😀😀🙏", "好" * 50_000, "Hello 我的 street 在 Main Rd 123号 ok?", "這個社區的路燈壞了好幾天，請儘快修理", "\x00\x01", "1" * 300],
+    [
+        "",
+        "   \n\t ",
+        "😀😀🙏",
+        "好" * 50_000,
+        "Hello 我的 street 在 Main Rd 123号 ok?",
+        "這個社區的路燈壞了好幾天，請儘快修理",
+        "\x00\x01",
+        "1" * 300,
+    ],
 )
 def test_bad_input_never_raises(nlu, text: str) -> None:
     t = time.perf_counter()
@@ -142,7 +159,9 @@ def test_bad_input_never_raises(nlu, text: str) -> None:
 
 
 def test_latency(nlu) -> None:
-    text = "A3区联丰路米兰春天小区门口违章搭建，占用消防通道，多次向街道和城管反映无人处理，希望尽快拆除。" * 3
+    text = (
+        "A3区联丰路米兰春天小区门口违章搭建，占用消防通道，多次向街道和城管反映无人处理，希望尽快拆除。" * 3
+    )
     for _ in range(5):
         nlu.parse(text)
     times = []

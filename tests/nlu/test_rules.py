@@ -14,7 +14,11 @@ EVAL = Path(__file__).resolve().parents[2] / "nlu" / "data" / "eval"
 
 
 def _rows() -> list[dict]:
-    return [json.loads(x) for x in (EVAL / "request_type.jsonl").read_text(encoding="utf-8").splitlines() if x.strip()]
+    return [
+        json.loads(x)
+        for x in (EVAL / "request_type.jsonl").read_text(encoding="utf-8").splitlines()
+        if x.strip()
+    ]
 
 
 def test_request_type_accuracy_on_written_examples() -> None:
@@ -67,11 +71,20 @@ def test_pii_masking() -> None:
         "车牌湘A12345，新能源湘AD12345，邮箱zhang.san@163.com，工单12345-20261127-000123"
     )
     masked = mask_pii(text)
-    for secret in ("13812345678", "0731-84567890", "43010219900101123X", "湘A12345", "湘AD12345", "zhang.san@163.com"):
+    for secret in (
+        "13812345678",
+        "0731-84567890",
+        "43010219900101123X",
+        "湘A12345",
+        "湘AD12345",
+        "zhang.san@163.com",
+    ):
         assert secret not in masked
     assert "12345-20261127-000123" in masked  # ticket numbers are not personal data
     kinds = [m.kind for m in find_pii(text)]
-    assert kinds.count("phone") == 2 and "id_number" in kinds and kinds.count("plate") == 2 and "email" in kinds
+    assert (
+        kinds.count("phone") == 2 and "id_number" in kinds and kinds.count("plate") == 2 and "email" in kinds
+    )
     assert mask_pii("") == "" and mask_pii("没有个人信息") == "没有个人信息"
     assert "[电话]" in mask_pii("打 +86 139-1234-5678 找我")
 

@@ -166,6 +166,7 @@
       if (msg.type === "expired") { window.location.href = "/console/"; return; }
       if (msg.type === "queue") {
         applyQueue(msg);
+        if (!$("super").hidden && Date.now() - (loadSupervisor.at || 0) > 5000) loadSupervisor();
         if (msg.version !== state.version) {
           state.version = msg.version;
           if (state.selected) refreshConversation();
@@ -427,6 +428,7 @@
 
   // --- supervisor view ---------------------------------------------------------------------------
   function loadSupervisor() {
+    loadSupervisor.at = Date.now();
     api("GET", "/stats").then(function (d) {
       $("s-queue").textContent = d.queue_length;
       $("s-operator").textContent = d.counts.operator || 0;
