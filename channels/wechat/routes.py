@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
+from redis.exceptions import RedisError
 
 from channels.base import (
     BadRequest,
@@ -122,7 +123,7 @@ def build_router(channel: WechatChannel) -> APIRouter:
             if event == "unsubscribe":
                 await channel.windows.close(name, openid)
                 return
-        except StateUnavailable as exc:
+        except (StateUnavailable, RedisError, OSError) as exc:
             raise Unavailable("服务暂时繁忙，请稍后重试") from exc
         if event in USER_ACTIONS and openid:
             await channel.contact(name, openid)

@@ -56,6 +56,19 @@ class ConsoleState:
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
         self._parts: dict[str, Any] = {}
+        self._snapshot: tuple[str, float, dict[str, Any]] | None = None
+        self._snapshot_lock = asyncio.Lock()
+
+    async def live_queue(self, version: str, user: str) -> dict[str, Any]:
+        """The queue as one WebSocket shows it; built once per change per process, shared by all."""
+        async with self._snapshot_lock:
+            cached = self._snapshot
+            if cached is None or cached[0] != version or time.monotonic() - cached[1] > WS_REFRESH_S / 2:
+                cached = (version, time.monotonic(), await convs.queue(self.redis, ""))
+                self._snapshot = cached
+        data = cached[2]
+        counts = dict(data["counts"], mine=sum(r["assignee"] == user for r in data["conversations"]))
+        return {**data, "counts": counts}
 
     def _part(self, name: str, build: Any) -> Any:
         if name not in self._parts:
@@ -488,7 +501,7 @@ async def live(websocket: WebSocket) -> None:
             version = await console.redis.get(ck.VERSION) or "0"
             if version != last_version or time.monotonic() - refreshed > WS_REFRESH_S:
                 refreshed = time.monotonic()
-                snapshot = await convs.queue(console.redis, session.user.name)
+                snapshot = await console.live_queue(version, session.user.name)
                 payload = json.dumps(snapshot["conversations"], ensure_ascii=False, sort_keys=True)
                 if payload != last_payload or version != last_version:
                     await websocket.send_json({"type": "queue", "version": version, **snapshot})

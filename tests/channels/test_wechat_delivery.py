@@ -260,3 +260,20 @@ async def test_image_is_fetched_in_the_background(client: httpx.AsyncClient, app
     stored = json.loads(await eventually(lambda: app.state.runtime.redis.get(key), within=5))
     assert await asyncio.to_thread(Path(stored["path"]).read_bytes) == b"\xff\xd8\xff\xe0 jpeg"
     assert stored["mime"] == "image/jpeg"
+
+
+async def test_redis_down_is_a_retryable_delivery_error(settings: Settings) -> None:
+    import redis.asyncio as aioredis
+
+    from channels.base import ChannelContext
+
+    broken = aioredis.from_url("redis://127.0.0.1:1", decode_responses=True)
+    async with httpx.AsyncClient() as http:
+        channel = WechatChannel(ChannelContext(redis=broken, enqueue=None, settings=settings, http=http))
+        with pytest.raises(DeliveryError) as info:
+            await channel.send(out("oa", CITIZEN))
+        assert info.value.retry_after == 5
+        with pytest.raises(WechatApiError) as api_info:  # the token store too: translated, not leaked
+            await channel.api(ACCOUNTS["oa"]).access_token()
+        assert api_info.value.transient
+    await broken.aclose()
