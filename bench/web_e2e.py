@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
+import random
 import socket
 import statistics
 import subprocess
@@ -22,8 +24,10 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import httpx
+import websockets
 
 DESCRIPTIONS = [
     "A3区联丰路米兰春天小区门口的路灯坏了一个星期了，晚上很黑",
@@ -79,17 +83,32 @@ def spawned_gateway() -> Iterator[str]:
 
 
 class Conversation:
-    def __init__(self, client: httpx.AsyncClient, acks: list[float], to_ticket: list[float]) -> None:
+    """One citizen: replies arrive over the WebSocket, as in the widget (long-poll with --long-poll)."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        acks: list[float],
+        to_ticket: list[float],
+        long_poll: bool = False,
+        think: float = 0.0,
+    ) -> None:
+        self.think = think
         self.client = client
         self.acks = acks
         self.to_ticket = to_ticket
+        self.long_poll = long_poll
         self.cursor = ""
+        self.ws: Any = None
 
     async def start(self) -> None:
         r = await self.client.post("/channels/web/sessions")
         r.raise_for_status()
         body = r.json()
         self.sid, self.headers = body["session_id"], {"Authorization": f"Bearer {body['token']}"}
+        if not self.long_poll:
+            base = str(self.client.base_url).replace("http", "ws", 1).rstrip("/")
+            self.ws = await websockets.connect(f"{base}/channels/web/sessions/{self.sid}/ws?token={body['token']}")
 
     async def send(self, text: str) -> float:
         t0 = time.perf_counter()
@@ -100,6 +119,12 @@ class Conversation:
         return t0
 
     async def wait_for(self, event_type: str, contains: str = "", timeout: float = 30) -> None:
+        if self.ws is not None:
+            async with asyncio.timeout(timeout):
+                while True:
+                    event = json.loads(await self.ws.recv())
+                    if event["type"] == event_type and contains in event["text"]:
+                        return
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             r = await self.client.get(
@@ -117,25 +142,38 @@ class Conversation:
 
     async def run(self, rounds: int, index: int) -> None:
         await self.start()
+        try:
+            await self._rounds(rounds, index)
+        finally:
+            if self.ws is not None:
+                await self.ws.close()
+
+    async def _rounds(self, rounds: int, index: int) -> None:
+        await asyncio.sleep(random.uniform(0, self.think))  # citizens do not all start at once
         for i in range(rounds):
             await self.send(DESCRIPTIONS[(index + i) % len(DESCRIPTIONS)])
             await self.wait_for("reply", "确认")
+            await asyncio.sleep(self.think)  # reading the confirmation
             t0 = await self.send("确认")
             await self.wait_for("ticket_filed")
             self.to_ticket.append((time.perf_counter() - t0) * 1000)
+            await asyncio.sleep(self.think)
 
 
-async def bench(url: str, conversations: int, rounds: int) -> None:
+async def bench(url: str, conversations: int, rounds: int, long_poll: bool, think: float) -> None:
     acks: list[float] = []
     to_ticket: list[float] = []
     limits = httpx.Limits(max_connections=conversations * 2 + 10, max_keepalive_connections=conversations * 2)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
-        await Conversation(client, [], []).run(1, 0)  # warm up (NLU, connections)
+        await Conversation(client, [], [], long_poll).run(1, 0)  # warm up (NLU, connections)
         started = time.perf_counter()
-        await asyncio.gather(*(Conversation(client, acks, to_ticket).run(rounds, i) for i in range(conversations)))
+        await asyncio.gather(
+            *(Conversation(client, acks, to_ticket, long_poll, think).run(rounds, i) for i in range(conversations))
+        )
         elapsed = time.perf_counter() - started
     print(f"gateway: {url}")
-    print(f"conversations: {conversations} concurrent, {rounds} tickets each, {elapsed:.2f} s")
+    print(f"conversations: {conversations} concurrent, {rounds} tickets each, {elapsed:.2f} s, "
+          f"replies by {'long-poll' if long_poll else 'WebSocket'}, think time {think:g} s")
     print(f"throughput: {len(acks) / elapsed:.1f} messages/s acknowledged, {len(to_ticket) / elapsed:.1f} tickets/s")
     print(
         f"(a) POST acknowledgement ms: p50 {pct(acks, 50):.2f}  p95 {pct(acks, 95):.2f}  "
@@ -152,12 +190,18 @@ def main() -> None:
     parser.add_argument("--url", help="a running gateway; default: spawn an embedded one")
     parser.add_argument("--conversations", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--long-poll", action="store_true", help="receive replies by long-poll, not WebSocket")
+    parser.add_argument(
+        "--think", type=float, default=2.0,
+        help="seconds a citizen takes to read a reply before answering (0 = flood: measures capacity)",
+    )
     args = parser.parse_args()
+    run = (args.conversations, args.rounds, args.long_poll, args.think)
     if args.url:
-        asyncio.run(bench(args.url, args.conversations, args.rounds))
+        asyncio.run(bench(args.url, *run))
     else:
         with spawned_gateway() as url:
-            asyncio.run(bench(url, args.conversations, args.rounds))
+            asyncio.run(bench(url, *run))
 
 
 if __name__ == "__main__":

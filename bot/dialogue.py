@@ -74,6 +74,8 @@ class Bot:
             turn.state.greeted = True
             turn.replies.append(Reply(text=say("greeting")))
             return turn
+        if msg.event and not text:
+            return turn  # other platform events (unsubscribe, menu clicks) are recorded, not answered
 
         if pending_rating and (rating := _rating_of(text, parse)):
             await self.tickets.rate(pending_rating, rating)

@@ -190,6 +190,7 @@ class ChannelContext(BaseModel):
     settings: Any  # config.settings.Settings
     http: Any = None  # httpx.AsyncClient shared by adapters; set at start-up
     publish: Any = None  # async (OutboundMessage) -> bool: queue a message for delivery (deferred sends)
+    list_tickets: Any = None  # async (conversation_key) -> list[dict]: a citizen's own tickets, newest first
 
 
 def split_text(text: str, limit: int) -> Sequence[str]:

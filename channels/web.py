@@ -32,6 +32,7 @@ from channels.base import (
     RateLimited,
     Unauthorized,
     Unavailable,
+    conversation_key,
 )
 
 NAME = "web"
@@ -136,27 +137,29 @@ class WebChannel:
             raise Unavailable("服务暂时繁忙，请稍后重试") from exc
         return {"session_id": session_id, "token": token}
 
-    async def authenticate(self, session_id: str, token: str | None) -> dict[str, str]:
+    async def authenticate(self, session_id: str, token: str | None, *, count: bool = False) -> dict[str, str]:
+        """The session of a valid token; with ``count`` also charge one message to its rate limit
+        (in the same round trip: this is the hot path of every message)."""
         if not token:
             raise Unauthorized("缺少会话令牌（Authorization: Bearer …）")
         try:
-            session = await self.redis.hgetall(_session_key(session_id))
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.hgetall(_session_key(session_id))
+                if count:
+                    rate_key = f"hl:web:rl:{session_id}:{int(time.time() // 60)}"
+                    pipe.incr(rate_key)
+                    pipe.expire(rate_key, 61)
+                results = await pipe.execute()
         except (RedisError, OSError) as exc:
             raise Unavailable("服务暂时繁忙，请稍后重试") from exc
+        session = results[0]
+        if count and session:
+            session["sent_this_minute"] = str(results[1])
         if not session:
             raise NotFound("会话不存在或已过期，请刷新页面重新开始")
         if not hmac.compare_digest(session["token"], _token_hash(token)):
             raise Unauthorized("会话令牌不正确")
         return session
-
-    async def _rate_check(self, session_id: str) -> None:
-        key = f"hl:web:rl:{session_id}:{int(time.time() // 60)}"
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.incr(key)
-            pipe.expire(key, 61)
-            count, _ = await pipe.execute()
-        if count > self.settings.web_rate_per_minute:
-            raise RateLimited("发送太频繁，请稍后再试")
 
     # --- events ---------------------------------------------------------------------------
     async def send(self, message: OutboundMessage) -> None:
@@ -204,9 +207,10 @@ class WebChannel:
             body: MessageIn,
             authorization: Annotated[str | None, Header()] = None,
         ) -> JSONResponse:
-            session = await channel.authenticate(session_id, bearer(authorization))
+            session = await channel.authenticate(session_id, bearer(authorization), count=True)
             msg = parse(session, body, channel.settings.max_text_chars)
-            await channel._rate_check(session_id)
+            if int(session["sent_this_minute"]) > channel.settings.web_rate_per_minute:
+                raise RateLimited("发送太频繁，请稍后再试")
             accepted = await channel.ctx.enqueue(msg)
             if accepted:
                 echo = OutboundMessage(
@@ -243,6 +247,15 @@ class WebChannel:
                 raise Unavailable("服务暂时繁忙，请稍后重试") from exc
             return {"events": events, "cursor": cursor}
 
+        @router.get("/sessions/{session_id}/tickets")
+        async def my_tickets(
+            session_id: str, authorization: Annotated[str | None, Header()] = None
+        ) -> dict[str, Any]:
+            """The session's own tickets and their statuses (a mini-program page lists them)."""
+            session = await channel.authenticate(session_id, bearer(authorization))
+            key = conversation_key(session["channel"], session["sender"])
+            return {"tickets": await channel.ctx.list_tickets(key)}
+
         @router.websocket("/sessions/{session_id}/ws")
         async def events_ws(websocket: WebSocket, session_id: str, token: str = "", after: str = "") -> None:
             try:
@@ -255,10 +268,19 @@ class WebChannel:
             receiver = asyncio.create_task(_drain(websocket))
             try:
                 while not receiver.done():
-                    events, cursor = await channel.read_events(session_id, cursor, 15)
+                    # Wait for events or the citizen leaving, whichever comes first: a blocking
+                    # read must not hold its Redis connection after the socket is gone.
+                    reader = asyncio.create_task(channel.read_events(session_id, cursor, 15))
+                    await asyncio.wait({reader, receiver}, return_when=asyncio.FIRST_COMPLETED)
+                    if not reader.done():
+                        reader.cancel()
+                        with contextlib.suppress(BaseException):
+                            await reader
+                        break
+                    events, cursor = reader.result()
                     for event in events:
                         await websocket.send_json(event)
-            except (WebSocketDisconnect, RuntimeError):
+            except (WebSocketDisconnect, RuntimeError, RedisError, OSError):
                 pass
             finally:
                 receiver.cancel()

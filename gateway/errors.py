@@ -93,7 +93,8 @@ def install(app: FastAPI) -> None:
     async def _channel(_: Request, exc: ChannelError) -> Response:
         if isinstance(exc, IgnoredEvent):
             return PlainTextResponse("success", status_code=200)
-        log.info("channel_request_refused", error=type(exc).__name__, detail=exc.message)
+        cause = repr(exc.__cause__) if exc.__cause__ is not None else None
+        log.info("channel_request_refused", error=type(exc).__name__, detail=exc.message, cause=cause)
         headers = {"Retry-After": "5"} if exc.status_code in (429, 503) else None
         return _json(exc.status_code, exc.message, headers)
 

@@ -51,9 +51,15 @@ async def connect(settings: Settings) -> RedisHandle:
             ) from exc
     else:
         url = settings.redis_url
-    # Long-polls block in XREAD for up to 30 s: the read timeout must outlast them.
+    # Long-polls and WebSockets each hold a connection in a blocking XREAD for up to 30 s: the read
+    # timeout must outlast that, and the pool must hold one connection per waiting citizen.
     client = aioredis.from_url(
-        url, decode_responses=True, health_check_interval=30, socket_timeout=45, socket_connect_timeout=5
+        url,
+        decode_responses=True,
+        health_check_interval=30,
+        socket_timeout=45,
+        socket_connect_timeout=5,
+        max_connections=settings.redis_max_connections,
     )
     try:
         await client.ping()

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import sys
+import threading
 from typing import Any
 
 import httpx
@@ -17,6 +19,7 @@ import structlog
 from redis.exceptions import RedisError
 
 from bot.dialogue import Bot
+from bot.texts import status_name
 from channels import registry
 from channels.base import Channel, ChannelContext, InboundMessage
 from config.settings import Settings
@@ -47,6 +50,7 @@ class Runtime:
         self.tasks: list[asyncio.Task[Any]] = []
         self.consumer_prefix = f"{socket.gethostname()}-{os.getpid()}"
         self.started = False
+        self.worker_thread: WorkerThread | None = None
 
     @property
     def redis(self) -> Any:
@@ -63,8 +67,13 @@ class Runtime:
         (metrics.MESSAGES_IN if accepted else metrics.DUPLICATES).labels(msg.channel).inc()
         return accepted
 
-    async def start(self, workers: bool | None = None) -> None:
-        """Connect, migrate, load the NLU, start channels (and workers); raises StartupError."""
+    async def start(self, workers: bool | None = None, *, inline_workers: bool = False) -> None:
+        """Connect, migrate, load the NLU, start channels (and workers); raises StartupError.
+
+        Workers run on a thread of their own with its own event loop (``WorkerThread``), so a
+        webhook's acknowledgement never queues behind bot turns and ticket filings on one loop;
+        ``inline_workers`` runs them on this loop instead (a dedicated `hotline worker` process).
+        """
         if self.started:
             return
         self.started = True
@@ -77,23 +86,64 @@ class Runtime:
         await self.streams.ensure_groups()
         self.ctx.publish = self.streams.publish
         self.tickets = await _ledger(settings)
-        try:
-            self.nlu = await asyncio.to_thread(get_backend, settings)
-        except Exception as exc:  # a missing or unreadable model: say how to fix it, no traceback
-            raise StartupError(f"cannot load the NLU ({settings.nlu_backend}): {exc}") from exc
-        self.bot = Bot(self.tickets)
+        self.ctx.list_tickets = self.list_tickets
+        run_workers = workers if workers is not None else settings.embedded_workers
+        if inline_workers or not run_workers:
+            await self.load_nlu()  # the worker thread loads its own; the web side needs none
         for channel in self.channels:
             await channel.start()
-        if workers if workers is not None else settings.embedded_workers:
+        if run_workers and inline_workers:
             self.start_workers()
+        elif run_workers:
+            # The GIL passes between the two loops every switch interval: 5 ms by default is a
+            # webhook's whole budget, so hand it over sooner.
+            sys.setswitchinterval(0.0005)
+            self.worker_thread = WorkerThread(settings)
+            self.worker_thread.start()
+            if not await asyncio.to_thread(self.worker_thread.ready.wait, 300):
+                raise StartupError("the workers did not start within 300 s")
+            if self.worker_thread.error is not None:
+                raise self.worker_thread.error
         log.info(
             "gateway_started",
             redis="embedded" if settings.redis_embedded else "external",
             channels=[c.name for c in self.channels],
-            workers=bool(self.tasks),
+            workers="thread" if self.worker_thread else ("inline" if self.tasks else "none"),
         )
 
+    async def load_nlu(self) -> None:
+        if self.nlu is not None:
+            return
+        try:
+            self.nlu = await asyncio.to_thread(get_backend, self.settings)
+        except Exception as exc:  # a missing or unreadable model: say how to fix it, no traceback
+            raise StartupError(f"cannot load the NLU ({self.settings.nlu_backend}): {exc}") from exc
+        assert self.tickets is not None
+        self.bot = Bot(self.tickets)
+
+    async def list_tickets(self, conversation_key: str) -> list[dict[str, Any]]:
+        """A citizen's own tickets for channel pages (the mini-program, the widget)."""
+        assert self.tickets is not None
+        return [
+            {
+                "ticket_id": t.ticket_id,
+                "title": t.title,
+                "status": t.status,
+                "status_name": status_name(t.status),
+                "created_at": t.created_at.isoformat(),
+                "updated_at": t.updated_at.isoformat(),
+            }
+            for t in await self.tickets.list_for(conversation_key, limit=20)
+        ]
+
+    def kick_status(self) -> None:
+        """A status changed: let the poller look now rather than at its next tick."""
+        self.status_kick.set()
+        if self.worker_thread is not None:
+            self.worker_thread.kick()
+
     def start_workers(self, concurrency: int | None = None) -> None:
+        """Worker loops on this event loop (call ``load_nlu`` first, as ``start`` does)."""
         from gateway.workers import worker_tasks
 
         if self.stop_event.is_set():
@@ -114,6 +164,9 @@ class Runtime:
 
     async def stop(self) -> None:
         await self.stop_workers()
+        if self.worker_thread is not None:
+            await asyncio.to_thread(self.worker_thread.stop)
+            self.worker_thread = None
         for channel in self.channels:
             await channel.stop()
         if self.ctx.http is not None:
@@ -135,6 +188,46 @@ class Runtime:
         except (PlatformUnavailable, AssertionError) as exc:
             result["database"] = f"error: {exc}"
         return result
+
+
+class WorkerThread(threading.Thread):
+    """The workers of `hotline serve`: a Runtime of their own on a loop of their own."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(name="hotline-workers", daemon=True)
+        self.settings = settings
+        self.ready = threading.Event()
+        self.error: BaseException | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.runtime: Runtime | None = None
+        self._done: asyncio.Event | None = None
+
+    def run(self) -> None:
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self._done = asyncio.Event()
+        self.runtime = Runtime(self.settings)
+        try:
+            await self.runtime.start(workers=True, inline_workers=True)
+        except BaseException as exc:  # handed to the starting thread, which reports it
+            self.error = exc
+            self.ready.set()
+            await self.runtime.stop()
+            return
+        self.ready.set()
+        await self._done.wait()
+        await self.runtime.stop()
+
+    def kick(self) -> None:
+        if self.loop is not None and self.runtime is not None:
+            self.loop.call_soon_threadsafe(self.runtime.status_kick.set)
+
+    def stop(self) -> None:
+        if self.loop is not None and self._done is not None and self.is_alive():
+            self.loop.call_soon_threadsafe(self._done.set)
+        self.join(timeout=30)
 
 
 async def _ledger(settings: Settings) -> TicketClient:

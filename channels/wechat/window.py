@@ -3,7 +3,7 @@
 A citizen's message (or another action of theirs) opens a window of ``hours`` in which at most
 ``messages`` customer-service messages may be sent. A message that cannot go — window closed and
 no subscribe consent left — is *held* and re-queued at the citizen's next contact. Holding and
-opening are atomic against each other (a Lua script and a MULTI), so a message is never held
+opening are atomic against each other (both are Lua scripts), so a message is never held
 just after the window re-opened and then forgotten.
 """
 

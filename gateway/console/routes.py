@@ -372,7 +372,7 @@ async def ticket_status(ticket_id: str, body: StatusIn, user: UserDep, request: 
     if body.status not in STATUSES or console.rt.tickets is None:
         raise BadInput(f"未知的工单状态“{body.status}”")
     ticket = await console.rt.tickets.set_status(ticket_id, body.status, body.note)
-    console.rt.status_kick.set()
+    console.rt.kick_status()
     await console.redis.incr(ck.VERSION)
     await audit.record(console.redis, user.name, "ticket.status", ticket.conversation_key, ticket_id=ticket_id,
                        status=body.status)

@@ -32,7 +32,7 @@ async def set_status(ticket_id: str, body: StatusIn, _: AdminDep, tickets: Ticke
     if body.status not in STATUSES:
         raise BadInput(f"未知的工单状态“{body.status}”，可用状态：{'、'.join(STATUSES)}")
     ticket = await tickets.set_status(ticket_id, body.status, body.note)
-    rt.status_kick.set()
+    rt.kick_status()
     return ticket.model_dump(mode="json")
 
 

@@ -352,3 +352,12 @@ def test_accounts_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
 def test_bad_aes_key_names_the_variable() -> None:
     with pytest.raises(ValueError, match="HOTLINE_WECHAT_<NAME>_AES_KEY"):
         WechatAccount(appid="a", token="t", aes_key="short")
+
+
+def test_documented_env_example_loads(tmp_path: Path) -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "wechat.md").read_text(encoding="utf-8")
+    block = doc.split("```dotenv", 1)[1].split("```", 1)[0]
+    (tmp_path / ".env").write_text(block, encoding="utf-8")
+    s = Settings(_env_file=tmp_path / ".env")  # type: ignore[call-arg]
+    assert {"oa", "city_mp"} <= set(s.wechat)
+    assert s.wechat["city_mp"].kind == "mp" and s.wechat["city_mp"].subscribe_fields["thing4"] == "text"

@@ -143,3 +143,20 @@ async def test_websocket_streams_filing_and_status(live_gateway: str) -> None:
         with pytest.raises(websockets.exceptions.WebSocketException):
             async with websockets.connect(bad) as ws:
                 await asyncio.wait_for(ws.recv(), 5)
+
+
+async def test_session_lists_its_own_tickets(client: httpx.AsyncClient) -> None:
+    owner = await new_session(client)
+    ticket_id, _ = await file_ticket(client, owner)
+    r = await client.get(
+        f"/channels/web/sessions/{owner['session_id']}/tickets", headers={"Authorization": f"Bearer {owner['token']}"}
+    )
+    assert r.status_code == 200
+    assert [(t["ticket_id"], t["status"], t["status_name"]) for t in r.json()["tickets"]] == [
+        (ticket_id, "received", "已受理登记")
+    ]
+    other = await new_session(client)
+    r = await client.get(
+        f"/channels/web/sessions/{other['session_id']}/tickets", headers={"Authorization": f"Bearer {other['token']}"}
+    )
+    assert r.json() == {"tickets": []}

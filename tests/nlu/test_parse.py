@@ -171,3 +171,16 @@ def test_latency(nlu) -> None:
         times.append(time.perf_counter() - t)
     times.sort()
     assert times[50] < 0.015  # target 5 ms; generous for a loaded CI machine
+
+
+def test_spans_index_the_original_text(nlu) -> None:
+    text = "  \u3000您好！\n\n  Ａ３区联丰路米兰春天Ｇ２栋漏水，我的工单１２３４５-20261127-000123还没处理"
+    p = nlu.parse(text)
+    assert p.location.found and text[p.location.start : p.location.end] == p.location.text
+    assert p.location.district == "A3区"  # parts are normalised (full-width → half-width)
+    import unicodedata
+
+    ids = [e for e in p.entities if e.entity == "ticket_id"]
+    assert ids and ids[0].value == "12345-20261127-000123"
+    for e in p.entities:
+        assert unicodedata.normalize("NFKC", text[e.start : e.end]) == e.value
