@@ -1,0 +1,92 @@
+"""The ticket platform down: filings wait and retry with back-off, then land once; or dead-letter."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from config.settings import Settings
+from gateway import keys
+from tests.conftest import ADMIN_TOKEN, wait_for_events
+from tests.gateway.test_web_e2e import new_session, say
+from ticket_client.base import PlatformUnavailable, TicketDraft, TicketRef
+
+
+class Unreachable:
+    """The real ledger behind a link that is down for the first ``failures`` filings."""
+
+    def __init__(self, ledger: Any, failures: int) -> None:
+        self.ledger = ledger
+        self.failures = failures
+        self.attempts = 0
+
+    async def file(self, draft: TicketDraft, idempotency_key: str) -> TicketRef:
+        self.attempts += 1
+        if self.attempts <= self.failures:
+            raise PlatformUnavailable("connection refused")
+        ref: TicketRef = await self.ledger.file(draft, idempotency_key)
+        return ref
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.ledger, name)
+
+
+async def run_with_platform(settings: Settings, failures: int, max_attempts: int = 8) -> tuple[Any, Unreachable]:
+    from gateway.app import create_app
+
+    application = create_app(settings.model_copy(update={"outbox_max_attempts": max_attempts}), workers=False)
+    rt = application.state.runtime
+    await rt.start(workers=False)
+    flaky = Unreachable(rt.tickets, failures)
+    rt.tickets = flaky
+    rt.start_workers(1)
+    return application, flaky
+
+
+async def confirm_request(c: httpx.AsyncClient) -> tuple[dict[str, str], str]:
+    session = await new_session(c)
+    await say(c, session, "A3区联丰路米兰春天小区门口的路灯坏了一个星期了")
+    _, cursor = await wait_for_events(c, session, lambda e: e["type"] == "reply" and "确认" in e["text"])
+    await say(c, session, "确认")
+    return session, cursor
+
+
+async def test_filing_waits_for_the_platform(settings: Settings) -> None:
+    application, flaky = await run_with_platform(settings, failures=3)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://t") as c:
+            session, cursor = await confirm_request(c)
+            events, _ = await wait_for_events(c, session, lambda e: e["type"] == "ticket_filed", after=cursor, timeout=20)
+            assert sum(e["type"] == "ticket_filed" for e in events) == 1
+            assert flaky.attempts == 4  # three refusals, then filed
+            mine = await flaky.ledger.list_for(f"web:{session['session_id']}")
+            assert len(mine) == 1
+    finally:
+        await application.state.runtime.stop()
+
+
+async def test_filing_that_keeps_failing_is_dead_lettered(settings: Settings) -> None:
+    application, flaky = await run_with_platform(settings, failures=100, max_attempts=2)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://t") as c:
+            await confirm_request(c)
+            import asyncio
+
+            for _ in range(100):
+                r = await c.get("/api/admin/dead-letters", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+                if r.json()["dead_letters"]:
+                    break
+                await asyncio.sleep(0.1)
+            dead = r.json()["dead_letters"]
+            assert [d["stream"] for d in dead] == [keys.OUTBOX]
+            assert "connection refused" in dead[0]["reason"]
+            assert flaky.attempts == 2
+    finally:
+        await application.state.runtime.stop()
+
+
+@pytest.fixture(autouse=True)
+def _quick_retries(settings: Settings) -> None:
+    assert settings.outbox_base_delay_s <= 0.2  # the conftest keeps back-off short
