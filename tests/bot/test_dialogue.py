@@ -1,0 +1,105 @@
+"""The dialogue turn by turn, with the real NLU and a real ledger (SQLite)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.dialogue import Bot, Turn
+from bot.state import ConversationState
+from channels.base import GeoLocation, InboundMessage
+from nlu import get_backend
+from ticket_client import LocalLedger, migrate
+
+
+@pytest.fixture
+async def ledger(tmp_path: Path) -> AsyncIterator[LocalLedger]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'ledger.sqlite3'}"
+    await migrate(url)
+    client = LocalLedger(url)
+    yield client
+    await client.close()
+
+
+class Citizen:
+    """One web conversation: says things, keeps the state the gateway would keep."""
+
+    def __init__(self, bot: Bot, sender: str = "s1") -> None:
+        self.bot = bot
+        self.sender = sender
+        self.state = ConversationState()
+        self.pending_rating: str | None = None
+        self.nlu = get_backend()
+
+    async def says(self, text: str, **extra: object) -> Turn:
+        msg = InboundMessage(channel="web", channel_message_id=text, sender=self.sender, text=text, **extra)  # type: ignore[arg-type]
+        turn = await self.bot.handle(msg, self.nlu.parse(text, {}), self.state, "bot", self.pending_rating)
+        self.state = turn.state
+        return turn
+
+
+def texts(turn: Turn) -> str:
+    return "\n".join(r.text for r in turn.replies)
+
+
+async def test_asks_where_then_confirms_then_files(ledger: LocalLedger) -> None:
+    citizen = Citizen(Bot(ledger))
+    turn = await citizen.says("楼下饭店的油烟每天晚上都排到我家窗户里")
+    assert "地点" in texts(turn) and turn.file is None
+    turn = await citizen.says("K2区书院路在水一方大厦")
+    assert "请确认" in texts(turn) and "在水一方" in texts(turn)
+    turn = await citizen.says("确认")
+    assert turn.file is not None
+    assert "在水一方" in turn.file.location.text and "油烟" in turn.file.description
+    assert citizen.state.step == "idle" and citizen.state.draft is None
+
+
+async def test_corrections_before_confirming(ledger: LocalLedger) -> None:
+    citizen = Citizen(Bot(ledger))
+    await citizen.says("A3区联丰路米兰春天小区门口的路灯坏了一个星期了")
+    turn = await citizen.says("不对")
+    assert "更正" in texts(turn) and turn.file is None
+    turn = await citizen.says("地点是A3区联丰路88号，联系电话13812345678")
+    assert "联丰路88号" in texts(turn) and "13812345678" in texts(turn)
+    turn = await citizen.says("确认")
+    assert turn.file is not None and turn.file.contact == "13812345678"
+
+
+async def test_cancel_drops_the_draft(ledger: LocalLedger) -> None:
+    citizen = Citizen(Bot(ledger))
+    await citizen.says("A3区联丰路米兰春天小区门口的路灯坏了一个星期了")
+    turn = await citizen.says("取消")
+    assert "已取消" in texts(turn) and citizen.state.draft is None
+
+
+async def test_browser_location_answers_where(ledger: LocalLedger) -> None:
+    citizen = Citizen(Bot(ledger))
+    await citizen.says("这里的井盖丢了，晚上很危险")
+    turn = await citizen.says("", location=GeoLocation(lat=28.19, lng=112.98, label="A市芙蓉中路一段"))
+    assert "芙蓉中路" in texts(turn)
+    turn = await citizen.says("确认")
+    assert turn.file is not None and turn.file.location.lat == 28.19
+
+
+async def test_rating_after_resolution(ledger: LocalLedger) -> None:
+    citizen = Citizen(Bot(ledger))
+    await citizen.says("A3区联丰路米兰春天小区门口的路灯坏了一个星期了")
+    turn = await citizen.says("确认")
+    assert turn.file is not None
+    ref = await ledger.file(turn.file, "k1")
+    for status in ("accepted", "resolved"):
+        await ledger.set_status(ref.ticket_id, status)
+    citizen.pending_rating = ref.ticket_id
+    turn = await citizen.says("基本满意")
+    assert turn.rated and "基本满意" in texts(turn)
+    assert (await ledger.get(ref.ticket_id)).rating == "基本满意"
+
+
+async def test_events(ledger: LocalLedger) -> None:
+    citizen = Citizen(Bot(ledger))
+    turn = await citizen.says("", event="subscribe")
+    assert "12345" in texts(turn)
+    turn = await citizen.says("", event="unsubscribe")
+    assert turn.replies == []
