@@ -76,7 +76,13 @@ class InboundHandler:
                     conv = await pipe.hgetall(conv_key)
                     state = ConversationState.model_validate_json(conv.get("state") or "{}")
                     mode = conv.get("mode") or "bot"
-                    context = {"step": state.step, "conversation_key": msg.conversation_key}
+                    context = {
+                        "step": state.step,
+                        "conversation_key": msg.conversation_key,
+                        "title": msg.title or "",
+                        "drafting": state.step != "idle",
+                        "expecting": "rating" if conv.get("pending_rating") else "",
+                    }
                     parse = rt.nlu.parse(msg.text, context)
                     turn = await rt.bot.handle(
                         msg, parse, state, mode, conv.get("pending_rating"), rules=self.rules  # type: ignore[arg-type]

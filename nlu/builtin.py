@@ -14,14 +14,14 @@ from .departments import DepartmentMap
 from .intents import IntentModel, classify
 from .location import LocationExtractor, load_gazetteer
 from .rules import request_type, urgency
-from .subject import make_subject
-from .text import _jieba, clean, tokens
+from .subject import SubjectModel, make_subject
+from .text import _jieba, clean, clean_aligned, tokens
 
 MODEL_DIR = Path(__file__).resolve().parent / "model"
 ARTIFACT_NAME = "nlu-model.npz"
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 LOW_CONFIDENCE = 0.6  # below this the bot should ask a question or hand over
-MAX_TEXT = 50_000
+MAX_TEXT = 10_000  # analysed prefix; Parse.text keeps the original
 
 
 class ArtifactMissing(RuntimeError):
@@ -53,16 +53,37 @@ def load_artifact(path: Path) -> dict[str, Any]:
         **meta,
         "category": CategoryModel.from_arrays(arrays, meta["category_classes"]),
         "intents": IntentModel.from_arrays(arrays, meta["intent_classes"]),
+        "subject": SubjectModel(
+            np.asarray(arrays["subject_coef"], dtype=np.float32), meta.get("subject_intercept", 0.0)
+        )
+        if "subject_coef" in arrays
+        else None,
     }
 
 
-def save_artifact(path: Path, meta: dict[str, Any], category: CategoryModel, intents: IntentModel) -> None:
+def save_artifact(
+    path: Path,
+    meta: dict[str, Any],
+    category: CategoryModel,
+    intents: IntentModel,
+    subject: SubjectModel | None = None,
+) -> None:
     import json
 
     meta = {**meta, "category_classes": category.classes, "intent_classes": intents.classes}
+    extra: dict[str, np.ndarray] = {}
+    if subject is not None and subject.coef is not None:
+        meta["subject_intercept"] = subject.intercept
+        extra["subject_coef"] = np.asarray(subject.coef, dtype=np.float16)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez_compressed(tmp, meta=np.array(json.dumps(meta, ensure_ascii=False)), **category.to_arrays(), **intents.to_arrays())
+    arrays: dict[str, Any] = {
+        "meta": np.array(json.dumps(meta, ensure_ascii=False)),
+        **category.to_arrays(),
+        **intents.to_arrays(),
+        **extra,
+    }
+    np.savez_compressed(tmp, **arrays)
     tmp.replace(path)
 
 
@@ -80,12 +101,16 @@ class BuiltinBackend:
         self.stop = frozenset(artifact["stopwords"])
         self.category: CategoryModel = artifact["category"]
         self.intents: IntentModel = artifact["intents"]
+        self.subject_model: SubjectModel | None = artifact.get("subject")
         self.taxonomy = Taxonomy([tuple(r) for r in artifact["taxonomy"]])
         self.locator = LocationExtractor(gazetteer)
         self.departments = departments or DepartmentMap.load()
         _jieba()
         self.parse("你好")  # warm every path once (weights are expanded lazily)
-        self.parse("A市A3区联丰路米兰春天小区门口的路灯坏了好几天，晚上很黑，希望有关部门尽快维修。", {"title": "路灯坏了"})
+        self.parse(
+            "A市A3区联丰路米兰春天小区门口的路灯坏了好几天，晚上很黑，希望有关部门尽快维修。",
+            {"title": "路灯坏了"},
+        )
         self.load_seconds = time.perf_counter() - t0
 
     @classmethod
@@ -102,7 +127,9 @@ class BuiltinBackend:
         if not doc:
             return Category(low_confidence=True)
         p = self.category.proba_one(doc)
-        ranking = sorted(zip(self.category.classes, (float(x) for x in p), strict=True), key=lambda kv: -kv[1])
+        ranking = sorted(
+            zip(self.category.classes, (float(x) for x in p), strict=True), key=lambda kv: -kv[1]
+        )
         l1, conf = ranking[0]
         # very short texts carry little evidence whatever the model says
         n_tok = len(doc.split())
@@ -127,27 +154,30 @@ class BuiltinBackend:
             return Parse(text=original, intent=Intent(name="new_request", confidence=0.0))
 
     def _parse(self, original: str, context: dict[str, Any]) -> Parse:
-        text = clean(original[:MAX_TEXT])
+        text = clean_aligned(original[:MAX_TEXT])  # same positions as the original: spans stay valid
         title = clean(str(context.get("title") or ""))
         ranking, entities = classify(self.intents, text, context)
         intent = ranking[0] if ranking else Intent(name="new_request", confidence=0.0)
         parse = Parse(text=original, intent=intent, intent_ranking=ranking, entities=entities)
         if not any("\u4e00" <= ch <= "\u9fff" for ch in title + text):
             return parse  # nothing Chinese to read: low confidence, no location
-        is_request = intent.name in ("new_request", "add_info") or len(text) > 30
+        # urgency is always checked: a danger must never hide behind a short or odd message
+        parse.urgency, parse.urgency_reason = urgency(title + "。" + text)
+        is_request = intent.name in ("new_request", "add_info") or len(text) > 15
         if not is_request:
             return parse
         parse.category = self.classify_category(text, title)
         rt, conf, _ = request_type(text, title)
         parse.request_type, parse.request_type_confidence = rt, conf
-        parse.urgency, parse.urgency_reason = urgency(title + "。" + text)
         loc = self.locator.extract(text)
+        if loc.found:
+            loc.text = original[loc.start : loc.end]  # the span as the citizen wrote it
         if not loc.found and title:
             tl = self.locator.extract(title)
             if tl.found:  # where is in the title only: report parts, no span in text
                 loc = Location(**{**tl.model_dump(), "start": -1, "end": -1})
         parse.location = loc
-        parse.subject = make_subject(text, loc, title)
+        parse.subject = make_subject(text, loc, title, self.subject_model)
         kind = parse.urgency_reason.split(":")[0] if parse.urgency else ""
         parse.departments = self.departments.suggest(parse.category.path(), kind)
         return parse

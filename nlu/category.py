@@ -88,7 +88,11 @@ class CategoryModel:
             data += [vw, vc]
             indptr.append(indptr[-1] + len(iw) + len(ic))
         return csr_matrix(
-            (np.concatenate(data) if data else np.zeros(0), np.concatenate(indices) if indices else np.zeros(0, int), indptr),
+            (
+                np.concatenate(data) if data else np.zeros(0),
+                np.concatenate(indices) if indices else np.zeros(0, int),
+                indptr,
+            ),
             shape=(len(docs), 2 * N_FEATURES),
             dtype=np.float64,
         )
@@ -110,12 +114,22 @@ class CategoryModel:
             if progress:
                 progress("fold")
         cal = LogisticRegression(C=10.0, max_iter=1000).fit(scores, y)
-        coef = cal.coef_ if cal.coef_.shape[0] == len(self.classes) else np.vstack([-cal.coef_, cal.coef_]) / 2
-        icp = cal.intercept_ if cal.intercept_.shape[0] == len(self.classes) else np.r_[-cal.intercept_, cal.intercept_] / 2
+        coef = (
+            cal.coef_ if cal.coef_.shape[0] == len(self.classes) else np.vstack([-cal.coef_, cal.coef_]) / 2
+        )
+        icp = (
+            cal.intercept_
+            if cal.intercept_.shape[0] == len(self.classes)
+            else np.r_[-cal.intercept_, cal.intercept_] / 2
+        )
         self.calib_coef, self.calib_intercept = coef, icp
         svm = LinearSVC(C=self.c, class_weight="balanced").fit(x, y)
         w = svm.coef_ if svm.coef_.shape[0] == len(self.classes) else np.vstack([-svm.coef_, svm.coef_])
-        b = svm.intercept_ if svm.intercept_.shape[0] == len(self.classes) else np.r_[-svm.intercept_, svm.intercept_]
+        b = (
+            svm.intercept_
+            if svm.intercept_.shape[0] == len(self.classes)
+            else np.r_[-svm.intercept_, svm.intercept_]
+        )
         self.coef = w.astype(np.float16)  # stored compactly; float32 at inference
         self.intercept = b.astype(np.float32)
         self._w = None

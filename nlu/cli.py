@@ -33,10 +33,17 @@ def _data_dir(settings: Any, data: Path | None) -> Path:
 
 @app.command()
 def train(
-    data: Annotated[Path | None, typer.Option(help="shared data dir (default: settings.shared_data_dir)")] = None,
+    data: Annotated[
+        Path | None, typer.Option(help="shared data dir (default: settings.shared_data_dir)")
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="artifact path (default: nlu/model/nlu-model.npz)")] = None,
-    full: Annotated[bool, typer.Option(help="after measuring, refit on all rows (held-out figures then leak)")] = False,
-    heldout: Annotated[Path, typer.Option(help="where to write the held-out split CSV")] = Path("data/nlu/category_heldout.csv"),
+    full: Annotated[
+        bool, typer.Option(help="after measuring, refit on all rows (held-out figures then leak)")
+    ] = False,
+    heldout: Annotated[
+        Path | None,
+        typer.Option(help="held-out split CSV to write (default: HOTLINE_DATA_DIR/nlu/category_heldout.csv)"),
+    ] = None,
     limit: Annotated[int | None, typer.Option(hidden=True)] = None,
 ) -> None:
     """Train the category + intent models and write a versioned artifact with its metrics."""
@@ -51,8 +58,14 @@ def train(
         console.print(f"[red]no labelled data under {data_dir}/categories[/red]")
         raise typer.Exit(2)
     out_path = out or artifact_path(settings.nlu_model_path)
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-                  TimeElapsedColumn(), console=console) as progress:
+    heldout = heldout or Path(settings.data_dir) / "nlu" / "category_heldout.csv"
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
         task = progress.add_task("training", total=1.0)
 
         def step(msg: str, frac: float) -> None:
@@ -62,8 +75,10 @@ def train(
     h = info.get("heldout", {})
     console.print(f"artifact: {out_path} ({info['size_bytes'] / 1e6:.1f} MB) in {info['train_seconds']} s")
     if "macro_f1" in h:
-        console.print(f"held-out macro-F1 {h['macro_f1']:.4f}  accuracy {h['accuracy']:.4f}  "
-                      f"p50 {h['p50_ms']} ms  p99 {h['p99_ms']} ms  (n={h['n']})")
+        console.print(
+            f"held-out macro-F1 {h['macro_f1']:.4f}  accuracy {h['accuracy']:.4f}  "
+            f"p50 {h['p50_ms']} ms  p99 {h['p99_ms']} ms  (n={h['n']})"
+        )
     typer.echo(json.dumps(info, ensure_ascii=False))
 
 

@@ -103,7 +103,9 @@ def assign_groups(examples: list[Example], texts: list[str], threshold: float = 
         ex.group = find(i)
 
 
-def split(examples: list[Example], test_frac: float = 0.2, seed: int = 13) -> tuple[list[Example], list[Example]]:
+def split(
+    examples: list[Example], test_frac: float = 0.2, seed: int = 13
+) -> tuple[list[Example], list[Example]]:
     """Stratified held-out split. Test rows are drawn only from rows with raw text (what real
     messages look like at inference); segmented-only rows always train. Deterministic by hash."""
     groups: dict[int, list[Example]] = defaultdict(list)

@@ -14,7 +14,9 @@ class DepartmentMap:
     def __init__(self, data: dict[str, Any] | None = None):
         data = data or {}
         d = data.get("default") or {}
-        self.default = Departments(primary=d.get("primary", "12345热线服务中心"), co_handlers=d.get("co_handlers", []))
+        self.default = Departments(
+            primary=d.get("primary", "12345热线服务中心"), co_handlers=d.get("co_handlers", [])
+        )
         self.rules: dict[str, Departments] = {
             k: Departments(primary=v.get("primary", ""), co_handlers=list(v.get("co_handlers") or []))
             for k, v in (data.get("rules") or {}).items()

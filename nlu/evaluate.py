@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .subject import first_clause, make_subject
+from .subject import first_clause
 
 REQUIRED = {
     "category": ["title", "detail", "label"],
@@ -106,8 +106,10 @@ def eval_location(backend: Any, rows: list[dict[str, Any]]) -> dict[str, Any]:
     exact, f1 = [], []
     for r in rows:
         gold = str(r.get("location") or "")
-        pred = backend.locator.extract(str(r.get("text") or "")).text if hasattr(backend, "locator") else (
-            backend.parse(str(r.get("text") or "")).location.text
+        pred = (
+            backend.locator.extract(str(r.get("text") or "")).text
+            if hasattr(backend, "locator")
+            else (backend.parse(str(r.get("text") or "")).location.text)
         )
         exact.append(pred == gold)
         f1.append(char_f1(pred, gold))
@@ -146,8 +148,7 @@ def eval_subject(backend: Any, rows: list[dict[str, Any]]) -> dict[str, Any]:
         detail = str(r.get("留言详情") or "").strip()
         if not ref or not detail:
             continue
-        loc = backend.locator.extract(detail) if hasattr(backend, "locator") else None
-        subj = make_subject(detail, loc) if loc is not None else backend.parse(detail).subject
+        subj = backend.parse(detail).subject
         ours.append(rouge_l(subj, ref))
         base.append(rouge_l(first_clause(detail), ref))
     return {
@@ -171,7 +172,9 @@ def eval_request_type(backend: Any, rows: list[dict[str, Any]]) -> dict[str, Any
     return {
         "task": "request_type",
         "n": len(rows),
-        "accuracy": round(float(np.mean([g == p for g, p in zip(gold, pred, strict=True)])), 4) if rows else 0.0,
+        "accuracy": round(float(np.mean([g == p for g, p in zip(gold, pred, strict=True)])), 4)
+        if rows
+        else 0.0,
         "macro_f1": macro,
         "urgent_precision": round(tp / sum(up), 4) if sum(up) else 0.0,
         "urgent_recall": round(tp / sum(ug), 4) if sum(ug) else 0.0,

@@ -97,7 +97,11 @@ class IntentModel:
         clf = LogisticRegression(C=20.0, max_iter=2000).fit(vec.fit_transform(texts), labels)
         self.classes = [str(c) for c in clf.classes_]
         self.vocab = {str(k): int(v) for k, v in vec.vocabulary_.items()}
-        self.idf, self.coef, self.intercept = np.asarray(vec.idf_), np.asarray(clf.coef_), np.asarray(clf.intercept_)
+        self.idf, self.coef, self.intercept = (
+            np.asarray(vec.idf_),
+            np.asarray(clf.coef_),
+            np.asarray(clf.intercept_),
+        )
         return self
 
     def rank(self, text: str) -> list[tuple[str, float]]:
@@ -109,7 +113,9 @@ class IntentModel:
         z = np.array(self.intercept, dtype=np.float64)
         if counts:
             idx = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
-            val = (1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts)))) * self.idf[idx]
+            val = (
+                1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts)))
+            ) * self.idf[idx]
             val /= np.sqrt(val @ val) or 1.0
             z = z + self.coef[:, idx] @ val
         z = z - z.max()
@@ -137,11 +143,13 @@ class IntentModel:
         return m
 
 
-def classify(model: IntentModel | None, text: str, context: dict[str, Any]) -> tuple[list[Intent], list[Entity]]:
+def classify(
+    model: IntentModel | None, text: str, context: dict[str, Any]
+) -> tuple[list[Intent], list[Entity]]:
     """Intent ranking (best first) and the entities ticket_id / rating."""
     t = text.strip()
     entities: list[Entity] = []
-    for m in TICKET_RE.finditer(t):
+    for m in TICKET_RE.finditer(text):
         entities.append(Entity(entity="ticket_id", value=m.group(), start=m.start(), end=m.end()))
     rating = _rating(t)
     long_text = len(t) > 80
@@ -155,19 +163,31 @@ def classify(model: IntentModel | None, text: str, context: dict[str, Any]) -> t
         forced = "ask_human"
     elif entities and len(compact) <= 40 and not re.search(r"补充|另外", compact):
         forced = "query_progress"
-    elif rating and len(compact) <= 20 and (context.get("expecting") == "rating" or len(compact) <= 8 or "评" in compact):
+    elif (
+        rating
+        and len(compact) <= 20
+        and (context.get("expecting") == "rating" or len(compact) <= 8 or "评" in compact)
+    ):
         forced = "rate"
-    elif re.fullmatch(r"(?:是|是的|对|对的|对啊|没错|确认|确定|好的?|好滴|可以|行|嗯+|ok|OK|没问题|确认提交|提交)(?:吧|的|啊)?", compact):
+    elif re.fullmatch(
+        r"(?:是|是的|对|对的|对啊|没错|确认|确定|好的?|好滴|可以|行|嗯+|ok|OK|没问题|确认提交|提交)(?:吧|的|啊)?",
+        compact,
+    ):
         forced = "affirm"
-    elif re.fullmatch(r"(?:不是|不对|不是的|错了|取消|不用了?|算了|不要|否|不行|不需要|先不|不提交)(?:吧|了|的)?", compact):
+    elif re.fullmatch(
+        r"(?:不是|不对|不是的|错了|取消|不用了?|算了|不要|否|不行|不需要|先不|不提交)(?:吧|了|的)?", compact
+    ):
         forced = "deny"
     if forced is None:
         best = max(rank, key=lambda k: rank[k])
         # while a ticket is being drafted, a short message that isn't a new complaint adds detail
         if context.get("drafting") and best == "new_request" and len(compact) <= 40:
             rank["add_info"] = max(rank.get("add_info", 0.0), rank[best] + 0.05)
-        if not context.get("drafting") and best == "add_info" and len(compact) > 12:
-            rank["new_request"] = rank[best] + 0.05
+        if not context.get("drafting") and best in ("new_request", "add_info") and len(compact) > 12:
+            # with no draft open, "more detail" is really the start of a new request
+            moved = 0.8 * rank.get("add_info", 0.0)
+            rank["new_request"] = max(rank.get("new_request", 0.0) + moved, rank.get("add_info", 0.0) + 0.05)
+            rank["add_info"] = rank.get("add_info", 0.0) - moved
         if len(compact) > 60:  # long free text is a problem description
             forced = "add_info" if context.get("drafting") else "new_request"
     if forced:
@@ -177,7 +197,7 @@ def classify(model: IntentModel | None, text: str, context: dict[str, Any]) -> t
         (Intent(name=k, confidence=round(v / total, 4)) for k, v in rank.items() if k in INTENTS),
         key=lambda i: -i.confidence,
     )
-    rm = _rating_match(t)
+    rm = _rating_match(text)
     if ranking and ranking[0].name == "rate" and rm:
         entities.append(Entity(entity="rating", value=rating, start=rm.start(), end=rm.end()))
     return ranking[:10], entities

@@ -19,7 +19,10 @@ from .base import Location
 _CJK = r"\u4e00-\u9fff"
 # characters that rarely belong to a place name and usually start the clause before it
 _LEAD = (
-    "我们|我家|我是|本人|家住|购买了|购买|买了|修改|位于|地处|住在|坐落于|坐落在|处于|关于|反映|投诉|举报|请问|咨询|希望|要求|"
+    "我们|我家|我是|本人|家住|购买了|购买|买了|修改|位于|据说|发现|占用|修建|新建|拟建|建设|疏通|主管|解决|请求|要求|"
+    "呼吁|整治|治理|改造|开发|入住|办理|申请|恳请|希望|督促|恢复|开通|附近|旁边|对面|门口|后面|前面|周边|隔壁|"
+    "楼下|楼上|西侧|东侧|南侧|北侧|里面|外面|"
+    "地处|住在|坐落于|坐落在|处于|关于|反映|投诉|举报|请问|咨询|希望|要求|"
     "对于|经过|沿着|靠近|距离|紧邻|就在|现在|目前|今天|昨天|一直|已经|多年|在|于|到|从|经|沿|由|"
     "的|是|有|和|与|及|至|离|对|把|向|往|去|来|被|给|让|将|为|了|个|这|那|该|其|某|我|你|他|她|们"
 )
@@ -29,23 +32,32 @@ _NAME = rf"(?:(?![{_STOPCH}])[{_CJK}A-Za-z0-9])"
 
 _PART_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("province", re.compile(rf"[{_CJK}]{{2,7}}(?:省|自治区)|(?:北京|上海|天津|重庆)市?(?=[{_CJK}])")),
-    ("city", re.compile(rf"(?<![A-Za-z0-9])[A-Z]\d{{0,2}}市|[{_CJK}]{{2,4}}(?:市|自治州|地区|州)(?![场民政委区长级内])")),
+    (
+        "city",
+        re.compile(
+            rf"(?<![A-Za-z0-9])[A-Z]\d{{0,2}}市|[{_CJK}]{{2,4}}(?:市|自治州|地区|州)(?![场民政委区长级内])"
+        ),
+    ),
     (
         "district",
-        re.compile(rf"(?<![A-Za-z0-9])[A-Z]\d{{1,2}}(?:区|县|市)|[{_CJK}]{{2,3}}(?:区|县|旗)(?![域别长委政府级内间])"),
+        re.compile(
+            rf"(?<![A-Za-z0-9])[A-Z]\d{{1,2}}(?:区|县|市)|[{_CJK}]{{2,3}}(?:区|县|旗)(?![域别长委政府级内间])"
+        ),
     ),
     ("town", re.compile(rf"[{_CJK}]{{2,5}}(?:街道办事处|街道办|街道|镇|乡)(?![长政府党])")),
     (
         "road",
         re.compile(
+            rf"(?<![A-Za-z0-9])[A-Z]\d{{0,2}}[市区县][东西南北中]?(?:路|大道|大街|街)(?:\d+号)?|"
             rf"{_NAME}{{1,8}}(?:大道|大街|路|街|巷|胡同|弄)(?:[东西南北中]段|[东西南北]延长线)?"
-            rf"(?:\d+(?:-\d+)?号(?:院)?|与[{_CJK}]{{1,6}}(?:路|街|大道)交叉?口|口)?(?![口面上费况线灯边人况灯牌])"
+            rf"(?:\d+(?:-\d+)?号(?:院)?|[与和][{_CJK}]{{1,6}}(?:路|街|大道)(?:交叉?|交汇)?口|口)?(?![面费况线灯边人牌])"
         ),
     ),
     (
         "community",
         re.compile(
-            rf"{_NAME}{{2,8}}(?:小区|花园|社区|家园|公寓|新村|新城|山庄|名苑|花苑|雅苑|苑|庭|府|城|湾|村|屯|组|居委会|安置房|宿舍)"
+            rf"{_NAME}{{2,8}}(?:小区|花园|社区|家园|公寓|新村|新城|山庄|名苑|花苑|雅苑|苑|庭|府|城|湾|屯|居委会|安置房|宿舍)"
+            rf"|{_NAME}{{2,4}}村(?![民委干组里])|{_NAME}{{1,4}}组(?![长织成])"
             rf"(?![民里长委干子市区际])"
         ),
     ),
@@ -53,10 +65,10 @@ _PART_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         "landmark",
         re.compile(
             rf"{_NAME}{{2,8}}(?:大厦|广场|商场|超市|市场|中心|医院|卫生院|学校|中学|小学|幼儿园|大学|学院|公园|车站|"
-            rf"汽车站|火车站|地铁站|高铁站|站|桥|立交桥|隧道|地下通道|加油站|厂|公司|酒店|宾馆|银行|派出所|政府|大楼|写字楼|项目|工地|"
+            rf"汽车站|火车站|地铁站|高铁站|站|桥|立交桥|隧道|地下通道|加油站|厂|公司|酒店|宾馆|银行|派出所|大楼|写字楼|工地|"
             rf"物流园|产业园|工业园|园|垸|KTV|ktv|酒吧|网吧|会所|馆|饭店|餐馆|影城|体育场|考场|驾校|基地|车库|停车场|码头|机场|"
             rf"高速|收费站|砂场|搅拌站|搅拌厂|垃圾站|中转站|变电站|华庭|华府|公馆|天地|郡|邸|阁)"
-            rf"(?![长费])"
+            rf"(?![长费])|[一二三四五六七八九十]{{1,2}}中(?![心间国央午学])"
         ),
     ),
     (
@@ -79,7 +91,7 @@ _WEIGHT = {
     "detail": 0.8,
     "number": 0.5,
 }
-_CONNECT = re.compile(r"^(?:的|旁|旁边|附近|对面|内|里|处|边|门口|前|后|境内|路段|段|、|,|，|\s|主干道|辅道|路口|口|上)?(?:的)?$")
+_CONNECT = re.compile(r"^(?:的|内|里|境内|路段|段|、|\s|主干道|辅道|路口|口|上)?(?:的)?$")
 # words that end like a place but are not one
 _NOT_PLACE = re.compile(
     r"^(?:[一-十两几多]+[区县市镇乡村组]|全[市区县省镇村]|本[市区县省镇村]|我[市区县省镇村]|该[市区县镇村]|各[区县市镇]|"
@@ -111,6 +123,7 @@ def _trim(kind: str, start: int, s: str, gaz: set[str]) -> tuple[int, str]:
     return start, s
 
 
+_ROAD_AFTER = re.compile(r"[东西南北中]?(?:路|大道|大街|街)")
 _INNER_SUFFIX = re.compile(r"小区|社区|花园|大厦|广场|学校|中学|小学|医院|公司")
 _BAD_DISTRICT = re.compile(
     r"(?:社区|小区|景区|园区|校区|片区|城区|市区|郊区|辖区|别墅区|库区|矿区|山区|林区|厂区|生活区|商业区|住宅区|服务区|"
@@ -122,16 +135,27 @@ class LocationExtractor:
     def __init__(self, gazetteer: dict[str, Any] | None = None):
         self.gaz: dict[str, str] = {}
         for kind, names in (gazetteer or {}).items():
-            k = {"districts": "district", "towns": "town", "streets": "town", "roads": "road", "estates": "community",
-                 "communities": "community", "villages": "community", "landmarks": "landmark", "cities": "city",
-                 "provinces": "province"}.get(kind, kind)
+            k = {
+                "districts": "district",
+                "towns": "town",
+                "streets": "town",
+                "roads": "road",
+                "estates": "community",
+                "communities": "community",
+                "villages": "community",
+                "landmarks": "landmark",
+                "cities": "city",
+                "provinces": "province",
+            }.get(kind, kind)
             if k not in _WEIGHT:
                 continue
             for n in names or []:
                 if isinstance(n, str) and len(n) >= 2:
                     self.gaz[n] = k
         self._gaz_re = (
-            re.compile("|".join(re.escape(n) for n in sorted(self.gaz, key=len, reverse=True))) if self.gaz else None
+            re.compile("|".join(re.escape(n) for n in sorted(self.gaz, key=len, reverse=True)))
+            if self.gaz
+            else None
         )
 
     def _parts(self, text: str) -> list[_Part]:
@@ -140,17 +164,30 @@ class LocationExtractor:
         if self._gaz_re:
             for m in self._gaz_re.finditer(text):
                 parts.append(_Part(self.gaz[m.group()], m.start(), m.end(), m.group()))
-        for kind, pat in _PART_PATTERNS:
-            for m in pat.finditer(text):
-                start, s = _trim(kind, m.start(), m.group(), gaz_names)
+        for kind0, pat in _PART_PATTERNS:
+            pos = 0
+            while True:
+                found = pat.search(text, pos)
+                if not found:
+                    break
+                pos = found.end()
+                kind = kind0
+                start, s = _trim(kind, found.start(), found.group(), gaz_names)
                 if len(s) < 2 or _NOT_PLACE.match(s):
                     continue
                 if kind in ("community", "landmark"):
                     inner = _INNER_SUFFIX.search(s[:-1])
                     if inner and inner.end() >= 4:
                         s = s[: inner.end()]
+                        pos = start + len(s)
                         kind = "community" if inner.group() in ("小区", "社区", "花园") else "landmark"
                 if kind == "district" and _BAD_DISTRICT.search(s) and not re.match(r"^[A-Z]\d", s):
+                    continue
+                if kind in ("district", "city") and _ROAD_AFTER.match(text, start + len(s)):
+                    continue  # "A1区路", "C5市北路": a pseudonymised road name, not an admin unit
+                if s.startswith(("该", "本", "此", "这", "那")) or s.endswith(
+                    ("进城", "农村", "乡村", "城乡")
+                ):
                     continue
                 parts.append(_Part(kind, start, start + len(s), s))
         # resolve overlaps: gazetteer, then precise admin names, then longer/earlier matches
@@ -167,7 +204,7 @@ class LocationExtractor:
         chosen: list[_Part] = []
         for p in parts:
             for q in chosen:
-                if p.start < q.end and q.start < p.end and q.start <= p.start < q.end < p.end:
+                if p.start < q.end and q.start < p.end and q.end < p.end:
                     p = _Part(p.kind, q.end, p.end, text[q.end : p.end])  # trim the overlapping head
             if len(p.text) < 2 or _NOT_PLACE.match(p.text):
                 continue

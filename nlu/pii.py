@@ -15,7 +15,9 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     # 18-digit resident ID: 6-digit area, birth date 19xx/20xx, 3 digits, check digit or X
     (
         "id_number",
-        re.compile(r"(?<![0-9A-Za-z])[1-9]\d{5}(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[0-9Xx](?![0-9A-Za-z])"),
+        re.compile(
+            r"(?<![0-9A-Za-z])[1-9]\d{5}(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[0-9Xx](?![0-9A-Za-z])"
+        ),
     ),
     # mainland mobile, optional +86 / 86 prefix and separators (138 1234 5678, 138-1234-5678)
     (

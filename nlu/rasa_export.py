@@ -29,7 +29,9 @@ assistant_id: hotline-gateway-nlu
 """
 
 
-def export_rasa(directory: Path, epochs: int = 100, extra_nlu: list[tuple[str, str]] | None = None) -> list[Path]:
+def export_rasa(
+    directory: Path, epochs: int = 100, extra_nlu: list[tuple[str, str]] | None = None
+) -> list[Path]:
     """config.yml (JiebaTokenizer + DIET), data/nlu.yml (our intents, plus regexes for the ticket
     number), domain.yml (intents + entities). ``extra_nlu``: more (text, intent) examples."""
     d = Path(directory)

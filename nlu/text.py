@@ -46,6 +46,20 @@ def clean(text: str) -> str:
     return re.sub(r"[ \t\r\f\v\u3000]+", " ", text).strip()
 
 
+def clean_aligned(text: str) -> str:
+    """Like :func:`clean` but keeps every character's position (1:1), so spans found in the
+    result index the original text: NFKC per character only where it yields one character,
+    control characters become spaces, nothing is collapsed or stripped."""
+    out = []
+    for ch in text or "":
+        if not (ch.isprintable() or ch in "\n\t"):
+            out.append(" ")
+            continue
+        n = unicodedata.normalize("NFKC", ch)
+        out.append(n if len(n) == 1 else ch)
+    return "".join(out)
+
+
 def cut(text: str) -> list[str]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -59,7 +73,9 @@ def tokens(text: str, stop: Iterable[str] | frozenset[str] = frozenset()) -> lis
     return [w for w in cut(text) if _TOKEN_OK.search(w) and w not in stop_set]
 
 
-def derive_stopwords(pairs: Iterable[tuple[str, str]], min_count: int = 3, keep_ratio: float = 0.25) -> list[str]:
+def derive_stopwords(
+    pairs: Iterable[tuple[str, str]], min_count: int = 3, keep_ratio: float = 0.25
+) -> list[str]:
     """Words that jieba produces on the raw text but the published segmentation removed.
 
     Only dictionary words (or single characters / digits) are kept, so no personal name from the

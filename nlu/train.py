@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import time
+import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +16,8 @@ import numpy as np
 from .category import CategoryModel
 from .dataset import Example, assign_groups, load_labelled, split
 from .intents import IntentModel, load_nlu_yml
+from .location import LocationExtractor, load_gazetteer
+from .subject import SubjectModel
 from .text import derive_stopwords, tokens
 
 ARTIFACT_VERSION = 1
@@ -34,7 +37,9 @@ def write_heldout(path: Path, test: list[Example]) -> None:
             w.writerow([e.title, e.detail, e.label])
 
 
-def prepare(data_dir: Path, limit: int | None = None) -> tuple[list[Example], dict[str, str], list[str], list[Example], list[Example]]:
+def prepare(
+    data_dir: Path, limit: int | None = None
+) -> tuple[list[Example], dict[str, str], list[str], list[Example], list[Example]]:
     """Load, de-duplicate, normalise and split: (examples, docs by key, stop words, train, test).
     Deterministic, so the benchmark and the artifact use the same split."""
     examples = load_labelled(data_dir)
@@ -49,6 +54,34 @@ def prepare(data_dir: Path, limit: int | None = None) -> tuple[list[Example], di
     assign_groups(examples, [docs[e.key] for e in examples])
     train_ex, test_ex = split(examples)
     return examples, docs, stop, train_ex, test_ex
+
+
+def fit_subject(
+    data_dir: Path, heldout_csv: Path | None, limit: int | None = None
+) -> tuple[SubjectModel | None, int]:
+    """Fit the subject clause scorer on half of messages.csv (by a hash of 留言编号); the other
+    half is the held-out set for ROUGE-L (written to ``heldout_csv``)."""
+    path = Path(data_dir) / "messages.csv"
+    if not path.exists():
+        return None, 0
+    with open(path, encoding="utf-8") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["留言主题"].strip() and r["留言详情"].strip()]
+    train_rows = [r for r in rows if zlib.crc32(r["留言编号"].encode()) % 2 == 0][:limit]
+    test_rows = [r for r in rows if zlib.crc32(r["留言编号"].encode()) % 2 == 1]
+    loc = LocationExtractor(
+        load_gazetteer(Path(__file__).resolve().parent.parent / "config" / "gazetteer.yml")
+    )
+    model = SubjectModel().fit(
+        [(r["留言主题"].strip(), r["留言详情"].strip()) for r in train_rows], loc.extract
+    )
+    if heldout_csv:
+        heldout_csv.parent.mkdir(parents=True, exist_ok=True)
+        with open(heldout_csv, "w", encoding="utf-8", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["留言主题", "留言详情"])
+            for r in test_rows:
+                w.writerow([r["留言主题"].strip(), r["留言详情"].strip()])
+    return model, len(train_rows)
 
 
 def train(
@@ -66,6 +99,7 @@ def train(
     ``full=True``: measure on the split first, then refit on all rows for the artifact.
     ``limit``: use only the first N examples (for tests of this code path).
     """
+
     def tick(msg: str, frac: float) -> None:
         if step:
             step(msg, frac)
@@ -75,10 +109,16 @@ def train(
     examples, docs, stop, train_ex, test_ex = prepare(data_dir, limit)
     tick("split", 0.35)
     cat = CategoryModel(c=0.5).fit(
-        [docs[e.key] for e in train_ex], [e.label for e in train_ex], progress=lambda m: tick("category " + m, 0.6)
+        [docs[e.key] for e in train_ex],
+        [e.label for e in train_ex],
+        progress=lambda m: tick("category " + m, 0.6),
     )
     tick("category model", 0.7)
     intents = IntentModel().fit(load_nlu_yml())
+    tick("subject model", 0.72)
+    subject_model, n_subject = fit_subject(
+        data_dir, heldout_path.parent / "subject_heldout.csv" if heldout_path else None, limit
+    )
     taxonomy = load_taxonomy(data_dir)
     meta: dict[str, Any] = {
         "version": ARTIFACT_VERSION,
@@ -99,8 +139,10 @@ def train(
     tick("evaluated on held-out split", 0.85)
     if full and test_ex:
         all_ex = train_ex + test_ex
-        artifact["category"] = CategoryModel(c=0.5).fit([docs[e.key] for e in all_ex], [e.label for e in all_ex])
-    save_artifact(out_path, meta, artifact["category"], intents)
+        artifact["category"] = CategoryModel(c=0.5).fit(
+            [docs[e.key] for e in all_ex], [e.label for e in all_ex]
+        )
+    save_artifact(out_path, meta, artifact["category"], intents, subject_model)
     info = {
         "artifact": out_path.name,
         "version": ARTIFACT_VERSION,
@@ -109,12 +151,18 @@ def train(
         "n_examples": len(examples),
         "n_train": len(train_ex) + (len(test_ex) if full else 0),
         "n_heldout": len(test_ex),
-        "class_counts": {c: int(n) for c, n in zip(*np.unique([e.label for e in examples], return_counts=True), strict=True)},
+        "class_counts": {
+            c: int(n)
+            for c, n in zip(*np.unique([e.label for e in examples], return_counts=True), strict=True)
+        },
         "heldout": metrics,
+        "subject_train_pairs": n_subject,
         "train_seconds": round(time.perf_counter() - t0, 1),
         "size_bytes": out_path.stat().st_size,
     }
-    (out_path.parent / "metrics.json").write_text(json.dumps(info, ensure_ascii=False, indent=2), encoding="utf-8")
+    (out_path.parent / "metrics.json").write_text(
+        json.dumps(info, ensure_ascii=False, indent=2), encoding="utf-8"
+    )
     if heldout_path and test_ex:
         write_heldout(heldout_path, test_ex)
     tick("done", 1.0)
