@@ -151,8 +151,9 @@ class DeliveryError(Exception):
         self.retry_after = retry_after
 
 
-Enqueue = Callable[[InboundMessage], Awaitable[bool]]
-"""Hands a parsed message to the gateway: returns False when it was a duplicate."""
+Enqueue = Callable[..., Awaitable[bool]]
+"""``enqueue(msg, side=None)`` hands a parsed message to the gateway: False when it was a duplicate.
+``side`` (stream, data, maxlen, ttl_s) is one more stream entry written only for a new message."""
 
 
 @runtime_checkable

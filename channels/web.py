@@ -211,23 +211,23 @@ class WebChannel:
             msg = parse(session, body, channel.settings.max_text_chars)
             if int(session["sent_this_minute"]) > channel.settings.web_rate_per_minute:
                 raise RateLimited("发送太频繁，请稍后再试")
-            accepted = await channel.ctx.enqueue(msg)
-            if accepted:
-                echo = OutboundMessage(
-                    id=f"echo:{msg.id}",
-                    conversation_key=msg.conversation_key,
-                    channel=msg.channel,
-                    kind="reply",
-                    text=msg.text,
-                    fields={"session_id": session_id, "client_message_id": msg.channel_message_id},
-                )
-                event = event_of(echo) | {"type": "echo"}
-                await channel.redis.xadd(
-                    _events_key(session_id),
-                    {"data": json.dumps(event, ensure_ascii=False)},
-                    maxlen=EVENTS_MAXLEN,
-                    approximate=True,
-                )
+            # The citizen's own words come back as an ``echo`` event, written with the message
+            # in one round trip and only if it is new (a retried POST echoes nothing twice).
+            echo = OutboundMessage(
+                id=f"echo:{msg.id}",
+                conversation_key=msg.conversation_key,
+                channel=msg.channel,
+                kind="reply",
+                text=msg.text,
+                fields={"session_id": session_id, "client_message_id": msg.channel_message_id},
+            )
+            side = (
+                _events_key(session_id),
+                json.dumps(event_of(echo) | {"type": "echo"}, ensure_ascii=False),
+                EVENTS_MAXLEN,
+                channel.settings.web_session_ttl_hours * 3600,
+            )
+            accepted = await channel.ctx.enqueue(msg, side)
             return JSONResponse(
                 {"accepted": True, "duplicate": not accepted, "message_id": msg.channel_message_id},
                 status_code=202,

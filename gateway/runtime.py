@@ -26,7 +26,7 @@ from config.settings import Settings
 from gateway import metrics
 from gateway.errors import StartupError
 from gateway.redis_conn import RedisHandle, connect
-from gateway.streams import Streams
+from gateway.streams import SideWrite, Streams
 from nlu import get_backend
 from nlu.base import NluBackend
 from ticket_client import make_client
@@ -60,10 +60,10 @@ class Runtime:
     def channel_for(self, channel: str) -> Channel | None:
         return next((c for c in self.channels if c.handles(channel)), None)
 
-    async def enqueue(self, msg: InboundMessage) -> bool:
+    async def enqueue(self, msg: InboundMessage, side: tuple[str, str, int, int] | None = None) -> bool:
         """What channel routes call: de-duplicate and append to the inbound stream."""
         assert self.streams is not None
-        accepted = await self.streams.enqueue(msg)
+        accepted = await self.streams.enqueue(msg, SideWrite(*side) if side else None)
         (metrics.MESSAGES_IN if accepted else metrics.DUPLICATES).labels(msg.channel).inc()
         return accepted
 

@@ -12,7 +12,7 @@ import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis.asyncio as aioredis
 import structlog
@@ -35,6 +35,10 @@ redis.call('HSET', KEYS[3], 'channel', ARGV[3], 'last_in_at', ARGV[5], 'last_tex
 redis.call('HSETNX', KEYS[3], 'first_at', ARGV[5])
 redis.call('ZADD', KEYS[4], ARGV[5], ARGV[4])
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', '1000', '*', 'data', ARGV[7])
+if ARGV[9] ~= '' then
+  redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[10], '*', 'data', ARGV[9])
+  redis.call('EXPIRE', KEYS[6], ARGV[11])
+end
 return 1
 """
 
@@ -55,6 +59,13 @@ return 0
 """
 
 
+class SideWrite(NamedTuple):
+    stream: str
+    data: str
+    maxlen: int = 500
+    ttl_s: int = 72 * 3600
+
+
 def history_entry(direction: str, kind: str, text: str, at: float, **extra: Any) -> str:
     return json.dumps({"dir": direction, "kind": kind, "text": text, "at": at, **extra}, ensure_ascii=False)
 
@@ -69,8 +80,12 @@ class Streams:
         self._publish = redis.register_script(_PUBLISH)
         self._promote = redis.register_script(_PROMOTE)
 
-    async def enqueue(self, msg: InboundMessage) -> bool:
-        """Append a citizen message unless its channel message id was seen; False for a duplicate."""
+    async def enqueue(self, msg: InboundMessage, side: SideWrite | None = None) -> bool:
+        """Append a citizen message unless its channel message id was seen; False for a duplicate.
+
+        ``side`` is one more stream entry the channel wants written only if the message is new
+        (the web widget's echo), in the same round trip.
+        """
         now = time.time()
         hist = history_entry(
             "in", msg.event or "text", msg.text, now, id=msg.id, channel_message_id=msg.channel_message_id
@@ -83,6 +98,7 @@ class Streams:
                     keys.conversation(msg.conversation_key),
                     keys.CONVERSATIONS,
                     keys.history(msg.conversation_key),
+                    side.stream if side else keys.INBOUND,
                 ],
                 args=[
                     self.dedupe_ttl_s,
@@ -93,6 +109,9 @@ class Streams:
                     0,
                     hist,
                     msg.text[:80],
+                    side.data if side else "",
+                    side.maxlen if side else 0,
+                    side.ttl_s if side else 0,
                 ],
             )
         except (RedisError, OSError) as exc:
