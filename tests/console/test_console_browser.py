@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -30,7 +31,12 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-DOCS = Path(__file__).resolve().parents[2] / "docs"
+# Screenshots refresh docs/ only when asked (HOTLINE_UPDATE_SCREENSHOTS=1): a test run leaves the tree clean.
+DOCS = (
+    Path(__file__).resolve().parents[2] / "docs"
+    if os.environ.get("HOTLINE_UPDATE_SCREENSHOTS")
+    else Path(tempfile.gettempdir()) / "hotline-screenshots"
+)
 XSS = "<img src=x onerror=alert(1)>"
 TIMEOUT_MS = 20_000
 OPERATOR, PASSWORD = "xiaowang", "correct-horse-battery"
