@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import time
 from typing import Annotated, Any
@@ -36,6 +37,7 @@ from channels.base import (
 )
 
 NAME = "web"
+CURSOR = re.compile(r"\d{1,20}-\d{1,20}")  # a Redis stream id, as returned in ``cursor``
 EVENTS_MAXLEN = 500
 
 
@@ -176,6 +178,8 @@ class WebChannel:
         self, session_id: str, after: str, wait_s: float
     ) -> tuple[list[dict[str, Any]], str]:
         """Events after ``after`` (a stream id; empty for all), waiting up to ``wait_s`` for new ones."""
+        if after and not CURSOR.fullmatch(after):
+            raise BadRequest("事件游标格式不正确（应为上一次返回的 cursor）")
         cursor = after or "0-0"
         block = int(wait_s * 1000) if wait_s > 0 else None
         resp = await self.redis.xread({_events_key(session_id): cursor}, count=100, block=block)
@@ -280,7 +284,7 @@ class WebChannel:
                     events, cursor = reader.result()
                     for event in events:
                         await websocket.send_json(event)
-            except (WebSocketDisconnect, RuntimeError, RedisError, OSError):
+            except (WebSocketDisconnect, RuntimeError, RedisError, OSError, BadRequest):
                 pass
             finally:
                 receiver.cancel()

@@ -1,8 +1,8 @@
 """Everything one gateway process holds: connections, channels, NLU, ticket client, workers.
 
 Built in two steps: ``Runtime(settings)`` constructs the channels (so the app can mount their
-routes), ``await start()`` connects to Redis and the ledger and, in the embedded mode, starts the
-workers as asyncio tasks in the same process.
+routes), ``await start()`` connects to Redis and the ledger and starts the workers: on a thread with
+an event loop of their own in `hotline serve`, inline in `hotline worker`.
 """
 
 from __future__ import annotations
@@ -209,6 +209,7 @@ class WorkerThread(threading.Thread):
         self.loop = asyncio.get_running_loop()
         self._done = asyncio.Event()
         self.runtime = Runtime(self.settings)
+        self.runtime.consumer_prefix += "-w"
         try:
             await self.runtime.start(workers=True, inline_workers=True)
         except BaseException as exc:  # handed to the starting thread, which reports it

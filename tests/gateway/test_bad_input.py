@@ -112,3 +112,13 @@ async def test_admin_api_errors(client: httpx.AsyncClient) -> None:
     assert [h["status"] for h in ticket["history"]] == ["received", "closed"]
     r = await client.get("/api/admin/tickets/12345-20200101-999999", headers=ADMIN)
     assert r.status_code == 404
+
+
+async def test_bad_event_cursor(client: httpx.AsyncClient) -> None:
+    session = await new_session(client)
+    r = await client.get(
+        f"/channels/web/sessions/{session['session_id']}/events",
+        params={"after": "abc"},
+        headers={"Authorization": f"Bearer {session['token']}"},
+    )
+    assert r.status_code == 400 and "游标" in r.json()["detail"]
