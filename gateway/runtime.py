@@ -105,7 +105,7 @@ class Runtime:
             if self.worker_thread.error is not None:
                 raise self.worker_thread.error
         log.info(
-            "gateway_started",
+            "workers_started" if inline_workers else "gateway_started",
             redis="embedded" if settings.redis_embedded else "external",
             channels=[c.name for c in self.channels],
             workers="thread" if self.worker_thread else ("inline" if self.tasks else "none"),
