@@ -64,10 +64,9 @@ def serve(
             await application.state.runtime.start(workers=workers)
         except StartupError as exc:
             _fail(exc)
-        token_note = "" if settings.admin_token else ""
         err.print(
             f"[bold green]hotline-gateway[/] serving on http://{host}:{port}/  "
-            f"(demo page at /, health at /healthz){token_note}"
+            "(demo page at /, console at /console/, health at /healthz)"
         )
         err.print(f"admin token: stored in {settings.data_dir / 'admin_token'} unless HOTLINE_ADMIN_TOKEN is set")
         config = uvicorn.Config(application, host=host, port=port, log_level="warning", lifespan="on")
