@@ -24,6 +24,18 @@ from config.settings import Settings
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
 
+# Debian's Chromium, driven by Playwright through executablePath; the flags keep it off the network.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -19,17 +18,9 @@ from channels.wechat.channel import WechatChannel
 from channels.wechat.fakeapi import FakeWechatApi
 from channels.wechat.window import media_key
 from config.settings import Settings
-from tests.channels.test_wechat import ACCOUNTS, CITIZEN, FIXTURES, MP_CITIZEN, eventually, fixture, push
+from tests.channels.test_wechat import ACCOUNTS, CITIZEN, MP_CITIZEN, eventually, fixture, push
 
 MP_FIELDS = {"character_string1": "ticket_id", "phrase2": "status", "time3": "at", "thing4": "text"}
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeWechatApi]:
-    api = FakeWechatApi(fixtures=FIXTURES, secrets={a.appid: a.secret for a in ACCOUNTS.values()})
-    await api.start()
-    yield api
-    await api.stop()
 
 
 @pytest.fixture

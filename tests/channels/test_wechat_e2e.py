@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -14,19 +14,11 @@ import pytest
 
 from channels.wechat.fakeapi import FakeWechatApi
 from config.settings import Settings
-from tests.channels.test_wechat import ACCOUNTS, CITIZEN, FIXTURES, MP_CITIZEN, eventually, fixture, push
+from tests.channels.test_wechat import ACCOUNTS, CITIZEN, MP_CITIZEN, eventually, fixture, push
 from tests.conftest import ADMIN_TOKEN
 
 TICKET = re.compile(r"12345-\d{8}-\d{6}")
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeWechatApi]:
-    api = FakeWechatApi(fixtures=FIXTURES, secrets={a.appid: a.secret for a in ACCOUNTS.values()})
-    await api.start()
-    yield api
-    await api.stop()
 
 
 @pytest.fixture

@@ -18,19 +18,10 @@ import httpx
 import pytest
 
 from config.settings import Settings
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # Screenshots refresh docs/ only when asked (HOTLINE_UPDATE_SCREENSHOTS=1): a test run leaves the tree clean.
 DOCS = (
     Path(__file__).resolve().parents[2] / "docs"
