@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import signal
 import sys
@@ -53,6 +54,7 @@ def serve(
     import uvicorn
 
     from gateway.app import create_app
+    from gateway.runtime import run_loop
 
     settings = get_settings()
     host = host or settings.host
@@ -70,9 +72,10 @@ def serve(
         )
         err.print(f"admin token: stored in {settings.data_dir / 'admin_token'} unless HOTLINE_ADMIN_TOKEN is set")
         config = uvicorn.Config(application, host=host, port=port, log_level="warning", lifespan="on")
+        gc.freeze()  # what start-up built lives as long as the process: keep it out of every GC pass
         await uvicorn.Server(config).serve()
 
-    asyncio.run(main())
+    run_loop(main())
 
 
 @app.command()
@@ -84,7 +87,7 @@ def worker(
     Workers read the inbound, outbound and outbox streams through consumer groups, so any number
     can run beside `hotline serve`; a message held by a worker that died is claimed by another.
     """
-    from gateway.runtime import Runtime
+    from gateway.runtime import Runtime, run_loop
 
     settings = get_settings()
 
@@ -102,7 +105,7 @@ def worker(
         await rt.stop_event.wait()
         await rt.stop()
 
-    asyncio.run(main())
+    run_loop(main())
 
 
 @admin_app.command("token")

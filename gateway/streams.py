@@ -19,6 +19,7 @@ import structlog
 from redis.exceptions import RedisError, ResponseError
 
 from channels.base import InboundMessage, OutboundMessage
+from channels.group_commit import GroupCommit
 from gateway import keys
 from gateway.errors import ServiceUnavailable
 
@@ -76,7 +77,7 @@ class Streams:
     def __init__(self, redis: aioredis.Redis, dedupe_ttl_s: int = 7 * 24 * 3600) -> None:
         self.redis = redis
         self.dedupe_ttl_s = dedupe_ttl_s
-        self._enqueue = redis.register_script(_ENQUEUE)
+        self._enqueue = GroupCommit(redis, _ENQUEUE)  # on every webhook: written together under load
         self._publish = redis.register_script(_PUBLISH)
         self._promote = redis.register_script(_PROMOTE)
 
@@ -91,7 +92,7 @@ class Streams:
             "in", msg.event or "text", msg.text, now, id=msg.id, channel_message_id=msg.channel_message_id
         )
         try:
-            added = await self._enqueue(
+            added = await self._enqueue.call(
                 keys=[
                     keys.dedupe(msg.dedupe_key),
                     keys.INBOUND,

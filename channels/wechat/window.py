@@ -9,14 +9,14 @@ just after the window re-opened and then forgotten.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import RedisError
 
 from channels.base import OutboundMessage
+from channels.group_commit import GroupCommit
 
 _HOLD = """
 local last_in = redis.call('HGET', KEYS[1], 'last_in') or ''
@@ -72,9 +72,7 @@ class Windows:
         self.messages = messages
         self._hold = redis.register_script(_HOLD)
         self._take = redis.register_script(_TAKE_CONSENT)
-        self._contact = redis.register_script(_CONTACT)
-        self._batch: list[tuple[str, str, list[str], asyncio.Future[list[str]]]] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._contact = GroupCommit(redis, _CONTACT)
         self._mark_closed = redis.register_script(_MARK_CLOSED)
 
     @staticmethod
@@ -100,43 +98,13 @@ class Windows:
         This runs on the webhook path for every message, so concurrent calls are written together
         ("group commit": one pipelined round trip for all contacts that arrived meanwhile); each
         caller still returns only once its own write is done."""
-        future: asyncio.Future[list[str]] = asyncio.get_running_loop().create_future()
-        self._batch.append((account, openid, list(media or ()), future))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush())
-        return await future
-
-    async def _flush(self) -> None:
-        while self._batch:
-            batch, self._batch = self._batch, []
-            now = repr(time.time())
-            results: list[Any] = []
-            for attempt in (1, 2):
-                try:
-                    # EVALSHA by hand: a Script object in a pipeline costs a SCRIPT EXISTS round trip.
-                    async with self.redis.pipeline(transaction=False) as pipe:
-                        for account, openid, media, _ in batch:
-                            keys = [self._win(account, openid), self._pending(account, openid), MEDIA_QUEUE]
-                            pipe.evalsha(self._contact.sha, 3, *keys, now, int(self.seconds) + 3600, *media)
-                        results = await pipe.execute(raise_on_error=False)
-                except (RedisError, OSError) as exc:
-                    results = [exc] * len(batch)
-                if attempt == 1 and any(isinstance(r, NoScriptError) for r in results):
-                    try:
-                        await self.redis.script_load(_CONTACT)  # Redis restarted or flushed its scripts
-                    except (RedisError, OSError) as exc:
-                        results = [exc] * len(batch)
-                        break
-                    continue
-                break
-            for (_, _, _, future), result in zip(batch, results, strict=True):
-                if future.done():  # the caller gave up (cancelled)
-                    continue
-                if isinstance(result, BaseException):
-                    future.set_exception(StateUnavailable(str(result)))
-                else:
-                    pairs = dict(zip(result[::2], result[1::2], strict=True)) if result else {}
-                    future.set_result([pairs[k] for k in sorted(pairs)])  # keys start with the time: oldest first
+        keys = [self._win(account, openid), self._pending(account, openid), MEDIA_QUEUE]
+        try:
+            result = await self._contact.call(keys, [repr(time.time()), int(self.seconds) + 3600, *(media or ())])
+        except (RedisError, OSError) as exc:
+            raise StateUnavailable(str(exc)) from exc
+        pairs = dict(zip(result[::2], result[1::2], strict=True)) if result else {}
+        return [pairs[k] for k in sorted(pairs)]  # keys start with the time: oldest first
 
     async def close(self, account: str, openid: str) -> None:
         """The citizen left (unsubscribed): no customer-service message until they come back."""

@@ -254,6 +254,15 @@ async def test_entity_laden_xml_refused(client: httpx.AsyncClient, app: Any, nam
     assert await enqueued(app) == []
 
 
+def test_dtd_hidden_by_another_encoding_refused() -> None:
+    """A byte scan cannot see ``<!DOCTYPE`` in UTF-16; the parsed document's own DTD is checked too."""
+    evil = fixture("evil__entities.xml").replace('<?xml version="1.0"?>', '<?xml version="1.0" encoding="UTF-16"?>')
+    with pytest.raises(BadRequest, match="DTD"):
+        parse_xml(evil.encode("utf-16"))
+    plain = '<?xml version="1.0" encoding="UTF-16"?><xml><Content>路灯坏了</Content></xml>'
+    assert parse_xml(plain.encode("utf-16")) == {"Content": "路灯坏了"}
+
+
 async def test_oversized_body_refused(client: httpx.AsyncClient, app: Any, settings: Settings) -> None:
     big = fixture("text__plain.xml").replace("晚上很黑", "很黑" * 40_000)  # ~240 KB: over the WeChat limit
     assert len(big.encode()) > settings.wechat_max_body_bytes
