@@ -3,18 +3,21 @@
 A channel adapter turns a platform's request into ``InboundMessage``s (``parse``, pure, no I/O),
 and delivers an ``OutboundMessage`` back on the same platform (``send``). Routes for a channel's
 webhooks live beside it (``routes()``), so adding a channel means adding one module and one
-registry line in ``channels/registry.py``.
+registry line in ``channels/registry.py``. A platform that pushes at high rates may also declare
+``webhooks()``: endpoints the gateway serves ahead of the web framework's middleware and routing.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
+from starlette.responses import Response
 
 OutboundKind = Literal["reply", "ticket_filed", "status_update", "survey", "operator"]
 
@@ -151,6 +154,30 @@ class DeliveryError(Exception):
         self.retry_after = retry_after
 
 
+@dataclass(frozen=True, slots=True)
+class HookRequest:
+    """What a hot webhook handler sees: the path's last segment, the query, the headers
+    (lower-case names) and the whole body, already size-checked."""
+
+    param: str
+    query: Mapping[str, str]
+    headers: Mapping[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Webhook:
+    """``METHOD /channels<prefix><param>`` answered by ``handler`` before the web framework's
+    middleware and routing: for platforms that push at high rates and wait for the answer
+    (WeChat retries after 5 s). Errors raised are answered like everywhere else."""
+
+    method: str
+    prefix: str  # e.g. "/wechat/"; the parameter is the rest of the path, without "/"
+    handler: Callable[[HookRequest], Awaitable[Response]]
+    max_body_bytes: int
+    label: str  # the route as metrics name it, e.g. "/channels/wechat/{account}"
+
+
 Enqueue = Callable[..., Awaitable[bool]]
 """``enqueue(msg, side=None)`` hands a parsed message to the gateway: False when it was a duplicate.
 ``side`` (stream, data, maxlen, ttl_s) is one more stream entry written only for a new message."""
@@ -172,6 +199,10 @@ class Channel(Protocol):
 
     def router(self) -> APIRouter | None:
         """Webhook routes, mounted under ``/channels``; they verify, parse, ``ctx.enqueue`` and ack."""
+        ...
+
+    def webhooks(self) -> list[Webhook]:
+        """Hot webhooks (see ``Webhook``); most channels have none and use ``router`` only."""
         ...
 
     async def start(self) -> None:

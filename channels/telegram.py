@@ -56,6 +56,7 @@ from channels.base import (
     NotFound,
     OutboundMessage,
     Unavailable,
+    Webhook,
     split_text,
 )
 
@@ -294,6 +295,9 @@ class TelegramChannel:
             raise DeliveryError(f"redis unavailable: {exc}", retry_after=5.0) from exc
 
     # --- inbound --------------------------------------------------------------------------
+    def webhooks(self) -> list[Webhook]:
+        return []
+
     def router(self) -> APIRouter | None:
         router = APIRouter(prefix="/telegram", tags=["telegram"])
         channel = self

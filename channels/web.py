@@ -33,6 +33,7 @@ from channels.base import (
     RateLimited,
     Unauthorized,
     Unavailable,
+    Webhook,
     conversation_key,
 )
 
@@ -191,6 +192,9 @@ class WebChannel:
         return events, cursor
 
     # --- routes ---------------------------------------------------------------------------
+    def webhooks(self) -> list[Webhook]:
+        return []
+
     def router(self) -> APIRouter:
         router = APIRouter(prefix="/web", tags=["web"])
         channel = self

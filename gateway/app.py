@@ -19,6 +19,7 @@ from gateway.console import routes as console
 from gateway.logging import configure as configure_logging
 from gateway.routes import admin, health
 from gateway.runtime import Runtime
+from gateway.webhooks import HotPath
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -85,7 +86,19 @@ class Timing:
             metrics.ACK_SECONDS.labels(path).observe(time.perf_counter() - started)
 
 
-def create_app(settings: Settings | None = None, *, workers: bool | None = None) -> FastAPI:
+class GatewayApp(FastAPI):
+    """FastAPI, with the channels' hot webhooks answered before the middleware stack and router."""
+
+    hot: HotPath
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (found := self.hot.match(scope)) is not None:
+            await self.hot.serve(*found, scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None, *, workers: bool | None = None) -> GatewayApp:
     settings = settings or get_settings()
     settings.ensure_admin_token()
     configure_logging(settings.log_level, settings.log_json)
@@ -100,7 +113,7 @@ def create_app(settings: Settings | None = None, *, workers: bool | None = None)
         finally:
             await runtime.stop()
 
-    app = FastAPI(
+    app = GatewayApp(
         title="hotline-gateway",
         description="12345 政务服务便民热线 multichannel intake gateway",
         version="0.1.0",
@@ -108,10 +121,13 @@ def create_app(settings: Settings | None = None, *, workers: bool | None = None)
     )
     app.state.runtime = runtime
     errors.install(app)
+    hooks = []
     for channel in runtime.channels:
         router = channel.router()
         if router is not None:
             app.include_router(router, prefix="/channels")
+        hooks += channel.webhooks()
+    app.hot = HotPath(hooks, settings.max_body_bytes)
     app.include_router(health.router)
     app.include_router(admin.router)
     console.install(app)

@@ -79,37 +79,42 @@ def _json(status: int, detail: str, headers: dict[str, str] | None = None) -> JS
     return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
 
-def install(app: FastAPI) -> None:
-    """Map every error of the tree (and of the layers below) to its HTTP answer."""
+def answer(exc: Exception) -> Response | None:
+    """The HTTP answer for an error of the tree or of the layers below (None: not ours, a 500).
 
-    @app.exception_handler(HotlineError)
-    async def _hotline(_: Request, exc: HotlineError) -> JSONResponse:
+    Used by the app's exception handlers and by the hot webhook path, which runs before them."""
+    if isinstance(exc, HotlineError):
         headers = {"Retry-After": "5"} if isinstance(exc, ServiceUnavailable) else None
         if exc.status_code >= 500:
             log.warning("request_failed", error=type(exc).__name__, detail=exc.detail)
         return _json(exc.status_code, exc.detail, headers)
-
-    @app.exception_handler(ChannelError)
-    async def _channel(_: Request, exc: ChannelError) -> Response:
-        if isinstance(exc, IgnoredEvent):
-            return PlainTextResponse("success", status_code=200)
+    if isinstance(exc, IgnoredEvent):
+        return PlainTextResponse("success", status_code=200)
+    if isinstance(exc, ChannelError):
         cause = repr(exc.__cause__) if exc.__cause__ is not None else None
         log.info("channel_request_refused", error=type(exc).__name__, detail=exc.message, cause=cause)
         headers = {"Retry-After": "5"} if exc.status_code in (429, 503) else None
         return _json(exc.status_code, exc.message, headers)
-
-    @app.exception_handler(TicketNotFound)
-    async def _ticket_missing(_: Request, exc: TicketNotFound) -> JSONResponse:
+    if isinstance(exc, TicketNotFound):
         return _json(404, f"工单不存在：{exc}")
-
-    @app.exception_handler(InvalidTransition)
-    async def _transition(_: Request, exc: InvalidTransition) -> JSONResponse:
+    if isinstance(exc, InvalidTransition):
         return _json(409, f"状态变更不允许：{exc}")
-
-    @app.exception_handler(PlatformUnavailable)
-    async def _platform(_: Request, exc: PlatformUnavailable) -> JSONResponse:
+    if isinstance(exc, PlatformUnavailable):
         log.warning("ledger_unavailable", detail=str(exc))
         return _json(503, "工单系统暂时不可用，请稍后重试", {"Retry-After": "5"})
+    return None
+
+
+def install(app: FastAPI) -> None:
+    """Map every error of the tree (and of the layers below) to its HTTP answer."""
+
+    async def _known(_: Request, exc: Exception) -> Response:
+        response = answer(exc)
+        assert response is not None  # registered only for the types ``answer`` knows
+        return response
+
+    for kind in (HotlineError, ChannelError, TicketNotFound, InvalidTransition, PlatformUnavailable):
+        app.add_exception_handler(kind, _known)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

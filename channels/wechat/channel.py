@@ -23,7 +23,7 @@ import structlog
 from fastapi import APIRouter
 from redis.exceptions import RedisError
 
-from channels.base import ChannelContext, DeliveryError, NotFound, OutboundMessage
+from channels.base import ChannelContext, DeliveryError, NotFound, OutboundMessage, Webhook
 from channels.web import WebChannel
 from channels.wechat.api import NOT_REACHABLE, WINDOW_CLOSED, WechatApi, WechatApiError
 from channels.wechat.crypto import Cipher
@@ -79,6 +79,11 @@ class WechatChannel:
         from channels.wechat.routes import build_router
 
         return build_router(self)
+
+    def webhooks(self) -> list[Webhook]:
+        from channels.wechat.routes import build_webhooks
+
+        return build_webhooks(self)
 
     async def start(self) -> None:
         self._media_task = asyncio.create_task(self._media_loop())

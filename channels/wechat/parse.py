@@ -11,6 +11,7 @@ import re
 import threading
 from datetime import UTC, datetime
 from typing import Any
+
 from lxml import etree
 
 from channels.base import Attachment, BadRequest, GeoLocation, IgnoredEvent, InboundMessage

@@ -2,7 +2,8 @@
 
 A push is verified (signature or msg_signature, replay window), decrypted, parsed safely, handed
 to ``ctx.enqueue`` and answered ``success`` at once: the WeChat API is never called on this path,
-so the answer does not depend on the workers or on WeChat.
+so the answer does not depend on the workers or on WeChat. The two webhook endpoints are
+``Webhook``s, served on the gateway's hot path ahead of the framework's middleware and routing.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Annotated
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 from redis.exceptions import RedisError
@@ -18,11 +19,12 @@ from redis.exceptions import RedisError
 from channels.base import (
     BadRequest,
     Forbidden,
+    HookRequest,
     NotFound,
-    PayloadTooLarge,
     RateLimited,
     Unauthorized,
     Unavailable,
+    Webhook,
 )
 from channels.wechat.api import WechatApiError
 from channels.wechat.crypto import check_signature, check_timestamp
@@ -56,15 +58,14 @@ class ConsentIn(BaseModel):
     accepted: list[str] = Field(default_factory=list, max_length=10)
 
 
-def build_router(channel: WechatChannel) -> APIRouter:
-    router = APIRouter(prefix="/wechat", tags=["wechat"])
+def build_webhooks(channel: WechatChannel) -> list[Webhook]:
+    """``GET|POST /channels/wechat/{account}``: served on the gateway's hot path (``Webhook``)."""
     settings = channel.settings
 
-    # The two webhook routes are plain Starlette endpoints: no parameter solving on the hot path.
-    async def verify_url(request: Request) -> PlainTextResponse:
+    async def verify_url(request: HookRequest) -> PlainTextResponse:
         """Server URL verification: echo ``echostr`` when the signature is right."""
-        name, acc = channel.account(request.path_params["account"])
-        q = request.query_params
+        name, acc = channel.account(request.param)
+        q = request.query
         timestamp, nonce, echostr = q.get("timestamp", ""), q.get("nonce", ""), q.get("echostr", "")
         check_timestamp(timestamp, settings.wechat_replay_window_s)
         if not echostr:
@@ -76,13 +77,10 @@ def build_router(channel: WechatChannel) -> APIRouter:
         check_signature(q.get("signature"), acc.token, timestamp, nonce)
         return PlainTextResponse(echostr)
 
-    async def push(request: Request) -> PlainTextResponse:
+    async def push(request: HookRequest) -> PlainTextResponse:
         """A message or event push, plain or safe mode, XML or JSON."""
-        name, acc = channel.account(request.path_params["account"])
-        body = await request.body()
-        if len(body) > settings.wechat_max_body_bytes:
-            raise PayloadTooLarge("请求内容过大")
-        q = request.query_params
+        name, acc = channel.account(request.param)
+        body, q = request.body, request.query
         timestamp, nonce = q.get("timestamp", ""), q.get("nonce", "")
         check_timestamp(timestamp, settings.wechat_replay_window_s)
         cipher = channel.ciphers.get(name)
@@ -104,10 +102,6 @@ def build_router(channel: WechatChannel) -> APIRouter:
         except TimeoutError as exc:  # Redis stalls: say so well before WeChat's 5 s; it will retry
             raise Unavailable("服务暂时繁忙，请稍后重试") from exc
         return PlainTextResponse(SUCCESS)
-
-    # (Starlette routes do not take the APIRouter prefix: it is added here.)
-    router.add_route(router.prefix + "/{account}", verify_url, methods=["GET"], include_in_schema=False)
-    router.add_route(router.prefix + "/{account}", push, methods=["POST"], include_in_schema=False)
 
     async def accept(name: str, acc: WechatAccount, data: Push) -> None:
         event = event_of(data)
@@ -131,6 +125,16 @@ def build_router(channel: WechatChannel) -> APIRouter:
         msg = to_inbound(data, name, acc.kind, settings.max_text_chars)
         if await channel.ctx.enqueue(msg):
             await channel.contact(name, openid, [a.ref for a in msg.attachments])
+
+    label = "/channels/wechat/{account}"
+    limit = settings.wechat_max_body_bytes
+    return [Webhook("GET", "/wechat/", verify_url, limit, label), Webhook("POST", "/wechat/", push, limit, label)]
+
+
+def build_router(channel: WechatChannel) -> APIRouter:
+    """The mini-program's own endpoints (login, subscribe-message consents)."""
+    router = APIRouter(prefix="/wechat", tags=["wechat"])
+    settings = channel.settings
 
     @router.post("/{account}/login", status_code=201)
     async def login(account: str, body: LoginIn) -> dict[str, str]:
