@@ -9,12 +9,15 @@ a connector are chained; the chain with the most (weighted) parts is the locatio
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .base import Location
+
+log = logging.getLogger(__name__)
 
 _CJK = r"\u4e00-\u9fff"
 # characters that rarely belong to a place name and usually start the clause before it
@@ -131,8 +134,28 @@ _BAD_DISTRICT = re.compile(
 )
 
 
+def default_tagger() -> Any:
+    """The committed CRF (``nlu/model/location-crf.crfsuite``), or None if it or pycrfsuite is missing."""
+    global _DEFAULT_TAGGER
+    if _DEFAULT_TAGGER is False:
+        try:
+            from .location_model import MODEL_PATH, LocationTagger
+
+            _DEFAULT_TAGGER = LocationTagger(MODEL_PATH) if MODEL_PATH.exists() else None
+        except Exception:  # no pycrfsuite, unreadable file: the rules alone still work
+            log.warning("location CRF not loaded; rules only", exc_info=True)
+            _DEFAULT_TAGGER = None
+    return _DEFAULT_TAGGER
+
+
+_DEFAULT_TAGGER: Any = False
+
+
 class LocationExtractor:
-    def __init__(self, gazetteer: dict[str, Any] | None = None):
+    """``tagger``: "default" = the committed CRF if present, None = rules only, or a LocationTagger."""
+
+    def __init__(self, gazetteer: dict[str, Any] | None = None, tagger: Any = "default"):
+        self.tagger = default_tagger() if tagger == "default" else tagger
         self.gaz: dict[str, str] = {}
         for kind, names in (gazetteer or {}).items():
             k = {
@@ -238,8 +261,16 @@ class LocationExtractor:
             return Location()
         text = text[:1500]
         parts = self._parts(text)
-        if not parts:
+        best = self._best_chain(text, parts)
+        if self.tagger is not None:
+            best = self._refine(text, best)
+        if not best:
             return Location()
+        return self._location(text, best)
+
+    def _best_chain(self, text: str, parts: list[_Part]) -> list[_Part]:
+        if not parts:
+            return []
         chains: list[list[_Part]] = [[parts[0]]]
         for p in parts[1:]:
             prev = chains[-1][-1]
@@ -248,17 +279,10 @@ class LocationExtractor:
                 chains[-1].append(p)
             else:
                 chains.append([p])
+        best = max(chains, key=_score)
+        return best if _score(best) >= 0.9 else []
 
-        def score(ch: list[_Part]) -> float:
-            s = sum(_WEIGHT.get(p.kind, 0.5) for p in ch)
-            kinds = {p.kind for p in ch}
-            if kinds <= {"province", "city"} or kinds == {"detail"}:
-                s *= 0.3  # "A市" alone or "3栋" alone is not where the problem is
-            return s - ch[0].start / 10000.0
-
-        best = max(chains, key=score)
-        if score(best) < 0.9:
-            return Location()
+    def _location(self, text: str, best: list[_Part]) -> Location:
         loc = Location(text=text[best[0].start : best[-1].end], start=best[0].start, end=best[-1].end)
         for p in best:
             field = p.kind
@@ -281,6 +305,133 @@ class LocationExtractor:
             elif field == "detail":
                 loc.detail = current + p.text
         return loc
+
+    def _refine(self, text: str, best: list[_Part]) -> list[_Part]:
+        """Let the CRF correct the rules' chain: drop end parts it reads as outside, extend the
+        chain over a name it reads as inside ("A6区" + "中粮鸿云"), or find a place the rules missed."""
+        try:
+            tags, inside = self.tagger.tag(text)
+        except Exception:  # a tagger failure must never lose what the rules found
+            log.warning("location CRF failed; rules only", exc_info=True)
+            return best
+        n = len(tags)
+        if not n:
+            return best
+        best = list(best)
+
+        def mean(a: int, b: int) -> float:
+            b = min(b, n)
+            return sum(inside[a:b]) / (b - a) if b > a else 1.0
+
+        def protected(p: _Part) -> bool:
+            return p.text in self.gaz or bool(_PSEUDO_ADMIN.match(p.text))
+
+        if best:
+            # the tail the CRF confidently reads as outside, right after a part it reads as inside
+            last = best[-1]
+            if not protected(last) and last.kind in ("landmark", "community", "road") and last.end <= n:
+                cut = _cut_point(inside, last.start, last.end)
+                if cut is not None and cut - last.start >= 2 and last.end - cut >= 4:
+                    best[-1] = _Part(last.kind, last.start, cut, text[last.start : cut])
+                elif (
+                    len(best) > 1
+                    and len(last.text) >= 4
+                    and not _STRONG.search(last.text)
+                    and (cut == last.start or _STRONG.search(best[-2].text) and max(inside[last.start : last.end]) < OUT)
+                ):
+                    best.pop()  # "南泉小区" + "占用耕地建砂场": a verb phrase that happens to end in 场
+            if _score(best) < 0.9:
+                return []
+            e = best[-1].end
+            if 0 < e < n and tags[e] == "I" and tags[e - 1] != "O":
+                j = e
+                while j < n and tags[j] == "I":
+                    j += 1
+                ext = text[e:j]
+                detail = bool(_DETAIL_RE.fullmatch(ext))
+                after_admin = best[-1].kind in ("province", "city", "district", "town", "road")
+                after_admin = after_admin or bool(_WEAK.search(best[-1].text))  # "绿城" + "桃花源"
+                sure = mean(e, j)
+                if _name_like(ext) and (sure >= EXTEND and (after_admin or detail) or sure >= SURE):
+                    gate = _GATE.search(ext)
+                    if gate and not detail:  # "枫丹白露北门": the estate, then which gate
+                        if gate.start():
+                            best.append(_Part("community", e, e + gate.start(), ext[: gate.start()]))
+                        best.append(_Part("detail", e + gate.start(), j, gate.group()))
+                    elif not detail and best[-1].kind in ("community", "landmark"):
+                        last = best[-1]  # one name: "绿城" + "桃花源"
+                        best[-1] = _Part(last.kind, last.start, j, text[last.start : j])
+                    else:
+                        best.append(_Part("detail" if detail else "community", e, j, ext))
+            s0 = best[0].start
+            if 0 < s0 < n and tags[s0] == "I":
+                i = s0
+                while i > 0 and tags[i - 1] == "I":
+                    i -= 1
+                if i > 0 and tags[i - 1] == "B":
+                    i -= 1
+                ext = text[i:s0]
+                m = _PREFIX.match(ext)
+                if (m and m.end() == len(ext)) or (_name_like(ext) and mean(i, s0) >= EXTEND):
+                    best.insert(0, _Part(m.lastgroup or "district" if m else "community", i, s0, ext))
+            return best
+        # the rules found nothing: a confident CRF span that reads like a place
+        cands = []
+        i = 0
+        while i < n:
+            if tags[i] == "O":
+                i += 1
+                continue
+            j = i + 1
+            while j < n and tags[j] == "I":
+                j += 1
+            span = text[i:j]
+            if len(span) >= 3 and _name_like(span) and mean(i, j) >= ALONE and not _CITY_ONLY.fullmatch(span):
+                cands.append((mean(i, j) * len(span), i, j))
+            i = j
+        if not cands:
+            return []
+        _, i, j = max(cands)
+        return [_Part("landmark", i, j, text[i:j])]
+
+
+OUT = 0.35
+IN = 0.7
+SURE = 0.95
+EXTEND = 0.85
+ALONE = 0.9
+_PSEUDO_ADMIN = re.compile(r"^[A-Z]\d{0,2}[省市区县]$")
+_DETAIL_RE = _PART_PATTERNS[-1][1]
+_CITY_ONLY = re.compile(rf"(?:[{_CJK}]{{2,3}}省|西地省)?(?:[A-Z]\d{{0,2}}市|[{_CJK}]{{2,3}}市)?")
+_STRONG = re.compile(r"(?:小区|花园|社区|家园|公寓|新村|村|组|大厦|广场|中学|小学|学校|医院)$")
+# one-character suffixes that are as often inside an estate's name as at its end
+_WEAK = re.compile(r"^.{1,3}[城苑庭府湾园居阁郡邸]$")
+_GATE = re.compile(r"[东西南北正大侧后]门$")
+_EXT_BAD = re.compile(
+    r"^(?:附近|门口|对面|旁边|周边|前面|后面|楼下|楼上|[东西南北]侧|[东西南北]边|内|里|外|前|后|旁|边|门)|(?:附近|门口|对面|旁边|周边)$"
+)
+
+
+def _cut_point(inside: list[float], start: int, end: int) -> int | None:
+    """First position k in [start, end) after a char read as inside (≥ IN) from which all read < OUT."""
+    for k in range(start, end):
+        if all(x < OUT for x in inside[k:end]) and k > 0 and inside[k - 1] >= IN:
+            return k
+    return None
+
+
+def _name_like(s: str) -> bool:
+    if not 2 <= len(s) <= 10 or _EXT_BAD.search(s) or _NOT_PLACE.match(s):
+        return False
+    return all(("\u4e00" <= c <= "\u9fff" or c.isalnum() or c in "-·.") and c not in _STOPCH for c in s)
+
+
+def _score(ch: list[_Part]) -> float:
+    s = sum(_WEIGHT.get(p.kind, 0.5) for p in ch)
+    kinds = {p.kind for p in ch}
+    if kinds <= {"province", "city"} or kinds == {"detail"}:
+        s *= 0.3  # "A市" alone or "3栋" alone is not where the problem is
+    return s - ch[0].start / 10000.0
 
 
 def load_gazetteer(path: Path | None) -> dict[str, Any]:

@@ -72,9 +72,9 @@ def test_location_span_is_in_text(nlu) -> None:
 def test_gazetteer_helps() -> None:
     from nlu.location import LocationExtractor
 
-    text = "K2区枫丹白露北门的水沟臭气熏天"
-    assert "枫丹白露" not in LocationExtractor().extract(text).text
-    gaz = LocationExtractor({"estates": ["枫丹白露"]}).extract(text)
+    text = "K2区枫丹白露北门的水沟臭气熏天"  # the rules alone; with the CRF see tests/nlu/test_location.py
+    assert "枫丹白露" not in LocationExtractor(tagger=None).extract(text).text
+    gaz = LocationExtractor({"estates": ["枫丹白露"]}, tagger=None).extract(text)
     assert gaz.text == "K2区枫丹白露" and gaz.community == "枫丹白露"
 
 

@@ -1,0 +1,119 @@
+"""Location extraction: rules + the CRF span model (nlu/location.py, nlu/location_model.py)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from nlu.location import LocationExtractor, default_tagger
+from nlu.location_model import MODEL_PATH, LocationTagger, bio, features, train, training_data
+
+
+@pytest.fixture(scope="module")
+def ex() -> LocationExtractor:
+    return LocationExtractor()
+
+
+def test_committed_model_loads_fast() -> None:
+    assert MODEL_PATH.exists() and MODEL_PATH.stat().st_size < 4_000_000
+    t0 = time.perf_counter()
+    tagger = LocationTagger(MODEL_PATH)
+    assert time.perf_counter() - t0 < 0.5
+    assert default_tagger() is not None
+    tags, inside = tagger.tag("投诉K2区枫丹白露小区噪音扰民")
+    assert len(tags) == len(inside) == 15 and tags[2] == "B" and tags[0] == "O"
+
+
+def test_unsuffixed_estate_after_district(ex: LocationExtractor) -> None:
+    # no suffix on the estate name: the rules alone stop at the district
+    text = "K2区枫丹白露北门的水沟臭气熏天"
+    assert LocationExtractor(tagger=None).extract(text).text == "K2区"
+    loc = ex.extract(text)
+    assert loc.text.startswith("K2区枫丹白露") and loc.district == "K2区"
+    assert loc.community == "枫丹白露"
+    text = "本人去年在B6区绿城桃花源购买了一套房子，至今没有办理房产证"
+    assert ex.extract(text).text == "B6区绿城桃花源"
+
+
+def test_crf_cuts_what_follows_a_place(ex: LocationExtractor) -> None:
+    # the rules' landmark pattern runs on to "…建砂场"; the CRF reads it as outside the place
+    text = "投诉D3县文星镇南岭小区占用耕地建砂场"
+    assert LocationExtractor(tagger=None).extract(text).text != "D3县文星镇南岭小区"
+    loc = ex.extract(text)
+    assert loc.text == "D3县文星镇南岭小区"
+    assert (loc.district, loc.town, loc.community) == ("D3县", "文星镇", "南岭小区")
+
+
+def test_no_place_no_location(ex: LocationExtractor) -> None:
+    for text in ("请问社保断缴了怎么补缴", "A市什么时候能普及5G网络？", "尊敬的书记：您好！", "投诉西地省某建设集团拖欠工资"):
+        assert not ex.extract(text).found, text
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "   ", "😀😀😀", "A3区" * 25_000, "区" * 50_000, "Hello世界A3区mixed文字🚧路", "\x00\ud800?"],
+)
+def test_never_raises_and_span_is_in_text(ex: LocationExtractor, text: str) -> None:
+    loc = ex.extract(text)
+    if loc.found:
+        assert text[loc.start : loc.end] == loc.text
+
+
+def test_latency_with_crf(ex: LocationExtractor) -> None:
+    text = "尊敬的领导：您好！我是A6区某某花园的业主，小区门口的道路坑坑洼洼，下雨天积水严重，希望有关部门尽快修复。" * 3
+    ex.extract(text)
+    runs = []
+    for _ in range(30):
+        t0 = time.perf_counter()
+        ex.extract(text)
+        runs.append(time.perf_counter() - t0)
+    assert sorted(runs)[15] < 0.02  # generous: shared CI cores; ~1 ms here
+
+
+def test_bio_and_features() -> None:
+    assert bio(6, [(1, 3), (4, 6)]) == ["O", "B", "I", "O", "B", "I"]
+    f = features("A3区")
+    assert len(f) == 3 and "c=区" in f[2] and "c=0" in f[1]  # digits are one symbol
+
+
+def _tiny_corpora(d: Path) -> None:
+    (d / "cluener").mkdir(parents=True)
+    (d / "address").mkdir()
+    rows = [("我在北京市海淀区中关村大街工作", [(2, 14, "address")]), ("他去了故宫", [(3, 5, "scene")])] * 20
+    with open(d / "cluener" / "train.csv", "w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["text", "spans"])
+        for text, spans in rows:
+            w.writerow([text, json.dumps([{"start": s, "end": e, "label": lab, "span": text[s:e]} for s, e, lab in spans])])
+    addr = [
+        ("浙江省杭州市西湖区文三路90号", [(0, 3, "prov"), (3, 6, "city"), (6, 9, "district"), (9, 12, "road"), (12, 15, "roadno")]),
+        ("余杭区良渚街道玉鸟流苏3幢", [(0, 3, "district"), (3, 7, "town"), (7, 11, "poi"), (11, 13, "houseno")]),
+    ] * 20
+    with open(d / "address" / "train.csv", "w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["text", "spans"])
+        for text, spans in addr:
+            w.writerow([text, json.dumps([{"start": s, "end": e, "label": lab, "span": text[s:e]} for s, e, lab in spans])])
+    with open(d / "messages.csv", "w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["留言编号", "留言主题", "留言详情"])
+        for i in range(20):
+            w.writerow([i, "请问社保断缴了怎么补缴", "我想咨询一下，公积金怎么提取？谢谢领导。"])
+
+
+def test_training_is_reproducible(tmp_path: Path) -> None:
+    _tiny_corpora(tmp_path / "data")
+    a = training_data(tmp_path / "data", seed=7, exclude=[])
+    b = training_data(tmp_path / "data", seed=7, exclude=[])
+    assert a == b and len(a) > 40
+    # pseudonymised admin names appear in the address examples ("A3区" style)
+    assert any(t[s:e][:1].isupper() for t, spans in a for s, e in spans)
+    out = tmp_path / "m.crfsuite.gz"
+    info = train(tmp_path / "data", out, seed=7, max_iterations=20, exclude=[])
+    assert out.exists() and info["sentences"] == len(a)
+    tags, _ = LocationTagger(out).tag("我在北京市海淀区中关村大街工作")
+    assert tags[2] == "B"
