@@ -263,7 +263,7 @@ class LocationExtractor:
         parts = self._parts(text)
         best = self._best_chain(text, parts)
         if self.tagger is not None:
-            best = self._refine(text, best)
+            best = self._refine(text, best, parts)
         if not best:
             return Location()
         return self._location(text, best)
@@ -279,6 +279,7 @@ class LocationExtractor:
                 chains[-1].append(p)
             else:
                 chains.append([p])
+        # (re-ranking candidate chains by the CRF's support was tried: dev char-F1 0.831 vs 0.838)
         best = max(chains, key=_score)
         return best if _score(best) >= 0.9 else []
 
@@ -306,14 +307,22 @@ class LocationExtractor:
                 loc.detail = current + p.text
         return loc
 
-    def _refine(self, text: str, best: list[_Part]) -> list[_Part]:
+    def _refine(self, text: str, best: list[_Part], parts: list[_Part] | None = None) -> list[_Part]:
         """Let the CRF correct the rules' chain: drop end parts it reads as outside, extend the
         chain over a name it reads as inside ("A6区" + "中粮鸿云"), or find a place the rules missed."""
+        # the CRF reads a window around the rules' chain (or the head of the text): a linear chain
+        # needs little context, and this bounds the cost (~0.1 ms per 20 characters)
+        if best:
+            a, b = max(0, best[0].start - WINDOW), min(len(text), best[-1].end + WINDOW)
+        else:
+            a, b = 0, min(len(text), HEAD)
         try:
-            tags, inside = self.tagger.tag(text)
+            wtags, winside = self.tagger.tag(text[a:b])
         except Exception:  # a tagger failure must never lose what the rules found
             log.warning("location CRF failed; rules only", exc_info=True)
             return best
+        tags = ["O"] * a + wtags
+        inside = [0.0] * a + winside
         n = len(tags)
         if not n:
             return best
@@ -347,12 +356,16 @@ class LocationExtractor:
                 j = e
                 while j < n and tags[j] == "I":
                     j += 1
+                if not _name_like(text[e:j]):
+                    # the CRF ran on ("…润和长郡小区6位"): stop at the end of a rule part inside its span
+                    ends = sorted((p.end for p in parts or [] if e < p.start < p.end < j), reverse=True)
+                    j = next((k for k in ends if _name_like(text[e:k], 16)), j)
                 ext = text[e:j]
                 detail = bool(_DETAIL_RE.fullmatch(ext))
                 after_admin = best[-1].kind in ("province", "city", "district", "town", "road")
                 after_admin = after_admin or bool(_WEAK.search(best[-1].text))  # "绿城" + "桃花源"
                 sure = mean(e, j)
-                if _name_like(ext) and (sure >= EXTEND and (after_admin or detail) or sure >= SURE):
+                if _name_like(ext, 16) and (sure >= EXTEND and (after_admin or detail) or sure >= SURE):
                     gate = _GATE.search(ext)
                     if gate and not detail:  # "枫丹白露北门": the estate, then which gate
                         if gate.start():
@@ -395,6 +408,8 @@ class LocationExtractor:
         return [_Part("landmark", i, j, text[i:j])]
 
 
+WINDOW = 24
+HEAD = 160
 OUT = 0.35
 IN = 0.7
 SURE = 0.95
@@ -420,10 +435,15 @@ def _cut_point(inside: list[float], start: int, end: int) -> int | None:
     return None
 
 
-def _name_like(s: str) -> bool:
-    if not 2 <= len(s) <= 10 or _EXT_BAD.search(s) or _NOT_PLACE.match(s):
+def _name_like(s: str, longest: int = 10) -> bool:
+    if not 2 <= len(s) <= longest or _EXT_BAD.search(s) or _NOT_PLACE.match(s):
         return False
-    return all(("\u4e00" <= c <= "\u9fff" or c.isalnum() or c in "-·.") and c not in _STOPCH for c in s)
+    if s[0] in _STOPCH or s[-1] in _STOPCH:
+        return False
+    return all(("\u4e00" <= c <= "\u9fff" or c.isalnum() or c in "-·.") and c not in _INNER_STOP for c in s)
+
+
+_INNER_STOP = set("的了是在我你他她们这那把被给让也就很没不请要")
 
 
 def _score(ch: list[_Part]) -> float:
