@@ -375,7 +375,13 @@ class LocationExtractor:
                         last = best[-1]  # one name: "绿城" + "桃花源"
                         best[-1] = _Part(last.kind, last.start, j, text[last.start : j])
                     else:
-                        best.append(_Part("detail" if detail else "community", e, j, ext))
+                        inner = None if detail else _DETAIL_RE.search(ext, 2)
+                        if inner and inner.end() == len(ext):  # "米兰春天" + "G2栋320"
+                            k = e + inner.start()
+                            best.append(_Part("community", e, k, ext[: inner.start()]))
+                            best.append(_Part("detail", k, j, inner.group()))
+                        else:
+                            best.append(_Part("detail" if detail else "community", e, j, ext))
             s0 = best[0].start
             if 0 < s0 < n and tags[s0] == "I":
                 i = s0

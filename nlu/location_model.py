@@ -70,7 +70,8 @@ def _norm_char(ch: str) -> str:
 
 def features(text: str) -> list[list[str]]:
     """CRFsuite attribute lists, one per character (window ±2, bigrams, character classes).
-    (The kinds of rule parts as extra features were tried: dev char-F1 0.824 vs 0.835 without.)"""
+    (Tried without gain on the dev set: the kinds of rule parts as features, 0.824 vs 0.835;
+    character trigrams, 0.831 vs 0.838.)"""
     n = len(text)
     chars = [_norm_char(c) for c in text]
     types = [_ctype(c) for c in text]

@@ -39,6 +39,14 @@ def test_unsuffixed_estate_after_district(ex: LocationExtractor) -> None:
     assert ex.extract(text).text == "B6区绿城桃花源"
 
 
+def test_parts_of_an_extended_name(ex: LocationExtractor) -> None:
+    loc = ex.extract("A3区联丰路米兰春天G2栋320的下水道堵了")  # no gazetteer here
+    assert loc.text == "A3区联丰路米兰春天G2栋320"
+    assert (loc.district, loc.road, loc.community, loc.detail) == ("A3区", "联丰路", "米兰春天", "G2栋320")
+    loc = ex.extract("K5区华润凤凰城3栋的电梯坏了半个月")
+    assert (loc.district, loc.community, loc.detail) == ("K5区", "华润凤凰城", "3栋")
+
+
 def test_crf_cuts_what_follows_a_place(ex: LocationExtractor) -> None:
     # the rules' landmark pattern runs on to "…建砂场"; the CRF reads it as outside the place
     text = "投诉D3县文星镇南岭小区占用耕地建砂场"
