@@ -127,6 +127,10 @@ class Settings(BaseSettings):
     # Workers run inside `hotline serve` unless disabled (then run `hotline worker`)
     embedded_workers: bool = True
     worker_concurrency: int = 8
+    # `hotline worker` lowers its CPU priority by this much (0 keeps it): on a machine shared with
+    # `hotline serve`, a backlog of bot turns then waits in the stream instead of delaying
+    # webhook acknowledgements, which must come within WeChat's 5 s.
+    worker_nice: int = Field(default=10, ge=0, le=19)
 
     # Security
     admin_token: str = ""

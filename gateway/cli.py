@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import os
 import signal
 import sys
 from typing import Annotated
@@ -81,6 +82,9 @@ def serve(
 @app.command()
 def worker(
     concurrency: Annotated[int | None, typer.Option(help="Consumers per stream (HOTLINE_WORKER_CONCURRENCY).")] = None,
+    nice: Annotated[
+        int | None, typer.Option(help="Lower this process's CPU priority by N, 0-19 (HOTLINE_WORKER_NICE, default 10).")
+    ] = None,
 ) -> None:
     """Run extra workers against the same Redis (and the same HOTLINE_DATA_DIR in embedded mode).
 
@@ -90,6 +94,9 @@ def worker(
     from gateway.runtime import Runtime, run_loop
 
     settings = get_settings()
+    niceness = settings.worker_nice if nice is None else nice
+    if niceness:
+        os.nice(max(0, min(19, niceness)))  # acknowledgements first; the backlog waits in the stream
 
     async def main() -> None:
         rt = Runtime(settings)

@@ -84,6 +84,30 @@ def test_unreachable_database_names_the_setting(tmp_path: Path, clean_redis: str
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.parametrize(("args", "lowered_by"), [((), 10), (("--nice", "3"), 3)])
+def test_worker_yields_cpu_to_acknowledgements(
+    tmp_path: Path, clean_redis: str, args: tuple[str, ...], lowered_by: int
+) -> None:
+    import os
+    import time
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}
+    env |= {"HOTLINE_DATA_DIR": str(tmp_path), "HOTLINE_REDIS_URL": clean_redis}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "worker", *args], env=env, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 90
+        assert proc.stderr is not None
+        while "running" not in proc.stderr.readline():
+            assert time.monotonic() < deadline and proc.poll() is None, "the worker did not start"
+        expected = min(19, os.getpriority(os.PRIO_PROCESS, 0) + lowered_by)
+        assert os.getpriority(os.PRIO_PROCESS, proc.pid) == expected
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
 def test_logs_mask_phone_and_id_numbers(capsys: pytest.CaptureFixture[str]) -> None:
     import structlog
 
