@@ -3,7 +3,7 @@
 ``python -m nlu.location_sample --seed 20261127 --n 120 --out FILE``
 
 Rows of ``messages.csv`` whose title or detail already contains a snippet of an existing
-``nlu/data/eval/location_*.jsonl`` file are left out, so the new set shares no message with them.
+``nlu/data/eval/location_*.jsonl`` file (all of them by default) are left out, so the new set shares no message with them.
 Each row gives one snippet: its title (留言主题) or, by a coin flip of the same seeded generator,
 the first sentence of its detail (cut at 60 characters), with phone and ID numbers masked
 (:func:`nlu.pii.mask_pii`). The ``location`` field is written empty: annotate it by hand.
@@ -79,10 +79,13 @@ def main(argv: list[str] | None = None) -> None:
         "--exclude",
         type=Path,
         nargs="*",
-        default=[EVAL_DIR / "location_gold.jsonl", EVAL_DIR / "location_test.jsonl"],
+        default=None,
+        help="sets whose messages are left out (default: every nlu/data/eval/location_*.jsonl)",
     )
     a = ap.parse_args(argv)
-    rows = sample(a.messages, a.exclude, a.n, a.seed)
+    exclude = a.exclude if a.exclude is not None else sorted(EVAL_DIR.glob("location_*.jsonl"))
+    exclude = [p for p in exclude if p.resolve() != a.out.resolve()]
+    rows = sample(a.messages, exclude, a.n, a.seed)
     with open(a.out, "w", encoding="utf-8") as fh:
         for r in rows:
             fh.write(json.dumps(r, ensure_ascii=False) + "\n")
