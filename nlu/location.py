@@ -44,7 +44,7 @@ _PART_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     (
         "district",
         re.compile(
-            rf"(?<![A-Za-z0-9])[A-Z]\d{{1,2}}(?:区|县|市)|[{_CJK}]{{2,3}}(?:区|县|旗)(?![域别长委政府级内间])"
+            rf"(?<![A-Za-z0-9])[A-Z]\d{{1,2}}(?:区|县|市)|(?:(?![{_STOPCH}])[{_CJK}]){{2,3}}(?:区|县|旗)(?![域别长委政府级内间领])"
         ),
     ),
     ("town", re.compile(rf"[{_CJK}]{{2,5}}(?:街道办事处|街道办|街道|镇|乡)(?![长政府党])")),
@@ -59,9 +59,10 @@ _PART_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     (
         "community",
         re.compile(
-            rf"{_NAME}{{2,8}}(?:小区|花园|社区|家园|公寓|新村|新城|山庄|名苑|花苑|雅苑|苑|庭|府|城|湾|屯|居委会|安置房|宿舍)"
-            rf"|{_NAME}{{2,4}}村(?![民委干组里])|{_NAME}{{1,4}}组(?![长织成])"
-            rf"(?![民里长委干子市区际])"
+            rf"{_NAME}{{2,8}}(?:小区|花园|社区|家园|公寓|新村|新城|山庄|名苑|花苑|雅苑|居委会|安置房|宿舍)"
+            # a one-character suffix ends a name only where it does not start a word (城乡, 城区, 府办)
+            rf"|{_NAME}{{2,8}}(?:苑|庭|府|城|湾|屯)(?![乡区镇市管建里内外中民际办委])"
+            rf"|{_NAME}{{2,4}}村(?![民委干组里])|{_NAME}{{1,4}}组(?![长织成民里委干子市区际])"
         ),
     ),
     (
@@ -95,6 +96,9 @@ _WEIGHT = {
     "number": 0.5,
 }
 _CONNECT = re.compile(r"^(?:的|内|里|境内|路段|段|、|\s|主干道|辅道|路口|口|上)?(?:的)?$")
+# between two places of one stretch or area: "星沙大道至松雅湖东几路", "火车南站周边的花侯路"
+_JOIN = re.compile(r"^(?:至|到|与|和|及|、|周边的|辖下的|旁的?|下穿)$")
+_JOINABLE = {"district", "town", "road", "community", "landmark"}
 # words that end like a place but are not one
 _NOT_PLACE = re.compile(
     r"^(?:[一-十两几多]+[区县市镇乡村组]|全[市区县省镇村]|本[市区县省镇村]|我[市区县省镇村]|该[市区县镇村]|各[区县市镇]|"
@@ -275,7 +279,10 @@ class LocationExtractor:
         for p in parts[1:]:
             prev = chains[-1][-1]
             gap = text[prev.end : p.start]
-            if p.start >= prev.end and _CONNECT.match(gap):
+            if p.start >= prev.end and (
+                _CONNECT.match(gap)
+                or (_JOIN.match(gap) and prev.kind in _JOINABLE and p.kind in _JOINABLE)
+            ):
                 chains[-1].append(p)
             else:
                 chains.append([p])
