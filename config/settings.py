@@ -188,6 +188,10 @@ class Settings(BaseSettings):
     wechat_window_hours: float = 48  # customer-service messages allowed after a citizen's last contact…
     wechat_window_messages: int = 5  # …at most this many of them
     wechat_media_dir: Path | None = None  # fetched images/voice; default <data_dir>/media/wechat
+    # A fetch that fails for a passing reason (WeChat busy, token, network) is tried again after
+    # this many seconds, doubling each time (at most an hour apart), up to 12 attempts: WeChat
+    # keeps temporary media three days.
+    wechat_media_retry_s: float = Field(default=30.0, gt=0)
     telegram_api_base: str = "https://api.telegram.org"
 
     @classmethod

@@ -16,6 +16,7 @@ import contextlib
 import json
 import re
 import secrets
+import time
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from channels.wechat.api import NOT_REACHABLE, WINDOW_CLOSED, WechatApi, WechatA
 from channels.wechat.crypto import Cipher
 from channels.wechat.delivery import custom_payloads, subscribe_data
 from channels.wechat.parse import split_sender
-from channels.wechat.window import MEDIA_QUEUE, StateUnavailable, Windows, media_key
+from channels.wechat.window import MEDIA_QUEUE, MEDIA_RETRY, StateUnavailable, Windows, media_key
 from config.settings import WechatAccount
 
 log = structlog.get_logger(__name__)
@@ -37,6 +38,7 @@ log = structlog.get_logger(__name__)
 CHANNELS = ("wechat_oa", "wechat_mp")
 SUBSCRIBE_KINDS = ("status_update", "ticket_filed")
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
+MEDIA_ATTEMPTS = 12
 
 
 class WechatChannel:
@@ -178,8 +180,11 @@ class WechatChannel:
         base = self.settings.wechat_media_dir or (self.settings.data_dir / "media" / "wechat")
         while True:
             try:
-                ref = await self.ctx.redis.lpop(MEDIA_QUEUE) if self.ctx.redis is not None else None
+                redis = self.ctx.redis
+                ref = await redis.lpop(MEDIA_QUEUE) if redis is not None else None
                 if not ref:
+                    if redis is not None:
+                        await self._due_media_retries()
                     await asyncio.sleep(1.0)
                     continue
                 await self._fetch(Path(base), str(ref))
@@ -187,15 +192,29 @@ class WechatChannel:
                 log.warning("wechat_media_loop", error=str(exc))
                 await asyncio.sleep(2.0)
 
-    async def _fetch(self, base: Path, ref: str) -> None:
-        _, name, media_id = ref.split(":", 2)
+    async def _due_media_retries(self) -> None:
+        """Move retries whose time has come back to the queue (ZREM decides which process does)."""
+        for item in await self.ctx.redis.zrangebyscore(MEDIA_RETRY, 0, time.time(), start=0, num=50):
+            if await self.ctx.redis.zrem(MEDIA_RETRY, item):
+                await self.ctx.redis.rpush(MEDIA_QUEUE, item)
+
+    async def _fetch(self, base: Path, item: str) -> None:
+        """``item`` is a ref as the push queued it, or ``<attempts so far>|<ref>`` for a retry."""
+        done, _, ref = item.rpartition("|")
+        attempt = (int(done) if done.isdigit() else 0) + 1
+        _, name, media_id = (ref.split(":", 2) + ["", ""])[:3]
         account = self.accounts.get(name)
-        if account is None:
+        if account is None or not media_id:
             return
         try:
             content, mime = await self.api(account).get_media(media_id)
         except WechatApiError as exc:
-            log.warning("wechat_media_failed", ref=ref, errcode=exc.errcode, errmsg=exc.errmsg)
+            if exc.transient and attempt < MEDIA_ATTEMPTS:
+                delay = min(3600.0, self.settings.wechat_media_retry_s * 2 ** (attempt - 1))
+                log.info("wechat_media_retry", ref=ref, errcode=exc.errcode, attempt=attempt, in_s=delay)
+                await self.ctx.redis.zadd(MEDIA_RETRY, {f"{attempt}|{ref}": time.time() + delay})
+                return
+            log.warning("wechat_media_failed", ref=ref, errcode=exc.errcode, errmsg=exc.errmsg, attempt=attempt)
             await self.ctx.redis.set(media_key(ref), json.dumps({"error": str(exc)}), ex=7 * 24 * 3600)
             return
         path = base / _SAFE_NAME.sub("_", name) / _SAFE_NAME.sub("_", media_id)

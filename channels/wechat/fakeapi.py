@@ -43,7 +43,7 @@ class FakeWechatApi:
     custom: list[dict[str, Any]] = field(default_factory=list)  # customer-service messages received
     subscribe: list[dict[str, Any]] = field(default_factory=list)
     token_calls: int = 0
-    failures: list[int] = field(default_factory=list)  # errcodes to answer to the next sends
+    failures: list[int] = field(default_factory=list)  # errcodes to answer to the next sends and media fetches
     media: dict[str, bytes] = field(default_factory=dict)
     _valid: set[str] = field(default_factory=set)
     _runner: web.AppRunner | None = None
@@ -120,6 +120,8 @@ class FakeWechatApi:
     async def _media(self, request: web.Request) -> web.Response:
         if (refused := self._check_token(request)) is not None:
             return refused
+        if self.failures:
+            return web.json_response(self.response(f"error_{self.failures.pop(0)}"))
         content = self.media.get(request.query.get("media_id", ""))
         if content is None:
             return web.json_response(self.response("error_40007"))

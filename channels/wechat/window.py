@@ -52,6 +52,8 @@ return 1
 
 MEDIA_QUEUE = "hl:wx:media:queue"
 """Media references (``wechat:<account>:<media_id>``) waiting to be fetched by a background task."""
+MEDIA_RETRY = "hl:wx:media:retry"
+"""Fetches that failed for a passing reason: ``<attempt>|<ref>`` scored by when to try again."""
 
 
 class StateUnavailable(Exception):
