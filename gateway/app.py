@@ -89,7 +89,7 @@ class Timing:
 class GatewayApp(FastAPI):
     """FastAPI, with the channels' hot webhooks answered before the middleware stack and router."""
 
-    hot: HotPath
+    hot: HotPath = HotPath([], 0)  # create_app sets the channels' hooks
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (found := self.hot.match(scope)) is not None:
