@@ -155,11 +155,34 @@ def default_tagger() -> Any:
 _DEFAULT_TAGGER: Any = False
 
 
+def default_filter() -> Any:
+    """The committed mention filter (``nlu/model/location-filter.json``), or None if missing."""
+    global _DEFAULT_FILTER
+    if _DEFAULT_FILTER is False:
+        try:
+            from .location_filter import FILTER_PATH, LocationFilter
+
+            _DEFAULT_FILTER = LocationFilter.load(FILTER_PATH) if FILTER_PATH.exists() else None
+        except Exception:
+            log.warning("location filter not loaded", exc_info=True)
+            _DEFAULT_FILTER = None
+    return _DEFAULT_FILTER
+
+
+_DEFAULT_FILTER: Any = False
+
+
 class LocationExtractor:
     """``tagger``: "default" = the committed CRF if present, None = rules only, or a LocationTagger."""
 
-    def __init__(self, gazetteer: dict[str, Any] | None = None, tagger: Any = "default"):
+    def __init__(
+        self,
+        gazetteer: dict[str, Any] | None = None,
+        tagger: Any = "default",
+        location_filter: Any = "default",
+    ):
         self.tagger = default_tagger() if tagger == "default" else tagger
+        self.filter = default_filter() if location_filter == "default" else location_filter
         self.gaz: dict[str, str] = {}
         for kind, names in (gazetteer or {}).items():
             k = {
@@ -260,16 +283,28 @@ class LocationExtractor:
             out.append(_Part(p.kind, start, p.end, s))
         return out
 
-    def extract(self, text: str, title: str = "") -> Location:
+    def chain(self, text: str) -> list[_Part]:
+        """The parts of the place the rules and the CRF find (before the mention filter)."""
         if not text or not text.strip():
-            return Location()
+            return []
         text = text[:1500]
         parts = self._parts(text)
         best = self._best_chain(text, parts)
         if self.tagger is not None:
             best = self._refine(text, best, parts)
+        return best
+
+    def extract(self, text: str, title: str = "") -> Location:
+        best = self.chain(text)
         if not best:
             return Location()
+        text = text[:1500]
+        if self.filter is not None:
+            try:
+                if not self.filter.keep(text, best):
+                    return Location()  # an organisation, a policy or a city mentioned, not a place
+            except Exception:  # the filter must never lose what was found
+                log.warning("location filter failed", exc_info=True)
         return self._location(text, best)
 
     def _best_chain(self, text: str, parts: list[_Part]) -> list[_Part]:
@@ -280,8 +315,7 @@ class LocationExtractor:
             prev = chains[-1][-1]
             gap = text[prev.end : p.start]
             if p.start >= prev.end and (
-                _CONNECT.match(gap)
-                or (_JOIN.match(gap) and prev.kind in _JOINABLE and p.kind in _JOINABLE)
+                _CONNECT.match(gap) or (_JOIN.match(gap) and prev.kind in _JOINABLE and p.kind in _JOINABLE)
             ):
                 chains[-1].append(p)
             else:
@@ -353,7 +387,11 @@ class LocationExtractor:
                     len(best) > 1
                     and len(last.text) >= 4
                     and not _STRONG.search(last.text)
-                    and (cut == last.start or _STRONG.search(best[-2].text) and max(inside[last.start : last.end]) < OUT)
+                    and (
+                        cut == last.start
+                        or _STRONG.search(best[-2].text)
+                        and max(inside[last.start : last.end]) < OUT
+                    )
                 ):
                     best.pop()  # "南泉小区" + "占用耕地建砂场": a verb phrase that happens to end in 场
             if _score(best) < 0.9:

@@ -1,0 +1,299 @@
+"""Is the chain the rules (and the CRF) found the place of a problem, or only a mention?
+
+"G7县退养政策", "A市宇冰燃气公司故意不退钱", "A7县电视台…" name a district, a city or an
+organisation, but the message is about a policy, a company or a broadcaster: by the annotation
+convention (docs/nlu.md) there is no location. A small logistic regression decides from a few
+general features of the chain and its surroundings: which kinds of parts it has, whether it ends
+in an organisation's suffix (公司/局/电视台 …) or a facility's (医院/学校 …), what kind of word
+follows it (an organisation, a policy or a group of people, a physical problem), how the sentence
+starts (a question, a self-introduction) and where the chain is; plus the chain's last one/two
+characters and the one/two characters around it, hashed into 512 buckets.
+
+Weights: ``nlu/model/location-filter.json`` (plain JSON, ~6 KB).
+``python -m nlu.location_filter train [--data ../shared/data]`` fits them on (1) the chains found
+in the annotated dev + first fresh set (``location_gold.jsonl`` + ``location_fresh.jsonl``; never
+``location_fresh2.jsonl`` nor ``location_test.jsonl``), label = keeping the chain scores better
+than dropping it, and (2) the chains found in CLUENER's training sentences, labelled automatically:
+inside an ``address``/``scene`` span = a place, inside only ``company``/``government``/
+``organization`` spans = not. It prints the 5-fold cross-validated gain on the annotated rows first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import re
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+FILTER_PATH = Path(__file__).parent / "model" / "location-filter.json"
+TRAIN_SETS = ("location_gold.jsonl", "location_fresh.jsonl")
+SEED = 20261127
+# an annotated row counts as this many CLUENER rows (5-fold CV gain on dev + fresh: 1 → 0.027,
+# 3 → 0.027, 10 → 0.035; without CLUENER 0.012–0.020)
+ANNOTATED_WEIGHT = 10
+
+
+class _PartLike(Protocol):
+    kind: str
+    start: int
+    end: int
+    text: str
+
+
+_ADMIN = {"province", "city", "district", "town"}
+# what an organisation's name ends in (it is not where a problem is, unless a facility)
+_ORG_END = re.compile(r"(?:公司|集团|局|委|委员会|政府|电视台|银行|协会|部门|网)$")
+_FACILITY_END = re.compile(
+    r"(?:医院|卫生院|学校|中学|小学|幼儿园|大学|学院|驾校|车站|火车站|地铁站|公园|广场|市场|超市|酒店|饭店)$"
+)
+_ORG_AFTER = re.compile(
+    r"^(?:人民政府|政府|[^，。]{0,4}(?:局|委|办|部门|公司|集团|电视台|法院|检察院|公安|派出所|银行)|立案)"
+)
+_POLICY_AFTER = re.compile(
+    r"^[^，。！？]{0,6}(?:政策|户口|户籍|居民|人员|员工|职工|学生|小孩|孩子|入学|招生|录取|社保|医保|公积金|补贴|补助|退养|"
+    r"养老|待遇|资格|编制|考试|教师|老师|工资|购房|限购|房价|新政|标准|规定|文件|制度|办理|手续|清单|名单)"
+)
+_PLACE_AFTER = re.compile(
+    r"^[^，。！？]{0,8}(?:噪音|扰民|违建|违章|积水|漏水|路灯|拥堵|堵车|施工|垃圾|油烟|污染|业主|住户|村民|附近|周边|门口|对面|"
+    r"楼下|旁边|道路|马路|停车|红绿灯|安全隐患|破损|臭|排放|消防|电梯|物业|拆迁|征收|占道|违法建设)"
+)
+_QUESTION_START = re.compile(r"^(?:[^，。]{0,6})(?:咨询|请问|想咨询|询问|问一下|关于)")
+_SELF_START = re.compile(r"(?:我是|我们是|本人|家住|我家|住在|我在|我们)")
+_SUFFIX_PLACE = re.compile(r"(?:小区|花园|社区|家园|村|组|路|街|大道|栋|楼|号|单元|苑|城|府|湾|庭)$")
+
+FEATURES = (
+    "bias",
+    "admin_only",
+    "city_or_province_only",
+    "has_road",
+    "has_community",
+    "has_landmark",
+    "has_detail",
+    "n_parts",
+    "ends_org",
+    "ends_facility",
+    "ends_place_suffix",
+    "org_after",
+    "policy_after",
+    "place_after",
+    "question_start",
+    "self_start",
+    "at_start",
+    "long_span",
+)
+
+
+BUCKETS = 512
+
+
+def lexical(text: str, chain: Sequence[_PartLike]) -> list[int]:
+    """Hashed indexes (offset by len(FEATURES)) of the chain's last characters and its neighbours."""
+    a, b = chain[0].start, chain[-1].end
+    last = chain[-1].text
+    keys = (
+        "l1=" + last[-1:],
+        "l2=" + last[-2:],
+        "n1=" + text[b : b + 1],
+        "n2=" + text[b : b + 2],
+        "p1=" + text[max(0, a - 1) : a],
+        "p2=" + text[max(0, a - 2) : a],
+    )
+    return sorted({len(FEATURES) + zlib.crc32(k.encode("utf-8", "replace")) % BUCKETS for k in keys})
+
+
+def vector(text: str, chain: Sequence[_PartLike]) -> list[float]:
+    v = features(text, chain) + [0.0] * BUCKETS
+    for i in lexical(text, chain):
+        v[i] = 1.0
+    return v
+
+
+def features(text: str, chain: Sequence[_PartLike]) -> list[float]:
+    kinds = {p.kind for p in chain}
+    start, end = chain[0].start, chain[-1].end
+    last = chain[-1].text
+    after = text[end : end + 14]
+    head = text[:start]
+    admin_only = kinds <= _ADMIN
+    return [
+        1.0,
+        float(admin_only),
+        float(kinds <= {"province", "city"}),
+        float("road" in kinds),
+        float("community" in kinds),
+        float("landmark" in kinds),
+        float("detail" in kinds),
+        min(len(chain), 5) / 5.0,
+        float(bool(_ORG_END.search(last))),
+        float(bool(_FACILITY_END.search(last))),
+        float(bool(_SUFFIX_PLACE.search(last))),
+        float(bool(_ORG_AFTER.match(after))),
+        float(bool(_POLICY_AFTER.match(after))),
+        float(bool(_PLACE_AFTER.match(after))),
+        float(bool(_QUESTION_START.match(text[: start + 1]))),
+        float(bool(_SELF_START.search(head[-8:]))),
+        float(start <= 4),
+        float(end - start >= 8),
+    ]
+
+
+class LocationFilter:
+    def __init__(self, weights: Sequence[float], threshold: float = 0.5):
+        if len(weights) != len(FEATURES) + BUCKETS:
+            raise ValueError("location filter: wrong number of weights, retrain it")
+        self.w = list(weights)
+        self.threshold = threshold
+
+    @classmethod
+    def load(cls, path: Path = FILTER_PATH) -> LocationFilter:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        if list(data["features"]) != list(FEATURES):
+            raise ValueError("location filter: feature list changed, retrain it")
+        return cls(data["weights"], float(data.get("threshold", 0.5)))
+
+    def prob(self, text: str, chain: Sequence[_PartLike]) -> float:
+        z = sum(w * x for w, x in zip(self.w, features(text, chain), strict=False))
+        z += sum(self.w[i] for i in lexical(text, chain))
+        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+    def keep(self, text: str, chain: Sequence[_PartLike]) -> bool:
+        return not chain or self.prob(text, chain) >= self.threshold
+
+
+# --------------------------------------------------------------------------- training
+
+
+def fit(
+    xs: Sequence[Sequence[float]], ys: Sequence[int], l2: float = 3.0, epochs: int = 300, lr: float = 0.5
+) -> list[float]:
+    """L2-regularised logistic regression by full-batch gradient descent (deterministic)."""
+    import numpy as np
+
+    x = np.asarray(xs, dtype=float)
+    y = np.asarray(ys, dtype=float)
+    w = np.zeros(x.shape[1])
+    for _ in range(epochs):
+        p = 1.0 / (1.0 + np.exp(-np.clip(x @ w, -30, 30)))
+        reg = l2 * w / len(y)
+        reg[0] = 0.0
+        w -= lr * (x.T @ (p - y) / len(y) + reg)
+    return [float(v) for v in w]
+
+
+def _extractor() -> Any:
+    from .location import LocationExtractor, load_gazetteer
+
+    gaz = load_gazetteer(Path(__file__).parent.parent / "config" / "gazetteer.yml")
+    return LocationExtractor(gaz, location_filter=None)
+
+
+def samples(files: Sequence[Path]) -> list[tuple[list[float], int, float, float]]:
+    """(vector, label, char-F1 if kept, char-F1 if dropped) for every annotated row with a chain."""
+    from .evaluate import char_f1
+
+    ex = _extractor()
+    out = []
+    for f in files:
+        for line in open(f, encoding="utf-8"):
+            if not line.strip():
+                continue
+            r = json.loads(line)
+            text, gold = r["text"], r.get("location") or ""
+            chain = ex.chain(text)
+            if not chain:
+                continue
+            pred = text[chain[0].start : chain[-1].end]
+            keep, drop = char_f1(pred, gold), char_f1("", gold)
+            if keep == drop:
+                continue  # the wrong place found: neither decision helps
+            out.append((vector(text, chain), int(keep > drop), keep, drop))
+    return out
+
+
+def cluener_samples(path: Path) -> list[tuple[list[float], int]]:
+    """Chains found in CLUENER sentences: a place if they overlap an address/scene span, not one
+    if they overlap only organisation spans; other chains are left out."""
+    import csv
+
+    if not path.exists():
+        return []
+    ex = _extractor()
+    out = []
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        for r in csv.DictReader(fh):
+            text = r["text"]
+            chain = ex.chain(text)
+            if not chain:
+                continue
+            a, b = chain[0].start, chain[-1].end
+            over = [s for s in json.loads(r["spans"]) if s["start"] < b and a < s["end"]]
+            # CLUENER calls schools, hospitals, parks … organisations; by the convention they are places
+            if any(s["label"] in ("address", "scene") or _FACILITY_END.search(s["span"]) for s in over):
+                out.append((vector(text, chain), 1))
+            elif over and all(s["label"] in ("company", "government", "organization") for s in over):
+                out.append((vector(text, chain), 0))
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    from .location_sample import EVAL_DIR
+
+    ap = argparse.ArgumentParser(prog="python -m nlu.location_filter")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("train", help="fit the filter on the dev + first fresh location sets and CLUENER")
+    t.add_argument("--data", type=Path, default=Path("../shared/data"))
+    t.add_argument("--out", type=Path, default=FILTER_PATH)
+    t.add_argument("--l2", type=float, default=3.0)
+    a = ap.parse_args(argv)
+    files = [EVAL_DIR / n for n in TRAIN_SETS]
+    rows = sum(1 for f in files for line in open(f, encoding="utf-8") if line.strip())
+    data = samples(files)
+    extra = cluener_samples(a.data / "cluener" / "train.csv")
+    rng = random.Random(SEED)
+    order = list(range(len(data)))
+    rng.shuffle(order)
+    folds = 5
+    acc = gain = 0.0
+    for k in range(folds):
+        test = set(order[k::folds])
+        train = [d[:2] for i, d in enumerate(data) if i not in test] * ANNOTATED_WEIGHT + extra
+        w = fit([d[0] for d in train], [d[1] for d in train], a.l2)
+        for i in test:
+            x, y, keep, drop = data[i]
+            kept = sum(wi * xi for wi, xi in zip(w, x, strict=True)) >= 0
+            acc += kept == bool(y)
+            gain += (keep if kept else drop) - keep
+    report = {
+        "annotated": len(data),
+        "negatives": sum(1 - d[1] for d in data),
+        "cluener": len(extra),
+        "cv_accuracy": round(acc / max(1, len(data)), 3),
+        # over all annotated rows (rows without a chain, or where neither decision helps, gain 0)
+        "cv_char_f1_gain": round(gain / rows, 4),
+    }
+    print(json.dumps(report))
+    train = [d[:2] for d in data] * ANNOTATED_WEIGHT + extra
+    w = fit([d[0] for d in train], [d[1] for d in train], a.l2)
+    a.out.write_text(
+        json.dumps(
+            {
+                "features": list(FEATURES),
+                "buckets": BUCKETS,
+                "weights": [round(x, 4) for x in w],
+                "threshold": 0.5,
+            },
+            separators=(",", ":"),
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    print(" ".join(f"{n}={x:+.2f}" for n, x in zip(FEATURES, w, strict=False)))
+
+
+if __name__ == "__main__":
+    main()
