@@ -27,7 +27,7 @@ _LEAD = (
     "楼下|楼上|西侧|东侧|南侧|北侧|里面|外面|"
     "地处|住在|坐落于|坐落在|处于|关于|反映|投诉|举报|请问|咨询|希望|要求|"
     "对于|经过|沿着|靠近|距离|紧邻|就在|现在|目前|今天|昨天|一直|已经|多年|在|于|到|从|经|沿|由|"
-    "的|是|有|和|与|及|至|离|对|把|向|往|去|来|被|给|让|将|为|了|个|这|那|该|其|某|我|你|他|她|们"
+    "的|是|系|有|和|与|及|至|离|对|把|向|往|去|来|被|给|让|将|为|了|个|这|那|该|其|某|我|你|他|她|们"
 )
 _LEAD_RE = re.compile(rf"^(?:{_LEAD})+")
 _STOPCH = "的了是和与及或我你他她们这那在于到从把被给让向对也都就很还又有没不请要"
@@ -130,6 +130,10 @@ def _trim(kind: str, start: int, s: str, gaz: set[str]) -> tuple[int, str]:
     return start, s
 
 
+# a one-character word before a common noun is not a road's name ("要求铁路" → "求铁路")
+_GENERIC_ROAD = re.compile(r"^.?(?:铁路|公路|马路|道路|线路|水路|山路|小路|大路|古路)$")
+_PSEUDO_INSIDE = re.compile(r"(?<![A-Za-z0-9])[A-Z]\d{0,2}[市区县]")
+_ONE_CHAR_END = set("苑庭府城湾屯园桥站厂馆郡邸阁中")
 _ROAD_AFTER = re.compile(r"[东西南北中]?(?:路|大道|大街|街)")
 _INNER_SUFFIX = re.compile(r"小区|社区|花园|大厦|广场|学校|中学|小学|医院|公司")
 _BAD_DISTRICT = re.compile(
@@ -223,7 +227,11 @@ class LocationExtractor:
                 pos = found.end()
                 kind = kind0
                 start, s = _trim(kind, found.start(), found.group(), gaz_names)
-                if len(s) < 2 or _NOT_PLACE.match(s):
+                pseudo = _PSEUDO_INSIDE.search(s, 1)
+                if pseudo and not re.search(r"[省市区县州]$", s[: pseudo.start()]) and s not in gaz_names:
+                    # a pseudonymised admin name starts a place: "拉通A4区学堂园", "呼吁解决C5市路"
+                    start, s = start + pseudo.start(), s[pseudo.start() :]
+                if len(s) < 2 or _NOT_PLACE.match(s) or (kind == "road" and _GENERIC_ROAD.match(s)):
                     continue
                 if kind in ("community", "landmark"):
                     inner = _INNER_SUFFIX.search(s[:-1])
@@ -233,6 +241,9 @@ class LocationExtractor:
                         kind = "community" if inner.group() in ("小区", "社区", "花园") else "landmark"
                 if kind == "district" and _BAD_DISTRICT.search(s) and not re.match(r"^[A-Z]\d", s):
                     continue
+                if kind in ("community", "landmark") and s[-1] in _ONE_CHAR_END:
+                    if _ROAD_AFTER.match(text, start + len(s)):
+                        continue  # "学堂园" + "路": a road's name, which the road pattern reads
                 if kind in ("district", "city") and _ROAD_AFTER.match(text, start + len(s)):
                     continue  # "A1区路", "C5市北路": a pseudonymised road name, not an admin unit
                 if s.startswith(("该", "本", "此", "这", "那")) or s.endswith(
