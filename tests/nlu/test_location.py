@@ -57,7 +57,12 @@ def test_crf_cuts_what_follows_a_place(ex: LocationExtractor) -> None:
 
 
 def test_no_place_no_location(ex: LocationExtractor) -> None:
-    for text in ("请问社保断缴了怎么补缴", "A市什么时候能普及5G网络？", "尊敬的书记：您好！", "投诉西地省某建设集团拖欠工资"):
+    for text in (
+        "请问社保断缴了怎么补缴",
+        "A市什么时候能普及5G网络？",
+        "尊敬的书记：您好！",
+        "投诉西地省某建设集团拖欠工资",
+    ):
         assert not ex.extract(text).found, text
 
 
@@ -72,7 +77,10 @@ def test_never_raises_and_span_is_in_text(ex: LocationExtractor, text: str) -> N
 
 
 def test_latency_with_crf(ex: LocationExtractor) -> None:
-    text = "尊敬的领导：您好！我是A6区某某花园的业主，小区门口的道路坑坑洼洼，下雨天积水严重，希望有关部门尽快修复。" * 3
+    text = (
+        "尊敬的领导：您好！我是A6区某某花园的业主，小区门口的道路坑坑洼洼，下雨天积水严重，希望有关部门尽快修复。"
+        * 3
+    )
     ex.extract(text)
     runs = []
     for _ in range(30):
@@ -96,16 +104,36 @@ def _tiny_corpora(d: Path) -> None:
         w = csv.writer(fh)
         w.writerow(["text", "spans"])
         for text, spans in rows:
-            w.writerow([text, json.dumps([{"start": s, "end": e, "label": lab, "span": text[s:e]} for s, e, lab in spans])])
+            w.writerow(
+                [
+                    text,
+                    json.dumps(
+                        [{"start": s, "end": e, "label": lab, "span": text[s:e]} for s, e, lab in spans]
+                    ),
+                ]
+            )
     addr = [
-        ("浙江省杭州市西湖区文三路90号", [(0, 3, "prov"), (3, 6, "city"), (6, 9, "district"), (9, 12, "road"), (12, 15, "roadno")]),
-        ("余杭区良渚街道玉鸟流苏3幢", [(0, 3, "district"), (3, 7, "town"), (7, 11, "poi"), (11, 13, "houseno")]),
+        (
+            "浙江省杭州市西湖区文三路90号",
+            [(0, 3, "prov"), (3, 6, "city"), (6, 9, "district"), (9, 12, "road"), (12, 15, "roadno")],
+        ),
+        (
+            "余杭区良渚街道玉鸟流苏3幢",
+            [(0, 3, "district"), (3, 7, "town"), (7, 11, "poi"), (11, 13, "houseno")],
+        ),
     ] * 20
     with open(d / "address" / "train.csv", "w", encoding="utf-8", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["text", "spans"])
         for text, spans in addr:
-            w.writerow([text, json.dumps([{"start": s, "end": e, "label": lab, "span": text[s:e]} for s, e, lab in spans])])
+            w.writerow(
+                [
+                    text,
+                    json.dumps(
+                        [{"start": s, "end": e, "label": lab, "span": text[s:e]} for s, e, lab in spans]
+                    ),
+                ]
+            )
     with open(d / "messages.csv", "w", encoding="utf-8", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["留言编号", "留言主题", "留言详情"])
@@ -125,3 +153,65 @@ def test_training_is_reproducible(tmp_path: Path) -> None:
     assert out.exists() and info["sentences"] == len(a)
     tags, _ = LocationTagger(out).tag("我在北京市海淀区中关村大街工作")
     assert tags[2] == "B"
+
+
+# ----------------------------------------------------------------- round 2: mentions, suffixes, joins
+
+
+def test_filter_loads_and_drops_mentions(ex: LocationExtractor) -> None:
+    from nlu.location_filter import FILTER_PATH, LocationFilter
+
+    assert FILTER_PATH.exists() and FILTER_PATH.stat().st_size < 20_000
+    assert isinstance(ex.filter, LocationFilter)
+    # written for this test: an organisation or a policy after a district/city is not a place
+    for text in ("H3市鼎盛燃气公司故意拖欠退款", "咨询K4县城乡居民医保报销政策", "M2县电视台的节目越来越少"):
+        assert ex.chain(text), text  # the rules do find a chain …
+        assert not ex.extract(text).found, text  # … which the filter drops
+    # … but a physical problem at a place stays
+    for text, place in (
+        ("H3市鼎盛小区门口垃圾成堆", "H3市鼎盛小区"),
+        ("K4县桂花路12号楼下噪音扰民", "K4县桂花路12号"),
+    ):
+        assert ex.extract(text).text == place, text
+    # without the filter the chain is returned as is
+    raw = LocationExtractor(location_filter=None)
+    assert raw.extract("H3市鼎盛燃气公司故意拖欠退款").found
+
+
+def test_filter_features_are_bounded() -> None:
+    from nlu.location_filter import BUCKETS, FEATURES, LocationFilter, lexical, vector
+
+    chain = LocationExtractor(location_filter=None).chain("投诉B2区枫林小区噪音扰民")
+    v = vector("投诉B2区枫林小区噪音扰民", chain)
+    assert len(v) == len(FEATURES) + BUCKETS and min(v) >= 0.0 and max(v) <= 1.0
+    assert all(
+        len(FEATURES) <= i < len(FEATURES) + BUCKETS for i in lexical("投诉B2区枫林小区噪音扰民", chain)
+    )
+    with pytest.raises(ValueError):
+        LocationFilter([0.0] * 3)
+
+
+def test_one_character_suffix_inside_words() -> None:
+    rules = LocationExtractor(tagger=None, location_filter=None)
+    # 城 of 城乡/城区 and 县 of 县领导 do not end a place name
+    for text in (
+        "请于月底前缴纳2020年度城乡居民医疗保险",
+        "为什么不招收非城区户籍的学生",
+        "亲爱的县领导：您好！",
+    ):
+        assert not rules.extract(text).found, text
+    assert rules.extract("C2县金色阳光城的路灯坏了").text == "C2县金色阳光城"
+
+
+def test_connectors_join_one_stretch(ex: LocationExtractor) -> None:
+    rules = LocationExtractor(tagger=None, location_filter=None)
+    assert rules.extract("青年大道至迎宾路之间晚上有人飙车").text == "青年大道至迎宾路"
+    assert rules.extract("B3区体育馆周边的青松路、翠竹路没有路灯").text == "B3区体育馆周边的青松路、翠竹路"
+    # a pseudonymised district starts the place: the verb before it is not part of it
+    assert ex.extract("呼吁打通D5区枫叶路").text == "D5区枫叶路"
+
+
+@pytest.mark.parametrize("text", ["", "😀", "A市" * 20_000, "投诉" + "公司" * 25_000])
+def test_filter_never_raises(ex: LocationExtractor, text: str) -> None:
+    loc = ex.extract(text)
+    assert not loc.found or text[loc.start : loc.end] == loc.text
