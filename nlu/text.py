@@ -60,6 +60,52 @@ def clean_aligned(text: str) -> str:
     return "".join(out)
 
 
+_trad_only: frozenset[str] | None = None
+
+
+def _zhconv():  # type: ignore[no-untyped-def]
+    global _trad_only
+    import zhconv
+    import zhconv.zhconv as zc
+
+    if _trad_only is None:
+        if zc.zhcdicts is None:
+            zc.loaddict()
+        _trad_only = frozenset(zc.zhcdicts["TRADONLY"])
+    return zhconv
+
+
+def has_traditional(text: str) -> bool:
+    """True if the text has a character that exists only in Traditional Chinese."""
+    _zhconv()
+    assert _trad_only is not None
+    return not _trad_only.isdisjoint(text)
+
+
+def to_simplified(text: str) -> str:
+    """Traditional → Simplified (zhconv, mainland variant `zh-cn`); text without any
+    traditional-only character is returned unchanged (and costs only a set check)."""
+    if not text or not has_traditional(text):
+        return text
+    return str(_zhconv().convert(text, "zh-cn"))
+
+
+def to_simplified_aligned(text: str) -> str:
+    """Like :func:`to_simplified` but character by character, so positions stay valid (spans
+    found in the result index the original text)."""
+    if not text or not has_traditional(text):
+        return text
+    zh = _zhconv()
+    out = []
+    for ch in text:
+        if ch in _trad_only:  # type: ignore[operator]
+            s = str(zh.convert(ch, "zh-hans"))
+            out.append(s if len(s) == 1 else ch)
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
 def cut(text: str) -> list[str]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -67,9 +113,10 @@ def cut(text: str) -> list[str]:
 
 
 def tokens(text: str, stop: Iterable[str] | frozenset[str] = frozenset()) -> list[str]:
-    """Segmented, stop-word-free tokens (the form of ``text_segmented``)."""
+    """Segmented, stop-word-free tokens (the form of ``text_segmented``); Traditional Chinese is
+    converted to Simplified first (the training data is Simplified)."""
     stop_set = stop if isinstance(stop, frozenset | set) else frozenset(stop)
-    text = clean(text)[:MAX_CHARS]
+    text = to_simplified(clean(text)[:MAX_CHARS])
     return [w for w in cut(text) if _TOKEN_OK.search(w) and w not in stop_set]
 
 
