@@ -26,7 +26,7 @@ _LEAD = (
     "呼吁|整治|治理|改造|开发|入住|办理|申请|恳请|希望|督促|恢复|开通|附近|旁边|对面|门口|后面|前面|周边|隔壁|"
     "楼下|楼上|西侧|东侧|南侧|北侧|里面|外面|"
     "地处|住在|坐落于|坐落在|处于|关于|反映|投诉|举报|请问|咨询|希望|要求|"
-    "对于|经过|沿着|靠近|距离|紧邻|就在|现在|目前|今天|昨天|一直|已经|多年|在|于|到|从|经|沿|由|"
+    "对于|经过|连接着|连接|连通|通往|贯穿|沿着|靠近|距离|紧邻|就在|现在|目前|今天|昨天|一直|已经|多年|在|于|到|从|经|沿|由|"
     "的|是|系|有|和|与|及|至|离|对|把|向|往|去|来|被|给|让|将|为|了|个|这|那|该|其|某|我|你|他|她|们"
 )
 _LEAD_RE = re.compile(rf"^(?:{_LEAD})+")
@@ -132,6 +132,11 @@ def _trim(kind: str, start: int, s: str, gaz: set[str]) -> tuple[int, str]:
 
 # a one-character word before a common noun is not a road's name ("要求铁路" → "求铁路")
 _GENERIC_ROAD = re.compile(r"^.?(?:铁路|公路|马路|道路|线路|水路|山路|小路|大路|古路)$")
+_VERB_HEAD = re.compile(r"^(?:修|建|办|开|拆|占|挖|堆|搞|连接|通往|后面|前面|旁边|对面|里面|一|[东西南北]边)")
+_COMPLETE = re.compile(r"(?:路|街|大道|村|组|小区|花园|社区|家园|大厦|广场|学校|中学|小学|医院|公园)$")
+_VERB_ROAD = re.compile(r"(?:修|铺|让|走|过|拦|挡|堵|占|问|带|绕|扩|挖|封)路$")
+_VERB_AFTER_PLACE = re.compile(r"(路|街|大道|村|组)(?=修|建|办|开|拆|占|挖|堆|搞|连接|通往)")
+_TAIL = re.compile(r"(?:站|村|段|群|洞)(?![民委干里长员口])")
 _PSEUDO_INSIDE = re.compile(r"(?<![A-Za-z0-9])[A-Z]\d{0,2}[市区县]")
 _ONE_CHAR_END = set("苑庭府城湾屯园桥站厂馆郡邸阁中")
 _ROAD_AFTER = re.compile(r"[东西南北中]?(?:路|大道|大街|街)")
@@ -231,9 +236,18 @@ class LocationExtractor:
                 if pseudo and not re.search(r"[省市区县州]$", s[: pseudo.start()]) and s not in gaz_names:
                     # a pseudonymised admin name starts a place: "拉通A4区学堂园", "呼吁解决C5市路"
                     start, s = start + pseudo.start(), s[pseudo.start() :]
-                if len(s) < 2 or _NOT_PLACE.match(s) or (kind == "road" and _GENERIC_ROAD.match(s)):
+                if (
+                    len(s) < 2
+                    or _NOT_PLACE.match(s)
+                    or (kind == "road" and (_GENERIC_ROAD.match(s) or _VERB_ROAD.search(s)))
+                ):
                     continue
                 if kind in ("community", "landmark"):
+                    verb = _VERB_AFTER_PLACE.search(s)
+                    if verb and verb.end(1) >= 3:  # "东冲铺村" | "办自来水厂", "幸福路" | "连接着幸福桥"
+                        s = s[: verb.end(1)]
+                        pos = start + len(s)
+                        kind = "road" if s.endswith(("路", "街", "大道")) else "community"
                     inner = _INNER_SUFFIX.search(s[:-1])
                     if inner and inner.end() >= 4:
                         s = s[: inner.end()]
@@ -303,6 +317,12 @@ class LocationExtractor:
         best = self._best_chain(text, parts)
         if self.tagger is not None:
             best = self._refine(text, best, parts)
+        if best:
+            tail = _TAIL.match(text, best[-1].end)
+            last = best[-1]
+            if tail and last.kind in ("community", "landmark", "road") and not _STRONG.search(last.text):
+                # "五一广场" + "站", "三龙湾" + "村", "长盛岚庭" + "段": one more place character
+                best[-1] = _Part(last.kind, last.start, tail.end(), text[last.start : tail.end()])
         return best
 
     def extract(self, text: str, title: str = "") -> Location:
@@ -325,9 +345,16 @@ class LocationExtractor:
         for p in parts[1:]:
             prev = chains[-1][-1]
             gap = text[prev.end : p.start]
-            if p.start >= prev.end and (
-                _CONNECT.match(gap) or (_JOIN.match(gap) and prev.kind in _JOINABLE and p.kind in _JOINABLE)
+            if (
+                p.start >= prev.end
+                and (
+                    _CONNECT.match(gap)
+                    or (_JOIN.match(gap) and prev.kind in _JOINABLE and p.kind in _JOINABLE)
+                )
+                and not (not gap and _VERB_HEAD.match(p.text) and _COMPLETE.search(prev.text))
             ):
+                # (a part that starts with a verb right after a complete place is what happens there:
+                # "羊思坡" | "修路", "东冲铺村" | "办自来水厂", "幸福路" | "连接着幸福桥")
                 chains[-1].append(p)
             else:
                 chains.append([p])
@@ -416,6 +443,11 @@ class LocationExtractor:
                     # the CRF ran on ("…润和长郡小区6位"): stop at the end of a rule part inside its span
                     ends = sorted((p.end for p in parts or [] if e < p.start < p.end < j), reverse=True)
                     j = next((k for k in ends if _name_like(text[e:k], 16)), j)
+                if not _name_like(text[e:j]):
+                    # … or ran over a function word: a name stops before it ("枫丹白露北门" | "的水沟")
+                    k = next((k for k in range(e, j) if text[k] in _INNER_STOP), j)
+                    if k < j and _name_like(text[e:k]):
+                        j = k
                 ext = text[e:j]
                 detail = bool(_DETAIL_RE.fullmatch(ext))
                 after_admin = best[-1].kind in ("province", "city", "district", "town", "road")
@@ -475,7 +507,7 @@ HEAD = 160
 OUT = 0.35
 IN = 0.7
 SURE = 0.95
-EXTEND = 0.85
+EXTEND = 0.55
 ALONE = 0.9
 _PSEUDO_ADMIN = re.compile(r"^[A-Z]\d{0,2}[省市区县]$")
 _DETAIL_RE = _PART_PATTERNS[-1][1]
@@ -498,7 +530,7 @@ def _cut_point(inside: list[float], start: int, end: int) -> int | None:
 
 
 def _name_like(s: str, longest: int = 10) -> bool:
-    if not 2 <= len(s) <= longest or _EXT_BAD.search(s) or _NOT_PLACE.match(s):
+    if not 2 <= len(s) <= longest or _EXT_BAD.search(s) or _NOT_PLACE.match(s) or _VERB_ROAD.search(s):
         return False
     if s[0] in _STOPCH or s[-1] in _STOPCH:
         return False

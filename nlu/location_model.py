@@ -213,7 +213,7 @@ def message_contexts(
     from .pii import mask_pii
 
     jieba.setLogLevel(60)
-    rules = LocationExtractor(tagger=None)
+    rules = LocationExtractor(tagger=None, location_filter=None)
     used = used_texts(exclude)
     rng = random.Random(seed)
     rows = _read(messages)

@@ -48,9 +48,9 @@ def test_parts_of_an_extended_name(ex: LocationExtractor) -> None:
 
 
 def test_crf_cuts_what_follows_a_place(ex: LocationExtractor) -> None:
-    # the rules' landmark pattern runs on to "…建砂场"; the CRF reads it as outside the place
+    # the landmark pattern runs on to "…建砂场"; the rules stop at the verb after 小区 (round 2), and
+    # the CRF reads the tail as outside the place
     text = "投诉D3县文星镇南岭小区占用耕地建砂场"
-    assert LocationExtractor(tagger=None).extract(text).text != "D3县文星镇南岭小区"
     loc = ex.extract(text)
     assert loc.text == "D3县文星镇南岭小区"
     assert (loc.district, loc.town, loc.community) == ("D3县", "文星镇", "南岭小区")
