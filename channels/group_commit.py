@@ -4,7 +4,8 @@ A webhook under load has many requests in flight; giving each its own round trip
 write (a loopback TCP send, or a Unix socket one) the biggest cost of acknowledging a push. Calls
 that arrive while a round trip is under way are queued and sent together as one pipeline on the
 next; each caller still returns only when its own call has been executed, with its own result or
-error, so nothing is acknowledged before Redis has it.
+error, so nothing is acknowledged before Redis has it. A round trip that takes longer than
+``timeout_s`` fails its whole batch with ``TimeoutError`` (one timer per batch, not per caller).
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from redis.exceptions import NoScriptError, RedisError
 class GroupCommit:
     """``await call(keys, args)`` ≡ ``EVALSHA script`` but pipelined with concurrent callers."""
 
-    def __init__(self, redis: Any, source: str, max_batch: int = 256) -> None:
+    def __init__(self, redis: Any, source: str, max_batch: int = 256, timeout_s: float = 3.0) -> None:
         self.redis = redis
+        self.timeout_s = timeout_s
         self.source = source
         self.sha = redis.register_script(source).sha
         self.max_batch = max_batch
@@ -27,7 +29,8 @@ class GroupCommit:
         self._flusher: asyncio.Task[None] | None = None
 
     async def call(self, keys: list[str], args: list[Any]) -> Any:
-        """The script's result; raises ``RedisError``/``OSError`` as a single call would."""
+        """The script's result; raises ``RedisError``/``OSError`` as a single call would, and
+        ``TimeoutError`` when Redis did not answer within ``timeout_s``."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._queue.append((keys, args, future))
         if self._flusher is None or self._flusher.done():
@@ -51,11 +54,11 @@ class GroupCommit:
         for attempt in (1, 2):
             try:
                 # EVALSHA by hand: a Script object in a pipeline costs a SCRIPT EXISTS round trip.
-                async with self.redis.pipeline(transaction=False) as pipe:
+                async with asyncio.timeout(self.timeout_s), self.redis.pipeline(transaction=False) as pipe:
                     for keys, args, _ in batch:
                         pipe.evalsha(self.sha, len(keys), *keys, *args)
                     results = await pipe.execute(raise_on_error=False)
-            except (RedisError, OSError) as exc:
+            except (RedisError, OSError, TimeoutError) as exc:
                 return [exc] * len(batch)
             if attempt == 1 and any(isinstance(r, NoScriptError) for r in results):
                 try:

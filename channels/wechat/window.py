@@ -74,7 +74,7 @@ class Windows:
         self.messages = messages
         self._hold = redis.register_script(_HOLD)
         self._take = redis.register_script(_TAKE_CONSENT)
-        self._contact = GroupCommit(redis, _CONTACT)
+        self._contact = GroupCommit(redis, _CONTACT, timeout_s=1.5)  # on the webhook path, after the enqueue
         self._mark_closed = redis.register_script(_MARK_CLOSED)
 
     @staticmethod
@@ -103,7 +103,7 @@ class Windows:
         keys = [self._win(account, openid), self._pending(account, openid), MEDIA_QUEUE]
         try:
             result = await self._contact.call(keys, [repr(time.time()), int(self.seconds) + 3600, *(media or ())])
-        except (RedisError, OSError) as exc:
+        except (RedisError, OSError, TimeoutError) as exc:
             raise StateUnavailable(str(exc)) from exc
         pairs = dict(zip(result[::2], result[1::2], strict=True)) if result else {}
         return [pairs[k] for k in sorted(pairs)]  # keys start with the time: oldest first

@@ -254,6 +254,20 @@ async def test_entity_laden_xml_refused(client: httpx.AsyncClient, app: Any, nam
     assert await enqueued(app) == []
 
 
+async def test_stalled_redis_answered_503_within_wechats_5_s(client: httpx.AsyncClient, app: Any) -> None:
+    redis = app.state.runtime.redis
+    await redis.execute_command("CLIENT", "PAUSE", "6000", "WRITE")  # writes hang, reads still work
+    try:
+        started = time.monotonic()
+        r = await push(client, "oa", fixture("text__plain.xml"))
+        assert r.status_code == 503 and r.headers["retry-after"] == "5"
+        assert time.monotonic() - started < 4.5
+    finally:
+        await redis.execute_command("CLIENT", "UNPAUSE")
+    assert (await push(client, "oa", fixture("text__plain.xml"))).status_code == 200  # WeChat's retry
+    assert len(await enqueued(app)) == 1
+
+
 def test_dtd_hidden_by_another_encoding_refused() -> None:
     """A byte scan cannot see ``<!DOCTYPE`` in UTF-16; the parsed document's own DTD is checked too."""
     evil = fixture("evil__entities.xml").replace('<?xml version="1.0"?>', '<?xml version="1.0" encoding="UTF-16"?>')
