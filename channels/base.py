@@ -157,13 +157,21 @@ class DeliveryError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class HookRequest:
-    """What a hot webhook handler sees: the path's last segment, the query, the headers
-    (lower-case names) and the whole body, already size-checked."""
+    """What a hot webhook handler sees: the path's last segment, the query, the raw ASGI headers
+    and the whole body, already size-checked."""
 
     param: str
     query: Mapping[str, str]
-    headers: Mapping[str, str]
+    raw_headers: Sequence[tuple[bytes, bytes]]
     body: bytes
+
+    def header(self, name: str) -> str | None:
+        """A header's value by its (case-insensitive) name; decoded only when asked for."""
+        wanted = name.lower().encode("latin-1")
+        for key, value in self.raw_headers:
+            if key.lower() == wanted:
+                return value.decode("latin-1")
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,9 +187,21 @@ class Webhook:
     label: str  # the route as metrics name it, e.g. "/channels/wechat/{account}"
 
 
+@dataclass(slots=True)
+class Then:
+    """Redis commands (``["HSET", key, field, value]``, …) a channel wants run with the enqueue,
+    atomically and in the same round trip, only if the message is new; ``result`` then holds the
+    last command's reply (None for a duplicate). For state every citizen message updates (WeChat's
+    customer-service window) without a second round trip on the webhook path."""
+
+    commands: list[list[str | int | float]]
+    result: Any = None
+
+
 Enqueue = Callable[..., Awaitable[bool]]
-"""``enqueue(msg, side=None)`` hands a parsed message to the gateway: False when it was a duplicate.
-``side`` (stream, data, maxlen, ttl_s) is one more stream entry written only for a new message."""
+"""``enqueue(msg, side=None, then=None)`` hands a parsed message to the gateway: False when it was a
+duplicate. ``side`` (stream, data, maxlen, ttl_s) is one more stream entry written only for a new
+message; ``then`` (``Then``) are more commands run with it."""
 
 
 @runtime_checkable

@@ -22,7 +22,7 @@ from redis.exceptions import RedisError
 from bot.dialogue import Bot
 from bot.texts import status_name
 from channels import registry
-from channels.base import Channel, ChannelContext, InboundMessage
+from channels.base import Channel, ChannelContext, InboundMessage, Then
 from config.settings import Settings
 from gateway import metrics
 from gateway.errors import StartupError
@@ -72,10 +72,12 @@ class Runtime:
     def channel_for(self, channel: str) -> Channel | None:
         return next((c for c in self.channels if c.handles(channel)), None)
 
-    async def enqueue(self, msg: InboundMessage, side: tuple[str, str, int, int] | None = None) -> bool:
+    async def enqueue(
+        self, msg: InboundMessage, side: tuple[str, str, int, int] | None = None, then: Then | None = None
+    ) -> bool:
         """What channel routes call: de-duplicate and append to the inbound stream."""
         assert self.streams is not None
-        accepted = await self.streams.enqueue(msg, SideWrite(*side) if side else None)
+        accepted = await self.streams.enqueue(msg, SideWrite(*side) if side else None, then)
         (metrics.MESSAGES_IN if accepted else metrics.DUPLICATES).labels(msg.channel).inc()
         return accepted
 

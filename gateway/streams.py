@@ -18,7 +18,7 @@ import redis.asyncio as aioredis
 import structlog
 from redis.exceptions import RedisError, ResponseError
 
-from channels.base import InboundMessage, OutboundMessage
+from channels.base import InboundMessage, OutboundMessage, Then
 from channels.group_commit import GroupCommit
 from gateway import keys
 from gateway.errors import ServiceUnavailable
@@ -39,6 +39,11 @@ redis.call('XADD', KEYS[5], 'MAXLEN', '~', '1000', '*', 'data', ARGV[7])
 if ARGV[9] ~= '' then
   redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[10], '*', 'data', ARGV[9])
   redis.call('EXPIRE', KEYS[6], ARGV[11])
+end
+if ARGV[12] ~= '' then
+  local last = {}
+  for _, command in ipairs(cjson.decode(ARGV[12])) do last = redis.call(unpack(command)) end
+  return {1, last}
 end
 return 1
 """
@@ -82,11 +87,12 @@ class Streams:
         self._publish = redis.register_script(_PUBLISH)
         self._promote = redis.register_script(_PROMOTE)
 
-    async def enqueue(self, msg: InboundMessage, side: SideWrite | None = None) -> bool:
+    async def enqueue(self, msg: InboundMessage, side: SideWrite | None = None, then: Then | None = None) -> bool:
         """Append a citizen message unless its channel message id was seen; False for a duplicate.
 
         ``side`` is one more stream entry the channel wants written only if the message is new
-        (the web widget's echo), in the same round trip.
+        (the web widget's echo), ``then`` more commands (``channels.base.Then``), both in the same
+        round trip and atomically with it.
         """
         now = time.time()
         hist = history_entry(
@@ -114,10 +120,15 @@ class Streams:
                     side.data if side else "",
                     side.maxlen if side else 0,
                     side.ttl_s if side else 0,
+                    json.dumps(then.commands) if then else "",
                 ],
             )
         except (RedisError, OSError, TimeoutError) as exc:
             raise ServiceUnavailable("服务暂时繁忙，请稍后重试") from exc
+        if isinstance(added, list):
+            assert then is not None
+            then.result = added[1]
+            return True
         return bool(added)
 
     async def publish(self, out: OutboundMessage, pipe: Any = None) -> bool:

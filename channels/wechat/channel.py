@@ -99,18 +99,26 @@ class WechatChannel:
 
     # --- inbound side effects -------------------------------------------------------------
     async def contact(self, account: str, openid: str, media: list[str] | None = None) -> None:
-        """The citizen acted: open the window and re-queue what was held for them (new ids, so
-        the outbound de-duplication lets them through). Failure here never loses a message: the
-        push is already in the stream and held messages stay held until the next contact."""
+        """The citizen acted without a message (menu click…): open the window, re-queue what was held."""
         try:
             held = await self.windows.contact(account, openid, media)
+        except StateUnavailable as exc:
+            log.warning("wechat_contact_not_recorded", account=account, error=str(exc))
+            return
+        await self.requeue_held(account, openid, held)
+
+    async def requeue_held(self, account: str, openid: str, held: list[str]) -> None:
+        """Re-queue messages held while the window was closed (new ids, so the outbound
+        de-duplication lets them through), then release each. Failure here never loses one:
+        held messages stay held until the next contact."""
+        try:
             for data in held:
                 out = OutboundMessage.model_validate_json(data)
                 again = out.model_copy(update={"id": f"{out.id}~{secrets.token_hex(4)}"})
                 await self.ctx.publish(again)
                 await self.windows.release(account, openid, out)
         except (StateUnavailable, RedisError, OSError) as exc:
-            log.warning("wechat_contact_not_recorded", account=account, error=str(exc))
+            log.warning("wechat_held_not_requeued", account=account, error=str(exc))
 
     # --- outbound -------------------------------------------------------------------------
     async def send(self, message: OutboundMessage) -> None:

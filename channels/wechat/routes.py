@@ -22,6 +22,7 @@ from channels.base import (
     HookRequest,
     NotFound,
     RateLimited,
+    Then,
     Unauthorized,
     Unavailable,
     Webhook,
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
     from channels.wechat.channel import WechatChannel
 
 SUCCESS = "success"
+_SUCCESS = PlainTextResponse(SUCCESS)  # immutable once built: one answer object for every push
 ACK_BUDGET_S = 4.0  # WeChat waits 5 s for the answer
 
 
@@ -97,11 +99,11 @@ def build_webhooks(channel: WechatChannel) -> list[Webhook]:
             if "Encrypt" in data and "MsgType" not in data:
                 raise BadRequest("收到加密消息，但未配置 EncodingAESKey（HOTLINE_WECHAT_<NAME>_AES_KEY）")
         await accept(name, acc, data)
-        return PlainTextResponse(SUCCESS)
+        return _SUCCESS
 
     async def accept(name: str, acc: WechatAccount, data: Push) -> None:
         """Redis stalls are answered 503 well before WeChat's 5 s (it will retry): messages through
-        the group commits' own deadlines (enqueue 2.5 s, then the window 1.5 s), events here."""
+        the enqueue's group-commit deadline (2.5 s), menu clicks the window's (1.5 s), events here."""
         event = event_of(data)
         openid = str(data.get("FromUserName") or "")
         try:
@@ -123,8 +125,10 @@ def build_webhooks(channel: WechatChannel) -> list[Webhook]:
             await channel.contact(name, openid)
             return
         msg = to_inbound(data, name, acc.kind, settings.max_text_chars)
-        if await channel.ctx.enqueue(msg):
-            await channel.contact(name, openid, [a.ref for a in msg.attachments])
+        # The window opens (and media are queued) atomically with the enqueue, in its round trip.
+        then = Then(channel.windows.contact_commands(name, openid, [a.ref for a in msg.attachments]))
+        if await channel.ctx.enqueue(msg, then=then) and then.result:
+            await channel.requeue_held(name, openid, channel.windows.held_in(then.result))
 
     label = "/channels/wechat/{account}"
     limit = settings.wechat_max_body_bytes

@@ -9,6 +9,7 @@ just after the window re-opened and then forgotten.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -34,12 +35,10 @@ end
 return 0
 """
 
-_CONTACT = """
-redis.call('HSET', KEYS[1], 'last_in', ARGV[1], 'sent', 0)
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-for i = 3, #ARGV do redis.call('RPUSH', KEYS[3], ARGV[i]) end
-if redis.call('EXISTS', KEYS[2]) == 0 then return {} end
-return redis.call('HGETALL', KEYS[2])
+_RUN = """
+local last = {}
+for _, command in ipairs(cjson.decode(ARGV[1])) do last = redis.call(unpack(command)) end
+return last
 """
 
 _TAKE_CONSENT = """
@@ -74,7 +73,7 @@ class Windows:
         self.messages = messages
         self._hold = redis.register_script(_HOLD)
         self._take = redis.register_script(_TAKE_CONSENT)
-        self._contact = GroupCommit(redis, _CONTACT, timeout_s=1.5)  # on the webhook path, after the enqueue
+        self._run = GroupCommit(redis, _RUN, timeout_s=1.5)  # contacts that are not messages (menu clicks)
         self._mark_closed = redis.register_script(_MARK_CLOSED)
 
     @staticmethod
@@ -93,20 +92,34 @@ class Windows:
     def _page(account: str, openid: str) -> str:
         return f"hl:wx:page:{account}:{openid}"
 
-    async def contact(self, account: str, openid: str, media: list[str] | None = None) -> list[str]:
-        """The citizen acted: open a fresh window; returns the held messages (JSON), oldest first,
-        to re-queue and then ``release`` (so a failure between the two loses nothing).
+    def contact_commands(self, account: str, openid: str, media: list[str] | None = None) -> list[list[Any]]:
+        """What a contact writes, atomically: a fresh window, the media to fetch; the last command
+        reads the held messages (``held`` turns its reply into a list)."""
+        win = self._win(account, openid)
+        commands: list[list[Any]] = [
+            ["HSET", win, "last_in", repr(time.time()), "sent", 0],
+            ["EXPIRE", win, int(self.seconds) + 3600],
+        ]
+        if media:
+            commands.append(["RPUSH", MEDIA_QUEUE, *media])
+        commands.append(["HGETALL", self._pending(account, openid)])
+        return commands
 
-        This runs on the webhook path for every message, so concurrent calls are written together
-        ("group commit": one pipelined round trip for all contacts that arrived meanwhile); each
-        caller still returns only once its own write is done."""
-        keys = [self._win(account, openid), self._pending(account, openid), MEDIA_QUEUE]
+    @staticmethod
+    def held_in(reply: Any) -> list[str]:
+        """The held messages (JSON) in a ``contact_commands`` reply, oldest first."""
+        pairs = dict(zip(reply[::2], reply[1::2], strict=True)) if reply else {}
+        return [pairs[k] for k in sorted(pairs)]  # keys start with the time
+
+    async def contact(self, account: str, openid: str, media: list[str] | None = None) -> list[str]:
+        """The citizen acted without a message (a menu click): open a fresh window; returns the
+        held messages to re-queue and then ``release`` (so a failure between the two loses
+        nothing). A message's contact rides on its enqueue instead (``contact_commands``)."""
         try:
-            result = await self._contact.call(keys, [repr(time.time()), int(self.seconds) + 3600, *(media or ())])
+            reply = await self._run.call([], [json.dumps(self.contact_commands(account, openid, media))])
         except (RedisError, OSError, TimeoutError) as exc:
             raise StateUnavailable(str(exc)) from exc
-        pairs = dict(zip(result[::2], result[1::2], strict=True)) if result else {}
-        return [pairs[k] for k in sorted(pairs)]  # keys start with the time: oldest first
+        return self.held_in(reply)
 
     async def close(self, account: str, openid: str) -> None:
         """The citizen left (unsubscribed): no customer-service message until they come back."""

@@ -21,7 +21,7 @@ async def echo(request: HookRequest) -> Response:
         raise BadRequest("格式不正确")
     if request.param == "down":
         raise ServiceUnavailable("服务暂时繁忙，请稍后重试")
-    text = f"{request.param}|{request.query.get('a', '')}|{request.headers.get('x-test', '')}|{len(request.body)}"
+    text = f"{request.param}|{request.query.get('a', '')}|{request.header('X-Test') or ''}|{len(request.body)}"
     return PlainTextResponse(text)
 
 
