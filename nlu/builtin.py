@@ -15,7 +15,7 @@ from .intents import IntentModel, classify
 from .location import LocationExtractor, load_gazetteer
 from .rules import request_type, urgency
 from .subject import SubjectModel, make_subject
-from .text import _jieba, clean, clean_aligned, tokens
+from .text import _jieba, clean, clean_aligned, to_simplified, to_simplified_aligned, tokens
 
 MODEL_DIR = Path(__file__).resolve().parent / "model"
 ARTIFACT_NAME = "nlu-model.npz"
@@ -154,8 +154,10 @@ class BuiltinBackend:
             return Parse(text=original, intent=Intent(name="new_request", confidence=0.0))
 
     def _parse(self, original: str, context: dict[str, Any]) -> Parse:
-        text = clean_aligned(original[:MAX_TEXT])  # same positions as the original: spans stay valid
-        title = clean(str(context.get("title") or ""))
+        # Traditional Chinese is read as Simplified, character for character, so positions still
+        # index the original: spans are reported as the citizen wrote them.
+        text = to_simplified_aligned(clean_aligned(original[:MAX_TEXT]))
+        title = to_simplified(clean(str(context.get("title") or "")))
         ranking, entities = classify(self.intents, text, context)
         intent = ranking[0] if ranking else Intent(name="new_request", confidence=0.0)
         parse = Parse(text=original, intent=intent, intent_ranking=ranking, entities=entities)
@@ -177,7 +179,9 @@ class BuiltinBackend:
             if tl.found:  # where is in the title only: report parts, no span in text
                 loc = Location(**{**tl.model_dump(), "start": -1, "end": -1})
         parse.location = loc
-        parse.subject = make_subject(text, loc, title, self.subject_model)
+        # the subject is written in the (simplified) text it is cut from
+        read = loc.model_copy(update={"text": text[loc.start : loc.end]}) if loc.found and loc.start >= 0 else loc
+        parse.subject = make_subject(text, read, title, self.subject_model)
         kind = parse.urgency_reason.split(":")[0] if parse.urgency else ""
         parse.departments = self.departments.suggest(parse.category.path(), kind)
         return parse

@@ -43,6 +43,17 @@ def test_traditional_messages_classified_like_simplified(nlu, text: str, label: 
     assert not p.category.low_confidence
 
 
+def test_traditional_message_read_whole(nlu) -> None:
+    """Urgency, intents, location and subject read Traditional text too; the span is as written."""
+    p = nlu.parse("家裡煤氣洩漏，聞到很大的煤氣味，怎麼辦")
+    assert p.urgency and p.urgency_reason.startswith("燃气")
+    assert nlu.parse("我要轉人工").intent.name == "ask_human"
+    text = "A3區聯豐路米蘭春天小區門口的路燈壞了一個星期，晚上很黑"
+    p = nlu.parse(text)
+    assert p.location.text == "A3區聯豐路米蘭春天" == text[p.location.start : p.location.end]
+    assert p.location.road == "联丰路" and p.subject.startswith("A3区联丰路米兰春天小区")
+
+
 # ---- keyword fallback ----
 
 # The rule is conservative (it must not cost the trained classes anything): it takes several
