@@ -45,8 +45,15 @@ def train(
         typer.Option(help="held-out split CSV to write (default: HOTLINE_DATA_DIR/nlu/category_heldout.csv)"),
     ] = None,
     limit: Annotated[int | None, typer.Option(hidden=True)] = None,
+    location: Annotated[
+        bool,
+        typer.Option(help="also retrain the location CRF and mention filter (nlu/model/location-*; ~1.5 min more)"),
+    ] = False,
 ) -> None:
-    """Train the category + intent models and write a versioned artifact with its metrics."""
+    """Train the category + intent models and write a versioned artifact with its metrics.
+
+    The location models are separate, committed files; `--location` retrains them too (the same as
+    `python -m nlu.location_model train` and `python -m nlu.location_filter train`)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from .builtin import artifact_path
@@ -79,6 +86,14 @@ def train(
             f"held-out macro-F1 {h['macro_f1']:.4f}  accuracy {h['accuracy']:.4f}  "
             f"p50 {h['p50_ms']} ms  p99 {h['p99_ms']} ms  (n={h['n']})"
         )
+    if location:
+        from . import location_filter, location_model
+
+        console.print("location CRF: training on the address + CLUENER corpora …")
+        crf = location_model.train(data_dir, location_model.MODEL_PATH, location_model.SEED, 60)
+        console.print(f"location CRF: {location_model.MODEL_PATH}")
+        location_filter.main(["train", "--data", str(data_dir)])
+        info["location_crf"] = crf
     typer.echo(json.dumps(info, ensure_ascii=False))
 
 
