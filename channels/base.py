@@ -197,6 +197,29 @@ class Then:
     commands: list[list[str | int | float]]
     result: Any = None
 
+    def flat(self) -> list[str | int | float]:
+        """The commands as script arguments: their count, then each one's length and words
+        (no JSON to encode here or decode in Lua; see ``RUN_FLAT_LUA``)."""
+        out: list[str | int | float] = [len(self.commands)]
+        for command in self.commands:
+            out += [len(command), *command]
+        return out
+
+
+RUN_FLAT_LUA = """
+local function run_flat(argv, first)
+  local last = {}
+  local i = first + 1
+  for _ = 1, tonumber(argv[first] or '0') do
+    local len = tonumber(argv[i])
+    last = redis.call(unpack(argv, i + 1, i + len))
+    i = i + len + 1
+  end
+  return last
+end
+"""
+"""Lua that runs ``Then.flat()`` arguments starting at ``argv[first]``; returns the last reply."""
+
 
 Enqueue = Callable[..., Awaitable[bool]]
 """``enqueue(msg, side=None, then=None)`` hands a parsed message to the gateway: False when it was a

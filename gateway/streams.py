@@ -18,7 +18,7 @@ import redis.asyncio as aioredis
 import structlog
 from redis.exceptions import RedisError, ResponseError
 
-from channels.base import InboundMessage, OutboundMessage, Then
+from channels.base import RUN_FLAT_LUA, InboundMessage, OutboundMessage, Then
 from channels.group_commit import GroupCommit
 from gateway import keys
 from gateway.errors import ServiceUnavailable
@@ -28,7 +28,7 @@ log = structlog.get_logger(__name__)
 Handler = Callable[[str, dict[str, str]], Awaitable[None]]
 MAX_FAILURES = 5
 
-_ENQUEUE = """
+_ENQUEUE = RUN_FLAT_LUA + """
 if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) == false then return 0 end
 redis.call('XADD', KEYS[2], '*', 'data', ARGV[2])
 redis.call('HINCRBY', KEYS[3], 'message_count', 1)
@@ -40,11 +40,7 @@ if ARGV[9] ~= '' then
   redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[10], '*', 'data', ARGV[9])
   redis.call('EXPIRE', KEYS[6], ARGV[11])
 end
-if ARGV[12] ~= '' then
-  local last = {}
-  for _, command in ipairs(cjson.decode(ARGV[12])) do last = redis.call(unpack(command)) end
-  return {1, last}
-end
+if ARGV[12] ~= '0' then return {1, run_flat(ARGV, 12)} end
 return 1
 """
 
@@ -120,7 +116,7 @@ class Streams:
                     side.data if side else "",
                     side.maxlen if side else 0,
                     side.ttl_s if side else 0,
-                    json.dumps(then.commands) if then else "",
+                    *(then.flat() if then else [0]),
                 ],
             )
         except (RedisError, OSError, TimeoutError) as exc:

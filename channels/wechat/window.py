@@ -9,14 +9,13 @@ just after the window re-opened and then forgotten.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from redis.exceptions import RedisError
 
-from channels.base import OutboundMessage
+from channels.base import RUN_FLAT_LUA, OutboundMessage, Then
 from channels.group_commit import GroupCommit
 
 _HOLD = """
@@ -35,11 +34,7 @@ end
 return 0
 """
 
-_RUN = """
-local last = {}
-for _, command in ipairs(cjson.decode(ARGV[1])) do last = redis.call(unpack(command)) end
-return last
-"""
+_RUN = RUN_FLAT_LUA + "return run_flat(ARGV, 1)"
 
 _TAKE_CONSENT = """
 local left = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
@@ -116,7 +111,7 @@ class Windows:
         held messages to re-queue and then ``release`` (so a failure between the two loses
         nothing). A message's contact rides on its enqueue instead (``contact_commands``)."""
         try:
-            reply = await self._run.call([], [json.dumps(self.contact_commands(account, openid, media))])
+            reply = await self._run.call([], Then(self.contact_commands(account, openid, media)).flat())
         except (RedisError, OSError, TimeoutError) as exc:
             raise StateUnavailable(str(exc)) from exc
         return self.held_in(reply)
