@@ -93,8 +93,9 @@ class WechatChannel:
     async def stop(self) -> None:
         if self._media_task is not None:
             self._media_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._media_task
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                async with asyncio.timeout(5):  # a fetch in flight must not hold up shutdown
+                    await self._media_task
             self._media_task = None
 
     # --- inbound side effects -------------------------------------------------------------
@@ -197,6 +198,9 @@ class WechatChannel:
                     continue
                 await self._fetch(Path(base), str(ref))
             except (RedisError, OSError) as exc:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():  # a cancel the client turned into an error
+                    raise asyncio.CancelledError from exc
                 log.warning("wechat_media_loop", error=str(exc))
                 await asyncio.sleep(2.0)
 

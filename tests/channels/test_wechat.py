@@ -44,6 +44,7 @@ MP_CITIZEN = "o7esq5OI1Ls4BHLZ1qCAEK0QtmTo"
 def settings(settings: Settings) -> Settings:
     settings.wechat = dict(ACCOUNTS)
     settings.embedded_workers = False  # the stream keeps what the webhook enqueued
+    settings.wechat_api_base = "http://127.0.0.1:9"  # never the real WeChat: media fetches fail at once
     return settings
 
 
