@@ -2,7 +2,7 @@
 
 A channel adapter turns a platform's request into ``InboundMessage``s (``parse``, pure, no I/O),
 and delivers an ``OutboundMessage`` back on the same platform (``send``). Routes for a channel's
-webhooks live beside it (``routes()``), so adding a channel means adding one module and one
+webhooks live beside it (``router()``), so adding a channel means adding one module and one
 registry line in ``channels/registry.py``. A platform that pushes at high rates may also declare
 ``webhooks()``: endpoints the gateway serves ahead of the web framework's middleware and routing.
 """

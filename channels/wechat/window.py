@@ -50,6 +50,11 @@ MEDIA_RETRY = "hl:wx:media:retry"
 """Fetches that failed for a passing reason: ``<attempt>|<ref>`` scored by when to try again."""
 
 
+def _oldest_first(held: dict[str, str]) -> list[str]:
+    """Held messages (JSON) by field name, which starts with the time they were held."""
+    return [held[k] for k in sorted(held)]
+
+
 class StateUnavailable(Exception):
     """Redis failed while reading or writing a citizen's window state."""
 
@@ -89,7 +94,7 @@ class Windows:
 
     def contact_commands(self, account: str, openid: str, media: list[str] | None = None) -> list[list[Any]]:
         """What a contact writes, atomically: a fresh window, the media to fetch; the last command
-        reads the held messages (``held`` turns its reply into a list)."""
+        reads the held messages (``held_in`` turns its reply into a list)."""
         win = self._win(account, openid)
         commands: list[list[Any]] = [
             ["HSET", win, "last_in", repr(time.time()), "sent", 0],
@@ -103,8 +108,7 @@ class Windows:
     @staticmethod
     def held_in(reply: Any) -> list[str]:
         """The held messages (JSON) in a ``contact_commands`` reply, oldest first."""
-        pairs = dict(zip(reply[::2], reply[1::2], strict=True)) if reply else {}
-        return [pairs[k] for k in sorted(pairs)]  # keys start with the time
+        return _oldest_first(dict(zip(reply[::2], reply[1::2], strict=True)) if reply else {})
 
     async def contact(self, account: str, openid: str, media: list[str] | None = None) -> list[str]:
         """The citizen acted without a message (a menu click): open a fresh window; returns the
@@ -178,7 +182,7 @@ class Windows:
             held: dict[str, str] = await self.redis.hgetall(self._pending(account, openid))
         except (RedisError, OSError) as exc:
             raise StateUnavailable(str(exc)) from exc
-        return [held[k] for k in sorted(held)]
+        return _oldest_first(held)
 
     # --- subscribe-message consents -------------------------------------------------------
     async def add_consents(self, account: str, openid: str, template_ids: list[str]) -> None:
