@@ -31,7 +31,8 @@ _LEAD = (
 )
 _LEAD_RE = re.compile(rf"^(?:{_LEAD})+")
 _STOPCH = "的了是和与及或我你他她们这那在于到从把被给让向对也都就很还又有没不请要"
-_NAME = rf"(?:(?![{_STOPCH}])[{_CJK}A-Za-z0-9])"
+# (common place-name words that hold a stop character: "向阳路", "和平街", "在水一方")
+_NAME = rf"(?:(?![{_STOPCH}])[{_CJK}A-Za-z0-9]|向(?=阳)|和(?=平|谐)|有(?=色)|在(?=水))"
 
 _PART_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("province", re.compile(rf"[{_CJK}]{{2,7}}(?:省|自治区)|(?:北京|上海|天津|重庆)市?(?=[{_CJK}])")),
@@ -47,7 +48,10 @@ _PART_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
             rf"(?<![A-Za-z0-9])[A-Z]\d{{1,2}}(?:区|县|市)|(?:(?![{_STOPCH}])[{_CJK}]){{2,3}}(?:区|县|旗)(?![域别长委政府级内间领])"
         ),
     ),
-    ("town", re.compile(rf"[{_CJK}]{{2,5}}(?:街道办事处|街道办|街道|镇|乡)(?![长政府党])")),
+    (
+        "town",
+        re.compile(rf"(?:(?![的了是我你他她们这那])[{_CJK}]){{2,5}}(?:街道办事处|街道办|街道|镇|乡)(?![长政府党])"),
+    ),
     (
         "road",
         re.compile(
@@ -59,7 +63,7 @@ _PART_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     (
         "community",
         re.compile(
-            rf"{_NAME}{{2,8}}(?:小区|花园|社区|家园|公寓|新村|新城|山庄|名苑|花苑|雅苑|居委会|安置房|宿舍)"
+            rf"{_NAME}{{2,8}}(?:小区|花园|社区|家园|公寓|新村|新城|山庄|名苑|花苑|雅苑|庭院|居委会|安置房|宿舍)"
             # a one-character suffix ends a name only where it does not start a word (城乡, 城区, 府办)
             rf"|{_NAME}{{2,8}}(?:苑|庭|府|城|湾|屯)(?![乡区镇市管建里内外中民际办委])"
             rf"|{_NAME}{{2,4}}村(?![民委干组里])|{_NAME}{{1,4}}组(?![长织成民里委干子市区际])"
@@ -71,8 +75,8 @@ _PART_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
             rf"{_NAME}{{2,8}}(?:大厦|广场|商场|超市|市场|中心|医院|卫生院|学校|中学|小学|幼儿园|大学|学院|公园|车站|"
             rf"汽车站|火车站|地铁站|高铁站|站|桥|立交桥|隧道|地下通道|加油站|厂|公司|酒店|宾馆|银行|派出所|大楼|写字楼|工地|"
             rf"物流园|产业园|工业园|园|垸|KTV|ktv|酒吧|网吧|会所|馆|饭店|餐馆|影城|体育场|考场|驾校|基地|车库|停车场|码头|机场|"
-            rf"高速|收费站|砂场|搅拌站|搅拌厂|垃圾站|中转站|变电站|华庭|华府|公馆|天地|郡|邸|阁)"
-            rf"(?![长费])|[一二三四五六七八九十]{{1,2}}中(?![心间国央午学])"
+            rf"高速|收费站|砂场|搅拌站|搅拌厂|垃圾站|中转站|变电站|华庭|华府|公馆|天地|郡|邸|阁|湖畔|湖(?![南北区泊])|岭(?![南]))"
+            rf"(?![长费生])|[一二三四五六七八九十]{{1,2}}中(?![心间国央午学])"
         ),
     ),
     (
@@ -103,7 +107,10 @@ _JOINABLE = {"district", "town", "road", "community", "landmark"}
 _NOT_PLACE = re.compile(
     r"^(?:[一-十两几多]+[区县市镇乡村组]|全[市区县省镇村]|本[市区县省镇村]|我[市区县省镇村]|该[市区县镇村]|各[区县市镇]|"
     r"城区|市区|郊区|小区|社区|景区|园区|辖区|片区|校区|城市|都市|超市|门市|菜市|街道|道路|马路|公路|铁路|线路|出路|思路|"
-    r"农村|乡村|城乡|新城|进城|县城|老城|全城|长城|乡镇|城镇|城管|政府|公司|学校|医院|中心|项目|市场|车站|广场)$"
+    r"农村|乡村|城乡|新城|进城|县城|老城|全城|长城|乡镇|城镇|城管|政府|公司|学校|医院|中心|项目|市场|车站|广场|"
+    r"自然村|校园|高楼大厦|[区市县]?公交车?站|中小学|小学|中学|大学|幼儿园|工地|开庭|法庭)$"
+    # a quantity or a kind, not a name: "各大医院", "大部分医院", "民营幼儿园"
+    r"|^(?:各|大部分|部分|所有|全部|一些|多家|个别|其他|其它|民营|公办|私立|公立|非法|违法|黑)"
 )
 
 
@@ -136,6 +143,12 @@ _VERB_HEAD = re.compile(r"^(?:修|建|办|开|拆|占|挖|堆|搞|连接|通往|
 _COMPLETE = re.compile(r"(?:路|街|大道|村|组|小区|花园|社区|家园|大厦|广场|学校|中学|小学|医院|公园)$")
 _VERB_ROAD = re.compile(r"(?:修|铺|让|走|过|拦|挡|堵|占|问|带|绕|扩|挖|封)路$")
 _VERB_AFTER_PLACE = re.compile(r"(路|街|大道|村|组)(?=修|建|办|开|拆|占|挖|堆|搞|连接|通往)")
+_VERB_INSIDE = re.compile(
+    r"解决|帮助|加速|加快|修通|取缔|允许|坚决|看病|开发|要求|希望|请求|强制|推动|成立|督促|整治|拆除|迁至|作为|"
+    r"听说|近来|途径|途经|尽快|政府|指定|投诉|举报|反映|关于|咨询"
+)
+_BUS_LINE = re.compile(r"^(?:[A-Z]\d{0,2}[市区县]|[\u4e00-\u9fff]{2,3}[市区县])?[A-Z]?\d+路$")
+_BUS_AFTER = re.compile(r"(?:公交|车(?!站)|大巴|班车|线)")
 _TAIL = re.compile(r"(?:站|村|段|群|洞)(?![民委干里长员口])")
 _PSEUDO_INSIDE = re.compile(r"(?<![A-Za-z0-9])[A-Z]\d{0,2}[市区县]")
 _ONE_CHAR_END = set("苑庭府城湾屯园桥站厂馆郡邸阁中")
@@ -236,6 +249,16 @@ class LocationExtractor:
                 if pseudo and not re.search(r"[省市区县州]$", s[: pseudo.start()]) and s not in gaz_names:
                     # a pseudonymised admin name starts a place: "拉通A4区学堂园", "呼吁解决C5市路"
                     start, s = start + pseudo.start(), s[pseudo.start() :]
+                if kind in ("community", "landmark", "road"):
+                    # a verb or an organisation inside the match: the name starts after it
+                    # ("政府帮助解决|新桥小区", "开发公司开发|万科金域蓝湾", "坚决取缔|校园")
+                    cut = max((m.end() for m in _VERB_INSIDE.finditer(s, 0, len(s) - 1)), default=0)
+                    if cut:
+                        start, s = start + cut, s[cut:]
+                        if len(s) < 3:
+                            continue
+                if kind == "road" and _BUS_LINE.match(s) and _BUS_AFTER.match(text, start + len(s)):
+                    continue  # "6路" + "公交车": a bus line
                 if (
                     len(s) < 2
                     or _NOT_PLACE.match(s)

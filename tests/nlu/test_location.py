@@ -215,3 +215,23 @@ def test_connectors_join_one_stretch(ex: LocationExtractor) -> None:
 def test_filter_never_raises(ex: LocationExtractor, text: str) -> None:
     loc = ex.extract(text)
     assert not loc.found or text[loc.start : loc.end] == loc.text
+
+
+@pytest.mark.parametrize(
+    ("text", "span"),
+    [
+        # a verb or an authority inside the match: the name starts after it
+        ("盼望K1区政府帮助解决新桥小区环境问题", "新桥小区"),
+        ("C5市程宏房地产开发公司开发金域蓝湾楼盘", "金域蓝湾"),
+        # a word with a stop character that is common in names
+        ("投诉K7县向阳宾馆油烟乱排", "K7县向阳宾馆"),
+        # a kind or a quantity of places is not a place; a bus line is not a road
+        ("请A市坚决取缔校园贷", ""),
+        ("望能够解决去A市各大医院看病收停车费的问题", ""),
+        ("A市6路公交车随意变道通行", ""),
+        ("咨询A市小学生转学问题", ""),
+    ],
+)
+def test_names_not_words(text: str, span: str) -> None:
+    rules = LocationExtractor(tagger=None, location_filter=None)
+    assert rules.extract(text).text == span
