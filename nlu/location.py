@@ -24,7 +24,7 @@ _CJK = r"\u4e00-\u9fff"
 _LEAD = (
     "我们|我家|我是|本人|家住|购买了|购买|买了|修改|位于|据说|发现|占用|修建|新建|拟建|建设|疏通|主管|解决|请求|要求|"
     "呼吁|整治|治理|改造|开发|入住|办理|申请|恳请|希望|督促|恢复|开通|附近|旁边|对面|门口|后面|前面|周边|隔壁|"
-    "楼下|楼上|西侧|东侧|南侧|北侧|里面|外面|"
+    "楼下|楼上|西侧|东侧|南侧|北侧|里面|外面|每天|每晚|每日|每到|早高峰|晚高峰|高峰期|过|"
     "地处|住在|坐落于|坐落在|处于|关于|反映|投诉|举报|请问|咨询|希望|要求|"
     "对于|经过|连接着|连接|连通|通往|贯穿|沿着|靠近|距离|紧邻|就在|现在|目前|今天|昨天|一直|已经|多年|在|于|到|从|经|沿|由|"
     "的|是|系|有|和|与|及|至|离|对|把|向|往|去|来|被|给|让|将|为|了|个|这|那|该|其|某|我|你|他|她|们"
@@ -65,7 +65,7 @@ _PART_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         re.compile(
             rf"{_NAME}{{2,8}}(?:小区|花园|社区|家园|公寓|新村|新城|山庄|名苑|花苑|雅苑|庭院|居委会|安置房|宿舍)"
             # a one-character suffix ends a name only where it does not start a word (城乡, 城区, 府办)
-            rf"|{_NAME}{{2,8}}(?:苑|庭|府|城|湾|屯)(?![乡区镇市管建里内外中民际办委])"
+            rf"|{_NAME}{{2,8}}(?:苑|庭|(?<!政)府|城|湾|屯)(?![乡区镇市管建里内外中民际办委])"
             rf"|{_NAME}{{2,4}}村(?![民委干组里])|{_NAME}{{1,4}}组(?![长织成民里委干子市区际])"
         ),
     ),
@@ -145,7 +145,8 @@ _VERB_ROAD = re.compile(r"(?:修|铺|让|走|过|拦|挡|堵|占|问|带|绕|扩
 _VERB_AFTER_PLACE = re.compile(r"(路|街|大道|村|组)(?=修|建|办|开|拆|占|挖|堆|搞|连接|通往)")
 _VERB_INSIDE = re.compile(
     r"解决|帮助|加速|加快|修通|取缔|允许|坚决|看病|开发|要求|希望|请求|强制|推动|成立|督促|整治|拆除|迁至|作为|"
-    r"听说|近来|途径|途经|尽快|政府|指定|投诉|举报|反映|关于|咨询"
+    r"听说|近来|途径|途经|尽快|政府|指定|投诉|举报|反映|关于|咨询|疏通|治理|改造|修建|新建|拟建|建设|占用|购买|入住|"
+    r"办理|申请|恳请|恢复|开通|位于|每天|每晚|经过|早高峰|晚高峰|违建|违规|违法|私建|乱建"
 )
 _BUS_LINE = re.compile(r"^(?:[A-Z]\d{0,2}[市区县]|[\u4e00-\u9fff]{2,3}[市区县])?[A-Z]?\d+路$")
 _BUS_AFTER = re.compile(r"(?:公交|车(?!站)|大巴|班车|线)")
@@ -254,9 +255,8 @@ class LocationExtractor:
                     # ("政府帮助解决|新桥小区", "开发公司开发|万科金域蓝湾", "坚决取缔|校园")
                     cut = max((m.end() for m in _VERB_INSIDE.finditer(s, 0, len(s) - 1)), default=0)
                     if cut:
-                        start, s = start + cut, s[cut:]
-                        if len(s) < 3:
-                            continue
+                        pos = start + cut  # look again from after the verb ("疏通|天楚中苑小区")
+                        continue
                 if kind == "road" and _BUS_LINE.match(s) and _BUS_AFTER.match(text, start + len(s)):
                     continue  # "6路" + "公交车": a bus line
                 if (
@@ -535,7 +535,9 @@ ALONE = 0.9
 _PSEUDO_ADMIN = re.compile(r"^[A-Z]\d{0,2}[省市区县]$")
 _DETAIL_RE = _PART_PATTERNS[-1][1]
 _CITY_ONLY = re.compile(rf"(?:[{_CJK}]{{2,3}}省|西地省)?(?:[A-Z]\d{{0,2}}市|[{_CJK}]{{2,3}}市)?")
-_STRONG = re.compile(r"(?:小区|花园|社区|家园|公寓|新村|村|组|大厦|广场|中学|小学|学校|医院)$")
+_STRONG = re.compile(
+    r"(?:小区|花园|社区|家园|公寓|新村|村|组|大厦|广场|中学|小学|学校|医院|华庭|华府|公馆|山庄|庭院|[名花雅]苑|站)$"
+)
 # one-character suffixes that are as often inside an estate's name as at its end
 _WEAK = re.compile(r"^.{1,3}[城苑庭府湾园居阁郡邸]$")
 _GATE = re.compile(r"[东西南北正大侧后]门$")
@@ -555,7 +557,7 @@ def _cut_point(inside: list[float], start: int, end: int) -> int | None:
 def _name_like(s: str, longest: int = 10) -> bool:
     if not 2 <= len(s) <= longest or _EXT_BAD.search(s) or _NOT_PLACE.match(s) or _VERB_ROAD.search(s):
         return False
-    if s[0] in _STOPCH or s[-1] in _STOPCH:
+    if s[0] in _STOPCH or s[-1] in _STOPCH or _VERB_INSIDE.search(s):
         return False
     return all(("\u4e00" <= c <= "\u9fff" or c.isalnum() or c in "-·.") and c not in _INNER_STOP for c in s)
 

@@ -235,3 +235,10 @@ def test_filter_never_raises(ex: LocationExtractor, text: str) -> None:
 def test_names_not_words(text: str, span: str) -> None:
     rules = LocationExtractor(tagger=None, location_filter=None)
     assert rules.extract(text).text == span
+
+
+def test_search_again_after_a_verb() -> None:
+    rules = LocationExtractor(tagger=None, location_filter=None)
+    # the match "A7县疏通天楚中苑" holds a verb: the estate is read again from after it
+    assert rules.extract("关于请求A7县疏通天楚中苑小区消防通道的报告").text == "天楚中苑小区"
+    assert rules.extract("现在每天黄土岭都要堵几个小时").text == "黄土岭"
