@@ -476,7 +476,11 @@ class LocationExtractor:
                 after_admin = best[-1].kind in ("province", "city", "district", "town", "road")
                 after_admin = after_admin or bool(_WEAK.search(best[-1].text))  # "绿城" + "桃花源"
                 sure = mean(e, j)
-                if _name_like(ext, 16) and (sure >= EXTEND and (after_admin or detail) or sure >= SURE):
+                if (
+                    _name_like(ext, 16)
+                    and not _ORG_NAME.search(ext)  # an organisation is not a place ("M2县" + "电视台")
+                    and (sure >= EXTEND and (after_admin or detail) or sure >= SURE)
+                ):
                     gate = _GATE.search(ext)
                     if gate and not detail:  # "枫丹白露北门": the estate, then which gate
                         if gate.start():
@@ -540,6 +544,7 @@ _STRONG = re.compile(
 )
 # one-character suffixes that are as often inside an estate's name as at its end
 _WEAK = re.compile(r"^.{1,3}[城苑庭府湾园居阁郡邸]$")
+_ORG_NAME = re.compile(r"(?:公司|集团|局|委|委员会|政府|电视台|报社|银行|协会|部门)$")
 _GATE = re.compile(r"[东西南北正大侧后]门$")
 _EXT_BAD = re.compile(
     r"^(?:附近|门口|对面|旁边|周边|前面|后面|楼下|楼上|[东西南北]侧|[东西南北]边|内|里|外|前|后|旁|边|门)|(?:附近|门口|对面|旁边|周边)$"
