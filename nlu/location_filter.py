@@ -11,11 +11,11 @@ characters and the one/two characters around it, hashed into 512 buckets.
 
 Weights: ``nlu/model/location-filter.json`` (plain JSON, ~6 KB).
 ``python -m nlu.location_filter train [--data ../shared/data]`` fits them on (1) the chains found
-in the annotated dev + first fresh set (``location_gold.jsonl`` + ``location_fresh.jsonl``; never
-``location_fresh2.jsonl`` nor ``location_test.jsonl``), label = keeping the chain scores better
+in the annotated files of ``TRAIN_SETS`` (dev, fresh, dev2, fresh2; never ``location_test.jsonl``
+nor the held-out ``location_fresh3.jsonl``), label = keeping the chain scores better
 than dropping it, and (2) the chains found in CLUENER's training sentences, labelled automatically:
 inside an ``address``/``scene`` span = a place, inside only ``company``/``government``/
-``organization`` spans = not. It prints the 5-fold cross-validated gain on the annotated rows first.
+``organization`` spans = not. It prints the leave-one-file-out gain on each annotated file first.
 """
 
 from __future__ import annotations
