@@ -32,7 +32,10 @@ _LEAD = (
 _LEAD_RE = re.compile(rf"^(?:{_LEAD})+")
 _STOPCH = "的了是和与及或我你他她们这那在于到从把被给让向对也都就很还又有没不请要"
 # (common place-name words that hold a stop character: "向阳路", "和平街", "在水一方")
-_NAME = rf"(?:(?![{_STOPCH}])[{_CJK}A-Za-z0-9]|向(?=阳)|和(?=平|谐)|有(?=色)|在(?=水))"
+# 和 inside the usual estate/brand words ("润和紫郡小区", "中建嘉和城", "鑫源和诚"), not as "and"
+_NAME = (
+    rf"(?:(?![{_STOPCH}])[{_CJK}A-Za-z0-9]|向(?=阳)|(?<=[润嘉悦信源鑫佳万祥协颐永])和(?=[{_CJK}])|和(?=平|谐)|有(?=色)|在(?=水))"
+)
 
 _PART_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("province", re.compile(rf"[{_CJK}]{{2,7}}(?:省|自治区)|(?:北京|上海|天津|重庆)市?(?=[{_CJK}])")),
@@ -56,7 +59,7 @@ _PART_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         "road",
         re.compile(
             rf"(?<![A-Za-z0-9])[A-Z]\d{{0,2}}[市区县][东西南北中]?(?:路|大道|大街|街)(?:\d+号)?|"
-            rf"{_NAME}{{1,8}}(?:大道|大街|路|街|巷|胡同|弄)(?:[东西南北中]段|[东西南北]延长线)?"
+            rf"{_NAME}{{1,8}}(?:大道|大街|路|街|巷|胡同)(?:[东西南北中]段|[东西南北]延长线)?"
             rf"(?:\d+(?:-\d+)?号(?:院)?|[与和][{_CJK}]{{1,6}}(?:路|街|大道)(?:交叉?|交汇)?口|口)?(?![面费况线灯边人牌])"
         ),
     ),
@@ -99,7 +102,11 @@ _WEIGHT = {
     "detail": 0.8,
     "number": 0.5,
 }
-_CONNECT = re.compile(r"^(?:的|内|里|境内|路段|段|、|\s|主干道|辅道|路口|口|上)?(?:的)?$")
+_CONNECT = re.compile(
+    r"^(?:的|内|里|境内|路段|段|、|\s|主干道|辅道|路口|口|上|(?:十字|T字|丁字)?(?:交汇处|交叉口|交界处|交汇口|交叉路口))?(?:的)?$"
+)
+# an intersection is part of the place (annotated so in all ten cases of the development files)
+_CROSS = re.compile(r"(?:十字|T字|丁字)?(?:交汇处|交叉口|交界处|交汇口|交叉路口|路口)")
 # between two places of one stretch or area: "星沙大道至松雅湖东几路", "火车南站周边的花侯路"
 _JOIN = re.compile(r"^(?:至|到|与|和|及|、|周边的|辖下的|旁的?|下穿)$")
 _JOINABLE = {"district", "town", "road", "community", "landmark"}
@@ -110,7 +117,9 @@ _NOT_PLACE = re.compile(
     r"农村|乡村|城乡|新城|进城|县城|老城|全城|长城|乡镇|城镇|城管|政府|公司|学校|医院|中心|项目|市场|车站|广场|"
     r"自然村|校园|高楼大厦|[区市县]?公交车?站|中小学|小学|中学|大学|幼儿园|工地|开庭|法庭)$"
     # a quantity or a kind, not a name: "各大医院", "大部分医院", "民营幼儿园"
-    r"|^(?:各|大部分|部分|所有|全部|一些|多家|个别|其他|其它|民营|公办|私立|公立|非法|违法|黑)"
+    r"|^(?:各|大部分|部分|所有|全部|一些|多家|多个|个别|其他|其它|任何|民营|公办|私立|公立|非法|违法|黑)"
+    # a kind of place named by who or where it serves: "县城学校", "村级公路", "学生宿舍公寓"
+    r"|^(?:县城|农村|乡村|城市|城区|乡镇|村级|县级|市级|省级|学生|职工|员工|外来)[\u4e00-\u9fff]{0,4}$"
 )
 
 
@@ -146,7 +155,8 @@ _VERB_AFTER_PLACE = re.compile(r"(路|街|大道|村|组)(?=修|建|办|开|拆|
 _VERB_INSIDE = re.compile(
     r"解决|帮助|加速|加快|修通|取缔|允许|坚决|看病|开发|要求|希望|请求|强制|推动|成立|督促|整治|拆除|迁至|作为|"
     r"听说|近来|途径|途经|尽快|政府|指定|投诉|举报|反映|关于|咨询|疏通|治理|改造|修建|新建|拟建|建设|占用|购买|入住|"
-    r"办理|申请|恳请|恢复|开通|位于|每天|每晚|经过|早高峰|晚高峰|违建|违规|违法|私建|乱建"
+    r"办理|申请|恳请|恢复|开通|位于|每天|每晚|经过|早高峰|晚高峰|违建|违规|违法|私建|乱建|交汇处|交叉口|交界处|"
+    r"集团|法院|检察院|有限公司"
 )
 _BUS_LINE = re.compile(r"^(?:[A-Z]\d{0,2}[市区县]|[\u4e00-\u9fff]{2,3}[市区县])?[A-Z]?\d+路$")
 _BUS_AFTER = re.compile(r"(?:公交|车(?!站)|大巴|班车|线)")
@@ -249,7 +259,10 @@ class LocationExtractor:
                 pseudo = _PSEUDO_INSIDE.search(s, 1)
                 if pseudo and not re.search(r"[省市区县州]$", s[: pseudo.start()]) and s not in gaz_names:
                     # a pseudonymised admin name starts a place: "拉通A4区学堂园", "呼吁解决C5市路"
-                    start, s = start + pseudo.start(), s[pseudo.start() :]
+                    # search again from there: the match may have been cut short by the length limit
+                    # ("巿A5区中建嘉和城" | "小区")
+                    pos = start + pseudo.start()
+                    continue
                 if kind in ("community", "landmark", "road"):
                     # a verb or an organisation inside the match: the name starts after it
                     # ("政府帮助解决|新桥小区", "开发公司开发|万科金域蓝湾", "坚决取缔|校园")
@@ -323,8 +336,8 @@ class LocationExtractor:
                 if not m or m.end() >= len(s) - 1:
                     break
                 kind = m.lastgroup or "district"
-                if kind == p.kind:
-                    break
+                if kind == p.kind or (kind == "district" and _BAD_DISTRICT.search(m.group())):
+                    break  # ("港社区" is not a district)
                 out.append(_Part(kind, start, start + m.end(), m.group()))
                 start += m.end()
                 s = s[m.end() :]
@@ -340,7 +353,10 @@ class LocationExtractor:
         best = self._best_chain(text, parts)
         if self.tagger is not None:
             best = self._refine(text, best, parts)
-        if best:
+        cross = _CROSS.match(text, best[-1].end) if best and best[-1].kind == "road" else None
+        if cross:  # "木莲路与新姚路" + "交界处"
+            best.append(_Part("detail", cross.start(), cross.end(), cross.group()))
+        elif best:
             tail = _TAIL.match(text, best[-1].end)
             last = best[-1]
             if tail and last.kind in ("community", "landmark", "road") and not _STRONG.search(last.text):
@@ -544,7 +560,9 @@ _STRONG = re.compile(
 )
 # one-character suffixes that are as often inside an estate's name as at its end
 _WEAK = re.compile(r"^.{1,3}[城苑庭府湾园居阁郡邸]$")
-_ORG_NAME = re.compile(r"(?:公司|集团|局|委|委员会|政府|电视台|报社|银行|协会|部门)$")
+_ORG_NAME = re.compile(
+    r"(?:公司|集团|局|委|委员会|政府|电视台|报社|银行|协会|部门)$|法院|检察院|公安局|有限公司|集团|政府|委员会"
+)
 _GATE = re.compile(r"[东西南北正大侧后]门$")
 _EXT_BAD = re.compile(
     r"^(?:附近|门口|对面|旁边|周边|前面|后面|楼下|楼上|[东西南北]侧|[东西南北]边|内|里|外|前|后|旁|边|门)|(?:附近|门口|对面|旁边|周边)$"
