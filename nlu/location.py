@@ -32,10 +32,11 @@ _LEAD = (
 _LEAD_RE = re.compile(rf"^(?:{_LEAD})+")
 _STOPCH = "的了是和与及或我你他她们这那在于到从把被给让向对也都就很还又有没不请要"
 # (common place-name words that hold a stop character: "向阳路", "和平街", "在水一方")
-# 和 inside the usual estate/brand words ("润和紫郡小区", "中建嘉和城", "鑫源和诚"), not as "and"
-_NAME = (
-    rf"(?:(?![{_STOPCH}])[{_CJK}A-Za-z0-9]|向(?=阳)|(?<=[润嘉悦信源鑫佳万祥协颐永])和(?=[{_CJK}])|和(?=平|谐)|有(?=色)|在(?=水))"
-)
+_NAME = rf"(?:(?![{_STOPCH}])[{_CJK}A-Za-z0-9]|向(?=阳)|和(?=平|谐)|有(?=色)|在(?=水))"
+# 和 inside the usual estate/brand words ("润和紫郡小区", "中建嘉和城", "鑫源和诚"), not as "and";
+# the patterns that allow it are ~15 % slower, so they run only on texts that hold such a word
+_BRAND_HE = re.compile(r"[润嘉悦信源鑫佳万祥协颐永]和")
+_NAME_HE = _NAME[:-1] + rf"|(?<=[润嘉悦信源鑫佳万祥协颐永])和(?=[{_CJK}]))"
 
 _PART_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("province", re.compile(rf"[{_CJK}]{{2,7}}(?:省|自治区)|(?:北京|上海|天津|重庆)市?(?=[{_CJK}])")),
@@ -90,6 +91,7 @@ _PART_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         ),
     ),
 ]
+_PART_PATTERNS_HE = [(k, re.compile(p.pattern.replace(_NAME, _NAME_HE))) for k, p in _PART_PATTERNS]
 
 _WEIGHT = {
     "province": 0.5,
@@ -247,7 +249,7 @@ class LocationExtractor:
         if self._gaz_re:
             for m in self._gaz_re.finditer(text):
                 parts.append(_Part(self.gaz[m.group()], m.start(), m.end(), m.group()))
-        for kind0, pat in _PART_PATTERNS:
+        for kind0, pat in _PART_PATTERNS_HE if _BRAND_HE.search(text) else _PART_PATTERNS:
             pos = 0
             while True:
                 found = pat.search(text, pos)
