@@ -24,7 +24,7 @@ _CJK = r"\u4e00-\u9fff"
 _LEAD = (
     "我们|我家|我是|本人|家住|购买了|购买|买了|修改|位于|据说|发现|占用|修建|新建|拟建|建设|疏通|主管|解决|请求|要求|"
     "呼吁|整治|治理|改造|开发|入住|办理|申请|恳请|希望|督促|恢复|开通|附近|旁边|对面|门口|后面|前面|周边|隔壁|"
-    "楼下|楼上|西侧|东侧|南侧|北侧|里面|外面|每天|每晚|每日|每到|早高峰|晚高峰|高峰期|过|"
+    "楼下|楼上|西侧|东侧|南侧|北侧|东面|西面|南面|北面|里面|外面|每天|每晚|每日|每到|早高峰|晚高峰|高峰期|过|"
     "地处|住在|坐落于|坐落在|处于|关于|反映|投诉|举报|请问|咨询|希望|要求|"
     "对于|经过|连接着|连接|连通|通往|贯穿|沿着|靠近|距离|紧邻|就在|现在|目前|今天|昨天|一直|已经|多年|在|于|到|从|经|沿|由|"
     "的|是|系|有|和|与|及|至|离|对|把|向|往|去|来|被|给|让|将|为|了|个|这|那|该|其|某|我|你|他|她|们"
@@ -119,7 +119,7 @@ _NOT_PLACE = re.compile(
     r"农村|乡村|城乡|新城|进城|县城|老城|全城|长城|乡镇|城镇|城管|政府|公司|学校|医院|中心|项目|市场|车站|广场|"
     r"自然村|校园|高楼大厦|[区市县]?公交车?站|中小学|小学|中学|大学|幼儿园|工地|开庭|法庭)$"
     # a quantity or a kind, not a name: "各大医院", "大部分医院", "民营幼儿园"
-    r"|^(?:各|大部分|部分|所有|全部|一些|多家|多个|个别|其他|其它|任何|民营|公办|私立|公立|非法|违法|黑)"
+    r"|^(?:各|大部分|部分|所有|全部|一些|多家|多个|个别|其他|其它|任何|民营|公办|私立|公立|非法|违法|黑|大型|小型)"
     # a kind of place named by who or where it serves: "县城学校", "村级公路", "学生宿舍公寓"
     r"|^(?:县城|农村|乡村|城市|城区|乡镇|村级|县级|市级|省级|学生|职工|员工|外来)[\u4e00-\u9fff]{0,4}$"
 )
@@ -158,10 +158,12 @@ _VERB_INSIDE = re.compile(
     r"解决|帮助|加速|加快|修通|取缔|允许|坚决|看病|开发|要求|希望|请求|强制|推动|成立|督促|整治|拆除|迁至|作为|"
     r"听说|近来|途径|途经|尽快|政府|指定|投诉|举报|反映|关于|咨询|疏通|治理|改造|修建|新建|拟建|建设|占用|购买|入住|"
     r"办理|申请|恳请|恢复|开通|位于|每天|每晚|经过|早高峰|晚高峰|违建|违规|违法|私建|乱建|交汇处|交叉口|交界处|"
-    r"集团|法院|检察院|有限公司"
+    r"集团|法院|检察院|有限公司|建立"
 )
 _BUS_LINE = re.compile(r"^(?:[A-Z]\d{0,2}[市区县]|[\u4e00-\u9fff]{2,3}[市区县])?[A-Z]?\d+路$")
 _BUS_AFTER = re.compile(r"(?:公交|车(?!站)|大巴|班车|线)")
+# where something is relative to a place: the place's name ends before it
+_SIDE = re.compile(r"[东西南北]面|[东西南北左右]侧|左手|右手|左边|右边|里面|外面|对面|附近|旁边|周边|门口|楼下|隔壁|旁(?![边人])")
 _TAIL = re.compile(r"(?:站|村|段|群|洞)(?![民委干里长员口])")
 _PSEUDO_INSIDE = re.compile(r"(?<![A-Za-z0-9])[A-Z]\d{0,2}[市区县]")
 _ONE_CHAR_END = set("苑庭府城湾屯园桥站厂馆郡邸阁中")
@@ -169,7 +171,7 @@ _ROAD_AFTER = re.compile(r"[东西南北中]?(?:路|大道|大街|街)")
 _INNER_SUFFIX = re.compile(r"小区|社区|花园|大厦|广场|学校|中学|小学|医院|公司")
 _BAD_DISTRICT = re.compile(
     r"(?:社区|小区|景区|园区|校区|片区|城区|市区|郊区|辖区|别墅区|库区|矿区|山区|林区|厂区|生活区|商业区|住宅区|服务区|"
-    r"办公区|停车区|保护区|示范区|试验区|功能区|核心区|老区|新区|灾区|地区|东区|西区|南区|北区)$"
+    r"办公区|停车区|保护区|示范区|试验区|功能区|核心区|老区|新区|灾区|地区|东区|西区|南区|北区|居住区)$"
 )
 
 
@@ -286,6 +288,12 @@ class LocationExtractor:
                         s = s[: verb.end(1)]
                         pos = start + len(s)
                         kind = "road" if s.endswith(("路", "街", "大道")) else "community"
+                    side = _SIDE.search(s, 2)
+                    if side:  # "兴盛" | "里面麻将馆", "东风小学" | "北面城中村": the place ends before it
+                        if len(s) - side.end() >= 2:
+                            pos = start + side.end()  # and another may start after it
+                        s = s[: side.start()]
+                        kind = "community"
                     inner = _INNER_SUFFIX.search(s[:-1])
                     if inner and inner.end() >= 4:
                         s = s[: inner.end()]
@@ -489,6 +497,9 @@ class LocationExtractor:
                     k = next((k for k in range(e, j) if text[k] in _INNER_STOP), j)
                     if k < j and _name_like(text[e:k]):
                         j = k
+                side = _SIDE.search(text, e, j)
+                if side:  # "力都大厦" | "旁新规划"
+                    j = side.start()
                 ext = text[e:j]
                 detail = bool(_DETAIL_RE.fullmatch(ext))
                 after_admin = best[-1].kind in ("province", "city", "district", "town", "road")

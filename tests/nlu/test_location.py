@@ -242,3 +242,29 @@ def test_search_again_after_a_verb() -> None:
     # the match "A7县疏通天楚中苑" holds a verb: the estate is read again from after it
     assert rules.extract("关于请求A7县疏通天楚中苑小区消防通道的报告").text == "天楚中苑小区"
     assert rules.extract("现在每天黄土岭都要堵几个小时").text == "黄土岭"
+
+
+@pytest.mark.parametrize(
+    ("text", "span"),
+    [
+        # 和 inside an estate's brand name, not as "and"
+        ("K6区润和翠园小区停水", "K6区润和翠园小区"),
+        ("桂花中学和大华宾馆门口拥堵", "桂花中学和大华宾馆"),
+        # a kind of place named by whom or where it serves is not a name
+        ("县城学校已经开放课后服务", ""),
+        ("我家门口的村级公路都没修", ""),
+        # an intersection belongs to the place; a place ends before a side word
+        ("C2市枫叶路与松林路交汇处红绿灯坏了", "C2市枫叶路与松林路交汇处"),
+        ("K4区东风一村东风小学北面城中村脏乱差", "K4区东风一村东风小学"),
+        # no lane (弄) roads from verbs: "考试中弄虚作假"
+        ("三类人员进班子考试中弄虚作假", ""),
+    ],
+)
+def test_round4_rules(text: str, span: str) -> None:
+    rules = LocationExtractor(tagger=None, location_filter=None)
+    assert rules.extract(text).text == span
+
+
+def test_side_word_ends_a_crf_extension(ex: LocationExtractor) -> None:
+    loc = ex.extract("K7县泉塘泉星社区力都大厦旁新规划的菜市场什么时候启用？")
+    assert "旁" not in loc.text and loc.text.startswith("K7县")
