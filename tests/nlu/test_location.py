@@ -258,6 +258,12 @@ def test_search_again_after_a_verb() -> None:
         ("K4区东风一村东风小学北面城中村脏乱差", "K4区东风一村东风小学"),
         # no lane (弄) roads from verbs: "考试中弄虚作假"
         ("三类人员进班子考试中弄虚作假", ""),
+        # a named area, a school called by its number (一中 + 学生), a road's material or a verb
+        ("K2县一中学生睡眠不足", "K2县一中"),
+        ("目前，桂湾片区缺少大型商业", "桂湾片区"),
+        ("别人家都修了水泥路", ""),
+        ("遇到行人过马路要礼让", ""),
+        ("这是发展农村经济的唯一出路", ""),
     ],
 )
 def test_round4_rules(text: str, span: str) -> None:
