@@ -27,10 +27,10 @@ _LEAD = (
     "楼下|楼上|西侧|东侧|南侧|北侧|东面|西面|南面|北面|里面|外面|每天|每晚|每日|每到|早高峰|晚高峰|高峰期|过|"
     "地处|住在|坐落于|坐落在|处于|关于|反映|投诉|举报|请问|咨询|希望|要求|"
     "对于|经过|连接着|连接|连通|通往|贯穿|沿着|靠近|距离|紧邻|就在|现在|目前|今天|昨天|一直|已经|多年|在|于|到|从|经|沿|由|"
-    "的|是|系|有|和|与|及|至|离|对|把|向|往|去|来|被|给|让|将|为|了|个|这|那|该|其|某|我|你|他|她|们"
+    "的|是|系|有|和|与|及|至|离|对|把|向|往|去|来|被|给|让|将|为|了|个|这|那|该|其|某|我|你|他|她|们|问"
 )
 _LEAD_RE = re.compile(rf"^(?:{_LEAD})+")
-_STOPCH = "的了是和与及或我你他她们这那在于到从把被给让向对也都就很还又有没不请要"
+_STOPCH = "的了是和与及或我你他她们这那在于到从把被给让向对也都就很还又有没不请要等"
 # (common place-name words that hold a stop character: "向阳路", "和平街", "在水一方")
 _NAME = rf"(?:(?![{_STOPCH}])[{_CJK}A-Za-z0-9]|向(?=阳)|和(?=平|谐)|有(?=色)|在(?=水))"
 # 和 inside the usual estate/brand words ("润和紫郡小区", "中建嘉和城", "鑫源和诚"), not as "and";
@@ -60,6 +60,8 @@ _PART_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         "road",
         re.compile(
             rf"(?<![A-Za-z0-9])[A-Z]\d{{0,2}}[市区县][东西南北中]?(?:路|大道|大街|街)(?:\d+号)?|"
+            # ring roads: "南二环", "三环线"
+            rf"[东西南北]?[二三四五]环(?:路|线)?(?![境保节比])|"
             rf"{_NAME}{{1,8}}(?:大道|大街|路|街|巷|胡同)(?:[东西南北中]段|[东西南北]延长线)?"
             rf"(?:\d+(?:-\d+)?号(?:院)?|[与和][{_CJK}]{{1,6}}(?:路|街|大道)(?:交叉?|交汇)?口|口)?(?![面费况线灯边人牌])"
         ),
@@ -86,7 +88,8 @@ _PART_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     (
         "detail",
         re.compile(
-            r"(?:[A-Za-z]?\d+[A-Za-z]?(?:栋|幢|号楼|座|单元|楼|层|室|号|户|期)){1,4}(?:\d+)?|[A-Za-z]\d+(?=[栋幢座])"
+            r"(?:[A-Za-z]?\d+(?:-\d+)?[A-Za-z]?(?:栋|幢|号楼|座|单元|楼|层|室|号|户|期)){1,4}(?:\d+(?![\d年月日]))?"
+            r"|[A-Za-z]\d+(?=[栋幢座])"
             r"|(?:负?[一二三四五六七八九十]+(?:栋|幢|单元|楼|期|层))+"
         ),
     ),
@@ -150,7 +153,7 @@ def _trim(kind: str, start: int, s: str, gaz: set[str]) -> tuple[int, str]:
 
 # a one-character word before a common noun is not a road's name ("要求铁路" → "求铁路")
 _GENERIC_ROAD = re.compile(
-    r"^.?(?:铁路|公路|马路|道路|线路|水路|山路|小路|大路|古路)$|^(?:水泥|柏油|泥巴|泥土|石子|砂石|硬化|沥青)路$"
+    r"^.?(?:铁路|公路|马路|道路|线路|水路|山路|小路|大路|古路)$|^.{2,3}(?:道路|马路)$|^(?:水泥|柏油|泥巴|泥土|石子|砂石|硬化|沥青)路$"
 )
 _VERB_HEAD = re.compile(r"^(?:修|建|办|开|拆|占|挖|堆|搞|连接|通往|后面|前面|旁边|对面|里面|一|[东西南北]边)")
 _COMPLETE = re.compile(r"(?:路|街|大道|村|组|小区|花园|社区|家园|大厦|广场|学校|中学|小学|医院|公园)$")
@@ -164,6 +167,7 @@ _VERB_INSIDE = re.compile(
 )
 _BUS_LINE = re.compile(r"^(?:[A-Z]\d{0,2}[市区县]|[\u4e00-\u9fff]{2,3}[市区县])?[A-Z]?\d+路$")
 _BUS_AFTER = re.compile(r"(?:公交|车(?!站)|大巴|班车|线)")
+_VENUE = re.compile(r"(?:KTV|ktv|麻将馆|棋牌室|餐馆|歌厅|网吧)$")
 # where something is relative to a place: the place's name ends before it
 _SIDE = re.compile(r"[东西南北]面|[东西南北左右]侧|左手|右手|左边|右边|里面|外面|对面|附近|旁边|周边|门口|楼下|隔壁|旁(?![边人])")
 _TAIL = re.compile(r"(?:站|村|段|群|洞)(?![民委干里长员口])")
@@ -403,8 +407,10 @@ class LocationExtractor:
                     or (_JOIN.match(gap) and prev.kind in _JOINABLE and p.kind in _JOINABLE)
                 )
                 and not (not gap and _VERB_HEAD.match(p.text) and _COMPLETE.search(prev.text))
+                and not (_holds_venues(prev) and _VENUE.search(p.text))
             ):
-                # (a part that starts with a verb right after a complete place is what happens there:
+                # (a venue inside an estate is not the place, the estate is: "泉塘小区" | "麻将馆";
+                # a part that starts with a verb right after a complete place is what happens there:
                 # "羊思坡" | "修路", "东冲铺村" | "办自来水厂", "幸福路" | "连接着幸福桥")
                 chains[-1].append(p)
             else:
@@ -510,6 +516,7 @@ class LocationExtractor:
                 if (
                     _name_like(ext, 16)
                     and not _ORG_NAME.search(ext)  # an organisation is not a place ("M2县" + "电视台")
+                    and not (_holds_venues(best[-1]) and _VENUE.search(ext))
                     and (sure >= EXTEND and (after_admin or detail) or sure >= SURE)
                 ):
                     gate = _GATE.search(ext)
@@ -590,6 +597,11 @@ def _cut_point(inside: list[float], start: int, end: int) -> int | None:
         if all(x < OUT for x in inside[k:end]) and k > 0 and inside[k - 1] >= IN:
             return k
     return None
+
+
+def _holds_venues(p: _Part) -> bool:
+    """An estate, a town or a sub-area ("四区"), not a district proper ("K1区" + "新温莎KTV")."""
+    return p.kind in ("community", "town") or p.kind == "district" and not _PSEUDO_ADMIN.match(p.text)
 
 
 def _name_like(s: str, longest: int = 10) -> bool:

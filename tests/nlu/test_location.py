@@ -264,6 +264,11 @@ def test_search_again_after_a_verb() -> None:
         ("别人家都修了水泥路", ""),
         ("遇到行人过马路要礼让", ""),
         ("这是发展农村经济的唯一出路", ""),
+        # a venue inside an estate is not the place; ring roads; 等 ends a list; 1-4栋; not the year
+        ("K3县桂园小区麻将馆扰民", "K3县桂园小区"),
+        ("为什么C1市南二环等二环道路那么差？", "C1市南二环"),
+        ("地点：C1市K2区1-4栋楼下", "C1市K2区1-4栋"),
+        ("C1市K2区桂园10栋2单元2018年起火", "C1市K2区桂园10栋2单元"),
     ],
 )
 def test_round4_rules(text: str, span: str) -> None:
