@@ -86,6 +86,15 @@ _PART_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         ),
     ),
     (
+        # an estate named without a suffix, right after an admin unit and before what is said of
+        # estates: "A8县" + "未来方舟" + "楼盘", "K市" + "愿景国际" + "物业"
+        "community",
+        re.compile(
+            rf"(?<=[A-Z0-9][市区县]){_NAME}{{2,6}}?(?<!全体)(?<!所有)(?<!广大)(?<!部分)"
+            rf"(?=楼盘|项目|业主|物业|交房|开发商|售楼|房产证|精装房|一房两卖|业委会)"
+        ),
+    ),
+    (
         "detail",
         re.compile(
             r"(?:[A-Za-z]?\d+(?:-\d+)?[A-Za-z]?(?:栋|幢|号楼|座|单元|楼|层|室|号|户|期)){1,4}(?:\d+(?![\d年月日]))?"
@@ -168,6 +177,7 @@ _VERB_INSIDE = re.compile(
 _BUS_LINE = re.compile(r"^(?:[A-Z]\d{0,2}[市区县]|[\u4e00-\u9fff]{2,3}[市区县])?[A-Z]?\d+路$")
 _BUS_AFTER = re.compile(r"(?:公交|车(?!站)|大巴|班车|线)")
 _VENUE = re.compile(r"(?:KTV|ktv|麻将馆|棋牌室|餐馆|歌厅|网吧)$")
+_BRACKET = re.compile(r"[（(][^（()）。！？!?：:\n]{2,24}[）)]")
 # where something is relative to a place: the place's name ends before it
 _SIDE = re.compile(r"[东西南北]面|[东西南北左右]侧|左手|右手|左边|右边|里面|外面|对面|附近|旁边|周边|门口|楼下|隔壁|旁(?![边人])")
 _TAIL = re.compile(r"(?:站|村|段|群|洞)(?![民委干里长员口])")
@@ -378,6 +388,10 @@ class LocationExtractor:
             if tail and last.kind in ("community", "landmark", "road") and not _STRONG.search(last.text):
                 # "五一广场" + "站", "三龙湾" + "村", "长盛岚庭" + "段": one more place character
                 best[-1] = _Part(last.kind, last.start, tail.end(), text[last.start : tail.end()])
+        bracket = _BRACKET.match(text, best[-1].end) if best else None
+        if bracket and best[-1].kind != "city":
+            # "港子河路" + "（暮云段）", "暮云社区" + "（原远航公司）": a note on the place is part of it
+            best.append(_Part("detail", bracket.start(), bracket.end(), bracket.group()))
         return best
 
     def extract(self, text: str, title: str = "") -> Location:

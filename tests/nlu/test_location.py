@@ -269,6 +269,10 @@ def test_search_again_after_a_verb() -> None:
         ("为什么C1市南二环等二环道路那么差？", "C1市南二环"),
         ("地点：C1市K2区1-4栋楼下", "C1市K2区1-4栋"),
         ("C1市K2区桂园10栋2单元2018年起火", "C1市K2区桂园10栋2单元"),
+        # a note in brackets; an estate without a suffix before what is said of estates
+        ("K2区港湾路（暮云段）3年多了还未完工", "K2区港湾路（暮云段）"),
+        ("投诉C1市蓝天国际物业拒绝交房", "C1市蓝天国际"),
+        ("C1市K2区桂园小区全体业主反映", "C1市K2区桂园小区"),
     ],
 )
 def test_round4_rules(text: str, span: str) -> None:
