@@ -178,6 +178,10 @@ _BUS_LINE = re.compile(r"^(?:[A-Z]\d{0,2}[市区县]|[\u4e00-\u9fff]{2,3}[市区
 _BUS_AFTER = re.compile(r"(?:公交|车(?!站)|大巴|班车|线)")
 _VENUE = re.compile(r"(?:KTV|ktv|麻将馆|棋牌室|餐馆|歌厅|网吧)$")
 _BRACKET = re.compile(r"[（(][^（()）。！？!?：:\n]{2,24}[）)]")
+# a road's suffix inside an estate's or a landmark's match: the name starts after it
+_ROAD_INSIDE = re.compile(r"(?<=[\u4e00-\u9fff])(?:路|大道|大街)(?![口段边旁桥])")
+# where people live, named after their work unit: "农机公司宿舍", "人民医院家属区"
+_HOME_END = re.compile(r"(?:宿舍|家属区|家属院|家属楼)$")
 # where something is relative to a place: the place's name ends before it
 _SIDE = re.compile(r"[东西南北]面|[东西南北左右]侧|左手|右手|左边|右边|里面|外面|对面|附近|旁边|周边|门口|楼下|隔壁|旁(?![边人])")
 _TAIL = re.compile(r"(?:站|村|段|群|洞)(?![民委干里长员口])")
@@ -310,8 +314,12 @@ class LocationExtractor:
                             pos = start + side.end()  # and another may start after it
                         s = s[: side.start()]
                         kind = "community"
+                    road = _ROAD_INSIDE.search(s)
+                    if road and len(s) - road.end() >= 4:
+                        pos = start + road.end()  # "新安路" | "泉塘公交首末站": the road, then the place
+                        continue
                     inner = _INNER_SUFFIX.search(s[:-1])
-                    if inner and inner.end() >= 4:
+                    if inner and inner.end() >= 4 and not _HOME_END.search(s):
                         s = s[: inner.end()]
                         pos = start + len(s)
                         kind = "community" if inner.group() in ("小区", "社区", "花园") else "landmark"

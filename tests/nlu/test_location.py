@@ -273,6 +273,9 @@ def test_search_again_after_a_verb() -> None:
         ("K2区港湾路（暮云段）3年多了还未完工", "K2区港湾路（暮云段）"),
         ("投诉C1市蓝天国际物业拒绝交房", "C1市蓝天国际"),
         ("C1市K2区桂园小区全体业主反映", "C1市K2区桂园小区"),
+        # a road inside a landmark's match; a work unit's dormitory is where people live
+        ("请问K7县新安路泉塘公交首末站规划在哪", "K7县新安路泉塘公交首末站"),
+        ("K4区新码头农机公司宿舍居民请求棚改", "K4区新码头农机公司宿舍"),
     ],
 )
 def test_round4_rules(text: str, span: str) -> None:
