@@ -34,9 +34,14 @@ _STOPCH = "的了是和与及或我你他她们这那在于到从把被给让向
 # (common place-name words that hold a stop character: "向阳路", "和平街", "在水一方")
 _NAME = rf"(?:(?![{_STOPCH}])[{_CJK}A-Za-z0-9]|向(?=阳)|和(?=平|谐)|有(?=色)|在(?=水))"
 # 和 inside the usual estate/brand words ("润和紫郡小区", "中建嘉和城", "鑫源和诚"), not as "and";
-# the patterns that allow it are ~15 % slower, so they run only on texts that hold such a word
-_BRAND_HE = re.compile(r"[润嘉悦信源鑫佳万祥协颐永]和")
-_NAME_HE = _NAME[:-1] + rf"|(?<=[润嘉悦信源鑫佳万祥协颐永])和(?=[{_CJK}]))"
+# 都 inside a name ("彩虹都小区", "黄都港社区") unless it is the adverb ("小区都没有"). The patterns
+# that allow them are ~15 % slower, so they run only on texts that hold such a word
+_DU = rf"(?<=[{_CJK}])都(?![是要没在有不会能已被很得可让把给快还也成到非])(?=[{_CJK}])"
+_HE = rf"(?<=[润嘉悦信源鑫佳万祥协颐永])和(?=[{_CJK}])"
+_NAME_EXT = _NAME[:-1] + f"|{_HE}|{_DU})"
+_NEEDS_EXT = re.compile(
+    rf"{_HE}|{_DU}[{_CJK}]{{0,6}}?(?:小区|社区|花园|家园|广场|大厦|公寓|新村|村|组|城|苑|园|庭|府|湾|港|路|街|中心)"
+)
 
 _PART_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("province", re.compile(rf"[{_CJK}]{{2,7}}(?:省|自治区)|(?:北京|上海|天津|重庆)市?(?=[{_CJK}])")),
@@ -103,7 +108,7 @@ _PART_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         ),
     ),
 ]
-_PART_PATTERNS_HE = [(k, re.compile(p.pattern.replace(_NAME, _NAME_HE))) for k, p in _PART_PATTERNS]
+_PART_PATTERNS_EXT = [(k, re.compile(p.pattern.replace(_NAME, _NAME_EXT))) for k, p in _PART_PATTERNS]
 
 _WEIGHT = {
     "province": 0.5,
@@ -271,7 +276,7 @@ class LocationExtractor:
         if self._gaz_re:
             for m in self._gaz_re.finditer(text):
                 parts.append(_Part(self.gaz[m.group()], m.start(), m.end(), m.group()))
-        for kind0, pat in _PART_PATTERNS_HE if _BRAND_HE.search(text) else _PART_PATTERNS:
+        for kind0, pat in _PART_PATTERNS_EXT if _NEEDS_EXT.search(text) else _PART_PATTERNS:
             pos = 0
             while True:
                 found = pat.search(text, pos)

@@ -276,6 +276,9 @@ def test_search_again_after_a_verb() -> None:
         # a road inside a landmark's match; a work unit's dormitory is where people live
         ("请问K7县新安路泉塘公交首末站规划在哪", "K7县新安路泉塘公交首末站"),
         ("K4区新码头农机公司宿舍居民请求棚改", "K4区新码头农机公司宿舍"),
+        # 都 inside a name, not the adverb
+        ("请求K2区政府督促彩虹都小区物业交接", "彩虹都小区"),
+        ("桂园小区都没有路灯", "桂园小区"),
     ],
 )
 def test_round4_rules(text: str, span: str) -> None:
