@@ -13,6 +13,7 @@ from .category import CategoryModel, Taxonomy
 from .departments import DepartmentMap
 from .intents import IntentModel, classify
 from .location import LocationExtractor, load_gazetteer
+from .request_type import RequestTypeModel
 from .rules import request_type, urgency
 from .subject import SubjectModel, make_subject
 from .text import _jieba, clean, clean_aligned, to_simplified, to_simplified_aligned, tokens
@@ -58,6 +59,7 @@ def load_artifact(path: Path) -> dict[str, Any]:
         )
         if "subject_coef" in arrays
         else None,
+        "request_type": RequestTypeModel.from_arrays(arrays),
     }
 
 
@@ -67,6 +69,7 @@ def save_artifact(
     category: CategoryModel,
     intents: IntentModel,
     subject: SubjectModel | None = None,
+    request_type_model: RequestTypeModel | None = None,
 ) -> None:
     import json
 
@@ -82,6 +85,7 @@ def save_artifact(
         **category.to_arrays(),
         **intents.to_arrays(),
         **extra,
+        **(request_type_model.to_arrays() if request_type_model is not None else {}),
     }
     np.savez_compressed(tmp, **arrays)
     tmp.replace(path)
@@ -102,6 +106,7 @@ class BuiltinBackend:
         self.category: CategoryModel = artifact["category"]
         self.intents: IntentModel = artifact["intents"]
         self.subject_model: SubjectModel | None = artifact.get("subject")
+        self.request_type_model: RequestTypeModel | None = artifact.get("request_type")
         self.taxonomy = Taxonomy([tuple(r) for r in artifact["taxonomy"]])
         self.locator = LocationExtractor(gazetteer)
         self.departments = departments or DepartmentMap.load()
@@ -169,7 +174,8 @@ class BuiltinBackend:
         if not is_request:
             return parse
         parse.category = self.classify_category(text, title)
-        rt, conf, _ = request_type(text, title)
+        model = self.request_type_model
+        rt, conf, _ = model.predict(text, title) if model is not None else request_type(text, title)
         parse.request_type, parse.request_type_confidence = rt, conf
         loc = self.locator.extract(text)
         if loc.found:

@@ -1,6 +1,7 @@
 """Request type (投诉/举报/求助/咨询/建议/表扬) and urgency from what the words mean.
 
-No labels are shipped for these, so they are weighted keyword rules; the title counts double.
+Weighted keyword rules. For request type they are features of the learned model in
+:mod:`nlu.request_type` (and decide alone with an older artifact); urgency is rules only.
 """
 
 from __future__ import annotations
@@ -56,49 +57,75 @@ _RT_RULES: dict[str, list[tuple[str, float]]] = {
 }
 _RT_COMPILED = {k: [(re.compile(p), w) for p, w in v] for k, v in _RT_RULES.items()}
 _PRIOR = {"投诉": 0.6, "咨询": 0.3, "求助": 0.1, "建议": 0.1, "举报": 0.0, "表扬": 0.0}
+RT_LABELS = tuple(_RT_RULES)
+
+
+def rule_points(src: str) -> dict[str, float]:
+    """Keyword points per request type in one text (each pattern: weight x sqrt(matches, at most 3))."""
+    points = dict.fromkeys(RT_LABELS, 0.0)
+    if src:
+        for label, rules in _RT_COMPILED.items():
+            for pat, w in rules:
+                n = len(pat.findall(src))
+                if n:
+                    points[label] += w * min(n, 3) ** 0.5
+    return points
+
 
 _URGENT: list[tuple[str, str]] = [
     (
         "燃气",
         r"(?:燃气|煤气|天然气|液化气|气罐)(?:.{0,6})(?:泄漏|泄露|漏气|漏了|味道很大|爆炸)|漏气|闻到.{0,4}(?:煤气|燃气|天然气)",
     ),
-    ("火灾", r"着火|起火|失火|火灾|火情|燃烧|冒烟|浓烟|爆炸|烧起来"),
+    ("火灾", r"着火了|起火了|失火|火势|火情|烧起来|正在燃烧"),
     (
         "坍塌",
-        r"坍塌|倒塌|垮塌|塌方|塌陷|塌了|倾斜|开裂.{0,6}(?:危险|随时)|随时(?:可能|会)(?:倒|塌|掉|垮)|危房|摇摇欲坠|高空坠物|掉下来",
+        r"坍塌|倒塌|垮塌|塌方|塌陷|塌了|倾斜|随时(?:可能|会|都会|都可能)?(?:倒|塌|掉|垮|砸)|摇摇欲坠|高空坠物|掉下来|"
+        r"(?:拆除?|打掉|打通|破坏|改动)(?:了)?.{0,6}承重墙|承重墙.{0,6}(?:拆|破坏|打掉)|"
+        r"(?:房屋|房子|墙体|楼房|楼体|地基|主体|主体结构|整栋|整体).{0,10}(?:下沉|沉降)|"
+        r"(?:下沉|沉降).{0,12}(?:开裂|裂缝)|松动.{0,20}(?:陷阱|危险|跷跷板)",
+    ),
+    (
+        "开裂",  # cracks alone are a quality complaint; with a sign of severity they are a danger
+        r"(?:房屋|房子|墙体|墙面|外墙|承重墙|楼房|楼体|楼板|顶板|地基|主体|主体结构|整栋|整体|梁|柱).{0,10}(?:开裂|裂缝|空洞|裂开)",
     ),
     (
         "洪涝",
-        r"洪水|被淹|淹了|淹没|内涝|决堤|溃坝|溃堤|山洪|泥石流|滑坡|积水.{0,6}(?:进屋|进家|漫|齐腰|过膝)|水漫",
+        r"被淹|淹了|淹没|内涝|决堤|溃坝|溃堤|山洪|泥石流|滑坡|积水.{0,6}(?:进屋|进家|漫|齐腰|过膝)|(?:污水|粪水|雨水|水).{0,4}(?:倒灌|漫进|流进).{0,4}(?:家|屋|房)",
     ),
     (
         "暴力",
-        r"打人|殴打|被打|持刀|砍人|砍伤|行凶|杀人|杀了|威胁.{0,6}(?:杀|命|砍)|家暴|家庭暴力|暴力|绑架|劫持|抢劫|围殴|斗殴|报复",
+        r"打人|殴打|被打(?![压折卡扰乱破通开印])|持刀|砍人|砍伤|行凶|杀人|威胁.{0,6}(?:杀|命|砍|打)|家暴|家庭暴力|绑架|劫持|抢劫|围殴|斗殴|"
+        r"(?:扬言|威胁|恐吓).{0,8}(?:报复|弄死|打死|杀)|(?:威胁|恐吓)(?:乘客|居民|群众|村民|业主|路人|我们|我和|我家|家人)",
     ),
     (
         "儿童",
-        r"(?:孩子|小孩|儿童|婴儿|幼儿|学生).{0,8}(?:被困|走失|失踪|被锁|锁在|虐待|被打|溺水|坠楼|危险|受伤|没人管|被拐)|虐童|虐待儿童|拐卖",
+        r"(?:孩子|小孩|儿童|婴儿|幼儿|学生).{0,8}(?:被困|走失|失踪|被锁|锁在|虐待|被打|溺水|坠楼|被拐|被咬|被关|非法拘禁)|虐童|虐待儿童|拐卖|咬伤.{0,6}(?:孩子|小孩|儿童)",
     ),
     (
         "生命危险",
-        r"跳楼|自杀|轻生|不想活|生命危险|危及生命|人命|昏迷|休克|中毒|窒息|触电|漏电|电线.{0,6}(?:掉|断|裸露|垂)|"
-        r"井盖.{0,6}(?:丢|缺失|没了|被偷|破损|塌陷)|困在电梯|被困电梯|电梯.{0,6}(?:被困|困人|坠落)|救命|急救|溺水|重伤|死亡|出人命",
+        r"跳楼|自杀|轻生|不想活|生命危险|危及(?:.{0,6})(?:生命|安全)|(?:生命|人身)安全.{0,8}(?:威胁|危险)|"
+        r"人命|昏迷|休克|触电|漏电|电线.{0,6}(?:掉|断|裸露|垂|外露|乱拉)|(?:电缆|电线|线路).{0,8}(?:裸露|外露|拖地)|(?:裸露|外露).{0,8}(?:电缆|电线)|"
+        r"井盖.{0,6}(?:丢|缺失|没了|被偷|破损|塌陷)|(?:困|关|卡)(?:在)?电梯|电梯.{0,6}(?:被困|困人|关人|坠落)|"
+        r"救命(?:啊|[！!])|喊救命|呼救|溺水|出人命",
     ),
 ]
 _URGENT_COMPILED = [(k, re.compile(p)) for k, p in _URGENT]
-_NEGATED = re.compile(r"没有|并未|不会|防止|预防|避免|以免|防范|演练|宣传|培训|排查")
+# Just before a match: a danger that is prevented, denied or only imagined.
+_NEGATED = re.compile(r"没有|并未|不会|防止|预防|避免|以免|防范|演练|宣传|培训|排查|一旦|如果|万一|假如|若|容易|易|可能会|可能引发|导致")
+# Around a match: a danger in the past, a court case, a policy question, or a figure of speech.
+_NOT_NOW = re.compile(
+    r"\d{2,4}年|去年|前年|曾经|曾|上次|当时|那次|那年|发生过|事发|案件|一案|本案|刑事|犯罪|判决|起诉|立案|追究|伪证|"
+    r"\d{1,2}月\d{1,2}[日号]|政策|补偿|补助|改造|鉴定|标准|申请|咨询|是否|水漫金山|隐患排查|新闻|报道|网上|看到"
+)
 
 
 def request_type(text: str, title: str = "") -> tuple[str, float, dict[str, float]]:
+    """The rules alone (title counts double): used when the artifact has no learned model."""
     scores = dict(_PRIOR)
     for src, mult in ((title, 2.0), (text[:1500], 1.0)):
-        if not src:
-            continue
-        for label, rules in _RT_COMPILED.items():
-            for pat, w in rules:
-                n = len(pat.findall(src))
-                if n:
-                    scores[label] += mult * w * min(n, 3) ** 0.5
+        for label, pts in rule_points(src).items():
+            scores[label] += mult * pts
     ranked = sorted(scores.items(), key=lambda kv: -kv[1])
     total = sum(max(v, 0.0) for v in scores.values()) or 1.0
     best, s = ranked[0]
@@ -107,11 +134,30 @@ def request_type(text: str, title: str = "") -> tuple[str, float, dict[str, floa
 
 
 def urgency(text: str) -> tuple[bool, str]:
-    """True with the reason (燃气/火灾/坍塌/洪涝/暴力/儿童/生命危险) when the text describes a danger."""
+    """True with the reason (燃气/火灾/坍塌/开裂/洪涝/暴力/儿童/生命危险) when the text describes a danger
+    now: a match is passed over when the few characters before it prevent, deny or imagine it
+    (预防/一旦/如果...) or the clause around it is about the past, a court case or a policy
+    (2018年/曾/案件/补偿/是否...). Tuned on the training rows of real messages."""
     t = text[:3000]
     for kind, pat in _URGENT_COMPILED:
         for m in pat.finditer(t):
             if _NEGATED.search(t[max(0, m.start() - 6) : m.start()]):
                 continue
+            clause = _clause(t, m.start(), m.end())
+            if _NOT_NOW.search(clause) or (kind == "开裂" and not _SEVERE.search(clause)):
+                continue
             return True, f"{kind}: {m.group()}"
     return False, ""
+
+
+_SEVERE = re.compile(r"严重|多处|大面积|贯穿|整体|随时|危险|危及|威胁|倒塌|垮塌|下沉|沉降|越来越|不断|加剧|不敢住")
+_CLAUSE_END = re.compile(r"[。！？!?；;\n]")
+
+
+def _clause(t: str, start: int, end: int) -> str:
+    """The sentence around a match (at most 40 characters each side)."""
+    lo = max(0, start - 40)
+    cut = [m.end() for m in _CLAUSE_END.finditer(t, lo, start)]
+    lo = cut[-1] if cut else lo
+    m = _CLAUSE_END.search(t, end, min(len(t), end + 40))
+    return t[lo : m.start() if m else min(len(t), end + 40)]

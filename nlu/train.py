@@ -17,6 +17,7 @@ from .category import CategoryModel
 from .dataset import Example, assign_groups, load_labelled, split
 from .intents import IntentModel, load_nlu_yml
 from .location import LocationExtractor, load_gazetteer
+from .request_type import RequestTypeModel
 from .subject import SubjectModel
 from .text import derive_stopwords, tokens
 
@@ -126,6 +127,9 @@ def train(
     cat.add_fallback(taxonomy, [docs[e.key] for e in train_ex])
     tick("category model", 0.7)
     intents = IntentModel().fit(load_nlu_yml())
+    tick("request-type model", 0.71)
+    rt_rows = RequestTypeModel.load_rows()
+    rt_model = RequestTypeModel.fit(rt_rows)
     tick("subject model", 0.72)
     subject_model, n_subject = fit_subject(
         data_dir, heldout_path.parent / "subject_heldout.csv" if heldout_path else None, limit
@@ -136,7 +140,7 @@ def train(
         "stopwords": stop,
         "taxonomy": taxonomy,
     }
-    artifact: dict[str, Any] = {**meta, "category": cat, "intents": intents}
+    artifact: dict[str, Any] = {**meta, "category": cat, "intents": intents, "request_type": rt_model}
     # held-out measurement through the whole builtin parse (what the bot gets)
     from .builtin import BuiltinBackend, save_artifact
     from .evaluate import eval_category
@@ -155,7 +159,7 @@ def train(
             .fit(all_docs, [e.label for e in all_ex], taxonomy=taxonomy, groups=[e.group for e in all_ex])
             .add_fallback(taxonomy, all_docs)
         )
-    save_artifact(out_path, meta, artifact["category"], intents, subject_model)
+    save_artifact(out_path, meta, artifact["category"], intents, subject_model, rt_model)
     info = {
         "artifact": out_path.name,
         "version": ARTIFACT_VERSION,
@@ -170,6 +174,7 @@ def train(
         },
         "heldout": metrics,
         "subject_train_pairs": n_subject,
+        "request_type_train_rows": len(rt_rows),
         "train_seconds": round(time.perf_counter() - t0, 1),
         "size_bytes": out_path.stat().st_size,
     }

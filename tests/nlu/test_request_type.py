@@ -1,0 +1,79 @@
+"""The learned request-type model: trained on annotated real messages, stored as plain arrays."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from nlu.request_type import DATA_FILES, RequestTypeModel
+
+
+@pytest.fixture(scope="module")
+def model() -> RequestTypeModel:
+    return RequestTypeModel.fit(RequestTypeModel.load_rows())
+
+
+def test_training_rows_are_annotated_real_messages() -> None:
+    rows = RequestTypeModel.load_rows(DATA_FILES)
+    assert len(rows) >= 700
+    assert {r["request_type"] for r in rows} <= {"投诉", "举报", "求助", "咨询", "建议", "表扬"}
+    assert all(isinstance(r["urgent"], bool) and r["title"] and r["text"] for r in rows)
+
+
+@pytest.mark.parametrize(
+    ("title", "text", "expected"),
+    [
+        ("", "社保断缴了三个月，还能补缴吗？补缴需要什么手续？", "咨询"),
+        ("", "楼下烧烤店每天营业到凌晨两点，油烟和噪音太大，投诉多次物业都不管。", "投诉"),
+        ("", "我要举报某某小区有人无证经营黑诊所，非法行医。", "举报"),
+        ("", "呼吁相关部门规划建设更多的停车场，解决老城区停车难问题。", "建议"),
+        ("感谢消防员", "昨天小区着火，消防员十分钟就赶到了，及时扑灭火灾，感谢消防救援队！", "表扬"),
+    ],
+)
+def test_predicts_real_sentences_with_and_without_title(
+    model: RequestTypeModel, title: str, text: str, expected: str
+) -> None:
+    label, conf, proba = model.predict(text, title)
+    assert label == expected
+    assert 0 < conf <= 0.99
+    assert set(proba) >= set(model.classes)
+
+
+def test_round_trips_through_plain_arrays(model: RequestTypeModel, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "rt.npz"
+    np.savez_compressed(path, **model.to_arrays())
+    with np.load(path, allow_pickle=False) as z:
+        again = RequestTypeModel.from_arrays({k: z[k] for k in z.files})
+    assert again is not None
+    text, title = "小区门口的路灯坏了一个月，晚上很黑，希望尽快修好。", "路灯坏了"
+    assert again.predict(text, title)[0] == model.predict(text, title)[0]
+    p1, p2 = model.proba(text, title), again.proba(text, title)
+    assert max(abs(p1[k] - p2[k]) for k in p1) < 0.01  # float16 weights
+
+
+def test_old_artifact_without_model_means_rules() -> None:
+    assert RequestTypeModel.from_arrays({"cat_coef": np.zeros(1)}) is None
+
+
+def test_numpy_inference_matches_scikit_learn(model: RequestTypeModel) -> None:
+    """The dict/numpy TF-IDF computes what scikit-learn's TfidfVectorizer computes."""
+    from scipy.sparse import csr_matrix, hstack
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from nlu.request_type import grams, rule_features
+
+    row = json.loads(DATA_FILES[0].read_text(encoding="utf-8").splitlines()[3])
+    title, text = row["title"], row["text"]
+    blocks = []
+    for vocab, idf, s in zip(model.vocabs, model.idfs, (title, text), strict=True):
+        v = TfidfVectorizer(analyzer=grams, lowercase=False, sublinear_tf=True, vocabulary=vocab).fit([s])
+        v.idf_ = np.asarray(idf, dtype=np.float64)
+        blocks.append(v.transform([s]))
+    dense = (np.asarray(rule_features(text, title)) - model.rule_mean) / model.rule_scale
+    x = hstack([*blocks, csr_matrix(dense)]).toarray()[0]
+    z = model.coef.astype(np.float64) @ x + model.intercept
+    expected = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
+    got = model.proba(text, title)
+    assert max(abs(got[c] - float(e)) for c, e in zip(model.classes, expected, strict=True)) < 1e-5
