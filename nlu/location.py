@@ -277,11 +277,14 @@ class LocationExtractor:
             for m in self._gaz_re.finditer(text):
                 parts.append(_Part(self.gaz[m.group()], m.start(), m.end(), m.group()))
         for kind0, pat in _PART_PATTERNS_EXT if _NEEDS_EXT.search(text) else _PART_PATTERNS:
-            pos = 0
+            pos = floor = 0
             while True:
-                found = pat.search(text, pos)
+                # each search starts past the last match's start, whatever the rules below set
+                # ``pos`` to: the loop always ends (a re-search from inside a match could repeat it)
+                found = pat.search(text, max(pos, floor))
                 if not found:
                     break
+                floor = found.start() + 1
                 pos = found.end()
                 kind = kind0
                 start, s = _trim(kind, found.start(), found.group(), gaz_names)
