@@ -16,7 +16,7 @@ from .location import LocationExtractor, load_gazetteer
 from .request_type import RequestTypeModel
 from .rules import request_type, urgency
 from .subject import SubjectModel, make_subject
-from .text import _jieba, clean, clean_aligned, to_simplified, to_simplified_aligned, tokens
+from .text import clean, clean_aligned, to_simplified, to_simplified_aligned, tokens
 
 MODEL_DIR = Path(__file__).resolve().parent / "model"
 ARTIFACT_NAME = "nlu-model.npz"
@@ -110,7 +110,6 @@ class BuiltinBackend:
         self.taxonomy = Taxonomy([tuple(r) for r in artifact["taxonomy"]])
         self.locator = LocationExtractor(gazetteer)
         self.departments = departments or DepartmentMap.load()
-        _jieba()
         self.parse("你好")  # warm every path once (weights are expanded lazily)
         self.parse(
             "A市A3区联丰路米兰春天小区门口的路灯坏了好几天，晚上很黑，希望有关部门尽快维修。",

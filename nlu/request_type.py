@@ -4,8 +4,8 @@ A multinomial logistic regression over character 1-3-gram TF-IDF of the title an
 the detail (two blocks), plus the keyword rules of :mod:`nlu.rules` as 12 dense features (their
 points on the title and on the detail). The keywords carry what the words mean; the n-grams learn
 how citizens actually write (a complaint phrased as a question, a proposal with 希望...). Trained
-on ``nlu/data/request_type_train.jsonl`` plus the first two real test sets (1,150 rows, once each
-measured as held-out before they joined): hand-annotated messages of
+on ``nlu/data/request_type_train.jsonl`` plus the first three real test sets (1,750 rows; each was
+measured once as held-out before it joined): hand-annotated messages of
 ``messages.csv``, each the title and the first 200 characters of the detail, so inference reads
 the same amount of text.
 
@@ -31,6 +31,7 @@ DATA_FILES = (
     Path(__file__).parent / "data" / "request_type_train.jsonl",
     Path(__file__).parent / "data" / "eval" / "request_type_real.jsonl",
     Path(__file__).parent / "data" / "eval" / "request_type_real2.jsonl",
+    Path(__file__).parent / "data" / "eval" / "request_type_real3.jsonl",
 )
 
 

@@ -15,6 +15,8 @@ import unicodedata
 import warnings
 from collections.abc import Iterable
 
+import rjieba
+
 _TOKEN_OK = re.compile(r"[\u4e00-\u9fffA-Za-z0-9]")
 _lock = threading.Lock()
 _tokenizer = None
@@ -22,7 +24,8 @@ MAX_CHARS = 1200  # longer messages are cut for classification (keeps p99 bounde
 
 
 def _jieba():  # type: ignore[no-untyped-def]
-    """The process-wide jieba tokenizer, initialised once, quietly."""
+    """The process-wide Python jieba tokenizer, initialised once, quietly: only training uses it,
+    for its dictionary frequencies (:func:`derive_stopwords`)."""
     global _tokenizer
     if _tokenizer is None:
         with _lock:
@@ -107,9 +110,10 @@ def to_simplified_aligned(text: str) -> str:
 
 
 def cut(text: str) -> list[str]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return list(_jieba().cut(text))
+    """jieba's segmentation (same dictionary, same HMM for unknown words) computed by jieba-rs
+    through ``rjieba``: about 30 times faster than jieba in Python, which was the largest
+    single cost of a parse. Tokens differ from jieba's only in rare cases (``4-5`` stays one)."""
+    return rjieba.cut(text)
 
 
 def tokens(text: str, stop: Iterable[str] | frozenset[str] = frozenset()) -> list[str]:
