@@ -96,3 +96,33 @@ def test_pii_is_fast() -> None:
     t = time.perf_counter()
     mask_pii(text)
     assert time.perf_counter() - t < 0.05
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # sentences of real messages (messages.csv), shortened
+        "A市A4区珠江郦城探香里5栋18楼非法装修，把两套房打通，违法拆除了承重墙，对楼下所有业主生命安全造成极大威胁",
+        "导致一路之隔的雅典凯盛庭9栋楼房受到不同程度的损害，不仅整体房屋下沉，外墙体严重开裂",
+        "还有裸露在户外的主电缆，都是隐患",
+        "乘坐电梯下楼，途中被关电梯里面，半个小时后，又有老人被关电梯里面",
+        "电梯质量问题，发生多次掉层事故，在乘坐电梯时直接从22楼掉到了8楼",
+    ],
+)
+def test_urgent_now(text: str) -> None:
+    assert urgency(text)[0]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2017年百年难遇的洪水，致使铜钱巷、排子巷绝大部分居民遭遇重大损失，希望对下水管道提前清淤",  # past
+        "小区消防通道被占，一旦发生火灾，后果不堪设想",  # hypothetical
+        "关于鉴定c级危房是否可以异地搬迁或安置点建房",  # a policy question
+        "交房后发现墙面有几条裂缝，瓷砖空鼓，要求开发商维修",  # cracks without a sign of danger
+        "刚从网上看到A2区水泥罐体发生坍塌事故，这是血的教训",  # news elsewhere
+        "医药公司侵吞百姓的救命钱",  # a figure of speech
+    ],
+)
+def test_not_urgent_past_imagined_or_figurative(text: str) -> None:
+    assert not urgency(text)[0], urgency(text)[1]
