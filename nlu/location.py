@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 _CJK = r"\u4e00-\u9fff"
 # characters that rarely belong to a place name and usually start the clause before it
 _LEAD = (
-    "我们|我家|我是|本人|家住|购买了|购买|买了|修改|位于|据说|发现|占用|修建|新建|拟建|建设|疏通|主管|解决|请求|要求|"
+    "我们|我家|我是|本人|家住|代表|购买了|购买|买了|修改|位于|据说|发现|占用|修建|新建|拟建|建设|疏通|主管|解决|请求|要求|"
     "呼吁|整治|治理|改造|开发|入住|办理|申请|恳请|希望|督促|恢复|开通|附近|旁边|对面|门口|后面|前面|周边|隔壁|"
     "楼下|楼上|西侧|东侧|南侧|北侧|东面|西面|南面|北面|里面|外面|每天|每晚|每日|每到|早高峰|晚高峰|高峰期|过|"
     "地处|住在|坐落于|坐落在|处于|关于|反映|投诉|举报|请问|咨询|希望|要求|"
@@ -30,21 +30,24 @@ _LEAD = (
     "的|是|系|有|和|与|及|至|离|对|把|向|往|去|来|被|给|让|将|为|了|个|这|那|该|其|某|我|你|他|她|们|问"
 )
 _LEAD_RE = re.compile(rf"^(?:{_LEAD})+")
-_STOPCH = "的了是和与及或我你他她们这那在于到从把被给让向对也都就很还又有没不请要等"
+_STOPCH = "的了是和与及或跟我你他她们这那在于到从把被给让向对也都就很还又有没不请要等"
 # (common place-name words that hold a stop character: "向阳路", "和平街", "在水一方")
 _NAME = rf"(?:(?![{_STOPCH}])[{_CJK}A-Za-z0-9]|向(?=阳)|和(?=平|谐)|有(?=色)|在(?=水))"
 # 和 inside the usual estate/brand words ("润和紫郡小区", "中建嘉和城", "鑫源和诚"), not as "and";
 # 都 inside a name ("彩虹都小区", "黄都港社区") unless it is the adverb ("小区都没有"). The patterns
 # that allow them are ~15 % slower, so they run only on texts that hold such a word
 _DU = rf"(?<=[{_CJK}])都(?![是要没在有不会能已被很得可让把给快还也成到非])(?=[{_CJK}])"
-_HE = rf"(?<=[润嘉悦信源鑫佳万祥协颐永])和(?=[{_CJK}])"
+_HE = rf"(?<=[润嘉悦信源鑫佳万祥协颐永太])和(?=[{_CJK}])"
 _NAME_EXT = _NAME[:-1] + f"|{_HE}|{_DU})"
 _NEEDS_EXT = re.compile(
     rf"{_HE}|{_DU}[{_CJK}]{{0,6}}?(?:小区|社区|花园|家园|广场|大厦|公寓|新村|村|组|城|苑|园|庭|府|湾|港|路|街|中心)"
 )
 
 _PART_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
-    ("province", re.compile(rf"[{_CJK}]{{2,7}}(?:省|自治区)|(?:北京|上海|天津|重庆)市?(?=[{_CJK}])")),
+    (
+        "province",
+        re.compile(rf"(?:(?![{_STOPCH}])[{_CJK}]){{2,7}}(?:省|自治区)|(?:北京|上海|天津|重庆)市?(?=[{_CJK}])"),
+    ),
     (
         "city",
         re.compile(
@@ -67,6 +70,8 @@ _PART_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
             rf"(?<![A-Za-z0-9])[A-Z]\d{{0,2}}[市区县][东西南北中]?(?:路|大道|大街|街)(?:\d+号)?|"
             # ring roads: "南二环", "三环线"
             rf"[东西南北]?[二三四五]环(?:路|线)?(?![境保节比])|"
+            # numbered highways: "107国道", "317乡道"
+            rf"(?<![\d])\d{{1,4}}(?:国道|省道|县道|乡道)|"
             rf"{_NAME}{{1,8}}(?:大道|大街|路|街|巷|胡同)(?:[东西南北中]段|[东西南北]延长线)?"
             rf"(?:\d+(?:-\d+)?号(?:院)?|[与和][{_CJK}]{{1,6}}(?:路|街|大道)(?:交叉?|交汇)?口|口)?(?![面费况线灯边人牌])"
         ),
@@ -74,10 +79,10 @@ _PART_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     (
         "community",
         re.compile(
-            rf"{_NAME}{{2,8}}(?:小区|花园|社区|家园|公寓|新村|新城|山庄|名苑|花苑|雅苑|庭院|居委会|安置房|宿舍)"
+            rf"{_NAME}{{2,8}}(?:小区|花园|社区|家园|公寓|新村|新城|山庄|名苑|花苑|雅苑|庭院|居委会|安置房|宿舍区|别墅区|生活区|宿舍)"
             # a one-character suffix ends a name only where it does not start a word (城乡, 城区, 府办)
-            rf"|{_NAME}{{2,8}}(?:苑|庭|(?<!政)府|城|湾|屯)(?![乡区镇市管建里内外中民际办委])"
-            rf"|{_NAME}{{2,4}}村(?![民委干组里])|{_NAME}{{1,4}}组(?![长织成民里委干子市区际])"
+            rf"|{_NAME}{{2,8}}(?:苑|庭|(?<!政)府|城|湾|屯|(?<=[雅颂名佳逸锦])居)(?![乡区镇市管建里内外中民际办委铁])"
+            rf"|{_NAME}{{2,4}}村(?![民委干组里])|{_NAME}{{1,4}}(?<!年级)(?<![小班])组(?![长织成民里委干子市区际])"
         ),
     ),
     (
@@ -85,7 +90,7 @@ _PART_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         re.compile(
             rf"{_NAME}{{2,8}}(?:大厦|广场|商场|超市|市场|中心|医院|卫生院|学校|中学|小学|幼儿园|大学|学院|公园|车站|"
             rf"汽车站|火车站|地铁站|高铁站|站|桥|立交桥|隧道|地下通道|加油站|厂|公司|酒店|宾馆|银行|派出所|大楼|写字楼|工地|"
-            rf"物流园|产业园|工业园|园|垸|KTV|ktv|酒吧|网吧|会所|馆|饭店|餐馆|影城|体育场|考场|驾校|基地|车库|停车场|码头|机场|"
+            rf"物流园|产业园|工业园|园|垸|KTV|ktv|酒吧|网吧|歌厅|舞厅|茶楼|棋牌室|会所|馆|饭店|餐馆|影城|体育场|考场|驾校|基地|车库|停车场|码头|机场|"
             rf"高速|收费站|砂场|搅拌站|搅拌厂|垃圾站|中转站|变电站|华庭|华府|公馆|天地|郡|邸|阁|湖畔|湖(?![南北区泊])|岭(?![南])|景区|风景区|片区|校区|厂区|矿区)"
             rf"(?![长费生])|[一二三四五六七八九十]{{1,2}}中(?![心间国央午]|学(?!生))"
         ),
@@ -95,14 +100,14 @@ _PART_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         # estates: "A8县" + "未来方舟" + "楼盘", "K市" + "愿景国际" + "物业"
         "community",
         re.compile(
-            rf"(?<=[A-Z0-9][市区县]){_NAME}{{2,6}}?(?<!全体)(?<!所有)(?<!广大)(?<!部分)"
-            rf"(?=楼盘|项目|业主|物业|交房|开发商|售楼|房产证|精装房|一房两卖|业委会)"
+            rf"(?<=[A-Z0-9][市区县])(?!楼盘|项目|业主|物业|开发商|售楼|房产){_NAME}{{2,6}}?(?<!全体)(?<!所有)(?<!广大)(?<!部分)"
+            rf"(?=楼盘|项目|业主|物业|交房|开发商|售楼|房产证|精装房|一房两卖|业委会|\d+(?:栋|幢|号楼|单元))"
         ),
     ),
     (
         "detail",
         re.compile(
-            r"(?:[A-Za-z]?\d+(?:-\d+)?[A-Za-z]?(?:栋|幢|号楼|座|单元|楼|层|室|号|户|期)){1,4}(?:\d+(?![\d年月日]))?"
+            r"(?:[A-Za-z]?\d+(?:-\d+)?[A-Za-z]?(?:栋|幢|号楼|座|单元|楼|层|室|号(?!线)|户|期)){1,4}(?:\d+(?![\d年月日]))?"
             r"|[A-Za-z]\d+(?=[栋幢座])"
             r"|(?:负?[一二三四五六七八九十]+(?:栋|幢|单元|楼|期|层))+"
         ),
@@ -167,7 +172,7 @@ def _trim(kind: str, start: int, s: str, gaz: set[str]) -> tuple[int, str]:
 
 # a one-character word before a common noun is not a road's name ("要求铁路" → "求铁路")
 _GENERIC_ROAD = re.compile(
-    r"^.?(?:铁路|公路|马路|道路|线路|水路|山路|小路|大路|古路)$|^.{2,3}(?:道路|马路)$|^(?:水泥|柏油|泥巴|泥土|石子|砂石|硬化|沥青)路$"
+    r"^.?(?:铁路|公路|马路|道路|线路|水路|山路|小路|大路|古路)$|^.{2,3}(?:道路|马路)$|^.{0,8}(?:农村|乡村|城市|城区|乡镇|村级|县级|乡间)(?:道路|公路|马路)$|^(?:水泥|柏油|泥巴|泥土|石子|砂石|硬化|沥青)路$"
 )
 _VERB_HEAD = re.compile(r"^(?:修|建|办|开|拆|占|挖|堆|搞|连接|通往|后面|前面|旁边|对面|里面|一|[东西南北]边)")
 _COMPLETE = re.compile(r"(?:路|街|大道|村|组|小区|花园|社区|家园|大厦|广场|学校|中学|小学|医院|公园)$")
@@ -177,7 +182,7 @@ _VERB_INSIDE = re.compile(
     r"解决|帮助|加速|加快|修通|取缔|允许|坚决|看病|开发|要求|希望|请求|强制|推动|成立|督促|整治|拆除|迁至|作为|"
     r"听说|近来|途径|途经|尽快|政府|指定|投诉|举报|反映|关于|咨询|疏通|治理|改造|修建|新建|拟建|建设|占用|购买|入住|"
     r"办理|申请|恳请|恢复|开通|位于|每天|每晚|经过|早高峰|晚高峰|违建|违规|违法|私建|乱建|交汇处|交叉口|交界处|"
-    r"集团|法院|检察院|有限公司|建立"
+    r"集团|法院|检察院|有限公司|建立|覆盖|回复|答复|搬至|搬到|搬进"
 )
 _BUS_LINE = re.compile(r"^(?:[A-Z]\d{0,2}[市区县]|[\u4e00-\u9fff]{2,3}[市区县])?[A-Z]?\d+路$")
 _BUS_AFTER = re.compile(r"(?:公交|车(?!站)|大巴|班车|线)")
@@ -189,13 +194,15 @@ _ROAD_INSIDE = re.compile(r"(?<=[\u4e00-\u9fff])(?:路|大道|大街)(?![口段�
 _HOME_END = re.compile(r"(?:宿舍|家属区|家属院|家属楼)$")
 # where something is relative to a place: the place's name ends before it
 _SIDE = re.compile(r"[东西南北]面|[东西南北左右]侧|左手|右手|左边|右边|里面|外面|对面|附近|旁边|周边|门口|楼下|隔壁|旁(?![边人])")
-_TAIL = re.compile(r"(?:站|村|段|群|洞)(?![民委干里长员口])")
+_TAIL = re.compile(r"(?:站|村|段|群|洞|组)(?![民委干里长员口织成])")
 _PSEUDO_INSIDE = re.compile(r"(?<![A-Za-z0-9])[A-Z]\d{0,2}[市区县]")
 _ONE_CHAR_END = set("苑庭府城湾屯园桥站厂馆郡邸阁中")
 _ROAD_AFTER = re.compile(r"[东西南北中]?(?:路|大道|大街|街)")
 _INNER_SUFFIX = re.compile(r"小区|社区|花园|大厦|广场|学校|中学|小学|医院|公司")
+# a suffix after a suffix is one name: "恒达时代花园" + "小区"
+_SUFFIX_ONLY = re.compile(r"小区|社区|花园|家园")
 _BAD_DISTRICT = re.compile(
-    r"(?:社区|小区|景区|园区|校区|片区|城区|市区|郊区|辖区|别墅区|库区|矿区|山区|林区|厂区|生活区|商业区|住宅区|服务区|"
+    r"(?:社区|小区|景区|园区|校区|片区|城区|市区|郊区|辖区|别墅区|宿舍区|库区|矿区|山区|林区|厂区|生活区|商业区|住宅区|服务区|"
     r"办公区|停车区|保护区|示范区|试验区|功能区|核心区|老区|新区|灾区|地区|东区|西区|南区|北区|居住区)$"
 )
 
@@ -327,7 +334,15 @@ class LocationExtractor:
                         pos = start + road.end()  # "新安路" | "泉塘公交首末站": the road, then the place
                         continue
                     inner = _INNER_SUFFIX.search(s[:-1])
-                    if inner and inner.end() >= 4 and not _HOME_END.search(s):
+                    if s.endswith(("花园", "家园", "新村", "山庄", "公寓")) and text.startswith("小区", start + len(s)):
+                        s += "小区"  # "…时代花园" + "小区", where the name-length limit cut the match
+                        pos = start + len(s)
+                    if (
+                        inner
+                        and inner.end() >= 4
+                        and not _HOME_END.search(s)
+                        and not _SUFFIX_ONLY.fullmatch(s[inner.end() :])  # "时代花园" + "小区": one name
+                    ):
                         s = s[: inner.end()]
                         pos = start + len(s)
                         kind = "community" if inner.group() in ("小区", "社区", "花园") else "landmark"
@@ -574,7 +589,9 @@ class LocationExtractor:
                     i -= 1
                 ext = text[i:s0]
                 m = _PREFIX.match(ext)
-                if (m and m.end() == len(ext)) or (_name_like(ext) and mean(i, s0) >= EXTEND):
+                if (m and m.end() == len(ext)) or (
+                    _name_like(ext) and mean(i, s0) >= EXTEND and not _LEAD_RE.match(ext)
+                ):
                     best.insert(0, _Part(m.lastgroup or "district" if m else "community", i, s0, ext))
             return best
         # the rules found nothing: a confident CRF span that reads like a place
@@ -588,7 +605,15 @@ class LocationExtractor:
             while j < n and tags[j] == "I":
                 j += 1
             span = text[i:j]
-            if len(span) >= 3 and _name_like(span) and mean(i, j) >= ALONE and not _CITY_ONLY.fullmatch(span):
+            city = _CITY_ONLY.match(span)  # what follows a city must read like a name too
+            rest = span[city.end() :] if city else span
+            if (
+                len(span) >= 3
+                and _name_like(span)
+                and mean(i, j) >= ALONE
+                and rest
+                and (rest == span or _name_like(rest))
+            ):
                 cands.append((mean(i, j) * len(span), i, j))
             i = j
         if not cands:
@@ -617,7 +642,9 @@ _ORG_NAME = re.compile(
 )
 _GATE = re.compile(r"[东西南北正大侧后]门$")
 _EXT_BAD = re.compile(
-    r"^(?:附近|门口|对面|旁边|周边|前面|后面|楼下|楼上|[东西南北]侧|[东西南北]边|内|里|外|前|后|旁|边|门|人(?!民))|(?:附近|门口|对面|旁边|周边)$"
+    r"^(?:附近|门口|对面|旁边|周边|前面|后面|楼下|楼上|[东西南北]侧|[东西南北]边|内|里|外|前|后|旁|边|门|人(?!民))|"
+    # a kind of place or what is said of one, not a name: "K1区" + "学校食堂", "A6区" + "物业以欠"
+    r"^(?:学校|医院|幼儿园|农村|乡镇|道路|公路|单位|企业|公司|物业|业主|开发商)|(?:附近|门口|对面|旁边|周边)$"
 )
 
 

@@ -289,3 +289,43 @@ def test_round4_rules(text: str, span: str) -> None:
 def test_side_word_ends_a_crf_extension(ex: LocationExtractor) -> None:
     loc = ex.extract("K7县泉塘泉星社区力都大厦旁新规划的菜市场什么时候启用？")
     assert "旁" not in loc.text and loc.text.startswith("K7县")
+
+
+@pytest.mark.parametrize(
+    ("text", "span"),
+    [
+        # a suffix right after a suffix is one name
+        ("请求把K3县桂林时代花园小区路灯修好", "K3县桂林时代花园小区"),
+        ("我是桂林时代花园小区的业主", "桂林时代花园小区"),
+        # numbered highways, estates ending in 雅居/颂居, sub-areas (宿舍区/别墅区), 太和, 组 after 湾
+        ("K4县桥头镇的208县道坑洼不平", "K4县桥头镇的208县道"),
+        ("反映C1市桂花雅居的一些问题", "C1市桂花雅居"),
+        ("C1市楚江雅颂居居民反映噪音", "C1市楚江雅颂居"),
+        ("C1市桂林宿舍区树木太多", "C1市桂林宿舍区"),
+        ("K1区新宇太和园小区停水", "K1区新宇太和园小区"),
+        ("K2区牛头村石塘湾组村民反映", "K2区牛头村石塘湾组"),
+        # 跟 is "with"; a grade's group (年级组) is not a village group; a metro line is not a detail
+        ("举报C1市桂林社区领导跟桂林佳苑2期物业勾结", "桂林佳苑2期"),
+        ("K3区实验中学高一年级组乱收费", "K3区实验中学"),
+        ("希望地铁3号线能覆盖桂花体育公园", "桂花体育公园"),
+        # a verb inside the match; an estate without a suffix before a building number
+        ("希望社区早日回复桂林庭院6栋的问题", "桂林庭院6栋"),
+        ("C1市长青云时代13栋房屋有质量问题", "C1市长青云时代13栋"),
+        # a venue with a verb before it; the suffixless estate does not start with 物业
+        ("请求帮助解决蓝月亮歌厅扰民", "蓝月亮歌厅"),
+        ("K1区物业以欠费为由停水", "K1区"),
+        ("我们代表小区里面的居民反映", ""),
+        # kinds of roads are not names
+        ("呼吁C4市重视农村道路安全", ""),
+    ],
+)
+def test_round5_rules(text: str, span: str) -> None:
+    rules = LocationExtractor(tagger=None, location_filter=None)
+    assert rules.extract(text).text == span
+
+
+def test_round5_crf_extensions(ex: LocationExtractor) -> None:
+    # the CRF does not extend over a lead verb, a kind of place or what is said of an estate
+    assert ex.extract("建言：希望连通K5区大唐路和白云路。").text == "K5区大唐路和白云路"
+    assert "食堂" not in ex.extract("反映K1区学校食堂的一些问题").text
+    assert ex.extract("请求规范C4市幼儿园布局的问题").text in ("", "C4市")
