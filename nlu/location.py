@@ -410,6 +410,18 @@ class LocationExtractor:
         best = self._best_chain(text, parts)
         if self.tagger is not None:
             best = self._refine(text, best, parts)
+            for p in parts:  # the CRF extended the chain up to a detail: "绿地海外滩" + "二期"
+                if best and p.kind == "detail" and p.start == best[-1].end and best[-1].kind != "detail":
+                    best.append(p)
+        last = best[-1] if best else None
+        if (
+            last
+            and last.kind in ("community", "landmark")
+            and last.text not in self.gaz
+            and not last.text.endswith(("小区", "社区"))
+            and text.startswith("小区", last.end)
+        ):  # "江南华府" + "小区", "丽发新城" + "小区": the suffix after the name is part of it
+            best[-1] = _Part("community", last.start, last.end + 2, text[last.start : last.end + 2])
         cross = _CROSS.match(text, best[-1].end) if best and best[-1].kind == "road" else None
         if cross:  # "木莲路与新姚路" + "交界处"
             best.append(_Part("detail", cross.start(), cross.end(), cross.group()))

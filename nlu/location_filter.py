@@ -55,7 +55,7 @@ class _PartLike(Protocol):
 
 _ADMIN = {"province", "city", "district", "town"}
 # what an organisation's name ends in (it is not where a problem is, unless a facility)
-_ORG_END = re.compile(r"(?:公司|集团|局|委|委员会|政府|电视台|银行|协会|部门|网|法院|检察院|[民刑]\w?庭|科室)$")
+_ORG_END = re.compile(r"(?:公司|集团|局|委|委员会|政府|电视台|银行|协会|部门|网|法院|检察院|[民刑]\w?庭|科室|派出所|工商所|管委会)$")
 _FACILITY_END = re.compile(
     r"(?:医院|卫生院|学校|中学|小学|幼儿园|大学|学院|驾校|车站|火车站|地铁站|公园|广场|市场|超市|酒店|饭店)$"
 )

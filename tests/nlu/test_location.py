@@ -329,3 +329,11 @@ def test_round5_crf_extensions(ex: LocationExtractor) -> None:
     assert ex.extract("建言：希望连通K5区大唐路和白云路。").text == "K5区大唐路和白云路"
     assert "食堂" not in ex.extract("反映K1区学校食堂的一些问题").text
     assert ex.extract("请求规范C4市幼儿园布局的问题").text in ("", "C4市")
+
+
+def test_suffix_and_phase_after_a_name(ex: LocationExtractor) -> None:
+    # 小区 right after an estate's name is part of it; a phase right after a CRF extension too
+    assert ex.extract("西地省K市K6县江南华府小区物业乱收费").text == "西地省K市K6县江南华府小区"
+    assert ex.extract("举报A2区丽发新城小区附近仍存在非法搅拌站").text == "A2区丽发新城小区"
+    loc = ex.extract("K2区大唐印象三期施工把路都破坏了")
+    assert loc.text == "K2区大唐印象三期"  # (the CRF reads the name, the rules alone cannot)
