@@ -337,3 +337,19 @@ def test_suffix_and_phase_after_a_name(ex: LocationExtractor) -> None:
     assert ex.extract("举报A2区丽发新城小区附近仍存在非法搅拌站").text == "A2区丽发新城小区"
     loc = ex.extract("K2区大唐印象三期施工把路都破坏了")
     assert loc.text == "K2区大唐印象三期"  # (the CRF reads the name, the rules alone cannot)
+
+
+@pytest.mark.parametrize(
+    ("text", "span"),
+    [
+        ("B3市金水湾第二期晚上还在施工", "B3市金水湾第二期"),  # 第X期 is a detail
+        ("K2县长林国际一期门口堆满垃圾", "K2县长林国际一期"),  # suffixless name before a phase
+        ("M3县白沙镇新田村养殖场臭气熏天", "M3县白沙镇新田村养殖场"),  # a farm or quarry after a village
+        ("随着湘江大道的开通，噪音很大", "湘江大道"),  # lead words: 随着/一名/反应/通过
+        ("我是一名青山镇的居民", "青山镇"),
+        ("A2区青竹湖别墅违建严重", "A2区青竹湖别墅"),
+    ],
+)
+def test_round6_rules(text: str, span: str) -> None:
+    rules = LocationExtractor(tagger=None, location_filter=None)
+    assert rules.extract(text).text == span
