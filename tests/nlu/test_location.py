@@ -353,3 +353,15 @@ def test_suffix_and_phase_after_a_name(ex: LocationExtractor) -> None:
 def test_round6_rules(text: str, span: str) -> None:
     rules = LocationExtractor(tagger=None, location_filter=None)
     assert rules.extract(text).text == span
+
+
+def test_round6_addressee_city_and_venue() -> None:
+    rules = LocationExtractor(tagger=None, location_filter=None)
+    # admin units right before an authority and a colon are whom the letter is to
+    assert rules.extract("尊敬的B市B2区城管局： 我是青山小区的一名业主。").text == "青山小区"
+    assert rules.extract("B2区城管局：路灯坏了").text == "B2区"  # nothing else: still the place
+    # a city name holds no stop character; a town does not start inside a pseudonymised district
+    assert "户籍在" not in rules.extract("我是户籍在广州的L市L8县人，想回老家上牌").text
+    assert rules.extract("A7县白石镇梅林村修路").text.startswith("A7县白石镇")
+    # a venue after a building is not the place
+    assert rules.extract("A2区商贸二区七栋的麻将馆扰民").text == "A2区商贸二区七栋"
