@@ -538,17 +538,14 @@ class LocationExtractor:
             last = best[-1]
             if not protected(last) and last.kind in ("landmark", "community", "road") and last.end <= n:
                 cut = _cut_point(inside, last.start, last.end)
-                if cut is not None and cut - last.start >= 2 and last.end - cut >= 4:
+                if cut is not None and cut - last.start >= 2 and last.end - cut >= 4 and not _STRONG.search(last.text):
                     best[-1] = _Part(last.kind, last.start, cut, text[last.start : cut])
                 elif (
                     len(best) > 1
                     and len(last.text) >= 4
                     and not _STRONG.search(last.text)
-                    and (
-                        cut == last.start
-                        or _STRONG.search(best[-2].text)
-                        and max(inside[last.start : last.end]) < OUT
-                    )
+                    and _STRONG.search(best[-2].text)
+                    and max(inside[last.start : last.end]) < OUT
                 ):
                     best.pop()  # "南泉小区" + "占用耕地建砂场": a verb phrase that happens to end in 场
             if _score(best) < 0.9:
