@@ -190,6 +190,10 @@ _BUS_LINE = re.compile(r"^(?:[A-Z]\d{0,2}[市区县]|[\u4e00-\u9fff]{2,3}[市区
 _BUS_AFTER = re.compile(r"(?:公交|车(?!站)|大巴|班车|线)")
 _VENUE = re.compile(r"(?:KTV|ktv|麻将馆|棋牌室|餐馆|歌厅|网吧)$")
 _AUTHORITY_AFTER = re.compile(r"[\u4e00-\u9fff]{0,4}(?:局|人民政府|政府|委员会|管委会)\s*[：:，,]")
+_BRAND = re.compile(
+    r"(?:中建|金茂|万科|保利|恒大|碧桂园|绿地|中海|华润|龙湖|融创|万达|富力|世茂|招商|金地|华晨|中粮|阳光城|旭辉|"
+    r"荣盛|建发|佳兆业|雅居乐|北辰|卓越|新城|美的|蓝光|泰禾|协信|鑫苑|正荣|中冶|中铁|中航)"
+)
 _BRACKET = re.compile(r"[（(][^（()）。！？!?：:\n]{2,24}[）)]")
 # a road's suffix inside an estate's or a landmark's match: the name starts after it
 _ROAD_INSIDE = re.compile(r"(?<=[\u4e00-\u9fff])(?:路|大道|大街)(?![口段边旁桥])")
@@ -285,7 +289,11 @@ class LocationExtractor:
         gaz_names = set(self.gaz)
         if self._gaz_re:
             for m in self._gaz_re.finditer(text):
-                parts.append(_Part(self.gaz[m.group()], m.start(), m.end(), m.group()))
+                kind, a = self.gaz[m.group()], m.start()
+                brand = _BRAND.search(text, max(0, a - 4), a) if kind in ("community", "landmark") else None
+                if brand and brand.end() == a:  # a developer's brand before the name: "中建" + "梅溪湖"
+                    a = brand.start()
+                parts.append(_Part(kind, a, m.end(), text[a : m.end()]))
         for kind0, pat in _PART_PATTERNS_EXT if _NEEDS_EXT.search(text) else _PART_PATTERNS:
             pos = floor = 0
             while True:

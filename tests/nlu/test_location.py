@@ -365,3 +365,8 @@ def test_round6_addressee_city_and_venue() -> None:
     assert rules.extract("A7县白石镇梅林村修路").text.startswith("A7县白石镇")
     # a venue after a building is not the place
     assert rules.extract("A2区商贸二区七栋的麻将馆扰民").text == "A2区商贸二区七栋"
+
+
+def test_round6_brand_before_a_gazetteer_name(ex: LocationExtractor) -> None:
+    # a developer's brand right before a gazetteer estate is part of its name
+    assert ex.extract("A3区中建梅溪湖有大量群租房").text == "A3区中建梅溪湖"
