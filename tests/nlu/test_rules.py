@@ -89,13 +89,13 @@ def test_pii_masking() -> None:
     assert "[电话]" in mask_pii("打 +86 139-1234-5678 找我")
 
 
-def test_pii_is_fast() -> None:
-    import time
-
-    text = "我的电话是13812345678，" * 500
-    t = time.perf_counter()
-    mask_pii(text)
-    assert time.perf_counter() - t < 0.05
+def test_pii_masks_every_number_in_a_long_text() -> None:
+    """A long text full of numbers is masked whole (speed is the benchmarks' business; this
+    checks that nothing is left over and no pattern backtracks without end)."""
+    text = "我的电话是13812345678，身份证430102199001011234。" * 500
+    masked = mask_pii(text)
+    assert "13812345678" not in masked and "430102199001011234" not in masked
+    assert len(find_pii(text)) == 1000
 
 
 @pytest.mark.parametrize(
