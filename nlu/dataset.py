@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import random
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 _WS = re.compile(r"\s+")
 
@@ -131,3 +133,10 @@ def split(
             else:
                 train.extend(c)
     return train, test
+
+
+def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    """An annotation set: one JSON object per line, Chinese as written."""
+    with open(path, "w", encoding="utf-8") as fh:
+        for r in rows:
+            fh.write(json.dumps(r, ensure_ascii=False) + "\n")

@@ -18,6 +18,7 @@ import random
 import re
 from pathlib import Path
 
+from .dataset import write_jsonl
 from .pii import mask_pii
 
 EVAL_DIR = Path(__file__).parent / "data" / "eval"
@@ -86,9 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     exclude = a.exclude if a.exclude is not None else sorted(EVAL_DIR.glob("location_*.jsonl"))
     exclude = [p for p in exclude if p.resolve() != a.out.resolve()]
     rows = sample(a.messages, exclude, a.n, a.seed)
-    with open(a.out, "w", encoding="utf-8") as fh:
-        for r in rows:
-            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+    write_jsonl(a.out, rows)
     print(f"{len(rows)} snippets -> {a.out}")
 
 

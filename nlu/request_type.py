@@ -18,15 +18,13 @@ numpy and dicts; scikit-learn is only used to fit.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .rules import RT_LABELS, rule_points
-from .rules import request_type as rules_request_type
+from .rules import RT_LABELS, combine, rule_points
 
 DETAIL_CHARS = 200  # the annotated rows keep this much of the detail: read the same amount
 DATA_FILES = (
@@ -45,10 +43,15 @@ def grams(s: str) -> list[str]:
     return [s[i : i + n] for n in (1, 2, 3) for i in range(len(s) - n + 1)]
 
 
-def rule_features(text: str, title: str) -> list[float]:
-    """log(1 + points) per request type from the keyword rules, on the title, then on the detail."""
-    a, b = rule_points(title), rule_points(text[:DETAIL_CHARS])
-    return [math.log1p(a[k]) for k in RT_LABELS] + [math.log1p(b[k]) for k in RT_LABELS]
+def points(text: str, title: str) -> tuple[dict[str, float], dict[str, float]]:
+    """The keyword rules' points on the title and on the part of the detail the model reads."""
+    return rule_points(title), rule_points(text[:DETAIL_CHARS])
+
+
+def rule_features(title_points: dict[str, float], text_points: dict[str, float]) -> list[float]:
+    """log(1 + points) per request type, title then detail (not standardised: a cue rare in the
+    training titles, such as 求助, would get a huge z-score)."""
+    return [math.log1p(title_points[k]) for k in RT_LABELS] + [math.log1p(text_points[k]) for k in RT_LABELS]
 
 
 class _Block:
@@ -80,16 +83,12 @@ class RequestTypeModel:
         idfs: list[np.ndarray],
         coef: np.ndarray,
         intercept: np.ndarray,
-        rule_mean: np.ndarray,
-        rule_scale: np.ndarray,
     ):
         self.classes = classes
         self.vocabs = vocabs
         self.idfs = idfs
         self.coef = np.asarray(coef, dtype=np.float32)  # (classes, features)
         self.intercept = np.asarray(intercept, dtype=np.float32)
-        self.rule_mean = np.asarray(rule_mean, dtype=np.float32)
-        self.rule_scale = np.asarray(rule_scale, dtype=np.float32)
         offset = 0
         self._blocks = []
         for v, idf in zip(vocabs, idfs, strict=True):
@@ -101,11 +100,10 @@ class RequestTypeModel:
 
     @staticmethod
     def load_rows(files: tuple[Path, ...] = DATA_FILES) -> list[dict[str, Any]]:
-        rows = []
-        for p in files:
-            with open(p, encoding="utf-8") as fh:
-                rows += [json.loads(line) for line in fh if line.strip()]
-        return rows
+        """The annotated rows, checked like an evaluation file (JSON objects, every column)."""
+        from .evaluate import read_rows
+
+        return [r for p in files for r in read_rows("request_type", p)]
 
     @classmethod
     def fit(cls, rows: list[dict[str, Any]], c: float = 3.0) -> RequestTypeModel:
@@ -122,10 +120,8 @@ class RequestTypeModel:
         y = [str(r["request_type"]) for r in rows]
         vecs = [TfidfVectorizer(analyzer=grams, lowercase=False, sublinear_tf=True, min_df=2) for _ in range(2)]
         blocks = [vecs[0].fit_transform(titles), vecs[1].fit_transform(texts)]
-        dense = np.array([rule_features(t, ti) for t, ti in zip(texts, titles, strict=True)])
-        # not standardised: a cue rare in the training titles (求助) would get a huge z-score
-        mean, scale = np.zeros(dense.shape[1]), np.ones(dense.shape[1])
-        x = hstack([*blocks, csr_matrix((dense - mean) / scale)]).tocsr()
+        dense = np.array([rule_features(*points(t, ti)) for t, ti in zip(texts, titles, strict=True)])
+        x = hstack([*blocks, csr_matrix(dense)]).tocsr()
         lr = LogisticRegression(C=c, max_iter=5000, class_weight="balanced").fit(x, y)
         vocabs = [sorted(v.vocabulary_, key=v.vocabulary_.__getitem__) for v in vecs]
         return cls(
@@ -134,8 +130,6 @@ class RequestTypeModel:
             [v.idf_ for v in vecs],
             lr.coef_,
             lr.intercept_,
-            mean,
-            scale,
         )
 
     # -- storage (plain arrays in the artifact: no pickle) ----------------------------------------
@@ -149,8 +143,6 @@ class RequestTypeModel:
             "rt_idf_text": np.asarray(self.idfs[1], dtype=np.float32),
             "rt_coef": self.coef.astype(np.float16),
             "rt_intercept": self.intercept,
-            "rt_rule_mean": self.rule_mean,
-            "rt_rule_scale": self.rule_scale,
         }
 
     @classmethod
@@ -163,29 +155,29 @@ class RequestTypeModel:
             [a["rt_idf_title"], a["rt_idf_text"]],
             np.asarray(a["rt_coef"], dtype=np.float32),
             a["rt_intercept"],
-            a["rt_rule_mean"],
-            a["rt_rule_scale"],
         )
 
     # -- inference -----------------------------------------------------------------------------
 
-    def proba(self, text: str, title: str = "") -> dict[str, float]:
+    def proba(self, text: str, title: str = "", pts: tuple[dict[str, float], dict[str, float]] | None = None) -> dict[str, float]:
+        """Class probabilities; ``pts``: the rules' :func:`points`, when the caller has them."""
         text = text[:DETAIL_CHARS]
         z = self.intercept.astype(np.float64).copy()
         for block, s in zip(self._blocks, (title, text), strict=True):
             idx, val = block.transform(s)
             if idx:
                 z += self.coef[:, idx].astype(np.float64) @ np.asarray(val)
-        dense = (np.asarray(rule_features(text, title)) - self.rule_mean) / self.rule_scale
+        dense = np.asarray(rule_features(*(pts or points(text, title))))
         z += self.coef[:, self._n_sparse :].astype(np.float64) @ dense
         p = np.exp(z - z.max())
         p /= p.sum()
         return {c: float(v) for c, v in zip(self.classes, p, strict=True)}
 
     def predict(self, text: str, title: str = "") -> tuple[str, float, dict[str, float]]:
-        label, conf, _ = rules_request_type(text, title)
+        pts = points(text, title)
+        label, conf, _ = combine(*pts)  # praise and thanks outweigh every other cue: 表扬
         if label == "表扬":
             return "表扬", conf, {**dict.fromkeys(self.classes, 0.0), "表扬": conf}
-        p = self.proba(text, title)
+        p = self.proba(text, title, pts)
         best = max(p, key=p.__getitem__)
         return best, round(min(p[best], 0.99), 3), p

@@ -19,6 +19,7 @@ import random
 import re
 from pathlib import Path
 
+from .dataset import write_jsonl
 from .pii import mask_pii
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -84,9 +85,7 @@ def main(argv: list[str] | None = None) -> None:
     exclude = a.exclude if a.exclude is not None else default_exclude()
     exclude = [p for p in exclude if p.resolve() != a.out.resolve()]
     rows = sample(a.messages, exclude, a.n, a.seed)
-    with open(a.out, "w", encoding="utf-8") as fh:
-        for r in rows:
-            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+    write_jsonl(a.out, rows)
     print(f"{len(rows)} messages -> {a.out}")
 
 

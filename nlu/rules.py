@@ -126,17 +126,17 @@ _NOT_NOW = re.compile(
 )
 
 
+def combine(title_points: dict[str, float], text_points: dict[str, float]) -> tuple[str, float, dict[str, float]]:
+    """The rules' verdict from the points of a title (counted double) and of a text."""
+    scores = {k: _PRIOR[k] + 2.0 * title_points[k] + text_points[k] for k in RT_LABELS}
+    best = max(scores, key=scores.__getitem__)
+    total = sum(max(v, 0.0) for v in scores.values()) or 1.0
+    return best, round(min(scores[best] / total, 0.99), 3), scores
+
+
 def request_type(text: str, title: str = "") -> tuple[str, float, dict[str, float]]:
     """The rules alone (title counts double): used when the artifact has no learned model."""
-    scores = dict(_PRIOR)
-    for src, mult in ((title, 2.0), (text[:1500], 1.0)):
-        for label, pts in rule_points(src).items():
-            scores[label] += mult * pts
-    ranked = sorted(scores.items(), key=lambda kv: -kv[1])
-    total = sum(max(v, 0.0) for v in scores.values()) or 1.0
-    best, s = ranked[0]
-    conf = s / total
-    return best, round(min(conf, 0.99), 3), scores
+    return combine(rule_points(title), rule_points(text[:1500]))
 
 
 def urgency(text: str) -> tuple[bool, str]:

@@ -62,7 +62,7 @@ def test_numpy_inference_matches_scikit_learn(model: RequestTypeModel) -> None:
     from scipy.sparse import csr_matrix, hstack
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    from nlu.request_type import grams, rule_features
+    from nlu.request_type import grams, points, rule_features
 
     row = json.loads(DATA_FILES[0].read_text(encoding="utf-8").splitlines()[3])
     title, text = row["title"], row["text"]
@@ -71,7 +71,7 @@ def test_numpy_inference_matches_scikit_learn(model: RequestTypeModel) -> None:
         v = TfidfVectorizer(analyzer=grams, lowercase=False, sublinear_tf=True, vocabulary=vocab).fit([s])
         v.idf_ = np.asarray(idf, dtype=np.float64)
         blocks.append(v.transform([s]))
-    dense = (np.asarray(rule_features(text, title)) - model.rule_mean) / model.rule_scale
+    dense = np.asarray(rule_features(*points(text, title)))
     x = hstack([*blocks, csr_matrix(dense)]).toarray()[0]
     z = model.coef.astype(np.float64) @ x + model.intercept
     expected = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
