@@ -17,6 +17,8 @@ from .request_type import RequestTypeModel
 from .rules import request_type, urgency
 from .subject import SubjectModel, make_subject
 from .text import clean, clean_aligned, to_simplified, to_simplified_aligned, tokens
+from .urgency import THRESHOLD as URGENT_THRESHOLD
+from .urgency import UrgencyModel
 
 MODEL_DIR = Path(__file__).resolve().parent / "model"
 ARTIFACT_NAME = "nlu-model.npz"
@@ -60,6 +62,7 @@ def load_artifact(path: Path) -> dict[str, Any]:
         if "subject_coef" in arrays
         else None,
         "request_type": RequestTypeModel.from_arrays(arrays),
+        "urgency": UrgencyModel.from_arrays(arrays),
     }
 
 
@@ -70,6 +73,7 @@ def save_artifact(
     intents: IntentModel,
     subject: SubjectModel | None = None,
     request_type_model: RequestTypeModel | None = None,
+    urgency_model: UrgencyModel | None = None,
 ) -> None:
     import json
 
@@ -86,6 +90,7 @@ def save_artifact(
         **intents.to_arrays(),
         **extra,
         **(request_type_model.to_arrays() if request_type_model is not None else {}),
+        **(urgency_model.to_arrays() if urgency_model is not None else {}),
     }
     np.savez_compressed(tmp, **arrays)
     tmp.replace(path)
@@ -107,6 +112,7 @@ class BuiltinBackend:
         self.intents: IntentModel = artifact["intents"]
         self.subject_model: SubjectModel | None = artifact.get("subject")
         self.request_type_model: RequestTypeModel | None = artifact.get("request_type")
+        self.urgency_model: UrgencyModel | None = artifact.get("urgency")
         self.taxonomy = Taxonomy([tuple(r) for r in artifact["taxonomy"]])
         self.locator = LocationExtractor(gazetteer)
         self.departments = departments or DepartmentMap.load()
@@ -149,6 +155,18 @@ class BuiltinBackend:
             low_confidence=conf < LOW_CONFIDENCE,
         )
 
+    def urgency(self, text: str, title: str) -> tuple[bool, str]:
+        """The rules (they name the danger), else the learned model (phrasings they miss)."""
+        found, reason = urgency(title + "。" + text)
+        if found or self.urgency_model is None:
+            return found, reason
+        p = self.urgency_model.proba(text, title)
+        return (
+            (True, f"疑似紧急: 与已标注的紧急诉求相似 (模型 {p:.2f})")
+            if p >= URGENT_THRESHOLD
+            else (False, "")
+        )
+
     def parse(self, text: str, context: dict[str, Any] | None = None) -> Parse:
         context = context or {}
         original = text if isinstance(text, str) else str(text or "")
@@ -168,7 +186,7 @@ class BuiltinBackend:
         if not any("\u4e00" <= ch <= "\u9fff" for ch in title + text):
             return parse  # nothing Chinese to read: low confidence, no location
         # urgency is always checked: a danger must never hide behind a short or odd message
-        parse.urgency, parse.urgency_reason = urgency(title + "。" + text)
+        parse.urgency, parse.urgency_reason = self.urgency(text, title)
         is_request = intent.name in ("new_request", "add_info") or len(text) > 15
         if not is_request:
             return parse
@@ -185,7 +203,11 @@ class BuiltinBackend:
                 loc = Location(**{**tl.model_dump(), "start": -1, "end": -1})
         parse.location = loc
         # the subject is written in the (simplified) text it is cut from
-        read = loc.model_copy(update={"text": text[loc.start : loc.end]}) if loc.found and loc.start >= 0 else loc
+        read = (
+            loc.model_copy(update={"text": text[loc.start : loc.end]})
+            if loc.found and loc.start >= 0
+            else loc
+        )
         parse.subject = make_subject(text, read, title, self.subject_model)
         kind = parse.urgency_reason.split(":")[0] if parse.urgency else ""
         parse.departments = self.departments.suggest(parse.category.path(), kind)

@@ -2,8 +2,9 @@
 
 ``python -m nlu.request_type_sample --seed 20261127 --n 400 --out FILE``
 
-Rows of ``messages.csv`` that have a detail are de-duplicated on their whitespace-free detail (file
-order); rows whose title is already in an existing request-type file (``nlu/data/eval/request_type_real*.jsonl``
+Rows of ``messages.csv`` (or of ``categories/labelled_raw.csv``, ``--messages``) that have a detail
+are de-duplicated on their whitespace-free detail (file order); rows whose title (or, without a title, text
+start) is already in an existing request-type file (``nlu/data/eval/request_type_real*.jsonl``
 and ``nlu/data/request_type_train*.jsonl`` by default) are left out, so a new set shares no message
 with them. Each row keeps its title and the first 200 characters of its detail (whitespace collapsed,
 ``_x000D_`` removed), with phone and ID numbers masked (:func:`nlu.pii.mask_pii`). The
@@ -34,39 +35,66 @@ def default_exclude() -> list[Path]:
     return sorted(DATA_DIR.glob("eval/request_type_real*.jsonl")) + sorted(DATA_DIR.glob("request_type_train*.jsonl"))
 
 
-def used_titles(exclude: list[Path]) -> set[str]:
+def _key(text: str) -> str:
+    """A message's identity across files: its first 40 characters without whitespace."""
+    return _WS.sub("", text)[:40]
+
+
+def used_keys(exclude: list[Path]) -> set[str]:
+    """Titles and text keys of the rows already in ``exclude`` (a row with no title is known by
+    its text)."""
     out: set[str] = set()
     for p in exclude:
         with open(p, encoding="utf-8") as fh:
-            out |= {_WS.sub("", json.loads(line)["title"]) for line in fh if line.strip()}
+            for line in fh:
+                if line.strip():
+                    row = json.loads(line)
+                    out |= {_WS.sub("", row["title"]), _key(row["text"])} - {""}
     return out
 
 
+def _field(r: dict[str, str], *names: str) -> str:
+    return next((r[n] for n in names if r.get(n)), "")
+
+
 def sample(messages: Path, exclude: list[Path], n: int, seed: int) -> list[dict[str, object]]:
+    """``messages``: ``messages.csv`` (留言编号/留言主题/留言详情) or a CSV with ``id``/``title``/``detail``
+    (``categories/labelled_raw.csv``, where many titles are empty)."""
     with open(messages, encoding="utf-8-sig", newline="") as fh:
-        rows = list(csv.DictReader(fh))
+        rows = [
+            {
+                "id": _field(r, "留言编号", "id"),
+                "title": _clean(_field(r, "留言主题", "title")),
+                "text": _clean(_field(r, "留言详情", "detail")),
+            }
+            for r in csv.DictReader(fh)
+        ]
     seen: set[str] = set()
     unique = []
     for r in rows:
-        key = _WS.sub("", (r.get("留言详情") or "").replace("_x000D_", ""))
+        key = _WS.sub("", r["text"])
         if not key or key in seen:
             continue
         seen.add(key)
         unique.append(r)
-    used = used_titles(exclude)
+    used = used_keys(exclude)
     free = [
         r
         for r in unique
-        if _WS.sub("", mask_pii(_clean(r.get("留言主题") or ""))) not in used
-        and _WS.sub("", _clean(r.get("留言主题") or "")) not in used
+        if not (
+            {_WS.sub("", mask_pii(r["title"])), _WS.sub("", r["title"])}
+            if r["title"]
+            else {_key(mask_pii(r["text"][:200]))}
+        )
+        & used
     ]
     print(f"{len(unique)} unique rows, {len(unique) - len(free)} left out (already in an existing set)")
-    picked = random.Random(seed).sample(free, n)
+    picked = random.Random(seed).sample(free, min(n, len(free)))
     return [
         {
-            "id": str(r.get("留言编号") or ""),
-            "title": mask_pii(_clean(r.get("留言主题") or "")),
-            "text": mask_pii(_clean(r.get("留言详情") or "")[:200]),
+            "id": r["id"],
+            "title": mask_pii(r["title"]),
+            "text": mask_pii(r["text"][:200]),
             "request_type": "",
             "urgent": None,
         }

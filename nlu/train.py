@@ -20,6 +20,7 @@ from .location import LocationExtractor, load_gazetteer
 from .request_type import RequestTypeModel
 from .subject import SubjectModel
 from .text import derive_stopwords, tokens
+from .urgency import UrgencyModel
 
 ARTIFACT_VERSION = 1
 
@@ -130,6 +131,7 @@ def train(
     tick("request-type model", 0.71)
     rt_rows = RequestTypeModel.load_rows()
     rt_model = RequestTypeModel.fit(rt_rows)
+    urgency_model = UrgencyModel.fit(rt_rows)
     tick("subject model", 0.72)
     subject_model, n_subject = fit_subject(
         data_dir, heldout_path.parent / "subject_heldout.csv" if heldout_path else None, limit
@@ -140,7 +142,13 @@ def train(
         "stopwords": stop,
         "taxonomy": taxonomy,
     }
-    artifact: dict[str, Any] = {**meta, "category": cat, "intents": intents, "request_type": rt_model}
+    artifact: dict[str, Any] = {
+        **meta,
+        "category": cat,
+        "intents": intents,
+        "request_type": rt_model,
+        "urgency": urgency_model,
+    }
     # held-out measurement through the whole builtin parse (what the bot gets)
     from .builtin import BuiltinBackend, save_artifact
     from .evaluate import eval_category
@@ -159,7 +167,7 @@ def train(
             .fit(all_docs, [e.label for e in all_ex], taxonomy=taxonomy, groups=[e.group for e in all_ex])
             .add_fallback(taxonomy, all_docs)
         )
-    save_artifact(out_path, meta, artifact["category"], intents, subject_model, rt_model)
+    save_artifact(out_path, meta, artifact["category"], intents, subject_model, rt_model, urgency_model)
     info = {
         "artifact": out_path.name,
         "version": ARTIFACT_VERSION,
@@ -175,6 +183,7 @@ def train(
         "heldout": metrics,
         "subject_train_pairs": n_subject,
         "request_type_train_rows": len(rt_rows),
+        "urgency_train_urgent": sum(bool(r["urgent"]) for r in rt_rows),
         "train_seconds": round(time.perf_counter() - t0, 1),
         "size_bytes": out_path.stat().st_size,
     }

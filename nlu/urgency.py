@@ -1,0 +1,75 @@
+"""Urgency learned from real annotated messages: recall for the dangers the rules do not phrase.
+
+The keyword rules (:func:`nlu.rules.urgency`) say what the danger is and why, but on each new set
+of real messages they found only about half of the urgent ones: citizens describe a danger in
+ways no list foresees (a beam "poked through with a stick", yellow water cooked into pupils'
+meals, a follow-up post about a building already reported). This model reads how those messages
+are written: a binary logistic regression over character 1-3-gram TF-IDF of the title and the
+start of the detail, trained on every hand-annotated real message except the held-out set.
+
+A message is urgent when the rules match **or** the model's probability reaches
+``THRESHOLD``. The settings (C=10, class weight 5 for urgent, threshold 0.05) were chosen by
+5-fold cross-validation on the training rows before the held-out set was measured: there the
+model alone flagged 4 % of messages (recall 0.64, precision 0.30) and, with the rules, 5.5 %.
+Urgent messages are rare (2-3 %), and missing a gas leak costs more than an operator's glance at a
+false alarm, so the threshold favours recall.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .request_type import DETAIL_CHARS, TfidfBlock, grams
+
+THRESHOLD = 0.05
+C = 10.0
+URGENT_WEIGHT = 5.0
+
+
+def model_text(text: str, title: str = "") -> str:
+    """What the model reads: the title, then the first DETAIL_CHARS characters of the detail."""
+    return (title + "。" if title else "") + text[:DETAIL_CHARS]
+
+
+class UrgencyModel:
+    def __init__(self, vocab: list[str], idf: np.ndarray, coef: np.ndarray, intercept: float):
+        self.vocab = vocab
+        self.idf = np.asarray(idf, dtype=np.float32)
+        self.coef = np.asarray(coef, dtype=np.float32)
+        self.intercept = float(intercept)
+        self._block = TfidfBlock({g: i for i, g in enumerate(vocab)}, self.idf, 0)
+
+    @classmethod
+    def fit(cls, rows: list[dict[str, Any]]) -> UrgencyModel:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+
+        docs = [model_text(str(r.get("text") or ""), str(r.get("title") or "")) for r in rows]
+        y = np.array([bool(r["urgent"]) for r in rows])
+        vec = TfidfVectorizer(analyzer=grams, lowercase=False, sublinear_tf=True, min_df=2)
+        x = vec.fit_transform(docs)
+        lr = LogisticRegression(C=C, max_iter=5000, class_weight={False: 1.0, True: URGENT_WEIGHT}).fit(x, y)
+        vocab = sorted(vec.vocabulary_, key=vec.vocabulary_.__getitem__)
+        return cls(vocab, vec.idf_, lr.coef_[0], float(lr.intercept_[0]))
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        return {
+            "ug_vocab": np.array(self.vocab),
+            "ug_idf": self.idf,
+            "ug_coef": self.coef.astype(np.float16),
+            "ug_intercept": np.array([self.intercept], dtype=np.float32),
+        }
+
+    @classmethod
+    def from_arrays(cls, a: dict[str, np.ndarray]) -> UrgencyModel | None:
+        if "ug_coef" not in a:
+            return None  # an artifact from before this model: the rules alone decide
+        return cls([str(x) for x in a["ug_vocab"]], a["ug_idf"], a["ug_coef"], float(a["ug_intercept"][0]))
+
+    def proba(self, text: str, title: str = "") -> float:
+        """P(urgent) of one message."""
+        idx, val = self._block.transform(model_text(text, title))
+        z = self.intercept + (float(self.coef[idx].astype(np.float64) @ np.asarray(val)) if idx else 0.0)
+        return 1.0 / (1.0 + np.exp(-z))

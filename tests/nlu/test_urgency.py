@@ -1,0 +1,81 @@
+"""The learned urgency model: recall for dangers the keyword rules do not phrase."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nlu.builtin import BuiltinBackend
+from nlu.request_type import DATA_FILES, RequestTypeModel
+from nlu.rules import urgency as rule_urgency
+from nlu.urgency import THRESHOLD, UrgencyModel, model_text
+
+# An annotated urgent message the rules miss (nothing in it is a listed danger word): pupils'
+# meals cooked with yellow water for a week.
+MISSED_BY_RULES = (
+    "请求解决M1区增桥中学的饮水问题",
+    "我是M1区蛇形山镇增桥中学教师。现特向你们反映一个关系到增桥中学全体师生饮水用水安全且近日内必须"
+    "及时解决的问题。这一个星期，增桥中学的住校学生及在学校用餐的老师吃的饭菜都是用黄水煮的，洗脸洗澡用的也是黄水。",
+)
+EVERYDAY = [
+    ("路灯坏了", "小区门口的路灯坏了一个月，晚上很黑，希望尽快修好。"),
+    ("", "社保断缴了三个月，还能补缴吗？补缴需要什么手续？"),
+    ("", "楼下烧烤店每天营业到凌晨两点，油烟和噪音太大，投诉多次物业都不管。"),
+    ("", "建议在地铁站附近增设共享单车停放点。"),
+    ("", "你好"),
+    ("", "满意"),
+    ("", "转人工"),
+    ("", "我的工单A3-20261127-0042处理到哪一步了？"),
+]
+
+
+@pytest.fixture(scope="module")
+def model() -> UrgencyModel:
+    return UrgencyModel.fit(RequestTypeModel.load_rows(DATA_FILES))
+
+
+def test_flags_an_urgent_message_the_rules_miss(model: UrgencyModel) -> None:
+    title, text = MISSED_BY_RULES
+    assert rule_urgency(title + "。" + text) == (False, "")
+    assert model.proba(text, title) >= THRESHOLD
+
+
+@pytest.mark.parametrize(("title", "text"), EVERYDAY)
+def test_everyday_messages_are_not_urgent(model: UrgencyModel, title: str, text: str) -> None:
+    assert model.proba(text, title) < THRESHOLD
+
+
+def test_parse_says_the_model_raised_it(nlu: BuiltinBackend) -> None:
+    title, text = MISSED_BY_RULES
+    p = nlu.parse(text, {"title": title})
+    assert p.urgency
+    assert p.urgency_reason.startswith("疑似紧急")
+    rule_hit = nlu.parse("楼道里闻到很大的煤气味，好像是哪家漏气了，请赶快派人来看看！")
+    assert rule_hit.urgency and rule_hit.urgency_reason.startswith("燃气")  # the rules still name it
+
+
+def test_round_trips_through_plain_arrays(model: UrgencyModel, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "ug.npz"
+    np.savez_compressed(path, **model.to_arrays())
+    with np.load(path, allow_pickle=False) as z:
+        again = UrgencyModel.from_arrays({k: z[k] for k in z.files})
+    assert again is not None
+    title, text = MISSED_BY_RULES
+    assert abs(again.proba(text, title) - model.proba(text, title)) < 0.01  # float16 weights
+
+
+def test_old_artifact_without_model_means_rules() -> None:
+    assert UrgencyModel.from_arrays({"cat_coef": np.zeros(1)}) is None
+
+
+def test_numpy_inference_matches_scikit_learn(model: UrgencyModel) -> None:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from nlu.request_type import grams
+
+    title, text = MISSED_BY_RULES
+    s = model_text(text, title)
+    v = TfidfVectorizer(analyzer=grams, lowercase=False, sublinear_tf=True, vocabulary=model.vocab).fit([s])
+    v.idf_ = np.asarray(model.idf, dtype=np.float64)
+    z = float(v.transform([s]).toarray()[0] @ model.coef.astype(np.float64)) + model.intercept
+    assert abs(model.proba(text, title) - 1 / (1 + np.exp(-z))) < 1e-5
