@@ -19,7 +19,7 @@ def test_training_rows_are_annotated_real_messages() -> None:
     rows = RequestTypeModel.load_rows(DATA_FILES)
     assert len(rows) >= 700
     assert {r["request_type"] for r in rows} <= {"投诉", "举报", "求助", "咨询", "建议", "表扬"}
-    assert all(isinstance(r["urgent"], bool) and r["title"] and r["text"] for r in rows)
+    assert all(isinstance(r["urgent"], bool) and r["text"] for r in rows)  # real8: titles mostly empty
 
 
 @pytest.mark.parametrize(

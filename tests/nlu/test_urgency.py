@@ -10,12 +10,13 @@ from nlu.request_type import DATA_FILES, RequestTypeModel
 from nlu.rules import urgency as rule_urgency
 from nlu.urgency import THRESHOLD, UrgencyModel, model_text
 
-# An annotated urgent message the rules miss (nothing in it is a listed danger word): pupils'
-# meals cooked with yellow water for a week.
+# An annotated urgent message the rules miss (no listed danger word): a main beam that a wooden
+# stick pokes through.
 MISSED_BY_RULES = (
-    "请求解决M1区增桥中学的饮水问题",
-    "我是M1区蛇形山镇增桥中学教师。现特向你们反映一个关系到增桥中学全体师生饮水用水安全且近日内必须"
-    "及时解决的问题。这一个星期，增桥中学的住校学生及在学校用餐的老师吃的饭菜都是用黄水煮的，洗脸洗澡用的也是黄水。",
+    "地绿A市城际空间站的建筑质量太差了",
+    "位于A5区高铁新城的地绿A市城际空间站，号称“A市封面”，现一期住宅已快销售完成。然而，根据近期业主的"
+    "实地考察，发现名不副实，建筑质量堪忧，多处可见钢筋外露生锈，楼板不平，缝隙宽大，最可怕的是，"
+    "承重主梁居然可用一根木棍就捅下大块混凝土。",
 )
 EVERYDAY = [
     ("路灯坏了", "小区门口的路灯坏了一个月，晚上很黑，希望尽快修好。"),
