@@ -111,7 +111,8 @@ class Bot:
         else:
             turn = self._idle(turn, msg, parse, text)
         # The draft collected so far stays in the state: the operator sees it in the console.
-        if turn.file is None and rules.on_urgent and parse.urgency:
+        # a named danger goes to a person now; the model's suspicion only flags the ticket
+        if turn.file is None and rules.on_urgent and parse.urgency and parse.urgency_source != "model":
             return _handoff(turn, "urgent", rules)
         if turn.file is None and rules.unsure_turns and turn.state.unsure_streak >= rules.unsure_turns:
             return _handoff(turn, "nlu_unsure", rules)

@@ -87,6 +87,9 @@ class Parse(BaseModel):
     request_type_confidence: float = 0.0
     urgency: bool = False
     urgency_reason: str = ""
+    # "rules": a named danger (燃气, 坍塌...); "model": the learned model's suspicion (疑似紧急), which
+    # flags the ticket but is wrong more often than right, so the bot does not hand over for it
+    urgency_source: str = ""
     location: Location = Field(default_factory=Location)
     subject: str = ""
     departments: Departments = Field(default_factory=Departments)

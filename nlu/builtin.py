@@ -17,6 +17,7 @@ from .request_type import RequestTypeModel
 from .rules import request_type, urgency
 from .subject import SubjectModel, make_subject
 from .text import clean, clean_aligned, to_simplified, to_simplified_aligned, tokens
+from .urgency import MIN_CHARS as URGENT_MIN_CHARS
 from .urgency import THRESHOLD as URGENT_THRESHOLD
 from .urgency import UrgencyModel
 
@@ -155,17 +156,17 @@ class BuiltinBackend:
             low_confidence=conf < LOW_CONFIDENCE,
         )
 
-    def urgency(self, text: str, title: str) -> tuple[bool, str]:
-        """The rules (they name the danger), else the learned model (phrasings they miss)."""
+    def urgency(self, text: str, title: str) -> tuple[bool, str, str]:
+        """(urgent, reason, source): the rules first (they name the danger), else the learned
+        model (phrasings they miss)."""
         found, reason = urgency(title + "。" + text)
-        if found or self.urgency_model is None:
-            return found, reason
-        p = self.urgency_model.proba(text, title)
-        return (
-            (True, f"疑似紧急: 与已标注的紧急诉求相似 (模型 {p:.2f})")
-            if p >= URGENT_THRESHOLD
-            else (False, "")
-        )
+        if found:
+            return True, reason, "rules"
+        readable = self.urgency_model is not None and len(title) + len(text.strip()) >= URGENT_MIN_CHARS
+        p = self.urgency_model.proba(text, title) if readable and self.urgency_model else 0.0
+        if p >= URGENT_THRESHOLD:
+            return True, f"疑似紧急: 与已标注的紧急诉求相似 (模型 {p:.2f})", "model"
+        return False, "", ""
 
     def parse(self, text: str, context: dict[str, Any] | None = None) -> Parse:
         context = context or {}
@@ -186,7 +187,7 @@ class BuiltinBackend:
         if not any("\u4e00" <= ch <= "\u9fff" for ch in title + text):
             return parse  # nothing Chinese to read: low confidence, no location
         # urgency is always checked: a danger must never hide behind a short or odd message
-        parse.urgency, parse.urgency_reason = self.urgency(text, title)
+        parse.urgency, parse.urgency_reason, parse.urgency_source = self.urgency(text, title)
         is_request = intent.name in ("new_request", "add_info") or len(text) > 15
         if not is_request:
             return parse
@@ -209,6 +210,6 @@ class BuiltinBackend:
             else loc
         )
         parse.subject = make_subject(text, read, title, self.subject_model)
-        kind = parse.urgency_reason.split(":")[0] if parse.urgency else ""
+        kind = parse.urgency_reason.split(":")[0] if parse.urgency_source == "rules" else ""
         parse.departments = self.departments.suggest(parse.category.path(), kind)
         return parse

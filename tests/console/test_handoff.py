@@ -14,12 +14,15 @@ from config.settings import Settings
 from nlu.base import Category, Intent, Location, Parse
 
 
-def parse_of(text: str, *, intent: str = "new_request", urgency: bool = False, unsure: bool = False) -> Parse:
+def parse_of(
+    text: str, *, intent: str = "new_request", urgency: bool = False, unsure: bool = False, source: str = "rules"
+) -> Parse:
     return Parse(
         text=text,
         intent=Intent(name=intent, confidence=0.9),
         category=Category(level1="城乡建设", confidence=0.2 if unsure else 0.9, low_confidence=unsure),
         urgency=urgency,
+        urgency_source=source if urgency else "",
         location=Location(),
     )
 
@@ -56,6 +59,15 @@ async def test_urgent_keeps_the_draft_for_the_operator() -> None:
     assert (t.mode, t.handoff_reason) == ("waiting", "urgent")
     assert t.state.draft is not None and t.state.draft.urgent
     assert "紧急" in t.replies[0].text
+
+
+async def test_a_suspected_danger_flags_the_ticket_without_a_handoff() -> None:
+    """The learned model's suspicion (疑似紧急) is wrong more often than right: the bot goes on
+    collecting the request, and the ticket is filed urgent for the department to look at first."""
+    t = await turn("电梯经常坏，物业不管", urgency=True, source="model")
+    assert t.mode is None and not t.handoff_reason
+    assert t.state.draft is not None and t.state.draft.urgent
+    assert "地点" in t.replies[0].text
 
 
 async def test_angry_and_repeated() -> None:

@@ -46,13 +46,20 @@ def test_everyday_messages_are_not_urgent(model: UrgencyModel, title: str, text:
     assert model.proba(text, title) < THRESHOLD
 
 
+def test_short_chat_lines_are_left_to_the_rules(nlu: BuiltinBackend) -> None:
+    """A place given as an answer names a site an urgent message once named: not a danger itself."""
+    assert not nlu.parse("K2区书院路在水一方大厦").urgency
+    assert nlu.parse("楼道里煤气味很重").urgency  # the rules read short lines too
+
+
 def test_parse_says_the_model_raised_it(nlu: BuiltinBackend) -> None:
     title, text = MISSED_BY_RULES
     p = nlu.parse(text, {"title": title})
     assert p.urgency
-    assert p.urgency_reason.startswith("疑似紧急")
+    assert p.urgency_reason.startswith("疑似紧急") and p.urgency_source == "model"
     rule_hit = nlu.parse("楼道里闻到很大的煤气味，好像是哪家漏气了，请赶快派人来看看！")
     assert rule_hit.urgency and rule_hit.urgency_reason.startswith("燃气")  # the rules still name it
+    assert rule_hit.urgency_source == "rules" and "消防" in " ".join(rule_hit.departments.co_handlers)
 
 
 def test_round_trips_through_plain_arrays(model: UrgencyModel, tmp_path) -> None:  # type: ignore[no-untyped-def]
