@@ -162,10 +162,11 @@ class BuiltinBackend:
         found, reason = urgency(title + "。" + text)
         if found:
             return True, reason, "rules"
-        readable = self.urgency_model is not None and len(title) + len(text.strip()) >= URGENT_MIN_CHARS
-        p = self.urgency_model.proba(text, title) if readable and self.urgency_model else 0.0
-        if p >= URGENT_THRESHOLD:
-            return True, f"疑似紧急: 与已标注的紧急诉求相似 (模型 {p:.2f})", "model"
+        model = self.urgency_model
+        if model is not None and len(title) + len(text.strip()) >= URGENT_MIN_CHARS:
+            p = model.proba(text, title)
+            if p >= URGENT_THRESHOLD:
+                return True, f"疑似紧急: 与已标注的紧急诉求相似 (模型 {p:.2f})", "model"
         return False, "", ""
 
     def parse(self, text: str, context: dict[str, Any] | None = None) -> Parse:
