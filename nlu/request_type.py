@@ -119,14 +119,19 @@ class RequestTypeModel:
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
 
-        rows = list(rows) + [{**r, "title": ""} for r in rows]
-        titles = [str(r.get("title") or "") for r in rows]
-        texts = [str(r.get("text") or "")[:DETAIL_CHARS] for r in rows]
-        y = [str(r["request_type"]) for r in rows]
+        rows = list(rows)
         vecs = [
             TfidfVectorizer(analyzer=grams, lowercase=False, sublinear_tf=True, min_df=2) for _ in range(2)
         ]
-        blocks = [vecs[0].fit_transform(titles), vecs[1].fit_transform(texts)]
+        # vocabulary and IDF from the rows as annotated: fitted on the doubled rows, every n-gram of
+        # a detail would occur at least twice and pass min_df (three times the vocabulary, memory)
+        vecs[0].fit([str(r.get("title") or "") for r in rows])
+        vecs[1].fit([str(r.get("text") or "")[:DETAIL_CHARS] for r in rows])
+        rows += [{**r, "title": ""} for r in rows]
+        titles = [str(r.get("title") or "") for r in rows]
+        texts = [str(r.get("text") or "")[:DETAIL_CHARS] for r in rows]
+        y = [str(r["request_type"]) for r in rows]
+        blocks = [vecs[0].transform(titles), vecs[1].transform(texts)]
         dense = np.array([rule_features(*points(t, ti)) for t, ti in zip(texts, titles, strict=True)])
         x = hstack([*blocks, csr_matrix(dense)]).tocsr()
         lr = LogisticRegression(C=c, max_iter=5000, class_weight="balanced").fit(x, y)
