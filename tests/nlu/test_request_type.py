@@ -41,11 +41,8 @@ def test_predicts_real_sentences_with_and_without_title(
     assert set(proba) >= set(model.classes)
 
 
-def test_round_trips_through_plain_arrays(model: RequestTypeModel, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    path = tmp_path / "rt.npz"
-    np.savez_compressed(path, **model.to_arrays())
-    with np.load(path, allow_pickle=False) as z:
-        again = RequestTypeModel.from_arrays({k: z[k] for k in z.files})
+def test_round_trips_through_plain_arrays(model: RequestTypeModel, through_npz) -> None:  # type: ignore[no-untyped-def]
+    again = RequestTypeModel.from_arrays(through_npz(model.to_arrays()))
     assert again is not None
     text, title = "小区门口的路灯坏了一个月，晚上很黑，希望尽快修好。", "路灯坏了"
     assert again.predict(text, title)[0] == model.predict(text, title)[0]

@@ -62,11 +62,8 @@ def test_parse_says_the_model_raised_it(nlu: BuiltinBackend) -> None:
     assert rule_hit.urgency_source == "rules" and "消防" in " ".join(rule_hit.departments.co_handlers)
 
 
-def test_round_trips_through_plain_arrays(model: UrgencyModel, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    path = tmp_path / "ug.npz"
-    np.savez_compressed(path, **model.to_arrays())
-    with np.load(path, allow_pickle=False) as z:
-        again = UrgencyModel.from_arrays({k: z[k] for k in z.files})
+def test_round_trips_through_plain_arrays(model: UrgencyModel, through_npz) -> None:  # type: ignore[no-untyped-def]
+    again = UrgencyModel.from_arrays(through_npz(model.to_arrays()))
     assert again is not None
     title, text = MISSED_BY_RULES
     assert abs(again.proba(text, title) - model.proba(text, title)) < 0.01  # float16 weights
