@@ -148,6 +148,10 @@ class Settings(BaseSettings):
     # NLU
     nlu_backend: Literal["builtin", "rasa"] = "builtin"
     nlu_model_path: Path | None = None
+    # The learned urgency model flags a message when P(urgent) reaches this (the keyword rules
+    # always flag). Lower it for more recall at the cost of more false alarms: docs/nlu.md has the
+    # held-out recall, precision and share flagged at each threshold.
+    nlu_urgency_threshold: float = Field(default=0.04, gt=0.0, lt=1.0)
     rasa_url: str = "http://127.0.0.1:5005"
     shared_data_dir: Path = Path("../shared/data")
 

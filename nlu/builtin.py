@@ -105,9 +105,11 @@ class BuiltinBackend:
         artifact: dict[str, Any],
         gazetteer: dict[str, Any] | None = None,
         departments: DepartmentMap | None = None,
+        urgency_threshold: float = URGENT_THRESHOLD,
     ):
         t0 = time.perf_counter()
         self.artifact = artifact
+        self.urgency_threshold = urgency_threshold
         self.stop = frozenset(artifact["stopwords"])
         self.category: CategoryModel = artifact["category"]
         self.intents: IntentModel = artifact["intents"]
@@ -129,7 +131,12 @@ class BuiltinBackend:
         t0 = time.perf_counter()
         art = load_artifact(artifact_path(getattr(settings, "nlu_model_path", None)))
         gaz = load_gazetteer(CONFIG_DIR / "gazetteer.yml")
-        b = cls(art, gaz, DepartmentMap.load(CONFIG_DIR / "departments.yml"))
+        b = cls(
+            art,
+            gaz,
+            DepartmentMap.load(CONFIG_DIR / "departments.yml"),
+            getattr(settings, "nlu_urgency_threshold", URGENT_THRESHOLD),
+        )
         b.load_seconds = time.perf_counter() - t0
         return b
 
@@ -165,7 +172,7 @@ class BuiltinBackend:
         model = self.urgency_model
         if model is not None and len(title) + len(text.strip()) >= URGENT_MIN_CHARS:
             p = model.proba(text, title)
-            if p >= URGENT_THRESHOLD:
+            if p >= self.urgency_threshold:
                 return True, f"疑似紧急: 与已标注的紧急诉求相似 (模型 {p:.2f})", "model"
         return False, "", ""
 

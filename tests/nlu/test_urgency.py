@@ -62,6 +62,22 @@ def test_parse_says_the_model_raised_it(nlu: BuiltinBackend) -> None:
     assert rule_hit.urgency_source == "rules" and "消防" in " ".join(rule_hit.departments.co_handlers)
 
 
+def test_the_threshold_is_a_setting(nlu: BuiltinBackend, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A city that wants more recall lowers HOTLINE_NLU_URGENCY_THRESHOLD; the rules flag regardless."""
+    from config.settings import Settings
+
+    title, text = MISSED_BY_RULES
+    p = nlu.urgency_model.proba(text, title) if nlu.urgency_model else 0.0
+    assert nlu.urgency_threshold == THRESHOLD and nlu.urgency(text, title)[0]
+    monkeypatch.setenv("HOTLINE_NLU_URGENCY_THRESHOLD", str(min(0.99, p + 0.01)))
+    strict = BuiltinBackend.from_settings(Settings())
+    assert strict.urgency(text, title) == (False, "", "")
+    assert strict.urgency("楼道里闻到很大的煤气味，好像是哪家漏气了", "")[2] == "rules"
+    monkeypatch.setenv("HOTLINE_NLU_URGENCY_THRESHOLD", "1.5")
+    with pytest.raises(ValueError, match="nlu_urgency_threshold"):
+        Settings()
+
+
 def test_round_trips_through_plain_arrays(model: UrgencyModel, through_npz) -> None:  # type: ignore[no-untyped-def]
     again = UrgencyModel.from_arrays(through_npz(model.to_arrays()))
     assert again is not None
