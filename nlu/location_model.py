@@ -14,6 +14,13 @@ Training data (no message of the evaluation sets, no pickle):
   shop names = ``person``) are outside, and with probability 1/2 the province/city/district
   names are pseudonymised the way the message board does it (西地省, A市, A3区, L4县).
 
+* ``messages.csv`` — clauses of real messages in which the rules find no place (whole, and split
+  at a word boundary as the context around an address). Which clauses, and where each is split,
+  depends on the rules of the day, so the choice is recorded in ``nlu/data/location_contexts.tsv``
+  (message id, clause number, split offset: no text) and training reads that record: retraining
+  gives the committed model byte for byte whatever the rules have become since.
+  ``python -m nlu.location_model mine`` records a new choice with the current rules.
+
 ``python -m nlu.location_model train [--data ../shared/data] [--out nlu/model/location-crf.crfsuite]``
 trains with a fixed seed (~1 min on one core) and writes CRFsuite's own binary model format.
 """
@@ -33,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 MODEL_PATH = Path(__file__).parent / "model" / "location-crf.crfsuite.gz"
+CONTEXTS_PATH = Path(__file__).parent / "data" / "location_contexts.tsv"
 SEED = 20261127
 MAX_CHARS = 400  # the tagger reads at most this many characters of a message
 C1, C2 = 0.1, 0.01
@@ -201,11 +209,17 @@ _FACILITY = re.compile(
 _CLAUSE = re.compile(r"[^，。！？；：、,.!?;:\s（）()【】“”\"]+[，。！？；：、,.!?;:]?")
 
 
-def message_contexts(
-    messages: Path, exclude: list[Path], seed: int, limit: int = 30000
-) -> tuple[list[str], list[str], list[str]]:
+Context = tuple[str, int, int]  # (留言编号, number of the clause in the message, split offset)
+
+
+def clauses(title: str, detail: str) -> list[str]:
+    """The clauses of a message the contexts are drawn from: its title and 300 characters of detail."""
+    return _CLAUSE.findall(title + "。" + detail[:300])
+
+
+def mine_contexts(messages: Path, exclude: list[Path], seed: int, limit: int = 30000) -> list[Context]:
     """Clauses of real messages in which the rules find no place (rows of the evaluation sets left
-    out): (left contexts ending on a word boundary, right contexts starting on one, whole clauses)."""
+    out), each with a word boundary to split it at, in a seeded order: a record, not the text."""
     import jieba
 
     from .location import LocationExtractor
@@ -218,28 +232,56 @@ def message_contexts(
     rng = random.Random(seed)
     rows = _read(messages)
     rng.shuffle(rows)
-    lefts: list[str] = []
-    rights: list[str] = []
-    whole: list[str] = []
+    record: list[Context] = []
     for r in rows:
         title, detail = r.get("留言主题") or "", r.get("留言详情") or ""
         hay = _norm(title) + "\n" + _norm(detail)
         hay += "\n" + _norm(mask_pii(title)) + "\n" + _norm(mask_pii(detail))
         if any(u in hay for u in used):
             continue
-        for clause in _CLAUSE.findall(title + "。" + detail[:300]):
+        for i, clause in enumerate(clauses(title, detail)):
             if not 4 <= len(clause) <= 40 or rules.extract(clause).found:
                 continue
             words = list(jieba.cut(clause, HMM=False))
             if len(words) < 2:
                 continue
             k = rng.randint(1, min(4, len(words) - 1))
-            lefts.append("".join(words[:k]))
-            rights.append("".join(words[k:]))
-            whole.append(clause)
-        if len(whole) >= limit:
+            record.append((r["留言编号"], i, len("".join(words[:k]))))
+        if len(record) >= limit:
             break
+    return record
+
+
+def contexts(messages: Path, record: list[Context]) -> tuple[list[str], list[str], list[str]]:
+    """(left contexts ending on a word boundary, right contexts starting on one, whole clauses)."""
+    by_id = {r["留言编号"]: r for r in _read(messages)}
+    lefts: list[str] = []
+    rights: list[str] = []
+    whole: list[str] = []
+    for msg_id, i, k in record:
+        r = by_id.get(msg_id)
+        found = clauses(r.get("留言主题") or "", r.get("留言详情") or "") if r else []
+        if i >= len(found) or not 0 < k < len(found[i]):
+            raise ValueError(
+                f"{messages} does not hold clause {i} of message {msg_id} as {CONTEXTS_PATH.name} records it: "
+                "record new contexts with `python -m nlu.location_model mine`"
+            )
+        lefts.append(found[i][:k])
+        rights.append(found[i][k:])
+        whole.append(found[i])
     return lefts, rights, whole
+
+
+def write_contexts(path: Path, record: list[Context]) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write("# 留言编号\tclause\tsplit: see nlu/location_model.py (python -m nlu.location_model mine)\n")
+        fh.writelines(f"{m}\t{i}\t{k}\n" for m, i, k in record)
+
+
+def read_contexts(path: Path) -> list[Context]:
+    with open(path, encoding="utf-8") as fh:
+        rows = [line.rstrip("\n").split("\t") for line in fh if line.strip() and not line.startswith("#")]
+    return [(m, int(i), int(k)) for m, i, k in rows]
 
 
 def training_data(
@@ -261,8 +303,12 @@ def training_data(
         out.append((r["text"], places))
         if not spans:
             context.append(r["text"])
-    exclude = exclude if exclude is not None else sorted(EVAL_DIR.glob("location_*.jsonl"))
-    lefts, rights, whole = message_contexts(data_dir / "messages.csv", exclude, seed)
+    if exclude is None and CONTEXTS_PATH.exists():
+        record = read_contexts(CONTEXTS_PATH)  # the committed model's contexts
+    else:  # an experiment (e.g. a file held out): contexts chosen by the current rules
+        exclude = exclude if exclude is not None else sorted(EVAL_DIR.glob("location_*.jsonl"))
+        record = mine_contexts(data_dir / "messages.csv", exclude, seed)
+    lefts, rights, whole = contexts(data_dir / "messages.csv", record)
     out += [(c, []) for c in whole[:5000]]
     # each address AUGMENT times, each time in another sentence and pseudonymisation
     addresses = [r for split in ADDRESS_SPLITS for r in _read_opt(data_dir / "address" / f"{split}.csv")]
@@ -353,12 +399,22 @@ def main(argv: list[str] | None = None) -> None:
     t.add_argument("--out", type=Path, default=MODEL_PATH)
     t.add_argument("--seed", type=int, default=SEED)
     t.add_argument("--iterations", type=int, default=60)
+    m = sub.add_parser("mine", help=f"record which message clauses train the CRF, by the current rules ({CONTEXTS_PATH.name})")
+    m.add_argument("--data", type=Path, default=Path("../shared/data"))
+    m.add_argument("--out", type=Path, default=CONTEXTS_PATH)
+    m.add_argument("--seed", type=int, default=SEED)
     s = sub.add_parser("tag", help="print the spans the CRF finds in a text")
     s.add_argument("text")
     s.add_argument("--model", type=Path, default=MODEL_PATH)
     a = ap.parse_args(argv)
     if a.cmd == "train":
         print(json.dumps(train(a.data, a.out, a.seed, a.iterations)))
+    elif a.cmd == "mine":
+        from .location_sample import EVAL_DIR
+
+        record = mine_contexts(a.data / "messages.csv", sorted(EVAL_DIR.glob("location_*.jsonl")), a.seed)
+        write_contexts(a.out, record)
+        print(json.dumps({"clauses": len(record), "messages": len({m for m, _, _ in record}), "out": str(a.out)}))
     else:
         tagger = LocationTagger(a.model)
         for st, en, p in tagger.spans(a.text):

@@ -10,7 +10,19 @@ from pathlib import Path
 import pytest
 
 from nlu.location import LocationExtractor, default_tagger
-from nlu.location_model import MODEL_PATH, LocationTagger, bio, features, train, training_data
+from nlu.location_model import (
+    CONTEXTS_PATH,
+    MODEL_PATH,
+    LocationTagger,
+    bio,
+    contexts,
+    features,
+    mine_contexts,
+    read_contexts,
+    train,
+    training_data,
+    write_contexts,
+)
 
 
 @pytest.fixture(scope="module")
@@ -153,6 +165,36 @@ def test_training_is_reproducible(tmp_path: Path) -> None:
     assert out.exists() and info["sentences"] == len(a)
     tags, _ = LocationTagger(out).tag("我在北京市海淀区中关村大街工作")
     assert tags[2] == "B"
+
+
+def test_contexts_are_a_record_of_ids_not_text(tmp_path: Path) -> None:
+    """The clauses that train the CRF are recorded by message id, clause number and split, so a
+    retraining does not depend on what the rules find today."""
+    _tiny_corpora(tmp_path / "data")
+    messages = tmp_path / "data" / "messages.csv"
+    record = mine_contexts(messages, [], seed=7)
+    assert record and all(isinstance(k, int) for _, _, k in record)
+    path = tmp_path / "contexts.tsv"
+    write_contexts(path, record)
+    assert "公积金" not in path.read_text(encoding="utf-8")  # ids and offsets only
+    assert read_contexts(path) == record
+    lefts, rights, whole = contexts(messages, read_contexts(path))
+    assert "我想咨询一下，" in whole and all(a + b == w for a, b, w in zip(lefts, rights, whole, strict=True))
+    with pytest.raises(ValueError, match="python -m nlu.location_model mine"):
+        contexts(messages, [("no-such-message", 0, 1)])
+
+
+def test_the_committed_record_resolves_in_the_shared_data() -> None:
+    from config.settings import Settings
+
+    data = Path(Settings().shared_data_dir)
+    if not data.is_absolute():
+        data = Path(__file__).resolve().parents[2] / data
+    if not (data / "messages.csv").exists():
+        pytest.skip(f"shared data not found at {data}")
+    record = read_contexts(CONTEXTS_PATH)
+    lefts, _, whole = contexts(data / "messages.csv", record)
+    assert len(whole) == len(record) >= 30000 and all(4 <= len(w) <= 40 for w in whole)
 
 
 # ----------------------------------------------------------------- round 2: mentions, suffixes, joins
