@@ -9,10 +9,11 @@ from typing import Any
 import numpy as np
 
 from .base import Category, Intent, Location, Parse
-from .category import CategoryModel, Taxonomy
+from .category import FALLBACK_MAX_P, CategoryModel, Taxonomy
 from .departments import DepartmentMap
 from .intents import IntentModel, classify
 from .location import LocationExtractor, load_gazetteer
+from .other_classes import OtherClassGate
 from .request_type import RequestTypeModel
 from .rules import request_type, urgency
 from .subject import SubjectModel, make_subject
@@ -64,6 +65,7 @@ def load_artifact(path: Path) -> dict[str, Any]:
         else None,
         "request_type": RequestTypeModel.from_arrays(arrays),
         "urgency": UrgencyModel.from_arrays(arrays),
+        "other_classes": OtherClassGate.from_arrays(arrays),
     }
 
 
@@ -75,6 +77,7 @@ def save_artifact(
     subject: SubjectModel | None = None,
     request_type_model: RequestTypeModel | None = None,
     urgency_model: UrgencyModel | None = None,
+    other_classes: OtherClassGate | None = None,
 ) -> None:
     import json
 
@@ -92,6 +95,7 @@ def save_artifact(
         **extra,
         **(request_type_model.to_arrays() if request_type_model is not None else {}),
         **(urgency_model.to_arrays() if urgency_model is not None else {}),
+        **(other_classes.to_arrays() if other_classes is not None else {}),
     }
     np.savez_compressed(tmp, **arrays)
     tmp.replace(path)
@@ -106,10 +110,13 @@ class BuiltinBackend:
         gazetteer: dict[str, Any] | None = None,
         departments: DepartmentMap | None = None,
         urgency_threshold: float = URGENT_THRESHOLD,
+        other_classes: bool = False,
     ):
         t0 = time.perf_counter()
         self.artifact = artifact
         self.urgency_threshold = urgency_threshold
+        # the gate for the eight classes without contest labels, when the deployment asks for it
+        self.other_classes: OtherClassGate | None = artifact.get("other_classes") if other_classes else None
         self.stop = frozenset(artifact["stopwords"])
         self.category: CategoryModel = artifact["category"]
         self.intents: IntentModel = artifact["intents"]
@@ -136,15 +143,30 @@ class BuiltinBackend:
             gaz,
             DepartmentMap.load(CONFIG_DIR / "departments.yml"),
             getattr(settings, "nlu_urgency_threshold", URGENT_THRESHOLD),
+            bool(getattr(settings, "nlu_other_classes", False)),
         )
         b.load_seconds = time.perf_counter() - t0
         return b
+
+    def _other_class(self, p: np.ndarray, text: str, title: str) -> np.ndarray:
+        """One of the eight classes without contest labels, when the gate is sure enough: it then
+        gets the keyword fallback's low probability (the bot asks or hands over)."""
+        gate = self.other_classes
+        classes = self.category.classes
+        k, _ = gate.best(text, title) if gate is not None else ("", 0.0)
+        if not k or k not in classes or classes[int(np.argmax(p))] == k:
+            return p
+        q = p * (1.0 - FALLBACK_MAX_P) / max(1e-9, 1.0 - p[classes.index(k)])
+        q[classes.index(k)] = FALLBACK_MAX_P
+        return q
 
     def classify_category(self, text: str, title: str = "") -> Category:
         doc = " ".join(tokens((title + " " + text).strip(), self.stop))
         if not doc:
             return Category(low_confidence=True)
         p = self.category.proba_one(doc)
+        if self.other_classes is not None:
+            p = self._other_class(p, text, title)
         ranking = sorted(
             zip(self.category.classes, (float(x) for x in p), strict=True), key=lambda kv: -kv[1]
         )

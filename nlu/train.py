@@ -17,12 +17,14 @@ from .category import CategoryModel
 from .dataset import Example, assign_groups, load_labelled, split
 from .intents import IntentModel, load_nlu_yml
 from .location import LocationExtractor, load_gazetteer
+from .other_classes import OTHER, OtherClassGate, gate_text
 from .request_type import RequestTypeModel
 from .subject import SubjectModel
 from .text import derive_stopwords, tokens
 from .urgency import UrgencyModel
 
 ARTIFACT_VERSION = 1
+OTHER_CLASSES_DATA = Path(__file__).parent / "data" / "category_messages.csv"
 
 
 def load_taxonomy(data_dir: Path) -> list[tuple[str, str, str]]:
@@ -93,6 +95,22 @@ def fit_subject(
     return model, len(train_rows)
 
 
+def fit_other_classes(train_ex: list[Example], trained: list[str]) -> OtherClassGate | None:
+    """The gate for the eight classes without contest labels (nlu/other_classes.py): board
+    messages annotated with all 15 classes, plus the contest training split as "one of the seven".
+    Never the held-out split."""
+    if not OTHER_CLASSES_DATA.exists():
+        return None
+    with open(OTHER_CLASSES_DATA, encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    texts = [gate_text(r["detail"], r["title"]) for r in rows]
+    labels = [OTHER if r["label"] in trained else r["label"] for r in rows]
+    for e in train_ex:
+        texts.append(gate_text(e.detail, e.title) if e.has_raw else gate_text("".join(e.segmented.split())))
+        labels.append(OTHER)
+    return OtherClassGate.fit(texts, labels)
+
+
 def train(
     data_dir: Path,
     out_path: Path,
@@ -132,6 +150,7 @@ def train(
     rt_rows = RequestTypeModel.load_rows()
     rt_model = RequestTypeModel.fit(rt_rows)
     urgency_model = UrgencyModel.fit(rt_rows)
+    other_classes = fit_other_classes(train_ex, cat.trained_classes) if not limit else None
     tick("subject model", 0.72)
     subject_model, n_subject = fit_subject(
         data_dir, heldout_path.parent / "subject_heldout.csv" if heldout_path else None, limit
@@ -148,6 +167,7 @@ def train(
         "intents": intents,
         "request_type": rt_model,
         "urgency": urgency_model,
+        "other_classes": other_classes,
     }
     # held-out measurement through the whole builtin parse (what the bot gets)
     from .builtin import BuiltinBackend, save_artifact
@@ -167,7 +187,9 @@ def train(
             .fit(all_docs, [e.label for e in all_ex], taxonomy=taxonomy, groups=[e.group for e in all_ex])
             .add_fallback(taxonomy, all_docs)
         )
-    save_artifact(out_path, meta, artifact["category"], intents, subject_model, rt_model, urgency_model)
+    save_artifact(
+        out_path, meta, artifact["category"], intents, subject_model, rt_model, urgency_model, other_classes
+    )
     info = {
         "artifact": out_path.name,
         "version": ARTIFACT_VERSION,
