@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .request_type import TfidfBlock, grams
+from .request_type import TfidfBlock, grams, title_then_detail
 
 OTHER = "其他七类"  # the gate's label for "one of the seven classes the category model knows"
 THRESHOLD = 0.6
@@ -34,7 +34,7 @@ DETAIL_CHARS = 300
 
 
 def gate_text(text: str, title: str = "") -> str:
-    return (title + "。" if title else "") + text[:DETAIL_CHARS]
+    return title_then_detail(text, title, DETAIL_CHARS)
 
 
 class OtherClassGate:

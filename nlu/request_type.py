@@ -44,6 +44,11 @@ DATA_FILES = (
 )
 
 
+def title_then_detail(text: str, title: str = "", chars: int = DETAIL_CHARS) -> str:
+    """What a one-block model reads: the title, then the first ``chars`` characters of the detail."""
+    return (title + "。" if title else "") + text[:chars]
+
+
 def grams(s: str) -> list[str]:
     """Character 1-3-grams of a text with whitespace removed."""
     s = "".join(s.split())

@@ -44,16 +44,20 @@ def _key(text: str) -> str:
     return _WS.sub("", text)[:40]
 
 
-def used_keys(exclude: list[Path]) -> set[str]:
-    """Titles and text keys of the rows already in ``exclude`` (a row with no title is known by
-    its text)."""
-    out: set[str] = set()
-    for p in exclude:
+def read_sets(paths: list[Path]) -> list[dict[str, Any]]:
+    """The rows of existing annotation sets (JSONL)."""
+    rows: list[dict[str, Any]] = []
+    for p in paths:
         with open(p, encoding="utf-8") as fh:
-            for line in fh:
-                if line.strip():
-                    row = json.loads(line)
-                    out |= {_WS.sub("", row["title"]), _key(row["text"])} - {""}
+            rows += [json.loads(line) for line in fh if line.strip()]
+    return rows
+
+
+def used_keys(known: list[dict[str, Any]]) -> set[str]:
+    """Titles and text keys of rows already annotated (a row with no title is known by its text)."""
+    out: set[str] = set()
+    for row in known:
+        out |= {_WS.sub("", row["title"]), _key(row["text"])} - {""}
     return out
 
 
@@ -75,16 +79,12 @@ def _row_text(r: dict[str, Any]) -> str:
     return _WS.sub("", (r.get("title") or "") + r["text"])[:200]
 
 
-def near_duplicates(rows: list[dict[str, Any]], exclude: list[Path], threshold: float) -> set[int]:
-    """Indices of ``rows`` whose character 3-gram TF-IDF cosine to a row of ``exclude`` or to an
+def near_duplicates(rows: list[dict[str, Any]], known: list[dict[str, Any]], threshold: float) -> set[int]:
+    """Indices of ``rows`` whose character 3-gram TF-IDF cosine to a ``known`` row or to an
     earlier row reaches ``threshold``: the same message in another form (the segmented file lost
     its stop words and punctuation, so exact keys miss it) or the same writer's repeated post."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    known: list[dict[str, Any]] = []
-    for p in exclude:
-        with open(p, encoding="utf-8") as fh:
-            known += [json.loads(line) for line in fh if line.strip()]
     texts = [_row_text(r) for r in known + rows]
     x = TfidfVectorizer(analyzer="char", ngram_range=(3, 3), sublinear_tf=True).fit_transform(texts)
     a, c = x[: len(known)], x[len(known) :]
@@ -117,7 +117,8 @@ def sample(
             continue
         seen.add(key)
         unique.append(r)
-    used = used_keys(exclude)
+    known = read_sets(exclude)
+    used = used_keys(known)
     free = [
         r
         for r in unique
@@ -130,7 +131,7 @@ def sample(
     ]
     print(f"{len(unique)} unique rows, {len(unique) - len(free)} left out (already in an existing set)")
     if near is not None:
-        drop = near_duplicates(free, exclude, near)
+        drop = near_duplicates(free, known, near)
         free = [r for i, r in enumerate(free) if i not in drop]
         print(f"{len(drop)} more left out (near-duplicates, cosine >= {near})")
     picked = random.Random(seed).sample(free, min(n, len(free)))

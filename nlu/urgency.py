@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from .request_type import DETAIL_CHARS, TfidfBlock, grams
+from .request_type import TfidfBlock, grams, title_then_detail
 
 THRESHOLD = 0.04
 # The model learned from messages of 50-250 characters; on a short chat line (a place name given as
@@ -42,8 +42,8 @@ URGENT_WEIGHT = 5.0
 
 
 def model_text(text: str, title: str = "") -> str:
-    """What the model reads: the title, then the first DETAIL_CHARS characters of the detail."""
-    return (title + "。" if title else "") + text[:DETAIL_CHARS]
+    """What the model reads: the title, then the first 200 characters of the detail."""
+    return title_then_detail(text, title)
 
 
 class UrgencyModel:
