@@ -40,9 +40,10 @@ def artifact_path(model_path: Path | None = None) -> Path:
     return MODEL_DIR / ARTIFACT_NAME
 
 
-def load_artifact(path: Path) -> dict[str, Any]:
+def load_artifact(path: Path, other_classes: bool = True) -> dict[str, Any]:
     """The artifact is a compressed ``.npz`` of plain arrays plus one JSON ``meta`` string:
-    no pickle, so loading it cannot run code, and scikit-learn is not imported to serve."""
+    no pickle, so loading it cannot run code, and scikit-learn is not imported to serve.
+    ``other_classes=False`` leaves the opt-in eight-class gate unbuilt (~7 MB less resident)."""
     import json
 
     path = Path(path)
@@ -65,7 +66,9 @@ def load_artifact(path: Path) -> dict[str, Any]:
         else None,
         "request_type": RequestTypeModel.from_arrays(arrays),
         "urgency": UrgencyModel.from_arrays(arrays),
-        "other_classes": OtherClassGate.from_arrays(arrays),
+        "other_classes": OtherClassGate.from_arrays(arrays) if other_classes else None,
+        # fingerprints of the messages each model learned (nlu.evaluate.seen_in_training)
+        "seen": {k.removeprefix("seen_"): v for k, v in arrays.items() if k.startswith("seen_")},
     }
 
 
@@ -78,7 +81,9 @@ def save_artifact(
     request_type_model: RequestTypeModel | None = None,
     urgency_model: UrgencyModel | None = None,
     other_classes: OtherClassGate | None = None,
+    seen: dict[str, list[int]] | None = None,
 ) -> None:
+    """``seen``: per evaluation task, the fingerprints of the messages trained on."""
     import json
 
     meta = {**meta, "category_classes": category.classes, "intent_classes": intents.classes}
@@ -96,6 +101,7 @@ def save_artifact(
         **(request_type_model.to_arrays() if request_type_model is not None else {}),
         **(urgency_model.to_arrays() if urgency_model is not None else {}),
         **(other_classes.to_arrays() if other_classes is not None else {}),
+        **{f"seen_{task}": np.unique(np.asarray(v, dtype=np.uint32)) for task, v in (seen or {}).items()},
     }
     np.savez_compressed(tmp, **arrays)
     tmp.replace(path)
@@ -136,14 +142,15 @@ class BuiltinBackend:
     @classmethod
     def from_settings(cls, settings: Any) -> BuiltinBackend:
         t0 = time.perf_counter()
-        art = load_artifact(artifact_path(getattr(settings, "nlu_model_path", None)))
+        other_classes = bool(getattr(settings, "nlu_other_classes", False))
+        art = load_artifact(artifact_path(getattr(settings, "nlu_model_path", None)), other_classes)
         gaz = load_gazetteer(CONFIG_DIR / "gazetteer.yml")
         b = cls(
             art,
             gaz,
             DepartmentMap.load(CONFIG_DIR / "departments.yml"),
             getattr(settings, "nlu_urgency_threshold", URGENT_THRESHOLD),
-            bool(getattr(settings, "nlu_other_classes", False)),
+            other_classes,
         )
         b.load_seconds = time.perf_counter() - t0
         return b

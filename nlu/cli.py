@@ -135,9 +135,11 @@ def evaluate(
     data: Annotated[Path, typer.Option(help="CSV (category, subject) or JSONL (location, request_type)")],
     limit: Annotated[int | None, typer.Option(help="evaluate only the first N rows")] = None,
 ) -> None:
-    """Evaluate one task on a file: a readable report, then one JSON object as the LAST line."""
+    """Evaluate one task on a file: a readable report, then one JSON object as the LAST line.
+
+    category, request_type: the JSON also counts the rows the artifact learned (`seen_in_training`)."""
     from . import get_backend
-    from .evaluate import EVALUATORS, BadEvalFile, read_rows
+    from .evaluate import EVALUATORS, BadEvalFile, read_rows, seen_in_training
 
     if task not in TASKS:
         typer.echo(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}", err=True)
@@ -155,6 +157,14 @@ def evaluate(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     result = EVALUATORS[task](backend, rows)
+    seen = seen_in_training(backend, task, rows)
+    if seen is not None:
+        result["seen_in_training"] = seen
+        if seen:
+            console.print(
+                f"[yellow]{seen} of {len(rows)} rows were in this artifact's training data: "
+                "these figures are not held-out (the held-out figures are in nlu/model/metrics.json)[/yellow]"
+            )
     table = Table(title=f"NLU evaluation: {task} on {data.name}")
     table.add_column("metric")
     table.add_column("value", justify="right")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import time
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,25 @@ REQUIRED = {
 
 class BadEvalFile(ValueError):
     pass
+
+
+def fingerprint(*parts: str) -> int:
+    """crc32 of the whitespace-free text: how an artifact remembers which messages it learned
+    (a few bytes each, no text), so an evaluation can say when its rows are not held-out."""
+    return zlib.crc32(re.sub(r"\s+", "", "".join(parts)).encode())
+
+
+def row_fingerprint(task: str, row: dict[str, Any]) -> int:
+    body = row.get("detail") if task == "category" else row.get("text")
+    return fingerprint(str(row.get("title") or ""), str(body or ""))
+
+
+def seen_in_training(backend: Any, task: str, rows: list[dict[str, Any]]) -> int | None:
+    """How many of ``rows`` the backend's artifact was trained on (None: it does not record it)."""
+    seen = (getattr(backend, "artifact", None) or {}).get("seen", {}).get(task)
+    if seen is None:
+        return None
+    return int(np.isin(np.array([row_fingerprint(task, r) for r in rows], dtype=np.uint32), seen).sum())
 
 
 def read_rows(task: str, path: Path) -> list[dict[str, Any]]:

@@ -8,7 +8,6 @@ import multiprocessing
 import time
 import zlib
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -99,8 +98,8 @@ def fit_subject(
 
 def fit_other_classes(train_ex: list[Example], trained: list[str]) -> OtherClassGate | None:
     """The gate for the eight classes without contest labels (nlu/other_classes.py): board
-    messages annotated with all 15 classes, plus the contest training split as "one of the seven".
-    Never the held-out split."""
+    messages annotated with all 15 classes, plus the contest rows the category model learns (the
+    training split; every row with ``--full``) as "one of the seven"."""
     if not OTHER_CLASSES_DATA.exists():
         return None
     with open(OTHER_CLASSES_DATA, encoding="utf-8") as fh:
@@ -128,7 +127,7 @@ def train(
     limit: int | None = None,
     step: Callable[[str, float], None] | None = None,
 ) -> dict[str, Any]:
-    """Train and write the artifact (joblib, gzip) and ``metrics.json`` beside it.
+    """Train and write the artifact (compressed ``.npz``) and ``metrics.json`` beside it.
 
     ``full=False`` (default): the artifact is trained on the training split only, so the
     held-out figures in the metrics are honest and reproducible with ``evaluate``.
@@ -143,8 +142,26 @@ def train(
     t0 = time.perf_counter()
     # the request-type and urgency models need nothing of the category data: fitted in a second
     # process while this one prepares and fits the category model (2 cores: ~1 minute less)
-    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-    rt_future = pool.submit(fit_request_type_and_urgency)
+    pool = multiprocessing.get_context("spawn").Pool(1)
+    try:
+        rt_async = pool.apply_async(fit_request_type_and_urgency)
+        return _train(data_dir, out_path, heldout_path, full, limit, tick, t0, rt_async)
+    finally:  # done, or failed: a failed training stops the second process at once
+        pool.terminate()
+        pool.join()
+
+
+def _train(
+    data_dir: Path,
+    out_path: Path,
+    heldout_path: Path | None,
+    full: bool,
+    limit: int | None,
+    tick: Callable[[str, float], None],
+    t0: float,
+    rt_async: Any,
+) -> dict[str, Any]:
+    """:func:`train` with the request-type and urgency fit already running in ``rt_async``."""
     tick("loading, segmenting and splitting the data", 0.05)
     examples, docs, stop, train_ex, test_ex = prepare(data_dir, limit)
     tick("split", 0.35)
@@ -159,14 +176,14 @@ def train(
     cat.add_fallback(taxonomy, [docs[e.key] for e in train_ex])
     tick("category model", 0.7)
     intents = IntentModel().fit(load_nlu_yml())
-    other_classes = fit_other_classes(train_ex, cat.trained_classes) if not limit else None
+    learned = train_ex + (test_ex if full else [])  # what the shipped models learn
+    other_classes = fit_other_classes(learned, cat.trained_classes) if not limit else None
     tick("subject model", 0.72)
     subject_model, n_subject = fit_subject(
         data_dir, heldout_path.parent / "subject_heldout.csv" if heldout_path else None, limit
     )
     tick("request-type and urgency models", 0.74)
-    with pool:
-        rt_model, urgency_model, rt_rows = rt_future.result()
+    rt_model, urgency_model, rt_rows = rt_async.get()
     meta: dict[str, Any] = {
         "version": ARTIFACT_VERSION,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -183,7 +200,7 @@ def train(
     }
     # held-out measurement through the whole builtin parse (what the bot gets)
     from .builtin import BuiltinBackend, save_artifact
-    from .evaluate import eval_category
+    from .evaluate import eval_category, fingerprint
 
     backend = BuiltinBackend(artifact)
     metrics: dict[str, Any] = {"task": "category"}
@@ -192,15 +209,26 @@ def train(
         metrics = eval_category(backend, rows)
     tick("evaluated on held-out split", 0.85)
     if full and test_ex:
-        all_ex = train_ex + test_ex
-        all_docs = [docs[e.key] for e in all_ex]
+        all_docs = [docs[e.key] for e in learned]
         artifact["category"] = (
             CategoryModel(c=0.5)
-            .fit(all_docs, [e.label for e in all_ex], taxonomy=taxonomy, groups=[e.group for e in all_ex])
+            .fit(all_docs, [e.label for e in learned], taxonomy=taxonomy, groups=[e.group for e in learned])
             .add_fallback(taxonomy, all_docs)
         )
+    seen = {
+        "category": [fingerprint(e.title, e.detail) for e in learned if e.has_raw],
+        "request_type": [fingerprint(str(r.get("title") or ""), str(r.get("text") or "")) for r in rt_rows],
+    }
     save_artifact(
-        out_path, meta, artifact["category"], intents, subject_model, rt_model, urgency_model, other_classes
+        out_path,
+        meta,
+        artifact["category"],
+        intents,
+        subject_model,
+        rt_model,
+        urgency_model,
+        other_classes,
+        seen,
     )
     info = {
         "artifact": out_path.name,
@@ -208,7 +236,7 @@ def train(
         "created": artifact["created"],
         "trained_on": "all rows" if full else "training split",
         "n_examples": len(examples),
-        "n_train": len(train_ex) + (len(test_ex) if full else 0),
+        "n_train": len(learned),
         "n_heldout": len(test_ex),
         "class_counts": {
             c: int(n)

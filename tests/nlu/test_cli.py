@@ -33,6 +33,20 @@ def test_evaluate_category_last_line_json(tmp_path: Path) -> None:
     assert res["task"] == "category" and res["n"] == 3
     assert set(res) >= {"macro_f1", "accuracy", "per_class_f1", "p50_ms", "p99_ms"}
     assert res["accuracy"] == 1.0
+    assert res["seen_in_training"] == 0  # written for this test: not in the artifact's training data
+
+
+def test_evaluate_says_when_rows_were_trained_on() -> None:
+    """The shipped request-type model learns every annotated set: evaluating on one of them is
+    flagged, in the report and in the JSON; the written examples are not in its training data."""
+    r = runner.invoke(
+        app, ["evaluate", "--task", "request_type", "--data", str(EVAL / "request_type_real9.jsonl"), "--limit", "30"]
+    )
+    assert r.exit_code == 0, r.output
+    assert _last_json(r.output)["seen_in_training"] == 30
+    assert "30 of 30 rows were in this artifact's training data" in r.output
+    r = runner.invoke(app, ["evaluate", "--task", "request_type", "--data", str(EVAL / "request_type.jsonl")])
+    assert _last_json(r.output)["seen_in_training"] == 0 and "training data" not in r.output
 
 
 def test_evaluate_location_and_request_type_on_gold() -> None:

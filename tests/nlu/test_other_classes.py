@@ -57,7 +57,9 @@ def test_fit_and_round_trip(through_npz) -> None:  # type: ignore[no-untyped-def
     assert OtherClassGate.from_arrays({"cat_coef": np.zeros(1)}) is None
 
 
-def test_the_shipped_artifact_has_the_gate(nlu: BuiltinBackend) -> None:
-    gate = nlu.artifact.get("other_classes")
-    assert isinstance(gate, OtherClassGate) and nlu.other_classes is None
+def test_the_shipped_artifact_has_the_gate(with_gate: BuiltinBackend, nlu: BuiltinBackend) -> None:
+    gate = with_gate.other_classes
+    assert isinstance(gate, OtherClassGate)
     assert set(gate.classes) - {OTHER} == set(nlu.category.fallback_classes)
+    # off (the default): not even built, so it costs no memory
+    assert nlu.other_classes is None and nlu.artifact.get("other_classes") is None
