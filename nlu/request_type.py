@@ -1,7 +1,7 @@
 """Request type (投诉/举报/求助/咨询/建议/表扬) learned from real annotated messages.
 
-A multinomial logistic regression over character 1-3-gram TF-IDF of the title and of the start of
-the detail (two blocks), plus the keyword rules of :mod:`nlu.rules` as 12 dense features (their
+A multinomial logistic regression over TF-IDF of character 1-3-grams and jieba words of the title
+and of the start of the detail (two blocks), plus the keyword rules of :mod:`nlu.rules` as 12 dense features (their
 points on the title and on the detail). The keywords carry what the words mean; the n-grams learn
 how citizens actually write (a complaint phrased as a question, a proposal with 希望...).
 
@@ -21,12 +21,14 @@ numpy and dicts; scikit-learn is only used to fit.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .rules import RT_LABELS, combine, rule_points
+from .text import cut
 
 DETAIL_CHARS = 200  # the annotated rows keep this much of the detail: read the same amount
 DATA_FILES = (
@@ -55,6 +57,16 @@ def grams(s: str) -> list[str]:
     return [s[i : i + n] for n in (1, 2, 3) for i in range(len(s) - n + 1)]
 
 
+def grams_and_words(s: str) -> list[str]:
+    """Character 1-3-grams plus the jieba words of two or more characters (``w:`` prefixed): the
+    request-type model's features. Round 10, leaving one source out (trained on every other
+    annotated row): accuracy real7 / real8 / real9 0.851 / 0.746 / 0.738 -> 0.849 / 0.752 / 0.744,
+    macro-F1 up on all three (0.680 / 0.614 / 0.603 -> 0.683 / 0.621 / 0.609); word bigrams too
+    read lower (0.848 / 0.748 / 0.742)."""
+    s = "".join(s.split())
+    return grams(s) + ["w:" + w for w in cut(s) if len(w) > 1]
+
+
 def points(text: str, title: str) -> tuple[dict[str, float], dict[str, float]]:
     """The keyword rules' points on the title and on the part of the detail the model reads."""
     return rule_points(title), rule_points(text[:DETAIL_CHARS])
@@ -70,12 +82,14 @@ class TfidfBlock:
     """Sublinear TF-IDF of one field's n-grams over a fixed vocabulary, L2-normalised (what
     scikit-learn's ``TfidfVectorizer(sublinear_tf=True)`` computes, without scikit-learn)."""
 
-    def __init__(self, vocab: dict[str, int], idf: np.ndarray, offset: int):
-        self.vocab, self.idf, self.offset = vocab, idf, offset
+    def __init__(
+        self, vocab: dict[str, int], idf: np.ndarray, offset: int, analyzer: Callable[[str], list[str]] = grams
+    ):
+        self.vocab, self.idf, self.offset, self.analyzer = vocab, idf, offset, analyzer
 
     def transform(self, s: str) -> tuple[list[int], list[float]]:
         counts: dict[int, int] = {}
-        for g in grams(s):
+        for g in self.analyzer(s):
             j = self.vocab.get(g)
             if j is not None:
                 counts[j] = counts.get(j, 0) + 1
@@ -105,7 +119,9 @@ class RequestTypeModel:
         self._blocks = []
         for v, idf in zip(vocabs, idfs, strict=True):
             self._blocks.append(
-                TfidfBlock({g: i for i, g in enumerate(v)}, np.asarray(idf, dtype=np.float32), offset)
+                TfidfBlock(
+                    {g: i for i, g in enumerate(v)}, np.asarray(idf, dtype=np.float32), offset, grams_and_words
+                )
             )
             offset += len(v)
         self._n_sparse = offset
@@ -133,7 +149,8 @@ class RequestTypeModel:
 
         rows = list(rows)
         vecs = [
-            TfidfVectorizer(analyzer=grams, lowercase=False, sublinear_tf=True, min_df=2) for _ in range(2)
+            TfidfVectorizer(analyzer=grams_and_words, lowercase=False, sublinear_tf=True, min_df=2)
+            for _ in range(2)
         ]
         # vocabulary and IDF from the rows as annotated: fitted on the doubled rows, every n-gram of
         # a detail would occur at least twice and pass min_df (three times the vocabulary, memory)

@@ -59,13 +59,13 @@ def test_numpy_inference_matches_scikit_learn(model: RequestTypeModel) -> None:
     from scipy.sparse import csr_matrix, hstack
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    from nlu.request_type import grams, points, rule_features
+    from nlu.request_type import grams_and_words, points, rule_features
 
     row = json.loads(DATA_FILES[0].read_text(encoding="utf-8").splitlines()[3])
     title, text = row["title"], row["text"]
     blocks = []
     for vocab, idf, s in zip(model.vocabs, model.idfs, (title, text), strict=True):
-        v = TfidfVectorizer(analyzer=grams, lowercase=False, sublinear_tf=True, vocabulary=vocab).fit([s])
+        v = TfidfVectorizer(analyzer=grams_and_words, lowercase=False, sublinear_tf=True, vocabulary=vocab).fit([s])
         v.idf_ = np.asarray(idf, dtype=np.float64)
         blocks.append(v.transform([s]))
     dense = np.asarray(rule_features(*points(text, title)))
@@ -74,3 +74,4 @@ def test_numpy_inference_matches_scikit_learn(model: RequestTypeModel) -> None:
     expected = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
     got = model.proba(text, title)
     assert max(abs(got[c] - float(e)) for c, e in zip(model.classes, expected, strict=True)) < 1e-5
+    assert any(g.startswith("w:") for g in model.vocabs[1])  # the jieba words are features too
