@@ -116,6 +116,18 @@ def test_pii_masks_every_number_in_a_long_text() -> None:
         "采石场炸药震坏村民房屋致开裂",
         "一警察因病现急需0型RH阴性血，情况紧急",
         "楼上独居老人好几天没出门了，敲门没反应，担心出意外",
+        # round 10: acute emergencies as a citizen writes them in a chat (written for this test)
+        "车库里有人给电瓶充电，现在电瓶一直冒烟，整个楼道都是焦糊味",
+        "隔壁那户在家里囤了好几箱烟花爆竹，还在屋里抽烟",
+        "他喝醉了拿着菜刀在门口骂，说要砍死我们",
+        "催债的人往我家门上泼红油漆，还说今晚要放火",
+        "我表妹被骗进传销窝，手机被收了，被关在一间出租屋里不让出门",
+        "楼下那家又在打孩子，孩子一直哭喊求饶",
+        "我女儿下午放学到现在还没回家，电话也联系不上",
+        "我爸突然倒在地上抽搐，叫不醒，救护车还没到",
+        "我妈喝了农药，正在镇卫生院抢救",
+        "厨房燃气管接头嘶嘶地响，还有股味道",
+        "单元门口一进来就是一股臭鸡蛋味，越来越浓",
     ],
 )
 def test_urgent_now(text: str) -> None:
@@ -131,6 +143,8 @@ def test_urgent_now(text: str) -> None:
         "交房后发现墙面有几条裂缝，瓷砖空鼓，要求开发商维修",  # cracks without a sign of danger
         "刚从网上看到A2区水泥罐体发生坍塌事故，这是血的教训",  # news elsewhere
         "医药公司侵吞百姓的救命钱",  # a figure of speech
+        "上个月山洪把我家的房子冲坏了，想问灾后重建补助怎么申请",  # last month
+        "镇上有人搞传销，希望有关部门关注一下",  # a pyramid scheme, nobody held
     ],
 )
 def test_not_urgent_past_imagined_or_figurative(text: str) -> None:
