@@ -38,7 +38,11 @@ def train(
     ] = None,
     out: Annotated[Path | None, typer.Option(help="artifact path (default: nlu/model/nlu-model.npz)")] = None,
     full: Annotated[
-        bool, typer.Option(help="after measuring, refit on all rows (held-out figures then leak)")
+        bool,
+        typer.Option(
+            help="after measuring on the split, refit on all rows (how the committed artifact is made; "
+            "metrics.json keeps the split model's figures, evaluate flags rows the artifact learned)"
+        ),
     ] = False,
     heldout: Annotated[
         Path | None,
