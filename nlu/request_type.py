@@ -1,9 +1,10 @@
 """Request type (投诉/举报/求助/咨询/建议/表扬) learned from real annotated messages.
 
 A multinomial logistic regression over TF-IDF of character 1-3-grams and jieba words of the title
-and of the start of the detail (two blocks), plus the keyword rules of :mod:`nlu.rules` as 12 dense features (their
-points on the title and on the detail). The keywords carry what the words mean; the n-grams learn
-how citizens actually write (a complaint phrased as a question, a proposal with 希望...).
+and of the start of the detail (two blocks), plus the keyword rules of :mod:`nlu.rules` as 12
+dense features (their points on the title and on the detail). The keywords carry what the words
+mean; the n-grams learn how citizens actually write (a complaint phrased as a question, a proposal
+with 希望...).
 
 Trained on hand-annotated real messages, each the title and the first 200 characters of the
 detail (so inference reads the same amount of text): ``nlu/data/request_type_train.jsonl`` plus

@@ -145,6 +145,7 @@ def test_urgent_now(text: str) -> None:
         "医药公司侵吞百姓的救命钱",  # a figure of speech
         "上个月山洪把我家的房子冲坏了，想问灾后重建补助怎么申请",  # last month
         "镇上有人搞传销，希望有关部门关注一下",  # a pyramid scheme, nobody held
+        "楼下大排档每天晚上都要烧烤到凌晨，油烟太大",  # 要烧 (烧烤) is not a threat
     ],
 )
 def test_not_urgent_past_imagined_or_figurative(text: str) -> None:
