@@ -141,118 +141,105 @@ def train(
 
     t0 = time.perf_counter()
     # the request-type and urgency models need nothing of the category data: fitted in a second
-    # process while this one prepares and fits the category model (2 cores: ~1 minute less)
-    pool = multiprocessing.get_context("spawn").Pool(1)
-    try:
+    # process while this one prepares and fits the category model (2 cores: ~1 minute less).
+    # Leaving the block, done or failed, terminates that process: a failed training stops at once.
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
         rt_async = pool.apply_async(fit_request_type_and_urgency)
-        return _train(data_dir, out_path, heldout_path, full, limit, tick, t0, rt_async)
-    finally:  # done, or failed: a failed training stops the second process at once
-        pool.terminate()
-        pool.join()
-
-
-def _train(
-    data_dir: Path,
-    out_path: Path,
-    heldout_path: Path | None,
-    full: bool,
-    limit: int | None,
-    tick: Callable[[str, float], None],
-    t0: float,
-    rt_async: Any,
-) -> dict[str, Any]:
-    """:func:`train` with the request-type and urgency fit already running in ``rt_async``."""
-    tick("loading, segmenting and splitting the data", 0.05)
-    examples, docs, stop, train_ex, test_ex = prepare(data_dir, limit)
-    tick("split", 0.35)
-    taxonomy = load_taxonomy(data_dir)
-    cat = CategoryModel(c=0.5).fit(
-        [docs[e.key] for e in train_ex],
-        [e.label for e in train_ex],
-        progress=lambda m: tick("category " + m, 0.6),
-        taxonomy=taxonomy,
-        groups=[e.group for e in train_ex],
-    )
-    cat.add_fallback(taxonomy, [docs[e.key] for e in train_ex])
-    tick("category model", 0.7)
-    intents = IntentModel().fit(load_nlu_yml())
-    learned = train_ex + (test_ex if full else [])  # what the shipped models learn
-    other_classes = fit_other_classes(learned, cat.trained_classes) if not limit else None
-    tick("subject model", 0.72)
-    subject_model, n_subject = fit_subject(
-        data_dir, heldout_path.parent / "subject_heldout.csv" if heldout_path else None, limit
-    )
-    tick("request-type and urgency models", 0.74)
-    rt_model, urgency_model, rt_rows = rt_async.get()
-    meta: dict[str, Any] = {
-        "version": ARTIFACT_VERSION,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "stopwords": stop,
-        "taxonomy": taxonomy,
-    }
-    artifact: dict[str, Any] = {
-        **meta,
-        "category": cat,
-        "intents": intents,
-        "request_type": rt_model,
-        "urgency": urgency_model,
-        "other_classes": other_classes,
-    }
-    # held-out measurement through the whole builtin parse (what the bot gets)
-    from .builtin import BuiltinBackend, save_artifact
-    from .evaluate import eval_category, fingerprint
-
-    backend = BuiltinBackend(artifact)
-    metrics: dict[str, Any] = {"task": "category"}
-    if test_ex:
-        rows = [{"title": e.title, "detail": e.detail, "label": e.label} for e in test_ex]
-        metrics = eval_category(backend, rows)
-    tick("evaluated on held-out split", 0.85)
-    if full and test_ex:
-        all_docs = [docs[e.key] for e in learned]
-        artifact["category"] = (
-            CategoryModel(c=0.5)
-            .fit(all_docs, [e.label for e in learned], taxonomy=taxonomy, groups=[e.group for e in learned])
-            .add_fallback(taxonomy, all_docs)
+        tick("loading, segmenting and splitting the data", 0.05)
+        examples, docs, stop, train_ex, test_ex = prepare(data_dir, limit)
+        tick("split", 0.35)
+        taxonomy = load_taxonomy(data_dir)
+        cat = CategoryModel(c=0.5).fit(
+            [docs[e.key] for e in train_ex],
+            [e.label for e in train_ex],
+            progress=lambda m: tick("category " + m, 0.6),
+            taxonomy=taxonomy,
+            groups=[e.group for e in train_ex],
         )
-    seen = {
-        "category": [fingerprint(e.title, e.detail) for e in learned if e.has_raw],
-        "request_type": [fingerprint(str(r.get("title") or ""), str(r.get("text") or "")) for r in rt_rows],
-    }
-    save_artifact(
-        out_path,
-        meta,
-        artifact["category"],
-        intents,
-        subject_model,
-        rt_model,
-        urgency_model,
-        other_classes,
-        seen,
-    )
-    info = {
-        "artifact": out_path.name,
-        "version": ARTIFACT_VERSION,
-        "created": artifact["created"],
-        "trained_on": "all rows" if full else "training split",
-        "n_examples": len(examples),
-        "n_train": len(learned),
-        "n_heldout": len(test_ex),
-        "class_counts": {
-            c: int(n)
-            for c, n in zip(*np.unique([e.label for e in examples], return_counts=True), strict=True)
-        },
-        "heldout": metrics,
-        "subject_train_pairs": n_subject,
-        "request_type_train_rows": len(rt_rows),
-        "urgency_train_urgent": sum(bool(r["urgent"]) for r in rt_rows),
-        "train_seconds": round(time.perf_counter() - t0, 1),
-        "size_bytes": out_path.stat().st_size,
-    }
-    (out_path.parent / "metrics.json").write_text(
-        json.dumps(info, ensure_ascii=False, indent=2), encoding="utf-8"
-    )
-    if heldout_path and test_ex:
-        write_heldout(heldout_path, test_ex)
-    tick("done", 1.0)
-    return info
+        cat.add_fallback(taxonomy, [docs[e.key] for e in train_ex])
+        tick("category model", 0.7)
+        intents = IntentModel().fit(load_nlu_yml())
+        learned = train_ex + (test_ex if full else [])  # what the shipped models learn
+        other_classes = fit_other_classes(learned, cat.trained_classes) if not limit else None
+        tick("subject model", 0.72)
+        subject_model, n_subject = fit_subject(
+            data_dir, heldout_path.parent / "subject_heldout.csv" if heldout_path else None, limit
+        )
+        tick("request-type and urgency models", 0.74)
+        rt_model, urgency_model, rt_rows = rt_async.get()
+        meta: dict[str, Any] = {
+            "version": ARTIFACT_VERSION,
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "stopwords": stop,
+            "taxonomy": taxonomy,
+        }
+        artifact: dict[str, Any] = {
+            **meta,
+            "category": cat,
+            "intents": intents,
+            "request_type": rt_model,
+            "urgency": urgency_model,
+            "other_classes": other_classes,
+        }
+        # held-out measurement through the whole builtin parse (what the bot gets)
+        from .builtin import BuiltinBackend, save_artifact
+        from .evaluate import eval_category, fingerprint
+
+        backend = BuiltinBackend(artifact)
+        metrics: dict[str, Any] = {"task": "category"}
+        if test_ex:
+            rows = [{"title": e.title, "detail": e.detail, "label": e.label} for e in test_ex]
+            metrics = eval_category(backend, rows)
+        tick("evaluated on held-out split", 0.85)
+        if full and test_ex:
+            all_docs = [docs[e.key] for e in learned]
+            artifact["category"] = (
+                CategoryModel(c=0.5)
+                .fit(
+                    all_docs, [e.label for e in learned], taxonomy=taxonomy, groups=[e.group for e in learned]
+                )
+                .add_fallback(taxonomy, all_docs)
+            )
+        seen = {
+            "category": [fingerprint(e.title, e.detail) for e in learned if e.has_raw],
+            "request_type": [
+                fingerprint(str(r.get("title") or ""), str(r.get("text") or "")) for r in rt_rows
+            ],
+        }
+        save_artifact(
+            out_path,
+            meta,
+            artifact["category"],
+            intents,
+            subject_model,
+            rt_model,
+            urgency_model,
+            other_classes,
+            seen,
+        )
+        info = {
+            "artifact": out_path.name,
+            "version": ARTIFACT_VERSION,
+            "created": artifact["created"],
+            "trained_on": "all rows" if full else "training split",
+            "n_examples": len(examples),
+            "n_train": len(learned),
+            "n_heldout": len(test_ex),
+            "class_counts": {
+                c: int(n)
+                for c, n in zip(*np.unique([e.label for e in examples], return_counts=True), strict=True)
+            },
+            "heldout": metrics,
+            "subject_train_pairs": n_subject,
+            "request_type_train_rows": len(rt_rows),
+            "urgency_train_urgent": sum(bool(r["urgent"]) for r in rt_rows),
+            "train_seconds": round(time.perf_counter() - t0, 1),
+            "size_bytes": out_path.stat().st_size,
+        }
+        (out_path.parent / "metrics.json").write_text(
+            json.dumps(info, ensure_ascii=False, indent=2), encoding="utf-8"
+        )
+        if heldout_path and test_ex:
+            write_heldout(heldout_path, test_ex)
+        tick("done", 1.0)
+        return info

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from nlu.builtin import BuiltinBackend
 from nlu.request_type import DATA_FILES, RequestTypeModel
 
-EVAL = DATA_FILES[-1].parent
+EVAL = Path(__file__).resolve().parents[2] / "nlu" / "data" / "eval"
 
 
 @pytest.fixture(scope="module")
