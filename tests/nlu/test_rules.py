@@ -128,6 +128,21 @@ def test_pii_masks_every_number_in_a_long_text() -> None:
         "我妈喝了农药，正在镇卫生院抢救",
         "厨房燃气管接头嘶嘶地响，还有股味道",
         "单元门口一进来就是一股臭鸡蛋味，越来越浓",
+        # round 11: what the fourth writer's chat messages showed the rules lacked (written for this test)
+        "走廊里那个插排一直发烫，现在有股烧焦的塑料味，插座边上都发黑了",
+        "加气站门口有小孩在放鞭炮，火星子乱飞",
+        "商场外墙那块大招牌被风吹得晃来晃去，下面全是人",
+        "工地上吊的砖掉下来砸在了路边的电动车上",
+        "河堤被挖沙的掏空了一大块，河水还在涨",
+        "他在电话里说今晚要来把我砍死，我一个人在家",
+        "小区湖面结的冰很薄，好几个孩子在冰上跑",
+        "宝宝刚才误吞了一颗磁珠，现在一直哭",
+        "我奶奶有点糊涂，早上出去买菜到现在还没回家，手机也没带",
+        "我爸吃着饭突然说不出话，嘴也歪了",
+        "屋里烧着炭盆，一家人都头晕想吐",
+        "化工厂那边飘过来的气味呛得眼睛都睁不开",
+        "有个小孩掉进池塘里了，快来人",
+        "刚看到一辆三轮车上挤了十几个孩子，在国道上跑",
     ],
 )
 def test_urgent_now(text: str) -> None:
@@ -146,6 +161,10 @@ def test_urgent_now(text: str) -> None:
         "上个月山洪把我家的房子冲坏了，想问灾后重建补助怎么申请",  # last month
         "镇上有人搞传销，希望有关部门关注一下",  # a pyramid scheme, nobody held
         "楼下大排档每天晚上都要烧烤到凌晨，油烟太大",  # 要烧 (烧烤) is not a threat
+        "我家孩子上周在商场走丢过一次，后来在保安室找到了",  # found already
+        "前年冬天邻居家烧炭取暖头晕，现在还想问问怎么装暖气",  # the past
+        "公司说要把我辞退，我想问问赔偿怎么算",  # 要把我... is not a threat to life
+        "每次看到小区门口那根电线杆都觉得有点歪，建议检查一下",  # a suggestion, nothing moving
     ],
 )
 def test_not_urgent_past_imagined_or_figurative(text: str) -> None:
