@@ -67,8 +67,8 @@ class OtherClassGate:
     def proba(self, text: str, title: str = "") -> dict[str, float]:
         idx, val = self._block.transform(gate_text(text, title))
         z = self.intercept.astype(np.float64).copy()
-        if idx:
-            z += self.coef[:, idx].astype(np.float64) @ np.asarray(val)
+        if len(idx):
+            z += self.coef[:, idx].astype(np.float64) @ val
         p = np.exp(z - z.max())
         p /= p.sum()
         return {c: float(v) for c, v in zip(self.classes, p, strict=True)}

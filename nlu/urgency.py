@@ -21,7 +21,8 @@ was then trained on real8 too (7,592 rows, 169 urgent). Round 9 measured it once
 segmented-only messages of ``labelled_segmented.csv``, 59 urgent): recall 0.661, precision 0.277.
 Trained with 3,231 more annotated rows of that source (127 urgent) it reads 0.847 / 0.207 there
 (16.5 % flagged), and cross-validated on the real-text rows recall rises 0.862 -> 0.892 (8.8 ->
-10.1 % flagged). The shipped model learns all 12,293 rows (355 urgent). A deployment trades
+10.1 % flagged). The shipped model learns all 12,293 rows (355 urgent) and, since round 11, the
+900 written messages of sets a-f (180 urgent; docs/nlu.md). A deployment trades
 recall for false alarms with ``HOTLINE_NLU_URGENCY_THRESHOLD`` (docs/nlu.md has the table).
 """
 
@@ -84,5 +85,5 @@ class UrgencyModel:
     def proba(self, text: str, title: str = "") -> float:
         """P(urgent) of one message."""
         idx, val = self._block.transform(model_text(text, title))
-        z = self.intercept + (float(self.coef[idx].astype(np.float64) @ np.asarray(val)) if idx else 0.0)
+        z = self.intercept + (float(self.coef[idx].astype(np.float64) @ val) if len(idx) else 0.0)
         return 1.0 / (1.0 + np.exp(-z))
