@@ -49,7 +49,7 @@ DATA_FILES = (
     Path(__file__).parent / "data" / "eval" / "request_type_real8.jsonl",
     Path(__file__).parent / "data" / "eval" / "request_type_real9.jsonl",
     # round 11: 900 messages written for this project by six writers who never saw the code or the
-    # data (chat messages mostly: the channel the real rows lack), each measured once before
+    # data (chat messages mostly: the channel the real rows lack), each measured once before it joined
     *(Path(__file__).parent / "data" / "eval" / f"request_type_written_{k}.jsonl" for k in "abcdef"),
 )
 
