@@ -162,6 +162,7 @@ def test_urgent_now(text: str) -> None:
         "镇上有人搞传销，希望有关部门关注一下",  # a pyramid scheme, nobody held
         "楼下大排档每天晚上都要烧烤到凌晨，油烟太大",  # 要烧 (烧烤) is not a threat
         "我家孩子上周在商场走丢过一次，后来在保安室找到了",  # found already
+        "昨天隔壁楼起火了，火早就灭了，想问问熏黑的外墙谁来刷",  # the fire is out
         "前年冬天邻居家烧炭取暖头晕，现在还想问问怎么装暖气",  # the past
         "公司说要把我辞退，我想问问赔偿怎么算",  # 要把我... is not a threat to life
         "每次看到小区门口那根电线杆都觉得有点歪，建议检查一下",  # a suggestion, nothing moving
