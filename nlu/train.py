@@ -112,6 +112,21 @@ def fit_other_classes(train_ex: list[Example], trained: list[str]) -> OtherClass
     return OtherClassGate.fit(texts, labels)
 
 
+def fit_category(
+    examples: list[Example],
+    docs: dict[str, str],
+    taxonomy: list[tuple[str, str, str]],
+    progress: Callable[[str], None] | None = None,
+) -> CategoryModel:
+    """The category model on ``examples`` (near-duplicate groups kept together in its folds), with
+    the keyword fallback for the classes without labels."""
+    texts = [docs[e.key] for e in examples]
+    model = CategoryModel(c=0.5).fit(
+        texts, [e.label for e in examples], progress=progress, taxonomy=taxonomy, groups=[e.group for e in examples]
+    )
+    return model.add_fallback(taxonomy, texts)
+
+
 def fit_request_type_and_urgency(
     limit: int | None = None,
 ) -> tuple[RequestTypeModel, UrgencyModel, list[dict[str, Any]]]:
@@ -157,14 +172,7 @@ def train(
         trained = sorted({e.label for e in train_ex})  # the category model's classes
         gate_async = pool.apply_async(fit_other_classes, (learned, trained)) if not limit else None
         taxonomy = load_taxonomy(data_dir)
-        cat = CategoryModel(c=0.5).fit(
-            [docs[e.key] for e in train_ex],
-            [e.label for e in train_ex],
-            progress=lambda m: tick("category " + m, 0.6),
-            taxonomy=taxonomy,
-            groups=[e.group for e in train_ex],
-        )
-        cat.add_fallback(taxonomy, [docs[e.key] for e in train_ex])
+        cat = fit_category(train_ex, docs, taxonomy, progress=lambda m: tick("category " + m, 0.6))
         tick("category model", 0.7)
         intents = IntentModel().fit(load_nlu_yml())
         tick("subject model", 0.72)
@@ -176,14 +184,7 @@ def train(
             # refit on every row while the second process still fits the request-type model
             # (the longest part on one core): the split model is measured below all the same
             tick("category model on all rows", 0.73)
-            all_docs = [docs[e.key] for e in learned]
-            full_cat = (
-                CategoryModel(c=0.5)
-                .fit(
-                    all_docs, [e.label for e in learned], taxonomy=taxonomy, groups=[e.group for e in learned]
-                )
-                .add_fallback(taxonomy, all_docs)
-            )
+            full_cat = fit_category(learned, docs, taxonomy)
         tick("request-type and urgency models", 0.74)
         rt_model, urgency_model, rt_rows = rt_async.get()
         other_classes = gate_async.get() if gate_async else None
