@@ -152,6 +152,10 @@ class Settings(BaseSettings):
     # always flag). Lower it for more recall at the cost of more false alarms: docs/nlu.md has the
     # held-out recall, precision and share flagged at each threshold.
     nlu_urgency_threshold: float = Field(default=0.04, gt=0.0, lt=1.0)
+    # The same for a short message (under 80 characters, title included: a chat line), where the
+    # model has a few n-grams to go on: 0.15 flags as many non-urgent chat lines as 0.04 flags
+    # non-urgent board posts (docs/nlu.md).
+    nlu_urgency_threshold_short: float = Field(default=0.15, gt=0.0, lt=1.0)
     # Also name the eight first-level classes the contest data never labels (政法, 民政 …) when a
     # model learned from annotated board messages is sure (nlu/other_classes.py). Off by default:
     # on the 7-class evaluation set every such answer counts as an error.

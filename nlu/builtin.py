@@ -19,6 +19,8 @@ from .rules import request_type, urgency
 from .subject import SubjectModel, make_subject
 from .text import clean, clean_aligned, to_simplified, to_simplified_aligned, tokens
 from .urgency import MIN_CHARS as URGENT_MIN_CHARS
+from .urgency import SHORT_CHARS as URGENT_SHORT_CHARS
+from .urgency import SHORT_THRESHOLD as URGENT_SHORT_THRESHOLD
 from .urgency import THRESHOLD as URGENT_THRESHOLD
 from .urgency import UrgencyModel
 
@@ -117,10 +119,12 @@ class BuiltinBackend:
         departments: DepartmentMap | None = None,
         urgency_threshold: float = URGENT_THRESHOLD,
         other_classes: bool = False,
+        urgency_threshold_short: float = URGENT_SHORT_THRESHOLD,
     ):
         t0 = time.perf_counter()
         self.artifact = artifact
         self.urgency_threshold = urgency_threshold
+        self.urgency_threshold_short = urgency_threshold_short
         # the gate for the eight classes without contest labels, when the deployment asks for it
         self.other_classes: OtherClassGate | None = artifact.get("other_classes") if other_classes else None
         self.stop = frozenset(artifact["stopwords"])
@@ -151,6 +155,7 @@ class BuiltinBackend:
             DepartmentMap.load(CONFIG_DIR / "departments.yml"),
             getattr(settings, "nlu_urgency_threshold", URGENT_THRESHOLD),
             other_classes,
+            getattr(settings, "nlu_urgency_threshold_short", URGENT_SHORT_THRESHOLD),
         )
         b.load_seconds = time.perf_counter() - t0
         return b
@@ -199,9 +204,10 @@ class BuiltinBackend:
         if found:
             return True, reason, "rules"
         model = self.urgency_model
-        if model is not None and len(title) + len(text.strip()) >= URGENT_MIN_CHARS:
+        n = len(title) + len(text.strip())
+        if model is not None and n >= URGENT_MIN_CHARS:
             p = model.proba(text, title)
-            if p >= self.urgency_threshold:
+            if p >= (self.urgency_threshold_short if n < URGENT_SHORT_CHARS else self.urgency_threshold):
                 return True, f"疑似紧急: 与已标注的紧急诉求相似 (模型 {p:.2f})", "model"
         return False, "", ""
 

@@ -84,7 +84,8 @@ def test_numpy_inference_matches_scikit_learn(model: RequestTypeModel) -> None:
 def test_a_written_set_outside_the_training_through_parse(nlu: BuiltinBackend) -> None:
     """150 chat messages written for this project by a writer who never saw the code or the data
     (set g, round 11; sets a-f are in the training since then). Measured once with the shipped
-    artifact: request type 0.833, urgency recall 0.967 at precision 0.358 (docs/nlu.md)."""
+    artifact: request type 0.833, urgency recall 0.967 at precision 0.358; with round 12's
+    threshold for short messages 0.847, 0.967 at 0.707 (docs/nlu.md)."""
     from nlu.evaluate import eval_request_type, read_rows, seen_in_training
 
     rows = read_rows("request_type", EVAL / "request_type_written_g.jsonl")
@@ -93,4 +94,4 @@ def test_a_written_set_outside_the_training_through_parse(nlu: BuiltinBackend) -
     assert seen_in_training(nlu, "request_type", trained) == 150  # the check can tell
     res = eval_request_type(nlu, rows)
     assert res["n"] == 150 and sum(bool(r["urgent"]) for r in rows) == 30
-    assert res["accuracy"] >= 0.8 and res["urgent_recall"] >= 0.9 and res["urgent_precision"] >= 0.3
+    assert res["accuracy"] >= 0.8 and res["urgent_recall"] >= 0.9 and res["urgent_precision"] >= 0.6

@@ -8,7 +8,7 @@ import pytest
 from nlu.builtin import BuiltinBackend
 from nlu.request_type import DATA_FILES, RequestTypeModel
 from nlu.rules import urgency as rule_urgency
-from nlu.urgency import THRESHOLD, UrgencyModel, model_text
+from nlu.urgency import SHORT_CHARS, SHORT_THRESHOLD, THRESHOLD, UrgencyModel, model_text
 
 # An annotated urgent message the rules miss (no listed danger word): a main beam that a wooden
 # stick pokes through.
@@ -76,6 +76,26 @@ def test_the_threshold_is_a_setting(nlu: BuiltinBackend, monkeypatch: pytest.Mon
     monkeypatch.setenv("HOTLINE_NLU_URGENCY_THRESHOLD", "1.5")
     with pytest.raises(ValueError, match="nlu_urgency_threshold"):
         Settings()
+
+
+def test_a_short_message_needs_more_evidence(nlu: BuiltinBackend, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A chat line gives the model a few n-grams: under SHORT_CHARS it must reach the short
+    threshold (HOTLINE_NLU_URGENCY_THRESHOLD_SHORT), a longer message the ordinary one."""
+    from config.settings import Settings
+
+    short = "楼道里堆满了纸箱和电动车，消防通道都堵死了"
+    assert len(short) < SHORT_CHARS and nlu.urgency_threshold_short == SHORT_THRESHOLD > THRESHOLD
+    assert nlu.urgency_model is not None
+    p = nlu.urgency_model.proba(short, "")
+    monkeypatch.setenv("HOTLINE_NLU_URGENCY_THRESHOLD", str(max(0.01, p - 0.01)))
+    monkeypatch.setenv("HOTLINE_NLU_URGENCY_THRESHOLD_SHORT", str(min(0.99, p + 0.01)))
+    strict_on_short = BuiltinBackend.from_settings(Settings())
+    assert strict_on_short.urgency(short, "") == (False, "", "")
+    title, text = MISSED_BY_RULES  # long: the ordinary threshold applies
+    assert len(title) + len(text) >= SHORT_CHARS
+    assert strict_on_short.urgency(text, title)[0] == (nlu.urgency_model.proba(text, title) >= p - 0.01)
+    monkeypatch.setenv("HOTLINE_NLU_URGENCY_THRESHOLD_SHORT", str(max(0.01, p - 0.01)))
+    assert BuiltinBackend.from_settings(Settings()).urgency(short, "")[2] == "model"
 
 
 def test_round_trips_through_plain_arrays(model: UrgencyModel, through_npz) -> None:  # type: ignore[no-untyped-def]
