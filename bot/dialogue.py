@@ -42,6 +42,20 @@ class Turn(BaseModel):
     rated: bool = False  # the pending satisfaction survey was answered
 
 
+def parse_context(
+    state: ConversationState, pending_rating: str | None = None, title: str = "", conversation_key: str = ""
+) -> dict[str, object]:
+    """What the NLU needs to know of the conversation to read a turn: "不对" refuses a draft,
+    "还行吧" answers the satisfaction survey, "铁西" answers "where?"."""
+    return {
+        "step": state.step,
+        "conversation_key": conversation_key,
+        "title": title,
+        "drafting": state.step != "idle",
+        "expecting": "rating" if pending_rating else "",
+    }
+
+
 class Bot:
     def __init__(self, tickets: TicketClient) -> None:
         self.tickets = tickets

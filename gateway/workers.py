@@ -16,7 +16,7 @@ from typing import Any
 import structlog
 from redis.exceptions import RedisError, WatchError
 
-from bot.dialogue import Turn
+from bot.dialogue import Turn, parse_context
 from bot.handoff import HandoffRules
 from bot.state import ConversationState
 from bot.texts import say, status_name
@@ -76,13 +76,7 @@ class InboundHandler:
                     conv = await pipe.hgetall(conv_key)
                     state = ConversationState.model_validate_json(conv.get("state") or "{}")
                     mode = conv.get("mode") or "bot"
-                    context = {
-                        "step": state.step,
-                        "conversation_key": msg.conversation_key,
-                        "title": msg.title or "",
-                        "drafting": state.step != "idle",
-                        "expecting": "rating" if conv.get("pending_rating") else "",
-                    }
+                    context = parse_context(state, conv.get("pending_rating"), msg.title or "", msg.conversation_key)
                     parse = rt.nlu.parse(msg.text, context)
                     turn = await rt.bot.handle(
                         msg, parse, state, mode, conv.get("pending_rating"), rules=self.rules  # type: ignore[arg-type]

@@ -13,7 +13,7 @@ from rich.table import Table
 
 app = typer.Typer(help="Chinese NLU: train, parse, evaluate, export to Rasa.", no_args_is_help=True)
 console = Console(stderr=True)
-TASKS = ("category", "location", "subject", "request_type")
+TASKS = ("category", "location", "subject", "request_type", "intent")
 
 
 def _settings() -> Any:
@@ -135,8 +135,8 @@ def export_rasa_cmd(directory: Path) -> None:
 
 @app.command()
 def evaluate(
-    task: Annotated[str, typer.Option(help="category | location | subject | request_type")],
-    data: Annotated[Path, typer.Option(help="CSV (category, subject) or JSONL (location, request_type)")],
+    task: Annotated[str, typer.Option(help="category | location | subject | request_type | intent")],
+    data: Annotated[Path, typer.Option(help="CSV (category, subject) or JSONL (location, request_type, intent)")],
     limit: Annotated[int | None, typer.Option(help="evaluate only the first N rows")] = None,
 ) -> None:
     """Evaluate one task on a file: a readable report, then one JSON object as the LAST line.

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from .dialogue_rules import same_ticket
 from .subject import first_clause
 
 REQUIRED = {
@@ -19,6 +20,17 @@ REQUIRED = {
     "location": ["text", "location"],
     "subject": ["留言主题", "留言详情"],
     "request_type": ["title", "text", "request_type", "urgent"],
+    "intent": ["state", "text", "intent"],
+}
+
+# Where the conversation stood, as the context the gateway passes to ``parse`` (gateway/workers.py):
+# the bot's step, whether a draft is open, whether the satisfaction survey waits for an answer.
+STATE_CONTEXT: dict[str, dict[str, Any]] = {
+    "idle": {"step": "idle", "drafting": False, "expecting": ""},
+    "filed": {"step": "idle", "drafting": False, "expecting": ""},
+    "awaiting_location": {"step": "awaiting_location", "drafting": True, "expecting": ""},
+    "confirming": {"step": "confirming", "drafting": True, "expecting": ""},
+    "awaiting_rating": {"step": "idle", "drafting": False, "expecting": "rating"},
 }
 
 
@@ -51,7 +63,7 @@ def read_rows(task: str, path: Path) -> list[dict[str, Any]]:
         raise BadEvalFile(f"file not found: {path}")
     rows: list[dict[str, Any]] = []
     cols: set[str] = set()
-    if task in ("location", "request_type"):
+    if task in ("location", "request_type", "intent"):
         with open(path, encoding="utf-8") as fh:
             for i, line in enumerate(fh, 1):
                 if not line.strip():
@@ -72,6 +84,10 @@ def read_rows(task: str, path: Path) -> list[dict[str, Any]]:
     missing = [c for c in REQUIRED[task] if c not in cols]
     if missing:
         raise BadEvalFile(f"{path.name}: missing column(s) for task {task}: {', '.join(missing)}")
+    if task == "intent" and (unknown := sorted({str(r["state"]) for r in rows} - set(STATE_CONTEXT))):
+        raise BadEvalFile(
+            f"{path.name}: unknown state(s) {', '.join(unknown)}; use one of {', '.join(STATE_CONTEXT)}"
+        )
     return rows
 
 
@@ -202,9 +218,42 @@ def eval_request_type(backend: Any, rows: list[dict[str, Any]]) -> dict[str, Any
     }
 
 
+def eval_intent(backend: Any, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Dialogue intents of chat turns, each parsed with the context of the bot's state before it;
+    the ticket number and the rating are scored where the gold row has one."""
+    gold, pred, states, tid, rating = [], [], [], [], []
+    for r in rows:
+        p = backend.parse(str(r.get("text") or ""), dict(STATE_CONTEXT[str(r["state"])]))
+        gold.append(str(r["intent"]))
+        pred.append(p.intent.name)
+        states.append(str(r["state"]))
+        if r.get("ticket_id"):
+            tid.append(same_ticket(p.entity("ticket_id") or "", str(r["ticket_id"])))
+        if r.get("rating"):
+            rating.append(p.intent.name == "rate" and p.entity("rating") == str(r["rating"]))
+    macro, per = _f1s(gold, pred)
+    right = [g == p for g, p in zip(gold, pred, strict=True)]
+    by_state = {
+        s: round(float(np.mean([ok for ok, st in zip(right, states, strict=True) if st == s])), 4)
+        for s in STATE_CONTEXT
+        if s in states
+    }
+    return {
+        "task": "intent",
+        "n": len(rows),
+        "accuracy": round(float(np.mean(right)), 4) if rows else 0.0,
+        "macro_f1": macro,
+        "per_intent_f1": per,
+        "accuracy_by_state": by_state,
+        "ticket_id_accuracy": round(float(np.mean(tid)), 4) if tid else None,
+        "rating_accuracy": round(float(np.mean(rating)), 4) if rating else None,
+    }
+
+
 EVALUATORS = {
     "category": eval_category,
     "location": eval_location,
     "subject": eval_subject,
     "request_type": eval_request_type,
+    "intent": eval_intent,
 }

@@ -10,10 +10,17 @@ from typing import Any
 import numpy as np
 
 from .base import INTENTS, Entity, Intent
+from .dialogue_rules import (
+    SHORTHAND,
+    after_greeting,
+    asks_progress,
+    corrects,
+    raises_another_matter,
+    rating_of,
+    ticket_ids,
+)
 
 DATA = Path(__file__).parent / "data" / "nlu.yml"
-TICKET_RE = re.compile(r"(?<![A-Za-z0-9])[A-Za-z0-9]{2,10}-\d{8}-\d{3,8}(?!\d)")
-_RATING_RE = re.compile(r"非常满意|很满意|基本满意|很不满意|非常不满意|不满意|不太满意|满意")
 _ANNOT = re.compile(r"\[([^\]]+)\]\(([a-z_]+)\)")
 
 
@@ -43,22 +50,6 @@ def load_nlu_yml(path: Path = DATA) -> list[tuple[str, str, list[tuple[str, str,
             text += ann[last:]
             out.append((text, intent, ents))
     return out
-
-
-def _rating_match(text: str) -> re.Match[str] | None:
-    return _RATING_RE.search(text)
-
-
-def _rating(text: str) -> str:
-    m = _rating_match(text)
-    if not m:
-        return ""
-    v = m.group()
-    if "不" in v:
-        return "不满意"
-    if "基本" in v:
-        return "基本满意"
-    return "满意"
 
 
 def char_wb(text: str, lo: int = 1, hi: int = 3) -> list[str]:
@@ -143,53 +134,122 @@ class IntentModel:
         return m
 
 
+_AFFIRM = re.compile(
+    r"(?:是|是的|对|对的|对啊|对头|没错|确认|确定|好的?|好滴|好嘞|可以|行|中|要得|系|系啊|嗯+|ok|OK|Ok|没问题|冇问题|"
+    r"确认提交|提交)(?:吧|的|啊|呀)?"
+)
+_DENY = re.compile(
+    r"(?:不是|不对|不是的|错了|取消|不用了?|算了|不要|否|不行|不需要|先不|不提交|唔使|唔要|no|No|NO|nope)(?:吧|了|的|啦)?"
+)
+# how a confirmation that goes on ("对，就是这么个事，谢谢") starts
+_AFFIRM_START = re.compile(r"^(?:是的|是啊|对|没错|确认|确定|好的|可以|行|没问题|嗯|ok|OK|系|要得|对头)")
+_NEGATION = re.compile(r"不|没|错|唔|冇|别")
+# how giving up the draft starts ("算啦 唔报啦…", "不要了 人家已经修好了")
+_DENY_START = re.compile(
+    r"^(?:算了|算啦|算球|不用了|不要了|不报了|不反映了|不登记了|不弄了|不搞了|唔报|唔使|取消)"
+)
+_THANKS = re.compile(r"谢|唔该|thx|thanks|3q|辛苦", re.I)
+_THUMBS_UP = re.compile(r"[👍👌✅🆗🙆]")
+_THUMBS_DOWN = re.compile(r"[👎❌🙅]")
+
+
+def _forced(
+    text: str,
+    compact: str,
+    entities: list[Entity],
+    rated: tuple[str, int, int] | None,
+    context: dict[str, Any],
+) -> str | None:
+    """The intent an exact rule decides, if one does (the classifier ranks the rest)."""
+    expecting = context.get("expecting")
+    drafting = bool(context.get("drafting"))
+    if re.search(r"转人工|人工客服|人工服务|找人工|转接人工|真人|话务员|接线员|人工坐席|^人工$", compact):
+        return "ask_human"
+    if entities and len(compact) <= 40 and not re.search(r"补充|另外", compact):
+        return "query_progress"
+    answers_survey = expecting == "rating" and len(compact) <= 30
+    if rated and (answers_survey or ((len(compact) <= 8 or "评" in compact) and len(compact) <= 20)):
+        return "rate"
+    if shorthand := SHORTHAND.get(compact.lower()):
+        return shorthand
+    if _AFFIRM.fullmatch(compact):
+        return "affirm"
+    if _DENY.fullmatch(compact):
+        return "deny"
+    if len(compact) <= 30 and asks_progress(compact):
+        return "query_progress"
+    if drafting and raises_another_matter(compact):
+        return "new_request"
+    if drafting and _DENY_START.search(compact) and not corrects(compact):
+        return "deny"
+    if (
+        context.get("step") == "confirming"
+        and _AFFIRM_START.search(compact)
+        and not _NEGATION.search(compact)
+        and not corrects(compact)
+    ):
+        return "affirm"
+    return None
+
+
 def classify(
     model: IntentModel | None, text: str, context: dict[str, Any]
 ) -> tuple[list[Intent], list[Entity]]:
     """Intent ranking (best first) and the entities ticket_id / rating."""
     t = text.strip()
-    entities: list[Entity] = []
-    for m in TICKET_RE.finditer(text):
-        entities.append(Entity(entity="ticket_id", value=m.group(), start=m.start(), end=m.end()))
-    rating = _rating(t)
-    long_text = len(t) > 80
-    rank = dict(model.rank(t)) if (model and t and not long_text) else {"new_request": 0.5, "add_info": 0.2}
-    forced: str | None = None
+    entities = [Entity(entity="ticket_id", value=v, start=s, end=e) for v, s, e in ticket_ids(text)]
+    rated = rating_of(text, context.get("expecting") == "rating")
     compact = re.sub(r"[\s，,。.！!？?~～、]+", "", t)
     if not re.search(r"[\u4e00-\u9fffA-Za-z0-9]", compact):
-        # nothing to read (empty, punctuation, emoji): a valid, zero-confidence result
-        return [Intent(name="new_request", confidence=0.0)], entities
-    if re.search(r"转人工|人工客服|人工服务|找人工|转接人工|真人|话务员|接线员|人工坐席|^人工$", compact):
-        forced = "ask_human"
-    elif entities and len(compact) <= 40 and not re.search(r"补充|另外", compact):
-        forced = "query_progress"
-    elif (
-        rating
-        and len(compact) <= 20
-        and (context.get("expecting") == "rating" or len(compact) <= 8 or "评" in compact)
-    ):
-        forced = "rate"
-    elif re.fullmatch(
-        r"(?:是|是的|对|对的|对啊|没错|确认|确定|好的?|好滴|可以|行|嗯+|ok|OK|没问题|确认提交|提交)(?:吧|的|啊)?",
-        compact,
-    ):
-        forced = "affirm"
-    elif re.fullmatch(
-        r"(?:不是|不对|不是的|错了|取消|不用了?|算了|不要|否|不行|不需要|先不|不提交)(?:吧|了|的)?", compact
-    ):
-        forced = "deny"
+        # nothing to read (empty, punctuation, emoji): a valid, zero-confidence result, unless a
+        # thumb answers the question the bot asked
+        if rated and context.get("expecting") == "rating":
+            forced_emoji = "rate"
+        elif context.get("step") == "confirming" and (_THUMBS_UP.search(t) or _THUMBS_DOWN.search(t)):
+            forced_emoji = "deny" if _THUMBS_DOWN.search(t) else "affirm"
+        else:
+            return [Intent(name="new_request", confidence=0.0)], entities
+        if forced_emoji == "rate" and rated:
+            entities.append(Entity(entity="rating", value=rated[0], start=rated[1], end=rated[2]))
+        return [Intent(name=forced_emoji, confidence=0.9)], entities
+    long_text = len(t) > 80
+    rank = dict(model.rank(t)) if (model and t and not long_text) else {"new_request": 0.5, "add_info": 0.2}
+    forced = _forced(text, compact, entities, rated, context)
     if forced is None:
         best = max(rank, key=lambda k: rank[k])
+        drafting = bool(context.get("drafting"))
+        if drafting and best in ("deny", "affirm") and corrects(compact):
+            best = _promote(rank, "add_info")  # "不是3栋 是5栋": a correction, not a refusal
+        elif drafting and best == "query_progress" and not entities:
+            best = _promote(rank, "add_info")  # a phone number is not a ticket number
+        elif context.get("step") == "awaiting_location" and best in ("affirm", "deny", "greet", "thanks_bye"):
+            best = _promote(rank, "add_info")  # asked where, "铁西" is the answer
+        elif not drafting and best == "affirm" and _THANKS.search(compact):
+            best = _promote(rank, "thanks_bye")  # "好 唔该晒": nothing was asked, so it is thanks
+        elif not drafting and best in ("affirm", "deny") and len(compact) >= 6:
+            best = _promote(rank, "new_request")  # a described problem ("房东不退押金"), however it opens
+        elif best == "greet" and len(after_greeting(compact)) >= 8:
+            best = _promote(rank, "add_info" if drafting else "new_request")  # "你好，请问公租房咋申请"
+        elif not drafting and best == "rate" and context.get("expecting") != "rating" and not rated:
+            best = _promote(rank, "new_request")  # praise of its own ("三天就修好了 点赞"), no survey open
+        elif (
+            not drafting
+            and best == "query_progress"
+            and not entities
+            and len(compact) > 20
+            and not asks_progress(compact)
+        ):
+            best = _promote(rank, "new_request")  # long, no number, no "how is it going": a request
         # while a ticket is being drafted, a short message that isn't a new complaint adds detail
-        if context.get("drafting") and best == "new_request" and len(compact) <= 40:
+        if drafting and best == "new_request" and len(compact) <= 40:
             rank["add_info"] = max(rank.get("add_info", 0.0), rank[best] + 0.05)
-        if not context.get("drafting") and best in ("new_request", "add_info") and len(compact) > 12:
+        if not drafting and best in ("new_request", "add_info") and len(compact) > 12:
             # with no draft open, "more detail" is really the start of a new request
             moved = 0.8 * rank.get("add_info", 0.0)
             rank["new_request"] = max(rank.get("new_request", 0.0) + moved, rank.get("add_info", 0.0) + 0.05)
             rank["add_info"] = rank.get("add_info", 0.0) - moved
         if len(compact) > 60:  # long free text is a problem description
-            forced = "add_info" if context.get("drafting") else "new_request"
+            forced = "add_info" if drafting else "new_request"
     if forced:
         rank[forced] = max(rank.values(), default=0.0) + 0.5
     total = sum(rank.values()) or 1.0
@@ -197,7 +257,12 @@ def classify(
         (Intent(name=k, confidence=round(v / total, 4)) for k, v in rank.items() if k in INTENTS),
         key=lambda i: -i.confidence,
     )
-    rm = _rating_match(text)
-    if ranking and ranking[0].name == "rate" and rm:
-        entities.append(Entity(entity="rating", value=rating, start=rm.start(), end=rm.end()))
+    if ranking and ranking[0].name == "rate" and rated:
+        entities.append(Entity(entity="rating", value=rated[0], start=rated[1], end=rated[2]))
     return ranking[:10], entities
+
+
+def _promote(rank: dict[str, float], name: str) -> str:
+    """Make ``name`` the best of the classifier's ranking (a rule overrules it)."""
+    rank[name] = max(rank.values(), default=0.0) + 0.05
+    return name

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.dialogue import Bot, Turn
+from bot.dialogue import Bot, Turn, parse_context
 from bot.state import ConversationState
 from channels.base import GeoLocation, InboundMessage
 from nlu import get_backend
@@ -35,7 +35,8 @@ class Citizen:
 
     async def says(self, text: str, **extra: object) -> Turn:
         msg = InboundMessage(channel="web", channel_message_id=text, sender=self.sender, text=text, **extra)  # type: ignore[arg-type]
-        turn = await self.bot.handle(msg, self.nlu.parse(text, {}), self.state, "bot", self.pending_rating)
+        parse = self.nlu.parse(text, parse_context(self.state, self.pending_rating))  # as the gateway does
+        turn = await self.bot.handle(msg, parse, self.state, "bot", self.pending_rating)
         self.state = turn.state
         return turn
 

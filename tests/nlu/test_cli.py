@@ -81,6 +81,8 @@ def test_evaluate_subject(tmp_path: Path) -> None:
         ("subject", "留言主题\n路灯坏了\n", "留言详情"),
         ("location", '{"text": "A3区"}\n', "location"),
         ("request_type", '{"text": "x", "request_type": "投诉"}\n', "title, urgent"),
+        ("intent", '{"text": "满意", "intent": "rate"}\n', "state"),
+        ("intent", '{"state": "waiting", "text": "满意", "intent": "rate"}\n', "unknown state(s) waiting"),
     ],
 )
 def test_evaluate_missing_columns(tmp_path: Path, task: str, content: str, missing: str) -> None:
@@ -91,6 +93,25 @@ def test_evaluate_missing_columns(tmp_path: Path, task: str, content: str, missi
     assert r.exception is None or isinstance(r.exception, SystemExit)
     assert missing in r.output
     assert "Traceback" not in r.output
+
+
+def test_evaluate_intent_reads_each_turn_in_its_state(tmp_path: Path) -> None:
+    """The same words mean different things where the conversation stands: 还行吧 answers the
+    survey, 不是3栋 是5栋 corrects a draft."""
+    rows = [
+        {"state": "awaiting_rating", "text": "还行吧", "intent": "rate", "ticket_id": "", "rating": "基本满意"},
+        {"state": "confirming", "text": "不是3栋 是5栋", "intent": "add_info", "ticket_id": "", "rating": ""},
+        {"state": "filed", "text": "查询 12345 20261121 000056", "intent": "query_progress",
+         "ticket_id": "12345 20261121 000056", "rating": ""},
+    ]  # fmt: skip
+    f = tmp_path / "turns.jsonl"
+    f.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
+    r = runner.invoke(app, ["evaluate", "--task", "intent", "--data", str(f)])
+    assert r.exit_code == 0, r.output
+    res = _last_json(r.output)
+    assert res["task"] == "intent" and res["n"] == 3 and res["accuracy"] == 1.0
+    assert res["ticket_id_accuracy"] == 1.0 and res["rating_accuracy"] == 1.0
+    assert set(res["accuracy_by_state"]) == {"awaiting_rating", "confirming", "filed"}
 
 
 def test_parse_pretty_json() -> None:

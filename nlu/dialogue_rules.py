@@ -1,0 +1,160 @@
+"""Exact rules for the dialogue acts a chat turn carries: ticket numbers as people type them,
+satisfaction ratings in their own words, progress questions without a number, corrections.
+
+Round 12: turns written by people who never saw this code (``nlu/data/eval/intent_written_*``)
+showed the classifier alone missing these. Citizens copy a ticket number with spaces, dashes of
+another width or no separators at all; answer the satisfaction survey with 还行吧, 👍 or 糊弄谁呢
+rather than the three words offered; ask 昨天报的那个有人接了没 without a number; and correct a
+draft with 不是3栋 是5栋, which opens like a "no".
+"""
+
+from __future__ import annotations
+
+import re
+
+# prefix (the hotline's, e.g. 12345), a date, a serial: 12345-20261127-000123
+_DATE = r"20\d\d(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])"
+_SEP = r"[ \t]*[-—–_－][ \t]*|[ \t]+"
+_TICKET_PARTS = re.compile(
+    rf"(?<![A-Za-z0-9])([A-Za-z0-9]{{2,10}}?)(?:{_SEP})({_DATE})(?:{_SEP})(\d{{3,8}})(?![A-Za-z0-9])"
+)
+# the same without separators needs the whole serial (an ID number holds a date too: 6 + 8 + 4)
+_TICKET_RUN = re.compile(rf"(?<![A-Za-z0-9])([A-Za-z0-9]{{2,10}}?)({_DATE})(\d{{6}})(?![A-Za-z0-9])")
+# a number with the ticket's shape but a mistyped date: kept as typed, so the bot can say it was
+# not found instead of listing every ticket
+_TICKET_LIKE = re.compile(r"(?<![A-Za-z0-9])[A-Za-z0-9]{2,10}[-—–_－]\d{6,9}[-—–_－]\d{3,8}(?![A-Za-z0-9])")
+
+
+def ticket_ids(text: str) -> list[tuple[str, int, int]]:
+    """(value, start, end) of each ticket number; the value in the ledger's form P-YYYYMMDD-NNN."""
+    found: list[tuple[str, int, int]] = []
+    taken: list[tuple[int, int]] = []
+    for pattern in (_TICKET_PARTS, _TICKET_RUN, _TICKET_LIKE):
+        for m in pattern.finditer(text):
+            if any(m.start() < e and s < m.end() for s, e in taken):
+                continue
+            value = "-".join(m.groups()) if m.groups() else re.sub(r"[—–_－]", "-", m.group())
+            found.append((value, m.start(), m.end()))
+            taken.append((m.start(), m.end()))
+    return sorted(found, key=lambda f: f[1])
+
+
+def same_ticket(a: str, b: str) -> bool:
+    """Two spellings of one number (separators aside)."""
+    return re.sub(r"[^A-Za-z0-9]", "", a) == re.sub(r"[^A-Za-z0-9]", "", b)
+
+
+# The three answers the survey offers, with the negations and typos people use (唔/冇: Cantonese).
+_RATING_WORDS = re.compile(
+    r"非常满意|很满意|基本满意|基本上满意|很不满意|非常不满意|不太满意|不怎么满意|不大满意|"
+    r"不满意|唔满意|冇满意|没满意|满意|满义|满以"
+)
+# Said in answer to the survey only (the bot is expecting a rating): 不满意 is tried first, since
+# its cues hold words of the others (不好 holds 好).
+_SOFT_RATINGS = (
+    (
+        "不满意",
+        re.compile(
+            r"差评|不行|不咋地|不咋样|不怎么样|不好|太差|很差|真差|没解决|没有解决|冇解决|没修好|冇搞掂|"
+            r"没人来|冇人嚟|糊弄|敷衍|应付|一星|1星|零分|0分|太垃圾|真垃圾|垃圾效率|👎|形式主义|白报|没用|冇用"
+        ),
+    ),
+    ("基本满意", re.compile(r"还行|还可以|还好吧|一般|凑合|马马虎虎|差不多|还中|过得去|勉强|将就|还算")),
+    (
+        "满意",
+        re.compile(
+            r"好评|点赞|👍|非常好|很好|好得很|挺好|真好|不错|五星|5星|⭐|棒|给力|赞|谢谢你们|感谢|解决了|修好了|搞掂"
+        ),
+    ),
+)
+
+
+def rating_of(text: str, expecting: bool) -> tuple[str, int, int] | None:
+    """(满意 | 基本满意 | 不满意, start, end) of the rating a turn gives, if it gives one. Without
+    the survey pending only the survey's own words count; with it, words of judgement count where
+    they open the turn or make up most of it, so that a new complaint sent meanwhile ("楼下油烟
+    熏得人不行") is not taken for a verdict on the old ticket."""
+    m = _RATING_WORDS.search(text)
+    if m:
+        v = m.group()
+        value = "不满意" if re.search("不|唔|冇|没", v) else "基本满意" if "基本" in v else "满意"
+        return value, m.start(), m.end()
+    if expecting:
+        lead = len(text) - len(text.lstrip())
+        if short := SHORTHAND_RATINGS.get(text.strip().lower()):  # "jbmy"
+            return short, lead, len(text.rstrip())
+        for soft, pattern in _SOFT_RATINGS:
+            sm = pattern.search(text)
+            if sm and (sm.start() - lead <= SOFT_LEAD or len(text.strip()) <= SOFT_WHOLE):
+                return soft, sm.start(), sm.end()
+    return None
+
+
+SOFT_LEAD = 4  # characters before a word of judgement that still open the turn ("根本没人来")
+SOFT_WHOLE = 10  # a turn this short is all answer
+
+
+# A question about something reported before: a reference to it and a question about its state.
+_EARLIER = re.compile(
+    r"上次|之前|以前|前几天|前两天|前天|昨天|昨儿|上周|上礼拜|上星期|上个礼拜|上个星期|上个月|上月|早前|先前|说好|"
+    r"那个单|单子|工单|我那个|俺那个|我嘅|我的那个|报的|报嘅|报过|反映的|反应的|投诉的|提交的|留言的|登记的"
+)
+_STATE_QUESTION = re.compile(
+    r"咋样了|怎么样了|怎样了|如何了|点样|进展|进度|有信儿|有信没|有消息|有结果|有回复|有回音|回复了没|"
+    r"处理了没|处理没|办了没|办好没|解决了没|到哪|哪一步|边一步|有人接|转给谁|谁在管|啥情况|什么情况|"
+    r"怎么还没|咋还没|还没人|冇人理|仲未|有动静|没动静|一点动静|有人管没|有没有人管|有没有人处理|有人处理|"
+    r"修了没|能查|查一下|查下|转到哪|派给|谁负责|是否已|处理了伐"
+)
+
+
+def asks_progress(compact: str) -> bool:
+    """A progress question without a ticket number ("昨天报的那个有人接了没")."""
+    if not _STATE_QUESTION.search(compact):
+        return False
+    return bool(_EARLIER.search(compact)) or len(compact) <= 8
+
+
+# A correction of a draft: "not X but Y", a changed word, a number.
+_CORRECTION = re.compile(
+    r"不是.{0,20}是|是.{1,20}不是|改成|改为|改到|改下|改一下|应该是|写上|加上|补充|再加|打错|写错|\d"
+)
+
+
+def corrects(compact: str) -> bool:
+    return bool(_CORRECTION.search(compact))
+
+
+# A new matter raised while another is being drafted ("另外想问问…", "还有个事…").
+_ANOTHER = re.compile(
+    r"^(?:哦?对了)?(?:另外(?:想|问|我想|我要|还有个|一个|一件)|还有个事|还有一个事|还有一件事|还有件事|还有个问题|"
+    r"顺便问|再问|另一个|先别管|先不说|先放一|这个等会|等会再说|等阵|等一下我想|先问)"
+    r"|还有个事|还有一个事|还有一件事|还有件事|我再反映"
+)
+
+
+def raises_another_matter(compact: str) -> bool:
+    return bool(_ANOTHER.search(compact)) and len(compact) >= 8
+
+
+# Pinyin initials people type for the bot's own words (查询, 转人工, 谢谢, 不满意 …).
+SHORTHAND = {
+    "cx": "query_progress",
+    "zrg": "ask_human",
+    "rg": "ask_human",
+    "qr": "affirm",
+    "qx": "deny",
+    "xx": "thanks_bye",
+    "xxn": "thanks_bye",
+    "nh": "greet",
+}
+SHORTHAND_RATINGS = {"my": "满意", "fcmy": "满意", "jbmy": "基本满意", "bmy": "不满意"}
+
+# An opening greeting, and whatever follows it is the request ("你好，请问公租房咋申请").
+_GREETING = re.compile(
+    r"^(?:你好|您好|你们好|hi|hello|哈喽|喂|在吗|在不在|有人吗|早上好|下午好|晚上好|nh)[啊呀呢]?(?:请问)?",
+    re.I,
+)
+
+
+def after_greeting(compact: str) -> str:
+    return _GREETING.sub("", compact, count=1)
