@@ -15,7 +15,7 @@ from bot.handoff import HandoffRules, asks_for_person, is_angry, same_complaint
 from bot.state import ConversationState, Draft, Mode
 from bot.texts import say, status_name, texts
 from channels.base import InboundMessage
-from nlu.base import Parse
+from nlu.base import NluBackend, Parse
 from ticket_client.base import LocationInfo, TicketClient, TicketDraft, TicketNotFound
 
 MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
@@ -57,8 +57,9 @@ def parse_context(
 
 
 class Bot:
-    def __init__(self, tickets: TicketClient) -> None:
+    def __init__(self, tickets: TicketClient, nlu: NluBackend | None = None) -> None:
         self.tickets = tickets
+        self.nlu = nlu  # reads a matter the citizen raised mid-draft once its turn comes
 
     async def handle(
         self,
@@ -118,7 +119,14 @@ class Bot:
             return turn
 
         step = turn.state.step
-        if step == "confirming" and turn.state.draft is not None:
+        if (
+            step != "idle"
+            and turn.state.draft is not None
+            and intent == "new_request"
+            and self.nlu is not None
+        ):
+            turn = self._queue(turn, text)  # "另外想问问…": this draft first, that one next
+        elif step == "confirming" and turn.state.draft is not None:
             turn = self._confirming(turn, msg, parse, text)
         elif step == "awaiting_location" and turn.state.draft is not None:
             turn = self._locating(turn, msg, parse, text)
@@ -161,7 +169,7 @@ class Bot:
         draft = turn.state.draft
         assert draft is not None
         if text in CANCEL_WORDS or parse.intent.name == "deny" and text in CANCEL_WORDS:
-            return self._cancel(turn)
+            return self._cancel(turn, msg)
         if parse.location.found:
             draft.location_text = parse.location.text
             draft.location_parts = parse.location.parts()
@@ -183,7 +191,7 @@ class Bot:
         assert draft is not None
         intent = parse.intent.name
         if text in CANCEL_WORDS:
-            return self._cancel(turn)
+            return self._cancel(turn, msg)
         if intent == "affirm":
             turn.file = TicketDraft(
                 channel=msg.channel,
@@ -200,9 +208,10 @@ class Bot:
                 departments=draft.departments,
                 attachments=draft.attachments,
             )
+            queued = turn.state.queued
             turn.state = ConversationState(greeted=turn.state.greeted)
             turn.replies.append(Reply(text=say("filing")))
-            return turn
+            return self._take_up(turn, msg, queued)
         if intent == "deny":
             turn.replies.append(Reply(text=say("deny_prompt"), buttons=["取消"]))
             return turn
@@ -233,10 +242,28 @@ class Bot:
         turn.replies.append(Reply(text=say("confirm", summary=_summary(draft)), buttons=["确认", "取消"]))
         return turn
 
-    def _cancel(self, turn: Turn) -> Turn:
+    def _cancel(self, turn: Turn, msg: InboundMessage) -> Turn:
+        queued = turn.state.queued
         turn.state = ConversationState(greeted=turn.state.greeted)
         turn.replies.append(Reply(text=say("cancelled")))
-        return turn
+        return self._take_up(turn, msg, queued)
+
+    def _queue(self, turn: Turn, text: str) -> Turn:
+        """Another matter while one is being drafted: keep it (the latest, if several) and ask the
+        current draft's question again."""
+        turn.state.queued = text[:2000]
+        turn.replies.append(Reply(text=say("queued_matter")))
+        return self._next_question(turn)
+
+    def _take_up(self, turn: Turn, msg: InboundMessage, queued: str) -> Turn:
+        """The draft is filed or cancelled: start on the matter kept for later, if any."""
+        if not queued or self.nlu is None:
+            return turn
+        excerpt = queued if len(queued) <= 30 else queued[:30] + "…"
+        turn.replies.append(Reply(text=say("queued_taken_up", excerpt=excerpt)))
+        parse = self.nlu.parse(queued, parse_context(turn.state))
+        later = msg.model_copy(update={"text": queued, "location": None, "attachments": []})
+        return self._idle(turn, later, parse, queued)
 
     async def _progress(self, msg: InboundMessage, parse: Parse) -> Reply:
         ticket_id = parse.entity("ticket_id")

@@ -36,3 +36,6 @@ class ConversationState(BaseModel):
     unsure_streak: int = 0  # NLU low-confidence turns in a row (handoff trigger)
     last_text: str = ""  # the citizen's previous message, to notice the same complaint again
     repeat_streak: int = 1  # how many times in a row the citizen has sent that message
+    # a new matter raised while another was being drafted ("另外想问问…"): taken up as soon as that
+    # one is filed or cancelled, so the citizen does not have to say it again
+    queued: str = ""

@@ -133,7 +133,7 @@ class Runtime:
         except Exception as exc:  # a missing or unreadable model: say how to fix it, no traceback
             raise StartupError(f"cannot load the NLU ({self.settings.nlu_backend}): {exc}") from exc
         assert self.tickets is not None
-        self.bot = Bot(self.tickets)
+        self.bot = Bot(self.tickets, self.nlu)
 
     async def list_tickets(self, conversation_key: str) -> list[dict[str, Any]]:
         """A citizen's own tickets for channel pages (the mini-program, the widget)."""

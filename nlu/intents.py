@@ -240,8 +240,8 @@ def classify(
             and not asks_progress(compact)
         ):
             best = _promote(rank, "new_request")  # long, no number, no "how is it going": a request
-        # while a ticket is being drafted, a short message that isn't a new complaint adds detail
-        if drafting and best == "new_request" and len(compact) <= 40:
+        # while a ticket is being drafted, a message not marked as another matter adds detail to it
+        if drafting and best == "new_request":
             rank["add_info"] = max(rank.get("add_info", 0.0), rank[best] + 0.05)
         if not drafting and best in ("new_request", "add_info") and len(compact) > 12:
             # with no draft open, "more detail" is really the start of a new request

@@ -9,6 +9,7 @@ import pytest
 
 from bot.dialogue import Bot, Turn, parse_context
 from bot.state import ConversationState
+from bot.texts import say
 from channels.base import GeoLocation, InboundMessage
 from nlu import get_backend
 from ticket_client import LocalLedger, migrate
@@ -104,3 +105,74 @@ async def test_events(ledger: LocalLedger) -> None:
     assert "12345" in texts(turn)
     turn = await citizen.says("", event="unsubscribe")
     assert turn.replies == []
+
+
+async def test_another_matter_mid_draft_is_taken_up_next(ledger: LocalLedger) -> None:
+    """ "另外想问问…" while confirming is not added to this ticket: it is kept, and drafted as soon
+    as this one is filed, without the citizen saying it again."""
+    citizen = Citizen(Bot(ledger, get_backend()))
+    await citizen.says("A3区联丰路米兰春天小区门口的路灯坏了一个星期了")
+    assert citizen.state.step == "confirming"
+    turn = await citizen.says("另外想问问 我们小区楼下垃圾站好几天没人清运了 臭得不行")
+    assert "记下" in texts(turn) and "请确认" in texts(turn)
+    assert "垃圾" not in citizen.state.draft.description  # type: ignore[union-attr]
+    turn = await citizen.says("确认")
+    assert turn.file is not None and "路灯" in turn.file.description and "垃圾" not in turn.file.description
+    assert "另一件事" in texts(turn) and "垃圾站" in texts(turn)
+    assert citizen.state.draft is not None and "垃圾站" in citizen.state.draft.description
+    assert citizen.state.step != "idle" and not citizen.state.queued  # asks where, or to confirm
+
+
+async def test_a_kept_matter_survives_cancelling(ledger: LocalLedger) -> None:
+    citizen = Citizen(Bot(ledger, get_backend()))
+    await citizen.says("最近晚上总有人放鞭炮 吵得睡不着")
+    assert citizen.state.step == "awaiting_location"
+    await citizen.says("还有个事 我们小区门口那条路的路灯不亮了")
+    turn = await citizen.says("取消")
+    assert "已取消" in texts(turn) and "路灯" in texts(turn)
+    assert citizen.state.draft is not None and "路灯" in citizen.state.draft.description
+
+
+async def test_a_danger_raised_mid_draft_goes_to_a_person_now(ledger: LocalLedger) -> None:
+    citizen = Citizen(Bot(ledger, get_backend()))
+    await citizen.says("最近晚上总有人放鞭炮 吵得睡不着")
+    turn = await citizen.says("还有个事 我们小区门口那条路的井盖丢了 晚上很危险")
+    assert turn.mode == "waiting" and turn.handoff_reason == "urgent"
+
+
+async def test_a_correction_that_opens_with_no(ledger: LocalLedger) -> None:
+    citizen = Citizen(Bot(ledger))
+    await citizen.says("A3区联丰路88号米兰春天小区门口的路灯坏了一个星期了")
+    turn = await citizen.says("不是88号 是86号")
+    assert say("deny_prompt") not in texts(turn) and "请确认" in texts(turn)
+    assert "86号" in citizen.state.draft.description  # type: ignore[union-attr]
+
+
+async def test_survey_answered_in_the_citizens_words(ledger: LocalLedger) -> None:
+    citizen = Citizen(Bot(ledger))
+    await citizen.says("A3区联丰路米兰春天小区门口的路灯坏了一个星期了")
+    turn = await citizen.says("确认")
+    assert turn.file is not None
+    ref = await ledger.file(turn.file, "k1")
+    for status in ("accepted", "resolved"):
+        await ledger.set_status(ref.ticket_id, status)
+    citizen.pending_rating = ref.ticket_id
+    turn = await citizen.says("还行吧 就是拖得有点久")
+    assert turn.rated and (await ledger.get(ref.ticket_id)).rating == "基本满意"
+
+
+async def test_a_new_complaint_while_the_survey_waits_is_not_a_rating(ledger: LocalLedger) -> None:
+    citizen = Citizen(Bot(ledger))
+    citizen.pending_rating = "12345-20261127-000001"
+    turn = await citizen.says("楼下烧烤店的油烟太大了 熏得人不行")
+    assert not turn.rated and citizen.state.draft is not None
+
+
+async def test_progress_question_without_a_number(ledger: LocalLedger) -> None:
+    citizen = Citizen(Bot(ledger))
+    await citizen.says("A3区联丰路米兰春天小区门口的路灯坏了一个星期了")
+    turn = await citizen.says("确认")
+    assert turn.file is not None
+    ref = await ledger.file(turn.file, "k1")
+    turn = await citizen.says("昨天报的那个 有人接了没")
+    assert ref.ticket_id in texts(turn)
