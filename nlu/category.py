@@ -513,24 +513,30 @@ class Taxonomy:
     def __init__(self, rows: list[tuple[str, str, str]]):
         self.rows = rows
         self.level1 = sorted({r[0] for r in rows})
+        # each name's bigrams, computed once (suggest runs on every parse)
+        self._names: dict[str, list[tuple[str, str, set[str] | None, set[str]]]] = {}
+        for l1, l2, l3 in rows:
+            bg3 = self._bigrams(l3) if l3 and l3 != "其他" else None
+            self._names.setdefault(l1, []).append((l2, l3, bg3, self._bigrams(l2)))
 
     @staticmethod
     def _bigrams(s: str) -> set[str]:
         return {s[i : i + 2] for i in range(len(s) - 1)} or {s}
 
     def suggest(self, level1: str, text: str) -> tuple[str, str]:
+        grams = self._bigrams(text)
+
+        def share(bg: set[str]) -> float:  # the part of a name's bigrams found in the text
+            return sum(1 for b in bg if (b in grams if len(b) == 2 else b in text)) / len(bg)
+
         best: tuple[float, str, str] = (0.0, "", "")
         l2_best: dict[str, float] = {}
-        for l1, l2, l3 in self.rows:
-            if l1 != level1:
-                continue
-            if l3 and l3 != "其他":
-                bg = self._bigrams(l3)
-                s = sum(1 for b in bg if b in text) / len(bg)
+        for l2, l3, bg3, bg2 in self._names.get(level1, ()):
+            if bg3 is not None:
+                s = share(bg3)
                 if s > best[0]:
                     best = (s, l2, l3)
-            bg2 = self._bigrams(l2)
-            l2_best[l2] = max(l2_best.get(l2, 0.0), sum(1 for b in bg2 if b in text) / len(bg2))
+            l2_best[l2] = max(l2_best.get(l2, 0.0), share(bg2))
         if best[0] >= 0.5:
             return best[1], best[2]
         if l2_best:
