@@ -143,6 +143,22 @@ def test_pii_masks_every_number_in_a_long_text() -> None:
         "化工厂那边飘过来的气味呛得眼睛都睁不开",
         "有个小孩掉进池塘里了，快来人",
         "刚看到一辆三轮车上挤了十几个孩子，在国道上跑",
+        # round 12: kinds the written chat sets a-f showed the rules lacked (written for this test)
+        "单元楼道里一股很浓的煤气味，不知道是哪家的",
+        "小区电梯停在8楼和9楼中间，我爸困着出不来",
+        "今天坐电梯突然往下一沉，掉了好几层才停",
+        "幼儿园中午吃完饭十几个孩子上吐下泻",
+        "井里打上来的水喝了以后全家都拉肚子",
+        "雨太大了，屋里的水已经淹到膝盖了",
+        "对面楼有个小孩爬到窗台外面坐着，大人不在",
+        "我表哥说手机被收了，他们不让他出门",
+        "前面那辆车的司机喝多了还在开，一路走S形",
+        "停电快三个小时了，我爸的制氧机用不了",
+        "我妈在厨房摔倒了起不来，我在外地",
+        "我们在山里走岔了路，天快黑了",
+        "公交车后面一直冒黑烟，车里全是焦糊味",
+        "有人在地下车库正在撬车门",
+        "楼上暖气管爆了，热水一直往我家屋里灌，淹得到处都是",
     ],
 )
 def test_urgent_now(text: str) -> None:
@@ -166,6 +182,9 @@ def test_urgent_now(text: str) -> None:
         "前年冬天邻居家烧炭取暖头晕，现在还想问问怎么装暖气",  # the past
         "公司说要把我辞退，我想问问赔偿怎么算",  # 要把我... is not a threat to life
         "每次看到小区门口那根电线杆都觉得有点歪，建议检查一下",  # a suggestion, nothing moving
+        "孩子发烧烧到38.7，想问问哪个医院晚上有儿科",  # 烧到 a temperature, not a fire spreading
+        "去年冬天电梯困过人，现在想问问年检报告在哪查",  # the past
+        "楼下夜宵摊到凌晨三点，食客喝多了大吵大闹",  # drunk diners, nobody driving
     ],
 )
 def test_not_urgent_past_imagined_or_figurative(text: str) -> None:
