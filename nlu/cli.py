@@ -106,11 +106,19 @@ def parse(
     text: str,
     title: Annotated[str, typer.Option(help="留言主题 / e-mail subject, if any")] = "",
     drafting: Annotated[bool, typer.Option(help="a ticket draft is open (context)")] = False,
+    state: Annotated[
+        str,
+        typer.Option(help="where the conversation stands: idle | filed | awaiting_location | confirming | awaiting_rating"),
+    ] = "",
 ) -> None:
     """Parse one message and print the result as pretty JSON."""
     from . import get_backend
+    from .evaluate import STATE_CONTEXT
 
-    ctx: dict[str, Any] = {}
+    if state and state not in STATE_CONTEXT:
+        typer.echo(f"unknown state {state!r}; choose one of: {', '.join(STATE_CONTEXT)}", err=True)
+        raise typer.Exit(2)
+    ctx: dict[str, Any] = dict(STATE_CONTEXT[state]) if state else {}
     if title:
         ctx["title"] = title
     if drafting:

@@ -121,6 +121,17 @@ def test_parse_pretty_json() -> None:
     assert out["intent"]["name"] == "query_progress"
 
 
+def test_parse_in_a_state() -> None:
+    r = runner.invoke(app, ["parse", "还行吧", "--state", "awaiting_rating"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    assert out["intent"]["name"] == "rate" and out["entities"][0]["value"] == "基本满意"
+    plain = json.loads(runner.invoke(app, ["parse", "还行吧"]).output)
+    assert plain["intent"]["name"] != "rate" and not plain["entities"]  # no survey waits: not a rating
+    r = runner.invoke(app, ["parse", "还行吧", "--state", "waiting"])
+    assert r.exit_code == 2 and "unknown state" in r.output
+
+
 def test_export_rasa(tmp_path: Path) -> None:
     import yaml
 
