@@ -154,7 +154,6 @@ _THUMBS_DOWN = re.compile(r"[👎❌🙅]")
 
 
 def _forced(
-    text: str,
     compact: str,
     entities: list[Entity],
     rated: tuple[str, int, int] | None,
@@ -214,7 +213,7 @@ def classify(
         return [Intent(name=forced_emoji, confidence=0.9)], entities
     long_text = len(t) > 80
     rank = dict(model.rank(t)) if (model and t and not long_text) else {"new_request": 0.5, "add_info": 0.2}
-    forced = _forced(text, compact, entities, rated, context)
+    forced = _forced(compact, entities, rated, context)
     if forced is None:
         best = max(rank, key=lambda k: rank[k])
         drafting = bool(context.get("drafting"))
