@@ -19,12 +19,17 @@ from .base import INTENTS, Entity, Intent, Parse
 log = logging.getLogger(__name__)
 
 
-def map_rasa(payload: dict[str, Any], base: Parse) -> Parse:
-    """Merge a Rasa ``/model/parse`` response into a builtin ``Parse``."""
+def map_rasa(payload: dict[str, Any], base: Parse, context: dict[str, Any] | None = None) -> Parse:
+    """Merge a Rasa ``/model/parse`` response into a builtin ``Parse``.
+
+    Rasa reads the text alone; the builtin rules also read where the conversation stands. So while
+    the satisfaction survey waits, the builtin's rating (还行吧 -> 基本满意) stands, and a ticket
+    number Rasa found keeps the builtin's reading of it (the ledger's form, separators aside)."""
     out = base.model_copy(deep=True)
     it = payload.get("intent") or {}
     name = str(it.get("name") or "")
-    if name in INTENTS:
+    survey_answered = (context or {}).get("expecting") == "rating" and base.intent.name == "rate"
+    if name in INTENTS and not survey_answered:
         out.intent = Intent(name=name, confidence=float(it.get("confidence") or 0.0))
         ranking = [
             Intent(name=str(r.get("name")), confidence=float(r.get("confidence") or 0.0))
@@ -46,9 +51,12 @@ def map_rasa(payload: dict[str, Any], base: Parse) -> Parse:
             )
         except (KeyError, TypeError, ValueError):
             continue
-    # keep the builtin's rule-based entities (ticket numbers, ratings) when Rasa missed them
+    # the builtin's rule-based entities (ticket numbers, ratings) win where they cover the same
+    # words, and are kept where Rasa missed them
+    ruled = [e for e in base.entities if e.entity in ("ticket_id", "rating")]
+    ents = [e for e in ents if not any(r.entity == e.entity and r.start < e.end and e.start < r.end for r in ruled)]
     have = {(e.entity, e.value) for e in ents}
-    ents += [e for e in base.entities if (e.entity, e.value) not in have]
+    ents = [e for e in base.entities if (e.entity, e.value) not in have] + ents
     out.entities = ents
     return out
 
@@ -72,4 +80,4 @@ class RasaBackend:
         except (httpx.HTTPError, ValueError) as exc:
             log.warning("rasa parse failed (%s); using builtin intents", type(exc).__name__)
             return base
-        return map_rasa(payload, base)
+        return map_rasa(payload, base, context)

@@ -90,6 +90,20 @@ def test_rasa_down_falls_back_to_builtin(nlu) -> None:
     assert p.intent.name == "new_request" and p.location.found
 
 
+def test_map_rasa_keeps_the_rules_that_read_the_state(nlu) -> None:
+    """Rasa reads the text alone: the survey's answer in the citizen's words and a ticket number
+    typed with spaces keep the builtin's reading."""
+    ctx = {"step": "idle", "drafting": False, "expecting": "rating"}
+    base = nlu.parse("还行吧", ctx)
+    p = map_rasa({"intent": {"name": "affirm", "confidence": 0.8}, "entities": []}, base, ctx)
+    assert p.intent.name == "rate" and p.entity("rating") == "基本满意"
+    text = "查询 12345 20261121 000056"
+    raw = {"entity": "ticket_id", "value": "12345 20261121 000056", "start": 3, "end": len(text)}
+    p = map_rasa({"intent": {"name": "query_progress", "confidence": 0.9}, "entities": [raw]}, nlu.parse(text))
+    assert [e.value for e in p.entities if e.entity == "ticket_id"] == ["12345-20261121-000056"]
+    assert p.intent.confidence == 0.9  # otherwise Rasa's intent stands
+
+
 def test_map_rasa_ignores_unknown_intents(nlu) -> None:
     base = nlu.parse("你好")
     p = map_rasa({"intent": {"name": "weird", "confidence": 1.0}, "entities": [{"bad": 1}]}, base)
