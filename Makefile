@@ -39,5 +39,8 @@ test: $(VENV)/.test-installed browser lint
 bench-web: $(VENV)/.test-installed
 	$(BIN)/python bench/web_e2e.py
 
+bench-nlu: $(VENV)/.run-installed
+	$(BIN)/python bench/nlu_parse.py
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
