@@ -199,6 +199,9 @@ class Settings(BaseSettings):
     wechat_max_body_bytes: int = 64 * 1024  # WeChat pushes are a few KB
     wechat_window_hours: float = 48  # customer-service messages allowed after a citizen's last contact…
     wechat_window_messages: int = 5  # …at most this many of them
+    # messages held for a citizen whose window is closed are dropped this many days after the last
+    # one was held, if the citizen never writes again (0 keeps them until they do)
+    wechat_held_days: float = Field(default=30, ge=0)
     wechat_media_dir: Path | None = None  # fetched images/voice; default <data_dir>/media/wechat
     # A fetch that fails for a passing reason (WeChat busy, token, network) is tried again after
     # this many seconds, doubling each time (at most an hour apart), up to 12 attempts: WeChat

@@ -70,7 +70,10 @@ class WechatChannel:
     def windows(self) -> Windows:
         if self._windows is None:  # ctx.redis is set at start-up, after the routes are mounted
             self._windows = Windows(
-                self.ctx.redis, self.settings.wechat_window_hours, self.settings.wechat_window_messages
+                self.ctx.redis,
+                self.settings.wechat_window_hours,
+                self.settings.wechat_window_messages,
+                self.settings.wechat_held_days,
             )
         return self._windows
 

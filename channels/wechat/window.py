@@ -23,6 +23,7 @@ local last_in = redis.call('HGET', KEYS[1], 'last_in') or ''
 if last_in ~= ARGV[1] then return 0 end
 if ARGV[4] == '1' and last_in ~= '' then redis.call('HSET', KEYS[1], 'sent', ARGV[5]) end
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+if tonumber(ARGV[6]) > 0 then redis.call('EXPIRE', KEYS[2], ARGV[6]) end
 return 1
 """
 
@@ -67,10 +68,13 @@ class WindowState:
 
 
 class Windows:
-    def __init__(self, redis: Any, hours: float = 48, messages: int = 5) -> None:
+    def __init__(self, redis: Any, hours: float = 48, messages: int = 5, held_days: float = 30) -> None:
         self.redis = redis
         self.seconds = hours * 3600
         self.messages = messages
+        # what waits for a citizen who never comes back is dropped this long after the last message
+        # held (0: kept until they do): the ticket's status can still be asked for (查询)
+        self.held_seconds = int(held_days * 86400)
         self._hold = redis.register_script(_HOLD)
         self._take = redis.register_script(_TAKE_CONSENT)
         self._run = GroupCommit(redis, _RUN, timeout_s=1.5)  # contacts that are not messages (menu clicks)
@@ -164,6 +168,7 @@ class Windows:
                     out.model_dump_json(),
                     "1" if closed_by_wechat else "0",
                     self.messages,
+                    self.held_seconds,
                 ],
             )
         except (RedisError, OSError) as exc:

@@ -122,6 +122,19 @@ async def test_five_messages_per_window_then_held_until_next_contact(client: htt
     assert fake.texts()[-2:] == ["第5条", "第6条"]
 
 
+async def test_held_messages_expire_if_the_citizen_never_comes_back(
+    client: httpx.AsyncClient, app: Any, fake: FakeWechatApi
+) -> None:
+    """A status update held for a citizen who never writes again does not stay in Redis for ever:
+    the held messages go HOTLINE_WECHAT_HELD_DAYS after the last one was held."""
+    channel = wechat(app)
+    await push(client, "oa", fixture("text__plain.xml"))
+    await app.state.runtime.redis.hset(f"hl:wx:win:oa:{CITIZEN}", "last_in", repr(time.time() - 48 * 3600 - 1))
+    await channel.send(out("oa", CITIZEN, text="迟到的回复"))
+    ttl = await app.state.runtime.redis.ttl(f"hl:wx:pending:oa:{CITIZEN}")
+    assert 29 * 86400 < ttl <= 30 * 86400 == channel.windows.held_seconds
+
+
 async def test_window_expires_after_48_hours(client: httpx.AsyncClient, app: Any, fake: FakeWechatApi) -> None:
     channel = wechat(app)
     await push(client, "oa", fixture("text__plain.xml"))
