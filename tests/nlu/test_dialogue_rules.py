@@ -117,3 +117,10 @@ def test_a_written_set_outside_the_training(nlu: BuiltinBackend) -> None:
         len(" ".join(str(r["text"]).split())) <= 26 for r in rows if r not in unseen
     )
     assert eval_intent(nlu, unseen)["accuracy"] >= 0.95  # round 11's intents: 0.792
+
+
+def test_the_last_written_set(nlu: BuiltinBackend) -> None:
+    """Set f, written after every rule of round 12 and measured once: 0.94 (ticket numbers typed
+    with a digit missing or a letter I for a 1 are not read; withdrawing a filed ticket is missed)."""
+    res = eval_intent(nlu, read_rows("intent", EVAL / "intent_written_f.jsonl"))
+    assert res["n"] == 150 and res["accuracy"] >= 0.9 and res["rating_accuracy"] >= 0.9
