@@ -16,7 +16,7 @@ from bot.state import ConversationState, Draft, Mode
 from bot.texts import say, status_name, texts
 from channels.base import InboundMessage
 from nlu.base import NluBackend, Parse
-from ticket_client.base import LocationInfo, TicketClient, TicketDraft, TicketNotFound
+from ticket_client.base import LocationInfo, Ticket, TicketClient, TicketDraft, TicketNotFound
 
 MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 TICKET_ID = re.compile(r"\d{3,8}-\d{8}-\d{6}")
@@ -274,6 +274,8 @@ class Bot:
                 ticket = await self.tickets.get(ticket_id)
             except TicketNotFound:
                 ticket = None
+            if ticket is None:
+                ticket = await self._own_ticket_like(msg.conversation_key, ticket_id)
             if ticket is None or ticket.conversation_key != msg.conversation_key:
                 # Someone else's ticket looks exactly like a missing one: nothing leaks.
                 return Reply(text=say("ticket_not_found", ticket_id=ticket_id))
@@ -283,6 +285,17 @@ class Bot:
             return Reply(text=say("no_tickets"))
         lines = [say("your_tickets")] + [_status_line(t) for t in mine]
         return Reply(text="\n".join(lines))
+
+
+    async def _own_ticket_like(self, conversation_key: str, typed: str) -> Ticket | None:
+        """The citizen's own ticket that a number typed otherwise names ("000123", spaces for
+        dashes): only their own tickets are looked at, so nothing leaks."""
+        want = re.sub(r"[^A-Za-z0-9]", "", typed)
+        if len(want) < 3:
+            return None
+        mine = await self.tickets.list_for(conversation_key, limit=20)
+        like = [t for t in mine if re.sub(r"[^A-Za-z0-9]", "", t.ticket_id).endswith(want)]
+        return like[0] if len(like) == 1 else None
 
 
 def _handoff(turn: Turn, reason: str, rules: HandoffRules) -> Turn:

@@ -23,6 +23,12 @@ _TICKET_RUN = re.compile(rf"(?<![A-Za-z0-9])([A-Za-z0-9]{{2,10}}?)({_DATE})(\d{{
 # a number with the ticket's shape but a mistyped date: kept as typed, so the bot can say it was
 # not found instead of listing every ticket
 _TICKET_LIKE = re.compile(r"(?<![A-Za-z0-9])[A-Za-z0-9]{2,10}[-—–_－]\d{6,9}[-—–_－]\d{3,8}(?![A-Za-z0-9])")
+# a run of digits that the words around it call a ticket number ("工单号123452026112000031查询",
+# "我的工单000123"): kept as typed; a bare ID or phone number is never read as one
+_TICKET_WORDED = re.compile(
+    r"(?<![订运递证账])(?:工单|单号|编号)(?:号|编号)?[:：]?\s*([A-Za-z0-9]{6,22})(?![A-Za-z0-9])|"
+    r"(?<![A-Za-z0-9])([A-Za-z0-9]{6,22})\s*(?:号)?(?:查询|的进度|的办理)"
+)
 
 
 def ticket_ids(text: str) -> list[tuple[str, int, int]]:
@@ -36,6 +42,12 @@ def ticket_ids(text: str) -> list[tuple[str, int, int]]:
             value = "-".join(m.groups()) if m.groups() else re.sub(r"[—–_－]", "-", m.group())
             found.append((value, m.start(), m.end()))
             taken.append((m.start(), m.end()))
+    for m in _TICKET_WORDED.finditer(text):
+        g = 1 if m.group(1) else 2
+        s, e = m.start(g), m.end(g)
+        if not any(s < e2 and s2 < e for s2, e2 in taken) and any(ch.isdigit() for ch in m.group(g)):
+            found.append((m.group(g), s, e))
+            taken.append((s, e))
     return sorted(found, key=lambda f: f[1])
 
 
@@ -103,7 +115,7 @@ _STATE_QUESTION = re.compile(
     r"咋样了|怎么样了|怎样了|如何了|点样|进展|进度|有信儿|有信没|有消息|有结果|有回复|有回音|回复了没|"
     r"处理了没|处理没|办了没|办好没|解决了没|到哪|哪一步|边一步|有人接|转给谁|谁在管|啥情况|什么情况|"
     r"怎么还没|咋还没|还没人|冇人理|仲未|有动静|没动静|一点动静|有人管没|有没有人管|有没有人处理|有人处理|"
-    r"修了没|能查|查一下|查下|转到哪|派给|谁负责|是否已|处理了伐"
+    r"修了没|能查|查一下|查下|转到哪|派给|谁负责|是否已|处理了伐|处理中|在处理|还在办"
 )
 
 

@@ -146,7 +146,7 @@ _AFFIRM_START = re.compile(r"^(?:是的|是啊|对|没错|确认|确定|好的|�
 _NEGATION = re.compile(r"不|没|错|唔|冇|别")
 # how giving up the draft starts ("算啦 唔报啦…", "不要了 人家已经修好了")
 _DENY_START = re.compile(
-    r"^(?:算了|算啦|算球|不用了|不要了|不报了|不反映了|不登记了|不弄了|不搞了|唔报|唔使|取消)"
+    r"^(?:算了|算啦|算球|不用了|不要了|不报了|先不报|不想报了|不反映了|不登记了|不弄了|不搞了|唔报|唔使|取消)"
 )
 _THANKS = re.compile(r"谢|唔该|thx|thanks|3q|辛苦", re.I)
 _THUMBS_UP = re.compile(r"[👍👌✅🆗🙆]")

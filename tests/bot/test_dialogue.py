@@ -176,3 +176,19 @@ async def test_progress_question_without_a_number(ledger: LocalLedger) -> None:
     ref = await ledger.file(turn.file, "k1")
     turn = await citizen.says("昨天报的那个 有人接了没")
     assert ref.ticket_id in texts(turn)
+
+
+async def test_progress_by_the_serial_alone(ledger: LocalLedger) -> None:
+    """"我的工单000123…": the serial names one of the citizen's own tickets; someone else's
+    ticket is never found that way."""
+    citizen = Citizen(Bot(ledger))
+    await citizen.says("A3区联丰路米兰春天小区门口的路灯坏了一个星期了")
+    turn = await citizen.says("确认")
+    assert turn.file is not None
+    ref = await ledger.file(turn.file, "k1")
+    serial = ref.ticket_id.rsplit("-", 1)[1]
+    turn = await citizen.says(f"请问一下我的工单{serial}有回复了吗")
+    assert ref.ticket_id in texts(turn) and "没有找到" not in texts(turn)
+    stranger = Citizen(Bot(ledger), sender="s2")
+    turn = await stranger.says(f"请问一下我的工单{serial}有回复了吗")
+    assert "没有找到" in texts(turn) and ref.ticket_id not in texts(turn)

@@ -23,6 +23,7 @@ EVAL = Path(__file__).resolve().parents[2] / "nlu" / "data" / "eval"
         ("查寻1234520261127000123", "12345-20261127-000123"),
         ("查询 12345－20261127－000123", "12345-20261127-000123"),
         ("查询12345-2026112-000123", "12345-2026112-000123"),  # a digit short: kept as typed
+        ("请问一下我的工单000123有回复了吗", "000123"),  # called a ticket number by the words around it
     ],
 )
 def test_ticket_numbers_as_typed(text: str, value: str) -> None:
@@ -36,6 +37,9 @@ def test_ticket_numbers_as_typed(text: str, value: str) -> None:
         "电话13812345678",
         "金额20261127元",
         "座机 020-84561237",
+        "身份证编号110101200501011234",
+        "订单号2023112233的商品一直不发货",
+        "快递单号SF1234567890查不到",
     ],
 )
 def test_no_ticket_number_in_other_numbers(text: str) -> None:
