@@ -11,7 +11,7 @@ import re
 
 from pydantic import BaseModel, Field
 
-from bot.handoff import HandoffRules, asks_for_person, is_angry, same_complaint
+from bot.handoff import HandoffRules, asks_for_person, asks_to_withdraw, is_angry, same_complaint
 from bot.state import ConversationState, Draft, Mode
 from bot.texts import say, status_name, texts
 from channels.base import InboundMessage
@@ -113,6 +113,12 @@ class Bot:
                 return _handoff(turn, "repeated", rules)
         if rules.on_angry and is_angry(text):
             return _handoff(turn, "angry", rules)
+
+        if turn.state.step == "idle" and asks_to_withdraw(text) and await self._has_open_ticket(msg):
+            if rules.on_ask:
+                return _handoff(turn, "withdraw", rules)
+            turn.replies.append(Reply(text=say("handoff_unavailable")))
+            return turn
 
         if intent == "query_progress" or TICKET_ID.search(text) and text.startswith("查询"):
             turn.replies.append(await self._progress(msg, parse))
@@ -286,6 +292,10 @@ class Bot:
         lines = [say("your_tickets")] + [_status_line(t) for t in mine]
         return Reply(text="\n".join(lines))
 
+
+    async def _has_open_ticket(self, msg: InboundMessage) -> bool:
+        mine = await self.tickets.list_for(msg.conversation_key, limit=5)
+        return any(t.status not in ("resolved", "closed") for t in mine)
 
     async def _own_ticket_like(self, conversation_key: str, typed: str) -> Ticket | None:
         """The citizen's own ticket that a number typed otherwise names ("000123", spaces for

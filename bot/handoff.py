@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-REASONS = ("citizen_asked", "nlu_unsure", "urgent", "angry", "repeated", "operator")
+REASONS = ("citizen_asked", "nlu_unsure", "urgent", "angry", "repeated", "withdraw", "operator")
 
 ASK_PHRASES = (
     "转人工", "人工客服", "人工服务", "找人工", "要人工", "接人工", "转接人工", "人工坐席",
@@ -51,6 +51,20 @@ class HandoffRules(BaseModel):
             repeat_turns=settings.handoff_repeat_turns,
             eta_minutes=settings.handoff_eta_minutes,
         )
+
+
+# "那个单子撤了吧，人家已经来修好了": the citizen wants a filed ticket withdrawn. The bot cannot close
+# a ticket; a person checks and does it.
+_WITHDRAW = re.compile(
+    r"撤单|撤了吧|撤回|撤掉|不用(?:再)?(?:处理|办|管|派人|来)了|不需要(?:再)?(?:处理|办)了|"
+    r"(?:已经|自己|人家)(?:都)?(?:来)?(?:修好|解决|处理好|弄好)了.{0,8}(?:不用|别|撤)"
+)
+
+
+def asks_to_withdraw(text: str) -> bool:
+    """A short turn only: a board post that asks to 撤回 a decision is a complaint of its own."""
+    compact = _NOISE.sub("", text)
+    return len(compact) <= 30 and bool(_WITHDRAW.search(compact))
 
 
 def asks_for_person(text: str) -> bool:

@@ -192,3 +192,17 @@ async def test_progress_by_the_serial_alone(ledger: LocalLedger) -> None:
     stranger = Citizen(Bot(ledger), sender="s2")
     turn = await stranger.says(f"请问一下我的工单{serial}有回复了吗")
     assert "没有找到" in texts(turn) and ref.ticket_id not in texts(turn)
+
+
+async def test_withdrawing_a_filed_ticket_goes_to_a_person(ledger: LocalLedger) -> None:
+    """The bot cannot close a ticket: "撤了吧…已经修好了" hands the conversation to an operator,
+    and only when the citizen has a ticket still open."""
+    citizen = Citizen(Bot(ledger))
+    turn = await citizen.says("那个单子撤了吧，人家已经来修好了")
+    assert turn.mode is None  # nothing filed: nothing to withdraw
+    await citizen.says("A3区联丰路米兰春天小区门口的路灯坏了一个星期了")
+    turn = await citizen.says("确认")
+    assert turn.file is not None
+    await ledger.file(turn.file, "k1")
+    turn = await citizen.says("那个单子撤了吧，人家已经来修好了")
+    assert turn.mode == "waiting" and turn.handoff_reason == "withdraw" and "撤回" in texts(turn)
