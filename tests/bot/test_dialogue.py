@@ -13,6 +13,7 @@ from bot.texts import say
 from channels.base import GeoLocation, InboundMessage
 from nlu import get_backend
 from ticket_client import LocalLedger, migrate
+from ticket_client.base import TicketRef
 
 
 @pytest.fixture
@@ -40,6 +41,20 @@ class Citizen:
         turn = await self.bot.handle(msg, parse, self.state, "bot", self.pending_rating)
         self.state = turn.state
         return turn
+
+
+    async def files_a_ticket(self, ledger: LocalLedger) -> TicketRef:
+        """Describe a broken street lamp with its place, confirm, and have the ledger file it."""
+        await self.says("A3区联丰路米兰春天小区门口的路灯坏了一个星期了")
+        turn = await self.says("确认")
+        assert turn.file is not None
+        return await ledger.file(turn.file, f"k-{self.sender}")
+
+    async def is_surveyed(self, ledger: LocalLedger, ticket_id: str) -> None:
+        """The ticket is resolved and the satisfaction survey waits for this citizen's answer."""
+        for status in ("accepted", "resolved"):
+            await ledger.set_status(ticket_id, status)
+        self.pending_rating = ticket_id
 
 
 def texts(turn: Turn) -> str:
@@ -87,13 +102,8 @@ async def test_browser_location_answers_where(ledger: LocalLedger) -> None:
 
 async def test_rating_after_resolution(ledger: LocalLedger) -> None:
     citizen = Citizen(Bot(ledger))
-    await citizen.says("A3区联丰路米兰春天小区门口的路灯坏了一个星期了")
-    turn = await citizen.says("确认")
-    assert turn.file is not None
-    ref = await ledger.file(turn.file, "k1")
-    for status in ("accepted", "resolved"):
-        await ledger.set_status(ref.ticket_id, status)
-    citizen.pending_rating = ref.ticket_id
+    ref = await citizen.files_a_ticket(ledger)
+    await citizen.is_surveyed(ledger, ref.ticket_id)
     turn = await citizen.says("基本满意")
     assert turn.rated and "基本满意" in texts(turn)
     assert (await ledger.get(ref.ticket_id)).rating == "基本满意"
@@ -150,13 +160,8 @@ async def test_a_correction_that_opens_with_no(ledger: LocalLedger) -> None:
 
 async def test_survey_answered_in_the_citizens_words(ledger: LocalLedger) -> None:
     citizen = Citizen(Bot(ledger))
-    await citizen.says("A3区联丰路米兰春天小区门口的路灯坏了一个星期了")
-    turn = await citizen.says("确认")
-    assert turn.file is not None
-    ref = await ledger.file(turn.file, "k1")
-    for status in ("accepted", "resolved"):
-        await ledger.set_status(ref.ticket_id, status)
-    citizen.pending_rating = ref.ticket_id
+    ref = await citizen.files_a_ticket(ledger)
+    await citizen.is_surveyed(ledger, ref.ticket_id)
     turn = await citizen.says("还行吧 就是拖得有点久")
     assert turn.rated and (await ledger.get(ref.ticket_id)).rating == "基本满意"
 
@@ -170,10 +175,7 @@ async def test_a_new_complaint_while_the_survey_waits_is_not_a_rating(ledger: Lo
 
 async def test_progress_question_without_a_number(ledger: LocalLedger) -> None:
     citizen = Citizen(Bot(ledger))
-    await citizen.says("A3区联丰路米兰春天小区门口的路灯坏了一个星期了")
-    turn = await citizen.says("确认")
-    assert turn.file is not None
-    ref = await ledger.file(turn.file, "k1")
+    ref = await citizen.files_a_ticket(ledger)
     turn = await citizen.says("昨天报的那个 有人接了没")
     assert ref.ticket_id in texts(turn)
 
@@ -182,10 +184,7 @@ async def test_progress_by_the_serial_alone(ledger: LocalLedger) -> None:
     """"我的工单000123…": the serial names one of the citizen's own tickets; someone else's
     ticket is never found that way."""
     citizen = Citizen(Bot(ledger))
-    await citizen.says("A3区联丰路米兰春天小区门口的路灯坏了一个星期了")
-    turn = await citizen.says("确认")
-    assert turn.file is not None
-    ref = await ledger.file(turn.file, "k1")
+    ref = await citizen.files_a_ticket(ledger)
     serial = ref.ticket_id.rsplit("-", 1)[1]
     turn = await citizen.says(f"请问一下我的工单{serial}有回复了吗")
     assert ref.ticket_id in texts(turn) and "没有找到" not in texts(turn)
@@ -200,9 +199,6 @@ async def test_withdrawing_a_filed_ticket_goes_to_a_person(ledger: LocalLedger) 
     citizen = Citizen(Bot(ledger))
     turn = await citizen.says("那个单子撤了吧，人家已经来修好了")
     assert turn.mode is None  # nothing filed: nothing to withdraw
-    await citizen.says("A3区联丰路米兰春天小区门口的路灯坏了一个星期了")
-    turn = await citizen.says("确认")
-    assert turn.file is not None
-    await ledger.file(turn.file, "k1")
+    await citizen.files_a_ticket(ledger)
     turn = await citizen.says("那个单子撤了吧，人家已经来修好了")
     assert turn.mode == "waiting" and turn.handoff_reason == "withdraw" and "撤回" in texts(turn)
