@@ -16,6 +16,7 @@ from bot.state import ConversationState, Draft, Mode
 from bot.texts import say, status_name, texts
 from channels.base import InboundMessage
 from nlu.base import NluBackend, Parse
+from nlu.dialogue_rules import ticket_key
 from ticket_client.base import LocationInfo, Ticket, TicketClient, TicketDraft, TicketNotFound
 
 MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
@@ -300,11 +301,11 @@ class Bot:
     async def _own_ticket_like(self, conversation_key: str, typed: str) -> Ticket | None:
         """The citizen's own ticket that a number typed otherwise names ("000123", spaces for
         dashes): only their own tickets are looked at, so nothing leaks."""
-        want = re.sub(r"[^A-Za-z0-9]", "", typed)
+        want = ticket_key(typed)
         if len(want) < 3:
             return None
         mine = await self.tickets.list_for(conversation_key, limit=20)
-        like = [t for t in mine if re.sub(r"[^A-Za-z0-9]", "", t.ticket_id).endswith(want)]
+        like = [t for t in mine if ticket_key(t.ticket_id).endswith(want)]
         return like[0] if len(like) == 1 else None
 
 

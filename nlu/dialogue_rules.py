@@ -51,9 +51,13 @@ def ticket_ids(text: str) -> list[tuple[str, int, int]]:
     return sorted(found, key=lambda f: f[1])
 
 
+def ticket_key(number: str) -> str:
+    """A ticket number without its separators: how two spellings of it compare."""
+    return re.sub(r"[^A-Za-z0-9]", "", number)
+
+
 def same_ticket(a: str, b: str) -> bool:
-    """Two spellings of one number (separators aside)."""
-    return re.sub(r"[^A-Za-z0-9]", "", a) == re.sub(r"[^A-Za-z0-9]", "", b)
+    return ticket_key(a) == ticket_key(b)
 
 
 # The three answers the survey offers, with the negations and typos people use (唔/冇: Cantonese).
