@@ -19,6 +19,7 @@ and adds a class with F1 0 to the macro average. Inference is plain numpy and di
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -38,13 +39,20 @@ def gate_text(text: str, title: str = "") -> str:
 
 
 class OtherClassGate:
-    def __init__(self, classes: list[str], vocab: list[str], idf: np.ndarray, coef: np.ndarray, intercept: np.ndarray):
+    def __init__(
+        self,
+        classes: list[str],
+        vocab: Sequence[str] | np.ndarray,
+        idf: np.ndarray,
+        coef: np.ndarray,
+        intercept: np.ndarray,
+    ):
         self.classes = classes
         self.vocab = vocab
         self.idf = np.asarray(idf, dtype=np.float32)
         self.coef = np.asarray(coef, dtype=np.float32)  # (classes, features)
         self.intercept = np.asarray(intercept, dtype=np.float32)
-        self._block = TfidfBlock({g: i for i, g in enumerate(vocab)}, self.idf, 0)
+        self._block = TfidfBlock(vocab, self.idf, 0)
 
     @classmethod
     def fit(cls, texts: list[str], labels: list[str]) -> OtherClassGate:
@@ -94,7 +102,7 @@ class OtherClassGate:
             return None  # an artifact from before the gate
         return cls(
             [str(x) for x in a["og_classes"]],
-            [str(x) for x in a["og_vocab"]],
+            a["og_vocab"],
             a["og_idf"],
             np.asarray(a["og_coef"], dtype=np.float32),
             a["og_intercept"],

@@ -28,6 +28,7 @@ recall for false alarms with ``HOTLINE_NLU_URGENCY_THRESHOLD`` (docs/nlu.md has 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -56,12 +57,14 @@ def model_text(text: str, title: str = "") -> str:
 
 
 class UrgencyModel:
-    def __init__(self, vocab: list[str], idf: np.ndarray, coef: np.ndarray, intercept: float):
+    def __init__(
+        self, vocab: Sequence[str] | np.ndarray, idf: np.ndarray, coef: np.ndarray, intercept: float
+    ):
         self.vocab = vocab
         self.idf = np.asarray(idf, dtype=np.float32)
         self.coef = np.asarray(coef, dtype=np.float32)
         self.intercept = float(intercept)
-        self._block = TfidfBlock({g: i for i, g in enumerate(vocab)}, self.idf, 0)
+        self._block = TfidfBlock(vocab, self.idf, 0)
 
     @classmethod
     def fit(cls, rows: list[dict[str, Any]]) -> UrgencyModel:
@@ -88,7 +91,7 @@ class UrgencyModel:
     def from_arrays(cls, a: dict[str, np.ndarray]) -> UrgencyModel | None:
         if "ug_coef" not in a:
             return None  # an artifact from before this model: the rules alone decide
-        return cls([str(x) for x in a["ug_vocab"]], a["ug_idf"], a["ug_coef"], float(a["ug_intercept"][0]))
+        return cls(a["ug_vocab"], a["ug_idf"], a["ug_coef"], float(a["ug_intercept"][0]))
 
     def proba(self, text: str, title: str = "") -> float:
         """P(urgent) of one message."""

@@ -1,0 +1,181 @@
+"""Character n-grams of a message, found and hashed by numpy instead of a Python loop.
+
+A parse reads a message's character 1-3-grams four times (urgency, request type, category); as
+Python loops over ~600 strings each, they were about a third of a parse (round 13). Here a text
+becomes one array of code points, and its n-grams integer keys (:func:`gram_keys`, looked up in a
+model's vocabulary by :class:`KeyIndex`) or crc32 values (:func:`gram_crc32`, the category
+model's hashing trick), computed for all of them at once.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def gram_keys(s: str) -> np.ndarray:
+    """One int64 per character 1-3-gram of ``s`` (whitespace removed), in the order of
+    :func:`grams`: the code points (+1, so no gram is a prefix of another's key) packed 21 bits
+    each. Lets numpy find a text's n-grams in a vocabulary instead of a Python loop."""
+    s = "".join(s.split())
+    cp = np.frombuffer(s.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int64) + 1
+    return np.concatenate([cp, (cp[:-1] << 21) | cp[1:], (cp[:-2] << 42) | (cp[1:-1] << 21) | cp[2:]])
+
+
+def pair_keys(s: str) -> np.ndarray:
+    """The :func:`gram_keys` key of every character bigram ``s[i:i+2]`` of ``s`` as written
+    (whitespace kept: a bigram across a space is not a word's)."""
+    cp = np.frombuffer(s.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int64) + 1
+    return (cp[:-1] << 21) | cp[1:]
+
+
+def vocab_keys(vocab: Sequence[str] | np.ndarray) -> np.ndarray:
+    """The :func:`gram_keys` key of each n-gram of a vocabulary (1-3 characters, no whitespace),
+    computed for the whole list at once (a model's vocabulary has a few hundred thousand)."""
+    if not len(vocab):
+        return np.zeros(0, dtype=np.int64)
+    v = np.asarray(vocab, dtype="<U3")
+    cp = v.view(np.uint32).reshape(-1, 3).astype(np.int64)  # 0-padded
+    n = np.char.str_len(v)
+    key = cp[:, 0] + 1
+    for i in (1, 2):
+        key = np.where(n > i, (key << 21) | (cp[:, i] + 1), key)
+    return key
+
+
+class KeyIndex:
+    """Exact lookup of int64 keys (:func:`gram_keys`) in numpy: the keys grouped into 2^k buckets
+    by a multiplicative hash (about two buckets per key), so a lookup is a few independent gathers.
+    A binary search over a few hundred thousand sorted keys costs about three times as much: each
+    step waits for the memory the one before it read."""
+
+    _MULT = np.uint64(0x9E3779B97F4A7C15)
+
+    def __init__(self, keys: np.ndarray, ids: np.ndarray):
+        bits = max(4, int(np.ceil(np.log2(max(2 * len(keys), 2)))))
+        self._shift = np.uint64(64 - bits)
+        h = self._hash(keys)
+        order = np.argsort(h, kind="stable")
+        self._keys, self._ids = keys[order], ids[order]
+        self._start = np.searchsorted(h[order], np.arange((1 << bits) + 1)).astype(np.int32)
+
+    def _hash(self, q: np.ndarray) -> np.ndarray:
+        return ((q.view(np.uint64) * self._MULT) >> self._shift).astype(np.int64)
+
+    def lookup(self, q: np.ndarray) -> np.ndarray:
+        """The id of every key of ``q`` that is in the index (repeats kept, order not)."""
+        b = self._hash(q)
+        lo = self._start[b]
+        n = self._start[b + 1] - lo
+        if not len(q) or not n.any():
+            return np.zeros(0, dtype=np.int64)
+        # every slot of every bucket a key falls in at once (a bucket holds at most a handful)
+        j = np.arange(int(n.max()))
+        pos = np.minimum(lo[:, None] + j, len(self._keys) - 1)
+        hit = (self._keys[pos] == q[:, None]) & (j < n[:, None])
+        return self._ids[pos[hit]]
+
+
+def _crc_table() -> np.ndarray:
+    """The byte-at-a-time crc32 table (reflected polynomial 0xEDB88320)."""
+    c = np.arange(256, dtype=np.int64)
+    for _ in range(8):
+        c = np.where(c & 1, (c >> 1) ^ 0xEDB88320, c >> 1)
+    return c
+
+
+_STEP = _crc_table()
+
+
+def _zero_byte_table() -> np.ndarray:
+    """Z[n, j, b]: the crc32 register ``b << 8j`` after n zero bytes (n = 0..8), flattened.
+
+    crc32(A + B) = Z_len(B)(crc32(A)) ^ crc32(B), where Z_n, feeding n zero bytes, is linear over
+    GF(2) (zlib's ``crc32_combine``), so it is the XOR of one table entry per byte of the register.
+    """
+    x = np.arange(256, dtype=np.int64)[None, :] << (8 * np.arange(4, dtype=np.int64))[:, None]
+    out = [x]
+    for _ in range(8):
+        x = _STEP[x & 0xFF] ^ (x >> 8)
+        out.append(x)
+    return np.stack(out).reshape(-1)
+
+
+_ZERO = _zero_byte_table()
+_CHAR_CRC: dict[str, int] = {}  # character outside the BMP -> crc32 of its UTF-8 | length << 32
+_BMP: np.ndarray | None = None  # [code point * 9 + n]: the character's crc32 moved past n bytes
+
+
+def _shift(x: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """Z_n(x) per element: the crc ``x`` of a prefix moved past ``n`` more bytes (n <= 8)."""
+    base = n * 1024
+    z = _ZERO
+    return (
+        z[base + (x & 0xFF)]
+        ^ z[base + 256 + ((x >> 8) & 0xFF)]
+        ^ z[base + 512 + ((x >> 16) & 0xFF)]
+        ^ z[base + 768 + (x >> 24)]
+    )
+
+
+def _bmp_table() -> np.ndarray:
+    """Every BMP character's crc32 and its shifts by 0-8 bytes (2.4 MB, built once in a few ms):
+    a 2- or 3-gram's crc is then one lookup per character."""
+    global _BMP
+    if _BMP is None:
+        cp = np.arange(0x10000, dtype=np.int64)
+        n = 1 + (cp >= 0x80) + (cp >= 0x800)  # the character's UTF-8 bytes (surrogates: 3)
+        utf8 = (
+            np.where(n == 1, cp, np.where(n == 2, 0xC0 | cp >> 6, 0xE0 | cp >> 12)),
+            np.where(n == 2, 0x80 | cp & 0x3F, 0x80 | (cp >> 6) & 0x3F),
+            0x80 | cp & 0x3F,
+        )
+        r = np.full(len(cp), 0xFFFFFFFF, dtype=np.int64)
+        for k, b in enumerate(utf8):
+            r = np.where(n > k, _STEP[(r ^ b) & 0xFF] ^ (r >> 8), r)
+        crc = r ^ 0xFFFFFFFF
+        _BMP = (
+            np.stack([_shift(crc, np.full(len(crc), k)) for k in range(9)], axis=1)
+            .astype(np.uint32)
+            .reshape(-1)
+        )
+    return _BMP
+
+
+def _gram_crc32_any(s: str) -> np.ndarray:
+    """:func:`gram_crc32` for a text with characters outside the BMP (emoji): per character."""
+    global _CHAR_CRC
+    cache = _CHAR_CRC
+    new = set(s).difference(cache)
+    if new:
+        if len(cache) > 200_000:  # every character ever seen: bounded anyway (a new dict, so a
+            _CHAR_CRC = cache = {}  # thread reading the old one is not disturbed)
+            new = set(s)
+        for ch in new:
+            b = ch.encode("utf-8", "surrogatepass")
+            cache[ch] = zlib.crc32(b) | len(b) << 32
+    v = np.fromiter(map(cache.__getitem__, s), dtype=np.int64, count=len(s))
+    c1, n = v & 0xFFFFFFFF, v >> 32
+    c2 = _shift(c1[:-1], n[1:]) ^ c1[1:]
+    c3 = _shift(c1[:-2], n[1:-1] + n[2:]) ^ c2[1:]
+    return np.concatenate([c1, c2, c3])
+
+
+def gram_crc32(s: str) -> np.ndarray:
+    """``zlib.crc32(g.encode())`` of every character 1-3-gram ``g`` of ``s``, in the order of
+    ``[s[i:i+n] for n in (1, 2, 3) for i in ...]``: crc32(A + B) = Z_len(B)(crc32(A)) ^ crc32(B),
+    so the 2- and 3-grams' come from their characters' (looked up in :func:`_bmp_table`)."""
+    if not s:
+        return np.zeros(0, dtype=np.int64)
+    cp = np.frombuffer(s.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int64)
+    if cp.max() >= 0x10000:
+        return _gram_crc32_any(s)
+    table = _bmp_table()
+    n = 1 + (cp >= 0x80) + (cp >= 0x800)  # UTF-8 bytes per character
+    base = cp * 9
+    c1 = table[base].astype(np.int64)
+    c2 = table[base[:-1] + n[1:]] ^ c1[1:]
+    c3 = table[base[:-2] + n[1:-1] + n[2:]] ^ c2[1:]
+    return np.concatenate([c1, c2, c3])
