@@ -89,15 +89,18 @@ def _crc_table() -> np.ndarray:
 _STEP = _crc_table()
 
 
+MAX_SHIFT = 64  # bytes: a word longer than this (a URL) is hashed by zlib itself
+
+
 def _zero_byte_table() -> np.ndarray:
-    """Z[n, j, b]: the crc32 register ``b << 8j`` after n zero bytes (n = 0..8), flattened.
+    """Z[n, j, b]: the crc32 register ``b << 8j`` after n zero bytes (n = 0..MAX_SHIFT), flattened.
 
     crc32(A + B) = Z_len(B)(crc32(A)) ^ crc32(B), where Z_n, feeding n zero bytes, is linear over
     GF(2) (zlib's ``crc32_combine``), so it is the XOR of one table entry per byte of the register.
     """
     x = np.arange(256, dtype=np.int64)[None, :] << (8 * np.arange(4, dtype=np.int64))[:, None]
     out = [x]
-    for _ in range(8):
+    for _ in range(MAX_SHIFT):
         x = _STEP[x & 0xFF] ^ (x >> 8)
         out.append(x)
     return np.stack(out).reshape(-1)
@@ -109,7 +112,7 @@ _BMP: np.ndarray | None = None  # [code point * 9 + n]: the character's crc32 mo
 
 
 def _shift(x: np.ndarray, n: np.ndarray) -> np.ndarray:
-    """Z_n(x) per element: the crc ``x`` of a prefix moved past ``n`` more bytes (n <= 8)."""
+    """Z_n(x) per element: the crc ``x`` of a prefix moved past ``n`` more bytes (n <= MAX_SHIFT)."""
     base = n * 1024
     z = _ZERO
     return (
@@ -179,3 +182,33 @@ def gram_crc32(s: str) -> np.ndarray:
     c2 = table[base[:-1] + n[1:]] ^ c1[1:]
     c3 = table[base[:-2] + n[1:-1] + n[2:]] ^ c2[1:]
     return np.concatenate([c1, c2, c3])
+
+
+_WORD_CRC: dict[str, int] = {}  # word -> crc32 of its UTF-8 | its length in bytes << 32
+_SPACE_CRC = zlib.crc32(b" ")
+
+
+def word_crc32(words: list[str]) -> np.ndarray:
+    """``zlib.crc32(f.encode())`` of each word, then of each pair of neighbours joined by a space
+    (the category model's word features, in that order): each word's crc is computed once and
+    kept, a pair's combined from its words'."""
+    global _WORD_CRC
+    cache = _WORD_CRC
+    new = set(words).difference(cache)
+    if new:
+        if len(cache) > 500_000:  # bounded: a new dict, so a thread reading the old one is not disturbed
+            _WORD_CRC = cache = {}
+            new = set(words)
+        for w in new:
+            b = w.encode("utf-8", "surrogatepass")
+            cache[w] = zlib.crc32(b) | len(b) << 32
+    v = np.fromiter(map(cache.__getitem__, words), dtype=np.int64, count=len(words))
+    c, n = v & 0xFFFFFFFF, v >> 32
+    if len(n) and n[1:].max(initial=0) >= MAX_SHIFT:
+        pairs = [
+            zlib.crc32(f"{a} {b}".encode("utf-8", "surrogatepass"))
+            for a, b in zip(words[:-1], words[1:], strict=True)
+        ]
+        return np.concatenate([c, np.asarray(pairs, dtype=np.int64)])
+    space_then = _shift(np.full(len(c) - 1, _SPACE_CRC, dtype=np.int64), n[1:]) ^ c[1:] if len(c) else c
+    return np.concatenate([c, _shift(c[:-1], n[1:] + 1) ^ space_then])

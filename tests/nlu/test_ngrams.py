@@ -13,8 +13,16 @@ import numpy as np
 import pytest
 
 from nlu.builtin import BuiltinBackend
-from nlu.category import Taxonomy, TermMatcher, char_feats, char_hash_counts, hash_counts
-from nlu.ngrams import KeyIndex, gram_crc32, gram_keys, pair_keys, vocab_keys
+from nlu.category import (
+    Taxonomy,
+    TermMatcher,
+    char_feats,
+    char_hash_counts,
+    hash_counts,
+    word_feats,
+    word_hash_counts,
+)
+from nlu.ngrams import KeyIndex, gram_crc32, gram_keys, pair_keys, vocab_keys, word_crc32
 from nlu.request_type import grams
 
 REAL = Path(__file__).parents[2] / "nlu" / "data" / "eval" / "request_type_real7.jsonl"
@@ -55,6 +63,27 @@ def test_char_hash_counts_are_the_python_loops_buckets(doc: str) -> None:
         zip(ref_idx.tolist(), ref_n.tolist(), strict=True)
     )
     assert idx.tolist() == sorted(idx.tolist())
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        "楼上 漏水 物业 不管 楼上 漏水",
+        "中山路 12 号 煤气 漏气 😀 é",
+        "https://example.gov.cn/a/very/long/path/that/is/longer/than/sixty-four/bytes 投诉",
+        "长" * 30 + " 词 " + "长" * 21,  # 90 and 63 bytes: past the table and at its edge
+        "",
+        "水",
+    ],
+)
+def test_word_crc32_and_counts_are_the_python_loops(doc: str) -> None:
+    expected = [zlib.crc32(f.encode("utf-8")) for f in word_feats(doc)]
+    assert word_crc32(doc.split()).tolist() == expected
+    idx, n = word_hash_counts(doc)
+    ref_idx, ref_n = hash_counts(word_feats(doc))
+    assert dict(zip(idx.tolist(), n.tolist(), strict=True)) == dict(
+        zip(ref_idx.tolist(), ref_n.tolist(), strict=True)
+    )
 
 
 @pytest.mark.parametrize("text", [s for s in SENTENCES if "\x00" not in s])
