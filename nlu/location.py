@@ -43,6 +43,18 @@ _NEEDS_EXT = re.compile(
     rf"{_HE}|{_DU}[{_CJK}]{{0,6}}?(?:小区|社区|花园|家园|广场|大厦|公寓|新村|村|组|城|苑|园|庭|府|湾|港|路|街|中心)"
 )
 
+def _near_end(ends: str, pattern: str) -> re.Pattern[str]:
+    """``pattern`` behind a lookahead that each of its matches satisfies anyway: one of ``ends``
+    (the first characters of the words that can end the match: 路, 小区, 大厦 …) within its first
+    ten characters (a name before such a word is at most eight). Python's re tries a pattern at
+    every position of the text; the lookahead turns most positions away in a few steps instead of
+    a name's backtracking through every ending (round 13, on the held-out board messages: the
+    road, community and landmark patterns in about half the time; the same matches on 19,224
+    texts, ``tests/nlu/test_location.py``). Whoever adds an ending to a pattern adds its first
+    character to ``ends``."""
+    return re.compile(rf"(?=(?s:.){{0,9}}[{ends}])(?:{pattern})")
+
+
 _PART_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     (
         "province",
@@ -66,7 +78,8 @@ _PART_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ),
     (
         "road",
-        re.compile(
+        _near_end(
+            "市区县环国省乡大路街巷胡",
             rf"(?<![A-Za-z0-9])[A-Z]\d{{0,2}}[市区县][东西南北中]?(?:路|大道|大街|街)(?:\d+号)?|"
             # ring roads: "南二环", "三环线"
             rf"[东西南北]?[二三四五]环(?:路|线)?(?![境保节比])|"
@@ -78,7 +91,8 @@ _PART_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ),
     (
         "community",
-        re.compile(
+        _near_end(
+            "小花社家公新山名雅庭居安宿别生苑府城湾屯村组",
             rf"{_NAME}{{2,8}}(?:小区|花园|社区|家园|公寓|新村|新城|山庄|名苑|花苑|雅苑|庭院|居委会|安置房|宿舍区|别墅区|生活区|宿舍|别墅)"
             # a one-character suffix ends a name only where it does not start a word (城乡, 城区, 府办)
             rf"|{_NAME}{{2,8}}(?:苑|庭|(?<!政)府|城|湾|屯|(?<=[雅颂名佳逸锦])居)(?![乡区镇市管建里内外中民际办委铁])"
@@ -87,7 +101,8 @@ _PART_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ),
     (
         "landmark",
-        re.compile(
+        _near_end(
+            "大广商超市中医卫学小幼公车汽火地高站桥立隧加厂酒宾银派写工物产园垸Kk网歌舞茶棋会馆饭餐影体考驾基停码机收砂养采屠打弃搅垃变华天郡邸阁湖岭景风片校矿",
             rf"{_NAME}{{2,8}}(?:大厦|广场|商场|超市|市场|中心|医院|卫生院|学校|中学|小学|幼儿园|大学|学院|公园|车站|"
             rf"汽车站|火车站|地铁站|高铁站|站|桥|立交桥|隧道|地下通道|加油站|厂|公司|酒店|宾馆|银行|派出所|大楼|写字楼|工地|"
             rf"物流园|产业园|工业园|园|垸|KTV|ktv|酒吧|网吧|歌厅|舞厅|茶楼|棋牌室|会所|馆|饭店|餐馆|影城|体育场|考场|驾校|基地|车库|停车场|码头|机场|"

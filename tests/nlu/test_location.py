@@ -412,3 +412,38 @@ def test_round6_addressee_city_and_venue() -> None:
 def test_round6_brand_before_a_gazetteer_name(ex: LocationExtractor) -> None:
     # a developer's brand right before a gazetteer estate is part of its name
     assert ex.extract("A3区中建梅溪湖有大量群租房").text == "A3区中建梅溪湖"
+
+
+def test_the_lookahead_on_part_patterns_changes_no_match() -> None:
+    """The road, community and landmark patterns sit behind a lookahead for their endings' first
+    characters (speed); on every real message of the location sets and 1,250 board messages it
+    must find exactly what the bare pattern finds, from any starting point."""
+    import re
+
+    from nlu import location
+
+    eval_dir = Path(__file__).parents[2] / "nlu" / "data" / "eval"
+    texts = [
+        json.loads(line)["text"][:1500]
+        for name in ("location_fresh6.jsonl", "location_dev2.jsonl", "request_type_real7.jsonl")
+        for line in (eval_dir / name).read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
+    assert len(texts) > 1500
+    prefix = re.compile(r"^\(\?=\(\?s:\.\)\{0,9\}\[[^\]]+\]\)\(\?:")
+    wrapped = [
+        (p, re.compile(prefix.sub("", p.pattern)[:-1]))
+        for _, p in location._PART_PATTERNS + location._PART_PATTERNS_EXT
+        if prefix.match(p.pattern)
+    ]
+    assert len(wrapped) == 6  # road, community, landmark; plain and extended names
+    found = 0
+    for fast, bare in wrapped:
+        for t in texts:
+            spans = [m.span() for m in bare.finditer(t)]
+            assert [m.span() for m in fast.finditer(t)] == spans, (bare.pattern[:30], t)
+            for pos in (3, 17):
+                a, b = fast.search(t, pos), bare.search(t, pos)
+                assert (a and a.span()) == (b and b.span())
+            found += len(spans)
+    assert found > 1000
