@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from .fastre import compile_fast
+
 # (pattern, weight); a pattern may match several times, each match counts once
 _RT_RULES: dict[str, list[tuple[str, float]]] = {
     "举报": [
@@ -32,7 +34,10 @@ _RT_RULES: dict[str, list[tuple[str, float]]] = {
             r"求助|求救|救救|帮帮|帮忙|走投无路|无助|求求|恳请.*帮助|请求帮助|请帮|救命|急需|无家可归|生活困难|没钱",
             2.5,
         ),
-        (r"困难|看病难|怎么办才好|该怎么办|怎么办|咋办|咋整|不知所措|希望.*帮助|给予帮助|解决一下|讨薪|讨要|快来人|求你们|拜托", 1.0),
+        (
+            r"困难|看病难|怎么办才好|该怎么办|怎么办|咋办|咋整|不知所措|希望.*帮助|给予帮助|解决一下|讨薪|讨要|快来人|求你们|拜托",
+            1.0,
+        ),
     ],
     "咨询": [
         (r"咨询|请问|想问|问一下|问问|了解一下|想了解|打听", 2.5),
@@ -59,7 +64,7 @@ _RT_RULES: dict[str, list[tuple[str, float]]] = {
         ),
     ],
 }
-_RT_COMPILED = {k: [(re.compile(p), w) for p, w in v] for k, v in _RT_RULES.items()}
+_RT_COMPILED = {k: [(compile_fast(p), w) for p, w in v] for k, v in _RT_RULES.items()}
 _PRIOR = {"投诉": 0.6, "咨询": 0.3, "求助": 0.1, "建议": 0.1, "举报": 0.0, "表扬": 0.0}
 RT_LABELS = tuple(_RT_RULES)
 
@@ -176,7 +181,7 @@ _URGENT: list[tuple[str, str]] = [
         r"(?:排|倒|放|淌).{0,24}取水口|(?:多次|经常|频繁|屡次|时常)(?:发生|出现).{0,4}(?:交通)?(?:事故|意外)",
     ),
 ]
-_URGENT_COMPILED = [(k, re.compile(p)) for k, p in _URGENT]
+_URGENT_COMPILED = [(k, compile_fast(p)) for k, p in _URGENT]
 # Just before a match: a danger that is prevented, denied or only imagined. (A risk said to
 # be near -- 容易垮塌, 随时可能会掉落 -- is a danger now: annotators mark it urgent.)
 _NEGATED = re.compile(r"没有|并未|不会|防止|预防|避免|以免|防范|演练|宣传|培训|排查|一旦|如果|万一|假如|若")
@@ -188,7 +193,9 @@ _NOT_NOW = re.compile(
 )
 
 
-def combine(title_points: dict[str, float], text_points: dict[str, float]) -> tuple[str, float, dict[str, float]]:
+def combine(
+    title_points: dict[str, float], text_points: dict[str, float]
+) -> tuple[str, float, dict[str, float]]:
     """The rules' verdict from the points of a title (counted double) and of a text."""
     scores = {k: _PRIOR[k] + 2.0 * title_points[k] + text_points[k] for k in RT_LABELS}
     best = max(scores, key=scores.__getitem__)
@@ -218,7 +225,9 @@ def urgency(text: str) -> tuple[bool, str]:
     return False, ""
 
 
-_SEVERE = re.compile(r"严重|多处|大面积|贯穿|整体|随时|危险|危及|威胁|倒塌|垮塌|下沉|沉降|越来越|不断|加剧|不敢住")
+_SEVERE = re.compile(
+    r"严重|多处|大面积|贯穿|整体|随时|危险|危及|威胁|倒塌|垮塌|下沉|沉降|越来越|不断|加剧|不敢住"
+)
 _CLAUSE_END = re.compile(r"[。！？!?；;\n]")
 
 

@@ -13,7 +13,7 @@ import re
 import threading
 import unicodedata
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import rjieba
 
@@ -42,10 +42,41 @@ def _jieba():  # type: ignore[no-untyped-def]
     return _tokenizer
 
 
+class _CharTable(dict[int, str]):
+    """A ``str.translate`` table filled on first sight of each character (at most ``LIMIT`` kept):
+    a message is cleaned character by character in C instead of a Python loop (round 13)."""
+
+    LIMIT = 100_000
+
+    def __init__(self, one: Callable[[str], str]):
+        super().__init__()
+        self._one = one
+
+    def __missing__(self, code: int) -> str:
+        out = self._one(chr(code))
+        if len(self) < self.LIMIT:
+            self[code] = out
+        return out
+
+
+def _printable(ch: str) -> str:
+    return ch if (ch.isprintable() or ch in "\n\t") else " "
+
+
+def _aligned(ch: str) -> str:
+    if not (ch.isprintable() or ch in "\n\t"):
+        return " "
+    n = unicodedata.normalize("NFKC", ch)
+    return n if len(n) == 1 else ch
+
+
+_PRINTABLE = _CharTable(_printable)
+_ALIGNED = _CharTable(_aligned)
+
+
 def clean(text: str) -> str:
     """NFKC (full-width → half-width), drop control characters, collapse whitespace."""
-    text = unicodedata.normalize("NFKC", text or "")
-    text = "".join(ch if (ch.isprintable() or ch in "\n\t") else " " for ch in text)
+    text = unicodedata.normalize("NFKC", text or "").translate(_PRINTABLE)
     return re.sub(r"[ \t\r\f\v\u3000]+", " ", text).strip()
 
 
@@ -53,14 +84,7 @@ def clean_aligned(text: str) -> str:
     """Like :func:`clean` but keeps every character's position (1:1), so spans found in the
     result index the original text: NFKC per character only where it yields one character,
     control characters become spaces, nothing is collapsed or stripped."""
-    out = []
-    for ch in text or "":
-        if not (ch.isprintable() or ch in "\n\t"):
-            out.append(" ")
-            continue
-        n = unicodedata.normalize("NFKC", ch)
-        out.append(n if len(n) == 1 else ch)
-    return "".join(out)
+    return (text or "").translate(_ALIGNED)
 
 
 _trad_only: frozenset[str] | None = None
