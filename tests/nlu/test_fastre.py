@@ -98,3 +98,12 @@ def test_clean_tables_match_the_loops(real_texts: list[str]) -> None:
         assert clean(t) == _clean_by_loop(t), repr(t)
         assert clean_aligned(t) == _clean_aligned_by_loop(t), repr(t)
         assert len(clean_aligned(t)) == len(t)
+
+
+def test_tokens_keep_the_words_the_regex_keeps(real_texts: list[str]) -> None:
+    from nlu.text import _TOKEN_OK, MAX_CHARS, cut, to_simplified, tokens
+
+    stop = frozenset({"的", "了", "我"})
+    for t in [*real_texts[:300], "……，。!!", "2023年 A3区 ①②"]:
+        words = cut(to_simplified(clean(t)[:MAX_CHARS]))
+        assert tokens(t, stop) == [w for w in words if _TOKEN_OK.search(w) and w not in stop]
