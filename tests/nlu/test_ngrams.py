@@ -63,6 +63,8 @@ def test_char_hash_counts_are_the_python_loops_buckets(doc: str) -> None:
         zip(ref_idx.tolist(), ref_n.tolist(), strict=True)
     )
     assert idx.tolist() == sorted(idx.tolist())
+    first = char_hash_counts(doc, first_seen=True)  # training: the order the loop gave
+    assert (first[0].tolist(), first[1].tolist()) == (ref_idx.tolist(), ref_n.tolist())
 
 
 @pytest.mark.parametrize(
@@ -84,6 +86,8 @@ def test_word_crc32_and_counts_are_the_python_loops(doc: str) -> None:
     assert dict(zip(idx.tolist(), n.tolist(), strict=True)) == dict(
         zip(ref_idx.tolist(), ref_n.tolist(), strict=True)
     )
+    first = word_hash_counts(doc, first_seen=True)
+    assert (first[0].tolist(), first[1].tolist()) == (ref_idx.tolist(), ref_n.tolist())
 
 
 @pytest.mark.parametrize("text", [s for s in SENTENCES if "\x00" not in s])
