@@ -98,9 +98,11 @@ def assign_groups(examples: list[Example], texts: list[str], threshold: float = 
             i = parent[i]
         return i
 
-    for i, j, v in zip(sim.row, sim.col, sim.data, strict=True):
-        if i < j and v >= threshold:
-            parent[find(int(i))] = find(int(j))
+    # only the pairs that join (the product holds nearly every pair: most messages share some
+    # 3-gram), in the product's order, so the clusters and their ids are as a loop over all gave
+    keep = (sim.row < sim.col) & (sim.data >= threshold)
+    for i, j in zip(sim.row[keep].tolist(), sim.col[keep].tolist(), strict=True):
+        parent[find(i)] = find(j)
     for i, ex in enumerate(examples):
         ex.group = find(i)
 
