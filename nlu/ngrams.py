@@ -48,8 +48,8 @@ def vocab_keys(vocab: Sequence[str] | np.ndarray) -> np.ndarray:
 class KeyIndex:
     """Exact lookup of int64 keys (:func:`gram_keys`) in numpy: the keys grouped into 2^k buckets
     by a multiplicative hash (about two buckets per key), so a lookup is a few independent gathers.
-    A binary search over a few hundred thousand sorted keys costs about three times as much: each
-    step waits for the memory the one before it read."""
+    A binary search over a few hundred thousand sorted keys (np.searchsorted) cost more here: each
+    of its steps waits for the memory the one before it read."""
 
     _MULT = np.uint64(0x9E3779B97F4A7C15)
 
@@ -196,7 +196,7 @@ def word_crc32(words: list[str]) -> np.ndarray:
     cache = _WORD_CRC
     new = set(words).difference(cache)
     if new:
-        if len(cache) > 500_000:  # bounded: a new dict, so a thread reading the old one is not disturbed
+        if len(cache) > 200_000:  # bounded: a new dict, so a thread reading the old one is not disturbed
             _WORD_CRC = cache = {}
             new = set(words)
         for w in new:
