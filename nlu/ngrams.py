@@ -107,7 +107,6 @@ def _zero_byte_table() -> np.ndarray:
 
 
 _ZERO = _zero_byte_table()
-_CHAR_CRC: dict[str, int] = {}  # character outside the BMP -> crc32 of its UTF-8 | length << 32
 _BMP: np.ndarray | None = None  # [code point * 9 + n]: the character's crc32 moved past n bytes
 
 
@@ -147,20 +146,36 @@ def _bmp_table() -> np.ndarray:
     return _BMP
 
 
+class _CrcCache:
+    """crc32 and UTF-8 length of strings seen before (characters outside the BMP, words), kept up to
+    ``limit``; past it a new dict starts, so a thread reading the old one is not disturbed."""
+
+    def __init__(self, limit: int = 200_000):
+        self.limit = limit
+        self._known: dict[str, int] = {}  # string -> crc32 of its UTF-8 | its length in bytes << 32
+
+    def crc_and_length(self, items: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(crc32, length in bytes) of each string of ``items`` (a text: of each character)."""
+        known = self._known
+        new = set(items).difference(known)
+        if new:
+            if len(known) > self.limit:
+                self._known = known = {}
+                new = set(items)
+            for x in new:
+                b = x.encode("utf-8", "surrogatepass")
+                known[x] = zlib.crc32(b) | len(b) << 32
+        v = np.fromiter(map(known.__getitem__, items), dtype=np.int64, count=len(items))
+        return v & 0xFFFFFFFF, v >> 32
+
+
+_CHARS = _CrcCache()  # characters outside the BMP
+_WORDS = _CrcCache()
+
+
 def _gram_crc32_any(s: str) -> np.ndarray:
     """:func:`gram_crc32` for a text with characters outside the BMP (emoji): per character."""
-    global _CHAR_CRC
-    cache = _CHAR_CRC
-    new = set(s).difference(cache)
-    if new:
-        if len(cache) > 200_000:  # every character ever seen: bounded anyway (a new dict, so a
-            _CHAR_CRC = cache = {}  # thread reading the old one is not disturbed)
-            new = set(s)
-        for ch in new:
-            b = ch.encode("utf-8", "surrogatepass")
-            cache[ch] = zlib.crc32(b) | len(b) << 32
-    v = np.fromiter(map(cache.__getitem__, s), dtype=np.int64, count=len(s))
-    c1, n = v & 0xFFFFFFFF, v >> 32
+    c1, n = _CHARS.crc_and_length(s)
     c2 = _shift(c1[:-1], n[1:]) ^ c1[1:]
     c3 = _shift(c1[:-2], n[1:-1] + n[2:]) ^ c2[1:]
     return np.concatenate([c1, c2, c3])
@@ -184,7 +199,6 @@ def gram_crc32(s: str) -> np.ndarray:
     return np.concatenate([c1, c2, c3])
 
 
-_WORD_CRC: dict[str, int] = {}  # word -> crc32 of its UTF-8 | its length in bytes << 32
 _SPACE_CRC = zlib.crc32(b" ")
 
 
@@ -192,18 +206,7 @@ def word_crc32(words: list[str]) -> np.ndarray:
     """``zlib.crc32(f.encode())`` of each word, then of each pair of neighbours joined by a space
     (the category model's word features, in that order): each word's crc is computed once and
     kept, a pair's combined from its words'."""
-    global _WORD_CRC
-    cache = _WORD_CRC
-    new = set(words).difference(cache)
-    if new:
-        if len(cache) > 200_000:  # bounded: a new dict, so a thread reading the old one is not disturbed
-            _WORD_CRC = cache = {}
-            new = set(words)
-        for w in new:
-            b = w.encode("utf-8", "surrogatepass")
-            cache[w] = zlib.crc32(b) | len(b) << 32
-    v = np.fromiter(map(cache.__getitem__, words), dtype=np.int64, count=len(words))
-    c, n = v & 0xFFFFFFFF, v >> 32
+    c, n = _WORDS.crc_and_length(words)
     if len(n) and n[1:].max(initial=0) >= MAX_SHIFT:
         pairs = [
             zlib.crc32(f"{a} {b}".encode("utf-8", "surrogatepass"))

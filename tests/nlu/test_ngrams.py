@@ -7,21 +7,14 @@ from __future__ import annotations
 import json
 import random
 import zlib
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from nlu.builtin import BuiltinBackend
-from nlu.category import (
-    Taxonomy,
-    TermMatcher,
-    char_feats,
-    char_hash_counts,
-    hash_counts,
-    word_feats,
-    word_hash_counts,
-)
+from nlu.category import N_FEATURES, Taxonomy, TermMatcher, char_hash_counts, word_hash_counts
 from nlu.ngrams import KeyIndex, gram_crc32, gram_keys, pair_keys, vocab_keys, word_crc32
 from nlu.request_type import grams
 
@@ -36,6 +29,23 @@ SENTENCES = [
     "水",
     "漏水",
 ]
+
+
+def word_feats(doc: str) -> list[str]:
+    """The category model's word features, as the loop before round 13 listed them."""
+    toks = doc.split()
+    return toks + [toks[i] + " " + toks[i + 1] for i in range(len(toks) - 1)]
+
+
+def char_feats(doc: str) -> list[str]:
+    s = doc.replace(" ", "")
+    return [s[i : i + n] for n in (1, 2, 3) for i in range(len(s) - n + 1)]
+
+
+def hash_counts(feats: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(bucket, count) in the order buckets first occur: what the model was trained on."""
+    counts = Counter([zlib.crc32(f.encode("utf-8")) % N_FEATURES for f in feats])
+    return np.array(list(counts.keys()), dtype=np.int64), np.array(list(counts.values()), dtype=np.int64)
 
 
 def _random_texts(n: int) -> list[str]:
