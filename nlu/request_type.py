@@ -161,18 +161,24 @@ class RequestTypeModel:
         rows): trained on all other sets and tested on real7, real8 and real9 in turn (one per
         source), C 1 / 3 / 10 / 30 read accuracy 0.70 / 0.73 / 0.75 / 0.75 on real8 and
         0.69 / 0.73 / 0.74 / 0.74 on real9, macro-F1 alike; the classes stay balanced (unweighted
-        classes read higher accuracy but lower macro-F1: the rare 求助 and 举报 lose)."""
+        classes read higher accuracy but lower macro-F1: the rare 求助 and 举报 lose).
+
+        Round 14: n-grams in three rows or more (min_df 3; was 2) and the matrix in float32, to
+        bring ``hotline nlu train --full`` under three minutes on two cores: 233k features instead
+        of 414k (all rows), the solver ~40 % faster. Same harness (each real source left out in turn), real7 /
+        real8 / real9 accuracy 0.844 / 0.753 / 0.746 → 0.850 / 0.751 / 0.744, macro-F1 0.674 /
+        0.623 / 0.618 → 0.681 / 0.621 / 0.615, and 98–99 % of the predictions unchanged."""
         from scipy.sparse import csr_matrix, hstack
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
 
         rows = list(rows)
         vecs = [
-            TfidfVectorizer(analyzer=grams_and_words, lowercase=False, sublinear_tf=True, min_df=2)
+            TfidfVectorizer(analyzer=grams_and_words, lowercase=False, sublinear_tf=True, min_df=3)
             for _ in range(2)
         ]
         # vocabulary and IDF from the rows as annotated: fitted on the doubled rows, every n-gram of
-        # a detail would occur at least twice and pass min_df (three times the vocabulary, memory)
+        # a detail would occur at least twice and count as two rows for min_df
         vecs[0].fit([str(r.get("title") or "") for r in rows])
         vecs[1].fit([str(r.get("text") or "")[:DETAIL_CHARS] for r in rows])
         rows += [{**r, "title": ""} for r in rows]
@@ -181,7 +187,7 @@ class RequestTypeModel:
         y = [str(r["request_type"]) for r in rows]
         blocks = [vecs[0].transform(titles), vecs[1].transform(texts)]
         dense = np.array([rule_features(*points(t, ti)) for t, ti in zip(texts, titles, strict=True)])
-        x = hstack([*blocks, csr_matrix(dense)]).tocsr()
+        x = hstack([*blocks, csr_matrix(dense)]).tocsr().astype(np.float32)
         lr = LogisticRegression(C=c, max_iter=5000, class_weight="balanced").fit(x, y)
         vocabs = [sorted(v.vocabulary_, key=v.vocabulary_.__getitem__) for v in vecs]
         return cls(

@@ -127,15 +127,17 @@ def fit_category(
     return model.add_fallback(taxonomy, texts)
 
 
-def fit_request_type_and_urgency(
-    limit: int | None = None,
-) -> tuple[RequestTypeModel, UrgencyModel, list[dict[str, Any]]]:
-    """Both learn the annotated request-type rows (one to two minutes on one core: run beside the
-    category model, see :func:`train`); ``limit``: about that many rows, spread over every file."""
+def fit_request_type(limit: int | None = None) -> RequestTypeModel:
+    """The request-type model on the annotated rows (one and a half to two minutes on one core, the
+    longest single fit: run beside everything else, see :func:`train`)."""
+    return RequestTypeModel.fit(request_type_rows(limit))
+
+
+def request_type_rows(limit: int | None = None) -> list[dict[str, Any]]:
+    """The annotated request-type and urgency rows (all of them, or about ``limit``, spread over
+    every file)."""
     rows = RequestTypeModel.load_rows()
-    if limit:
-        rows = rows[:: max(1, len(rows) // limit)]
-    return RequestTypeModel.fit(rows), UrgencyModel.fit(rows), rows
+    return rows[:: max(1, len(rows) // limit)] if limit else rows
 
 
 def train(
@@ -159,12 +161,13 @@ def train(
             step(msg, frac)
 
     t0 = time.perf_counter()
-    # the request-type and urgency models need nothing of the category data: fitted in a second
-    # process while this one prepares and fits the category model (2 cores: ~1 minute less); the
-    # eight-class gate follows them there (~30 s) once the split is known.
-    # Leaving the block, done or failed, terminates that process: a failed training stops at once.
+    # the request-type model, the longest single fit (~1 minute on one core), needs nothing of the
+    # category data: fitted in a second process while this one prepares and fits the category
+    # models; the eight-class gate (~30 s) follows it there once the split is known, the urgency
+    # model (~10 s) is fitted here: the two processes end about together. Leaving the block, done
+    # or failed, terminates that process: a failed training stops at once.
     with multiprocessing.get_context("spawn").Pool(1) as pool:
-        rt_async = pool.apply_async(fit_request_type_and_urgency, (limit,))
+        rt_async = pool.apply_async(fit_request_type, (limit,))
         tick("loading, segmenting and splitting the data", 0.05)
         examples, docs, stop, train_ex, test_ex = prepare(data_dir, limit)
         tick("split", 0.35)
@@ -185,8 +188,11 @@ def train(
             # (the longest part on one core): the split model is measured below all the same
             tick("category model on all rows", 0.73)
             full_cat = fit_category(learned, docs, taxonomy)
-        tick("request-type and urgency models", 0.74)
-        rt_model, urgency_model, rt_rows = rt_async.get()
+        tick("urgency model", 0.74)
+        rt_rows = request_type_rows(limit)
+        urgency_model = UrgencyModel.fit(rt_rows)
+        tick("request-type model and eight-class gate", 0.76)
+        rt_model = rt_async.get()
         other_classes = gate_async.get() if gate_async else None
         meta: dict[str, Any] = {
             "version": ARTIFACT_VERSION,
