@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from pydantic import BaseModel, Field
+from rapidfuzz.distance import OSA
 
 from bot.handoff import HandoffRules, asks_for_person, asks_to_withdraw, is_angry, same_complaint
 from bot.state import ConversationState, Draft, Mode
@@ -276,37 +277,53 @@ class Bot:
         ticket_id = parse.entity("ticket_id")
         if not ticket_id and (m := TICKET_ID.search(msg.text)):
             ticket_id = m.group()
+        mine = await self.tickets.list_for(msg.conversation_key, limit=20)
         if ticket_id:
             try:
-                ticket = await self.tickets.get(ticket_id)
+                ticket: Ticket | None = await self.tickets.get(ticket_id)
             except TicketNotFound:
                 ticket = None
-            if ticket is None:
-                ticket = await self._own_ticket_like(msg.conversation_key, ticket_id)
+            corrected = False
             if ticket is None or ticket.conversation_key != msg.conversation_key:
-                # Someone else's ticket looks exactly like a missing one: nothing leaks.
-                return Reply(text=say("ticket_not_found", ticket_id=ticket_id))
-            return Reply(text=_status_line(ticket), ticket_id=ticket.ticket_id, kind="reply")
-        mine = await self.tickets.list_for(msg.conversation_key, limit=5)
+                # someone else's ticket looks exactly like a missing one: nothing leaks, and the
+                # number is read as a slip for one of the citizen's own
+                ticket, corrected = _own_ticket_like(mine, ticket_id)
+            if ticket is None:
+                lines = [say("ticket_not_found", ticket_id=ticket_id)]
+                if mine:  # what the citizen may have meant
+                    lines += [say("your_tickets")] + [_status_line(t) for t in mine[:5]]
+                return Reply(text="\n".join(lines))
+            line = _status_line(ticket)
+            if corrected:
+                line = say("ticket_number_corrected", typed=ticket_id) + "\n" + line
+            return Reply(text=line, ticket_id=ticket.ticket_id, kind="reply")
         if not mine:
             return Reply(text=say("no_tickets"))
-        lines = [say("your_tickets")] + [_status_line(t) for t in mine]
+        lines = [say("your_tickets")] + [_status_line(t) for t in mine[:5]]
         return Reply(text="\n".join(lines))
-
 
     async def _has_open_ticket(self, msg: InboundMessage) -> bool:
         mine = await self.tickets.list_for(msg.conversation_key, limit=5)
         return any(t.status not in ("resolved", "closed") for t in mine)
 
-    async def _own_ticket_like(self, conversation_key: str, typed: str) -> Ticket | None:
-        """The citizen's own ticket that a number typed otherwise names ("000123", spaces for
-        dashes): only their own tickets are looked at, so nothing leaks."""
-        want = ticket_key(typed)
-        if len(want) < 3:
-            return None
-        mine = await self.tickets.list_for(conversation_key, limit=20)
-        like = [t for t in mine if ticket_key(t.ticket_id).endswith(want)]
-        return like[0] if len(like) == 1 else None
+
+def _own_ticket_like(mine: list[Ticket], typed: str) -> tuple[Ticket | None, bool]:
+    """The one ticket of the citizen's own (``mine``) that a number typed otherwise names, and
+    whether it took a correction: the serial alone ("000123") or other separators name it as
+    typed; a whole number with one slip (a digit missing, extra or wrong, two digits swapped)
+    names it when no other of their tickets is as close. Only their own tickets are looked at,
+    so nothing leaks."""
+    want = ticket_key(typed)
+    if len(want) < 3:
+        return None, False
+    keys = [ticket_key(t.ticket_id) for t in mine]
+    like = [t for t, k in zip(mine, keys, strict=True) if k.endswith(want)]
+    if like:
+        return (like[0], False) if len(like) == 1 else (None, False)
+    if len(want) < 12:  # a serial with a slip could be any of them
+        return None, False
+    near = [t for t, k in zip(mine, keys, strict=True) if OSA.distance(k, want, score_cutoff=1) <= 1]
+    return (near[0], True) if len(near) == 1 else (None, False)
 
 
 def _handoff(turn: Turn, reason: str, rules: HandoffRules) -> Turn:

@@ -31,10 +31,26 @@ _TICKET_WORDED = re.compile(
 )
 
 
+# letters typed for the digits they look like (O for 0, I and l for 1), inside a run of digits
+# that holds no other letter: "2026II27", "OOO123"; a word such as "Hello" is left alone
+_LOOKALIKE_RUN = re.compile(r"(?<![A-Za-z])[0-9OoIl]*[0-9][0-9OoIl]*(?![A-Za-z])")
+_LOOKALIKE = str.maketrans("OoIl", "0011")
+
+
+def digits_for_lookalikes(text: str) -> str:
+    """``text`` with O/o and I/l read as 0 and 1 inside runs of digits (same length, so positions
+    still point into the text as typed)."""
+    if not any(c in text for c in "OoIl"):
+        return text
+    return _LOOKALIKE_RUN.sub(lambda m: m.group().translate(_LOOKALIKE), text)
+
+
 def ticket_ids(text: str) -> list[tuple[str, int, int]]:
-    """(value, start, end) of each ticket number; the value in the ledger's form P-YYYYMMDD-NNN."""
+    """(value, start, end) of each ticket number; the value in the ledger's form P-YYYYMMDD-NNN.
+    Letters typed for look-alike digits count as those digits ("12345-2026II27-OOO123")."""
     found: list[tuple[str, int, int]] = []
     taken: list[tuple[int, int]] = []
+    text = digits_for_lookalikes(text)
     for pattern in (_TICKET_PARTS, _TICKET_RUN, _TICKET_LIKE):
         for m in pattern.finditer(text):
             if any(m.start() < e and s < m.end() for s, e in taken):

@@ -193,6 +193,55 @@ async def test_progress_by_the_serial_alone(ledger: LocalLedger) -> None:
     assert "没有找到" in texts(turn) and ref.ticket_id not in texts(turn)
 
 
+def slips(number: str) -> list[str]:
+    """A ticket number as people mistype it: a digit dropped, two swapped, O for 0, one wrong."""
+    i = number.rindex("-") + 4  # inside the serial
+    swapped = number[: i - 1] + number[i] + number[i - 1] + number[i + 1 :]
+    return [
+        number[:i] + number[i + 1 :],
+        swapped if swapped != number else number[:i] + "9" + number[i + 1 :],
+        number.replace("0", "O"),
+        number[:-1] + ("7" if number[-1] != "7" else "8"),
+    ]
+
+
+async def test_a_mistyped_number_finds_the_citizens_own_ticket(ledger: LocalLedger) -> None:
+    """One slip in a whole number still names the citizen's ticket, said as a correction;
+    a stranger typing the same slips hears "not found" and never sees the ticket."""
+    citizen = Citizen(Bot(ledger))
+    ref = await citizen.files_a_ticket(ledger)
+    for typed in slips(ref.ticket_id):
+        turn = await Citizen(citizen.bot).says(f"查询 {typed}")  # a new conversation each time
+        assert ref.ticket_id in texts(turn), typed
+        assert turn.replies[0].ticket_id == ref.ticket_id
+        if typed.replace("O", "0") != ref.ticket_id:
+            assert "可能是这一张" in texts(turn), typed
+    for typed in slips(ref.ticket_id):
+        turn = await Citizen(citizen.bot, sender="s2").says(f"查询 {typed}")
+        # told "not found" (echoing the number as read), with no status line of the ticket
+        assert "没有找到" in texts(turn) and "更新于" not in texts(turn), typed
+        assert turn.replies[0].ticket_id is None and "可能是这一张" not in texts(turn), typed
+
+
+async def test_an_unknown_number_lists_the_citizens_tickets(ledger: LocalLedger) -> None:
+    """Two slips away from anything: not found, and the citizen's own tickets follow, so the
+    right number is at hand; two tickets equally close are not guessed between."""
+    citizen = Citizen(Bot(ledger))
+    first = await citizen.files_a_ticket(ledger)
+    second = await citizen.files_a_ticket(ledger)
+    turn = await citizen.says("查询 12345-20201231-999999")
+    assert "没有找到" in texts(turn) and say("your_tickets") in texts(turn)
+    assert first.ticket_id in texts(turn) and second.ticket_id in texts(turn)
+    a, b = first.ticket_id, second.ticket_id
+    between = next(
+        (a[:i] + b[i] + a[i + 1 :] for i in range(len(a)) if a[i] != b[i] and a[:i] + b[i] + a[i + 1 :] != b),
+        None,
+    )
+    if between is not None:  # one slip from both when they differ in two places
+        turn = await Citizen(citizen.bot).says(f"查询 {between}")
+        assert "可能是这一张" not in texts(turn)
+
+
 async def test_withdrawing_a_filed_ticket_goes_to_a_person(ledger: LocalLedger) -> None:
     """The bot cannot close a ticket: "撤了吧…已经修好了" hands the conversation to an operator,
     and only when the citizen has a ticket still open."""

@@ -24,6 +24,10 @@ EVAL = Path(__file__).resolve().parents[2] / "nlu" / "data" / "eval"
         ("查询 12345－20261127－000123", "12345-20261127-000123"),
         ("查询12345-2026112-000123", "12345-2026112-000123"),  # a digit short: kept as typed
         ("请问一下我的工单000123有回复了吗", "000123"),  # called a ticket number by the words around it
+        ("查询12345-2026II27-000123", "12345-20261127-000123"),  # I for 1
+        ("12345-20261127-OOO123 到哪一步了", "12345-20261127-000123"),  # O for 0
+        ("查询 BJ-2026ll27-0O0123", "BJ-20261127-000123"),  # l for 1; the prefix keeps its letters
+        ("我的工单OOO123有回复了吗", "000123"),
     ],
 )
 def test_ticket_numbers_as_typed(text: str, value: str) -> None:
@@ -38,6 +42,7 @@ def test_ticket_numbers_as_typed(text: str, value: str) -> None:
         "金额20261127元",
         "座机 020-84561237",
         "身份证编号110101200501011234",
+        "Hello Ollie 2026",  # look-alike letters inside words stay letters
         "订单号2023112233的商品一直不发货",
         "快递单号SF1234567890查不到",
     ],
