@@ -54,6 +54,13 @@ DATA_FILES = (
 )
 
 
+# The rules' praise outweighs the model only with a word of praise (表扬, 锦旗, 点赞…: 3 points) or
+# thanks in both the title and the text; a complaint that closes with 谢谢 or 万分感谢 is left to the
+# model, which reads the same points among its features (round 14; before, any thanks that outscored
+# the other cues made a message 表扬: 46 of real9's 1,470, 3 of them rightly).
+PRAISE_POINTS = 3.0
+
+
 def title_then_detail(text: str, title: str = "", chars: int = DETAIL_CHARS) -> str:
     """What a one-block model reads: the title, then the first ``chars`` characters of the detail."""
     return (title + "。" if title else "") + text[:chars]
@@ -243,8 +250,8 @@ class RequestTypeModel:
 
     def predict(self, text: str, title: str = "") -> tuple[str, float, dict[str, float]]:
         pts = points(text, title)
-        label, conf, _ = combine(*pts)  # praise and thanks outweigh every other cue: 表扬
-        if label == "表扬":
+        label, conf, scores = combine(*pts)
+        if label == "表扬" and scores["表扬"] >= PRAISE_POINTS:
             return "表扬", conf, {**dict.fromkeys(self.classes, 0.0), "表扬": conf}
         p = self.proba(text, title, pts)
         best = max(p, key=p.__getitem__)

@@ -48,6 +48,29 @@ def test_predicts_real_sentences_with_and_without_title(
     assert set(proba) >= set(model.classes)
 
 
+@pytest.mark.parametrize(
+    ("title", "text"),
+    [  # real board messages (real8) that close with thanks: round 13's code called them 表扬
+        (
+            "K8县九亿广场的公厕要安装照明灯",
+            "九亿广场是城区人民休闲娱乐的主要场所，景观点也很漂亮，每到晚上很多人到那里去玩耍．但是唯有"
+            "两个公厕却没有灯．黑黑的，有些就在外面附近大小便，这样影响非常不好，希望能及时解决好，谢谢！",
+        ),
+        (
+            "",
+            "B市大众机械制造公司4年未给员工买养老保险。尊敬的贺厅长：你好！公司已经4年没有给员工买养老"
+            "保险了，但员工要交的部分已经从工资中扣了，请为我们作主，为我们解除后顾之忧，万分感谢！",
+        ),
+        (
+            "",
+            "K2区紫金大邸交房不到二年时间墙壁出现裂痕，开发商不负责任，还扬言说跟领导很熟，要业主去起诉他。",
+        ),
+    ],
+)
+def test_thanks_that_close_a_complaint_are_not_praise(model: RequestTypeModel, title: str, text: str) -> None:
+    assert model.predict(text, title)[0] != "表扬"
+
+
 def test_round_trips_through_plain_arrays(model: RequestTypeModel, through_npz) -> None:  # type: ignore[no-untyped-def]
     again = RequestTypeModel.from_arrays(through_npz(model.to_arrays()))
     assert again is not None

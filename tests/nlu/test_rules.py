@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from nlu.pii import find_pii, mask_pii
-from nlu.rules import request_type, urgency
+from nlu.rules import request_type, rule_points, urgency
 
 EVAL = Path(__file__).resolve().parents[2] / "nlu" / "data" / "eval"
 
@@ -61,6 +61,9 @@ def test_request_types() -> None:
     assert request_type("请问新生儿医保怎么办理，需要什么材料？")[0] == "咨询"
     assert request_type("建议在小区门口增设公交站")[0] == "建议"
     assert request_type("感谢社区网格员，为他们点赞")[0] == "表扬"
+    # a negated or a wished-for virtue is no praise
+    assert rule_points("医院不负责任")["表扬"] == 0 and rule_points("希望相关部门能及时解决")["表扬"] == 0
+    assert rule_points("他们及时解决了问题，很负责任")["表扬"] > 0
     assert request_type("家里老人重病，生活困难，求助")[0] == "求助"
     assert request_type("物业乱收费，态度恶劣，投诉")[0] == "投诉"
 
