@@ -277,17 +277,17 @@ class Bot:
         ticket_id = parse.entity("ticket_id")
         if not ticket_id and (m := TICKET_ID.search(msg.text)):
             ticket_id = m.group()
-        mine = await self.tickets.list_for(msg.conversation_key, limit=20)
         if ticket_id:
             try:
                 ticket: Ticket | None = await self.tickets.get(ticket_id)
             except TicketNotFound:
                 ticket = None
-            corrected = False
-            if ticket is None or ticket.conversation_key != msg.conversation_key:
-                # someone else's ticket looks exactly like a missing one: nothing leaks, and the
-                # number is read as a slip for one of the citizen's own
-                ticket, corrected = _own_ticket_like(mine, ticket_id)
+            if ticket is not None and ticket.conversation_key == msg.conversation_key:
+                return Reply(text=_status_line(ticket), ticket_id=ticket.ticket_id, kind="reply")
+            # someone else's ticket looks exactly like a missing one: nothing leaks, and the number
+            # is read as a slip for one of the citizen's own
+            mine = await self.tickets.list_for(msg.conversation_key, limit=20)
+            ticket, corrected = _own_ticket_like(mine, ticket_id)
             if ticket is None:
                 lines = [say("ticket_not_found", ticket_id=ticket_id)]
                 if mine:  # what the citizen may have meant
@@ -297,9 +297,10 @@ class Bot:
             if corrected:
                 line = say("ticket_number_corrected", typed=ticket_id) + "\n" + line
             return Reply(text=line, ticket_id=ticket.ticket_id, kind="reply")
+        mine = await self.tickets.list_for(msg.conversation_key, limit=5)
         if not mine:
             return Reply(text=say("no_tickets"))
-        lines = [say("your_tickets")] + [_status_line(t) for t in mine[:5]]
+        lines = [say("your_tickets")] + [_status_line(t) for t in mine]
         return Reply(text="\n".join(lines))
 
     async def _has_open_ticket(self, msg: InboundMessage) -> bool:
