@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from rapidfuzz.distance import OSA
 
 from bot.handoff import HandoffRules, asks_for_person, asks_to_withdraw, is_angry, same_complaint
-from bot.state import ConversationState, Draft, Mode
+from bot.state import MAX_QUEUED, ConversationState, Draft, Mode
 from bot.texts import say, status_name, texts
 from channels.base import InboundMessage
 from nlu.base import NluBackend, Parse
@@ -257,21 +257,34 @@ class Bot:
         return self._take_up(turn, msg, queued)
 
     def _queue(self, turn: Turn, text: str) -> Turn:
-        """Another matter while one is being drafted: keep it (the latest, if several) and ask the
-        current draft's question again."""
-        turn.state.queued = text[:2000]
-        turn.replies.append(Reply(text=say("queued_matter")))
+        """Another matter while one is being drafted: keep it after any kept before (the same one
+        sent again is kept once) and ask the current draft's question again."""
+        kept = turn.state.queued
+        if any(same_complaint(text, q) or text == q for q in kept):
+            turn.replies.append(Reply(text=say("queued_matter")))
+        elif len(kept) >= MAX_QUEUED:
+            turn.replies.append(Reply(text=say("queued_full", n=len(kept))))
+        else:
+            kept.append(text[:2000])
+            turn.replies.append(Reply(text=say("queued_matter")))
         return self._next_question(turn)
 
-    def _take_up(self, turn: Turn, msg: InboundMessage, queued: str) -> Turn:
-        """The draft is filed or cancelled: start on the matter kept for later, if any."""
-        if not queued or self.nlu is None:
-            return turn
-        excerpt = queued if len(queued) <= 30 else queued[:30] + "…"
-        turn.replies.append(Reply(text=say("queued_taken_up", excerpt=excerpt)))
-        parse = self.nlu.parse(queued, parse_context(turn.state))
-        later = msg.model_copy(update={"text": queued, "location": None, "attachments": []})
-        return self._idle(turn, later, parse, queued)
+    def _take_up(self, turn: Turn, msg: InboundMessage, queued: list[str]) -> Turn:
+        """The draft is filed or cancelled: start on the first matter kept for later, if any; one
+        that opens no draft (a question answered at once) is followed by the next."""
+        turn.state.queued = list(queued)
+        while turn.state.queued and self.nlu is not None:
+            first, rest = turn.state.queued[0], turn.state.queued[1:]
+            turn.state.queued = rest
+            excerpt = first if len(first) <= 30 else first[:30] + "…"
+            more = say("queued_more", n=len(rest)) if rest else ""
+            turn.replies.append(Reply(text=say("queued_taken_up", excerpt=excerpt) + more))
+            parse = self.nlu.parse(first, parse_context(turn.state))
+            later = msg.model_copy(update={"text": first, "location": None, "attachments": []})
+            turn = self._idle(turn, later, parse, first)
+            if turn.state.step != "idle" or turn.mode is not None:
+                break
+        return turn
 
     async def _progress(self, msg: InboundMessage, parse: Parse) -> Reply:
         ticket_id = parse.entity("ticket_id")

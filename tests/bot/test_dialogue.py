@@ -143,6 +143,50 @@ async def test_a_kept_matter_survives_cancelling(ledger: LocalLedger) -> None:
     assert citizen.state.draft is not None and "路灯" in citizen.state.draft.description
 
 
+async def test_several_matters_mid_draft_are_taken_up_in_turn(ledger: LocalLedger) -> None:
+    """Two more matters while one is drafted (and one of them sent twice): each is drafted in
+    the order it came, one after the other is filed; none is lost."""
+    citizen = Citizen(Bot(ledger, get_backend()))
+    await citizen.says("A3区联丰路米兰春天小区门口的路灯坏了一个星期了")
+    await citizen.says("另外想问问 我们小区楼下垃圾站好几天没人清运了 臭得不行")
+    await citizen.says("还有个事 楼下烧烤店每天营业到凌晨两点 油烟太大")
+    await citizen.says("还有个事 楼下烧烤店每天营业到凌晨两点 油烟太大")
+    assert len(citizen.state.queued) == 2
+    turn = await citizen.says("确认")
+    assert turn.file is not None and "路灯" in turn.file.description
+    assert "垃圾站" in texts(turn) and "还有1件" in texts(turn)
+    assert citizen.state.draft is not None and "垃圾站" in citizen.state.draft.description
+    if citizen.state.step == "awaiting_location":
+        await citizen.says("A3区联丰路米兰春天小区")
+    turn = await citizen.says("确认")
+    assert turn.file is not None and "垃圾站" in turn.file.description
+    assert citizen.state.draft is not None and "烧烤" in citizen.state.draft.description
+    assert citizen.state.queued == []
+
+
+async def test_kept_matters_are_bounded_and_the_citizen_is_told(ledger: LocalLedger) -> None:
+    citizen = Citizen(Bot(ledger, get_backend()))
+    await citizen.says("最近晚上总有人放鞭炮 吵得睡不着")
+    matters = [
+        "还有个事 我们小区东门那条路的路灯不亮了",
+        "还有个事 楼下垃圾站好几天没人清运了",
+        "另外想问问 小区里的健身器材坏了没人修",
+        "还有个事 菜市场门口总有人占道摆摊",
+        "还有个事 学校门口早上堵车特别厉害",
+        "另外想问问 公交站的站牌被撞歪了",
+    ]
+    for matter in matters:
+        turn = await citizen.says(matter)
+    assert citizen.state.queued == matters[:5] and "记不下" in texts(turn)
+
+
+def test_a_state_saved_with_one_kept_matter_still_loads() -> None:
+    """Before round 14 the state kept one matter as a string (states live on in Redis)."""
+    old = ConversationState.model_validate_json('{"step": "confirming", "queued": "路灯不亮了"}')
+    assert old.queued == ["路灯不亮了"]
+    assert ConversationState.model_validate_json('{"queued": ""}').queued == []
+
+
 async def test_a_danger_raised_mid_draft_goes_to_a_person_now(ledger: LocalLedger) -> None:
     citizen = Citizen(Bot(ledger, get_backend()))
     await citizen.says("最近晚上总有人放鞭炮 吵得睡不着")
