@@ -128,8 +128,8 @@ def fit_category(
 
 
 def fit_request_type(limit: int | None = None) -> RequestTypeModel:
-    """The request-type model on the annotated rows (one and a half to two minutes on one core, the
-    longest single fit: run beside everything else, see :func:`train`)."""
+    """The request-type model on the annotated rows (about a minute on one core, the longest
+    single fit: run beside everything else, see :func:`train`)."""
     return RequestTypeModel.fit(request_type_rows(limit))
 
 
