@@ -17,7 +17,7 @@ from bot.state import MAX_QUEUED, ConversationState, Draft, Mode
 from bot.texts import say, status_name, texts
 from channels.base import InboundMessage
 from nlu.base import NluBackend, Parse
-from nlu.dialogue_rules import ticket_key
+from nlu.dialogue_rules import ticket_key, without_opener
 from ticket_client.base import LocationInfo, Ticket, TicketClient, TicketDraft, TicketNotFound
 
 MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
@@ -257,15 +257,16 @@ class Bot:
         return self._take_up(turn, msg, queued)
 
     def _queue(self, turn: Turn, text: str) -> Turn:
-        """Another matter while one is being drafted: keep it after any kept before (the same one
-        sent again is kept once) and ask the current draft's question again."""
-        kept = turn.state.queued
-        if any(same_complaint(text, q) or text == q for q in kept):
+        """Another matter while one is being drafted: keep it, without the words that open it,
+        after any kept before (the same one sent again is kept once) and ask the current draft's
+        question again."""
+        kept, matter = turn.state.queued, without_opener(text)[:2000]  # "另外想问问" is no part of it
+        if any(same_complaint(matter, q) or matter == q for q in kept):
             turn.replies.append(Reply(text=say("queued_matter")))
         elif len(kept) >= MAX_QUEUED:
             turn.replies.append(Reply(text=say("queued_full", n=len(kept))))
         else:
-            kept.append(text[:2000])
+            kept.append(matter)
             turn.replies.append(Reply(text=say("queued_matter")))
         return self._next_question(turn)
 

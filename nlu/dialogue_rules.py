@@ -168,6 +168,21 @@ def raises_another_matter(compact: str) -> bool:
     return bool(_ANOTHER.search(compact)) and len(compact) >= 8
 
 
+# The words that open another matter, which do not belong in its ticket ("另外想问问 楼下垃圾站…")
+_OPENER = re.compile(
+    r"^\s*(?:哦?对了[，,\s]*)?(?:"
+    r"另外(?:还有)?一?[个件]事(?:情)?|另外我?(?:还)?(?:想|要)?(?:问问|问一下|问一问|问个事|说一下|说说|反映一下|反映)|"
+    r"还有一?[个件](?:事情|事|问题)|顺便问(?:一下|问)?|我再反映(?:一下)?(?:个事)?|另外"
+    r")[，,。：:！!、\s]*"
+)
+
+
+def without_opener(text: str) -> str:
+    """``text`` without the words that open another matter, when a description is left."""
+    rest = _OPENER.sub("", text, count=1)
+    return rest if len(rest) >= 4 else text
+
+
 # Pinyin initials people type for the bot's own words (查询, 转人工, 谢谢, 不满意 …).
 SHORTHAND = {
     "cx": "query_progress",

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from nlu.builtin import BuiltinBackend
-from nlu.dialogue_rules import rating_of, same_ticket, ticket_ids
+from nlu.dialogue_rules import rating_of, same_ticket, ticket_ids, without_opener
 from nlu.evaluate import STATE_CONTEXT, eval_intent, read_rows
 from nlu.intents import load_nlu_yml
 
@@ -49,6 +49,21 @@ def test_ticket_numbers_as_typed(text: str, value: str) -> None:
 )
 def test_no_ticket_number_in_other_numbers(text: str) -> None:
     assert ticket_ids(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "matter"),
+    [
+        ("另外想问问 我们小区楼下垃圾站好几天没人清运了", "我们小区楼下垃圾站好几天没人清运了"),
+        ("哦对了，另外一件事，菜市场门口总有人占道", "菜市场门口总有人占道"),
+        ("还有件事情，学校门口的路灯不亮", "学校门口的路灯不亮"),
+        ("顺便问一下 社保断缴了怎么补缴", "社保断缴了怎么补缴"),
+        ("另外想问问", "另外想问问"),  # nothing left: kept as it is
+        ("另一侧的路灯也不亮", "另一侧的路灯也不亮"),  # not an opener
+    ],
+)
+def test_the_words_that_open_another_matter(text: str, matter: str) -> None:
+    assert without_opener(text) == matter
 
 
 def test_same_ticket_ignores_separators() -> None:
