@@ -15,19 +15,24 @@ from collections.abc import Sequence
 import numpy as np
 
 
+def code_points(s: str) -> np.ndarray:
+    """The code points of ``s`` as int64 (a lone surrogate kept as itself)."""
+    return np.frombuffer(s.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int64)
+
+
 def gram_keys(s: str) -> np.ndarray:
     """One int64 per character 1-3-gram of ``s`` (whitespace removed), in the order of
     :func:`grams`: the code points (+1, so no gram is a prefix of another's key) packed 21 bits
     each. Lets numpy find a text's n-grams in a vocabulary instead of a Python loop."""
     s = "".join(s.split())
-    cp = np.frombuffer(s.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int64) + 1
+    cp = code_points(s) + 1
     return np.concatenate([cp, (cp[:-1] << 21) | cp[1:], (cp[:-2] << 42) | (cp[1:-1] << 21) | cp[2:]])
 
 
 def pair_keys(s: str) -> np.ndarray:
     """The :func:`gram_keys` key of every character bigram ``s[i:i+2]`` of ``s`` as written
     (whitespace kept: a bigram across a space is not a word's)."""
-    cp = np.frombuffer(s.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int64) + 1
+    cp = code_points(s) + 1
     return (cp[:-1] << 21) | cp[1:]
 
 
@@ -187,7 +192,7 @@ def gram_crc32(s: str) -> np.ndarray:
     so the 2- and 3-grams' come from their characters' (looked up in :func:`_bmp_table`)."""
     if not s:
         return np.zeros(0, dtype=np.int64)
-    cp = np.frombuffer(s.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int64)
+    cp = code_points(s)
     if cp.max() >= 0x10000:
         return _gram_crc32_any(s)
     table = _bmp_table()
