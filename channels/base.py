@@ -10,13 +10,14 @@ registry line in ``channels/registry.py``. A platform that pushes at high rates 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from starlette.responses import Response
 
 OutboundKind = Literal["reply", "ticket_filed", "status_update", "survey", "operator"]
@@ -29,6 +30,24 @@ def new_id() -> str:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _well_formed(value: Any) -> Any:
+    """A string (or a list or dict of them) with each lone surrogate replaced by U+FFFD.
+
+    JSON's ``\\ud83d`` escape decodes to one (half of an emoji, cut by a client that counts UTF-16
+    units); it cannot be written as UTF-8, so Redis, JSON and the logs would refuse the message.
+    The rest of the message is kept as written."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_well_formed(k): _well_formed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_well_formed(v) for v in value]
+    return value
 
 
 class Attachment(BaseModel):
@@ -62,6 +81,10 @@ class InboundMessage(BaseModel):
     raw_ref: str | None = None
     meta: dict[str, str] = Field(default_factory=dict)
 
+    _well_formed = field_validator(
+        "channel_message_id", "sender", "conversation_key", "text", "title", "reply_to", "event", "meta"
+    )(_well_formed)
+
     def model_post_init(self, __context: Any) -> None:
         if not self.conversation_key:
             self.conversation_key = conversation_key(self.channel, self.sender)
@@ -83,6 +106,8 @@ class OutboundMessage(BaseModel):
     buttons: list[str] = Field(default_factory=list)
     fields: dict[str, str] = Field(default_factory=dict)  # structured data (template fields, status)
     created_at: datetime = Field(default_factory=utcnow)
+
+    _well_formed = field_validator("id", "conversation_key", "text", "buttons", "fields")(_well_formed)
 
     @property
     def sender(self) -> str:

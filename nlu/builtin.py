@@ -17,7 +17,7 @@ from .other_classes import OtherClassGate
 from .request_type import RequestTypeModel
 from .rules import request_type, urgency
 from .subject import SubjectModel, make_subject
-from .text import clean, clean_aligned, to_simplified, to_simplified_aligned, tokens
+from .text import clean, clean_aligned, to_simplified, to_simplified_aligned, tokens, well_formed
 from .urgency import MIN_CHARS as URGENT_MIN_CHARS
 from .urgency import SHORT_CHARS as URGENT_SHORT_CHARS
 from .urgency import SHORT_THRESHOLD as URGENT_SHORT_THRESHOLD
@@ -213,7 +213,9 @@ class BuiltinBackend:
 
     def parse(self, text: str, context: dict[str, Any] | None = None) -> Parse:
         context = context or {}
-        original = text if isinstance(text, str) else str(text or "")
+        original = well_formed(text if isinstance(text, str) else str(text or ""))
+        if "title" in context:
+            context = {**context, "title": well_formed(str(context["title"] or ""))}
         try:
             return self._parse(original, context)
         except Exception:  # never raise to the bot: a low-confidence empty parse instead

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from .base import INTENTS, Entity, Intent, Parse
+from .text import well_formed
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ class RasaBackend:
         self.client = client or httpx.Client(timeout=httpx.Timeout(timeout, connect=0.5))
 
     def parse(self, text: str, context: dict[str, Any] | None = None) -> Parse:
+        text = well_formed(text if isinstance(text, str) else str(text or ""))
         base: Parse = self.fallback.parse(text, context)
         if not (text or "").strip():
             return base

@@ -92,6 +92,17 @@ _NFKC = _CharMap(lambda ch: unicodedata.normalize("NFKC", ch))
 _WORDLIKE = _Memo(lambda w: _TOKEN_OK.search(w) is not None)  # a word with a letter, digit or hanzi
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def well_formed(text: str) -> str:
+    """``text`` with every lone surrogate (half of an emoji, cut by a client that counts UTF-16
+    units; JSON's ``\\ud83d`` escape decodes to one) replaced by U+FFFD, one for one: positions
+    do not move, and the text, its spans and its subject can be written as UTF-8 (JSON, Redis,
+    logs), which a lone surrogate cannot."""
+    return _LONE_SURROGATE.sub("\ufffd", text)
+
+
 def clean(text: str) -> str:
     """NFKC (full-width → half-width), drop control characters, collapse whitespace.
 

@@ -7,7 +7,7 @@ import pytest
 
 from config.settings import Settings
 from gateway import keys
-from tests.conftest import ADMIN_TOKEN
+from tests.conftest import ADMIN_TOKEN, wait_for_events
 from tests.gateway.test_web_e2e import file_ticket, new_session, say
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -122,3 +122,34 @@ async def test_bad_event_cursor(client: httpx.AsyncClient) -> None:
         headers={"Authorization": f"Bearer {session['token']}"},
     )
     assert r.status_code == 400 and "游标" in r.json()["detail"]
+
+
+async def test_half_an_emoji_is_kept_as_a_replacement_character(client: httpx.AsyncClient) -> None:
+    """A client that cuts text by UTF-16 units can send half an emoji (JSON ``\\ud83d``); Python
+    decodes it to a lone surrogate, which Redis and JSON cannot write. The message is taken with
+    U+FFFD in its place, and the conversation goes on to a ticket."""
+    session = await new_session(client)
+    url = f"/channels/web/sessions/{session['session_id']}/messages"
+    headers = {"Authorization": f"Bearer {session['token']}", "Content-Type": "application/json"}
+    text = "A3区联丰路米兰春天小区门口的路灯坏了一个星期了，晚上很黑\\ud83d"
+    r = await client.post(
+        url, content=('{"text": "' + text + '", "client_message_id": "m1"}').encode(), headers=headers
+    )
+    assert r.status_code == 202, r.text
+    events, cursor = await wait_for_events(
+        client, session, lambda e: e["type"] == "reply" and "确认" in e["text"]
+    )
+    echo = next(e for e in events if e["type"] == "echo")
+    assert echo["text"].endswith("很黑\ufffd")
+    assert (await say(client, session, "确认")).status_code == 202
+    events, _ = await wait_for_events(client, session, lambda e: e["type"] == "ticket_filed", after=cursor)
+    ticket_id = next(e for e in events if e["type"] == "ticket_filed")["ticket_id"]
+    ticket = (await client.get(f"/api/admin/tickets/{ticket_id}", headers=ADMIN)).json()
+    assert "路灯" in ticket["description"] and "\ufffd" in ticket["description"]
+    # the widget's own message id is not the citizen's words: a broken one is refused, by name
+    r = await client.post(
+        url,
+        content=b'{"text": "\xe4\xbd\xa0\xe5\xa5\xbd", "client_message_id": "m2\\udc00"}',
+        headers=headers,
+    )
+    assert r.status_code == 422 and "client_message_id" in r.json()["detail"]

@@ -144,12 +144,15 @@ def test_intent_names_and_ranking(nlu) -> None:
         "這個社區的路燈壞了好幾天，請儘快修理",
         "\x00\x01",
         "1" * 300,
+        "\udc00",  # half an emoji, as a JSON "\\udc00" escape decodes
+        "A3区联丰路米兰春天G2栋漏水，物业不管\ud83d",
     ],
 )
 def test_bad_input_never_raises(nlu, text: str) -> None:
     t = time.perf_counter()
-    p = nlu.parse(text)
+    p = nlu.parse(text, {"title": text[-3:]})
     assert isinstance(p, Parse)
+    p.model_dump_json()  # writable as UTF-8: a lone surrogate is read as U+FFFD
     assert time.perf_counter() - t < 1.0
     if not text.strip() or "😀" in text:
         assert p.intent.confidence == 0.0
