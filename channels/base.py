@@ -35,7 +35,7 @@ def utcnow() -> datetime:
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def _well_formed(value: Any) -> Any:
+def well_formed(value: Any) -> Any:
     """A string (or a list or dict of them) with each lone surrogate replaced by U+FFFD.
 
     JSON's ``\\ud83d`` escape decodes to one (half of an emoji, cut by a client that counts UTF-16
@@ -44,9 +44,9 @@ def _well_formed(value: Any) -> Any:
     if isinstance(value, str):
         return _LONE_SURROGATE.sub("\ufffd", value)
     if isinstance(value, dict):
-        return {_well_formed(k): _well_formed(v) for k, v in value.items()}
+        return {well_formed(k): well_formed(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_well_formed(v) for v in value]
+        return [well_formed(v) for v in value]
     return value
 
 
@@ -81,9 +81,9 @@ class InboundMessage(BaseModel):
     raw_ref: str | None = None
     meta: dict[str, str] = Field(default_factory=dict)
 
-    _well_formed = field_validator(
+    _text_ok = field_validator(
         "channel_message_id", "sender", "conversation_key", "text", "title", "reply_to", "event", "meta"
-    )(_well_formed)
+    )(well_formed)
 
     def model_post_init(self, __context: Any) -> None:
         if not self.conversation_key:
@@ -107,7 +107,7 @@ class OutboundMessage(BaseModel):
     fields: dict[str, str] = Field(default_factory=dict)  # structured data (template fields, status)
     created_at: datetime = Field(default_factory=utcnow)
 
-    _well_formed = field_validator("id", "conversation_key", "text", "buttons", "fields")(_well_formed)
+    _text_ok = field_validator("id", "conversation_key", "text", "buttons", "fields")(well_formed)
 
     @property
     def sender(self) -> str:

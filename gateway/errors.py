@@ -25,7 +25,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from channels.base import ChannelError, IgnoredEvent
+from channels.base import ChannelError, IgnoredEvent, well_formed
 from ticket_client.base import InvalidTransition, PlatformUnavailable, TicketNotFound
 
 log = structlog.get_logger(__name__)
@@ -76,7 +76,8 @@ class RateLimited(ApiError):
 
 
 def _json(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+    # a detail may quote what was sent, half an emoji included: UTF-8 cannot hold that
+    return JSONResponse({"detail": well_formed(detail)}, status_code=status, headers=headers)
 
 
 def answer(exc: Exception) -> Response | None:

@@ -103,6 +103,11 @@ async def test_admin_api_errors(client: httpx.AsyncClient) -> None:
     assert r.status_code == 401
     r = await client.post(url, json={"status": "done"}, headers=ADMIN)
     assert r.status_code == 400 and "未知的工单状态" in r.json()["detail"]
+    # an answer quoting half an emoji (JSON "\\udc00") is still written, with U+FFFD for it
+    r = await client.post(
+        url, content=b'{"status": "x\\udc00"}', headers={**ADMIN, "Content-Type": "application/json"}
+    )
+    assert r.status_code == 400 and "未知的工单状态“x\ufffd”" in r.json()["detail"]
     r = await client.post(url, json={"status": "closed", "note": "x"}, headers=ADMIN)  # received -> closed is allowed
     assert r.status_code == 200
     r = await client.post(url, json={"status": "processing"}, headers=ADMIN)  # closed -> processing is not
