@@ -201,6 +201,17 @@ _VERB_INSIDE = re.compile(
     r"办理|申请|恳请|恢复|开通|位于|每天|每晚|经过|早高峰|晚高峰|违建|违规|违法|私建|乱建|交汇处|交叉口|交界处|"
     r"集团|法院|检察院|有限公司|建立|覆盖|回复|答复|搬至|搬到|搬进|自筹|自建"
 )
+_BARE_FACILITY = re.compile(
+    r"^(?:(?:垃圾|中转|地铁|火车|汽车|高铁|加油|收费|变电|搅拌|客运|动车)站|(?:十字|丁字)?路口|派出所|银行|酒店|"
+    r"宾馆|大楼|写字楼|公园|隧道|地下通道|工厂|厂区|矿区|高速|菜市场|农贸市场|停车场|站台|地铁口|楼下|楼上|家门口)$"
+)
+
+
+def _bare(chain: list[_Part]) -> bool:
+    """The chain is one part naming only a kind of facility (:data:`_BARE_FACILITY`)."""
+    return len(chain) == 1 and bool(_BARE_FACILITY.match(chain[0].text))
+
+
 _BUS_LINE = re.compile(r"^(?:[A-Z]\d{0,2}[市区县]|[\u4e00-\u9fff]{2,3}[市区县])?[A-Z]?\d+路$")
 _BUS_AFTER = re.compile(r"(?:公交|车(?!站)|大巴|班车|线)")
 _VENUE = re.compile(r"(?:KTV|ktv|麻将馆|棋牌室|餐馆|歌厅|网吧)$")
@@ -461,7 +472,10 @@ class LocationExtractor:
         if bracket and best[-1].kind != "city":
             # "港子河路" + "（暮云段）", "暮云社区" + "（原远航公司）": a note on the place is part of it
             best.append(_Part("detail", bracket.start(), bracket.end(), bracket.group()))
-        return best
+        # a kind of facility alone, without a name or a road ("楼下垃圾站", "这个路口"), is not a
+        # place a department can find: nothing is found, so the bot asks where ("五一大道地铁站"
+        # is a place; falling back to another chain was tried: on real messages it found worse)
+        return [] if _bare(best) else best
 
     def extract(self, text: str, title: str = "") -> Location:
         best = self.chain(text)

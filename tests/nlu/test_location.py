@@ -447,3 +447,20 @@ def test_the_lookahead_on_part_patterns_changes_no_match() -> None:
                 assert (a and a.span()) == (b and b.span())
             found += len(spans)
     assert found > 1000
+
+
+@pytest.mark.parametrize(
+    ("text", "span"),
+    [
+        # a kind of facility alone is nowhere a department can go: no location, so the bot asks
+        ("我们小区楼下垃圾站好几天没人清理了，臭得不行", ""),
+        ("这个路口红绿灯坏了，上下班特别危险", ""),
+        ("地铁站出口天天有人发传单", ""),
+        # with a name, a road or a district before it, it is a place
+        ("五一大道地铁站出口天天有人发传单", "五一大道地铁站"),
+        ("望城区火车站门口黑车多", "望城区火车站"),
+        ("红星菜市场旁边污水横流", "红星菜市场"),
+    ],
+)
+def test_a_bare_facility_is_not_a_place(ex: LocationExtractor, text: str, span: str) -> None:
+    assert ex.extract(text).text == span
