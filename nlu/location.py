@@ -604,6 +604,8 @@ class LocationExtractor:
                 side = _SIDE.search(text, e, j)
                 if side:  # "力都大厦" | "旁新规划"
                     j = side.start()
+                if best[-1].kind == "road" and text.startswith("口", e):
+                    j = e  # "联丰路" | "口红绿灯": the road's crossing, not a name going on
                 ext = text[e:j]
                 detail = bool(_DETAIL_RE.fullmatch(ext))
                 after_admin = best[-1].kind in ("province", "city", "district", "town", "road")

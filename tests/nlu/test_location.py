@@ -464,3 +464,9 @@ def test_the_lookahead_on_part_patterns_changes_no_match() -> None:
 )
 def test_a_bare_facility_is_not_a_place(ex: LocationExtractor, text: str, span: str) -> None:
     assert ex.extract(text).text == span
+
+
+def test_a_road_is_not_extended_over_its_crossing(ex: LocationExtractor) -> None:
+    loc = ex.extract("A3区联丰路口红绿灯坏了")  # the CRF read "口红" as a place after the road
+    assert (loc.district, loc.road, loc.community) == ("A3区", "联丰路", "")
+    assert loc.text.startswith("A3区联丰路") and "红" not in loc.text
