@@ -56,11 +56,15 @@ class Attachment(BaseModel):
     ref: str = ""  # stored reference (media id, URL, blob key); fetched lazily by workers
     name: str = ""
 
+    _text_ok = field_validator("mime", "ref", "name")(well_formed)
+
 
 class GeoLocation(BaseModel):
     lat: float
     lng: float
     label: str = ""
+
+    _text_ok = field_validator("label")(well_formed)
 
 
 class InboundMessage(BaseModel):
@@ -82,7 +86,7 @@ class InboundMessage(BaseModel):
     meta: dict[str, str] = Field(default_factory=dict)
 
     _text_ok = field_validator(
-        "channel_message_id", "sender", "conversation_key", "text", "title", "reply_to", "event", "meta"
+        "channel_message_id", "sender", "conversation_key", "text", "title", "reply_to", "event", "raw_ref", "meta"
     )(well_formed)
 
     def model_post_init(self, __context: Any) -> None:

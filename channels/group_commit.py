@@ -6,6 +6,7 @@ that arrive while a round trip is under way are queued and sent together as one 
 next; each caller still returns only when its own call has been executed, with its own result or
 error, so nothing is acknowledged before Redis has it. A round trip that takes longer than
 ``timeout_s`` fails its whole batch with ``TimeoutError`` (one timer per batch, not per caller).
+A call whose arguments cannot be sent at all (a string UTF-8 cannot hold) fails alone.
 """
 
 from __future__ import annotations
@@ -40,7 +41,12 @@ class GroupCommit:
     async def _flush(self) -> None:
         while self._queue:
             batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
-            results = await self._execute(batch)
+            try:
+                results = await self._execute(batch)
+            except Exception as exc:  # noqa: BLE001 - e.g. an argument Redis cannot encode
+                # not Redis's answer but one call's arguments: each call alone, so only its own
+                # caller gets the error (and no caller is left waiting: the task would end here)
+                results = [exc] if len(batch) == 1 else [await self._alone(item) for item in batch]
             for (_, _, future), result in zip(batch, results, strict=True):
                 if future.done():  # the caller gave up (cancelled)
                     continue
@@ -48,6 +54,12 @@ class GroupCommit:
                     future.set_exception(result)
                 else:
                     future.set_result(result)
+
+    async def _alone(self, item: tuple[list[str], list[Any], asyncio.Future[Any]]) -> Any:
+        try:
+            return (await self._execute([item]))[0]
+        except Exception as exc:  # noqa: BLE001
+            return exc
 
     async def _execute(self, batch: list[tuple[list[str], list[Any], asyncio.Future[Any]]]) -> list[Any]:
         results: list[Any] = []

@@ -21,7 +21,7 @@ from redis.exceptions import RedisError, ResponseError
 from channels.base import RUN_FLAT_LUA, InboundMessage, OutboundMessage, Then
 from channels.group_commit import GroupCommit
 from gateway import keys
-from gateway.errors import ServiceUnavailable
+from gateway.errors import BadInput, ServiceUnavailable
 
 log = structlog.get_logger(__name__)
 
@@ -121,6 +121,8 @@ class Streams:
             )
         except (RedisError, OSError, TimeoutError) as exc:
             raise ServiceUnavailable("服务暂时繁忙，请稍后重试") from exc
+        except UnicodeError as exc:  # a key or value UTF-8 cannot hold; nothing was written
+            raise BadInput("消息含有无法识别的字符") from exc
         if isinstance(added, list):
             assert then is not None
             then.result = added[1]

@@ -26,6 +26,7 @@ from channels.base import (
     Unauthorized,
     Unavailable,
     Webhook,
+    well_formed,
 )
 from channels.wechat.api import WechatApiError
 from channels.wechat.crypto import check_signature, check_timestamp
@@ -105,7 +106,7 @@ def build_webhooks(channel: WechatChannel) -> list[Webhook]:
         """Redis stalls are answered 503 well before WeChat's 5 s (it will retry): messages through
         the enqueue's group-commit deadline (2.5 s), menu clicks the window's (1.5 s), events here."""
         event = event_of(data)
-        openid = str(data.get("FromUserName") or "")
+        openid = well_formed(str(data.get("FromUserName") or ""))  # as the message's sender
         try:
             if event in CONSENT_EVENTS:
                 templates = accepted_templates(data)

@@ -297,6 +297,19 @@ async def test_garbage_refused(client: httpx.AsyncClient, app: Any) -> None:
     assert await enqueued(app) == []
 
 
+async def test_half_an_emoji_in_a_json_push_is_taken_not_hung(client: httpx.AsyncClient, app: Any) -> None:
+    """JSON's "\\ud83d" decodes to a lone surrogate, which Redis cannot be sent: the push used to
+    end the enqueue's group commit and leave its request (and every one batched with it) waiting
+    past WeChat's 5 s. It is now read as U+FFFD, in the text and in the sender alike."""
+    push_ = json.loads(fixture("text.json"))
+    push_ |= {"FromUserName": "o7esq5OI1Ls4BHLZ1qCAEK0QtmT\ud83d", "Content": "楼道灯坏了\ud83d", "MsgId": 424242}
+    async with asyncio.timeout(5):
+        r = await push(client, "mp", json.dumps(push_), json_envelope=True)
+    assert (r.status_code, r.text) == (200, "success")
+    [msg] = await enqueued(app)
+    assert msg.text == "楼道灯坏了\ufffd" and msg.sender == "mp/o7esq5OI1Ls4BHLZ1qCAEK0QtmT\ufffd"
+
+
 # --- events that only change state --------------------------------------------------------
 @pytest.mark.parametrize("name", ["event__templatesendjobfinish.xml", "event__click.xml", "event__unsubscribe.xml"])
 async def test_events_acknowledged_not_enqueued(client: httpx.AsyncClient, app: Any, name: str) -> None:
