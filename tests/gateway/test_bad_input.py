@@ -158,3 +158,19 @@ async def test_half_an_emoji_is_kept_as_a_replacement_character(client: httpx.As
         headers=headers,
     )
     assert r.status_code == 422 and "client_message_id" in r.json()["detail"]
+
+
+async def test_an_unencodable_enqueue_is_a_400_and_writes_nothing(app: object) -> None:
+    """Every channel cleans what it enqueues; should a side write still hold half an emoji, the
+    enqueue refuses it by name (400), alone, and writes nothing."""
+    from channels.base import InboundMessage
+    from gateway.errors import BadInput
+    from gateway.streams import SideWrite
+
+    streams = app.state.runtime.streams  # type: ignore[attr-defined]
+    msg = InboundMessage(channel="web", channel_message_id="m-bad", sender="s1", text="你好")
+    with pytest.raises(BadInput, match="无法识别的字符"):
+        await streams.enqueue(msg, SideWrite("hl:test:side", "x\ud83d"))
+    assert await inbound_count(app) == 0
+    ok = InboundMessage(channel="web", channel_message_id="m-ok", sender="s1", text="你好")
+    assert await streams.enqueue(ok)
