@@ -27,9 +27,13 @@ _LEAD = (
     "楼下|楼上|西侧|东侧|南侧|北侧|东面|西面|南面|北面|里面|外面|每天|每晚|每日|每到|早高峰|晚高峰|高峰期|过|"
     "随着|一名|一位|反应|通过|地处|住在|坐落于|坐落在|处于|关于|反映|投诉|举报|请问|咨询|希望|要求|"
     "对于|经过|连接着|连接|连通|通往|贯穿|沿着|靠近|距离|紧邻|就在|现在|目前|今天|昨天|一直|已经|多年|在|于|到|从|经|沿|由|"
-    "的|是|系|有|和|与|及|至|离|对|把|向|往|去|来|被|给|让|将|为|了|个|这|那|该|其|某|我|你|他|她|们|问"
+    "的|是|系|有|和|与|及|至|离|对|把|向|往|去|来|被|给|让|将|为|了|个|这|那|该|其|某|我|你|他|她|们|问|"
+    # (what opens a chat line before a kind of place: "建议社区…", "孩子学校…", "坐35路…", "整个村")
+    "建议|麻烦|如果|孩子|娃|俺们|俺|咱们|咱|阿拉|说找|找过|拉到|开车|坐|逛个|逛|整个|出了事|事|明年|今年|去年|"
+    "上(?=小学|中学|幼儿园|大学|班)|[建搞开设装划办弄找修][个条]"
 )
-_LEAD_RE = re.compile(rf"^(?:{_LEAD})+")
+# (not the first character of a common place-name word: "和平路", "沿江大道", "向阳村")
+_LEAD_RE = re.compile(rf"^(?:(?!和平|和谐|沿江|沿河|沿海|沿湖|向阳|某某)(?:{_LEAD}))+")
 _STOPCH = "的了是和与及或跟却我你他她们这那在于到从把被给让向对也都就很还又有没不请要等"
 # (common place-name words that hold a stop character: "向阳路", "和平街", "在水一方")
 _NAME = rf"(?:(?![{_STOPCH}])[{_CJK}A-Za-z0-9]|向(?=阳)|和(?=平|谐)|有(?=色)|在(?=水))"
@@ -156,7 +160,7 @@ _NOT_PLACE = re.compile(
     r"^(?:[一-十两几多]+[区县市镇乡村组]|全[市区县省镇村]|本[市区县省镇村]|我[市区县省镇村]|该[市区县镇村]|各[区县市镇]|"
     r"城区|市区|郊区|小区|社区|景区|园区|辖区|片区|校区|城市|都市|超市|门市|菜市|街道|道路|马路|公路|铁路|线路|出路|思路|"
     r"农村|乡村|城乡|新城|进城|县城|老城|全城|长城|乡镇|城镇|城管|政府|公司|学校|医院|中心|项目|市场|车站|广场|"
-    r"自然村|校园|高楼大厦|[区市县]?公交车?站|中小学|小学|中学|大学|幼儿园|工地|开庭|法庭|居民区)$"
+    r"自然村|校园|高楼大厦|[区市县]?公交车?站|中小学|小学|中学|大学|幼儿园|工地|开庭|法庭|居民区|同[村组乡镇])$"
     # a quantity or a kind, not a name: "各大医院", "大部分医院", "民营幼儿园"
     r"|^(?:各|大部分|部分|所有|全部|一些|多家|多个|个别|其他|其它|任何|民营|公办|私立|公立|非法|违法|黑|大型|小型|唯一|定期|不定期)"
     # a kind of place named by who or where it serves: "县城学校", "村级公路", "学生宿舍公寓"
@@ -178,12 +182,26 @@ class _Part:
     text: str
 
 
-def _trim(kind: str, start: int, s: str, gaz: set[str]) -> tuple[int, str]:
+# a measure word after a demonstrative or a number is no part of a name: "那条" + "路",
+# "那段" + "东环路", "很多" + "路口"
+_MEASURE = re.compile(r"(?<=[这那一哪几每某隔该本此])[条段个片家所座间]|(?<=[很许])多")
+_COUNTED = re.compile(r"[这那一哪几每某][条段个片家所座间]")  # inside the match: "一家" + "餐馆"
+
+
+def _trim(kind: str, start: int, s: str, gaz: set[str], text: str = "") -> tuple[int, str]:
+    """The match without the words before the name; ``s`` becomes empty when nothing is left but
+    a suffix ("到" + "镇上", "那条" + "路")."""
     if s in gaz:
         return start, s
     m = _LEAD_RE.match(s)
     if m and m.end() < len(s) - 1:
         start, s = start + m.end(), s[m.end() :]
+    elif m and kind in ("town", "road", "community", "landmark"):
+        return start + len(s), ""  # a lead word and a lone suffix: "现在" + "镇", "说找" + "街道"
+    if _MEASURE.match(text, start) and s not in gaz:
+        start, s = start + 1, s[1:]
+    elif _COUNTED.match(s) and s not in gaz:
+        start, s = start + 2, s[2:]
     return start, s
 
 
@@ -199,16 +217,23 @@ _VERB_INSIDE = re.compile(
     r"解决|帮助|加速|加快|修通|取缔|允许|坚决|看病|开发|要求|希望|请求|强制|推动|成立|督促|整治|拆除|迁至|作为|"
     r"听说|近来|途径|途经|尽快|政府|指定|投诉|举报|反映|关于|咨询|疏通|治理|改造|修建|新建|拟建|建设|占用|购买|入住|"
     r"办理|申请|恳请|恢复|开通|位于|每天|每晚|经过|早高峰|晚高峰|违建|违规|违法|私建|乱建|交汇处|交叉口|交界处|"
-    r"集团|法院|检察院|有限公司|建立|覆盖|回复|答复|搬至|搬到|搬进|自筹|自建"
+    r"集团|法院|检察院|有限公司|建立|覆盖|回复|答复|搬至|搬到|搬进|自筹|自建|只能|动员|列入"
 )
 _BARE_FACILITY = re.compile(
     r"^(?:(?:垃圾|中转|地铁|火车|汽车|高铁|加油|收费|变电|搅拌|客运|动车)站|(?:十字|丁字)?路口|派出所|银行|酒店|"
-    r"宾馆|大楼|写字楼|公园|隧道|地下通道|工厂|厂区|矿区|高速|菜市场|农贸市场|停车场|站台|地铁口|楼下|楼上|家门口)$"
+    r"宾馆|大楼|写字楼|公园|隧道|地下通道|工厂|厂区|矿区|高速|菜市场|农贸市场|停车场|站台|地铁口|楼下|楼上|家门口|"
+    # kinds a chat line names without saying which: "楼下饭店", "城中村", "小区花园", "地下车库"
+    r"(?:小|大)?(?:饭店|饭馆|餐馆|餐厅|超市|商场|网吧|棋牌室|花园|加工厂|化工厂|工地宿舍|宿舍|KTV|ktv|酒吧|公寓)|城中村|"
+    r"(?:地下)?车库|"
+    r"小区花园|老旧小区|住宅小区|快递驿站|驿站|废品站|开发区|工业园|化工园|产业园|古镇|老街|社区医院|地铁工地)$"
 )
 
 
 def _bare(chain: list[_Part]) -> bool:
-    """The chain is one part naming only a kind of facility (:data:`_BARE_FACILITY`)."""
+    """The chain is one part naming only a kind of facility (:data:`_BARE_FACILITY`), or only
+    which building, floor or room ("俺家住18楼": of which estate?)."""
+    if all(p.kind == "detail" or _DETAIL_RE.fullmatch(p.text) for p in chain):
+        return True
     return len(chain) == 1 and bool(_BARE_FACILITY.match(chain[0].text))
 
 
@@ -331,7 +356,7 @@ class LocationExtractor:
                 floor = found.start() + 1
                 pos = found.end()
                 kind = kind0
-                start, s = _trim(kind, found.start(), found.group(), gaz_names)
+                start, s = _trim(kind, found.start(), found.group(), gaz_names, text)
                 pseudo = _PSEUDO_INSIDE.search(s, 1)
                 if pseudo and not re.search(r"[省市区县州]$", s[: pseudo.start()]) and s not in gaz_names:
                     # a pseudonymised admin name starts a place: "拉通A4区学堂园", "呼吁解决C5市路"

@@ -466,6 +466,37 @@ def test_a_bare_facility_is_not_a_place(ex: LocationExtractor, text: str, span: 
     assert ex.extract(text).text == span
 
 
+@pytest.mark.parametrize(
+    ("text", "span"),
+    [
+        # chat lines (written for this project by others) that named a kind of place, or a
+        # building without its estate: the bot must ask where, not confirm "发生地点：饭店"
+        ("楼下饭店的排烟管直接对着我家窗户 一到饭点满屋油烟", ""),
+        ("城中村有个小作坊做辣条 地上全是油", ""),
+        ("地下车库有辆黑色轿车里锁着个一两岁的小孩", ""),
+        ("小区门口那个快递驿站 取个件还要收一块钱", ""),
+        ("我家住18楼，电梯这个月坏了四次了", ""),
+        # a measure word is no part of the name: "那条" + "路", "那段" + "东环路"
+        ("学校门口这条路车速很快，前两天差点撞到孩子", ""),
+        ("我在一家餐馆做服务员，老板拖欠工资", ""),
+        ("孩子明年上小学 我们小区划到哪个学校", ""),
+        ("物流园门口那段东环路两边每天停满了大货车", "东环路"),
+        # the words that open a chat line are no part of it either
+        ("建议社区办个老年食堂 好多老人一个人住做饭不方便", ""),
+        ("孩子学校食堂饭里又吃出头发丝", ""),
+        ("找过镇上好几次了 一直说在整改", ""),
+        # … unless they begin a common place name: 和平, 沿江, 向阳
+        ("和平路那家小饭馆没营业执照", "和平路"),
+        ("刚才在沿江大道 一辆白色轿车开得歪歪扭扭的", "沿江大道"),
+        ("我是向阳小区4栋的住户，楼上独居老人三天没见了", "向阳小区4栋"),
+        # a pseudonymised town keeps its "某某"
+        ("我是L4县某某镇的一名村民，想为同村的李奶奶求助", "L4县某某镇"),
+    ],
+)
+def test_kinds_of_places_and_chat_openers_are_not_places(ex: LocationExtractor, text: str, span: str) -> None:
+    assert ex.extract(text).text == span
+
+
 @pytest.mark.parametrize("gazetteer", [False, True])
 def test_a_road_is_not_extended_over_its_crossing(gazetteer: bool) -> None:
     config = Path(__file__).resolve().parents[2] / "config" / "gazetteer.yml"
