@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from rapidfuzz.distance import OSA
 
 from bot.handoff import HandoffRules, asks_for_person, asks_to_withdraw, is_angry, same_complaint
-from bot.state import MAX_QUEUED, ConversationState, Draft, Mode
+from bot.state import MAX_QUEUED, ConversationState, Draft, Mode, Place
 from bot.texts import say, status_name, texts
 from channels.base import InboundMessage
 from nlu.base import NluBackend, Parse
@@ -25,6 +25,15 @@ TICKET_ID = re.compile(r"\d{3,8}-\d{8}-\d{6}")
 RATINGS = ("基本满意", "不满意", "满意")  # longest first: 不满意 contains 满意
 CANCEL_WORDS = {"取消", "不登记了", "算了", "不用了"}
 RESUME_WORDS = {"继续", "返回机器人", "机器人", "自助"}
+# "the same place as last time", answering "还在「…」吗？": 同上, 一样, 还是那里, 就在那个小区
+SAME_PLACE = re.compile(
+    r"(?:是的?|对|嗯)?[，,。 ]*(?:还是|就是|也是|也在|还在|就在|同样在?)?"
+    r"(?:那里|那儿|那边|那个?(?:地方|位置|小区|地址|地点)|同一个?(?:地方|位置|小区|地址|地点)"
+    r"|一样的?(?:地方|位置|地址|地点)?|同上)[的了啊呀吧。！!~～ ]*"
+)
+# a yes or a no that opens a longer answer to that question: "是，在3栋门口", "不是，在5栋"
+YES_OPENER = re.compile(r"(?:是的?|对的?|嗯)[，,。 ]+")
+NO_OPENER = re.compile(r"(?:不是的?|不对|没有)[，,。 ]*")
 MIN_DESCRIPTION = 6
 
 
@@ -133,7 +142,7 @@ class Bot:
             and intent == "new_request"
             and self.nlu is not None
         ):
-            turn = self._queue(turn, text)  # "另外想问问…": this draft first, that one next
+            turn = self._queue(turn, msg, text)  # "另外想问问…": this draft first, that one next
         elif step == "confirming" and turn.state.draft is not None:
             turn = self._confirming(turn, msg, parse, text)
         elif step == "awaiting_location" and turn.state.draft is not None:
@@ -171,28 +180,49 @@ class Bot:
         turn.state.unsure_streak = turn.state.unsure_streak + 1 if parse.category.low_confidence else 0
         if parse.urgency:
             draft.urgent = True
-        return self._next_question(turn)
+        return self._next_question(turn, msg)
 
     def _locating(self, turn: Turn, msg: InboundMessage, parse: Parse, text: str) -> Turn:
         draft = turn.state.draft
         assert draft is not None
         if text in CANCEL_WORDS or parse.intent.name == "deny" and text in CANCEL_WORDS:
             return self._cancel(turn, msg)
+        offered = turn.state.last_place if draft.place_offer == "offered" else None
+        answer, intent = text, parse.intent.name
+        if no := NO_OPENER.match(text):  # "不是，在5栋": not the place offered
+            answer, offered = text[no.end() :], None
+            draft.place_offer = "declined" if draft.place_offer else ""
+        elif offered is not None and (yes := YES_OPENER.match(text)):
+            answer = text[yes.end() :]  # "是，在3栋门口": that place, more precisely
+        answer = answer.strip()
         if parse.location.found:
             draft.location_text = parse.location.text
             draft.location_parts = parse.location.parts()
         elif msg.location is not None:
             _take_geo(draft, msg)
-        elif len(text) >= 2:
-            # The citizen answered "where?": take the answer as written.
-            draft.location_text = text[:100]
+        elif offered is not None and (not answer or intent == "affirm" or SAME_PLACE.fullmatch(answer)):
+            _take_place(draft, offered)
+        elif offered is not None and answer != text:
+            _take_place(draft, offered)
+            draft.location_text = (offered.text + answer.removeprefix("在"))[:100]
+        elif intent == "deny" or no and not answer:
+            if draft.place_offer:  # the citizen said it is somewhere else: ask where, plainly
+                draft.place_offer = "declined"
+                turn.replies.append(Reply(text=say("ask_location_again")))
+                return turn
+            turn.replies.append(Reply(text=say("location_not_understood")))
+            turn.state.unsure_streak += 1
+            return turn
+        elif intent != "affirm" and len(answer) >= 2:
+            # The citizen answered "where?": take the answer as written (a bare "是的" is no place).
+            draft.location_text = answer.removeprefix("在")[:100]
         else:
             turn.replies.append(Reply(text=say("location_not_understood")))
             turn.state.unsure_streak += 1
             return turn
         if contact := _contact(text):
             draft.contact = contact
-        return self._next_question(turn)
+        return self._next_question(turn, msg)
 
     def _confirming(self, turn: Turn, msg: InboundMessage, parse: Parse, text: str) -> Turn:
         draft = turn.state.draft
@@ -217,7 +247,14 @@ class Bot:
                 attachments=draft.attachments,
             )
             queued = turn.state.queued
-            turn.state = ConversationState(greeted=turn.state.greeted)
+            place = Place(
+                text=draft.location_text,
+                parts=draft.location_parts,
+                lat=draft.lat,
+                lng=draft.lng,
+                at=msg.received_at,
+            )
+            turn.state = turn.state.afresh(place if draft.location_text else None)
             turn.replies.append(Reply(text=say("filing")))
             return self._take_up(turn, msg, queued)
         if intent == "deny":
@@ -237,14 +274,21 @@ class Bot:
             draft.description = f"{draft.description}\n补充：{extra}"
         if parse.urgency:
             draft.urgent = True
-        return self._next_question(turn)
+        return self._next_question(turn, msg)
 
-    def _next_question(self, turn: Turn) -> Turn:
+    def _next_question(self, turn: Turn, msg: InboundMessage) -> Turn:
         draft = turn.state.draft
         assert draft is not None
         if not draft.location_text:
             turn.state.step = "awaiting_location"
-            turn.replies.append(Reply(text=say("ask_location")))
+            place = turn.state.place_to_offer(msg.received_at) if draft.place_offer != "declined" else None
+            if place is not None:  # the citizen's last ticket, filed within the day: there again?
+                draft.place_offer = "offered"
+                turn.replies.append(
+                    Reply(text=say("ask_location_same", place=place.text), buttons=["是", "不是"])
+                )
+            else:
+                turn.replies.append(Reply(text=say("ask_location")))
             return turn
         turn.state.step = "confirming"
         turn.replies.append(Reply(text=say("confirm", summary=_summary(draft)), buttons=["确认", "取消"]))
@@ -252,11 +296,11 @@ class Bot:
 
     def _cancel(self, turn: Turn, msg: InboundMessage) -> Turn:
         queued = turn.state.queued
-        turn.state = ConversationState(greeted=turn.state.greeted)
+        turn.state = turn.state.afresh()
         turn.replies.append(Reply(text=say("cancelled")))
         return self._take_up(turn, msg, queued)
 
-    def _queue(self, turn: Turn, text: str) -> Turn:
+    def _queue(self, turn: Turn, msg: InboundMessage, text: str) -> Turn:
         """Another matter while one is being drafted: keep it, without the words that open it,
         after any kept before (the same one sent again is kept once) and ask the current draft's
         question again."""
@@ -268,7 +312,7 @@ class Bot:
         else:
             kept.append(matter)
             turn.replies.append(Reply(text=say("queued_matter")))
-        return self._next_question(turn)
+        return self._next_question(turn, msg)
 
     def _take_up(self, turn: Turn, msg: InboundMessage, queued: list[str]) -> Turn:
         """The draft is filed or cancelled: start on the first matter kept for later, if any; one
@@ -388,6 +432,11 @@ def _take_geo(draft: Draft, msg: InboundMessage) -> None:
         draft.lat, draft.lng = msg.location.lat, msg.location.lng
         if not draft.location_text:
             draft.location_text = msg.location.label or f"{msg.location.lat:.5f},{msg.location.lng:.5f}"
+
+
+def _take_place(draft: Draft, place: Place) -> None:
+    draft.location_text, draft.location_parts = place.text, dict(place.parts)
+    draft.lat, draft.lng = place.lat, place.lng
 
 
 def _contact(text: str) -> str:

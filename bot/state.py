@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
 Step = Literal["idle", "awaiting_location", "confirming"]
 Mode = Literal["bot", "waiting", "operator", "closed"]
+PlaceOffer = Literal["", "offered", "declined"]
 MAX_QUEUED = 5  # matters kept while one is drafted; more are declined (the citizen is told)
+PLACE_MEMORY = timedelta(hours=24)  # how long the last filed ticket's place is offered for the next
+
+
+class Place(BaseModel):
+    """Where the citizen's last filed ticket was: offered when the next matter names no place
+    ("还有个事，我们小区楼下…"), so they need not type the address again."""
+
+    text: str
+    parts: dict[str, str] = Field(default_factory=dict)
+    lat: float | None = None
+    lng: float | None = None
+    at: datetime
 
 
 class Draft(BaseModel):
@@ -28,6 +42,7 @@ class Draft(BaseModel):
     departments: list[str] = Field(default_factory=list)
     contact: str = ""
     attachments: list[str] = Field(default_factory=list)
+    place_offer: PlaceOffer = ""  # "where?" asked as "the same place as last time?", and the answer
 
 
 class ConversationState(BaseModel):
@@ -41,6 +56,18 @@ class ConversationState(BaseModel):
     # taken up as soon as the one before it is filed or cancelled, so the citizen does not have to
     # say it again (at most MAX_QUEUED)
     queued: list[str] = Field(default_factory=list)
+    last_place: Place | None = None
+
+    def afresh(self, place: Place | None = None) -> ConversationState:
+        """The state once a draft is filed or dropped: what outlives one ticket stays (the
+        greeting, the last filed place, or ``place`` if a ticket was just filed there)."""
+        return ConversationState(greeted=self.greeted, last_place=place or self.last_place)
+
+    def place_to_offer(self, now: datetime) -> Place | None:
+        place = self.last_place
+        if place is None or not place.text or abs(now - place.at) > PLACE_MEMORY:
+            return None
+        return place
 
     @field_validator("queued", mode="before")
     @classmethod

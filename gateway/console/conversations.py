@@ -12,11 +12,12 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
 
-from bot.state import ConversationState
+from bot.state import ConversationState, Place
 from bot.texts import say
 from channels.base import OutboundMessage
 from gateway import keys
@@ -387,10 +388,13 @@ class Handover:
                               fields={**{k: str(v) for k, v in route.items()}, "status": status})
         await self.redis.hset(ck.authors(key), out.id, user)
         await self.streams.publish(out)
-        state = _state_of(conv)
+        where = draft.location
+        place = (Place(text=where.text, parts=where.parts, lat=where.lat, lng=where.lng, at=datetime.now(UTC))
+                 if where.text else None)  # offered to the citizen's next matter, as the bot's filings are
+        state = _state_of(conv).afresh(place)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.sadd(keys.conversation_tickets(key), ticket_id)
-            pipe.hset(keys.conversation(key), "state", ConversationState(greeted=state.greeted).model_dump_json())
+            pipe.hset(keys.conversation(key), "state", state.model_dump_json())
             pipe.delete(ck.draft(key))
             pipe.incr(ck.VERSION)
             await pipe.execute()

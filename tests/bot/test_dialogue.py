@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -143,6 +144,91 @@ async def test_a_kept_matter_survives_cancelling(ledger: LocalLedger) -> None:
     turn = await citizen.says("取消")
     assert "已取消" in texts(turn) and "路灯" in texts(turn)
     assert citizen.state.draft is not None and "路灯" in citizen.state.draft.description
+
+
+async def test_the_next_matter_is_offered_the_last_tickets_place(ledger: LocalLedger) -> None:
+    """"还有个事，我们小区楼下…" names no place: once the first ticket is filed, the bot asks
+    whether it is where that one was, and "是" takes that place, parts and all."""
+    citizen = Citizen(Bot(ledger, get_backend()))
+    await citizen.says("A3区联丰路米兰春天小区门口的路灯坏了一个星期了")
+    first = citizen.state.draft.location_text  # type: ignore[union-attr]
+    assert "米兰春天" in first
+    await citizen.says("另外想问问 我们小区楼下垃圾站好几天没人清运了 臭得不行")
+    turn = await citizen.says("确认")
+    assert turn.file is not None and citizen.state.step == "awaiting_location"
+    offer = turn.replies[-1]
+    assert first in offer.text and offer.buttons == ["是", "不是"]
+    turn = await citizen.says("是")
+    assert "请确认" in texts(turn) and first in texts(turn)
+    turn = await citizen.says("确认")
+    assert turn.file is not None and "垃圾站" in turn.file.description
+    assert turn.file.location.text == first and turn.file.location.parts.get("community")
+
+
+async def test_yes_with_more_detail_narrows_the_offered_place(ledger: LocalLedger) -> None:
+    citizen = Citizen(Bot(ledger, get_backend()))
+    await citizen.files_a_ticket(ledger)
+    first = citizen.state.last_place.text  # type: ignore[union-attr]
+    turn = await citizen.says("楼道里的声控灯坏了 晚上上楼黑乎乎的")
+    assert first in texts(turn)
+    await citizen.says("是，在3栋2单元")
+    assert citizen.state.draft.location_text == first + "3栋2单元"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("same", ["同上", "还是那个小区", "一样的地方", "对的，就在那里"])
+async def test_the_same_place_in_the_citizens_words(ledger: LocalLedger, same: str) -> None:
+    citizen = Citizen(Bot(ledger, get_backend()))
+    await citizen.files_a_ticket(ledger)
+    await citizen.says("楼道里的声控灯坏了 晚上上楼黑乎乎的")
+    turn = await citizen.says(same)
+    assert citizen.state.step == "confirming" and citizen.state.last_place.text in texts(turn)  # type: ignore[union-attr]
+
+
+async def test_no_to_the_offered_place_asks_where_plainly(ledger: LocalLedger) -> None:
+    citizen = Citizen(Bot(ledger, get_backend()))
+    await citizen.files_a_ticket(ledger)
+    first = citizen.state.last_place.text  # type: ignore[union-attr]
+    await citizen.says("楼下饭店的油烟每天晚上都排到我家窗户里")
+    turn = await citizen.says("不是")
+    assert texts(turn) == say("ask_location_again") and citizen.state.step == "awaiting_location"
+    turn = await citizen.says("是的")  # the offer was refused: a yes now is no place
+    assert texts(turn) == say("location_not_understood") and first not in texts(turn)
+    turn = await citizen.says("K2区书院路在水一方大厦")
+    assert "请确认" in texts(turn) and "在水一方" in texts(turn) and first not in texts(turn)
+
+
+async def test_no_then_the_place_in_one_answer(ledger: LocalLedger) -> None:
+    citizen = Citizen(Bot(ledger, get_backend()))
+    await citizen.files_a_ticket(ledger)
+    await citizen.says("楼下饭店的油烟每天晚上都排到我家窗户里")
+    await citizen.says("不是，在公司后门")
+    assert citizen.state.draft.location_text == "公司后门"  # type: ignore[union-attr]
+
+
+async def test_the_last_place_is_offered_for_a_day_only(ledger: LocalLedger) -> None:
+    citizen = Citizen(Bot(ledger, get_backend()))
+    await citizen.files_a_ticket(ledger)
+    filed_at = citizen.state.last_place.at  # type: ignore[union-attr]
+    turn = await citizen.says("楼道里的声控灯坏了 晚上上楼黑乎乎的", received_at=filed_at + timedelta(hours=25))
+    assert texts(turn) == say("ask_location")
+    assert citizen.state.last_place is not None  # kept, only not offered
+
+
+async def test_a_bare_yes_is_no_place(ledger: LocalLedger) -> None:
+    """With no place to offer, "是的" answering "where?" was once taken as the place "是的"."""
+    citizen = Citizen(Bot(ledger, get_backend()))
+    await citizen.says("楼下饭店的油烟每天晚上都排到我家窗户里")
+    turn = await citizen.says("是的")
+    assert texts(turn) == say("location_not_understood") and citizen.state.draft.location_text == ""  # type: ignore[union-attr]
+
+
+async def test_a_cancelled_draft_keeps_the_last_filed_place(ledger: LocalLedger) -> None:
+    citizen = Citizen(Bot(ledger, get_backend()))
+    await citizen.files_a_ticket(ledger)
+    first = citizen.state.last_place.text  # type: ignore[union-attr]
+    await citizen.says("K2区书院路在水一方大厦门口的垃圾桶满了没人清")
+    await citizen.says("取消")
+    assert citizen.state.last_place is not None and citizen.state.last_place.text == first
 
 
 async def test_several_matters_mid_draft_are_taken_up_in_turn(ledger: LocalLedger) -> None:
