@@ -250,3 +250,25 @@ async def test_notes_tickets_and_audit(app: Any, client: httpx.AsyncClient, cons
     assert all(e["target"] == key for e in entries if e["action"] != "login")
     stats = (await boss.get("/stats")).json()
     assert stats["queue_length"] == 0 and stats["counts"]["closed"] == 1
+
+
+async def test_a_ticket_an_operator_filed_offers_its_place_to_the_next_matter(
+    client: httpx.AsyncClient, console_login: Any
+) -> None:
+    """After the operator files and hands back, the citizen's next matter without a place is
+    asked "还是在…吗？", as after a ticket the bot filed."""
+    session, key, cursor = await waiting_conversation(client)
+    op = await console_login("qian")
+    await op.post("/takeover", {"key": key})
+    form = {"title": "路灯不亮", "description": "小区门口路灯坏了一周", "category": ["城乡建设"],
+            "request_type": "投诉", "urgent": False, "location_text": "A3区联丰路米兰春天小区",
+            "contact": "", "departments": ["A3区城管局"]}
+    assert (await op.post("/ticket", {"key": key, "form": form, "request_id": "r1"})).status_code == 200
+    _, cursor = await wait_for_events(client, session, lambda e: e["type"] == "ticket_filed", after=cursor)
+    assert (await op.post("/handback", {"key": key})).status_code == 200
+    await say(client, session, "还有楼道里的声控灯也坏了，晚上上楼黑乎乎的")
+    events, _ = await wait_for_events(
+        client, session, lambda e: e["type"] == "reply" and "米兰春天" in e["text"], after=cursor
+    )
+    offer = next(e for e in events if e["type"] == "reply" and "米兰春天" in e["text"])
+    assert "上一件" in offer["text"]
