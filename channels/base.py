@@ -14,10 +14,10 @@ import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Annotated, Any, Literal, Protocol, runtime_checkable
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, Field, field_validator
 from starlette.responses import Response
 
 OutboundKind = Literal["reply", "ticket_filed", "status_update", "survey", "operator"]
@@ -48,6 +48,11 @@ def well_formed(value: Any) -> Any:
     if isinstance(value, list):
         return [well_formed(v) for v in value]
     return value
+
+
+# text typed by a person into a form (an operator's reply, a status note): half an emoji is kept
+# as U+FFFD like in a citizen's message, where a length limit would otherwise refuse the request
+WellFormedStr = Annotated[str, BeforeValidator(well_formed)]
 
 
 class Attachment(BaseModel):

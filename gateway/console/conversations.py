@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 
 from bot.state import ConversationState, Place
 from bot.texts import say
-from channels.base import OutboundMessage
+from channels.base import OutboundMessage, WellFormedStr
 from gateway import keys
 from gateway.console import keys as ck
 from gateway.errors import Conflict, Forbidden, NotFound
@@ -82,14 +82,14 @@ return {1, owner}
 class TicketForm(BaseModel):
     """The side panel's ticket fields, editable before filing."""
 
-    title: str = Field(default="", max_length=100)
-    description: str = Field(default="", max_length=4000)
-    category: list[str] = Field(default_factory=list, max_length=3)
-    request_type: str = Field(default="", max_length=10)
+    title: WellFormedStr = Field(default="", max_length=100)
+    description: WellFormedStr = Field(default="", max_length=4000)
+    category: list[WellFormedStr] = Field(default_factory=list, max_length=3)
+    request_type: WellFormedStr = Field(default="", max_length=10)
     urgent: bool = False
-    location_text: str = Field(default="", max_length=200)
-    contact: str = Field(default="", max_length=40)
-    departments: list[str] = Field(default_factory=list, max_length=6)
+    location_text: WellFormedStr = Field(default="", max_length=200)
+    contact: WellFormedStr = Field(default="", max_length=40)
+    departments: list[WellFormedStr] = Field(default_factory=list, max_length=6)
 
 
 def _f(value: Any, default: float = 0.0) -> float:

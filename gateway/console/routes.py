@@ -20,6 +20,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from bot.texts import texts
+from channels.base import WellFormedStr
 from gateway.console import audit
 from gateway.console import conversations as convs
 from gateway.console import keys as ck
@@ -151,7 +152,7 @@ async def login_page() -> FileResponse:
 # --- API ---------------------------------------------------------------------------------------
 api = APIRouter(prefix="/api/console", tags=["console"])
 
-Text = Annotated[str, Field(min_length=1, max_length=2000)]
+Text = Annotated[WellFormedStr, Field(min_length=1, max_length=2000)]
 
 
 class LoginIn(BaseModel):
@@ -186,17 +187,17 @@ class FileIn(FormIn):
 
 class StatusIn(BaseModel):
     status: str
-    note: str = Field(default="", max_length=2000)
+    note: WellFormedStr = Field(default="", max_length=2000)
 
 
 class CannedIn(BaseModel):
-    items: list[Annotated[str, Field(min_length=1, max_length=500)]] = Field(max_length=100)
+    items: list[Annotated[WellFormedStr, Field(min_length=1, max_length=500)]] = Field(max_length=100)
 
 
 class UserIn(BaseModel):
     name: str = Field(max_length=32)
     role: str = "operator"
-    display_name: str = Field(default="", max_length=32)
+    display_name: WellFormedStr = Field(default="", max_length=32)
     password: str = Field(default="", max_length=256)
 
 

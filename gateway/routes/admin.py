@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from channels.base import WellFormedStr
 from gateway import keys
 from gateway.deps import AdminDep, RuntimeDep, TicketsDep
 from gateway.errors import BadInput
@@ -17,7 +18,7 @@ router = APIRouter(prefix="/api/admin", tags=["admin"])
 
 class StatusIn(BaseModel):
     status: str
-    note: str = Field(default="", max_length=2000)
+    note: WellFormedStr = Field(default="", max_length=2000)
 
 
 @router.get("/tickets/{ticket_id}")

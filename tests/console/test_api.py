@@ -272,3 +272,27 @@ async def test_a_ticket_an_operator_filed_offers_its_place_to_the_next_matter(
     )
     offer = next(e for e in events if e["type"] == "reply" and "米兰春天" in e["text"])
     assert "上一件" in offer["text"]
+
+
+async def test_half_an_emoji_typed_by_an_operator_is_kept_as_a_replacement_character(
+    client: httpx.AsyncClient, console_login: Any
+) -> None:
+    """A browser that cuts text by UTF-16 units can send half an emoji (JSON ``\\ud83d``); a
+    length-limited field used to refuse the whole request (422), so the operator had to retype."""
+    session, key, cursor = await waiting_conversation(client)
+    op = await console_login("feng")
+    await op.post("/takeover", {"key": key})
+    raw = {"Content-Type": "application/json"}
+    r = await op.post("/reply", content=('{"key": "' + key + '", "text": "您好，已收到\\ud83d"}').encode(), headers=raw)
+    assert r.status_code == 200, r.text
+    events, cursor = await wait_for_events(client, session, lambda e: "已收到" in e.get("text", ""), after=cursor)
+    assert any(e["text"] == "您好，已收到\ufffd" for e in events)
+    r = await op.post("/note", content=('{"key": "' + key + '", "text": "市民很着急\\udc00"}').encode(), headers=raw)
+    assert r.status_code == 200, r.text
+    form = ('{"key": "' + key + '", "form": {"title": "路灯不亮\\ud83d", "category": ["城乡建设\\ud83d"], '
+            '"location_text": "A3区联丰路\\ud83d"}}')
+    r = await op.client.put("/api/console/form", content=form.encode(), headers={**raw, "X-CSRF-Token": op.csrf})
+    assert r.status_code == 200, r.text
+    conv = (await op.get("/conversation", params={"key": key})).json()
+    assert conv["form"]["title"] == "路灯不亮\ufffd" and conv["form"]["category"] == ["城乡建设\ufffd"]
+    assert any(m["from"] == "note" and m["text"] == "市民很着急\ufffd" for m in conv["history"])
