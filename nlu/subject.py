@@ -33,13 +33,21 @@ _PROBLEM = re.compile(
 _FILLER = re.compile(r"^(?:请问|你好|您好|我想|我要|想|关于|有关)|(?:的问题|问题|的情况|情况|一事|事宜)$")
 
 
-def _clauses(text: str) -> list[str]:
+# a space between two Chinese characters separates clauses as a comma does: chat lines are
+# written "停水两天了 也没通知 打电话一直占线"
+_SPACE_BREAK = re.compile(r"(?<=[\u4e00-\u9fff])[ \t\u3000]+(?=[\u4e00-\u9fff])")
+
+
+def _clauses(text: str, spaces: bool = True) -> list[str]:
+    if spaces:
+        text = _SPACE_BREAK.sub("，", text)
     return [c.strip() for c in _CLAUSE.findall(text) if len(c.strip()) >= 4]
 
 
 def first_clause(text: str) -> str:
-    """The baseline: the first clause of the detail, cut to 20 characters."""
-    cs = _clauses(text)
+    """The baseline: the first clause of the detail (up to its first punctuation mark), cut to 20
+    characters."""
+    cs = _clauses(text, spaces=False)
     return (cs[0] if cs else text.strip())[:MAX_LEN]
 
 

@@ -87,6 +87,19 @@ def test_subject_short_and_says_where(nlu) -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "subject"),
+    [
+        # chat lines separate their clauses with spaces: the title ends where a clause does,
+        # not at the 20th character ("…把桌子摆到我家门口 油烟直接往")
+        ("夜市大排档把桌子摆到我家门口 油烟直接往窗户里灌 吵到一两点", "夜市大排档把桌子摆到我家门口"),
+        ("办个社保卡跑了三趟 第一次说缺材料 第二次说系统坏了", "办个社保卡跑了三趟"),
+    ],
+)
+def test_a_chat_lines_subject_is_a_whole_clause(nlu, text: str, subject: str) -> None:
+    assert nlu.parse(text).subject == subject
+
+
+@pytest.mark.parametrize(
     ("text", "intent"),
     [
         ("你好", "greet"),
