@@ -489,6 +489,9 @@ def test_a_bare_facility_is_not_a_place(ex: LocationExtractor, text: str, span: 
         ("十几个人上吐下泻 有两个已经站不起来了", ""),
         ("感谢人民医院急诊科的医生 半夜我爸心梗送进去", "人民医院"),
         ("今天早上起来整个晨光小区的自来水都是黄褐色的", "晨光小区"),
+        # an industrial area is a named place, not a district "岭工业区"; a lettered building is a detail
+        ("南岭工业区有间制衣厂用童工 看上去就十四五岁", "南岭工业区"),
+        ("喝了酒说不想活了 我们几个劝不下来 南岭工业区C栋", "南岭工业区C栋"),
         # … unless they begin a common place name: 和平, 沿江, 向阳
         ("和平路那家小饭馆没营业执照", "和平路"),
         ("刚才在沿江大道 一辆白色轿车开得歪歪扭扭的", "沿江大道"),
