@@ -148,6 +148,8 @@ _NEGATION = re.compile(r"不|没|错|唔|冇|别")
 _DENY_START = re.compile(
     r"^(?:算了|算啦|算球|不用了|不要了|不报了|先不报|不想报了|不反映了|不登记了|不弄了|不搞了|唔报|唔使|取消)"
 )
+# what opens a new request, not a question about an old one
+_REQUEST_OPENER = re.compile(r"(?:建议|投诉|举报|求助)(?![的过了])(?!.*(?:工单|单子|单号))")
 _THANKS = re.compile(r"谢|唔该|thx|thanks|3q|辛苦", re.I)
 _THUMBS_UP = re.compile(r"[👍👌✅🆗🙆]")
 _THUMBS_DOWN = re.compile(r"[👎❌🙅]")
@@ -235,10 +237,12 @@ def classify(
             not drafting
             and best == "query_progress"
             and not entities
-            and len(compact) > 20
+            and (len(compact) > 20 or _REQUEST_OPENER.match(compact))
             and not asks_progress(compact)
         ):
-            best = _promote(rank, "new_request")  # long, no number, no "how is it going": a request
+            # long, or opened as a request ("建议12345公众号加个…"), with no number and no "how is it
+            # going": a request
+            best = _promote(rank, "new_request")
         # while a ticket is being drafted, a message not marked as another matter adds detail to it
         if drafting and best == "new_request":
             rank["add_info"] = max(rank.get("add_info", 0.0), rank[best] + 0.05)

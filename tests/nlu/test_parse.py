@@ -113,6 +113,10 @@ def test_a_chat_lines_subject_is_a_whole_clause(nlu, text: str, subject: str) ->
         ("取消", "deny"),
         ("谢谢，再见", "thanks_bye"),
         ("楼下烧烤店油烟太大，每天吵到凌晨两点，严重影响休息", "new_request"),
+        # "12345" is no ticket number: a short suggestion is a request, not a progress question
+        ("建议12345公众号加个语音留言功能", "new_request"),
+        ("举报的那个黑作坊查了没", "query_progress"),
+        ("投诉一下那个工单怎么还没人管", "query_progress"),
     ],
 )
 def test_intents(nlu, text: str, intent: str) -> None:
