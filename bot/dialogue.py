@@ -31,6 +31,12 @@ SAME_PLACE = re.compile(
     r"(?:那里|那儿|那边|那个?(?:地方|位置|小区|地址|地点)|同一个?(?:地方|位置|小区|地址|地点)"
     r"|一样的?(?:地方|位置|地址|地点)?|同上)[的了啊呀吧。！!~～ ]*"
 )
+# "there is no place to it", answering where: a policy question, a city-wide suggestion, a scam call
+NO_PLACE = re.compile(
+    r"无|不涉及(?:具体)?(?:的)?(?:地点|位置|地址)?|没有?具体(?:的)?(?:地点|位置|地址)|(?:与|和|跟)(?:具体)?地点无关"
+    r"|全市(?:范围)?(?:都有|都是)?|不限(?:地点)?|不(?:知道|清楚)(?:在哪|具体地址|地址)?"
+)
+NO_PLACE_BUTTON = "不涉及具体地点"
 # a yes or a no that opens a longer answer to that question: "是，在3栋门口", "不是，在5栋"
 YES_OPENER = re.compile(r"(?:是的?|对的?|嗯)[，,。 ]+")
 NO_OPENER = re.compile(r"(?:不是的?|不对|没有)[，,。 ]*")
@@ -188,6 +194,10 @@ class Bot:
         if text in CANCEL_WORDS or parse.intent.name == "deny" and text in CANCEL_WORDS:
             return self._cancel(turn, msg)
         offered = turn.state.last_place if draft.place_offer == "offered" else None
+        bare = text.strip(" 。.!！~～")
+        if NO_PLACE.fullmatch(bare) or (bare in ("没有", "没") and offered is None):
+            draft.no_place = True  # filed without a place; the operator sees it said so
+            return self._next_question(turn, msg)
         answer, intent = text, parse.intent.name
         if no := NO_OPENER.match(text):  # "不是，在5栋": not the place offered
             answer, offered = text[no.end() :], None
@@ -279,14 +289,20 @@ class Bot:
     def _next_question(self, turn: Turn, msg: InboundMessage) -> Turn:
         draft = turn.state.draft
         assert draft is not None
-        if not draft.location_text:
+        if not draft.location_text and not draft.no_place:
             turn.state.step = "awaiting_location"
+            # a question or a suggestion may concern no place at all: the citizen may say so
+            placeless = [NO_PLACE_BUTTON] if draft.request_type in ("咨询", "建议") else []
             place = turn.state.place_to_offer(msg.received_at) if draft.place_offer != "declined" else None
             if place is not None:  # the citizen's last ticket, filed within the day: there again?
                 draft.place_offer = "offered"
                 turn.replies.append(
-                    Reply(text=say("ask_location_same", place=place.text), buttons=["是", "不是"])
+                    Reply(text=say("ask_location_same", place=place.text), buttons=["是", "不是", *placeless])
                 )
+            elif draft.request_type == "咨询":
+                turn.replies.append(Reply(text=say("ask_location_consult"), buttons=placeless))
+            elif draft.request_type == "建议":
+                turn.replies.append(Reply(text=say("ask_location_suggest"), buttons=placeless))
             else:
                 turn.replies.append(Reply(text=say("ask_location")))
             return turn
@@ -460,7 +476,10 @@ def _summary(draft: Draft) -> str:
         lines.append(say("confirm_category", category=" / ".join(draft.category)))
     if draft.request_type:
         lines.append(say("confirm_type", request_type=draft.request_type))
-    lines.append(say("confirm_location", location=draft.location_text))
+    if draft.location_text or not draft.no_place:
+        lines.append(say("confirm_location", location=draft.location_text))
+    else:
+        lines.append(say("confirm_no_location"))
     description = draft.description if len(draft.description) <= 200 else draft.description[:200] + "…"
     lines.append(say("confirm_description", description=description))
     if draft.contact:

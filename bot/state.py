@@ -42,6 +42,7 @@ class Draft(BaseModel):
     departments: list[str] = Field(default_factory=list)
     contact: str = ""
     attachments: list[str] = Field(default_factory=list)
+    no_place: bool = False  # the citizen said it concerns no particular place (a policy question)
     place_offer: PlaceOffer = ""  # "where?" asked as "the same place as last time?", and the answer
 
 

@@ -231,6 +231,40 @@ async def test_a_cancelled_draft_keeps_the_last_filed_place(ledger: LocalLedger)
     assert citizen.state.last_place is not None and citizen.state.last_place.text == first
 
 
+async def test_a_question_may_concern_no_place(ledger: LocalLedger) -> None:
+    """A policy question is asked which district it concerns, and "无" (or the button) files it
+    without a place instead of the bot insisting on one."""
+    citizen = Citizen(Bot(ledger, get_backend()))
+    turn = await citizen.says("我在外地打工 想在这边看病用老家的医保 异地就医备案怎么弄")
+    assert texts(turn) == say("ask_location_consult") and turn.replies[-1].buttons == ["不涉及具体地点"]
+    turn = await citizen.says("无")
+    assert "请确认" in texts(turn) and say("confirm_no_location") in texts(turn)
+    turn = await citizen.says("确认")
+    assert turn.file is not None and turn.file.location.text == "" and turn.file.request_type == "咨询"
+    assert citizen.state.last_place is None  # nothing to offer the next matter
+
+
+@pytest.mark.parametrize("answer", ["没有具体地点", "不涉及具体地点", "不知道", "没有"])
+async def test_a_complaint_without_a_place_is_filed_when_the_citizen_says_so(
+    ledger: LocalLedger, answer: str
+) -> None:
+    citizen = Citizen(Bot(ledger, get_backend()))
+    turn = await citizen.says("营业厅给我爸办了个139的套餐 老人家根本不晓得 每个月自动扣费扣了半年")
+    assert texts(turn) == say("ask_location")
+    turn = await citizen.says(answer)
+    assert "请确认" in texts(turn) and say("confirm_no_location") in texts(turn)
+    assert citizen.state.draft.location_text == ""  # type: ignore[union-attr]  # not the place "不知道"
+
+
+async def test_no_to_the_offered_place_is_not_no_place(ledger: LocalLedger) -> None:
+    """After "还在…吗？", "没有" declines the offer; it does not say there is no place."""
+    citizen = Citizen(Bot(ledger, get_backend()))
+    await citizen.files_a_ticket(ledger)
+    await citizen.says("楼下饭店的油烟每天晚上都排到我家窗户里")
+    turn = await citizen.says("没有")
+    assert texts(turn) == say("ask_location_again") and citizen.state.step == "awaiting_location"
+
+
 async def test_several_matters_mid_draft_are_taken_up_in_turn(ledger: LocalLedger) -> None:
     """Two more matters while one is drafted (and one of them sent twice): each is drafted in
     the order it came, one after the other is filed; none is lost."""
