@@ -24,6 +24,12 @@ MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 TICKET_ID = re.compile(r"\d{3,8}-\d{8}-\d{6}")
 RATINGS = ("基本满意", "不满意", "满意")  # longest first: 不满意 contains 满意
 CANCEL_WORDS = {"取消", "不登记了", "算了", "不用了"}
+# giving the draft up in the citizen's words: "算了不报了", "不用了 我自己找物业去吧", "唔使啦 取消"
+# (opening the turn it is enough; further in, the NLU must read the turn as a refusal too)
+CANCEL_OPENS = re.compile(
+    r"^(?:算了|算啦|算球了?|不用了|唔使|不报了|先不报|不登记了|不弄了|不搞了|唔搞|不反映了|不要了|唔要了|别报|不要登记|不用登记)"
+)
+CANCEL = re.compile(r"取消|不报了|唔报|不弄了|唔搞了|不用登记|不要登记|别登记了")
 RESUME_WORDS = {"继续", "返回机器人", "机器人", "自助"}
 # "the same place as last time", answering "还在「…」吗？": 同上, 一样, 还是那里, 就在那个小区
 SAME_PLACE = re.compile(
@@ -37,6 +43,8 @@ NO_PLACE = re.compile(
     r"|全市(?:范围)?(?:都有|都是)?|不限(?:地点)?|不(?:知道|清楚)(?:在哪|具体地址|地址)?"
 )
 NO_PLACE_BUTTON = "不涉及具体地点"
+# a correction of the place that names the wrong one first: "不是东风路 是东方路", "唔系天河 系黄埔"
+NOT_BUT = re.compile(r"(?:不是|唔系|不在)(?P<wrong>.+?)[，,。\s]*(?:是|系|在)(?P<right>.+)")
 # a yes or a no that opens a longer answer to that question: "是，在3栋门口", "不是，在5栋"
 YES_OPENER = re.compile(r"(?:是的?|对的?|嗯)[，,。 ]+")
 NO_OPENER = re.compile(r"(?:不是的?|不对|没有)[，,。 ]*")
@@ -139,6 +147,8 @@ class Bot:
 
         if intent == "query_progress" or TICKET_ID.search(text) and text.startswith("查询"):
             turn.replies.append(await self._progress(msg, parse))
+            if turn.state.draft is not None and turn.state.step != "idle":
+                turn.replies.append(_resume(turn.state))  # and the matter being drafted waits
             return turn
 
         step = turn.state.step
@@ -191,7 +201,7 @@ class Bot:
     def _locating(self, turn: Turn, msg: InboundMessage, parse: Parse, text: str) -> Turn:
         draft = turn.state.draft
         assert draft is not None
-        if text in CANCEL_WORDS or parse.intent.name == "deny" and text in CANCEL_WORDS:
+        if _cancels(text, parse):
             return self._cancel(turn, msg)
         offered = turn.state.last_place if draft.place_offer == "offered" else None
         bare = text.strip(" 。.!！~～")
@@ -238,7 +248,7 @@ class Bot:
         draft = turn.state.draft
         assert draft is not None
         intent = parse.intent.name
-        if text in CANCEL_WORDS:
+        if _cancels(text, parse):
             return self._cancel(turn, msg)
         if intent == "affirm":
             turn.file = TicketDraft(
@@ -271,14 +281,27 @@ class Bot:
             turn.replies.append(Reply(text=say("deny_prompt"), buttons=["取消"]))
             return turn
         # Anything else is a correction: a new place, a phone number, or more detail.
-        if parse.location.found:
-            draft.location_text = parse.location.text
-            draft.location_parts = parse.location.parts()
+        where, swap = parse.location, NOT_BUT.match(text)
+        if swap and where.found and where.start < swap.start("right"):
+            # "不是东风路 是东方路": the place found first is the one denied; the other replaces it
+            right = swap.group("right").strip(" ，,。")
+            better = self.nlu.parse(right, parse_context(turn.state)).location if self.nlu else None
+            if better is not None and better.found:
+                draft.location_text, draft.location_parts = better.text, better.parts()
+            else:
+                draft.location_text, draft.location_parts = right[:100], {}
+            draft.lat = draft.lng = None
+        elif where.found:
+            draft.location_text = where.text
+            draft.location_parts = where.parts()
         elif msg.location is not None:
             _take_geo(draft, msg)
         if contact := _contact(text):
             draft.contact = contact
-        extra = text.replace(parse.location.text, "").strip() if parse.location.found else text
+        if swap and where.found:
+            extra = ""  # the whole turn corrected the place
+        else:
+            extra = text.replace(where.text, "").strip() if where.found else text
         extra = MOBILE.sub("", extra).strip(" ，,。")
         if len(extra) >= MIN_DESCRIPTION:
             draft.description = f"{draft.description}\n补充：{extra}"
@@ -401,6 +424,13 @@ def _own_ticket_like(mine: list[Ticket], typed: str) -> tuple[Ticket | None, boo
     return (near[0], True) if len(near) == 1 else (None, False)
 
 
+def _resume(state: ConversationState) -> Reply:
+    """Back to the draft after answering something else (a progress question) mid-way."""
+    if state.step == "confirming":
+        return Reply(text=say("resume_confirm"), buttons=["确认", "取消"])
+    return Reply(text=say("resume_location"))
+
+
 def _handoff(turn: Turn, reason: str, rules: HandoffRules) -> Turn:
     """Queue the conversation for a person and tell the citizen roughly when one will answer."""
     turn.mode = "waiting"
@@ -448,6 +478,17 @@ def _take_geo(draft: Draft, msg: InboundMessage) -> None:
         draft.lat, draft.lng = msg.location.lat, msg.location.lng
         if not draft.location_text:
             draft.location_text = msg.location.label or f"{msg.location.lat:.5f},{msg.location.lng:.5f}"
+
+
+def _cancels(text: str, parse: Parse) -> bool:
+    """The citizen gives up the draft: one of the bot's own words (取消), or a short refusal that
+    says so ("算了不报了"); "不是3栋" is a correction, not this."""
+    if text in CANCEL_WORDS:
+        return True
+    compact = re.sub(r"[\s，,。.！!？?~～🙄]+", "", text)
+    if len(compact) > 20:
+        return False
+    return bool(CANCEL_OPENS.match(compact)) or parse.intent.name == "deny" and bool(CANCEL.search(compact))
 
 
 def _take_place(draft: Draft, place: Place) -> None:

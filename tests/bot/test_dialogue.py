@@ -265,6 +265,43 @@ async def test_no_to_the_offered_place_is_not_no_place(ledger: LocalLedger) -> N
     assert texts(turn) == say("ask_location_again") and citizen.state.step == "awaiting_location"
 
 
+@pytest.mark.parametrize("step_text", ["楼下饭店的油烟每天晚上都排到我家窗户里", "A3区联丰路米兰春天小区门口的路灯坏了一个星期了"])
+@pytest.mark.parametrize("give_up", ["算了不报了", "不用了 我自己找物业去吧", "唔使啦 取消", "不要登记了，物业刚来给修好了"])
+async def test_giving_up_in_the_citizens_words_cancels(ledger: LocalLedger, step_text: str, give_up: str) -> None:
+    """Asked where (or to confirm), "算了不报了" drops the draft; it was read as the place "算了不报了"."""
+    citizen = Citizen(Bot(ledger, get_backend()))
+    await citizen.says(step_text)
+    assert citizen.state.step in ("awaiting_location", "confirming")
+    turn = await citizen.says(give_up)
+    assert texts(turn) == say("cancelled") and citizen.state.draft is None and turn.file is None
+
+
+async def test_a_progress_question_mid_draft_is_answered_and_the_draft_resumed(ledger: LocalLedger) -> None:
+    citizen = Citizen(Bot(ledger, get_backend()))
+    await citizen.says("楼下饭店的油烟每天晚上都排到我家窗户里")
+    turn = await citizen.says("对了 我上个月报的那个还没人来呢")
+    assert [r.text for r in turn.replies] == [say("no_tickets"), say("resume_location")]
+    assert citizen.state.step == "awaiting_location" and "油烟" in citizen.state.draft.description  # type: ignore[union-attr]
+
+
+async def test_a_place_corrected_as_not_this_but_that(ledger: LocalLedger) -> None:
+    """"不是东风路 是东方路": the first place named is the wrong one."""
+    citizen = Citizen(Bot(ledger, get_backend()))
+    await citizen.says("K2区东风路的路灯坏了一个星期了 晚上黑漆漆的")
+    assert "东风路" in citizen.state.draft.location_text  # type: ignore[union-attr]
+    turn = await citizen.says("不是东风路 是东方路")
+    assert citizen.state.draft.location_text == "东方路" and "发生地点：东方路" in texts(turn)  # type: ignore[union-attr]
+    assert "补充" not in citizen.state.draft.description  # type: ignore[union-attr]
+
+
+async def test_another_matter_while_asked_where_is_kept_not_taken_as_the_place(ledger: LocalLedger) -> None:
+    citizen = Citizen(Bot(ledger, get_backend()))
+    await citizen.says("楼下饭店的油烟每天晚上都排到我家窗户里")
+    turn = await citizen.says("还有 我家门口那个废品站天天烧东西 冒黑烟")
+    assert "记下" in texts(turn) and citizen.state.draft.location_text == ""  # type: ignore[union-attr]
+    assert citizen.state.queued == ["我家门口那个废品站天天烧东西 冒黑烟"]
+
+
 async def test_several_matters_mid_draft_are_taken_up_in_turn(ledger: LocalLedger) -> None:
     """Two more matters while one is drafted (and one of them sent twice): each is drafted in
     the order it came, one after the other is filed; none is lost."""
