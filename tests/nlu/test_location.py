@@ -492,6 +492,13 @@ def test_a_bare_facility_is_not_a_place(ex: LocationExtractor, text: str, span: 
         # an industrial area is a named place, not a district "岭工业区"; a lettered building is a detail
         ("南岭工业区有间制衣厂用童工 看上去就十四五岁", "南岭工业区"),
         ("喝了酒说不想活了 我们几个劝不下来 南岭工业区C栋", "南岭工业区C栋"),
+        # 建设路 (China's most common street name) is a road, not the verb 建设 + "路"
+        ("建设路和纬二路路口往北一百米左右", "建设路和纬二路路口"),
+        ("我们是A3区建设路98号院，六层楼的老房子", "A3区建设路98号院"),
+        # two roads of one crossing joined by 跟; a direction after the place is no part of it
+        ("城南大道跟学府路那个路口没红绿灯", "城南大道跟学府路"),
+        ("人民路和建设街交叉口往北大约50米，井盖不见了", "人民路和建设街交叉口"),
+        ("我不知道叫啥街 就是第二医院对面那个胡同", ""),
         # … unless they begin a common place name: 和平, 沿江, 向阳
         ("和平路那家小饭馆没营业执照", "和平路"),
         ("刚才在沿江大道 一辆白色轿车开得歪歪扭扭的", "沿江大道"),
