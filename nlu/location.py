@@ -226,7 +226,7 @@ _BARE_FACILITY = re.compile(
     r"^(?:(?:垃圾|中转|地铁|火车|汽车|高铁|加油|收费|变电|搅拌|客运|动车)站|(?:十字|丁字)?路口|派出所|银行|酒店|"
     r"宾馆|大楼|写字楼|公园|隧道|地下通道|工厂|厂区|矿区|高速|菜市场|农贸市场|停车场|站台|地铁口|楼下|楼上|家门口|"
     # kinds a chat line names without saying which: "楼下饭店", "城中村", "小区花园", "地下车库"
-    r"(?:小|大)?(?:饭店|饭馆|餐馆|餐厅|超市|商场|网吧|棋牌室|花园|加工厂|化工厂|工地宿舍|宿舍|KTV|ktv|酒吧|公寓)|城中村|"
+    r"开?(?:小|大)?(?:饭店|饭馆|餐馆|餐厅|超市|商场|网吧|棋牌室|花园|加工厂|化工厂|工地宿舍|宿舍|KTV|ktv|酒吧|公寓)|城中村|"
     r"(?:地下)?车库|"
     r"胡同|巷子|小区花园|老旧小区|住宅小区|快递驿站|驿站|废品站|开发区|工业园|化工园|产业园|古镇|老街|社区医院|地铁工地)$"
 )
@@ -370,7 +370,8 @@ class LocationExtractor:
                 if kind in ("community", "landmark", "road"):
                     # a verb or an organisation inside the match: the name starts after it
                     # ("政府帮助解决|新桥小区", "开发公司开发|万科金域蓝湾", "坚决取缔|校园")
-                    cut = max((m.end() for m in _VERB_INSIDE.finditer(s, 0, len(s) - 1)), default=0)
+                    # (a verb ending the match is its name: "建设路"; the lookaheads see the whole match)
+                    cut = max((m.end() for m in _VERB_INSIDE.finditer(s) if m.end() < len(s)), default=0)
                     if cut:
                         pos = start + cut  # look again from after the verb ("疏通|天楚中苑小区")
                         continue
