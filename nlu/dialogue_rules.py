@@ -207,3 +207,14 @@ _GREETING = re.compile(
 
 def after_greeting(compact: str) -> str:
     return _GREETING.sub("", compact, count=1)
+
+
+# "请问这是12345吗", "这里是市长热线吗": who answers, asked before the matter; the greeting tells
+_WHO = re.compile(
+    r"^(?:请问)?(?:这|这里|这边|你们?|您)?(?:是不是|是)(?:不是)?(?:12345|一二三四五|市长热线|市民热线|便民热线|"
+    r"政务(?:服务)?(?:便民)?热线|热线|政府|机器人|真人)[^，,。.]{0,4}?(?:吗|嘛|么|吧|不|呢|啊)?$"
+)
+
+
+def asks_who(compact: str) -> bool:
+    return bool(_WHO.match(after_greeting(compact)))

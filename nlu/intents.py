@@ -14,6 +14,7 @@ from .dialogue_rules import (
     SHORTHAND,
     after_greeting,
     asks_progress,
+    asks_who,
     corrects,
     raises_another_matter,
     rating_of,
@@ -173,6 +174,8 @@ def _forced(
         return "rate"
     if shorthand := SHORTHAND.get(compact.lower()):
         return shorthand
+    if len(compact) <= 20 and asks_who(compact):
+        return "greet"
     if _AFFIRM.fullmatch(compact):
         return "affirm"
     if _DENY.fullmatch(compact):
