@@ -136,7 +136,9 @@ class Bot:
             turn.state.last_text = text[:500]
             if rules.repeat_turns and again and turn.state.repeat_streak >= rules.repeat_turns:
                 return _handoff(turn, "repeated", rules)
-        if rules.on_angry and is_angry(text):
+        named_danger = rules.on_urgent and parse.urgency and parse.urgency_source != "model"
+        if rules.on_angry and is_angry(text) and not named_danger:
+            # (a danger shouted "井盖丢了！！！" goes to a person as urgent, below, with its draft)
             return _handoff(turn, "angry", rules)
 
         if turn.state.step == "idle" and asks_to_withdraw(text) and await self._has_open_ticket(msg):
@@ -167,7 +169,7 @@ class Bot:
             turn = self._idle(turn, msg, parse, text)
         # The draft collected so far stays in the state: the operator sees it in the console.
         # a named danger goes to a person now; the model's suspicion only flags the ticket
-        if turn.file is None and rules.on_urgent and parse.urgency and parse.urgency_source != "model":
+        if turn.file is None and named_danger:
             return _handoff(turn, "urgent", rules)
         if turn.file is None and rules.unsure_turns and turn.state.unsure_streak >= rules.unsure_turns:
             return _handoff(turn, "nlu_unsure", rules)
@@ -312,7 +314,8 @@ class Bot:
     def _next_question(self, turn: Turn, msg: InboundMessage) -> Turn:
         draft = turn.state.draft
         assert draft is not None
-        if not draft.location_text and not draft.no_place:
+        if not draft.location_text and not draft.no_place and draft.request_type != "表扬":
+            # (praise names whom it is for, not where: it is not asked where)
             turn.state.step = "awaiting_location"
             # a question or a suggestion may concern no place at all: the citizen may say so
             placeless = [NO_PLACE_BUTTON] if draft.request_type in ("咨询", "建议") else []
@@ -517,9 +520,9 @@ def _summary(draft: Draft) -> str:
         lines.append(say("confirm_category", category=" / ".join(draft.category)))
     if draft.request_type:
         lines.append(say("confirm_type", request_type=draft.request_type))
-    if draft.location_text or not draft.no_place:
+    if draft.location_text:
         lines.append(say("confirm_location", location=draft.location_text))
-    else:
+    elif draft.no_place:
         lines.append(say("confirm_no_location"))
     description = draft.description if len(draft.description) <= 200 else draft.description[:200] + "…"
     lines.append(say("confirm_description", description=description))

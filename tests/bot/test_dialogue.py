@@ -302,6 +302,27 @@ async def test_another_matter_while_asked_where_is_kept_not_taken_as_the_place(l
     assert citizen.state.queued == ["我家门口那个废品站天天烧东西 冒黑烟"]
 
 
+async def test_praise_is_not_asked_where(ledger: LocalLedger) -> None:
+    citizen = Citizen(Bot(ledger, get_backend()))
+    turn = await citizen.says("表扬一下东关派出所的李警官 帮我找回了走丢的老父亲 真的很感谢他")
+    assert citizen.state.step == "confirming" and "诉求类型：表扬" in texts(turn) and "发生地点" not in texts(turn)
+    turn = await citizen.says("确认")
+    assert turn.file is not None and turn.file.request_type == "表扬"
+
+
+async def test_a_danger_shouted_goes_to_a_person_as_urgent_not_as_anger(ledger: LocalLedger) -> None:
+    citizen = Citizen(Bot(ledger, get_backend()))
+    turn = await citizen.says("井盖丢了！！！在光明路小学旁边 晚上看不见要出人命的")
+    assert turn.mode == "waiting" and turn.handoff_reason == "urgent"
+    assert citizen.state.draft is not None and citizen.state.draft.urgent  # the operator sees the draft
+
+
+async def test_asking_who_answers_is_greeted_not_drafted(ledger: LocalLedger) -> None:
+    citizen = Citizen(Bot(ledger, get_backend()))
+    turn = await citizen.says("你好 请问这是12345吗")
+    assert texts(turn) == say("greeting") and citizen.state.draft is None
+
+
 async def test_several_matters_mid_draft_are_taken_up_in_turn(ledger: LocalLedger) -> None:
     """Two more matters while one is drafted (and one of them sent twice): each is drafted in
     the order it came, one after the other is filed; none is lost."""
