@@ -117,6 +117,10 @@ def test_a_chat_lines_subject_is_a_whole_clause(nlu, text: str, subject: str) ->
         ("建议12345公众号加个语音留言功能", "new_request"),
         ("举报的那个黑作坊查了没", "query_progress"),
         ("投诉一下那个工单怎么还没人管", "query_progress"),
+        # Cantonese "… yet?" and the days waited are questions about an earlier report
+        ("派咗单未啊？", "query_progress"),
+        ("都三日啦 仲未有人嚟睇 搞咩啊😡", "query_progress"),
+        ("建议加强跟进服务", "new_request"),
     ],
 )
 def test_intents(nlu, text: str, intent: str) -> None:
