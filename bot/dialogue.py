@@ -124,6 +124,11 @@ class Bot:
             turn.replies.append(Reply(text=say(key, rating=rating)))
             return turn
 
+        if pending_rating and intent == "deny" and len(text) <= 10:
+            # "不评了": the survey stays open for later; nothing is drafted from the refusal
+            turn.replies.append(Reply(text=say("rating_later")))
+            return turn
+
         if intent == "ask_human" or asks_for_person(text):
             if rules.on_ask:
                 return _handoff(turn, "citizen_asked", rules)

@@ -390,6 +390,15 @@ async def test_survey_answered_in_the_citizens_words(ledger: LocalLedger) -> Non
     assert turn.rated and (await ledger.get(ref.ticket_id)).rating == "基本满意"
 
 
+async def test_declining_the_survey_leaves_it_for_later(ledger: LocalLedger) -> None:
+    citizen = Citizen(Bot(ledger))
+    ref = await citizen.files_a_ticket(ledger)
+    await citizen.is_surveyed(ledger, ref.ticket_id)
+    turn = await citizen.says("不评了")
+    assert texts(turn) == say("rating_later") and not turn.rated and citizen.state.draft is None
+    assert (await ledger.get(ref.ticket_id)).rating is None
+
+
 async def test_a_new_complaint_while_the_survey_waits_is_not_a_rating(ledger: LocalLedger) -> None:
     citizen = Citizen(Bot(ledger))
     citizen.pending_rating = "12345-20261127-000001"
