@@ -16,8 +16,9 @@ from bot.handoff import HandoffRules, asks_for_person, asks_to_withdraw, is_angr
 from bot.state import MAX_QUEUED, ConversationState, Draft, Mode, Place
 from bot.texts import say, status_name, texts
 from channels.base import InboundMessage
-from nlu.base import NluBackend, Parse
+from nlu.base import Location, NluBackend, Parse
 from nlu.dialogue_rules import ticket_key, without_opener
+from nlu.subject import MAX_LEN, with_place
 from ticket_client.base import LocationInfo, Ticket, TicketClient, TicketDraft, TicketNotFound
 
 MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
@@ -262,7 +263,7 @@ class Bot:
                 channel=msg.channel,
                 conversation_key=msg.conversation_key,
                 contact=draft.contact,
-                title=draft.subject or draft.description[:20],
+                title=_title(draft),
                 description=draft.description,
                 category=draft.category,
                 request_type=draft.request_type,
@@ -497,6 +498,16 @@ def _cancels(text: str, parse: Parse) -> bool:
     if len(compact) > 20:
         return False
     return bool(CANCEL_OPENS.match(compact)) or parse.intent.name == "deny" and bool(CANCEL.search(compact))
+
+
+def _title(draft: Draft) -> str:
+    """The ticket's title: the NLU's subject, with the place in front when the citizen named it
+    only when asked where ("楼下饭店的油烟…" + "K2区书院路在水一方大厦")."""
+    subject = draft.subject or draft.description[:MAX_LEN]
+    if not draft.location_text:
+        return subject
+    where = Location.model_validate({**draft.location_parts, "text": draft.location_text})
+    return with_place(subject, where)
 
 
 def _take_place(draft: Draft, place: Place) -> None:

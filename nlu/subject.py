@@ -61,6 +61,15 @@ def _where(location: Location | None) -> str:
     return where
 
 
+def with_place(subject: str, location: Location | None) -> str:
+    """``subject`` with where it happened in front, unless it says so already: for a place the
+    citizen gave after describing the problem (the bot asked where)."""
+    where = _where(location)
+    if not location or not where or where in subject or location.text in subject:
+        return subject[:MAX_LEN]
+    return (where + subject)[:MAX_LEN]
+
+
 def candidates(text: str, location: Location | None = None) -> list[tuple[str, str, int]]:
     """(subject, clause, position) candidates of a message."""
     text = (text or "").strip()[:2000]

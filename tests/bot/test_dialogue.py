@@ -72,6 +72,8 @@ async def test_asks_where_then_confirms_then_files(ledger: LocalLedger) -> None:
     turn = await citizen.says("确认")
     assert turn.file is not None
     assert "在水一方" in turn.file.location.text and "油烟" in turn.file.description
+    # the title says where too, although the place came only when asked
+    assert turn.file.title.startswith("K2区在水一方大厦") and "油烟" in turn.file.title and len(turn.file.title) <= 20
     assert citizen.state.step == "idle" and citizen.state.draft is None
 
 
