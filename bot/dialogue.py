@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from rapidfuzz.distance import OSA
 
 from bot.handoff import HandoffRules, asks_for_person, asks_to_withdraw, is_angry, same_complaint
-from bot.state import MAX_QUEUED, ConversationState, Draft, Mode, Place
+from bot.state import MAX_ATTACHMENTS, MAX_QUEUED, ConversationState, Draft, Mode, Place
 from bot.texts import say, status_name, texts
 from channels.base import InboundMessage
 from nlu.base import Location, NluBackend, Parse
@@ -96,6 +96,19 @@ class Bot:
         pending_rating: str | None = None,
         rules: HandoffRules | None = None,
     ) -> Turn:
+        turn = await self._turn(msg, parse, state, mode, pending_rating, rules)
+        _keep_attachments(turn, msg)  # whoever answers, a photo of the problem goes with its ticket
+        return turn
+
+    async def _turn(
+        self,
+        msg: InboundMessage,
+        parse: Parse,
+        state: ConversationState,
+        mode: Mode,
+        pending_rating: str | None,
+        rules: HandoffRules | None,
+    ) -> Turn:
         text = msg.text.strip()
         intent = parse.intent.name
         rules = rules or HandoffRules()
@@ -117,6 +130,15 @@ class Bot:
             return turn
         if msg.event and not text:
             return turn  # other platform events (unsubscribe, menu clicks) are recorded, not answered
+        if msg.attachments and not text and msg.location is None:
+            # a photo (a voice note, a video) alone: kept for the ticket (see _keep_attachments)
+            what = _media_word(msg)
+            if turn.state.draft is not None and turn.state.step != "idle":
+                turn.replies.append(Reply(text=say("attachment_received", what=what)))
+                turn.replies.append(_resume(turn.state))
+            else:
+                turn.replies.append(Reply(text=say("attachment_received_idle", what=what)))
+            return turn
 
         if pending_rating and (rating := _rating_of(text, parse)):
             await self.tickets.rate(pending_rating, rating)
@@ -200,6 +222,7 @@ class Bot:
             return turn
         draft = _draft_from(text, parse)
         _take_geo(draft, msg)
+        draft.attachments, turn.state.pending_attachments = turn.state.pending_attachments, []
         turn.state.draft = draft
         turn.state.unsure_streak = turn.state.unsure_streak + 1 if parse.category.low_confidence else 0
         if parse.urgency:
@@ -510,6 +533,29 @@ def _title(draft: Draft) -> str:
     return with_place(subject, where)
 
 
+def _keep_attachments(turn: Turn, msg: InboundMessage) -> None:
+    """The message's media go with the ticket being drafted (or filed this very turn); with no
+    draft open they wait in the state for the next one, which the citizen is asked to describe."""
+    refs = [a.ref for a in msg.attachments if a.ref]
+    if not refs:
+        return
+    if turn.file is not None:
+        turn.file.attachments = _bounded(turn.file.attachments, refs)
+    elif turn.state.draft is not None:
+        turn.state.draft.attachments = _bounded(turn.state.draft.attachments, refs)
+    else:
+        turn.state.pending_attachments = _bounded(turn.state.pending_attachments, refs)
+
+
+def _bounded(kept: list[str], refs: list[str]) -> list[str]:
+    return list(dict.fromkeys([*kept, *refs]))[:MAX_ATTACHMENTS]
+
+
+def _media_word(msg: InboundMessage) -> str:
+    kinds = {"image": "图片", "audio": "语音", "video": "视频", "file": "文件"}
+    return "、".join(dict.fromkeys(kinds.get(a.kind, "文件") for a in msg.attachments))
+
+
 def _take_place(draft: Draft, place: Place) -> None:
     draft.location_text, draft.location_parts = place.text, dict(place.parts)
     draft.lat, draft.lng = place.lat, place.lng
@@ -544,6 +590,8 @@ def _summary(draft: Draft) -> str:
     lines.append(say("confirm_description", description=description))
     if draft.contact:
         lines.append(say("confirm_contact", contact=draft.contact))
+    if draft.attachments:
+        lines.append(say("confirm_attachments", n=len(draft.attachments)))
     if draft.urgent:
         lines.append(say("confirm_urgent"))
     return "\n".join(lines)

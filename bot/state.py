@@ -11,6 +11,7 @@ Step = Literal["idle", "awaiting_location", "confirming"]
 Mode = Literal["bot", "waiting", "operator", "closed"]
 PlaceOffer = Literal["", "offered", "declined"]
 MAX_QUEUED = 5  # matters kept while one is drafted; more are declined (the citizen is told)
+MAX_ATTACHMENTS = 9  # photos and other media kept for one ticket (a WeChat post holds nine)
 PLACE_MEMORY = timedelta(hours=24)  # how long the last filed ticket's place is offered for the next
 
 
@@ -58,6 +59,8 @@ class ConversationState(BaseModel):
     # say it again (at most MAX_QUEUED)
     queued: list[str] = Field(default_factory=list)
     last_place: Place | None = None
+    # media sent with no draft open, for the ticket the citizen describes next
+    pending_attachments: list[str] = Field(default_factory=list)
 
     def afresh(self, place: Place | None = None) -> ConversationState:
         """The state once a draft is filed or dropped: what outlives one ticket stays (the

@@ -358,7 +358,7 @@ async def file_ticket(body: FileIn, user: UserDep, request: Request) -> dict[str
     conv = await convs.load(console.redis, body.key)
     if len(body.form.description.strip()) < 2:
         raise BadInput("请填写问题描述")
-    draft = convs.draft_of(body.form, body.key, conv["channel"])
+    draft = convs.draft_of(body.form, body.key, conv["channel"], conv)
     request_id = body.request_id or uuid.uuid4().hex
     ref = await console.rt.tickets.file(draft, f"console:{body.key}:{request_id}")
     await console.handover.filed(body.key, draft, ref.ticket_id, ref.status, user.name, request_id)

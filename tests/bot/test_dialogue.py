@@ -11,7 +11,7 @@ import pytest
 from bot.dialogue import Bot, Turn, parse_context
 from bot.state import ConversationState
 from bot.texts import say
-from channels.base import GeoLocation, InboundMessage
+from channels.base import Attachment, GeoLocation, InboundMessage
 from nlu import get_backend
 from nlu.dialogue_rules import without_opener
 from ticket_client import LocalLedger, migrate
@@ -323,6 +323,38 @@ async def test_asking_who_answers_is_greeted_not_drafted(ledger: LocalLedger) ->
     citizen = Citizen(Bot(ledger, get_backend()))
     turn = await citizen.says("你好 请问这是12345吗")
     assert texts(turn) == say("greeting") and citizen.state.draft is None
+
+
+PHOTO = Attachment(kind="image", mime="image/jpeg", ref="wechat:gh_city:MEDIA_1")
+
+
+async def test_a_photo_sent_first_goes_with_the_ticket_described_next(ledger: LocalLedger) -> None:
+    citizen = Citizen(Bot(ledger, get_backend()))
+    turn = await citizen.says("", attachments=[PHOTO])
+    assert texts(turn) == say("attachment_received_idle", what="图片") and citizen.state.draft is None
+    assert citizen.state.pending_attachments == [PHOTO.ref]
+    turn = await citizen.says("A3区联丰路米兰春天小区门口的路灯坏了一个星期了")
+    assert say("confirm_attachments", n=1) in texts(turn) and citizen.state.pending_attachments == []
+    turn = await citizen.says("确认")
+    assert turn.file is not None and turn.file.attachments == [PHOTO.ref]
+
+
+async def test_a_photo_while_asked_where_is_kept_and_the_question_asked_again(ledger: LocalLedger) -> None:
+    citizen = Citizen(Bot(ledger, get_backend()))
+    await citizen.says("楼下饭店的油烟每天晚上都排到我家窗户里")
+    turn = await citizen.says("", attachments=[PHOTO, PHOTO])  # (the same one twice is kept once)
+    assert [r.text for r in turn.replies] == [say("attachment_received", what="图片"), say("resume_location")]
+    assert citizen.state.draft.attachments == [PHOTO.ref]  # type: ignore[union-attr]
+    await citizen.says("K2区书院路在水一方大厦")
+    turn = await citizen.says("确认")
+    assert turn.file is not None and turn.file.attachments == [PHOTO.ref]
+
+
+async def test_a_photo_with_its_caption_starts_the_draft(ledger: LocalLedger) -> None:
+    """Telegram sends a photo's caption as the text of the same message."""
+    citizen = Citizen(Bot(ledger, get_backend()))
+    await citizen.says("A3区联丰路米兰春天小区门口的井盖丢了", attachments=[PHOTO])
+    assert citizen.state.draft is not None and citizen.state.draft.attachments == [PHOTO.ref]
 
 
 async def test_several_matters_mid_draft_are_taken_up_in_turn(ledger: LocalLedger) -> None:

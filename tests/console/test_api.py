@@ -296,3 +296,24 @@ async def test_half_an_emoji_typed_by_an_operator_is_kept_as_a_replacement_chara
     conv = (await op.get("/conversation", params={"key": key})).json()
     assert conv["form"]["title"] == "路灯不亮\ufffd" and conv["form"]["category"] == ["城乡建设\ufffd"]
     assert any(m["from"] == "note" and m["text"] == "市民很着急\ufffd" for m in conv["history"])
+
+
+async def test_a_photo_sent_while_waiting_goes_with_the_ticket_the_operator_files(
+    app: Any, client: httpx.AsyncClient, console_login: Any
+) -> None:
+    session, key, cursor = await waiting_conversation(client)
+    photo = {"kind": "image", "mime": "image/jpeg", "ref": "web:upload/lamp.jpg"}
+    assert (await say(client, session, "", attachments=[photo])).status_code == 202
+    redis = app.state.runtime.redis
+    for _ in range(200):  # the worker keeps it in the conversation's state (the bot stays silent)
+        if "lamp.jpg" in (await redis.hget(keys.conversation(key), "state") or ""):
+            break
+        await asyncio.sleep(0.05)
+    op = await console_login("chu")
+    await op.post("/takeover", {"key": key})
+    form = {"title": "路灯不亮", "description": "小区门口路灯坏了一周", "location_text": "A3区联丰路米兰春天小区"}
+    r = await op.post("/ticket", {"key": key, "form": form, "request_id": "p1"})
+    assert r.status_code == 200, r.text
+    ticket = await app.state.runtime.tickets.get(r.json()["ticket_id"])
+    assert ticket.attachments == ["web:upload/lamp.jpg"]
+    assert "lamp.jpg" not in (await redis.hget(keys.conversation(key), "state") or "")  # not for the next one
