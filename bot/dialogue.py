@@ -210,6 +210,13 @@ class Bot:
             turn.state.greeted = True
             turn.replies.append(Reply(text=say("greeting")))
             return turn
+        if not text and msg.location is not None:
+            # where first, what next (WeChat's 位置 button): kept for the draft described next
+            geo = msg.location
+            label = geo.label or f"{geo.lat:.5f},{geo.lng:.5f}"
+            turn.state.pending_location = Place(text=label, lat=geo.lat, lng=geo.lng, at=msg.received_at)
+            turn.replies.append(Reply(text=say("location_received_idle", place=label)))
+            return turn
         if intent == "thanks_bye":
             turn.replies.append(Reply(text=say("bye")))
             return turn
@@ -222,6 +229,10 @@ class Bot:
             return turn
         draft = _draft_from(text, parse)
         _take_geo(draft, msg)
+        sent, turn.state.pending_location = turn.state.pending_location, None
+        if sent is not None and msg.location is None and not draft.location_text:
+            # (a place named in the words wins: the citizen may have shared where they are now)
+            draft.lat, draft.lng, draft.location_text = sent.lat, sent.lng, sent.text
         draft.attachments, turn.state.pending_attachments = turn.state.pending_attachments, []
         turn.state.draft = draft
         turn.state.unsure_streak = turn.state.unsure_streak + 1 if parse.category.low_confidence else 0

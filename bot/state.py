@@ -61,6 +61,7 @@ class ConversationState(BaseModel):
     last_place: Place | None = None
     # media sent with no draft open, for the ticket the citizen describes next
     pending_attachments: list[str] = Field(default_factory=list)
+    pending_location: Place | None = None  # a location shared before the problem was described
 
     def afresh(self, place: Place | None = None) -> ConversationState:
         """The state once a draft is filed or dropped: what outlives one ticket stays (the

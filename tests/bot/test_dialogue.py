@@ -104,6 +104,17 @@ async def test_browser_location_answers_where(ledger: LocalLedger) -> None:
     assert turn.file is not None and turn.file.location.lat == 28.19
 
 
+async def test_a_location_shared_first_is_the_place_of_the_problem_described_next(ledger: LocalLedger) -> None:
+    """WeChat's 位置 button before any words: it was answered 描述有点简短 and lost."""
+    citizen = Citizen(Bot(ledger))
+    turn = await citizen.says("", location=GeoLocation(lat=28.19, lng=112.98, label="A市芙蓉中路一段"))
+    assert texts(turn) == say("location_received_idle", place="A市芙蓉中路一段") and citizen.state.draft is None
+    turn = await citizen.says("路灯坏了好几天了 晚上黑漆漆的")
+    assert "请确认" in texts(turn) and "芙蓉中路" in texts(turn)
+    turn = await citizen.says("确认")
+    assert turn.file is not None and (turn.file.location.lat, turn.file.location.lng) == (28.19, 112.98)
+
+
 async def test_rating_after_resolution(ledger: LocalLedger) -> None:
     citizen = Citizen(Bot(ledger))
     ref = await citizen.files_a_ticket(ledger)
