@@ -8,6 +8,7 @@ harmless. Filing itself goes through the ticket client's outbox: the bot never w
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from pydantic import BaseModel, Field
 from rapidfuzz.distance import OSA
@@ -50,6 +51,7 @@ NOT_BUT = re.compile(r"(?:不是|唔系|不在)(?P<wrong>.+?)[，,。\s]*(?:是|
 YES_OPENER = re.compile(r"(?:是的?|对的?|嗯)[，,。 ]+")
 NO_OPENER = re.compile(r"(?:不是的?|不对|没有)[，,。 ]*")
 MIN_DESCRIPTION = 6
+SHORT_TEXT_MEMORY = timedelta(minutes=30)  # a too-short description is joined to the next words this long
 
 
 class Reply(BaseModel):
@@ -223,9 +225,17 @@ class Bot:
         if intent in ("affirm", "deny", "rate"):
             turn.replies.append(Reply(text=say("help")))
             return turn
+        earlier, at = turn.state.pending_text, turn.state.pending_text_at
+        if earlier and at is not None and abs(msg.received_at - at) <= SHORT_TEXT_MEMORY:
+            # "停水了" was too short, and this says more: the two are one description
+            text = f"{earlier} {text}"
+            if self.nlu is not None:
+                parse = self.nlu.parse(text, parse_context(turn.state))
+        turn.state.pending_text, turn.state.pending_text_at = "", None
         if len(text) < MIN_DESCRIPTION and not parse.location.found:
             turn.replies.append(Reply(text=say("too_short")))
             turn.state.unsure_streak += 1  # the bot could not make out a request
+            turn.state.pending_text, turn.state.pending_text_at = text[-200:], msg.received_at
             return turn
         draft = _draft_from(text, parse)
         _take_geo(draft, msg)

@@ -62,6 +62,9 @@ class ConversationState(BaseModel):
     # media sent with no draft open, for the ticket the citizen describes next
     pending_attachments: list[str] = Field(default_factory=list)
     pending_location: Place | None = None  # a location shared before the problem was described
+    # words too short to file ("停水了"), joined to what the citizen says next
+    pending_text: str = ""
+    pending_text_at: datetime | None = None
 
     def afresh(self, place: Place | None = None) -> ConversationState:
         """The state once a draft is filed or dropped: what outlives one ticket stays (the

@@ -115,6 +115,25 @@ async def test_a_location_shared_first_is_the_place_of_the_problem_described_nex
     assert turn.file is not None and (turn.file.location.lat, turn.file.location.lng) == (28.19, 112.98)
 
 
+async def test_a_too_short_description_is_joined_to_what_the_citizen_says_next(ledger: LocalLedger) -> None:
+    """"路灯不亮" is too short; "就在我家门口 好几天了" says more of it: the ticket holds both."""
+    citizen = Citizen(Bot(ledger, get_backend()))
+    turn = await citizen.says("路灯不亮")
+    assert texts(turn) == say("too_short")
+    await citizen.says("就在我家门口 好几天了")
+    assert citizen.state.draft is not None
+    assert citizen.state.draft.description == "路灯不亮 就在我家门口 好几天了"
+    assert citizen.state.pending_text == ""
+
+
+async def test_a_too_short_description_is_forgotten_after_a_while(ledger: LocalLedger) -> None:
+    citizen = Citizen(Bot(ledger, get_backend()))
+    await citizen.says("路灯不亮")
+    later = citizen.state.pending_text_at + timedelta(hours=2)  # type: ignore[operator]
+    await citizen.says("楼下饭店的油烟每天晚上都排到我家窗户里", received_at=later)
+    assert citizen.state.draft.description == "楼下饭店的油烟每天晚上都排到我家窗户里"  # type: ignore[union-attr]
+
+
 async def test_rating_after_resolution(ledger: LocalLedger) -> None:
     citizen = Citizen(Bot(ledger))
     ref = await citizen.files_a_ticket(ledger)
