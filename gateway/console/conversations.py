@@ -210,6 +210,8 @@ async def history(redis: Any, key: str) -> list[dict[str, Any]]:
             "at": _f(item.get("at")),
             "ticket_id": item.get("ticket_id"),
             "author": item.get("author") or authors.get(str(item.get("id", "")), ""),
+            "media": item.get("media") or [],  # a photo, voice note or video came with it
+            "place": item.get("place", ""),  # a location the citizen shared
         })
     return out
 

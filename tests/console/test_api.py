@@ -316,4 +316,6 @@ async def test_a_photo_sent_while_waiting_goes_with_the_ticket_the_operator_file
     assert r.status_code == 200, r.text
     ticket = await app.state.runtime.tickets.get(r.json()["ticket_id"])
     assert ticket.attachments == ["web:upload/lamp.jpg"]
+    conv = (await op.get("/conversation", params={"key": key})).json()
+    assert any(m["from"] == "citizen" and m["media"] == ["图片"] for m in conv["history"])  # the operator sees it came
     assert "lamp.jpg" not in (await redis.hget(keys.conversation(key), "state") or "")  # not for the next one

@@ -163,6 +163,22 @@ def test_operator_takes_over_from_the_widget(live_gateway: str, settings: Settin
         assert citizen.locator(W_BOT).count() == bot_replies
         assert citizen.locator(f"{W_MESSAGES} img").count() == 0
         expect(console.locator(".queue-item.selected .qi-text")).to_have_text(XSS)
+        # A photo the citizen sends (the mini-program's upload, here over the widget's own session)
+        # shows in the history as a marker, so the operator knows it will go with the ticket.
+        status = citizen.evaluate(
+            """async () => {
+                const key = Object.keys(localStorage).find((k) => k.startsWith("hotline-widget:"));
+                const s = JSON.parse(localStorage.getItem(key)).session;
+                const r = await fetch("/channels/web/sessions/" + s.session_id + "/messages", {
+                    method: "POST",
+                    headers: {"Authorization": "Bearer " + s.token, "Content-Type": "application/json"},
+                    body: JSON.stringify({attachments: [{kind: "image", mime: "image/jpeg", ref: "web:lamp.jpg"}]}),
+                });
+                return r.status;
+            }"""
+        )
+        assert status == 202
+        expect(console.locator(".msg[data-from='citizen'] .text").last).to_have_text("［图片］")
 
         box.fill("好的，已为您记录，稍后为您登记工单。")
         console.locator("#btn-send").click()

@@ -248,7 +248,9 @@
       if (m.from === "note" && m.author) who += "（" + m.author + "）";
       if (m.kind === "bot_suppressed") who = "机器人回复未发送（人工已接管）";
       li.appendChild(el("span", "who", who + " · " + clock(m.at)));
-      li.appendChild(el("div", "text", m.text + (m.ticket_id && m.text.indexOf(m.ticket_id) < 0 ? "（" + m.ticket_id + "）" : "")));
+      var extra = (m.media || []).map(function (w) { return "［" + w + "］"; }).join("") +
+        (m.place ? "［位置：" + m.place + "］" : "");
+      li.appendChild(el("div", "text", m.text + (m.ticket_id && m.text.indexOf(m.ticket_id) < 0 ? "（" + m.ticket_id + "）" : "") + extra));
       hist.appendChild(li);
     });
     if (stick) hist.scrollTop = hist.scrollHeight;
