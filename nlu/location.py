@@ -35,7 +35,9 @@ _LEAD = (
     "上(?=小学|中学|幼儿园|大学|班)|[建搞开设装划办弄找修][个条]"
 )
 # (not the first character of a common place-name word: "和平路", "沿江大道", "向阳村")
-_LEAD_RE = re.compile(rf"^(?:(?!和平|和谐|沿江|沿河|沿海|沿湖|向阳|某某|建设[东西南北中]?(?:路|大道|街))(?:{_LEAD}))+")
+_LEAD_RE = re.compile(
+    rf"^(?:(?!和平|和谐|沿江|沿河|沿海|沿湖|向阳|某某|建设[东西南北中]?(?:路|大道|街))(?:{_LEAD}))+"
+)
 _STOPCH = "的了是和与及或跟却我你他她们这那在于到从把被给让向对也都就很还又有没不请要等"
 # (common place-name words that hold a stop character: "向阳路", "和平街", "在水一方")
 _NAME = rf"(?:(?![{_STOPCH}])[{_CJK}A-Za-z0-9]|向(?=阳)|和(?=平|谐)|有(?=色)|在(?=水))"
@@ -158,6 +160,7 @@ _CROSS = re.compile(r"(?:十字|T字|丁字)?(?:交汇处|交叉口|交界处|�
 # between two places of one stretch or area: "星沙大道至松雅湖东几路", "火车南站周边的花侯路"
 _JOIN = re.compile(r"^(?:至|到|与|和|跟|同|及|、|周边的|辖下的|旁的?|下穿)$")
 _JOINABLE = {"district", "town", "road", "community", "landmark"}
+_CROSSING = re.compile(r".+(?:路|街|大道)[与和跟同].+(?:路|街|大道)(?:交叉?|交汇)?口")
 # words that end like a place but are not one
 _NOT_PLACE = re.compile(
     r"^(?:[一-十两几多]+[区县市镇乡村组]|全[市区县省镇村]|本[市区县省镇村]|我[市区县省镇村]|该[市区县镇村]|各[区县市镇]|"
@@ -254,7 +257,7 @@ _ROAD_INSIDE = re.compile(r"(?<=[\u4e00-\u9fff])(?:路|大道|大街)(?![口段�
 # where people live, named after their work unit: "农机公司宿舍", "人民医院家属区"
 _HOME_END = re.compile(r"(?:宿舍|家属区|家属院|家属楼)$")
 # where something is relative to a place: the place's name ends before it
-_SIDE = re.compile(r"(?<!由[东西南北])[往向朝][东西南北]|[东西南北]面|[东西南北左右]侧|左手|右手|左边|右边|里面|外面|对面|附近|旁边|周边|门口|楼下|隔壁|旁(?![边人])")
+_SIDE = re.compile(r"(?<!由[东西南北])[往向朝][东西南北]|边上|[东西南北]面|[东西南北左右]侧|左手|右手|左边|右边|里面|外面|对面|附近|旁边|周边|门口|楼下|隔壁|旁(?![边人])")
 _TAIL = re.compile(r"(?:站|村|段|群|洞|组)(?![民委干里长员口织成])")
 _PSEUDO_INSIDE = re.compile(r"(?<![A-Za-z0-9])[A-Z]\d{0,2}[市区县]")
 _ONE_CHAR_END = set("苑庭府城湾屯园桥站厂馆郡邸阁中")
@@ -424,6 +427,17 @@ class LocationExtractor:
                 ):
                     continue
                 parts.append(_Part(kind, start, start + len(s), s))
+        # a crossing of two roads is one place, whichever of them the gazetteer knows:
+        # "解放路和" + "人民路" + "交叉口" would otherwise keep only the known road's half
+        crossings = [p for p in parts if p.kind == "road" and _CROSSING.fullmatch(p.text)]
+        parts = [
+            p
+            for p in parts
+            if not (
+                p.text in gaz_names
+                and any(c.start <= p.start and p.end <= c.end and c is not p for c in crossings)
+            )
+        ]
         # resolve overlaps: gazetteer, then precise admin names, then longer/earlier matches
         admin = {"province": 0, "city": 1, "district": 2, "town": 3}
         parts.sort(
@@ -633,8 +647,8 @@ class LocationExtractor:
                 side = _SIDE.search(text, e, j)
                 if side:  # "力都大厦" | "旁新规划"
                     j = side.start()
-                if best[-1].kind == "road" and text.startswith("口", e):
-                    j = e  # "联丰路" | "口红绿灯": the road's crossing, not a name going on
+                if best[-1].kind == "road" and (text.startswith("口", e) or best[-1].text.endswith("口")):
+                    j = e  # "联丰路" | "口红绿灯", "…交叉口" | "红绿灯": the crossing ends the place
                 ext = text[e:j]
                 detail = bool(_DETAIL_RE.fullmatch(ext))
                 after_admin = best[-1].kind in ("province", "city", "district", "town", "road")

@@ -502,6 +502,7 @@ def test_a_bare_facility_is_not_a_place(ex: LocationExtractor, text: str, span: 
         ("建设路跟人民路交叉口红绿灯坏了 好危险", "建设路跟人民路交叉口"),
         ("有家药店不要处方就卖头孢 在建设路上", "建设路"),
         ("我是开小饭馆的，办食品经营许可证要准备啥材料", ""),
+        ("小区边上工地晚上11点多还在打桩", ""),
         # … unless they begin a common place name: 和平, 沿江, 向阳
         ("和平路那家小饭馆没营业执照", "和平路"),
         ("刚才在沿江大道 一辆白色轿车开得歪歪扭扭的", "沿江大道"),
@@ -521,3 +522,12 @@ def test_a_road_is_not_extended_over_its_crossing(gazetteer: bool) -> None:
     loc = ex.extract("A3区联丰路口红绿灯坏了")  # the CRF read "口红" as a place after the road
     assert (loc.district, loc.community) == ("A3区", "")
     assert loc.road in ("联丰路", "联丰路口") and "红" not in loc.text
+
+
+@pytest.mark.parametrize("gazetteer", [False, True])
+def test_a_crossing_is_one_place_and_ends_there(gazetteer: bool) -> None:
+    """The gazetteer knows 人民路 but not 解放路: the crossing keeps both roads; and what stands
+    after the crossing (its traffic lights) is no part of the place."""
+    config = Path(__file__).resolve().parents[2] / "config" / "gazetteer.yml"
+    ex = LocationExtractor(load_gazetteer(config) if gazetteer else None)
+    assert ex.extract("解放路和人民路交叉口红绿灯全灭了 早高峰车和人全搅一块了").text == "解放路和人民路交叉口"
