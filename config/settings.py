@@ -190,6 +190,9 @@ class Settings(BaseSettings):
     handoff_on_angry: bool = True
     handoff_repeat_turns: int = 2  # the same complaint sent this many times in a row
     handoff_eta_minutes: int = 3  # what the citizen is told about the wait
+    # a citizen still waiting for a person this long hears once that they are in the queue and may
+    # go back to the bot (0: never)
+    handoff_remind_after_s: float = Field(default=600, ge=0)
 
     # Channels configured from the environment
     wechat: dict[str, WechatAccount] = Field(default_factory=dict)

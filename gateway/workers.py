@@ -8,6 +8,7 @@ an entry handled twice (a worker died before acknowledging) files one ticket and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from datetime import datetime
@@ -23,6 +24,7 @@ from bot.texts import say, status_name
 from channels.base import DeliveryError, InboundMessage, OutboundMessage
 from gateway import faults, keys, metrics
 from gateway.console import keys as console_keys
+from gateway.console.conversations import QUEUE_LIMIT
 from gateway.runtime import Runtime
 from gateway.streams import ack, consume
 from ticket_client.base import PlatformUnavailable, StatusChange, TicketDraft
@@ -47,6 +49,8 @@ def worker_tasks(rt: Runtime, concurrency: int) -> list[asyncio.Task[Any]]:
         tasks.append(asyncio.create_task(consume(streams, keys.OUTBOX, name, OutboxHandler(rt), stop, claim_idle_ms=idle)))
     tasks.append(asyncio.create_task(_promote_loop(rt)))
     tasks.append(asyncio.create_task(StatusPoller(rt).run()))
+    if rt.settings.handoff_remind_after_s > 0:
+        tasks.append(asyncio.create_task(_wait_reminder_loop(rt)))
     return tasks
 
 
@@ -329,3 +333,48 @@ async def _promote_loop(rt: Runtime) -> None:
         except (RedisError, OSError) as exc:
             log.warning("promote_failed", error=str(exc))
         await asyncio.sleep(0.25)
+
+
+async def _wait_reminder_loop(rt: Runtime) -> None:
+    """A citizen handed to a person who is still waiting after ``handoff_remind_after_s`` hears,
+    once, that they are in the queue and may go back to the bot (the handoff promised minutes)."""
+    interval = max(0.2, min(30.0, rt.settings.handoff_remind_after_s / 4))
+    while not rt.stop_event.is_set():
+        try:
+            await remind_waiting(rt, time.time())
+        except (RedisError, OSError) as exc:
+            log.warning("wait_reminder_failed", error=str(exc))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(rt.stop_event.wait(), timeout=interval)
+
+
+async def remind_waiting(rt: Runtime, now: float) -> int:
+    """Queue the reminder for each conversation waiting too long; the message id names the wait
+    (conversation + when it began), so each wait is reminded once, however many workers look."""
+    assert rt.streams is not None
+    conv_keys = await rt.redis.zrevrange(keys.CONVERSATIONS, 0, QUEUE_LIMIT - 1)
+    async with rt.redis.pipeline(transaction=False) as pipe:
+        for key in conv_keys:
+            pipe.hmget(keys.conversation(key), "mode", "mode_at", "channel", "route")
+        rows = await pipe.execute()
+    sent = 0
+    for key, (mode, mode_at, channel, route) in zip(conv_keys, rows, strict=True):
+        if mode != "waiting" or not mode_at or not channel:
+            continue
+        if now - float(mode_at) < rt.settings.handoff_remind_after_s:
+            continue
+        try:
+            fields = {k: str(v) for k, v in json.loads(route or "{}").items()}
+        except ValueError:
+            fields = {}
+        out = OutboundMessage(
+            id=f"wait:{key}:{mode_at}",
+            conversation_key=key,
+            channel=channel,
+            kind="reply",
+            text=say("handoff_waiting"),
+            buttons=["继续"],
+            fields=fields,
+        )
+        sent += await rt.streams.publish(out)
+    return sent

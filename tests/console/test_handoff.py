@@ -106,3 +106,36 @@ async def test_closed_conversation_returns_to_the_bot() -> None:
     msg = InboundMessage(channel="web", channel_message_id="m2", sender="s1", text="你好")
     t = await Bot(tickets=None).handle(msg, parse_of("你好", intent="greet"), ConversationState(), "closed")  # type: ignore[arg-type]
     assert t.mode == "bot" and t.replies
+
+
+async def test_a_citizen_left_waiting_hears_once_that_they_are_in_the_queue(settings: Settings) -> None:
+    """The handoff promised a person within minutes; when none has come after
+    HOTLINE_HANDOFF_REMIND_AFTER_S the citizen is told once (and may go back to the bot)."""
+    import asyncio
+
+    import httpx
+
+    from bot.texts import say
+    from gateway.app import create_app
+    from tests.conftest import wait_for_events
+    from tests.gateway.test_web_e2e import new_session
+    from tests.gateway.test_web_e2e import say as send
+
+    application = create_app(settings.model_copy(update={"handoff_remind_after_s": 0.5}))
+    await application.state.runtime.start()
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://t") as c:
+            session = await new_session(c)
+            await send(c, session, "转人工")
+            events, cursor = await wait_for_events(c, session, lambda e: e.get("text") == say("handoff_waiting"))
+            reminder = next(e for e in events if e.get("text") == say("handoff_waiting"))
+            assert reminder["buttons"] == ["继续"]
+            await asyncio.sleep(1.5)  # several more rounds of the reminder loop
+            r = await c.get(
+                f"/channels/web/sessions/{session['session_id']}/events",
+                params={"after": cursor, "wait": 0},
+                headers={"Authorization": f"Bearer {session['token']}"},
+            )
+            assert not any(e["text"] == say("handoff_waiting") for e in r.json()["events"])  # once per wait
+    finally:
+        await application.state.runtime.stop()
