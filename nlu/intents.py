@@ -234,6 +234,8 @@ def classify(
             best = _promote(rank, "new_request")  # a described problem ("房东不退押金"), however it opens
         elif best == "greet" and len(after_greeting(compact)) >= 8:
             best = _promote(rank, "add_info" if drafting else "new_request")  # "你好，请问公租房咋申请"
+        elif not drafting and best == "thanks_bye" and len(compact) > 24:
+            best = _promote(rank, "new_request")  # thanks that tell a story ("昨晚…消防员…真的感谢"): praise
         elif not drafting and best == "rate" and context.get("expecting") != "rating" and not rated:
             best = _promote(rank, "new_request")  # praise of its own ("三天就修好了 点赞"), no survey open
         elif (

@@ -121,6 +121,9 @@ def test_a_chat_lines_subject_is_a_whole_clause(nlu, text: str, subject: str) ->
         ("派咗单未啊？", "query_progress"),
         ("都三日啦 仲未有人嚟睇 搞咩啊😡", "query_progress"),
         ("建议加强跟进服务", "new_request"),
+        # thanks that tell a story are praise to be filed, not a goodbye
+        ("昨晚我们楼下着火 消防员几分钟就到了 火扑了一个人都没伤着 真的感谢 辛苦了🙏", "new_request"),
+        ("好的 谢谢你们 辛苦了 再见", "thanks_bye"),
     ],
 )
 def test_intents(nlu, text: str, intent: str) -> None:
