@@ -121,7 +121,10 @@ class Bot:
             # except that a waiting citizen may go back to self-service.
             if mode == "waiting" and text in RESUME_WORDS:
                 turn.mode = "bot"
-                turn.replies.append(Reply(text=say("back_to_bot")))
+                if turn.state.draft is not None and turn.state.step != "idle":
+                    turn.replies.append(_resume(turn.state))  # the draft made before the handoff goes on
+                else:
+                    turn.replies.append(Reply(text=say("back_to_bot")))
             return turn
         if mode == "closed":
             turn.mode = "bot"  # a closed conversation that hears from the citizen again is the bot's

@@ -334,6 +334,16 @@ async def test_another_matter_while_asked_where_is_kept_not_taken_as_the_place(l
     assert citizen.state.queued == ["我家门口那个废品站天天烧东西 冒黑烟"]
 
 
+async def test_back_from_the_queue_the_draft_goes_on(ledger: LocalLedger) -> None:
+    """An urgent report handed to a person keeps its draft; 继续 takes it up where it stood."""
+    citizen = Citizen(Bot(ledger, get_backend()))
+    turn = await citizen.says("井盖丢了！！！晚上看不见要出人命的")
+    assert turn.mode == "waiting" and citizen.state.step == "awaiting_location"
+    msg = InboundMessage(channel="web", channel_message_id="r1", sender=citizen.sender, text="继续")
+    turn = await citizen.bot.handle(msg, citizen.nlu.parse("继续", {}), citizen.state, "waiting")
+    assert turn.mode == "bot" and texts(turn) == say("resume_location")
+
+
 async def test_praise_is_not_asked_where(ledger: LocalLedger) -> None:
     citizen = Citizen(Bot(ledger, get_backend()))
     turn = await citizen.says("表扬一下东关派出所的李警官 帮我找回了走丢的老父亲 真的很感谢他")
