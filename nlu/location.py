@@ -497,11 +497,14 @@ class LocationExtractor:
         if (
             last
             and last.kind in ("community", "landmark")
-            and last.text not in self.gaz
+            and (last.text not in self.gaz or last.kind == "community")
             and not last.text.endswith(("小区", "社区"))
             and text.startswith("小区", last.end)
-        ):  # "江南华府" + "小区", "丽发新城" + "小区": the suffix after the name is part of it
+        ):  # "江南华府" + "小区", "丽发新城" + "小区", a city's estate "米兰春天" + "小区": one name
             best[-1] = _Part("community", last.start, last.end + 2, text[last.start : last.end + 2])
+            detail = _DETAIL_RE.match(text, best[-1].end)
+            if detail and detail.end() - detail.start() <= 12:  # "米兰春天小区" + "3栋"
+                best.append(_Part("detail", detail.start(), detail.end(), detail.group()))
         cross = _CROSS.match(text, best[-1].end) if best and best[-1].kind == "road" else None
         if cross:  # "木莲路与新姚路" + "交界处"
             best.append(_Part("detail", cross.start(), cross.end(), cross.group()))

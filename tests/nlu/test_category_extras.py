@@ -50,7 +50,7 @@ def test_traditional_message_read_whole(nlu) -> None:
     assert nlu.parse("我要轉人工").intent.name == "ask_human"
     text = "A3區聯豐路米蘭春天小區門口的路燈壞了一個星期，晚上很黑"
     p = nlu.parse(text)
-    assert p.location.text == "A3區聯豐路米蘭春天" == text[p.location.start : p.location.end]
+    assert p.location.text == "A3區聯豐路米蘭春天小區" == text[p.location.start : p.location.end]
     assert p.location.road == "联丰路" and p.subject.startswith("A3区联丰路米兰春天小区")
 
 
