@@ -47,6 +47,10 @@ NO_PLACE = re.compile(
 NO_PLACE_BUTTON = "不涉及具体地点"
 # a correction of the place that names the wrong one first: "不是东风路 是东方路", "唔系天河 系黄埔"
 NOT_BUT = re.compile(r"(?:不是|唔系|不在)(?P<wrong>.+?)[，,。\s]*(?:是|系|在)(?P<right>.+)")
+# one part of the place corrected: "不是3栋 是5栋" / "是7栋不是1栋" (short tokens, either order)
+_TOKEN = r"[^\s，,。是系不唔]{1,8}"
+WRONG_RIGHT = re.compile(rf"(?:不是|唔系)\s*(?P<wrong>{_TOKEN})[，,。\s]*(?:是|系)\s*(?P<right>{_TOKEN})")
+RIGHT_WRONG = re.compile(rf"(?:是|系)\s*(?P<right>{_TOKEN})[，,。\s]*(?:不是|唔系)\s*(?P<wrong>{_TOKEN})")
 # a yes or a no that opens a longer answer to that question: "是，在3栋门口", "不是，在5栋"
 YES_OPENER = re.compile(r"(?:是的?|对的?|嗯)[，,。 ]+")
 NO_OPENER = re.compile(r"(?:不是的?|不对|没有)[，,。 ]*")
@@ -336,7 +340,7 @@ class Bot:
             turn.replies.append(Reply(text=say("deny_prompt"), buttons=["取消"]))
             return turn
         # Anything else is a correction: a new place, a phone number, or more detail.
-        where, swap = parse.location, NOT_BUT.match(text)
+        where, swap, fixed = parse.location, NOT_BUT.match(text), False
         if swap and where.found and where.start < swap.start("right"):
             # "不是东风路 是东方路": the place found first is the one denied; the other replaces it
             right = swap.group("right").strip(" ，,。")
@@ -351,9 +355,11 @@ class Bot:
             draft.location_parts = where.parts()
         elif msg.location is not None:
             _take_geo(draft, msg)
+        else:
+            fixed = _fix_in_place(text, draft)  # "不是3栋 是5栋": one part of the place written wrong
         if contact := _contact(text):
             draft.contact = contact
-        if swap and where.found:
+        if swap and where.found or fixed:
             extra = ""  # the whole turn corrected the place
         else:
             extra = text.replace(where.text, "").strip() if where.found else text
@@ -578,6 +584,23 @@ def _bounded(kept: list[str], refs: list[str]) -> list[str]:
 def _media_word(msg: InboundMessage) -> str:
     kinds = {"image": "图片", "audio": "语音", "video": "视频", "file": "文件"}
     return "、".join(dict.fromkeys(kinds.get(a.kind, "文件") for a in msg.attachments))
+
+
+def _fix_in_place(text: str, draft: Draft) -> bool:
+    """Replace the wrong part of the place by the right one, where the place holds it (in its text
+    and parts): "不是3栋 是5栋", "是7栋不是1栋", "门牌号写错了 是88号 不是86". True if it did."""
+    m = WRONG_RIGHT.search(text) or RIGHT_WRONG.search(text)
+    if m is None:
+        return False
+    wrong, right = m.group("wrong"), m.group("right")
+    unit = re.search(r"[号栋幢座单元楼层室]+$", right)
+    if unit and not wrong.endswith(unit.group()) and wrong.isdigit():
+        wrong += unit.group()  # "是88号 不是86": 86 is the 86号 of the place
+    if not wrong or wrong == right or wrong not in draft.location_text:
+        return False
+    draft.location_text = draft.location_text.replace(wrong, right)
+    draft.location_parts = {k: v.replace(wrong, right) for k, v in draft.location_parts.items()}
+    return True
 
 
 def _take_place(draft: Draft, place: Place) -> None:

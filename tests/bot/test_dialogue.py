@@ -449,11 +449,31 @@ async def test_a_danger_raised_mid_draft_goes_to_a_person_now(ledger: LocalLedge
 
 
 async def test_a_correction_that_opens_with_no(ledger: LocalLedger) -> None:
+    """ "不是88号 是86号" is no refusal: the number is corrected in the place itself."""
     citizen = Citizen(Bot(ledger))
     await citizen.says("A3区联丰路88号米兰春天小区门口的路灯坏了一个星期了")
     turn = await citizen.says("不是88号 是86号")
     assert say("deny_prompt") not in texts(turn) and "请确认" in texts(turn)
-    assert "86号" in citizen.state.draft.description  # type: ignore[union-attr]
+    draft = citizen.state.draft
+    assert draft is not None and "联丰路86号" in draft.location_text and "88号" not in draft.location_text
+    assert draft.location_parts.get("number") == "86号" and "补充" not in draft.description
+
+
+@pytest.mark.parametrize(
+    ("first", "correction", "place"),
+    [
+        ("米兰春天小区3栋楼道灯坏了一个月了", "不是3栋 是5栋", "5栋"),
+        ("米兰春天小区1栋楼道灯坏了一个月了", "地址不对 是7栋不是1栋", "7栋"),
+        ("A3区联丰路86号门口的井盖松了 车一压就响", "门牌号写错了 是88号 不是86", "88号"),
+    ],
+)
+async def test_a_part_of_the_place_corrected(ledger: LocalLedger, first: str, correction: str, place: str) -> None:
+    citizen = Citizen(Bot(ledger, get_backend()))
+    await citizen.says(first)
+    before = citizen.state.draft.location_text  # type: ignore[union-attr]
+    await citizen.says(correction)
+    after = citizen.state.draft.location_text  # type: ignore[union-attr]
+    assert place in after and after != before and len(after) == len(before)
 
 
 async def test_survey_answered_in_the_citizens_words(ledger: LocalLedger) -> None:
