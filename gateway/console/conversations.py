@@ -402,14 +402,18 @@ class Handover:
             await pipe.execute()
 
 
+def attachments_of(conv: dict[str, str]) -> list[str]:
+    """The photos (and other media) the citizen sent for the ticket being drafted, kept in the
+    conversation's state by the bot: they go with the ticket an operator files."""
+    state = _state_of(conv)
+    return list(dict.fromkeys([*(state.draft.attachments if state.draft else []), *state.pending_attachments]))
+
+
 def draft_of(form: TicketForm, key: str, channel: str, conv: dict[str, str] | None = None) -> TicketDraft:
-    """The ticket an operator files: the form, and the photos (and other media) the citizen sent
-    for it, kept in the conversation's state by the bot."""
-    state = _state_of(conv or {})
-    media = [*(state.draft.attachments if state.draft else []), *state.pending_attachments]
+    """The ticket an operator files: the form, and the media the citizen sent for it."""
     return TicketDraft(
         channel=channel, conversation_key=key, contact=form.contact, title=form.title or form.description[:20],
         description=form.description, category=form.category, request_type=form.request_type, urgent=form.urgent,
         location=LocationInfo(text=form.location_text), departments=form.departments,
-        attachments=list(dict.fromkeys(media)),
+        attachments=attachments_of(conv or {}),
     )

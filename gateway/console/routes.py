@@ -267,6 +267,7 @@ async def conversation(user: UserDep, request: Request, key: Annotated[str, Quer
         "history": await convs.history(redis, key),
         "nlu": convs.nlu_panel(conv),
         "form": form.model_dump(),
+        "attachments": len(convs.attachments_of(conv)),  # filed with the ticket
         "tickets": [convs.ticket_view(t) for t in tickets],
         "can_reply": conv.get("mode") == "operator" and conv.get("assignee") == user.name,
     }

@@ -311,6 +311,7 @@ async def test_a_photo_sent_while_waiting_goes_with_the_ticket_the_operator_file
         await asyncio.sleep(0.05)
     op = await console_login("chu")
     await op.post("/takeover", {"key": key})
+    assert (await op.get("/conversation", params={"key": key})).json()["attachments"] == 1  # the panel says so
     form = {"title": "路灯不亮", "description": "小区门口路灯坏了一周", "location_text": "A3区联丰路米兰春天小区"}
     r = await op.post("/ticket", {"key": key, "form": form, "request_id": "p1"})
     assert r.status_code == 200, r.text

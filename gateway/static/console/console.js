@@ -256,6 +256,8 @@
     if (stick) hist.scrollTop = hist.scrollHeight;
     renderNlu(c.nlu);
     if (first) renderForm(c.form);
+    $("tf-attachments").hidden = !c.attachments;
+    $("tf-attachments").textContent = c.attachments ? "附件：市民发来 " + c.attachments + " 个，登记时随工单提交" : "";
     renderTickets(c.tickets);
   }
   function updateComposer() {
