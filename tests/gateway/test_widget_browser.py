@@ -139,6 +139,22 @@ def test_citizen_files_a_ticket_through_the_widget(live_gateway: str, browser, p
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOT))
 
+        # 3b. another matter with no place of its own: the bot offers the last ticket's place as
+        # quick replies (是 / 不是); 是 takes it, and the second ticket is filed there
+        bots = page.locator(BOT).count()
+        _send(page, "还有楼道里的声控灯也坏了，晚上上楼黑乎乎的")
+        _wait_more(page, BOT, bots)
+        offer = page.locator(f"{MESSAGES} > [data-type='reply']").filter(has_text="上一件").last
+        expect(offer).to_contain_text("米兰春天")
+        yes = page.locator(f"{MESSAGES} button.hw-quick-btn:enabled", has_text=re.compile("^是$")).last
+        expect(page.locator(f"{MESSAGES} button.hw-quick-btn:enabled", has_text=re.compile("^不是$")).last).to_be_visible()
+        bots = page.locator(BOT).count()
+        yes.click()
+        _wait_more(page, BOT, bots)
+        expect(page.locator(f"{MESSAGES} > [data-type='reply']").last).to_contain_text("发生地点：A3区联丰路米兰春天")
+        page.locator(f"{MESSAGES} button.hw-quick-btn:enabled", has_text="确认").last.click()
+        expect(page.locator(f"{MESSAGES} > [data-type='ticket_filed'][data-ticket-id]")).to_have_count(2)
+
         # 4. markup from the citizen is text, never HTML
         _send(page, XSS)
         xss = page.locator(CITIZEN).filter(has_text=XSS)
