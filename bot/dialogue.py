@@ -18,7 +18,7 @@ from bot.state import MAX_ATTACHMENTS, MAX_QUEUED, ConversationState, Draft, Mod
 from bot.texts import say, status_name, texts
 from channels.base import InboundMessage
 from nlu.base import Location, NluBackend, Parse
-from nlu.dialogue_rules import ticket_key, without_opener
+from nlu.dialogue_rules import GIVE_UP, ticket_key, without_opener
 from nlu.subject import MAX_LEN, with_place
 from ticket_client.base import LocationInfo, Ticket, TicketClient, TicketDraft, TicketNotFound
 
@@ -26,11 +26,8 @@ MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 TICKET_ID = re.compile(r"\d{3,8}-\d{8}-\d{6}")
 RATINGS = ("基本满意", "不满意", "满意")  # longest first: 不满意 contains 满意
 CANCEL_WORDS = {"取消", "不登记了", "算了", "不用了"}
-# giving the draft up in the citizen's words: "算了不报了", "不用了 我自己找物业去吧", "唔使啦 取消"
-# (opening the turn it is enough; further in, the NLU must read the turn as a refusal too)
-CANCEL_OPENS = re.compile(
-    r"^(?:算了|算啦|算球了?|不用了|唔使|不报了|先不报|不登记了|不弄了|不搞了|唔搞|不反映了|不要了|唔要了|别报|不要登记|不用登记)"
-)
+# giving the draft up in the citizen's words: opening the turn (nlu's GIVE_UP: "算了不报了") it is
+# enough; further in ("唔使啦 取消"), the NLU must read the turn as a refusal too
 CANCEL = re.compile(r"取消|不报了|唔报|不弄了|唔搞了|不用登记|不要登记|别登记了")
 RESUME_WORDS = {"继续", "返回机器人", "机器人", "自助"}
 # "the same place as last time", answering "还在「…」吗？": 同上, 一样, 还是那里, 就在那个小区
@@ -550,7 +547,7 @@ def _cancels(text: str, parse: Parse) -> bool:
     compact = re.sub(r"[\s，,。.！!？?~～🙄]+", "", text)
     if len(compact) > 20:
         return False
-    return bool(CANCEL_OPENS.match(compact)) or parse.intent.name == "deny" and bool(CANCEL.search(compact))
+    return bool(GIVE_UP.match(compact)) or parse.intent.name == "deny" and bool(CANCEL.search(compact))
 
 
 def _title(draft: Draft) -> str:

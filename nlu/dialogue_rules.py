@@ -150,6 +150,13 @@ def asks_progress(compact: str) -> bool:
     return bool(_EARLIER.search(compact)) or len(compact) <= 8
 
 
+# Giving a draft up, as the turn opens: "算了不报了", "不用了 我自己找物业去吧", "唔使啦 取消".
+GIVE_UP = re.compile(
+    r"^(?:算了|算啦|算球了?|不用了|不要了|唔要了|不报了|先不报|不想报了|不反映了|不登记了|不弄了|不搞了|唔报|唔搞|唔使|"
+    r"别报|不要登记|不用登记|取消)"
+)
+
+
 # A correction of a draft: "not X but Y", a changed word, a number.
 _CORRECTION = re.compile(
     r"不是.{0,20}是|是.{1,20}不是|改成|改为|改到|改下|改一下|应该是|写上|加上|补充|再加|打错|写错|\d"

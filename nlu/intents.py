@@ -11,6 +11,7 @@ import numpy as np
 
 from .base import INTENTS, Entity, Intent
 from .dialogue_rules import (
+    GIVE_UP,
     SHORTHAND,
     after_greeting,
     asks_progress,
@@ -146,9 +147,7 @@ _DENY = re.compile(
 _AFFIRM_START = re.compile(r"^(?:是的|是啊|对|没错|确认|确定|好的|可以|行|没问题|嗯|ok|OK|系|要得|对头)")
 _NEGATION = re.compile(r"不|没|错|唔|冇|别")
 # how giving up the draft starts ("算啦 唔报啦…", "不要了 人家已经修好了")
-_DENY_START = re.compile(
-    r"^(?:算了|算啦|算球|不用了|不要了|不报了|先不报|不想报了|不反映了|不登记了|不弄了|不搞了|唔报|唔使|取消)"
-)
+_DENY_START = GIVE_UP
 # what opens a new request, not a question about an old one
 _REQUEST_OPENER = re.compile(r"(?:建议|投诉|举报|求助)(?![的过了])(?!.*(?:工单|单子|单号))")
 _THANKS = re.compile(r"谢|唔该|thx|thanks|3q|辛苦", re.I)
