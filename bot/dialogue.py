@@ -25,7 +25,6 @@ from ticket_client.base import LocationInfo, Ticket, TicketClient, TicketDraft, 
 MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 TICKET_ID = re.compile(r"\d{3,8}-\d{8}-\d{6}")
 RATINGS = ("基本满意", "不满意", "满意")  # longest first: 不满意 contains 满意
-CANCEL_WORDS = {"取消", "不登记了", "算了", "不用了"}
 # giving the draft up in the citizen's words: opening the turn (nlu's GIVE_UP: "算了不报了") it is
 # enough; further in ("唔使啦 取消"), the NLU must read the turn as a refusal too
 CANCEL = re.compile(r"取消|不报了|唔报|不弄了|唔搞了|不用登记|不要登记|别登记了")
@@ -138,7 +137,7 @@ class Bot:
             return turn  # other platform events (unsubscribe, menu clicks) are recorded, not answered
         if msg.attachments and not text and msg.location is None:
             # a photo (a voice note, a video) alone: kept for the ticket (see _keep_attachments)
-            what = _media_word(msg)
+            what = "、".join(dict.fromkeys(a.word for a in msg.attachments))
             if turn.state.draft is not None and turn.state.step != "idle":
                 turn.replies.append(Reply(text=say("attachment_received", what=what)))
                 turn.replies.append(_resume(turn.state))
@@ -219,9 +218,8 @@ class Bot:
         if not text and msg.location is not None:
             # where first, what next (WeChat's 位置 button): kept for the draft described next
             geo = msg.location
-            label = geo.label or f"{geo.lat:.5f},{geo.lng:.5f}"
-            turn.state.pending_location = Place(text=label, lat=geo.lat, lng=geo.lng, at=msg.received_at)
-            turn.replies.append(Reply(text=say("location_received_idle", place=label)))
+            turn.state.pending_location = Place(text=geo.text, lat=geo.lat, lng=geo.lng, at=msg.received_at)
+            turn.replies.append(Reply(text=say("location_received_idle", place=geo.text)))
             return turn
         if intent == "thanks_bye":
             turn.replies.append(Reply(text=say("bye")))
@@ -536,14 +534,12 @@ def _take_geo(draft: Draft, msg: InboundMessage) -> None:
     if msg.location is not None:
         draft.lat, draft.lng = msg.location.lat, msg.location.lng
         if not draft.location_text:
-            draft.location_text = msg.location.label or f"{msg.location.lat:.5f},{msg.location.lng:.5f}"
+            draft.location_text = msg.location.text
 
 
 def _cancels(text: str, parse: Parse) -> bool:
-    """The citizen gives up the draft: one of the bot's own words (取消), or a short refusal that
-    says so ("算了不报了"); "不是3栋" is a correction, not this."""
-    if text in CANCEL_WORDS:
-        return True
+    """The citizen gives up the draft: a short turn that opens with 取消 / 算了不报了 (GIVE_UP), or
+    that the NLU reads as a refusal and says so further in; "不是3栋" is a correction, not this."""
     compact = re.sub(r"[\s，,。.！!？?~～🙄]+", "", text)
     if len(compact) > 20:
         return False
@@ -576,11 +572,6 @@ def _keep_attachments(turn: Turn, msg: InboundMessage) -> None:
 
 def _bounded(kept: list[str], refs: list[str]) -> list[str]:
     return list(dict.fromkeys([*kept, *refs]))[:MAX_ATTACHMENTS]
-
-
-def _media_word(msg: InboundMessage) -> str:
-    kinds = {"image": "图片", "audio": "语音", "video": "视频", "file": "文件"}
-    return "、".join(dict.fromkeys(kinds.get(a.kind, "文件") for a in msg.attachments))
 
 
 def _fix_in_place(text: str, draft: Draft) -> bool:

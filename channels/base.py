@@ -63,6 +63,11 @@ class Attachment(BaseModel):
 
     _text_ok = field_validator("mime", "ref", "name")(well_formed)
 
+    @property
+    def word(self) -> str:
+        """What a citizen or an operator calls it: 图片, 语音, 视频, 文件."""
+        return {"image": "图片", "audio": "语音", "video": "视频"}.get(self.kind, "文件")
+
 
 class GeoLocation(BaseModel):
     lat: float
@@ -70,6 +75,11 @@ class GeoLocation(BaseModel):
     label: str = ""
 
     _text_ok = field_validator("label")(well_formed)
+
+    @property
+    def text(self) -> str:
+        """The place as people read it: its label, else its coordinates."""
+        return self.label or f"{self.lat:.5f},{self.lng:.5f}"
 
 
 class InboundMessage(BaseModel):

@@ -91,12 +91,11 @@ class Streams:
         round trip and atomically with it.
         """
         now = time.time()
-        media = {"image": "图片", "audio": "语音", "video": "视频"}
         shown: dict[str, Any] = {}  # what the operator sees of a message that is not only words
         if msg.attachments:
-            shown["media"] = [media.get(a.kind, "文件") for a in msg.attachments]
+            shown["media"] = [a.word for a in msg.attachments]
         if msg.location is not None:
-            shown["place"] = msg.location.label or f"{msg.location.lat:.5f},{msg.location.lng:.5f}"
+            shown["place"] = msg.location.text
         hist = history_entry(
             "in", msg.event or "text", msg.text, now, id=msg.id, channel_message_id=msg.channel_message_id, **shown
         )

@@ -64,7 +64,10 @@ def _where(location: Location | None) -> str:
 def with_place(subject: str, location: Location | None) -> str:
     """``subject`` with where it happened in front, unless it says so already: for a place the
     citizen gave after describing the problem (the bot asked where)."""
-    where = _where(location)
+    return _prefixed(subject, _where(location), location)
+
+
+def _prefixed(subject: str, where: str, location: Location | None) -> str:
     if not location or not where or where in subject or location.text in subject:
         return subject[:MAX_LEN]
     return (where + subject)[:MAX_LEN]
@@ -80,12 +83,7 @@ def candidates(text: str, location: Location | None = None) -> list[tuple[str, s
         c2 = _FILLER.sub("", c2).strip() or c2
         if len(c2) < 4:
             continue
-        subj = (
-            c2
-            if (not where or where in c2 or (location and location.text and location.text in c2))
-            else where + c2
-        )
-        out.append((subj[:MAX_LEN], c2, i))
+        out.append((_prefixed(c2, where, location), c2, i))
     return out
 
 
