@@ -321,14 +321,7 @@ class Bot:
                 attachments=draft.attachments,
             )
             queued = turn.state.queued
-            place = Place(
-                text=draft.location_text,
-                parts=draft.location_parts,
-                lat=draft.lat,
-                lng=draft.lng,
-                at=msg.received_at,
-            )
-            turn.state = turn.state.afresh(place if draft.location_text else None)
+            turn.state = turn.state.after_filing(turn.file.location, msg.received_at)
             turn.replies.append(Reply(text=say("filing")))
             return self._take_up(turn, msg, queued)
         if intent == "deny":

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from ticket_client.base import LocationInfo
+
 Step = Literal["idle", "awaiting_location", "confirming"]
 Mode = Literal["bot", "waiting", "operator", "closed"]
 PlaceOffer = Literal["", "offered", "declined"]
@@ -70,6 +72,13 @@ class ConversationState(BaseModel):
         """The state once a draft is filed or dropped: what outlives one ticket stays (the
         greeting, the last filed place, or ``place`` if a ticket was just filed there)."""
         return ConversationState(greeted=self.greeted, last_place=place or self.last_place)
+
+    def after_filing(self, where: LocationInfo, at: datetime) -> ConversationState:
+        """Afresh once a ticket is filed (by the bot or an operator): its place is the one offered
+        to the citizen's next matter."""
+        if not where.text:
+            return self.afresh()
+        return self.afresh(Place(text=where.text, parts=where.parts, lat=where.lat, lng=where.lng, at=at))
 
     def place_to_offer(self, now: datetime) -> Place | None:
         place = self.last_place

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from bot.state import ConversationState, Place
+from bot.state import ConversationState
 from bot.texts import say
 from channels.base import OutboundMessage, WellFormedStr
 from gateway import keys
@@ -390,10 +390,7 @@ class Handover:
                               fields={**{k: str(v) for k, v in route.items()}, "status": status})
         await self.redis.hset(ck.authors(key), out.id, user)
         await self.streams.publish(out)
-        where = draft.location
-        place = (Place(text=where.text, parts=where.parts, lat=where.lat, lng=where.lng, at=datetime.now(UTC))
-                 if where.text else None)  # offered to the citizen's next matter, as the bot's filings are
-        state = _state_of(conv).afresh(place)
+        state = _state_of(conv).after_filing(draft.location, datetime.now(UTC))
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.sadd(keys.conversation_tickets(key), ticket_id)
             pipe.hset(keys.conversation(key), "state", state.model_dump_json())
