@@ -10,7 +10,7 @@ COPY nlu nlu
 COPY bot bot
 COPY ticket_client ticket_client
 COPY config config
-RUN pip install . && useradd --system --home /data hotline && mkdir -p /data && chown hotline /data
+RUN pip install . && useradd --system --home /data hotline && mkdir -p /data/media && chown -R hotline /data
 USER hotline
 VOLUME ["/data"]
 EXPOSE 8000

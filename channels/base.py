@@ -273,7 +273,9 @@ message; ``then`` (``Then``) are more commands run with it."""
 
 @runtime_checkable
 class Channel(Protocol):
-    """What every channel adapter offers."""
+    """What every channel adapter offers. One more method is optional: ``body_limits()`` returns
+    ``{path pattern under /channels: bytes}`` for routes that take larger bodies than the
+    gateway's ``HOTLINE_MAX_BODY_BYTES`` (the web channel's photo upload)."""
 
     name: str
 

@@ -17,10 +17,11 @@ import secrets
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, WebSocket, WebSocketDisconnect
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Header, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field
 from redis.exceptions import RedisError
+from starlette.datastructures import UploadFile
 
 from channels.base import (
     Attachment,
@@ -30,16 +31,19 @@ from channels.base import (
     InboundMessage,
     NotFound,
     OutboundMessage,
+    PayloadTooLarge,
     RateLimited,
     Unauthorized,
     Unavailable,
     Webhook,
     conversation_key,
 )
+from channels.media import Uploads, file_response, find, media_roots
 
 NAME = "web"
 CURSOR = re.compile(r"\d{1,20}-\d{1,20}")  # a Redis stream id, as returned in ``cursor``
 EVENTS_MAXLEN = 500
+MULTIPART_OVERHEAD = 64 * 1024  # boundaries and part headers around an uploaded file
 
 
 def _session_key(session_id: str) -> str:
@@ -58,6 +62,7 @@ class MessageIn(BaseModel):
     text: str = ""
     client_message_id: str | None = Field(default=None, max_length=64)
     location: GeoLocation | None = None
+    # photos uploaded to ``/media`` first; only their ``ref`` is read (the rest is the stored record's)
     attachments: list[Attachment] = Field(default_factory=list, max_length=5)
 
 
@@ -75,6 +80,24 @@ def event_of(msg: OutboundMessage) -> dict[str, Any]:
         event["buttons"] = msg.buttons
     if msg.fields:
         event["fields"] = msg.fields
+    return event
+
+
+def echo_of(msg: InboundMessage, session_id: str) -> dict[str, Any]:
+    """The ``echo`` event of a citizen's own message: their words, photos and shared place."""
+    echo = OutboundMessage(
+        id=f"echo:{msg.id}",
+        conversation_key=msg.conversation_key,
+        channel=msg.channel,
+        kind="reply",
+        text=msg.text,
+        fields={"session_id": session_id, "client_message_id": msg.channel_message_id},
+    )
+    event = event_of(echo) | {"type": "echo"}
+    if msg.attachments:
+        event["attachments"] = [{"kind": a.kind, "ref": a.ref} for a in msg.attachments]
+    if msg.location is not None:
+        event["location"] = msg.location.model_dump()
     return event
 
 
@@ -104,13 +127,22 @@ class WebChannel:
     def __init__(self, ctx: ChannelContext) -> None:
         self.ctx = ctx
         self.settings = ctx.settings
+        self.media_roots = media_roots(ctx.settings)
 
     @property
     def redis(self) -> Any:
         return self.ctx.redis  # set by the gateway at start-up, after routes are mounted
 
+    @property
+    def uploads(self) -> Uploads:
+        return Uploads(self.settings, self.redis)
+
     def handles(self, channel: str) -> bool:
         return channel == NAME
+
+    def body_limits(self) -> dict[str, int]:
+        """Paths (under ``/channels``) that take larger bodies than the gateway's default: photos."""
+        return {r"/web/sessions/[^/]+/media": self.settings.web_media_max_bytes + MULTIPART_OVERHEAD}
 
     async def start(self) -> None:
         return None
@@ -216,22 +248,18 @@ class WebChannel:
             authorization: Annotated[str | None, Header()] = None,
         ) -> JSONResponse:
             session = await channel.authenticate(session_id, bearer(authorization), count=True)
-            msg = parse(session, body, channel.settings.max_text_chars)
             if int(session["sent_this_minute"]) > channel.settings.web_rate_per_minute:
                 raise RateLimited("发送太频繁，请稍后再试")
+            if body.attachments:
+                owner = conversation_key(session["channel"], session["sender"])
+                claimed = await channel.uploads.claim([a.ref for a in body.attachments], owner)
+                body = body.model_copy(update={"attachments": claimed})
+            msg = parse(session, body, channel.settings.max_text_chars)
             # The citizen's own words come back as an ``echo`` event, written with the message
             # in one round trip and only if it is new (a retried POST echoes nothing twice).
-            echo = OutboundMessage(
-                id=f"echo:{msg.id}",
-                conversation_key=msg.conversation_key,
-                channel=msg.channel,
-                kind="reply",
-                text=msg.text,
-                fields={"session_id": session_id, "client_message_id": msg.channel_message_id},
-            )
             side = (
                 _events_key(session_id),
-                json.dumps(event_of(echo) | {"type": "echo"}, ensure_ascii=False),
+                json.dumps(echo_of(msg, session_id), ensure_ascii=False),
                 EVENTS_MAXLEN,
                 channel.settings.web_session_ttl_hours * 3600,
             )
@@ -240,6 +268,33 @@ class WebChannel:
                 {"accepted": True, "duplicate": not accepted, "message_id": msg.channel_message_id},
                 status_code=202,
             )
+
+        @router.post("/sessions/{session_id}/media", status_code=201)
+        async def upload_media(
+            session_id: str, request: Request, authorization: Annotated[str | None, Header()] = None
+        ) -> dict[str, Any]:
+            """Upload one photo, then send the returned ``attachment`` with a message. The body is
+            the image itself (``Content-Type: image/…``), or ``multipart/form-data`` with one file
+            (what a mini-program's ``wx.uploadFile`` sends)."""
+            session = await channel.authenticate(session_id, bearer(authorization), count=True)
+            if int(session["sent_this_minute"]) > channel.settings.web_rate_per_minute:
+                raise RateLimited("发送太频繁，请稍后再试")
+            data = await _upload_body(request, channel.settings.web_media_max_bytes)
+            owner = conversation_key(session["channel"], session["sender"])
+            attachment = await channel.uploads.save(data, owner)
+            return {"attachment": attachment.model_dump()}
+
+        @router.get("/sessions/{session_id}/media/{ref}")
+        async def get_media(
+            session_id: str, ref: str, authorization: Annotated[str | None, Header()] = None
+        ) -> FileResponse:
+            """A photo this conversation uploaded (the widget shows it again after a reload)."""
+            session = await channel.authenticate(session_id, bearer(authorization))
+            owner = conversation_key(session["channel"], session["sender"])
+            found = await find(channel.redis, ref, channel.media_roots, owner=owner)
+            if found is None:
+                raise NotFound("图片不存在或已过期")
+            return file_response(*found)
 
         @router.get("/sessions/{session_id}/events")
         async def get_events(
@@ -296,6 +351,32 @@ class WebChannel:
                     await receiver
 
         return router
+
+
+async def _upload_body(request: Request, max_bytes: int) -> bytes:
+    """The uploaded file's bytes, whether sent raw or as the one file of a multipart form."""
+    too_large = PayloadTooLarge(f"图片过大（最多{max_bytes // (1024 * 1024)}MB），请压缩后再发送")
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        try:
+            form = await request.form(max_files=1, max_fields=5)
+        except ValueError as exc:  # not a well-formed form
+            raise BadRequest("上传格式不正确：multipart/form-data 中应有一个图片文件") from exc
+        try:
+            files = [v for v in form.values() if isinstance(v, UploadFile)]
+            if not files:
+                raise BadRequest("上传格式不正确：multipart/form-data 中应有一个图片文件")
+            if files[0].size is not None and files[0].size > max_bytes:
+                raise too_large
+            data = await files[0].read(max_bytes + 1)
+        finally:
+            await form.close()
+    else:
+        data = await request.body()
+    if len(data) > max_bytes:
+        raise too_large
+    if not data:
+        raise BadRequest("没有收到图片")
+    return data
 
 
 async def _drain(websocket: WebSocket) -> None:

@@ -144,6 +144,16 @@ class Settings(BaseSettings):
     # Pages allowed to embed the widget from another origin ("*" = any: the API takes bearer tokens,
     # never cookies, so a foreign page gains nothing it could not do itself).
     widget_origins: list[str] = Field(default_factory=lambda: ["*"])
+    # Photos citizens upload (the widget, the mini-program): at most this many bytes each, as sent
+    # (the widget shrinks a photo before sending it; a mini-program's compressed photo is 1-3 MB);
+    # each is decoded, turned upright, shrunk to at most ``media_max_side`` pixels a side and saved
+    # again as JPEG or PNG, without its EXIF data, under ``media_dir`` (default <data_dir>/media).
+    web_media_max_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
+    media_max_side: int = Field(default=2560, ge=64)
+    media_dir: Path | None = None
+    # Photos and voice notes (uploads and WeChat's) are kept this long, for the operators and for
+    # the ticket platform to copy (``GET /api/admin/media``); workers delete older files.
+    media_keep_days: float = Field(default=90, gt=0)
 
     # NLU
     nlu_backend: Literal["builtin", "rasa"] = "builtin"
@@ -205,7 +215,7 @@ class Settings(BaseSettings):
     # messages held for a citizen whose window is closed are dropped this many days after the last
     # one was held, if the citizen never writes again (0 keeps them until they do)
     wechat_held_days: float = Field(default=30, ge=0)
-    wechat_media_dir: Path | None = None  # fetched images/voice; default <data_dir>/media/wechat
+    wechat_media_dir: Path | None = None  # fetched images/voice; default <media folder>/wechat
     # A fetch that fails for a passing reason (WeChat busy, token, network) is tried again after
     # this many seconds, doubling each time (at most an hour apart), up to 12 attempts: WeChat
     # keeps temporary media three days.
@@ -255,6 +265,15 @@ class Settings(BaseSettings):
     @property
     def redis_embedded(self) -> bool:
         return not self.redis_url
+
+    @property
+    def media_folder(self) -> Path:
+        """Where citizens' photos and voice notes are kept (uploads, and WeChat's under ``wechat``)."""
+        return self.media_dir or self.data_dir / "media"
+
+    @property
+    def wechat_media_folder(self) -> Path:
+        return self.wechat_media_dir or self.media_folder / "wechat"
 
     @property
     def effective_database_url(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,18 +26,24 @@ STATIC = Path(__file__).resolve().parent / "static"
 
 
 class BodyLimit:
-    """Refuse request bodies over ``max_bytes`` with 413 before anything reads them."""
+    """Refuse request bodies over ``max_bytes`` with 413 before anything reads them; paths matching
+    a pattern of ``larger`` (a channel's photo upload) are allowed that pattern's size instead."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, larger: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.larger = [(re.compile(pattern), size) for pattern, size in (larger or {}).items()]
+
+    def limit(self, path: str) -> int:
+        return next((size for pattern, size in self.larger if pattern.fullmatch(path)), self.max_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.limit(scope["path"]) if self.larger else self.max_bytes
         length = dict(scope.get("headers") or []).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+        if length is not None and length.isdigit() and int(length) > max_bytes:
             await _too_large(send)
             return
         seen = 0
@@ -46,7 +53,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > max_bytes:
                     raise _TooLarge
             return message
 
@@ -122,11 +129,15 @@ def create_app(settings: Settings | None = None, *, workers: bool | None = None)
     app.state.runtime = runtime
     errors.install(app)
     hooks = []
+    larger: dict[str, int] = {}
     for channel in runtime.channels:
         router = channel.router()
         if router is not None:
             app.include_router(router, prefix="/channels")
         hooks += channel.webhooks()
+        body_limits = getattr(channel, "body_limits", None)
+        if body_limits is not None:
+            larger |= {"/channels" + pattern: size for pattern, size in body_limits().items()}
     app.hot = HotPath(hooks, settings.max_body_bytes)
     app.include_router(health.router)
     app.include_router(admin.router)
@@ -144,6 +155,6 @@ def create_app(settings: Settings | None = None, *, workers: bool | None = None)
         allow_headers=["Authorization", "Content-Type"],
         allow_credentials=False,
     )
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, larger=larger)
     app.add_middleware(Timing)
     return app

@@ -21,6 +21,7 @@ from bot.dialogue import Turn, parse_context
 from bot.handoff import HandoffRules
 from bot.state import ConversationState
 from bot.texts import say, status_name
+from channels import media
 from channels.base import DeliveryError, InboundMessage, OutboundMessage
 from gateway import faults, keys, metrics
 from gateway.console import keys as console_keys
@@ -51,6 +52,7 @@ def worker_tasks(rt: Runtime, concurrency: int) -> list[asyncio.Task[Any]]:
     tasks.append(asyncio.create_task(StatusPoller(rt).run()))
     if rt.settings.handoff_remind_after_s > 0:
         tasks.append(asyncio.create_task(_wait_reminder_loop(rt)))
+    tasks.append(asyncio.create_task(_media_prune_loop(rt)))
     return tasks
 
 
@@ -346,6 +348,21 @@ async def _wait_reminder_loop(rt: Runtime) -> None:
             log.warning("wait_reminder_failed", error=str(exc))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(rt.stop_event.wait(), timeout=interval)
+
+
+async def _media_prune_loop(rt: Runtime) -> None:
+    """Delete citizens' photos and voice notes older than ``media_keep_days``, every six hours."""
+    while not rt.stop_event.is_set():
+        try:
+            deleted = 0
+            for folder in media.media_roots(rt.settings):
+                deleted += await asyncio.to_thread(media.prune, folder, rt.settings.media_keep_days, time.time())
+            if deleted:
+                log.info("media_pruned", files=deleted, keep_days=rt.settings.media_keep_days)
+        except OSError as exc:
+            log.warning("media_prune_failed", error=str(exc))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(rt.stop_event.wait(), timeout=6 * 3600)
 
 
 async def remind_waiting(rt: Runtime, now: float) -> int:

@@ -8,6 +8,7 @@ own tests also run on PostgreSQL (HOTLINE_TEST_DATABASE_URL).
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import socket
 import threading
@@ -137,6 +138,21 @@ def live_gateway(settings: Settings) -> Iterator[str]:
     """Base URL of a fully running gateway (HTTP, WebSocket, workers)."""
     with LiveServer(settings) as server:
         yield server.url
+
+
+def photo(width: int = 800, height: int = 600, fmt: str = "JPEG", **save: Any) -> bytes:
+    """An image file as a camera or a phone's picker would send it, made with Pillow (a noisy
+    gradient, which compresses like a photo, with a dark square in its top-left corner, so
+    orientation can be checked); ``save`` passes e.g. ``exif=`` to the encoder."""
+    from PIL import Image, ImageChops, ImageDraw
+
+    light = Image.linear_gradient("L").resize((width, height))
+    grain = Image.effect_noise((width, height), 60)
+    image = Image.merge("RGB", (light, ImageChops.add(light, grain, scale=2), grain))
+    ImageDraw.Draw(image).rectangle((0, 0, width // 4, height // 4), fill=(10, 10, 10))
+    out = io.BytesIO()
+    image.save(out, fmt, **save)
+    return out.getvalue()
 
 
 async def wait_for_events(

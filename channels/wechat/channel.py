@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import re
 import secrets
 import time
@@ -25,12 +24,13 @@ from fastapi import APIRouter
 from redis.exceptions import RedisError
 
 from channels.base import ChannelContext, DeliveryError, NotFound, OutboundMessage, Webhook
+from channels.media import MediaRecord, save_record, write_file
 from channels.web import WebChannel
 from channels.wechat.api import NOT_REACHABLE, WINDOW_CLOSED, WechatApi, WechatApiError
 from channels.wechat.crypto import Cipher
 from channels.wechat.delivery import custom_payloads, subscribe_data
 from channels.wechat.parse import split_sender
-from channels.wechat.window import MEDIA_QUEUE, MEDIA_RETRY, StateUnavailable, Windows, media_key
+from channels.wechat.window import MEDIA_QUEUE, MEDIA_RETRY, StateUnavailable, Windows
 from config.settings import WechatAccount
 
 log = structlog.get_logger(__name__)
@@ -189,7 +189,7 @@ class WechatChannel:
     # --- media ----------------------------------------------------------------------------
     async def _media_loop(self) -> None:
         """Fetch images and voice of inbound messages in the background (WeChat keeps them 3 days)."""
-        base = self.settings.wechat_media_dir or (self.settings.data_dir / "media" / "wechat")
+        base = self.settings.wechat_media_folder
         while True:
             try:
                 redis = self.ctx.redis
@@ -230,17 +230,12 @@ class WechatChannel:
                 await self.ctx.redis.zadd(MEDIA_RETRY, {f"{attempt}|{ref}": time.time() + delay})
                 return
             log.warning("wechat_media_failed", ref=ref, errcode=exc.errcode, errmsg=exc.errmsg, attempt=attempt)
-            await self.ctx.redis.set(media_key(ref), json.dumps({"error": str(exc)}), ex=7 * 24 * 3600)
+            await save_record(self.ctx.redis, ref, MediaRecord(error=str(exc)), self.settings.media_keep_days)
             return
         path = base / _SAFE_NAME.sub("_", name) / _SAFE_NAME.sub("_", media_id)
-        await asyncio.to_thread(_write, path, content)
-        record = {"path": str(path), "mime": mime, "size": len(content)}
-        await self.ctx.redis.set(media_key(ref), json.dumps(record), ex=30 * 24 * 3600)
-
-
-def _write(path: Path, content: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(content)
+        await asyncio.to_thread(write_file, path, content)
+        record = MediaRecord(path=str(path), mime=mime, size=len(content))
+        await save_record(self.ctx.redis, ref, record, self.settings.media_keep_days)
 
 
 def build(ctx: ChannelContext) -> list[Any]:

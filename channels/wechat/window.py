@@ -239,6 +239,3 @@ def order_key(out: OutboundMessage) -> str:
     """Held messages are keyed by creation time then id: sorted keys give the original order."""
     return f"{out.created_at.timestamp():017.6f}:{out.id}"
 
-
-def media_key(ref: str) -> str:
-    return f"hl:wx:media:{ref}"

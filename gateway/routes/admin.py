@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from channels.base import WellFormedStr
+from channels.media import file_response, find, media_roots
 from gateway import keys
 from gateway.deps import AdminDep, RuntimeDep, TicketsDep
-from gateway.errors import BadInput
+from gateway.errors import BadInput, NotFound
 from ticket_client.base import STATUSES
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
@@ -35,6 +37,16 @@ async def set_status(ticket_id: str, body: StatusIn, _: AdminDep, tickets: Ticke
     ticket = await tickets.set_status(ticket_id, body.status, body.note)
     rt.kick_status()
     return ticket.model_dump(mode="json")
+
+
+@router.get("/media")
+async def media(ref: Annotated[str, Query(max_length=300)], _: AdminDep, rt: RuntimeDep) -> FileResponse:
+    """A ticket's attachment by its reference, for the ticket platform to copy (kept
+    ``HOTLINE_MEDIA_KEEP_DAYS``)."""
+    found = await find(rt.redis, ref, media_roots(rt.settings))
+    if found is None:
+        raise NotFound("附件尚未取到或已过期")
+    return file_response(*found)
 
 
 @router.get("/conversations")

@@ -13,10 +13,11 @@ import httpx
 import pytest
 
 from channels.base import DeliveryError, OutboundMessage
+from channels.media import record_key
 from channels.wechat.api import WechatApi, WechatApiError
 from channels.wechat.channel import WechatChannel
 from channels.wechat.fakeapi import FakeWechatApi
-from channels.wechat.window import MEDIA_RETRY, media_key
+from channels.wechat.window import MEDIA_RETRY
 from config.settings import Settings
 from tests.channels.test_wechat import ACCOUNTS, CITIZEN, MP_CITIZEN, eventually, fixture, push
 
@@ -260,7 +261,7 @@ async def test_image_is_fetched_in_the_background(client: httpx.AsyncClient, app
     fake.media["2Zq7o9WqkB3x_MEDIA_ID_EXAMPLE"] = b"\xff\xd8\xff\xe0 jpeg"
     r = await push(client, "oa", fixture("image.xml"))
     assert r.status_code == 200  # answered before the image is fetched
-    key = media_key("wechat:oa:2Zq7o9WqkB3x_MEDIA_ID_EXAMPLE")
+    key = record_key("wechat:oa:2Zq7o9WqkB3x_MEDIA_ID_EXAMPLE")
     stored = json.loads(await eventually(lambda: app.state.runtime.redis.get(key), within=5))
     assert await asyncio.to_thread(Path(stored["path"]).read_bytes) == b"\xff\xd8\xff\xe0 jpeg"
     assert stored["mime"] == "image/jpeg"
@@ -272,7 +273,7 @@ async def test_media_fetch_retried_after_passing_errors(client: httpx.AsyncClien
     fake.media["2Zq7o9WqkB3x_MEDIA_ID_EXAMPLE"] = b"\xff\xd8\xff\xe0 jpeg"
     fake.fail_next(-1, -1)  # 系统繁忙, twice
     assert (await push(client, "oa", fixture("image.xml"))).status_code == 200
-    key = media_key("wechat:oa:2Zq7o9WqkB3x_MEDIA_ID_EXAMPLE")
+    key = record_key("wechat:oa:2Zq7o9WqkB3x_MEDIA_ID_EXAMPLE")
     stored = json.loads(await eventually(lambda: app.state.runtime.redis.get(key), within=10))
     assert stored["mime"] == "image/jpeg" and not fake.failures
     assert await app.state.runtime.redis.zcard(MEDIA_RETRY) == 0
@@ -282,7 +283,7 @@ async def test_media_fetch_not_retried_when_wechat_refuses(client: httpx.AsyncCl
                                                            fake: FakeWechatApi) -> None:
     assert (await push(client, "oa", fixture("image.xml"))).status_code == 200  # unknown media: 40007
     stored = json.loads(await eventually(lambda: app.state.runtime.redis.get(
-        media_key("wechat:oa:2Zq7o9WqkB3x_MEDIA_ID_EXAMPLE")), within=5))
+        record_key("wechat:oa:2Zq7o9WqkB3x_MEDIA_ID_EXAMPLE")), within=5))
     assert "40007" in stored["error"]
     assert await app.state.runtime.redis.zcard(MEDIA_RETRY) == 0
 

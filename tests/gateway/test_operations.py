@@ -136,6 +136,8 @@ def test_compose_file() -> None:
     assert services["worker"]["command"] == ["hotline", "worker"]
     assert services["gateway"]["command"][:3] == ["hotline", "serve", "--no-workers"]
     assert services["rasa"]["profiles"] == ["rasa"]
+    # a photo uploaded to (or fetched by) one process is shown to operators by the other
+    assert all(any(v.startswith("media:/data/media") for v in services[s]["volumes"]) for s in ("gateway", "worker"))
     docker = shutil.which("docker")
     if docker is None or subprocess.run([docker, "compose", "version"], capture_output=True).returncode != 0:
         pytest.skip("docker compose client not installed: checked the file's structure only")

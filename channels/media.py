@@ -1,0 +1,208 @@
+"""Citizens' media (photos, voice notes): checked, stored once, and found again by reference.
+
+A channel stores what a citizen sent and puts a reference on the message's attachment:
+``upload:<32 hex>`` for a photo posted to the web API (the widget, the mini-program),
+``wechat:<account>:<MediaId>`` for WeChat's. Redis holds one record per reference
+(``hl:media:<ref>``: where the file is, its type, size and owner, or why a fetch failed) as long
+as the file is kept (``HOTLINE_MEDIA_KEEP_DAYS``); the console reads it to show an operator the
+photo, the admin API to hand it to the ticket platform, and workers delete older files.
+
+An upload is decoded and saved again (turned upright, shrunk, without EXIF), so what is kept is a
+plain image whatever was sent: no script hiding in a file that claims to be a picture, no GPS
+position of the citizen's phone, no image that decodes to gigabytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import re
+import warnings
+from pathlib import Path
+from typing import Any
+
+from fastapi.responses import FileResponse
+from PIL import Image, ImageOps, UnidentifiedImageError
+from pydantic import BaseModel, ValidationError
+from redis.exceptions import RedisError
+
+from channels.base import Attachment, BadRequest, Unavailable, new_id
+from config.settings import Settings
+
+FAILED_KEEP_S = 7 * 24 * 3600  # a fetch that failed is remembered this long
+MAX_PIXELS = 60_000_000  # a 108 MP phone camera is 12000 x 9000: larger is not a photo
+FORMATS = {"JPEG", "PNG", "WEBP", "GIF", "BMP", "MPO"}  # MPO: the JPEG some phones write
+UPLOAD_REF = re.compile(r"upload:[0-9a-f]{32}")
+_NOT_AN_IMAGE = "不支持的图片格式，请发送 JPG、PNG、WebP 或 GIF 图片"
+_TOO_MANY_PIXELS = "图片尺寸过大，请发送手机拍摄的普通照片"
+
+
+class MediaRecord(BaseModel):
+    """What Redis keeps about one reference."""
+
+    path: str = ""
+    mime: str = ""
+    size: int = 0
+    owner: str = ""  # the conversation that uploaded it (uploads only)
+    error: str = ""  # why it could not be fetched (WeChat's media API refused, …)
+
+
+def record_key(ref: str) -> str:
+    return f"hl:media:{ref}"
+
+
+async def save_record(redis: Any, ref: str, record: MediaRecord, keep_days: float) -> None:
+    ttl = FAILED_KEEP_S if record.error else int(keep_days * 24 * 3600)
+    await redis.set(record_key(ref), record.model_dump_json(exclude_defaults=True), ex=max(ttl, 1))
+
+
+async def load_record(redis: Any, ref: str) -> MediaRecord | None:
+    raw = await redis.get(record_key(ref))
+    if raw is None:
+        return None
+    try:
+        return MediaRecord.model_validate(json.loads(raw))
+    except (ValueError, ValidationError):
+        return None
+
+
+def media_roots(settings: Settings) -> list[Path]:
+    """The folders media files are kept in (and may be served from), none inside another."""
+    roots = [settings.media_folder.resolve()]
+    wechat = settings.wechat_media_folder.resolve()
+    return roots if wechat.is_relative_to(roots[0]) else [*roots, wechat]
+
+
+async def find(redis: Any, ref: str, roots: list[Path], owner: str | None = None) -> tuple[Path, str] | None:
+    """The stored file of ``ref`` and its mime, if it was fetched, lies inside one of ``roots`` and
+    (when ``owner`` is given) belongs to that conversation; else None."""
+    try:
+        record = await load_record(redis, ref)
+    except (RedisError, OSError) as exc:
+        raise Unavailable("服务暂时繁忙，请稍后重试") from exc
+    if record is None or not record.path or (owner is not None and record.owner != owner):
+        return None
+    path = await asyncio.to_thread(_inside, Path(record.path), roots)
+    return (path, record.mime) if path is not None else None
+
+
+def _inside(path: Path, roots: list[Path]) -> Path | None:
+    """``path`` resolved, if it is a file inside one of ``roots`` (a record pointing elsewhere is refused)."""
+    path = path.resolve()
+    if not any(path.is_relative_to(root) for root in roots) or not path.is_file():
+        return None
+    return path
+
+
+def normalise_image(data: bytes, max_side: int) -> tuple[bytes, str]:
+    """``data`` decoded and encoded again: (bytes, mime). JPEG, or PNG when it has transparency.
+
+    Raises BadRequest (in Chinese, for the citizen) for anything that is not a whole image of a
+    known format, or is larger than ``MAX_PIXELS``."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            opened = Image.open(io.BytesIO(data))
+            if opened.format not in FORMATS:
+                raise BadRequest(_NOT_AN_IMAGE)
+            if opened.width * opened.height > MAX_PIXELS:
+                raise BadRequest(_TOO_MANY_PIXELS)
+            opened.load()
+            image = ImageOps.exif_transpose(opened)
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise BadRequest(
+            _NOT_AN_IMAGE if isinstance(exc, UnidentifiedImageError) else _TOO_MANY_PIXELS
+        ) from exc
+    except (OSError, SyntaxError, ValueError) as exc:  # truncated or corrupt data
+        raise BadRequest("图片已损坏或不完整，请重新发送") from exc
+    image.thumbnail((max_side, max_side))
+    transparent = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+    out = io.BytesIO()
+    if transparent:
+        image.convert("RGBA").save(out, "PNG", optimize=True)
+        return out.getvalue(), "image/png"
+    image.convert("RGB").save(out, "JPEG", quality=85, optimize=True)
+    return out.getvalue(), "image/jpeg"
+
+
+class Uploads:
+    """Photos citizens post to the web API, kept under ``<media_dir>/upload``."""
+
+    def __init__(self, settings: Settings, redis: Any) -> None:
+        self.base = settings.media_folder / "upload"
+        self.max_side = settings.media_max_side
+        self.keep_days = settings.media_keep_days
+        self.redis = redis
+
+    async def save(self, data: bytes, owner: str) -> Attachment:
+        """Check and store one photo of conversation ``owner``; the attachment to send with a message."""
+        content, mime = await asyncio.to_thread(normalise_image, data, self.max_side)
+        ident = new_id()
+        ref = f"upload:{ident}"
+        path = self.base / ident[:2] / f"{ident}.{'png' if mime == 'image/png' else 'jpg'}"
+        await asyncio.to_thread(write_file, path, content)
+        try:
+            record = MediaRecord(path=str(path), mime=mime, size=len(content), owner=owner)
+            await save_record(self.redis, ref, record, self.keep_days)
+        except (RedisError, OSError) as exc:
+            path.unlink(missing_ok=True)
+            raise Unavailable("服务暂时繁忙，请稍后重试") from exc
+        return Attachment(kind="image", mime=mime, ref=ref)
+
+    async def claim(self, refs: list[str], owner: str) -> list[Attachment]:
+        """The stored attachments behind ``refs``, each uploaded by ``owner`` (nothing else is taken
+        from the client: a reference to another citizen's photo, or a made-up one, is refused)."""
+        out: list[Attachment] = []
+        for ref in refs:
+            record = None
+            if UPLOAD_REF.fullmatch(ref):
+                try:
+                    record = await load_record(self.redis, ref)
+                except (RedisError, OSError) as exc:
+                    raise Unavailable("服务暂时繁忙，请稍后重试") from exc
+            if record is None or record.owner != owner:
+                raise BadRequest("图片不存在或已过期，请重新上传")
+            out.append(Attachment(kind="image", mime=record.mime, ref=ref))
+        return out
+
+
+def write_file(path: Path, content: bytes) -> None:
+    """Write ``content`` to ``path`` whole: a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = path.with_name(path.name + ".part")
+    part.write_bytes(content)
+    os.replace(part, path)
+
+
+def file_response(path: Path, mime: str) -> FileResponse:
+    """A stored file for a browser: shown inline only if it is an image, never run as a page."""
+    inline = mime.startswith("image/") and mime != "image/svg+xml"
+    return FileResponse(
+        path,
+        media_type=mime if inline else "application/octet-stream",
+        content_disposition_type="inline" if inline else "attachment",
+        headers={
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+            "Cache-Control": "private, max-age=86400",
+        },
+    )
+
+
+def prune(folder: Path, keep_days: float, now: float) -> int:
+    """Delete files under ``folder`` last written more than ``keep_days`` before ``now``; their
+    records have expired with them. Returns how many were deleted."""
+    cutoff = now - keep_days * 24 * 3600
+    deleted = 0
+    for dirpath, _, filenames in os.walk(folder):
+        for filename in filenames:
+            path = Path(dirpath) / filename
+            try:
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    deleted += 1
+            except FileNotFoundError:  # another worker deleted it first
+                continue
+    return deleted

@@ -1,0 +1,130 @@
+"""The web API's photos at the HTTP boundary: upload, send with a message, see it again."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import httpx
+from PIL import Image
+
+from gateway import keys
+from tests.conftest import ADMIN_TOKEN, photo, wait_for_events
+from tests.gateway.test_web_e2e import new_session, say
+
+
+def bearer(session: dict[str, str]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {session['token']}"}
+
+
+async def upload(
+    client: httpx.AsyncClient, session: dict[str, str], data: bytes, mime: str = "image/jpeg"
+) -> httpx.Response:
+    return await client.post(
+        f"/channels/web/sessions/{session['session_id']}/media",
+        content=data,
+        headers={**bearer(session), "Content-Type": mime},
+    )
+
+
+async def test_a_photo_uploaded_then_sent_reaches_the_ticket(client: httpx.AsyncClient, app: Any) -> None:
+    session = await new_session(client)
+    big = photo(3000, 2000)
+    assert len(big) > 256 * 1024  # more than any other request may carry
+    r = await upload(client, session, big)
+    assert r.status_code == 201, r.text
+    attachment = r.json()["attachment"]
+    assert attachment["kind"] == "image" and attachment["mime"] == "image/jpeg"
+    # only the reference counts: a client cannot relabel the photo as something else
+    sent = {"ref": attachment["ref"], "kind": "video", "mime": "text/html"}
+    r = await say(client, session, "小区门口路灯坏了一周", client_message_id="m1", attachments=[sent])
+    assert r.status_code == 202, r.text
+    events, cursor = await wait_for_events(client, session, lambda e: e["type"] == "echo")
+    echo = next(e for e in events if e["type"] == "echo")
+    assert echo["attachments"] == [{"kind": "image", "ref": attachment["ref"]}]
+    # the citizen's own page shows it again after a reload (its own photo only)
+    r = await client.get(
+        f"/channels/web/sessions/{session['session_id']}/media/{attachment['ref']}", headers=bearer(session)
+    )
+    assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert Image.open(io.BytesIO(r.content)).size == (2560, 1707)  # shrunk to HOTLINE_MEDIA_MAX_SIDE
+    other = await new_session(client)
+    r = await client.get(
+        f"/channels/web/sessions/{other['session_id']}/media/{attachment['ref']}", headers=bearer(other)
+    )
+    assert r.status_code == 404
+    # and it goes with the ticket
+    _, cursor = await wait_for_events(
+        client, session, lambda e: "具体地点" in e.get("text", ""), after=cursor
+    )
+    await say(client, session, "A3区联丰路米兰春天小区")
+    _, cursor = await wait_for_events(client, session, lambda e: "确认" in e.get("text", ""), after=cursor)
+    await say(client, session, "确认")
+    events, _ = await wait_for_events(client, session, lambda e: e["type"] == "ticket_filed", after=cursor)
+    ticket_id = next(e for e in events if e["type"] == "ticket_filed")["ticket_id"]
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    r = await client.get(f"/api/admin/tickets/{ticket_id}", headers=admin)
+    assert r.json()["attachments"] == [attachment["ref"]]
+    # which the ticket platform copies by its reference
+    r = await client.get("/api/admin/media", params={"ref": attachment["ref"]}, headers=admin)
+    assert r.status_code == 200 and Image.open(io.BytesIO(r.content)).format == "JPEG"
+    assert (await client.get("/api/admin/media", params={"ref": attachment["ref"]})).status_code == 401
+
+
+async def test_a_mini_program_upload_is_multipart(client: httpx.AsyncClient) -> None:
+    """``wx.uploadFile`` sends the photo as the one file of a form (name chosen by the page)."""
+    session = await new_session(client)
+    r = await client.post(
+        f"/channels/web/sessions/{session['session_id']}/media",
+        headers=bearer(session),
+        files={"file": ("tmp_3a9f.jpg", photo(640, 480), "image/jpeg")},
+        data={"user": "x"},
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["attachment"]["ref"].startswith("upload:")
+    r = await client.post(
+        f"/channels/web/sessions/{session['session_id']}/media",
+        headers=bearer(session),
+        files={"note": (None, "no file in this form")},
+    )
+    assert r.status_code == 400 and "图片文件" in r.json()["detail"]
+
+
+async def test_what_is_not_a_photo_is_refused_with_a_reason(client: httpx.AsyncClient, app: Any) -> None:
+    session = await new_session(client)
+    r = await upload(client, session, b"<html><script>alert(1)</script></html>", mime="image/jpeg")
+    assert r.status_code == 400 and "不支持的图片格式" in r.json()["detail"]
+    r = await upload(client, session, b"")
+    assert r.status_code == 400 and r.json()["detail"] == "没有收到图片"
+    r = await upload(client, session, photo(400, 300)[:2000])
+    assert r.status_code == 400 and "损坏" in r.json()["detail"]
+    r = await say(client, session, "", attachments=[{"ref": "upload:" + "0" * 32}])
+    assert r.status_code == 400 and "图片不存在或已过期" in r.json()["detail"]
+    r = await client.post(
+        f"/channels/web/sessions/{session['session_id']}/media",
+        content=photo(),
+        headers={"Content-Type": "image/jpeg"},
+    )
+    assert r.status_code == 401
+    assert await app.state.runtime.redis.xlen(keys.INBOUND) == 0  # nothing reached the bot
+
+
+async def test_another_citizens_photo_cannot_be_sent(client: httpx.AsyncClient) -> None:
+    mine, theirs = await new_session(client), await new_session(client)
+    ref = (await upload(client, theirs, photo())).json()["attachment"]["ref"]
+    r = await say(client, mine, "看这张图", attachments=[{"ref": ref}])
+    assert r.status_code == 400 and "图片不存在或已过期" in r.json()["detail"]
+
+
+async def test_the_photo_size_limit_is_its_own(client: httpx.AsyncClient, settings: Any) -> None:
+    session = await new_session(client)
+    too_big = b"\xff\xd8\xff\xe0" + b"0" * (settings.web_media_max_bytes + 70 * 1024)
+    r = await upload(client, session, too_big)
+    assert r.status_code == 413
+    r = await client.post(
+        f"/channels/web/sessions/{session['session_id']}/messages",
+        content=b'{"text": "' + b"a" * (300 * 1024) + b'"}',
+        headers={**bearer(session), "Content-Type": "application/json"},
+    )
+    assert r.status_code == 413  # other routes keep HOTLINE_MAX_BODY_BYTES
