@@ -94,6 +94,7 @@ class Streams:
         shown: dict[str, Any] = {}  # what the operator sees of a message that is not only words
         if msg.attachments:
             shown["media"] = [a.word for a in msg.attachments]
+            shown["refs"] = [a.ref for a in msg.attachments]  # the console shows each stored one
         if msg.location is not None:
             shown["place"] = msg.location.text
         hist = history_entry(

@@ -211,6 +211,7 @@ async def history(redis: Any, key: str) -> list[dict[str, Any]]:
             "ticket_id": item.get("ticket_id"),
             "author": item.get("author") or authors.get(str(item.get("id", "")), ""),
             "media": item.get("media") or [],  # a photo, voice note or video came with it
+            "refs": item.get("refs") or [],  # each one's stored reference (``/api/console/media``)
             "place": item.get("place", ""),  # a location the citizen shared
         })
     return out

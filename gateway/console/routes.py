@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 
 from bot.texts import texts
 from channels.base import WellFormedStr
+from channels.media import file_response, find, media_roots
 from gateway.console import audit
 from gateway.console import conversations as convs
 from gateway.console import keys as ck
@@ -379,6 +380,16 @@ async def ticket_status(ticket_id: str, body: StatusIn, user: UserDep, request: 
     await audit.record(console.redis, user.name, "ticket.status", ticket.conversation_key, ticket_id=ticket_id,
                        status=body.status)
     return convs.ticket_view(ticket)
+
+
+@api.get("/media")
+async def media(user: UserDep, request: Request, ref: Annotated[str, Query(max_length=300)]) -> FileResponse:
+    """A photo (or voice note) a citizen sent, as the channel stored it: shown in the history."""
+    console = _console(request)
+    found = await find(console.redis, ref, media_roots(console.rt.settings))
+    if found is None:
+        raise NotFound("附件尚未取到或已过期")
+    return file_response(*found)
 
 
 @api.get("/canned")

@@ -11,7 +11,7 @@ import httpx
 
 from channels.base import OutboundMessage
 from gateway import keys
-from tests.conftest import wait_for_events
+from tests.conftest import photo, wait_for_events
 from tests.console.conftest import PASSWORD
 from tests.gateway.test_web_e2e import new_session, say
 
@@ -302,11 +302,13 @@ async def test_a_photo_sent_while_waiting_goes_with_the_ticket_the_operator_file
     app: Any, client: httpx.AsyncClient, console_login: Any
 ) -> None:
     session, key, cursor = await waiting_conversation(client)
-    photo = {"kind": "image", "mime": "image/jpeg", "ref": "web:upload/lamp.jpg"}
-    assert (await say(client, session, "", attachments=[photo])).status_code == 202
+    r = await client.post(f"/channels/web/sessions/{session['session_id']}/media", content=photo(),
+                          headers={"Authorization": f"Bearer {session['token']}", "Content-Type": "image/jpeg"})
+    ref = r.json()["attachment"]["ref"]
+    assert (await say(client, session, "", attachments=[{"ref": ref}])).status_code == 202
     redis = app.state.runtime.redis
     for _ in range(200):  # the worker keeps it in the conversation's state (the bot stays silent)
-        if "lamp.jpg" in (await redis.hget(keys.conversation(key), "state") or ""):
+        if ref in (await redis.hget(keys.conversation(key), "state") or ""):
             break
         await asyncio.sleep(0.05)
     op = await console_login("chu")
@@ -316,7 +318,12 @@ async def test_a_photo_sent_while_waiting_goes_with_the_ticket_the_operator_file
     r = await op.post("/ticket", {"key": key, "form": form, "request_id": "p1"})
     assert r.status_code == 200, r.text
     ticket = await app.state.runtime.tickets.get(r.json()["ticket_id"])
-    assert ticket.attachments == ["web:upload/lamp.jpg"]
+    assert ticket.attachments == [ref]
     conv = (await op.get("/conversation", params={"key": key})).json()
-    assert any(m["from"] == "citizen" and m["media"] == ["图片"] for m in conv["history"])  # the operator sees it came
-    assert "lamp.jpg" not in (await redis.hget(keys.conversation(key), "state") or "")  # not for the next one
+    shown = [m for m in conv["history"] if m["from"] == "citizen" and m.get("media")]
+    assert [(m["media"], m["refs"]) for m in shown] == [(["图片"], [ref])]  # the operator sees it came…
+    r = await op.get("/media", params={"ref": ref})  # …and the photo itself
+    assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg" and r.content[:2] == b"\xff\xd8"
+    assert (await op.get("/media", params={"ref": "upload:" + "0" * 32})).status_code == 404
+    assert (await client.get("/api/console/media", params={"ref": ref})).status_code == 401  # operators only
+    assert ref not in (await redis.hget(keys.conversation(key), "state") or "")  # not for the next one

@@ -7,6 +7,7 @@ used). Saves ``docs/console-queue.png`` and ``docs/console-conversation.png``.
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import tempfile
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ import httpx
 import pytest
 
 from config.settings import Settings
-from tests.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS, photo
 
 pytestmark = pytest.mark.browser
 
@@ -164,21 +165,30 @@ def test_operator_takes_over_from_the_widget(live_gateway: str, settings: Settin
         assert citizen.locator(f"{W_MESSAGES} img").count() == 0
         expect(console.locator(".queue-item.selected .qi-text")).to_have_text(XSS)
         # A photo the citizen sends (the mini-program's upload, here over the widget's own session)
-        # shows in the history as a marker, so the operator knows it will go with the ticket.
+        # shows in the history, so the operator sees it and knows it will go with the ticket.
         status = citizen.evaluate(
-            """async () => {
+            """async (b64) => {
                 const key = Object.keys(localStorage).find((k) => k.startsWith("hotline-widget:"));
                 const s = JSON.parse(localStorage.getItem(key)).session;
+                const auth = {"Authorization": "Bearer " + s.token};
+                const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+                const up = await fetch("/channels/web/sessions/" + s.session_id + "/media", {
+                    method: "POST", headers: {...auth, "Content-Type": "image/jpeg"}, body: bytes,
+                });
+                const ref = (await up.json()).attachment.ref;
                 const r = await fetch("/channels/web/sessions/" + s.session_id + "/messages", {
                     method: "POST",
-                    headers: {"Authorization": "Bearer " + s.token, "Content-Type": "application/json"},
-                    body: JSON.stringify({attachments: [{kind: "image", mime: "image/jpeg", ref: "web:lamp.jpg"}]}),
+                    headers: {...auth, "Content-Type": "application/json"},
+                    body: JSON.stringify({attachments: [{ref: ref}]}),
                 });
                 return r.status;
-            }"""
+            }""",
+            base64.b64encode(photo(640, 480)).decode(),
         )
         assert status == 202
-        expect(console.locator(".msg[data-from='citizen'] .text").last).to_have_text("［图片］")
+        thumb = console.locator(".msg[data-from='citizen'] .media img").last
+        expect(thumb).to_be_visible()
+        assert thumb.evaluate("img => img.complete && img.naturalWidth") == 640  # the photo itself, loaded
         expect(console.locator("#tf-attachments")).to_have_text("附件：市民发来 1 个，登记时随工单提交")
 
         box.fill("好的，已为您记录，稍后为您登记工单。")

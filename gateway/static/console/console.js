@@ -37,6 +37,33 @@
     if (text !== undefined && text !== null) node.textContent = String(text);
     return node;
   }
+  // A citizen's photos as thumbnails (opened full size in a new tab); voice and other files as
+  // links. One not fetched yet (WeChat's are fetched in the background) shows its word instead.
+  function mediaRow(words, refs) {
+    var row = el("div", "media");
+    refs.forEach(function (ref, i) {
+      var word = words[i] || "附件";
+      var url = "/api/console/media?ref=" + encodeURIComponent(ref);
+      var link = el("a", "attachment");
+      link.href = url;
+      link.target = "_blank";
+      link.rel = "noopener";
+      if (word === "图片") {
+        var img = el("img");
+        img.alt = "［图片］";
+        img.src = url;
+        img.addEventListener("error", function () {
+          link.replaceWith(el("span", "attachment missing", "［图片（尚未取到）］"));
+        });
+        link.appendChild(img);
+      } else {
+        link.textContent = "［" + word + "］";
+        link.setAttribute("download", "");
+      }
+      row.appendChild(link);
+    });
+    return row;
+  }
   function channelName(c) {
     if (!c) return "";
     if (c.indexOf("portal:") === 0) return "网站留言";
@@ -248,9 +275,12 @@
       if (m.from === "note" && m.author) who += "（" + m.author + "）";
       if (m.kind === "bot_suppressed") who = "机器人回复未发送（人工已接管）";
       li.appendChild(el("span", "who", who + " · " + clock(m.at)));
-      var extra = (m.media || []).map(function (w) { return "［" + w + "］"; }).join("") +
+      var refs = m.refs || [];
+      var extra = (m.media || []).map(function (w, i) { return refs[i] ? "" : "［" + w + "］"; }).join("") +
         (m.place ? "［位置：" + m.place + "］" : "");
-      li.appendChild(el("div", "text", m.text + (m.ticket_id && m.text.indexOf(m.ticket_id) < 0 ? "（" + m.ticket_id + "）" : "") + extra));
+      var line = m.text + (m.ticket_id && m.text.indexOf(m.ticket_id) < 0 ? "（" + m.ticket_id + "）" : "") + extra;
+      if (line) li.appendChild(el("div", "text", line));
+      if (refs.length) li.appendChild(mediaRow(m.media || [], refs));
       hist.appendChild(li);
     });
     if (stick) hist.scrollTop = hist.scrollHeight;
