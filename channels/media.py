@@ -15,26 +15,33 @@ position of the citizen's phone, no image that decodes to gigabytes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import os
 import re
+import time
 import warnings
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import structlog
 from fastapi.responses import FileResponse
 from PIL import Image, ImageOps, UnidentifiedImageError
 from pydantic import BaseModel, ValidationError
 from redis.exceptions import RedisError
 
-from channels.base import Attachment, BadRequest, Unavailable, new_id
+from channels.base import Attachment, BadRequest, ChannelContext, Unavailable, new_id
 from config.settings import Settings
+
+log = structlog.get_logger(__name__)
 
 FAILED_KEEP_S = 7 * 24 * 3600  # a fetch that failed is remembered this long
 MAX_PIXELS = 60_000_000  # a 108 MP phone camera is 12000 x 9000: larger is not a photo
 FORMATS = {"JPEG", "PNG", "WEBP", "GIF", "BMP", "MPO"}  # MPO: the JPEG some phones write
 UPLOAD_REF = re.compile(r"upload:[0-9a-f]{32}")
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
 _NOT_AN_IMAGE = "不支持的图片格式，请发送 JPG、PNG、WebP 或 GIF 图片"
 _TOO_MANY_PIXELS = "图片尺寸过大，请发送手机拍摄的普通照片"
 
@@ -166,6 +173,108 @@ class Uploads:
                 raise BadRequest("图片不存在或已过期，请重新上传")
             out.append(Attachment(kind="image", mime=record.mime, ref=ref))
         return out
+
+
+class FetchFailed(Exception):
+    """A platform did not hand over a file; ``transient`` (busy, token, network) is tried again."""
+
+    def __init__(self, message: str, *, transient: bool) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+Fetch = Callable[[str], Awaitable[tuple[bytes, str] | None]]
+"""``fetch(ref)`` → (content, mime), None for a reference this process cannot fetch (an account
+no longer configured), or raises ``FetchFailed``."""
+
+
+class MediaFetcher:
+    """Fetches the media a platform keeps only for a while (WeChat three days, Telegram's files by
+    ``file_id``) in the background: references are queued with their message (``queue``, pushed
+    in the same round trip as the enqueue), a fetch failing for a passing reason is tried again
+    after ``first_retry_s()`` seconds, doubling up to an hour apart, ``attempts`` times
+    (``retry``: ``<attempt>|<ref>`` scored by when), and the file is written under ``folder``
+    (``<kind>:<a>:<b>`` → ``folder/a/b``) and recorded for the console and the admin API."""
+
+    def __init__(
+        self,
+        ctx: ChannelContext,
+        *,
+        queue: str,
+        retry: str,
+        folder: Path,
+        fetch: Fetch,
+        first_retry_s: Callable[[], float],
+        attempts: int = 12,
+    ) -> None:
+        self.ctx, self.queue, self.retry, self.folder = ctx, queue, retry, folder
+        self.fetch, self.first_retry_s, self.attempts = fetch, first_retry_s, attempts
+        self.task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self.run())
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                async with asyncio.timeout(5):  # a fetch in flight must not hold up shutdown
+                    await self.task
+            self.task = None
+
+    async def run(self) -> None:
+        while True:
+            try:
+                redis = self.ctx.redis
+                item = await redis.lpop(self.queue) if redis is not None else None
+                if not item:
+                    if redis is not None:
+                        await self._due_retries()
+                    await asyncio.sleep(1.0)
+                    continue
+                await self.fetch_one(str(item))
+            except (RedisError, OSError) as exc:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():  # a cancel the client turned into an error
+                    raise asyncio.CancelledError from exc
+                log.warning("media_fetch_loop", queue=self.queue, error=str(exc))
+                await asyncio.sleep(2.0)
+
+    async def _due_retries(self) -> None:
+        """Move retries whose time has come back to the queue (ZREM decides which process does)."""
+        redis = self.ctx.redis
+        for item in await redis.zrangebyscore(self.retry, 0, time.time(), start=0, num=50):
+            if await redis.zrem(self.retry, item):
+                await redis.rpush(self.queue, item)
+
+    async def fetch_one(self, item: str) -> None:
+        """``item`` is a ref as queued, or ``<attempts so far>|<ref>`` for a retry."""
+        done, _, ref = item.rpartition("|")
+        attempt = (int(done) if done.isdigit() else 0) + 1
+        keep_days = self.ctx.settings.media_keep_days
+        try:
+            fetched = await self.fetch(ref)
+        except FetchFailed as exc:
+            if exc.transient and attempt < self.attempts:
+                delay = min(3600.0, self.first_retry_s() * 2 ** (attempt - 1))
+                log.info("media_fetch_retry", ref=ref, error=str(exc), attempt=attempt, in_s=delay)
+                await self.ctx.redis.zadd(self.retry, {f"{attempt}|{ref}": time.time() + delay})
+                return
+            log.warning("media_fetch_failed", ref=ref, error=str(exc), attempt=attempt)
+            await save_record(self.ctx.redis, ref, MediaRecord(error=str(exc)), keep_days)
+            return
+        if fetched is None:
+            return
+        content, mime = fetched
+        path = self.folder.joinpath(*(_safe_part(part) for part in ref.split(":")[1:]))
+        await asyncio.to_thread(write_file, path, content)
+        await save_record(self.ctx.redis, ref, MediaRecord(path=str(path), mime=mime, size=len(content)), keep_days)
+
+
+def _safe_part(part: str) -> str:
+    """One path component made of a platform's id: no separators, never ``..``."""
+    safe = _SAFE_NAME.sub("_", part)
+    return safe if safe.strip(".") else "_"
 
 
 def write_file(path: Path, content: bytes) -> None:

@@ -22,6 +22,7 @@ import asyncio
 import hmac
 from typing import Annotated, Any
 
+import aiohttp
 import structlog
 from aiogram import Bot, Dispatcher, F, Router
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -55,10 +56,12 @@ from channels.base import (
     InboundMessage,
     NotFound,
     OutboundMessage,
+    Then,
     Unavailable,
     Webhook,
     split_text,
 )
+from channels.media import FetchFailed, MediaFetcher
 
 log = structlog.get_logger(__name__)
 
@@ -66,6 +69,8 @@ NAME = "telegram"
 TEXT_LIMIT = 4096  # characters per sendMessage
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 ALLOWED_UPDATES = ["message"]
+MEDIA_QUEUE = "hl:tg:media:queue"  # photo references waiting to be fetched (``telegram:<bot>:<file_id>``)
+MEDIA_RETRY = "hl:tg:media:retry"
 
 # Telegram's limits: about 1 message/s in one chat and 30 messages/s per bot overall.
 PER_CHAT_INTERVAL_S = 1.0
@@ -126,7 +131,7 @@ def inbound(
     attachments = []
     if message.photo:
         largest = max(message.photo, key=lambda p: (p.width * p.height, p.file_size or 0))
-        attachments.append(Attachment(kind="image", mime="image/jpeg", ref=largest.file_id))
+        attachments.append(Attachment(kind="image", mime="image/jpeg", ref=f"{NAME}:{bot_name}:{largest.file_id}"))
     text = "" if event == "start" else (message.text or message.caption or "")
     return InboundMessage(
         channel=NAME,
@@ -153,7 +158,10 @@ def dispatcher(enqueue: Enqueue) -> Dispatcher:
 
     @router.message(F.text | F.photo | F.location)
     async def on_message(message: Message, event_update: Update, bot_name: str) -> None:
-        await enqueue(inbound(bot_name, event_update.update_id, message))
+        msg = inbound(bot_name, event_update.update_id, message)
+        # a photo is fetched in the background, queued with the message (and only if it is new)
+        media = [a.ref for a in msg.attachments]
+        await enqueue(msg, then=Then([["RPUSH", MEDIA_QUEUE, *media]]) if media else None)
 
     dp = Dispatcher(name="hotline-telegram")
     dp.include_router(router)
@@ -238,6 +246,14 @@ class TelegramChannel:
         self.dispatcher = dispatcher(ctx.enqueue)
         self.bots: dict[str, Bot] = {}
         self.limiter: Limiter | None = None
+        self.media = MediaFetcher(
+            ctx,
+            queue=MEDIA_QUEUE,
+            retry=MEDIA_RETRY,
+            folder=ctx.settings.media_folder / NAME,
+            fetch=self._get_file,
+            first_retry_s=lambda: self.settings.telegram_media_retry_s,
+        )
 
     def handles(self, channel: str) -> bool:
         return channel == NAME
@@ -247,8 +263,10 @@ class TelegramChannel:
         for bot_name, config in self.configs.items():
             self.bots[bot_name] = Bot(config.token, session=AiohttpSession(api=api))
         self.limiter = Limiter(self.ctx.redis)
+        self.media.start()
 
     async def stop(self) -> None:
+        await self.media.stop()
         bots, self.bots = self.bots, {}
         for bot in bots.values():
             await bot.session.close()
@@ -286,6 +304,27 @@ class TelegramChannel:
                 raise error from exc
             if len(chunks) > 1 and not last:
                 await self._redis(self.ctx.redis.set(progress, i + 1, ex=self.settings.dedupe_ttl_s))
+
+    # --- media ----------------------------------------------------------------------------
+    async def _get_file(self, ref: str) -> tuple[bytes, str] | None:
+        """The photo of ``telegram:<bot>:<file_id>`` (``getFile``, then the file's URL), so an
+        operator sees it and the ticket keeps it."""
+        _, bot_name, file_id = (ref.split(":", 2) + ["", ""])[:3]
+        bot = self.bots.get(bot_name)
+        if bot is None or not file_id:
+            return None
+        try:
+            found = await bot.get_file(file_id)
+            if not found.file_path:
+                raise FetchFailed("getFile: no file_path (the file is no longer available)", transient=False)
+            content = await bot.download_file(found.file_path)
+        except AiogramError as exc:
+            error = delivery_error(exc, "getFile")
+            raise FetchFailed(str(error), transient=error.retry_after is not None) from exc
+        except (aiohttp.ClientError, TimeoutError) as exc:  # the file download itself
+            gone = isinstance(exc, aiohttp.ClientResponseError) and 400 <= exc.status < 500
+            raise FetchFailed(f"download: {type(exc).__name__}: {exc}", transient=not gone) from exc
+        return (content.read(), "image/jpeg") if content is not None else None
 
     @staticmethod
     async def _redis(call: Any) -> Any:

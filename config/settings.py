@@ -221,6 +221,7 @@ class Settings(BaseSettings):
     # keeps temporary media three days.
     wechat_media_retry_s: float = Field(default=30.0, gt=0)
     telegram_api_base: str = "https://api.telegram.org"
+    telegram_media_retry_s: float = Field(default=30.0, gt=0)  # like HOTLINE_WECHAT_MEDIA_RETRY_S
 
     @classmethod
     def settings_customise_sources(

@@ -11,12 +11,7 @@ mini-program page's own session (``fields.session_id``) go into that web session
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import re
 import secrets
-import time
-from pathlib import Path
 from typing import Any
 
 import structlog
@@ -24,7 +19,7 @@ from fastapi import APIRouter
 from redis.exceptions import RedisError
 
 from channels.base import ChannelContext, DeliveryError, NotFound, OutboundMessage, Webhook
-from channels.media import MediaRecord, save_record, write_file
+from channels.media import FetchFailed, MediaFetcher
 from channels.web import WebChannel
 from channels.wechat.api import NOT_REACHABLE, WINDOW_CLOSED, WechatApi, WechatApiError
 from channels.wechat.crypto import Cipher
@@ -37,8 +32,6 @@ log = structlog.get_logger(__name__)
 
 CHANNELS = ("wechat_oa", "wechat_mp")
 SUBSCRIBE_KINDS = ("status_update", "ticket_filed")
-_SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
-MEDIA_ATTEMPTS = 12
 
 
 class WechatChannel:
@@ -54,7 +47,14 @@ class WechatChannel:
         }
         self.web = WebChannel(ctx)
         self._windows: Windows | None = None
-        self._media_task: asyncio.Task[None] | None = None
+        self.media = MediaFetcher(
+            ctx,
+            queue=MEDIA_QUEUE,
+            retry=MEDIA_RETRY,
+            folder=ctx.settings.wechat_media_folder,
+            fetch=self._get_media,
+            first_retry_s=lambda: self.settings.wechat_media_retry_s,
+        )
 
     # --- plumbing -------------------------------------------------------------------------
     def handles(self, channel: str) -> bool:
@@ -91,15 +91,10 @@ class WechatChannel:
         return build_webhooks(self)
 
     async def start(self) -> None:
-        self._media_task = asyncio.create_task(self._media_loop())
+        self.media.start()
 
     async def stop(self) -> None:
-        if self._media_task is not None:
-            self._media_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                async with asyncio.timeout(5):  # a fetch in flight must not hold up shutdown
-                    await self._media_task
-            self._media_task = None
+        await self.media.stop()
 
     # --- inbound side effects -------------------------------------------------------------
     async def contact(self, account: str, openid: str, media: list[str] | None = None) -> None:
@@ -187,55 +182,16 @@ class WechatChannel:
         return True
 
     # --- media ----------------------------------------------------------------------------
-    async def _media_loop(self) -> None:
-        """Fetch images and voice of inbound messages in the background (WeChat keeps them 3 days)."""
-        base = self.settings.wechat_media_folder
-        while True:
-            try:
-                redis = self.ctx.redis
-                ref = await redis.lpop(MEDIA_QUEUE) if redis is not None else None
-                if not ref:
-                    if redis is not None:
-                        await self._due_media_retries()
-                    await asyncio.sleep(1.0)
-                    continue
-                await self._fetch(Path(base), str(ref))
-            except (RedisError, OSError) as exc:
-                task = asyncio.current_task()
-                if task is not None and task.cancelling():  # a cancel the client turned into an error
-                    raise asyncio.CancelledError from exc
-                log.warning("wechat_media_loop", error=str(exc))
-                await asyncio.sleep(2.0)
-
-    async def _due_media_retries(self) -> None:
-        """Move retries whose time has come back to the queue (ZREM decides which process does)."""
-        for item in await self.ctx.redis.zrangebyscore(MEDIA_RETRY, 0, time.time(), start=0, num=50):
-            if await self.ctx.redis.zrem(MEDIA_RETRY, item):
-                await self.ctx.redis.rpush(MEDIA_QUEUE, item)
-
-    async def _fetch(self, base: Path, item: str) -> None:
-        """``item`` is a ref as the push queued it, or ``<attempts so far>|<ref>`` for a retry."""
-        done, _, ref = item.rpartition("|")
-        attempt = (int(done) if done.isdigit() else 0) + 1
+    async def _get_media(self, ref: str) -> tuple[bytes, str] | None:
+        """The image or voice of ``wechat:<account>:<MediaId>`` (WeChat keeps them three days)."""
         _, name, media_id = (ref.split(":", 2) + ["", ""])[:3]
         account = self.accounts.get(name)
         if account is None or not media_id:
-            return
+            return None
         try:
-            content, mime = await self.api(account).get_media(media_id)
+            return await self.api(account).get_media(media_id)
         except WechatApiError as exc:
-            if exc.transient and attempt < MEDIA_ATTEMPTS:
-                delay = min(3600.0, self.settings.wechat_media_retry_s * 2 ** (attempt - 1))
-                log.info("wechat_media_retry", ref=ref, errcode=exc.errcode, attempt=attempt, in_s=delay)
-                await self.ctx.redis.zadd(MEDIA_RETRY, {f"{attempt}|{ref}": time.time() + delay})
-                return
-            log.warning("wechat_media_failed", ref=ref, errcode=exc.errcode, errmsg=exc.errmsg, attempt=attempt)
-            await save_record(self.ctx.redis, ref, MediaRecord(error=str(exc)), self.settings.media_keep_days)
-            return
-        path = base / _SAFE_NAME.sub("_", name) / _SAFE_NAME.sub("_", media_id)
-        await asyncio.to_thread(write_file, path, content)
-        record = MediaRecord(path=str(path), mime=mime, size=len(content))
-        await save_record(self.ctx.redis, ref, record, self.settings.media_keep_days)
+            raise FetchFailed(f"{exc.errcode} {exc.errmsg}", transient=exc.transient) from exc
 
 
 def build(ctx: ChannelContext) -> list[Any]:

@@ -12,8 +12,17 @@ import pytest
 import redis.asyncio as aioredis
 from PIL import Image
 
-from channels.base import BadRequest
-from channels.media import MediaRecord, Uploads, find, media_roots, normalise_image, prune, save_record
+from channels.base import BadRequest, ChannelContext
+from channels.media import (
+    MediaFetcher,
+    MediaRecord,
+    Uploads,
+    find,
+    media_roots,
+    normalise_image,
+    prune,
+    save_record,
+)
 from config.settings import Settings
 from tests.conftest import photo
 
@@ -141,3 +150,26 @@ def test_files_older_than_the_keeping_time_are_deleted(tmp_path: Path) -> None:
     assert prune(tmp_path, keep_days=90, now=now) == 1
     assert not old.exists() and new.exists()
     assert prune(tmp_path, keep_days=90, now=now) == 0
+
+
+async def test_a_fetched_file_stays_inside_its_folder_whatever_the_platform_id(
+    settings: Settings, redis: aioredis.Redis, tmp_path: Path
+) -> None:
+    async def fetch(ref: str) -> tuple[bytes, str]:
+        return b"content", "image/jpeg"
+
+    async def enqueue(*_: Any, **__: Any) -> bool:
+        return True
+
+    folder = tmp_path / "media" / "x"
+    fetcher = MediaFetcher(
+        ChannelContext(redis=redis, enqueue=enqueue, settings=settings),
+        queue="q",
+        retry="r",
+        folder=folder,
+        fetch=fetch,
+        first_retry_s=lambda: 1.0,
+    )
+    await fetcher.fetch_one("x:..:../../etc/passwd")
+    found = await find(redis, "x:..:../../etc/passwd", [folder.resolve()])
+    assert found is not None and found[0].parent.parent == folder.resolve()

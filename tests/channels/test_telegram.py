@@ -27,10 +27,11 @@ from fastapi import FastAPI
 
 from channels import telegram
 from channels.base import ChannelContext, DeliveryError, InboundMessage, OutboundMessage
+from channels.media import record_key
 from config.settings import Settings, TelegramBot
 from gateway import errors, keys
 from gateway.streams import Streams
-from tests.conftest import ADMIN_TOKEN
+from tests.conftest import ADMIN_TOKEN, photo
 
 FIXTURES = Path(__file__).parent / "fixtures" / "telegram"
 TOKEN = "123456789:AAHtest-token_for_the_fake_bot_api0"
@@ -64,12 +65,14 @@ class FakeBotApi:
 
     calls: list[Call] = field(default_factory=list)
     scripted: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
+    files: dict[str, bytes] = field(default_factory=dict)  # file_path → content, as getFile hands them out
     url: str = ""
     runner: web.AppRunner | None = None
 
     async def start(self) -> None:
         app = web.Application()
         app.router.add_post("/bot{token}/{method}", self.handle)
+        app.router.add_get("/file/bot{token}/{path:.+}", self.download)
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
@@ -100,7 +103,19 @@ class FakeBotApi:
             return web.Response(status=status, text=text, content_type="application/json")
         return web.json_response(self.answer(method, params))
 
+    async def download(self, request: web.Request) -> web.Response:
+        self.calls.append(Call(request.match_info["token"], "download", {"path": request.match_info["path"]},
+                               time.monotonic()))
+        content = self.files.get(request.match_info["path"])
+        if content is None:
+            return web.Response(status=404, text="Not Found")
+        return web.Response(body=content, content_type="image/jpeg")
+
     def answer(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        if method == "getFile":
+            body = api_fixture("getFile__ok")
+            body["result"]["file_id"] = params["file_id"]
+            return body
         if method == "sendMessage":
             body = api_fixture("sendMessage__ok")
             body["result"].update(
@@ -213,12 +228,14 @@ EXPECTED: dict[str, dict[str, Any]] = {
     ),
     "message__photo": dict(
         channel_message_id="city:817263003", text="路灯就是这个", received_at=_at(1795700010),
-        attachments=[{"kind": "image", "mime": "image/jpeg", "ref": "AgACAgUAAxkBAAIBK2VhbG1hc3Rz_large", "name": ""}],
+        attachments=[{"kind": "image", "mime": "image/jpeg", "ref": "telegram:city:AgACAgUAAxkBAAIBK2VhbG1hc3Rz_large",
+                      "name": ""}],
         meta=META | {"message_id": "44"},
     ),
     "message__photo_no_caption": dict(
         channel_message_id="city:817263004", text="", received_at=_at(1795700011),
-        attachments=[{"kind": "image", "mime": "image/jpeg", "ref": "AgACAgUAAxkBAAIBLGVhbG1hc3Rz_large", "name": ""}],
+        attachments=[{"kind": "image", "mime": "image/jpeg", "ref": "telegram:city:AgACAgUAAxkBAAIBLGVhbG1hc3Rz_large",
+                      "name": ""}],
         meta=META | {"message_id": "45"},
     ),
     "message__location": dict(
@@ -579,7 +596,7 @@ async def test_conversation_to_ticket_and_status_update(client: httpx.AsyncClien
 async def test_redis_down_answers_503_so_telegram_redelivers(settings: Settings) -> None:
     from gateway.errors import ServiceUnavailable
 
-    async def enqueue(_: InboundMessage) -> bool:
+    async def enqueue(_: InboundMessage, side: Any = None, then: Any = None) -> bool:
         raise ServiceUnavailable("服务暂时繁忙，请稍后重试")
 
     redis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
@@ -618,3 +635,49 @@ async def test_worker_dead_letters_a_blocked_citizen_and_reschedules_flood_contr
     first = await fake_api.wait_for(lambda c: c.params.get("text") == "您好")
     delivered = await fake_api.wait_for(lambda c: c.params.get("text") == "您好" and c is not first)
     assert delivered.at - first.at >= 0.9
+
+
+# --- photos: fetched in the background, for the console and the ticket --------------------------
+PHOTO_REF = "telegram:city:AgACAgUAAxkBAAIBK2VhbG1hc3Rz_large"
+
+
+async def stored(redis: Any, ref: str, within_s: float = 10.0) -> dict[str, Any]:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        raw = await redis.get(record_key(ref))
+        if raw:
+            return dict(json.loads(raw))
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no media record for {ref} within {within_s}s")
+
+
+async def test_a_photo_is_fetched_once_in_the_background(harness: Harness, fake_api: FakeBotApi) -> None:
+    fake_api.files["photos/file_0.jpg"] = photo(1280, 960)
+    for _ in range(2):  # Telegram retries the update: one fetch
+        assert (await harness.post(fixture("message__photo"))).status_code == 200
+    record = await stored(harness.redis, PHOTO_REF)
+    assert await asyncio.to_thread(Path(record["path"]).read_bytes) == fake_api.files["photos/file_0.jpg"]
+    assert record["mime"] == "image/jpeg"
+    assert Path(record["path"]).is_relative_to(harness.channel.settings.media_folder / "telegram" / "city")
+    get_file = [c for c in fake_api.calls if c.method == "getFile"]
+    assert [c.params["file_id"] for c in get_file] == ["AgACAgUAAxkBAAIBK2VhbG1hc3Rz_large"]
+    assert get_file[0].token == TOKEN  # through the bot that received it
+
+
+async def test_a_photo_fetch_is_retried_after_a_passing_error(harness: Harness, fake_api: FakeBotApi) -> None:
+    harness.channel.settings.telegram_media_retry_s = 0.2
+    fake_api.files["photos/file_0.jpg"] = photo(640, 480)
+    fake_api.script("getFile", 500, api_fixture("sendMessage__500"))
+    assert (await harness.post(fixture("message__photo"))).status_code == 200
+    record = await stored(harness.redis, PHOTO_REF)
+    assert "path" in record and len([c for c in fake_api.calls if c.method == "getFile"]) == 2
+
+
+async def test_a_photo_telegram_will_not_hand_over_is_recorded_not_retried(
+    harness: Harness, fake_api: FakeBotApi
+) -> None:
+    fake_api.script("getFile", 400, api_fixture("getFile__400_too_big"))
+    assert (await harness.post(fixture("message__photo"))).status_code == 200
+    record = await stored(harness.redis, PHOTO_REF)
+    assert "file is too big" in record["error"] and "path" not in record
+    assert await harness.redis.zcard(telegram.MEDIA_RETRY) == 0
