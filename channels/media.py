@@ -268,7 +268,9 @@ class MediaFetcher:
         content, mime = fetched
         path = self.folder.joinpath(*(_safe_part(part) for part in ref.split(":")[1:]))
         await asyncio.to_thread(write_file, path, content)
-        await save_record(self.ctx.redis, ref, MediaRecord(path=str(path), mime=mime, size=len(content)), keep_days)
+        await save_record(
+            self.ctx.redis, ref, MediaRecord(path=str(path), mime=mime, size=len(content)), keep_days
+        )
 
 
 def _safe_part(part: str) -> str:
