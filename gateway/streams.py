@@ -100,6 +100,10 @@ class Streams:
         hist = history_entry(
             "in", msg.event or "text", msg.text, now, id=msg.id, channel_message_id=msg.channel_message_id, **shown
         )
+        # the queue's preview of the last message: its words, else what it carried (［图片］, ［位置：…］)
+        preview = msg.text[:80] or "".join(f"［{w}］" for w in shown.get("media", [])) + (
+            f"［位置：{shown['place']}］" if "place" in shown else ""
+        )
         try:
             added = await self._enqueue.call(
                 keys=[
@@ -118,7 +122,7 @@ class Streams:
                     now,
                     0,
                     hist,
-                    msg.text[:80],
+                    preview[:80],
                     side.data if side else "",
                     side.maxlen if side else 0,
                     side.ttl_s if side else 0,

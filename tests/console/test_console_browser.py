@@ -189,6 +189,7 @@ def test_operator_takes_over_from_the_widget(live_gateway: str, settings: Settin
         thumb = console.locator(".msg[data-from='citizen'] .media img").last
         expect(thumb).to_be_visible()
         assert thumb.evaluate("img => img.complete && img.naturalWidth") == 640  # the photo itself, loaded
+        expect(console.locator(".queue-item.selected .qi-text")).to_have_text("［图片］")
         expect(console.locator("#tf-attachments")).to_have_text("附件：市民发来 1 个，登记时随工单提交")
 
         box.fill("好的，已为您记录，稍后为您登记工单。")
