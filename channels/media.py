@@ -20,6 +20,7 @@ import io
 import json
 import os
 import re
+import shutil
 import time
 import warnings
 from collections.abc import Awaitable, Callable
@@ -141,10 +142,14 @@ class Uploads:
         self.base = settings.media_folder / "upload"
         self.max_side = settings.media_max_side
         self.keep_days = settings.media_keep_days
+        self.min_free = settings.media_min_free_mb * 1024 * 1024
         self.redis = redis
 
     async def save(self, data: bytes, owner: str) -> Attachment:
         """Check and store one photo of conversation ``owner``; the attachment to send with a message."""
+        if await asyncio.to_thread(_free_bytes, self.base) < self.min_free:
+            log.error("media_disk_full", folder=str(self.base), min_free_mb=self.min_free // (1024 * 1024))
+            raise Unavailable("图片暂时无法接收，请稍后重试，或先用文字描述问题")
         content, mime = await asyncio.to_thread(normalise_image, data, self.max_side)
         ident = new_id()
         ref = f"upload:{ident}"
@@ -271,6 +276,13 @@ class MediaFetcher:
         await save_record(
             self.ctx.redis, ref, MediaRecord(path=str(path), mime=mime, size=len(content)), keep_days
         )
+
+
+def _free_bytes(folder: Path) -> int:
+    """Free space where ``folder`` is (or will be: its nearest existing parent)."""
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return shutil.disk_usage(folder).free
 
 
 def _safe_part(part: str) -> str:

@@ -196,6 +196,20 @@ class WebChannel:
             raise Unauthorized("会话令牌不正确")
         return session
 
+    async def count_upload(self, session_id: str) -> None:
+        """Charge one photo to the session; past ``web_media_per_session`` uploads are refused
+        (the disk is shared by every citizen)."""
+        most = self.settings.web_media_per_session
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.incr(f"hl:web:up:{session_id}")
+                pipe.expire(f"hl:web:up:{session_id}", self.settings.web_session_ttl_hours * 3600)
+                count, _ = await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise Unavailable("服务暂时繁忙，请稍后重试") from exc
+        if int(count) > most:
+            raise RateLimited(f"本次会话最多发送{most}张图片，更多材料请在登记后联系人工客服补充")
+
     # --- events ---------------------------------------------------------------------------
     async def send(self, message: OutboundMessage) -> None:
         session_id = message.fields.get("session_id") or message.sender
@@ -280,6 +294,7 @@ class WebChannel:
             if int(session["sent_this_minute"]) > channel.settings.web_rate_per_minute:
                 raise RateLimited("发送太频繁，请稍后再试")
             data = await _upload_body(request, channel.settings.web_media_max_bytes)
+            await channel.count_upload(session_id)
             owner = conversation_key(session["channel"], session["sender"])
             attachment = await channel.uploads.save(data, owner)
             return {"attachment": attachment.model_dump()}

@@ -150,7 +150,9 @@ class Settings(BaseSettings):
     # again as JPEG or PNG, without its EXIF data, under ``media_dir`` (default <data_dir>/media).
     web_media_max_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
     media_max_side: int = Field(default=2560, ge=64)
+    web_media_per_session: int = Field(default=20, ge=1)  # photos one widget session may upload
     media_dir: Path | None = None
+    media_min_free_mb: int = Field(default=1024, ge=0)  # uploads are refused (503) below this free space
     # Photos and voice notes (uploads and WeChat's) are kept this long, for the operators and for
     # the ticket platform to copy (``GET /api/admin/media``); workers delete older files.
     media_keep_days: float = Field(default=90, gt=0)
