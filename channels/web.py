@@ -27,6 +27,7 @@ from channels.base import (
     Attachment,
     BadRequest,
     ChannelContext,
+    Forbidden,
     GeoLocation,
     InboundMessage,
     NotFound,
@@ -52,6 +53,10 @@ def _session_key(session_id: str) -> str:
 
 def _events_key(session_id: str) -> str:
     return f"hl:web:ev:{session_id}"
+
+
+def _uploads_key(session_id: str) -> str:
+    return f"hl:web:up:{session_id}"
 
 
 def _token_hash(token: str) -> str:
@@ -196,19 +201,24 @@ class WebChannel:
             raise Unauthorized("会话令牌不正确")
         return session
 
-    async def count_upload(self, session_id: str) -> None:
-        """Charge one photo to the session; past ``web_media_per_session`` uploads are refused
-        (the disk is shared by every citizen)."""
+    async def check_upload_quota(self, session_id: str) -> None:
+        """Refuse (403: final, unlike the per-minute 429) a session that has kept
+        ``web_media_per_session`` photos already: the disk is shared by every citizen."""
         most = self.settings.web_media_per_session
         try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.incr(f"hl:web:up:{session_id}")
-                pipe.expire(f"hl:web:up:{session_id}", self.settings.web_session_ttl_hours * 3600)
-                count, _ = await pipe.execute()
+            kept = int(await self.redis.get(_uploads_key(session_id)) or 0)
         except (RedisError, OSError) as exc:
             raise Unavailable("服务暂时繁忙，请稍后重试") from exc
-        if int(count) > most:
-            raise RateLimited(f"本次会话最多发送{most}张图片，更多材料请在登记后联系人工客服补充")
+        if kept >= most:
+            raise Forbidden(f"本次会话最多发送{most}张图片，更多材料请在登记后联系人工客服补充")
+
+    async def count_upload(self, session_id: str) -> None:
+        key = _uploads_key(session_id)
+        with contextlib.suppress(RedisError, OSError):  # the photo is kept; a missed count is harmless
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.incr(key)
+                pipe.expire(key, self.settings.web_session_ttl_hours * 3600)
+                await pipe.execute()
 
     # --- events ---------------------------------------------------------------------------
     async def send(self, message: OutboundMessage) -> None:
@@ -293,10 +303,11 @@ class WebChannel:
             session = await channel.authenticate(session_id, bearer(authorization), count=True)
             if int(session["sent_this_minute"]) > channel.settings.web_rate_per_minute:
                 raise RateLimited("发送太频繁，请稍后再试")
+            await channel.check_upload_quota(session_id)
             data = await _upload_body(request, channel.settings.web_media_max_bytes)
-            await channel.count_upload(session_id)
             owner = conversation_key(session["channel"], session["sender"])
             attachment = await channel.uploads.save(data, owner)
+            await channel.count_upload(session_id)  # only photos kept count
             return {"attachment": attachment.model_dump()}
 
         @router.get("/sessions/{session_id}/media/{ref}")

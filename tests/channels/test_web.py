@@ -133,10 +133,11 @@ async def test_the_photo_size_limit_is_its_own(client: httpx.AsyncClient, settin
 async def test_a_session_may_upload_only_so_many_photos(client: httpx.AsyncClient, settings: Any) -> None:
     settings.web_media_per_session = 2
     session, small = await new_session(client), photo(64, 48)
+    assert (await upload(client, session, b"not a photo")).status_code == 400  # refused: not counted
     for _ in range(2):
         assert (await upload(client, session, small)).status_code == 201
     r = await upload(client, session, small)
-    assert r.status_code == 429 and "最多发送2张图片" in r.json()["detail"]
+    assert r.status_code == 403 and "最多发送2张图片" in r.json()["detail"]  # final: not a 429 to retry
     assert (await upload(client, await new_session(client), small)).status_code == 201  # per session
 
 
@@ -145,3 +146,4 @@ async def test_uploads_stop_before_the_disk_is_full(client: httpx.AsyncClient, s
     r = await upload(client, await new_session(client), photo(64, 48))
     assert r.status_code == 503 and "图片暂时无法接收" in r.json()["detail"]
     assert r.headers["retry-after"] == "5"
+
