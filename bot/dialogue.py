@@ -191,6 +191,7 @@ class Bot:
             step != "idle"
             and turn.state.draft is not None
             and intent == "new_request"
+            and text  # a shared place alone has no words: it answers "where?", it is no other matter
             and self.nlu is not None
         ):
             turn = self._queue(turn, msg, text)  # "另外想问问…": this draft first, that one next

@@ -64,7 +64,7 @@ def texts(turn: Turn) -> str:
 
 
 async def test_asks_where_then_confirms_then_files(ledger: LocalLedger) -> None:
-    citizen = Citizen(Bot(ledger))
+    citizen = Citizen(Bot(ledger, get_backend()))
     turn = await citizen.says("楼下饭店的油烟每天晚上都排到我家窗户里")
     assert "地点" in texts(turn) and turn.file is None
     turn = await citizen.says("K2区书院路在水一方大厦")
@@ -78,7 +78,7 @@ async def test_asks_where_then_confirms_then_files(ledger: LocalLedger) -> None:
 
 
 async def test_corrections_before_confirming(ledger: LocalLedger) -> None:
-    citizen = Citizen(Bot(ledger))
+    citizen = Citizen(Bot(ledger, get_backend()))
     await citizen.says("A3区联丰路米兰春天小区门口的路灯坏了一个星期了")
     turn = await citizen.says("不对")
     assert "更正" in texts(turn) and turn.file is None
@@ -89,24 +89,30 @@ async def test_corrections_before_confirming(ledger: LocalLedger) -> None:
 
 
 async def test_cancel_drops_the_draft(ledger: LocalLedger) -> None:
-    citizen = Citizen(Bot(ledger))
+    citizen = Citizen(Bot(ledger, get_backend()))
     await citizen.says("A3区联丰路米兰春天小区门口的路灯坏了一个星期了")
     turn = await citizen.says("取消")
     assert "已取消" in texts(turn) and citizen.state.draft is None
 
 
-async def test_browser_location_answers_where(ledger: LocalLedger) -> None:
-    citizen = Citizen(Bot(ledger))
+@pytest.mark.parametrize("photo_first", [False, True], ids=["location", "photo-then-location"])
+async def test_browser_location_answers_where(ledger: LocalLedger, photo_first: bool) -> None:
+    """With the NLU the gateway gives the bot: a shared place has no words, and no words are no
+    other matter (it was kept "for later" and the citizen asked where again)."""
+    citizen = Citizen(Bot(ledger, get_backend()))
     await citizen.says("这里的井盖丢了，晚上很危险")
+    if photo_first:
+        await citizen.says("", attachments=[Attachment(kind="image", mime="image/jpeg", ref="upload:" + "a" * 32)])
     turn = await citizen.says("", location=GeoLocation(lat=28.19, lng=112.98, label="A市芙蓉中路一段"))
-    assert "芙蓉中路" in texts(turn)
+    assert "芙蓉中路" in texts(turn) and "记下了" not in texts(turn) and not citizen.state.queued
     turn = await citizen.says("确认")
     assert turn.file is not None and turn.file.location.lat == 28.19
+    assert turn.file.attachments == (["upload:" + "a" * 32] if photo_first else [])
 
 
 async def test_a_location_shared_first_is_the_place_of_the_problem_described_next(ledger: LocalLedger) -> None:
     """WeChat's 位置 button before any words: it was answered 描述有点简短 and lost."""
-    citizen = Citizen(Bot(ledger))
+    citizen = Citizen(Bot(ledger, get_backend()))
     turn = await citizen.says("", location=GeoLocation(lat=28.19, lng=112.98, label="A市芙蓉中路一段"))
     assert texts(turn) == say("location_received_idle", place="A市芙蓉中路一段") and citizen.state.draft is None
     turn = await citizen.says("路灯坏了好几天了 晚上黑漆漆的")
@@ -135,7 +141,7 @@ async def test_a_too_short_description_is_forgotten_after_a_while(ledger: LocalL
 
 
 async def test_rating_after_resolution(ledger: LocalLedger) -> None:
-    citizen = Citizen(Bot(ledger))
+    citizen = Citizen(Bot(ledger, get_backend()))
     ref = await citizen.files_a_ticket(ledger)
     await citizen.is_surveyed(ledger, ref.ticket_id)
     turn = await citizen.says("基本满意")
@@ -144,7 +150,7 @@ async def test_rating_after_resolution(ledger: LocalLedger) -> None:
 
 
 async def test_events(ledger: LocalLedger) -> None:
-    citizen = Citizen(Bot(ledger))
+    citizen = Citizen(Bot(ledger, get_backend()))
     turn = await citizen.says("", event="subscribe")
     assert "12345" in texts(turn)
     turn = await citizen.says("", event="unsubscribe")
@@ -450,7 +456,7 @@ async def test_a_danger_raised_mid_draft_goes_to_a_person_now(ledger: LocalLedge
 
 async def test_a_correction_that_opens_with_no(ledger: LocalLedger) -> None:
     """ "不是88号 是86号" is no refusal: the number is corrected in the place itself."""
-    citizen = Citizen(Bot(ledger))
+    citizen = Citizen(Bot(ledger, get_backend()))
     await citizen.says("A3区联丰路88号米兰春天小区门口的路灯坏了一个星期了")
     turn = await citizen.says("不是88号 是86号")
     assert say("deny_prompt") not in texts(turn) and "请确认" in texts(turn)
@@ -477,7 +483,7 @@ async def test_a_part_of_the_place_corrected(ledger: LocalLedger, first: str, co
 
 
 async def test_survey_answered_in_the_citizens_words(ledger: LocalLedger) -> None:
-    citizen = Citizen(Bot(ledger))
+    citizen = Citizen(Bot(ledger, get_backend()))
     ref = await citizen.files_a_ticket(ledger)
     await citizen.is_surveyed(ledger, ref.ticket_id)
     turn = await citizen.says("还行吧 就是拖得有点久")
@@ -485,7 +491,7 @@ async def test_survey_answered_in_the_citizens_words(ledger: LocalLedger) -> Non
 
 
 async def test_declining_the_survey_leaves_it_for_later(ledger: LocalLedger) -> None:
-    citizen = Citizen(Bot(ledger))
+    citizen = Citizen(Bot(ledger, get_backend()))
     ref = await citizen.files_a_ticket(ledger)
     await citizen.is_surveyed(ledger, ref.ticket_id)
     turn = await citizen.says("不评了")
@@ -494,14 +500,14 @@ async def test_declining_the_survey_leaves_it_for_later(ledger: LocalLedger) -> 
 
 
 async def test_a_new_complaint_while_the_survey_waits_is_not_a_rating(ledger: LocalLedger) -> None:
-    citizen = Citizen(Bot(ledger))
+    citizen = Citizen(Bot(ledger, get_backend()))
     citizen.pending_rating = "12345-20261127-000001"
     turn = await citizen.says("楼下烧烤店的油烟太大了 熏得人不行")
     assert not turn.rated and citizen.state.draft is not None
 
 
 async def test_progress_question_without_a_number(ledger: LocalLedger) -> None:
-    citizen = Citizen(Bot(ledger))
+    citizen = Citizen(Bot(ledger, get_backend()))
     ref = await citizen.files_a_ticket(ledger)
     turn = await citizen.says("昨天报的那个 有人接了没")
     assert ref.ticket_id in texts(turn)
@@ -510,12 +516,12 @@ async def test_progress_question_without_a_number(ledger: LocalLedger) -> None:
 async def test_progress_by_the_serial_alone(ledger: LocalLedger) -> None:
     """"我的工单000123…": the serial names one of the citizen's own tickets; someone else's
     ticket is never found that way."""
-    citizen = Citizen(Bot(ledger))
+    citizen = Citizen(Bot(ledger, get_backend()))
     ref = await citizen.files_a_ticket(ledger)
     serial = ref.ticket_id.rsplit("-", 1)[1]
     turn = await citizen.says(f"请问一下我的工单{serial}有回复了吗")
     assert ref.ticket_id in texts(turn) and "没有找到" not in texts(turn)
-    stranger = Citizen(Bot(ledger), sender="s2")
+    stranger = Citizen(Bot(ledger, get_backend()), sender="s2")
     turn = await stranger.says(f"请问一下我的工单{serial}有回复了吗")
     assert "没有找到" in texts(turn) and ref.ticket_id not in texts(turn)
 
@@ -535,7 +541,7 @@ def slips(number: str) -> list[str]:
 async def test_a_mistyped_number_finds_the_citizens_own_ticket(ledger: LocalLedger) -> None:
     """One slip in a whole number still names the citizen's ticket, said as a correction;
     a stranger typing the same slips hears "not found" and never sees the ticket."""
-    citizen = Citizen(Bot(ledger))
+    citizen = Citizen(Bot(ledger, get_backend()))
     ref = await citizen.files_a_ticket(ledger)
     for typed in slips(ref.ticket_id):
         turn = await Citizen(citizen.bot).says(f"查询 {typed}")  # a new conversation each time
@@ -553,7 +559,7 @@ async def test_a_mistyped_number_finds_the_citizens_own_ticket(ledger: LocalLedg
 async def test_an_unknown_number_lists_the_citizens_tickets(ledger: LocalLedger) -> None:
     """Two slips away from anything: not found, and the citizen's own tickets follow, so the
     right number is at hand; two tickets equally close are not guessed between."""
-    citizen = Citizen(Bot(ledger))
+    citizen = Citizen(Bot(ledger, get_backend()))
     first = await citizen.files_a_ticket(ledger)
     second = await citizen.files_a_ticket(ledger)
     turn = await citizen.says("查询 12345-20201231-999999")
@@ -572,7 +578,7 @@ async def test_an_unknown_number_lists_the_citizens_tickets(ledger: LocalLedger)
 async def test_withdrawing_a_filed_ticket_goes_to_a_person(ledger: LocalLedger) -> None:
     """The bot cannot close a ticket: "撤了吧…已经修好了" hands the conversation to an operator,
     and only when the citizen has a ticket still open."""
-    citizen = Citizen(Bot(ledger))
+    citizen = Citizen(Bot(ledger, get_backend()))
     turn = await citizen.says("那个单子撤了吧，人家已经来修好了")
     assert turn.mode is None  # nothing filed: nothing to withdraw
     await citizen.files_a_ticket(ledger)

@@ -147,3 +147,13 @@ async def test_uploads_stop_before_the_disk_is_full(client: httpx.AsyncClient, s
     assert r.status_code == 503 and "图片暂时无法接收" in r.json()["detail"]
     assert r.headers["retry-after"] == "5"
 
+
+async def test_a_shared_place_answers_where_through_the_gateway(client: httpx.AsyncClient) -> None:
+    """The gateway's bot reads other matters raised mid-draft: a place alone must not be one."""
+    session = await new_session(client)
+    await say(client, session, "小区门口的路灯坏了一个星期了")
+    _, cursor = await wait_for_events(client, session, lambda e: "具体地点" in e.get("text", ""))
+    await say(client, session, "", location={"lat": 28.19, "lng": 112.98, "label": "A市芙蓉中路一段"})
+    events, _ = await wait_for_events(client, session, lambda e: "请确认" in e.get("text", ""), after=cursor)
+    assert not any("记下了" in e.get("text", "") for e in events)
+    assert any("A市芙蓉中路一段" in e.get("text", "") for e in events)
