@@ -7,15 +7,18 @@ gateway with its workers, serving the demo page at ``/`` and the widget under ``
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+from PIL import Image
 
-from tests.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.conftest import ADMIN_TOKEN, CHROMIUM, CHROMIUM_ARGS, photo
 
 pytestmark = pytest.mark.browser
 
@@ -33,6 +36,9 @@ MESSAGES = "#hotline-widget-messages"
 CITIZEN = f"{MESSAGES} > [data-from='citizen']"
 BOT_TYPES = ("reply", "operator", "survey", "status_update", "ticket_filed")
 BOT = ", ".join(f"{MESSAGES} > [data-type='{t}']" for t in BOT_TYPES)
+UPLOAD_REF = re.compile(r"upload:[0-9a-f]{32}")
+NOT_AN_IMAGE = "不支持的图片格式，请发送 JPG、PNG、WebP 或 GIF 图片"  # channels/media.py
+HANGZHOU = {"latitude": 30.274151, "longitude": 120.155151}
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +72,39 @@ def _new_page(browser, page_errors: list[str], dialogs: list[str], **context_kw)
     page.on("dialog", on_dialog)
     page.on("pageerror", lambda exc: page_errors.append(str(exc)))
     return context, page
+
+
+@pytest.fixture
+def big_photo(tmp_path: Path) -> Path:
+    """A 3000 x 2000 camera JPEG: larger than the widget's 1600 px and the server's 2560 px."""
+    path = tmp_path / "路灯.jpg"
+    path.write_bytes(photo(3000, 2000))
+    return path
+
+
+@pytest.fixture
+def fake_photo(tmp_path: Path) -> Path:
+    """A text file named like a photo: no browser can decode it, so the server has to refuse it."""
+    path = tmp_path / "notes.jpg"
+    path.write_text("这不是图片，只是一段文字。\n" * 20, encoding="utf-8")
+    return path
+
+
+def _open_widget(page, base: str) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(base + "/")
+    page.locator("#hotline-widget-toggle").click()
+    expect(page.locator(".hw-status")).to_have_attribute("data-state", "connected")
+
+
+def _admin_media(base: str, ref: str) -> httpx.Response:
+    return httpx.get(
+        f"{base}/api/admin/media",
+        params={"ref": ref},
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        timeout=10,
+    )
 
 
 def _send(page, text: str) -> None:
@@ -196,6 +235,14 @@ def test_widget_on_a_phone_is_full_screen_and_checks_length(live_gateway: str, b
         expect(panel).to_be_visible()
         box = panel.bounding_box()
         assert box is not None and box["width"] >= 389 and box["height"] >= 800, box
+        # the photo and location buttons sit in the row under the input and push nothing off-screen
+        field = page.locator("#hotline-widget-input").bounding_box()
+        assert field is not None and field["x"] >= 0 and field["width"] >= 300, field
+        assert field["x"] + field["width"] <= 390, field
+        for sel in ("#hotline-widget-photo", "#hotline-widget-location", "#hotline-widget-send"):
+            expect(page.locator(sel)).to_be_visible()
+            b = page.locator(sel).bounding_box()
+            assert b is not None and b["x"] >= 0 and b["x"] + b["width"] <= 390 and b["width"] >= 32, (sel, b)
 
         box_input = page.locator("#hotline-widget-input")
         box_input.press_sequentially("路灯")
@@ -245,6 +292,272 @@ def test_widget_falls_back_to_long_poll_when_websocket_fails(live_gateway: str, 
         expect(page.locator(".hw-status")).to_have_attribute("data-state", "connected")
         assert len(sockets) >= 3, sockets
         assert any("wait=" in u for u in polls), polls
+        expect(mine).to_have_count(1)
+        assert dialogs == []
+        assert page_errors == []
+    finally:
+        context.close()
+
+
+def test_citizen_sends_a_photo_shrunk_in_the_browser(
+    live_gateway: str, browser, page_errors, big_photo
+) -> None:
+    from playwright.sync_api import expect
+
+    base = live_gateway.rstrip("/")
+    dialogs: list[str] = []
+    context, page = _new_page(browser, page_errors, dialogs, viewport={"width": 1280, "height": 900})
+    uploads: list[tuple[str, int]] = []
+    posted: list[dict] = []
+
+    def record(request) -> None:
+        if request.method == "POST" and request.url.endswith("/media"):
+            uploads.append((request.headers.get("content-type", ""), len(request.post_data_buffer or b"")))
+        elif request.method == "POST" and request.url.endswith("/messages"):
+            posted.append(request.post_data_json)
+
+    page.on("request", record)
+    try:
+        _open_widget(page, base)
+        # a second tab of the same conversation sees the photo only as the server's echo
+        other = context.new_page()
+        other.on("pageerror", lambda exc: page_errors.append(str(exc)))
+        _open_widget(other, base)
+        photo_btn = page.get_by_role("button", name="发送图片")
+        expect(photo_btn).to_be_visible()
+        bots = page.locator(BOT).count()
+        with page.expect_file_chooser() as chooser:
+            photo_btn.click()  # the button opens the picker of the hidden <input type=file>
+        chooser.value.set_files(str(big_photo))
+
+        mine = page.locator(CITIZEN)
+        expect(mine).to_have_count(1)
+        expect(mine.locator("img.hw-photo-img")).to_be_visible()  # the local thumbnail, at once
+        expect(mine).to_have_attribute("data-status", "delivered")  # the server's echo came back
+        ref = mine.locator(".hw-photo").get_attribute("data-ref") or ""
+        assert UPLOAD_REF.fullmatch(ref), ref
+
+        # one upload of a JPEG the browser shrank, and one message that only names the photo
+        assert len(uploads) == 1 and uploads[0][0] == "image/jpeg", uploads
+        assert uploads[0][1] < big_photo.stat().st_size, (uploads, big_photo.stat().st_size)
+        cmid = mine.get_attribute("data-client-message-id")
+        assert posted == [{"text": "", "client_message_id": cmid, "attachments": [{"ref": ref}]}], posted
+
+        # the gateway keeps what the browser sent: at most 1600 px (the server alone stops at 2560)
+        stored = _admin_media(base, ref)
+        assert stored.status_code == 200, stored.text
+        assert Image.open(io.BytesIO(stored.content)).size == (1600, 1067)
+
+        # the bot saw a photo-only message and asks what the problem is
+        _wait_more(page, BOT, bots)
+        expect(page.locator(f"{MESSAGES} > [data-type='reply']").last).to_contain_text("已收到您发送的图片")
+        expect(mine).to_have_count(1)  # the echo merged into the local bubble
+        echo = other.locator(f"{MESSAGES} > [data-type='echo']")
+        expect(echo.locator(f".hw-photo[data-ref='{ref}'] img.hw-photo-img")).to_be_visible()
+        other.close()
+
+        # localStorage keeps the reference only, never the image
+        saved = page.evaluate("() => Object.values(localStorage).join('')")
+        assert ref in saved and "blob:" not in saved and "base64" not in saved and len(saved) < 20_000
+
+        # after a reload the photo comes back through the authenticated GET
+        fetched: list[int] = []
+        page.on("response", lambda r: fetched.append(r.status) if "/media/" in r.url else None)
+        page.reload()
+        page.locator("#hotline-widget-toggle").click()
+        again = page.locator(CITIZEN).filter(has=page.locator(f".hw-photo[data-ref='{ref}']"))
+        expect(again).to_have_count(1)
+        expect(again.locator("img.hw-photo-img")).to_be_visible()
+        assert again.locator("img.hw-photo-img").evaluate("img => img.naturalWidth") == 1600
+        assert fetched == [200], fetched
+        expect(page.locator(".hw-status")).to_have_attribute("data-state", "connected")
+        expect(page.locator(CITIZEN)).to_have_count(1)  # replayed events don't duplicate it
+        assert dialogs == []
+        assert page_errors == []
+    finally:
+        context.close()
+
+
+def test_a_file_that_is_not_a_photo_is_refused_with_the_servers_words(
+    live_gateway: str, browser, page_errors, fake_photo
+) -> None:
+    from playwright.sync_api import expect
+
+    base = live_gateway.rstrip("/")
+    dialogs: list[str] = []
+    context, page = _new_page(browser, page_errors, dialogs, viewport={"width": 1280, "height": 900})
+    uploads: list[int] = []
+    messages: list[str] = []
+    page.on("response", lambda r: uploads.append(r.status) if r.url.endswith("/media") else None)
+    page.on("request", lambda r: messages.append(r.url) if r.url.endswith("/messages") else None)
+    try:
+        _open_widget(page, base)
+        page.locator("#hotline-widget-file").set_input_files(str(fake_photo))
+
+        expect(page.locator("#hotline-widget-error")).to_have_text(NOT_AN_IMAGE)
+        mine = page.locator(CITIZEN)
+        expect(mine).to_have_count(1)
+        expect(mine).to_have_attribute("data-status", "refused")
+        expect(mine.locator(".hw-send-state")).to_have_text("未发送：" + NOT_AN_IMAGE)
+        expect(mine.locator(".hw-photo-alt")).to_have_text("［图片］")  # the browser can't show it either
+        assert mine.locator("button.hw-retry").count() == 0  # the same bytes would be refused again
+        assert uploads == [400], uploads
+        assert messages == []
+
+        # the citizen carries on with words; the refused photo was never saved
+        _send(page, "小区门口的路灯不亮")
+        expect(page.locator(CITIZEN).last).to_have_attribute("data-status", "delivered")
+        assert len(messages) == 1
+        page.reload()
+        page.locator("#hotline-widget-toggle").click()
+        expect(page.locator(CITIZEN).filter(has_text="小区门口的路灯不亮")).to_have_count(1)
+        expect(page.locator(f"{CITIZEN}[data-status='refused']")).to_have_count(0)
+        assert dialogs == []
+        assert page_errors == []
+    finally:
+        context.close()
+
+
+def test_the_photo_past_a_sessions_quota_is_refused_for_good(
+    live_gateway: str, browser, page_errors, settings, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    settings.web_media_per_session = 1  # the running gateway reads it per upload
+    small = tmp_path / "井盖.jpg"
+    small.write_bytes(photo(640, 480))
+    dialogs: list[str] = []
+    context, page = _new_page(browser, page_errors, dialogs, viewport={"width": 1280, "height": 900})
+    uploads: list[int] = []
+    page.on("response", lambda r: uploads.append(r.status) if r.url.endswith("/media") else None)
+    try:
+        _open_widget(page, live_gateway.rstrip("/"))
+        page.locator("#hotline-widget-file").set_input_files(str(small))
+        expect(page.locator(CITIZEN).first).to_have_attribute("data-status", "delivered")
+        page.locator("#hotline-widget-file").set_input_files(str(small))
+        second = page.locator(CITIZEN).nth(1)
+        expect(second).to_have_attribute("data-status", "refused")
+        expect(second.locator(".hw-send-state")).to_contain_text("本次会话最多发送1张图片")
+        assert second.locator("button.hw-retry").count() == 0  # trying again cannot help
+        assert uploads == [201, 403], uploads
+        assert dialogs == [] and page_errors == []
+    finally:
+        context.close()
+
+
+def test_citizen_shares_the_browsers_location(live_gateway: str, browser, page_errors) -> None:
+    from playwright.sync_api import expect
+
+    base = live_gateway.rstrip("/")
+    dialogs: list[str] = []
+    context, page = _new_page(
+        browser,
+        page_errors,
+        dialogs,
+        viewport={"width": 1280, "height": 900},
+        permissions=["geolocation"],
+        geolocation=HANGZHOU,
+    )
+    posted: list[dict] = []
+    page.on("request", lambda r: posted.append(r.post_data_json) if r.url.endswith("/messages") else None)
+    try:
+        _open_widget(page, base)
+        bots = page.locator(BOT).count()
+        page.get_by_role("button", name="发送位置").click()
+
+        place = "［位置：30.27415,120.15515］"
+        mine = page.locator(CITIZEN)
+        expect(mine).to_have_count(1)
+        expect(mine.locator(".hw-bubble")).to_have_text(place)
+        expect(mine).to_have_attribute("data-status", "delivered")
+        assert posted == [
+            {
+                "text": "",
+                "client_message_id": posted[0]["client_message_id"],
+                "location": {"lat": 30.274151, "lng": 120.155151, "label": ""},
+            }
+        ]
+        # the bot keeps the place and asks what happened there
+        _wait_more(page, BOT, bots)
+        reply = page.locator(f"{MESSAGES} > [data-type='reply']").last
+        expect(reply).to_contain_text("已收到您的位置（30.27415,120.15515）")
+
+        page.reload()
+        page.locator("#hotline-widget-toggle").click()
+        expect(page.locator(CITIZEN).locator(".hw-place")).to_have_text([place])
+        assert dialogs == []
+        assert page_errors == []
+    finally:
+        context.close()
+
+
+def test_location_refused_or_missing(live_gateway: str, browser, page_errors) -> None:
+    from playwright.sync_api import expect
+
+    base = live_gateway.rstrip("/")
+    dialogs: list[str] = []
+    # no geolocation permission granted: the browser refuses, the citizen is told what to do instead
+    context, page = _new_page(browser, page_errors, dialogs, viewport={"width": 1280, "height": 900})
+    try:
+        _open_widget(page, base)
+        button = page.get_by_role("button", name="发送位置")
+        button.focus()
+        page.keyboard.press("Enter")  # a real <button>: the keyboard works
+        expect(page.locator("#hotline-widget-error")).to_contain_text("无法获取位置")
+        expect(page.locator("#hotline-widget-error")).to_contain_text("请在输入框中描述问题地点")
+        expect(button).to_be_enabled()
+        assert page.locator(CITIZEN).count() == 0
+    finally:
+        context.close()
+
+    # a browser without geolocation: no button that can only fail
+    context, page = _new_page(browser, page_errors, dialogs, viewport={"width": 1280, "height": 900})
+    try:
+        page.add_init_script("delete Navigator.prototype.geolocation")
+        _open_widget(page, base)
+        expect(page.locator("#hotline-widget-location")).to_be_hidden()
+        expect(page.get_by_role("button", name="发送图片")).to_be_visible()
+        assert dialogs == []
+        assert page_errors == []
+    finally:
+        context.close()
+
+
+def test_a_busy_server_gets_the_photo_again(live_gateway: str, browser, page_errors, tmp_path: Path) -> None:
+    """503s are retried with back-off; when they last, the server's words and a 重试 button are
+    shown, and 重试 uploads the photo (still in memory) again."""
+    from playwright.sync_api import expect
+
+    small = tmp_path / "井盖.png"
+    small.write_bytes(photo(640, 480, "PNG"))
+    busy_detail = "图片暂时无法接收，请稍后重试，或先用文字描述问题"  # channels/media.py, disk nearly full
+    dialogs: list[str] = []
+    context, page = _new_page(browser, page_errors, dialogs, viewport={"width": 1280, "height": 900})
+    statuses: list[int] = []
+    page.on("response", lambda r: statuses.append(r.status) if r.url.endswith("/media") else None)
+    busy = {"left": 4}  # the widget's UPLOAD_MAX_ATTEMPTS
+
+    def busy_for_a_while(route) -> None:
+        if busy["left"]:
+            busy["left"] -= 1
+            route.fulfill(status=503, json={"detail": busy_detail})
+        else:
+            route.continue_()
+
+    try:
+        page.route(re.compile(r"/channels/web/sessions/[^/]+/media$"), busy_for_a_while)
+        _open_widget(page, live_gateway.rstrip("/"))
+        page.locator("#hotline-widget-file").set_input_files(str(small))
+        mine = page.locator(CITIZEN)
+        expect(mine).to_have_attribute("data-status", "failed")
+        expect(page.locator("#hotline-widget-error")).to_have_text(busy_detail)
+        assert statuses == [503] * 4, statuses
+        expect(mine.locator("img.hw-photo-img")).to_be_visible()  # the local preview stays
+
+        mine.get_by_role("button", name="重试发送此消息").click()
+        expect(mine).to_have_attribute("data-status", "delivered")
+        assert statuses == [503] * 4 + [201], statuses
+        assert UPLOAD_REF.fullmatch(mine.locator(".hw-photo").get_attribute("data-ref") or "")
         expect(mine).to_have_count(1)
         assert dialogs == []
         assert page_errors == []

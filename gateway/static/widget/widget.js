@@ -11,6 +11,10 @@
  * Plain ES2017, no build step, no dependencies. All server and citizen text is
  * inserted with textContent / createTextNode, never as HTML.
  *
+ * Citizens can also send a photo (shrunk in the browser, uploaded to /media, then referenced by a
+ * message) and the browser's location. Photos are never kept in localStorage: only their server
+ * reference is, and a restored bubble fetches the image again with the session's token.
+ *
  * Public API: window.HotlineWidget = { open(), close(), send(text) }
  */
 (function () {
@@ -28,6 +32,11 @@
   var WS_MIN_HEALTHY_MS = 5000;
   var POLL_WAIT_S = 25;
   var SEND_MAX_ATTEMPTS = 6;
+  var UPLOAD_MAX_ATTEMPTS = 4;
+  var PHOTO_MAX_SIDE = 1600; // px; the server keeps at most 2560, a phone screen needs far less
+  var PHOTO_QUALITY = 0.85;
+  var PHOTO_KEEP_BYTES = 1024 * 1024; // a photo this light and no larger than PHOTO_MAX_SIDE goes up untouched
+  var PHOTO_TYPES = /^image\/(jpeg|png|webp|gif)$/;
 
   var T = {
     title: "12345 在线咨询",
@@ -67,6 +76,23 @@
     survey: "满意度回访",
     quickReplies: "快捷回复",
     privacy: "请勿发送身份证号、银行卡号等敏感信息",
+    photo: "发送图片",
+    location: "发送位置",
+    photoWord: "［图片］",
+    photoAlt: "您发送的图片",
+    placeWord: function (place) {
+      return "［位置：" + place + "］";
+    },
+    kindWord: { image: "图片", audio: "语音", video: "视频" },
+    uploading: "图片上传中…",
+    notSent: "未发送",
+    photoRefused: "图片无法发送，请换一张图片",
+    photoTooBig: "图片过大，请换一张较小的图片",
+    photoFailed: "图片上传失败，请稍后重试",
+    photoLost: "图片未发送成功，请重新选择图片",
+    locating: "正在获取位置…",
+    noLocation: "无法获取位置，请在输入框中描述问题地点",
+    locationDenied: "无法获取位置（未获得定位权限），请在输入框中描述问题地点",
   };
 
   // ---------------------------------------------------------------- setup --
@@ -165,6 +191,12 @@
     return d.getMonth() + 1 + "月" + d.getDate() + "日 " + hm;
   }
 
+  /** Keep a value on a history entry without saving it: JSON.stringify skips non-enumerable keys
+   * (the photo's bytes, its preview URL and in-flight promises must never reach localStorage). */
+  function hide(obj, key, value) {
+    Object.defineProperty(obj, key, { value: value, writable: true, configurable: true, enumerable: false });
+  }
+
   function detailOf(body) {
     if (body && typeof body.detail === "string" && body.detail) return body.detail;
     return null;
@@ -209,7 +241,8 @@
   var state = {
     session: store.get("session") || null, // {session_id, token}
     cursor: store.get("cursor") || "",
-    history: store.get("history") || [], // [{k:"ev", ev} | {k:"me", id, text, status, at}]
+    // [{k:"ev", ev} | {k:"me", id, text, status, at, attachments?: [{kind, ref}], location?: {lat, lng, label}}]
+    history: store.get("history") || [],
     seen: new Set(store.get("seen") || []),
     open: false,
     unread: 0,
@@ -224,6 +257,7 @@
     sessionPromise: null,
     outbox: [], // queue of local message entries waiting to be POSTed
     sending: false,
+    media: new Map(), // photo ref -> Promise of an object URL (or null), fetched once per page
   };
 
   function saveHistory() {
@@ -329,6 +363,19 @@
     sendBtn.id = "hotline-widget-send";
     sendBtn.type = "submit";
     sendBtn.disabled = true;
+    var photoBtn = toolButton("hw-photo-btn", "hotline-widget-photo", T.photo);
+    var fileInput = el("input", "hw-file");
+    fileInput.id = "hotline-widget-file";
+    fileInput.type = "file";
+    fileInput.accept = "image/*";
+    fileInput.hidden = true;
+    fileInput.tabIndex = -1;
+    fileInput.setAttribute("aria-hidden", "true");
+    var locBtn = toolButton("hw-loc-btn", "hotline-widget-location", T.location);
+    locBtn.hidden = !("geolocation" in navigator); // nothing to ask for: describe the place in words
+    row.appendChild(photoBtn);
+    row.appendChild(fileInput);
+    row.appendChild(locBtn);
     row.appendChild(privacy);
     row.appendChild(counter);
     row.appendChild(sendBtn);
@@ -356,6 +403,9 @@
       input: input,
       counter: counter,
       sendBtn: sendBtn,
+      photoBtn: photoBtn,
+      fileInput: fileInput,
+      locBtn: locBtn,
       closeBtn: closeBtn,
       locals: new Map(), // client_message_id -> {entry, node}
     };
@@ -384,6 +434,25 @@
       e.preventDefault();
       submitInput();
     });
+    photoBtn.addEventListener("click", function () {
+      fileInput.click();
+    });
+    fileInput.addEventListener("change", function () {
+      var file = fileInput.files && fileInput.files[0];
+      fileInput.value = ""; // picking the same photo again must fire change again
+      if (file) sendPhoto(file);
+    });
+    locBtn.addEventListener("click", sendLocation);
+  }
+
+  /** An icon-only button of the form row; the label is for screen readers and the tooltip. */
+  function toolButton(cls, id, label) {
+    var b = el("button", "hw-tool " + cls);
+    b.id = id;
+    b.type = "button";
+    b.title = label;
+    b.setAttribute("aria-label", label);
+    return b;
   }
 
   function updateCounter() {
@@ -448,6 +517,79 @@
   function textBlock(text, cls) {
     var p = el("div", cls || "hw-text");
     p.appendChild(document.createTextNode(text == null ? "" : String(text)));
+    return p;
+  }
+
+  /** A shared place as the citizen reads it: its label, else its coordinates (as the server's). */
+  function placeText(loc) {
+    if (!loc || typeof loc !== "object") return "";
+    if (loc.label) return String(loc.label);
+    var lat = Number(loc.lat);
+    var lng = Number(loc.lng);
+    if (!isFinite(lat) || !isFinite(lng)) return "";
+    return lat.toFixed(5) + "," + lng.toFixed(5);
+  }
+
+  /** The bubble of a citizen's message: photos, place, words. Text-only stays one text node. */
+  function bubbleOf(msg, preview) {
+    var atts = Array.isArray(msg.attachments) ? msg.attachments : [];
+    var place = placeText(msg.location);
+    if (!atts.length && !place) return textBlock(msg.text, "hw-bubble");
+    var b = el("div", "hw-bubble hw-rich");
+    atts.forEach(function (a, i) {
+      if (!a || typeof a !== "object") return;
+      if (!a.kind || a.kind === "image") b.appendChild(photoNode(a.ref, i === 0 ? preview : null));
+      else b.appendChild(el("div", "hw-attachment", "［" + (T.kindWord[a.kind] || "文件") + "］"));
+    });
+    if (place) b.appendChild(el("div", "hw-place", T.placeWord(place)));
+    if (msg.text) b.appendChild(textBlock(msg.text));
+    return b;
+  }
+
+  /** A photo in a bubble: ［图片］ until the image is there (and for good if it can't be shown). */
+  function photoNode(ref, preview) {
+    var box = el("div", "hw-photo");
+    if (ref) box.setAttribute("data-ref", String(ref));
+    var alt = el("span", "hw-photo-alt", T.photoWord);
+    box.appendChild(alt);
+    var src = preview ? Promise.resolve(preview) : ref ? mediaUrl(String(ref)) : Promise.resolve(null);
+    src.then(function (url) {
+      if (!url) return;
+      var img = document.createElement("img");
+      img.className = "hw-photo-img";
+      img.alt = T.photoAlt;
+      img.decoding = "async";
+      img.onload = function () {
+        var stick = nearBottom();
+        if (alt.parentNode === box) box.replaceChild(img, alt);
+        scrollToBottom(stick);
+      };
+      img.src = url; // on error the ［图片］ text simply stays
+    });
+    return box;
+  }
+
+  /** An uploaded photo as an object URL: an <img> can't send the bearer token, so fetch it. */
+  function mediaUrl(ref) {
+    if (state.media.has(ref)) return state.media.get(ref);
+    var p = (async function () {
+      if (!state.session) return null;
+      try {
+        var r = await fetch(sessionUrl("/media/" + encodeURIComponent(ref)), {
+          headers: authHeaders({ Accept: "image/*" }),
+          credentials: "omit",
+        });
+        if (!r.ok) return null;
+        var blob = await r.blob();
+        return /^image\//.test(blob.type) ? URL.createObjectURL(blob) : null;
+      } catch (e) {
+        return null;
+      }
+    })();
+    state.media.set(ref, p);
+    p.then(function (url) {
+      if (!url) state.media.delete(ref); // a later render (after reconnecting) may try again
+    });
     return p;
   }
 
@@ -518,7 +660,7 @@
     if (type === "echo") {
       item.setAttribute("data-from", "citizen");
       item.classList.add("hw-mine");
-      item.appendChild(textBlock(ev.text, "hw-bubble"));
+      item.appendChild(bubbleOf(ev, null));
       item.appendChild(metaLine(null, ev.created_at));
     } else if (type === "ticket_filed" || type === "status_update") {
       var card = el("div", "hw-card");
@@ -572,7 +714,7 @@
     item.setAttribute("data-type", "echo");
     item.setAttribute("data-from", "citizen");
     item.setAttribute("data-client-message-id", entry.id);
-    item.appendChild(textBlock(entry.text, "hw-bubble"));
+    item.appendChild(bubbleOf(entry, entry.preview));
     var meta = metaLine(null, entry.at);
     var st = el("span", "hw-send-state");
     meta.appendChild(st);
@@ -589,9 +731,14 @@
     rec.node.setAttribute("data-status", s);
     while (st.firstChild) st.removeChild(st.firstChild);
     if (s === "pending") {
-      st.textContent = T.sending;
+      st.textContent = needsUpload(rec.entry) ? T.uploading : T.sending;
     } else if (s === "sent") {
       st.textContent = T.sent;
+    } else if (s === "refused") {
+      // the server refused the photo itself: sending the same bytes again can't help
+      st.appendChild(el("span", "hw-failed", T.notSent + "：" + (rec.entry.error || T.photoRefused)));
+    } else if (s === "failed" && needsUpload(rec.entry) && !rec.entry.file) {
+      st.appendChild(el("span", "hw-failed", T.photoLost)); // the page was closed before the upload
     } else if (s === "failed") {
       st.appendChild(el("span", "hw-failed", T.failed));
       var r = el("button", "hw-retry", T.retry);
@@ -957,8 +1104,9 @@
         var rec = ui.locals.get(entry.id);
         var ok = await deliver(entry);
         state.outbox.shift();
-        entry.status = ok ? (entry.status === "delivered" ? "delivered" : "sent") : "failed";
+        entry.status = ok ? (entry.status === "delivered" ? "delivered" : "sent") : entry.error ? "refused" : "failed";
         if (rec) paintLocal(rec);
+        if (entry.status === "refused") forget(entry); // never sent: nothing to show after a reload
         saveHistory();
         if (entry.resolve) {
           entry.resolve(ok);
@@ -970,8 +1118,27 @@
     }
   }
 
+  /** Drop an entry from the saved history (its bubble stays on this page). */
+  function forget(entry) {
+    var i = state.history.indexOf(entry);
+    if (i !== -1) state.history.splice(i, 1);
+  }
+
+  /** What the server gets for one message: only the photos' refs, never their bytes. */
+  function payloadOf(entry) {
+    var body = { text: entry.text || "", client_message_id: entry.id };
+    if (entry.location) body.location = entry.location;
+    if (Array.isArray(entry.attachments) && entry.attachments.length) {
+      body.attachments = entry.attachments.map(function (a) {
+        return { ref: a.ref };
+      });
+    }
+    return body;
+  }
+
   /** POST one message; retries network errors and 5xx with back-off. Returns true on 2xx. */
   async function deliver(entry) {
+    if (!(await photoReady(entry))) return false;
     var renewed = false;
     for (var attempt = 0; attempt < SEND_MAX_ATTEMPTS; attempt++) {
       var session;
@@ -986,7 +1153,7 @@
         r = await fetch(sessionUrl("/messages"), {
           method: "POST",
           headers: authHeaders({ "Content-Type": "application/json", Accept: "application/json" }),
-          body: JSON.stringify({ text: entry.text, client_message_id: entry.id }),
+          body: JSON.stringify(payloadOf(entry)),
           credentials: "omit",
         });
       } catch (e) {
@@ -1005,6 +1172,11 @@
         } catch (e) {
           showError(T.noService);
           return false;
+        }
+        if (entry.file && hasPhoto(entry)) {
+          // the new session can't reference the old one's upload: send the photo again
+          entry.attachments = [{ kind: "image", ref: "" }];
+          if (!(await photoReady(entry))) return false;
         }
         attempt -= 1;
         continue;
@@ -1026,6 +1198,25 @@
     return false;
   }
 
+  /** Show a new message of the citizen's, save it and queue it; resolves true once POSTed. */
+  function sendEntry(entry) {
+    state.history.push(entry);
+    saveHistory();
+    append(renderLocal(entry));
+    scrollToBottom(true);
+    return new Promise(function (resolve) {
+      hide(entry, "resolve", resolve);
+      enqueue(entry);
+      if (!state.ws && !state.pollAbort && !state.retryTimer) {
+        ensureSession().then(startReceiving, function () {});
+      }
+    });
+  }
+
+  function newEntry(text) {
+    return { k: "me", id: uuid(), text: text, status: "pending", at: new Date().toISOString() };
+  }
+
   function sendText(text) {
     text = String(text == null ? "" : text);
     if (!text.trim()) return Promise.resolve(false);
@@ -1033,18 +1224,220 @@
       showError(T.tooLong);
       return Promise.resolve(false);
     }
-    var entry = { k: "me", id: uuid(), text: text, status: "pending", at: new Date().toISOString() };
-    state.history.push(entry);
-    saveHistory();
-    append(renderLocal(entry));
-    scrollToBottom(true);
-    return new Promise(function (resolve) {
-      Object.defineProperty(entry, "resolve", { value: resolve, writable: true, configurable: true, enumerable: false });
-      enqueue(entry);
-      if (!state.ws && !state.pollAbort && !state.retryTimer) {
-        ensureSession().then(startReceiving, function () {});
-      }
+    return sendEntry(newEntry(text));
+  }
+
+  // --------------------------------------------------------------- photos --
+
+  function hasPhoto(entry) {
+    return Array.isArray(entry.attachments) && entry.attachments.some(function (a) {
+      return a && (!a.kind || a.kind === "image");
     });
+  }
+
+  /** A photo message whose photo is not on the server yet (its ref is still empty). */
+  function needsUpload(entry) {
+    return Array.isArray(entry.attachments) && entry.attachments.some(function (a) {
+      return a && !a.ref;
+    });
+  }
+
+  /** Show the picked photo at once and start its upload; the message waits in the queue for it
+   * (so messages still reach the server in the order the citizen sees them). */
+  function sendPhoto(file) {
+    var entry = newEntry("");
+    entry.attachments = [{ kind: "image", ref: "" }];
+    hide(entry, "file", file);
+    hide(entry, "preview", URL.createObjectURL(file));
+    hide(entry, "error", "");
+    var sent = sendEntry(entry);
+    photoReady(entry); // upload right away, even while an earlier message is still being sent
+    return sent;
+  }
+
+  /** Resolves true once the entry's photo is uploaded (one upload at a time per entry). */
+  function photoReady(entry) {
+    if (!needsUpload(entry)) return Promise.resolve(true);
+    if (!entry.uploading) {
+      hide(
+        entry,
+        "uploading",
+        uploadPhoto(entry).then(function (ok) {
+          entry.uploading = null;
+          return ok;
+        })
+      );
+    }
+    return entry.uploading;
+  }
+
+  /** The image decoded (upright), or null when this browser can't read it. */
+  async function decodeImage(file) {
+    if (typeof window.createImageBitmap === "function") {
+      try {
+        return await window.createImageBitmap(file, { imageOrientation: "from-image" });
+      } catch (e) {
+        /* older engines reject the options, others the file: try an <img> */
+      }
+    }
+    var url = URL.createObjectURL(file);
+    try {
+      var img = new Image();
+      img.src = url;
+      await img.decode();
+      return img;
+    } catch (e) {
+      return null;
+    } finally {
+      setTimeout(function () {
+        URL.revokeObjectURL(url);
+      }, 0);
+    }
+  }
+
+  /** A phone photo is often 4000 px and 5 MB: send at most PHOTO_MAX_SIDE px as JPEG instead
+   * (also drops its EXIF, GPS included). Anything undecodable goes up as is: the server decides. */
+  async function shrinkPhoto(file) {
+    var pic = await decodeImage(file);
+    if (!pic) return file;
+    try {
+      var w = pic.naturalWidth || pic.width;
+      var h = pic.naturalHeight || pic.height;
+      if (!w || !h) return file;
+      var scale = Math.min(1, PHOTO_MAX_SIDE / Math.max(w, h));
+      if (scale === 1 && file.size <= PHOTO_KEEP_BYTES && PHOTO_TYPES.test(file.type)) return file;
+      var canvas = document.createElement("canvas");
+      canvas.width = Math.max(1, Math.round(w * scale));
+      canvas.height = Math.max(1, Math.round(h * scale));
+      var ctx = canvas.getContext("2d");
+      ctx.fillStyle = "#fff"; // JPEG has no transparency: white, not black, behind a PNG's holes
+      ctx.fillRect(0, 0, canvas.width, canvas.height);
+      ctx.drawImage(pic, 0, 0, canvas.width, canvas.height);
+      var blob = await new Promise(function (r) {
+        canvas.toBlob(r, "image/jpeg", PHOTO_QUALITY);
+      });
+      if (!blob || !blob.size) return file;
+      return scale === 1 && blob.size >= file.size && PHOTO_TYPES.test(file.type) ? file : blob;
+    } catch (e) {
+      return file; // a tainted or failing canvas: the server re-encodes anyway
+    } finally {
+      if (pic.close) pic.close();
+    }
+  }
+
+  /** Why the server refused an upload, in the citizen's words. */
+  function uploadError(status, body) {
+    var msg = detailOf(body);
+    if (msg) return msg;
+    if (status === 413) return T.photoTooBig;
+    if (status === 429) return T.tooFast;
+    if (status === 400 || status === 415 || status === 422) return T.photoRefused;
+    return T.photoFailed;
+  }
+
+  /** POST the entry's photo to /media and keep the returned ref on the entry. Network errors and
+   * 5xx are retried with back-off; 400/403/413 are final (entry.error is set, no retry offered). */
+  async function uploadPhoto(entry) {
+    if (!entry.file) {
+      showError(T.photoLost);
+      return false;
+    }
+    if (!entry.prepared) hide(entry, "prepared", await shrinkPhoto(entry.file));
+    var data = entry.prepared;
+    var renewed = false;
+    var busy = null; // the server's own words for a 5xx (e.g. its media disk is full), shown if it lasts
+    for (var attempt = 0; attempt < UPLOAD_MAX_ATTEMPTS; attempt++) {
+      var session;
+      try {
+        session = await ensureSession();
+      } catch (e) {
+        showError(T.noService);
+        return false;
+      }
+      var r;
+      try {
+        r = await fetch(sessionUrl("/media"), {
+          method: "POST",
+          headers: authHeaders({ "Content-Type": data.type || "application/octet-stream", Accept: "application/json" }),
+          body: data,
+          credentials: "omit",
+        });
+      } catch (e) {
+        await sleep(backoff(attempt));
+        continue;
+      }
+      var body = await r.json().catch(function () {
+        return null;
+      });
+      if (r.ok) {
+        var att = body && body.attachment;
+        if (!att || typeof att.ref !== "string" || !att.ref) break;
+        entry.attachments = [{ kind: att.kind || "image", ref: att.ref }];
+        if (entry.preview) state.media.set(att.ref, Promise.resolve(entry.preview));
+        var rec = ui.locals.get(entry.id);
+        if (rec) {
+          var box = rec.node.querySelector(".hw-photo");
+          if (box) box.setAttribute("data-ref", att.ref);
+          paintLocal(rec);
+        }
+        saveHistory();
+        return true;
+      }
+      if (r.status >= 500) {
+        busy = detailOf(body) || busy;
+        await sleep(backoff(attempt));
+        continue;
+      }
+      if ((r.status === 401 || r.status === 404) && !renewed && session === state.session) {
+        renewed = true;
+        try {
+          await sessionLost();
+        } catch (e) {
+          showError(T.noService);
+          return false;
+        }
+        attempt -= 1;
+        continue;
+      }
+      var msg = uploadError(r.status, body);
+      // final: not a photo, too large, or this session's photo quota used up (403)
+      if ([400, 403, 413, 415, 422].indexOf(r.status) !== -1) hide(entry, "error", msg);
+      showError(msg);
+      return false;
+    }
+    showError(busy || T.photoFailed);
+    return false;
+  }
+
+  // ------------------------------------------------------------- location --
+
+  /** Ask the browser where the citizen is and send it as a message of its own (no text). */
+  function sendLocation() {
+    if (!("geolocation" in navigator) || ui.locBtn.disabled) return;
+    ui.locBtn.disabled = true;
+    ui.locBtn.setAttribute("aria-busy", "true");
+    ui.locBtn.title = T.locating;
+    function done() {
+      ui.locBtn.disabled = false;
+      ui.locBtn.removeAttribute("aria-busy");
+      ui.locBtn.title = T.location;
+    }
+    navigator.geolocation.getCurrentPosition(
+      function (pos) {
+        done();
+        var round = function (x) {
+          return Math.round(x * 1e6) / 1e6; // ~0.1 m: more digits are noise
+        };
+        var entry = newEntry("");
+        entry.location = { lat: round(pos.coords.latitude), lng: round(pos.coords.longitude), label: "" };
+        sendEntry(entry);
+      },
+      function (err) {
+        done();
+        showError(err && err.code === 1 ? T.locationDenied : T.noLocation);
+      },
+      { enableHighAccuracy: true, timeout: 15000, maximumAge: 60000 }
+    );
   }
 
   function submitInput() {
