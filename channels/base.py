@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Protocol, runtime_checkable
 
+import prcoords
 from fastapi import APIRouter
 from pydantic import BaseModel, BeforeValidator, Field, field_validator
 from starlette.responses import Response
@@ -69,10 +70,17 @@ class Attachment(BaseModel):
         return {"image": "图片", "audio": "语音", "video": "视频"}.get(self.kind, "文件")
 
 
+Datum = Literal["wgs84", "gcj02", "bd09"]
+"""Coordinate systems in use in China: GPS and browsers give WGS-84; WeChat, Tencent and AMap use
+GCJ-02 (offset by a few hundred metres by law); Baidu uses BD-09. Mixed up, a pin lands on the
+wrong street."""
+
+
 class GeoLocation(BaseModel):
-    lat: float
-    lng: float
+    lat: float = Field(ge=-90, le=90, allow_inf_nan=False)
+    lng: float = Field(ge=-180, le=180, allow_inf_nan=False)
     label: str = ""
+    datum: Datum = "wgs84"  # what the coordinates are in, as the channel got them
 
     _text_ok = field_validator("label")(well_formed)
 
@@ -80,6 +88,17 @@ class GeoLocation(BaseModel):
     def text(self) -> str:
         """The place as people read it: its label, else its coordinates."""
         return self.label or f"{self.lat:.5f},{self.lng:.5f}"
+
+    def in_datum(self, datum: Datum) -> GeoLocation:
+        """The same place in ``datum`` (unchanged outside China, where GCJ-02 is WGS-84)."""
+        if datum == self.datum:
+            return self
+        here = prcoords.Coords(self.lat, self.lng)
+        if not prcoords.sanity_in_china_p(here):
+            return self.model_copy(update={"datum": datum})
+        wgs = {"wgs84": here, "gcj02": prcoords.gcj_wgs_bored(here), "bd09": prcoords.bd_wgs_bored(here)}[self.datum]
+        out = {"wgs84": wgs, "gcj02": prcoords.wgs_gcj(wgs, False), "bd09": prcoords.wgs_bd(wgs, False)}[datum]
+        return self.model_copy(update={"lat": round(out.lat, 7), "lng": round(out.lon, 7), "datum": datum})
 
 
 class InboundMessage(BaseModel):

@@ -157,6 +157,11 @@ class Settings(BaseSettings):
     # the ticket platform to copy (``GET /api/admin/media``); workers delete older files.
     media_keep_days: float = Field(default=90, gt=0)
 
+    # The coordinate system of every location the gateway hands on (tickets, the console): the one
+    # the ticket platform's map uses. Channels' coordinates are converted on arrival (WeChat sends
+    # GCJ-02, browsers and Telegram WGS-84). gcj02: AMap, Tencent; bd09: Baidu; wgs84: Tianditu, GPS.
+    map_datum: Literal["wgs84", "gcj02", "bd09"] = "gcj02"
+
     # NLU
     nlu_backend: Literal["builtin", "rasa"] = "builtin"
     nlu_model_path: Path | None = None

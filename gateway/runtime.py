@@ -75,8 +75,11 @@ class Runtime:
     async def enqueue(
         self, msg: InboundMessage, side: tuple[str, str, int, int] | None = None, then: Then | None = None
     ) -> bool:
-        """What channel routes call: de-duplicate and append to the inbound stream."""
+        """What channel routes call: de-duplicate and append to the inbound stream, with any shared
+        location in the ticket platform's coordinate system (``HOTLINE_MAP_DATUM``)."""
         assert self.streams is not None
+        if msg.location is not None and msg.location.datum != self.settings.map_datum:
+            msg.location = msg.location.in_datum(self.settings.map_datum)
         accepted = await self.streams.enqueue(msg, SideWrite(*side) if side else None, then)
         (metrics.MESSAGES_IN if accepted else metrics.DUPLICATES).labels(msg.channel).inc()
         return accepted

@@ -180,7 +180,7 @@ def to_inbound(push: Push, account: str, kind: str, max_chars: int = 2000) -> In
         lat, lng = _float(push, "Location_X"), _float(push, "Location_Y")
         if not (-90 <= lat <= 90 and -180 <= lng <= 180):
             raise BadRequest("坐标超出范围")
-        location = GeoLocation(lat=lat, lng=lng, label=_str(push, "Label"))
+        location = GeoLocation(lat=lat, lng=lng, label=_str(push, "Label"), datum="gcj02")  # Tencent's maps
     elif msg_type == "link":
         text = "\n".join(x for x in (_str(push, "Title"), _str(push, "Description"), _str(push, "Url")) if x)
     elif msg_type == "miniprogrampage":

@@ -240,11 +240,11 @@ EXPECTED: dict[str, dict[str, Any]] = {
     ),
     "message__location": dict(
         channel_message_id="city:817263005", text="", received_at=_at(1795700020),
-        location={"lat": 30.572269, "lng": 104.066541, "label": ""}, meta=META | {"message_id": "46"},
+        location={"lat": 30.572269, "lng": 104.066541, "label": "", "datum": "wgs84"}, meta=META | {"message_id": "46"},
     ),
     "message__venue": dict(
         channel_message_id="city:817263006", text="", received_at=_at(1795700030),
-        location={"lat": 30.657401, "lng": 104.065735, "label": "天府广场 人民南路一段86号"},
+        location={"lat": 30.657401, "lng": 104.065735, "label": "天府广场 人民南路一段86号", "datum": "wgs84"},
         meta=META | {"message_id": "47"},
     ),
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from typing import Any
 
 import httpx
@@ -157,3 +158,21 @@ async def test_a_shared_place_answers_where_through_the_gateway(client: httpx.As
     events, _ = await wait_for_events(client, session, lambda e: "请确认" in e.get("text", ""), after=cursor)
     assert not any("记下了" in e.get("text", "") for e in events)
     assert any("A市芙蓉中路一段" in e.get("text", "") for e in events)
+
+
+async def test_shared_coordinates_reach_the_bot_in_the_maps_datum(
+    client: httpx.AsyncClient, app: Any, settings: Any
+) -> None:
+    """A browser's GPS position (WGS-84) lands where AMap or Tencent's map (GCJ-02, the default
+    HOTLINE_MAP_DATUM) would show it; a mini-program's wx.chooseLocation is GCJ-02 already."""
+    session = await new_session(client)
+    await say(client, session, "", client_message_id="gps", location={"lat": 39.915, "lng": 116.404})
+    await say(client, session, "", client_message_id="gcj",
+              location={"lat": 39.915, "lng": 116.404, "datum": "gcj02"})
+    r = await say(client, session, "", location={"lat": 139.9, "lng": 116.4})
+    assert r.status_code == 422  # off the globe
+    entries = await app.state.runtime.redis.xrange(keys.INBOUND)
+    got = {m["channel_message_id"]: m["location"] for m in (json.loads(f["data"]) for _, f in entries)}
+    assert got["gcj"] == {"lat": 39.915, "lng": 116.404, "label": "", "datum": "gcj02"}
+    assert got["gps"]["datum"] == "gcj02"
+    assert abs(got["gps"]["lat"] - 39.916404) < 1e-6 and abs(got["gps"]["lng"] - 116.410244) < 1e-6

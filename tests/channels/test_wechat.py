@@ -121,7 +121,7 @@ CASES = [
                                                                        ref="wechat:oa:VOICE_MEDIA_ID_EXAMPLE_2")])),
     ("oa", "location.xml", expect("oa", CITIZEN, "24316620133567895", 1764211380, "location",
                                   location=GeoLocation(lat=30.572269, lng=104.066541,
-                                                       label="四川省成都市锦江区红星路三段1号"))),
+                                                       label="四川省成都市锦江区红星路三段1号", datum="gcj02"))),
     ("oa", "link.xml", expect("oa", CITIZEN, "24316620133567896", 1764211390, "link",
                               text="小区门口积水照片\n下雨后一直积水\nhttps://example.org/p/1")),
     ("oa", "event__subscribe.xml", expect("oa", CITIZEN, f"{CITIZEN}:1764211100:subscribe", 1764211100, "event",
