@@ -220,7 +220,10 @@ class Bot:
             # where first, what next (WeChat's 位置 button): kept for the draft described next
             geo = msg.location
             turn.state.pending_location = Place(text=geo.text, lat=geo.lat, lng=geo.lng, at=msg.received_at)
-            turn.replies.append(Reply(text=say("location_received_idle", place=geo.text)))
+            if geo.label:
+                turn.replies.append(Reply(text=say("location_received_idle", place=geo.label)))
+            else:  # coordinates only: ask for the details a pin cannot give
+                turn.replies.append(Reply(text=say("location_received_idle_unnamed")))
             return turn
         if intent == "thanks_bye":
             turn.replies.append(Reply(text=say("bye")))
@@ -371,7 +374,10 @@ class Bot:
             if place is not None:  # the citizen's last ticket, filed within the day: there again?
                 draft.place_offer = "offered"
                 turn.replies.append(
-                    Reply(text=say("ask_location_same", place=place.text), buttons=["是", "不是", *placeless])
+                    Reply(
+                        text=say("ask_location_same", place=_as_read(place.text, place.lat, place.lng)),
+                        buttons=["是", "不是", *placeless],
+                    )
                 )
             elif draft.request_type == "咨询":
                 turn.replies.append(Reply(text=say("ask_location_consult"), buttons=placeless))
@@ -605,6 +611,15 @@ def _rating_of(text: str, parse: Parse) -> str | None:
     return None
 
 
+def _as_read(place: str, lat: float | None, lng: float | None) -> str:
+    """A shared place with no name is only its coordinates, converted to the map's datum: the
+    citizen is told 您分享的位置, not numbers unlike the ones their phone showed (the ticket and the
+    operator keep the coordinates)."""
+    if lat is not None and lng is not None and place == f"{lat:.5f},{lng:.5f}":
+        return say("shared_place")
+    return place
+
+
 def _summary(draft: Draft) -> str:
     lines = []
     if draft.category_confident and draft.category:
@@ -612,7 +627,7 @@ def _summary(draft: Draft) -> str:
     if draft.request_type:
         lines.append(say("confirm_type", request_type=draft.request_type))
     if draft.location_text:
-        lines.append(say("confirm_location", location=draft.location_text))
+        lines.append(say("confirm_location", location=_as_read(draft.location_text, draft.lat, draft.lng)))
     elif draft.no_place:
         lines.append(say("confirm_no_location"))
     description = draft.description if len(draft.description) <= 200 else draft.description[:200] + "…"

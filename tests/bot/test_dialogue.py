@@ -121,6 +121,17 @@ async def test_a_location_shared_first_is_the_place_of_the_problem_described_nex
     assert turn.file is not None and (turn.file.location.lat, turn.file.location.lng) == (28.19, 112.98)
 
 
+async def test_a_pin_without_a_name_is_told_as_the_citizens_own_not_as_numbers(ledger: LocalLedger) -> None:
+    citizen = Citizen(Bot(ledger, get_backend()))
+    turn = await citizen.says("", location=GeoLocation(lat=30.2756874, lng=120.1603321, datum="gcj02"))
+    assert texts(turn) == say("location_received_idle_unnamed")
+    turn = await citizen.says("路灯坏了好几天了 晚上黑漆漆的")
+    assert say("confirm_location", location=say("shared_place")) in texts(turn) and "30.27" not in texts(turn)
+    turn = await citizen.says("确认")
+    assert turn.file is not None  # the ticket and the operator keep the coordinates
+    assert (turn.file.location.text, turn.file.location.lat) == ("30.27569,120.16033", 30.2756874)
+
+
 async def test_a_too_short_description_is_joined_to_what_the_citizen_says_next(ledger: LocalLedger) -> None:
     """"路灯不亮" is too short; "就在我家门口 好几天了" says more of it: the ticket holds both."""
     citizen = Citizen(Bot(ledger, get_backend()))
