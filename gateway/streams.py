@@ -9,6 +9,7 @@ an effect and its acknowledgement land together or not at all.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -223,26 +224,50 @@ async def consume(
     group = keys.GROUP[stream]
     next_claim = 0.0
     backoff = 0.5
-    while not stop.is_set():
-        try:
-            batch: list[tuple[str, dict[str, str]]] = []
-            if time.monotonic() >= next_claim:
-                next_claim = time.monotonic() + max(claim_idle_ms / 2000, 0.2)
-                claimed: Any = await redis.xautoclaim(stream, group, consumer, claim_idle_ms, "0-0", count=count)
-                batch.extend((eid, f) for eid, f in claimed[1] if f)
-            if not batch:
-                resp: Any = await redis.xreadgroup(group, consumer, {stream: ">"}, count=count, block=block_ms)
-                for _, entries in resp or []:
-                    batch.extend(entries)
-            for entry_id, fields in batch:
-                await _handle_one(streams, stream, entry_id, fields, handler)
-            backoff = 0.5
-        except asyncio.CancelledError:
-            raise
-        except (RedisError, OSError) as exc:
-            log.warning("stream_read_failed", stream=stream, error=str(exc), retry_in=backoff)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 10)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        while not stop.is_set():
+            try:
+                batch: list[tuple[str, dict[str, str]]] = []
+                if time.monotonic() >= next_claim:
+                    next_claim = time.monotonic() + max(claim_idle_ms / 2000, 0.2)
+                    claimed: Any = await redis.xautoclaim(stream, group, consumer, claim_idle_ms, "0-0", count=count)
+                    batch.extend((eid, f) for eid, f in claimed[1] if f)
+                if not batch:
+                    resp = await _read_unless_stopped(
+                        redis.xreadgroup(group, consumer, {stream: ">"}, count=count, block=block_ms), stopped
+                    )
+                    for _, entries in resp or []:
+                        batch.extend(entries)
+                for entry_id, fields in batch:
+                    await _handle_one(streams, stream, entry_id, fields, handler)
+                backoff = 0.5
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                log.warning("stream_read_failed", stream=stream, error=str(exc), retry_in=backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10)
+    finally:
+        stopped.cancel()
+
+
+async def _read_unless_stopped(read: Awaitable[Any], stopped: asyncio.Future[Any]) -> Any:
+    """The blocking read's answer, or None as soon as the workers are told to stop: shutting down
+    does not wait out the block. An entry the abandoned read had been handed stays pending and is
+    claimed again (``XAUTOCLAIM``), as after a crash."""
+    reading = asyncio.ensure_future(read)
+    try:
+        await asyncio.wait({reading, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        reading.cancel()  # the worker itself is cancelled: its read goes with it
+        raise
+    if reading.done():
+        return reading.result()
+    reading.cancel()
+    with contextlib.suppress(asyncio.CancelledError, RedisError, OSError):
+        await reading
+    return None
 
 
 async def _handle_one(
