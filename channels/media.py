@@ -2,7 +2,8 @@
 
 A channel stores what a citizen sent and puts a reference on the message's attachment:
 ``upload:<32 hex>`` for a photo posted to the web API (the widget, the mini-program),
-``wechat:<account>:<MediaId>`` for WeChat's. Redis holds one record per reference
+``wechat:<account>:<MediaId>`` and ``telegram:<bot>:<file_id>`` for those fetched from the
+platforms in the background (``MediaFetcher``). Redis holds one record per reference
 (``hl:media:<ref>``: where the file is, its type, size and owner, or why a fetch failed) as long
 as the file is kept (``HOTLINE_MEDIA_KEEP_DAYS``); the console reads it to show an operator the
 photo, the admin API to hand it to the ticket platform, and workers delete older files.
