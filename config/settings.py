@@ -161,6 +161,19 @@ class Settings(BaseSettings):
     # the ticket platform's map uses. Channels' coordinates are converted on arrival (WeChat sends
     # GCJ-02, browsers and Telegram WGS-84). gcj02: AMap, Tencent; bd09: Baidu; wgs84: Tianditu, GPS.
     map_datum: Literal["wgs84", "gcj02", "bd09"] = "gcj02"
+    # Where the console's 地图 link of a shared location goes: a URL with {lat} and {lng} (in
+    # HOTLINE_MAP_DATUM), e.g. the city's own GIS; empty picks a public map that reads that datum.
+    console_map_url: str = ""
+
+    @property
+    def map_url_template(self) -> str:
+        if self.console_map_url:
+            return self.console_map_url
+        return {
+            "gcj02": "https://uri.amap.com/marker?position={lng},{lat}&coordinate=gaode",
+            "wgs84": "https://uri.amap.com/marker?position={lng},{lat}&coordinate=wgs84",
+            "bd09": "https://api.map.baidu.com/marker?location={lat},{lng}&coord_type=bd09ll&output=html",
+        }[self.map_datum]
 
     # NLU
     nlu_backend: Literal["builtin", "rasa"] = "builtin"

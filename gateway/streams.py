@@ -98,6 +98,7 @@ class Streams:
             shown["refs"] = [a.ref for a in msg.attachments]  # the console shows each stored one
         if msg.location is not None:
             shown["place"] = msg.location.text
+            shown["geo"] = [msg.location.lat, msg.location.lng]  # the console links it to a map
         hist = history_entry(
             "in", msg.event or "text", msg.text, now, id=msg.id, channel_message_id=msg.channel_message_id, **shown
         )

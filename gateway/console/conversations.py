@@ -213,6 +213,7 @@ async def history(redis: Any, key: str) -> list[dict[str, Any]]:
             "media": item.get("media") or [],  # a photo, voice note or video came with it
             "refs": item.get("refs") or [],  # each one's stored reference (``/api/console/media``)
             "place": item.get("place", ""),  # a location the citizen shared
+            "geo": item.get("geo"),  # its [lat, lng] in HOTLINE_MAP_DATUM, for the map link
         })
     return out
 

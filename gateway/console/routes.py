@@ -271,6 +271,7 @@ async def conversation(user: UserDep, request: Request, key: Annotated[str, Quer
         "attachments": len(convs.attachments_of(conv)),  # filed with the ticket
         "tickets": [convs.ticket_view(t) for t in tickets],
         "can_reply": conv.get("mode") == "operator" and conv.get("assignee") == user.name,
+        "map_url": console.rt.settings.map_url_template,  # {lat} and {lng} of a history item's geo
     }
 
 

@@ -327,3 +327,24 @@ async def test_a_photo_sent_while_waiting_goes_with_the_ticket_the_operator_file
     assert (await op.get("/media", params={"ref": "upload:" + "0" * 32})).status_code == 404
     assert (await client.get("/api/console/media", params={"ref": ref})).status_code == 401  # operators only
     assert ref not in (await redis.hget(keys.conversation(key), "state") or "")  # not for the next one
+
+
+async def test_a_shared_location_links_to_the_map_the_centre_uses(
+    app: Any, client: httpx.AsyncClient, console_login: Any, settings: Any
+) -> None:
+    session, key, _ = await waiting_conversation(client)
+    gps = {"lat": 39.915, "lng": 116.404, "label": ""}  # a browser's WGS-84 position
+    assert (await say(client, session, "", location=gps)).status_code == 202
+    op = await console_login("chu")
+    for _ in range(100):
+        conv = (await op.get("/conversation", params={"key": key})).json()
+        shared = [m for m in conv["history"] if m.get("geo")]
+        if shared:
+            break
+        await asyncio.sleep(0.05)
+    lat, lng = shared[0]["geo"]
+    assert abs(lat - 39.916404) < 1e-5 and abs(lng - 116.410244) < 1e-5  # in the map's GCJ-02
+    assert conv["map_url"] == "https://uri.amap.com/marker?position={lng},{lat}&coordinate=gaode"
+    settings.console_map_url = "https://gis.example.gov.cn/map?x={lng}&y={lat}"  # the city's own GIS
+    conv = (await op.get("/conversation", params={"key": key})).json()
+    assert conv["map_url"] == "https://gis.example.gov.cn/map?x={lng}&y={lat}"

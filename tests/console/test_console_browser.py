@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -190,6 +191,22 @@ def test_operator_takes_over_from_the_widget(live_gateway: str, settings: Settin
         expect(thumb).to_be_visible()
         assert thumb.evaluate("img => img.complete && img.naturalWidth") == 640  # the photo itself, loaded
         expect(console.locator(".queue-item.selected .qi-text")).to_have_text("［图片］")
+        # A place the citizen shares opens on the map (AMap, in GCJ-02 like HOTLINE_MAP_DATUM)
+        citizen.evaluate(
+            """async () => {
+                const key = Object.keys(localStorage).find((k) => k.startsWith("hotline-widget:"));
+                const s = JSON.parse(localStorage.getItem(key)).session;
+                await fetch("/channels/web/sessions/" + s.session_id + "/messages", {
+                    method: "POST",
+                    headers: {"Authorization": "Bearer " + s.token, "Content-Type": "application/json"},
+                    body: JSON.stringify({location: {lat: 39.915, lng: 116.404}}),
+                });
+            }"""
+        )
+        link = console.locator(".msg[data-from='citizen'] a.map-link").last
+        expect(link).to_have_text("在地图中查看")
+        href = link.get_attribute("href") or ""
+        assert re.fullmatch(r"https://uri\.amap\.com/marker\?position=116\.41024\d,39\.91640\d&coordinate=gaode", href)
         expect(console.locator("#tf-attachments")).to_have_text("附件：市民发来 1 个，登记时随工单提交")
 
         box.fill("好的，已为您记录，稍后为您登记工单。")

@@ -64,6 +64,14 @@
     });
     return row;
   }
+  // A shared location on the map the centre uses (HOTLINE_CONSOLE_MAP_URL, {lat} and {lng}).
+  function mapLink(template, geo) {
+    var link = el("a", "map-link", "在地图中查看");
+    link.href = template.replace("{lat}", Number(geo[0]).toFixed(6)).replace("{lng}", Number(geo[1]).toFixed(6));
+    link.target = "_blank";
+    link.rel = "noopener noreferrer";
+    return link;
+  }
   function channelName(c) {
     if (!c) return "";
     if (c.indexOf("portal:") === 0) return "网站留言";
@@ -281,6 +289,7 @@
       var line = m.text + (m.ticket_id && m.text.indexOf(m.ticket_id) < 0 ? "（" + m.ticket_id + "）" : "") + extra;
       if (line) li.appendChild(el("div", "text", line));
       if (refs.length) li.appendChild(mediaRow(m.media || [], refs));
+      if (m.geo && c.map_url) li.appendChild(mapLink(c.map_url, m.geo));
       hist.appendChild(li);
     });
     if (stick) hist.scrollTop = hist.scrollHeight;
