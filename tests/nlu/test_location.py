@@ -338,6 +338,10 @@ def test_side_word_ends_a_crf_extension(ex: LocationExtractor) -> None:
     [
         # a suffix right after a suffix is one name
         ("请求把K3县桂林时代花园小区路灯修好", "K3县桂林时代花园小区"),
+        # family and wishes open a chat line, they name no place ("想办法" is one word)
+        ("俺老公去工地要工钱 被包工头的人关在板房里不让走", ""),
+        ("我想在若水镇中心小学转往在L6县城就读小学", "若水镇中心小学"),
+        ("想开个小饭馆 要办哪些证啊", ""),
         ("我是桂林时代花园小区的业主", "桂林时代花园小区"),
         # numbered highways, estates ending in 雅居/颂居, sub-areas (宿舍区/别墅区), 太和, 组 after 湾
         ("K4县桥头镇的208县道坑洼不平", "K4县桥头镇的208县道"),
