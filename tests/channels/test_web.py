@@ -108,7 +108,8 @@ async def test_what_is_not_a_photo_is_refused_with_a_reason(client: httpx.AsyncC
         headers={"Content-Type": "image/jpeg"},
     )
     assert r.status_code == 401
-    assert await app.state.runtime.redis.xlen(keys.INBOUND) == 0  # nothing reached the bot
+    # nothing was accepted (the inbound stream forgets what was handled; the history does not)
+    assert await app.state.runtime.redis.xlen(keys.history(f"web:{session['session_id']}")) == 0
 
 
 async def test_another_citizens_photo_cannot_be_sent(client: httpx.AsyncClient) -> None:
@@ -171,8 +172,8 @@ async def test_shared_coordinates_reach_the_bot_in_the_maps_datum(
               location={"lat": 39.915, "lng": 116.404, "datum": "gcj02"})
     r = await say(client, session, "", location={"lat": 139.9, "lng": 116.4})
     assert r.status_code == 422  # off the globe
-    entries = await app.state.runtime.redis.xrange(keys.INBOUND)
-    got = {m["channel_message_id"]: m["location"] for m in (json.loads(f["data"]) for _, f in entries)}
-    assert got["gcj"] == {"lat": 39.915, "lng": 116.404, "label": "", "datum": "gcj02"}
-    assert got["gps"]["datum"] == "gcj02"
-    assert abs(got["gps"]["lat"] - 39.916404) < 1e-6 and abs(got["gps"]["lng"] - 116.410244) < 1e-6
+    # (as the conversation's history keeps it: the inbound stream's entries go once handled)
+    entries = await app.state.runtime.redis.xrange(keys.history(f"web:{session['session_id']}"))
+    got = {m.get("channel_message_id"): m.get("geo") for m in (json.loads(f["data"]) for _, f in entries)}
+    assert got["gcj"] == [39.915, 116.404]
+    assert abs(got["gps"][0] - 39.916404) < 1e-6 and abs(got["gps"][1] - 116.410244) < 1e-6
