@@ -1136,32 +1136,33 @@
     return body;
   }
 
-  /** POST one message; retries network errors and 5xx with back-off. Returns true on 2xx. */
-  async function deliver(entry) {
-    if (!(await photoReady(entry))) return false;
+  /** POST to the session's ``path`` until a final answer: network errors and 5xx are retried with
+   * back-off, a lost session (401/404) is renewed once, and then ``onRenewed`` may redo what
+   * belonged to the old one. Resolves {r, body} for a 2xx or 4xx, or null once it has shown why
+   * nothing came (a 5xx's own words, else ``fallback``). ``init()`` gives the request each try. */
+  async function postToSession(path, init, maxAttempts, fallback, onRenewed) {
     var renewed = false;
-    for (var attempt = 0; attempt < SEND_MAX_ATTEMPTS; attempt++) {
+    var busy = null; // the server's own words for a 5xx (e.g. its media disk is full), shown if it lasts
+    for (var attempt = 0; attempt < maxAttempts; attempt++) {
       var session;
       try {
         session = await ensureSession();
       } catch (e) {
         showError(T.noService);
-        return false;
+        return null;
       }
       var r;
       try {
-        r = await fetch(sessionUrl("/messages"), {
-          method: "POST",
-          headers: authHeaders({ "Content-Type": "application/json", Accept: "application/json" }),
-          body: JSON.stringify(payloadOf(entry)),
-          credentials: "omit",
-        });
+        r = await fetch(sessionUrl(path), Object.assign({ method: "POST", credentials: "omit" }, init()));
       } catch (e) {
         await sleep(backoff(attempt));
-        continue; // network error: retry, the server de-duplicates by client_message_id
+        continue; // network error: retry (messages are de-duplicated by client_message_id)
       }
-      if (r.ok) return true;
+      var body = await r.json().catch(function () {
+        return null;
+      });
       if (r.status >= 500) {
+        busy = detailOf(body) || busy;
         await sleep(backoff(attempt));
         continue;
       }
@@ -1171,30 +1172,49 @@
           await sessionLost();
         } catch (e) {
           showError(T.noService);
-          return false;
+          return null;
         }
-        if (entry.file && hasPhoto(entry)) {
-          // the new session can't reference the old one's upload: send the photo again
-          entry.attachments = [{ kind: "image", ref: "" }];
-          if (!(await photoReady(entry))) return false;
-        }
+        if (onRenewed && !(await onRenewed())) return null;
         attempt -= 1;
         continue;
       }
-      var body = await r.json().catch(function () {
-        return null;
-      });
-      var msg = detailOf(body);
-      if (!msg) {
-        if (r.status === 413) msg = T.tooLong;
-        else if (r.status === 429) msg = T.tooFast;
-        else if (r.status === 422 || r.status === 400) msg = T.badInput;
-        else msg = T.sendFailed;
-      }
-      showError(msg);
-      return false;
+      return { r: r, body: body };
     }
-    showError(T.sendFailed);
+    showError(busy || fallback);
+    return null;
+  }
+
+  /** POST one message (after its photo is uploaded). Returns true on 2xx. */
+  async function deliver(entry) {
+    if (!(await photoReady(entry))) return false;
+    var answer = await postToSession(
+      "/messages",
+      function () {
+        return {
+          headers: authHeaders({ "Content-Type": "application/json", Accept: "application/json" }),
+          body: JSON.stringify(payloadOf(entry)),
+        };
+      },
+      SEND_MAX_ATTEMPTS,
+      T.sendFailed,
+      function () {
+        if (!(entry.file && hasPhoto(entry))) return true;
+        // the new session can't reference the old one's upload: send the photo again
+        entry.attachments = [{ kind: "image", ref: "" }];
+        return photoReady(entry);
+      }
+    );
+    if (!answer) return false;
+    if (answer.r.ok) return true;
+    var status = answer.r.status;
+    var msg = detailOf(answer.body);
+    if (!msg) {
+      if (status === 413) msg = T.tooLong;
+      else if (status === 429) msg = T.tooFast;
+      else if (status === 422 || status === 400) msg = T.badInput;
+      else msg = T.sendFailed;
+    }
+    showError(msg);
     return false;
   }
 
@@ -1344,68 +1364,39 @@
     }
     if (!entry.prepared) hide(entry, "prepared", await shrinkPhoto(entry.file));
     var data = entry.prepared;
-    var renewed = false;
-    var busy = null; // the server's own words for a 5xx (e.g. its media disk is full), shown if it lasts
-    for (var attempt = 0; attempt < UPLOAD_MAX_ATTEMPTS; attempt++) {
-      var session;
-      try {
-        session = await ensureSession();
-      } catch (e) {
-        showError(T.noService);
-        return false;
-      }
-      var r;
-      try {
-        r = await fetch(sessionUrl("/media"), {
-          method: "POST",
+    var answer = await postToSession(
+      "/media",
+      function () {
+        return {
           headers: authHeaders({ "Content-Type": data.type || "application/octet-stream", Accept: "application/json" }),
           body: data,
-          credentials: "omit",
-        });
-      } catch (e) {
-        await sleep(backoff(attempt));
-        continue;
+        };
+      },
+      UPLOAD_MAX_ATTEMPTS,
+      T.photoFailed
+    );
+    if (!answer) return false;
+    if (answer.r.ok) {
+      var att = answer.body && answer.body.attachment;
+      if (!att || typeof att.ref !== "string" || !att.ref) {
+        showError(T.photoFailed);
+        return false;
       }
-      var body = await r.json().catch(function () {
-        return null;
-      });
-      if (r.ok) {
-        var att = body && body.attachment;
-        if (!att || typeof att.ref !== "string" || !att.ref) break;
-        entry.attachments = [{ kind: att.kind || "image", ref: att.ref }];
-        if (entry.preview) state.media.set(att.ref, Promise.resolve(entry.preview));
-        var rec = ui.locals.get(entry.id);
-        if (rec) {
-          var box = rec.node.querySelector(".hw-photo");
-          if (box) box.setAttribute("data-ref", att.ref);
-          paintLocal(rec);
-        }
-        saveHistory();
-        return true;
+      entry.attachments = [{ kind: att.kind || "image", ref: att.ref }];
+      if (entry.preview) state.media.set(att.ref, Promise.resolve(entry.preview));
+      var rec = ui.locals.get(entry.id);
+      if (rec) {
+        var box = rec.node.querySelector(".hw-photo");
+        if (box) box.setAttribute("data-ref", att.ref);
+        paintLocal(rec);
       }
-      if (r.status >= 500) {
-        busy = detailOf(body) || busy;
-        await sleep(backoff(attempt));
-        continue;
-      }
-      if ((r.status === 401 || r.status === 404) && !renewed && session === state.session) {
-        renewed = true;
-        try {
-          await sessionLost();
-        } catch (e) {
-          showError(T.noService);
-          return false;
-        }
-        attempt -= 1;
-        continue;
-      }
-      var msg = uploadError(r.status, body);
-      // final: not a photo, too large, or this session's photo quota used up (403)
-      if ([400, 403, 413, 415, 422].indexOf(r.status) !== -1) hide(entry, "error", msg);
-      showError(msg);
-      return false;
+      saveHistory();
+      return true;
     }
-    showError(busy || T.photoFailed);
+    var msg = uploadError(answer.r.status, answer.body);
+    // final: not a photo, too large, or this session's photo quota used up (403)
+    if ([400, 403, 413, 415, 422].indexOf(answer.r.status) !== -1) hide(entry, "error", msg);
+    showError(msg);
     return false;
   }
 
