@@ -51,6 +51,8 @@ RIGHT_WRONG = re.compile(rf"(?:是|系)\s*(?P<right>{_TOKEN})[，,。\s]*(?:不�
 YES_OPENER = re.compile(r"(?:是的?|对的?|嗯)[，,。 ]+")
 NO_OPENER = re.compile(r"(?:不是的?|不对|没有)[，,。 ]*")
 MIN_DESCRIPTION = 6
+LETTER_NOTE = 30  # a letter this short may be a note (thanks, a rating), not a request
+LETTER_TITLE = 50  # a letter's own title (留言主题, e-mail subject) is the ticket's, up to this long
 SHORT_TEXT_MEMORY = timedelta(minutes=30)  # a too-short description is joined to the next words this long
 
 
@@ -135,6 +137,8 @@ class Bot:
             return turn
         if msg.event and not text:
             return turn  # other platform events (unsubscribe, menu clicks) are recorded, not answered
+        if msg.letter:
+            return await self._letter(turn, msg, parse, text, pending_rating)
         if msg.attachments and not text and msg.location is None:
             # a photo (a voice note, a video) alone: kept for the ticket (see _keep_attachments)
             what = "、".join(dict.fromkeys(a.word for a in msg.attachments))
@@ -207,6 +211,36 @@ class Bot:
             return _handoff(turn, "urgent", rules)
         if turn.file is None and rules.unsure_turns and turn.state.unsure_streak >= rules.unsure_turns:
             return _handoff(turn, "nlu_unsure", rules)
+        return turn
+
+    async def _letter(
+        self, turn: Turn, msg: InboundMessage, parse: Parse, text: str, pending_rating: str | None
+    ) -> Turn:
+        """A whole written request (a portal post, an e-mail): its writer may never read a
+        question, so it is filed as written, with what the NLU found, and the receipt with the
+        ticket number is the answer. A short note is read as what it says instead: "谢谢",
+        "满意" to the survey, a progress question; a draft left open by a chat is not touched."""
+        intent, short = parse.intent.name, len(text) <= LETTER_NOTE
+        if short and pending_rating and (rating := _rating_of(text, parse)):
+            await self.tickets.rate(pending_rating, rating)
+            turn.rated = True
+            key = "rating_unsatisfied" if rating == "不满意" else "rating_thanks"
+            turn.replies.append(Reply(text=say(key, rating=rating)))
+            return turn
+        if intent == "query_progress" and short or TICKET_ID.search(text) and text.startswith("查询"):
+            turn.replies.append(await self._progress(msg, parse))
+            return turn
+        if short and intent in ("greet", "thanks_bye", "affirm", "deny", "rate"):
+            turn.replies.append(Reply(text=say("bye" if intent == "thanks_bye" else "letter_note")))
+            return turn
+        if len(text) < MIN_DESCRIPTION and not parse.location.found and not msg.attachments:
+            turn.replies.append(Reply(text=say("letter_too_short")))
+            return turn
+        draft = _draft_from(text, parse)
+        _take_geo(draft, msg)
+        draft.no_place = not draft.location_text  # nobody was there to ask: the operator sees it
+        title = (msg.title or "").strip()[:LETTER_TITLE]
+        turn.file = _ticket_draft(msg, draft, title=title)
         return turn
 
     # --- steps ----------------------------------------------------------------------------
@@ -309,21 +343,7 @@ class Bot:
         if _cancels(text, parse):
             return self._cancel(turn, msg)
         if intent == "affirm":
-            turn.file = TicketDraft(
-                channel=msg.channel,
-                conversation_key=msg.conversation_key,
-                contact=draft.contact,
-                title=_title(draft),
-                description=draft.description,
-                category=draft.category,
-                request_type=draft.request_type,
-                urgent=draft.urgent,
-                location=LocationInfo(
-                    text=draft.location_text, parts=draft.location_parts, lat=draft.lat, lng=draft.lng
-                ),
-                departments=draft.departments,
-                attachments=draft.attachments,
-            )
+            turn.file = _ticket_draft(msg, draft)
             queued = turn.state.queued
             turn.state = turn.state.after_filing(turn.file.location, msg.received_at)
             turn.replies.append(Reply(text=say("filing")))
@@ -527,6 +547,22 @@ def _draft_from(text: str, parse: Parse) -> Draft:
         urgent=parse.urgency,
         departments=departments,
         contact=_contact(text),
+    )
+
+
+def _ticket_draft(msg: InboundMessage, draft: Draft, title: str = "") -> TicketDraft:
+    return TicketDraft(
+        channel=msg.channel,
+        conversation_key=msg.conversation_key,
+        contact=draft.contact,
+        title=title or _title(draft),
+        description=draft.description,
+        category=draft.category,
+        request_type=draft.request_type,
+        urgent=draft.urgent,
+        location=LocationInfo(text=draft.location_text, parts=draft.location_parts, lat=draft.lat, lng=draft.lng),
+        departments=draft.departments,
+        attachments=draft.attachments,
     )
 
 

@@ -116,6 +116,9 @@ class InboundMessage(BaseModel):
     location: GeoLocation | None = None
     reply_to: str | None = None
     event: str | None = None  # platform events: subscribe, unsubscribe, enter_session, start
+    # a whole written request (a portal post, a letter to the mayor's mailbox): the writer is not
+    # chatting and may never read a question, so the bot files it as written instead of asking
+    letter: bool = False
     raw_ref: str | None = None
     meta: dict[str, str] = Field(default_factory=dict)
 

@@ -134,8 +134,12 @@ class InboundHandler:
 
 
 def _route_fields(msg: InboundMessage) -> dict[str, str]:
-    """What a channel needs to route a reply back (the web session of a mini-program page, …)."""
-    return {"session_id": msg.meta["session_id"]} if "session_id" in msg.meta else {}
+    """What a channel needs to route a reply back: the web session of a mini-program page, the
+    post or e-mail a reply answers (``reply_to``), …"""
+    fields = {"session_id": msg.meta["session_id"]} if "session_id" in msg.meta else {}
+    if msg.reply_to:
+        fields["reply_to"] = msg.reply_to
+    return fields
 
 
 class OutboundHandler:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
@@ -14,17 +12,8 @@ from bot.texts import say
 from channels.base import Attachment, GeoLocation, InboundMessage
 from nlu import get_backend
 from nlu.dialogue_rules import without_opener
-from ticket_client import LocalLedger, migrate
+from ticket_client import LocalLedger
 from ticket_client.base import TicketRef
-
-
-@pytest.fixture
-async def ledger(tmp_path: Path) -> AsyncIterator[LocalLedger]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'ledger.sqlite3'}"
-    await migrate(url)
-    client = LocalLedger(url)
-    yield client
-    await client.close()
 
 
 class Citizen:

@@ -1,0 +1,113 @@
+"""Letters (portal posts, e-mails): filed as written, with the real NLU and a real ledger."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.dialogue import Bot, Turn, parse_context
+from bot.state import ConversationState, Draft
+from bot.texts import say
+from channels.base import Attachment, InboundMessage
+from nlu import get_backend
+from tests.bot.test_dialogue import texts
+from ticket_client import LocalLedger
+
+# a post written the way the board's posts are (../shared/data/messages.csv), with its own title
+BOARD_TITLE = "A3区联丰路米兰春天小区门口路灯坏了一个多月无人修"
+BOARD_POST = (
+    "联丰路米兰春天小区南门口的两盏路灯坏了一个多月了，晚上一片漆黑，老人小孩出入很不安全，"
+    "向物业反映过多次都说不归他们管，希望有关部门尽快派人维修。"
+)
+
+
+async def letter(
+    bot: Bot,
+    text: str,
+    title: str = "",
+    state: ConversationState | None = None,
+    pending_rating: str | None = None,
+    **extra: object,
+) -> Turn:
+    state = state or ConversationState()
+    msg = InboundMessage(
+        channel="portal:liuyanban",
+        channel_message_id=text[:20],
+        sender="u1",
+        text=text,
+        title=title or None,
+        letter=True,
+        **extra,  # type: ignore[arg-type]
+    )
+    parse = get_backend().parse(text, parse_context(state, pending_rating, title))
+    return await bot.handle(msg, parse, state, "bot", pending_rating)
+
+
+async def test_a_post_is_filed_at_once_with_its_own_title(ledger: LocalLedger) -> None:
+    turn = await letter(Bot(ledger, get_backend()), BOARD_POST, BOARD_TITLE)
+    assert turn.file is not None and not turn.replies  # the receipt with the number is the answer
+    assert turn.file.title == BOARD_TITLE and turn.file.description == BOARD_POST
+    assert "米兰春天" in turn.file.location.text and turn.file.channel == "portal:liuyanban"
+    assert turn.file.category and turn.file.departments
+    assert turn.state.step == "idle" and turn.state.draft is None
+
+
+async def test_a_post_without_a_place_is_filed_too_not_asked_where(ledger: LocalLedger) -> None:
+    text = "我想咨询一下，灵活就业人员的养老保险每年最低缴费基数是多少，可以在网上缴费吗？"
+    turn = await letter(Bot(ledger, get_backend()), text, "灵活就业人员养老保险缴费咨询")
+    assert turn.file is not None and turn.file.location.text == "" and turn.file.request_type == "咨询"
+    assert "地点" not in texts(turn)
+
+
+async def test_a_post_without_a_title_takes_the_subject(ledger: LocalLedger) -> None:
+    turn = await letter(Bot(ledger, get_backend()), BOARD_POST)
+    assert turn.file is not None and 0 < len(turn.file.title) <= 20 and "路灯" in turn.file.title
+
+
+async def test_an_urgent_letter_is_filed_urgent_not_handed_over_unfiled(ledger: LocalLedger) -> None:
+    text = "K2区书院路在水一方大厦3栋楼道里煤气味很重，已经持续半小时了，请马上派人来处理！"
+    turn = await letter(Bot(ledger, get_backend()), text, "楼道煤气泄漏")
+    assert turn.file is not None and turn.file.urgent and turn.mode is None
+
+
+async def test_a_photo_goes_with_the_letter(ledger: LocalLedger) -> None:
+    photo = Attachment(kind="image", mime="image/jpeg", ref="portal:liuyanban:" + "b" * 32)
+    turn = await letter(Bot(ledger, get_backend()), BOARD_POST, BOARD_TITLE, attachments=[photo])
+    assert turn.file is not None and turn.file.attachments == [photo.ref]
+
+
+@pytest.mark.parametrize("text", ["谢谢", "收到，谢谢你们！", "你好"])
+async def test_a_short_note_is_no_new_ticket(ledger: LocalLedger, text: str) -> None:
+    turn = await letter(Bot(ledger, get_backend()), text)
+    assert turn.file is None and texts(turn) in (say("bye"), say("letter_note"))
+
+
+async def test_too_little_to_file_is_answered_with_what_to_write(ledger: LocalLedger) -> None:
+    turn = await letter(Bot(ledger, get_backend()), "有问题")
+    assert turn.file is None and texts(turn) == say("letter_too_short")
+
+
+async def test_a_rating_answers_the_survey(ledger: LocalLedger) -> None:
+    first = await letter(Bot(ledger, get_backend()), BOARD_POST, BOARD_TITLE)
+    assert first.file is not None
+    ref = await ledger.file(first.file, "k-letter")
+    for status in ("accepted", "resolved"):
+        await ledger.set_status(ref.ticket_id, status)
+    turn = await letter(Bot(ledger, get_backend()), "基本满意", pending_rating=ref.ticket_id)
+    assert turn.rated and turn.file is None
+    assert (await ledger.get(ref.ticket_id)).rating == "基本满意"
+
+
+async def test_a_progress_question_is_answered_not_filed(ledger: LocalLedger) -> None:
+    first = await letter(Bot(ledger, get_backend()), BOARD_POST, BOARD_TITLE)
+    assert first.file is not None
+    ref = await ledger.file(first.file, "k-letter")
+    turn = await letter(Bot(ledger, get_backend()), f"查询 {ref.ticket_id}")
+    assert turn.file is None and ref.ticket_id in texts(turn)
+
+
+async def test_a_chat_draft_is_left_alone(ledger: LocalLedger) -> None:
+    """The same writer's half-made chat draft (a source that also chats) is not filed with it."""
+    state = ConversationState(step="awaiting_location", draft=Draft(description="路灯坏了"))
+    turn = await letter(Bot(ledger, get_backend()), BOARD_POST, BOARD_TITLE, state=state)
+    assert turn.file is not None and turn.file.description == BOARD_POST
+    assert turn.state.step == "awaiting_location" and turn.state.draft is not None
