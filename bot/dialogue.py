@@ -239,6 +239,7 @@ class Bot:
         draft = _draft_from(text, parse)
         _take_geo(draft, msg)
         draft.no_place = not draft.location_text  # nobody was there to ask: the operator sees it
+        draft.contact = draft.contact or msg.meta.get("contact", "")  # a phone given to the portal
         title = (msg.title or "").strip()[:LETTER_TITLE]
         turn.file = _ticket_draft(msg, draft, title=title)
         return turn

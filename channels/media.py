@@ -16,7 +16,6 @@ position of the citizen's phone, no image that decodes to gigabytes.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import json
 import os
@@ -221,12 +220,20 @@ class MediaFetcher:
         self.task = asyncio.create_task(self.run())
 
     async def stop(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                async with asyncio.timeout(5):  # a fetch in flight must not hold up shutdown
-                    await self.task
-            self.task = None
+        task, self.task = self.task, None
+        if task is None:
+            return
+        # A cancel that lands while redis-py opens a connection is swallowed by it, and the loop
+        # goes on: cancel again until the task ends (at most 5 s: a fetch in flight must not hold
+        # up shutdown).
+        deadline = time.monotonic() + 5
+        while not task.done() and time.monotonic() < deadline:
+            task.cancel()
+            await asyncio.wait({task}, timeout=0.05)
+        if not task.done():
+            log.warning("media_fetch_loop_not_stopped", queue=self.queue)
+        elif not task.cancelled() and task.exception() is not None:
+            log.warning("media_fetch_loop_ended", queue=self.queue, error=str(task.exception()))
 
     async def run(self) -> None:
         while True:

@@ -14,6 +14,7 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic.fields import FieldInfo
@@ -95,6 +96,27 @@ class TelegramBot(BaseModel):
         if not re.fullmatch(r"[A-Za-z0-9_-]{16,256}", value) or value.lower() in PLACEHOLDER_SECRETS:
             raise ValueError("HOTLINE_TELEGRAM_<BOT>_SECRET must be 16-256 characters of A-Z a-z 0-9 _ -")
         return value
+
+
+class PortalSource(BaseModel):
+    """One government portal source that pushes its posts (政府网站留言板, 市长信箱, 社情民意):
+    ``HOTLINE_PORTAL__<SOURCE>__SECRET|REPLY_URL|NAME|MEDIA_HOSTS``."""
+
+    secret: str  # signs the source's pushes and the gateway's replies (HMAC-SHA256)
+    reply_url: str = Field(pattern=r"^https?://[^/\s]+")  # receipts, status changes and 答复 are POSTed here
+    name: str = ""  # what operators call it: 市政府网站留言板
+    # hosts attachments are fetched from (none other); default: the reply URL's host
+    media_hosts: list[str] = Field(default_factory=list)
+
+    @field_validator("secret")
+    @classmethod
+    def _strong_secret(cls, value: str) -> str:
+        if len(value) < 16 or len(value) > 256 or value.lower() in PLACEHOLDER_SECRETS:
+            raise ValueError("HOTLINE_PORTAL__<SOURCE>__SECRET must be 16-256 characters, not a placeholder")
+        return value
+
+    def allowed_hosts(self) -> set[str]:
+        return {h.lower() for h in self.media_hosts} or {urlsplit(self.reply_url).hostname or ""}
 
 
 _TELEGRAM_VAR = re.compile(r"telegram_([a-z0-9][a-z0-9_]*?)_(token|secret|webhook_url)", re.IGNORECASE)
@@ -242,6 +264,11 @@ class Settings(BaseSettings):
     wechat_media_retry_s: float = Field(default=30.0, gt=0)
     telegram_api_base: str = "https://api.telegram.org"
     telegram_media_retry_s: float = Field(default=30.0, gt=0)  # like HOTLINE_WECHAT_MEDIA_RETRY_S
+    # Government portal sources, by name (it appears in /channels/portal/<source>)
+    portal: dict[str, PortalSource] = Field(default_factory=dict)
+    portal_replay_window_s: int = Field(default=300, ge=0)  # pushes signed longer ago (or ahead) are refused
+    portal_media_max_bytes: int = Field(default=20 * 1024 * 1024, gt=0)  # one attachment from a source
+    portal_media_retry_s: float = Field(default=30.0, gt=0)  # like HOTLINE_WECHAT_MEDIA_RETRY_S
 
     @classmethod
     def settings_customise_sources(
@@ -254,6 +281,17 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         wechat = WechatAccountsSource(settings_cls, env_settings, dotenv_settings)
         return init_settings, env_settings, wechat, dotenv_settings, file_secret_settings
+
+    @field_validator("portal", mode="before")
+    @classmethod
+    def _portal_names(cls, value: object) -> object:
+        # Source names appear in URLs and channel names (portal:<source>): lower-case, plain.
+        if not isinstance(value, dict):
+            return value
+        for name in value:
+            if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,31}", str(name).lower()):
+                raise ValueError(f"portal source name {name!r}: use 1-32 of a-z 0-9 _ -")
+        return {str(k).lower(): v for k, v in value.items()}
 
     @field_validator("wechat", mode="before")
     @classmethod

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -173,3 +175,30 @@ async def test_a_fetched_file_stays_inside_its_folder_whatever_the_platform_id(
     await fetcher.fetch_one("x:..:../../etc/passwd")
     found = await find(redis, "x:..:../../etc/passwd", [folder.resolve()])
     assert found is not None and found[0].parent.parent == folder.resolve()
+
+
+async def test_the_fetch_loop_stops_whenever_it_is_stopped(settings: Settings, redis: aioredis.Redis) -> None:
+    """redis-py swallows a cancel that lands while it opens a connection: the loop went on and
+    shutdown waited out its five seconds. Stopped at every step of its first round, it ends."""
+
+    async def fetch(ref: str) -> None:
+        return None
+
+    fetcher = MediaFetcher(
+        ChannelContext(redis=redis, enqueue=None, settings=settings),
+        queue="q",
+        retry="r",
+        folder=settings.media_folder,
+        fetch=fetch,
+        first_retry_s=lambda: 1.0,
+    )
+    for steps in range(1, 12):
+        await redis.connection_pool.disconnect()  # the next command opens a connection
+        fetcher.start()
+        task = fetcher.task
+        for _ in range(steps):
+            await asyncio.sleep(0)
+        started = time.monotonic()
+        await fetcher.stop()
+        assert task is not None and task.done(), f"still running when stopped after {steps} steps"
+        assert time.monotonic() - started < 2, f"ran on, stopped after {steps} steps"  # 5 s before the fix

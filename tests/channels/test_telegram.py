@@ -253,7 +253,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
 def expected(name: str) -> dict[str, Any]:
     base = dict(
         channel="telegram", sender=f"city/{CHAT}", conversation_key=f"telegram:city/{CHAT}", title=None,
-        attachments=[], location=None, reply_to=None, event=None, raw_ref=None,
+        attachments=[], location=None, reply_to=None, event=None, letter=False, raw_ref=None,
     )
     return base | EXPECTED[name]
 
