@@ -194,7 +194,7 @@ def show_settings() -> None:
     for key in ("admin_token",):
         if data.get(key):
             data[key] = "***"
-    for section in ("wechat", "telegram"):
+    for section in ("wechat", "telegram", "portal"):
         for account in data.get(section, {}).values():
             for secret in ("secret", "token", "aes_key"):
                 if account.get(secret):

@@ -432,3 +432,21 @@ async def test_a_post_is_filed_answered_and_its_reply_posted_back(
     await source.wait_for(lambda x: x["kind"] == "reply" and "满意" in x["text"])
     assert (await client.get(f"/api/admin/tickets/{ticket_id}", headers=ADMIN)).json()["rating"] == "满意"
     assert source.bad_signatures == 0
+
+
+def test_hotline_settings_hides_the_sources_secrets(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from config.settings import get_settings
+    from gateway.cli import app
+
+    monkeypatch.chdir(tmp_path)  # no .env of the developer's
+    monkeypatch.setenv("HOTLINE_PORTAL__LIUYANBAN__SECRET", SECRET)
+    monkeypatch.setenv("HOTLINE_PORTAL__LIUYANBAN__REPLY_URL", "https://ly.example.gov.cn/api/replies")
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["settings"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert SECRET not in result.output and json.loads(result.output)["portal"]["liuyanban"]["secret"] == "***"
