@@ -450,3 +450,23 @@ def test_hotline_settings_hides_the_sources_secrets(monkeypatch: pytest.MonkeyPa
         get_settings.cache_clear()
     assert result.exit_code == 0, result.output
     assert SECRET not in result.output and json.loads(result.output)["portal"]["liuyanban"]["secret"] == "***"
+
+
+async def test_redis_down_answers_503_so_the_source_retries(settings: Settings) -> None:
+    from gateway.errors import ServiceUnavailable
+
+    async def enqueue(_: InboundMessage, side: Any = None, then: Any = None) -> bool:
+        raise ServiceUnavailable("服务暂时繁忙，请稍后重试")
+
+    channel = portal.PortalChannel(ChannelContext(redis=None, enqueue=enqueue, settings=settings))
+    app = FastAPI()
+    errors.install(app)
+    app.include_router(channel.router(), prefix="/channels")  # type: ignore[arg-type]
+    body = json.dumps(post_fixture("post__streetlight"), ensure_ascii=False).encode()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        r = await client.post(
+            "/channels/portal/liuyanban",
+            content=body,
+            headers={"content-type": "application/json", **portal.sign(SECRET, body)},
+        )
+    assert r.status_code == 503 and "繁忙" in r.text
