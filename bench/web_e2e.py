@@ -60,6 +60,7 @@ def spawned_gateway() -> Iterator[str]:
             "HOTLINE_DATA_DIR": data,
             "HOTLINE_PORT": str(port),
             "HOTLINE_WEB_RATE_PER_MINUTE": "100000",
+            "HOTLINE_WEB_SESSIONS_PER_ADDRESS_PER_HOUR": "0",  # every citizen comes from this one address
             "HOTLINE_LOG_LEVEL": "WARNING",
         }
         env.pop("HOTLINE_REDIS_URL", None)

@@ -11,12 +11,14 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import ipaddress
 import json
 import re
 import secrets
 import time
 from typing import Annotated, Any
 
+import structlog
 from fastapi import APIRouter, Header, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field
@@ -41,10 +43,26 @@ from channels.base import (
 )
 from channels.media import Uploads, file_response, find, media_roots
 
+log = structlog.get_logger(__name__)
+
 NAME = "web"
 CURSOR = re.compile(r"\d{1,20}-\d{1,20}")  # a Redis stream id, as returned in ``cursor``
 EVENTS_MAXLEN = 500
 MULTIPART_OVERHEAD = 64 * 1024  # boundaries and part headers around an uploaded file
+
+
+def address_key(address: str | None) -> str:
+    """A client address as the per-address limits count it: IPv4 as it is, IPv6 by its /64 (a
+    phone or a household is given a whole /64, and may use any address in it)."""
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return address or "unknown"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return f"{ipaddress.IPv6Network((ip, 64), strict=False).network_address}/64"
+    return str(ip)
 
 
 def _session_key(session_id: str) -> str:
@@ -177,6 +195,25 @@ class WebChannel:
             raise Unavailable("服务暂时繁忙，请稍后重试") from exc
         return {"session_id": session_id, "token": token}
 
+    async def count_new_session(self, address: str | None) -> None:
+        """Charge one new session to the client's address (``HOTLINE_WEB_SESSIONS_PER_ADDRESS_PER_HOUR``):
+        raises RateLimited past the limit, so sessions (and their photo quotas) cannot be minted
+        by the thousand."""
+        limit = self.settings.web_sessions_per_address_per_hour
+        if not limit:
+            return
+        key = f"hl:web:new:{address_key(address)}:{int(time.time() // 3600)}"
+        try:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.incr(key)
+                pipe.expire(key, 3601)
+                opened, _ = await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise Unavailable("服务暂时繁忙，请稍后重试") from exc
+        if int(opened) > limit:
+            log.info("web_sessions_limited", limit=limit)
+            raise RateLimited("新建会话过于频繁，请稍后再试")
+
     async def authenticate(self, session_id: str, token: str | None, *, count: bool = False) -> dict[str, str]:
         """The session of a valid token; with ``count`` also charge one message to its rate limit
         (in the same round trip: this is the hot path of every message)."""
@@ -261,8 +298,9 @@ class WebChannel:
             return None
 
         @router.post("/sessions", status_code=201)
-        async def create_session() -> dict[str, str]:
+        async def create_session(request: Request) -> dict[str, str]:
             """Start an anonymous conversation; keep the token, it authorises every later call."""
+            await channel.count_new_session(request.client.host if request.client else None)
             return await channel.create_session()
 
         @router.post("/sessions/{session_id}/messages", status_code=202)

@@ -136,6 +136,10 @@ class Settings(BaseSettings):
     # Serving
     host: str = "127.0.0.1"
     port: int = 8000
+    # proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (comma-separated addresses or
+    # networks, "*" for any): behind nginx or a load balancer, the client's own address is then
+    # what the per-address limits count, not the proxy's
+    trusted_proxies: str = "127.0.0.1,::1"
     public_url: str = ""
     data_dir: Path = Path("data")
     log_level: str = "INFO"
@@ -161,6 +165,10 @@ class Settings(BaseSettings):
     web_enabled: bool = True
     web_rate_per_minute: int = 30
     web_session_ttl_hours: int = 72
+    # new widget sessions one client address (an IPv6 /64) may open per hour; 0 turns it off. The
+    # widget opens one per browser and keeps it, so this only stops scripts minting sessions
+    # (each with its own photo quota); an office or campus behind one address stays well under it
+    web_sessions_per_address_per_hour: int = Field(default=200, ge=0)
     max_text_chars: int = 2000
     max_body_bytes: int = 256 * 1024
     # Pages allowed to embed the widget from another origin ("*" = any: the API takes bearer tokens,

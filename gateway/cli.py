@@ -54,7 +54,7 @@ def serve(
     """
     import uvicorn
 
-    from gateway.app import create_app
+    from gateway.app import create_app, server_config
     from gateway.runtime import run_loop
 
     settings = get_settings()
@@ -72,7 +72,7 @@ def serve(
             "(demo page at /, console at /console/, health at /healthz)"
         )
         err.print(f"admin token: stored in {settings.data_dir / 'admin_token'} unless HOTLINE_ADMIN_TOKEN is set")
-        config = uvicorn.Config(application, host=host, port=port, log_level="warning", lifespan="on")
+        config = server_config(application, settings, host, port)
         gc.freeze()  # what start-up built lives as long as the process: keep it out of every GC pass
         await uvicorn.Server(config).serve()
 

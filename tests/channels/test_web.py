@@ -7,10 +7,13 @@ import json
 from typing import Any
 
 import httpx
+import pytest
 from PIL import Image
 
+from channels.web import address_key
+from config.settings import Settings
 from gateway import keys
-from tests.conftest import ADMIN_TOKEN, photo, wait_for_events
+from tests.conftest import ADMIN_TOKEN, LiveServer, photo, wait_for_events
 from tests.gateway.test_web_e2e import new_session, say
 
 
@@ -177,3 +180,63 @@ async def test_shared_coordinates_reach_the_bot_in_the_maps_datum(
     got = {m.get("channel_message_id"): m.get("geo") for m in (json.loads(f["data"]) for _, f in entries)}
     assert got["gcj"] == [39.915, 116.404]
     assert abs(got["gps"][0] - 39.916404) < 1e-6 and abs(got["gps"][1] - 116.410244) < 1e-6
+
+
+# --- new sessions per client address ----------------------------------------------------------
+@pytest.mark.parametrize(
+    ("address", "key"),
+    [
+        ("203.0.113.7", "203.0.113.7"),
+        ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:bbbb::9", "2001:db8:1:2::/64"),
+        ("::ffff:203.0.113.7", "203.0.113.7"),
+        (None, "unknown"),
+    ],
+)
+def test_addresses_are_counted_by_client_not_by_ipv6_address(address: str | None, key: str) -> None:
+    assert address_key(address) == key
+
+
+@pytest.fixture
+def few_sessions(settings: Settings) -> Settings:
+    return settings.model_copy(update={"web_sessions_per_address_per_hour": 3})
+
+
+async def test_one_address_opens_only_so_many_sessions_an_hour(few_sessions: Settings) -> None:
+    from gateway.app import create_app
+
+    app = create_app(few_sessions)
+    await app.state.runtime.start()
+    try:
+
+        async def opened(address: str) -> int:
+            transport = httpx.ASGITransport(app=app, client=(address, 40000))
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+                r = await c.post("/channels/web/sessions")
+                assert r.status_code in (201, 429), r.text
+                if r.status_code == 429:
+                    assert "新建会话过于频繁" in r.text and r.headers["Retry-After"]
+                return r.status_code
+
+        assert [await opened("203.0.113.7") for _ in range(4)] == [201, 201, 201, 429]
+        assert await opened("198.51.100.20") == 201  # another client is not held back
+        assert [await opened(f"2001:db8::{i}") for i in range(4)] == [201, 201, 201, 429]  # one /64
+    finally:
+        await app.state.runtime.stop()
+
+
+@pytest.mark.parametrize(("trusted", "counted_apart"), [("127.0.0.1", True), ("10.9.8.7", False)])
+def test_behind_a_trusted_proxy_the_client_address_counts(
+    few_sessions: Settings, trusted: str, counted_apart: bool
+) -> None:
+    """uvicorn as `hotline serve` runs it: X-Forwarded-For is believed from HOTLINE_TRUSTED_PROXIES only."""
+    settings = few_sessions.model_copy(update={"trusted_proxies": trusted})
+    with LiveServer(settings) as server:
+
+        def opened(client: str) -> int:
+            url = f"{server.url}/channels/web/sessions"
+            return httpx.post(url, headers={"X-Forwarded-For": client}, timeout=10).status_code
+
+        assert [opened("198.51.100.1") for _ in range(3)] == [201, 201, 201]
+        # a fourth from another client behind the same proxy: its own count, or the proxy's
+        assert opened("198.51.100.2") == (201 if counted_apart else 429)
