@@ -29,6 +29,7 @@ from typing import Any
 
 import structlog
 from fastapi.responses import FileResponse
+from pi_heif import register_heif_opener
 from PIL import Image, ImageOps, UnidentifiedImageError
 from pydantic import BaseModel, ValidationError
 from redis.exceptions import RedisError
@@ -37,13 +38,16 @@ from channels.base import Attachment, BadRequest, ChannelContext, Unavailable, n
 from config.settings import Settings
 
 log = structlog.get_logger(__name__)
+register_heif_opener()  # Pillow opens HEIC/HEIF (decoding only; applies the photo's rotation)
 
 FAILED_KEEP_S = 7 * 24 * 3600  # a fetch that failed is remembered this long
 MAX_PIXELS = 60_000_000  # a 108 MP phone camera is 12000 x 9000: larger is not a photo
-FORMATS = {"JPEG", "PNG", "WEBP", "GIF", "BMP", "MPO"}  # MPO: the JPEG some phones write
+# MPO: the JPEG some phones write; HEIF: an iPhone's HEIC, which a desktop browser cannot shrink
+# and so uploads as it is (decoded by pi-heif, registered below)
+FORMATS = {"JPEG", "PNG", "WEBP", "GIF", "BMP", "MPO", "HEIF"}
 UPLOAD_REF = re.compile(r"upload:[0-9a-f]{32}")
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
-_NOT_AN_IMAGE = "不支持的图片格式，请发送 JPG、PNG、WebP 或 GIF 图片"
+_NOT_AN_IMAGE = "不支持的图片格式，请发送 JPG、PNG、WebP、GIF 或 HEIC 图片"
 _TOO_MANY_PIXELS = "图片尺寸过大，请发送手机拍摄的普通照片"
 
 

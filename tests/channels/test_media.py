@@ -53,6 +53,23 @@ def test_a_phone_photo_is_turned_upright_and_loses_its_exif() -> None:
     assert not image.getexif()  # no GPS position, no orientation left to apply twice
 
 
+HEIC = Path(__file__).parent / "fixtures" / "media" / "rotated_gps.heic"
+
+
+def test_an_iphone_heic_photo_becomes_an_upright_jpeg_without_its_exif() -> None:
+    content, mime = normalise_image(HEIC.read_bytes(), max_side=2560)
+    image = opened(content)
+    assert mime == "image/jpeg" and image.format == "JPEG"
+    assert image.size == (300, 400)  # turned as the phone meant (HEIF's irot)
+    assert image.getpixel((280, 10))[0] < 60  # the dark corner is now at the top right
+    assert not image.getexif()
+
+
+def test_a_heic_cut_off_in_transit_is_refused() -> None:
+    with pytest.raises(BadRequest, match="损坏|不支持"):
+        normalise_image(HEIC.read_bytes()[:20000], max_side=2560)
+
+
 def test_a_large_photo_is_shrunk_and_keeps_its_proportions() -> None:
     content, _ = normalise_image(photo(4000, 3000), max_side=1600)
     assert opened(content).size == (1600, 1200)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -240,3 +241,12 @@ def test_behind_a_trusted_proxy_the_client_address_counts(
         assert [opened("198.51.100.1") for _ in range(3)] == [201, 201, 201]
         # a fourth from another client behind the same proxy: its own count, or the proxy's
         assert opened("198.51.100.2") == (201 if counted_apart else 429)
+
+
+async def test_a_heic_photo_from_a_desktop_browser_is_taken(client: httpx.AsyncClient) -> None:
+    """Chrome on a PC cannot decode an iPhone's HEIC to shrink it, so the widget sends it as it is."""
+    session = await new_session(client)
+    heic = (Path(__file__).parent / "fixtures" / "media" / "rotated_gps.heic").read_bytes()
+    r = await upload(client, session, heic, "image/heic")
+    assert r.status_code == 201, r.text
+    assert r.json()["attachment"]["mime"] == "image/jpeg"

@@ -37,7 +37,7 @@ CITIZEN = f"{MESSAGES} > [data-from='citizen']"
 BOT_TYPES = ("reply", "operator", "survey", "status_update", "ticket_filed")
 BOT = ", ".join(f"{MESSAGES} > [data-type='{t}']" for t in BOT_TYPES)
 UPLOAD_REF = re.compile(r"upload:[0-9a-f]{32}")
-NOT_AN_IMAGE = "不支持的图片格式，请发送 JPG、PNG、WebP 或 GIF 图片"  # channels/media.py
+NOT_AN_IMAGE = "不支持的图片格式，请发送 JPG、PNG、WebP、GIF 或 HEIC 图片"  # channels/media.py
 HANGZHOU = {"latitude": 30.274151, "longitude": 120.155151}
 
 
