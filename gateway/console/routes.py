@@ -252,7 +252,11 @@ async def queue(
     user: UserDep, request: Request, status: str = "", channel: str = "", assignee: str = ""
 ) -> dict[str, Any]:
     """Conversations, waiting-for-a-person first; ``status`` waiting|operator|bot|closed|mine."""
-    return await convs.queue(_console(request).redis, user.name, status=status, channel=channel, assignee=assignee)
+    console = _console(request)
+    found = await convs.queue(console.redis, user.name, status=status, channel=channel, assignee=assignee)
+    # what operators call each portal source (市政府网站留言板, 市长信箱), not "portal:liuyanban"
+    found["channel_names"] = {f"portal:{n}": s.name for n, s in console.rt.settings.portal.items() if s.name}
+    return found
 
 
 @api.get("/conversation")

@@ -74,6 +74,7 @@
   }
   function channelName(c) {
     if (!c) return "";
+    if (state.channelNames && state.channelNames[c]) return state.channelNames[c];
     if (c.indexOf("portal:") === 0) return "网站留言";
     return CHANNELS[c] || c;
   }
@@ -124,6 +125,7 @@
     state.skew = data.now - Date.now() / 1000;
     state.queue = data.conversations || [];
     state.counts = data.counts || {};
+    state.channelNames = data.channel_names || {};
     var sel = $("f-channel");
     var known = {};
     Array.prototype.forEach.call(sel.options, function (o) { known[o.value] = true; });
