@@ -291,6 +291,7 @@ class PortalChannel:
             "ticket_id": message.ticket_id or "",
             "kind": message.kind,
             "status": message.fields.get("status", ""),
+            "note": message.fields.get("note", ""),  # the status change's own words: on resolution, the 答复
             "text": message.text,
             "options": message.buttons,
             "sent_at": message.created_at.isoformat(),

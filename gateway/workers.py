@@ -307,7 +307,8 @@ class StatusPoller:
                     kind="status_update",
                     text=say("status_update", ticket_id=change.ticket_id, status=status_name(change.status), note=note),
                     ticket_id=change.ticket_id,
-                    fields={**fields, "status": change.status, "at": _iso(change.at)},
+                    # the note alone too (a department's answer, 答复): a portal shows it as written
+                    fields={**fields, "status": change.status, "at": _iso(change.at), "note": change.note},
                 )
                 await rt.streams.publish(out, pipe)
             if change.status == "resolved":

@@ -414,6 +414,7 @@ async def test_a_post_is_filed_answered_and_its_reply_posted_back(
         assert r.status_code == 200, r.text
     answer = await source.wait_for(lambda x: x["kind"] == "status_update" and x["status"] == "resolved")
     assert answer["post_id"] == "40956" and "已安装路灯4盏" in answer["text"]
+    assert answer["note"] == "已安装路灯4盏，破损路面已修补"  # the 答复 as the department wrote it
     survey = await source.wait_for(lambda x: x["kind"] == "survey")
     assert survey["options"] == ["满意", "基本满意", "不满意"] and survey["post_id"] == "40956"
 
