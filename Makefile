@@ -5,7 +5,7 @@ PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint browser bench-web bench-nlu clean
+.PHONY: run test lint browser mailserver bench-web bench-nlu clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required (set PYTHON=...)"'
@@ -29,11 +29,18 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then (apt-get update -qq && apt-get install -y -qq chromium fonts-noto-cjk >/dev/null); \
 	  else echo "chromium missing and not root: browser tests will be skipped"; fi; }
 
+# Debian's Dovecot for the e-mail channel's tests: a real IMAP server on loopback, started by a
+# fixture with its own configuration in a temporary folder (no system service is touched).
+mailserver:
+	@command -v dovecot >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends dovecot-imapd >/dev/null); \
+	  else echo "dovecot missing and not root: e-mail server tests will be skipped"; fi; }
+
 lint: $(VENV)/.test-installed
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: $(VENV)/.test-installed browser lint
+test: $(VENV)/.test-installed browser mailserver lint
 	$(BIN)/pytest
 
 bench-web: $(VENV)/.test-installed

@@ -9,8 +9,10 @@ registry line in ``channels/registry.py``. A platform that pushes at high rates 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -335,6 +337,17 @@ class ChannelContext(BaseModel):
     http: Any = None  # httpx.AsyncClient shared by adapters; set at start-up
     publish: Any = None  # async (OutboundMessage) -> bool: queue a message for delivery (deferred sends)
     list_tickets: Any = None  # async (conversation_key) -> list[dict]: a citizen's own tickets, newest first
+
+
+async def stop_task(task: asyncio.Task[None], within_s: float) -> bool:
+    """Cancel a channel's background loop and wait for it to end, at most ``within_s``; True if it
+    ended. A cancel that lands while redis-py opens a connection is swallowed by it and the loop
+    goes on, so it is cancelled again until it ends."""
+    deadline = time.monotonic() + within_s
+    while not task.done() and time.monotonic() < deadline:
+        task.cancel()
+        await asyncio.wait({task}, timeout=0.05)
+    return task.done()
 
 
 def split_text(text: str, limit: int) -> Sequence[str]:

@@ -34,7 +34,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from pydantic import BaseModel, ValidationError
 from redis.exceptions import RedisError
 
-from channels.base import Attachment, BadRequest, ChannelContext, Unavailable, new_id
+from channels.base import Attachment, BadRequest, ChannelContext, Unavailable, new_id, stop_task
 from config.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -227,14 +227,7 @@ class MediaFetcher:
         task, self.task = self.task, None
         if task is None:
             return
-        # A cancel that lands while redis-py opens a connection is swallowed by it, and the loop
-        # goes on: cancel again until the task ends (at most 5 s: a fetch in flight must not hold
-        # up shutdown).
-        deadline = time.monotonic() + 5
-        while not task.done() and time.monotonic() < deadline:
-            task.cancel()
-            await asyncio.wait({task}, timeout=0.05)
-        if not task.done():
+        if not await stop_task(task, 5):  # a fetch in flight must not hold up shutdown
             log.warning("media_fetch_loop_not_stopped", queue=self.queue)
         elif not task.cancelled() and task.exception() is not None:
             log.warning("media_fetch_loop_ended", queue=self.queue, error=str(task.exception()))

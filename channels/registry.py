@@ -7,6 +7,6 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from channels import portal, telegram, web, wechat
+from channels import email, portal, telegram, web, wechat
 
-MODULES: list[ModuleType] = [web, telegram, wechat, portal]
+MODULES: list[ModuleType] = [web, telegram, wechat, portal, email]

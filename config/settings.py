@@ -14,9 +14,9 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -98,6 +98,61 @@ class TelegramBot(BaseModel):
         return value
 
 
+_MAIL_SCHEMES: dict[str, tuple[Literal["imap", "smtp"], Literal["implicit", "starttls", "none"], int]] = {
+    "imaps": ("imap", "implicit", 993),
+    "imap+starttls": ("imap", "starttls", 143),
+    "imap": ("imap", "none", 143),
+    "smtps": ("smtp", "implicit", 465),
+    "smtp+starttls": ("smtp", "starttls", 587),
+    "smtp": ("smtp", "none", 25),
+}
+_LOOPBACK = {"localhost", "127.0.0.1", "::1"}
+
+
+class MailServer(BaseModel):
+    """An IMAP or SMTP server of the e-mail channel, from ``HOTLINE_EMAIL_IMAP_URL`` / ``_SMTP_URL``."""
+
+    protocol: Literal["imap", "smtp"]
+    tls: Literal["implicit", "starttls", "none"]
+    host: str
+    port: int
+    username: str = ""
+    password: SecretStr = SecretStr("")
+    folder: str = "INBOX"  # IMAP only: the folder read
+
+    @property
+    def label(self) -> str:
+        """The server for logs and errors: never the password."""
+        return f"{self.protocol}://{self.host}:{self.port}"
+
+
+def mail_server(url: str, variable: str, protocol: Literal["imap", "smtp"]) -> MailServer:
+    """Parse ``imaps://user:pass@host:993/INBOX`` (and the other schemes of ``_MAIL_SCHEMES``);
+    ValueError naming ``variable`` (and never the password) for anything else. A connection
+    without TLS is allowed to a loopback host only (a local relay), or for SMTP without a login."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    if scheme not in _MAIL_SCHEMES or not parts.hostname:
+        known = ", ".join(f"{s}://" for s in _MAIL_SCHEMES)
+        raise ValueError(f"{variable} must be a URL like imaps://user:password@host:993/INBOX ({known})")
+    kind, tls, default_port = _MAIL_SCHEMES[scheme]
+    if kind != protocol:
+        raise ValueError(f"{variable} must be an {protocol.upper()} URL ({protocol}s://, {protocol}+starttls://)")
+    try:
+        port = parts.port or default_port
+    except ValueError as exc:
+        raise ValueError(f"{variable}: the port is not a number") from exc
+    username, password = unquote(parts.username or ""), unquote(parts.password or "")
+    if protocol == "imap" and not (username and password):
+        raise ValueError(f"{variable} needs the mailbox's user name and (app) password")
+    if tls == "none" and parts.hostname not in _LOOPBACK and (username or protocol == "imap"):
+        raise ValueError(f"{variable}: a password is sent over a connection without TLS; use {protocol}s:// "
+                         f"or {protocol}+starttls:// (plain {scheme}:// is for a loopback host)")
+    folder = unquote(parts.path.lstrip("/")) or "INBOX"
+    return MailServer(protocol=protocol, tls=tls, host=parts.hostname, port=port, username=username,
+                      password=SecretStr(password), folder=folder)
+
+
 class PortalSource(BaseModel):
     """One government portal source that pushes its posts (政府网站留言板, 市长信箱, 社情民意):
     ``HOTLINE_PORTAL__<SOURCE>__SECRET|REPLY_URL|NAME|MEDIA_HOSTS``."""
@@ -131,6 +186,7 @@ class Settings(BaseSettings):
         env_file_encoding="utf-8",
         env_nested_delimiter="__",
         extra="ignore",
+        hide_input_in_errors=True,  # a refused value may be a secret (a mail URL holds its password)
     )
 
     # Serving
@@ -272,6 +328,20 @@ class Settings(BaseSettings):
     wechat_media_retry_s: float = Field(default=30.0, gt=0)
     telegram_api_base: str = "https://api.telegram.org"
     telegram_media_retry_s: float = Field(default=30.0, gt=0)  # like HOTLINE_WECHAT_MEDIA_RETRY_S
+    # E-mail (市长信箱, channels/email): on when the two URLs and the address are set. Mail is read
+    # from the IMAP folder every ``email_poll_s`` seconds (a cursor in Redis, never the \Seen flag),
+    # replies go out by SMTP in the same thread. The URLs hold the credentials (percent-encode
+    # special characters): secrets, never logged.
+    email_imap_url: SecretStr = SecretStr("")  # imaps://user:pass@host:993/INBOX, imap+starttls://…:143
+    email_smtp_url: SecretStr = SecretStr("")  # smtps://user:pass@host:465, smtp+starttls://…:587, smtp://relay:25
+    email_address: str = ""  # the mailbox's own address: From of replies; mail from it is never answered
+    email_display_name: str = "12345政务服务便民热线"  # the name shown beside it
+    email_poll_s: float = Field(default=30.0, gt=0)
+    email_max_bytes: int = Field(default=25 * 1024 * 1024, gt=0)  # larger mail is not read; the writer is told
+    email_max_attachments: int = Field(default=10, ge=0)  # kept per mail, the rest left out (the operator sees how many)
+    email_thread_days: float = Field(default=180, gt=0)  # a ticket's thread (subject, Message-IDs) is kept this long
+    email_backlog_days: float = Field(default=3, ge=0)  # first start: mail received this recently is read, older not
+    email_timeout_s: float = Field(default=30.0, gt=0)  # one IMAP or SMTP exchange
     # Government portal sources, by name (it appears in /channels/portal/<source>)
     portal: dict[str, PortalSource] = Field(default_factory=dict)
     portal_replay_window_s: int = Field(default=300, ge=0)  # pushes signed longer ago (or ahead) are refused
@@ -321,6 +391,35 @@ class Settings(BaseSettings):
         if found:
             data = {**data, "telegram": {**found, **dict(data.get("telegram") or {})}}
         return data
+
+    @model_validator(mode="after")
+    def _email_complete(self) -> Settings:
+        """The e-mail channel needs its two servers and its address, or none of them."""
+        given = {
+            "HOTLINE_EMAIL_IMAP_URL": self.email_imap_url.get_secret_value(),
+            "HOTLINE_EMAIL_SMTP_URL": self.email_smtp_url.get_secret_value(),
+            "HOTLINE_EMAIL_ADDRESS": self.email_address,
+        }
+        missing = [name for name, value in given.items() if not value.strip()]
+        if missing and len(missing) < len(given):
+            raise ValueError(f"the e-mail channel also needs {', '.join(missing)}")
+        if not missing:
+            self.email_imap()
+            self.email_smtp()
+            if not re.fullmatch(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+", self.email_address.strip()):
+                raise ValueError("HOTLINE_EMAIL_ADDRESS must be the mailbox's address, e.g. mayor@city.gov.cn")
+            self.email_address = self.email_address.strip().lower()
+        return self
+
+    @property
+    def email_enabled(self) -> bool:
+        return bool(self.email_address and self.email_imap_url.get_secret_value())
+
+    def email_imap(self) -> MailServer:
+        return mail_server(self.email_imap_url.get_secret_value(), "HOTLINE_EMAIL_IMAP_URL", "imap")
+
+    def email_smtp(self) -> MailServer:
+        return mail_server(self.email_smtp_url.get_secret_value(), "HOTLINE_EMAIL_SMTP_URL", "smtp")
 
     @field_validator("admin_token")
     @classmethod
