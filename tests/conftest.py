@@ -158,7 +158,9 @@ def photo(width: int = 800, height: int = 600, fmt: str = "JPEG", **save: Any) -
 async def wait_for_events(
     client: httpx.AsyncClient, session: dict[str, str], predicate: Any, timeout: float = 10.0, after: str = ""
 ) -> tuple[list[dict[str, Any]], str]:
-    """Long-poll a web session until an event satisfies ``predicate``; returns all events and the cursor."""
+    """Long-poll a web session until an event satisfies ``predicate``; returns every event seen and
+    the cursor of the first matching one, so a wait that follows sees what came after it even when
+    it arrived in the same batch (a bot's reply right behind the echo)."""
     headers = {"Authorization": f"Bearer {session['token']}"}
     seen: list[dict[str, Any]] = []
     cursor = after
@@ -173,6 +175,6 @@ async def wait_for_events(
         body = r.json()
         seen.extend(body["events"])
         cursor = body["cursor"]
-        if any(predicate(e) for e in body["events"]):
-            return seen, cursor
+        if (match := next((e for e in body["events"] if predicate(e)), None)) is not None:
+            return seen, match["cursor"]
     raise AssertionError(f"no matching event within {timeout}s; saw {[(e['type'], e['text'][:30]) for e in seen]}")
