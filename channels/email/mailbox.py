@@ -276,7 +276,7 @@ class Poller:
             channel_message_id=mail.key,
             sender=mail.sender,
             received_at=min(mail.date, utcnow()) if mail.date else utcnow(),
-            text=mail.text,
+            text=mail.text or mail.subject,  # "见主题": a letter written in its subject alone
             title=mail.subject or None,
             attachments=attachments,
             reply_to=mail.message_id,
