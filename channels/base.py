@@ -339,6 +339,22 @@ class ChannelContext(BaseModel):
     list_tickets: Any = None  # async (conversation_key) -> list[dict]: a citizen's own tickets, newest first
 
 
+# a letter's body that only points at its title or its attachments: 如题, 见主题, 详见附件
+_POINTER = re.compile(
+    r"[\s，,。.!！~～]*(?:如题|如标题|见主题|详见主题|同主题|见标题|内容见标题|(?:详|具体)?见附件)"
+    r"(?:[\s，,。.!！~～]*(?:谢谢|麻烦了|请(?:尽快)?处理))?[\s，,。.!！~～]*"
+)
+
+
+def letter_text(title: str, body: str) -> str:
+    """What a letter says: its body, or its title when the body is empty or only points at the
+    title or the attachments (如题, 见主题, 详见附件), as many portal posts and e-mails are written."""
+    body, title = body.strip(), title.strip()
+    if title and (not body or _POINTER.fullmatch(body)):
+        return title
+    return body
+
+
 async def stop_task(task: asyncio.Task[None], within_s: float) -> bool:
     """Cancel a channel's background loop and wait for it to end, at most ``within_s``; True if it
     ended. A cancel that lands while redis-py opens a connection is swallowed by it and the loop

@@ -46,6 +46,7 @@ from channels.base import (
     Then,
     Unauthorized,
     Webhook,
+    letter_text,
     utcnow,
     well_formed,
 )
@@ -149,13 +150,13 @@ def inbound(source: str, post: Post, now: datetime | None = None) -> InboundMess
                 name=item.name,
             )
         )
-    body, title = post.body.strip(), post.title.strip()
+    title = post.title.strip()
     return InboundMessage(
         channel=f"{NAME}:{source}",
         channel_message_id=post.id,
         sender=post.user,
         received_at=at,
-        text=body or title,
+        text=letter_text(title, post.body),
         title=title or None,
         attachments=attachments,
         location=post.location,

@@ -38,6 +38,7 @@ from channels.base import (
     InboundMessage,
     OutboundMessage,
     Then,
+    letter_text,
     stop_task,
     utcnow,
 )
@@ -276,7 +277,7 @@ class Poller:
             channel_message_id=mail.key,
             sender=mail.sender,
             received_at=min(mail.date, utcnow()) if mail.date else utcnow(),
-            text=mail.text or mail.subject,  # "见主题": a letter written in its subject alone
+            text=letter_text(mail.subject, mail.text),  # a letter written in its subject alone (如题)
             title=mail.subject or None,
             attachments=attachments,
             reply_to=mail.message_id,

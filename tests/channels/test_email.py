@@ -316,12 +316,13 @@ async def test_new_mail_is_enqueued_once_as_a_letter(box: Box) -> None:
     assert all(b"\\Seen" not in flags for flags in box.dovecot.flags(box.user).values())
 
 
-async def test_a_letter_written_in_its_subject_alone_is_its_own_text(box: Box) -> None:
+@pytest.mark.parametrize("body", [b"", b"\xe5\xa6\x82\xe9\xa2\x98"], ids=["empty", "ruti"])  # 如题
+async def test_a_letter_written_in_its_subject_alone_is_its_own_text(box: Box, body: bytes) -> None:
     box.deliver(
         b"From: =?UTF-8?B?5p2O5Zub?= <lisi@qq.com>\r\nTo: mayor@city.gov.cn\r\n"
         b"Subject: =?UTF-8?B?QTPljLrogZTkuLDot6/nsbPlhbDmmKXlpKnlsI/ljLrpl6jlj6Pot6/nga/lnY/kuoY=?=\r\n"
         b"Message-ID: <subject-only@qq.com>\r\nDate: Fri, 27 Nov 2026 09:00:00 +0800\r\n"
-        b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\r\n"
+        b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + body + b"\r\n"
     )
     assert await box.poller().poll_once() == 1
     [msg] = await box.inbound()

@@ -206,9 +206,19 @@ def test_every_captured_post_is_a_letter_answering_its_own_post(name: str) -> No
     assert msg.sender == post["user"] and msg.title == post["title"]
 
 
-def test_a_post_with_only_a_title_is_its_own_text() -> None:
-    msg = portal.inbound("liuyanban", portal.Post(id="1", user="u", title="小区门口路灯坏了一个月"))
+@pytest.mark.parametrize("body", ["", "如题", "如题，谢谢！", "详见附件。"])
+def test_a_post_written_in_its_title_is_its_own_text(body: str) -> None:
+    msg = portal.inbound(
+        "liuyanban", portal.Post(id="1", user="u", title="小区门口路灯坏了一个月", body=body)
+    )
     assert msg.text == "小区门口路灯坏了一个月" and msg.title == "小区门口路灯坏了一个月"
+
+
+def test_a_body_that_only_mentions_the_title_is_kept() -> None:
+    msg = portal.inbound(
+        "liuyanban", portal.Post(id="1", user="u", title="路灯", body="如题所说，路灯坏了一个月")
+    )
+    assert msg.text == "如题所说，路灯坏了一个月"
 
 
 @pytest.mark.parametrize(
