@@ -70,7 +70,11 @@ class ConsoleState:
                 self._snapshot = cached
         data = cached[2]
         counts = dict(data["counts"], mine=sum(r["assignee"] == user for r in data["conversations"]))
-        return {**data, "counts": counts}
+        return {**data, "counts": counts, "channel_names": self.channel_names()}
+
+    def channel_names(self) -> dict[str, str]:
+        """What operators call each portal source (市政府网站留言板, 市长信箱), not "portal:liuyanban"."""
+        return {f"portal:{n}": s.name for n, s in self.rt.settings.portal.items() if s.name}
 
     def _part(self, name: str, build: Any) -> Any:
         if name not in self._parts:
@@ -254,9 +258,7 @@ async def queue(
     """Conversations, waiting-for-a-person first; ``status`` waiting|operator|bot|closed|mine."""
     console = _console(request)
     found = await convs.queue(console.redis, user.name, status=status, channel=channel, assignee=assignee)
-    # what operators call each portal source (市政府网站留言板, 市长信箱), not "portal:liuyanban"
-    found["channel_names"] = {f"portal:{n}": s.name for n, s in console.rt.settings.portal.items() if s.name}
-    return found
+    return {**found, "channel_names": console.channel_names()}
 
 
 @api.get("/conversation")

@@ -11,6 +11,8 @@ import pytest
 
 from channels import portal
 from config.settings import PortalSource, Settings
+from tests.console.test_console_browser import OPERATOR, _create_operator, _login, _page
+from tests.console.test_console_browser import browser as browser  # the module's Chromium fixture
 
 SECRET = "liuyanban-secret-0123456789"
 
@@ -41,3 +43,32 @@ async def test_the_queue_names_the_source(client: httpx.AsyncClient, console_log
     assert queue["conversations"][0]["channel"] == "portal:liuyanban"
     assert queue["channels"] == ["portal:liuyanban"]
     assert queue["channel_names"] == {"portal:liuyanban": "市政府网站留言板"}
+
+
+def test_the_console_shows_the_sources_name(live_gateway: str, settings: Settings, browser: Any) -> None:
+    """In Chromium: the queue's badge, the channel filter and the conversation's title."""
+    from playwright.sync_api import expect
+
+    base = live_gateway.rstrip("/")
+    post = {
+        "id": "197810",
+        "user": "A00078084",
+        "title": "咨询A市装修核价的相关问题",
+        "body": "精装价格不得超过毛胚15%是否在所有楼盘实行？",
+    }
+    body = json.dumps(post, ensure_ascii=False).encode()
+    headers = {"content-type": "application/json", **portal.sign(SECRET, body)}
+    assert httpx.post(f"{base}/channels/portal/liuyanban", content=body, headers=headers).status_code == 200
+    _create_operator(settings)
+    errors: list[str] = []
+    context, page = _page(browser, errors, [])
+    try:
+        _login(page, base, OPERATOR)
+        item = page.locator(".queue-item").first
+        expect(item.locator(".badge.channel")).to_have_text("市政府网站留言板")
+        expect(page.locator("#f-channel option[value='portal:liuyanban']")).to_have_text("市政府网站留言板")
+        item.click()
+        expect(page.locator("#conv-title")).to_contain_text("市政府网站留言板")
+        assert errors == []
+    finally:
+        context.close()
