@@ -96,6 +96,8 @@ class Streams:
         if msg.attachments:
             shown["media"] = [a.word for a in msg.attachments]
             shown["refs"] = [a.ref for a in msg.attachments]  # the console shows each stored one
+        if msg.title and msg.title != msg.text:  # a letter's own title (留言主题, e-mail subject)
+            shown["title"] = msg.title
         if msg.location is not None:
             shown["place"] = msg.location.text
             shown["geo"] = [msg.location.lat, msg.location.lng]  # the console links it to a map

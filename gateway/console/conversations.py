@@ -206,6 +206,7 @@ async def history(redis: Any, key: str) -> list[dict[str, Any]]:
             "id": entry_id,
             "from": who,
             "kind": item.get("kind", ""),
+            "title": item.get("title", ""),  # a letter's own title, shown above its words
             "text": item.get("text", ""),
             "at": _f(item.get("at")),
             "ticket_id": item.get("ticket_id"),

@@ -68,7 +68,11 @@ def test_the_console_shows_the_sources_name(live_gateway: str, settings: Setting
         expect(item.locator(".badge.channel")).to_have_text("市政府网站留言板")
         expect(page.locator("#f-channel option[value='portal:liuyanban']")).to_have_text("市政府网站留言板")
         item.click()
-        expect(page.locator("#conv-title")).to_contain_text("市政府网站留言板")
+        expect(page.locator("#conv-title")).to_have_text("市政府网站留言板 · A00078084")
+        # the post's own title above its words, as the board showed it
+        expect(page.locator("#history .msg[data-from='citizen'] .title")).to_have_text(
+            "咨询A市装修核价的相关问题"
+        )
         assert errors == []
     finally:
         context.close()

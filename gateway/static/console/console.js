@@ -78,6 +78,10 @@
     if (c.indexOf("portal:") === 0) return "网站留言";
     return CHANNELS[c] || c;
   }
+  // the citizen's part of a conversation key ("portal:liuyanban:UU008729" → "UU008729")
+  function senderOf(key, channel) {
+    return channel && key.indexOf(channel + ":") === 0 ? key.slice(channel.length + 1) : key.split(":").slice(1).join(":");
+  }
   function now() { return Date.now() / 1000 + state.skew; }
   function duration(s) {
     s = Math.max(0, Math.floor(s));
@@ -257,7 +261,7 @@
     $("side-empty").hidden = true;
     $("conv").setAttribute("data-key", s.key);
     $("conv").setAttribute("data-mode", s.mode);
-    $("conv-title").textContent = channelName(s.channel) + " · " + s.key.split(":").slice(1).join(":").slice(0, 12);
+    $("conv-title").textContent = channelName(s.channel) + " · " + senderOf(s.key, s.channel).slice(0, 12);
     $("conv-mode").textContent = MODES[s.mode] || s.mode;
     $("conv-mode").className = "badge mode-" + s.mode;
     $("conv-reason").textContent = s.reason ? (REASONS[s.reason] || s.reason) : "";
@@ -285,6 +289,7 @@
       if (m.from === "note" && m.author) who += "（" + m.author + "）";
       if (m.kind === "bot_suppressed") who = "机器人回复未发送（人工已接管）";
       li.appendChild(el("span", "who", who + " · " + clock(m.at)));
+      if (m.title) li.appendChild(el("div", "title", m.title)); // a letter's own title
       var refs = m.refs || [];
       var extra = (m.media || []).map(function (w, i) { return refs[i] ? "" : "［" + w + "］"; }).join("") +
         (m.place ? "［位置：" + m.place + "］" : "");
@@ -492,7 +497,7 @@
       w.textContent = "";
       d.longest_waiting.forEach(function (r) {
         var tr = el("tr");
-        tr.appendChild(el("td", "", channelName(r.channel) + " " + r.key.split(":").slice(1).join(":").slice(0, 10)));
+        tr.appendChild(el("td", "", channelName(r.channel) + " " + senderOf(r.key, r.channel).slice(0, 10)));
         tr.appendChild(el("td", "", REASONS[r.reason] || r.reason));
         tr.appendChild(el("td", "", duration(r.waited_s)));
         tr.appendChild(el("td", "", r.last_text));
