@@ -140,6 +140,18 @@ def live_gateway(settings: Settings) -> Iterator[str]:
         yield server.url
 
 
+async def serve_local(app: Any) -> tuple[Any, str]:
+    """An aiohttp ``app`` (a platform's stand-in: the Bot API, a portal source) on a free loopback
+    port: its runner, to ``cleanup()`` after, and its base URL."""
+    from aiohttp import web
+
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    host, port = runner.addresses[0][:2]
+    return runner, f"http://{host}:{port}"
+
+
 def photo(width: int = 800, height: int = 600, fmt: str = "JPEG", **save: Any) -> bytes:
     """An image file as a camera or a phone's picker would send it, made with Pillow (a noisy
     gradient, which compresses like a photo, with a dark square in its top-left corner, so

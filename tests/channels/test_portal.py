@@ -32,12 +32,18 @@ from config.settings import PortalSource, Settings
 from gateway import errors, keys
 from gateway.streams import Streams
 from tests.channels.test_media import exif_rotated_with_gps
-from tests.conftest import ADMIN_TOKEN
+from tests.conftest import ADMIN_TOKEN, serve_local
 
 FIXTURES = Path(__file__).parent / "fixtures" / "portal"
 SECRET = "liuyanban-secret-0123456789"
 TICKET = re.compile(r"12345-\d{8}-\d{6}")
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+def signed(post: dict[str, Any], secret: str = SECRET) -> dict[str, Any]:
+    """``post`` as a source pushes it: the keyword arguments of an httpx ``post``."""
+    body = json.dumps(post, ensure_ascii=False).encode()
+    return {"content": body, "headers": {"content-type": "application/json", **portal.sign(secret, body)}}
 
 
 def post_fixture(name: str, media: str = "") -> dict[str, Any]:
@@ -60,12 +66,7 @@ class Source:
         app = web.Application()
         app.router.add_post("/api/replies", self.reply)
         app.router.add_get("/{path:.+}", self.download)
-        self.runner = web.AppRunner(app, access_log=None)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = self.runner.addresses[0][:2]
-        self.url = f"http://{host}:{port}"
+        self.runner, self.url = await serve_local(app)
 
     async def stop(self) -> None:
         if self.runner is not None:
@@ -402,12 +403,7 @@ async def test_a_post_is_filed_answered_and_its_reply_posted_back(
     client: httpx.AsyncClient, source: Source
 ) -> None:
     post = post_fixture("post__streetlight")
-    body = json.dumps(post, ensure_ascii=False).encode()
-    r = await client.post(
-        "/channels/portal/liuyanban",
-        content=body,
-        headers={"content-type": "application/json", **portal.sign(SECRET, body)},
-    )
+    r = await client.post("/channels/portal/liuyanban", **signed(post))
     assert r.status_code == 200, r.text
     receipt = await source.wait_for(lambda x: x["kind"] == "ticket_filed")
     assert receipt["post_id"] == "40956" and receipt["user"] == "UU008729" and TICKET.search(receipt["text"])
@@ -433,12 +429,7 @@ async def test_a_post_is_filed_answered_and_its_reply_posted_back(
         "user": "UU008729",
         "body": "满意",
     }  # the writer's answer, relayed by the board
-    body = json.dumps(follow_up, ensure_ascii=False).encode()
-    r = await client.post(
-        "/channels/portal/liuyanban",
-        content=body,
-        headers={"content-type": "application/json", **portal.sign(SECRET, body)},
-    )
+    r = await client.post("/channels/portal/liuyanban", **signed(follow_up))
     assert r.status_code == 200
     await source.wait_for(lambda x: x["kind"] == "reply" and "满意" in x["text"])
     assert (await client.get(f"/api/admin/tickets/{ticket_id}", headers=ADMIN)).json()["rating"] == "满意"
@@ -473,11 +464,6 @@ async def test_redis_down_answers_503_so_the_source_retries(settings: Settings) 
     app = FastAPI()
     errors.install(app)
     app.include_router(channel.router(), prefix="/channels")  # type: ignore[arg-type]
-    body = json.dumps(post_fixture("post__streetlight"), ensure_ascii=False).encode()
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
-        r = await client.post(
-            "/channels/portal/liuyanban",
-            content=body,
-            headers={"content-type": "application/json", **portal.sign(SECRET, body)},
-        )
+        r = await client.post("/channels/portal/liuyanban", **signed(post_fixture("post__streetlight")))
     assert r.status_code == 503 and "繁忙" in r.text

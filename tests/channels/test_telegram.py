@@ -31,7 +31,7 @@ from channels.media import record_key
 from config.settings import Settings, TelegramBot
 from gateway import errors, keys
 from gateway.streams import Streams
-from tests.conftest import ADMIN_TOKEN, photo
+from tests.conftest import ADMIN_TOKEN, photo, serve_local
 
 FIXTURES = Path(__file__).parent / "fixtures" / "telegram"
 TOKEN = "123456789:AAHtest-token_for_the_fake_bot_api0"
@@ -73,12 +73,7 @@ class FakeBotApi:
         app = web.Application()
         app.router.add_post("/bot{token}/{method}", self.handle)
         app.router.add_get("/file/bot{token}/{path:.+}", self.download)
-        self.runner = web.AppRunner(app, access_log=None)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = self.runner.addresses[0][:2]
-        self.url = f"http://{host}:{port}"
+        self.runner, self.url = await serve_local(app)
 
     async def stop(self) -> None:
         if self.runner is not None:

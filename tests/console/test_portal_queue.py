@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 import httpx
 import pytest
 
-from channels import portal
 from config.settings import PortalSource, Settings
+from tests.channels.test_portal import signed
 from tests.console.test_console_browser import OPERATOR, _create_operator, _login, _page
 from tests.console.test_console_browser import browser as browser  # the module's Chromium fixture
 
@@ -31,9 +30,7 @@ async def test_the_queue_names_the_source(client: httpx.AsyncClient, console_log
         "title": "鑫盛路请求安装路灯",
         "body": "B2区龙泉街道鑫盛路没有路灯，晚上很黑",
     }
-    body = json.dumps(post, ensure_ascii=False).encode()
-    headers = {"content-type": "application/json", **portal.sign(SECRET, body)}
-    assert (await client.post("/channels/portal/liuyanban", content=body, headers=headers)).status_code == 200
+    assert (await client.post("/channels/portal/liuyanban", **signed(post, SECRET))).status_code == 200
     op = await console_login("sun")
     for _ in range(100):
         queue = (await op.get("/queue")).json()
@@ -56,9 +53,7 @@ def test_the_console_shows_the_sources_name(live_gateway: str, settings: Setting
         "title": "咨询A市装修核价的相关问题",
         "body": "精装价格不得超过毛胚15%是否在所有楼盘实行？",
     }
-    body = json.dumps(post, ensure_ascii=False).encode()
-    headers = {"content-type": "application/json", **portal.sign(SECRET, body)}
-    assert httpx.post(f"{base}/channels/portal/liuyanban", content=body, headers=headers).status_code == 200
+    assert httpx.post(f"{base}/channels/portal/liuyanban", **signed(post, SECRET)).status_code == 200
     _create_operator(settings)
     errors: list[str] = []
     context, page = _page(browser, errors, [])
