@@ -154,13 +154,15 @@ def mail_server(url: str, variable: str, protocol: Literal["imap", "smtp"]) -> M
 
 
 class PortalSource(BaseModel):
-    """One government portal source that pushes its posts (政府网站留言板, 市长信箱, 社情民意):
-    ``HOTLINE_PORTAL__<SOURCE>__SECRET|REPLY_URL|NAME|MEDIA_HOSTS``."""
+    """One government portal source that pushes its posts (政府网站留言板, 市长信箱, 社情民意), or
+    whose list the gateway pulls: ``HOTLINE_PORTAL__<SOURCE>__SECRET|REPLY_URL|PULL_URL|NAME|MEDIA_HOSTS``."""
 
     secret: str  # signs the source's pushes and the gateway's replies (HMAC-SHA256)
     reply_url: str = Field(pattern=r"^https?://[^/\s]+")  # receipts, status changes and 答复 are POSTed here
+    # set for a source that cannot push: the gateway asks it for the posts after its cursor
+    pull_url: str = Field(default="", pattern=r"^(https?://[^/\s]+.*)?$")
     name: str = ""  # what operators call it: 市政府网站留言板
-    # hosts attachments are fetched from (none other); default: the reply URL's host
+    # hosts attachments are fetched from (none other); default: the reply (and pull) URL's host
     media_hosts: list[str] = Field(default_factory=list)
 
     @field_validator("secret")
@@ -171,7 +173,8 @@ class PortalSource(BaseModel):
         return value
 
     def allowed_hosts(self) -> set[str]:
-        return {h.lower() for h in self.media_hosts} or {urlsplit(self.reply_url).hostname or ""}
+        own = {urlsplit(url).hostname or "" for url in (self.reply_url, self.pull_url) if url}
+        return {h.lower() for h in self.media_hosts} or own
 
 
 _TELEGRAM_VAR = re.compile(r"telegram_([a-z0-9][a-z0-9_]*?)_(token|secret|webhook_url)", re.IGNORECASE)
@@ -347,6 +350,8 @@ class Settings(BaseSettings):
     portal_replay_window_s: int = Field(default=300, ge=0)  # pushes signed longer ago (or ahead) are refused
     portal_media_max_bytes: int = Field(default=20 * 1024 * 1024, gt=0)  # one attachment from a source
     portal_media_retry_s: float = Field(default=30.0, gt=0)  # like HOTLINE_WECHAT_MEDIA_RETRY_S
+    portal_pull_s: float = Field(default=30.0, gt=0)  # how often a source with a PULL_URL is asked for new posts
+    portal_pull_backlog_days: float = Field(default=3, ge=0)  # first pull (no cursor yet): posts this recent
 
     @classmethod
     def settings_customise_sources(

@@ -12,158 +12,50 @@ Outbound, ``send``: every message for the writer (the receipt with the ticket nu
 change with its note, the 答复 when resolved, the survey) is POSTed as JSON to the source's
 ``reply_url``, signed the same way, naming the post it answers. The source shows it on the board.
 A 5xx, 408, 429 or network error is retried by the gateway; any other 4xx is final.
+
+A source that cannot push is pulled instead (``PULL_URL``, ``channels.portal.pull``); its posts
+become letters the same way.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import mimetypes
-import re
-import time
-from datetime import datetime, timedelta, timezone
-from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import httpx
 import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import ValidationError
 from redis.exceptions import RedisError
 
 from channels.base import (
-    Attachment,
     BadRequest,
     ChannelContext,
     DeliveryError,
-    Forbidden,
-    GeoLocation,
-    InboundMessage,
     NotFound,
     OutboundMessage,
-    Then,
-    Unauthorized,
     Webhook,
-    letter_text,
-    utcnow,
-    well_formed,
 )
 from channels.media import FetchFailed, MediaFetcher, normalise_image
+from channels.portal.post import (
+    MEDIA_QUEUE,
+    MEDIA_RETRY,
+    NAME,
+    POST_KEEP_S,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    Post,
+    enqueue_post,
+    first_error,
+    post_key,
+    sign,
+    url_key,
+    verify,
+)
+from channels.portal.pull import Puller
 
 log = structlog.get_logger(__name__)
-
-NAME = "portal"
-TIMESTAMP_HEADER = "X-Hotline-Timestamp"
-SIGNATURE_HEADER = "X-Hotline-Signature"
-MEDIA_QUEUE = "hl:portal:media:queue"
-MEDIA_RETRY = "hl:portal:media:retry"
-MAX_ATTACHMENTS = 10
-POST_KEEP_S = 400 * 24 * 3600  # a ticket's post is remembered this long, for its 答复 and survey
-URL_KEEP_S = 7 * 24 * 3600  # an attachment's URL, until it is fetched (or given up)
-BEIJING = timezone(timedelta(hours=8))  # a post's time written without a zone is Beijing time
-
-
-def sign(secret: str, body: bytes, timestamp: int | None = None) -> dict[str, str]:
-    """The headers that sign ``body``: what a source sends with a post, and the gateway with a reply."""
-    ts = str(int(time.time()) if timestamp is None else timestamp)
-    digest = hmac.new(secret.encode(), ts.encode() + b"." + body, hashlib.sha256).hexdigest()
-    return {TIMESTAMP_HEADER: ts, SIGNATURE_HEADER: f"sha256={digest}"}
-
-
-def verify(secret: str, body: bytes, timestamp: str | None, signature: str | None, window_s: int) -> None:
-    """Raise ``Unauthorized`` (headers missing) or ``Forbidden`` (stale, or not signed with ``secret``)."""
-    if not timestamp or not signature:
-        raise Unauthorized(f"missing {TIMESTAMP_HEADER} or {SIGNATURE_HEADER}")
-    if not re.fullmatch(r"\d{1,12}", timestamp):
-        raise Forbidden(f"{TIMESTAMP_HEADER} must be Unix seconds")
-    if window_s and abs(time.time() - int(timestamp)) > window_s:
-        raise Forbidden(
-            f"{TIMESTAMP_HEADER} outside the {window_s}s replay window (check the source's clock)"
-        )
-    expected = sign(secret, body, int(timestamp))[SIGNATURE_HEADER]
-    if not hmac.compare_digest(expected.encode(), signature.strip().lower().encode()):
-        raise Forbidden("signature mismatch")
-
-
-class PostAttachment(BaseModel):
-    url: str = Field(min_length=1, max_length=2000)
-    name: str = Field(default="", max_length=200)
-    mime: str = Field(default="", max_length=100)
-
-    @field_validator("url")
-    @classmethod
-    def _http(cls, value: str) -> str:
-        if urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).hostname:
-            raise ValueError("must be an http(s) URL")
-        return value
-
-
-class Post(BaseModel):
-    """One post as a source pushes it; unknown fields are ignored."""
-
-    id: str = Field(min_length=1, max_length=128)  # the source's own id: the key for de-duplication
-    user: str = Field(min_length=1, max_length=128)  # the writer's alias or user id on the source
-    title: str = Field(default="", max_length=200)  # 留言主题
-    body: str = Field(default="", max_length=20_000)  # 留言内容
-    time: datetime | None = None
-    contact: str = Field(default="", max_length=50)  # a phone number the writer gave the source
-    attachments: list[PostAttachment] = Field(default_factory=list, max_length=MAX_ATTACHMENTS)
-    location: GeoLocation | None = None  # a pin on the board's map, if it has one
-
-    _text_ok = field_validator("id", "user", "title", "body", "contact", mode="before")(well_formed)
-
-    @model_validator(mode="after")
-    def _has_words(self) -> Post:
-        if not (self.title.strip() or self.body.strip()):
-            raise ValueError("a post needs a title or a body")
-        return self
-
-
-def attachment_ref(source: str, url: str) -> str:
-    return f"{NAME}:{source}:{hashlib.sha256(url.encode()).hexdigest()[:32]}"
-
-
-def url_key(ref: str) -> str:
-    return f"hl:portal:url:{ref}"
-
-
-def post_key(source: str, ticket_id: str) -> str:
-    return f"hl:portal:post:{source}:{ticket_id}"
-
-
-def inbound(source: str, post: Post, now: datetime | None = None) -> InboundMessage:
-    """One post → a letter (pure: no I/O)."""
-    at = post.time or now or utcnow()
-    if at.tzinfo is None:
-        at = at.replace(tzinfo=BEIJING)
-    attachments = []
-    for item in post.attachments:
-        mime = item.mime or mimetypes.guess_type(item.name or urlsplit(item.url).path)[0] or ""
-        kind: Literal["image", "file"] = "image" if mime.startswith("image/") else "file"
-        attachments.append(
-            Attachment(
-                kind=kind,
-                mime=mime or "application/octet-stream",
-                ref=attachment_ref(source, item.url),
-                name=item.name,
-            )
-        )
-    title = post.title.strip()
-    return InboundMessage(
-        channel=f"{NAME}:{source}",
-        channel_message_id=post.id,
-        sender=post.user,
-        received_at=at,
-        text=letter_text(title, post.body),
-        title=title or None,
-        attachments=attachments,
-        location=post.location,
-        reply_to=post.id,
-        letter=True,
-        meta={"contact": post.contact} if post.contact else {},
-    )
 
 
 class PortalChannel:
@@ -183,6 +75,7 @@ class PortalChannel:
             fetch=self._fetch,
             first_retry_s=lambda: self.settings.portal_media_retry_s,
         )
+        self.pullers = [Puller(ctx, name, config) for name, config in self.sources.items() if config.pull_url]
 
     def handles(self, channel: str) -> bool:
         kind, _, source = channel.partition(":")
@@ -190,8 +83,12 @@ class PortalChannel:
 
     async def start(self) -> None:
         self.media.start()
+        for puller in self.pullers:
+            puller.start()
 
     async def stop(self) -> None:
+        for puller in self.pullers:
+            await puller.stop()
         await self.media.stop()
 
     def webhooks(self) -> list[Webhook]:
@@ -220,17 +117,9 @@ class PortalChannel:
                 post = Post.model_validate_json(body)
             except ValidationError as exc:
                 raise BadRequest(
-                    f"malformed post: {_first_error(exc)}"
+                    f"malformed post: {first_error(exc)}"
                 ) from None  # (its input holds the post)
-            msg = inbound(source, post)
-            refs = [(a.ref, item.url) for a, item in zip(msg.attachments, post.attachments, strict=True)]
-            then = None
-            if refs:  # fetched in the background, queued with the post (and only if it is new)
-                commands: list[list[str | int | float]] = [
-                    ["SET", url_key(r), u, "EX", URL_KEEP_S] for r, u in refs
-                ]
-                then = Then([*commands, ["RPUSH", MEDIA_QUEUE, *(r for r, _ in refs)]])
-            accepted = await channel.ctx.enqueue(msg, then=then)
+            msg, accepted = await enqueue_post(channel.ctx, source, post)
             return JSONResponse({"ok": True, "id": msg.id, "duplicate": not accepted})
 
         return router
@@ -318,12 +207,6 @@ class PortalChannel:
 def _retry_after(response: httpx.Response) -> float:
     value = response.headers.get("retry-after", "")
     return float(min(int(value), 3600)) if value.isdigit() else 30.0
-
-
-def _first_error(exc: ValidationError) -> str:
-    first: Any = exc.errors()[0] if exc.errors() else {}
-    where = ".".join(str(p) for p in first.get("loc", ())) or "body"
-    return f"{where}: {first.get('msg', 'invalid')}"
 
 
 def build(ctx: ChannelContext) -> list[PortalChannel]:
