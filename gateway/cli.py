@@ -146,19 +146,37 @@ def admin_set_status(
 
 
 @admin_app.command("dead-letters")
-def admin_dead_letters() -> None:
-    """List filings and deliveries that kept failing."""
-    from gateway import keys
+def admin_dead_letters(
+    retry: Annotated[str, typer.Option(help="put this dead letter (its ref) back on its stream")] = "",
+    discard: Annotated[str, typer.Option(help="drop this dead letter (its ref) for good")] = "",
+) -> None:
+    """List filings, deliveries and bot turns that kept failing (one JSON per line, with its ref);
+    or settle one: --retry REF / --discard REF (the console's 班长视图 does the same)."""
     from gateway.redis_conn import connect
+    from gateway.streams import Streams
+
+    if retry and discard:
+        err.print("[red]--retry or --discard, not both[/]")
+        raise typer.Exit(2)
 
     async def main() -> None:
         try:
             handle = await connect(get_settings())
         except StartupError as exc:
             _fail(exc)
-        for item in await handle.client.lrange(keys.DEAD_LETTERS, 0, -1):
-            typer.echo(item)
-        await handle.close()
+        try:
+            streams = Streams(handle.client)
+            ref = retry or discard
+            if not ref:
+                for item in await streams.dead_letters(10_000):
+                    typer.echo(json.dumps(item, ensure_ascii=False))
+            elif await streams.settle_dead_letter(ref, retry=bool(retry)) is None:
+                err.print(f"[red]no dead letter {ref!r}[/] (settled already? list them without options)")
+                raise typer.Exit(1)
+            else:
+                typer.echo(f"{'retried' if retry else 'discarded'}: {ref}")
+        finally:
+            await handle.close()
 
     asyncio.run(main())
 

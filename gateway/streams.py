@@ -61,6 +61,16 @@ end
 return 0
 """
 
+# A dead letter settled by an operator: taken off the list (once, whoever else clicks) and, to
+# retry it, put back on its stream as a new entry.
+_SETTLE = """
+if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 1 then
+  if ARGV[2] ~= '' then redis.call('XADD', KEYS[2], '*', 'data', ARGV[2]) end
+  return 1
+end
+return 0
+"""
+
 
 class SideWrite(NamedTuple):
     stream: str
@@ -83,6 +93,7 @@ class Streams:
         self._enqueue = GroupCommit(redis, _ENQUEUE, timeout_s=2.5)
         self._publish = redis.register_script(_PUBLISH)
         self._promote = redis.register_script(_PROMOTE)
+        self._settle = redis.register_script(_SETTLE)
 
     async def enqueue(self, msg: InboundMessage, side: SideWrite | None = None, then: Then | None = None) -> bool:
         """Append a citizen message unless its channel message id was seen; False for a duplicate.
@@ -178,6 +189,29 @@ class Streams:
             pipe.xack(stream, keys.GROUP[stream], entry_id)
             pipe.xdel(stream, entry_id)
             await pipe.execute()
+
+    async def dead_letters(self, limit: int = 200) -> list[dict[str, Any]]:
+        """The entries that kept failing, oldest first, each with the ``ref`` that settles it."""
+        found = []
+        for raw in await self.redis.lrange(keys.DEAD_LETTERS, 0, limit - 1):
+            record = json.loads(raw)
+            found.append({**record, "ref": f"{record['stream']}/{record['id']}"})
+        return found
+
+    async def settle_dead_letter(self, ref: str, retry: bool) -> dict[str, Any] | None:
+        """Take the dead letter ``ref`` off the list, and with ``retry`` put it back on its stream
+        (a filing starts its attempts again); None when it is not (or no longer) there."""
+        for raw in await self.redis.lrange(keys.DEAD_LETTERS, 0, -1):
+            record = json.loads(raw)
+            if f"{record['stream']}/{record['id']}" != ref or record["stream"] not in keys.GROUP:
+                continue
+            data = record["data"] if retry else ""
+            if retry and record["stream"] == keys.OUTBOX:
+                data = json.dumps({**json.loads(data), "attempt": 0}, ensure_ascii=False)
+            if await self._settle(keys=[keys.DEAD_LETTERS, record["stream"]], args=[raw, data]):
+                return dict(record)
+            return None
+        return None
 
     async def ensure_groups(self) -> None:
         for stream, group in keys.GROUP.items():

@@ -178,7 +178,8 @@ async def queue(
         rows = [r for r in rows if r["assignee"] == (user if assignee == "me" else assignee)]
     rows.sort(key=_order)
     return {"now": now, "counts": counts, "conversations": rows,
-            "channels": sorted({c.get("channel", "") for c in convs if c})}
+            "channels": sorted({c.get("channel", "") for c in convs if c}),
+            "dead_letters": await redis.llen(keys.DEAD_LETTERS)}  # the supervisors' tab shows it
 
 
 async def load(redis: Any, key: str) -> dict[str, str]:

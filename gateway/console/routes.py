@@ -22,7 +22,8 @@ from pydantic import BaseModel, Field
 from bot.texts import texts
 from channels.base import WellFormedStr
 from channels.media import file_response, find, media_roots
-from gateway.console import audit
+from gateway import keys
+from gateway.console import audit, dead_letters
 from gateway.console import conversations as convs
 from gateway.console import keys as ck
 from gateway.console.auth import (
@@ -197,6 +198,11 @@ class StatusIn(BaseModel):
 
 class CannedIn(BaseModel):
     items: list[Annotated[WellFormedStr, Field(min_length=1, max_length=500)]] = Field(max_length=100)
+
+
+class DeadLetterIn(BaseModel):
+    ref: str = Field(min_length=1, max_length=200)
+    retry: bool  # true: put it back on its stream; false: discard it
 
 
 class UserIn(BaseModel):
@@ -482,6 +488,30 @@ async def stats(user: SupervisorDep, request: Request) -> dict[str, Any]:
     }
 
 
+@api.get("/dead-letters")
+async def dead_letter_list(user: SupervisorDep, request: Request) -> dict[str, Any]:
+    """What kept failing (filings, deliveries, bot turns), oldest first (supervisors only)."""
+    streams = _console(request).rt.streams
+    assert streams is not None
+    items = [dead_letters.view(r) for r in await streams.dead_letters(200)]
+    count = await _console(request).redis.llen(keys.DEAD_LETTERS)
+    return {"items": items, "count": count}
+
+
+@api.post("/dead-letters/settle")
+async def dead_letter_settle(body: DeadLetterIn, user: SupervisorDep, request: Request) -> dict[str, Any]:
+    """Retry a dead letter (back on its stream) or discard it; once, however many click."""
+    console = _console(request)
+    assert console.rt.streams is not None
+    record = await console.rt.streams.settle_dead_letter(body.ref, body.retry)
+    if record is None:
+        raise NotFound("该记录已被处理或不存在")
+    shown = dead_letters.view({**record, "ref": body.ref})
+    await audit.record(console.redis, user.name, "dead.retry" if body.retry else "dead.discard", shown["key"],
+                       kind=shown["kind"], ticket_id=shown["ticket_id"])
+    return {"ok": True, "item": shown}
+
+
 @api.get("/audit")
 async def audit_log(
     user: SupervisorDep, request: Request, actor: str = "", action: str = "",
@@ -522,7 +552,8 @@ async def live(websocket: WebSocket) -> None:
             if version != last_version or time.monotonic() - refreshed > WS_REFRESH_S:
                 refreshed = time.monotonic()
                 snapshot = await console.live_queue(version, session.user.name)
-                payload = json.dumps(snapshot["conversations"], ensure_ascii=False, sort_keys=True)
+                payload = json.dumps([snapshot["conversations"], snapshot["dead_letters"]],
+                                     ensure_ascii=False, sort_keys=True)
                 if payload != last_payload or version != last_version:
                     await websocket.send_json({"type": "queue", "version": version, **snapshot})
                 last_payload, last_version = payload, version

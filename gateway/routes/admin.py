@@ -73,8 +73,21 @@ async def conversations(_: AdminDep, rt: RuntimeDep, channel: str | None = None,
 
 @router.get("/dead-letters")
 async def dead_letters(_: AdminDep, rt: RuntimeDep) -> dict[str, Any]:
-    """Entries that kept failing (filing or delivery), for an operator to look at."""
-    import json
+    """Entries that kept failing (filing or delivery), for an operator to look at; each ``ref``
+    settles it (``POST /api/admin/dead-letters/settle``)."""
+    assert rt.streams is not None
+    return {"dead_letters": await rt.streams.dead_letters(200)}
 
-    items = [json.loads(x) for x in await rt.redis.lrange(keys.DEAD_LETTERS, 0, 199)]
-    return {"dead_letters": items}
+
+class SettleIn(BaseModel):
+    ref: str = Field(min_length=1, max_length=200)
+    retry: bool  # true: back on its stream; false: discard
+
+
+@router.post("/dead-letters/settle")
+async def settle_dead_letter(body: SettleIn, _: AdminDep, rt: RuntimeDep) -> dict[str, Any]:
+    """Retry (a filing starts its attempts again) or discard one dead letter."""
+    assert rt.streams is not None
+    if await rt.streams.settle_dead_letter(body.ref, body.retry) is None:
+        raise NotFound("该记录已被处理或不存在")
+    return {"ok": True}

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import redis.asyncio as aioredis
 
 from channels.base import OutboundMessage
+from config.settings import Settings
 from gateway import keys
+from gateway.streams import Streams
 from tests.conftest import photo, wait_for_events
 from tests.console.conftest import PASSWORD
 from tests.gateway.test_web_e2e import new_session, say
@@ -348,3 +352,57 @@ async def test_a_shared_location_links_to_the_map_the_centre_uses(
     settings.console_map_url = "https://gis.example.gov.cn/map?x={lng}&y={lat}"  # the city's own GIS
     conv = (await op.get("/conversation", params={"key": key})).json()
     assert conv["map_url"] == "https://gis.example.gov.cn/map?x={lng}&y={lat}"
+
+
+async def test_supervisors_see_dead_letters_and_retry_or_discard_them(
+    app: Any, client: httpx.AsyncClient, console_login: Any
+) -> None:
+    """What kept failing is shown readably to supervisors only; a retry puts it back on its stream
+    (the citizen gets the message after all), a discard drops it; each once, and audited."""
+    streams = app.state.runtime.streams
+    session = await new_session(client)
+    key = f"web:{session['session_id']}"
+    lost = OutboundMessage(conversation_key=key, channel="web", kind="operator", text="您好，已转交街道办处理")
+    await streams.dead_letter(keys.OUTBOUND, "1-1", lost.model_dump_json(), "web: session closed")
+    draft = {"channel": "web", "conversation_key": key, "title": XSS, "description": "路灯坏了"}
+    filing = json.dumps({"key": "file:web:x", "draft": draft, "attempt": 8})
+    await streams.dead_letter(keys.OUTBOX, "1-2", filing, "platform answered 502")
+
+    op = await console_login("wang")
+    assert (await op.get("/dead-letters")).status_code == 403
+    assert (await op.post("/dead-letters/settle", json={"ref": f"{keys.OUTBOUND}/1-1", "retry": True})).status_code == 403
+    boss = await console_login("boss", "supervisor")
+    listed = (await boss.get("/dead-letters")).json()
+    assert listed["count"] == 2
+    delivery, filed = listed["items"]
+    assert delivery == {
+        "ref": f"{keys.OUTBOUND}/1-1", "kind": "delivery", "message_kind": "operator", "at": delivery["at"],
+        "reason": "web: session closed", "key": key, "channel": "web", "text": "您好，已转交街道办处理", "ticket_id": "",
+    }
+    assert filed["kind"] == "filing" and filed["text"] == XSS and filed["key"] == key
+
+    r = await boss.post("/dead-letters/settle", json={"ref": delivery["ref"], "retry": True})
+    assert r.status_code == 200 and r.json()["item"]["kind"] == "delivery"
+    await wait_for_events(client, session, lambda e: e["type"] == "operator" and "街道办" in e["text"])
+    again = await boss.post("/dead-letters/settle", json={"ref": delivery["ref"], "retry": True})
+    assert again.status_code == 404 and "已被处理" in again.json()["detail"]
+
+    assert (await boss.post("/dead-letters/settle", json={"ref": filed["ref"], "retry": False})).status_code == 200
+    assert (await boss.get("/dead-letters")).json() == {"items": [], "count": 0}
+    assert await app.state.runtime.redis.xlen(keys.OUTBOX) == 0  # discarded, not filed
+    done = (await boss.get("/audit")).json()["entries"]
+    assert [(e["action"], e["target"]) for e in done[:2]] == [("dead.discard", key), ("dead.retry", key)]
+
+
+async def test_a_dead_filing_retried_starts_its_attempts_again(settings: Settings) -> None:
+    redis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
+    streams = Streams(redis)  # no workers here: the entry stays on the stream to be looked at
+    filing = json.dumps({"key": "file:web:y", "draft": {"channel": "web", "conversation_key": "web:y",
+                                                        "description": "路灯坏了"}, "attempt": 8})
+    await streams.dead_letter(keys.OUTBOX, "2-1", filing, "platform answered 502")
+    assert await streams.settle_dead_letter(f"{keys.OUTBOX}/2-1", retry=True) is not None
+    [(_, fields)] = await redis.xrange(keys.OUTBOX)
+    assert json.loads(fields["data"])["attempt"] == 0 and json.loads(fields["data"])["key"] == "file:web:y"
+    assert await streams.settle_dead_letter(f"{keys.OUTBOX}/2-1", retry=True) is None
+    assert await streams.settle_dead_letter("hl:elsewhere/2-1", retry=True) is None
+    await redis.aclose()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import os
 import re
 import tempfile
@@ -300,3 +301,74 @@ def test_supervisor_view_audit_and_canned_replies(live_gateway: str, settings: S
     finally:
         context.close()
         op_context.close()
+
+
+def _dead_letter(settings: Settings, stream: str, entry_id: str, data: str, reason: str) -> None:
+    """Something that kept failing, as the workers leave it in the dead-letter list."""
+    import redis.asyncio as aioredis
+
+    from gateway.streams import Streams
+
+    async def put() -> None:
+        client = aioredis.from_url(settings.redis_url, decode_responses=True)
+        try:
+            await Streams(client).dead_letter(stream, entry_id, data, reason)
+        finally:
+            await client.aclose()
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, put()).result()
+
+
+def test_supervisor_retries_what_kept_failing(live_gateway: str, settings: Settings, browser: Any) -> None:
+    """A reply the channel would not take, in the 班长视图: 重试 delivers it after all; the card
+    shows how many are left, and a citizen's markup stays text."""
+    from playwright.sync_api import expect
+
+    from channels.base import OutboundMessage
+    from gateway import keys
+
+    base = live_gateway.rstrip("/")
+    _create_operator(settings, "banzhang", "supervisor", "李班长")
+    with httpx.Client(base_url=base) as http:
+        session = http.post("/channels/web/sessions").json()
+    key = f"web:{session['session_id']}"
+    lost = OutboundMessage(conversation_key=key, channel="web", kind="status_update", text="您的工单已办结：路灯已修复",
+                           ticket_id="12345-20261128-000007")
+    _dead_letter(settings, keys.OUTBOUND, "1-1", lost.model_dump_json(), "web: delivery refused")
+    filing = {"key": "file:x", "draft": {"channel": "web", "conversation_key": key, "title": XSS, "description": "x"}}
+    _dead_letter(settings, keys.OUTBOX, "1-2", json.dumps(filing), "platform answered 502")
+    errors: list[str] = []
+    dialogs: list[str] = []
+    context, page = _page(browser, errors, dialogs, viewport={"width": 1366, "height": 768})
+    try:
+        _login(page, base, "banzhang")
+        expect(page.locator("#tab-super")).to_have_text("班长视图（2条异常）")  # seen from the desk
+        page.locator("#tab-super").click()
+        expect(page.locator("#s-dead-count")).to_have_text("2")
+        expect(page.locator("#card-dead")).to_have_class(re.compile(r"\balert\b"))
+        row = page.locator(f"#s-dead tr[data-ref='{keys.OUTBOUND}/1-1']")
+        expect(row).to_contain_text("消息未能送达（进度通知）")
+        expect(row).to_contain_text("12345-20261128-000007 您的工单已办结：路灯已修复")
+        expect(row).to_contain_text("web: delivery refused")
+        expect(page.locator("#s-dead")).to_contain_text(XSS)  # shown as characters
+        row.get_by_role("button", name="重试").click()
+        expect(page.locator("#toast")).to_have_text("已重新提交")
+        expect(page.locator("#s-dead tr")).to_have_count(1)
+        expect(page.locator("#s-dead-count")).to_have_text("1")
+        expect(page.locator("#tab-super")).to_have_text("班长视图（1条异常）")
+        with httpx.Client(base_url=base, timeout=10) as http:  # the citizen has it after all
+            headers = {"Authorization": f"Bearer {session['token']}"}
+            texts: list[str] = []
+            for _ in range(20):
+                r = http.get(f"/channels/web/sessions/{session['session_id']}/events", params={"wait": 1}, headers=headers)
+                texts = [e["text"] for e in r.json()["events"]]
+                if any("路灯已修复" in t for t in texts):
+                    break
+            assert any("路灯已修复" in t for t in texts), texts
+        page.locator("#btn-audit-refresh").click()
+        expect(page.locator("#s-audit tr[data-action='dead.retry']")).to_have_count(1)
+        assert page.locator("img").count() == 0
+        assert dialogs == [] and errors == []
+    finally:
+        context.close()

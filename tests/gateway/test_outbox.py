@@ -71,7 +71,7 @@ async def test_filing_that_keeps_failing_is_dead_lettered(settings: Settings) ->
     application, flaky = await run_with_platform(settings, failures=100, max_attempts=2)
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://t") as c:
-            await confirm_request(c)
+            session, cursor = await confirm_request(c)
             import asyncio
 
             for _ in range(100):
@@ -83,6 +83,16 @@ async def test_filing_that_keeps_failing_is_dead_lettered(settings: Settings) ->
             assert [d["stream"] for d in dead] == [keys.OUTBOX]
             assert "connection refused" in dead[0]["reason"]
             assert flaky.attempts == 2
+            # The platform is back; IT (or a supervisor in the console) retries it: filed once.
+            flaky.failures = 0
+            admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+            r = await c.post("/api/admin/dead-letters/settle", json={"ref": dead[0]["ref"], "retry": True}, headers=admin)
+            assert r.status_code == 200
+            events, _ = await wait_for_events(c, session, lambda e: e["type"] == "ticket_filed", after=cursor, timeout=20)
+            assert sum(e["type"] == "ticket_filed" for e in events) == 1 and flaky.attempts == 3
+            assert (await c.get("/api/admin/dead-letters", headers=admin)).json()["dead_letters"] == []
+            r = await c.post("/api/admin/dead-letters/settle", json={"ref": dead[0]["ref"], "retry": True}, headers=admin)
+            assert r.status_code == 404
     finally:
         await application.state.runtime.stop()
 
@@ -90,3 +100,53 @@ async def test_filing_that_keeps_failing_is_dead_lettered(settings: Settings) ->
 @pytest.fixture(autouse=True)
 def _quick_retries(settings: Settings) -> None:
     assert settings.outbox_base_delay_s <= 0.2  # the conftest keeps back-off short
+
+
+def test_the_dead_letters_command_lists_retries_and_discards(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+    import json
+
+    import redis.asyncio as aioredis
+    from typer.testing import CliRunner
+
+    from config.settings import get_settings
+    from gateway.cli import app as cli
+    from gateway.streams import Streams
+
+    async def in_redis(work: Any) -> Any:
+        client = aioredis.from_url(settings.redis_url, decode_responses=True)
+        try:
+            return await work(client)
+        finally:
+            await client.aclose()
+
+    async def put(client: Any) -> None:
+        await Streams(client).dead_letter(keys.OUTBOUND, "1-1", '{"text": "已办结"}', "channel refused")
+        await Streams(client).dead_letter(keys.OUTBOX, "1-2", '{"key": "k", "attempt": 8}', "platform down")
+
+    asyncio.run(in_redis(put))
+    monkeypatch.setenv("HOTLINE_REDIS_URL", settings.redis_url)
+    monkeypatch.setenv("HOTLINE_DATA_DIR", str(settings.data_dir))
+    get_settings.cache_clear()
+    try:
+        runner = CliRunner()
+        listed = runner.invoke(cli, ["admin", "dead-letters"])
+        assert listed.exit_code == 0, listed.output
+        items = [json.loads(line) for line in listed.stdout.splitlines()]
+        assert [(i["ref"], i["reason"]) for i in items] == [
+            (f"{keys.OUTBOUND}/1-1", "channel refused"),
+            (f"{keys.OUTBOX}/1-2", "platform down"),
+        ]
+        retried = runner.invoke(cli, ["admin", "dead-letters", "--retry", f"{keys.OUTBOUND}/1-1"])
+        assert retried.exit_code == 0 and "retried" in retried.stdout
+        assert runner.invoke(cli, ["admin", "dead-letters", "--retry", f"{keys.OUTBOUND}/1-1"]).exit_code == 1
+        assert runner.invoke(cli, ["admin", "dead-letters", "--retry", "a", "--discard", "b"]).exit_code == 2
+        assert runner.invoke(cli, ["admin", "dead-letters", "--discard", f"{keys.OUTBOX}/1-2"]).exit_code == 0
+        assert runner.invoke(cli, ["admin", "dead-letters"]).stdout == ""
+    finally:
+        get_settings.cache_clear()
+
+    async def streams_now(client: Any) -> tuple[int, int]:
+        return await client.xlen(keys.OUTBOUND), await client.xlen(keys.OUTBOX)
+
+    assert asyncio.run(in_redis(streams_now)) == (1, 0)  # the retried one is back on its stream

@@ -22,8 +22,11 @@
     login: "登录", "login.failed": "登录失败", "login.throttled": "登录被限制", logout: "退出", takeover: "接管", "takeover.refused": "接管未成功",
     handback: "交还机器人", close: "结束会话", transfer: "转交", reply: "回复市民", "reply.refused": "回复被拒绝",
     note: "内部备注", "form.save": "保存工单信息", "ticket.file": "登记工单", "ticket.status": "工单状态变更",
-    "canned.update": "修改常用语", "user.create": "创建账号", "user.disable": "停用账号"
+    "canned.update": "修改常用语", "user.create": "创建账号", "user.disable": "停用账号",
+    "dead.retry": "重试异常记录", "dead.discard": "丢弃异常记录"
   };
+  var DEAD_KINDS = { filing: "工单未能登记", delivery: "消息未能送达", turn: "消息未能处理" };
+  var MESSAGE_KINDS = { ticket_filed: "受理回执", status_update: "进度通知", survey: "回访", reply: "机器人回复", operator: "人工回复" };
 
   var state = {
     me: null, csrf: "", queue: [], counts: {}, skew: 0, filter: { status: "", channel: "", assignee: "" },
@@ -130,6 +133,7 @@
     state.queue = data.conversations || [];
     state.counts = data.counts || {};
     state.channelNames = data.channel_names || {};
+    deadCount(data.dead_letters || 0);
     var sel = $("f-channel");
     var known = {};
     Array.prototype.forEach.call(sel.options, function (o) { known[o.value] = true; });
@@ -504,6 +508,7 @@
         w.appendChild(tr);
       });
     }).catch(function (e) { toast(e.message, true); });
+    loadDead();
     api("GET", "/audit?limit=200").then(function (d) {
       var tb = $("s-audit");
       tb.textContent = "";
@@ -519,6 +524,49 @@
         tb.appendChild(tr);
       });
     }).catch(function () {});
+  }
+  // Filings, deliveries and bot turns that kept failing: retried or discarded one by one. A
+  // supervisor sees at a glance, from the desk too, that something did.
+  function deadCount(n) {
+    $("tab-super").textContent = "班长视图" + (n ? "（" + n + "条异常）" : "");
+    $("s-dead-count").textContent = n;
+    $("card-dead").classList.toggle("alert", n > 0);
+  }
+  function loadDead() {
+    api("GET", "/dead-letters").then(function (d) {
+      deadCount(d.count);
+      $("s-dead-empty").hidden = d.items.length > 0;
+      var tb = $("s-dead");
+      tb.textContent = "";
+      d.items.forEach(function (x) {
+        var tr = el("tr");
+        tr.setAttribute("data-ref", x.ref);
+        tr.appendChild(el("td", "", clock(x.at)));
+        var kind = DEAD_KINDS[x.kind] || x.kind;
+        if (x.message_kind) kind += "（" + (MESSAGE_KINDS[x.message_kind] || x.message_kind) + "）";
+        tr.appendChild(el("td", "", kind));
+        tr.appendChild(el("td", "", (channelName(x.channel) + " " + senderOf(x.key, x.channel)).trim()));
+        tr.appendChild(el("td", "", (x.ticket_id ? x.ticket_id + " " : "") + x.text));
+        tr.appendChild(el("td", "", x.reason));
+        var cell = el("td");
+        var retry = el("button", "", "重试");
+        retry.type = "button";
+        retry.addEventListener("click", function () { settleDead(x.ref, true); });
+        var drop = el("button", "link", "丢弃");
+        drop.type = "button";
+        drop.addEventListener("click", function () {
+          if (window.confirm("丢弃后不再处理这条记录，确定吗？")) settleDead(x.ref, false);
+        });
+        cell.appendChild(retry);
+        cell.appendChild(drop);
+        tr.appendChild(cell);
+        tb.appendChild(tr);
+      });
+    }).catch(function (e) { toast(e.message, true); });
+  }
+  function settleDead(ref, retry) {
+    act(api("POST", "/dead-letters/settle", { ref: ref, retry: retry }), retry ? "已重新提交" : "已丢弃")
+      .catch(function () {}).then(loadDead);
   }
   function show(view) {
     document.querySelectorAll(".tab").forEach(function (t) { t.classList.toggle("active", t.getAttribute("data-view") === view); });
@@ -561,6 +609,7 @@
     });
     $("help-btn").addEventListener("click", function () { $("help").showModal(); });
     $("btn-audit-refresh").addEventListener("click", loadSupervisor);
+    $("btn-dead-refresh").addEventListener("click", loadDead);
     $("btn-save-canned").addEventListener("click", function () {
       var items = $("canned-edit").value.split("\n").map(function (x) { return x.trim(); }).filter(Boolean);
       act(api("PUT", "/canned", { items: items }), "常用语已保存").then(loadCanned);
