@@ -21,6 +21,13 @@ DELIVERY_RETRIES = Counter(
 TICKETS_FILED = Counter("hotline_tickets_filed_total", "Tickets filed", ["channel"], registry=REGISTRY)
 FILING_RETRIES = Counter("hotline_filing_retries_total", "Ticket filings postponed", registry=REGISTRY)
 DEAD_LETTERS = Counter("hotline_dead_letters_total", "Entries moved to dead letters", ["stream"], registry=REGISTRY)
+DEAD_WAITING = Gauge(
+    "hotline_dead_letters_waiting", "Dead letters not yet retried or discarded", registry=REGISTRY
+)
+PULL_AGE = Gauge(
+    "hotline_portal_pull_age_seconds", "Seconds since a pulled portal source last answered with a page",
+    ["source"], registry=REGISTRY,
+)
 STREAM_LAG = Gauge("hotline_stream_lag", "Entries not yet read by the group", ["stream"], registry=REGISTRY)
 STREAM_PENDING = Gauge(
     "hotline_stream_pending", "Entries read but not yet acknowledged", ["stream"], registry=REGISTRY

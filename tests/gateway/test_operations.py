@@ -48,6 +48,31 @@ async def test_healthz_and_metrics(client: httpx.AsyncClient) -> None:
     assert 'hotline_stream_lag{stream="hl:in"}' in after
 
 
+async def test_metrics_to_alert_on_dead_letters_and_a_silent_source(settings: Settings) -> None:
+    """What IT alerts on: dead letters waiting for a person, and a pulled source that stopped
+    answering (seconds since its last page; -1 before the first)."""
+    import time
+
+    from config.settings import PortalSource
+    from gateway import keys
+    from gateway.app import create_app
+
+    quiet = PortalSource(secret="q" * 20, reply_url="http://127.0.0.1:9/r", pull_url="http://127.0.0.1:9/list")
+    application = create_app(settings.model_copy(update={"portal": {"sheqing": quiet, "other": quiet}}))
+    rt = application.state.runtime
+    await rt.start()
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://t") as c:
+            await rt.streams.dead_letter(keys.OUTBOUND, "1-1", "{}", "refused")
+            await rt.redis.hset("hl:portal:pull:sheqing", "pulled_at", time.time() - 42)
+            text = (await c.get("/metrics")).text
+    finally:
+        await rt.stop()
+    assert sample(text, "hotline_dead_letters_waiting") == 1
+    assert 42 <= sample(text, 'hotline_portal_pull_age_seconds{source="sheqing"}') < 60
+    assert sample(text, 'hotline_portal_pull_age_seconds{source="other"}') == -1
+
+
 def run_cli(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     import os
 
