@@ -245,6 +245,9 @@ class Settings(BaseSettings):
     # Photos and voice notes (uploads and WeChat's) are kept this long, for the operators and for
     # the ticket platform to copy (``GET /api/admin/media``); workers delete older files.
     media_keep_days: float = Field(default=90, gt=0)
+    # a conversation nobody wrote in (and none of whose tickets moved) for this long is forgotten:
+    # its dialogue state, history and console draft (the tickets stay in the ledger); 0 keeps all
+    conversation_keep_days: float = Field(default=180, ge=0)
 
     # The coordinate system of every location the gateway hands on (tickets, the console): the one
     # the ticket platform's map uses. Channels' coordinates are converted on arrival (WeChat sends

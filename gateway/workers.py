@@ -53,6 +53,7 @@ def worker_tasks(rt: Runtime, concurrency: int) -> list[asyncio.Task[Any]]:
     if rt.settings.handoff_remind_after_s > 0:
         tasks.append(asyncio.create_task(_wait_reminder_loop(rt)))
     tasks.append(asyncio.create_task(_media_prune_loop(rt)))
+    tasks.append(asyncio.create_task(_conversation_prune_loop(rt)))
     return tasks
 
 
@@ -368,6 +369,61 @@ async def _media_prune_loop(rt: Runtime) -> None:
             log.warning("media_prune_failed", error=str(exc))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(rt.stop_event.wait(), timeout=6 * 3600)
+
+
+# Forget one conversation, unless the citizen wrote in it since the scan picked it.
+_FORGET = """
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score or tonumber(score) > tonumber(ARGV[2]) then return 0 end
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6])
+return 1
+"""
+
+
+async def _conversation_prune_loop(rt: Runtime) -> None:
+    """Forget conversations idle for ``conversation_keep_days``, every six hours."""
+    while not rt.stop_event.is_set():
+        try:
+            forgotten = await prune_conversations(rt, time.time())
+            if forgotten:
+                log.info("conversations_pruned", conversations=forgotten,
+                         keep_days=rt.settings.conversation_keep_days)
+        except (RedisError, OSError, PlatformUnavailable) as exc:
+            log.warning("conversation_prune_failed", error=str(exc))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(rt.stop_event.wait(), timeout=6 * 3600)
+
+
+async def prune_conversations(rt: Runtime, now: float) -> int:
+    """Forget every conversation whose citizen last wrote more than ``conversation_keep_days``
+    before ``now`` and none of whose tickets changed since: its dialogue state, history, console
+    draft and authors. Redis would otherwise keep every conversation ever held (each widget visit
+    is one), and a citizen's words should not be kept longer than their matter needs. A
+    conversation someone is handling, or with a ticket that moved within the period (a survey may
+    be pending), is kept. The tickets themselves stay in the ledger. Returns how many were forgotten.
+    """
+    keep = rt.settings.conversation_keep_days
+    if not keep or rt.tickets is None:
+        return 0
+    cutoff = now - keep * 24 * 3600
+    forget = rt.redis.register_script(_FORGET)
+    forgotten = kept = 0
+    while True:
+        stale = await rt.redis.zrangebyscore(keys.CONVERSATIONS, "-inf", cutoff, start=kept, num=200)
+        if not stale:
+            return forgotten
+        for key in stale:
+            mode = await rt.redis.hget(keys.conversation(key), "mode")
+            tickets = await rt.tickets.list_for(key, limit=100)
+            if mode in ("waiting", "operator") or any(t.updated_at.timestamp() > cutoff for t in tickets):
+                kept += 1
+                continue
+            forgotten += int(await forget(
+                keys=[keys.CONVERSATIONS, keys.conversation(key), keys.history(key), keys.conversation_tickets(key),
+                      console_keys.draft(key), console_keys.authors(key)],
+                args=[key, cutoff],
+            ))
 
 
 async def remind_waiting(rt: Runtime, now: float) -> int:
