@@ -150,11 +150,7 @@ class Bot:
             return turn
 
         if pending_rating and (rating := _rating_of(text, parse)):
-            await self.tickets.rate(pending_rating, rating)
-            turn.rated = True
-            key = "rating_unsatisfied" if rating == "不满意" else "rating_thanks"
-            turn.replies.append(Reply(text=say(key, rating=rating)))
-            return turn
+            return await self._rate(turn, msg, pending_rating, rating)
 
         if pending_rating and intent == "deny" and len(text) <= 10:
             # "不评了": the survey stays open for later; nothing is drafted from the refusal
@@ -222,11 +218,7 @@ class Bot:
         "满意" to the survey, a progress question; a draft left open by a chat is not touched."""
         intent, short = parse.intent.name, len(text) <= LETTER_NOTE
         if short and pending_rating and (rating := _rating_of(text, parse)):
-            await self.tickets.rate(pending_rating, rating)
-            turn.rated = True
-            key = "rating_unsatisfied" if rating == "不满意" else "rating_thanks"
-            turn.replies.append(Reply(text=say(key, rating=rating)))
-            return turn
+            return await self._rate(turn, msg, pending_rating, rating)
         if intent == "query_progress" and short or TICKET_ID.search(text) and text.startswith("查询"):
             turn.replies.append(await self._progress(msg, parse))
             return turn
@@ -242,6 +234,19 @@ class Bot:
         draft.contact = draft.contact or msg.meta.get("contact", "")  # a phone given to the portal
         title = (msg.title or "").strip()[:LETTER_TITLE]
         turn.file = _ticket_draft(msg, draft, title=title)
+        return turn
+
+    async def _rate(self, turn: Turn, msg: InboundMessage, ticket_id: str, rating: str) -> Turn:
+        """The survey answered. Only by its writer: a channel that cannot vouch for its sender (an
+        e-mail whose From may be forged, ``meta["sender_verified"] == "no"``) changes no ticket,
+        and the writer is asked to answer the survey mail itself."""
+        if msg.meta.get("sender_verified") == "no":
+            turn.replies.append(Reply(text=say("rating_unverified")))
+            return turn
+        await self.tickets.rate(ticket_id, rating)
+        turn.rated = True
+        key = "rating_unsatisfied" if rating == "不满意" else "rating_thanks"
+        turn.replies.append(Reply(text=say(key, rating=rating)))
         return turn
 
     # --- steps ----------------------------------------------------------------------------

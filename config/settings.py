@@ -335,9 +335,9 @@ class Settings(BaseSettings):
     telegram_api_base: str = "https://api.telegram.org"
     telegram_media_retry_s: float = Field(default=30.0, gt=0)  # like HOTLINE_WECHAT_MEDIA_RETRY_S
     # E-mail (市长信箱, channels/email): on when the two URLs and the address are set. Mail is read
-    # from the IMAP folder every ``email_poll_s`` seconds (a cursor in Redis, never the \Seen flag),
-    # replies go out by SMTP in the same thread. The URLs hold the credentials (percent-encode
-    # special characters): secrets, never logged.
+    # from the IMAP folder as it arrives (IDLE) and every ``email_poll_s`` seconds (a cursor in
+    # Redis, never the \Seen flag), replies go out by SMTP in the same thread. The URLs hold the
+    # credentials (percent-encode special characters): secrets, never logged.
     email_imap_url: SecretStr = SecretStr("")  # imaps://user:pass@host:993/INBOX, imap+starttls://…:143
     email_smtp_url: SecretStr = SecretStr("")  # smtps://user:pass@host:465, smtp+starttls://…:587, smtp://relay:25
     email_address: str = ""  # the mailbox's own address: From of replies; mail from it is never answered
@@ -348,6 +348,8 @@ class Settings(BaseSettings):
     email_thread_days: float = Field(default=180, gt=0)  # a ticket's thread (subject, Message-IDs) is kept this long
     email_backlog_days: float = Field(default=3, ge=0)  # first start: mail received this recently is read, older not
     email_timeout_s: float = Field(default=30.0, gt=0)  # one IMAP or SMTP exchange
+    email_idle: bool = True  # a second IMAP session in IDLE reads new mail at once (if the server has IDLE)
+    email_authserv_id: str = ""  # the city's own MX (mx.12345.gov.cn): its Authentication-Results vouch for From
     # Government portal sources, by name (it appears in /channels/portal/<source>)
     portal: dict[str, PortalSource] = Field(default_factory=dict)
     portal_replay_window_s: int = Field(default=300, ge=0)  # pushes signed longer ago (or ahead) are refused

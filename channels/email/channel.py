@@ -52,12 +52,17 @@ class EmailChannel:
     async def send(self, message: OutboundMessage) -> None:
         if not message.text.strip():
             return
-        threads = self.threads or Threads(self.ctx.redis, self.settings.email_thread_days)
+        if self.threads is None:  # a process that sends without reading the mailbox
+            self.threads = Threads(self.ctx.redis, self.settings.email_thread_days)
+        threads = self.threads
+        address = self.settings.email_address
         try:
             thread = await threads.find(message)
+            message_id = await threads.message_id(message.id, address.rpartition("@")[2])
+            mail = compose(message, thread, address, self.settings.email_display_name, message_id)
+            await threads.sent(message_id, message.sender)  # its reply will name it
         except (RedisError, OSError) as exc:
             raise DeliveryError(f"redis unavailable: {exc}", retry_after=5.0) from exc
-        mail = compose(message, thread, self.settings.email_address, self.settings.email_display_name)
         try:
             await deliver(
                 self.smtp, mail, self.settings.email_address, message.sender, self.settings.email_timeout_s

@@ -5,9 +5,18 @@ over), never in the mailbox: the folder is opened read-only and bodies are fetch
 ``BODY.PEEK``, so people may read the mailbox by hand and nothing the poller does shows. The
 cursor moves past a mail only once the mail is enqueued (or known to be ignored): with Redis or the
 gateway down, mail waits in the mailbox and is read when they are back. One poller works at a time
-across processes (a lock with an expiry, renewed as it goes). A new UIDVALIDITY (the folder was
-recreated or moved) makes every UID meaningless: the folder is read again from a day before the
-last poll, and Message-IDs already seen are dropped as duplicates.
+across processes (a ``Lease``, renewed as it goes). A new UIDVALIDITY (the folder was recreated or
+moved) makes every UID meaningless: the folder is read again from a day before the last poll, and
+Message-IDs already seen are dropped as duplicates.
+
+The folder is read every ``HOTLINE_EMAIL_POLL_S`` seconds and, where the server offers IDLE (and
+``HOTLINE_EMAIL_IDLE`` is on), as soon as mail arrives: one process at a time (a lease of its own)
+keeps a second session in IDLE (``imap.IdleWatcher``) that wakes the poller up. A server without
+IDLE, or an IDLE session that fails, leaves the periodic poll, which goes on regardless.
+
+Each letter says whether its From address is believed (``meta["sender_verified"]``, ``yes`` or
+``no``): a reply naming a Message-ID the gateway sent to that address, or a mail the city's own
+mail server vouches for (``verify``). The bot lets only those answer a survey.
 
 imapclient is synchronous: every exchange with the server runs in a thread.
 """
@@ -17,18 +26,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import imaplib
 import re
-import ssl
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import structlog
-from imapclient import IMAPClient
-from imapclient.exceptions import IMAPClientError
 from redis.exceptions import RedisError
 
 from channels.base import (
@@ -42,8 +48,10 @@ from channels.base import (
     stop_task,
     utcnow,
 )
+from channels.email.imap import IdleUnsupported, IdleWatcher, Mailbox, MailboxError
 from channels.email.parse import Mail, Part, parse_mail
 from channels.email.send import TOO_LARGE, Threads, mask
+from channels.lease import Lease
 from channels.media import MediaRecord, normalise_image, save_record, write_file
 from config.settings import MailServer
 
@@ -52,94 +60,17 @@ log = structlog.get_logger(__name__)
 NAME = "email"
 IGNORED = "hl:email:ignored"  # reason → how many mails were ignored for it (the operators' counter)
 LOCK_MS = 120_000
+IDLE_LEASE_MS = 60_000  # the IDLE session's lease; renewed every third of it
+IDLE_RETRY_S = 60.0  # a failed IDLE session (or another process's) is tried again this often
+BUSY_RETRY_S = 1.0  # woken up while another process reads: try again this soon
 FETCH_BATCH = 50  # mails handled per round at most; the next round goes on
 _SAFE_SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,8}")
-_LOCK_RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0
-"""
-_LOCK_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
 
-
-class MailboxError(Exception):
-    """The IMAP server could not be reached, refused the login or the folder, or broke off."""
+__all__ = ["IGNORED", "NAME", "Mailbox", "MailboxError", "PollInterrupted", "Poller"]
 
 
 class PollInterrupted(Exception):
     """Redis or the gateway is down: the round stops, the cursor stays where it is."""
-
-
-class Mailbox:
-    """One IMAP session on the folder, read-only (blocking: call it from a thread)."""
-
-    def __init__(self, server: MailServer, timeout_s: float) -> None:
-        self.server, self.timeout_s = server, timeout_s
-        self.client: IMAPClient | None = None
-
-    def _call(self, what: str, fn: Callable[[IMAPClient], Any]) -> Any:
-        try:
-            if self.client is None:
-                self.client = self._connect()
-            return fn(self.client)
-        except (IMAPClientError, imaplib.IMAP4.error, OSError) as exc:  # OSError: socket, TLS, timeout
-            self.close()
-            raise MailboxError(f"{self.server.label} {what}: {type(exc).__name__}: {exc}") from exc
-
-    def _connect(self) -> IMAPClient:
-        server = self.server
-        context = ssl.create_default_context()
-        client = IMAPClient(
-            server.host,
-            port=server.port,
-            ssl=server.tls == "implicit",
-            ssl_context=context,
-            timeout=self.timeout_s,
-        )
-        try:
-            if server.tls == "starttls":
-                client.starttls(context)
-            client.login(server.username, server.password.get_secret_value())
-        except BaseException:
-            with contextlib.suppress(Exception):
-                client.shutdown()
-            raise
-        return client
-
-    def open(self) -> tuple[int, int]:
-        """Select the folder (again: new mail shows), read-only: (UIDVALIDITY, UIDNEXT)."""
-        info = self._call("SELECT", lambda c: c.select_folder(self.server.folder, readonly=True))
-        return int(info[b"UIDVALIDITY"]), int(info.get(b"UIDNEXT") or 0)
-
-    def uids_after(self, uid: int) -> list[int]:
-        # "n:*" names the last mail even when its UID is below n: filter
-        found = self._call("SEARCH", lambda c: c.search(["UID", f"{uid + 1}:*"]))
-        return sorted(u for u in found if u > uid)
-
-    def uids_since(self, day: date) -> list[int]:
-        return sorted(self._call("SEARCH", lambda c: c.search(["SINCE", day])))
-
-    def sizes(self, uids: list[int]) -> dict[int, int]:
-        found = self._call("FETCH", lambda c: c.fetch(uids, ["RFC822.SIZE"]))
-        return {uid: int(data.get(b"RFC822.SIZE", 0)) for uid, data in found.items()}
-
-    def fetch(self, uid: int, headers_only: bool = False) -> bytes | None:
-        """The mail's bytes (or its header), without setting \\Seen; None when it is gone."""
-        item = "BODY.PEEK[HEADER]" if headers_only else "BODY.PEEK[]"
-        found = self._call("FETCH", lambda c: c.fetch([uid], [item]))
-        data = found.get(uid, {})
-        raw = data.get(b"BODY[HEADER]" if headers_only else b"BODY[]")
-        return bytes(raw) if raw is not None else None
-
-    def close(self) -> None:
-        client, self.client = self.client, None
-        if client is not None:
-            with contextlib.suppress(Exception):  # closing a session that broke: nothing to report
-                client.logout()
-            with contextlib.suppress(Exception):
-                client.shutdown()
 
 
 def _report_end(task: asyncio.Task[None]) -> None:
@@ -149,7 +80,8 @@ def _report_end(task: asyncio.Task[None]) -> None:
 
 
 class Poller:
-    """Reads the mailbox every ``HOTLINE_EMAIL_POLL_S`` seconds (see the module's docstring)."""
+    """Reads the mailbox every ``HOTLINE_EMAIL_POLL_S`` seconds, and when IDLE says mail came (see
+    the module's docstring)."""
 
     def __init__(self, ctx: ChannelContext, threads: Threads) -> None:
         settings = ctx.settings
@@ -163,19 +95,37 @@ class Poller:
         self.folder: Path = settings.media_folder / NAME
         self.task: asyncio.Task[None] | None = None
         self.kick = asyncio.Event()
-        self.token = ""
+        self.busy = False  # the last round found another process reading
+        self.idle = IdleWatcher(self.server, settings.email_timeout_s) if settings.email_idle else None
+        self.idle_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="email-idle")
+        self.idle_lease = Lease(ctx.redis, f"hl:email:idle_lock:{box}", IDLE_LEASE_MS)
+        self.idle_task: asyncio.Task[None] | None = None
+        self.stopping = threading.Event()  # the IDLE thread looks at it
+        self.session_stop = threading.Event()  # the current IDLE session's own stop
 
     def start(self) -> None:
         self.task = asyncio.create_task(self.run())
         self.task.add_done_callback(_report_end)
+        if self.idle is not None:
+            self.idle_task = asyncio.create_task(self.watch())
+            self.idle_task.add_done_callback(_report_end)
 
     async def stop(self) -> None:
-        task, self.task = self.task, None
-        if task is not None and not await stop_task(task, 10):
-            log.warning("email_poller_not_stopped")
+        self.stopping.set()
+        self.session_stop.set()
+        for name, task in (("idle", self.idle_task), ("poller", self.task)):
+            if task is not None and not await stop_task(task, 10):
+                log.warning(f"email_{name}_not_stopped")
+        self.task = self.idle_task = None
+        if self.idle is not None:  # its thread ends within a second and logs out
+            await asyncio.to_thread(self.idle.finished.wait, 10)
+            with contextlib.suppress(RedisError, OSError):
+                await self.idle_lease.release()
+        self.idle_thread.shutdown(wait=False)
         await asyncio.to_thread(self.mailbox.close)
 
     async def run(self) -> None:
+        kicked = False
         while True:
             try:
                 await self.poll_once()
@@ -183,25 +133,85 @@ class Poller:
                 log.warning("email_poll_failed", error=str(exc))
             except Exception as exc:  # noqa: BLE001  (a bug must not end the reading of the mailbox)
                 log.error("email_poll_error", error=repr(exc))  # the round is tried again next time
+            # woken up for new mail while another process was reading: soon again, not in 30 s
+            retry = kicked and self.busy
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.kick.wait(), self.settings.email_poll_s)
+                await asyncio.wait_for(
+                    self.kick.wait(), BUSY_RETRY_S if retry else self.settings.email_poll_s
+                )
+            kicked = self.kick.is_set() or retry
             self.kick.clear()
+
+    # --- IDLE ---------------------------------------------------------------------------------
+    async def watch(self) -> None:
+        """Keep one IDLE session on the folder (one process at a time: a lease), waking the
+        poller up when mail arrives; without IDLE, or while it fails, the poll goes on alone."""
+        assert self.idle is not None
+        loop = asyncio.get_running_loop()
+
+        def kick() -> None:  # called from the IDLE thread
+            with contextlib.suppress(RuntimeError):  # the loop is closing: nothing to wake up
+                loop.call_soon_threadsafe(self.kick.set)
+
+        quiet = False  # a failure was logged: the same again is not (a new one after IDLE worked is)
+        while not self.stopping.is_set():
+            idles = self.idle.idles
+            try:
+                if await self.idle_lease.acquire():
+                    await self._idle_session(kick)
+            except IdleUnsupported as exc:
+                log.info("email_idle_unsupported", error=str(exc), poll_s=self.settings.email_poll_s)
+                return
+            except Exception as exc:  # noqa: BLE001  (IDLE only hastens the poll, which goes on regardless)
+                if not quiet or self.idle.idles > idles:
+                    known = isinstance(exc, MailboxError | RedisError | OSError)
+                    (log.warning if known else log.error)(
+                        "email_idle_failed",
+                        error=str(exc) if known else repr(exc),
+                        poll_s=self.settings.email_poll_s,
+                    )
+                quiet = True
+            finally:
+                with contextlib.suppress(RedisError, OSError):
+                    await self.idle_lease.release()
+            await asyncio.sleep(IDLE_RETRY_S)
+
+    async def _idle_session(self, kick: Callable[[], None]) -> None:
+        """The watcher in its thread while the lease holds; raises what the watcher raised."""
+        assert self.idle is not None
+        self.session_stop = stop = threading.Event()
+        if self.stopping.is_set():
+            return
+        # a thread of its own: the session blocks for hours, and would hold one of the default
+        # executor's few threads that every other blocking call shares
+        session = asyncio.get_running_loop().run_in_executor(self.idle_thread, self.idle.watch, stop, kick)
+        session.add_done_callback(lambda f: f.cancelled() or f.exception())  # retrieved below or dropped
+        try:
+            while not session.done():
+                await asyncio.wait({session}, timeout=IDLE_LEASE_MS / 3000)
+                if not session.done() and not await self.idle_lease.renew():
+                    stop.set()  # another process watches now
+            session.result()
+        finally:
+            stop.set()
+            with contextlib.suppress(Exception):  # only waiting for its end (not on a cancel)
+                await asyncio.wait({session}, timeout=10)
 
     # --- one round ----------------------------------------------------------------------------
     async def poll_once(self) -> int:
         """Hand over the mail that arrived since the cursor; returns how many mails were handled
-        (letters enqueued, duplicates, ignored ones). 0 also when another process holds the lock."""
-        redis = self.ctx.redis
-        self.token = hashlib.sha256(f"{time.time_ns()}:{id(self)}".encode()).hexdigest()[:16]
-        if not await redis.set(self.lock_key, self.token, nx=True, px=LOCK_MS):
+        (letters enqueued, duplicates, ignored ones). 0 also when another process holds the lease."""
+        lease = Lease(self.ctx.redis, self.lock_key, LOCK_MS)
+        self.busy = not await lease.acquire()
+        if self.busy:
             return 0
         try:
-            return await self._round()
+            return await self._round(lease)
         finally:
             with contextlib.suppress(RedisError, OSError):
-                await redis.eval(_LOCK_RELEASE, 1, self.lock_key, self.token)
+                await lease.release()
 
-    async def _round(self) -> int:
+    async def _round(self, lease: Lease) -> int:
         redis = self.ctx.redis
         uidvalidity, uidnext = await asyncio.to_thread(self.mailbox.open)
         cursor = await redis.hgetall(self.cursor_key)
@@ -233,7 +243,7 @@ class Poller:
         for uid in uids:
             await self._handle(uid, sizes.get(uid, 0))
             handled += 1
-            await self._advance(uidvalidity, uid)
+            await self._advance(uidvalidity, uid, lease)
         if not uids or len(uids) < FETCH_BATCH:
             # all read: a folder read again (first start, new UIDVALIDITY) goes on from its end
             last = max([start_uid, *uids])
@@ -244,10 +254,10 @@ class Poller:
             self.kick.set()  # more waiting: the next round at once
         return handled
 
-    async def _advance(self, uidvalidity: int, uid: int) -> None:
-        redis = self.ctx.redis
-        await redis.hset(self.cursor_key, mapping={"uidvalidity": uidvalidity, "uid": uid})
-        await redis.eval(_LOCK_RENEW, 1, self.lock_key, self.token, LOCK_MS)
+    async def _advance(self, uidvalidity: int, uid: int, lease: Lease) -> None:
+        await self.ctx.redis.hset(self.cursor_key, mapping={"uidvalidity": uidvalidity, "uid": uid})
+        if not await lease.renew():  # expired while this round stalled: another may be reading
+            raise PollInterrupted("the mailbox lease was lost")
 
     async def _handle(self, uid: int, size: int) -> None:
         too_large = size > self.settings.email_max_bytes
@@ -255,7 +265,12 @@ class Poller:
         if raw is None:  # expunged between SEARCH and FETCH
             return
         try:
-            mail = parse_mail(raw, self.settings.email_address, headers_only=too_large)
+            mail = parse_mail(
+                raw,
+                self.settings.email_address,
+                headers_only=too_large,
+                authserv_id=self.settings.email_authserv_id,
+            )
         except Exception as exc:  # noqa: BLE001  (a mail no rule foresaw must not stop the mailbox)
             log.error("email_unreadable", uid=uid, error=repr(exc))
             await self.ctx.redis.hincrby(IGNORED, "unreadable", 1)
@@ -268,7 +283,13 @@ class Poller:
             await self._too_large(mail, size)
             return
         attachments, dropped = await self._store(mail)
-        meta = {"subject": mail.subject[:200], "sender_name": mail.sender_name[:100]}
+        # From is believed for a reply in our own thread, or where the city's mail server vouches
+        verified = mail.authenticated or await self.threads.sent_to(mail.references, mail.sender)
+        meta = {
+            "subject": mail.subject[:200],
+            "sender_name": mail.sender_name[:100],
+            "sender_verified": "yes" if verified else "no",
+        }
         if dropped:
             meta["attachments_dropped"] = str(dropped)
             log.info("email_attachments_dropped", uid=uid, kept=len(attachments), dropped=dropped)
@@ -285,7 +306,13 @@ class Poller:
             meta=meta,
         )
         await self._enqueue(msg, then=Then([self.threads.remember_command(mail)]))
-        log.info("email_received", uid=uid, sender=mask(mail.sender), attachments=len(attachments))
+        log.info(
+            "email_received",
+            uid=uid,
+            sender=mask(mail.sender),
+            attachments=len(attachments),
+            sender_verified=verified,
+        )
 
     async def _enqueue(self, msg: InboundMessage, then: Then) -> None:
         try:

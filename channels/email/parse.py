@@ -25,6 +25,7 @@ from email.policy import compat32
 from email.utils import getaddresses, parsedate_to_datetime
 
 from channels.email.text import decode_bytes, html_to_text, strip_quoted
+from channels.email.verify import authenticated
 
 _MESSAGE_ID = re.compile(r"<([^<>\s]+)>")
 _ENCODED_WORD = re.compile(r"=\?[^?]+\?[bBqQ]\?[^?]*\?=")
@@ -58,6 +59,7 @@ class Mail:
     references: list[str] = field(default_factory=list)  # the thread before this mail, oldest first
     parts: list[Part] = field(default_factory=list)
     ignored: str = ""  # why the mail is neither answered nor filed ("" = it is a letter)
+    authenticated: bool = False  # the city's own mail server vouches for ``sender`` (see verify)
 
     @property
     def key(self) -> str:
@@ -190,8 +192,11 @@ def attachments(msg: Message) -> list[Part]:
     return found
 
 
-def parse_mail(raw: bytes, own_address: str = "", *, headers_only: bool = False) -> Mail:
-    """``raw`` (a whole mail, or only its header with ``headers_only``) as a ``Mail``."""
+def parse_mail(
+    raw: bytes, own_address: str = "", *, headers_only: bool = False, authserv_id: str = ""
+) -> Mail:
+    """``raw`` (a whole mail, or only its header with ``headers_only``) as a ``Mail``; its
+    ``Authentication-Results`` count when written by ``authserv_id`` (none count without one)."""
     msg = email.message_from_bytes(raw, policy=compat32)
     addresses = getaddresses([header(msg, "From")])
     name, address = addresses[0] if addresses else ("", "")
@@ -228,4 +233,5 @@ def parse_mail(raw: bytes, own_address: str = "", *, headers_only: bool = False)
         references=references,
         parts=[] if headers_only else attachments(msg),
         ignored=ignore_reason(msg, sender, own_address),
+        authenticated=authenticated(msg, sender, authserv_id),
     )

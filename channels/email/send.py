@@ -8,6 +8,12 @@ the ticket's number, find the same thread. Bot mail carries ``Auto-Submitted`` (
 ``auto-replied`` for answers, ``auto-generated`` for status updates and surveys) and
 ``X-Auto-Response-Suppress``, so other robots do not answer it; an operator's reply is a person's.
 
+Every mail sent is remembered too, by its Message-ID, with the address it went to: a mail that
+names one of them (In-Reply-To, References) is a reply from whoever received it
+(``Threads.sent_to``). Those ids are keyed hashes of the outbound message's id (the same on a
+redelivery) with a random key of this installation, kept in Redis: nobody who did not receive the
+mail can know or compute them (a plain hash of ``survey:<n>`` could be).
+
 SMTP errors are translated once (``delivery_error``): a network error or a 4xx answer is retried
 by the gateway; a refused recipient or a refused message (5xx) is final; a refused login or
 sender is the operators' fix and is retried slowly meanwhile.
@@ -16,8 +22,10 @@ sender is the operators' fix and is retried slowly meanwhile.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import re
+import secrets
 from dataclasses import dataclass, field
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -41,6 +49,8 @@ SUBJECT_OTHER = "【12345】来信回复"
 _IS_REPLY = re.compile(r"^\s*(re|回复|答复|回覆|aw|sv)\s*[:：]", re.I)
 _ADDRESS = re.compile(r"[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+")
 MAX_REFERENCES = 20  # the thread's ids carried on (the first and the most recent ones)
+MAX_CHECKED = 50  # a reply's most recent ids looked up among the ones sent
+ID_KEY = "hl:email:id_key"  # the random key our Message-IDs are made with (never expires)
 RETRY_S = 30.0  # a network error or a busy server
 FIX_RETRY_S = 300.0  # a refused login or sender: slow retries until an operator fixes the settings
 
@@ -66,6 +76,7 @@ class Threads:
     def __init__(self, redis: Any, keep_days: float) -> None:
         self.redis = redis
         self.ttl = max(1, int(keep_days * 24 * 3600))
+        self._id_key: bytes | None = None
 
     @staticmethod
     def key(message_id: str) -> str:
@@ -74,6 +85,34 @@ class Threads:
     @staticmethod
     def ticket_key(ticket_id: str) -> str:
         return f"hl:email:ticket:{ticket_id}"
+
+    @staticmethod
+    def sent_key(message_id: str) -> str:
+        return "hl:email:sent:" + hashlib.sha256(message_id.encode()).hexdigest()[:32]
+
+    async def message_id(self, out_id: str, domain: str) -> str:
+        """The Message-ID of the mail for the outbound message ``out_id``: the same every time
+        it is sent, and unguessable (see the module's docstring)."""
+        if self._id_key is None:
+            await self.redis.set(ID_KEY, secrets.token_hex(32), nx=True)
+            key = await self.redis.get(ID_KEY)
+            self._id_key = key if isinstance(key, bytes) else str(key).encode()
+        digest = hmac.new(self._id_key, out_id.encode(), hashlib.sha256).hexdigest()[:32]
+        return f"<{digest}.hotline@{domain}>"
+
+    async def sent(self, message_id: str, to: str) -> None:
+        """``message_id`` went to ``to``: a mail naming it is that address's reply."""
+        await self.redis.set(self.sent_key(message_id), to.lower(), ex=self.ttl)
+
+    async def sent_to(self, references: list[str], address: str) -> bool:
+        """Whether one of ``references`` (a mail's In-Reply-To and References) is a Message-ID
+        the gateway sent to ``address``."""
+        ids = references[-MAX_CHECKED:]
+        if not ids or not address:
+            return False
+        found = await self.redis.mget([self.sent_key(i) for i in ids])
+        wanted = address.lower()
+        return any((f.decode() if isinstance(f, bytes) else f) == wanted for f in found if f)
 
     def remember_command(self, mail: Mail) -> list[str | int | float]:
         """The Redis command that remembers ``mail`` (run with its enqueue, only if it is new)."""
@@ -129,19 +168,20 @@ def body_of(out: OutboundMessage, display_name: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def compose(out: OutboundMessage, thread: Thread | None, address: str, display_name: str) -> EmailMessage:
+def compose(
+    out: OutboundMessage, thread: Thread | None, address: str, display_name: str, message_id: str
+) -> EmailMessage:
     """The mail for ``out``: From the mailbox, in ``thread`` when there is one, text/plain UTF-8."""
     to = out.sender
     if not _ADDRESS.fullmatch(to):
         raise DeliveryError("not an e-mail conversation", retry_after=None)
-    domain = address.rpartition("@")[2]
     msg = EmailMessage(policy=SMTP)
     local, _, host = address.partition("@")
     msg["From"] = Address(display_name=display_name, username=local, domain=host)
     msg["To"] = to
     msg["Subject"] = subject_of(out, thread)
     msg["Date"] = format_datetime(utcnow())
-    msg["Message-ID"] = f"<{hashlib.sha256(out.id.encode()).hexdigest()[:32]}.hotline@{domain}>"
+    msg["Message-ID"] = message_id
     if thread is not None and not thread.message_id.endswith(".invalid>"):
         refs = [r for r in thread.references if r != thread.message_id] + [thread.message_id]
         if len(refs) > MAX_REFERENCES:

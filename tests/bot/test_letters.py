@@ -97,6 +97,33 @@ async def test_a_rating_answers_the_survey(ledger: LocalLedger) -> None:
     assert (await ledger.get(ref.ticket_id)).rating == "基本满意"
 
 
+async def test_only_a_verified_sender_rates(ledger: LocalLedger) -> None:
+    """An e-mail's From may be forged: a rating from a sender the channel could not verify
+    changes no ticket, and the writer is told how to rate; the verified one rates."""
+    first = await letter(Bot(ledger, get_backend()), BOARD_POST, BOARD_TITLE)
+    assert first.file is not None
+    ref = await ledger.file(first.file, "k-letter")
+    for status in ("accepted", "resolved"):
+        await ledger.set_status(ref.ticket_id, status)
+    bot = Bot(ledger, get_backend())
+    forged = await letter(bot, "满意", pending_rating=ref.ticket_id, meta={"sender_verified": "no"})
+    assert not forged.rated and forged.file is None and texts(forged) == say("rating_unverified")
+    assert (await ledger.get(ref.ticket_id)).rating is None
+    turn = await letter(bot, "满意", pending_rating=ref.ticket_id, meta={"sender_verified": "yes"})
+    assert turn.rated and texts(turn) == say("rating_thanks", rating="满意")
+    assert (await ledger.get(ref.ticket_id)).rating == "满意"
+
+
+async def test_an_unverified_sender_still_files_and_asks(ledger: LocalLedger) -> None:
+    """Only the rating waits for a verified sender: a letter is filed, a progress question answered."""
+    unverified = {"meta": {"sender_verified": "no"}}
+    first = await letter(Bot(ledger, get_backend()), BOARD_POST, BOARD_TITLE, **unverified)
+    assert first.file is not None and first.file.description == BOARD_POST
+    ref = await ledger.file(first.file, "k-letter")
+    turn = await letter(Bot(ledger, get_backend()), f"查询 {ref.ticket_id}", **unverified)
+    assert turn.file is None and ref.ticket_id in texts(turn)
+
+
 async def test_a_progress_question_is_answered_not_filed(ledger: LocalLedger) -> None:
     first = await letter(Bot(ledger, get_backend()), BOARD_POST, BOARD_TITLE)
     assert first.file is not None

@@ -26,6 +26,7 @@ from PIL import Image
 from pydantic import SecretStr
 from redis.exceptions import RedisError
 
+from bot.texts import say
 from channels.base import ChannelContext, DeliveryError, InboundMessage, OutboundMessage
 from channels.email import EmailChannel
 from channels.email.mailbox import IGNORED, Poller, PollInterrupted
@@ -493,6 +494,203 @@ async def test_too_large_mail_is_not_read_and_the_writer_is_told(box: Box) -> No
     assert out.fields == {"reply_to": "<A1F3C9E2-7B6D-4E8A-9C0F-2D5B8E1A4C73@icloud.com>"}
 
 
+# --- whose From is believed -------------------------------------------------------------------------
+def rating_mail(message_id: str, *headers: str) -> bytes:
+    """A fresh "满意" from the writer of the GBK letter, with ``headers`` on top."""
+    return "\r\n".join(
+        [
+            *headers,
+            "From: =?UTF-8?B?546L5aCD?= <wangkun1987@163.com>",
+            "To: mayor@city.gov.cn",
+            "Subject: =?UTF-8?B?5ruh5oSP?=",
+            f"Message-ID: {message_id}",
+            "Date: Sun, 29 Nov 2026 16:02:09 +0800",
+            "MIME-Version: 1.0",
+            "Content-Type: text/plain; charset=utf-8",
+            "",
+            "满意",
+            "",
+        ]
+    ).encode()
+
+
+async def test_a_letter_says_whether_its_sender_is_verified(box: Box) -> None:
+    """Believed: a reply naming a Message-ID the gateway sent to that address, or a mail the city's
+    own server vouches for; not: a fresh mail, a reply to mail sent to someone else, or a mail with
+    another server's verdict."""
+    threads = Threads(box.redis, 180)
+    ours = await threads.message_id("survey:1", "city.gov.cn")
+    await threads.sent(ours, "wangkun1987@163.com")
+    theirs = await threads.message_id("survey:2", "city.gov.cn")
+    await threads.sent(theirs, "someone.else@163.com")
+    city_mx = "Authentication-Results: mx.12345.gov.cn; dmarc=pass header.from=163.com"
+    other_mx = "Authentication-Results: mx.example.net; dmarc=pass header.from=163.com"
+    cases = {
+        "<fresh@x>": ([], "no"),
+        "<reply@x>": ([f"In-Reply-To: {ours}", f"References: <a@163.com> {ours}"], "yes"),
+        "<reply-deep@x>": ([f"References: {ours} <b@163.com>", "In-Reply-To: <b@163.com>"], "yes"),
+        "<someone-elses@x>": ([f"In-Reply-To: {theirs}"], "no"),
+        "<guessed@x>": (["In-Reply-To: <c4ca4238a0b923820dcc509a6f75849b.hotline@city.gov.cn>"], "no"),
+        "<vouched@x>": ([city_mx], "yes"),
+        "<other-server@x>": ([other_mx], "no"),
+    }
+    for message_id, (headers, _) in cases.items():
+        box.deliver(rating_mail(message_id, *headers))
+    s = box.settings.model_copy(update={"email_authserv_id": "mx.12345.gov.cn"})
+    assert await box.poller(s).poll_once() == len(cases)
+    got = {m.reply_to: m.meta["sender_verified"] for m in await box.inbound()}
+    assert got == {message_id: verified for message_id, (_, verified) in cases.items()}
+
+
+async def test_our_message_ids_are_stable_but_not_guessable(settings: Settings) -> None:
+    """The same outbound message gets the same id (a redelivery); the id is no plain hash of the
+    outbound id (``survey:<n>``, which anyone could compute), and another installation (another
+    key in Redis) makes other ids."""
+    import hashlib
+
+    redis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
+    try:
+        first = await Threads(redis, 180).message_id("survey:7", "city.gov.cn")
+        assert first == await Threads(redis, 180).message_id("survey:7", "city.gov.cn")
+        assert first != await Threads(redis, 180).message_id("survey:8", "city.gov.cn")
+        assert hashlib.sha256(b"survey:7").hexdigest()[:32] not in first
+        await redis.delete("hl:email:id_key")
+        assert first != await Threads(redis, 180).message_id("survey:7", "city.gov.cn")
+    finally:
+        await redis.aclose()
+
+
+# --- IDLE -----------------------------------------------------------------------------------------
+async def eventually(check: Callable[[], Any], within_s: float, what: str) -> float:
+    """Wait until ``check()`` (sync or async) is true; returns how long it took."""
+    started = time.monotonic()
+    while time.monotonic() - started < within_s:
+        found = check()
+        if asyncio.iscoroutine(found):
+            found = await found
+        if found:
+            return time.monotonic() - started
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{what}: not within {within_s} s")
+
+
+async def settled(box: Box, poller: Poller) -> None:
+    """The poller has read the folder once and is idle (in IDLE, where it is on)."""
+    await eventually(lambda: box.redis.exists(poller.cursor_key), 10, "first round")
+    if poller.idle is not None:
+        await eventually(poller.idle.idling.is_set, 10, "IDLE")
+    await asyncio.sleep(0.5)  # the round the IDLE session's start asked for is over
+
+
+async def test_with_idle_new_mail_is_read_at_once(box: Box) -> None:
+    poller = box.poller(box.settings.model_copy(update={"email_poll_s": 300.0}))
+    poller.start()
+    try:
+        await settled(box, poller)
+        assert await box.inbound() == []
+        box.deliver(GBK_LETTER)
+        took = await eventually(lambda: box.redis.xlen(keys.INBOUND), 5, "the letter via IDLE")
+        assert took < 3, took
+        [msg] = await box.inbound()
+        assert msg.reply_to == GBK_ID
+        assert all(b"\\Seen" not in flags for flags in box.dovecot.flags(box.user).values())
+    finally:
+        started = time.monotonic()
+        await poller.stop()
+        assert time.monotonic() - started < 5
+    assert poller.idle is not None and poller.idle.finished.is_set() and not poller.idle.idling.is_set()
+    assert await box.redis.exists(poller.idle_lease.key) == 0  # the next process may watch at once
+
+
+async def test_without_idle_new_mail_waits_for_the_poll(box: Box) -> None:
+    poller = box.poller(box.settings.model_copy(update={"email_poll_s": 300.0, "email_idle": False}))
+    assert poller.idle is None
+    poller.start()
+    try:
+        await settled(box, poller)
+        box.deliver(GBK_LETTER)
+        await asyncio.sleep(3)
+        assert await box.inbound() == []  # 300 s to the next poll
+        poller.kick.set()  # what the poll's timer does
+        await eventually(lambda: box.redis.xlen(keys.INBOUND), 5, "the letter at the poll")
+    finally:
+        await poller.stop()
+
+
+async def test_idle_is_issued_again_and_still_hears(box: Box) -> None:
+    poller = box.poller(box.settings.model_copy(update={"email_poll_s": 300.0}))
+    assert poller.idle is not None
+    poller.idle.renew_s = 0.5  # RFC 2177's 29 minutes, shortened
+    poller.start()
+    try:
+        await settled(box, poller)
+        await eventually(lambda: poller.idle is not None and poller.idle.idles >= 3, 10, "IDLE again")
+        box.deliver(GBK_LETTER)
+        await eventually(lambda: box.redis.xlen(keys.INBOUND), 5, "the letter via IDLE")
+    finally:
+        await poller.stop()
+
+
+async def test_one_idle_session_across_processes(box: Box) -> None:
+    s = box.settings.model_copy(update={"email_poll_s": 300.0})
+    pollers = [box.poller(s), box.poller(s)]
+    for p in pollers:
+        p.start()
+    try:
+        await eventually(
+            lambda: any(p.idle is not None and p.idle.idling.is_set() for p in pollers), 10, "IDLE"
+        )
+        await asyncio.sleep(1)
+        assert sorted(p.idle.idles > 0 for p in pollers if p.idle is not None) == [False, True]
+        box.deliver(GBK_LETTER)
+        await eventually(lambda: box.redis.xlen(keys.INBOUND), 5, "the letter via IDLE")
+    finally:
+        for p in pollers:
+            await p.stop()
+
+
+async def test_without_idle_on_the_server_the_poll_goes_on_logged_once(
+    box: Box, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from imapclient import IMAPClient
+
+    has = IMAPClient.has_capability
+    monkeypatch.setattr(IMAPClient, "has_capability", lambda self, cap: cap != "IDLE" and has(self, cap))
+    poller = box.poller(box.settings.model_copy(update={"email_poll_s": 0.3}))
+    with structlog.testing.capture_logs() as logs:
+        poller.start()
+        try:
+            await eventually(lambda: poller.idle_task is not None and poller.idle_task.done(), 10, "gave up")
+            box.deliver(GBK_LETTER)
+            await eventually(lambda: box.redis.xlen(keys.INBOUND), 5, "the letter at the poll")
+        finally:
+            await poller.stop()
+    assert [e["event"] for e in logs if e["event"].startswith("email_idle")] == ["email_idle_unsupported"]
+
+
+async def test_a_failing_idle_session_is_logged_once_and_tried_again(
+    box: Box, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from channels.email import imap, mailbox
+
+    def broken(self: Any, stop: Any, kick: Any) -> None:
+        raise imap.MailboxError("127.0.0.1 IDLE: connection reset")
+
+    monkeypatch.setattr(imap.IdleWatcher, "_idle_once", broken)
+    monkeypatch.setattr(mailbox, "IDLE_RETRY_S", 0.2)
+    poller = box.poller(box.settings.model_copy(update={"email_poll_s": 0.3}))
+    with structlog.testing.capture_logs() as logs:
+        poller.start()
+        try:
+            await asyncio.sleep(1.5)  # several tries
+            box.deliver(GBK_LETTER)
+            await eventually(lambda: box.redis.xlen(keys.INBOUND), 5, "the letter at the poll")
+        finally:
+            await poller.stop()
+    events = [e["event"] for e in logs if e["event"].startswith("email_idle")]
+    assert events.count("email_idle_started") >= 3 and events.count("email_idle_failed") == 1
+
+
 # --- sending --------------------------------------------------------------------------------------
 @pytest.fixture
 async def sender(settings: Settings, smtp: SmtpSink) -> AsyncIterator[EmailChannel]:
@@ -676,7 +874,8 @@ async def test_letter_to_ticket_status_survey_and_rating(
     from gateway.app import create_app
 
     user = dovecot.new_user()
-    app = create_app(with_email(settings, smtp.url, dovecot.url(user)))
+    # the city's server vouches for nothing here (no mail carries its header): only threads count
+    app = create_app(with_email(settings, smtp.url, dovecot.url(user), email_authserv_id="mx.12345.gov.cn"))
     await app.state.runtime.start()
     try:
         async with httpx.AsyncClient(
@@ -709,15 +908,26 @@ async def test_letter_to_ticket_status_survey_and_rating(
                 assert str(mail.message["In-Reply-To"]) == GBK_ID
                 assert str(mail.message["Subject"]) == f"Re: {GBK_SUBJECT}"
 
+            # someone writes "满意" From the writer's address, in no thread of ours: no rating
+            forged = rating_mail("<20261129160209.77@mail.example.net>")
+            dovecot.append(user, forged)
+            refused = await wait_for(smtp, lambda r: say("rating_unverified") in text_of(r))
+            assert refused.recipients == ["wangkun1987@163.com"]  # to From, as every answer
+            r = await client.get(f"/api/admin/tickets/{ticket_id}", headers=ADMIN)
+            assert r.json()["rating"] is None
+
             # the writer answers the survey from Foxmail, quoting it: "满意"
+            survey_id = str(survey.message["Message-ID"])
             answer = eml("reply__foxmail_rating_quoted").replace(
-                b"<3f9c1e2d4b5a6978c0d1e2f3a4b5c6d7.hotline@city.gov.cn>",
-                str(survey.message["Message-ID"]).encode(),
+                b"<3f9c1e2d4b5a6978c0d1e2f3a4b5c6d7.hotline@city.gov.cn>", survey_id.encode()
             )
+            assert parse_mail(answer, OWN).references[-1] == survey_id  # In-Reply-To: the survey
+            assert "In-Reply-To: " + survey_id in answer.decode("ascii", "replace")
             dovecot.append(user, answer)
             await wait_for(smtp, lambda r: "感谢您的评价（满意）" in text_of(r))
             r = await client.get(f"/api/admin/tickets/{ticket_id}", headers=ADMIN)
             assert r.json()["rating"] == "满意"
-            assert len(smtp.received) == 6  # receipt, 已受理, 处理中, 已办结, survey, thanks: nothing twice
+            # receipt, 已受理, 处理中, 已办结, survey, the refusal, thanks: nothing twice
+            assert len(smtp.received) == 7
     finally:
         await app.state.runtime.stop()
