@@ -207,11 +207,15 @@ def telegram_set_webhook(
 @app.command("settings")
 def show_settings() -> None:
     """Print the effective settings (secrets hidden)."""
+    from gateway.redis_conn import without_password
+
     settings: Settings = get_settings()
     data = settings.model_dump(mode="json")
     for key in ("admin_token",):
         if data.get(key):
             data[key] = "***"
+    for key in ("redis_url", "database_url"):  # a URL may carry the server's password
+        data[key] = without_password(data.get(key) or "")
     for section in ("wechat", "telegram", "portal"):
         for account in data.get(section, {}).values():
             for secret in ("secret", "token", "aes_key"):

@@ -93,6 +93,20 @@ def test_unreachable_redis_names_the_setting(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
 
 
+def test_settings_hide_the_passwords_in_service_urls(tmp_path: Path) -> None:
+    env = {
+        "HOTLINE_DATA_DIR": str(tmp_path),
+        "HOTLINE_REDIS_URL": "redis+sentinel://:r3dis-pw@10.0.0.5:26379,10.0.0.6:26379/hotline?sentinel_password=s3nt",
+        "HOTLINE_DATABASE_URL": "postgresql+asyncpg://hotline:pg-pw@db:5432/hotline?sslmode=require",
+    }
+    proc = run_cli(env, "settings")
+    assert proc.returncode == 0, proc.stderr
+    shown = json.loads(proc.stdout)
+    assert shown["redis_url"] == "redis+sentinel://:***@10.0.0.5:26379,10.0.0.6:26379/hotline?sentinel_password=***"
+    assert shown["database_url"] == "postgresql+asyncpg://hotline:***@db:5432/hotline?sslmode=require"
+    assert not any(pw in proc.stdout for pw in ("r3dis-pw", "s3nt", "pg-pw"))
+
+
 def test_unreachable_database_names_the_setting(tmp_path: Path, clean_redis: str) -> None:
     port = free_port()
     proc = run_cli(
