@@ -286,7 +286,49 @@ class Settings(BaseSettings):
     shared_data_dir: Path = Path("../shared/data")
 
     # Ticket platform
-    ticket_backend: Literal["local"] = "local"
+    ticket_backend: Literal["local", "open311"] = "local"
+    # open311: file tickets on a platform speaking Open311 GeoReport v2 and follow their status
+    # there; the ledger above stays the gateway's mirror (docs/ticket_platform.md)
+    open311_url: str = ""  # the GeoReport v2 base (folder of services.json): https://…/open311/v2
+    open311_api_key: SecretStr = SecretStr("")  # sent with each POST; a secret, never logged
+    open311_jurisdiction_id: str = ""  # only for an endpoint serving several jurisdictions
+    # category → service_code, JSON: {"城乡建设": "streetlight", "城乡建设/住房保障": "housing"};
+    # the most specific key wins, anything unmapped goes to the default code
+    open311_service_codes: dict[str, str] = Field(default_factory=dict)
+    open311_default_service_code: str = ""
+    # the platform's status → the ledger's, JSON, over the defaults (open, closed, in_progress, …)
+    open311_status_map: dict[str, str] = Field(default_factory=dict)
+    open311_address_fallback: str = ""  # address_string of a ticket with no place (the city's name)
+    open311_poll_s: float = Field(default=60.0, gt=0)  # how often the platform is asked for changes
+    # updated_after: one GET /requests.json?updated_after= per poll; each: GET /requests/{id}.json
+    # per followed ticket (for platforms without updated_after)
+    open311_poll_mode: Literal["updated_after", "each"] = "updated_after"
+    open311_timeout_s: float = Field(default=10.0, gt=0)  # one HTTP exchange with the platform
+    open311_datum: Literal["wgs84", "gcj02", "bd09"] = "wgs84"  # of lat/long sent (the spec says WGS-84)
+
+    @model_validator(mode="after")
+    def _open311_complete(self) -> Settings:
+        """The open311 backend needs its URL, API key and default service code."""
+        if self.ticket_backend != "open311":
+            return self
+        given = {
+            "HOTLINE_OPEN311_URL": self.open311_url,
+            "HOTLINE_OPEN311_API_KEY": self.open311_api_key.get_secret_value(),
+            "HOTLINE_OPEN311_DEFAULT_SERVICE_CODE": self.open311_default_service_code,
+        }
+        missing = [name for name, value in given.items() if not value.strip()]
+        if missing:
+            raise ValueError(f"HOTLINE_TICKET_BACKEND=open311 also needs {', '.join(missing)}")
+        parts = urlsplit(self.open311_url.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+            raise ValueError(
+                "HOTLINE_OPEN311_URL must be the platform's GeoReport v2 base URL (the folder of "
+                "services.json), e.g. https://311.city.gov.cn/open311/v2"
+            )
+        if self.open311_api_key.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS:
+            raise ValueError("HOTLINE_OPEN311_API_KEY is a placeholder; use the key the platform issued")
+        return self
+
     ticket_prefix: str = "12345"
     outbox_max_attempts: int = 8
     outbox_base_delay_s: float = 1.0

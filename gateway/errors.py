@@ -12,6 +12,11 @@
         ├── Conflict                  409: transition not allowed
         └── RateLimited               429: too many messages from one session
 
+The ticket client's own errors (``ticket_client.base``) are answered here too: TicketNotFound 404,
+InvalidTransition 409 (StatusManagedByPlatform among them: the open311 platform owns the
+workflow), PlatformUnavailable 503 + Retry-After, PlatformRejected 502 (the ticket platform
+refused a filing for good: the operator's retry would be refused again).
+
 Channel adapters raise ``channels.base.ChannelError`` subclasses (bad signature, malformed
 payload, ignored event); those carry their own status code and are mapped here too. Errors of
 libraries underneath (redis, SQLAlchemy) are translated at the edge of the module using them.
@@ -26,7 +31,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from channels.base import ChannelError, IgnoredEvent, well_formed
-from ticket_client.base import InvalidTransition, PlatformUnavailable, TicketNotFound
+from ticket_client.base import InvalidTransition, PlatformRejected, PlatformUnavailable, TicketNotFound
 
 log = structlog.get_logger(__name__)
 
@@ -103,6 +108,10 @@ def answer(exc: Exception) -> Response | None:
     if isinstance(exc, PlatformUnavailable):
         log.warning("ledger_unavailable", detail=str(exc))
         return _json(503, "工单系统暂时不可用，请稍后重试", {"Retry-After": "5"})
+    if isinstance(exc, PlatformRejected):
+        said = "；".join(f"{code} {text}".strip() for code, text in exc.errors) or f"HTTP {exc.status}"
+        log.warning("platform_rejected", detail=str(exc))
+        return _json(502, f"工单平台拒绝登记该工单：{said}")
     return None
 
 
@@ -114,7 +123,14 @@ def install(app: FastAPI) -> None:
         assert response is not None  # registered only for the types ``answer`` knows
         return response
 
-    for kind in (HotlineError, ChannelError, TicketNotFound, InvalidTransition, PlatformUnavailable):
+    for kind in (
+        HotlineError,
+        ChannelError,
+        TicketNotFound,
+        InvalidTransition,
+        PlatformUnavailable,
+        PlatformRejected,
+    ):
         app.add_exception_handler(kind, _known)
 
     @app.exception_handler(RequestValidationError)

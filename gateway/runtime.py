@@ -249,19 +249,26 @@ class WorkerThread(threading.Thread):
 
 
 async def _ledger(settings: Settings) -> TicketClient:
-    """Migrate and open the ticket ledger, or fail naming HOTLINE_DATABASE_URL."""
+    """Migrate and open the ticket ledger (and reach the ticket platform of the open311 backend),
+    or fail naming the setting to fix."""
     from ticket_client import migrate
 
+    where = f"HOTLINE_DATABASE_URL={settings.database_url or '(embedded SQLite)'}"
     try:
         await migrate(settings.effective_database_url)
-        client = make_client(settings)
-        await client.ping()
     except (PlatformUnavailable, OSError) as exc:
-        raise StartupError(
-            f"cannot open the ticket ledger at HOTLINE_DATABASE_URL={settings.database_url or '(embedded SQLite)'}: {exc}"
-        ) from exc
+        raise StartupError(f"cannot open the ticket ledger at {where}: {exc}") from exc
     except Exception as exc:  # alembic/driver errors of every kind: still name the setting
-        raise StartupError(
-            f"cannot migrate the ticket ledger at HOTLINE_DATABASE_URL={settings.database_url or '(embedded SQLite)'}: {exc}"
-        ) from exc
+        raise StartupError(f"cannot migrate the ticket ledger at {where}: {exc}") from exc
+    try:
+        client = make_client(settings)
+    except ValueError as exc:  # the backend's settings: the message names the variable
+        raise StartupError(str(exc)) from exc
+    try:
+        await client.ping()
+    except Exception as exc:  # unreachable, misconfigured, or a driver's own error: name the setting
+        await client.close()
+        if settings.ticket_backend == "local":
+            raise StartupError(f"cannot open the ticket ledger at {where}: {exc}") from exc
+        raise StartupError(f"cannot start the {settings.ticket_backend} ticket backend: {exc}") from exc
     return client

@@ -28,7 +28,7 @@ from gateway.console import keys as console_keys
 from gateway.console.conversations import QUEUE_LIMIT
 from gateway.runtime import Runtime
 from gateway.streams import ack, consume
-from ticket_client.base import PlatformUnavailable, StatusChange, TicketDraft
+from ticket_client.base import PlatformRejected, PlatformUnavailable, StatusChange, TicketDraft
 
 log = structlog.get_logger(__name__)
 
@@ -215,6 +215,11 @@ class OutboxHandler:
         draft = TicketDraft.model_validate(item["draft"])
         try:
             ref = await rt.tickets.file(draft, item["key"])
+        except PlatformRejected as exc:  # refused for good (open311 4xx): retrying the same is refused again
+            log.error("filing_rejected", key=item["key"], error=str(exc))
+            await rt.streams.dead_letter(keys.OUTBOX, entry_id, json.dumps(item, ensure_ascii=False), str(exc))
+            metrics.DEAD_LETTERS.labels(keys.OUTBOX).inc()
+            return
         except PlatformUnavailable as exc:
             item["attempt"] = attempt = int(item.get("attempt", 0)) + 1
             data = json.dumps(item, ensure_ascii=False)

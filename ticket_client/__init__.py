@@ -1,7 +1,15 @@
 """The ticket client: how the bot and gateway file and follow 12345 tickets.
 
-``make_client(settings)`` picks the backend (only ``local`` today: the ``LocalLedger`` in
-SQLite or PostgreSQL); ``migrate(url)`` brings the ledger's schema to head at start.
+``make_client(settings)`` picks the backend (``HOTLINE_TICKET_BACKEND``):
+
+- ``local``: the ``LocalLedger`` in SQLite or PostgreSQL, whose statuses the admin API and the
+  operator console move;
+- ``open311``: ``Open311Client``, which files each ticket on a platform speaking Open311
+  GeoReport v2 (exactly once, through the outbox's retries) and brings its status changes back;
+  the ``LocalLedger`` stays the gateway's mirror (numbers, conversations, history, ratings) and
+  the platform owns the workflow (docs/ticket_platform.md).
+
+``migrate(url)`` brings the ledger's schema to head at start (both backends use it).
 """
 
 from __future__ import annotations
@@ -15,10 +23,13 @@ from ticket_client.base import (
     InvalidRating,
     InvalidTransition,
     LocationInfo,
+    PlatformMisconfigured,
+    PlatformRejected,
     PlatformUnavailable,
     Rating,
     Status,
     StatusChange,
+    StatusManagedByPlatform,
     Ticket,
     TicketClient,
     TicketDraft,
@@ -41,10 +52,13 @@ __all__ = [
     "InvalidTransition",
     "LocalLedger",
     "LocationInfo",
+    "PlatformMisconfigured",
+    "PlatformRejected",
     "PlatformUnavailable",
     "Rating",
     "Status",
     "StatusChange",
+    "StatusManagedByPlatform",
     "Ticket",
     "TicketClient",
     "TicketDraft",
@@ -59,7 +73,19 @@ __all__ = [
 
 
 def make_client(settings: Settings) -> TicketClient:
-    """The configured backend; the caller owns it (``await client.close()`` at shutdown)."""
+    """The configured backend; the caller owns it (``await client.close()`` at shutdown).
+
+    Connects to nothing yet; ValueError naming the setting when the backend's settings are wrong.
+    """
     if settings.ticket_backend == "local":
         return LocalLedger(settings.effective_database_url, prefix=settings.ticket_prefix)
-    raise ValueError(f"unknown ticket backend {settings.ticket_backend!r}; known: local")
+    if settings.ticket_backend == "open311":
+        from ticket_client.open311 import Open311Client, Open311Config
+
+        config = Open311Config.from_settings(settings)
+        return Open311Client(
+            LocalLedger(settings.effective_database_url, prefix=settings.ticket_prefix), config
+        )
+    raise ValueError(
+        f"unknown ticket backend HOTLINE_TICKET_BACKEND={settings.ticket_backend!r}; known: local, open311"
+    )

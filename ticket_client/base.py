@@ -1,10 +1,25 @@
 """The ticket client's contract and types: the bot and gateway speak only these.
 
 ``file`` is idempotent by ``idempotency_key``: filing the same draft twice returns the same ticket.
+
+Errors, by what the caller should do::
+
+    TicketError
+    ├── TicketNotFound            no such ticket (404)
+    ├── InvalidTransition         the workflow refuses the move (409); nothing was written
+    │   ├── UnknownStatus         not a status name at all (a caller bug)
+    │   └── StatusManagedByPlatform   the platform owns the workflow (open311): move it there
+    ├── InvalidRating             not one of RATINGS
+    ├── PlatformUnavailable       the platform or the ledger database is down: retry later
+    ├── PlatformRejected          the platform refused a filing for good (a 4xx): retrying the same
+    │                             request will not help; a person looks at it (dead letter)
+    └── PlatformMisconfigured     the platform and the settings disagree (a service code it does
+                                  not offer): found at start, names the setting to fix
 """
 
 from __future__ import annotations
 
+from collections import deque
 from datetime import datetime
 from typing import Literal, Protocol
 
@@ -23,6 +38,47 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "reopened": frozenset({"accepted", "processing", "resolved"}),
     "closed": frozenset({"reopened"}),
 }
+
+# Statuses a walk may pass through on the way to the status a platform reports (see ``walk``):
+# the ordinary steps of the work. ``returned`` and ``resolved`` tell the citizen something
+# (退回, 办结 and its survey), so a walk never invents them.
+_QUIET_STEPS = frozenset({"accepted", "processing", "reopened"})
+_FINAL = ("resolved", "closed")
+
+
+def walk(current: str, target: str) -> list[str] | None:
+    """The statuses to record, in order, to bring a ticket from ``current`` to ``target`` (a status
+    a platform reported) without leaving ``TRANSITIONS``: ``[]`` when there is nothing to record,
+    ``None`` when no walk fits.
+
+    A platform may jump (open → closed) where the ledger's workflow has steps between: the
+    shortest walk through the quiet steps fills them in (received → accepted → resolved), and
+    ``resolved`` may be passed on the way to ``closed`` (the citizen then hears 办结 and is
+    surveyed). A walk that would need an invented ``returned`` or ``resolved`` (a platform putting
+    a request back from in progress to open) does not fit: the ticket stays where it is. Between
+    the final statuses the ledger only moves forward: resolved → closed, never back.
+    """
+    if current == target:
+        return []
+    if current in _FINAL and target in _FINAL:
+        return [target] if (current, target) == ("resolved", "closed") else []
+    passable = _QUIET_STEPS | ({"resolved"} if target == "closed" else set())
+    came_from: dict[str, str] = {current: ""}
+    queue = deque([current])
+    while queue:
+        status = queue.popleft()
+        for following in sorted(TRANSITIONS.get(status, frozenset())):
+            if following in came_from or (following != target and following not in passable):
+                continue
+            came_from[following] = status
+            if following == target:
+                steps = [target]
+                while came_from[steps[-1]] != current:
+                    steps.append(came_from[steps[-1]])
+                return steps[::-1]
+            queue.append(following)
+    return None
+
 
 Rating = Literal["满意", "基本满意", "不满意"]
 RATINGS: tuple[str, ...] = ("满意", "基本满意", "不满意")
@@ -75,6 +131,7 @@ class Ticket(TicketDraft):
     history: list[StatusChange] = Field(default_factory=list)
     rating: str | None = None
     rating_comment: str = ""
+    platform_request_id: str | None = None  # the ticket platform's own number (open311 backend)
 
 
 class TicketError(Exception):
@@ -93,12 +150,32 @@ class UnknownStatus(InvalidTransition, ValueError):
     """The status name is not one of ``STATUSES`` (a caller bug, not a workflow refusal)."""
 
 
+class StatusManagedByPlatform(InvalidTransition):
+    """The ticket platform owns the workflow (``open311``): statuses change there, not here."""
+
+
 class InvalidRating(TicketError, ValueError):
     """The rating is not one of ``RATINGS``."""
 
 
 class PlatformUnavailable(TicketError):
     """The platform (or ledger database) cannot be reached: retry later."""
+
+
+class PlatformRejected(TicketError):
+    """The platform refused a request for good (HTTP 4xx other than 408/425/429).
+
+    ``status`` is the HTTP status, ``errors`` the platform's ``(code, description)`` pairs.
+    """
+
+    def __init__(self, message: str, *, status: int, errors: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.errors = errors or []
+
+
+class PlatformMisconfigured(TicketError, ValueError):
+    """The platform and the settings disagree; the message names the setting to fix."""
 
 
 class TicketClient(Protocol):

@@ -8,17 +8,23 @@ commit order, so a poller that has read up to ``seq`` never misses a smaller one
 
 Library errors stop here: connection trouble becomes ``PlatformUnavailable``, unknown ids
 ``TicketNotFound``.
+
+The ledger also serves as the mirror of a ticket platform (``ticket_client.open311``): the last
+section holds the few writes that backend needs (the link to the platform's request, the right to
+send it, a platform status recorded as a walk of the workflow, a named cursor), each in one
+serialised transaction like every other write.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import event, select, text
+from sqlalchemy import event, func, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -35,12 +41,14 @@ from ticket_client.base import (
     StatusChange,
     Ticket,
     TicketDraft,
+    TicketError,
     TicketNotFound,
     TicketRef,
     UnknownStatus,
+    walk,
 )
 from ticket_client.db import UNAVAILABLE_ERRORS, async_url, connect_args
-from ticket_client.models import StatusHistoryRow, TicketCounter, TicketRow
+from ticket_client.models import PlatformLinkRow, PlatformStateRow, StatusHistoryRow, TicketCounter, TicketRow
 
 # Ticket numbers carry the date in China (no daylight saving, so a fixed offset is exact).
 SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
@@ -56,6 +64,35 @@ def _describe(err: BaseException) -> str:
     cause = err.orig if isinstance(err, DBAPIError) and err.orig is not None else err
     first_line = (str(cause).strip().splitlines() or [""])[0]
     return f"{type(cause).__name__}: {first_line}"
+
+
+@dataclass(frozen=True)
+class PlatformLink:
+    """A mirrored ticket and what is known of its request on the platform (``PlatformLinkRow``)."""
+
+    ticket_id: str
+    status: str  # the mirror's status
+    request_id: str | None = None
+    token: str | None = None
+    posted_at: datetime | None = None
+    sending_until: datetime | None = None
+    platform_status: str = ""
+    platform_updated: str = ""
+
+    @property
+    def filed(self) -> bool:
+        """The platform has it (or has promised a number for it): never send it again."""
+        return bool(self.request_id or self.token)
+
+
+@dataclass(frozen=True)
+class Followed:
+    """What ``follow_platform`` did with one platform status."""
+
+    ticket_id: str
+    before: str  # the mirror's status before
+    recorded: list[str]  # the statuses added to the history, in order (empty: nothing new)
+    fits: bool  # False: the platform status had no walk (or no mapping) and was not recorded
 
 
 class LocalLedger:
@@ -180,6 +217,7 @@ class LocalLedger:
             updated_at=row.updated_at,
             rating=row.rating,
             rating_comment=row.rating_comment,
+            platform_request_id=row.link.request_id if row.link is not None else None,
             history=[
                 StatusChange(
                     seq=change.id,
@@ -323,6 +361,209 @@ class LocalLedger:
                 row.updated_at = now
                 await session.flush()
                 return self._to_ticket(row)
+
+    # -- the mirror of a ticket platform (open311) -------------------------------------------
+
+    @staticmethod
+    def _link_of(row: TicketRow, link: PlatformLinkRow | None) -> PlatformLink:
+        if link is None:
+            return PlatformLink(ticket_id=row.ticket_id, status=row.status)
+        return PlatformLink(
+            ticket_id=row.ticket_id,
+            status=row.status,
+            request_id=link.request_id,
+            token=link.token,
+            posted_at=link.posted_at,
+            sending_until=link.sending_until,
+            platform_status=link.platform_status,
+            platform_updated=link.platform_updated,
+        )
+
+    async def claim_sending(self, ticket_id: str, lease: timedelta) -> tuple[PlatformLink, bool]:
+        """Take the right to send ``ticket_id`` to the platform for ``lease``.
+
+        Returns the link as it was and whether the right was given: not when the ticket is filed
+        there already, nor while another filer's lease runs. Taking it marks ``posted_at`` (kept
+        from an earlier attempt if there was one): until an answer is stored, the request may
+        exist on the platform.
+        """
+        async with self._edge("claiming a ticket for the platform"):
+            now = self._now()
+            async with self._writing() as session:
+                row = await self._row(session, ticket_id, lock=True)
+                link = await session.get(PlatformLinkRow, row.id)
+                before = self._link_of(row, link)
+                if before.filed or (before.sending_until is not None and before.sending_until > now):
+                    return before, False
+                if link is None:
+                    link = PlatformLinkRow(ticket_pk=row.id, platform_status="", platform_updated="")
+                    session.add(link)
+                link.posted_at = link.posted_at or now
+                link.sending_until = now + lease
+                return before, True
+
+    async def end_sending(
+        self, ticket_id: str, *, request_id: str | None = None, token: str | None = None
+    ) -> PlatformLink:
+        """The POST is over: with ``request_id`` or ``token`` the ticket is linked for good
+        (``posted_at`` cleared); without, only the lease is given back (``posted_at`` stays)."""
+        async with self._edge("linking a ticket to the platform"):
+            now = self._now()
+            async with self._writing() as session:
+                row = await self._row(session, ticket_id, lock=True)
+                if request_id:
+                    other = await session.scalar(
+                        select(TicketRow.ticket_id)
+                        .join(PlatformLinkRow, PlatformLinkRow.ticket_pk == TicketRow.id)
+                        .where(PlatformLinkRow.request_id == request_id, TicketRow.id != row.id)
+                    )
+                    if other is not None:
+                        raise TicketError(
+                            f"platform request {request_id} is linked to ticket {other} already"
+                        )
+                link = await session.get(PlatformLinkRow, row.id)
+                if link is None:
+                    link = PlatformLinkRow(ticket_pk=row.id, platform_status="", platform_updated="")
+                    session.add(link)
+                link.sending_until = None
+                if request_id or token:
+                    link.request_id = request_id or link.request_id
+                    link.token = token or link.token
+                    link.posted_at = None
+                    link.linked_at = link.linked_at or now
+                await session.flush()
+                return self._link_of(row, link)
+
+    async def link(self, ticket_id: str) -> PlatformLink:
+        async with self._edge("reading a platform link"), self._read_sessions() as session:
+            row = await self._row(session, ticket_id)
+            return self._link_of(row, await session.get(PlatformLinkRow, row.id))
+
+    async def pending_tokens(self, limit: int = 100) -> list[PlatformLink]:
+        """Tickets the platform answered with a token and no number yet, oldest first."""
+        return await self._links(
+            [PlatformLinkRow.token.is_not(None), PlatformLinkRow.request_id.is_(None)], limit
+        )
+
+    async def unseen_links(self, limit: int = 50) -> list[PlatformLink]:
+        """Linked tickets no poll has seen on the platform yet, oldest first."""
+        return await self._links(
+            [PlatformLinkRow.request_id.is_not(None), PlatformLinkRow.platform_status == ""], limit
+        )
+
+    async def followed_links(self, resolved_since: datetime, limit: int = 10_000) -> list[PlatformLink]:
+        """Linked tickets still worth asking the platform about: not closed, and resolved ones only
+        while recent (a platform may reopen them)."""
+        return await self._links(
+            [
+                PlatformLinkRow.request_id.is_not(None),
+                TicketRow.status != "closed",
+                or_(TicketRow.status != "resolved", TicketRow.updated_at >= resolved_since),
+            ],
+            limit,
+        )
+
+    async def links_by_request_id(self, request_ids: Iterable[str]) -> dict[str, PlatformLink]:
+        """The mirrored tickets among the platform's ``request_ids`` (others' requests are not ours)."""
+        wanted = sorted(set(request_ids))
+        found: dict[str, PlatformLink] = {}
+        for start in range(0, len(wanted), 500):
+            for link in await self._links(
+                [PlatformLinkRow.request_id.in_(wanted[start : start + 500])], None
+            ):
+                assert link.request_id is not None
+                found[link.request_id] = link
+        return found
+
+    async def first_link_at(self) -> datetime | None:
+        """When the first ticket still on the platform was linked (where a first poll starts)."""
+        async with self._edge("reading platform links"), self._read_sessions() as session:
+            found: datetime | None = await session.scalar(select(func.min(PlatformLinkRow.linked_at)))
+            return found
+
+    async def _links(self, conditions: list[Any], limit: int | None) -> list[PlatformLink]:
+        async with self._edge("reading platform links"), self._read_sessions() as session:
+            query = (
+                select(TicketRow.ticket_id, TicketRow.status, PlatformLinkRow)
+                .join(PlatformLinkRow, PlatformLinkRow.ticket_pk == TicketRow.id)
+                .where(*conditions)
+                .order_by(TicketRow.id)
+            )
+            if limit is not None:
+                query = query.limit(limit)
+            result = await session.execute(query)
+            return [
+                PlatformLink(
+                    ticket_id=ticket_id,
+                    status=status,
+                    request_id=link.request_id,
+                    token=link.token,
+                    posted_at=link.posted_at,
+                    sending_until=link.sending_until,
+                    platform_status=link.platform_status,
+                    platform_updated=link.platform_updated,
+                )
+                for ticket_id, status, link in result
+            ]
+
+    async def follow_platform(
+        self,
+        request_id: str,
+        platform_status: str,
+        platform_updated: str,
+        target: str | None,
+        note: str,
+        at: datetime,
+    ) -> Followed | None:
+        """Record what the platform says of its request ``request_id``: the status it maps to
+        (``target``; None when unmapped) as a walk of the workflow (``walk``), the platform's note on
+        the last step. None when the platform said nothing new (same status, same update time) or
+        the request is not one of ours. ``at`` is kept between the last recorded change and now.
+        """
+        async with self._edge("recording a platform status"):
+            now = self._now()
+            async with self._writing() as session:
+                link = await session.scalar(
+                    select(PlatformLinkRow).where(PlatformLinkRow.request_id == request_id)
+                )
+                if link is None:
+                    return None
+                if (link.platform_status, link.platform_updated) == (platform_status, platform_updated):
+                    return None
+                row = await session.scalar(
+                    select(TicketRow).where(TicketRow.id == link.ticket_pk).with_for_update()
+                )
+                assert row is not None  # the foreign key
+                link.platform_status, link.platform_updated = platform_status, platform_updated
+                before = row.status
+                steps = None if target is None else walk(row.status, target)
+                if not steps:
+                    await session.flush()
+                    return Followed(row.ticket_id, before, [], fits=steps is not None)
+                last = max((h.at for h in row.history), default=row.created_at)
+                when = min(max(at.astimezone(UTC), last), now)
+                for i, status in enumerate(steps):
+                    row.history.append(
+                        StatusHistoryRow(status=status, note=note if i == len(steps) - 1 else "", at=when)
+                    )
+                row.status = steps[-1]
+                row.updated_at = now
+                await session.flush()
+                return Followed(row.ticket_id, before, steps, fits=True)
+
+    async def platform_state(self, name: str) -> str:
+        """A named value of the platform backend ("" when never set)."""
+        async with self._edge("reading platform state"), self._read_sessions() as session:
+            found = await session.get(PlatformStateRow, name)
+            return found.value if found is not None else ""
+
+    async def set_platform_state(self, name: str, value: str) -> None:
+        async with self._edge("writing platform state"), self._writing() as session:
+            found = await session.get(PlatformStateRow, name)
+            if found is None:
+                session.add(PlatformStateRow(name=name, value=value))
+            else:
+                found.value = value
 
     async def ping(self) -> None:
         """Raise ``PlatformUnavailable`` unless the database answers."""

@@ -80,6 +80,7 @@ class TicketRow(Base):
     history: Mapped[list[StatusHistoryRow]] = relationship(
         back_populates="ticket", order_by="StatusHistoryRow.id", lazy="selectin"
     )
+    link: Mapped[PlatformLinkRow | None] = relationship(lazy="selectin", viewonly=True)
 
 
 class StatusHistoryRow(Base):
@@ -103,3 +104,35 @@ class TicketCounter(Base):
 
     day: Mapped[str] = mapped_column(String(8), primary_key=True)
     value: Mapped[int] = mapped_column(Integer)
+
+
+class PlatformLinkRow(Base):
+    """A mirrored ticket's request on the ticket platform (the ``open311`` backend), one per ticket.
+
+    ``request_id`` (the platform's ``service_request_id``) or ``token`` (its promise of one) set:
+    the ticket is filed there and is never sent again. ``posted_at`` is when the first POST whose
+    answer never came was sent (the request may exist: look before sending again);
+    ``sending_until`` the lease of the POST in flight. ``platform_status`` and
+    ``platform_updated`` are the platform's last word, as it said it, so a poll that sees it again
+    records nothing.
+    """
+
+    __tablename__ = "platform_links"
+
+    ticket_pk: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True)
+    request_id: Mapped[str | None] = mapped_column(String(255), nullable=True, unique=True)
+    token: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    posted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    sending_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    linked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    platform_status: Mapped[str] = mapped_column(String(64), default="")
+    platform_updated: Mapped[str] = mapped_column(String(64), default="")
+
+
+class PlatformStateRow(Base):
+    """Small named values a platform backend keeps across restarts (its poll cursor)."""
+
+    __tablename__ = "platform_state"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text, default="")

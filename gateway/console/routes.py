@@ -284,6 +284,7 @@ async def conversation(user: UserDep, request: Request, key: Annotated[str, Quer
         "tickets": [convs.ticket_view(t) for t in tickets],
         "can_reply": conv.get("mode") == "operator" and conv.get("assignee") == user.name,
         "map_url": console.rt.settings.map_url_template,  # {lat} and {lng} of a history item's geo
+        "status_by_platform": console.rt.settings.ticket_backend != "local",  # open311 moves tickets
     }
 
 

@@ -1,25 +1,22 @@
 """The local ledger against SQLite and (with HOTLINE_TEST_DATABASE_URL) PostgreSQL.
 
 Each PostgreSQL test runs in a schema of its own, selected through ``search_path``, so tests
-never see each other's tickets or migrations.
+never see each other's tickets or migrations (the ``database_url`` fixture, in conftest.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from uuid import uuid4
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import make_url
 
 from config.settings import Settings
 from ticket_client import (
@@ -34,10 +31,9 @@ from ticket_client import (
     make_client,
     migrate,
 )
-from ticket_client.db import sync_url
+from ticket_client.db import sync_url, upgrade_database
 from ticket_client.models import Base
 
-PG_ENV = "HOTLINE_TEST_DATABASE_URL"
 NUMBER = re.compile(r"^12345-\d{8}-\d{6}$")
 
 
@@ -63,29 +59,6 @@ def draft(conversation_key: str = "web:alice", **fields: object) -> TicketDraft:
     }
     values.update(fields)
     return TicketDraft.model_validate(values)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database: a SQLite file in a not-yet-existing folder, or a fresh PG schema."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'data' / 'ledger.sqlite3'}"
-        return
-    base = os.environ.get(PG_ENV)
-    if not base:
-        pytest.skip(f"{PG_ENV} is not set (e.g. postgresql://postgres@127.0.0.1:5432/test)")
-    schema = f"t_{uuid4().hex[:16]}"
-    admin_url = make_url(base).set(drivername="postgresql+psycopg")
-    admin = create_engine(admin_url)
-    try:
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        url = admin_url.update_query_dict({"options": f"-csearch_path={schema}"})
-        yield url.render_as_string(hide_password=False)
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    finally:
-        admin.dispose()
 
 
 @pytest.fixture
@@ -119,12 +92,52 @@ async def test_migrate_from_empty_to_head_matches_models(database_url: str) -> N
     try:
         with engine.connect() as conn:
             tables = set(inspect(conn).get_table_names())
-            assert {"tickets", "status_history", "ticket_counters", "alembic_version"} <= tables
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0001"
+            assert {
+                "tickets",
+                "status_history",
+                "ticket_counters",
+                "platform_links",
+                "platform_state",
+            } <= tables
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0002"
             diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
             assert diff == [], f"models and migrations disagree: {diff}"
     finally:
         engine.dispose()
+
+
+async def test_upgrade_from_0001_keeps_tickets_and_adds_platform_links(
+    database_url: str, clock: FakeClock
+) -> None:
+    """A ledger made before the open311 backend existed is upgraded in place on both databases."""
+    await asyncio.to_thread(upgrade_database, database_url, "0001")
+    engine = create_engine(sync_url(database_url))
+    try:
+        with engine.connect() as conn:
+            assert "platform_links" not in set(inspect(conn).get_table_names())
+    finally:
+        engine.dispose()
+    async with LocalLedger(database_url, clock=clock) as old:
+        # the 0001 schema has no platform_links table: file through a session of the old shape
+        async with old._write_sessions() as session, session.begin():
+            await session.execute(
+                text(
+                    "INSERT INTO tickets (ticket_id, idempotency_key, channel, conversation_key, contact, title, "
+                    "description, category, request_type, urgent, location, departments, attachments, status, "
+                    "rating, rating_comment, created_at, updated_at) VALUES ('12345-20261127-000001', 'k', 'web', "
+                    "'web:alice', '', '', '路灯坏了', '[]', '', false, '{}', '[]', '[]', 'received', NULL, '', "
+                    ":at, :at)"
+                ),
+                {"at": clock.now.replace(tzinfo=None) if "sqlite" in database_url else clock.now},
+            )
+    await migrate(database_url)
+    async with LocalLedger(database_url, clock=clock) as ledger:
+        ticket = await ledger.get("12345-20261127-000001")
+        assert (ticket.description, ticket.platform_request_id) == ("路灯坏了", None)
+        before, claimed = await ledger.claim_sending(ticket.ticket_id, timedelta(seconds=30))
+        assert claimed and not before.filed
+        await ledger.end_sending(ticket.ticket_id, request_id="293944")
+        assert (await ledger.get(ticket.ticket_id)).platform_request_id == "293944"
 
 
 # -- filing -------------------------------------------------------------------------------

@@ -308,6 +308,7 @@
     if (first) renderForm(c.form);
     $("tf-attachments").hidden = !c.attachments;
     $("tf-attachments").textContent = c.attachments ? "附件：市民发来 " + c.attachments + " 个，登记时随工单提交" : "";
+    state.platformOwnsStatus = !!c.status_by_platform;
     renderTickets(c.tickets);
   }
   function updateComposer() {
@@ -365,8 +366,13 @@
     tickets.forEach(function (t) {
       var li = el("li");
       li.setAttribute("data-ticket-id", t.ticket_id);
-      li.appendChild(el("div", "tid", t.ticket_id));
+      li.appendChild(el("div", "tid", t.ticket_id + (t.platform_request_id ? "（平台编号 " + t.platform_request_id + "）" : "")));
       li.appendChild(el("div", "", (t.title || "") + " · " + (STATUS[t.status] || t.status) + (t.rating ? " · 评价：" + t.rating : "")));
+      if (state.platformOwnsStatus) {  // open311: the platform moves tickets; the console only shows them
+        li.appendChild(el("div", "muted small", "工单状态由工单平台管理"));
+        ul.appendChild(li);
+        return;
+      }
       var row = el("div", "status-row");
       var sel = el("select");
       sel.appendChild(el("option", "", "变更状态…"));
