@@ -58,6 +58,7 @@ __all__ = [
     "Rating",
     "Status",
     "StatusChange",
+    "Summary",
     "StatusManagedByPlatform",
     "Ticket",
     "TicketClient",

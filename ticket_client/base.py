@@ -178,6 +178,34 @@ class PlatformMisconfigured(TicketError, ValueError):
     """The platform and the settings disagree; the message names the setting to fix."""
 
 
+class Summary(BaseModel):
+    """How the hotline did since a moment: what came in, what was finished, how citizens judged it.
+
+    The ratings are those of the tickets *resolved* in the period (the 回访 of that work):
+    参评率 = rated / resolved, 满意率 = (满意 + 基本满意) / rated, the figures 12345 centres report.
+    """
+
+    since: datetime
+    filed: dict[str, int] = Field(default_factory=dict)  # channel → tickets filed
+    resolved: int = 0
+    ratings: dict[str, int] = Field(default_factory=dict)  # 满意 / 基本满意 / 不满意 → count
+
+    @property
+    def rated(self) -> int:
+        return sum(self.ratings.values())
+
+    @property
+    def satisfaction(self) -> float | None:
+        """满意率: share of the ratings that are 满意 or 基本满意 (None before any rating)."""
+        good = self.ratings.get("满意", 0) + self.ratings.get("基本满意", 0)
+        return good / self.rated if self.rated else None
+
+    @property
+    def response_rate(self) -> float | None:
+        """参评率: share of the resolved tickets whose citizen answered the survey."""
+        return self.rated / self.resolved if self.resolved else None
+
+
 class TicketClient(Protocol):
     async def file(self, draft: TicketDraft, idempotency_key: str) -> TicketRef: ...
 
@@ -190,6 +218,8 @@ class TicketClient(Protocol):
     async def set_status(self, ticket_id: str, status: str, note: str = "") -> Ticket: ...
 
     async def rate(self, ticket_id: str, rating: str, comment: str = "") -> Ticket: ...
+
+    async def summary(self, since: datetime) -> Summary: ...
 
     async def ping(self) -> None: ...
 

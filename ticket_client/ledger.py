@@ -39,6 +39,7 @@ from ticket_client.base import (
     LocationInfo,
     PlatformUnavailable,
     StatusChange,
+    Summary,
     Ticket,
     TicketDraft,
     TicketError,
@@ -564,6 +565,33 @@ class LocalLedger:
                 session.add(PlatformStateRow(name=name, value=value))
             else:
                 found.value = value
+
+    async def summary(self, since: datetime) -> Summary:
+        """Tickets filed since ``since`` by channel; those resolved since, and their ratings."""
+        async with self._edge("summarising tickets"), self._read_sessions() as session:
+            filed = await session.execute(
+                select(TicketRow.channel, func.count())
+                .where(TicketRow.created_at >= since)
+                .group_by(TicketRow.channel)
+            )
+            resolved_ids = (
+                select(StatusHistoryRow.ticket_pk)
+                .where(StatusHistoryRow.status == "resolved", StatusHistoryRow.at >= since)
+                .distinct()
+                .scalar_subquery()
+            )
+            rated = await session.execute(
+                select(TicketRow.rating, func.count())
+                .where(TicketRow.id.in_(resolved_ids))
+                .group_by(TicketRow.rating)
+            )
+            counts = {rating: int(n) for rating, n in rated.all()}
+            return Summary(
+                since=since,
+                filed={channel: int(n) for channel, n in filed.all()},
+                resolved=sum(counts.values()),
+                ratings={r: n for r, n in counts.items() if r is not None},
+            )
 
     async def ping(self) -> None:
         """Raise ``PlatformUnavailable`` unless the database answers."""

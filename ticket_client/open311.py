@@ -43,6 +43,7 @@ from ticket_client.base import (
     PlatformUnavailable,
     StatusChange,
     StatusManagedByPlatform,
+    Summary,
     Ticket,
     TicketDraft,
     TicketError,
@@ -524,6 +525,10 @@ class Open311Client:
     async def rate(self, ticket_id: str, rating: str, comment: str = "") -> Ticket:
         """Kept in the mirror only: GeoReport has no satisfaction rating."""
         return await self.mirror.rate(ticket_id, rating, comment)
+
+    async def summary(self, since: datetime) -> Summary:
+        """From the mirror, which holds the ratings the platform has no place for."""
+        return await self.mirror.summary(since)
 
     async def set_status(self, ticket_id: str, status: str, note: str = "") -> Ticket:
         """Refused: the platform owns the workflow (its changes come back through the poll)."""

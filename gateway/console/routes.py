@@ -12,6 +12,7 @@ import json
 import sys
 import time
 import uuid
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -43,6 +44,7 @@ from ticket_client.base import STATUSES
 PAGES = Path(__file__).resolve().parent.parent / "static" / "console"
 WS_TICK_S = 0.5
 WS_REFRESH_S = 5.0
+BEIJING = timezone(timedelta(hours=8))  # "today" is the centre's day
 PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
@@ -474,9 +476,21 @@ async def stats(user: SupervisorDep, request: Request) -> dict[str, Any]:
     def pct(p: float) -> float | None:
         return round(waits[min(len(waits) - 1, int(p * len(waits)))], 1) if waits else None
 
+    service = []
+    if console.rt.tickets is not None:
+        midnight = datetime.now(BEIJING).replace(hour=0, minute=0, second=0, microsecond=0)
+        for label, since in (("今日", midnight), ("近7天", midnight - timedelta(days=6)),
+                             ("近30天", midnight - timedelta(days=29))):
+            found = await console.rt.tickets.summary(since)
+            service.append({
+                "label": label, "filed": sum(found.filed.values()), "by_channel": found.filed,
+                "resolved": found.resolved, "rated": found.rated, "ratings": found.ratings,
+                "satisfaction": found.satisfaction, "response_rate": found.response_rate,
+            })
     return {
         "now": now,
         "counts": snapshot["counts"],
+        "service": service,  # 受理, 办结, 回访: what the centre reports
         "queue_length": len(waiting),
         "operators": [
             {**u.public(), "conversations": handling.get(u.name, [])} for u in accounts

@@ -406,3 +406,22 @@ async def test_a_dead_filing_retried_starts_its_attempts_again(settings: Setting
     assert await streams.settle_dead_letter(f"{keys.OUTBOX}/2-1", retry=True) is None
     assert await streams.settle_dead_letter("hl:elsewhere/2-1", retry=True) is None
     await redis.aclose()
+
+
+async def test_supervisors_see_intake_and_satisfaction(app: Any, client: httpx.AsyncClient, console_login: Any) -> None:
+    from tests.gateway.test_web_e2e import file_ticket
+
+    rt = app.state.runtime
+    ticket_id, _ = await file_ticket(client, await new_session(client))
+    second, _ = await file_ticket(client, await new_session(client))
+    for status in ("accepted", "resolved"):
+        await rt.tickets.set_status(ticket_id, status)
+        await rt.tickets.set_status(second, status)
+    await rt.tickets.rate(ticket_id, "基本满意")
+    boss = await console_login("boss", "supervisor")
+    service = (await boss.get("/stats")).json()["service"]
+    assert [r["label"] for r in service] == ["今日", "近7天", "近30天"]
+    today = service[0]
+    assert today["filed"] == 2 and today["by_channel"] == {"web": 2} and today["resolved"] == 2
+    assert today["ratings"] == {"基本满意": 1} and today["satisfaction"] == 1.0 and today["response_rate"] == 0.5
+    assert service[2]["filed"] >= today["filed"]

@@ -276,6 +276,8 @@ def test_supervisor_view_audit_and_canned_replies(live_gateway: str, settings: S
         expect(page.locator("#s-queue")).to_have_text("0")
         expect(page.locator("#s-operator")).to_have_text("1")
         expect(page.locator("#s-operators")).to_contain_text("xiaowang")
+        expect(page.locator("#s-service tr")).to_have_count(3)  # 今日 / 近7天 / 近30天
+        expect(page.locator("#s-service tr").first).to_contain_text("今日")
         expect(page.locator("#s-audit tr[data-action='takeover']")).to_have_count(1)
         expect(page.locator("#s-audit tr[data-action='takeover.refused']")).to_have_count(1)
 
@@ -289,6 +291,7 @@ def test_supervisor_view_audit_and_canned_replies(live_gateway: str, settings: S
         page.locator("#btn-audit-refresh").click()
         expect(page.locator("#s-audit tr[data-action='user.create']").filter(has_text="xiaoli")).to_have_count(1)
         page.mouse.move(5, 760)
+        page.locator("#super").evaluate("e => { e.scrollTop = 0; }")
         page.screenshot(path=str(DOCS / "console-supervisor.png"))
 
         op.reload()

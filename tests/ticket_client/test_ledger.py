@@ -397,3 +397,36 @@ async def test_make_client_builds_the_local_ledger(tmp_path: Path) -> None:
         assert ref.ticket_id.startswith("0571-")
     finally:
         await client.close()
+
+
+async def test_the_summary_counts_intake_by_channel_and_the_survey_of_the_work_resolved(
+    ledger: LocalLedger, clock: FakeClock
+) -> None:
+    async def resolve(ticket_id: str, rating: str | None = None) -> None:
+        for status in ("accepted", "resolved"):
+            await ledger.set_status(ticket_id, status)
+        if rating:
+            await ledger.rate(ticket_id, rating)
+
+    old = await ledger.file(draft("web:old", channel="web"), "k-old")
+    await resolve(old.ticket_id, "不满意")  # resolved before the period: not counted
+    since = clock.advance(days=1)
+    refs = [
+        await ledger.file(draft(f"{channel}:{i}", channel=channel), f"k-{channel}-{i}")
+        for i, channel in enumerate(["web", "web", "wechat_oa", "portal:liuyanban", "email"])
+    ]
+    clock.advance(hours=2)
+    await resolve(refs[0].ticket_id, "满意")
+    await resolve(refs[1].ticket_id, "基本满意")
+    await resolve(refs[2].ticket_id, "不满意")
+    await resolve(refs[3].ticket_id)  # the citizen did not answer the survey
+    await ledger.set_status(old.ticket_id, "closed")  # moving on is not resolving again
+
+    found = await ledger.summary(since)
+    assert found.filed == {"web": 2, "wechat_oa": 1, "portal:liuyanban": 1, "email": 1}
+    assert found.resolved == 4 and found.ratings == {"满意": 1, "基本满意": 1, "不满意": 1}
+    assert found.rated == 3 and found.response_rate == 0.75
+    assert found.satisfaction == pytest.approx(2 / 3)
+    nothing = await ledger.summary(clock.advance(days=1))
+    assert nothing.filed == {} and nothing.resolved == 0
+    assert nothing.satisfaction is None and nothing.response_rate is None

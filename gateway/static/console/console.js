@@ -494,6 +494,7 @@
       $("s-operator").textContent = d.counts.operator || 0;
       $("s-frt-median").textContent = d.first_reply_s.median === null ? "—" : duration(d.first_reply_s.median);
       $("s-frt-p90").textContent = d.first_reply_s.p90 === null ? "—" : duration(d.first_reply_s.p90);
+      renderService(d.service || []);
       var ops = $("s-operators");
       ops.textContent = "";
       d.operators.forEach(function (o) {
@@ -530,6 +531,23 @@
         tb.appendChild(tr);
       });
     }).catch(function () {});
+  }
+  // 受理 / 办结 / 回访 for today, 7 and 30 days: 满意率 = (满意 + 基本满意) / 参评 of the work resolved.
+  function percent(x) { return x === null || x === undefined ? "—" : (Math.round(x * 1000) / 10) + "%"; }
+  function renderService(rows) {
+    var tb = $("s-service");
+    tb.textContent = "";
+    rows.forEach(function (r) {
+      var tr = el("tr");
+      [r.label, r.filed, r.resolved, r.rated, percent(r.response_rate), percent(r.satisfaction),
+        (r.ratings["满意"] || 0) + " / " + (r.ratings["基本满意"] || 0) + " / " + (r.ratings["不满意"] || 0)
+      ].forEach(function (v) { tr.appendChild(el("td", "", v)); });
+      tb.appendChild(tr);
+    });
+    var last = rows[rows.length - 1];
+    $("s-service-channels").textContent = last && last.filed ? last.label + "受理渠道：" + Object.keys(last.by_channel)
+      .sort(function (a, b) { return last.by_channel[b] - last.by_channel[a]; })
+      .map(function (c) { return channelName(c) + " " + last.by_channel[c]; }).join("，") : "";
   }
   // Filings, deliveries and bot turns that kept failing: retried or discarded one by one. A
   // supervisor sees at a glance, from the desk too, that something did.
