@@ -248,6 +248,8 @@ class Settings(BaseSettings):
     # a conversation nobody wrote in (and none of whose tickets moved) for this long is forgotten:
     # its dialogue state, history and console draft (the tickets stay in the ledger); 0 keeps all
     conversation_keep_days: float = Field(default=180, ge=0)
+    # a ticket platform's link to a ticket's photo (Open311 media_url, under HOTLINE_PUBLIC_URL) works this long
+    media_link_days: float = Field(default=30, gt=0)
 
     # The coordinate system of every location the gateway hands on (tickets, the console): the one
     # the ticket platform's map uses. Channels' coordinates are converted on arrival (WeChat sends

@@ -19,7 +19,7 @@ from config.settings import Settings, get_settings
 from gateway import errors, metrics
 from gateway.console import routes as console
 from gateway.logging import configure as configure_logging
-from gateway.routes import admin, health
+from gateway.routes import admin, health, media
 from gateway.runtime import Runtime
 from gateway.webhooks import HotPath
 
@@ -142,6 +142,7 @@ def create_app(settings: Settings | None = None, *, workers: bool | None = None)
     app.hot = HotPath(hooks, settings.max_body_bytes)
     app.include_router(health.router)
     app.include_router(admin.router)
+    app.include_router(media.router)
     console.install(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

@@ -36,6 +36,7 @@ import prcoords
 import structlog
 import yaml
 
+from ticket_client import media_link
 from ticket_client.base import (
     STATUSES,
     PlatformMisconfigured,
@@ -238,6 +239,9 @@ class Open311Config:
     timeout_s: float = 10.0
     map_datum: str = "gcj02"  # the drafts' coordinates (HOTLINE_MAP_DATUM)
     platform_datum: str = "wgs84"
+    public_url: str = ""  # HOTLINE_PUBLIC_URL: where the platform fetches a ticket's photo (media_url)
+    media_key: bytes = b""  # signs those links (media_link.key_from the admin token)
+    media_link_s: float = 30 * 24 * 3600
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Open311Config:
@@ -276,6 +280,11 @@ class Open311Config:
             timeout_s=settings.open311_timeout_s,
             map_datum=settings.map_datum,
             platform_datum=settings.open311_datum,
+            public_url=settings.public_url.strip(),
+            media_key=media_link.key_from(settings.ensure_admin_token())
+            if settings.public_url.strip()
+            else b"",
+            media_link_s=settings.media_link_days * 24 * 3600,
         )
 
     def service_code(self, category: list[str]) -> str:
@@ -317,6 +326,10 @@ def request_form(ticket: Ticket, config: Open311Config) -> dict[str, str]:
         form["address_string"] = place or config.address_fallback
     if ticket.contact:
         form["phone"] = ticket.contact
+    if ticket.attachments and config.public_url:  # GeoReport takes one: the first photo, by a signed link
+        form["media_url"] = media_link.link(
+            config.public_url, config.media_key, ticket.attachments[0], config.media_link_s
+        )
     return form
 
 

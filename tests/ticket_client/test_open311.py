@@ -1018,3 +1018,27 @@ async def test_the_console_surfaces_a_refusal_and_the_platforms_workflow(
             assert [t["platform_request_id"] for t in shown["tickets"]] == [request_id]
     finally:
         await application.state.runtime.stop()
+
+
+def test_a_ticket_with_photos_gives_the_platform_a_signed_link_to_the_first() -> None:
+    from ticket_client import media_link
+
+    key = media_link.key_from("admin-token-for-tests")
+    config = Open311Config(
+        url="http://p/",
+        api_key=API_KEY,
+        default_service_code="001",
+        public_url="https://12345.example.gov.cn/",
+        media_key=key,
+        media_link_s=3600,
+    )
+    form = request_form(_ticket(attachments=["upload:abc", "upload:def"]), config)
+    url = httpx.URL(form["media_url"])
+    assert form["media_url"].startswith("https://12345.example.gov.cn/media/upload%3Aabc?expires=")
+    expires, sig = int(url.params["expires"]), url.params["sig"]
+    assert media_link.valid(key, "upload:abc", expires, sig) and not media_link.valid(
+        key, "upload:def", expires, sig
+    )
+    assert "media_url" not in request_form(_ticket(), config)  # no photo, no link
+    without_public_url = Open311Config(url="http://p/", api_key=API_KEY, default_service_code="001")
+    assert "media_url" not in request_form(_ticket(attachments=["upload:abc"]), without_public_url)
