@@ -366,12 +366,12 @@ class LocalLedger:
     # -- the mirror of a ticket platform (open311) -------------------------------------------
 
     @staticmethod
-    def _link_of(row: TicketRow, link: PlatformLinkRow | None) -> PlatformLink:
+    def _link_of(ticket_id: str, status: str, link: PlatformLinkRow | None) -> PlatformLink:
         if link is None:
-            return PlatformLink(ticket_id=row.ticket_id, status=row.status)
+            return PlatformLink(ticket_id=ticket_id, status=status)
         return PlatformLink(
-            ticket_id=row.ticket_id,
-            status=row.status,
+            ticket_id=ticket_id,
+            status=status,
             request_id=link.request_id,
             token=link.token,
             posted_at=link.posted_at,
@@ -379,6 +379,12 @@ class LocalLedger:
             platform_status=link.platform_status,
             platform_updated=link.platform_updated,
         )
+
+    @staticmethod
+    def _new_link(session: AsyncSession, row: TicketRow) -> PlatformLinkRow:
+        link = PlatformLinkRow(ticket_pk=row.id, platform_status="", platform_updated="")
+        session.add(link)
+        return link
 
     async def claim_sending(self, ticket_id: str, lease: timedelta) -> tuple[PlatformLink, bool]:
         """Take the right to send ``ticket_id`` to the platform for ``lease``.
@@ -393,12 +399,10 @@ class LocalLedger:
             async with self._writing() as session:
                 row = await self._row(session, ticket_id, lock=True)
                 link = await session.get(PlatformLinkRow, row.id)
-                before = self._link_of(row, link)
+                before = self._link_of(row.ticket_id, row.status, link)
                 if before.filed or (before.sending_until is not None and before.sending_until > now):
                     return before, False
-                if link is None:
-                    link = PlatformLinkRow(ticket_pk=row.id, platform_status="", platform_updated="")
-                    session.add(link)
+                link = link or self._new_link(session, row)
                 link.posted_at = link.posted_at or now
                 link.sending_until = now + lease
                 return before, True
@@ -422,10 +426,7 @@ class LocalLedger:
                         raise TicketError(
                             f"platform request {request_id} is linked to ticket {other} already"
                         )
-                link = await session.get(PlatformLinkRow, row.id)
-                if link is None:
-                    link = PlatformLinkRow(ticket_pk=row.id, platform_status="", platform_updated="")
-                    session.add(link)
+                link = await session.get(PlatformLinkRow, row.id) or self._new_link(session, row)
                 link.sending_until = None
                 if request_id or token:
                     link.request_id = request_id or link.request_id
@@ -433,12 +434,12 @@ class LocalLedger:
                     link.posted_at = None
                     link.linked_at = link.linked_at or now
                 await session.flush()
-                return self._link_of(row, link)
+                return self._link_of(row.ticket_id, row.status, link)
 
     async def link(self, ticket_id: str) -> PlatformLink:
         async with self._edge("reading a platform link"), self._read_sessions() as session:
             row = await self._row(session, ticket_id)
-            return self._link_of(row, await session.get(PlatformLinkRow, row.id))
+            return self._link_of(row.ticket_id, row.status, await session.get(PlatformLinkRow, row.id))
 
     async def pending_tokens(self, limit: int = 100) -> list[PlatformLink]:
         """Tickets the platform answered with a token and no number yet, oldest first."""
@@ -493,19 +494,7 @@ class LocalLedger:
             if limit is not None:
                 query = query.limit(limit)
             result = await session.execute(query)
-            return [
-                PlatformLink(
-                    ticket_id=ticket_id,
-                    status=status,
-                    request_id=link.request_id,
-                    token=link.token,
-                    posted_at=link.posted_at,
-                    sending_until=link.sending_until,
-                    platform_status=link.platform_status,
-                    platform_updated=link.platform_updated,
-                )
-                for ticket_id, status, link in result
-            ]
+            return [self._link_of(ticket_id, status, link) for ticket_id, status, link in result]
 
     async def follow_platform(
         self,
