@@ -764,6 +764,19 @@ def open311_settings(settings: Settings, platform: Platform, **overrides: Any) -
     return settings.model_copy(update=values)
 
 
+@pytest.fixture
+async def application(settings: Settings, platform: Platform) -> AsyncIterator[Any]:
+    """The gateway with the open311 backend on the stand-in platform, workers running."""
+    from gateway.app import create_app
+
+    started = create_app(open311_settings(settings, platform))
+    await started.state.runtime.start()
+    try:
+        yield started
+    finally:
+        await started.state.runtime.stop()
+
+
 async def test_the_gateway_does_not_start_with_a_code_the_platform_lacks(
     settings: Settings, platform: Platform
 ) -> None:
@@ -845,179 +858,149 @@ def test_wrong_mappings_name_the_variable(overrides: dict[str, Any], named: str)
 
 
 async def test_end_to_end_a_web_citizen_hears_the_platforms_answer_and_rates_it(
-    settings: Settings, platform: Platform
+    application: Any, platform: Platform
 ) -> None:
     """A widget citizen files a request; the platform, down for a while, gets it once with the
     mapped service code; the platform closes it with a note; the citizen hears the note, is
     surveyed, answers 满意, and the rating lands in the mirror."""
-    from gateway.app import create_app
 
-    application = create_app(open311_settings(settings, platform))
-    await application.state.runtime.start()
     admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-    try:
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=application), base_url="http://test"
-        ) as c:
-            platform.unavailable = 3  # the first POST and the two look-ups before the next one
-            session = await new_session(c)
-            phone = "13812345678"
-            await say(
-                c, session, f"A3区联丰路米兰春天小区门口的路灯坏了一个星期了，晚上很黑，我的电话{phone}"
-            )
-            _, cursor = await wait_for_events(
-                c, session, lambda e: e["type"] == "reply" and "确认" in e["text"]
-            )
-            await say(c, session, "确认")
-            events, cursor = await wait_for_events(
-                c, session, lambda e: e["type"] == "ticket_filed", after=cursor, timeout=20
-            )
-            filed = next(e for e in events if e["type"] == "ticket_filed")
-            ticket_id = filed["ticket_id"]
-            assert re.fullmatch(r"12345-\d{8}-\d{6}", ticket_id)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://test") as c:
+        platform.unavailable = 3  # the first POST and the two look-ups before the next one
+        session = await new_session(c)
+        phone = "13812345678"
+        await say(c, session, f"A3区联丰路米兰春天小区门口的路灯坏了一个星期了，晚上很黑，我的电话{phone}")
+        _, cursor = await wait_for_events(c, session, lambda e: e["type"] == "reply" and "确认" in e["text"])
+        await say(c, session, "确认")
+        events, cursor = await wait_for_events(
+            c, session, lambda e: e["type"] == "ticket_filed", after=cursor, timeout=20
+        )
+        filed = next(e for e in events if e["type"] == "ticket_filed")
+        ticket_id = filed["ticket_id"]
+        assert re.fullmatch(r"12345-\d{8}-\d{6}", ticket_id)
 
-            request_id, request = platform.only()
-            assert request["service_code"] == "002"  # 城乡建设
-            assert ticket_id in request["description"] and "路灯" in request["description"]
-            assert [p["phone"] for p in platform.posts] == [phone]
-            assert sum(m == "POST" for m, _, _ in platform.calls) == 2  # one refused by the outage, one taken
+        request_id, request = platform.only()
+        assert request["service_code"] == "002"  # 城乡建设
+        assert ticket_id in request["description"] and "路灯" in request["description"]
+        assert [p["phone"] for p in platform.posts] == [phone]
+        assert sum(m == "POST" for m, _, _ in platform.calls) == 2  # one refused by the outage, one taken
 
-            events, cursor = await wait_for_events(
-                c,
-                session,
-                lambda e: e["type"] == "status_update" and e["ticket_id"] == ticket_id,
-                after=cursor,
-            )
-            platform.update(request_id, "closed", "路灯已修复，感谢您的反映")
-            events, cursor = await wait_for_events(
-                c, session, lambda e: e["type"] == "survey", after=cursor, timeout=15
-            )
-            update = next(e for e in events if e["type"] == "status_update" and "已办结" in e["text"])
-            assert "路灯已修复，感谢您的反映" in update["text"] and update["ticket_id"] == ticket_id
-            assert sum(e["type"] == "survey" for e in events) == 1
+        events, cursor = await wait_for_events(
+            c,
+            session,
+            lambda e: e["type"] == "status_update" and e["ticket_id"] == ticket_id,
+            after=cursor,
+        )
+        platform.update(request_id, "closed", "路灯已修复，感谢您的反映")
+        events, cursor = await wait_for_events(
+            c, session, lambda e: e["type"] == "survey", after=cursor, timeout=15
+        )
+        update = next(e for e in events if e["type"] == "status_update" and "已办结" in e["text"])
+        assert "路灯已修复，感谢您的反映" in update["text"] and update["ticket_id"] == ticket_id
+        assert sum(e["type"] == "survey" for e in events) == 1
 
-            await say(c, session, "满意")
-            await wait_for_events(
-                c, session, lambda e: e["type"] == "reply" and "感谢您的评价" in e["text"], after=cursor
-            )
-            r = await c.get(f"/api/admin/tickets/{ticket_id}", headers=admin)
-            ticket = r.json()
-            assert (ticket["rating"], ticket["status"], ticket["platform_request_id"]) == (
-                "满意",
-                "resolved",
-                request_id,
-            )
-            assert [h["status"] for h in ticket["history"]] == ["received", "accepted", "resolved"]
+        await say(c, session, "满意")
+        await wait_for_events(
+            c, session, lambda e: e["type"] == "reply" and "感谢您的评价" in e["text"], after=cursor
+        )
+        r = await c.get(f"/api/admin/tickets/{ticket_id}", headers=admin)
+        ticket = r.json()
+        assert (ticket["rating"], ticket["status"], ticket["platform_request_id"]) == (
+            "满意",
+            "resolved",
+            request_id,
+        )
+        assert [h["status"] for h in ticket["history"]] == ["received", "accepted", "resolved"]
 
-            r = await c.post(
-                f"/api/admin/tickets/{ticket_id}/status", json={"status": "closed", "note": ""}, headers=admin
-            )
-            assert r.status_code == 409
-            assert (
-                r.json()["detail"]
-                == f"状态变更不允许：工单状态由工单平台管理，请在平台上办理（平台编号 {request_id}）"
-            )
-            assert len(platform.requests) == 1
-    finally:
-        await application.state.runtime.stop()
+        r = await c.post(
+            f"/api/admin/tickets/{ticket_id}/status", json={"status": "closed", "note": ""}, headers=admin
+        )
+        assert r.status_code == 409
+        assert (
+            r.json()["detail"]
+            == f"状态变更不允许：工单状态由工单平台管理，请在平台上办理（平台编号 {request_id}）"
+        )
+        assert len(platform.requests) == 1
 
 
 async def test_a_refused_filing_is_dead_lettered_with_the_platforms_reason(
-    settings: Settings, platform: Platform
+    application: Any, platform: Platform
 ) -> None:
     """How a 4xx surfaces: a dead letter at once (asking again would be refused again), which a
     supervisor sees with the platform's own words as the reason, and retries once it is fixed."""
-    from gateway.app import create_app
 
-    application = create_app(open311_settings(settings, platform))
-    await application.state.runtime.start()
     admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-    try:
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=application), base_url="http://test"
-        ) as c:
-            platform.refuse = [{"code": 400, "description": "address_string outside our jurisdiction"}]
-            session = await new_session(c)
-            await say(c, session, "A3区联丰路米兰春天小区门口的路灯坏了一个星期了")
-            _, cursor = await wait_for_events(
-                c, session, lambda e: e["type"] == "reply" and "确认" in e["text"]
-            )
-            await say(c, session, "确认")
-            dead: list[dict[str, Any]] = []
-            for _ in range(300):
-                dead = (await c.get("/api/admin/dead-letters", headers=admin)).json()["dead_letters"]
-                if dead:
-                    break
-                await asyncio.sleep(0.1)
-            assert len(dead) == 1 and "outside our jurisdiction" in dead[0]["reason"]
-            assert platform.requests == {} and len(platform.posts) == 1  # asked once, not five times
-            platform.refuse = None
-            r = await c.post(
-                "/api/admin/dead-letters/settle", json={"ref": dead[0]["ref"], "retry": True}, headers=admin
-            )
-            assert r.status_code == 200
-            events, _ = await wait_for_events(
-                c, session, lambda e: e["type"] == "ticket_filed", after=cursor, timeout=20
-            )
-            assert sum(e["type"] == "ticket_filed" for e in events) == 1 and len(platform.requests) == 1
-    finally:
-        await application.state.runtime.stop()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://test") as c:
+        platform.refuse = [{"code": 400, "description": "address_string outside our jurisdiction"}]
+        session = await new_session(c)
+        await say(c, session, "A3区联丰路米兰春天小区门口的路灯坏了一个星期了")
+        _, cursor = await wait_for_events(c, session, lambda e: e["type"] == "reply" and "确认" in e["text"])
+        await say(c, session, "确认")
+        dead: list[dict[str, Any]] = []
+        for _ in range(300):
+            dead = (await c.get("/api/admin/dead-letters", headers=admin)).json()["dead_letters"]
+            if dead:
+                break
+            await asyncio.sleep(0.1)
+        assert len(dead) == 1 and "outside our jurisdiction" in dead[0]["reason"]
+        assert platform.requests == {} and len(platform.posts) == 1  # asked once, not five times
+        platform.refuse = None
+        r = await c.post(
+            "/api/admin/dead-letters/settle", json={"ref": dead[0]["ref"], "retry": True}, headers=admin
+        )
+        assert r.status_code == 200
+        events, _ = await wait_for_events(
+            c, session, lambda e: e["type"] == "ticket_filed", after=cursor, timeout=20
+        )
+        assert sum(e["type"] == "ticket_filed" for e in events) == 1 and len(platform.requests) == 1
 
 
 async def test_the_console_surfaces_a_refusal_and_the_platforms_workflow(
-    settings: Settings, platform: Platform
+    application: Any, platform: Platform
 ) -> None:
     """The operator console files synchronously: a platform's 4xx is a 502 naming its reason, and
     变更状态 is a 409 saying where the status is changed."""
-    from gateway.app import create_app
     from tests.console.conftest import PASSWORD, Operator
     from tests.console.test_api import waiting_conversation
 
-    application = create_app(open311_settings(settings, platform))
-    await application.state.runtime.start()
-    try:
-        transport = httpx.ASGITransport(app=application)
-        async with (
-            httpx.AsyncClient(transport=transport, base_url="http://test") as c,
-            httpx.AsyncClient(transport=transport, base_url="http://test") as desk,
-        ):
-            _, key, _ = await waiting_conversation(c)
-            await application.state.console.users.create("zhou", "operator", PASSWORD)
-            r = await desk.post("/api/console/login", json={"username": "zhou", "password": PASSWORD})
-            op = Operator(desk, "zhou", r.json()["csrf"])
-            await op.post("/takeover", {"key": key})
-            form = {
-                "title": "路灯不亮",
-                "description": "小区门口路灯坏了一周",
-                "category": ["城乡建设"],
-                "request_type": "投诉",
-                "urgent": False,
-                "location_text": "A3区联丰路米兰春天小区",
-                "contact": "",
-                "departments": [],
-            }
-            platform.refuse = [{"code": 400, "description": "address_string outside our jurisdiction"}]
-            r = await op.post("/ticket", {"key": key, "form": form, "request_id": "req1"})
-            assert r.status_code == 502
-            assert r.json()["detail"] == "工单平台拒绝登记该工单：400 address_string outside our jurisdiction"
-            platform.refuse = None
-            r = await op.post(
-                "/ticket", {"key": key, "form": form, "request_id": "req1"}
-            )  # the operator retries
-            assert r.status_code == 200, r.text
-            request_id, request = platform.only()
-            assert request["service_code"] == "002"
-            r = await op.post(f"/tickets/{r.json()['ticket_id']}/status", {"status": "accepted", "note": ""})
-            assert r.status_code == 409
-            assert (
-                "工单状态由工单平台管理，请在平台上办理" in r.json()["detail"]
-                and request_id in r.json()["detail"]
-            )
-            shown = (await op.get("/conversation", params={"key": key})).json()
-            assert shown["status_by_platform"] is True  # the console hides 变更状态
-            assert [t["platform_request_id"] for t in shown["tickets"]] == [request_id]
-    finally:
-        await application.state.runtime.stop()
+    transport = httpx.ASGITransport(app=application)
+    async with (
+        httpx.AsyncClient(transport=transport, base_url="http://test") as c,
+        httpx.AsyncClient(transport=transport, base_url="http://test") as desk,
+    ):
+        _, key, _ = await waiting_conversation(c)
+        await application.state.console.users.create("zhou", "operator", PASSWORD)
+        r = await desk.post("/api/console/login", json={"username": "zhou", "password": PASSWORD})
+        op = Operator(desk, "zhou", r.json()["csrf"])
+        await op.post("/takeover", {"key": key})
+        form = {
+            "title": "路灯不亮",
+            "description": "小区门口路灯坏了一周",
+            "category": ["城乡建设"],
+            "request_type": "投诉",
+            "urgent": False,
+            "location_text": "A3区联丰路米兰春天小区",
+            "contact": "",
+            "departments": [],
+        }
+        platform.refuse = [{"code": 400, "description": "address_string outside our jurisdiction"}]
+        r = await op.post("/ticket", {"key": key, "form": form, "request_id": "req1"})
+        assert r.status_code == 502
+        assert r.json()["detail"] == "工单平台拒绝登记该工单：400 address_string outside our jurisdiction"
+        platform.refuse = None
+        r = await op.post("/ticket", {"key": key, "form": form, "request_id": "req1"})  # the operator retries
+        assert r.status_code == 200, r.text
+        request_id, request = platform.only()
+        assert request["service_code"] == "002"
+        r = await op.post(f"/tickets/{r.json()['ticket_id']}/status", {"status": "accepted", "note": ""})
+        assert r.status_code == 409
+        assert (
+            "工单状态由工单平台管理，请在平台上办理" in r.json()["detail"]
+            and request_id in r.json()["detail"]
+        )
+        shown = (await op.get("/conversation", params={"key": key})).json()
+        assert shown["status_by_platform"] is True  # the console hides 变更状态
+        assert [t["platform_request_id"] for t in shown["tickets"]] == [request_id]
 
 
 def test_a_ticket_with_photos_gives_the_platform_a_signed_link_to_the_first() -> None:
