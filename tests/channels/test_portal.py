@@ -26,7 +26,14 @@ from fastapi import FastAPI
 from PIL import Image
 
 from channels import portal
-from channels.base import ChannelContext, DeliveryError, InboundMessage, OutboundMessage
+from channels.base import (
+    ChannelContext,
+    DeliveryError,
+    Forbidden,
+    InboundMessage,
+    OutboundMessage,
+    Unauthorized,
+)
 from channels.media import load_record
 from config.settings import PortalSource, Settings
 from gateway import errors, keys
@@ -48,6 +55,23 @@ def signed(post: dict[str, Any], secret: str = SECRET) -> dict[str, Any]:
 
 def post_fixture(name: str, media: str = "") -> dict[str, Any]:
     return dict(json.loads((FIXTURES / f"{name}.json").read_text().replace("{media}", media)))
+
+
+async def signed_by_gateway(request: web.Request) -> bytes | None:
+    """The body of a request the gateway signed with the source's secret, else None: what a
+    source checks before it believes a reply or answers a list request."""
+    body = await request.read()
+    try:
+        portal.verify(
+            SECRET,
+            body,
+            request.headers.get(portal.TIMESTAMP_HEADER),
+            request.headers.get(portal.SIGNATURE_HEADER),
+            300,
+        )
+    except (Unauthorized, Forbidden):
+        return None
+    return body
 
 
 # --- the source: reply API and attachment store ------------------------------------------------
@@ -73,16 +97,8 @@ class Source:
             await self.runner.cleanup()
 
     async def reply(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        try:  # what a source does with the gateway's replies: check the signature first
-            portal.verify(
-                SECRET,
-                body,
-                request.headers.get(portal.TIMESTAMP_HEADER),
-                request.headers.get(portal.SIGNATURE_HEADER),
-                300,
-            )
-        except Exception:
+        body = await signed_by_gateway(request)  # what a source does first with a reply
+        if body is None:
             self.bad_signatures += 1
             return web.Response(status=403)
         if self.scripted:

@@ -28,7 +28,7 @@ from channels.portal.pull import Puller, PullFailed, rejected_key, state_key
 from config.settings import PortalSource, Settings
 from gateway import keys
 from gateway.streams import Streams
-from tests.channels.test_portal import SECRET, post_fixture
+from tests.channels.test_portal import SECRET, post_fixture, signed_by_gateway
 from tests.conftest import serve_local
 
 BOARD = [
@@ -56,16 +56,8 @@ class ListSource:
         self.runner, self.url = await serve_local(app)
 
     async def list(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        try:  # what a source does first: check that the gateway asks
-            portal.verify(
-                SECRET,
-                body,
-                request.headers.get(portal.TIMESTAMP_HEADER),
-                request.headers.get(portal.SIGNATURE_HEADER),
-                300,
-            )
-        except Exception:
+        body = await signed_by_gateway(request)  # what a source does first: check that the gateway asks
+        if body is None:
             self.bad_signatures += 1
             return web.Response(status=403)
         asked = json.loads(body)
