@@ -53,21 +53,26 @@ def browser() -> Iterator[Any]:
             b.close()
 
 
-def _create_operator(settings: Settings, name: str = OPERATOR, role: str = "operator", display: str = "小王") -> None:
+def _in_redis(settings: Settings, work: Any) -> None:
+    """Run ``await work(client)`` against the live gateway's Redis, on a loop of its own:
+    Playwright's sync API keeps an event loop running in this thread."""
     import redis.asyncio as aioredis
 
-    from gateway.console.users import UserStore
-
-    async def create() -> None:
+    async def run() -> None:
         client = aioredis.from_url(settings.redis_url, decode_responses=True)
         try:
-            await UserStore(client).create(name, role, PASSWORD, display)
+            await work(client)
         finally:
             await client.aclose()
 
-    # Playwright's sync API keeps an event loop running in this thread: use another one.
     with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, create()).result()
+        pool.submit(asyncio.run, run()).result()
+
+
+def _create_operator(settings: Settings, name: str = OPERATOR, role: str = "operator", display: str = "小王") -> None:
+    from gateway.console.users import UserStore
+
+    _in_redis(settings, lambda client: UserStore(client).create(name, role, PASSWORD, display))
 
 
 def _citizen_says(base: str, text: str) -> None:
@@ -308,19 +313,9 @@ def test_supervisor_view_audit_and_canned_replies(live_gateway: str, settings: S
 
 def _dead_letter(settings: Settings, stream: str, entry_id: str, data: str, reason: str) -> None:
     """Something that kept failing, as the workers leave it in the dead-letter list."""
-    import redis.asyncio as aioredis
-
     from gateway.streams import Streams
 
-    async def put() -> None:
-        client = aioredis.from_url(settings.redis_url, decode_responses=True)
-        try:
-            await Streams(client).dead_letter(stream, entry_id, data, reason)
-        finally:
-            await client.aclose()
-
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, put()).result()
+    _in_redis(settings, lambda client: Streams(client).dead_letter(stream, entry_id, data, reason))
 
 
 def test_supervisor_retries_what_kept_failing(live_gateway: str, settings: Settings, browser: Any) -> None:
