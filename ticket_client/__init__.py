@@ -35,6 +35,7 @@ from ticket_client.base import (
     TicketDraft,
     TicketError,
     TicketNotFound,
+    TicketQuery,
     TicketRef,
     UnknownStatus,
 )
@@ -65,6 +66,7 @@ __all__ = [
     "TicketDraft",
     "TicketError",
     "TicketNotFound",
+    "TicketQuery",
     "TicketRef",
     "UnknownStatus",
     "make_client",

@@ -206,12 +206,32 @@ class Summary(BaseModel):
         return self.rated / self.resolved if self.resolved else None
 
 
+class TicketQuery(BaseModel):
+    """What an operator looks a ticket up by (工单查询): each word of ``text`` must appear in the
+    ticket's number, platform number, title, description, contact or conversation key; the other
+    fields narrow it. Newest first; ``offset`` pages on."""
+
+    text: str = Field(default="", max_length=200)
+    status: str = ""
+    channel: str = ""  # one channel, or a prefix ending in ":" ("portal:" = every portal source)
+    urgent: bool | None = None
+    since: datetime | None = None
+    limit: int = Field(default=50, ge=1, le=200)
+    offset: int = Field(default=0, ge=0, le=100_000)
+
+    def words(self) -> list[str]:
+        """At most five words, each at most 50 characters (a pasted paragraph is not a query)."""
+        return [word[:50] for word in self.text.split()][:5]
+
+
 class TicketClient(Protocol):
     async def file(self, draft: TicketDraft, idempotency_key: str) -> TicketRef: ...
 
     async def get(self, ticket_id: str) -> Ticket: ...
 
     async def list_for(self, conversation_key: str, limit: int = 10) -> list[Ticket]: ...
+
+    async def search(self, query: TicketQuery) -> list[Ticket]: ...
 
     async def changes_since(self, cursor: int, limit: int = 100) -> list[StatusChange]: ...
 

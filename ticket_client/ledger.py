@@ -44,6 +44,7 @@ from ticket_client.base import (
     TicketDraft,
     TicketError,
     TicketNotFound,
+    TicketQuery,
     TicketRef,
     UnknownStatus,
     walk,
@@ -301,6 +302,43 @@ class LocalLedger:
                 .where(TicketRow.conversation_key == conversation_key)
                 .order_by(TicketRow.id.desc())
                 .limit(max(limit, 0))
+            )
+            return [self._to_ticket(row) for row in rows]
+
+    async def search(self, query: TicketQuery) -> list[Ticket]:
+        """Tickets matching ``query``, newest first (the console's 工单查询).
+
+        A word is matched as a substring (``ILIKE``, wildcards escaped), so a number's tail
+        ("000123"), part of a phone number or an e-mail sender finds the ticket. Newest first by
+        primary key, so a common word stops at the first page; a rare one reads the whole table,
+        which ``since`` bounds.
+        """
+        conditions: list[Any] = []
+        for word in query.words():
+            conditions.append(
+                or_(*(column.icontains(word, autoescape=True) for column in (
+                    TicketRow.ticket_id, TicketRow.title, TicketRow.description, TicketRow.contact,
+                    TicketRow.conversation_key, PlatformLinkRow.request_id,
+                )))
+            )
+        if query.status:
+            conditions.append(TicketRow.status == query.status)
+        if query.channel.endswith(":"):
+            conditions.append(TicketRow.channel.startswith(query.channel, autoescape=True))
+        elif query.channel:
+            conditions.append(TicketRow.channel == query.channel)
+        if query.urgent is not None:
+            conditions.append(TicketRow.urgent == query.urgent)
+        if query.since is not None:
+            conditions.append(TicketRow.created_at >= query.since)
+        async with self._edge("searching tickets"), self._read_sessions() as session:
+            rows = await session.scalars(
+                select(TicketRow)
+                .outerjoin(PlatformLinkRow, PlatformLinkRow.ticket_pk == TicketRow.id)
+                .where(*conditions)
+                .order_by(TicketRow.id.desc())
+                .offset(query.offset)
+                .limit(query.limit)
             )
             return [self._to_ticket(row) for row in rows]
 

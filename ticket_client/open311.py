@@ -48,6 +48,7 @@ from ticket_client.base import (
     Ticket,
     TicketDraft,
     TicketError,
+    TicketQuery,
     TicketRef,
 )
 from ticket_client.ledger import LocalLedger, PlatformLink, utcnow
@@ -534,6 +535,10 @@ class Open311Client:
 
     async def list_for(self, conversation_key: str, limit: int = 10) -> list[Ticket]:
         return await self.mirror.list_for(conversation_key, limit)
+
+    async def search(self, query: TicketQuery) -> list[Ticket]:
+        """From the mirror: it holds the platform's number beside ours."""
+        return await self.mirror.search(query)
 
     async def rate(self, ticket_id: str, rating: str, comment: str = "") -> Ticket:
         """Kept in the mirror only: GeoReport has no satisfaction rating."""

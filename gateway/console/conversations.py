@@ -265,11 +265,24 @@ async def ticket_form(redis: Any, key: str, conv: dict[str, str]) -> TicketForm:
 def ticket_view(t: Ticket) -> dict[str, Any]:
     return {
         "ticket_id": t.ticket_id, "status": t.status, "title": t.title, "category": t.category,
+        "channel": t.channel, "urgent": t.urgent,
         "created_at": t.created_at.timestamp(), "updated_at": t.updated_at.timestamp(),
         "history": [{"status": h.status, "note": h.note, "at": h.at.timestamp()} for h in t.history],
         "rating": t.rating,
         # open311: the platform's own number, and the status is moved there, not in the console
         "platform_request_id": t.platform_request_id,
+    }
+
+
+def ticket_detail(t: Ticket) -> dict[str, Any]:
+    """All of a ticket an operator reads to a citizen on the phone (工单查询): what, where, who
+    handles it, every step with its note, and the citizen's rating."""
+    return {
+        **ticket_view(t),
+        "conversation_key": t.conversation_key, "contact": t.contact,
+        "description": t.description, "request_type": t.request_type,
+        "location": t.location.text, "departments": t.departments, "attachments": len(t.attachments),
+        "rating_comment": t.rating_comment,
     }
 
 

@@ -12,7 +12,7 @@ import json
 import sys
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -39,10 +39,12 @@ from gateway.console.auth import (
 from gateway.console.users import User, UserError, UserStore, generate_password
 from gateway.errors import AuthError, BadInput, Conflict, Forbidden, NotFound, RateLimited
 from gateway.runtime import Runtime
-from ticket_client.base import STATUSES
+from nlu.pii import mask_pii
+from ticket_client.base import STATUSES, TicketQuery
 
 PAGES = Path(__file__).resolve().parent.parent / "static" / "console"
 WS_TICK_S = 0.5
+SEARCH_PAGE = 50  # tickets per page of 工单查询
 WS_REFRESH_S = 5.0
 BEIJING = timezone(timedelta(hours=8))  # "today" is the centre's day
 PAGE_HEADERS = {
@@ -396,6 +398,56 @@ async def ticket_status(ticket_id: str, body: StatusIn, user: UserDep, request: 
     await audit.record(console.redis, user.name, "ticket.status", ticket.conversation_key, ticket_id=ticket_id,
                        status=body.status)
     return convs.ticket_view(ticket)
+
+
+@api.get("/tickets")
+async def search_tickets(
+    user: UserDep,
+    request: Request,
+    q: Annotated[str, Query(max_length=200)] = "",
+    status: str = "",
+    channel: Annotated[str, Query(max_length=80)] = "",
+    urgent: bool | None = None,
+    days: Annotated[int, Query(ge=0, le=3660)] = 0,
+    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+) -> dict[str, Any]:
+    """工单查询: tickets by number, platform number, phone, sender or words, newest first.
+
+    A lookup by words is audited (the words with phone and ID numbers masked): it is how an
+    operator reaches a stranger's tickets, where the queue only shows conversations."""
+    console = _console(request)
+    if console.rt.tickets is None:
+        raise NotFound("工单系统未就绪")
+    if status and status not in STATUSES:
+        raise BadInput(f"未知的工单状态“{status}”")
+    since = datetime.now(UTC) - timedelta(days=days) if days else None
+    query = TicketQuery(text=q, status=status, channel=channel, urgent=urgent, since=since,
+                        limit=SEARCH_PAGE + 1, offset=offset)
+    found = await console.rt.tickets.search(query)
+    if query.words():
+        await audit.record(console.redis, user.name, "ticket.search", "", q=mask_pii(q.strip()),
+                           found=min(len(found), SEARCH_PAGE))
+    return {
+        "tickets": [convs.ticket_view(t) for t in found[:SEARCH_PAGE]],
+        "more": len(found) > SEARCH_PAGE,
+        "channel_names": console.channel_names(),
+    }
+
+
+@api.get("/tickets/{ticket_id}")
+async def ticket_detail(ticket_id: str, user: UserDep, request: Request) -> dict[str, Any]:
+    """One ticket in full, with its history and whether its conversation is still held."""
+    console = _console(request)
+    if console.rt.tickets is None:
+        raise NotFound("工单系统未就绪")
+    ticket = await console.rt.tickets.get(ticket_id)
+    held = await console.redis.hexists(keys.conversation(ticket.conversation_key), "channel")
+    return {
+        "ticket": convs.ticket_detail(ticket),
+        "conversation": bool(held),
+        "status_by_platform": console.rt.settings.ticket_backend != "local",
+        "channel_names": console.channel_names(),
+    }
 
 
 @api.get("/media")

@@ -425,3 +425,51 @@ async def test_supervisors_see_intake_and_satisfaction(app: Any, client: httpx.A
     assert today["filed"] == 2 and today["by_channel"] == {"web": 2} and today["resolved"] == 2
     assert today["ratings"] == {"基本满意": 1} and today["satisfaction"] == 1.0 and today["response_rate"] == 0.5
     assert service[2]["filed"] >= today["filed"]
+
+
+async def test_operators_look_tickets_up_by_number_phone_or_words(
+    app: Any, client: httpx.AsyncClient, console_login: Any
+) -> None:
+    from tests.gateway.test_web_e2e import file_ticket
+    from ticket_client import TicketDraft
+
+    rt = app.state.runtime
+    session = await new_session(client)
+    lamp, _ = await file_ticket(client, session)
+    phoned = await rt.tickets.file(
+        TicketDraft(channel="wechat_oa", conversation_key="wechat_oa:o-gone", contact="13912345678",
+                    title="楼道燃气味", description="米兰春天G2栋楼道有燃气味", urgent=True),
+        "phoned-1",
+    )
+    await rt.tickets.set_status(phoned.ticket_id, "accepted", "已派至A3区燃气公司")
+    op = await console_login("li")
+
+    async def found(query: str) -> list[str]:
+        r = await op.get("/tickets" + query)
+        assert r.status_code == 200, r.text
+        return [t["ticket_id"] for t in r.json()["tickets"]]
+
+    assert await found("") == [phoned.ticket_id, lamp]
+    assert await found("?q=" + lamp[-6:]) == [lamp]
+    assert await found("?q=13912345678") == [phoned.ticket_id]
+    assert await found("?q=路灯") == [lamp]
+    assert await found("?status=accepted") == [phoned.ticket_id]
+    assert await found("?urgent=true") == [phoned.ticket_id]
+    assert await found("?channel=web&days=1") == [lamp]
+    assert (await op.get("/tickets?status=nonsense")).status_code == 400
+    assert (await client.get("/api/console/tickets")).status_code == 401  # no session
+
+    detail = (await op.get(f"/tickets/{phoned.ticket_id}")).json()
+    ticket = detail["ticket"]
+    assert ticket["contact"] == "13912345678" and ticket["urgent"] is True
+    assert [(h["status"], h["note"]) for h in ticket["history"]] == [("received", ""), ("accepted", "已派至A3区燃气公司")]
+    assert detail["conversation"] is False  # nobody holds that conversation any more
+    assert detail["status_by_platform"] is False
+    assert (await op.get(f"/tickets/{lamp}")).json()["conversation"] is True
+    assert (await op.get("/tickets/12345-20000101-000001")).status_code == 404
+
+    boss = await console_login("boss", "supervisor")
+    searches = [e for e in (await boss.get("/audit?limit=50")).json()["entries"] if e["action"] == "ticket.search"]
+    assert [e["actor"] for e in searches] == ["li"] * 3  # lookups by words only, not the bare filters
+    assert {e["detail"]["q"] for e in searches} >= {"路灯", lamp[-6:]}
+    assert not any("13912345678" in json.dumps(e, ensure_ascii=False) for e in searches)  # masked

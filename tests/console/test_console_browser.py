@@ -1,7 +1,8 @@
 """Human takeover in real headless Chromium: a citizen in the web widget, an operator in the console.
 
 Needs ``/usr/bin/chromium`` (Debian package ``chromium``; Playwright's own browser downloads are not
-used). Saves ``docs/console-queue.png`` and ``docs/console-conversation.png``.
+used). Saves ``docs/console-queue.png``, ``docs/console-conversation.png``, ``docs/console-supervisor.png``
+and ``docs/console-lookup.png`` (with HOTLINE_UPDATE_SCREENSHOTS=1).
 """
 
 from __future__ import annotations
@@ -367,6 +368,83 @@ def test_supervisor_retries_what_kept_failing(live_gateway: str, settings: Setti
         page.locator("#btn-audit-refresh").click()
         expect(page.locator("#s-audit tr[data-action='dead.retry']")).to_have_count(1)
         assert page.locator("img").count() == 0
+        assert dialogs == [] and errors == []
+    finally:
+        context.close()
+
+
+def _citizen_files(base: str) -> tuple[str, str]:
+    """A citizen in the widget files a ticket through the bot: its number and conversation key."""
+    from tests.gateway.test_web_e2e import file_ticket, new_session
+
+    async def run() -> tuple[str, str]:
+        async with httpx.AsyncClient(base_url=base) as client:
+            session = await new_session(client)
+            ticket_id, _ = await file_ticket(client, session)
+            return ticket_id, f"web:{session['session_id']}"
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, run()).result()
+
+
+def test_operator_looks_a_ticket_up_and_moves_it_on(live_gateway: str, settings: Settings, browser: Any) -> None:
+    """工单查询: a citizen calls about a ticket; the operator finds it by the tail of its number,
+    reads its history, moves it on with a note, finds it again by its words and opens the
+    conversation it came from."""
+    from playwright.sync_api import expect
+
+    base = live_gateway.rstrip("/")
+    _create_operator(settings)
+    ticket_id, key = _citizen_files(base)
+    other, _ = _citizen_files(base)
+    errors: list[str] = []
+    dialogs: list[str] = []
+    context, page = _page(browser, errors, dialogs, viewport={"width": 1366, "height": 768})
+    try:
+        _login(page, base, OPERATOR)
+        page.keyboard.press("Alt+S")
+        expect(page.locator("#lookup")).to_be_visible()
+        expect(page.locator("#lq")).to_be_focused()
+        page.locator("#lookup-form button[type=submit]").click()  # nothing typed: the latest tickets
+        expect(page.locator("#lq-results tr")).to_have_count(2)
+        expect(page.locator("#lq-results tr").first).to_have_attribute("data-ticket-id", other)
+
+        page.locator("#lq").fill(ticket_id[-6:])
+        page.keyboard.press("Enter")
+        expect(page.locator("#lq-results tr")).to_have_count(1)
+        detail = page.locator("#ld")
+        expect(detail).to_have_attribute("data-ticket-id", ticket_id)  # one found: shown at once
+        expect(page.locator("#ld-fields")).to_contain_text("路灯")
+        expect(page.locator("#ld-fields")).to_contain_text("已受理")
+        expect(page.locator("#ld-history li")).to_have_count(1)
+
+        page.locator("#ld-actions select").select_option("accepted")
+        page.locator("#ld-actions input").fill("已派至A3区城管局")
+        page.locator("#ld-actions button", has_text="更新").click()
+        expect(page.locator("#toast")).to_have_text("工单状态已更新")
+        expect(page.locator("#ld-history li")).to_have_count(2)
+        expect(page.locator("#ld-history li").last).to_contain_text("已派至A3区城管局")
+        expect(page.locator("#lq-results tr").first).to_contain_text("已派单")
+
+        page.locator("#lq").fill("没有这种工单")
+        page.keyboard.press("Enter")
+        expect(page.locator("#lq-results tr")).to_have_count(0)
+        expect(page.locator("#lq-empty")).to_contain_text("没有找到")
+        page.locator("#lq").fill("路灯 米兰春天")
+        page.locator("#lq-status").select_option("accepted")
+        page.keyboard.press("Enter")
+        expect(page.locator("#lq-results tr")).to_have_count(1)
+        page.locator("#lq-results tr").first.click()
+        page.mouse.move(5, 760)
+        expect(page.locator("#toast")).to_be_hidden()
+        page.screenshot(path=str(DOCS / "console-lookup.png"))
+
+        page.locator("#ld-actions button", has_text="打开会话").click()
+        expect(page.locator("#desk")).to_be_visible()
+        expect(page.locator("#conv")).to_have_attribute("data-key", key)
+        expect(page.locator(f"#tickets li[data-ticket-id='{ticket_id}']")).to_contain_text("已派单")
+        page.locator(f"#tickets li[data-ticket-id='{ticket_id}'] button", has_text="详情").click()
+        expect(page.locator("#ld")).to_have_attribute("data-ticket-id", ticket_id)
         assert dialogs == [] and errors == []
     finally:
         context.close()

@@ -27,6 +27,7 @@ from ticket_client import (
     PlatformUnavailable,
     TicketDraft,
     TicketNotFound,
+    TicketQuery,
     UnknownStatus,
     make_client,
     migrate,
@@ -341,6 +342,57 @@ async def test_list_for_returns_only_that_conversation(ledger: LocalLedger) -> N
     assert all(t.conversation_key == "web:alice" for t in listed)
     assert len(await ledger.list_for("web:alice", limit=2)) == 2
     assert await ledger.list_for("web:nobody") == []
+
+
+async def test_search_finds_a_ticket_by_any_part_of_what_an_operator_knows(
+    ledger: LocalLedger, clock: FakeClock
+) -> None:
+    lamp = await ledger.file(
+        draft("web:alice", title="联丰路路灯不亮", contact="13800138000", urgent=False), "s-1"
+    )
+    gas = await ledger.file(
+        draft("email:wang@example.cn", channel="email", title="燃气泄漏", urgent=True,
+              description="米兰春天G2栋楼道里有很重的煤气味"),
+        "s-2",
+    )
+    board = await ledger.file(
+        draft("portal:liuyanban:UU008729", channel="portal:liuyanban", title="噪音扰民",
+              description="工地夜间施工 100% 影响休息"),
+        "s-3",
+    )
+
+    async def found(**query: object) -> list[str]:
+        return [t.ticket_id for t in await ledger.search(TicketQuery.model_validate(query))]
+
+    assert await found() == [board.ticket_id, gas.ticket_id, lamp.ticket_id]  # newest first
+    assert await found(text=lamp.ticket_id) == [lamp.ticket_id]
+    assert await found(text=gas.ticket_id[-6:]) == [gas.ticket_id]  # the number's tail
+    assert await found(text="0013800") == [lamp.ticket_id]  # part of the phone number
+    assert await found(text="WANG@example") == [gas.ticket_id]  # the sender, any case
+    assert await found(text="煤气味") == [gas.ticket_id]  # the description
+    assert await found(text="路灯 联丰路") == [lamp.ticket_id]  # every word must match
+    assert await found(text="路灯 煤气") == []
+    assert await found(text="100%") == [board.ticket_id]  # a wildcard is a character
+    assert await found(text="_") == []
+    assert await found(urgent=True) == [gas.ticket_id]
+    assert await found(channel="portal:") == [board.ticket_id]  # every portal source
+    assert await found(channel="web") == [lamp.ticket_id]
+
+    await ledger.set_status(lamp.ticket_id, "accepted")
+    assert await found(status="accepted") == [lamp.ticket_id]
+    assert await found(status="received") == [board.ticket_id, gas.ticket_id]
+
+    assert await found(limit=2) == [board.ticket_id, gas.ticket_id]
+    assert await found(limit=2, offset=2) == [lamp.ticket_id]
+    clock.advance(days=2)
+    later = await ledger.file(draft("web:carol"), "s-4")
+    assert await found(since=clock.now - timedelta(days=1)) == [later.ticket_id]
+
+
+def test_a_ticket_query_keeps_five_short_words() -> None:
+    query = TicketQuery(text="一 二 三 四 五 六 " + "长" * 80)
+    assert query.words() == ["一", "二", "三", "四", "五"]
+    assert TicketQuery(text="长" * 80).words() == ["长" * 50]
 
 
 async def test_rate(ledger: LocalLedger, clock: FakeClock) -> None:

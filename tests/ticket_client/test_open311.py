@@ -37,6 +37,7 @@ from ticket_client import (
     Ticket,
     TicketDraft,
     TicketNotFound,
+    TicketQuery,
     make_client,
     migrate,
 )
@@ -549,6 +550,20 @@ async def test_rating_is_kept_in_the_mirror(open311: Open311Client, platform: Pl
     calls = len(platform.calls)
     assert (await open311.rate(ref.ticket_id, "基本满意", "处理及时")).rating == "基本满意"
     assert len(platform.calls) == calls  # GeoReport has no rating: nothing is sent
+
+
+
+async def test_search_finds_a_ticket_by_the_platforms_number_too(
+    open311: Open311Client, platform: Platform
+) -> None:
+    ref = await open311.file(draft(), "k")
+    request_id = (await open311.get(ref.ticket_id)).platform_request_id
+    assert request_id
+    for text in (request_id, ref.ticket_id, "路灯"):
+        found = await open311.search(TicketQuery(text=text))
+        assert [t.ticket_id for t in found] == [ref.ticket_id]
+        assert found[0].platform_request_id == request_id
+    assert await open311.search(TicketQuery(text="no-such-number")) == []
 
 
 # -- status back ------------------------------------------------------------------------------

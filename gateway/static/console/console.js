@@ -23,7 +23,7 @@
     handback: "交还机器人", close: "结束会话", transfer: "转交", reply: "回复市民", "reply.refused": "回复被拒绝",
     note: "内部备注", "form.save": "保存工单信息", "ticket.file": "登记工单", "ticket.status": "工单状态变更",
     "canned.update": "修改常用语", "user.create": "创建账号", "user.disable": "停用账号",
-    "dead.retry": "重试异常记录", "dead.discard": "丢弃异常记录"
+    "dead.retry": "重试异常记录", "dead.discard": "丢弃异常记录", "ticket.search": "工单查询"
   };
   var DEAD_KINDS = { filing: "工单未能登记", delivery: "消息未能送达", turn: "消息未能处理" };
   var MESSAGE_KINDS = { ticket_filed: "受理回执", status_update: "进度通知", survey: "回访", reply: "机器人回复", operator: "人工回复" };
@@ -366,31 +366,40 @@
     tickets.forEach(function (t) {
       var li = el("li");
       li.setAttribute("data-ticket-id", t.ticket_id);
-      li.appendChild(el("div", "tid", t.ticket_id + (t.platform_request_id ? "（平台编号 " + t.platform_request_id + "）" : "")));
+      var tid = el("div", "tid", t.ticket_id + (t.platform_request_id ? "（平台编号 " + t.platform_request_id + "）" : "") + " ");
+      var more = el("button", "link", "详情");
+      more.type = "button";
+      more.addEventListener("click", function () { show("lookup"); showTicket(t.ticket_id); });
+      tid.appendChild(more);
+      li.appendChild(tid);
       li.appendChild(el("div", "", (t.title || "") + " · " + (STATUS[t.status] || t.status) + (t.rating ? " · 评价：" + t.rating : "")));
       if (state.platformOwnsStatus) {  // open311: the platform moves tickets; the console only shows them
         li.appendChild(el("div", "muted small", "工单状态由工单平台管理"));
         ul.appendChild(li);
         return;
       }
-      var row = el("div", "status-row");
-      var sel = el("select");
-      sel.appendChild(el("option", "", "变更状态…"));
-      (NEXT[t.status] || []).forEach(function (s) { var o = el("option", "", STATUS[s] || s); o.value = s; sel.appendChild(o); });
-      var note = el("input");
-      note.placeholder = "说明（市民可见）";
-      note.maxLength = 200;
-      var btn = el("button", "", "更新");
-      btn.type = "button";
-      btn.addEventListener("click", function () {
-        if (!sel.value || sel.selectedIndex === 0) { toast("请选择新状态", true); return; }
-        act(api("POST", "/tickets/" + encodeURIComponent(t.ticket_id) + "/status", { status: sel.value, note: note.value }),
-          "工单状态已更新").then(function () { refreshConversation(); });
-      });
-      row.appendChild(sel); row.appendChild(note); row.appendChild(btn);
-      li.appendChild(row);
+      li.appendChild(statusControls(t, function () { refreshConversation(); }));
       ul.appendChild(li);
     });
+  }
+  // 变更状态: the next statuses the workflow allows, with a note the citizen sees.
+  function statusControls(t, done) {
+    var row = el("div", "status-row");
+    var sel = el("select");
+    sel.appendChild(el("option", "", "变更状态…"));
+    (NEXT[t.status] || []).forEach(function (s) { var o = el("option", "", STATUS[s] || s); o.value = s; sel.appendChild(o); });
+    var note = el("input");
+    note.placeholder = "说明（市民可见）";
+    note.maxLength = 200;
+    var btn = el("button", "", "更新");
+    btn.type = "button";
+    btn.addEventListener("click", function () {
+      if (!sel.value || sel.selectedIndex === 0) { toast("请选择新状态", true); return; }
+      act(api("POST", "/tickets/" + encodeURIComponent(t.ticket_id) + "/status", { status: sel.value, note: note.value }),
+        "工单状态已更新").then(done);
+    });
+    row.appendChild(sel); row.appendChild(note); row.appendChild(btn);
+    return row;
   }
 
   // --- actions ---------------------------------------------------------------------------------
@@ -592,11 +601,132 @@
     act(api("POST", "/dead-letters/settle", { ref: ref, retry: retry }), retry ? "已重新提交" : "已丢弃")
       .catch(function () {}).then(loadDead);
   }
+  // --- 工单查询: a ticket by number, phone, sender or words, in full --------------------------------
+  var lookup = { rows: [], shown: "" };
+  function dateTime(ts) {
+    var d = new Date(ts * 1000);
+    return d.getFullYear() + "-" + clock(ts);
+  }
+  function fillLookupFilters() {
+    var st = $("lq-status");
+    if (st.options.length === 1) {
+      Object.keys(STATUS).forEach(function (k) { var o = el("option", "", STATUS[k]); o.value = k; st.appendChild(o); });
+    }
+    var ch = $("lq-channel"), known = {};
+    Array.prototype.forEach.call(ch.options, function (o) { known[o.value] = true; });
+    var names = Object.keys(CHANNELS).concat(Object.keys(state.channelNames || {}), ["portal:"]);
+    names.forEach(function (c) {
+      if (known[c]) return;
+      var o = el("option", "", c === "portal:" ? "全部网站留言" : channelName(c));
+      o.value = c;
+      ch.appendChild(o);
+      known[c] = true;
+    });
+  }
+  function searchTickets(more) {
+    var params = new URLSearchParams();
+    var q = $("lq").value.trim();
+    if (q) params.set("q", q);
+    if ($("lq-status").value) params.set("status", $("lq-status").value);
+    if ($("lq-channel").value) params.set("channel", $("lq-channel").value);
+    params.set("days", $("lq-days").value);
+    if ($("lq-urgent").checked) params.set("urgent", "true");
+    if (more) params.set("offset", String(lookup.rows.length));
+    return api("GET", "/tickets?" + params.toString()).then(function (d) {
+      lookup.rows = more ? lookup.rows.concat(d.tickets) : d.tickets;
+      renderResults(d.more, q);
+      // a number (or a phone with one ticket) goes straight to the ticket
+      if (!more && lookup.rows.length === 1) showTicket(lookup.rows[0].ticket_id);
+    }).catch(function (e) { toast(e.message, true); });
+  }
+  function renderResults(more, q) {
+    var tb = $("lq-results");
+    tb.textContent = "";
+    lookup.rows.forEach(function (t) {
+      var tr = el("tr");
+      tr.setAttribute("data-ticket-id", t.ticket_id);
+      tr.classList.toggle("selected", t.ticket_id === lookup.shown);
+      tr.tabIndex = 0;
+      var id = el("td", "tid", t.ticket_id);
+      if (t.urgent) id.appendChild(el("span", "badge urgent", "紧急"));
+      tr.appendChild(id);
+      tr.appendChild(el("td", "", dateTime(t.created_at)));
+      tr.appendChild(el("td", "", channelName(t.channel)));
+      tr.appendChild(el("td", "", t.title || "（无标题）"));
+      tr.appendChild(el("td", "", (t.category || []).join(" / ")));
+      tr.appendChild(el("td", "", STATUS[t.status] || t.status));
+      tr.appendChild(el("td", "", t.rating || ""));
+      tr.addEventListener("click", function () { showTicket(t.ticket_id); });
+      tr.addEventListener("keydown", function (ev) { if (ev.key === "Enter") showTicket(t.ticket_id); });
+      tb.appendChild(tr);
+    });
+    $("lq-empty").hidden = lookup.rows.length > 0;
+    $("lq-empty").textContent = q ? "没有找到与“" + q + "”相符的工单（可放宽状态、渠道或时间范围）" : "该范围内没有工单";
+    $("lq-more").hidden = !more;
+  }
+  function showTicket(id) {
+    lookup.shown = id;
+    document.querySelectorAll("#lq-results tr").forEach(function (tr) {
+      tr.classList.toggle("selected", tr.getAttribute("data-ticket-id") === id);
+    });
+    return api("GET", "/tickets/" + encodeURIComponent(id)).then(function (d) {
+      if (lookup.shown === id) renderTicket(d);
+    }).catch(function (e) { toast(e.message, true); });
+  }
+  function renderTicket(d) {
+    var t = d.ticket;
+    $("ld-empty").hidden = true;
+    $("ld").hidden = false;
+    $("ld").setAttribute("data-ticket-id", t.ticket_id);
+    $("ld-title").textContent = t.ticket_id + " · " + (t.title || "（无标题）");
+    var dl = $("ld-fields");
+    dl.textContent = "";
+    [
+      ["状态", STATUS[t.status] || t.status],
+      ["平台编号", t.platform_request_id || ""],
+      ["受理时间", dateTime(t.created_at)],
+      ["渠道", channelName(t.channel) + " · " + senderOf(t.conversation_key, t.channel)],
+      ["联系电话", t.contact || "未留"],
+      ["诉求类型", (t.request_type || "—") + (t.urgent ? "（紧急）" : "")],
+      ["分类", (t.category || []).join(" / ") || "—"],
+      ["地点", t.location || "—"],
+      ["承办部门", (t.departments || []).join("、") || "—"],
+      ["问题描述", t.description],
+      ["附件", t.attachments ? t.attachments + " 个" : ""],
+      ["市民评价", t.rating ? t.rating + (t.rating_comment ? "：" + t.rating_comment : "") : (t.status === "resolved" || t.status === "closed" ? "尚未评价" : "")]
+    ].forEach(function (pair) {
+      if (!pair[1]) return;
+      dl.appendChild(el("dt", "", pair[0]));
+      dl.appendChild(el("dd", "", pair[1]));
+    });
+    var ol = $("ld-history");
+    ol.textContent = "";
+    t.history.forEach(function (h) {
+      var li = el("li");
+      li.appendChild(el("span", "muted", dateTime(h.at)));
+      li.appendChild(el("b", "", STATUS[h.status] || h.status));
+      if (h.note) li.appendChild(el("span", "", h.note));
+      ol.appendChild(li);
+    });
+    var actions = $("ld-actions");
+    actions.textContent = "";
+    var open = el("button", "", d.conversation ? "打开会话" : "会话已不在工作台");
+    open.type = "button";
+    open.disabled = !d.conversation;
+    open.addEventListener("click", function () { show("desk"); select(t.conversation_key); });
+    actions.appendChild(open);
+    if (d.status_by_platform) actions.appendChild(el("p", "muted small", "工单状态由工单平台管理"));
+    else actions.appendChild(statusControls(t, function () {
+      showTicket(t.ticket_id).then(function () { if (lookup.rows.length) searchTickets(); });
+    }));
+  }
   function show(view) {
     document.querySelectorAll(".tab").forEach(function (t) { t.classList.toggle("active", t.getAttribute("data-view") === view); });
     $("desk").hidden = view !== "desk";
     $("super").hidden = view !== "super";
+    $("lookup").hidden = view !== "lookup";
     if (view === "super") loadSupervisor();
+    if (view === "lookup") fillLookupFilters();
   }
 
   // --- wiring ------------------------------------------------------------------------------------
@@ -634,6 +764,8 @@
     $("help-btn").addEventListener("click", function () { $("help").showModal(); });
     $("btn-audit-refresh").addEventListener("click", loadSupervisor);
     $("btn-dead-refresh").addEventListener("click", loadDead);
+    $("lookup-form").addEventListener("submit", function (ev) { ev.preventDefault(); searchTickets(false); });
+    $("lq-more").addEventListener("click", function () { searchTickets(true); });
     $("btn-save-canned").addEventListener("click", function () {
       var items = $("canned-edit").value.split("\n").map(function (x) { return x.trim(); }).filter(Boolean);
       act(api("PUT", "/canned", { items: items }), "常用语已保存").then(loadCanned);
@@ -658,6 +790,7 @@
         else if (code === "KeyJ" || k === "j") move(1);
         else if (code === "KeyK" || k === "k") move(-1);
         else if (code === "KeyF" || k === "f") fileTicket();
+        else if (code === "KeyS" || k === "s") { show("lookup"); $("lq").focus(); $("lq").select(); }
         else if (code === "KeyN" || k === "n") { $("note-mode").checked = !$("note-mode").checked; updateComposer(); $("reply-text").focus(); }
         else if (/^Digit[1-9]$/.test(code)) insertCanned(parseInt(code.slice(5), 10) - 1);
         else handled = false;
