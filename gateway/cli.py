@@ -145,6 +145,30 @@ def admin_set_status(
     asyncio.run(main())
 
 
+@admin_app.command("add-note")
+def admin_add_note(
+    ticket_id: str,
+    note: Annotated[str, typer.Argument(help="The progress note (办理进展) the citizen reads")],
+) -> None:
+    """Add a progress note to a ticket without moving its status (the running gateway tells the
+    citizen; no survey follows). Refused for a closed ticket and with the open311 backend."""
+    from ticket_client import make_client
+    from ticket_client.base import TicketError
+
+    async def main() -> None:
+        client = make_client(get_settings())
+        try:
+            ticket = await client.add_note(ticket_id, note)
+            typer.echo(json.dumps(ticket.model_dump(mode="json"), ensure_ascii=False, indent=2))
+        except TicketError as exc:
+            err.print(f"[red]{type(exc).__name__}:[/] {exc}")
+            raise typer.Exit(1) from exc
+        finally:
+            await client.close()
+
+    asyncio.run(main())
+
+
 @admin_app.command("dead-letters")
 def admin_dead_letters(
     retry: Annotated[str, typer.Option(help="put this dead letter (its ref) back on its stream")] = "",

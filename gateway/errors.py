@@ -14,8 +14,10 @@
 
 The ticket client's own errors (``ticket_client.base``) are answered here too: TicketNotFound 404,
 InvalidTransition 409 (StatusManagedByPlatform among them: the open311 platform owns the
-workflow), PlatformUnavailable 503 + Retry-After, PlatformRejected 502 (the ticket platform
-refused a filing for good: the operator's retry would be refused again).
+workflow; NoteRefused, a progress note a closed ticket or the platform does not take, with its
+own wording), InvalidNote 400 (an empty or over-long progress note), PlatformUnavailable 503 +
+Retry-After, PlatformRejected 502 (the ticket platform refused a filing for good: the operator's
+retry would be refused again).
 
 Channel adapters raise ``channels.base.ChannelError`` subclasses (bad signature, malformed
 payload, ignored event); those carry their own status code and are mapped here too. Errors of
@@ -31,7 +33,14 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from channels.base import ChannelError, IgnoredEvent, well_formed
-from ticket_client.base import InvalidTransition, PlatformRejected, PlatformUnavailable, TicketNotFound
+from ticket_client.base import (
+    InvalidNote,
+    InvalidTransition,
+    NoteRefused,
+    PlatformRejected,
+    PlatformUnavailable,
+    TicketNotFound,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -103,8 +112,12 @@ def answer(exc: Exception) -> Response | None:
         return _json(exc.status_code, exc.message, headers)
     if isinstance(exc, TicketNotFound):
         return _json(404, f"工单不存在：{exc}")
+    if isinstance(exc, NoteRefused):  # before InvalidTransition: a note changes no status
+        return _json(409, f"不能添加办理进展：{exc}")
     if isinstance(exc, InvalidTransition):
         return _json(409, f"状态变更不允许：{exc}")
+    if isinstance(exc, InvalidNote):
+        return _json(400, str(exc))
     if isinstance(exc, PlatformUnavailable):
         log.warning("ledger_unavailable", detail=str(exc))
         return _json(503, "工单系统暂时不可用，请稍后重试", {"Retry-After": "5"})
@@ -128,6 +141,7 @@ def install(app: FastAPI) -> None:
         ChannelError,
         TicketNotFound,
         InvalidTransition,
+        InvalidNote,
         PlatformUnavailable,
         PlatformRejected,
     ):

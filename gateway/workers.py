@@ -304,7 +304,9 @@ class StatusPoller:
         assert rt.streams is not None
         fields: dict[str, str] = {}
         async with rt.redis.pipeline(transaction=True) as pipe:
-            if change.status != "received":  # the filing message already said "received"
+            if change.kind == "note":
+                await rt.streams.publish(_progress_message(change), pipe)
+            elif change.status != "received":  # the filing message already said "received"
                 note = f"（{change.note}）" if change.note else ""
                 out = OutboundMessage(
                     id=f"status:{change.seq}",
@@ -314,10 +316,16 @@ class StatusPoller:
                     text=say("status_update", ticket_id=change.ticket_id, status=status_name(change.status), note=note),
                     ticket_id=change.ticket_id,
                     # the note alone too (a department's answer, 答复): a portal shows it as written
-                    fields={**fields, "status": change.status, "at": _iso(change.at), "note": change.note},
+                    fields={
+                        **fields,
+                        "status": change.status,
+                        "status_label": status_name(change.status),  # the widget's tag
+                        "at": _iso(change.at),
+                        "note": change.note,
+                    },
                 )
                 await rt.streams.publish(out, pipe)
-            if change.status == "resolved":
+            if change.kind == "status" and change.status == "resolved":  # a note never asks again
                 survey = OutboundMessage(
                     id=f"survey:{change.seq}",
                     conversation_key=change.conversation_key,
@@ -332,6 +340,27 @@ class StatusPoller:
                 pipe.hset(keys.conversation(change.conversation_key), "pending_rating", change.ticket_id)
             pipe.set(keys.STATUS_CURSOR, change.seq)
             await pipe.execute()
+
+
+def _progress_message(change: StatusChange) -> OutboundMessage:
+    """A progress note (办理进展) as a ``status_update`` the channels can tell apart: ``progress``
+    is "1" and ``status`` is the ticket's status, unchanged. A portal posts it as an interim
+    answer, never as the 答复; WeChat keeps the citizen's last subscribe consent for a change."""
+    return OutboundMessage(
+        id=f"status:{change.seq}",
+        conversation_key=change.conversation_key,
+        channel=change.channel,
+        kind="status_update",
+        text=say("status_progress", ticket_id=change.ticket_id, note=change.note),
+        ticket_id=change.ticket_id,
+        fields={
+            "status": change.status,
+            "status_label": say("status_progress_label"),
+            "progress": "1",
+            "at": _iso(change.at),
+            "note": change.note,
+        },
+    )
 
 
 def _iso(at: datetime) -> str:

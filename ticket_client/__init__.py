@@ -17,12 +17,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ticket_client.base import (
+    MAX_NOTE,
     RATINGS,
     STATUSES,
     TRANSITIONS,
+    InvalidNote,
     InvalidRating,
     InvalidTransition,
     LocationInfo,
+    NoteRefused,
+    NotesManagedByPlatform,
     PlatformMisconfigured,
     PlatformRejected,
     PlatformUnavailable,
@@ -46,13 +50,17 @@ if TYPE_CHECKING:
     from config.settings import Settings
 
 __all__ = [
+    "MAX_NOTE",
     "RATINGS",
     "STATUSES",
     "TRANSITIONS",
+    "InvalidNote",
     "InvalidRating",
     "InvalidTransition",
     "LocalLedger",
     "LocationInfo",
+    "NoteRefused",
+    "NotesManagedByPlatform",
     "PlatformMisconfigured",
     "PlatformRejected",
     "PlatformUnavailable",

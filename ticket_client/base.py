@@ -8,7 +8,10 @@ Errors, by what the caller should do::
     ├── TicketNotFound            no such ticket (404)
     ├── InvalidTransition         the workflow refuses the move (409); nothing was written
     │   ├── UnknownStatus         not a status name at all (a caller bug)
-    │   └── StatusManagedByPlatform   the platform owns the workflow (open311): move it there
+    │   ├── StatusManagedByPlatform   the platform owns the workflow (open311): move it there
+    │   │   └── NotesManagedByPlatform   …and its notes: post the note there (also a NoteRefused)
+    │   └── NoteRefused           the ticket takes no progress note now (closed: archived)
+    ├── InvalidNote               a progress note that is empty or longer than MAX_NOTE (400)
     ├── InvalidRating             not one of RATINGS
     ├── PlatformUnavailable       the platform or the ledger database is down: retry later
     ├── PlatformRejected          the platform refused a filing for good (a 4xx): retrying the same
@@ -80,6 +83,13 @@ def walk(current: str, target: str) -> list[str] | None:
     return None
 
 
+# The longest status or progress note kept: the admin API refuses a longer one, a platform's is cut.
+MAX_NOTE = 2000
+# A status-history row records a status change, or a progress note (办理进展, 阶段性答复) a
+# department gave while the status stayed: the citizen hears both, and only a change moves the
+# workflow (the 回访 survey, the period's 办结 figures).
+ChangeKind = Literal["status", "note"]
+
 Rating = Literal["满意", "基本满意", "不满意"]
 RATINGS: tuple[str, ...] = ("满意", "基本满意", "不满意")
 
@@ -112,9 +122,10 @@ class StatusChange(BaseModel):
     ticket_id: str
     conversation_key: str
     channel: str
-    status: str
+    status: str  # a note: the ticket's status when it was written (unchanged by it)
     note: str = ""
     at: datetime
+    kind: ChangeKind = "status"
 
 
 class TicketRef(BaseModel):
@@ -152,6 +163,30 @@ class UnknownStatus(InvalidTransition, ValueError):
 
 class StatusManagedByPlatform(InvalidTransition):
     """The ticket platform owns the workflow (``open311``): statuses change there, not here."""
+
+
+class NoteRefused(InvalidTransition):
+    """The ticket takes no progress note now (it is closed); nothing was written."""
+
+
+class NotesManagedByPlatform(StatusManagedByPlatform, NoteRefused):
+    """The platform owns the notes as it owns the statuses (GeoReport v2 cannot take one): a
+    department posts its note there, and it comes back with the next poll."""
+
+
+class InvalidNote(TicketError, ValueError):
+    """A progress note that is empty (or only spaces), or longer than ``MAX_NOTE``."""
+
+
+def checked_note(note: str) -> str:
+    """``note`` without surrounding spaces; InvalidNote when nothing is left or it is too long
+    (a note is read by the citizen: an empty one would be a message saying nothing)."""
+    cleaned = note.strip()
+    if not cleaned:
+        raise InvalidNote("办理进展内容不能为空")
+    if len(cleaned) > MAX_NOTE:
+        raise InvalidNote(f"办理进展过长（最多{MAX_NOTE}字，现有{len(cleaned)}字）")
+    return cleaned
 
 
 class InvalidRating(TicketError, ValueError):
@@ -238,6 +273,12 @@ class TicketClient(Protocol):
     async def set_status(self, ticket_id: str, status: str, note: str = "") -> Ticket: ...
 
     async def rate(self, ticket_id: str, rating: str, comment: str = "") -> Ticket: ...
+
+    async def add_note(self, ticket_id: str, note: str) -> Ticket:
+        """Record a progress note (办理进展) the citizen hears, the status unchanged: a row of the
+        history with ``kind="note"``. InvalidNote (empty, too long), NoteRefused (closed, or the
+        platform owns the notes: NotesManagedByPlatform), TicketNotFound."""
+        ...
 
     async def summary(self, since: datetime) -> Summary: ...
 

@@ -37,6 +37,7 @@ from ticket_client.base import (
     InvalidRating,
     InvalidTransition,
     LocationInfo,
+    NoteRefused,
     PlatformUnavailable,
     StatusChange,
     Summary,
@@ -47,6 +48,7 @@ from ticket_client.base import (
     TicketQuery,
     TicketRef,
     UnknownStatus,
+    checked_note,
     walk,
 )
 from ticket_client.db import UNAVAILABLE_ERRORS, async_url, connect_args
@@ -95,6 +97,7 @@ class Followed:
     before: str  # the mirror's status before
     recorded: list[str]  # the statuses added to the history, in order (empty: nothing new)
     fits: bool  # False: the platform status had no walk (or no mapping) and was not recorded
+    noted: bool = False  # the platform's new note was recorded as a progress note (status unchanged)
 
 
 class LocalLedger:
@@ -229,6 +232,7 @@ class LocalLedger:
                     status=change.status,
                     note=change.note,
                     at=change.at,
+                    kind=change.kind,
                 )
                 for change in row.history
             ],
@@ -354,6 +358,7 @@ class LocalLedger:
                     StatusHistoryRow.status,
                     StatusHistoryRow.note,
                     StatusHistoryRow.at,
+                    StatusHistoryRow.kind,
                 )
                 .join(TicketRow, StatusHistoryRow.ticket_pk == TicketRow.id)
                 .where(StatusHistoryRow.id > cursor)
@@ -362,9 +367,16 @@ class LocalLedger:
             )
             return [
                 StatusChange(
-                    seq=seq, ticket_id=tid, conversation_key=conv, channel=chan, status=st, note=note, at=at
+                    seq=seq,
+                    ticket_id=tid,
+                    conversation_key=conv,
+                    channel=chan,
+                    status=st,
+                    note=note,
+                    at=at,
+                    kind=kind,
                 )
-                for seq, tid, conv, chan, st, note, at in result
+                for seq, tid, conv, chan, st, note, at, kind in result
             ]
 
     async def set_status(self, ticket_id: str, status: str, note: str = "") -> Ticket:
@@ -398,6 +410,25 @@ class LocalLedger:
                 row.rating = rating
                 row.rating_comment = comment
                 row.updated_at = now
+                await session.flush()
+                return self._to_ticket(row)
+
+    async def add_note(self, ticket_id: str, note: str) -> Ticket:
+        """Record a progress note (办理进展, e.g. a department's 阶段性答复) with the ticket's
+        current status, which it does not change; the status poller tells the citizen.
+
+        A closed ticket is archived and takes none (NoteRefused: reopen it first); a resolved one
+        does, as a word after the 答复 (a re-inspection), which never repeats the survey.
+        """
+        cleaned = checked_note(note)
+        async with self._edge("adding a progress note"):
+            now = self._now()
+            async with self._writing() as session:
+                row = await self._row(session, ticket_id, lock=True)
+                if row.status == "closed":
+                    raise NoteRefused(f"工单 {ticket_id} 已归档，不能再添加办理进展（如需继续办理，请先重新办理）")
+                row.updated_at = now
+                row.history.append(StatusHistoryRow(status=row.status, note=cleaned, at=now, kind="note"))
                 await session.flush()
                 return self._to_ticket(row)
 
@@ -545,8 +576,11 @@ class LocalLedger:
     ) -> Followed | None:
         """Record what the platform says of its request ``request_id``: the status it maps to
         (``target``; None when unmapped) as a walk of the workflow (``walk``), the platform's note on
-        the last step. None when the platform said nothing new (same status, same update time) or
-        the request is not one of ours. ``at`` is kept between the last recorded change and now.
+        the last step. A new note with the status the ticket has already (the platform's staff
+        commented) is a progress note (``kind="note"``), once: ``platform_note`` keeps the last
+        note recorded, by a change or as a note, and a closed ticket takes none. None when the
+        platform said nothing new (same status, update time and note) or the request is not one of
+        ours. ``at`` is kept between the last recorded change and now.
         """
         async with self._edge("recording a platform status"):
             now = self._now()
@@ -556,7 +590,11 @@ class LocalLedger:
                 )
                 if link is None:
                     return None
-                if (link.platform_status, link.platform_updated) == (platform_status, platform_updated):
+                if (link.platform_status, link.platform_updated, link.platform_note) == (
+                    platform_status,
+                    platform_updated,
+                    note,
+                ):
                     return None
                 row = await session.scalar(
                     select(TicketRow).where(TicketRow.id == link.ticket_pk).with_for_update()
@@ -565,15 +603,25 @@ class LocalLedger:
                 link.platform_status, link.platform_updated = platform_status, platform_updated
                 before = row.status
                 steps = None if target is None else walk(row.status, target)
-                if not steps:
+                if steps is None:  # not followed: neither the status nor its note is recorded
+                    link.platform_note = note
                     await session.flush()
-                    return Followed(row.ticket_id, before, [], fits=steps is not None)
+                    return Followed(row.ticket_id, before, [], fits=False)
                 last = max((h.at for h in row.history), default=row.created_at)
                 when = min(max(at.astimezone(UTC), last), now)
+                if not steps:
+                    noted = bool(note) and note != link.platform_note and row.status != "closed"
+                    link.platform_note = note
+                    if noted:
+                        row.history.append(StatusHistoryRow(status=row.status, note=note, at=when, kind="note"))
+                        row.updated_at = now
+                    await session.flush()
+                    return Followed(row.ticket_id, before, [], fits=True, noted=noted)
                 for i, status in enumerate(steps):
                     row.history.append(
                         StatusHistoryRow(status=status, note=note if i == len(steps) - 1 else "", at=when)
                     )
+                link.platform_note = note  # carried by the change: not again as a note
                 row.status = steps[-1]
                 row.updated_at = now
                 await session.flush()
@@ -601,9 +649,13 @@ class LocalLedger:
                 .where(TicketRow.created_at >= since)
                 .group_by(TicketRow.channel)
             )
-            resolved_ids = (
+            resolved_ids = (  # a progress note on a resolved ticket resolves nothing again
                 select(StatusHistoryRow.ticket_pk)
-                .where(StatusHistoryRow.status == "resolved", StatusHistoryRow.at >= since)
+                .where(
+                    StatusHistoryRow.status == "resolved",
+                    StatusHistoryRow.kind == "status",
+                    StatusHistoryRow.at >= since,
+                )
                 .distinct()
                 .scalar_subquery()
             )

@@ -13,6 +13,8 @@ from sqlalchemy import JSON, Boolean, DateTime, Dialect, ForeignKey, Integer, Me
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from ticket_client.base import ChangeKind
+
 # Stable constraint names, so migrations can refer to them on every database.
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -84,7 +86,8 @@ class TicketRow(Base):
 
 
 class StatusHistoryRow(Base):
-    """One status change; ``id`` is the global ``seq`` cursor of ``changes_since``."""
+    """One status change, or one progress note (``kind="note"``, ``status`` the ticket's status
+    when it was written); ``id`` is the global ``seq`` cursor of ``changes_since``."""
 
     __tablename__ = "status_history"
 
@@ -93,6 +96,7 @@ class StatusHistoryRow(Base):
     status: Mapped[str] = mapped_column(String(16))
     note: Mapped[str] = mapped_column(Text, default="")
     at: Mapped[datetime] = mapped_column(UTCDateTime())
+    kind: Mapped[ChangeKind] = mapped_column(String(8), default="status", server_default="status")  # 0003
 
     ticket: Mapped[TicketRow] = relationship(back_populates="history")
 
@@ -114,7 +118,8 @@ class PlatformLinkRow(Base):
     answer never came was sent (the request may exist: look before sending again);
     ``sending_until`` the lease of the POST in flight. ``platform_status`` and
     ``platform_updated`` are the platform's last word, as it said it, so a poll that sees it again
-    records nothing.
+    records nothing; ``platform_note`` its ``status_notes`` as last recorded (with a change, or as
+    a progress note), so a note is relayed once however often it is seen.
     """
 
     __tablename__ = "platform_links"
@@ -127,6 +132,7 @@ class PlatformLinkRow(Base):
     linked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     platform_status: Mapped[str] = mapped_column(String(64), default="")
     platform_updated: Mapped[str] = mapped_column(String(64), default="")
+    platform_note: Mapped[str] = mapped_column(Text, default="", server_default="")  # migration 0003
 
 
 class PlatformStateRow(Base):

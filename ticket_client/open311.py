@@ -7,7 +7,9 @@ which GeoReport has no place for) and then sent with ``POST requests.json``; the
 ``list_for``, ``rate`` and ``changes_since`` answer from the mirror; ``changes_since`` first asks
 the platform what changed (``GET requests.json?updated_after=``, or ``GET requests/{id}.json`` per
 followed ticket) at most every ``poll_s`` and records each real change as a walk of the workflow
-(``ticket_client.base.walk``). The platform owns the workflow: ``set_status`` is refused.
+(``ticket_client.base.walk``), and a new ``status_notes`` under an unchanged status as a progress
+note (once). The platform owns the workflow and its notes: ``set_status`` and ``add_note`` are
+refused.
 
 Sending is exactly-once as far as the platform lets it be: a ticket linked to a request is never
 sent again, and a ticket whose POST went out without an answer coming back (a timeout) is looked
@@ -38,7 +40,9 @@ import yaml
 
 from ticket_client import media_link
 from ticket_client.base import (
+    MAX_NOTE,
     STATUSES,
+    NotesManagedByPlatform,
     PlatformMisconfigured,
     PlatformRejected,
     PlatformUnavailable,
@@ -96,7 +100,6 @@ RECHECK_MARGIN = timedelta(minutes=10)  # around a lost POST when looking for th
 FOLLOW_RESOLVED = timedelta(days=30)  # `each` mode keeps asking about resolved tickets this long
 FETCH_CONCURRENCY = 8
 MAX_DESCRIPTION = 4000
-MAX_NOTE = 2000
 POLLED_AT = "open311.polled_at"
 UPDATED_AFTER = "open311.updated_after"
 
@@ -554,6 +557,13 @@ class Open311Client:
         where = f"（平台编号 {link.request_id}）" if link.request_id else ""
         raise StatusManagedByPlatform(f"工单状态由工单平台管理，请在平台上办理{where}")
 
+    async def add_note(self, ticket_id: str, note: str) -> Ticket:
+        """Refused: GeoReport v2 has no way to post a note, and the platform owns the notes as it
+        owns the statuses (a note its staff add comes back through the poll as a progress note)."""
+        link = await self.mirror.link(ticket_id)  # TicketNotFound first
+        where = f"（平台编号 {link.request_id}）" if link.request_id else ""
+        raise NotesManagedByPlatform(f"办理进展由工单平台管理，请在平台上填写{where}")
+
     # -- status changes ---------------------------------------------------------------------
 
     async def changes_since(self, cursor: int, limit: int = 100) -> list[StatusChange]:
@@ -719,6 +729,14 @@ class Open311Client:
                 request_id=request.request_id,
                 platform_status=status,
                 recorded=followed.recorded,
+            )
+        elif followed.noted:  # the note's words stay out of the log: the citizen's name may be in them
+            log.info(
+                "open311_note",
+                ticket_id=followed.ticket_id,
+                request_id=request.request_id,
+                platform_status=status,
+                chars=len(request.status_notes.strip()[:MAX_NOTE]),
             )
 
     # -- lifecycle --------------------------------------------------------------------------

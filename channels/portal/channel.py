@@ -9,8 +9,9 @@ request: the bot files it as written (``InboundMessage.letter``), and its attach
 in the background from the source's own hosts.
 
 Outbound, ``send``: every message for the writer (the receipt with the ticket number, each status
-change with its note, the 答复 when resolved, the survey) is POSTed as JSON to the source's
-``reply_url``, signed the same way, naming the post it answers. The source shows it on the board.
+change with its note, each progress note as ``kind: "progress"``, the 答复 when resolved, the
+survey) is POSTed as JSON to the source's ``reply_url``, signed the same way, naming the post it
+answers. The source shows it on the board.
 A 5xx, 408, 429 or network error is retried by the gateway; any other 4xx is final.
 
 A source that cannot push is pulled instead (``PULL_URL``, ``channels.portal.pull``); its posts
@@ -179,7 +180,9 @@ class PortalChannel:
             "user": message.conversation_key.removeprefix(f"{message.channel}:"),
             "post_id": post_id,
             "ticket_id": message.ticket_id or "",
-            "kind": message.kind,
+            # a progress note (阶段性答复) is a kind of its own: a source that takes a resolved
+            # status_update's note as the 答复 must never take an interim word for it
+            "kind": "progress" if message.fields.get("progress") == "1" else message.kind,
             "status": message.fields.get("status", ""),
             "note": message.fields.get("note", ""),  # the status change's own words: on resolution, the 答复
             "text": message.text,

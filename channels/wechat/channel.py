@@ -5,7 +5,8 @@ reply finds its account and the admin API's channel filter lists all WeChat conv
 
 Delivery order for a message to a citizen: a customer-service message while the window is open;
 else, for a ticket number or a status update, a subscribe message when the citizen has a consent
-left; else the message is held and re-queued at the citizen's next contact. Messages for a
+left (a progress note only when one more is left: the last is kept for a status change, 办结
+above all); else the message is held and re-queued at the citizen's next contact. Messages for a
 mini-program page's own session (``fields.session_id``) go into that web session's event stream.
 """
 
@@ -165,7 +166,8 @@ class WechatChannel:
     async def _subscribe(self, name: str, account: WechatAccount, openid: str, out: OutboundMessage) -> bool:
         """Send ``out`` as a subscribe message if the citizen has a consent left; True if sent."""
         template = account.subscribe_template_id
-        if not template or not await self.windows.take_consent(name, openid, template):
+        keep = 1 if out.fields.get("progress") == "1" else 0  # a note never spends the last consent
+        if not template or not await self.windows.take_consent(name, openid, template, keep=keep):
             return False
         try:
             await self.api(account).send_subscribe(

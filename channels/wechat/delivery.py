@@ -49,7 +49,11 @@ def _at(out: OutboundMessage) -> str:
 
 def subscribe_data(out: OutboundMessage, mapping: dict[str, str]) -> dict[str, str]:
     """The template keywords for ``out``; ``mapping`` is keyword → source (``ticket_id``, ``status``,
-    ``status_code``, ``text``, ``at``, any key of ``out.fields``, or ``=literal``)."""
+    ``status_code``, ``text``, ``at``, any key of ``out.fields``, or ``=literal``).
+
+    ``text`` is the whole message, except for a progress note (``fields.progress``): there it is
+    the note itself, since the message around it only repeats the ticket number, and a ``thing``
+    keyword keeps twenty characters."""
     data: dict[str, str] = {}
     for key, source in (mapping or DEFAULT_SUBSCRIBE_FIELDS).items():
         if source.startswith("="):
@@ -62,7 +66,7 @@ def subscribe_data(out: OutboundMessage, mapping: dict[str, str]) -> dict[str, s
         elif source == "status_code":
             value = out.fields.get("status", "")
         elif source == "text":
-            value = out.text
+            value = out.fields.get("note", "") if out.fields.get("progress") == "1" else out.text
         elif source == "at":
             value = _at(out)
         else:

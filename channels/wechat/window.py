@@ -39,7 +39,7 @@ _RUN = RUN_FLAT_LUA + "return run_flat(ARGV, 1)"
 
 _TAKE_CONSENT = """
 local left = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
-if left <= 0 then return 0 end
+if left <= tonumber(ARGV[2] or '0') then return 0 end
 redis.call('HINCRBY', KEYS[1], ARGV[1], -1)
 return 1
 """
@@ -201,9 +201,10 @@ class Windows:
         except (RedisError, OSError) as exc:
             raise StateUnavailable(str(exc)) from exc
 
-    async def take_consent(self, account: str, openid: str, template_id: str) -> bool:
+    async def take_consent(self, account: str, openid: str, template_id: str, *, keep: int = 0) -> bool:
+        """Spend one consent for ``template_id`` if more than ``keep`` are left (atomic)."""
         try:
-            return bool(await self._take(keys=[self._consent(account, openid)], args=[template_id]))
+            return bool(await self._take(keys=[self._consent(account, openid)], args=[template_id, keep]))
         except (RedisError, OSError) as exc:
             raise StateUnavailable(str(exc)) from exc
 

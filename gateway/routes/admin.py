@@ -13,14 +13,18 @@ from channels.media import file_response, find, media_roots
 from gateway import keys
 from gateway.deps import AdminDep, RuntimeDep, TicketsDep
 from gateway.errors import BadInput, NotFound
-from ticket_client.base import STATUSES
+from ticket_client.base import MAX_NOTE, STATUSES
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
 
 
 class StatusIn(BaseModel):
     status: str
-    note: WellFormedStr = Field(default="", max_length=2000)
+    note: WellFormedStr = Field(default="", max_length=MAX_NOTE)
+
+
+class NoteIn(BaseModel):
+    note: WellFormedStr = Field(max_length=MAX_NOTE)  # empty or only spaces: 400 (InvalidNote)
 
 
 @router.get("/tickets/{ticket_id}")
@@ -35,6 +39,15 @@ async def set_status(ticket_id: str, body: StatusIn, _: AdminDep, tickets: Ticke
     if body.status not in STATUSES:
         raise BadInput(f"未知的工单状态“{body.status}”，可用状态：{'、'.join(STATUSES)}")
     ticket = await tickets.set_status(ticket_id, body.status, body.note)
+    rt.kick_status()
+    return ticket.model_dump(mode="json")
+
+
+@router.post("/tickets/{ticket_id}/notes")
+async def add_note(ticket_id: str, body: NoteIn, _: AdminDep, tickets: TicketsDep, rt: RuntimeDep) -> dict[str, Any]:
+    """Record a progress note (办理进展) without moving the status; the citizen hears it on their
+    channel, and no survey follows. 409 on a closed ticket, or where the platform owns the notes."""
+    ticket = await tickets.add_note(ticket_id, body.note)
     rt.kick_status()
     return ticket.model_dump(mode="json")
 

@@ -584,3 +584,13 @@ async def test_withdrawing_a_filed_ticket_goes_to_a_person(ledger: LocalLedger) 
     await citizen.files_a_ticket(ledger)
     turn = await citizen.says("那个单子撤了吧，人家已经来修好了")
     assert turn.mode == "waiting" and turn.handoff_reason == "withdraw" and "撤回" in texts(turn)
+
+
+async def test_a_progress_question_gives_the_latest_progress_note(ledger: LocalLedger) -> None:
+    """查询 answers with the status and the latest word on it: a department's 办理进展 counts."""
+    citizen = Citizen(Bot(ledger, get_backend()))
+    ref = await citizen.files_a_ticket(ledger)
+    await ledger.set_status(ref.ticket_id, "accepted", "已派至A3区城管局")
+    await ledger.add_note(ref.ticket_id, "已联系物业，预计周五前修复")
+    answer = texts(await citizen.says(f"查询 {ref.ticket_id}"))
+    assert "已派单" in answer and "已联系物业，预计周五前修复" in answer and "A3区城管局" not in answer

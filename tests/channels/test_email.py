@@ -756,6 +756,28 @@ async def test_receipt_and_later_messages_are_replies_in_the_thread(
     assert smtp.received[-1].message["Message-ID"] == first.message["Message-ID"]
 
 
+async def test_a_progress_note_is_a_reply_in_the_writers_thread(sender: EmailChannel, smtp: SmtpSink) -> None:
+    """A progress note (办理进展) reads like a status change: in the thread of the letter, marked
+    auto-generated (no out-of-office comes back), its words in the body."""
+    assert sender.threads is not None
+    await sender.threads.remember(parse_mail(eml(GBK_LETTER), OWN))
+    ticket = "12345-20261127-000001"
+    await sender.send(out("ticket_filed", f"工单编号：{ticket}", ticket_id=ticket, fields={"reply_to": GBK_ID}))
+    await sender.send(
+        out(
+            "status_update",
+            f"您的工单 {ticket} 有新的办理进展：已联系物业，预计周五前修复",
+            ticket_id=ticket,
+            fields={"status": "processing", "progress": "1", "note": "已联系物业，预计周五前修复"},
+            id="status:9",
+        )
+    )
+    note = smtp.received[-1].message
+    assert str(note["Subject"]) == f"Re: {GBK_SUBJECT}" and str(note["In-Reply-To"]) == GBK_ID
+    assert str(note["Auto-Submitted"]) == "auto-generated"
+    assert "有新的办理进展：已联系物业，预计周五前修复" in text_of(smtp.received[-1])
+
+
 async def test_a_reply_to_a_reply_keeps_the_whole_thread(sender: EmailChannel, smtp: SmtpSink) -> None:
     assert sender.threads is not None
     mail = parse_mail(eml("reply__foxmail_rating_quoted"), OWN)

@@ -361,6 +361,22 @@ async def test_news_of_a_ticket_answers_the_post_it_came_from(harness: Harness, 
     )
 
 
+async def test_a_progress_note_is_posted_as_progress_never_as_the_answer(harness: Harness, source: Source) -> None:
+    """A source takes a resolved ``status_update``'s note as the 答复: an interim word said after
+    it (a re-inspection) comes as a kind of its own, so it cannot replace the answer."""
+    ticket = "12345-20261128-000001"
+    await harness.channel.send(
+        outbound("ticket_filed", f"已受理，工单编号{ticket}", ticket, reply_to="40956", status="received")
+    )
+    text = f"您的工单 {ticket} 有新的办理进展：已复查，路灯正常"
+    await harness.channel.send(
+        outbound("status_update", text, ticket, status="resolved", progress="1", note="已复查，路灯正常")
+    )
+    _, progress = source.replies
+    assert (progress["kind"], progress["status"], progress["note"]) == ("progress", "resolved", "已复查，路灯正常")
+    assert progress["post_id"] == "40956" and progress["text"] == text
+
+
 @pytest.mark.parametrize(
     ("status", "headers", "retry_after"),
     [(503, {}, 30.0), (429, {"Retry-After": "7"}, 7.0), (404, {}, None), (400, {}, None)],
@@ -450,6 +466,37 @@ async def test_a_post_is_filed_answered_and_its_reply_posted_back(
     await source.wait_for(lambda x: x["kind"] == "reply" and "满意" in x["text"])
     assert (await client.get(f"/api/admin/tickets/{ticket_id}", headers=ADMIN)).json()["rating"] == "满意"
     assert source.bad_signatures == 0
+
+
+async def test_a_progress_note_reaches_the_board_between_the_status_changes(
+    client: httpx.AsyncClient, source: Source
+) -> None:
+    r = await client.post("/channels/portal/liuyanban", **signed(post_fixture("post__streetlight")))
+    assert r.status_code == 200, r.text
+    ticket_id = (await source.wait_for(lambda x: x["kind"] == "ticket_filed"))["ticket_id"]
+    r = await client.post(f"/api/admin/tickets/{ticket_id}/status", json={"status": "accepted"}, headers=ADMIN)
+    assert r.status_code == 200
+    await source.wait_for(lambda x: x["kind"] == "status_update")  # deliveries run in parallel: one at a time
+    r = await client.post(
+        f"/api/admin/tickets/{ticket_id}/notes", json={"note": "已联系施工单位，本周内安装路灯"}, headers=ADMIN
+    )
+    assert r.status_code == 200, r.text
+    progress = await source.wait_for(lambda x: x["kind"] == "progress")
+    assert (progress["status"], progress["note"], progress["post_id"]) == ("accepted", "已联系施工单位，本周内安装路灯", "40956")
+    r = await client.post(
+        f"/api/admin/tickets/{ticket_id}/status", json={"status": "resolved", "note": "已安装路灯4盏"}, headers=ADMIN
+    )
+    assert r.status_code == 200
+    await source.wait_for(lambda x: x["kind"] == "survey")
+    await source.wait_for(lambda x: x["kind"] == "status_update" and x["status"] == "resolved")
+    said = [(x["kind"], x["status"], x["note"]) for x in source.replies]
+    assert said[:3] == [
+        ("ticket_filed", "received", ""),
+        ("status_update", "accepted", ""),
+        ("progress", "accepted", "已联系施工单位，本周内安装路灯"),
+    ]
+    # the 答复 is the resolution's note alone (the survey, published with it, may overtake it)
+    assert sorted(said[3:]) == [("status_update", "resolved", "已安装路灯4盏"), ("survey", "", "")]
 
 
 def test_hotline_settings_hides_the_sources_secrets(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -48,6 +48,14 @@ def status_update(account: str, openid: str) -> OutboundMessage:
                fields={"status": "accepted", "at": "2026-11-27T03:00:00+00:00"})
 
 
+def progress_note(account: str, openid: str) -> OutboundMessage:
+    """What the status poller makes of a progress note (办理进展): the status stays ``processing``."""
+    return out(account, openid, "status_update", "您的工单 12345-20261127-000001 有新的办理进展：已联系物业，预计周五前修复",
+               ticket_id="12345-20261127-000001",
+               fields={"status": "processing", "progress": "1", "note": "已联系物业，预计周五前修复",
+                       "at": "2026-11-27T03:00:00+00:00"})
+
+
 async def outbound(app: Any) -> list[OutboundMessage]:
     return [OutboundMessage.model_validate_json(f["data"]) for _, f in await app.state.runtime.redis.xrange("hl:out")]
 
@@ -184,6 +192,38 @@ async def test_without_consent_status_update_waits_for_next_contact(client: http
     assert again.id.startswith(update.id + "~") and again.text == update.text
     await channel.send(again)
     assert fake.texts() == [update.text]
+
+
+async def test_a_progress_note_never_spends_the_last_subscribe_consent(client: httpx.AsyncClient, app: Any,
+                                                                      fake: FakeWechatApi) -> None:
+    """One consent left, the window closed: the note waits for the citizen's next contact, and the
+    consent is kept for a status change (办结, then the survey, matter most)."""
+    channel = wechat(app)
+    await channel.windows.add_consents("mp", MP_CITIZEN, ["TPL_STATUS_UPDATE"])
+    await channel.send(progress_note("mp", MP_CITIZEN))
+    assert fake.subscribe == [] and fake.custom == []
+    assert await channel.windows.consents("mp", MP_CITIZEN) == {"TPL_STATUS_UPDATE": 1}
+    assert len(await channel.windows.held("mp", MP_CITIZEN)) == 1
+    await channel.send(status_update("mp", MP_CITIZEN))  # a status change takes the last one
+    assert len(fake.subscribe) == 1
+    assert await channel.windows.consents("mp", MP_CITIZEN) == {"TPL_STATUS_UPDATE": 0}
+
+
+async def test_a_progress_note_with_consents_to_spare_goes_as_a_subscribe_message_with_its_words(
+    client: httpx.AsyncClient, app: Any, fake: FakeWechatApi
+) -> None:
+    channel = wechat(app)
+    for _ in range(2):
+        await channel.windows.add_consents("mp", MP_CITIZEN, ["TPL_STATUS_UPDATE"])
+    await channel.send(progress_note("mp", MP_CITIZEN))
+    [sub] = fake.subscribe
+    assert sub["data"] == {
+        "character_string1": {"value": "12345-20261127-000001"},
+        "phrase2": {"value": "办理中"},  # the status, unchanged
+        "time3": {"value": "2026-11-27 11:00"},
+        "thing4": {"value": "已联系物业，预计周五前修复"},  # the note, not the ticket number again
+    }
+    assert await channel.windows.consents("mp", MP_CITIZEN) == {"TPL_STATUS_UPDATE": 1}
 
 
 async def test_plain_reply_never_uses_a_subscribe_consent(client: httpx.AsyncClient, app: Any,

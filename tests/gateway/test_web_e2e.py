@@ -64,6 +64,37 @@ async def test_conversation_files_ticket_and_hears_status(client: httpx.AsyncCli
     assert "已派单" in update["text"] and "A3区城管局" in update["text"]
 
 
+async def test_a_progress_note_reaches_the_citizen_once_without_a_survey(client: httpx.AsyncClient) -> None:
+    """A department's interim answer (阶段性答复) while the ticket stays in progress: the citizen
+    hears it once as 办理进展, the status stays, and no survey follows."""
+    session = await new_session(client)
+    ticket_id, cursor = await file_ticket(client, session)
+    for status, heard in (("accepted", "已派单"), ("processing", "办理中")):  # one at a time: delivered in parallel
+        r = await client.post(f"/api/admin/tickets/{ticket_id}/status", json={"status": status}, headers=ADMIN)
+        assert r.status_code == 200, r.text
+        _, cursor = await wait_for_events(
+            client, session, lambda e, heard=heard: e["type"] == "status_update" and heard in e["text"], after=cursor
+        )
+    r = await client.post(
+        f"/api/admin/tickets/{ticket_id}/notes", json={"note": "已联系物业，预计周五前修复"}, headers=ADMIN
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "processing" and r.json()["history"][-1]["kind"] == "note"
+    await wait_for_events(
+        client, session, lambda e: e["type"] == "status_update" and "办理进展" in e["text"], after=cursor
+    )
+    await asyncio.sleep(0.5)  # the poller runs every 0.1 s: a repeat or a survey would be here by now
+    r = await client.get(
+        f"/channels/web/sessions/{session['session_id']}/events",
+        params={"after": cursor, "wait": 0},
+        headers={"Authorization": f"Bearer {session['token']}"},
+    )
+    later = r.json()["events"]
+    assert [e["text"] for e in later] == [f"您的工单 {ticket_id} 有新的办理进展：已联系物业，预计周五前修复"]
+    assert later[0]["type"] == "status_update" and later[0]["ticket_id"] == ticket_id
+    assert (await client.get(f"/api/admin/tickets/{ticket_id}", headers=ADMIN)).json()["status"] == "processing"
+
+
 async def test_progress_query_answers_own_ticket_only(client: httpx.AsyncClient) -> None:
     owner = await new_session(client)
     ticket_id, cursor = await file_ticket(client, owner)

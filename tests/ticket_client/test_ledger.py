@@ -20,10 +20,13 @@ from sqlalchemy import create_engine, inspect, text
 
 from config.settings import Settings
 from ticket_client import (
+    MAX_NOTE,
+    InvalidNote,
     InvalidRating,
     InvalidTransition,
     LocalLedger,
     LocationInfo,
+    NoteRefused,
     PlatformUnavailable,
     TicketDraft,
     TicketNotFound,
@@ -100,7 +103,7 @@ async def test_migrate_from_empty_to_head_matches_models(database_url: str) -> N
                 "platform_links",
                 "platform_state",
             } <= tables
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0002"
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0003"
             diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
             assert diff == [], f"models and migrations disagree: {diff}"
     finally:
@@ -139,6 +142,65 @@ async def test_upgrade_from_0001_keeps_tickets_and_adds_platform_links(
         assert claimed and not before.filed
         await ledger.end_sending(ticket.ticket_id, request_id="293944")
         assert (await ledger.get(ticket.ticket_id)).platform_request_id == "293944"
+
+
+async def test_upgrade_from_0002_keeps_the_history_as_status_changes_and_the_platforms_last_note(
+    database_url: str, clock: FakeClock
+) -> None:
+    """A ledger of 0002 (a ticket mirrored from a platform, with its history) is upgraded in place:
+    its rows are status changes, and the platform's note already relayed is not relayed again as a
+    progress note by the first poll after the upgrade; a new one is."""
+    await asyncio.to_thread(upgrade_database, database_url, "0002")
+    at = clock.now.replace(tzinfo=None) if "sqlite" in database_url else clock.now
+    engine = create_engine(sync_url(database_url))
+    try:
+        with engine.begin() as conn:
+            assert "kind" not in {c["name"] for c in inspect(conn).get_columns("status_history")}
+            conn.execute(
+                text(
+                    "INSERT INTO tickets (ticket_id, idempotency_key, channel, conversation_key, contact, title, "
+                    "description, category, request_type, urgent, location, departments, attachments, status, "
+                    "rating, rating_comment, created_at, updated_at) VALUES ('12345-20261127-000001', 'k', 'web', "
+                    "'web:alice', '', '', '路灯坏了', '[]', '', false, '{}', '[]', '[]', 'processing', NULL, '', "
+                    ":at, :at)"
+                ),
+                {"at": at},
+            )
+            pk = conn.execute(text("SELECT id FROM tickets")).scalar_one()
+            for status, note in (("received", ""), ("accepted", ""), ("processing", "已派至A3区城管局")):
+                conn.execute(
+                    text("INSERT INTO status_history (ticket_pk, status, note, at) VALUES (:pk, :s, :n, :at)"),
+                    {"pk": pk, "s": status, "n": note, "at": at},
+                )
+            conn.execute(
+                text(
+                    "INSERT INTO platform_links (ticket_pk, request_id, linked_at, platform_status, "
+                    "platform_updated) VALUES (:pk, '293944', :at, 'in_progress', '2026-11-27T10:00:00+08:00')"
+                ),
+                {"pk": pk, "at": at},
+            )
+    finally:
+        engine.dispose()
+    await migrate(database_url)
+    async with LocalLedger(database_url, clock=clock) as ledger:
+        ticket = await ledger.get("12345-20261127-000001")
+        assert [(h.status, h.kind) for h in ticket.history] == [
+            ("received", "status"),
+            ("accepted", "status"),
+            ("processing", "status"),
+        ]
+        assert {c.kind for c in await ledger.changes_since(0)} == {"status"}
+        args = ("293944", "in_progress", "2026-11-27T10:00:00+08:00", "processing", "已派至A3区城管局", clock.now)
+        assert await ledger.follow_platform(*args) is None  # what the mirror holds already: nothing new
+        later = await ledger.follow_platform("293944", "in_progress", "2026-11-27T11:00:00+08:00",
+                                             "processing", "已派至A3区城管局", clock.now)
+        assert later is not None and not later.noted and later.recorded == []
+        news = await ledger.follow_platform("293944", "in_progress", "2026-11-27T12:00:00+08:00",
+                                            "processing", "已联系物业，周五前修复", clock.now)
+        assert news is not None and news.noted
+        assert [(c.status, c.kind, c.note) for c in await ledger.changes_since(0)][3:] == [
+            ("processing", "note", "已联系物业，周五前修复")
+        ]
 
 
 # -- filing -------------------------------------------------------------------------------
@@ -298,6 +360,79 @@ async def test_unknown_ticket_is_not_found(ledger: LocalLedger) -> None:
         await ledger.set_status("12345-20261127-999999", "accepted")
     with pytest.raises(TicketNotFound):
         await ledger.rate("12345-20261127-999999", "满意")
+
+
+# -- progress notes (办理进展) --------------------------------------------------------------
+
+
+async def test_a_progress_note_keeps_the_status_and_is_a_change_of_its_own(
+    ledger: LocalLedger, clock: FakeClock
+) -> None:
+    ref = await ledger.file(draft(), "k")
+    await ledger.set_status(ref.ticket_id, "accepted", "已派至A3区城管局")
+    noted_at = clock.advance(hours=2)
+    ticket = await ledger.add_note(ref.ticket_id, "  已联系物业，预计周五前修复\n")
+    assert (ticket.status, ticket.updated_at) == ("accepted", noted_at)
+    assert [(h.status, h.kind, h.note) for h in ticket.history] == [
+        ("received", "status", ""),
+        ("accepted", "status", "已派至A3区城管局"),
+        ("accepted", "note", "已联系物业，预计周五前修复"),  # spaces around it dropped
+    ]
+    changes = await ledger.changes_since(0)
+    assert [(c.status, c.kind) for c in changes] == [
+        ("received", "status"),
+        ("accepted", "status"),
+        ("accepted", "note"),
+    ]
+    assert (changes[-1].seq, changes[-1].at) == (ticket.history[-1].seq, noted_at)
+    assert changes[-1].conversation_key == "web:alice" and changes[-1].channel == "web"
+    moved = await ledger.set_status(ref.ticket_id, "processing")  # the workflow goes on from the status
+    assert [(h.status, h.kind) for h in moved.history][-1] == ("processing", "status")
+
+
+@pytest.mark.parametrize("note", ["", "   ", "\n\t　"])
+async def test_an_empty_note_is_refused_and_writes_nothing(ledger: LocalLedger, note: str) -> None:
+    ref = await ledger.file(draft(), "k")
+    before = await ledger.get(ref.ticket_id)
+    with pytest.raises(InvalidNote, match="办理进展内容不能为空") as refused:
+        await ledger.add_note(ref.ticket_id, note)
+    assert isinstance(refused.value, ValueError)
+    assert await ledger.get(ref.ticket_id) == before
+
+
+async def test_a_note_longer_than_max_note_is_refused_not_cut(ledger: LocalLedger) -> None:
+    ref = await ledger.file(draft(), "k")
+    with pytest.raises(InvalidNote, match=f"最多{MAX_NOTE}字"):
+        await ledger.add_note(ref.ticket_id, "很" * (MAX_NOTE + 1))
+    assert len(await ledger.changes_since(0)) == 1
+    ticket = await ledger.add_note(ref.ticket_id, "很" * MAX_NOTE)
+    assert ticket.history[-1].note == "很" * MAX_NOTE
+
+
+async def test_a_closed_ticket_takes_no_note_until_it_is_reopened(ledger: LocalLedger) -> None:
+    ref = await ledger.file(draft(), "k")
+    await ledger.set_status(ref.ticket_id, "closed")
+    with pytest.raises(NoteRefused, match="已归档") as refused:
+        await ledger.add_note(ref.ticket_id, "补充说明")
+    assert isinstance(refused.value, InvalidTransition)  # the gateway answers 409
+    assert len((await ledger.get(ref.ticket_id)).history) == 2
+    await ledger.set_status(ref.ticket_id, "reopened", "市民反映仍未解决")
+    ticket = await ledger.add_note(ref.ticket_id, "已再次派单")
+    assert [(h.status, h.kind) for h in ticket.history][-1] == ("reopened", "note")
+    with pytest.raises(TicketNotFound):
+        await ledger.add_note("12345-20261127-999999", "已派单")
+
+
+async def test_a_note_on_a_resolved_ticket_does_not_resolve_it_again_in_the_summary(
+    ledger: LocalLedger, clock: FakeClock
+) -> None:
+    ref = await ledger.file(draft(), "k")
+    for status in ("accepted", "resolved"):
+        await ledger.set_status(ref.ticket_id, status)
+    since = clock.advance(days=1)
+    ticket = await ledger.add_note(ref.ticket_id, "已复查，路灯正常")  # a word after the 答复
+    assert (ticket.status, ticket.history[-1].kind) == ("resolved", "note")
+    assert (await ledger.summary(since)).resolved == 0
 
 
 # -- reading ------------------------------------------------------------------------------

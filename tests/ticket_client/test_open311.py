@@ -30,6 +30,8 @@ from ticket_client import (
     InvalidTransition,
     LocalLedger,
     LocationInfo,
+    NoteRefused,
+    NotesManagedByPlatform,
     PlatformMisconfigured,
     PlatformRejected,
     PlatformUnavailable,
@@ -43,6 +45,7 @@ from ticket_client import (
 )
 from ticket_client.base import walk
 from ticket_client.open311 import (
+    DEFAULT_STATUS_MAP,
     MAX_DESCRIPTION,
     OVERLAP,
     UPDATED_AFTER,
@@ -682,6 +685,121 @@ async def test_each_mode_asks_per_ticket(mirror_url: str, platform: Platform) ->
         assert platform.queried(f"/requests/{ra}.json") and platform.queried(f"/requests/{rb}.json")
 
 
+def kinds(ticket: Ticket) -> list[tuple[str, str, str]]:
+    return [(h.status, h.kind, h.note) for h in ticket.history]
+
+
+async def test_a_platform_note_without_a_status_change_is_a_progress_note_once(
+    open311: Open311Client, platform: Platform
+) -> None:
+    """The platform's staff comment while the request stays in progress: the note becomes one
+    progress note, not again at the next polls (each looks 5 minutes behind, so sees it again),
+    nor when the request is touched with the same note; a note carried by a status change is
+    that change's note, not a progress note as well."""
+    ref = await open311.file(draft(), "k")
+    request_id, _ = platform.only()
+    platform.update(request_id, "in_progress", "已派至A3区城管局")
+    seen = await open311.changes_since(0)
+    assert [(c.status, c.kind, c.note) for c in seen][-1] == ("processing", "status", "已派至A3区城管局")
+    platform.update(request_id, "in_progress", "已联系物业，预计周五前修复")
+    noted = await open311.changes_since(seen[-1].seq)
+    assert [(c.status, c.kind, c.note) for c in noted] == [("processing", "note", "已联系物业，预计周五前修复")]
+    assert await open311.changes_since(noted[-1].seq) == []  # listed again by the overlap: nothing new
+    platform.update(request_id, "in_progress", "已联系物业，预计周五前修复")  # touched, same words
+    assert await open311.changes_since(noted[-1].seq) == []
+    platform.update(request_id, "closed", "路灯已修复")
+    done = await open311.changes_since(noted[-1].seq)
+    assert [(c.status, c.kind, c.note) for c in done] == [("resolved", "status", "路灯已修复")]
+    assert await open311.changes_since(done[-1].seq) == []
+    platform.update(request_id, "closed", "")  # the words taken away: nothing to tell
+    assert await open311.changes_since(done[-1].seq) == []
+    assert kinds(await open311.get(ref.ticket_id)) == [
+        ("received", "status", ""),
+        ("accepted", "status", ""),
+        ("processing", "status", "已派至A3区城管局"),
+        ("processing", "note", "已联系物业，预计周五前修复"),
+        ("resolved", "status", "路灯已修复"),
+    ]
+
+
+async def test_each_mode_relays_a_platform_note_once_however_often_it_asks(
+    mirror_url: str, platform: Platform
+) -> None:
+    platform.no_updated_after = True
+    async with Open311Client(LocalLedger(mirror_url), config_for(platform, poll_mode="each")) as client:
+        ref = await client.file(draft(), "k")
+        request_id, _ = platform.only()
+        platform.update(request_id, "open", "已受理，正在核实")  # the status the mirror has after the first poll
+        first = await client.changes_since(0)
+        assert [(c.status, c.kind, c.note) for c in first] == [
+            ("received", "status", ""),
+            ("accepted", "status", "已受理，正在核实"),  # with the change: not a note as well
+        ]
+        platform.update(request_id, "open", "已约定周三上门查看")
+        for _ in range(3):
+            await client.changes_since(0)
+        notes = [h for h in (await client.get(ref.ticket_id)).history if h.kind == "note"]
+        assert [(h.status, h.note) for h in notes] == [("accepted", "已约定周三上门查看")]
+
+
+async def test_a_closed_mirror_or_an_unfollowed_status_takes_no_platform_note(
+    mirror_url: str, platform: Platform
+) -> None:
+    config = config_for(platform, status_map={**DEFAULT_STATUS_MAP, "archived": "closed"})
+    async with Open311Client(LocalLedger(mirror_url), config) as client:
+        ref = await client.file(draft(), "k")
+        request_id, _ = platform.only()
+        platform.update(request_id, "awaiting_parts", "等待配件")  # nobody mapped it: not recorded
+        seen = await client.changes_since(0)
+        assert [c.status for c in seen] == ["received"]
+        platform.update(request_id, "archived", "已归档")
+        closed = await client.changes_since(seen[-1].seq)
+        assert [(c.status, c.kind) for c in closed] == [("closed", "status")]  # received → closed
+        platform.update(request_id, "archived", "归档后的补充说明")
+        assert await client.changes_since(closed[-1].seq) == []
+        assert all(h.kind == "status" for h in (await client.get(ref.ticket_id)).history)
+
+
+async def test_add_note_is_refused_the_platform_owns_the_notes(
+    open311: Open311Client, platform: Platform
+) -> None:
+    ref = await open311.file(draft(), "k")
+    request_id, _ = platform.only()
+    with pytest.raises(NotesManagedByPlatform) as refused:
+        await open311.add_note(ref.ticket_id, "已联系物业")
+    # a StatusManagedByPlatform like set_status's, and a NoteRefused: the gateway answers 409
+    assert isinstance(refused.value, StatusManagedByPlatform) and isinstance(refused.value, NoteRefused)
+    assert str(refused.value) == f"办理进展由工单平台管理，请在平台上填写（平台编号 {request_id}）"
+    assert history(await open311.get(ref.ticket_id)) == [("received", "")]
+    assert [m for m, _, _ in platform.calls if m == "POST"] == ["POST"]  # the filing only
+    with pytest.raises(TicketNotFound):
+        await open311.add_note("12345-20261127-999999", "已联系物业")
+
+
+async def test_a_platform_note_is_logged_without_its_words(
+    open311: Open311Client, platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A note may name the citizen or their number: the log says a note came, not what it said."""
+    import structlog
+    from structlog.testing import CapturingLogger
+
+    from gateway.logging import mask_processor
+    from ticket_client import open311 as module
+
+    captured = CapturingLogger()
+    chain = [mask_processor, structlog.processors.JSONRenderer(ensure_ascii=False)]
+    monkeypatch.setattr(module, "log", structlog.wrap_logger(captured, processors=chain))
+    ref = await open311.file(draft(), "k")
+    request_id, _ = platform.only()
+    seen = await open311.changes_since(0)
+    platform.update(request_id, "open", "王先生您好，维修师傅电话13812345678，明早到")
+    assert [c.kind for c in await open311.changes_since(seen[-1].seq)] == ["note"]
+    [line] = [json.loads(c.args[0]) for c in captured.calls if json.loads(c.args[0])["event"] == "open311_note"]
+    assert (line["ticket_id"], line["request_id"], line["chars"]) == (ref.ticket_id, request_id, 27)
+    text = " ".join(str(c.args) for c in captured.calls)
+    assert "13812345678" not in text and "王先生" not in text
+
+
 async def test_a_platform_without_updated_after_is_named_in_the_error(
     open311: Open311Client, platform: Platform
 ) -> None:
@@ -936,6 +1054,48 @@ async def test_end_to_end_a_web_citizen_hears_the_platforms_answer_and_rates_it(
             == f"状态变更不允许：工单状态由工单平台管理，请在平台上办理（平台编号 {request_id}）"
         )
         assert len(platform.requests) == 1
+
+
+async def test_end_to_end_a_web_citizen_hears_the_platforms_progress_note_once(
+    application: Any, platform: Platform
+) -> None:
+    """The platform's staff add a note while the request stays in progress: the citizen hears it
+    once as 办理进展, with no survey; the gateway's own admin API cannot add one (409)."""
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://test") as c:
+        session = await new_session(c)
+        await say(c, session, "A3区联丰路米兰春天小区门口的路灯坏了一个星期了，晚上很黑")
+        _, cursor = await wait_for_events(c, session, lambda e: e["type"] == "reply" and "确认" in e["text"])
+        await say(c, session, "确认")
+        events, cursor = await wait_for_events(
+            c, session, lambda e: e["type"] == "ticket_filed", after=cursor, timeout=20
+        )
+        ticket_id = next(e for e in events if e["type"] == "ticket_filed")["ticket_id"]
+        request_id, _ = platform.only()
+        platform.update(request_id, "in_progress", "已派至A3区城管局")
+        _, cursor = await wait_for_events(
+            c, session, lambda e: e["type"] == "status_update" and "A3区城管局" in e["text"], after=cursor
+        )
+        platform.update(request_id, "in_progress", "已联系物业，预计周五前修复")
+        events, progress_cursor = await wait_for_events(
+            c, session, lambda e: e["type"] == "status_update" and "办理进展" in e["text"], after=cursor
+        )
+        progress = next(e for e in events if "办理进展" in e["text"])
+        assert progress["text"] == f"您的工单 {ticket_id} 有新的办理进展：已联系物业，预计周五前修复"
+        assert (progress["fields"]["progress"], progress["fields"]["status"]) == ("1", "processing")
+
+        r = await c.post(f"/api/admin/tickets/{ticket_id}/notes", json={"note": "补充"}, headers=admin)
+        assert r.status_code == 409
+        assert r.json()["detail"] == f"不能添加办理进展：办理进展由工单平台管理，请在平台上填写（平台编号 {request_id}）"
+
+        platform.update(request_id, "closed", "路灯已修复")
+        events, _ = await wait_for_events(
+            c, session, lambda e: e["type"] == "survey", after=progress_cursor, timeout=15
+        )
+        assert not [e for e in events if "办理进展" in e["text"]]  # polled many times: heard once
+        assert sum(e["type"] == "survey" for e in events) == 1
+        assert [h["kind"] for h in (await c.get(f"/api/admin/tickets/{ticket_id}", headers=admin)).json()[
+            "history"]] == ["status", "status", "status", "note", "status"]
 
 
 async def test_a_refused_filing_is_dead_lettered_with_the_platforms_reason(

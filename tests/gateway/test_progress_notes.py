@@ -1,0 +1,149 @@
+"""Progress notes (办理进展) of the local ledger through the admin API, the CLI and the status poller.
+
+A note keeps the ticket's status; the citizen hears it as a ``status_update`` marked ``progress``,
+never followed by the 回访 survey, even on a resolved ticket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from config.settings import Settings
+from gateway import keys
+from tests.conftest import ADMIN_TOKEN, wait_for_events
+from tests.gateway.test_web_e2e import new_session
+from ticket_client import MAX_NOTE, LocalLedger, TicketDraft, migrate
+
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+def draft(conversation_key: str = "web:alice") -> TicketDraft:
+    return TicketDraft(channel="web", conversation_key=conversation_key, description="小区门口路灯坏了一个星期")
+
+
+async def heard(client: httpx.AsyncClient, session: dict[str, str], ticket_id: str) -> list[dict[str, Any]]:
+    """Every event the citizen's widget has received about ``ticket_id``, in order."""
+    r = await client.get(
+        f"/channels/web/sessions/{session['session_id']}/events",
+        params={"after": "", "wait": 0},
+        headers={"Authorization": f"Bearer {session['token']}"},
+    )
+    return [e for e in r.json()["events"] if e.get("ticket_id") == ticket_id]
+
+
+async def test_the_admin_api_adds_a_note_and_says_what_it_refuses(client: httpx.AsyncClient, app: Any) -> None:
+    ref = await app.state.runtime.tickets.file(draft(), "k")
+    url = f"/api/admin/tickets/{ref.ticket_id}/notes"
+    assert (await client.post(url, json={"note": "已联系物业"})).status_code == 401
+    r = await client.post(url, json={"note": "  已联系物业，预计周五前修复 "}, headers=ADMIN)
+    assert r.status_code == 200, r.text
+    ticket = r.json()
+    assert ticket["ticket_id"] == ref.ticket_id and ticket["status"] == "received"  # the status stays
+    assert [(h["status"], h["kind"], h["note"]) for h in ticket["history"]] == [
+        ("received", "status", ""),
+        ("received", "note", "已联系物业，预计周五前修复"),
+    ]
+
+    for blank in ("", "  \n "):
+        r = await client.post(url, json={"note": blank}, headers=ADMIN)
+        assert (r.status_code, r.json()["detail"]) == (400, "办理进展内容不能为空")
+    r = await client.post(url, json={"note": "很" * (MAX_NOTE + 1)}, headers=ADMIN)
+    assert r.status_code == 422 and "note" in r.json()["detail"]
+    assert (await client.post(url, json={}, headers=ADMIN)).status_code == 422
+    r = await client.post("/api/admin/tickets/12345-20200101-999999/notes", json={"note": "已派单"}, headers=ADMIN)
+    assert r.status_code == 404 and "工单不存在" in r.json()["detail"]
+
+    r = await client.post(f"/api/admin/tickets/{ref.ticket_id}/status", json={"status": "closed"}, headers=ADMIN)
+    assert r.status_code == 200
+    r = await client.post(url, json={"note": "归档后补充"}, headers=ADMIN)
+    assert r.status_code == 409
+    assert r.json()["detail"].startswith("不能添加办理进展：") and "已归档" in r.json()["detail"]
+    history = (await client.get(f"/api/admin/tickets/{ref.ticket_id}", headers=ADMIN)).json()["history"]
+    assert [h["kind"] for h in history] == ["status", "note", "status"]  # nothing refused was written
+
+
+async def test_a_note_on_a_resolved_ticket_is_heard_as_progress_and_asks_no_second_survey(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    session = await new_session(client)
+    ref = await app.state.runtime.tickets.file(draft(f"web:{session['session_id']}"), "k")
+    for status, note in (("accepted", ""), ("resolved", "路灯已修复")):
+        r = await client.post(
+            f"/api/admin/tickets/{ref.ticket_id}/status", json={"status": status, "note": note}, headers=ADMIN
+        )
+        assert r.status_code == 200
+    for _ in range(100):  # the three, delivered in parallel (in any order), before the note
+        if len(await heard(client, session, ref.ticket_id)) == 3:
+            break
+        await asyncio.sleep(0.1)
+    _, cursor = await wait_for_events(client, session, lambda e: e["type"] == "survey")
+    r = await client.post(
+        f"/api/admin/tickets/{ref.ticket_id}/notes", json={"note": "已复查，路灯正常"}, headers=ADMIN
+    )
+    assert r.status_code == 200
+    events, _ = await wait_for_events(
+        client, session, lambda e: e["type"] == "status_update" and "办理进展" in e["text"], after=cursor
+    )
+    progress = next(e for e in events if e["type"] == "status_update" and "办理进展" in e["text"])
+    assert progress["text"] == f"您的工单 {ref.ticket_id} 有新的办理进展：已复查，路灯正常"
+    assert progress["fields"]["progress"] == "1" and progress["fields"]["note"] == "已复查，路灯正常"
+    assert progress["fields"]["status"] == "resolved"  # the ticket's status, unchanged
+    assert progress["fields"]["status_label"] == "办理进展"  # the widget's tag
+
+    await asyncio.sleep(0.5)  # several polls: anything more would have been delivered by now
+    news = await heard(client, session, ref.ticket_id)
+    labels = [(e["type"], e.get("fields", {}).get("progress", ""), e.get("fields", {}).get("status_label", ""))
+              for e in news]
+    assert sorted(labels[:3]) == [
+        ("status_update", "", "已办结"),
+        ("status_update", "", "已派单，承办部门已接收"),
+        ("survey", "", ""),
+    ]
+    assert labels[3:] == [("status_update", "1", "办理进展")]  # and nothing after it: no second survey
+    conversation = await app.state.runtime.redis.hgetall(keys.conversation(f"web:{session['session_id']}"))
+    assert conversation.get("pending_rating") == ref.ticket_id  # still the one survey's
+
+
+def test_the_add_note_command(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from config.settings import get_settings
+    from gateway.cli import app as cli
+
+    async def file_one() -> str:
+        await migrate(settings.effective_database_url)
+        async with LocalLedger(settings.effective_database_url) as ledger:
+            open_ref = await ledger.file(draft(), "open")
+            closed_ref = await ledger.file(draft(), "closed")
+            await ledger.set_status(closed_ref.ticket_id, "closed")
+            return f"{open_ref.ticket_id} {closed_ref.ticket_id}"
+
+    open_id, closed_id = asyncio.run(file_one()).split()
+    monkeypatch.chdir(settings.data_dir)  # no .env of the developer's
+    for name in ("HOTLINE_DATABASE_URL", "HOTLINE_TICKET_BACKEND"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOTLINE_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("HOTLINE_REDIS_URL", settings.redis_url)
+    get_settings.cache_clear()
+    try:
+        runner = CliRunner()
+        done = runner.invoke(cli, ["admin", "add-note", open_id, "已联系物业，预计周五前修复"])
+        assert done.exit_code == 0, done.output
+        ticket = json.loads(done.stdout)
+        assert ticket["status"] == "received"
+        assert (ticket["history"][-1]["kind"], ticket["history"][-1]["note"]) == ("note", "已联系物业，预计周五前修复")
+        for args, error in (
+            ([open_id, "  "], "InvalidNote"),
+            ([closed_id, "补充"], "NoteRefused"),
+            (["12345-20200101-999999", "补充"], "TicketNotFound"),
+        ):
+            refused = runner.invoke(cli, ["admin", "add-note", *args])
+            assert refused.exit_code == 1 and error in refused.output, refused.output
+        assert runner.invoke(cli, ["admin", "add-note", open_id]).exit_code == 2  # the note is required
+    finally:
+        get_settings.cache_clear()
