@@ -267,7 +267,7 @@ def ticket_view(t: Ticket) -> dict[str, Any]:
         "ticket_id": t.ticket_id, "status": t.status, "title": t.title, "category": t.category,
         "channel": t.channel, "urgent": t.urgent,
         "created_at": t.created_at.timestamp(), "updated_at": t.updated_at.timestamp(),
-        "history": [{"status": h.status, "note": h.note, "at": h.at.timestamp()} for h in t.history],
+        "history": [{"status": h.status, "note": h.note, "at": h.at.timestamp(), "kind": h.kind} for h in t.history],
         "rating": t.rating,
         # open311: the platform's own number, and the status is moved there, not in the console
         "platform_request_id": t.platform_request_id,

@@ -40,7 +40,7 @@ from gateway.console.users import User, UserError, UserStore, generate_password
 from gateway.errors import AuthError, BadInput, Conflict, Forbidden, NotFound, RateLimited
 from gateway.runtime import Runtime
 from nlu.pii import mask_pii
-from ticket_client.base import STATUSES, TicketQuery
+from ticket_client.base import MAX_NOTE, STATUSES, TicketQuery
 
 PAGES = Path(__file__).resolve().parent.parent / "static" / "console"
 WS_TICK_S = 0.5
@@ -197,7 +197,11 @@ class FileIn(FormIn):
 
 class StatusIn(BaseModel):
     status: str
-    note: WellFormedStr = Field(default="", max_length=2000)
+    note: WellFormedStr = Field(default="", max_length=MAX_NOTE)
+
+
+class ProgressIn(BaseModel):
+    note: WellFormedStr = Field(max_length=MAX_NOTE)  # empty or only spaces: 400 (InvalidNote)
 
 
 class CannedIn(BaseModel):
@@ -397,6 +401,21 @@ async def ticket_status(ticket_id: str, body: StatusIn, user: UserDep, request: 
     await console.redis.incr(ck.VERSION)
     await audit.record(console.redis, user.name, "ticket.status", ticket.conversation_key, ticket_id=ticket_id,
                        status=body.status)
+    return convs.ticket_view(ticket)
+
+
+@api.post("/tickets/{ticket_id}/notes")
+async def ticket_note(ticket_id: str, body: ProgressIn, user: UserDep, request: Request) -> dict[str, Any]:
+    """办理进展: a department's interim answer, told to the citizen on their channel; the status
+    stays (409 on a closed ticket, or where the platform owns the notes)."""
+    console = _console(request)
+    if console.rt.tickets is None:
+        raise NotFound("工单系统未就绪")
+    ticket = await console.rt.tickets.add_note(ticket_id, body.note)
+    console.rt.kick_status()
+    await console.redis.incr(ck.VERSION)
+    await audit.record(console.redis, user.name, "ticket.note", ticket.conversation_key, ticket_id=ticket_id,
+                       chars=len(body.note.strip()))
     return convs.ticket_view(ticket)
 
 

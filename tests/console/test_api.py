@@ -468,8 +468,23 @@ async def test_operators_look_tickets_up_by_number_phone_or_words(
     assert (await op.get(f"/tickets/{lamp}")).json()["conversation"] is True
     assert (await op.get("/tickets/12345-20000101-000001")).status_code == 404
 
+    r = await op.post(f"/tickets/{lamp}/notes", {"note": "  已联系物业，预计周五前修复 "})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "received"  # a note moves nothing
+    assert r.json()["history"][-1] == {**r.json()["history"][-1], "kind": "note", "note": "已联系物业，预计周五前修复"}
+    events, _ = await wait_for_events(client, session, lambda e: e["type"] == "status_update")
+    update = next(e for e in events if e["type"] == "status_update")
+    assert "办理进展" in update["text"] and "已联系物业" in update["text"]
+    assert (await op.post(f"/tickets/{lamp}/notes", {"note": "   "})).status_code == 400
+    await rt.tickets.set_status(phoned.ticket_id, "returned")
+    await rt.tickets.set_status(phoned.ticket_id, "closed")
+    refused = await op.post(f"/tickets/{phoned.ticket_id}/notes", {"note": "补充说明"})
+    assert refused.status_code == 409 and "已归档" in refused.json()["detail"]
+
     boss = await console_login("boss", "supervisor")
-    searches = [e for e in (await boss.get("/audit?limit=50")).json()["entries"] if e["action"] == "ticket.search"]
+    entries = (await boss.get("/audit?limit=50")).json()["entries"]
+    assert [e["detail"]["ticket_id"] for e in entries if e["action"] == "ticket.note"] == [lamp]
+    searches = [e for e in entries if e["action"] == "ticket.search"]
     assert [e["actor"] for e in searches] == ["li"] * 3  # lookups by words only, not the bare filters
     assert {e["detail"]["q"] for e in searches} >= {"路灯", lamp[-6:]}
     assert not any("13912345678" in json.dumps(e, ensure_ascii=False) for e in searches)  # masked

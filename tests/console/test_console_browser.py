@@ -419,12 +419,19 @@ def test_operator_looks_a_ticket_up_and_moves_it_on(live_gateway: str, settings:
         expect(page.locator("#ld-history li")).to_have_count(1)
 
         page.locator("#ld-actions select").select_option("accepted")
-        page.locator("#ld-actions input").fill("已派至A3区城管局")
+        page.locator("#ld-actions .status-row:not(.progress-row) input").fill("已派至A3区城管局")
         page.locator("#ld-actions button", has_text="更新").click()
         expect(page.locator("#toast")).to_have_text("工单状态已更新")
         expect(page.locator("#ld-history li")).to_have_count(2)
         expect(page.locator("#ld-history li").last).to_contain_text("已派至A3区城管局")
         expect(page.locator("#lq-results tr").first).to_contain_text("已派单")
+        page.locator("#ld-actions .progress-row input").fill("已联系物业，预计周五前修复")
+        page.locator("#ld-actions button", has_text="发送进展").click()
+        expect(page.locator("#toast")).to_have_text("办理进展已发送给市民")
+        expect(page.locator("#ld-history li")).to_have_count(3)
+        expect(page.locator("#ld-history li").last).to_have_attribute("data-kind", "note")
+        expect(page.locator("#ld-history li").last).to_contain_text("办理进展")
+        expect(page.locator("#ld-fields")).to_contain_text("已派单")  # the status stays
 
         page.locator("#lq").fill("没有这种工单")
         page.keyboard.press("Enter")

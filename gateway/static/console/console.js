@@ -23,7 +23,7 @@
     handback: "交还机器人", close: "结束会话", transfer: "转交", reply: "回复市民", "reply.refused": "回复被拒绝",
     note: "内部备注", "form.save": "保存工单信息", "ticket.file": "登记工单", "ticket.status": "工单状态变更",
     "canned.update": "修改常用语", "user.create": "创建账号", "user.disable": "停用账号",
-    "dead.retry": "重试异常记录", "dead.discard": "丢弃异常记录", "ticket.search": "工单查询"
+    "dead.retry": "重试异常记录", "dead.discard": "丢弃异常记录", "ticket.search": "工单查询", "ticket.note": "办理进展"
   };
   var DEAD_KINDS = { filing: "工单未能登记", delivery: "消息未能送达", turn: "消息未能处理" };
   var MESSAGE_KINDS = { ticket_filed: "受理回执", status_update: "进度通知", survey: "回访", reply: "机器人回复", operator: "人工回复" };
@@ -378,11 +378,33 @@
         ul.appendChild(li);
         return;
       }
-      li.appendChild(statusControls(t, function () { refreshConversation(); }));
+      li.appendChild(ticketControls(t, function () { refreshConversation(); }));
       ul.appendChild(li);
     });
   }
-  // 变更状态: the next statuses the workflow allows, with a note the citizen sees.
+  // 变更状态: the next statuses the workflow allows, with a note the citizen sees; and 办理进展: a
+  // department's interim answer, told to the citizen while the status stays.
+  function ticketControls(t, done) {
+    var box = el("div", "ticket-controls");
+    box.appendChild(statusControls(t, done));
+    if (t.status !== "closed") box.appendChild(progressControls(t, done));
+    return box;
+  }
+  function progressControls(t, done) {
+    var row = el("div", "status-row progress-row");
+    var note = el("input");
+    note.placeholder = "办理进展（市民可见，状态不变）";
+    note.maxLength = 2000;
+    var btn = el("button", "", "发送进展");
+    btn.type = "button";
+    btn.addEventListener("click", function () {
+      if (!note.value.trim()) { toast("请填写办理进展", true); return; }
+      act(api("POST", "/tickets/" + encodeURIComponent(t.ticket_id) + "/notes", { note: note.value }),
+        "办理进展已发送给市民").then(done);
+    });
+    row.appendChild(note); row.appendChild(btn);
+    return row;
+  }
   function statusControls(t, done) {
     var row = el("div", "status-row");
     var sel = el("select");
@@ -602,7 +624,7 @@
       .catch(function () {}).then(loadDead);
   }
   // --- 工单查询: a ticket by number, phone, sender or words, in full --------------------------------
-  var lookup = { rows: [], shown: "" };
+  var lookup = { rows: [], shown: "", more: false, q: "" };
   function dateTime(ts) {
     var d = new Date(ts * 1000);
     return d.getFullYear() + "-" + clock(ts);
@@ -634,12 +656,15 @@
     if (more) params.set("offset", String(lookup.rows.length));
     return api("GET", "/tickets?" + params.toString()).then(function (d) {
       lookup.rows = more ? lookup.rows.concat(d.tickets) : d.tickets;
-      renderResults(d.more, q);
+      lookup.more = d.more;
+      lookup.q = q;
+      renderResults();
       // a number (or a phone with one ticket) goes straight to the ticket
       if (!more && lookup.rows.length === 1) showTicket(lookup.rows[0].ticket_id);
     }).catch(function (e) { toast(e.message, true); });
   }
-  function renderResults(more, q) {
+  function renderResults() {
+    var q = lookup.q;
     var tb = $("lq-results");
     tb.textContent = "";
     lookup.rows.forEach(function (t) {
@@ -662,7 +687,7 @@
     });
     $("lq-empty").hidden = lookup.rows.length > 0;
     $("lq-empty").textContent = q ? "没有找到与“" + q + "”相符的工单（可放宽状态、渠道或时间范围）" : "该范围内没有工单";
-    $("lq-more").hidden = !more;
+    $("lq-more").hidden = !lookup.more;
   }
   function showTicket(id) {
     lookup.shown = id;
@@ -675,6 +700,9 @@
   }
   function renderTicket(d) {
     var t = d.ticket;
+    // the list shows what the ticket is now (a status moved here), without searching again
+    var i = lookup.rows.findIndex(function (r) { return r.ticket_id === t.ticket_id; });
+    if (i >= 0 && lookup.rows[i].status !== t.status) { lookup.rows[i] = t; renderResults(); }
     $("ld-empty").hidden = true;
     $("ld").hidden = false;
     $("ld").setAttribute("data-ticket-id", t.ticket_id);
@@ -704,7 +732,8 @@
     t.history.forEach(function (h) {
       var li = el("li");
       li.appendChild(el("span", "muted", dateTime(h.at)));
-      li.appendChild(el("b", "", STATUS[h.status] || h.status));
+      li.setAttribute("data-kind", h.kind || "status");
+      li.appendChild(el("b", "", h.kind === "note" ? "办理进展" : STATUS[h.status] || h.status));
       if (h.note) li.appendChild(el("span", "", h.note));
       ol.appendChild(li);
     });
@@ -716,9 +745,7 @@
     open.addEventListener("click", function () { show("desk"); select(t.conversation_key); });
     actions.appendChild(open);
     if (d.status_by_platform) actions.appendChild(el("p", "muted small", "工单状态由工单平台管理"));
-    else actions.appendChild(statusControls(t, function () {
-      showTicket(t.ticket_id).then(function () { if (lookup.rows.length) searchTickets(); });
-    }));
+    else actions.appendChild(ticketControls(t, function () { showTicket(t.ticket_id); }));
   }
   function show(view) {
     document.querySelectorAll(".tab").forEach(function (t) { t.classList.toggle("active", t.getAttribute("data-view") === view); });
