@@ -64,7 +64,7 @@ class TicketRow(Base):
     idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
     channel: Mapped[str] = mapped_column(String(64))
     conversation_key: Mapped[str] = mapped_column(String(255), index=True)
-    contact: Mapped[str] = mapped_column(Text, default="")
+    contact: Mapped[str] = mapped_column(Text, default="", index=True)  # 工单查询 by phone
     title: Mapped[str] = mapped_column(Text, default="")
     description: Mapped[str] = mapped_column(Text)
     category: Mapped[list[str]] = mapped_column(JSON)
@@ -76,7 +76,7 @@ class TicketRow(Base):
     status: Mapped[str] = mapped_column(String(16))
     rating: Mapped[str | None] = mapped_column(String(16), nullable=True)
     rating_comment: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)  # 工单查询 by period
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     history: Mapped[list[StatusHistoryRow]] = relationship(

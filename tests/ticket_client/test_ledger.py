@@ -103,7 +103,7 @@ async def test_migrate_from_empty_to_head_matches_models(database_url: str) -> N
                 "platform_links",
                 "platform_state",
             } <= tables
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0003"
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0004"
             diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
             assert diff == [], f"models and migrations disagree: {diff}"
     finally:
@@ -502,6 +502,7 @@ async def test_search_finds_a_ticket_by_any_part_of_what_an_operator_knows(
     assert await found() == [board.ticket_id, gas.ticket_id, lamp.ticket_id]  # newest first
     assert await found(text=lamp.ticket_id) == [lamp.ticket_id]
     assert await found(text=gas.ticket_id[-6:]) == [gas.ticket_id]  # the number's tail
+    assert await found(text=gas.ticket_id[-15:]) == [gas.ticket_id]  # without its prefix, as read out
     assert await found(text="0013800") == [lamp.ticket_id]  # part of the phone number
     assert await found(text="WANG@example") == [gas.ticket_id]  # the sender, any case
     assert await found(text="煤气味") == [gas.ticket_id]  # the description
@@ -522,6 +523,12 @@ async def test_search_finds_a_ticket_by_any_part_of_what_an_operator_knows(
     clock.advance(days=2)
     later = await ledger.file(draft("web:carol"), "s-4")
     assert await found(since=clock.now - timedelta(days=1)) == [later.ticket_id]
+
+    quoted = await ledger.file(draft("web:dave", description="邻居13800138000一直在楼道堆放杂物"), "s-5")
+    assert await found(text="13800138000") == [lamp.ticket_id]  # a whole phone: the contact's, at once
+    assert await found(text="0013800") == [quoted.ticket_id, lamp.ticket_id]  # a part: anywhere
+    assert await found(text="13800138000", offset=1) == []  # past the exact matches: nothing more
+    assert await found(text="13800138000", since=clock.now - timedelta(days=1)) == [quoted.ticket_id]
 
 
 def test_a_ticket_query_keeps_five_short_words() -> None:

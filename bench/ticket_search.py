@@ -1,0 +1,163 @@
+"""How long the console's 工单查询 takes on a ledger of a city's size.
+
+    python bench/ticket_search.py [--tickets 200000] [--database-url URL] [--repeat 5]
+
+Fills a new ledger (a SQLite file in a temporary folder, or a fresh schema of the PostgreSQL
+database at URL) with N tickets spread over the last year, oldest first as they would have been
+filed, their titles and descriptions taken in turn from the real messages of
+``../shared/data/messages.csv`` (made-up lines when it is not there), each with a made-up phone
+number. Then it times ``LocalLedger.search`` the way operators use it and prints, per query, the
+median of ``--repeat`` runs and how many tickets the first page held. The 12345 centre of our
+source material took 1.33 million requests in a year: ``--tickets 1330000`` is that year.
+
+A word is matched anywhere in six columns (``ILIKE '%word%'``), which no ordinary index serves:
+the newest-first order lets a common word stop at the first page, while a word that matches
+nothing reads every ticket in the period; the period (``days``) bounds that.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import random
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from uuid import uuid4
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import create_engine, insert, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from ticket_client.base import TicketQuery  # noqa: E402
+from ticket_client.db import sync_url, upgrade_database  # noqa: E402
+from ticket_client.ledger import LocalLedger  # noqa: E402
+from ticket_client.models import StatusHistoryRow, TicketRow  # noqa: E402
+
+MESSAGES = ROOT.parent / "shared" / "data" / "messages.csv"
+BATCH = 10_000
+CHANNELS = ("wechat_oa", "wechat_mp", "web", "email", "portal:liuyanban", "telegram")
+
+
+def texts() -> list[tuple[str, str]]:
+    """(title, description) pairs: the real board messages, or made-up ones without the data."""
+    if MESSAGES.exists():
+        with open(MESSAGES, encoding="utf-8-sig", newline="") as fh:
+            rows = [(r["留言主题"].strip(), r["留言详情"].strip()[:1000]) for r in csv.DictReader(fh)]
+        return [row for row in rows if row[0] and row[1]]
+    places = ["联丰路", "书院路", "安坪镇", "米兰春天小区", "在水一方大厦"]
+    matters = ["路灯不亮", "夜间施工噪音扰民", "垃圾未及时清运", "小区停水", "占道经营"]
+    return [(f"{p}{m}", f"{p}附近{m}，已经好几天了，请尽快处理。") for p in places for m in matters]
+
+
+def fill(database_url: str, n: int, seed: int = 1) -> list[tuple[str, str]]:
+    """N tickets straight into the tables (filing them one by one would take an hour); returns
+    (ticket number, phone) of a few, to look up."""
+    rng = random.Random(seed)
+    pairs = texts()
+    url = sync_url(database_url)
+    engine = create_engine(url)
+    start = datetime.now(UTC) - timedelta(days=365)
+    step = timedelta(days=365) / n
+    picked: list[tuple[str, str]] = []
+    daily: dict[str, int] = {}  # each day's numbers start again at 000001, as the ledger's do
+    with engine.begin() as conn:
+        for first in range(0, n, BATCH):
+            tickets, history = [], []
+            for i in range(first, min(n, first + BATCH)):
+                at = start + step * i
+                day = at.strftime("%Y%m%d")
+                daily[day] = daily.get(day, 0) + 1
+                number = f"12345-{day}-{daily[day]:06d}"
+                phone = f"1{rng.choice('3578')}{rng.randrange(10**9):09d}"
+                title, description = pairs[i % len(pairs)]
+                status = "closed" if at < start + timedelta(days=330) else rng.choice(["accepted", "processing", "resolved"])
+                tickets.append({
+                    "id": i + 1, "ticket_id": number, "idempotency_key": f"bench:{i}",
+                    "channel": CHANNELS[i % len(CHANNELS)], "conversation_key": f"web:bench{i}", "contact": phone,
+                    "title": title[:60], "description": description, "category": ["城乡建设"], "request_type": "投诉",
+                    "urgent": i % 50 == 0, "location": {"text": "", "parts": {}}, "departments": [], "attachments": [],
+                    "status": status, "rating": None, "rating_comment": "", "created_at": at, "updated_at": at,
+                })
+                history.append({"ticket_pk": i + 1, "status": "received", "note": "", "at": at})
+                if i % (n // 5 or 1) == 0:
+                    picked.append((number, phone))
+            conn.execute(insert(TicketRow), tickets)
+            conn.execute(insert(StatusHistoryRow), history)
+            print(f"\r  filled {min(n, first + BATCH):,} / {n:,}", end="", file=sys.stderr, flush=True)
+        if url.get_backend_name() == "postgresql":
+            conn.execute(text("ANALYZE"))
+    print(file=sys.stderr)
+    engine.dispose()
+    return picked
+
+
+async def measure(database_url: str, picked: list[tuple[str, str]], repeat: int) -> None:
+    number, phone = picked[len(picked) // 2]
+    queries: list[tuple[str, TicketQuery]] = [
+        ("latest page, no words", TicketQuery()),
+        ("whole number", TicketQuery(text=number)),
+        ("number's tail (one a day)", TicketQuery(text=number[-6:])),
+        ("date and tail", TicketQuery(text=number[-15:])),
+        ("whole phone number", TicketQuery(text=phone)),
+        ("common word 噪音", TicketQuery(text="噪音")),
+        ("two words 小区 物业", TicketQuery(text="小区 物业")),
+        ("status 已办结 only", TicketQuery(status="resolved")),
+        ("word found nowhere, all time", TicketQuery(text="无此词语")),
+        ("word found nowhere, 90 days", TicketQuery(text="无此词语", since=datetime.now(UTC) - timedelta(days=90))),
+        ("phone, 90 days", TicketQuery(text=phone, since=datetime.now(UTC) - timedelta(days=90))),
+    ]
+    ledger = LocalLedger(database_url)
+    try:
+        print(f"{'query':34} {'median ms':>10} {'found':>6}")
+        for name, query in queries:
+            times, found = [], 0
+            for _ in range(repeat):
+                began = time.perf_counter()
+                found = len(await ledger.search(query))
+                times.append((time.perf_counter() - began) * 1000)
+            print(f"{name:34} {statistics.median(times):10.1f} {found:6d}")
+    finally:
+        await ledger.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tickets", type=int, default=200_000, help="tickets in the ledger (default 200,000)")
+    parser.add_argument("--database-url", default="", help="PostgreSQL URL (a fresh schema is made and dropped); "
+                        "default: a SQLite file in a temporary folder")
+    parser.add_argument("--repeat", type=int, default=5, help="runs of each query (the median is printed)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        schema = ""
+        if args.database_url:
+            schema = f"bench_{uuid4().hex[:12]}"
+            admin = create_engine(sync_url(args.database_url))
+            with admin.begin() as conn:
+                conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+            url = make_url(args.database_url).update_query_dict({"options": f"-csearch_path={schema}"})
+            database_url = url.render_as_string(hide_password=False)
+        else:
+            database_url = f"sqlite+aiosqlite:///{Path(folder) / 'ledger.sqlite3'}"
+        try:
+            upgrade_database(database_url)
+            began = time.perf_counter()
+            picked = fill(database_url, args.tickets)
+            print(f"{args.tickets:,} tickets ({'PostgreSQL' if schema else 'SQLite'}) filled in "
+                  f"{time.perf_counter() - began:.0f} s; {args.repeat} runs per query")
+            asyncio.run(measure(database_url, picked, args.repeat))
+        finally:
+            if schema:
+                with admin.begin() as conn:
+                    conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+                admin.dispose()
+
+
+if __name__ == "__main__":
+    main()
