@@ -176,16 +176,19 @@ def admin_dead_letters(
 ) -> None:
     """List filings, deliveries and bot turns that kept failing (one JSON per line, with its ref);
     or settle one: --retry REF / --discard REF (the console's 班长视图 does the same)."""
+    from gateway.filing import settle
     from gateway.redis_conn import connect
     from gateway.streams import Streams
+    from ticket_client import make_client
 
     if retry and discard:
         err.print("[red]--retry or --discard, not both[/]")
         raise typer.Exit(2)
 
     async def main() -> None:
+        settings = get_settings()
         try:
-            handle = await connect(get_settings())
+            handle = await connect(settings)
         except StartupError as exc:
             _fail(exc)
         try:
@@ -194,10 +197,17 @@ def admin_dead_letters(
             if not ref:
                 for item in await streams.dead_letters(10_000):
                     typer.echo(json.dumps(item, ensure_ascii=False))
-            elif await streams.settle_dead_letter(ref, retry=bool(retry)) is None:
-                err.print(f"[red]no dead letter {ref!r}[/] (settled already? list them without options)")
-                raise typer.Exit(1)
             else:
+                # a discarded filing's unsent ticket is forgotten in the ledger (gateway.filing)
+                tickets = make_client(settings) if discard else None
+                try:
+                    settled = await settle(streams, tickets, ref, retry=bool(retry))
+                finally:
+                    if tickets is not None:
+                        await tickets.close()
+                if settled is None:
+                    err.print(f"[red]no dead letter {ref!r}[/] (settled already? list them without options)")
+                    raise typer.Exit(1)
                 typer.echo(f"{'retried' if retry else 'discarded'}: {ref}")
         finally:
             await handle.close()

@@ -23,7 +23,7 @@ from bot.state import ConversationState
 from bot.texts import say, status_name
 from channels import media
 from channels.base import DeliveryError, InboundMessage, OutboundMessage
-from gateway import faults, keys, metrics
+from gateway import faults, filing, keys, metrics
 from gateway.console import keys as console_keys
 from gateway.console.conversations import QUEUE_LIMIT
 from gateway.runtime import Runtime
@@ -217,6 +217,7 @@ class OutboxHandler:
             ref = await rt.tickets.file(draft, item["key"])
         except PlatformRejected as exc:  # refused for good (open311 4xx): retrying the same is refused again
             log.error("filing_rejected", key=item["key"], error=str(exc))
+            await filing.given_up(rt, item)  # first: a dead letter is settled by a person from then on
             await rt.streams.dead_letter(keys.OUTBOX, entry_id, json.dumps(item, ensure_ascii=False), str(exc))
             metrics.DEAD_LETTERS.labels(keys.OUTBOX).inc()
             return
@@ -225,6 +226,7 @@ class OutboxHandler:
             data = json.dumps(item, ensure_ascii=False)
             if attempt >= rt.settings.outbox_max_attempts:
                 log.error("filing_gave_up", key=item["key"], attempts=attempt, error=str(exc))
+                await filing.given_up(rt, item)
                 await rt.streams.dead_letter(keys.OUTBOX, entry_id, data, str(exc))
                 metrics.DEAD_LETTERS.labels(keys.OUTBOX).inc()
                 return

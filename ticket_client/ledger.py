@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import event, func, or_, select, text, union
+from sqlalchemy import delete, event, func, or_, select, text, union
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -466,6 +466,29 @@ class LocalLedger:
                 await session.flush()
                 return self._to_ticket(row)
 
+    async def abandon(self, idempotency_key: str) -> str | None:
+        """Forget the ticket filed under ``idempotency_key`` when its filing was given up (a
+        supervisor discarded it, or an operator filed the matter by hand) and nobody can have heard
+        of it: still 已受理 with no other step, unrated, and never possibly sent to a platform (no
+        request number, no token, no POST whose answer was lost). The citizen never got its number,
+        and left alone it would sit at 已受理 for ever, in their 查询 and in the 受理 figures.
+        Returns its number, or None when there is none or it is kept."""
+        async with self._edge("abandoning a filing"):
+            async with self._writing() as session:
+                row = await session.scalar(
+                    select(TicketRow).where(TicketRow.idempotency_key == idempotency_key).with_for_update()
+                )
+                if row is None:
+                    return None
+                link = row.link
+                sent = link is not None and (link.request_id or link.token or link.posted_at)
+                if row.status != "received" or len(row.history) > 1 or row.rating or sent:
+                    return None
+                await session.execute(delete(PlatformLinkRow).where(PlatformLinkRow.ticket_pk == row.id))
+                await session.execute(delete(StatusHistoryRow).where(StatusHistoryRow.ticket_pk == row.id))
+                await session.execute(delete(TicketRow).where(TicketRow.id == row.id))
+                return row.ticket_id
+
     # -- the mirror of a ticket platform (open311) -------------------------------------------
 
     @staticmethod
@@ -511,10 +534,11 @@ class LocalLedger:
                 return before, True
 
     async def end_sending(
-        self, ticket_id: str, *, request_id: str | None = None, token: str | None = None
+        self, ticket_id: str, *, request_id: str | None = None, token: str | None = None, unsent: bool = False
     ) -> PlatformLink:
         """The POST is over: with ``request_id`` or ``token`` the ticket is linked for good
-        (``posted_at`` cleared); without, only the lease is given back (``posted_at`` stays)."""
+        (``posted_at`` cleared); without, only the lease is given back (``posted_at`` stays, but
+        for ``unsent``: the platform refused the only POST there was, so nothing exists there)."""
         async with self._edge("linking a ticket to the platform"):
             now = self._now()
             async with self._writing() as session:
@@ -531,6 +555,8 @@ class LocalLedger:
                         )
                 link = await session.get(PlatformLinkRow, row.id) or self._new_link(session, row)
                 link.sending_until = None
+                if unsent:
+                    link.posted_at = None
                 if request_id or token:
                     link.request_id = request_id or link.request_id
                     link.token = token or link.token

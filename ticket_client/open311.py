@@ -455,7 +455,7 @@ class Open311Client:
             raise PlatformUnavailable(
                 f"ticket {ref.ticket_id} is being sent to the platform by another worker"
             )
-        linked = False
+        linked = refused = False
         try:
             ticket = await self.mirror.get(ref.ticket_id)
             request_id = token = None
@@ -463,13 +463,18 @@ class Open311Client:
                 request_id = await self._find_sent(ticket, before.posted_at)
             found_again = request_id is not None
             if request_id is None:
-                request_id, token = await self._post(ticket)
+                try:
+                    request_id, token = await self._post(ticket)
+                except PlatformRejected:
+                    # the platform said no to the only POST there was: nothing of it exists there
+                    refused = before.posted_at is None
+                    raise
             await self.mirror.end_sending(ref.ticket_id, request_id=request_id, token=token)
             linked = True
         finally:
             if not linked:  # give the lease back; posted_at stays, so the next attempt looks first
                 try:
-                    await self.mirror.end_sending(ref.ticket_id)
+                    await self.mirror.end_sending(ref.ticket_id, unsent=refused)
                 except PlatformUnavailable:
                     pass  # the lease runs out by itself
         log.info(
@@ -563,6 +568,11 @@ class Open311Client:
         link = await self.mirror.link(ticket_id)  # TicketNotFound first
         where = f"（平台编号 {link.request_id}）" if link.request_id else ""
         raise NotesManagedByPlatform(f"办理进展由工单平台管理，请在平台上填写{where}")
+
+    async def abandon(self, idempotency_key: str) -> str | None:
+        """The mirror forgets a ticket the platform never got (nor possibly got: a POST whose
+        answer was lost keeps it, to be found there)."""
+        return await self.mirror.abandon(idempotency_key)
 
     # -- status changes ---------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 from bot.texts import texts
 from channels.base import WellFormedStr
 from channels.media import file_response, find, media_roots
-from gateway import keys
+from gateway import filing, keys
 from gateway.console import audit, dead_letters
 from gateway.console import conversations as convs
 from gateway.console import keys as ck
@@ -387,6 +387,12 @@ async def file_ticket(body: FileIn, user: UserDep, request: Request) -> dict[str
     ref = await console.rt.tickets.file(draft, f"console:{body.key}:{request_id}")
     await console.handover.filed(body.key, draft, ref.ticket_id, ref.status, user.name, request_id)
     await audit.record(console.redis, user.name, "ticket.file", body.key, ticket_id=ref.ticket_id)
+    assert console.rt.streams is not None
+    for gone in await filing.superseded(console.rt.streams, console.rt.tickets, body.key):
+        # the bot's filing that kept failing: this ticket is its answer, and a retry must not file it again
+        shown = dead_letters.view(gone)
+        await audit.record(console.redis, user.name, "dead.discard", body.key, kind=shown["kind"],
+                           ticket_id=shown["ticket_id"], replaced_by=ref.ticket_id)
     return {"ok": True, "ticket_id": ref.ticket_id, "status": ref.status}
 
 
@@ -589,7 +595,7 @@ async def dead_letter_settle(body: DeadLetterIn, user: SupervisorDep, request: R
     """Retry a dead letter (back on its stream) or discard it; once, however many click."""
     console = _console(request)
     assert console.rt.streams is not None
-    record = await console.rt.streams.settle_dead_letter(body.ref, body.retry)
+    record = await filing.settle(console.rt.streams, console.rt.tickets, body.ref, body.retry)
     if record is None:
         raise NotFound("该记录已被处理或不存在")
     shown = dead_letters.view({**record, "ref": body.ref})

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from channels.base import WellFormedStr
 from channels.media import file_response, find, media_roots
-from gateway import keys
+from gateway import filing, keys
 from gateway.deps import AdminDep, RuntimeDep, TicketsDep
 from gateway.errors import BadInput, NotFound
 from ticket_client.base import MAX_NOTE, STATUSES
@@ -101,6 +101,6 @@ class SettleIn(BaseModel):
 async def settle_dead_letter(body: SettleIn, _: AdminDep, rt: RuntimeDep) -> dict[str, Any]:
     """Retry (a filing starts its attempts again) or discard one dead letter."""
     assert rt.streams is not None
-    if await rt.streams.settle_dead_letter(body.ref, body.retry) is None:
+    if await filing.settle(rt.streams, rt.tickets, body.ref, body.retry) is None:
         raise NotFound("该记录已被处理或不存在")
     return {"ok": True}

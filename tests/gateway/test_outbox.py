@@ -83,6 +83,11 @@ async def test_filing_that_keeps_failing_is_dead_lettered(settings: Settings) ->
             assert [d["stream"] for d in dead] == [keys.OUTBOX]
             assert "connection refused" in dead[0]["reason"]
             assert flaky.attempts == 2
+            # told 正在登记 before, the citizen now hears that a person follows it up, and is queued
+            events, _ = await wait_for_events(c, session, lambda e: "未能登记成功" in e["text"], after=cursor)
+            assert not any(e["type"] == "ticket_filed" for e in events)
+            conv = await application.state.runtime.redis.hgetall(keys.conversation(f"web:{session['session_id']}"))
+            assert (conv["mode"], conv["handoff_reason"]) == ("waiting", "filing_failed")
             # The platform is back; IT (or a supervisor in the console) retries it: filed once.
             flaky.failures = 0
             admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}

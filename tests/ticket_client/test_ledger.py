@@ -537,6 +537,22 @@ def test_a_ticket_query_keeps_five_short_words() -> None:
     assert TicketQuery(text="长" * 80).words() == ["长" * 50]
 
 
+async def test_a_filing_given_up_is_forgotten_while_nobody_can_have_heard_of_it(ledger: LocalLedger) -> None:
+    unheard = await ledger.file(draft("web:alice"), "given-up")
+    moved = await ledger.file(draft("web:alice"), "moved")
+    await ledger.set_status(moved.ticket_id, "accepted")
+    assert await ledger.abandon("given-up") == unheard.ticket_id
+    with pytest.raises(TicketNotFound):
+        await ledger.get(unheard.ticket_id)
+    assert [t.ticket_id for t in await ledger.list_for("web:alice")] == [moved.ticket_id]
+    assert await ledger.abandon("given-up") is None  # once
+    assert await ledger.abandon("moved") is None  # a ticket that moved on is somebody's work
+    assert (await ledger.get(moved.ticket_id)).status == "accepted"
+    assert (await ledger.summary(datetime(2000, 1, 1, tzinfo=UTC))).filed == {"web": 1}
+    again = await ledger.file(draft("web:alice"), "given-up")  # the key files afresh, a new number
+    assert again.created and again.ticket_id != unheard.ticket_id
+
+
 async def test_rate(ledger: LocalLedger, clock: FakeClock) -> None:
     ref = await ledger.file(draft(), "k")
     rated_at = clock.advance(days=1)

@@ -497,6 +497,31 @@ async def test_refused_filing_is_permanent_and_says_why(open311: Open311Client, 
     assert ref.created and ref.ticket_id == mine.ticket_id and len(platform.requests) == 1
 
 
+async def test_a_filing_given_up_is_forgotten_only_where_the_platform_cannot_have_it(
+    mirror_url: str, platform: Platform
+) -> None:
+    async with Open311Client(LocalLedger(mirror_url), config_for(platform, timeout_s=0.5)) as client:
+        platform.refuse = [{"code": 400, "description": "service_code 002 takes no new requests"}]
+        with pytest.raises(PlatformRejected):
+            await client.file(draft("web:refused"), "refused")
+        (refused,) = await client.list_for("web:refused")
+        assert await client.abandon("refused") == refused.ticket_id
+        assert await client.list_for("web:refused") == []  # not at 已受理 for ever
+        with pytest.raises(TicketNotFound):
+            await client.get(refused.ticket_id)
+
+        platform.refuse = None
+        platform.slow_posts = 1  # the platform takes it, its answer comes too late
+        with pytest.raises(PlatformUnavailable):
+            await client.file(draft("web:lost"), "lost")
+        assert await client.abandon("lost") is None  # it may be on the platform: kept, to be found
+        assert len(await client.list_for("web:lost")) == 1
+        ref = await client.file(draft("web:lost"), "lost")
+        assert len(platform.posts) == 2 and (await client.get(ref.ticket_id)).platform_request_id
+        assert await client.abandon("lost") is None  # filed: never forgotten
+        assert await client.abandon("no-such-key") is None
+
+
 async def test_a_wrong_api_key_is_refused(mirror_url: str, platform: Platform) -> None:
     async with Open311Client(LocalLedger(mirror_url), config_for(platform, api_key="not-the-key")) as client:
         with pytest.raises(PlatformRejected) as refused:
@@ -1119,6 +1144,7 @@ async def test_a_refused_filing_is_dead_lettered_with_the_platforms_reason(
             await asyncio.sleep(0.1)
         assert len(dead) == 1 and "outside our jurisdiction" in dead[0]["reason"]
         assert platform.requests == {} and len(platform.posts) == 1  # asked once, not five times
+        await wait_for_events(c, session, lambda e: "已转交工作人员" in e["text"], after=cursor)  # not left waiting
         platform.refuse = None
         r = await c.post(
             "/api/admin/dead-letters/settle", json={"ref": dead[0]["ref"], "retry": True}, headers=admin
@@ -1128,6 +1154,62 @@ async def test_a_refused_filing_is_dead_lettered_with_the_platforms_reason(
             c, session, lambda e: e["type"] == "ticket_filed", after=cursor, timeout=20
         )
         assert sum(e["type"] == "ticket_filed" for e in events) == 1 and len(platform.requests) == 1
+
+
+async def test_a_refused_filing_goes_to_a_person_who_files_it_by_hand(application: Any, platform: Platform) -> None:
+    """The citizen was told 正在为您登记: when the platform refuses, they hear that a person
+    follows it up, the conversation waits in the queue with the form filled, and the operator's
+    filing settles the dead letter, so that a retry cannot file it twice; the refused filing's
+    mirror ticket, which the platform never had, is forgotten."""
+    from gateway import keys
+    from gateway.console import keys as ck
+    from tests.console.conftest import PASSWORD, Operator
+
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    transport = httpx.ASGITransport(app=application)
+    rt = application.state.runtime
+    async with (
+        httpx.AsyncClient(transport=transport, base_url="http://test") as c,
+        httpx.AsyncClient(transport=transport, base_url="http://test") as desk,
+    ):
+        platform.refuse = [{"code": 400, "description": "address_string outside our jurisdiction"}]
+        session = await new_session(c)
+        key = f"web:{session['session_id']}"
+        await say(c, session, "A3区联丰路米兰春天小区门口的路灯坏了一个星期了")
+        _, cursor = await wait_for_events(c, session, lambda e: e["type"] == "reply" and "确认" in e["text"])
+        await say(c, session, "确认")
+        events, cursor = await wait_for_events(
+            c, session, lambda e: e["type"] == "reply" and "未能登记成功" in e["text"], after=cursor, timeout=20
+        )
+        assert not any(e["type"] == "ticket_filed" for e in events)
+        (refused,) = await rt.tickets.list_for(key)  # the mirror's, never on the platform
+        (dead,) = (await c.get("/api/admin/dead-letters", headers=admin)).json()["dead_letters"]
+
+        await application.state.console.users.create("zhou", "operator", PASSWORD)
+        r = await desk.post("/api/console/login", json={"username": "zhou", "password": PASSWORD})
+        op = Operator(desk, "zhou", r.json()["csrf"])
+        (row,) = [q for q in (await op.get("/queue")).json()["conversations"] if q["key"] == key]
+        assert row["mode"] == "waiting" and row["reason"] == "filing_failed"
+        conv = (await op.get(f"/conversation?key={key}")).json()
+        assert "路灯" in conv["form"]["description"] and conv["form"]["location_text"]
+        assert any(m["kind"] == "filing_failed" and m["from"] == "system" for m in conv["history"])
+        assert await rt.redis.hget(keys.conversation(key), "mode") == "waiting"
+
+        platform.refuse = None
+        await op.post("/takeover", {"key": key})
+        form = {**conv["form"], "location_text": "A3区联丰路米兰春天小区东门"}  # what the platform needed
+        r = await op.post("/ticket", {"key": key, "form": form, "request_id": "by-hand"})
+        assert r.status_code == 200, r.text
+        filed = r.json()["ticket_id"]
+        assert (await c.get("/api/admin/dead-letters", headers=admin)).json()["dead_letters"] == []
+        assert [t.ticket_id for t in await rt.tickets.list_for(key)] == [filed]  # the refused one is gone
+        assert filed != refused.ticket_id and len(platform.requests) == 1
+        retry = await c.post("/api/admin/dead-letters/settle", json={"ref": dead["ref"], "retry": True}, headers=admin)
+        assert retry.status_code == 404  # settled by the operator's filing: nothing to file twice
+        entries = [json.loads(e["detail"]) | {"action": e["action"]}
+                   for _, e in await rt.redis.xrevrange(ck.AUDIT, count=20)]
+        assert {"action": "dead.discard", "replaced_by": filed}.items() <= next(
+            e for e in entries if e["action"] == "dead.discard").items()
 
 
 async def test_the_console_surfaces_a_refusal_and_the_platforms_workflow(

@@ -6,7 +6,8 @@
   var MODES = { waiting: "待接入", operator: "人工处理", bot: "机器人", closed: "已结束" };
   var REASONS = {
     citizen_asked: "市民要求人工", nlu_unsure: "机器人未能理解", urgent: "紧急诉求",
-    angry: "市民情绪激动", repeated: "重复反映", withdraw: "市民要求撤单", operator: "坐席主动接管"
+    angry: "市民情绪激动", repeated: "重复反映", withdraw: "市民要求撤单", operator: "坐席主动接管",
+    filing_failed: "工单未能登记"
   };
   var FROM = { citizen: "市民", bot: "机器人", operator: "人工客服", system: "系统", note: "内部备注" };
   var STATUS = {
