@@ -11,6 +11,7 @@ import sys
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
 from config.settings import Settings, get_settings
@@ -39,6 +40,20 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(2)
 
 
+def _settings() -> Settings:
+    """The settings, or one line per wrong ``HOTLINE_*`` variable and exit code 2 (not a
+    traceback): what IT reads when a deployment's environment has a typo. Values are not echoed,
+    as one may be a secret."""
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        err.print("[bold red]设置有误 / invalid settings:[/]")
+        for error in exc.errors():
+            where = "__".join(str(part).upper() for part in error["loc"])
+            err.print(f"  {'HOTLINE_' + where + ': ' if where else ''}{error['msg'].removeprefix('Value error, ')}")
+        raise typer.Exit(2) from None
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to listen on (HOTLINE_HOST).")] = None,
@@ -57,7 +72,7 @@ def serve(
     from gateway.app import create_app, server_config
     from gateway.runtime import run_loop
 
-    settings = get_settings()
+    settings = _settings()
     host = host or settings.host
     port = port or settings.port
     application = create_app(settings, workers=workers)
@@ -93,7 +108,7 @@ def worker(
     """
     from gateway.runtime import Runtime, run_loop
 
-    settings = get_settings()
+    settings = _settings()
     niceness = settings.worker_nice if nice is None else nice
     if niceness:
         os.nice(max(0, min(19, niceness)))  # acknowledgements first; the backlog waits in the stream
@@ -118,7 +133,7 @@ def worker(
 @admin_app.command("token")
 def admin_token() -> None:
     """Print the admin token (HOTLINE_ADMIN_TOKEN, or the one generated under HOTLINE_DATA_DIR)."""
-    typer.echo(get_settings().ensure_admin_token())
+    typer.echo(_settings().ensure_admin_token())
 
 
 @admin_app.command("set-status")
@@ -132,7 +147,7 @@ def admin_set_status(
     from ticket_client.base import TicketError
 
     async def main() -> None:
-        client = make_client(get_settings())
+        client = make_client(_settings())
         try:
             ticket = await client.set_status(ticket_id, status, note)
             typer.echo(json.dumps(ticket.model_dump(mode="json"), ensure_ascii=False, indent=2))
@@ -156,7 +171,7 @@ def admin_add_note(
     from ticket_client.base import TicketError
 
     async def main() -> None:
-        client = make_client(get_settings())
+        client = make_client(_settings())
         try:
             ticket = await client.add_note(ticket_id, note)
             typer.echo(json.dumps(ticket.model_dump(mode="json"), ensure_ascii=False, indent=2))
@@ -186,7 +201,7 @@ def admin_dead_letters(
         raise typer.Exit(2)
 
     async def main() -> None:
-        settings = get_settings()
+        settings = _settings()
         try:
             handle = await connect(settings)
         except StartupError as exc:
@@ -231,7 +246,7 @@ def telegram_set_webhook(
     from channels.telegram import set_webhook
 
     try:
-        result = asyncio.run(set_webhook(get_settings(), bot.lower(), url))
+        result = asyncio.run(set_webhook(_settings(), bot.lower(), url))
     except (ValueError, DeliveryError) as exc:
         err.print(f"[red]set-webhook failed:[/] {exc}")
         raise typer.Exit(1) from exc
@@ -243,7 +258,7 @@ def show_settings() -> None:
     """Print the effective settings (secrets hidden)."""
     from gateway.redis_conn import without_password
 
-    settings: Settings = get_settings()
+    settings: Settings = _settings()
     data = settings.model_dump(mode="json")
     for key in ("admin_token",):
         if data.get(key):
@@ -280,7 +295,7 @@ def admin_create_user(
 
     async def main() -> None:
         try:
-            handle = await connect(get_settings())
+            handle = await connect(_settings())
         except StartupError as exc:
             _fail(exc)
         try:
