@@ -455,3 +455,58 @@ def test_operator_looks_a_ticket_up_and_moves_it_on(live_gateway: str, settings:
         assert dialogs == [] and errors == []
     finally:
         context.close()
+
+
+# A stand-in for the desktop's notifications that records them, and a console not in front (an
+# operator busy in another window): Chromium headless shows no notifications of its own.
+NOTIFICATIONS = """
+window.__notes = [];
+class RecordedNotification {
+  constructor(title, options) { this.title = title; this.body = (options || {}).body || ""; this.onclick = null;
+                                window.__notes.push(this); }
+  static get permission() { return "granted"; }
+  static requestPermission() { return Promise.resolve("granted"); }
+  close() {}
+}
+window.Notification = RecordedNotification;
+Document.prototype.hasFocus = function () { return false; };
+"""
+
+
+def test_a_citizen_newly_waiting_is_announced(live_gateway: str, settings: Settings, browser: Any) -> None:
+    """待接入提醒: the title counts who waits; with 提醒 on, a notice names the channel and the reason
+    (never the citizen's words) and, clicked, opens the conversation."""
+    from playwright.sync_api import expect
+
+    base = live_gateway.rstrip("/")
+    _create_operator(settings)
+    errors: list[str] = []
+    dialogs: list[str] = []
+    context, page = _page(browser, errors, dialogs, viewport={"width": 1366, "height": 768})
+    try:
+        page.add_init_script(NOTIFICATIONS)
+        _login(page, base, OPERATOR)
+        expect(page).to_have_title("坐席工作台 · 12345热线")
+        _citizen_says(base, "转人工")  # before 提醒 is on: counted in the title, not announced
+        expect(page).to_have_title("（1人待接入）坐席工作台 · 12345热线")
+        expect(page.locator("#alerts-btn")).to_have_text("提醒：关")
+        page.locator("#alerts-btn").click()
+        expect(page.locator("#alerts-btn")).to_have_text("提醒：开")
+        expect(page.locator("#toast")).to_have_text("已开启待接入提醒")
+
+        _citizen_says(base, "我的电话13800138000，转人工")
+        expect(page).to_have_title("（2人待接入）坐席工作台 · 12345热线")
+        page.wait_for_function("window.__notes.length === 1")
+        note = page.evaluate("({title: window.__notes[0].title, body: window.__notes[0].body})")
+        assert note == {"title": "12345 坐席工作台：1 位市民新进入待接入", "body": "网页 · 市民要求人工"}
+        page.evaluate("window.__notes[0].onclick()")
+        expect(page.locator("#conv")).to_have_attribute("data-key", re.compile(r"^web:"))
+        expect(page.locator("#history")).to_contain_text("13800138000")  # the newest one is open
+
+        page.reload()  # the choice is kept
+        expect(page.locator("#alerts-btn")).to_have_text("提醒：开")
+        page.locator("#btn-takeover").wait_for(state="attached")
+        assert page.evaluate("window.__notes.length") == 0  # who already waited is not announced again
+        assert dialogs == [] and errors == []
+    finally:
+        context.close()
