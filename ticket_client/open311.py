@@ -304,8 +304,9 @@ def request_form(ticket: Ticket, config: Open311Config) -> dict[str, str]:
     """The ``POST requests.json`` form of a mirrored ticket (GeoReport v2, form-encoded).
 
     ``description`` carries what GeoReport has no field for: the 紧急 flag and request type, the
-    title, the place as written, and the ticket's 12345 number (by which a lost answer's request
-    is found again, and the platform's staff can cite it).
+    title, the place as written, signed links to the photos after the first (``media_url`` takes
+    one), and the ticket's 12345 number (by which a lost answer's request is found again, and the
+    platform's staff can cite it).
     """
     form = {"api_key": config.api_key, "service_code": config.service_code(ticket.category)}
     if config.jurisdiction_id:
@@ -317,7 +318,12 @@ def request_form(ticket: Ticket, config: Open311Config) -> dict[str, str]:
     words = ticket.description.strip()
     head = tags + (title if title and not words.startswith(title) else "")
     place = ticket.location.text.strip()
-    tail = ([f"地点：{place}"] if place else []) + [f"（12345热线工单 {ticket.ticket_id}）"]
+    links = [
+        media_link.link(config.public_url, config.media_key, ref, config.media_link_s)
+        for ref in (ticket.attachments[1:] if config.public_url else [])
+    ]
+    more = [f"其他附件{i}：{url}" for i, url in enumerate(links, start=2)]
+    tail = ([f"地点：{place}"] if place else []) + more + [f"（12345热线工单 {ticket.ticket_id}）"]
     room = MAX_DESCRIPTION - sum(len(line) + 1 for line in [head, *tail] if line)
     if len(words) > room:
         words = words[: max(room - 1, 0)] + "…"

@@ -1260,7 +1260,7 @@ async def test_the_console_surfaces_a_refusal_and_the_platforms_workflow(
         assert [t["platform_request_id"] for t in shown["tickets"]] == [request_id]
 
 
-def test_a_ticket_with_photos_gives_the_platform_a_signed_link_to_the_first() -> None:
+def test_a_ticket_with_photos_gives_the_platform_a_signed_link_to_each() -> None:
     from ticket_client import media_link
 
     key = media_link.key_from("admin-token-for-tests")
@@ -1279,6 +1279,13 @@ def test_a_ticket_with_photos_gives_the_platform_a_signed_link_to_the_first() ->
     assert media_link.valid(key, "upload:abc", expires, sig) and not media_link.valid(
         key, "upload:def", expires, sig
     )
+    # the others by their links in the description, before the 12345 number, which stays last
+    lines = form["description"].splitlines()
+    assert lines[-2].startswith("其他附件2：https://12345.example.gov.cn/media/upload%3Adef?expires=")
+    other = httpx.URL(lines[-2].split("：", 1)[1])
+    assert media_link.valid(key, "upload:def", int(other.params["expires"]), other.params["sig"])
+    assert lines[-1].startswith("（12345热线工单 ")
+    assert "其他附件" not in request_form(_ticket(attachments=["upload:abc"]), config)["description"]
     assert "media_url" not in request_form(_ticket(), config)  # no photo, no link
     without_public_url = Open311Config(url="http://p/", api_key=API_KEY, default_service_code="001")
     assert "media_url" not in request_form(_ticket(attachments=["upload:abc"]), without_public_url)
