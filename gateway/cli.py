@@ -8,7 +8,8 @@ import json
 import os
 import signal
 import sys
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
@@ -16,6 +17,9 @@ from rich.console import Console
 
 from config.settings import Settings, get_settings
 from gateway.errors import StartupError
+
+if TYPE_CHECKING:
+    from ticket_client.base import Ticket, TicketClient
 
 app = typer.Typer(
     help="hotline-gateway: the 12345 hotline's chatbot and multichannel intake gateway.\n\n"
@@ -143,21 +147,7 @@ def admin_set_status(
     note: Annotated[str, typer.Option(help="Note shown to the citizen")] = "",
 ) -> None:
     """Move a ticket of the local ledger to a new status (the running gateway tells the citizen)."""
-    from ticket_client import make_client
-    from ticket_client.base import TicketError
-
-    async def main() -> None:
-        client = make_client(_settings())
-        try:
-            ticket = await client.set_status(ticket_id, status, note)
-            typer.echo(json.dumps(ticket.model_dump(mode="json"), ensure_ascii=False, indent=2))
-        except TicketError as exc:
-            err.print(f"[red]{type(exc).__name__}:[/] {exc}")
-            raise typer.Exit(1) from exc
-        finally:
-            await client.close()
-
-    asyncio.run(main())
+    _on_ticket(lambda client: client.set_status(ticket_id, status, note))
 
 
 @admin_app.command("add-note")
@@ -167,13 +157,19 @@ def admin_add_note(
 ) -> None:
     """Add a progress note to a ticket without moving its status (the running gateway tells the
     citizen; no survey follows). Refused for a closed ticket and with the open311 backend."""
+    _on_ticket(lambda client: client.add_note(ticket_id, note))
+
+
+def _on_ticket(work: Callable[[TicketClient], Awaitable[Ticket]]) -> None:
+    """One call of the configured ticket backend: the ticket it answers as JSON, or its error and
+    exit code 1."""
     from ticket_client import make_client
     from ticket_client.base import TicketError
 
     async def main() -> None:
         client = make_client(_settings())
         try:
-            ticket = await client.add_note(ticket_id, note)
+            ticket = await work(client)
             typer.echo(json.dumps(ticket.model_dump(mode="json"), ensure_ascii=False, indent=2))
         except TicketError as exc:
             err.print(f"[red]{type(exc).__name__}:[/] {exc}")

@@ -109,7 +109,7 @@ async def test_a_note_on_a_resolved_ticket_is_heard_as_progress_and_asks_no_seco
     assert conversation.get("pending_rating") == ref.ticket_id  # still the one survey's
 
 
-def test_the_add_note_command(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_add_note_and_set_status_commands(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 
     from config.settings import get_settings
@@ -145,5 +145,10 @@ def test_the_add_note_command(settings: Settings, monkeypatch: pytest.MonkeyPatc
             refused = runner.invoke(cli, ["admin", "add-note", *args])
             assert refused.exit_code == 1 and error in refused.output, refused.output
         assert runner.invoke(cli, ["admin", "add-note", open_id]).exit_code == 2  # the note is required
+        # its sibling, set-status, through the same path
+        moved = runner.invoke(cli, ["admin", "set-status", open_id, "accepted", "--note", "已派至A3区城管局"])
+        assert moved.exit_code == 0 and json.loads(moved.stdout)["status"] == "accepted", moved.output
+        refused = runner.invoke(cli, ["admin", "set-status", open_id, "closed"])
+        assert refused.exit_code == 1 and "InvalidTransition" in refused.output, refused.output
     finally:
         get_settings.cache_clear()

@@ -454,36 +454,42 @@
     return box;
   }
   function progressControls(t, done) {
-    var row = el("div", "status-row progress-row");
-    var note = el("input");
-    note.placeholder = "办理进展（市民可见，状态不变）";
-    note.maxLength = 2000;
-    var btn = el("button", "", "发送进展");
-    btn.type = "button";
-    btn.addEventListener("click", function () {
-      if (!note.value.trim()) { toast("请填写办理进展", true); return; }
-      act(api("POST", "/tickets/" + encodeURIComponent(t.ticket_id) + "/notes", { note: note.value }),
-        "办理进展已发送给市民").then(done);
+    return ticketRow(t, done, {
+      cls: "progress-row", placeholder: "办理进展（市民可见，状态不变）", maxLength: 2000, label: "发送进展",
+      path: "/notes", ok: "办理进展已发送给市民",
+      check: function (sel, note) { return note.value.trim() ? "" : "请填写办理进展"; },
+      body: function (sel, note) { return { note: note.value }; }
     });
-    row.appendChild(note); row.appendChild(btn);
-    return row;
   }
   function statusControls(t, done) {
-    var row = el("div", "status-row");
-    var sel = el("select");
-    sel.appendChild(el("option", "", "变更状态…"));
-    (NEXT[t.status] || []).forEach(function (s) { var o = el("option", "", STATUS[s] || s); o.value = s; sel.appendChild(o); });
+    return ticketRow(t, done, {
+      next: NEXT[t.status] || [], placeholder: "说明（市民可见）", maxLength: 200, label: "更新",
+      path: "/status", ok: "工单状态已更新",
+      check: function (sel) { return sel.value && sel.selectedIndex > 0 ? "" : "请选择新状态"; },
+      body: function (sel, note) { return { status: sel.value, note: note.value }; }
+    });
+  }
+  // One row of a ticket's controls: (a new status,) words the citizen reads, and the button.
+  function ticketRow(t, done, o) {
+    var row = el("div", "status-row" + (o.cls ? " " + o.cls : ""));
+    var sel = null;
+    if (o.next) {
+      sel = el("select");
+      sel.appendChild(el("option", "", "变更状态…"));
+      o.next.forEach(function (s) { var opt = el("option", "", STATUS[s] || s); opt.value = s; sel.appendChild(opt); });
+      row.appendChild(sel);
+    }
     var note = el("input");
-    note.placeholder = "说明（市民可见）";
-    note.maxLength = 200;
-    var btn = el("button", "", "更新");
+    note.placeholder = o.placeholder;
+    note.maxLength = o.maxLength;
+    var btn = el("button", "", o.label);
     btn.type = "button";
     btn.addEventListener("click", function () {
-      if (!sel.value || sel.selectedIndex === 0) { toast("请选择新状态", true); return; }
-      act(api("POST", "/tickets/" + encodeURIComponent(t.ticket_id) + "/status", { status: sel.value, note: note.value }),
-        "工单状态已更新").then(done);
+      var problem = o.check(sel, note);
+      if (problem) { toast(problem, true); return; }
+      act(api("POST", "/tickets/" + encodeURIComponent(t.ticket_id) + o.path, o.body(sel, note)), o.ok).then(done);
     });
-    row.appendChild(sel); row.appendChild(note); row.appendChild(btn);
+    row.appendChild(note); row.appendChild(btn);
     return row;
   }
 
