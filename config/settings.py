@@ -250,6 +250,10 @@ class Settings(BaseSettings):
     conversation_keep_days: float = Field(default=180, ge=0)
     # a ticket platform's link to a ticket's photo (Open311 media_url, under HOTLINE_PUBLIC_URL) works this long
     media_link_days: float = Field(default=30, gt=0)
+    # 办理时限: a ticket not yet resolved this long after it was filed is 超期 in the console (an
+    # urgent one after resolve_urgent_hours); calendar time, not working days; 0 = no time limit
+    resolve_days: float = Field(default=15, ge=0)
+    resolve_urgent_hours: float = Field(default=24, ge=0)
 
     # The coordinate system of every location the gateway hands on (tickets, the console): the one
     # the ticket platform's map uses. Channels' coordinates are converted on arrival (WeChat sends

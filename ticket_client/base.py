@@ -251,6 +251,11 @@ class TicketQuery(BaseModel):
     channel: str = ""  # one channel, or a prefix ending in ":" ("portal:" = every portal source)
     urgent: bool | None = None
     since: datetime | None = None
+    # 超期未办结: still open (not resolved nor closed) and filed before this moment (``due_before``;
+    # an urgent ticket before ``urgent_due_before``); None leaves that kind out
+    overdue: bool = False
+    due_before: datetime | None = None
+    urgent_due_before: datetime | None = None
     limit: int = Field(default=50, ge=1, le=200)
     offset: int = Field(default=0, ge=0, le=100_000)
 
@@ -267,6 +272,10 @@ class TicketClient(Protocol):
     async def list_for(self, conversation_key: str, limit: int = 10) -> list[Ticket]: ...
 
     async def search(self, query: TicketQuery) -> list[Ticket]: ...
+
+    async def count(self, query: TicketQuery) -> int:
+        """How many tickets match the query's filters, not its words (the 超期 card)."""
+        ...
 
     async def changes_since(self, cursor: int, limit: int = 100) -> list[StatusChange]: ...
 

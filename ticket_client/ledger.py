@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import delete, event, func, or_, select, text, union
+from sqlalchemy import and_, delete, event, false, func, or_, select, text, union
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -366,7 +366,20 @@ class LocalLedger:
             conditions.append(TicketRow.urgent == query.urgent)
         if query.since is not None:
             conditions.append(TicketRow.created_at >= query.since)
+        if query.overdue:
+            late = [
+                and_(TicketRow.urgent == urgent, TicketRow.created_at < before)
+                for urgent, before in ((False, query.due_before), (True, query.urgent_due_before))
+                if before is not None
+            ]
+            conditions += [TicketRow.status.not_in(("resolved", "closed")), or_(*late) if late else false()]
         return conditions
+
+    async def count(self, query: TicketQuery) -> int:
+        """How many tickets match ``query``'s narrowing (its words are not counted: the 超期 card)."""
+        async with self._edge("counting tickets"), self._read_sessions() as session:
+            found = await session.scalar(select(func.count(TicketRow.id)).where(*self._narrowing(query)))
+            return int(found or 0)
 
     async def _page(self, session: AsyncSession, conditions: list[Any], query: TicketQuery) -> list[Ticket]:
         rows = await session.scalars(

@@ -554,6 +554,9 @@ class Open311Client:
         """From the mirror: it holds the platform's number beside ours."""
         return await self.mirror.search(query)
 
+    async def count(self, query: TicketQuery) -> int:
+        return await self.mirror.count(query)
+
     async def rate(self, ticket_id: str, rating: str, comment: str = "") -> Ticket:
         """Kept in the mirror only: GeoReport has no satisfaction rating."""
         return await self.mirror.rate(ticket_id, rating, comment)

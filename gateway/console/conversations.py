@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
@@ -24,6 +24,9 @@ from gateway import keys
 from gateway.console import keys as ck
 from gateway.errors import Conflict, Forbidden, NotFound
 from ticket_client.base import LocationInfo, Ticket, TicketDraft
+
+if TYPE_CHECKING:
+    from config.settings import Settings
 
 HISTORY_LIMIT = 1000
 QUEUE_LIMIT = 500
@@ -262,8 +265,20 @@ async def ticket_form(redis: Any, key: str, conv: dict[str, str]) -> TicketForm:
                       departments=panel["departments"][:6])
 
 
-def ticket_view(t: Ticket) -> dict[str, Any]:
+def due_at(t: Ticket, settings: Settings) -> datetime | None:
+    """办理时限: when the ticket should be resolved by (None without a limit)."""
+    if t.urgent and settings.resolve_urgent_hours:
+        return t.created_at + timedelta(hours=settings.resolve_urgent_hours)
+    if not t.urgent and settings.resolve_days:
+        return t.created_at + timedelta(days=settings.resolve_days)
+    return None
+
+
+def ticket_view(t: Ticket, settings: Settings | None = None) -> dict[str, Any]:
+    due = due_at(t, settings) if settings is not None else None
     return {
+        "due_at": due.timestamp() if due else None,
+        "overdue": due is not None and t.status not in ("resolved", "closed") and datetime.now(UTC) > due,
         "ticket_id": t.ticket_id, "status": t.status, "title": t.title, "category": t.category,
         "channel": t.channel, "urgent": t.urgent,
         "created_at": t.created_at.timestamp(), "updated_at": t.updated_at.timestamp(),
@@ -274,11 +289,11 @@ def ticket_view(t: Ticket) -> dict[str, Any]:
     }
 
 
-def ticket_detail(t: Ticket) -> dict[str, Any]:
+def ticket_detail(t: Ticket, settings: Settings | None = None) -> dict[str, Any]:
     """All of a ticket an operator reads to a citizen on the phone (工单查询): what, where, who
     handles it, every step with its note, and the citizen's rating."""
     return {
-        **ticket_view(t),
+        **ticket_view(t, settings),
         "conversation_key": t.conversation_key, "contact": t.contact,
         "description": t.description, "request_type": t.request_type,
         "location": t.location.text, "departments": t.departments, "attachments": len(t.attachments),

@@ -289,7 +289,7 @@ async def conversation(user: UserDep, request: Request, key: Annotated[str, Quer
         "nlu": convs.nlu_panel(conv),
         "form": form.model_dump(),
         "attachments": len(convs.attachments_of(conv)),  # filed with the ticket
-        "tickets": [convs.ticket_view(t) for t in tickets],
+        "tickets": [convs.ticket_view(t, console.rt.settings) for t in tickets],
         "can_reply": conv.get("mode") == "operator" and conv.get("assignee") == user.name,
         "map_url": console.rt.settings.map_url_template,  # {lat} and {lng} of a history item's geo
         "status_by_platform": console.rt.settings.ticket_backend != "local",  # open311 moves tickets
@@ -434,6 +434,7 @@ async def search_tickets(
     channel: Annotated[str, Query(max_length=80)] = "",
     urgent: bool | None = None,
     days: Annotated[int, Query(ge=0, le=3660)] = 0,
+    overdue: bool = False,
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> dict[str, Any]:
     """工单查询: tickets by number, platform number, phone, sender or words, newest first.
@@ -447,15 +448,29 @@ async def search_tickets(
         raise BadInput(f"未知的工单状态“{status}”")
     since = datetime.now(UTC) - timedelta(days=days) if days else None
     query = TicketQuery(text=q, status=status, channel=channel, urgent=urgent, since=since,
-                        limit=SEARCH_PAGE + 1, offset=offset)
+                        limit=SEARCH_PAGE + 1, offset=offset, **_overdue(console, overdue))
     found = await console.rt.tickets.search(query)
     if query.words():
         await audit.record(console.redis, user.name, "ticket.search", "", q=mask_pii(q.strip()),
                            found=min(len(found), SEARCH_PAGE))
     return {
-        "tickets": [convs.ticket_view(t) for t in found[:SEARCH_PAGE]],
+        "tickets": [convs.ticket_view(t, console.rt.settings) for t in found[:SEARCH_PAGE]],
         "more": len(found) > SEARCH_PAGE,
         "channel_names": console.channel_names(),
+    }
+
+
+def _overdue(console: ConsoleState, wanted: bool) -> dict[str, Any]:
+    """The 超期未办结 filter of a TicketQuery, by 办理时限 (HOTLINE_RESOLVE_DAYS, …_URGENT_HOURS)."""
+    if not wanted:
+        return {}
+    settings, now = console.rt.settings, datetime.now(UTC)
+    return {
+        "overdue": True,
+        "due_before": now - timedelta(days=settings.resolve_days) if settings.resolve_days else None,
+        "urgent_due_before": (
+            now - timedelta(hours=settings.resolve_urgent_hours) if settings.resolve_urgent_hours else None
+        ),
     }
 
 
@@ -468,7 +483,7 @@ async def ticket_detail(ticket_id: str, user: UserDep, request: Request) -> dict
     ticket = await console.rt.tickets.get(ticket_id)
     held = await console.redis.hexists(keys.conversation(ticket.conversation_key), "channel")
     return {
-        "ticket": convs.ticket_detail(ticket),
+        "ticket": convs.ticket_detail(ticket, console.rt.settings),
         "conversation": bool(held),
         "status_by_platform": console.rt.settings.ticket_backend != "local",
         "channel_names": console.channel_names(),
@@ -554,7 +569,9 @@ async def stats(user: SupervisorDep, request: Request) -> dict[str, Any]:
         return round(waits[min(len(waits) - 1, int(p * len(waits)))], 1) if waits else None
 
     service = []
+    overdue = 0
     if console.rt.tickets is not None:
+        overdue = await console.rt.tickets.count(TicketQuery(**_overdue(console, True)))
         midnight = datetime.now(BEIJING).replace(hour=0, minute=0, second=0, microsecond=0)
         for label, since in (("今日", midnight), ("近7天", midnight - timedelta(days=6)),
                              ("近30天", midnight - timedelta(days=29))):
@@ -568,6 +585,7 @@ async def stats(user: SupervisorDep, request: Request) -> dict[str, Any]:
         "now": now,
         "counts": snapshot["counts"],
         "service": service,  # 受理, 办结, 回访: what the centre reports
+        "overdue": overdue,  # 超期未办结, by 办理时限
         "queue_length": len(waiting),
         "operators": [
             {**u.public(), "conversations": handling.get(u.name, [])} for u in accounts

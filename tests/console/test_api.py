@@ -488,3 +488,39 @@ async def test_operators_look_tickets_up_by_number_phone_or_words(
     assert [e["actor"] for e in searches] == ["li"] * 3  # lookups by words only, not the bare filters
     assert {e["detail"]["q"] for e in searches} >= {"路灯", lamp[-6:]}
     assert not any("13912345678" in json.dumps(e, ensure_ascii=False) for e in searches)  # masked
+
+
+async def test_supervisors_see_the_tickets_past_their_time_limit(
+    app: Any, client: httpx.AsyncClient, console_login: Any, settings: Settings
+) -> None:
+    """超期未办结, by 办理时限 (HOTLINE_RESOLVE_DAYS 15, HOTLINE_RESOLVE_URGENT_HOURS 24)."""
+    from datetime import timedelta
+
+    from ticket_client import LocalLedger, TicketDraft
+
+    def filed_ago(**ago: float) -> Any:
+        return lambda: datetime.now(UTC) - timedelta(**ago)
+
+    async def file(ago: dict[str, float], key: str, urgent: bool = False) -> str:
+        async with LocalLedger(settings.effective_database_url, clock=filed_ago(**ago)) as ledger:
+            ref = await ledger.file(TicketDraft(channel="web", conversation_key=f"web:{key}", urgent=urgent,
+                                                description="小区门口路灯坏了"), key)
+            return ref.ticket_id
+
+    late = await file({"days": 20}, "late")
+    late_urgent = await file({"hours": 30}, "late-urgent", urgent=True)
+    await file({"days": 3}, "in-time")
+    await file({"hours": 2}, "in-time-urgent", urgent=True)
+    done = await file({"days": 20}, "done")
+    await app.state.runtime.tickets.set_status(done, "accepted")
+    await app.state.runtime.tickets.set_status(done, "resolved")
+
+    boss = await console_login("boss", "supervisor")
+    assert (await boss.get("/stats")).json()["overdue"] == 2
+    rows = (await boss.get("/tickets?overdue=true")).json()["tickets"]
+    assert [r["ticket_id"] for r in rows] == [late_urgent, late]
+    assert all(r["overdue"] for r in rows)
+    everything = {r["ticket_id"]: r for r in (await boss.get("/tickets")).json()["tickets"]}
+    assert not everything[done]["overdue"] and everything[done]["due_at"]  # resolved in the end
+    detail = (await boss.get(f"/tickets/{late}")).json()["ticket"]
+    assert detail["overdue"] and detail["due_at"] - detail["created_at"] == 15 * 24 * 3600

@@ -253,11 +253,29 @@ def _login(page: Any, base: str, name: str) -> None:
     expect(page.locator("#conn")).to_have_attribute("data-state", "connected")
 
 
+def _filed_long_ago(settings: Settings, days: float) -> str:
+    """A ticket filed ``days`` ago in the live gateway's ledger, still at 已受理: its number."""
+    from datetime import UTC, datetime, timedelta
+
+    from ticket_client import LocalLedger, TicketDraft
+
+    async def run() -> str:
+        then = datetime.now(UTC) - timedelta(days=days)
+        async with LocalLedger(settings.effective_database_url, clock=lambda: then) as ledger:
+            draft = TicketDraft(channel="web", conversation_key="web:long-ago", title="书院路井盖破损",
+                                description="书院路主干道井盖破损，车辆经过很危险")
+            return (await ledger.file(draft, f"long-ago:{days}")).ticket_id
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, run()).result()
+
+
 def test_supervisor_view_audit_and_canned_replies(live_gateway: str, settings: Settings, browser: Any) -> None:
     from playwright.sync_api import expect
 
     base = live_gateway.rstrip("/")
     _create_operator(settings)
+    overdue = _filed_long_ago(settings, days=20)  # past the 15 days of 办理时限
     _create_operator(settings, "banzhang", "supervisor", "李班长")
     _citizen_says(base, "转人工")
     _citizen_says(base, XSS)
@@ -298,7 +316,16 @@ def test_supervisor_view_audit_and_canned_replies(live_gateway: str, settings: S
         expect(page.locator("#s-audit tr[data-action='user.create']").filter(has_text="xiaoli")).to_have_count(1)
         page.mouse.move(5, 760)
         page.locator("#super").evaluate("e => { e.scrollTop = 0; }")
+        expect(page.locator("#s-overdue")).to_have_text("1")
         page.screenshot(path=str(DOCS / "console-supervisor.png"))
+        page.locator("#card-overdue").click()  # 超期未办结: the lookup, filtered
+        expect(page.locator("#lookup")).to_be_visible()
+        expect(page.locator("#lq-overdue")).to_be_checked()
+        expect(page.locator("#lq-results tr")).to_have_count(1)
+        expect(page.locator("#lq-results tr .badge.overdue")).to_have_text("超期")
+        expect(page.locator("#ld")).to_have_attribute("data-ticket-id", overdue)
+        expect(page.locator("#ld-fields")).to_contain_text("（已超期）")
+        page.locator("#tab-super").click()
 
         op.reload()
         expect(op.locator("#canned option")).to_have_count(3)  # the placeholder + the two new ones

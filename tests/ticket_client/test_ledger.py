@@ -531,6 +531,30 @@ async def test_search_finds_a_ticket_by_any_part_of_what_an_operator_knows(
     assert await found(text="13800138000", since=clock.now - timedelta(days=1)) == [quoted.ticket_id]
 
 
+async def test_overdue_tickets_are_the_open_ones_past_their_time_limit(ledger: LocalLedger, clock: FakeClock) -> None:
+    old = await ledger.file(draft("web:a"), "old")  # 20 days ago
+    old_done = await ledger.file(draft("web:b"), "old-done")
+    await ledger.set_status(old_done.ticket_id, "accepted")
+    await ledger.set_status(old_done.ticket_id, "resolved")
+    old_returned = await ledger.file(draft("web:c"), "old-returned")
+    await ledger.set_status(old_returned.ticket_id, "returned")  # back for re-dispatch: still open
+    clock.advance(days=18)
+    urgent = await ledger.file(draft("web:d", urgent=True), "urgent")  # two days ago
+    clock.advance(days=2)
+    await ledger.file(draft("web:e"), "fresh")
+    await ledger.file(draft("web:f", urgent=True), "fresh-urgent")
+    late = TicketQuery(overdue=True, due_before=clock.now - timedelta(days=15),
+                       urgent_due_before=clock.now - timedelta(hours=24))
+
+    found = [t.ticket_id for t in await ledger.search(late)]
+    assert found == [urgent.ticket_id, old_returned.ticket_id, old.ticket_id]
+    assert await ledger.count(late) == 3
+    assert await ledger.count(late.model_copy(update={"urgent_due_before": None})) == 2  # no limit for urgent ones
+    assert await ledger.count(late.model_copy(update={"due_before": None, "urgent_due_before": None})) == 0
+    assert await ledger.count(late.model_copy(update={"urgent": False})) == 2
+    assert await ledger.count(TicketQuery()) == 6  # no filter: every ticket
+
+
 def test_a_ticket_query_keeps_five_short_words() -> None:
     query = TicketQuery(text="一 二 三 四 五 六 " + "长" * 80)
     assert query.words() == ["一", "二", "三", "四", "五"]

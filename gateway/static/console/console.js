@@ -595,6 +595,8 @@
       $("s-frt-median").textContent = d.first_reply_s.median === null ? "—" : duration(d.first_reply_s.median);
       $("s-frt-p90").textContent = d.first_reply_s.p90 === null ? "—" : duration(d.first_reply_s.p90);
       renderService(d.service || []);
+      $("s-overdue").textContent = d.overdue || 0;
+      $("card-overdue").classList.toggle("alert", (d.overdue || 0) > 0);
       var ops = $("s-operators");
       ops.textContent = "";
       d.operators.forEach(function (o) {
@@ -722,6 +724,7 @@
     if ($("lq-channel").value) params.set("channel", $("lq-channel").value);
     params.set("days", $("lq-days").value);
     if ($("lq-urgent").checked) params.set("urgent", "true");
+    if ($("lq-overdue").checked) params.set("overdue", "true");
     if (more) params.set("offset", String(lookup.rows.length));
     return api("GET", "/tickets?" + params.toString()).then(function (d) {
       lookup.rows = more ? lookup.rows.concat(d.tickets) : d.tickets;
@@ -743,6 +746,7 @@
       tr.tabIndex = 0;
       var id = el("td", "tid", t.ticket_id);
       if (t.urgent) id.appendChild(el("span", "badge urgent", "紧急"));
+      if (t.overdue) id.appendChild(el("span", "badge overdue", "超期"));
       tr.appendChild(id);
       tr.appendChild(el("td", "", dateTime(t.created_at)));
       tr.appendChild(el("td", "", channelName(t.channel)));
@@ -782,6 +786,7 @@
       ["状态", STATUS[t.status] || t.status],
       ["平台编号", t.platform_request_id || ""],
       ["受理时间", dateTime(t.created_at)],
+      ["办理时限", t.due_at ? dateTime(t.due_at) + (t.overdue ? "（已超期）" : "") : ""],
       ["渠道", channelName(t.channel) + " · " + senderOf(t.conversation_key, t.channel)],
       ["联系电话", t.contact || "未留"],
       ["诉求类型", (t.request_type || "—") + (t.urgent ? "（紧急）" : "")],
@@ -864,6 +869,12 @@
     $("btn-dead-refresh").addEventListener("click", loadDead);
     $("lookup-form").addEventListener("submit", function (ev) { ev.preventDefault(); searchTickets(false); });
     $("lq-more").addEventListener("click", function () { searchTickets(true); });
+    $("card-overdue").addEventListener("click", function () {  // 超期未办结, all of them
+      show("lookup");
+      $("lq").value = ""; $("lq-status").value = ""; $("lq-channel").value = ""; $("lq-urgent").checked = false;
+      $("lq-overdue").checked = true; $("lq-days").value = "0";
+      searchTickets(false);
+    });
     $("btn-save-canned").addEventListener("click", function () {
       var items = $("canned-edit").value.split("\n").map(function (x) { return x.trim(); }).filter(Boolean);
       act(api("PUT", "/canned", { items: items }), "常用语已保存").then(loadCanned);
