@@ -407,7 +407,7 @@ async def ticket_status(ticket_id: str, body: StatusIn, user: UserDep, request: 
     await console.redis.incr(ck.VERSION)
     await audit.record(console.redis, user.name, "ticket.status", ticket.conversation_key, ticket_id=ticket_id,
                        status=body.status)
-    return convs.ticket_view(ticket)
+    return convs.ticket_view(ticket, console.rt.settings)
 
 
 @api.post("/tickets/{ticket_id}/notes")
@@ -422,7 +422,7 @@ async def ticket_note(ticket_id: str, body: ProgressIn, user: UserDep, request: 
     await console.redis.incr(ck.VERSION)
     await audit.record(console.redis, user.name, "ticket.note", ticket.conversation_key, ticket_id=ticket_id,
                        chars=len(body.note.strip()))
-    return convs.ticket_view(ticket)
+    return convs.ticket_view(ticket, console.rt.settings)
 
 
 @api.get("/tickets")
