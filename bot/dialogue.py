@@ -138,7 +138,7 @@ class Bot:
         if msg.event and not text:
             return turn  # other platform events (unsubscribe, menu clicks) are recorded, not answered
         if msg.letter:
-            return await self._letter(turn, msg, parse, text, pending_rating)
+            return await self._letter(turn, msg, parse, text, pending_rating, rules)
         if msg.attachments and not text and msg.location is None:
             # a photo (a voice note, a video) alone: kept for the ticket (see _keep_attachments)
             what = "、".join(dict.fromkeys(a.word for a in msg.attachments))
@@ -150,7 +150,7 @@ class Bot:
             return turn
 
         if pending_rating and (rating := _rating_of(text, parse)):
-            return await self._rate(turn, msg, pending_rating, rating)
+            return await self._rate(turn, msg, pending_rating, rating, rules)
 
         if pending_rating and intent == "deny" and len(text) <= 10:
             # "不评了": the survey stays open for later; nothing is drafted from the refusal
@@ -210,7 +210,8 @@ class Bot:
         return turn
 
     async def _letter(
-        self, turn: Turn, msg: InboundMessage, parse: Parse, text: str, pending_rating: str | None
+        self, turn: Turn, msg: InboundMessage, parse: Parse, text: str, pending_rating: str | None,
+        rules: HandoffRules,
     ) -> Turn:
         """A whole written request (a portal post, an e-mail): its writer may never read a
         question, so it is filed as written, with what the NLU found, and the receipt with the
@@ -218,7 +219,7 @@ class Bot:
         "满意" to the survey, a progress question; a draft left open by a chat is not touched."""
         intent, short = parse.intent.name, len(text) <= LETTER_NOTE
         if short and pending_rating and (rating := _rating_of(text, parse)):
-            return await self._rate(turn, msg, pending_rating, rating)
+            return await self._rate(turn, msg, pending_rating, rating, rules)
         if intent == "query_progress" and short or TICKET_ID.search(text) and text.startswith("查询"):
             turn.replies.append(await self._progress(msg, parse))
             return turn
@@ -236,10 +237,14 @@ class Bot:
         turn.file = _ticket_draft(msg, draft, title=title)
         return turn
 
-    async def _rate(self, turn: Turn, msg: InboundMessage, ticket_id: str, rating: str) -> Turn:
+    async def _rate(
+        self, turn: Turn, msg: InboundMessage, ticket_id: str, rating: str, rules: HandoffRules
+    ) -> Turn:
         """The survey answered. Only by its writer: a channel that cannot vouch for its sender (an
         e-mail whose From may be forged, ``meta["sender_verified"] == "no"``) changes no ticket,
-        and the writer is asked to answer the survey mail itself."""
+        and the writer is asked to answer the survey mail itself. 不满意 puts the conversation in
+        the operators' queue (unless turned off): the citizen is told a person follows it up, and
+        what they add next reaches that person."""
         if msg.meta.get("sender_verified") == "no":
             turn.replies.append(Reply(text=say("rating_unverified")))
             return turn
@@ -247,6 +252,8 @@ class Bot:
         turn.rated = True
         key = "rating_unsatisfied" if rating == "不满意" else "rating_thanks"
         turn.replies.append(Reply(text=say(key, rating=rating)))
+        if rating == "不满意" and rules.on_unsatisfied:
+            turn.mode, turn.handoff_reason = "waiting", "unsatisfied"
         return turn
 
     # --- steps ----------------------------------------------------------------------------

@@ -38,6 +38,7 @@ class HandoffRules(BaseModel):
     unsure_turns: int = 2  # 0 turns the trigger off
     on_urgent: bool = True
     on_angry: bool = True
+    on_unsatisfied: bool = True  # 不满意 in the survey: a person follows it up
     repeat_turns: int = 2  # 0 turns the trigger off
     eta_minutes: int = 3
 
@@ -48,6 +49,7 @@ class HandoffRules(BaseModel):
             unsure_turns=settings.handoff_unsure_turns,
             on_urgent=settings.handoff_on_urgent,
             on_angry=settings.handoff_on_angry,
+            on_unsatisfied=settings.handoff_on_unsatisfied,
             repeat_turns=settings.handoff_repeat_turns,
             eta_minutes=settings.handoff_eta_minutes,
         )

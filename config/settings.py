@@ -358,6 +358,7 @@ class Settings(BaseSettings):
     handoff_unsure_turns: int = 2  # the NLU unsure this many turns in a row
     handoff_on_urgent: bool = True
     handoff_on_angry: bool = True
+    handoff_on_unsatisfied: bool = True  # 不满意 in the 回访 survey
     handoff_repeat_turns: int = 2  # the same complaint sent this many times in a row
     handoff_eta_minutes: int = 3  # what the citizen is told about the wait
     # a citizen still waiting for a person this long hears once that they are in the queue and may

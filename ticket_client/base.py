@@ -250,6 +250,7 @@ class TicketQuery(BaseModel):
     status: str = ""
     channel: str = ""  # one channel, or a prefix ending in ":" ("portal:" = every portal source)
     urgent: bool | None = None
+    rating: str = ""  # 满意 / 基本满意 / 不满意, or "none": not rated yet
     since: datetime | None = None
     # 超期未办结: still open (not resolved nor closed) and filed before this moment (``due_before``;
     # an urgent ticket before ``urgent_due_before``); None leaves that kind out

@@ -364,6 +364,10 @@ class LocalLedger:
             conditions.append(TicketRow.channel == query.channel)
         if query.urgent is not None:
             conditions.append(TicketRow.urgent == query.urgent)
+        if query.rating == "none":
+            conditions.append(TicketRow.rating.is_(None))
+        elif query.rating:
+            conditions.append(TicketRow.rating == query.rating)
         if query.since is not None:
             conditions.append(TicketRow.created_at >= query.since)
         if query.overdue:

@@ -40,7 +40,7 @@ from gateway.console.users import User, UserError, UserStore, generate_password
 from gateway.errors import AuthError, BadInput, Conflict, Forbidden, NotFound, RateLimited
 from gateway.runtime import Runtime
 from nlu.pii import mask_pii
-from ticket_client.base import MAX_NOTE, STATUSES, TicketQuery
+from ticket_client.base import MAX_NOTE, RATINGS, STATUSES, TicketQuery
 
 PAGES = Path(__file__).resolve().parent.parent / "static" / "console"
 WS_TICK_S = 0.5
@@ -435,6 +435,7 @@ async def search_tickets(
     urgent: bool | None = None,
     days: Annotated[int, Query(ge=0, le=3660)] = 0,
     overdue: bool = False,
+    rating: str = "",
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> dict[str, Any]:
     """工单查询: tickets by number, platform number, phone, sender or words, newest first.
@@ -446,8 +447,10 @@ async def search_tickets(
         raise NotFound("工单系统未就绪")
     if status and status not in STATUSES:
         raise BadInput(f"未知的工单状态“{status}”")
+    if rating and rating not in (*RATINGS, "none"):
+        raise BadInput(f"未知的评价“{rating}”")
     since = datetime.now(UTC) - timedelta(days=days) if days else None
-    query = TicketQuery(text=q, status=status, channel=channel, urgent=urgent, since=since,
+    query = TicketQuery(text=q, status=status, channel=channel, urgent=urgent, rating=rating, since=since,
                         limit=SEARCH_PAGE + 1, offset=offset, **_overdue(console, overdue))
     found = await console.rt.tickets.search(query)
     if query.words():

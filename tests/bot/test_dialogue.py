@@ -149,6 +149,34 @@ async def test_rating_after_resolution(ledger: LocalLedger) -> None:
     assert (await ledger.get(ref.ticket_id)).rating == "基本满意"
 
 
+async def test_unsatisfied_goes_to_a_person_as_the_citizen_is_told(ledger: LocalLedger) -> None:
+    citizen = Citizen(Bot(ledger, get_backend()))
+    ref = await citizen.files_a_ticket(ledger)
+    await citizen.is_surveyed(ledger, ref.ticket_id)
+    turn = await citizen.says("不满意")
+    assert turn.rated and texts(turn) == say("rating_unsatisfied", rating="不满意")  # 工作人员会进一步跟进
+    assert (turn.mode, turn.handoff_reason) == ("waiting", "unsatisfied")
+    assert (await ledger.get(ref.ticket_id)).rating == "不满意"
+
+
+async def test_unsatisfied_stays_with_the_bot_when_turned_off(ledger: LocalLedger) -> None:
+    from bot.handoff import HandoffRules
+
+    bot = Bot(ledger, get_backend())
+    citizen = Citizen(bot)
+    ref = await citizen.files_a_ticket(ledger)
+    await citizen.is_surveyed(ledger, ref.ticket_id)
+    msg = InboundMessage(channel="web", channel_message_id="r", sender=citizen.sender, text="不满意")
+    parse = citizen.nlu.parse("不满意", parse_context(citizen.state, citizen.pending_rating))
+    turn = await bot.handle(msg, parse, citizen.state, "bot", citizen.pending_rating,
+                            rules=HandoffRules(on_unsatisfied=False))
+    assert turn.rated and turn.mode is None
+    happy = Citizen(bot, sender="s2")
+    other = await happy.files_a_ticket(ledger)
+    await happy.is_surveyed(ledger, other.ticket_id)
+    assert (await happy.says("满意")).mode is None  # only 不满意 asks for a person
+
+
 async def test_events(ledger: LocalLedger) -> None:
     citizen = Citizen(Bot(ledger, get_backend()))
     turn = await citizen.says("", event="subscribe")

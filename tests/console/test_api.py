@@ -522,5 +522,8 @@ async def test_supervisors_see_the_tickets_past_their_time_limit(
     assert all(r["overdue"] for r in rows)
     everything = {r["ticket_id"]: r for r in (await boss.get("/tickets")).json()["tickets"]}
     assert not everything[done]["overdue"] and everything[done]["due_at"]  # resolved in the end
+    await app.state.runtime.tickets.rate(done, "不满意")
+    assert [r["ticket_id"] for r in (await boss.get("/tickets?rating=不满意")).json()["tickets"]] == [done]
+    assert (await boss.get("/tickets?rating=差评")).status_code == 400
     detail = (await boss.get(f"/tickets/{late}")).json()["ticket"]
     assert detail["overdue"] and detail["due_at"] - detail["created_at"] == 15 * 24 * 3600

@@ -553,6 +553,10 @@ async def test_overdue_tickets_are_the_open_ones_past_their_time_limit(ledger: L
     assert await ledger.count(late.model_copy(update={"due_before": None, "urgent_due_before": None})) == 0
     assert await ledger.count(late.model_copy(update={"urgent": False})) == 2
     assert await ledger.count(TicketQuery()) == 6  # no filter: every ticket
+    await ledger.set_status(old_done.ticket_id, "closed")
+    await ledger.rate(old_done.ticket_id, "不满意")
+    assert [t.ticket_id for t in await ledger.search(TicketQuery(rating="不满意"))] == [old_done.ticket_id]
+    assert await ledger.count(TicketQuery(rating="none")) == 5 and await ledger.count(TicketQuery(rating="满意")) == 0
 
 
 def test_a_ticket_query_keeps_five_short_words() -> None:

@@ -7,7 +7,7 @@
   var REASONS = {
     citizen_asked: "市民要求人工", nlu_unsure: "机器人未能理解", urgent: "紧急诉求",
     angry: "市民情绪激动", repeated: "重复反映", withdraw: "市民要求撤单", operator: "坐席主动接管",
-    filing_failed: "工单未能登记"
+    filing_failed: "工单未能登记", unsatisfied: "市民不满意"
   };
   var FROM = { citizen: "市民", bot: "机器人", operator: "人工客服", system: "系统", note: "内部备注" };
   var STATUS = {
@@ -725,6 +725,7 @@
     params.set("days", $("lq-days").value);
     if ($("lq-urgent").checked) params.set("urgent", "true");
     if ($("lq-overdue").checked) params.set("overdue", "true");
+    if ($("lq-rating").value) params.set("rating", $("lq-rating").value);
     if (more) params.set("offset", String(lookup.rows.length));
     return api("GET", "/tickets?" + params.toString()).then(function (d) {
       lookup.rows = more ? lookup.rows.concat(d.tickets) : d.tickets;
@@ -872,6 +873,7 @@
     $("card-overdue").addEventListener("click", function () {  // 超期未办结, all of them
       show("lookup");
       $("lq").value = ""; $("lq-status").value = ""; $("lq-channel").value = ""; $("lq-urgent").checked = false;
+      $("lq-rating").value = "";
       $("lq-overdue").checked = true; $("lq-days").value = "0";
       searchTickets(false);
     });
