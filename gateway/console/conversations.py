@@ -274,11 +274,21 @@ def due_at(t: Ticket, settings: Settings) -> datetime | None:
     return None
 
 
+# What operators call each status (console.js STATUS says the same); the citizen hears longer ones.
+STATUS_LABELS = {"received": "已受理", "accepted": "已派单", "processing": "办理中", "resolved": "已办结",
+                 "closed": "已归档", "returned": "已退回", "reopened": "重新办理"}
+
+
+def overdue(t: Ticket, due: datetime | None) -> bool:
+    """超期: still open past its 办理时限."""
+    return due is not None and t.status not in ("resolved", "closed") and datetime.now(UTC) > due
+
+
 def ticket_view(t: Ticket, settings: Settings | None = None) -> dict[str, Any]:
     due = due_at(t, settings) if settings is not None else None
     return {
         "due_at": due.timestamp() if due else None,
-        "overdue": due is not None and t.status not in ("resolved", "closed") and datetime.now(UTC) > due,
+        "overdue": overdue(t, due),
         "ticket_id": t.ticket_id, "status": t.status, "title": t.title, "category": t.category,
         "channel": t.channel, "urgent": t.urgent,
         "created_at": t.created_at.timestamp(), "updated_at": t.updated_at.timestamp(),

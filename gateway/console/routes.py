@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import csv
+import io
 import json
 import sys
 import time
@@ -16,7 +18,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Query, Request, Response, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
@@ -45,6 +47,7 @@ from ticket_client.base import MAX_NOTE, RATINGS, STATUSES, TicketQuery
 PAGES = Path(__file__).resolve().parent.parent / "static" / "console"
 WS_TICK_S = 0.5
 SEARCH_PAGE = 50  # tickets per page of 工单查询
+EXPORT_LIMIT = 10_000  # rows of one 工单查询 export
 WS_REFRESH_S = 5.0
 BEIJING = timezone(timedelta(hours=8))  # "today" is the centre's day
 PAGE_HEADERS = {
@@ -425,18 +428,32 @@ async def ticket_note(ticket_id: str, body: ProgressIn, user: UserDep, request: 
     return convs.ticket_view(ticket, console.rt.settings)
 
 
-@api.get("/tickets")
-async def search_tickets(
-    user: UserDep,
+def _ticket_query(
     request: Request,
     q: Annotated[str, Query(max_length=200)] = "",
     status: str = "",
     channel: Annotated[str, Query(max_length=80)] = "",
     urgent: bool | None = None,
+    rating: str = "",
     days: Annotated[int, Query(ge=0, le=3660)] = 0,
     overdue: bool = False,
-    rating: str = "",
-    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+) -> TicketQuery:
+    """工单查询's filters, as the lookup and its export take them."""
+    if status and status not in STATUSES:
+        raise BadInput(f"未知的工单状态“{status}”")
+    if rating and rating not in (*RATINGS, "none"):
+        raise BadInput(f"未知的评价“{rating}”")
+    since = datetime.now(UTC) - timedelta(days=days) if days else None
+    return TicketQuery(text=q, status=status, channel=channel, urgent=urgent, rating=rating, since=since,
+                       **_overdue(_console(request), overdue))
+
+
+TicketQueryDep = Annotated[TicketQuery, Depends(_ticket_query)]
+
+
+@api.get("/tickets")
+async def search_tickets(
+    user: UserDep, request: Request, query: TicketQueryDep, offset: Annotated[int, Query(ge=0, le=100_000)] = 0
 ) -> dict[str, Any]:
     """工单查询: tickets by number, platform number, phone, sender or words, newest first.
 
@@ -445,22 +462,58 @@ async def search_tickets(
     console = _console(request)
     if console.rt.tickets is None:
         raise NotFound("工单系统未就绪")
-    if status and status not in STATUSES:
-        raise BadInput(f"未知的工单状态“{status}”")
-    if rating and rating not in (*RATINGS, "none"):
-        raise BadInput(f"未知的评价“{rating}”")
-    since = datetime.now(UTC) - timedelta(days=days) if days else None
-    query = TicketQuery(text=q, status=status, channel=channel, urgent=urgent, rating=rating, since=since,
-                        limit=SEARCH_PAGE + 1, offset=offset, **_overdue(console, overdue))
-    found = await console.rt.tickets.search(query)
+    found = await console.rt.tickets.search(query.model_copy(update={"limit": SEARCH_PAGE + 1, "offset": offset}))
     if query.words():
-        await audit.record(console.redis, user.name, "ticket.search", "", q=mask_pii(q.strip()),
+        await audit.record(console.redis, user.name, "ticket.search", "", q=mask_pii(query.text.strip()),
                            found=min(len(found), SEARCH_PAGE))
     return {
         "tickets": [convs.ticket_view(t, console.rt.settings) for t in found[:SEARCH_PAGE]],
         "more": len(found) > SEARCH_PAGE,
         "channel_names": console.channel_names(),
     }
+
+
+EXPORT_COLUMNS = ("工单编号", "平台编号", "受理时间", "渠道", "标题", "分类", "诉求类型", "紧急", "地点",
+                  "承办部门", "状态", "办理时限", "超期", "评价")
+
+
+@api.get("/tickets.csv")
+async def export_tickets(user: SupervisorDep, request: Request, query: TicketQueryDep) -> Response:
+    """工单查询's results as a CSV file for the centre's reports (supervisors; at most
+    EXPORT_LIMIT rows, newest first). No phone numbers, descriptions or senders: a report needs
+    what and where and how it went, not who. Audited with its filters and row count."""
+    console = _console(request)
+    if console.rt.tickets is None:
+        raise NotFound("工单系统未就绪")
+    settings, names = console.rt.settings, console.channel_names()
+    out = io.StringIO()
+    out.write("\ufeff")  # Excel reads UTF-8 only with its mark
+    writer = csv.writer(out)
+    writer.writerow(EXPORT_COLUMNS)
+    rows = 0
+    while rows < EXPORT_LIMIT:
+        page = await console.rt.tickets.search(query.model_copy(update={"limit": 200, "offset": rows}))
+        for t in page:
+            due = convs.due_at(t, settings)
+            writer.writerow([
+                t.ticket_id, t.platform_request_id or "", _beijing(t.created_at), names.get(t.channel, t.channel),
+                t.title, "/".join(t.category), t.request_type, "是" if t.urgent else "", t.location.text,
+                "、".join(t.departments), convs.STATUS_LABELS.get(t.status, t.status), _beijing(due) if due else "",
+                "是" if convs.overdue(t, due) else "", t.rating or "",
+            ])
+        rows += len(page)
+        if len(page) < 200:
+            break
+    await audit.record(console.redis, user.name, "ticket.export", "", rows=rows, q=mask_pii(query.text.strip()),
+                       status=query.status, rating=query.rating, overdue=query.overdue)
+    stamp = datetime.now(BEIJING).strftime("%Y%m%d-%H%M")
+    return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="tickets-{stamp}.csv"',
+                             "Cache-Control": "no-store"})
+
+
+def _beijing(at: datetime) -> str:
+    return at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")
 
 
 def _overdue(console: ConsoleState, wanted: bool) -> dict[str, Any]:

@@ -527,3 +527,37 @@ async def test_supervisors_see_the_tickets_past_their_time_limit(
     assert (await boss.get("/tickets?rating=差评")).status_code == 400
     detail = (await boss.get(f"/tickets/{late}")).json()["ticket"]
     assert detail["overdue"] and detail["due_at"] - detail["created_at"] == 15 * 24 * 3600
+
+
+async def test_supervisors_export_the_lookup_without_who_asked(
+    app: Any, client: httpx.AsyncClient, console_login: Any
+) -> None:
+    import csv
+    import io
+
+    from ticket_client import LocationInfo, TicketDraft
+
+    rt = app.state.runtime
+    refs = [
+        await rt.tickets.file(TicketDraft(channel="web", conversation_key=f"web:x{i}", contact="13912345678",
+                                          title=f"路灯不亮{i}", description="我叫王小明，电话13912345678",
+                                          category=["城乡建设"], location=LocationInfo(text="A3区联丰路")), f"x{i}")
+        for i in range(3)
+    ]
+    await rt.tickets.set_status(refs[0].ticket_id, "accepted")
+    boss = await console_login("boss", "supervisor")
+    r = await boss.get("/tickets.csv?days=30")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    assert 'filename="tickets-' in r.headers["content-disposition"]
+    assert r.text.startswith("\ufeff")  # Excel's mark
+    rows = list(csv.reader(io.StringIO(r.text.lstrip("\ufeff"))))
+    assert rows[0][:5] == ["工单编号", "平台编号", "受理时间", "渠道", "标题"]
+    assert [row[0] for row in rows[1:]] == [ref.ticket_id for ref in reversed(refs)]
+    assert rows[-1][4:6] == ["路灯不亮0", "城乡建设"] and rows[-1][10] == "已派单" and rows[-1][8] == "A3区联丰路"
+    assert "13912345678" not in r.text and "王小明" not in r.text  # no phone, no citizen's words
+    only = await boss.get("/tickets.csv?status=accepted")
+    assert len(list(csv.reader(io.StringIO(only.text)))) == 2
+    op = await console_login("li")
+    assert (await op.get("/tickets.csv")).status_code == 403  # supervisors only
+    entries = (await boss.get("/audit?limit=20")).json()["entries"]
+    assert [e["detail"]["rows"] for e in entries if e["action"] == "ticket.export"] == [1, 3]

@@ -286,6 +286,7 @@ def test_supervisor_view_audit_and_canned_replies(live_gateway: str, settings: S
     try:
         _login(op, base, OPERATOR)
         expect(op.locator("#tab-super")).to_be_hidden()  # operators have no supervisor view
+        expect(op.locator("#lq-export")).to_be_hidden()  # nor export
         op.locator(".queue-item[data-mode='waiting']").first.click()
         op.locator("#btn-takeover").click()
         expect(op.locator("#conv-mode")).to_have_text("人工处理")
@@ -325,6 +326,11 @@ def test_supervisor_view_audit_and_canned_replies(live_gateway: str, settings: S
         expect(page.locator("#lq-results tr .badge.overdue")).to_have_text("超期")
         expect(page.locator("#ld")).to_have_attribute("data-ticket-id", overdue)
         expect(page.locator("#ld-fields")).to_contain_text("（已超期）")
+        with page.expect_download() as download:  # 导出: what the lookup shows, as a CSV file
+            page.locator("#lq-export").click()
+        exported = Path(download.value.path()).read_text(encoding="utf-8-sig").splitlines()
+        assert download.value.suggested_filename.startswith("tickets-") and len(exported) == 2
+        assert exported[1].startswith(overdue + ",") and "书院路井盖破损" in exported[1]
         page.locator("#tab-super").click()
 
         op.reload()

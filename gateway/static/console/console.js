@@ -24,7 +24,7 @@
     handback: "交还机器人", close: "结束会话", transfer: "转交", reply: "回复市民", "reply.refused": "回复被拒绝",
     note: "内部备注", "form.save": "保存工单信息", "ticket.file": "登记工单", "ticket.status": "工单状态变更",
     "canned.update": "修改常用语", "user.create": "创建账号", "user.disable": "停用账号",
-    "dead.retry": "重试异常记录", "dead.discard": "丢弃异常记录", "ticket.search": "工单查询", "ticket.note": "办理进展"
+    "dead.retry": "重试异常记录", "dead.discard": "丢弃异常记录", "ticket.search": "工单查询", "ticket.note": "办理进展", "ticket.export": "导出工单"
   };
   var DEAD_KINDS = { filing: "工单未能登记", delivery: "消息未能送达", turn: "消息未能处理" };
   var MESSAGE_KINDS = { ticket_filed: "受理回执", status_update: "进度通知", survey: "回访", reply: "机器人回复", operator: "人工回复" };
@@ -716,7 +716,7 @@
       known[c] = true;
     });
   }
-  function searchTickets(more) {
+  function lookupParams() {
     var params = new URLSearchParams();
     var q = $("lq").value.trim();
     if (q) params.set("q", q);
@@ -726,6 +726,11 @@
     if ($("lq-urgent").checked) params.set("urgent", "true");
     if ($("lq-overdue").checked) params.set("overdue", "true");
     if ($("lq-rating").value) params.set("rating", $("lq-rating").value);
+    return params;
+  }
+  function searchTickets(more) {
+    var params = lookupParams();
+    var q = params.get("q") || "";
     if (more) params.set("offset", String(lookup.rows.length));
     return api("GET", "/tickets?" + params.toString()).then(function (d) {
       lookup.rows = more ? lookup.rows.concat(d.tickets) : d.tickets;
@@ -870,6 +875,9 @@
     $("btn-dead-refresh").addEventListener("click", loadDead);
     $("lookup-form").addEventListener("submit", function (ev) { ev.preventDefault(); searchTickets(false); });
     $("lq-more").addEventListener("click", function () { searchTickets(true); });
+    $("lq-export").addEventListener("click", function () {  // a file download: the session cookie goes along
+      window.location.href = "/api/console/tickets.csv?" + lookupParams().toString();
+    });
     $("card-overdue").addEventListener("click", function () {  // 超期未办结, all of them
       show("lookup");
       $("lq").value = ""; $("lq-status").value = ""; $("lq-channel").value = ""; $("lq-urgent").checked = false;
