@@ -67,6 +67,10 @@ async def given_up(rt: Runtime, item: dict[str, Any]) -> None:
             try:
                 await pipe.watch(conv_key)
                 conv = await pipe.hgetall(conv_key)
+                if "channel" not in conv:  # forgotten meanwhile (retention): only the dead letter tells
+                    await pipe.reset()
+                    log.warning("filing_given_up_without_conversation", key=item["key"])
+                    return
                 state = ConversationState.model_validate_json(conv.get("state") or "{}")
                 # the photos go with the ticket the operator files (console: attachments_of)
                 state.pending_attachments = list(dict.fromkeys([*state.pending_attachments, *draft.attachments]))
