@@ -29,11 +29,11 @@ from redis.exceptions import WatchError
 from bot.state import ConversationState
 from bot.texts import say
 from channels.base import OutboundMessage
-from gateway import keys
+from gateway import keys, metrics
 from gateway.console import keys as console_keys
 from gateway.console.conversations import HISTORY_LIMIT, TicketForm
 from gateway.runtime import Runtime
-from gateway.streams import Streams
+from gateway.streams import Streams, history_entry
 from ticket_client.base import TicketClient, TicketDraft, TicketError
 
 log = structlog.get_logger(__name__)
@@ -50,8 +50,18 @@ def form_of(draft: TicketDraft) -> TicketForm:
     )
 
 
-async def given_up(rt: Runtime, item: dict[str, Any]) -> None:
-    """Hand the conversation of a dead-lettered filing to a person, and tell the citizen."""
+async def given_up(rt: Runtime, entry_id: str, item: dict[str, Any], reason: str) -> None:
+    """Dead-letter the outbox entry ``entry_id`` (``item``) for ``reason``, after handing its
+    conversation to a person and telling the citizen. Handoff first: a process that dies before
+    the dead letter leaves the entry to be claimed and handed over again, which is harmless; the
+    other way round, it would leave the citizen unheard."""
+    assert rt.streams is not None
+    await _hand_over(rt, item)
+    await rt.streams.dead_letter(keys.OUTBOX, entry_id, json.dumps(item, ensure_ascii=False), reason)
+    metrics.DEAD_LETTERS.labels(keys.OUTBOX).inc()
+
+
+async def _hand_over(rt: Runtime, item: dict[str, Any]) -> None:
     assert rt.streams is not None
     draft = TicketDraft.model_validate(item["draft"])
     key = draft.conversation_key
@@ -60,8 +70,7 @@ async def given_up(rt: Runtime, item: dict[str, Any]) -> None:
         id=f"filing_failed:{item['key']}", conversation_key=key, channel=draft.channel, kind="reply",
         text=say("filing_failed"), fields={k: str(v) for k, v in (item.get("fields") or {}).items()},
     )
-    event = json.dumps({"dir": "sys", "kind": "filing_failed", "text": say("filing_failed_event"),
-                        "at": time.time(), "author": ""}, ensure_ascii=False)
+    event = history_entry("sys", "filing_failed", say("filing_failed_event"), time.time(), author="")
     async with rt.redis.pipeline(transaction=True) as pipe:
         while True:
             try:

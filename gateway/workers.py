@@ -217,18 +217,14 @@ class OutboxHandler:
             ref = await rt.tickets.file(draft, item["key"])
         except PlatformRejected as exc:  # refused for good (open311 4xx): retrying the same is refused again
             log.error("filing_rejected", key=item["key"], error=str(exc))
-            await filing.given_up(rt, item)  # first: a dead letter is settled by a person from then on
-            await rt.streams.dead_letter(keys.OUTBOX, entry_id, json.dumps(item, ensure_ascii=False), str(exc))
-            metrics.DEAD_LETTERS.labels(keys.OUTBOX).inc()
+            await filing.given_up(rt, entry_id, item, str(exc))
             return
         except PlatformUnavailable as exc:
             item["attempt"] = attempt = int(item.get("attempt", 0)) + 1
             data = json.dumps(item, ensure_ascii=False)
             if attempt >= rt.settings.outbox_max_attempts:
                 log.error("filing_gave_up", key=item["key"], attempts=attempt, error=str(exc))
-                await filing.given_up(rt, item)
-                await rt.streams.dead_letter(keys.OUTBOX, entry_id, data, str(exc))
-                metrics.DEAD_LETTERS.labels(keys.OUTBOX).inc()
+                await filing.given_up(rt, entry_id, item, str(exc))
                 return
             delay = min(rt.settings.outbox_base_delay_s * 2 ** (attempt - 1), 300)
             log.warning("filing_postponed", key=item["key"], attempt=attempt, retry_in=delay, error=str(exc))
