@@ -15,6 +15,13 @@ a setting is fixed) and the citizen gets the number as usual; or an operator fil
 the console, which discards the dead-lettered filing so that a retry cannot file it twice. A
 filing discarded either way is ``abandon``-ed in the ticket client: the mirror ticket an Open311
 backend kept for it, never sent, is forgotten, so it does not sit at 已受理 for ever.
+
+The two must not both file it. Each filing handed over is marked in its conversation (a hash field
+``given_up:<filing key>``): ``dead`` while it waits in the dead letters, ``retrying:<time>`` once a
+supervisor puts it back on the outbox, ``replaced:<ticket>`` once an operator filed the ticket by
+hand while that retry was still under way. The console refuses to file for a short while after a
+retry (its outcome comes within seconds, and the operator sees it); the outbox files nothing marked
+``replaced`` (the operator's ticket answered it); and a retry that files clears the mark.
 """
 
 from __future__ import annotations
@@ -39,6 +46,10 @@ from ticket_client.base import TicketClient, TicketDraft, TicketError
 log = structlog.get_logger(__name__)
 
 FORM_KEEP_S = 7 * 24 * 3600  # as long as an operator's own edits of the form are kept
+GIVEN_UP = "given_up:"  # conversation hash field prefix, one per filing handed to a person
+RETRY_HOLD_S = 120  # after a supervisor's retry, the console waits this long for its outcome
+# mark a filing of a conversation that still exists (a forgotten one is not brought back as a stub)
+_MARK = "if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end return 0"
 
 
 def form_of(draft: TicketDraft) -> TicketForm:
@@ -89,6 +100,7 @@ async def _hand_over(rt: Runtime, item: dict[str, Any]) -> None:
                     pipe.hset(conv_key, mapping={"mode": "waiting", "handoff_reason": "filing_failed",
                                                  "mode_at": time.time(), "assignee": ""})
                 pipe.set(console_keys.draft(key), form_of(draft).model_dump_json(), ex=FORM_KEEP_S, nx=True)
+                pipe.hset(conv_key, GIVEN_UP + item["key"], "dead")
                 pipe.xadd(keys.history(key), {"data": event}, maxlen=HISTORY_LIMIT, approximate=True)
                 await rt.streams.publish(reply, pipe)
                 pipe.incr(console_keys.VERSION)
@@ -101,16 +113,65 @@ async def _hand_over(rt: Runtime, item: dict[str, Any]) -> None:
 
 async def settle(streams: Streams, tickets: TicketClient | None, ref: str, retry: bool) -> dict[str, Any] | None:
     """Retry or discard the dead letter ``ref`` (console, admin API, command line alike); a
-    discarded filing is abandoned. None when it is not (or no longer) there."""
+    discarded filing is abandoned. None when it is not (or no longer) there. A retried filing is
+    marked ``retrying`` in its conversation first, so an operator's filing waits for its outcome."""
+    conv_key = field = ""
+    if ref.startswith(keys.OUTBOX + "/"):
+        item = next((_item(r) for r in await streams.dead_letters(10_000) if r.get("ref") == ref), {})
+        draft = item.get("draft")
+        if isinstance(draft, dict) and draft.get("conversation_key") and item.get("key"):
+            conv_key, field = keys.conversation(str(draft["conversation_key"])), GIVEN_UP + str(item["key"])
+    if retry and field:
+        await streams.redis.eval(_MARK, 1, conv_key, field, f"retrying:{time.time():.3f}")
     record = await streams.settle_dead_letter(ref, retry)
+    if record is not None and not retry and field:
+        await streams.redis.hdel(conv_key, field)
     if record is not None and not retry and record.get("stream") == keys.OUTBOX and tickets is not None:
-        key = str(_item(record).get("key") or "")
-        try:
-            if key and (ticket_id := await tickets.abandon(key)):
-                log.info("filing_abandoned", key=key, ticket_id=ticket_id)
-        except TicketError as exc:  # discarded all the same; its unsent ticket stays at 已受理
-            log.warning("filing_not_abandoned", key=key, error=str(exc))
+        await abandon(tickets, str(_item(record).get("key") or ""))
     return record
+
+
+async def abandon(tickets: TicketClient, key: str) -> None:
+    """Forget the mirror ticket of a filing that will not be made (see ``TicketClient.abandon``)."""
+    try:
+        if key and (ticket_id := await tickets.abandon(key)):
+            log.info("filing_abandoned", key=key, ticket_id=ticket_id)
+    except TicketError as exc:  # dropped all the same; its unsent ticket stays at 已受理
+        log.warning("filing_not_abandoned", key=key, error=str(exc))
+
+
+def retrying(conv: dict[str, str], now: float | None = None) -> float | None:
+    """Seconds since a supervisor retried one of the conversation's given-up filings, if that was
+    less than RETRY_HOLD_S ago (its outcome is due): an operator filing now could file it twice."""
+    now = time.time() if now is None else now
+    ages = []
+    for field, mark in conv.items():
+        if field.startswith(GIVEN_UP) and mark.startswith("retrying:"):
+            try:
+                ages.append(now - float(mark.split(":", 1)[1]))
+            except ValueError:
+                continue
+    recent = [age for age in ages if age < RETRY_HOLD_S]
+    return max(min(recent), 0.0) if recent else None
+
+
+async def replaced(redis: Any, conversation_key: str, conv: dict[str, str], ticket_id: str) -> None:
+    """An operator filed ``ticket_id`` by hand: a retried filing of the conversation still under way
+    (its dead letter already gone) must not file too; the outbox drops what is marked so."""
+    fields = [f for f, v in conv.items() if f.startswith(GIVEN_UP) and v.startswith("retrying:")]
+    for field in fields:
+        await redis.eval(_MARK, 1, keys.conversation(conversation_key), field, f"replaced:{ticket_id}")
+
+
+async def replaced_by(redis: Any, conversation_key: str, filing_key: str) -> str | None:
+    """The ticket an operator filed in place of this filing (it must not be filed), or None."""
+    mark = await redis.hget(keys.conversation(conversation_key), GIVEN_UP + filing_key)
+    return mark.split(":", 1)[1] if mark and mark.startswith("replaced:") else None
+
+
+def filed(pipe: Any, conversation_key: str, filing_key: str) -> None:
+    """The outbox filed it: whatever mark it had is done with."""
+    pipe.hdel(keys.conversation(conversation_key), GIVEN_UP + filing_key)
 
 
 async def superseded(streams: Streams, tickets: TicketClient | None, conversation_key: str) -> list[dict[str, Any]]:

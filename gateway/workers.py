@@ -213,6 +213,15 @@ class OutboxHandler:
         assert rt.streams is not None and rt.tickets is not None
         item = json.loads(fields["data"])
         draft = TicketDraft.model_validate(item["draft"])
+        if instead := await filing.replaced_by(rt.redis, draft.conversation_key, item["key"]):
+            # a retried filing an operator filed by hand meanwhile: their ticket answered it
+            log.info("filing_replaced", key=item["key"], ticket_id=instead)
+            await filing.abandon(rt.tickets, item["key"])
+            async with rt.redis.pipeline(transaction=True) as pipe:
+                filing.filed(pipe, draft.conversation_key, item["key"])
+                ack(pipe, keys.OUTBOX, entry_id)
+                await pipe.execute()
+            return
         try:
             ref = await rt.tickets.file(draft, item["key"])
         except PlatformRejected as exc:  # refused for good (open311 4xx): retrying the same is refused again
@@ -253,6 +262,7 @@ class OutboxHandler:
         async with rt.redis.pipeline(transaction=True) as pipe:
             await rt.streams.publish(out, pipe)
             pipe.sadd(keys.conversation_tickets(draft.conversation_key), ref.ticket_id)
+            filing.filed(pipe, draft.conversation_key, item["key"])
             pipe.incr(console_keys.VERSION)
             ack(pipe, keys.OUTBOX, entry_id)
             await pipe.execute()

@@ -385,6 +385,8 @@ async def file_ticket(body: FileIn, user: UserDep, request: Request) -> dict[str
     conv = await convs.load(console.redis, body.key)
     if len(body.form.description.strip()) < 2:
         raise BadInput("请填写问题描述")
+    if (age := filing.retrying(conv)) is not None:
+        raise Conflict(f"班长{age:.0f}秒前重试了这条诉求的自动登记，请稍候片刻查看结果，以免重复登记")
     draft = convs.draft_of(body.form, body.key, conv["channel"], conv)
     request_id = body.request_id or uuid.uuid4().hex
     ref = await console.rt.tickets.file(draft, f"console:{body.key}:{request_id}")
@@ -396,6 +398,8 @@ async def file_ticket(body: FileIn, user: UserDep, request: Request) -> dict[str
         shown = dead_letters.view(gone)
         await audit.record(console.redis, user.name, "dead.discard", body.key, kind=shown["kind"],
                            ticket_id=shown["ticket_id"], replaced_by=ref.ticket_id)
+    # a retry still under way (retried longer ago than the console waits): it must not file as well
+    await filing.replaced(console.redis, body.key, await convs.load(console.redis, body.key), ref.ticket_id)
     return {"ok": True, "ticket_id": ref.ticket_id, "status": ref.status}
 
 

@@ -155,3 +155,72 @@ def test_the_dead_letters_command_lists_retries_and_discards(settings: Settings,
         return await client.xlen(keys.OUTBOUND), await client.xlen(keys.OUTBOX)
 
     assert asyncio.run(in_redis(streams_now)) == (1, 0)  # the retried one is back on its stream
+
+
+async def dead_lettered(c: httpx.AsyncClient) -> dict[str, Any]:
+    import asyncio
+
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    for _ in range(300):
+        if dead := (await c.get("/api/admin/dead-letters", headers=admin)).json()["dead_letters"]:
+            return dict(dead[0])
+        await asyncio.sleep(0.05)
+    raise AssertionError("no dead letter")
+
+
+async def test_a_retry_and_a_filing_by_hand_make_one_ticket(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A supervisor retries a given-up filing while an operator files the same request by hand:
+    one ticket. Right after the retry the console asks the operator to wait for its outcome; past
+    that, the operator's ticket answers the retried filing, which the outbox then drops."""
+    import asyncio
+
+    from gateway import filing
+    from tests.console.conftest import PASSWORD, Operator
+
+    # back-off long enough that the retried filing is between attempts when the operator files
+    slow = settings.model_copy(update={"outbox_base_delay_s": 1.5})
+    application, flaky = await run_with_platform(slow, failures=100, max_attempts=2)
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    rt = application.state.runtime
+    transport = httpx.ASGITransport(app=application)
+    try:
+        async with (
+            httpx.AsyncClient(transport=transport, base_url="http://t") as c,
+            httpx.AsyncClient(transport=transport, base_url="http://t") as desk,
+        ):
+            session, cursor = await confirm_request(c)
+            key = f"web:{session['session_id']}"
+            dead = await dead_lettered(c)
+            await application.state.console.users.create("zhou", "operator", PASSWORD)
+            r = await desk.post("/api/console/login", json={"username": "zhou", "password": PASSWORD})
+            op = Operator(desk, "zhou", r.json()["csrf"])
+            assert (await op.post("/takeover", {"key": key})).status_code == 200
+            form = (await op.get(f"/conversation?key={key}")).json()["form"]
+
+            r = await c.post("/api/admin/dead-letters/settle", json={"ref": dead["ref"], "retry": True}, headers=admin)
+            assert r.status_code == 200
+            refused = await op.post("/ticket", {"key": key, "form": form, "request_id": "by-hand"})
+            assert refused.status_code == 409 and "重试" in refused.json()["detail"]  # its outcome is due
+
+            for _ in range(100):  # the retried filing failed once more and waits for its next attempt
+                if flaky.attempts >= 3:
+                    break
+                await asyncio.sleep(0.02)
+            monkeypatch.setattr(filing, "RETRY_HOLD_S", 0)  # …longer than the console waits
+            flaky.failures = 0  # the platform is back, for the operator and the retried filing's next attempt
+            r = await op.post("/ticket", {"key": key, "form": form, "request_id": "by-hand"})
+            assert r.status_code == 200, r.text
+            by_hand = r.json()["ticket_id"]
+            for _ in range(100):
+                if not await rt.redis.xlen(keys.OUTBOX) and not await rt.redis.zcard(keys.DELAYED):
+                    break
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.2)
+            assert [t.ticket_id for t in await flaky.ledger.list_for(key)] == [by_hand]
+            assert flaky.attempts == 4  # the operator's; the retried filing was dropped, not filed
+            conv = await rt.redis.hgetall(keys.conversation(key))
+            assert not [f for f in conv if f.startswith(filing.GIVEN_UP)]
+            events, _ = await wait_for_events(c, session, lambda e: e["type"] == "ticket_filed", after=cursor)
+            assert [e["ticket_id"] for e in events if e["type"] == "ticket_filed"] == [by_hand]
+    finally:
+        await rt.stop()
