@@ -20,6 +20,8 @@ from pydantic import BaseModel, Field, SecretStr, field_validator, model_validat
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from config.workdays import HOLIDAYS_FILE, HolidaysFileError, load_holidays
+
 PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "password", "admin", "token", "xxx"}
 
 
@@ -250,10 +252,21 @@ class Settings(BaseSettings):
     conversation_keep_days: float = Field(default=180, ge=0)
     # a ticket platform's link to a ticket's photo (Open311 media_url, under HOTLINE_PUBLIC_URL) works this long
     media_link_days: float = Field(default=30, gt=0)
-    # 办理时限: a ticket not yet resolved this long after it was filed is 超期 in the console (an
-    # urgent one after resolve_urgent_hours); calendar time, not working days; 0 = no time limit
+    # 办理时限: a ticket not yet resolved within resolve_days of being filed is 超期 in the console;
+    # an urgent one after resolve_urgent_hours, clock hours (an emergency does not wait for
+    # Monday); 0 = no time limit. With resolve_workdays (the 12345 rule) resolve_days counts
+    # working days (config/workdays.py: weekends, 法定节假日 and 调休): the ticket is due at 24:00
+    # Beijing time of the Nth working day after the day it was filed (filed on a Saturday, N=1: the
+    # end of Monday), and N must be whole: a fraction of a working day is refused at start rather
+    # than rounded into a deadline nobody set. Without it, calendar time (fractions allowed).
     resolve_days: float = Field(default=15, ge=0)
     resolve_urgent_hours: float = Field(default=24, ge=0)
+    resolve_workdays: bool = True
+    # the 放假安排 of years the chinese-calendar package does not know yet (config/holidays.yml
+    # says how to add a year); read at start
+    holidays_file: Path = HOLIDAYS_FILE
+    # 即将超期: open tickets whose 办理时限 falls within this many hours (班长视图, 工单查询); 0 = off
+    due_soon_hours: float = Field(default=24, ge=0)
 
     # The coordinate system of every location the gateway hands on (tickets, the console): the one
     # the ticket platform's map uses. Channels' coordinates are converted on arrival (WeChat sends
@@ -479,6 +492,22 @@ class Settings(BaseSettings):
 
     def email_smtp(self) -> MailServer:
         return mail_server(self.email_smtp_url.get_secret_value(), "HOTLINE_EMAIL_SMTP_URL", "smtp")
+
+    @model_validator(mode="after")
+    def _working_days(self) -> Settings:
+        """Whole working days, and a holidays file that reads, when 办理时限 counts working days."""
+        if not self.resolve_workdays:
+            return self
+        if self.resolve_days != int(self.resolve_days):
+            raise ValueError(
+                f"HOTLINE_RESOLVE_DAYS counts whole working days (HOTLINE_RESOLVE_WORKDAYS=true): "
+                f"{self.resolve_days:g} is not whole; round it, or set HOTLINE_RESOLVE_WORKDAYS=false for calendar days"
+            )
+        try:
+            load_holidays(self.holidays_file)
+        except HolidaysFileError as exc:
+            raise ValueError(f"HOTLINE_HOLIDAYS_FILE: {exc}") from exc
+        return self
 
     @field_validator("admin_token")
     @classmethod

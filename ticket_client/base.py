@@ -253,10 +253,16 @@ class TicketQuery(BaseModel):
     rating: str = ""  # 满意 / 基本满意 / 不满意, or "none": not rated yet
     since: datetime | None = None
     # 超期未办结: still open (not resolved nor closed) and filed before this moment (``due_before``;
-    # an urgent ticket before ``urgent_due_before``); None leaves that kind out
+    # an urgent ticket before ``urgent_due_before``); None leaves that kind out (it has no limit).
+    # 即将超期 (``due_soon``): still open, filed at or after that moment and before ``soon_before``
+    # (``urgent_soon_before``): not late yet, late soon. Both set: either. The caller turns 办理时限
+    # into these filing moments (gateway/console/deadlines.py): the ledger knows no calendar.
     overdue: bool = False
+    due_soon: bool = False
     due_before: datetime | None = None
     urgent_due_before: datetime | None = None
+    soon_before: datetime | None = None
+    urgent_soon_before: datetime | None = None
     limit: int = Field(default=50, ge=1, le=200)
     offset: int = Field(default=0, ge=0, le=100_000)
 

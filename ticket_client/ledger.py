@@ -370,12 +370,17 @@ class LocalLedger:
             conditions.append(TicketRow.rating == query.rating)
         if query.since is not None:
             conditions.append(TicketRow.created_at >= query.since)
-        if query.overdue:
-            late = [
-                and_(TicketRow.urgent == urgent, TicketRow.created_at < before)
-                for urgent, before in ((False, query.due_before), (True, query.urgent_due_before))
-                if before is not None
-            ]
+        if query.overdue or query.due_soon:
+            late: list[Any] = []
+            for urgent, due, soon in ((False, query.due_before, query.soon_before),
+                                      (True, query.urgent_due_before, query.urgent_soon_before)):
+                if due is None:  # no 办理时限 for this kind: never late
+                    continue
+                kind = TicketRow.urgent == urgent
+                if query.overdue:
+                    late.append(and_(kind, TicketRow.created_at < due))
+                if query.due_soon and soon is not None:
+                    late.append(and_(kind, TicketRow.created_at >= due, TicketRow.created_at < soon))
             conditions += [TicketRow.status.not_in(("resolved", "closed")), or_(*late) if late else false()]
         return conditions
 

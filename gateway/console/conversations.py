@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
@@ -21,6 +21,7 @@ from bot.state import ConversationState
 from bot.texts import say
 from channels.base import OutboundMessage, WellFormedStr
 from gateway import keys
+from gateway.console import deadlines
 from gateway.console import keys as ck
 from gateway.errors import Conflict, Forbidden, NotFound
 from ticket_client.base import LocationInfo, Ticket, TicketDraft
@@ -265,30 +266,20 @@ async def ticket_form(redis: Any, key: str, conv: dict[str, str]) -> TicketForm:
                       departments=panel["departments"][:6])
 
 
-def due_at(t: Ticket, settings: Settings) -> datetime | None:
-    """办理时限: when the ticket should be resolved by (None without a limit)."""
-    if t.urgent and settings.resolve_urgent_hours:
-        return t.created_at + timedelta(hours=settings.resolve_urgent_hours)
-    if not t.urgent and settings.resolve_days:
-        return t.created_at + timedelta(days=settings.resolve_days)
-    return None
-
-
 # What operators call each status (console.js STATUS says the same); the citizen hears longer ones.
 STATUS_LABELS = {"received": "已受理", "accepted": "已派单", "processing": "办理中", "resolved": "已办结",
                  "closed": "已归档", "returned": "已退回", "reopened": "重新办理"}
 
 
-def overdue(t: Ticket, due: datetime | None) -> bool:
-    """超期: still open past its 办理时限."""
-    return due is not None and t.status not in ("resolved", "closed") and datetime.now(UTC) > due
-
-
-def ticket_view(t: Ticket, settings: Settings | None = None) -> dict[str, Any]:
-    due = due_at(t, settings) if settings is not None else None
+def ticket_view(t: Ticket, settings: Settings | None = None, now: datetime | None = None) -> dict[str, Any]:
+    """A ticket in a list; ``now`` pins the moment 超期 and 即将超期 are judged at (a list and the
+    filter that found it are judged at the same moment)."""
+    due = deadlines.due_at(t, settings) if settings is not None else None
+    now = now or datetime.now(UTC)
     return {
         "due_at": due.timestamp() if due else None,
-        "overdue": overdue(t, due),
+        "overdue": deadlines.overdue(t, due, now),
+        "due_soon": settings is not None and deadlines.due_soon(t, due, now, settings),
         "ticket_id": t.ticket_id, "status": t.status, "title": t.title, "category": t.category,
         "channel": t.channel, "urgent": t.urgent,
         "created_at": t.created_at.timestamp(), "updated_at": t.updated_at.timestamp(),
@@ -299,11 +290,11 @@ def ticket_view(t: Ticket, settings: Settings | None = None) -> dict[str, Any]:
     }
 
 
-def ticket_detail(t: Ticket, settings: Settings | None = None) -> dict[str, Any]:
+def ticket_detail(t: Ticket, settings: Settings | None = None, now: datetime | None = None) -> dict[str, Any]:
     """All of a ticket an operator reads to a citizen on the phone (工单查询): what, where, who
     handles it, every step with its note, and the citizen's rating."""
     return {
-        **ticket_view(t, settings),
+        **ticket_view(t, settings, now),
         "conversation_key": t.conversation_key, "contact": t.contact,
         "description": t.description, "request_type": t.request_type,
         "location": t.location.text, "departments": t.departments, "attachments": len(t.attachments),

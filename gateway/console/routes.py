@@ -14,6 +14,7 @@ import json
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Annotated, Any
@@ -26,7 +27,7 @@ from bot.texts import texts
 from channels.base import WellFormedStr
 from channels.media import file_response, find, media_roots
 from gateway import filing, keys
-from gateway.console import audit, dead_letters
+from gateway.console import audit, dead_letters, deadlines
 from gateway.console import conversations as convs
 from gateway.console import keys as ck
 from gateway.console.auth import (
@@ -68,6 +69,8 @@ class ConsoleState:
         self._parts: dict[str, Any] = {}
         self._snapshot: tuple[str, float, dict[str, Any]] | None = None
         self._snapshot_lock = asyncio.Lock()
+        # the moment 办理时限 is judged at (超期, 即将超期; 工单查询's 受理 period); tests pin it
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     async def live_queue(self, version: str, user: str) -> dict[str, Any]:
         """The queue as one WebSocket shows it; built once per change per process, shared by all."""
@@ -264,8 +267,9 @@ async def logout(session: SessionDep, request: Request, response: Response) -> d
 
 
 @api.get("/me")
-async def me(session: SessionDep) -> dict[str, Any]:
-    return _me(session.user, session.csrf)
+async def me(session: SessionDep, request: Request) -> dict[str, Any]:
+    # 即将超期 (its filter, its card) is offered only when HOTLINE_DUE_SOON_HOURS is on
+    return {**_me(session.user, session.csrf), "due_soon_hours": _console(request).rt.settings.due_soon_hours}
 
 
 @api.get("/queue")
@@ -432,8 +436,18 @@ async def ticket_note(ticket_id: str, body: ProgressIn, user: UserDep, request: 
     return convs.ticket_view(ticket, console.rt.settings)
 
 
+def _now(request: Request) -> datetime:
+    return _console(request).clock()
+
+
+# one moment per request (FastAPI caches a dependency per request): a lookup's 超期 / 即将超期
+# filter and the flags on the rows it returns are judged at the same instant
+NowDep = Annotated[datetime, Depends(_now)]
+
+
 def _ticket_query(
     request: Request,
+    now: NowDep,
     q: Annotated[str, Query(max_length=200)] = "",
     status: str = "",
     channel: Annotated[str, Query(max_length=80)] = "",
@@ -441,15 +455,16 @@ def _ticket_query(
     rating: str = "",
     days: Annotated[int, Query(ge=0, le=3660)] = 0,
     overdue: bool = False,
+    due_soon: bool = False,
 ) -> TicketQuery:
     """工单查询's filters, as the lookup and its export take them."""
     if status and status not in STATUSES:
         raise BadInput(f"未知的工单状态“{status}”")
     if rating and rating not in (*RATINGS, "none"):
         raise BadInput(f"未知的评价“{rating}”")
-    since = datetime.now(UTC) - timedelta(days=days) if days else None
+    since = now - timedelta(days=days) if days else None
     return TicketQuery(text=q, status=status, channel=channel, urgent=urgent, rating=rating, since=since,
-                       **_overdue(_console(request), overdue))
+                       **deadlines.late_filter(_console(request).rt.settings, now, overdue=overdue, due_soon=due_soon))
 
 
 TicketQueryDep = Annotated[TicketQuery, Depends(_ticket_query)]
@@ -457,7 +472,8 @@ TicketQueryDep = Annotated[TicketQuery, Depends(_ticket_query)]
 
 @api.get("/tickets")
 async def search_tickets(
-    user: UserDep, request: Request, query: TicketQueryDep, offset: Annotated[int, Query(ge=0, le=100_000)] = 0
+    user: UserDep, request: Request, query: TicketQueryDep, now: NowDep,
+    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> dict[str, Any]:
     """工单查询: tickets by number, platform number, phone, sender or words, newest first.
 
@@ -471,18 +487,18 @@ async def search_tickets(
         await audit.record(console.redis, user.name, "ticket.search", "", q=mask_pii(query.text.strip()),
                            found=min(len(found), SEARCH_PAGE))
     return {
-        "tickets": [convs.ticket_view(t, console.rt.settings) for t in found[:SEARCH_PAGE]],
+        "tickets": [convs.ticket_view(t, console.rt.settings, now) for t in found[:SEARCH_PAGE]],
         "more": len(found) > SEARCH_PAGE,
         "channel_names": console.channel_names(),
     }
 
 
 EXPORT_COLUMNS = ("工单编号", "平台编号", "受理时间", "渠道", "标题", "分类", "诉求类型", "紧急", "地点",
-                  "承办部门", "状态", "办理时限", "超期", "评价")
+                  "承办部门", "状态", "办理时限", "超期", "即将超期", "评价")
 
 
 @api.get("/tickets.csv")
-async def export_tickets(user: SupervisorDep, request: Request, query: TicketQueryDep) -> Response:
+async def export_tickets(user: SupervisorDep, request: Request, query: TicketQueryDep, now: NowDep) -> Response:
     """工单查询's results as a CSV file for the centre's reports (supervisors; at most
     EXPORT_LIMIT rows, newest first). No phone numbers, descriptions or senders: a report needs
     what and where and how it went, not who. Audited with its filters and row count."""
@@ -498,19 +514,20 @@ async def export_tickets(user: SupervisorDep, request: Request, query: TicketQue
     while rows < EXPORT_LIMIT:
         page = await console.rt.tickets.search(query.model_copy(update={"limit": 200, "offset": rows}))
         for t in page:
-            due = convs.due_at(t, settings)
+            due = deadlines.due_at(t, settings)
             writer.writerow([
                 t.ticket_id, t.platform_request_id or "", _beijing(t.created_at), names.get(t.channel, t.channel),
                 t.title, "/".join(t.category), t.request_type, "是" if t.urgent else "", t.location.text,
                 "、".join(t.departments), convs.STATUS_LABELS.get(t.status, t.status), _beijing(due) if due else "",
-                "是" if convs.overdue(t, due) else "", t.rating or "",
+                "是" if deadlines.overdue(t, due, now) else "", "是" if deadlines.due_soon(t, due, now, settings) else "",
+                t.rating or "",
             ])
         rows += len(page)
         if len(page) < 200:
             break
     await audit.record(console.redis, user.name, "ticket.export", "", rows=rows, q=mask_pii(query.text.strip()),
-                       status=query.status, rating=query.rating, overdue=query.overdue)
-    stamp = datetime.now(BEIJING).strftime("%Y%m%d-%H%M")
+                       status=query.status, rating=query.rating, overdue=query.overdue, due_soon=query.due_soon)
+    stamp = now.astimezone(BEIJING).strftime("%Y%m%d-%H%M")
     return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="tickets-{stamp}.csv"',
                              "Cache-Control": "no-store"})
@@ -520,22 +537,8 @@ def _beijing(at: datetime) -> str:
     return at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")
 
 
-def _overdue(console: ConsoleState, wanted: bool) -> dict[str, Any]:
-    """The 超期未办结 filter of a TicketQuery, by 办理时限 (HOTLINE_RESOLVE_DAYS, …_URGENT_HOURS)."""
-    if not wanted:
-        return {}
-    settings, now = console.rt.settings, datetime.now(UTC)
-    return {
-        "overdue": True,
-        "due_before": now - timedelta(days=settings.resolve_days) if settings.resolve_days else None,
-        "urgent_due_before": (
-            now - timedelta(hours=settings.resolve_urgent_hours) if settings.resolve_urgent_hours else None
-        ),
-    }
-
-
 @api.get("/tickets/{ticket_id}")
-async def ticket_detail(ticket_id: str, user: UserDep, request: Request) -> dict[str, Any]:
+async def ticket_detail(ticket_id: str, user: UserDep, request: Request, now: NowDep) -> dict[str, Any]:
     """One ticket in full, with its history and whether its conversation is still held."""
     console = _console(request)
     if console.rt.tickets is None:
@@ -543,7 +546,7 @@ async def ticket_detail(ticket_id: str, user: UserDep, request: Request) -> dict
     ticket = await console.rt.tickets.get(ticket_id)
     held = await console.redis.hexists(keys.conversation(ticket.conversation_key), "channel")
     return {
-        "ticket": convs.ticket_detail(ticket, console.rt.settings),
+        "ticket": convs.ticket_detail(ticket, console.rt.settings, now),
         "conversation": bool(held),
         "status_by_platform": console.rt.settings.ticket_backend != "local",
         "channel_names": console.channel_names(),
@@ -609,7 +612,7 @@ async def disable_user(name: str, user: SupervisorDep, request: Request) -> dict
 
 
 @api.get("/stats")
-async def stats(user: SupervisorDep, request: Request) -> dict[str, Any]:
+async def stats(user: SupervisorDep, request: Request, now_at: NowDep) -> dict[str, Any]:
     """班长视图: who handles what, queue length, time to first operator reply, longest waits."""
     console = _console(request)
     redis = console.redis
@@ -629,9 +632,14 @@ async def stats(user: SupervisorDep, request: Request) -> dict[str, Any]:
         return round(waits[min(len(waits) - 1, int(p * len(waits)))], 1) if waits else None
 
     service = []
-    overdue = 0
+    overdue = due_soon = 0
+    settings = console.rt.settings
     if console.rt.tickets is not None:
-        overdue = await console.rt.tickets.count(TicketQuery(**_overdue(console, True)))
+        overdue = await console.rt.tickets.count(
+            TicketQuery(**deadlines.late_filter(settings, now_at, overdue=True, due_soon=False)))
+        if settings.due_soon_hours:
+            due_soon = await console.rt.tickets.count(
+                TicketQuery(**deadlines.late_filter(settings, now_at, overdue=False, due_soon=True)))
         midnight = datetime.now(BEIJING).replace(hour=0, minute=0, second=0, microsecond=0)
         for label, since in (("今日", midnight), ("近7天", midnight - timedelta(days=6)),
                              ("近30天", midnight - timedelta(days=29))):
@@ -646,6 +654,8 @@ async def stats(user: SupervisorDep, request: Request) -> dict[str, Any]:
         "counts": snapshot["counts"],
         "service": service,  # 受理, 办结, 回访: what the centre reports
         "overdue": overdue,  # 超期未办结, by 办理时限
+        "due_soon": due_soon,  # 即将超期: due within due_soon_hours (0 = off: the card is hidden)
+        "due_soon_hours": settings.due_soon_hours,
         "queue_length": len(waiting),
         "operators": [
             {**u.public(), "conversations": handling.get(u.name, [])} for u in accounts

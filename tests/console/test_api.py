@@ -493,9 +493,11 @@ async def test_operators_look_tickets_up_by_number_phone_or_words(
 async def test_supervisors_see_the_tickets_past_their_time_limit(
     app: Any, client: httpx.AsyncClient, console_login: Any, settings: Settings
 ) -> None:
-    """超期未办结, by 办理时限 (HOTLINE_RESOLVE_DAYS 15, HOTLINE_RESOLVE_URGENT_HOURS 24)."""
+    """超期未办结, by 办理时限 (HOTLINE_RESOLVE_DAYS 15 working days, HOTLINE_RESOLVE_URGENT_HOURS
+    24), and 即将超期 (HOTLINE_DUE_SOON_HOURS 24), today, whatever today is."""
     from datetime import timedelta
 
+    from config.workdays import BEIJING, WorkCalendar
     from ticket_client import LocalLedger, TicketDraft
 
     def filed_ago(**ago: float) -> Any:
@@ -507,26 +509,118 @@ async def test_supervisors_see_the_tickets_past_their_time_limit(
                                                 description="小区门口路灯坏了"), key)
             return ref.ticket_id
 
-    late = await file({"days": 20}, "late")
+    late = await file({"days": 45}, "late")  # 15 working days even across the Spring Festival
     late_urgent = await file({"hours": 30}, "late-urgent", urgent=True)
     await file({"days": 3}, "in-time")
-    await file({"hours": 2}, "in-time-urgent", urgent=True)
-    done = await file({"days": 20}, "done")
+    soon_urgent = await file({"hours": 2}, "in-time-urgent", urgent=True)  # due in 22 hours
+    done = await file({"days": 45}, "done")
     await app.state.runtime.tickets.set_status(done, "accepted")
     await app.state.runtime.tickets.set_status(done, "resolved")
 
     boss = await console_login("boss", "supervisor")
-    assert (await boss.get("/stats")).json()["overdue"] == 2
+    assert (await boss.get("/me")).json()["due_soon_hours"] == 24
+    summary = (await boss.get("/stats")).json()
+    assert (summary["overdue"], summary["due_soon"], summary["due_soon_hours"]) == (2, 1, 24)
     rows = (await boss.get("/tickets?overdue=true")).json()["tickets"]
     assert [r["ticket_id"] for r in rows] == [late_urgent, late]
-    assert all(r["overdue"] for r in rows)
+    assert all(r["overdue"] and not r["due_soon"] for r in rows)
+    soon = (await boss.get("/tickets?due_soon=true")).json()["tickets"]
+    assert [(r["ticket_id"], r["due_soon"], r["overdue"]) for r in soon] == [(soon_urgent, True, False)]
+    either = (await boss.get("/tickets?overdue=true&due_soon=true")).json()["tickets"]
+    assert [r["ticket_id"] for r in either] == [soon_urgent, late_urgent, late]
     everything = {r["ticket_id"]: r for r in (await boss.get("/tickets")).json()["tickets"]}
     assert not everything[done]["overdue"] and everything[done]["due_at"]  # resolved in the end
     await app.state.runtime.tickets.rate(done, "不满意")
     assert [r["ticket_id"] for r in (await boss.get("/tickets?rating=不满意")).json()["tickets"]] == [done]
     assert (await boss.get("/tickets?rating=差评")).status_code == 400
     detail = (await boss.get(f"/tickets/{late}")).json()["ticket"]
+    filed = datetime.fromtimestamp(detail["created_at"], UTC)
+    due = datetime.fromtimestamp(detail["due_at"], UTC)
+    assert detail["overdue"] and due == WorkCalendar().deadline(filed, 15)
+    assert due.astimezone(BEIJING).strftime("%H:%M") == "00:00"  # the end of a Beijing day
+    settings.resolve_workdays = False  # calendar time, as before working days
+    detail = (await boss.get(f"/tickets/{late}")).json()["ticket"]
     assert detail["overdue"] and detail["due_at"] - detail["created_at"] == 15 * 24 * 3600
+    settings.due_soon_hours = 0  # 即将超期 off: no card, no rows
+    assert (await boss.get("/stats")).json()["due_soon"] == 0 and (await boss.get("/me")).json()["due_soon_hours"] == 0
+    assert (await boss.get("/tickets?due_soon=true")).json()["tickets"] == []
+    assert not any(r["due_soon"] for r in (await boss.get("/tickets")).json()["tickets"])
+
+
+async def test_card_lookup_rows_and_export_agree_on_the_time_limit_around_national_day(
+    app: Any, client: httpx.AsyncClient, console_login: Any, settings: Settings
+) -> None:
+    """Now pinned at Tuesday 2026-10-20 10:00 in Beijing, 15 working days. Mid-Autumn (09-25..27)
+    and National Day (10-01..07, 调休 09-20 and 10-10) are no working days: a ticket filed on
+    09-21 was due at 24:00 on 10-19, one filed on 09-22 is due at 24:00 on 10-20 (即将超期), one
+    filed during the holiday on 10-28. Counted in calendar days, every one filed before 10-05 10:00
+    would be late. The 班长视图 cards, 工单查询's filters, each row's flags, the ticket's own view and
+    the CSV export agree, both ways of counting."""
+    import csv
+    import io
+
+    from config.workdays import BEIJING
+    from ticket_client import LocalLedger, TicketDraft
+
+    now = datetime(2026, 10, 20, 10, 0, tzinfo=BEIJING)
+    app.state.console.clock = lambda: now
+
+    async def file(at: str, key: str, urgent: bool = False, status: str = "") -> str:
+        filed = datetime.fromisoformat(at).replace(tzinfo=BEIJING)
+        async with LocalLedger(settings.effective_database_url, clock=lambda: filed) as ledger:
+            ref = await ledger.file(TicketDraft(channel="web", conversation_key=f"web:{key}", urgent=urgent,
+                                                description="小区门口路灯坏了"), key)
+            for step in ("accepted", status) if status else ():
+                await ledger.set_status(ref.ticket_id, step)
+            return ref.ticket_id
+
+    t = {
+        "resolved": await file("2026-09-15T09:00", "resolved", status="resolved"),
+        "returned": await file("2026-09-18T15:00", "returned", status="returned"),  # still open
+        "monday": await file("2026-09-21T18:00", "monday"),
+        "monday_urgent": await file("2026-09-21T18:00", "monday-urgent", urgent=True),
+        "tuesday": await file("2026-09-22T09:00", "tuesday"),
+        "wednesday": await file("2026-09-23T09:00", "wednesday"),
+        "before_holiday": await file("2026-09-30T16:00", "before-holiday"),
+        "in_holiday": await file("2026-10-03T11:00", "in-holiday"),
+        "urgent_today": await file("2026-10-19T12:00", "urgent-today", urgent=True),  # due 12:00 today
+        "fresh": await file("2026-10-20T09:30", "fresh"),
+    }
+    name = {v: k for k, v in t.items()}
+    boss = await console_login("boss", "supervisor")
+
+    async def agreed() -> tuple[set[str], set[str]]:
+        summary = (await boss.get("/stats")).json()
+        listed = (await boss.get("/tickets")).json()["tickets"]
+        assert len(listed) == len(t)
+        flagged = ({name[r["ticket_id"]] for r in listed if r["overdue"]},
+                   {name[r["ticket_id"]] for r in listed if r["due_soon"]})
+        filtered = ({name[r["ticket_id"]] for r in (await boss.get("/tickets?overdue=true")).json()["tickets"]},
+                    {name[r["ticket_id"]] for r in (await boss.get("/tickets?due_soon=true")).json()["tickets"]})
+        exported = list(csv.DictReader(io.StringIO((await boss.get("/tickets.csv")).text.lstrip("\ufeff"))))
+        in_csv = ({name[r["工单编号"]] for r in exported if r["超期"] == "是"},
+                  {name[r["工单编号"]] for r in exported if r["即将超期"] == "是"})
+        csv_filtered: tuple[set[str], ...] = ()
+        for only in ("overdue", "due_soon"):
+            found = csv.DictReader(io.StringIO((await boss.get(f"/tickets.csv?{only}=true")).text.lstrip("\ufeff")))
+            csv_filtered += ({name[r["工单编号"]] for r in found},)
+        views = {k: (await boss.get(f"/tickets/{v}")).json()["ticket"] for k, v in t.items()}
+        shown = ({k for k, v in views.items() if v["overdue"]}, {k for k, v in views.items() if v["due_soon"]})
+        assert flagged == filtered == in_csv == csv_filtered == shown
+        assert (summary["overdue"], summary["due_soon"]) == (len(flagged[0]), len(flagged[1]))
+        return flagged
+
+    assert await agreed() == ({"returned", "monday", "monday_urgent"}, {"tuesday", "urgent_today"})
+    detail = (await boss.get(f"/tickets/{t['in_holiday']}")).json()["ticket"]
+    assert detail["due_at"] == datetime(2026, 10, 28, tzinfo=BEIJING).timestamp()  # 24:00 on 10-27
+    exported = list(csv.DictReader(io.StringIO((await boss.get("/tickets.csv")).text.lstrip("\ufeff"))))
+    assert {r["办理时限"] for r in exported if r["工单编号"] == t["in_holiday"]} == {"2026-10-28 00:00"}
+
+    settings.resolve_workdays = False  # calendar days: the holidays count
+    assert await agreed() == (
+        {"returned", "monday", "monday_urgent", "tuesday", "wednesday", "before_holiday", "in_holiday"},
+        {"urgent_today"},
+    )
 
 
 async def test_supervisors_export_the_lookup_without_who_asked(

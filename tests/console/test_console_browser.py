@@ -253,7 +253,7 @@ def _login(page: Any, base: str, name: str) -> None:
     expect(page.locator("#conn")).to_have_attribute("data-state", "connected")
 
 
-def _filed_long_ago(settings: Settings, days: float) -> str:
+def _filed_long_ago(settings: Settings, days: float, urgent: bool = False) -> str:
     """A ticket filed ``days`` ago in the live gateway's ledger, still at 已受理: its number."""
     from datetime import UTC, datetime, timedelta
 
@@ -263,7 +263,7 @@ def _filed_long_ago(settings: Settings, days: float) -> str:
         then = datetime.now(UTC) - timedelta(days=days)
         async with LocalLedger(settings.effective_database_url, clock=lambda: then) as ledger:
             draft = TicketDraft(channel="web", conversation_key="web:long-ago", title="书院路井盖破损",
-                                description="书院路主干道井盖破损，车辆经过很危险")
+                                description="书院路主干道井盖破损，车辆经过很危险", urgent=urgent)
             return (await ledger.file(draft, f"long-ago:{days}")).ticket_id
 
     with ThreadPoolExecutor(1) as pool:
@@ -275,7 +275,8 @@ def test_supervisor_view_audit_and_canned_replies(live_gateway: str, settings: S
 
     base = live_gateway.rstrip("/")
     _create_operator(settings)
-    overdue = _filed_long_ago(settings, days=20)  # past the 15 days of 办理时限
+    overdue = _filed_long_ago(settings, days=45)  # past 15 working days, even across the Spring Festival
+    soon = _filed_long_ago(settings, days=2 / 24, urgent=True)  # urgent: due in 22 of the 24 hours
     _create_operator(settings, "banzhang", "supervisor", "李班长")
     _citizen_says(base, "转人工")
     _citizen_says(base, XSS)
@@ -318,6 +319,7 @@ def test_supervisor_view_audit_and_canned_replies(live_gateway: str, settings: S
         page.mouse.move(5, 760)
         page.locator("#super").evaluate("e => { e.scrollTop = 0; }")
         expect(page.locator("#s-overdue")).to_have_text("1")
+        expect(page.locator("#s-due-soon")).to_have_text("1")
         page.screenshot(path=str(DOCS / "console-supervisor.png"))
         page.locator("#card-overdue").click()  # 超期未办结: the lookup, filtered
         expect(page.locator("#lookup")).to_be_visible()
@@ -331,6 +333,17 @@ def test_supervisor_view_audit_and_canned_replies(live_gateway: str, settings: S
         exported = Path(download.value.path()).read_text(encoding="utf-8-sig").splitlines()
         assert download.value.suggested_filename.startswith("tickets-") and len(exported) == 2
         assert exported[1].startswith(overdue + ",") and "书院路井盖破损" in exported[1]
+        page.locator("#tab-super").click()
+        page.locator("#card-due-soon").click()  # 即将超期: the lookup, filtered the other way
+        expect(page.locator("#lq-due-soon")).to_be_checked()
+        expect(page.locator("#lq-overdue")).not_to_be_checked()
+        expect(page.locator("#lq-results tr")).to_have_count(1)
+        expect(page.locator("#lq-results tr .badge.due-soon")).to_have_text("即将超期")
+        expect(page.locator("#ld")).to_have_attribute("data-ticket-id", soon)
+        expect(page.locator("#ld-fields")).to_contain_text("（即将超期）")
+        page.locator("#lq-overdue").check()  # both: either
+        page.locator("#lookup-form button[type=submit]").click()
+        expect(page.locator("#lq-results tr")).to_have_count(2)
         page.locator("#tab-super").click()
 
         op.reload()

@@ -559,6 +559,34 @@ async def test_overdue_tickets_are_the_open_ones_past_their_time_limit(ledger: L
     assert await ledger.count(TicketQuery(rating="none")) == 5 and await ledger.count(TicketQuery(rating="满意")) == 0
 
 
+async def test_due_soon_tickets_are_the_open_ones_not_late_yet_but_soon(ledger: LocalLedger, clock: FakeClock) -> None:
+    """即将超期: still open and filed in [due_before, soon_before) (urgent ones: their own pair);
+    asked with 超期 as well, either. The filing moments come from the console (deadlines.py)."""
+    start = clock.now
+    old = await ledger.file(draft("web:a"), "old")
+    clock.advance(days=1)
+    soon = await ledger.file(draft("web:b"), "soon")
+    soon_done = await ledger.file(draft("web:c"), "soon-done")
+    await ledger.set_status(soon_done.ticket_id, "accepted")
+    await ledger.set_status(soon_done.ticket_id, "resolved")
+    clock.advance(days=1)
+    await ledger.file(draft("web:d"), "fresh")
+    urgent_soon = await ledger.file(draft("web:e", urgent=True), "urgent-soon")
+    clock.advance(hours=1)
+    await ledger.file(draft("web:f", urgent=True), "urgent-fresh")
+    query = TicketQuery(due_soon=True, due_before=start + timedelta(hours=12), soon_before=start + timedelta(hours=36),
+                        urgent_due_before=start + timedelta(hours=47), urgent_soon_before=start + timedelta(hours=48.5))
+
+    assert [t.ticket_id for t in await ledger.search(query)] == [urgent_soon.ticket_id, soon.ticket_id]
+    assert await ledger.count(query) == 2
+    either = query.model_copy(update={"overdue": True})
+    assert [t.ticket_id for t in await ledger.search(either)] == [urgent_soon.ticket_id, soon.ticket_id, old.ticket_id]
+    assert [t.ticket_id for t in await ledger.search(query.model_copy(update={"due_soon": False, "overdue": True}))] \
+        == [old.ticket_id]
+    assert await ledger.count(query.model_copy(update={"urgent_due_before": None})) == 1  # no limit: never late
+    assert await ledger.count(query.model_copy(update={"soon_before": None, "urgent_soon_before": None})) == 0
+
+
 def test_a_ticket_query_keeps_five_short_words() -> None:
     query = TicketQuery(text="一 二 三 四 五 六 " + "长" * 80)
     assert query.words() == ["一", "二", "三", "四", "五"]

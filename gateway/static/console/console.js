@@ -587,6 +587,22 @@
   }
 
   // --- supervisor view ---------------------------------------------------------------------------
+  // 即将超期 (HOTLINE_DUE_SOON_HOURS; 0 = off): the card and the lookup's filter say how soon
+  function setDueSoon(hours) {
+    var within = "办理时限将在" + hours + "小时内到期、尚未办结";
+    $("card-due-soon").hidden = !hours;
+    $("card-due-soon").title = "查看" + within + "的工单";
+    $("lq-due-soon-label").hidden = !hours;
+    $("lq-due-soon-label").title = within;
+    if (!hours) $("lq-due-soon").checked = false;
+  }
+  function lookupLate(overdue, dueSoon) {  // a card: every ticket it counts, in 工单查询
+    show("lookup");
+    $("lq").value = ""; $("lq-status").value = ""; $("lq-channel").value = ""; $("lq-urgent").checked = false;
+    $("lq-rating").value = "";
+    $("lq-overdue").checked = overdue; $("lq-due-soon").checked = dueSoon; $("lq-days").value = "0";
+    searchTickets(false);
+  }
   function loadSupervisor() {
     loadSupervisor.at = Date.now();
     api("GET", "/stats").then(function (d) {
@@ -597,6 +613,8 @@
       renderService(d.service || []);
       $("s-overdue").textContent = d.overdue || 0;
       $("card-overdue").classList.toggle("alert", (d.overdue || 0) > 0);
+      $("s-due-soon").textContent = d.due_soon || 0;
+      $("card-due-soon").classList.toggle("alert", (d.due_soon || 0) > 0);
       var ops = $("s-operators");
       ops.textContent = "";
       d.operators.forEach(function (o) {
@@ -725,6 +743,7 @@
     params.set("days", $("lq-days").value);
     if ($("lq-urgent").checked) params.set("urgent", "true");
     if ($("lq-overdue").checked) params.set("overdue", "true");
+    if ($("lq-due-soon").checked) params.set("due_soon", "true");
     if ($("lq-rating").value) params.set("rating", $("lq-rating").value);
     return params;
   }
@@ -753,6 +772,7 @@
       var id = el("td", "tid", t.ticket_id);
       if (t.urgent) id.appendChild(el("span", "badge urgent", "紧急"));
       if (t.overdue) id.appendChild(el("span", "badge overdue", "超期"));
+      if (t.due_soon) id.appendChild(el("span", "badge due-soon", "即将超期"));
       tr.appendChild(id);
       tr.appendChild(el("td", "", dateTime(t.created_at)));
       tr.appendChild(el("td", "", channelName(t.channel)));
@@ -792,7 +812,7 @@
       ["状态", STATUS[t.status] || t.status],
       ["平台编号", t.platform_request_id || ""],
       ["受理时间", dateTime(t.created_at)],
-      ["办理时限", t.due_at ? dateTime(t.due_at) + (t.overdue ? "（已超期）" : "") : ""],
+      ["办理时限", t.due_at ? dateTime(t.due_at) + (t.overdue ? "（已超期）" : t.due_soon ? "（即将超期）" : "") : ""],
       ["渠道", channelName(t.channel) + " · " + senderOf(t.conversation_key, t.channel)],
       ["联系电话", t.contact || "未留"],
       ["诉求类型", (t.request_type || "—") + (t.urgent ? "（紧急）" : "")],
@@ -878,13 +898,8 @@
     $("lq-export").addEventListener("click", function () {  // a file download: the session cookie goes along
       window.location.href = "/api/console/tickets.csv?" + lookupParams().toString();
     });
-    $("card-overdue").addEventListener("click", function () {  // 超期未办结, all of them
-      show("lookup");
-      $("lq").value = ""; $("lq-status").value = ""; $("lq-channel").value = ""; $("lq-urgent").checked = false;
-      $("lq-rating").value = "";
-      $("lq-overdue").checked = true; $("lq-days").value = "0";
-      searchTickets(false);
-    });
+    $("card-overdue").addEventListener("click", function () { lookupLate(true, false); });  // 超期未办结
+    $("card-due-soon").addEventListener("click", function () { lookupLate(false, true); });  // 即将超期
     $("btn-save-canned").addEventListener("click", function () {
       var items = $("canned-edit").value.split("\n").map(function (x) { return x.trim(); }).filter(Boolean);
       act(api("PUT", "/canned", { items: items }), "常用语已保存").then(loadCanned);
@@ -927,6 +942,7 @@
     $("me").textContent = d.user.display_name + "（" + (d.user.role === "supervisor" ? "班长" : "坐席") + "）";
     $("tab-super").hidden = d.user.role !== "supervisor";
     document.body.setAttribute("data-role", d.user.role);
+    setDueSoon(d.due_soon_hours || 0);
     wire();
     loadCanned();
     loadUsers();
