@@ -301,6 +301,20 @@ class Settings(BaseSettings):
     # model learned from annotated board messages is sure (nlu/other_classes.py). Off by default:
     # on the 7-class evaluation set every such answer counts as an error.
     nlu_other_classes: bool = False
+    # The knowledge base (知识库, docs/knowledge.md): the standard answers (答复口径) the bot gives to
+    # consultations instead of filing them. Re-read within seconds of a change (no restart); empty
+    # turns it off. A relative path is taken from the working directory.
+    knowledge_file: Path | None = Path(__file__).resolve().parent / "knowledge.yml"  # the shipped one
+    # The score (0..1) the best entry must reach for the bot to answer with it: higher answers
+    # fewer questions, lower risks answering a request; docs/knowledge.md has the measurements.
+    knowledge_threshold: float = Field(default=0.5, gt=0.0, le=1.0)
+
+    @field_validator("knowledge_file", mode="before")
+    @classmethod
+    def _knowledge_off(cls, value: object) -> object:
+        # HOTLINE_KNOWLEDGE_FILE= (empty) turns the knowledge base off, rather than meaning "."
+        return None if isinstance(value, str) and not value.strip() else value
+
     rasa_url: str = "http://127.0.0.1:5005"
     shared_data_dir: Path = Path("../shared/data")
 

@@ -38,6 +38,13 @@ try:
 except ImportError:  # pragma: no cover - the NLU command line is optional during development
     pass
 
+try:
+    from nlu.knowledge_cli import app as knowledge_app
+
+    app.add_typer(knowledge_app, name="knowledge", help="Check the knowledge base (知识库) and try questions on it.")
+except ImportError:  # pragma: no cover - like the NLU's
+    pass
+
 
 def _fail(exc: Exception) -> None:
     err.print(f"[bold red]启动失败 / cannot start:[/] {exc}")
