@@ -8,17 +8,19 @@ harmless. Filing itself goes through the ticket client's outbox: the bot never w
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import timedelta
 
 from pydantic import BaseModel, Field
 from rapidfuzz.distance import OSA
 
 from bot.handoff import HandoffRules, asks_for_person, asks_to_withdraw, is_angry, same_complaint
-from bot.state import MAX_ATTACHMENTS, MAX_QUEUED, ConversationState, Draft, Mode, Place
+from bot.state import MAX_ATTACHMENTS, MAX_QUEUED, Answered, ConversationState, Draft, Mode, Place
 from bot.texts import say, status_name, texts
 from channels.base import InboundMessage
 from nlu.base import Location, NluBackend, Parse
 from nlu.dialogue_rules import GIVE_UP, ticket_key, without_opener
+from nlu.knowledge import Hit, KnowledgeBase
 from nlu.subject import MAX_LEN, with_place
 from ticket_client.base import LocationInfo, Ticket, TicketClient, TicketDraft, TicketNotFound
 
@@ -54,6 +56,17 @@ MIN_DESCRIPTION = 6
 LETTER_NOTE = 30  # a letter this short may be a note (thanks, a rating), not a request
 LETTER_TITLE = 50  # a letter's own title (留言主题, e-mail subject) is the ticket's, up to this long
 SHORT_TEXT_MEMORY = timedelta(minutes=30)  # a too-short description is joined to the next words this long
+# the knowledge base answers only what reads as a question, and nothing long (a long message is a request)
+QUESTION = re.compile(
+    r"[?？]|怎么|怎样|如何|咋|哪里|哪儿|在哪|什么|多久|多长时间|几点|能否|能不能|可不可以|可以吗|是否|请问"
+    r"|[吗呢][。！!~～ ]*$"
+)
+KNOWLEDGE_MAX_CHARS = 80
+SURE_PROGRESS = 0.8  # a progress question this sure is about the citizen's own ticket, not a knowledge question
+ANSWER_MEMORY = timedelta(minutes=30)  # "没有解决" to an answer this old still files its question
+SOLVED_BUTTON, UNSOLVED_BUTTON = "已解决", "没有解决"
+SOLVED = re.compile(r"(?:已经?|也)?解决了?|明白了?|知道了|懂了|清楚了|好的?|可以了|行了?|谢谢|感谢|多谢|ok|OK")
+UNSOLVED = re.compile(r"没有?解决|未解决|不能解决|解决不了|还是不行|不行|没用|没有用|不对|帮我登记|登记|转交|反映")
 
 
 class Reply(BaseModel):
@@ -70,6 +83,9 @@ class Turn(BaseModel):
     mode: Mode | None = None  # set when the conversation changes hands
     handoff_reason: str = ""
     rated: bool = False  # the pending satisfaction survey was answered
+    # a knowledge base answer given ("answered") or judged by the citizen ("solved", "unsolved"):
+    # (entry id, outcome), which the gateway counts
+    knowledge: tuple[str, str] | None = None
 
 
 def parse_context(
@@ -87,9 +103,16 @@ def parse_context(
 
 
 class Bot:
-    def __init__(self, tickets: TicketClient, nlu: NluBackend | None = None) -> None:
+    def __init__(
+        self,
+        tickets: TicketClient,
+        nlu: NluBackend | None = None,
+        knowledge: Callable[[], KnowledgeBase | None] | None = None,
+    ) -> None:
         self.tickets = tickets
         self.nlu = nlu  # reads a matter the citizen raised mid-draft once its turn comes
+        # the city's knowledge base (知识库) as it is now: its editors change it without a restart
+        self.knowledge = knowledge
 
     async def handle(
         self,
@@ -180,6 +203,20 @@ class Bot:
             turn.replies.append(Reply(text=say("handoff_unavailable")))
             return turn
 
+        answered, turn.state.answered = turn.state.answered, None
+        if answered is not None and turn.state.step == "idle" and msg.received_at - answered.at <= ANSWER_MEMORY:
+            if (judged := _judged(text, parse)) is not None:
+                return self._judge(turn, msg, answered, judged)
+        # a question the knowledge base answers; unless it asks after the citizen's own ticket (a
+        # number, or surely a progress question: "12345受理哪些事" may read as one, weakly)
+        own_ticket = TICKET_ID.search(text) or intent == "query_progress" and parse.intent.confidence >= SURE_PROGRESS
+        if turn.state.step == "idle" and not parse.urgency and not own_ticket and (hit := self._knows(text, parse)):
+            turn.state.answered = Answered(entry=hit.entry.id, question=text, at=msg.received_at)
+            turn.state.unsure_streak = 0
+            turn.knowledge = (hit.entry.id, "answered")
+            turn.replies.append(Reply(text=_answer_text(hit), buttons=[SOLVED_BUTTON, UNSOLVED_BUTTON]))
+            return turn
+
         if intent == "query_progress" or TICKET_ID.search(text) and text.startswith("查询"):
             turn.replies.append(await self._progress(msg, parse))
             if turn.state.draft is not None and turn.state.step != "idle":
@@ -208,6 +245,32 @@ class Bot:
         if turn.file is None and rules.unsure_turns and turn.state.unsure_streak >= rules.unsure_turns:
             return _handoff(turn, "nlu_unsure", rules)
         return turn
+
+    def _knows(self, text: str, parse: Parse) -> Hit | None:
+        """The knowledge base's answer to a short question (咨询), if it has a confident one."""
+        kb = self.knowledge() if self.knowledge is not None else None
+        if kb is None or not text or len(text) > KNOWLEDGE_MAX_CHARS:
+            return None
+        if parse.request_type != "咨询" and not QUESTION.search(text):
+            return None
+        return kb.answer(text)
+
+    def _judge(self, turn: Turn, msg: InboundMessage, answered: Answered, solved: bool) -> Turn:
+        """The citizen says whether the knowledge base's answer solved it: if not, the question
+        becomes a request filed as usual (the bot asks where, then confirms)."""
+        turn.knowledge = (answered.entry, "solved" if solved else "unsolved")
+        if solved:
+            turn.replies.append(Reply(text=say("knowledge_solved")))
+            return turn
+        turn.replies.append(Reply(text=say("knowledge_unsolved")))
+        question = answered.question
+        parse = self.nlu.parse(question, parse_context(turn.state)) if self.nlu is not None else None
+        if parse is None:
+            return turn
+        if parse.request_type not in ("咨询", "求助"):  # it was asked (and answered) as a question
+            parse = parse.model_copy(update={"request_type": "咨询"})
+        asked = msg.model_copy(update={"text": question, "location": None})
+        return self._idle(turn, asked, parse, question)
 
     async def _letter(
         self, turn: Turn, msg: InboundMessage, parse: Parse, text: str, pending_rating: str | None,
@@ -512,6 +575,25 @@ def _own_ticket_like(mine: list[Ticket], typed: str) -> tuple[Ticket | None, boo
         return None, False
     near = [t for t, k in zip(mine, keys, strict=True) if OSA.distance(k, want, score_cutoff=1) <= 1]
     return (near[0], True) if len(near) == 1 else (None, False)
+
+
+def _judged(text: str, parse: Parse) -> bool | None:
+    """The answer to "以上答复是否解决了您的问题？": True (solved), False (not), None (something else)."""
+    if text == SOLVED_BUTTON:
+        return True
+    if text == UNSOLVED_BUTTON or len(text) <= 12 and UNSOLVED.search(text):
+        return False
+    if len(text) <= 12 and (SOLVED.fullmatch(text.strip("。！!~～ ，,")) or parse.intent.name in ("affirm", "thanks_bye")):
+        return True
+    if len(text) <= 12 and parse.intent.name == "deny":
+        return False
+    return None
+
+
+def _answer_text(hit: Hit) -> str:
+    entry = hit.entry
+    source = say("knowledge_source", source=entry.source) if entry.source else ""
+    return say("knowledge_answer", answer=entry.answer.strip(), source=source)
 
 
 def _resume(state: ConversationState) -> Reply:

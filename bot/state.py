@@ -49,6 +49,15 @@ class Draft(BaseModel):
     place_offer: PlaceOffer = ""  # "where?" asked as "the same place as last time?", and the answer
 
 
+class Answered(BaseModel):
+    """A question the bot answered from the knowledge base (知识库), until the citizen says whether
+    that solved it: "没有解决" files the question as a ticket, without typing it again."""
+
+    entry: str  # the knowledge base entry's id
+    question: str
+    at: datetime
+
+
 class ConversationState(BaseModel):
     step: Step = "idle"
     draft: Draft | None = None
@@ -67,6 +76,7 @@ class ConversationState(BaseModel):
     # words too short to file ("停水了"), joined to what the citizen says next
     pending_text: str = ""
     pending_text_at: datetime | None = None
+    answered: Answered | None = None  # the last answer from the knowledge base, awaiting 已解决/没有解决
 
     def afresh(self, place: Place | None = None) -> ConversationState:
         """The state once a draft is filed or dropped: what outlives one ticket stays (the

@@ -27,6 +27,11 @@ def sent(out_id: str) -> str:
     return f"hl:sent:{out_id}"
 
 
+def knowledge_day(day: str) -> str:
+    """Hash of one Beijing day (YYYYMMDD): "<entry id>|<outcome>" → count (知识库答复, 班长视图)."""
+    return f"hl:kb:day:{day}"
+
+
 def conversation(key: str) -> str:
     return f"hl:conv:{key}"
 

@@ -19,6 +19,11 @@ DELIVERY_RETRIES = Counter(
     "hotline_delivery_retries_total", "Deliveries postponed for a retry", ["channel"], registry=REGISTRY
 )
 TICKETS_FILED = Counter("hotline_tickets_filed_total", "Tickets filed", ["channel"], registry=REGISTRY)
+KNOWLEDGE = Counter(
+    "hotline_knowledge_answers_total",
+    "Questions answered from the knowledge base (answered), and the citizens' verdicts (solved, unsolved)",
+    ["outcome"], registry=REGISTRY,
+)
 FILING_RETRIES = Counter("hotline_filing_retries_total", "Ticket filings postponed", registry=REGISTRY)
 DEAD_LETTERS = Counter("hotline_dead_letters_total", "Entries moved to dead letters", ["stream"], registry=REGISTRY)
 DEAD_WAITING = Gauge(

@@ -30,6 +30,7 @@ from gateway.redis_conn import RedisHandle, connect
 from gateway.streams import SideWrite, Streams
 from nlu import get_backend
 from nlu.base import NluBackend
+from nlu.knowledge import knowledge_for
 from ticket_client import make_client
 from ticket_client.base import PlatformUnavailable, TicketClient
 
@@ -136,7 +137,8 @@ class Runtime:
         except Exception as exc:  # a missing or unreadable model: say how to fix it, no traceback
             raise StartupError(f"cannot load the NLU ({self.settings.nlu_backend}): {exc}") from exc
         assert self.tickets is not None
-        self.bot = Bot(self.tickets, self.nlu)
+        settings = self.settings
+        self.bot = Bot(self.tickets, self.nlu, knowledge=lambda: knowledge_for(settings))
 
     async def list_tickets(self, conversation_key: str) -> list[dict[str, Any]]:
         """A citizen's own tickets for channel pages (the mini-program, the widget)."""

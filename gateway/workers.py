@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import json
 import time
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import structlog
@@ -31,6 +31,9 @@ from gateway.streams import ack, consume
 from ticket_client.base import PlatformRejected, PlatformUnavailable, StatusChange, TicketDraft
 
 log = structlog.get_logger(__name__)
+
+BEIJING = timezone(timedelta(hours=8))  # the centre's day, for the daily counts
+KNOWLEDGE_KEEP_S = 35 * 86400  # daily knowledge-base counts: the 班长视图 shows the last 30 days
 
 
 def worker_tasks(rt: Runtime, concurrency: int) -> list[asyncio.Task[Any]]:
@@ -97,6 +100,8 @@ class InboundHandler:
                     break
                 except WatchError:
                     continue
+        if turn.knowledge is not None:  # a question answered from the knowledge base, or its verdict
+            metrics.KNOWLEDGE.labels(turn.knowledge[1]).inc()
         metrics.TURN_SECONDS.observe(time.perf_counter() - started)
 
     async def _commit(self, pipe: Any, msg: InboundMessage, turn: Turn, parse_json: str) -> None:
@@ -110,6 +115,10 @@ class InboundHandler:
             pipe.hset(conv_key, mapping={"mode": turn.mode, "handoff_reason": turn.handoff_reason, "mode_at": now})
         if turn.rated:
             pipe.hdel(conv_key, "pending_rating")
+        if turn.knowledge is not None:  # counted with the turn, once: the 班长视图's 知识库答复
+            day = keys.knowledge_day(datetime.fromtimestamp(now, BEIJING).strftime("%Y%m%d"))
+            pipe.hincrby(day, "|".join(turn.knowledge), 1)
+            pipe.expire(day, KNOWLEDGE_KEEP_S)
         pipe.incr(console_keys.VERSION)  # the console's live queue refreshes
         for i, reply in enumerate(turn.replies):
             out = OutboundMessage(

@@ -42,6 +42,7 @@ from gateway.console.auth import (
 from gateway.console.users import User, UserError, UserStore, generate_password
 from gateway.errors import AuthError, BadInput, Conflict, Forbidden, NotFound, RateLimited
 from gateway.runtime import Runtime
+from nlu.knowledge import knowledge_for
 from nlu.pii import mask_pii
 from ticket_client.base import MAX_NOTE, RATINGS, STATUSES, TicketQuery
 
@@ -570,6 +571,25 @@ async def canned(user: UserDep, request: Request) -> dict[str, Any]:
     return {"items": items, "editable": user.is_supervisor}
 
 
+@api.get("/knowledge")
+async def knowledge(
+    user: UserDep, request: Request, q: Annotated[str, Query(max_length=200)] = "",
+    limit: Annotated[int, Query(ge=1, le=20)] = 8,
+) -> dict[str, Any]:
+    """知识库: the answers the bot gives (答复口径), for an operator to find and insert in a reply.
+    Not audited: the words are often the citizen's own, and nothing is read but the shared answers."""
+    kb = knowledge_for(_console(request).rt.settings)
+    if kb is None:
+        return {"enabled": False, "entries": []}
+    words = q.strip()
+    found = [(h.entry, h.score) for h in kb.search(words, limit)] if words else [(e, None) for e in kb.entries[:limit]]
+    return {"enabled": True, "entries": [
+        {"id": e.id, "question": e.question, "answer": e.answer, "source": e.source,
+         "updated": e.updated.isoformat() if e.updated else "", "score": None if score is None else round(score, 3)}
+        for e, score in found
+    ]}
+
+
 @api.put("/canned")
 async def set_canned(body: CannedIn, user: SupervisorDep, request: Request) -> dict[str, Any]:
     """常用语: supervisors edit the list every operator uses."""
@@ -653,6 +673,7 @@ async def stats(user: SupervisorDep, request: Request, now_at: NowDep) -> dict[s
         "now": now,
         "counts": snapshot["counts"],
         "service": service,  # 受理, 办结, 回访: what the centre reports
+        "knowledge": await _knowledge_use(console),  # 知识库答复: which answers help, which do not
         "overdue": overdue,  # 超期未办结, by 办理时限
         "due_soon": due_soon,  # 即将超期: due within due_soon_hours (0 = off: the card is hidden)
         "due_soon_hours": settings.due_soon_hours,
@@ -666,6 +687,29 @@ async def stats(user: SupervisorDep, request: Request, now_at: NowDep) -> dict[s
                              "waited_s": round(now - r["waiting_since"], 1), "last_text": r["last_text"]}
                             for r in waiting[:10]],
     }
+
+
+async def _knowledge_use(console: ConsoleState, days: int = 30) -> dict[str, Any]:
+    """The knowledge base's answers over the last ``days`` Beijing days: per entry, how often the bot
+    gave it and how often the citizen said it solved the matter or not (most given first)."""
+    today = datetime.now(BEIJING).date()
+    async with console.redis.pipeline(transaction=False) as pipe:
+        for back in range(days):
+            pipe.hgetall(keys.knowledge_day((today - timedelta(days=back)).strftime("%Y%m%d")))
+        per_day = await pipe.execute()
+    counts: dict[str, dict[str, int]] = {}
+    for day in per_day:
+        for field, n in day.items():
+            entry, _, outcome = field.rpartition("|")
+            counts.setdefault(entry, {"answered": 0, "solved": 0, "unsolved": 0})
+            if outcome in counts[entry]:
+                counts[entry][outcome] += int(n)
+    kb = knowledge_for(console.rt.settings)
+    questions = {e.id: e.question for e in kb.entries} if kb is not None else {}
+    ranked = sorted(counts.items(), key=lambda item: (-item[1]["answered"], item[0]))
+    totals = {k: sum(c[k] for c in counts.values()) for k in ("answered", "solved", "unsolved")}
+    rows = [{"id": entry, "question": questions.get(entry, entry), **c} for entry, c in ranked[:20]]
+    return {"days": days, "enabled": kb is not None, "totals": totals, "entries": rows}
 
 
 @api.get("/dead-letters")

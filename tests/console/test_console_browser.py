@@ -556,3 +556,49 @@ def test_a_citizen_newly_waiting_is_announced(live_gateway: str, settings: Setti
         assert dialogs == [] and errors == []
     finally:
         context.close()
+
+
+def test_operator_inserts_an_answer_from_the_knowledge_base(
+    live_gateway: str, settings: Settings, browser: Any
+) -> None:
+    """知识库 (Alt+Q): searched by the citizen's last words, an answer inserted into the reply,
+    read over by the operator and sent; another conversation starts its own search."""
+    from playwright.sync_api import expect
+
+    from nlu.knowledge import knowledge_for
+
+    kb = knowledge_for(settings)
+    assert kb is not None
+    withdraw = next(e for e in kb.entries if e.id == "withdraw")
+    base = live_gateway.rstrip("/")
+    _create_operator(settings)
+    _citizen_says(base, "工单登记错了想撤回，转人工")
+    errors: list[str] = []
+    dialogs: list[str] = []
+    context, page = _page(browser, errors, dialogs, viewport={"width": 1366, "height": 768})
+    try:
+        _login(page, base, OPERATOR)
+        page.locator(".queue-item").filter(has_text="撤回").click()
+        page.locator("#btn-takeover").click()
+        expect(page.locator("#reply-text")).to_be_editable()
+        page.keyboard.press("Alt+q")
+        expect(page.locator("#kb-panel")).to_be_visible()
+        expect(page.locator("#kb-q")).to_have_value("工单登记错了想撤回，转人工")
+        first = page.locator("#kb-results .kb-entry").first
+        expect(first.locator(".kb-question")).to_have_text(withdraw.question)
+        page.locator("#reply-text").fill("您好，")
+        first.get_by_role("button", name="插入").click()
+        expect(page.locator("#kb-panel")).to_be_hidden()
+        expect(page.locator("#reply-text")).to_have_value("您好，\n" + withdraw.answer)
+        page.locator("#btn-send").click()
+        expect(page.locator("#history .msg").last).to_contain_text(withdraw.answer[:20])
+
+        page.locator("#btn-kb").click()  # the operator's own words
+        page.locator("#kb-q").fill("紧急情况打什么电话")
+        page.locator("#kb-q").press("Enter")
+        expect(page.locator("#kb-results .kb-entry").first).to_contain_text("110")
+        page.locator("#kb-q").press("Escape")
+        expect(page.locator("#kb-panel")).to_be_hidden()
+        assert dialogs == [] and errors == []
+    finally:
+        context.close()

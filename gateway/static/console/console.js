@@ -303,6 +303,8 @@
       state.selected = key;
       state.conv = null;
       $("reply-text").value = "";
+      $("kb-q").value = "";  // the next conversation's search starts from its citizen's words
+      toggleKnowledge(false);
     }
     renderQueue();
     refreshConversation(true);
@@ -549,6 +551,51 @@
     box.value = box.value ? box.value + text : text;
     box.focus();
   }
+  // 知识库: the answers the bot gives (答复口径), searched by the citizen's last words or the
+  // operator's, and inserted into the reply (the operator reads it over before sending)
+  function lastCitizenText() {
+    var h = (state.conv && state.conv.history) || [];
+    for (var i = h.length - 1; i >= 0; i--) if (h[i].from === "citizen" && h[i].text) return h[i].text;
+    return "";
+  }
+  function toggleKnowledge(open) {
+    var panel = $("kb-panel");
+    if (open === undefined) open = panel.hidden;
+    panel.hidden = !open;
+    $("btn-kb").setAttribute("aria-expanded", String(open));
+    if (!open) return;
+    if (!$("kb-q").value) $("kb-q").value = lastCitizenText().slice(0, 200);
+    searchKnowledge();
+    $("kb-q").focus();
+    $("kb-q").select();
+  }
+  function searchKnowledge() {
+    var q = $("kb-q").value.trim();
+    api("GET", "/knowledge?q=" + encodeURIComponent(q)).then(function (d) {
+      var list = $("kb-results");
+      list.textContent = "";
+      if (!d.enabled) { list.appendChild(el("li", "muted", "未配置知识库（HOTLINE_KNOWLEDGE_FILE）")); return; }
+      if (!d.entries.length) { list.appendChild(el("li", "muted", "知识库中没有找到相关答复")); return; }
+      d.entries.forEach(function (e) {
+        var li = el("li", "kb-entry");
+        li.appendChild(el("div", "kb-question", e.question));
+        li.appendChild(el("div", "kb-answer", e.answer));
+        var foot = el("div", "kb-foot");
+        foot.appendChild(el("span", "", [e.source, e.updated ? e.updated + " 更新" : ""].filter(Boolean).join(" · ")));
+        var use = el("button", "small", "插入");
+        use.type = "button";
+        use.addEventListener("click", function () {
+          var box = $("reply-text");
+          box.value = box.value ? box.value + "\n" + e.answer : e.answer;
+          toggleKnowledge(false);
+          box.focus();
+        });
+        foot.appendChild(use);
+        li.appendChild(foot);
+        list.appendChild(li);
+      });
+    }).catch(function (e) { toast(e.message, true); });
+  }
   function move(step) {
     var rows = visible();
     if (!rows.length) return;
@@ -611,6 +658,7 @@
       $("s-frt-median").textContent = d.first_reply_s.median === null ? "—" : duration(d.first_reply_s.median);
       $("s-frt-p90").textContent = d.first_reply_s.p90 === null ? "—" : duration(d.first_reply_s.p90);
       renderService(d.service || []);
+      renderKnowledgeUse(d.knowledge);
       $("s-overdue").textContent = d.overdue || 0;
       $("card-overdue").classList.toggle("alert", (d.overdue || 0) > 0);
       $("s-due-soon").textContent = d.due_soon || 0;
@@ -668,6 +716,30 @@
     $("s-service-channels").textContent = last && last.filed ? last.label + "受理渠道：" + Object.keys(last.by_channel)
       .sort(function (a, b) { return last.by_channel[b] - last.by_channel[a]; })
       .map(function (c) { return channelName(c) + " " + last.by_channel[c]; }).join("，") : "";
+  }
+  // 知识库答复: which answers the bot gives most, and whether citizens found them solved the matter
+  // (解决率 = 已解决 / (已解决 + 未解决); those who said neither are not counted)
+  function renderKnowledgeUse(k) {
+    var tb = $("s-kb");
+    tb.textContent = "";
+    if (!k || !k.enabled) { $("s-kb-totals").textContent = "未配置知识库"; return; }
+    var t = k.totals;
+    $("s-kb-totals").textContent = "共答复 " + t.answered + " 次，市民表示已解决 " + t.solved + " 次、未解决 " + t.unsolved +
+      " 次（未解决的已转为登记工单）";
+    k.entries.forEach(function (r) {
+      var judged = r.solved + r.unsolved;
+      var tr = el("tr");
+      [r.question, r.answered, r.solved, r.unsolved, judged ? percent(r.solved / judged) : "—"]
+        .forEach(function (v) { tr.appendChild(el("td", "", String(v))); });
+      tb.appendChild(tr);
+    });
+    if (!k.entries.length) {
+      var tr = el("tr");
+      var td = el("td", "muted", "近30天暂无知识库答复");
+      td.colSpan = 5;
+      tr.appendChild(td);
+      tb.appendChild(tr);
+    }
   }
   // Filings, deliveries and bot turns that kept failing: retried or discarded one by one. A
   // supervisor sees at a glance, from the desk too, that something did.
@@ -875,6 +947,11 @@
     $("note-mode").addEventListener("change", updateComposer);
     $("btn-save-form").addEventListener("click", saveForm);
     $("btn-file").addEventListener("click", fileTicket);
+    $("btn-kb").addEventListener("click", function () { toggleKnowledge(); });
+    $("kb-q").addEventListener("keydown", function (ev) {
+      if (ev.key === "Enter") { ev.preventDefault(); searchKnowledge(); }
+      else if (ev.key === "Escape") { ev.preventDefault(); toggleKnowledge(false); $("reply-text").focus(); }
+    });
     $("canned").addEventListener("change", function () {
       if (this.value !== "") insertCanned(parseInt(this.value, 10));
       this.selectedIndex = 0;
@@ -924,6 +1001,7 @@
         else if (code === "KeyJ" || k === "j") move(1);
         else if (code === "KeyK" || k === "k") move(-1);
         else if (code === "KeyF" || k === "f") fileTicket();
+        else if (code === "KeyQ" || k === "q") toggleKnowledge();
         else if (code === "KeyS" || k === "s") { show("lookup"); $("lq").focus(); $("lq").select(); }
         else if (code === "KeyN" || k === "n") { $("note-mode").checked = !$("note-mode").checked; updateComposer(); $("reply-text").focus(); }
         else if (/^Digit[1-9]$/.test(code)) insertCanned(parseInt(code.slice(5), 10) - 1);

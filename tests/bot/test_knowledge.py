@@ -1,0 +1,96 @@
+"""The bot answers a question (咨询) from the knowledge base, and files it when that did not help."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from bot.dialogue import Bot
+from nlu.knowledge import Entry, KnowledgeBase
+from tests.bot.test_dialogue import Citizen, texts
+from ticket_client import LocalLedger
+
+SOCIAL_CARD = Entry(
+    id="social-card-lost",
+    question="社保卡丢了怎么补办？",
+    also=["社保卡丢失怎么办", "社会保障卡遗失如何补领", "社保卡掉了去哪里补"],
+    answer="社保卡遗失后请先挂失，再携带身份证到任一社保卡服务网点申请补办。",
+    source="市人社局",
+)
+KB = KnowledgeBase.from_entries([SOCIAL_CARD])
+
+
+@pytest.fixture
+def citizen(ledger: LocalLedger) -> Citizen:
+    from nlu import get_backend
+
+    return Citizen(Bot(ledger, get_backend(), knowledge=lambda: KB))
+
+
+async def test_a_question_the_knowledge_base_knows_is_answered_not_filed(citizen: Citizen) -> None:
+    turn = await citizen.says("请问社保卡丢了要怎么补办")
+    assert SOCIAL_CARD.answer in texts(turn) and "市人社局" in texts(turn)
+    assert turn.replies[-1].buttons == ["已解决", "没有解决"]
+    assert turn.file is None and turn.state.draft is None and turn.knowledge == ("social-card-lost", "answered")
+    turn = await citizen.says("已解决")
+    assert "很高兴" in texts(turn) and turn.knowledge == ("social-card-lost", "solved")
+    assert turn.state.answered is None and turn.state.draft is None
+
+
+async def test_not_solved_files_the_question_without_typing_it_again(citizen: Citizen, ledger: LocalLedger) -> None:
+    await citizen.says("社保卡掉了去哪里补办呢？")
+    turn = await citizen.says("没有解决")
+    assert turn.knowledge == ("social-card-lost", "unsolved")
+    assert "为您登记" in texts(turn)
+    draft = turn.state.draft
+    assert draft is not None and "社保卡" in draft.description  # the question, not "没有解决"
+    assert turn.state.step == "awaiting_location"  # asked where (or 不涉及具体地点) as any 咨询
+    turn = await citizen.says("不涉及具体地点")
+    turn = await citizen.says("确认")
+    assert turn.file is not None and "社保卡" in turn.file.description
+
+
+async def test_a_complaint_is_never_answered_from_the_knowledge_base(citizen: Citizen) -> None:
+    for text in ("我的社保卡丢了，社保局窗口工作人员态度恶劣不给补办，要投诉",
+                 "A3区联丰路米兰春天小区门口的路灯坏了一个星期了"):
+        citizen.state = type(citizen.state)()
+        turn = await citizen.says(text)
+        assert turn.knowledge is None and SOCIAL_CARD.answer not in texts(turn), text
+
+
+async def test_something_else_after_an_answer_is_read_as_a_new_message(citizen: Citizen) -> None:
+    await citizen.says("社保卡丢失怎么办？")
+    turn = await citizen.says("楼下饭店的油烟每天晚上都排到我家窗户里")
+    assert turn.knowledge is None and turn.state.answered is None
+    assert turn.state.draft is not None and "油烟" in turn.state.draft.description
+    assert "地点" in texts(turn)
+
+
+async def test_a_late_verdict_is_no_verdict(citizen: Citizen) -> None:
+    turn = await citizen.says("社保卡丢失怎么办？")
+    answered = turn.state.answered
+    assert answered is not None
+    citizen.state.answered = answered.model_copy(update={"at": answered.at - timedelta(hours=2)})
+    turn = await citizen.says("没有解决")
+    assert turn.knowledge is None and turn.state.draft is None  # "没有" alone files nothing
+
+
+async def test_without_a_knowledge_base_questions_are_drafted_as_before(ledger: LocalLedger) -> None:
+    from nlu import get_backend
+
+    citizen = Citizen(Bot(ledger, get_backend(), knowledge=lambda: None))
+    turn = await citizen.says("请问社保卡丢了要怎么补办")
+    assert turn.knowledge is None and turn.state.draft is not None
+
+
+async def test_the_shipped_knowledge_base_answers_how_to_withdraw(ledger: LocalLedger) -> None:
+    """The entries shipped in config/knowledge.yml, as the gateway loads them."""
+    from config.settings import Settings
+    from nlu import get_backend
+    from nlu.knowledge import knowledge_for
+
+    settings = Settings()
+    citizen = Citizen(Bot(ledger, get_backend(), knowledge=lambda: knowledge_for(settings)))
+    turn = await citizen.says("12345热线受理哪些事情？")
+    assert turn.knowledge is not None and "咨询" in texts(turn)
