@@ -304,6 +304,32 @@ async def conversation(user: UserDep, request: Request, key: Annotated[str, Quer
     }
 
 
+RELATED_DAYS = 30  # 同一地点近期工单: how far back the console looks
+
+
+@api.get("/related")
+async def related(user: UserDep, request: Request, key: Annotated[str, Query(max_length=300)]) -> dict[str, Any]:
+    """同一地点近期工单: tickets of the last 30 days that name the place of this conversation's matter,
+    so an operator sees that neighbours reported it already (a repeat, one to link, a pattern)
+    before filing. Its own kind of request (same first-level category) first, open ones before done.
+    A separate call from ``/conversation``: it reads a month of tickets, once per conversation opened."""
+    console = _console(request)
+    conv = await convs.load(console.redis, key)
+    word = convs.place_word(conv)
+    if not word or console.rt.tickets is None:
+        return {"place": word, "days": RELATED_DAYS, "tickets": [], "more": False}
+    since = datetime.now(UTC) - timedelta(days=RELATED_DAYS)
+    found = await console.rt.tickets.search(TicketQuery(text=word, since=since, limit=51))
+    form = await convs.ticket_form(console.redis, key, conv)
+    kind = (form.category or convs.nlu_panel(conv)["category"])[:1]
+    found.sort(key=lambda t: (t.category[:1] != kind, t.status in deadlines.DONE))  # stable: newest first within
+    return {
+        "place": word, "days": RELATED_DAYS, "more": len(found) > 50,
+        "tickets": [{**convs.ticket_view(t, console.rt.settings), "own": t.conversation_key == key} for t in found[:8]],
+        "count": min(len(found), 50),
+    }
+
+
 @api.post("/takeover")
 async def takeover(body: KeyIn, user: UserDep, request: Request) -> dict[str, Any]:
     """接管: exactly one operator wins; the others get 409 naming the winner."""

@@ -498,6 +498,14 @@ def test_operator_looks_a_ticket_up_and_moves_it_on(live_gateway: str, settings:
         expect(page.locator(f"#tickets li[data-ticket-id='{ticket_id}']")).to_contain_text("已派单")
         page.locator(f"#tickets li[data-ticket-id='{ticket_id}'] button", has_text="详情").click()
         expect(page.locator("#ld")).to_have_attribute("data-ticket-id", ticket_id)
+
+        # 同一地点近30天工单: the other citizen's lamp at 米兰春天 too, this citizen's own marked
+        page.locator("#tab-desk").click()
+        expect(page.locator("#related-place")).to_have_text("（米兰春天）")
+        expect(page.locator("#related li[data-ticket-id]")).to_have_count(2)
+        expect(page.locator(f"#related li[data-ticket-id='{ticket_id}']")).to_contain_text("本人")
+        page.locator(f"#related li[data-ticket-id='{other}'] button", has_text="详情").click()
+        expect(page.locator("#ld")).to_have_attribute("data-ticket-id", other)
         assert dialogs == [] and errors == []
     finally:
         context.close()

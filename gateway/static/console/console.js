@@ -318,6 +318,7 @@
         var first = !state.conv;
         state.conv = data;
         renderConversation(first);
+        if (first) loadRelated(key);
         if (focus && data.can_reply) $("reply-text").focus();
       }).catch(function (e) { toast(e.message, true); });
     }, focus ? 0 : 120);
@@ -446,6 +447,45 @@
       li.appendChild(ticketControls(t, function () { refreshConversation(); }));
       ul.appendChild(li);
     });
+  }
+  // 同一地点近30天工单: what neighbours reported at the same place (a repeat, a pattern) before the
+  // operator files another; asked once per conversation opened (it reads a month of tickets)
+  function loadRelated(convKey) {
+    var ul = $("related");
+    ul.textContent = "";
+    $("related-place").textContent = "";
+    api("GET", "/related?key=" + encodeURIComponent(convKey)).then(function (d) {
+      if (state.selected !== convKey) return;
+      ul.textContent = "";
+      $("related-place").textContent = d.place ? "（" + d.place + "）" : "";
+      if (!d.place) { ul.appendChild(el("li", "muted", "未识别出具体地点")); return; }
+      if (!d.tickets.length) { ul.appendChild(el("li", "muted", "暂无")); return; }
+      d.tickets.forEach(function (t) {
+        var li = el("li");
+        li.setAttribute("data-ticket-id", t.ticket_id);
+        var tid = el("div", "tid", t.ticket_id + " ");
+        if (t.own) tid.appendChild(el("span", "badge", "本人"));
+        if (t.overdue) tid.appendChild(el("span", "badge overdue", "超期"));
+        var more = el("button", "link", "详情");
+        more.type = "button";
+        more.addEventListener("click", function () { show("lookup"); showTicket(t.ticket_id); });
+        tid.appendChild(more);
+        li.appendChild(tid);
+        li.appendChild(el("div", "", (t.title || "") + " · " + (t.category[0] || "未分类") + " · " +
+          (STATUS[t.status] || t.status) + " · " + dateTime(t.created_at)));
+        ul.appendChild(li);
+      });
+      if (d.count > d.tickets.length) {
+        var all = el("li");
+        var link = el("button", "link", "共" + (d.more ? "50余" : d.count) + "件，在工单查询中查看");
+        link.type = "button";
+        link.addEventListener("click", function () {
+          show("lookup"); $("lq").value = d.place; $("lq-days").value = "30"; $("lookup-form").requestSubmit();
+        });
+        all.appendChild(link);
+        ul.appendChild(all);
+      }
+    }).catch(function () {});
   }
   // 变更状态: the next statuses the workflow allows, with a note the citizen sees; and 办理进展: a
   // department's interim answer, told to the citizen while the status stays.
