@@ -66,7 +66,7 @@ SURE_PROGRESS = 0.8  # a progress question this sure is about the citizen's own 
 ANSWER_MEMORY = timedelta(minutes=30)  # "没有解决" to an answer this old still files its question
 SOLVED_BUTTON, UNSOLVED_BUTTON = "已解决", "没有解决"
 SOLVED = re.compile(r"(?:已经?|也)?解决了?|明白了?|知道了|懂了|清楚了|好的?|可以了|行了?|谢谢|感谢|多谢|ok|OK")
-UNSOLVED = re.compile(r"没有?解决|未解决|不能解决|解决不了|还是不行|不行|没用|没有用|不对|帮我登记|登记|转交|反映")
+UNSOLVED = re.compile(r"没有?解决|未解决|不能解决|解决不了|还是不行|不行|没用|没有用|不对|帮我登记|登记|转交")
 
 
 class Reply(BaseModel):
