@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from config.settings import Settings, get_settings
 from gateway import errors, metrics
+from gateway.console import knowledge as knowledge_admin
 from gateway.console import routes as console
 from gateway.logging import configure as configure_logging
 from gateway.routes import admin, health, media
@@ -144,6 +145,7 @@ def create_app(settings: Settings | None = None, *, workers: bool | None = None)
     app.include_router(admin.router)
     app.include_router(media.router)
     console.install(app)
+    app.include_router(knowledge_admin.router)  # 知识库维护
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)

@@ -9,6 +9,8 @@ GROUP = {INBOUND: "bot", OUTBOUND: "send", OUTBOX: "file"}
 CONVERSATIONS = "hl:convs"  # zset of conversation keys by last activity
 STATUS_CURSOR = "hl:status:cursor"
 STATUS_LOCK = "hl:status:lock"
+KNOWLEDGE_EDITS = "hl:kb:edits"  # hash: entry id → JSON of the console's edit (an entry, or 停用)
+KNOWLEDGE_VERSION = "hl:kb:ver"  # bumped with every console edit, in the same transaction
 
 
 def dedupe(key: str) -> str:

@@ -26,11 +26,11 @@ from channels.base import Channel, ChannelContext, InboundMessage, Then
 from config.settings import Settings
 from gateway import metrics
 from gateway.errors import StartupError
+from gateway.knowledge import KnowledgeSource
 from gateway.redis_conn import RedisHandle, connect
 from gateway.streams import SideWrite, Streams
 from nlu import get_backend
 from nlu.base import NluBackend
-from nlu.knowledge import knowledge_for
 from ticket_client import make_client
 from ticket_client.base import PlatformUnavailable, TicketClient
 
@@ -58,6 +58,7 @@ class Runtime:
         self.tickets: TicketClient | None = None
         self.nlu: NluBackend | None = None
         self.bot: Bot | None = None
+        self.knowledge = KnowledgeSource(settings)  # the file's entries with the console's edits
         self.stop_event = asyncio.Event()
         self.status_kick = asyncio.Event()
         self.tasks: list[asyncio.Task[Any]] = []
@@ -103,6 +104,7 @@ class Runtime:
         self.streams = Streams(self.redis_handle.client, settings.dedupe_ttl_s)
         await self.streams.ensure_groups()
         self.ctx.publish = self.streams.publish
+        await self.knowledge.start(self.redis_handle.client)
         self.tickets = await _ledger(settings)
         self.ctx.list_tickets = self.list_tickets
         run_workers = workers if workers is not None else settings.embedded_workers
@@ -137,8 +139,7 @@ class Runtime:
         except Exception as exc:  # a missing or unreadable model: say how to fix it, no traceback
             raise StartupError(f"cannot load the NLU ({self.settings.nlu_backend}): {exc}") from exc
         assert self.tickets is not None
-        settings = self.settings
-        self.bot = Bot(self.tickets, self.nlu, knowledge=lambda: knowledge_for(settings))
+        self.bot = Bot(self.tickets, self.nlu, knowledge=self.knowledge.current)
 
     async def list_tickets(self, conversation_key: str) -> list[dict[str, Any]]:
         """A citizen's own tickets for channel pages (the mini-program, the widget)."""
@@ -192,6 +193,7 @@ class Runtime:
             await self.ctx.http.aclose()
         if self.tickets is not None:
             await self.tickets.close()
+        await self.knowledge.stop()
         if self.redis_handle is not None:
             await self.redis_handle.close()
 

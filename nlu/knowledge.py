@@ -33,6 +33,7 @@ import os
 import re
 import threading
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
@@ -593,13 +594,29 @@ def problems(
     return out
 
 
-def near_duplicates(kb: KnowledgeBase, bar: float = NEAR_DUPLICATE) -> list[Problem]:
+def near_duplicates(
+    kb: KnowledgeBase, bar: float = NEAR_DUPLICATE, ids: Collection[str] | None = None
+) -> list[Problem]:
     """Phrasings another entry scores ``bar`` or more on (warnings for ``check``): the two entries
-    compete for the same questions, and the bot answers neither when they tie."""
+    compete for the same questions, and the bot answers neither when they tie.
+
+    ``ids`` narrows it to pairs involving those entries (one just saved in the console): their
+    phrasings, and those of the entries their phrasings come near. Searching every phrasing takes
+    seconds in a base of 2,000 entries; this takes milliseconds, and misses only a rival that none
+    of the entry's own phrasings finds among its best matches."""
     out: list[Problem] = []
-    for entry in kb.entries:
+    entries = kb.entries
+    wanted = set(ids) if ids is not None else set()
+    if ids is not None:
+        near = {
+            hit.entry.id for e in kb.entries if e.id in wanted for t in e.phrasings for hit in kb.search(t, 10)
+        }
+        entries = [e for e in kb.entries if e.id in wanted | near]
+    for entry in entries:
         for text in entry.phrasings:
             for hit in kb.search(text, limit=3):
+                if ids is not None and entry.id not in wanted and hit.entry.id not in wanted:
+                    continue
                 if hit.entry.id != entry.id and hit.score >= bar:
                     out.append(
                         Problem(

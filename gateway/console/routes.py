@@ -42,7 +42,6 @@ from gateway.console.auth import (
 from gateway.console.users import User, UserError, UserStore, generate_password
 from gateway.errors import AuthError, BadInput, Conflict, Forbidden, NotFound, RateLimited
 from gateway.runtime import Runtime
-from nlu.knowledge import knowledge_for
 from nlu.pii import mask_pii
 from ticket_client.base import MAX_NOTE, RATINGS, STATUSES, TicketQuery
 
@@ -604,7 +603,7 @@ async def knowledge(
 ) -> dict[str, Any]:
     """知识库: the answers the bot gives (答复口径), for an operator to find and insert in a reply.
     Not audited: the words are often the citizen's own, and nothing is read but the shared answers."""
-    kb = knowledge_for(_console(request).rt.settings)
+    kb = _console(request).rt.knowledge.current()  # the file's entries with the console's edits
     if kb is None:
         return {"enabled": False, "entries": []}
     words = q.strip()
@@ -730,7 +729,7 @@ async def _knowledge_use(console: ConsoleState, days: int = 30) -> dict[str, Any
             counts.setdefault(entry, {"answered": 0, "solved": 0, "unsolved": 0})
             if outcome in counts[entry]:
                 counts[entry][outcome] += int(n)
-    kb = knowledge_for(console.rt.settings)
+    kb = console.rt.knowledge.current()
     questions = {e.id: e.question for e in kb.entries} if kb is not None else {}
     ranked = sorted(counts.items(), key=lambda item: (-item[1]["answered"], item[0]))
     totals = {k: sum(c[k] for c in counts.values()) for k in ("answered", "solved", "unsolved")}

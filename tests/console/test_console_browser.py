@@ -1,8 +1,8 @@
 """Human takeover in real headless Chromium: a citizen in the web widget, an operator in the console.
 
 Needs ``/usr/bin/chromium`` (Debian package ``chromium``; Playwright's own browser downloads are not
-used). Saves ``docs/console-queue.png``, ``docs/console-conversation.png``, ``docs/console-supervisor.png``
-and ``docs/console-lookup.png`` (with HOTLINE_UPDATE_SCREENSHOTS=1).
+used). Saves ``docs/console-queue.png``, ``docs/console-conversation.png``, ``docs/console-supervisor.png``,
+``docs/console-lookup.png`` and ``docs/console-knowledge.png`` (with HOTLINE_UPDATE_SCREENSHOTS=1).
 """
 
 from __future__ import annotations
@@ -610,3 +610,86 @@ def test_operator_inserts_an_answer_from_the_knowledge_base(
         assert dialogs == [] and errors == []
     finally:
         context.close()
+
+
+def test_supervisor_edits_an_answer_that_operators_then_find(
+    live_gateway: str, settings: Settings, browser: Any
+) -> None:
+    """知识库维护: a supervisor changes an answer in the 知识库 tab (a refused save says why, a new
+    entry's near-duplicate is pointed out) and exports the result; an operator's search (Alt+Q)
+    then finds the new answer, and the operator sees the tab read-only."""
+    from playwright.sync_api import expect
+
+    new_answer = "工单登记有误时，请发送“撤回工单”，工作人员核实后为您撤回（测试修改）。"
+    base = live_gateway.rstrip("/")
+    _create_operator(settings)
+    _create_operator(settings, "banzhang", "supervisor", "李班长")
+    _citizen_says(base, "工单登记错了想撤回，转人工")
+    errors: list[str] = []
+    dialogs: list[str] = []
+    context, page = _page(browser, errors, dialogs, viewport={"width": 1366, "height": 768}, accept_downloads=True)
+    op_context, op = _page(browser, errors, dialogs, viewport={"width": 1366, "height": 768})
+    try:
+        _login(page, base, "banzhang")
+        page.locator("#tab-knowledge").click()
+        expect(page.locator("#knowledge")).to_be_visible()
+        expect(page.locator("#ka-entries .ka-entry")).to_have_count(13)
+        page.locator("#ka-q").fill("撤回")  # filters as typed
+        expect(page.locator("#ka-entries .ka-entry[data-id='withdraw']")).to_have_count(1)
+        page.locator("#ka-entries .ka-entry[data-id='withdraw']").click()
+        expect(page.locator("#ka-edit")).to_have_attribute("data-origin", "file")
+        expect(page.locator("#ka-remove")).to_have_text("停用")
+        expect(page.locator("#ka-restore")).to_be_hidden()
+
+        page.locator("#ka-answer").fill("")
+        page.locator("#ka-save").click()
+        expect(page.locator("#ka-problem")).to_contain_text("答复口径：答复不能为空")
+        page.locator("#ka-answer").fill(new_answer)
+        page.locator("#ka-save").click()
+        expect(page.locator("#toast")).to_contain_text("已保存")
+        expect(page.locator("#ka-problem")).to_have_text("")
+        row = page.locator("#ka-entries .ka-entry[data-id='withdraw']")
+        expect(row.locator(".badge")).to_have_text("已修改")
+        expect(row.locator(".ka-a")).to_have_text(new_answer)
+        expect(page.locator("#ka-restore")).to_be_visible()
+
+        page.locator("#ka-new").click()  # 新增条目: one that competes with service-hours
+        page.locator("#ka-id").fill("night-line")
+        page.locator("#ka-question").fill("晚上12345有人接吗")
+        page.locator("#ka-answer").fill("有人接听。")
+        page.locator("#ka-save").click()
+        warnings = page.locator("#ka-warnings li")
+        expect(warnings.filter(has_text="night-line：问法“晚上12345有人接吗”也很像 service-hours")).to_have_count(1)
+        expect(warnings.filter(has_text="没有相似问")).to_have_count(1)
+        expect(page.locator("#ka-edit")).to_have_attribute("data-origin", "console")
+        page.locator("#ka-q").fill("")
+        expect(page.locator("#ka-entries .ka-entry")).to_have_count(14)
+        page.locator("#ka-entries .ka-entry[data-id='night-line']").scroll_into_view_if_needed()
+        page.screenshot(path=str(DOCS / "console-knowledge.png"))
+        page.locator("#ka-origin").select_option("console")
+        expect(page.locator("#ka-entries .ka-entry")).to_have_count(1)
+        with page.expect_download() as download:  # 导出 YAML: the file's format, the edits folded in
+            page.locator("#ka-export").click()
+        exported = Path(download.value.path()).read_text(encoding="utf-8")
+        assert exported.startswith("# 知识库导出") and new_answer in exported and "id: night-line" in exported
+        page.locator("#tab-super").click()
+        expect(page.locator("#s-audit tr[data-action='knowledge.update']")).to_contain_text("修改知识库")
+        expect(page.locator("#s-audit tr[data-action='knowledge.create']")).to_contain_text("新增知识库条目")
+
+        _login(op, base, OPERATOR)  # the operator's search finds the new answer
+        op.locator(".queue-item").filter(has_text="撤回").click()
+        op.locator("#btn-takeover").click()
+        expect(op.locator("#reply-text")).to_be_editable()
+        op.keyboard.press("Alt+q")
+        expect(op.locator("#kb-results .kb-entry").first.locator(".kb-answer")).to_have_text(new_answer)
+        op.locator("#tab-knowledge").click()  # read-only for operators
+        expect(op.locator("#ka-new")).to_be_hidden()
+        expect(op.locator("#ka-export")).to_be_hidden()
+        op.locator("#ka-entries .ka-entry[data-id='withdraw']").click()
+        expect(op.locator("#ka-answer")).to_have_value(new_answer)
+        expect(op.locator("#ka-answer")).not_to_be_editable()
+        expect(op.locator("#ka-save")).to_be_hidden()
+        assert dialogs == [] and errors == []
+    finally:
+        context.close()
+        op_context.close()

@@ -24,7 +24,9 @@
     handback: "交还机器人", close: "结束会话", transfer: "转交", reply: "回复市民", "reply.refused": "回复被拒绝",
     note: "内部备注", "form.save": "保存工单信息", "ticket.file": "登记工单", "ticket.status": "工单状态变更",
     "canned.update": "修改常用语", "user.create": "创建账号", "user.disable": "停用账号",
-    "dead.retry": "重试异常记录", "dead.discard": "丢弃异常记录", "ticket.search": "工单查询", "ticket.note": "办理进展", "ticket.export": "导出工单"
+    "dead.retry": "重试异常记录", "dead.discard": "丢弃异常记录", "ticket.search": "工单查询", "ticket.note": "办理进展", "ticket.export": "导出工单",
+    "knowledge.create": "新增知识库条目", "knowledge.update": "修改知识库", "knowledge.disable": "停用知识库条目",
+    "knowledge.delete": "删除知识库条目", "knowledge.restore": "知识库条目恢复为文件版本", "knowledge.export": "导出知识库"
   };
   var DEAD_KINDS = { filing: "工单未能登记", delivery: "消息未能送达", turn: "消息未能处理" };
   var MESSAGE_KINDS = { ticket_filed: "受理回执", status_update: "进度通知", survey: "回访", reply: "机器人回复", operator: "人工回复" };
@@ -959,12 +961,155 @@
     if (d.status_by_platform) actions.appendChild(el("p", "muted small", "工单状态由工单平台管理"));
     else actions.appendChild(ticketControls(t, function () { showTicket(t.ticket_id); }));
   }
+  // --- 知识库维护: the answers the bot gives, from the file and the console's edits. Everyone reads
+  // them; supervisors edit, and the bot answers from an edit within seconds ------------------------
+  var ORIGINS = { file: "文件", console: "控制台新增", edited: "已修改", disabled: "已停用" };
+  var kadmin = { rows: [], shown: "", creating: false, file: "" };
+  function loadKnowledgeAdmin(reshow) {
+    return api("GET", "/knowledge/entries").then(function (d) {
+      kadmin.rows = d.entries;
+      kadmin.file = d.file;
+      $("ka-error").hidden = !d.error;
+      $("ka-error").textContent = d.error ? "控制台的修改与知识库文件冲突，机器人仍按上一版答复。请修改或删除冲突的条目：" + d.error : "";
+      renderKnowledgeAdmin();
+      var row = kadmin.rows.find(function (r) { return r.id === kadmin.shown; });
+      if (reshow && row) showEntry(row);
+      else if (reshow) clearEntry();
+    }).catch(function (e) { toast(e.message, true); });
+  }
+  function kaMatches(r, q) {
+    if (!q) return true;
+    return [r.id, r.question, r.answer, r.source].concat(r.also).join("\n").toLowerCase().indexOf(q) >= 0;
+  }
+  function renderKnowledgeAdmin() {
+    var q = $("ka-q").value.trim().toLowerCase(), origin = $("ka-origin").value;
+    var counts = { file: 0, console: 0, edited: 0, disabled: 0 };
+    kadmin.rows.forEach(function (r) { counts[r.origin] += 1; });
+    $("ka-summary").textContent = "在用 " + (kadmin.rows.length - counts.disabled) + " 条（文件 " + counts.file +
+      "，控制台新增 " + counts.console + "，已修改 " + counts.edited + "），已停用 " + counts.disabled + " 条" +
+      (kadmin.file ? "；知识库文件：" + kadmin.file : "；未配置知识库文件");
+    var ul = $("ka-entries");
+    ul.textContent = "";
+    var rows = kadmin.rows.filter(function (r) { return (!origin || r.origin === origin) && kaMatches(r, q); });
+    rows.forEach(function (r) {
+      var li = el("li", "ka-entry" + (r.id === kadmin.shown ? " selected" : ""));
+      li.setAttribute("data-id", r.id);
+      li.setAttribute("data-origin", r.origin);
+      li.tabIndex = 0;
+      var top = el("div", "ka-top");
+      top.appendChild(el("span", "ka-q", r.question));
+      top.appendChild(el("span", "badge origin-" + r.origin, ORIGINS[r.origin] || r.origin));
+      li.appendChild(top);
+      li.appendChild(el("div", "ka-a", r.answer));
+      li.appendChild(el("div", "ka-meta", ["相似问 " + r.also.length + " 条", r.source, r.updated ? r.updated + " 更新" : "",
+        r.id].filter(Boolean).join(" · ")));
+      li.addEventListener("click", function () { showEntry(r); });
+      li.addEventListener("keydown", function (ev) { if (ev.key === "Enter") showEntry(r); });
+      ul.appendChild(li);
+    });
+    $("ka-empty").hidden = rows.length > 0;
+  }
+  function clearEntry() {
+    kadmin.shown = "";
+    kadmin.creating = false;
+    $("ka-edit").hidden = true;
+    $("ka-none").hidden = false;
+  }
+  function fillEntry(r) {
+    $("ka-id").value = r.id;
+    $("ka-question").value = r.question;
+    $("ka-also").value = r.also.join("\n");
+    $("ka-answer").value = r.answer;
+    $("ka-source").value = r.source;
+    $("ka-keywords").value = r.keywords.join("，");
+    $("ka-problem").textContent = "";
+    $("ka-warnings").textContent = "";
+    var editable = state.me.role === "supervisor";
+    ["ka-question", "ka-also", "ka-answer", "ka-source", "ka-keywords"].forEach(function (id) { $(id).readOnly = !editable; });
+    $("ka-edit").hidden = false;
+    $("ka-none").hidden = true;
+  }
+  function showEntry(r) {
+    kadmin.shown = r.id;
+    kadmin.creating = false;
+    document.querySelectorAll("#ka-entries .ka-entry").forEach(function (li) {
+      li.classList.toggle("selected", li.getAttribute("data-id") === r.id);
+    });
+    fillEntry(r);
+    $("ka-edit").setAttribute("data-id", r.id);
+    $("ka-edit").setAttribute("data-origin", r.origin);
+    $("ka-title").textContent = r.question;
+    var meta = ["编号 " + r.id, ORIGINS[r.origin] || r.origin];
+    if (r.origin === "file" && kadmin.file) meta[1] += "（" + kadmin.file + "）";
+    if (r.updated) meta.push(r.updated + " 更新");
+    if (r.edited_by) meta.push(r.edited_by + " 于 " + dateTime(r.edited_at) + (r.origin === "disabled" ? " 停用" : " 修改"));
+    $("ka-meta").textContent = meta.join(" · ") + (r.origin === "disabled" ? "。机器人不再用该条答复，可恢复为文件版本" : "");
+    $("ka-id-label").hidden = true;
+    $("ka-remove").hidden = r.origin === "disabled";
+    $("ka-remove").textContent = r.origin === "console" ? "删除" : "停用";
+    $("ka-restore").hidden = r.origin !== "edited" && r.origin !== "disabled";
+  }
+  function newEntry() {
+    clearEntry();
+    kadmin.creating = true;
+    renderKnowledgeAdmin();
+    fillEntry({ id: "", question: "", also: [], answer: "", source: "", keywords: [] });
+    $("ka-edit").setAttribute("data-id", "");
+    $("ka-edit").setAttribute("data-origin", "");
+    $("ka-title").textContent = "新增条目";
+    $("ka-meta").textContent = "保存后机器人几秒内即可按该条答复";
+    $("ka-id-label").hidden = false;
+    $("ka-remove").hidden = true;
+    $("ka-restore").hidden = true;
+    $("ka-id").focus();
+  }
+  function readEntry() {
+    var lines = function (v, re) { return v.split(re).map(function (x) { return x.trim(); }).filter(Boolean); };
+    return {
+      question: $("ka-question").value.trim(), also: lines($("ka-also").value, /\n/),
+      answer: $("ka-answer").value.trim(), source: $("ka-source").value.trim(),
+      keywords: lines($("ka-keywords").value, /[,，、\s]+/)
+    };
+  }
+  function saveEntry() {
+    var id = kadmin.creating ? $("ka-id").value.trim() : kadmin.shown;
+    $("ka-problem").textContent = "";
+    $("ka-warnings").textContent = "";
+    if (!id) { $("ka-problem").textContent = "请填写编号"; $("ka-id").focus(); return; }
+    var path = "/knowledge/entries/" + encodeURIComponent(id) + (kadmin.creating ? "?new=true" : "");
+    $("ka-save").disabled = true;
+    api("PUT", path, readEntry()).then(function (d) {
+      kadmin.shown = d.entry.id;
+      kadmin.creating = false;
+      toast(d.created ? "已新增，机器人几秒内即可按该条答复" : "已保存，机器人几秒内即按新答复口径回答");
+      return loadKnowledgeAdmin(true).then(function () {
+        d.warnings.forEach(function (w) { $("ka-warnings").appendChild(el("li", "", w)); });
+      });
+    }).catch(function (e) { $("ka-problem").textContent = e.message; })
+      .then(function () { $("ka-save").disabled = false; });
+  }
+  function removeEntry() {
+    var r = kadmin.rows.find(function (x) { return x.id === kadmin.shown; });
+    if (!r) return;
+    var removing = r.origin === "console";
+    if (!window.confirm(removing ? "删除后该条目不再使用，确定删除吗？" : "停用后机器人不再用该条答复（可恢复为文件版本），确定停用吗？")) return;
+    act(api("DELETE", "/knowledge/entries/" + encodeURIComponent(r.id)), removing ? "已删除" : "已停用")
+      .then(function () { return loadKnowledgeAdmin(true); }).catch(function () {});
+  }
+  function restoreEntry() {
+    if (!kadmin.shown) return;
+    act(api("POST", "/knowledge/entries/" + encodeURIComponent(kadmin.shown) + "/restore"), "已恢复为文件版本")
+      .then(function () { return loadKnowledgeAdmin(true); })
+      .catch(function (e) { $("ka-problem").textContent = e.message; });
+  }
   function show(view) {
     document.querySelectorAll(".tab").forEach(function (t) { t.classList.toggle("active", t.getAttribute("data-view") === view); });
     $("desk").hidden = view !== "desk";
     $("super").hidden = view !== "super";
     $("lookup").hidden = view !== "lookup";
+    $("knowledge").hidden = view !== "knowledge";
     if (view === "super") loadSupervisor();
+    if (view === "knowledge") loadKnowledgeAdmin(false);
     if (view === "lookup") fillLookupFilters();
   }
 
@@ -1016,6 +1161,14 @@
       window.location.href = "/api/console/tickets.csv?" + lookupParams().toString();
     });
     $("card-overdue").addEventListener("click", function () { lookupLate(true, false); });  // 超期未办结
+    $("ka-q").addEventListener("input", renderKnowledgeAdmin);
+    $("ka-origin").addEventListener("change", renderKnowledgeAdmin);
+    $("ka-new").addEventListener("click", newEntry);
+    $("ka-export").addEventListener("click", function () { window.location.href = "/api/console/knowledge.yml"; });
+    $("ka-edit").addEventListener("submit", function (ev) { ev.preventDefault(); });
+    $("ka-save").addEventListener("click", saveEntry);
+    $("ka-remove").addEventListener("click", removeEntry);
+    $("ka-restore").addEventListener("click", restoreEntry);
     $("card-due-soon").addEventListener("click", function () { lookupLate(false, true); });  // 即将超期
     $("btn-save-canned").addEventListener("click", function () {
       var items = $("canned-edit").value.split("\n").map(function (x) { return x.trim(); }).filter(Boolean);
