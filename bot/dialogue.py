@@ -20,7 +20,7 @@ from bot.texts import say, status_name, texts
 from channels.base import InboundMessage
 from nlu.base import Location, NluBackend, Parse
 from nlu.dialogue_rules import GIVE_UP, ticket_key, without_opener
-from nlu.knowledge import Hit, KnowledgeBase
+from nlu.knowledge import Hit, KnowledgeBase, asks
 from nlu.subject import MAX_LEN, with_place
 from ticket_client.base import LocationInfo, Ticket, TicketClient, TicketDraft, TicketNotFound
 
@@ -56,11 +56,8 @@ MIN_DESCRIPTION = 6
 LETTER_NOTE = 30  # a letter this short may be a note (thanks, a rating), not a request
 LETTER_TITLE = 50  # a letter's own title (留言主题, e-mail subject) is the ticket's, up to this long
 SHORT_TEXT_MEMORY = timedelta(minutes=30)  # a too-short description is joined to the next words this long
-# the knowledge base answers only what reads as a question, and nothing long (a long message is a request)
-QUESTION = re.compile(
-    r"[?？]|怎么|怎样|如何|咋|哪里|哪儿|在哪|什么|多久|多长时间|几点|能否|能不能|可不可以|可以吗|是否|请问"
-    r"|[吗呢][。！!~～ ]*$"
-)
+# the knowledge base answers only what reads as a question (nlu.knowledge.asks), and nothing long
+# (a long message is a request)
 KNOWLEDGE_MAX_CHARS = 80
 SURE_PROGRESS = 0.8  # a progress question this sure is about the citizen's own ticket, not a knowledge question
 ANSWER_MEMORY = timedelta(minutes=30)  # "没有解决" to an answer this old still files its question
@@ -251,7 +248,7 @@ class Bot:
         kb = self.knowledge() if self.knowledge is not None else None
         if kb is None or not text or len(text) > KNOWLEDGE_MAX_CHARS:
             return None
-        if parse.request_type != "咨询" and not QUESTION.search(text):
+        if parse.request_type != "咨询" and not asks(text):
             return None
         return kb.answer(text)
 

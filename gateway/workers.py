@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import json
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -23,6 +23,7 @@ from bot.state import ConversationState
 from bot.texts import say, status_name
 from channels import media
 from channels.base import DeliveryError, InboundMessage, OutboundMessage
+from config.workdays import BEIJING  # the centre's day, for the daily counts
 from gateway import faults, filing, keys, metrics
 from gateway.console import keys as console_keys
 from gateway.console.conversations import QUEUE_LIMIT
@@ -32,7 +33,6 @@ from ticket_client.base import PlatformRejected, PlatformUnavailable, StatusChan
 
 log = structlog.get_logger(__name__)
 
-BEIJING = timezone(timedelta(hours=8))  # the centre's day, for the daily counts
 KNOWLEDGE_KEEP_S = 35 * 86400  # daily knowledge-base counts: the 班长视图 shows the last 30 days
 
 
