@@ -115,20 +115,27 @@ async def settle(streams: Streams, tickets: TicketClient | None, ref: str, retry
     """Retry or discard the dead letter ``ref`` (console, admin API, command line alike); a
     discarded filing is abandoned. None when it is not (or no longer) there. A retried filing is
     marked ``retrying`` in its conversation first, so an operator's filing waits for its outcome."""
-    conv_key = field = ""
-    if ref.startswith(keys.OUTBOX + "/"):
-        item = next((_item(r) for r in await streams.dead_letters(10_000) if r.get("ref") == ref), {})
-        draft = item.get("draft")
-        if isinstance(draft, dict) and draft.get("conversation_key") and item.get("key"):
-            conv_key, field = keys.conversation(str(draft["conversation_key"])), GIVEN_UP + str(item["key"])
-    if retry and field:
-        await streams.redis.eval(_MARK, 1, conv_key, field, f"retrying:{time.time():.3f}")
+    if retry and ref.startswith(keys.OUTBOX + "/"):
+        found = next((_item(r) for r in await streams.dead_letters(10_000) if r.get("ref") == ref), {})
+        if (mark := _mark_of(found)) is not None:
+            await streams.redis.eval(_MARK, 1, *mark, f"retrying:{time.time():.3f}")
     record = await streams.settle_dead_letter(ref, retry)
-    if record is not None and not retry and field:
-        await streams.redis.hdel(conv_key, field)
-    if record is not None and not retry and record.get("stream") == keys.OUTBOX and tickets is not None:
-        await abandon(tickets, str(_item(record).get("key") or ""))
+    if record is None or retry or record.get("stream") != keys.OUTBOX:
+        return record
+    item = _item(record)
+    if (mark := _mark_of(item)) is not None:
+        await streams.redis.hdel(*mark)
+    if tickets is not None:
+        await abandon(tickets, str(item.get("key") or ""))
     return record
+
+
+def _mark_of(item: dict[str, Any]) -> tuple[str, str] | None:
+    """The conversation hash and field that mark an outbox item's filing, if it names both."""
+    draft = item.get("draft")
+    if isinstance(draft, dict) and draft.get("conversation_key") and item.get("key"):
+        return keys.conversation(str(draft["conversation_key"])), GIVEN_UP + str(item["key"])
+    return None
 
 
 async def abandon(tickets: TicketClient, key: str) -> None:
