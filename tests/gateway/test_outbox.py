@@ -129,7 +129,33 @@ def test_the_dead_letters_command_lists_retries_and_discards(settings: Settings,
         await Streams(client).dead_letter(keys.OUTBOUND, "1-1", '{"text": "已办结"}', "channel refused")
         await Streams(client).dead_letter(keys.OUTBOX, "1-2", '{"key": "k", "attempt": 8}', "platform down")
 
+    async def ledger_with_unsent_filing() -> str:
+        # the gateway ran here: its ledger holds the mirror of the dead-lettered filing "k"
+        from ticket_client import make_client, migrate
+
+        await migrate(settings.effective_database_url)
+        client = make_client(settings)
+        try:
+            draft = TicketDraft(channel="web", conversation_key="web:alice", description="小区门口路灯坏了")
+            return (await client.file(draft, "k")).ticket_id
+        finally:
+            await client.close()
+
+    async def ledger_has(ticket_id: str) -> bool:
+        from ticket_client import make_client
+        from ticket_client.base import TicketNotFound
+
+        client = make_client(settings)
+        try:
+            await client.get(ticket_id)
+            return True
+        except TicketNotFound:
+            return False
+        finally:
+            await client.close()
+
     asyncio.run(in_redis(put))
+    unsent = asyncio.run(ledger_with_unsent_filing())
     monkeypatch.setenv("HOTLINE_REDIS_URL", settings.redis_url)
     monkeypatch.setenv("HOTLINE_DATA_DIR", str(settings.data_dir))
     get_settings.cache_clear()
@@ -146,7 +172,9 @@ def test_the_dead_letters_command_lists_retries_and_discards(settings: Settings,
         assert retried.exit_code == 0 and "retried" in retried.stdout
         assert runner.invoke(cli, ["admin", "dead-letters", "--retry", f"{keys.OUTBOUND}/1-1"]).exit_code == 1
         assert runner.invoke(cli, ["admin", "dead-letters", "--retry", "a", "--discard", "b"]).exit_code == 2
+        assert asyncio.run(ledger_has(unsent))
         assert runner.invoke(cli, ["admin", "dead-letters", "--discard", f"{keys.OUTBOX}/1-2"]).exit_code == 0
+        assert not asyncio.run(ledger_has(unsent))  # the discarded filing's unsent ticket is forgotten
         assert runner.invoke(cli, ["admin", "dead-letters"]).stdout == ""
     finally:
         get_settings.cache_clear()
