@@ -8,21 +8,25 @@ and validated when the feature is enabled.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from config.workdays import HOLIDAYS_FILE, HolidaysFileError, load_holidays
 
 PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "password", "admin", "token", "xxx"}
+# 诉求类型: what the NLU tells (nlu.REQUEST_TYPES, a test keeps them equal) and the console offers;
+# config sits below nlu, so it keeps its own copy for HOTLINE_RESOLVE_DAYS_BY_TYPE
+REQUEST_TYPES = ("投诉", "举报", "求助", "咨询", "建议", "表扬")
 
 
 class WechatAccount(BaseModel):
@@ -260,6 +264,10 @@ class Settings(BaseSettings):
     # end of Monday), and N must be whole: a fraction of a working day is refused at start rather
     # than rounded into a deadline nobody set. Without it, calendar time (fractions allowed).
     resolve_days: float = Field(default=15, ge=0)
+    # by 诉求类型, in the same unit (咨询=3,求助=5,表扬=0; or JSON): a type not named here, and a
+    # ticket without a type, take resolve_days; 0 = no limit for that type. Urgent tickets keep
+    # resolve_urgent_hours whatever their type.
+    resolve_days_by_type: Annotated[dict[str, float], NoDecode] = Field(default_factory=dict)
     resolve_urgent_hours: float = Field(default=24, ge=0)
     resolve_workdays: bool = True
     # the 放假安排 of years the chinese-calendar package does not know yet (config/holidays.yml
@@ -507,6 +515,45 @@ class Settings(BaseSettings):
     def email_smtp(self) -> MailServer:
         return mail_server(self.email_smtp_url.get_secret_value(), "HOTLINE_EMAIL_SMTP_URL", "smtp")
 
+    @field_validator("resolve_days_by_type", mode="before")
+    @classmethod
+    def _days_by_type(cls, value: object) -> object:
+        """``咨询=3,求助=5,表扬=0`` or a JSON object: known request types, numbers of days >= 0."""
+        name = "HOTLINE_RESOLVE_DAYS_BY_TYPE"
+        known = "、".join(REQUEST_TYPES)
+        pairs: list[tuple[object, object]]
+        if isinstance(value, str) and value.strip().startswith("{"):
+            try:
+                value = json.loads(value)
+            except ValueError as exc:
+                raise ValueError(f"{name} is not a JSON object: {exc}") from exc
+        if isinstance(value, str):
+            parts = [part.strip() for part in re.split(r"[,，;；]", value) if part.strip()]
+            if any("=" not in part for part in parts):
+                raise ValueError(f"{name} must read like 咨询=3,求助=5,表扬=0 (types: {known})")
+            pairs = [(kind, number) for kind, _, number in (part.partition("=") for part in parts)]
+        elif isinstance(value, dict):
+            pairs = list(value.items())
+        else:
+            raise ValueError(f"{name} must read like 咨询=3,求助=5,表扬=0 (types: {known})")
+        days: dict[str, float] = {}
+        for key, number in pairs:
+            kind = str(key).strip()
+            if kind not in REQUEST_TYPES:
+                raise ValueError(f"{name} names an unknown request type {kind!r}; the types are {known}")
+            if kind in days:
+                raise ValueError(f"{name} gives {kind} twice")
+            found = math.nan
+            if isinstance(number, int | float | str) and not isinstance(number, bool):
+                try:
+                    found = float(number)
+                except ValueError:
+                    pass
+            if not (math.isfinite(found) and found >= 0):
+                raise ValueError(f"{name} gives {kind} {number!r}: a number of days is needed (0 = no limit)")
+            days[kind] = found
+        return days
+
     @model_validator(mode="after")
     def _working_days(self) -> Settings:
         """Whole working days, and a holidays file that reads, when 办理时限 counts working days."""
@@ -516,6 +563,12 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"HOTLINE_RESOLVE_DAYS counts whole working days (HOTLINE_RESOLVE_WORKDAYS=true): "
                 f"{self.resolve_days:g} is not whole; round it, or set HOTLINE_RESOLVE_WORKDAYS=false for calendar days"
+            )
+        fractions = [f"{kind}={days:g}" for kind, days in self.resolve_days_by_type.items() if days != int(days)]
+        if fractions:
+            raise ValueError(
+                f"HOTLINE_RESOLVE_DAYS_BY_TYPE counts whole working days (HOTLINE_RESOLVE_WORKDAYS=true): "
+                f"{', '.join(fractions)} is not whole; round it, or set HOTLINE_RESOLVE_WORKDAYS=false for calendar days"
             )
         try:
             load_holidays(self.holidays_file)

@@ -41,6 +41,7 @@ from ticket_client.base import (
     TicketNotFound,
     TicketQuery,
     TicketRef,
+    TimeLimit,
     UnknownStatus,
 )
 from ticket_client.db import migrate, upgrade_database
@@ -76,6 +77,7 @@ __all__ = [
     "TicketNotFound",
     "TicketQuery",
     "TicketRef",
+    "TimeLimit",
     "UnknownStatus",
     "make_client",
     "migrate",

@@ -241,6 +241,21 @@ class Summary(BaseModel):
         return self.rated / self.resolved if self.resolved else None
 
 
+class TimeLimit(BaseModel):
+    """One 办理时限 as the ledger finds the tickets past it (超期) or close to it (即将超期): the
+    tickets of one kind (urgent or not; of the ``request_types`` named, or, with ``others``, of
+    every type but those, an empty one included) are late when filed before ``due_before``, due
+    soon when filed from then until ``soon_before`` (None: 即将超期 is off). A kind no limit names
+    is never late. The caller turns each 办理时限 into these filing moments
+    (gateway/console/deadlines.py): the ledger knows no calendar."""
+
+    urgent: bool = False
+    request_types: tuple[str, ...] = ()
+    others: bool = True  # with no types named: every ticket of that urgency
+    due_before: datetime
+    soon_before: datetime | None = None
+
+
 class TicketQuery(BaseModel):
     """What an operator looks a ticket up by (工单查询): each word of ``text`` must appear in the
     ticket's number, platform number, title, description, contact or conversation key; the other
@@ -252,17 +267,11 @@ class TicketQuery(BaseModel):
     urgent: bool | None = None
     rating: str = ""  # 满意 / 基本满意 / 不满意, or "none": not rated yet
     since: datetime | None = None
-    # 超期未办结: still open (not resolved nor closed) and filed before this moment (``due_before``;
-    # an urgent ticket before ``urgent_due_before``); None leaves that kind out (it has no limit).
-    # 即将超期 (``due_soon``): still open, filed at or after that moment and before ``soon_before``
-    # (``urgent_soon_before``): not late yet, late soon. Both set: either. The caller turns 办理时限
-    # into these filing moments (gateway/console/deadlines.py): the ledger knows no calendar.
+    # 超期未办结 (``overdue``): still open (not resolved nor closed) and past one of ``time_limits``;
+    # 即将超期 (``due_soon``): still open and close to one. Both set: either. Neither: no narrowing.
     overdue: bool = False
     due_soon: bool = False
-    due_before: datetime | None = None
-    urgent_due_before: datetime | None = None
-    soon_before: datetime | None = None
-    urgent_soon_before: datetime | None = None
+    time_limits: list[TimeLimit] = Field(default_factory=list)
     limit: int = Field(default=50, ge=1, le=200)
     offset: int = Field(default=0, ge=0, le=100_000)
 

@@ -372,15 +372,17 @@ class LocalLedger:
             conditions.append(TicketRow.created_at >= query.since)
         if query.overdue or query.due_soon:
             late: list[Any] = []
-            for urgent, due, soon in ((False, query.due_before, query.soon_before),
-                                      (True, query.urgent_due_before, query.urgent_soon_before)):
-                if due is None:  # no 办理时限 for this kind: never late
-                    continue
-                kind = TicketRow.urgent == urgent
+            for limit in query.time_limits:  # a kind no limit names has none: never late
+                kind = [TicketRow.urgent == limit.urgent]
+                if not limit.others:
+                    kind.append(TicketRow.request_type.in_(limit.request_types))
+                elif limit.request_types:  # the column is NOT NULL: NOT IN keeps the empty type
+                    kind.append(TicketRow.request_type.not_in(limit.request_types))
                 if query.overdue:
-                    late.append(and_(kind, TicketRow.created_at < due))
-                if query.due_soon and soon is not None:
-                    late.append(and_(kind, TicketRow.created_at >= due, TicketRow.created_at < soon))
+                    late.append(and_(*kind, TicketRow.created_at < limit.due_before))
+                if query.due_soon and limit.soon_before is not None:
+                    late.append(and_(*kind, TicketRow.created_at >= limit.due_before,
+                                     TicketRow.created_at < limit.soon_before))
             conditions += [TicketRow.status.not_in(("resolved", "closed")), or_(*late) if late else false()]
         return conditions
 

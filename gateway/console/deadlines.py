@@ -1,14 +1,16 @@
 """办理时限: when a ticket is due, whether it is 超期 or 即将超期, and which filing moments are.
 
-A ticket is due ``HOTLINE_RESOLVE_DAYS`` after it was filed: working days by default (24:00
-Beijing time of the Nth working day after the day of filing, ``config.workdays``), calendar days
-with ``HOTLINE_RESOLVE_WORKDAYS=false``; an urgent one ``HOTLINE_RESOLVE_URGENT_HOURS`` clock hours
-after. It is 超期 when still open once that moment has passed, 即将超期 when still open and due
-within ``HOTLINE_DUE_SOON_HOURS``.
+A ticket is due ``HOTLINE_RESOLVE_DAYS`` after it was filed, or the days its request type has in
+``HOTLINE_RESOLVE_DAYS_BY_TYPE`` (咨询 sooner than 投诉; 0: that type has no limit): working days
+by default (24:00 Beijing time of the Nth working day after the day of filing, ``config.workdays``),
+calendar days with ``HOTLINE_RESOLVE_WORKDAYS=false``; an urgent one, whatever its type,
+``HOTLINE_RESOLVE_URGENT_HOURS`` clock hours after. It is 超期 when still open once that moment has
+passed, 即将超期 when still open and due within ``HOTLINE_DUE_SOON_HOURS``.
 
 The ledger filters by filing time, so the 班长视图 cards and 工单查询 use the inverse of ``due_at``
-(``filed_before``) at the same ``now`` as the flags of each row and of the CSV export: the count
-on a card and the rows it opens can then never disagree, holiday or not.
+(``filed_before``), one ``TimeLimit`` per distinct limit, at the same ``now`` as the flags of each
+row and of the CSV export: the count on a card and the rows it opens can then never disagree,
+holiday or not.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from config import workdays
-from ticket_client.base import Ticket
+from ticket_client.base import Ticket, TimeLimit
 
 if TYPE_CHECKING:
     from config.settings import Settings
@@ -25,34 +27,41 @@ if TYPE_CHECKING:
 DONE = ("resolved", "closed")  # the ledger's 超期 filter leaves the same statuses out
 
 
-def deadline(filed: datetime, urgent: bool, settings: Settings) -> datetime | None:
+def resolve_days(request_type: str, settings: Settings) -> float:
+    """The 办理时限 of a non-urgent ticket of this type, in days (0: none)."""
+    return settings.resolve_days_by_type.get(request_type, settings.resolve_days)
+
+
+def deadline(filed: datetime, urgent: bool, settings: Settings, request_type: str = "") -> datetime | None:
     """When a ticket filed at ``filed`` is due (None: that kind has no limit)."""
     if urgent:
         hours = settings.resolve_urgent_hours
         return filed + timedelta(hours=hours) if hours else None
-    if not settings.resolve_days:
+    days = resolve_days(request_type, settings)
+    if not days:
         return None
     if settings.resolve_workdays:
-        return workdays.calendar(settings.holidays_file).deadline(filed, int(settings.resolve_days))
-    return filed + timedelta(days=settings.resolve_days)
+        return workdays.calendar(settings.holidays_file).deadline(filed, int(days))
+    return filed + timedelta(days=days)
 
 
-def filed_before(at: datetime, urgent: bool, settings: Settings) -> datetime | None:
-    """The earliest filing moment whose deadline is not before ``at``: every ticket filed earlier
-    is due before ``at``, every one filed since is due at or after it (None: no limit)."""
+def filed_before(at: datetime, urgent: bool, settings: Settings, request_type: str = "") -> datetime | None:
+    """The earliest filing moment whose deadline is not before ``at``: every ticket of that kind
+    filed earlier is due before ``at``, every one filed since is due at or after it (None: no limit)."""
     if urgent:
         hours = settings.resolve_urgent_hours
         return at - timedelta(hours=hours) if hours else None
-    if not settings.resolve_days:
+    days = resolve_days(request_type, settings)
+    if not days:
         return None
     if settings.resolve_workdays:
-        return workdays.calendar(settings.holidays_file).earliest_start(at, int(settings.resolve_days))
-    return at - timedelta(days=settings.resolve_days)
+        return workdays.calendar(settings.holidays_file).earliest_start(at, int(days))
+    return at - timedelta(days=days)
 
 
 def due_at(t: Ticket, settings: Settings) -> datetime | None:
     """办理时限 of one ticket."""
-    return deadline(t.created_at, t.urgent, settings)
+    return deadline(t.created_at, t.urgent, settings, t.request_type)
 
 
 def overdue(t: Ticket, due: datetime | None, now: datetime) -> bool:
@@ -68,15 +77,27 @@ def due_soon(t: Ticket, due: datetime | None, now: datetime, settings: Settings)
 
 
 def late_filter(settings: Settings, now: datetime, *, overdue: bool, due_soon: bool) -> dict[str, Any]:
-    """The TicketQuery fields that find the tickets 超期 and/or 即将超期 at ``now``."""
+    """The TicketQuery fields that find the tickets 超期 and/or 即将超期 at ``now``: one TimeLimit
+    for the urgent tickets, one per number of days the types of HOTLINE_RESOLVE_DAYS_BY_TYPE set
+    apart, one for every other type (HOTLINE_RESOLVE_DAYS); a kind without a limit has none."""
     if not (overdue or due_soon):
         return {}
     soon = now + timedelta(hours=settings.due_soon_hours) if settings.due_soon_hours else None
-    return {
-        "overdue": overdue,
-        "due_soon": due_soon,
-        "due_before": filed_before(now, False, settings),
-        "urgent_due_before": filed_before(now, True, settings),
-        "soon_before": filed_before(soon, False, settings) if soon else None,
-        "urgent_soon_before": filed_before(soon, True, settings) if soon else None,
-    }
+    apart: dict[float, list[str]] = {}  # days → the types that differ from HOTLINE_RESOLVE_DAYS
+    for kind, days in settings.resolve_days_by_type.items():
+        if days != settings.resolve_days:
+            apart.setdefault(days, []).append(kind)
+    kinds: list[tuple[bool, tuple[str, ...], bool]] = [  # (urgent, request types, others)
+        (True, (), True),
+        (False, tuple(sorted(t for types in apart.values() for t in types)), True),
+        *((False, tuple(sorted(types)), False) for types in apart.values()),
+    ]
+    limits = []
+    for urgent, types, others in kinds:
+        example = "" if others else types[0]  # a type of that limit (none set apart: the default)
+        due = filed_before(now, urgent, settings, example)
+        if due is None:
+            continue
+        limits.append(TimeLimit(urgent=urgent, request_types=types, others=others, due_before=due,
+                                soon_before=filed_before(soon, urgent, settings, example) if soon else None))
+    return {"overdue": overdue, "due_soon": due_soon, "time_limits": limits}

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import pytest
 import redis.asyncio as aioredis
 
 from channels.base import OutboundMessage
@@ -18,8 +19,10 @@ from gateway.streams import Streams
 from tests.conftest import photo, wait_for_events
 from tests.console.conftest import PASSWORD
 from tests.gateway.test_web_e2e import new_session, say
+from tests.ticket_client import conftest as ledger_conftest
 
 XSS = "<img src=x onerror=alert(1)>"
+database_url = ledger_conftest.database_url  # the fixture: an empty ledger on SQLite and on PostgreSQL
 
 
 async def waiting_conversation(client: httpx.AsyncClient) -> tuple[dict[str, str], str, str]:
@@ -547,8 +550,58 @@ async def test_supervisors_see_the_tickets_past_their_time_limit(
     assert not any(r["due_soon"] for r in (await boss.get("/tickets")).json()["tickets"])
 
 
+@pytest.fixture
+def ledger_url(settings: Settings, database_url: str) -> str:
+    """The app's ledger on SQLite and (HOTLINE_TEST_DATABASE_URL) PostgreSQL: ask for it before ``app``."""
+    settings.database_url = database_url
+    return database_url
+
+
+async def file_at(settings: Settings, at: str, key: str, urgent: bool = False, status: str = "",
+                  request_type: str = "") -> str:
+    """A ticket filed at ``at`` (Beijing time), moved on to ``status`` if given."""
+    from config.workdays import BEIJING
+    from ticket_client import LocalLedger, TicketDraft
+
+    filed = datetime.fromisoformat(at).replace(tzinfo=BEIJING)
+    async with LocalLedger(settings.effective_database_url, clock=lambda: filed) as ledger:
+        ref = await ledger.file(TicketDraft(channel="web", conversation_key=f"web:{key}", urgent=urgent,
+                                            request_type=request_type, description="小区门口路灯坏了"), key)
+        for step in ("accepted", status) if status else ():
+            await ledger.set_status(ref.ticket_id, step)
+        return ref.ticket_id
+
+
+async def agreed(boss: Any, t: dict[str, str]) -> tuple[set[str], set[str]]:
+    """超期 and 即将超期 (names of ``t``) as the 班长视图 cards, 工单查询's filters, each row's flags,
+    the ticket's own view and the CSV export (all rows, and filtered) find them: all the same."""
+    import csv
+    import io
+
+    name = {v: k for k, v in t.items()}
+    summary = (await boss.get("/stats")).json()
+    listed = (await boss.get("/tickets")).json()["tickets"]
+    assert len(listed) == len(t)
+    flagged = ({name[r["ticket_id"]] for r in listed if r["overdue"]},
+               {name[r["ticket_id"]] for r in listed if r["due_soon"]})
+    filtered = ({name[r["ticket_id"]] for r in (await boss.get("/tickets?overdue=true")).json()["tickets"]},
+                {name[r["ticket_id"]] for r in (await boss.get("/tickets?due_soon=true")).json()["tickets"]})
+    exported = list(csv.DictReader(io.StringIO((await boss.get("/tickets.csv")).text.lstrip("\ufeff"))))
+    in_csv = ({name[r["工单编号"]] for r in exported if r["超期"] == "是"},
+              {name[r["工单编号"]] for r in exported if r["即将超期"] == "是"})
+    csv_filtered: tuple[set[str], ...] = ()
+    for only in ("overdue", "due_soon"):
+        found = csv.DictReader(io.StringIO((await boss.get(f"/tickets.csv?{only}=true")).text.lstrip("\ufeff")))
+        csv_filtered += ({name[r["工单编号"]] for r in found},)
+    views = {k: (await boss.get(f"/tickets/{v}")).json()["ticket"] for k, v in t.items()}
+    shown = ({k for k, v in views.items() if v["overdue"]}, {k for k, v in views.items() if v["due_soon"]})
+    assert flagged == filtered == in_csv == csv_filtered == shown
+    assert (summary["overdue"], summary["due_soon"]) == (len(flagged[0]), len(flagged[1]))
+    return flagged
+
+
 async def test_card_lookup_rows_and_export_agree_on_the_time_limit_around_national_day(
-    app: Any, client: httpx.AsyncClient, console_login: Any, settings: Settings
+    ledger_url: str, app: Any, client: httpx.AsyncClient, console_login: Any, settings: Settings
 ) -> None:
     """Now pinned at Tuesday 2026-10-20 10:00 in Beijing, 15 working days. Mid-Autumn (09-25..27)
     and National Day (10-01..07, 调休 09-20 and 10-10) are no working days: a ticket filed on
@@ -560,19 +613,12 @@ async def test_card_lookup_rows_and_export_agree_on_the_time_limit_around_nation
     import io
 
     from config.workdays import BEIJING
-    from ticket_client import LocalLedger, TicketDraft
 
     now = datetime(2026, 10, 20, 10, 0, tzinfo=BEIJING)
     app.state.console.clock = lambda: now
 
     async def file(at: str, key: str, urgent: bool = False, status: str = "") -> str:
-        filed = datetime.fromisoformat(at).replace(tzinfo=BEIJING)
-        async with LocalLedger(settings.effective_database_url, clock=lambda: filed) as ledger:
-            ref = await ledger.file(TicketDraft(channel="web", conversation_key=f"web:{key}", urgent=urgent,
-                                                description="小区门口路灯坏了"), key)
-            for step in ("accepted", status) if status else ():
-                await ledger.set_status(ref.ticket_id, step)
-            return ref.ticket_id
+        return await file_at(settings, at, key, urgent, status)
 
     t = {
         "resolved": await file("2026-09-15T09:00", "resolved", status="resolved"),
@@ -586,40 +632,81 @@ async def test_card_lookup_rows_and_export_agree_on_the_time_limit_around_nation
         "urgent_today": await file("2026-10-19T12:00", "urgent-today", urgent=True),  # due 12:00 today
         "fresh": await file("2026-10-20T09:30", "fresh"),
     }
-    name = {v: k for k, v in t.items()}
     boss = await console_login("boss", "supervisor")
 
-    async def agreed() -> tuple[set[str], set[str]]:
-        summary = (await boss.get("/stats")).json()
-        listed = (await boss.get("/tickets")).json()["tickets"]
-        assert len(listed) == len(t)
-        flagged = ({name[r["ticket_id"]] for r in listed if r["overdue"]},
-                   {name[r["ticket_id"]] for r in listed if r["due_soon"]})
-        filtered = ({name[r["ticket_id"]] for r in (await boss.get("/tickets?overdue=true")).json()["tickets"]},
-                    {name[r["ticket_id"]] for r in (await boss.get("/tickets?due_soon=true")).json()["tickets"]})
-        exported = list(csv.DictReader(io.StringIO((await boss.get("/tickets.csv")).text.lstrip("\ufeff"))))
-        in_csv = ({name[r["工单编号"]] for r in exported if r["超期"] == "是"},
-                  {name[r["工单编号"]] for r in exported if r["即将超期"] == "是"})
-        csv_filtered: tuple[set[str], ...] = ()
-        for only in ("overdue", "due_soon"):
-            found = csv.DictReader(io.StringIO((await boss.get(f"/tickets.csv?{only}=true")).text.lstrip("\ufeff")))
-            csv_filtered += ({name[r["工单编号"]] for r in found},)
-        views = {k: (await boss.get(f"/tickets/{v}")).json()["ticket"] for k, v in t.items()}
-        shown = ({k for k, v in views.items() if v["overdue"]}, {k for k, v in views.items() if v["due_soon"]})
-        assert flagged == filtered == in_csv == csv_filtered == shown
-        assert (summary["overdue"], summary["due_soon"]) == (len(flagged[0]), len(flagged[1]))
-        return flagged
-
-    assert await agreed() == ({"returned", "monday", "monday_urgent"}, {"tuesday", "urgent_today"})
+    assert await agreed(boss, t) == ({"returned", "monday", "monday_urgent"}, {"tuesday", "urgent_today"})
     detail = (await boss.get(f"/tickets/{t['in_holiday']}")).json()["ticket"]
     assert detail["due_at"] == datetime(2026, 10, 28, tzinfo=BEIJING).timestamp()  # 24:00 on 10-27
     exported = list(csv.DictReader(io.StringIO((await boss.get("/tickets.csv")).text.lstrip("\ufeff"))))
     assert {r["办理时限"] for r in exported if r["工单编号"] == t["in_holiday"]} == {"2026-10-28 00:00"}
 
     settings.resolve_workdays = False  # calendar days: the holidays count
-    assert await agreed() == (
+    assert await agreed(boss, t) == (
         {"returned", "monday", "monday_urgent", "tuesday", "wednesday", "before_holiday", "in_holiday"},
         {"urgent_today"},
+    )
+
+
+async def test_each_request_type_has_its_own_time_limit_and_all_views_agree(
+    ledger_url: str, app: Any, client: httpx.AsyncClient, console_login: Any, settings: Settings
+) -> None:
+    """HOTLINE_RESOLVE_DAYS_BY_TYPE 咨询=3,求助=5,建议=15,表扬=0, the rest 15 working days. Now pinned
+    at Friday 2026-10-09 10:00, the second working day after National Day (10-01..07, no working
+    days): a 咨询 filed on Monday 09-28 was due at 24:00 on 10-08 (09-29, 09-30, 10-08) and is 超期,
+    a 投诉 filed the same moment is due on 10-23 and is not; a 咨询 filed on 09-29 is due at 24:00
+    today (即将超期), late tomorrow, the 调休 Saturday 10-10. An urgent 咨询 keeps its 24 clock hours;
+    a 表扬 is never late; a ticket without a type, or of a type not named, takes the 15 days."""
+    import csv
+    import io
+
+    from config.workdays import BEIJING
+
+    settings.resolve_days_by_type = {"咨询": 3, "求助": 5, "建议": 15, "表扬": 0}
+    now = datetime(2026, 10, 9, 10, 0, tzinfo=BEIJING)
+    app.state.console.clock = lambda: now
+
+    async def file(at: str, key: str, request_type: str, urgent: bool = False, status: str = "") -> str:
+        return await file_at(settings, at, key, urgent, status, request_type)
+
+    t = {
+        "consult_monday": await file("2026-09-28T15:00", "consult-monday", "咨询"),
+        "complaint_monday": await file("2026-09-28T15:00", "complaint-monday", "投诉"),
+        "report_monday": await file("2026-09-28T15:00", "report-monday", "举报"),  # not named: 15 days
+        "consult_done": await file("2026-09-28T15:00", "consult-done", "咨询", status="resolved"),
+        "consult_tuesday": await file("2026-09-29T09:00", "consult-tuesday", "咨询"),
+        "help_thursday": await file("2026-09-24T15:00", "help-thursday", "求助"),  # due 24:00 today
+        "consult_urgent": await file("2026-10-08T09:00", "consult-urgent", "咨询", urgent=True),  # due 09:00 today
+        "praise_old": await file("2026-09-01T09:00", "praise-old", "表扬"),
+        "suggestion_old": await file("2026-09-01T09:00", "suggestion-old", "建议"),  # due 09-22
+        "untyped_old": await file("2026-09-10T09:00", "untyped-old", ""),  # due 24:00 on 10-08
+        "untyped_next": await file("2026-09-11T09:00", "untyped-next", ""),  # due 24:00 today
+    }
+    boss = await console_login("boss", "supervisor")
+
+    assert await agreed(boss, t) == ({"consult_monday", "consult_urgent", "suggestion_old", "untyped_old"},
+                                     {"consult_tuesday", "help_thursday", "untyped_next"})
+    views = {k: (await boss.get(f"/tickets/{v}")).json()["ticket"] for k, v in t.items()}
+    assert views["consult_monday"]["due_at"] == datetime(2026, 10, 9, tzinfo=BEIJING).timestamp()
+    assert views["complaint_monday"]["due_at"] == datetime(2026, 10, 24, tzinfo=BEIJING).timestamp()
+    assert views["praise_old"]["due_at"] is None  # 表扬=0: no 办理时限
+    exported = {r["工单编号"]: r for r in csv.DictReader(
+        io.StringIO((await boss.get("/tickets.csv")).text.lstrip("\ufeff")))}
+    assert [exported[t[k]]["办理时限"] for k in ("consult_monday", "complaint_monday", "praise_old")] == [
+        "2026-10-09 00:00", "2026-10-24 00:00", ""]
+
+    now = datetime(2026, 10, 10, 10, 0, tzinfo=BEIJING)  # the 调休 Saturday: a working day
+    assert await agreed(boss, t) == (
+        {"consult_monday", "consult_urgent", "suggestion_old", "untyped_old", "consult_tuesday", "help_thursday",
+         "untyped_next"},
+        set(),
+    )
+
+    now = datetime(2026, 10, 9, 10, 0, tzinfo=BEIJING)
+    settings.resolve_workdays = False  # calendar days: 3 of them since 09-28 ran out on 10-01
+    assert await agreed(boss, t) == (
+        {"consult_monday", "consult_urgent", "suggestion_old", "untyped_old", "consult_tuesday", "help_thursday",
+         "untyped_next"},
+        set(),
     )
 
 

@@ -8,16 +8,24 @@ from typing import Any
 from config.settings import Settings
 from config.workdays import BEIJING
 from gateway.console import deadlines
-from ticket_client.base import Ticket
+from ticket_client.base import Ticket, TimeLimit
 
 
 def settings(**values: Any) -> Settings:
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
-def ticket(filed: datetime, urgent: bool = False, status: str = "received") -> Ticket:
-    return Ticket(ticket_id="12345-20261003-000001", status=status, channel="web", conversation_key="web:a",
-                  urgent=urgent, description="路灯坏了", created_at=filed, updated_at=filed)
+def ticket(filed: datetime, urgent: bool = False, status: str = "", request_type: str = "") -> Ticket:
+    return Ticket(ticket_id="12345-20261003-000001", status=status or "received", channel="web",
+                  conversation_key="web:a", urgent=urgent, request_type=request_type, description="路灯坏了",
+                  created_at=filed, updated_at=filed)
+
+
+def limit_of(t: Ticket, limits: list[TimeLimit]) -> TimeLimit | None:
+    """The one TimeLimit of ``limits`` the ledger would hold ``t`` to (None: no limit)."""
+    found = [x for x in limits if x.urgent == t.urgent and (t.request_type in x.request_types) != x.others]
+    assert len(found) <= 1, found
+    return found[0] if found else None
 
 
 def test_urgent_tickets_count_clock_hours_over_a_holiday() -> None:
@@ -50,17 +58,62 @@ def test_the_filter_is_the_inverse_of_the_flags() -> None:
     s = settings()
     now = datetime(2026, 10, 20, 10, 0, tzinfo=BEIJING)
     found = deadlines.late_filter(s, now, overdue=True, due_soon=True)
-    assert found["due_before"] == datetime(2026, 9, 22, tzinfo=BEIJING)
-    assert found["soon_before"] == datetime(2026, 9, 23, tzinfo=BEIJING)
-    assert found["urgent_due_before"] == now - timedelta(hours=24) and found["urgent_soon_before"] == now
+    assert (found["overdue"], found["due_soon"]) == (True, True)
+    urgent, other = found["time_limits"]
+    assert (urgent.urgent, urgent.request_types, urgent.others) == (True, (), True)
+    assert (other.urgent, other.request_types, other.others) == (False, (), True)  # every type
+    assert other.due_before == datetime(2026, 9, 22, tzinfo=BEIJING)
+    assert other.soon_before == datetime(2026, 9, 23, tzinfo=BEIJING)
+    assert urgent.due_before == now - timedelta(hours=24) and urgent.soon_before == now
     for hours in range(0, 24 * 40, 5):
-        for urgent in (False, True):
-            t = ticket(datetime(2026, 9, 10, tzinfo=UTC) + timedelta(hours=hours), urgent)
+        for is_urgent in (False, True):
+            t = ticket(datetime(2026, 9, 10, tzinfo=UTC) + timedelta(hours=hours), is_urgent)
             due = deadlines.due_at(t, s)
-            before = found["urgent_due_before" if urgent else "due_before"]
-            soon = found["urgent_soon_before" if urgent else "soon_before"]
-            assert deadlines.overdue(t, due, now) == (t.created_at < before)
-            assert deadlines.due_soon(t, due, now, s) == (before <= t.created_at < soon)
+            rule = urgent if is_urgent else other
+            assert deadlines.overdue(t, due, now) == (t.created_at < rule.due_before)
+            assert rule.soon_before and deadlines.due_soon(t, due, now, s) == (
+                rule.due_before <= t.created_at < rule.soon_before)
     assert deadlines.late_filter(s, now, overdue=False, due_soon=False) == {}
     off = deadlines.late_filter(settings(due_soon_hours=0, resolve_days=0), now, overdue=True, due_soon=True)
-    assert off["due_before"] is None and off["soon_before"] is None and off["urgent_soon_before"] is None
+    assert [(x.urgent, x.soon_before) for x in off["time_limits"]] == [(True, None)]  # no limit: no rule
+
+
+def test_each_request_type_has_its_own_limit_and_filter() -> None:
+    """咨询=3, 求助=5, 表扬=0, 建议=15 (the default: no rule of its own), 投诉, 举报 and no type 15 working
+    days; urgent ones 24 hours whatever the type. For every type, the flags of a ticket and the
+    filing moments of the rule the ledger holds it to say the same, over the National Day holiday."""
+    s = settings(resolve_days_by_type="咨询=3,求助=5,表扬=0,建议=15")
+    filed = datetime(2026, 9, 28, 15, 0, tzinfo=BEIJING)  # Monday before National Day
+    assert deadlines.deadline(filed, False, s, "咨询") == datetime(2026, 10, 9, tzinfo=BEIJING)  # 09-29, 09-30, 10-08
+    assert deadlines.deadline(filed, False, s, "投诉") == datetime(2026, 10, 24, tzinfo=BEIJING)
+    assert deadlines.deadline(filed, False, s, "") == deadlines.deadline(filed, False, s, "投诉")
+    assert deadlines.deadline(filed, False, s, "吐槽") == deadlines.deadline(filed, False, s, "投诉")  # not named
+    assert deadlines.deadline(filed, False, s, "表扬") is None
+    assert deadlines.deadline(filed, True, s, "咨询") == filed + timedelta(hours=24)
+    calendar_days = settings(resolve_workdays=False, resolve_days_by_type={"咨询": 1.5})
+    assert deadlines.deadline(filed, False, calendar_days, "咨询") == filed + timedelta(days=1.5)
+
+    now = datetime(2026, 10, 9, 10, 0, tzinfo=BEIJING)
+    limits = deadlines.late_filter(s, now, overdue=True, due_soon=True)["time_limits"]
+    assert {(x.urgent, frozenset(x.request_types), x.others) for x in limits} == {
+        (True, frozenset(), True), (False, frozenset({"咨询", "求助", "表扬"}), True),  # 表扬: no rule of its own
+        (False, frozenset({"咨询"}), False), (False, frozenset({"求助"}), False)}
+    for request_type in ("咨询", "求助", "表扬", "建议", "投诉", "举报", ""):
+        for hours in range(0, 24 * 45, 7):
+            for is_urgent in (False, True):
+                t = ticket(datetime(2026, 8, 25, tzinfo=UTC) + timedelta(hours=hours), is_urgent,
+                           request_type=request_type)
+                due = deadlines.due_at(t, s)
+                rule = limit_of(t, limits)
+                if rule is None:
+                    assert due is None and request_type == "表扬" and not is_urgent
+                    continue
+                assert rule.soon_before is not None
+                late = deadlines.overdue(t, due, now)
+                assert late == (t.created_at < rule.due_before), (request_type, t.created_at)
+                assert deadlines.due_soon(t, due, now, s) == (rule.due_before <= t.created_at < rule.soon_before)
+    consult = ticket(filed, request_type="咨询")
+    complaint = ticket(filed, request_type="投诉")
+    assert deadlines.overdue(consult, deadlines.due_at(consult, s), now)
+    assert not deadlines.overdue(complaint, deadlines.due_at(complaint, s), now)
+    assert not deadlines.due_soon(complaint, deadlines.due_at(complaint, s), now, s)

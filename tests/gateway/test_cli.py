@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -48,3 +49,23 @@ def test_right_settings_still_print(environment: pytest.MonkeyPatch) -> None:
     result = CliRunner().invoke(app, ["settings"])
     assert result.exit_code == 0, result.output
     assert '"port": 8080' in result.output
+
+
+def test_time_limits_by_request_type_are_named_when_wrong_and_printed_when_right(
+    environment: pytest.MonkeyPatch,
+) -> None:
+    environment.setenv("HOTLINE_RESOLVE_DAYS_BY_TYPE", "咨询=3,投拆=15")
+    result = CliRunner().invoke(app, ["settings"])
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.output.split())  # as wrapped to the terminal's width
+    assert ("HOTLINE_RESOLVE_DAYS_BY_TYPE: HOTLINE_RESOLVE_DAYS_BY_TYPE names an unknown request type '投拆'; "
+            "the types are 投诉、举报、求助、咨询、建议、表扬") in said
+    assert "Traceback" not in result.output
+
+    environment.setenv("HOTLINE_RESOLVE_DAYS_BY_TYPE", "咨询=3,表扬=0")
+    get_settings.cache_clear()
+    result = CliRunner().invoke(app, ["settings"])
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.output)
+    assert printed["resolve_days_by_type"] == {"咨询": 3, "表扬": 0} and printed["resolve_days"] == 15
+    assert '"咨询": 3' in result.output  # readable, not \u54a8\u8be2

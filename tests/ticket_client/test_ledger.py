@@ -31,6 +31,7 @@ from ticket_client import (
     TicketDraft,
     TicketNotFound,
     TicketQuery,
+    TimeLimit,
     UnknownStatus,
     make_client,
     migrate,
@@ -543,14 +544,15 @@ async def test_overdue_tickets_are_the_open_ones_past_their_time_limit(ledger: L
     clock.advance(days=2)
     await ledger.file(draft("web:e"), "fresh")
     await ledger.file(draft("web:f", urgent=True), "fresh-urgent")
-    late = TicketQuery(overdue=True, due_before=clock.now - timedelta(days=15),
-                       urgent_due_before=clock.now - timedelta(hours=24))
+    ordinary = TimeLimit(urgent=False, due_before=clock.now - timedelta(days=15))
+    pressing = TimeLimit(urgent=True, due_before=clock.now - timedelta(hours=24))
+    late = TicketQuery(overdue=True, time_limits=[ordinary, pressing])
 
     found = [t.ticket_id for t in await ledger.search(late)]
     assert found == [urgent.ticket_id, old_returned.ticket_id, old.ticket_id]
     assert await ledger.count(late) == 3
-    assert await ledger.count(late.model_copy(update={"urgent_due_before": None})) == 2  # no limit for urgent ones
-    assert await ledger.count(late.model_copy(update={"due_before": None, "urgent_due_before": None})) == 0
+    assert await ledger.count(late.model_copy(update={"time_limits": [ordinary]})) == 2  # no limit for urgent ones
+    assert await ledger.count(late.model_copy(update={"time_limits": []})) == 0
     assert await ledger.count(late.model_copy(update={"urgent": False})) == 2
     assert await ledger.count(TicketQuery()) == 6  # no filter: every ticket
     await ledger.set_status(old_done.ticket_id, "closed")
@@ -560,7 +562,7 @@ async def test_overdue_tickets_are_the_open_ones_past_their_time_limit(ledger: L
 
 
 async def test_due_soon_tickets_are_the_open_ones_not_late_yet_but_soon(ledger: LocalLedger, clock: FakeClock) -> None:
-    """即将超期: still open and filed in [due_before, soon_before) (urgent ones: their own pair);
+    """即将超期: still open and filed in [due_before, soon_before) (urgent ones: their own limit);
     asked with 超期 as well, either. The filing moments come from the console (deadlines.py)."""
     start = clock.now
     old = await ledger.file(draft("web:a"), "old")
@@ -574,8 +576,9 @@ async def test_due_soon_tickets_are_the_open_ones_not_late_yet_but_soon(ledger: 
     urgent_soon = await ledger.file(draft("web:e", urgent=True), "urgent-soon")
     clock.advance(hours=1)
     await ledger.file(draft("web:f", urgent=True), "urgent-fresh")
-    query = TicketQuery(due_soon=True, due_before=start + timedelta(hours=12), soon_before=start + timedelta(hours=36),
-                        urgent_due_before=start + timedelta(hours=47), urgent_soon_before=start + timedelta(hours=48.5))
+    ordinary = TimeLimit(urgent=False, due_before=start + timedelta(hours=12), soon_before=start + timedelta(hours=36))
+    pressing = TimeLimit(urgent=True, due_before=start + timedelta(hours=47), soon_before=start + timedelta(hours=48.5))
+    query = TicketQuery(due_soon=True, time_limits=[ordinary, pressing])
 
     assert [t.ticket_id for t in await ledger.search(query)] == [urgent_soon.ticket_id, soon.ticket_id]
     assert await ledger.count(query) == 2
@@ -583,8 +586,51 @@ async def test_due_soon_tickets_are_the_open_ones_not_late_yet_but_soon(ledger: 
     assert [t.ticket_id for t in await ledger.search(either)] == [urgent_soon.ticket_id, soon.ticket_id, old.ticket_id]
     assert [t.ticket_id for t in await ledger.search(query.model_copy(update={"due_soon": False, "overdue": True}))] \
         == [old.ticket_id]
-    assert await ledger.count(query.model_copy(update={"urgent_due_before": None})) == 1  # no limit: never late
-    assert await ledger.count(query.model_copy(update={"soon_before": None, "urgent_soon_before": None})) == 0
+    assert await ledger.count(query.model_copy(update={"time_limits": [ordinary]})) == 1  # no limit: never late
+    no_soon = [x.model_copy(update={"soon_before": None}) for x in (ordinary, pressing)]
+    assert await ledger.count(query.model_copy(update={"time_limits": no_soon})) == 0
+
+
+async def test_each_request_type_is_held_to_its_own_time_limit(ledger: LocalLedger, clock: FakeClock) -> None:
+    """One TimeLimit per limit: 咨询 (3 days here) and 求助 (5) by name, every other type, the
+    empty one included, by ``others`` (15 days); 表扬 named by none (no limit) is never late."""
+    start = clock.now
+    filed = {}
+    for request_type in ("咨询", "求助", "投诉", "表扬", ""):
+        filed[request_type] = await ledger.file(draft(f"web:{request_type or 'none'}", request_type=request_type),
+                                                f"k-{request_type}")
+    clock.advance(days=20)
+    urgent_consult = await ledger.file(draft("web:urgent", request_type="咨询", urgent=True), "k-urgent")
+    named = ("咨询", "求助", "表扬")
+
+    def query(at: datetime, overdue: bool = False, due_soon: bool = False) -> TicketQuery:
+        return TicketQuery(overdue=overdue, due_soon=due_soon, time_limits=[
+            TimeLimit(urgent=False, request_types=("咨询",), others=False, due_before=at - timedelta(days=3),
+                      soon_before=at - timedelta(days=2)),
+            TimeLimit(urgent=False, request_types=("求助",), others=False, due_before=at - timedelta(days=5),
+                      soon_before=at - timedelta(days=4)),
+            TimeLimit(urgent=False, request_types=named, others=True, due_before=at - timedelta(days=15),
+                      soon_before=at - timedelta(days=14)),
+            TimeLimit(urgent=True, due_before=at - timedelta(hours=24), soon_before=at - timedelta(hours=23)),
+        ])
+
+    async def found(q: TicketQuery) -> set[str]:
+        assert await ledger.count(q) == len(hits := [t.ticket_id for t in await ledger.search(q)])
+        return set(hits)
+
+    name = {ref.ticket_id: kind for kind, ref in filed.items()} | {urgent_consult.ticket_id: "urgent 咨询"}
+    at = start + timedelta(days=4, hours=12)  # 咨询 late, 求助 due soon, the others neither
+    assert {name[x] for x in await found(query(at, overdue=True))} == {"咨询"}
+    assert {name[x] for x in await found(query(at, due_soon=True))} == {"求助"}
+    at = start + timedelta(days=14, hours=12)  # 求助 late too; 投诉 and the untyped one due soon
+    assert {name[x] for x in await found(query(at, overdue=True))} == {"咨询", "求助"}
+    assert {name[x] for x in await found(query(at, due_soon=True))} == {"投诉", ""}
+    at = clock.now + timedelta(hours=24, minutes=1)  # everything late but 表扬; the urgent 咨询 by its hours
+    assert {name[x] for x in await found(query(at, overdue=True, due_soon=True))} == {
+        "咨询", "求助", "投诉", "", "urgent 咨询"}
+    await ledger.set_status(filed["投诉"].ticket_id, "accepted")
+    await ledger.set_status(filed["投诉"].ticket_id, "resolved")
+    assert {name[x] for x in await found(query(at, overdue=True))} == {"咨询", "求助", "", "urgent 咨询"}
 
 
 def test_a_ticket_query_keeps_five_short_words() -> None:

@@ -40,6 +40,7 @@ from ticket_client import (
     TicketDraft,
     TicketNotFound,
     TicketQuery,
+    TimeLimit,
     make_client,
     migrate,
 )
@@ -598,11 +599,12 @@ async def test_the_time_limit_filters_answer_from_the_mirror(open311: Open311Cli
     """超期 and 即将超期 (the console's cards) count the mirror's tickets, the platform's included."""
     ref = await open311.file(draft(), "k")
     filed = (await open311.get(ref.ticket_id)).created_at
-    soon = TicketQuery(due_soon=True, due_before=filed, soon_before=filed + timedelta(seconds=1))
+    soon = TicketQuery(due_soon=True, time_limits=[TimeLimit(due_before=filed, soon_before=filed + timedelta(seconds=1))])
     assert [t.ticket_id for t in await open311.search(soon)] == [ref.ticket_id]
     assert await open311.count(soon) == 1
     assert await open311.count(soon.model_copy(update={"due_soon": False, "overdue": True})) == 0
-    assert await open311.count(TicketQuery(overdue=True, due_before=filed + timedelta(seconds=1))) == 1
+    late = TicketQuery(overdue=True, time_limits=[TimeLimit(due_before=filed + timedelta(seconds=1))])
+    assert await open311.count(late) == 1
 
 
 # -- status back ------------------------------------------------------------------------------

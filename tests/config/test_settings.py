@@ -1,0 +1,61 @@
+"""Settings read from the environment: HOTLINE_RESOLVE_DAYS_BY_TYPE (办理时限 by 诉求类型)."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+import nlu
+from config.settings import REQUEST_TYPES, Settings
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in ("HOTLINE_RESOLVE_DAYS_BY_TYPE", "HOTLINE_RESOLVE_DAYS", "HOTLINE_RESOLVE_WORKDAYS"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def read() -> Settings:
+    return Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+def test_the_request_types_are_the_nlus() -> None:
+    assert REQUEST_TYPES == nlu.REQUEST_TYPES
+
+
+def test_days_by_type_read_as_pairs_or_json_and_default_to_none(env: pytest.MonkeyPatch) -> None:
+    assert read().resolve_days_by_type == {}  # every type takes HOTLINE_RESOLVE_DAYS
+    env.setenv("HOTLINE_RESOLVE_DAYS_BY_TYPE", " 咨询=3, 求助 = 5，表扬=0 ")
+    assert read().resolve_days_by_type == {"咨询": 3, "求助": 5, "表扬": 0}
+    env.setenv("HOTLINE_RESOLVE_DAYS_BY_TYPE", '{"咨询": 3, "建议": "20"}')
+    assert read().resolve_days_by_type == {"咨询": 3, "建议": 20}
+    env.setenv("HOTLINE_RESOLVE_DAYS_BY_TYPE", "")
+    assert read().resolve_days_by_type == {}
+
+
+@pytest.mark.parametrize(("value", "said"), [
+    ("吐槽=3", "names an unknown request type '吐槽'; the types are 投诉、举报、求助、咨询、建议、表扬"),
+    ("咨询=三", "gives 咨询 '三': a number of days is needed (0 = no limit)"),
+    ("咨询=-1", "gives 咨询 '-1': a number of days"),
+    ("咨询=inf", "gives 咨询 'inf': a number of days"),
+    ('{"咨询": true}', "gives 咨询 True: a number of days"),
+    ("咨询", "must read like 咨询=3,求助=5,表扬=0 (types: 投诉、举报、求助、咨询、建议、表扬)"),
+    ("[3]", "must read like 咨询=3"),
+    ('{"咨询": 3', "is not a JSON object"),
+    ("咨询=3,咨询=2", "gives 咨询 twice"),
+])
+def test_a_wrong_days_by_type_is_refused_at_start(env: pytest.MonkeyPatch, value: str, said: str) -> None:
+    env.setenv("HOTLINE_RESOLVE_DAYS_BY_TYPE", value)
+    with pytest.raises(ValidationError) as error:
+        read()
+    assert "Value error, HOTLINE_RESOLVE_DAYS_BY_TYPE" in str(error.value) and said in str(error.value)
+
+
+def test_working_days_by_type_are_whole(env: pytest.MonkeyPatch) -> None:
+    env.setenv("HOTLINE_RESOLVE_DAYS_BY_TYPE", "咨询=1.5,求助=5")
+    with pytest.raises(ValidationError, match=r"HOTLINE_RESOLVE_DAYS_BY_TYPE counts whole working days "
+                                              r"\(HOTLINE_RESOLVE_WORKDAYS=true\): 咨询=1.5 is not whole"):
+        read()
+    env.setenv("HOTLINE_RESOLVE_WORKDAYS", "false")  # calendar days: a day and a half is a time
+    assert read().resolve_days_by_type == {"咨询": 1.5, "求助": 5}
