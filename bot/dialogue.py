@@ -14,15 +14,16 @@ from datetime import timedelta
 from pydantic import BaseModel, Field
 from rapidfuzz.distance import OSA
 
-from bot.handoff import HandoffRules, asks_for_person, asks_to_withdraw, is_angry, same_complaint
+from bot.handoff import HandoffRules, asks_for_person, asks_to_withdraw, is_angry, normalized, same_complaint
 from bot.state import MAX_ATTACHMENTS, MAX_QUEUED, Answered, ConversationState, Draft, Mode, Place
 from bot.texts import say, status_name, texts
 from channels.base import InboundMessage
+from config.workdays import BEIJING
 from nlu.base import Location, NluBackend, Parse
-from nlu.dialogue_rules import GIVE_UP, ticket_key, without_opener
+from nlu.dialogue_rules import GIVE_UP, ticket_key, urges, without_opener
 from nlu.knowledge import Hit, KnowledgeBase, asks
 from nlu.subject import MAX_LEN, with_place
-from ticket_client.base import LocationInfo, Ticket, TicketClient, TicketDraft, TicketNotFound
+from ticket_client.base import LocationInfo, NoteRefused, Ticket, TicketClient, TicketDraft, TicketNotFound
 
 MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 TICKET_ID = re.compile(r"\d{3,8}-\d{8}-\d{6}")
@@ -62,6 +63,9 @@ KNOWLEDGE_MAX_CHARS = 80
 SURE_PROGRESS = 0.8  # a progress question this sure is about the citizen's own ticket, not a knowledge question
 ANSWER_MEMORY = timedelta(minutes=30)  # "没有解决" to an answer this old still files its question
 SOLVED_BUTTON, UNSOLVED_BUTTON = "已解决", "没有解决"
+URGE_MAX_CHARS = 40  # a longer message that presses ("…三天了还没人修") describes a matter: it is read as one
+URGE_WHICH = 3  # open tickets offered as buttons when an urge names none
+DONE = ("resolved", "closed")
 SOLVED = re.compile(r"(?:已经?|也)?解决了?|明白了?|知道了|懂了|清楚了|好的?|可以了|行了?|谢谢|感谢|多谢|ok|OK")
 UNSOLVED = re.compile(r"没有?解决|未解决|不能解决|解决不了|还是不行|不行|没用|没有用|不对|帮我登记|登记|转交")
 
@@ -177,6 +181,18 @@ class Bot:
             turn.replies.append(Reply(text=say("rating_later")))
             return turn
 
+        urging = turn.state.step == "idle" and not parse.urgency and not asks_for_person(text)
+        if urging and self._urging(text, parse, msg):
+            reply = await self._urge(msg, parse, text)
+            if reply is not None:  # else no open ticket of theirs: read as anything else
+                turn.state.unsure_streak = 0
+                if rules.on_angry and is_angry(text):
+                    turn = _handoff(turn, "angry", rules)
+                    turn.replies.insert(0, reply)  # the urge is on record, and a person answers
+                else:
+                    turn.replies.append(reply)
+                return turn
+
         if intent == "ask_human" or asks_for_person(text):
             if rules.on_ask:
                 return _handoff(turn, "citizen_asked", rules)
@@ -280,6 +296,9 @@ class Bot:
         intent, short = parse.intent.name, len(text) <= LETTER_NOTE
         if short and pending_rating and (rating := _rating_of(text, parse)):
             return await self._rate(turn, msg, pending_rating, rating, rules)
+        if short and self._urging(text, parse, msg) and (reply := await self._urge(msg, parse, text)) is not None:
+            turn.replies.append(reply)
+            return turn
         if intent == "query_progress" and short or TICKET_ID.search(text) and text.startswith("查询"):
             turn.replies.append(await self._progress(msg, parse))
             return turn
@@ -550,6 +569,52 @@ class Bot:
         lines = [say("your_tickets")] + [_status_line(t) for t in mine]
         return Reply(text="\n".join(lines))
 
+    @staticmethod
+    def _urging(text: str, parse: Parse, msg: InboundMessage) -> bool:
+        """催办: the citizen presses for their own ticket ("怎么还没人来", "催一下", "都一周了"), in
+        a progress question, with its number, or in a few words. A writer the channel cannot vouch
+        for (an unauthenticated e-mail) only hears how the ticket stands: an urge is on record."""
+        compact = normalized(text)
+        if not compact or len(compact) > URGE_MAX_CHARS or not urges(compact):
+            return False
+        if msg.meta.get("sender_verified") == "no":
+            return False
+        named = bool(TICKET_ID.search(text) or parse.entity("ticket_id"))
+        short = len(compact) <= 8 or is_angry(text) and len(compact) <= 20  # "都半个月了到底管不管"
+        return named or short or parse.intent.name == "query_progress"
+
+    async def _urge(self, msg: InboundMessage, parse: Parse, text: str) -> Reply | None:
+        """Record the urge on the ticket it is about and say so, with how the ticket stands. None
+        when the citizen has no open ticket and names none: the words are read as a new matter."""
+        mine = await self.tickets.list_for(msg.conversation_key, limit=20)
+        typed = parse.entity("ticket_id") or ((m := TICKET_ID.search(text)) and m.group()) or ""
+        if typed:
+            ticket = next((t for t in mine if t.ticket_id == typed), None) or _own_ticket_like(mine, typed)[0]
+            if ticket is None:
+                return None  # not theirs, or no such number: the progress answer says so
+        else:
+            open_ = [t for t in mine if t.status not in DONE]
+            if not open_:
+                return None
+            if len(open_) > 1:
+                lines = [say("urge_which", n=len(open_))] + [_status_line(t) for t in open_[:URGE_WHICH]]
+                return Reply(text="\n".join(lines), buttons=[f"催办 {t.ticket_id}" for t in open_[:URGE_WHICH]])
+            ticket = open_[0]
+        if ticket.status in DONE:
+            return Reply(text=say("urge_done") + "\n" + _status_line(ticket), ticket_id=ticket.ticket_id)
+        try:
+            urged = await self.tickets.urge(ticket.ticket_id, text)
+        except (TicketNotFound, NoteRefused):  # withdrawn, or done since it was listed
+            return Reply(text=_status_line(ticket), ticket_id=ticket.ticket_id)
+        said = say(
+            "urge_recorded" if urged.recorded else "urge_standing",
+            ticket_id=ticket.ticket_id,
+            title=_short_title(urged.ticket),
+            count=len(urged.ticket.urges),
+            at=urged.at.astimezone(BEIJING).strftime("%m月%d日 %H:%M"),
+        )
+        return Reply(text=said + "\n" + _status_line(urged.ticket), ticket_id=ticket.ticket_id)
+
     async def _has_open_ticket(self, msg: InboundMessage) -> bool:
         mine = await self.tickets.list_for(msg.conversation_key, limit=5)
         return any(t.status not in ("resolved", "closed") for t in mine)
@@ -620,8 +685,14 @@ def _status_line(ticket: object) -> str:
         ticket_id=ticket.ticket_id,  # type: ignore[attr-defined]
         status=status_name(ticket.status),  # type: ignore[attr-defined]
         note=note,
-        at=at.astimezone().strftime("%Y-%m-%d %H:%M"),
+        at=at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M"),  # the citizen's clock, whatever the server's
     )
+
+
+def _short_title(ticket: Ticket) -> str:
+    """What a ticket is about, in a few words: its title, else the start of its description."""
+    title = (ticket.title or ticket.description).strip()
+    return title if len(title) <= MAX_LEN else title[: MAX_LEN - 1] + "…"
 
 
 def _draft_from(text: str, parse: Parse) -> Draft:

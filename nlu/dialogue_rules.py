@@ -150,6 +150,25 @@ def asks_progress(compact: str) -> bool:
     return bool(_EARLIER.search(compact)) or len(compact) <= 8
 
 
+# 催办: the citizen presses for a ticket to be done, not only asks how it stands: impatience
+# ("怎么还没人来", "都一个星期了", "石沉大海") or the asking itself ("催一下", "尽快处理").
+_URGE = re.compile(
+    r"催办|催[一1]?下|催[一1]催|催催|帮我催|给我催|再催|催促|"
+    r"尽快|赶紧|赶快|抓紧|快点|快些|加快|早点|"
+    r"怎么还没|咋还没|为什么还没|为啥还没|怎么到现在|到现在还|到现在都|至今还|至今没|还是没|"
+    r"还没人|还没有人|没人理|没人管|不理人|有没有人管|没动静|一点动静|没有动静|石沉大海|没下文|没有下文|"
+    r"拖了|拖着|一直没|一直不|[一二三四五六七八九十两几半\d]+(?:个)?(?:天|日|周|星期|礼拜|月)(?:了|啦|多了)"
+)
+# …but not a neutral question about its state ("到哪一步了", "有进展吗")
+_NOT_URGE = re.compile(r"^(?:请问|麻烦问一下|问一下|想问下?)?[^，,]{0,6}(?:进展|进度|到哪|哪一步)[^，,]{0,4}$")
+
+
+def urges(compact: str) -> bool:
+    """A push for a ticket already filed (催办), not just a question about it: the caller knows
+    the turn is about the citizen's own ticket (a progress question, or its number)."""
+    return bool(_URGE.search(compact)) and not _NOT_URGE.match(compact)
+
+
 # Giving a draft up, as the turn opens: "算了不报了", "不用了 我自己找物业去吧", "唔使啦 取消".
 GIVE_UP = re.compile(
     r"^(?:算了|算啦|算球了?|不用了|不要了|唔要了|不报了|先不报|不想报了|不反映了|不登记了|不弄了|不搞了|唔报|唔搞|唔使|"

@@ -43,6 +43,8 @@ from ticket_client.base import (
     TicketRef,
     TimeLimit,
     UnknownStatus,
+    Urge,
+    Urged,
 )
 from ticket_client.db import migrate, upgrade_database
 from ticket_client.ledger import LocalLedger
@@ -79,6 +81,8 @@ __all__ = [
     "TicketRef",
     "TimeLimit",
     "UnknownStatus",
+    "Urge",
+    "Urged",
     "make_client",
     "migrate",
     "upgrade_database",

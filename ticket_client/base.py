@@ -23,7 +23,7 @@ Errors, by what the caller should do::
 from __future__ import annotations
 
 from collections import deque
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
 from pydantic import BaseModel, Field
@@ -128,6 +128,18 @@ class StatusChange(BaseModel):
     kind: ChangeKind = "status"
 
 
+class Urge(BaseModel):
+    """催办: the citizen pressed for the ticket to be done, in these words, at this moment."""
+
+    at: datetime
+    note: str = ""
+
+
+# one urge a ticket a day is recorded: the next "催一下" within it is told the first stands
+URGE_QUIET = timedelta(hours=24)
+MAX_URGE_NOTE = 200  # the citizen's words kept with an urge (a chat turn; the rest is in the conversation)
+
+
 class TicketRef(BaseModel):
     ticket_id: str
     status: str
@@ -143,6 +155,16 @@ class Ticket(TicketDraft):
     rating: str | None = None
     rating_comment: str = ""
     platform_request_id: str | None = None  # the ticket platform's own number (open311 backend)
+    urges: list[Urge] = Field(default_factory=list)  # 催办, oldest first
+
+
+class Urged(BaseModel):
+    """What ``urge`` did: ``recorded`` a new urge at ``at``, or found one made at ``at`` standing
+    (within ``URGE_QUIET``). ``ticket`` as it is now, its urges included."""
+
+    ticket: Ticket
+    recorded: bool
+    at: datetime
 
 
 class TicketError(Exception):
@@ -271,6 +293,7 @@ class TicketQuery(BaseModel):
     # 即将超期 (``due_soon``): still open and close to one. Both set: either. Neither: no narrowing.
     overdue: bool = False
     due_soon: bool = False
+    urged: bool = False  # 催办未办结: urged by the citizen (any time) and still open
     time_limits: list[TimeLimit] = Field(default_factory=list)
     limit: int = Field(default=50, ge=1, le=200)
     offset: int = Field(default=0, ge=0, le=100_000)
@@ -303,6 +326,12 @@ class TicketClient(Protocol):
         """Record a progress note (办理进展) the citizen hears, the status unchanged: a row of the
         history with ``kind="note"``. InvalidNote (empty, too long), NoteRefused (closed, or the
         platform owns the notes: NotesManagedByPlatform), TicketNotFound."""
+        ...
+
+    async def urge(self, ticket_id: str, note: str) -> Urged:
+        """Record the citizen's 催办 of an open ticket, in their words (cut to MAX_URGE_NOTE), unless
+        one was recorded within URGE_QUIET (then that one stands). NoteRefused when the ticket is
+        resolved or closed; TicketNotFound."""
         ...
 
     async def abandon(self, idempotency_key: str) -> str | None:

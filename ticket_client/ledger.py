@@ -32,9 +32,11 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from ticket_client.base import (
+    MAX_URGE_NOTE,
     RATINGS,
     STATUSES,
     TRANSITIONS,
+    URGE_QUIET,
     InvalidRating,
     InvalidTransition,
     LocationInfo,
@@ -49,11 +51,20 @@ from ticket_client.base import (
     TicketQuery,
     TicketRef,
     UnknownStatus,
+    Urge,
+    Urged,
     checked_note,
     walk,
 )
 from ticket_client.db import UNAVAILABLE_ERRORS, async_url, connect_args
-from ticket_client.models import PlatformLinkRow, PlatformStateRow, StatusHistoryRow, TicketCounter, TicketRow
+from ticket_client.models import (
+    PlatformLinkRow,
+    PlatformStateRow,
+    StatusHistoryRow,
+    TicketCounter,
+    TicketRow,
+    UrgeRow,
+)
 
 # Ticket numbers carry the date in China (no daylight saving, so a fixed offset is exact).
 SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
@@ -240,6 +251,7 @@ class LocalLedger:
             rating=row.rating,
             rating_comment=row.rating_comment,
             platform_request_id=row.link.request_id if row.link is not None else None,
+            urges=[Urge(at=u.at, note=u.note) for u in row.urges],
             history=[
                 StatusChange(
                     seq=change.id,
@@ -370,6 +382,9 @@ class LocalLedger:
             conditions.append(TicketRow.rating == query.rating)
         if query.since is not None:
             conditions.append(TicketRow.created_at >= query.since)
+        if query.urged:
+            urged = select(UrgeRow.id).where(UrgeRow.ticket_pk == TicketRow.id).exists()
+            conditions += [urged, TicketRow.status.not_in(("resolved", "closed"))]
         if query.overdue or query.due_soon:
             late: list[Any] = []
             for limit in query.time_limits:  # a kind no limit names has none: never late
@@ -490,6 +505,22 @@ class LocalLedger:
                 await session.flush()
                 return self._to_ticket(row)
 
+    async def urge(self, ticket_id: str, note: str) -> Urged:
+        """Record a 催办 (see ``TicketClient.urge``): a row of its own, not of the history, so the
+        status poller never tells the citizen of it and the ticket's last step stays its last."""
+        async with self._edge("recording an urge"):
+            now = self._now()
+            async with self._writing() as session:
+                row = await self._row(session, ticket_id, lock=True)
+                if row.status in ("resolved", "closed"):
+                    raise NoteRefused(f"工单 {ticket_id} 已办结，无需催办")
+                last = max((u.at for u in row.urges), default=None)
+                if last is not None and now - last < URGE_QUIET:
+                    return Urged(ticket=self._to_ticket(row), recorded=False, at=last)
+                row.urges.append(UrgeRow(at=now, note=note.strip()[:MAX_URGE_NOTE]))
+                await session.flush()
+                return Urged(ticket=self._to_ticket(row), recorded=True, at=now)
+
     async def abandon(self, idempotency_key: str) -> str | None:
         """Forget the ticket filed under ``idempotency_key`` when its filing was given up (a
         supervisor discarded it, or an operator filed the matter by hand) and nobody can have heard
@@ -506,7 +537,7 @@ class LocalLedger:
                     return None
                 link = row.link
                 sent = link is not None and (link.request_id or link.token or link.posted_at)
-                if row.status != "received" or len(row.history) > 1 or row.rating or sent:
+                if row.status != "received" or len(row.history) > 1 or row.rating or row.urges or sent:
                     return None
                 await session.execute(delete(PlatformLinkRow).where(PlatformLinkRow.ticket_pk == row.id))
                 await session.execute(delete(StatusHistoryRow).where(StatusHistoryRow.ticket_pk == row.id))

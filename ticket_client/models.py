@@ -83,6 +83,7 @@ class TicketRow(Base):
         back_populates="ticket", order_by="StatusHistoryRow.id", lazy="selectin"
     )
     link: Mapped[PlatformLinkRow | None] = relationship(lazy="selectin", viewonly=True)
+    urges: Mapped[list[UrgeRow]] = relationship(order_by="UrgeRow.id", lazy="selectin")
 
 
 class StatusHistoryRow(Base):
@@ -99,6 +100,18 @@ class StatusHistoryRow(Base):
     kind: Mapped[ChangeKind] = mapped_column(String(8), default="status", server_default="status")  # 0003
 
     ticket: Mapped[TicketRow] = relationship(back_populates="history")
+
+
+class UrgeRow(Base):
+    """One 催办: the citizen pressed for an open ticket (migration 0005). Kept apart from the
+    history: an urge is no step of the work, so the citizen is never told of it as news."""
+
+    __tablename__ = "ticket_urges"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_pk: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)  # 班长视图: urged this week
+    note: Mapped[str] = mapped_column(Text, default="")
 
 
 class TicketCounter(Base):

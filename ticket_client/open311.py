@@ -54,6 +54,7 @@ from ticket_client.base import (
     TicketError,
     TicketQuery,
     TicketRef,
+    Urged,
 )
 from ticket_client.ledger import LocalLedger, PlatformLink, utcnow
 
@@ -577,6 +578,11 @@ class Open311Client:
         link = await self.mirror.link(ticket_id)  # TicketNotFound first
         where = f"（平台编号 {link.request_id}）" if link.request_id else ""
         raise NotesManagedByPlatform(f"办理进展由工单平台管理，请在平台上填写{where}")
+
+    async def urge(self, ticket_id: str, note: str) -> Urged:
+        """Kept in the mirror (for the console and the 班长视图): GeoReport v2 has no way to post
+        one to the platform."""
+        return await self.mirror.urge(ticket_id, note)
 
     async def abandon(self, idempotency_key: str) -> str | None:
         """The mirror forgets a ticket the platform never got (nor possibly got: a POST whose

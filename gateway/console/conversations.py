@@ -312,6 +312,8 @@ def ticket_view(t: Ticket, settings: Settings | None = None, now: datetime | Non
         "created_at": t.created_at.timestamp(), "updated_at": t.updated_at.timestamp(),
         "history": [{"status": h.status, "note": h.note, "at": h.at.timestamp(), "kind": h.kind} for h in t.history],
         "rating": t.rating,
+        # 催办: how often the citizen pressed for it, and when last
+        "urges": len(t.urges), "urged_at": t.urges[-1].at.timestamp() if t.urges else None,
         # open311: the platform's own number, and the status is moved there, not in the console
         "platform_request_id": t.platform_request_id,
     }
@@ -326,6 +328,7 @@ def ticket_detail(t: Ticket, settings: Settings | None = None, now: datetime | N
         "description": t.description, "request_type": t.request_type,
         "location": t.location.text, "departments": t.departments, "attachments": len(t.attachments),
         "rating_comment": t.rating_comment,
+        "urge_notes": [{"at": u.at.timestamp(), "note": u.note} for u in t.urges],  # 办理记录 shows them
     }
 
 

@@ -482,6 +482,7 @@ def _ticket_query(
     days: Annotated[int, Query(ge=0, le=3660)] = 0,
     overdue: bool = False,
     due_soon: bool = False,
+    urged: bool = False,
 ) -> TicketQuery:
     """工单查询's filters, as the lookup and its export take them."""
     if status and status not in STATUSES:
@@ -490,7 +491,7 @@ def _ticket_query(
         raise BadInput(f"未知的评价“{rating}”")
     since = now - timedelta(days=days) if days else None
     return TicketQuery(text=q, status=status, channel=channel, urgent=urgent, rating=rating, since=since,
-                       **deadlines.late_filter(_console(request).rt.settings, now, overdue=overdue, due_soon=due_soon))
+                       urged=urged, **deadlines.late_filter(_console(request).rt.settings, now, overdue=overdue, due_soon=due_soon))
 
 
 TicketQueryDep = Annotated[TicketQuery, Depends(_ticket_query)]
@@ -520,7 +521,7 @@ async def search_tickets(
 
 
 EXPORT_COLUMNS = ("工单编号", "平台编号", "受理时间", "渠道", "标题", "分类", "诉求类型", "紧急", "地点",
-                  "承办部门", "状态", "办理时限", "超期", "即将超期", "评价")
+                  "承办部门", "状态", "办理时限", "超期", "即将超期", "催办次数", "评价")
 
 
 @api.get("/tickets.csv")
@@ -546,13 +547,14 @@ async def export_tickets(user: SupervisorDep, request: Request, query: TicketQue
                 t.title, "/".join(t.category), t.request_type, "是" if t.urgent else "", t.location.text,
                 "、".join(t.departments), convs.STATUS_LABELS.get(t.status, t.status), _beijing(due) if due else "",
                 "是" if deadlines.overdue(t, due, now) else "", "是" if deadlines.due_soon(t, due, now, settings) else "",
-                t.rating or "",
+                len(t.urges) or "", t.rating or "",
             ])
         rows += len(page)
         if len(page) < 200:
             break
     await audit.record(console.redis, user.name, "ticket.export", "", rows=rows, q=mask_pii(query.text.strip()),
-                       status=query.status, rating=query.rating, overdue=query.overdue, due_soon=query.due_soon)
+                       status=query.status, rating=query.rating, overdue=query.overdue, due_soon=query.due_soon,
+                       urged=query.urged)
     stamp = now.astimezone(BEIJING).strftime("%Y%m%d-%H%M")
     return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="tickets-{stamp}.csv"',
@@ -677,9 +679,10 @@ async def stats(user: SupervisorDep, request: Request, now_at: NowDep) -> dict[s
         return round(waits[min(len(waits) - 1, int(p * len(waits)))], 1) if waits else None
 
     service = []
-    overdue = due_soon = 0
+    overdue = due_soon = urged = 0
     settings = console.rt.settings
     if console.rt.tickets is not None:
+        urged = await console.rt.tickets.count(TicketQuery(urged=True))
         overdue = await console.rt.tickets.count(
             TicketQuery(**deadlines.late_filter(settings, now_at, overdue=True, due_soon=False)))
         if settings.due_soon_hours:
@@ -702,6 +705,7 @@ async def stats(user: SupervisorDep, request: Request, now_at: NowDep) -> dict[s
         "overdue": overdue,  # 超期未办结, by 办理时限
         "due_soon": due_soon,  # 即将超期: due within due_soon_hours (0 = off: the card is hidden)
         "due_soon_hours": settings.due_soon_hours,
+        "urged": urged,  # 催办未办结: the citizen pressed for it and it is still open
         "queue_length": len(waiting),
         "operators": [
             {**u.public(), "conversations": handling.get(u.name, [])} for u in accounts

@@ -622,3 +622,66 @@ async def test_a_progress_question_gives_the_latest_progress_note(ledger: LocalL
     await ledger.add_note(ref.ticket_id, "已联系物业，预计周五前修复")
     answer = texts(await citizen.says(f"查询 {ref.ticket_id}"))
     assert "已派单" in answer and "已联系物业，预计周五前修复" in answer and "A3区城管局" not in answer
+
+
+async def test_an_urge_is_put_on_the_ticket_and_said_with_how_it_stands(ledger: LocalLedger) -> None:
+    """催办: "怎么还没人来修" about the citizen's one open ticket is recorded on it (once a day)
+    and answered with its status; the ticket's last step stays what the department did."""
+    citizen = Citizen(Bot(ledger, get_backend()))
+    ref = await citizen.files_a_ticket(ledger)
+    await ledger.set_status(ref.ticket_id, "accepted", "已派至A3区城管局")
+    turn = await citizen.says("怎么还没人来修啊")
+    answer = texts(turn)
+    assert "已为您催办" in answer and ref.ticket_id in answer and "第1次" in answer and "已派单" in answer
+    assert turn.replies[0].ticket_id == ref.ticket_id and turn.file is None and turn.mode is None
+    assert [u.note for u in (await ledger.get(ref.ticket_id)).urges] == ["怎么还没人来修啊"]
+    turn = await citizen.says("催一下")
+    assert "已于" in texts(turn) and "一天内催办一次即可" in texts(turn)
+    assert len((await ledger.get(ref.ticket_id)).urges) == 1
+    # a plain question about it is no urge
+    turn = await citizen.says(f"查询 {ref.ticket_id}")
+    assert "催办" not in texts(turn) and len((await ledger.get(ref.ticket_id)).urges) == 1
+
+
+async def test_an_urge_naming_no_ticket_asks_which_of_several(ledger: LocalLedger) -> None:
+    citizen = Citizen(Bot(ledger, get_backend()))
+    first = await citizen.files_a_ticket(ledger)
+    await citizen.says("A3区联丰路菜市场门口的垃圾堆了好几天没人清理")
+    turn = await citizen.says("确认")
+    assert turn.file is not None
+    second = await ledger.file(turn.file, "k-second")
+    turn = await citizen.says("能不能快点处理")
+    assert "请选择要催办的工单" in texts(turn)
+    assert set(turn.replies[0].buttons) == {f"催办 {first.ticket_id}", f"催办 {second.ticket_id}"}
+    assert not (await ledger.get(first.ticket_id)).urges and not (await ledger.get(second.ticket_id)).urges
+    turn = await citizen.says(f"催办 {second.ticket_id}")  # the button
+    assert "已为您催办" in texts(turn) and second.ticket_id in texts(turn)
+    assert not (await ledger.get(first.ticket_id)).urges and len((await ledger.get(second.ticket_id)).urges) == 1
+
+
+async def test_an_urge_of_a_done_ticket_or_with_none_open_records_nothing(ledger: LocalLedger) -> None:
+    citizen = Citizen(Bot(ledger, get_backend()))
+    ref = await citizen.files_a_ticket(ledger)
+    for status in ("accepted", "resolved"):
+        await ledger.set_status(ref.ticket_id, status)
+    turn = await citizen.says(f"催办 {ref.ticket_id}")
+    assert "已办结，无需催办" in texts(turn) and "已办结" in texts(turn)
+    turn = await citizen.says("怎么还没处理")  # none open: how their tickets stand, nothing pressed
+    assert "催办" not in texts(turn) and ref.ticket_id in texts(turn)
+    assert (await ledger.get(ref.ticket_id)).urges == []
+
+
+async def test_a_new_matter_that_presses_is_drafted_not_taken_for_an_urge(ledger: LocalLedger) -> None:
+    citizen = Citizen(Bot(ledger, get_backend()))
+    ref = await citizen.files_a_ticket(ledger)
+    turn = await citizen.says("A3区联丰路菜市场门口的垃圾堆了三天了还没人清理")
+    assert "催办" not in texts(turn) and turn.state.step == "confirming"
+    assert (await ledger.get(ref.ticket_id)).urges == []
+
+
+async def test_an_angry_urge_is_recorded_and_goes_to_a_person(ledger: LocalLedger) -> None:
+    citizen = Citizen(Bot(ledger, get_backend()))
+    ref = await citizen.files_a_ticket(ledger)
+    turn = await citizen.says("都半个月了到底管不管")
+    assert turn.mode == "waiting" and turn.handoff_reason == "angry"
+    assert "已为您催办" in turn.replies[0].text and len((await ledger.get(ref.ticket_id)).urges) == 1

@@ -138,3 +138,17 @@ async def test_a_chat_draft_is_left_alone(ledger: LocalLedger) -> None:
     turn = await letter(Bot(ledger, get_backend()), BOARD_POST, BOARD_TITLE, state=state)
     assert turn.file is not None and turn.file.description == BOARD_POST
     assert turn.state.step == "awaiting_location" and turn.state.draft is not None
+
+
+async def test_a_short_note_pressing_a_post_urges_its_ticket_unless_the_sender_is_unvouched(
+    ledger: LocalLedger,
+) -> None:
+    bot = Bot(ledger, get_backend())
+    turn = await letter(bot, BOARD_POST, BOARD_TITLE)
+    assert turn.file is not None
+    ref = await ledger.file(turn.file, "post-1")
+    turn = await letter(bot, "都一个月了怎么还没处理", meta={"sender_verified": "no"})
+    assert "催办" not in texts(turn) and ref.ticket_id in texts(turn)  # told how it stands only
+    assert (await ledger.get(ref.ticket_id)).urges == []
+    turn = await letter(bot, "都一个月了怎么还没处理")
+    assert "已为您催办" in texts(turn) and len((await ledger.get(ref.ticket_id)).urges) == 1

@@ -742,3 +742,38 @@ async def test_supervisors_export_the_lookup_without_who_asked(
     assert (await op.get("/tickets.csv")).status_code == 403  # supervisors only
     entries = (await boss.get("/audit?limit=20")).json()["entries"]
     assert [e["detail"]["rows"] for e in entries if e["action"] == "ticket.export"] == [1, 3]
+
+
+async def test_supervisors_see_the_open_tickets_citizens_pressed_for(
+    app: Any, client: httpx.AsyncClient, console_login: Any
+) -> None:
+    """催办未办结: the card, the 工单查询 filter, the row's count, the ticket's 办理记录 and the
+    export agree; a pressed ticket that is done since drops out of the card."""
+    import csv
+    import io
+
+    from ticket_client import TicketDraft
+
+    rt = app.state.runtime
+    pressed, done, calm = [
+        (await rt.tickets.file(TicketDraft(channel="web", conversation_key=f"web:{k}", description="小区门口路灯坏了"),
+                               k)).ticket_id
+        for k in ("pressed", "done", "calm")
+    ]
+    await rt.tickets.urge(pressed, "怎么还没人来修")
+    await rt.tickets.urge(done, "催一下")
+    for status in ("accepted", "resolved"):
+        await rt.tickets.set_status(done, status)
+    boss = await console_login("boss", "supervisor")
+    assert (await boss.get("/stats")).json()["urged"] == 1
+    rows = (await boss.get("/tickets?urged=true")).json()["tickets"]
+    assert [(r["ticket_id"], r["urges"]) for r in rows] == [(pressed, 1)]
+    everything = {r["ticket_id"]: r for r in (await boss.get("/tickets")).json()["tickets"]}
+    assert everything[done]["urges"] == 1 and everything[calm]["urges"] == 0 and everything[calm]["urged_at"] is None
+    detail = (await boss.get(f"/tickets/{pressed}")).json()["ticket"]
+    assert [u["note"] for u in detail["urge_notes"]] == ["怎么还没人来修"]
+    assert detail["history"][-1]["kind"] == "status"  # an urge is no step of the work
+    exported = {row["工单编号"]: row for row in csv.DictReader(
+        io.StringIO((await boss.get("/tickets.csv")).text.lstrip("\ufeff")))}
+    assert (exported[pressed]["催办次数"], exported[done]["催办次数"], exported[calm]["催办次数"]) == ("1", "1", "")
+    assert "怎么还没人来修" not in (await boss.get("/tickets.csv")).text  # no citizen's words in a report

@@ -270,6 +270,18 @@ def _filed_long_ago(settings: Settings, days: float, urgent: bool = False) -> st
         return pool.submit(asyncio.run, run()).result()
 
 
+def _urged(settings: Settings, ticket_id: str, words: str) -> None:
+    """The citizen presses for the ticket (催办), in the live gateway's ledger."""
+    from ticket_client import LocalLedger
+
+    async def run() -> None:
+        async with LocalLedger(settings.effective_database_url) as ledger:
+            await ledger.urge(ticket_id, words)
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, run()).result()
+
+
 def test_supervisor_view_audit_and_canned_replies(live_gateway: str, settings: Settings, browser: Any) -> None:
     from playwright.sync_api import expect
 
@@ -277,6 +289,7 @@ def test_supervisor_view_audit_and_canned_replies(live_gateway: str, settings: S
     _create_operator(settings)
     overdue = _filed_long_ago(settings, days=45)  # past 15 working days, even across the Spring Festival
     soon = _filed_long_ago(settings, days=2 / 24, urgent=True)  # urgent: due in 22 of the 24 hours
+    _urged(settings, overdue, "都一个多月了怎么还没人来修")
     _create_operator(settings, "banzhang", "supervisor", "李班长")
     _citizen_says(base, "转人工")
     _citizen_says(base, XSS)
@@ -344,6 +357,16 @@ def test_supervisor_view_audit_and_canned_replies(live_gateway: str, settings: S
         page.locator("#lq-overdue").check()  # both: either
         page.locator("#lookup-form button[type=submit]").click()
         expect(page.locator("#lq-results tr")).to_have_count(2)
+        page.locator("#tab-super").click()
+        expect(page.locator("#s-urged")).to_have_text("1")
+        page.locator("#card-urged").click()  # 催办未办结: what citizens pressed for, still open
+        expect(page.locator("#lq-urged")).to_be_checked()
+        expect(page.locator("#lq-overdue")).not_to_be_checked()
+        expect(page.locator("#lq-results tr")).to_have_count(1)
+        expect(page.locator("#lq-results tr .badge.urged")).to_have_text("催办1次")
+        expect(page.locator("#ld")).to_have_attribute("data-ticket-id", overdue)
+        expect(page.locator("#ld-fields")).to_contain_text("1 次（最近")
+        expect(page.locator("#ld-history li[data-kind='urge']")).to_contain_text("都一个多月了怎么还没人来修")
         page.locator("#tab-super").click()
 
         op.reload()

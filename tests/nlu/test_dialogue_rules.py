@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from nlu.builtin import BuiltinBackend
-from nlu.dialogue_rules import rating_of, same_ticket, ticket_ids, without_opener
+from nlu.dialogue_rules import rating_of, same_ticket, ticket_ids, urges, without_opener
 from nlu.evaluate import STATE_CONTEXT, eval_intent, read_rows
 from nlu.intents import load_nlu_yml
 
@@ -148,3 +148,26 @@ def test_the_last_written_set(nlu: BuiltinBackend) -> None:
     with a digit missing or a letter I for a 1 are not read; withdrawing a filed ticket is missed)."""
     res = eval_intent(nlu, read_rows("intent", EVAL / "intent_written_f.jsonl"))
     assert res["n"] == 150 and res["accuracy"] >= 0.9 and res["rating_accuracy"] >= 0.9
+
+
+@pytest.mark.parametrize(
+    ("text", "pressing"),
+    [
+        ("催一下", True),
+        ("帮我催催", True),
+        ("怎么还没人来修", True),
+        ("都一个星期了还没处理", True),
+        ("能不能快点", True),
+        ("请尽快处理", True),
+        ("反映了半个月了石沉大海", True),
+        ("到底有没有人管", True),
+        ("到哪一步了", False),  # asks how it stands, presses for nothing
+        ("请问进度如何", False),
+        ("有进展吗", False),
+        ("我的工单有回复了吗", False),
+        ("查询12345-20261127-000123", False),
+        ("我不理解这个答复", False),
+    ],
+)
+def test_urges_are_told_from_plain_progress_questions(text: str, pressing: bool) -> None:
+    assert urges(text) is pressing

@@ -36,6 +36,7 @@ from ticket_client import (
     make_client,
     migrate,
 )
+from ticket_client.base import MAX_URGE_NOTE
 from ticket_client.db import sync_url, upgrade_database
 from ticket_client.models import Base
 
@@ -103,8 +104,9 @@ async def test_migrate_from_empty_to_head_matches_models(database_url: str) -> N
                 "ticket_counters",
                 "platform_links",
                 "platform_state",
+                "ticket_urges",
             } <= tables
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0004"
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0005"
             diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
             assert diff == [], f"models and migrations disagree: {diff}"
     finally:
@@ -742,3 +744,32 @@ async def test_the_summary_counts_intake_by_channel_and_the_survey_of_the_work_r
     nothing = await ledger.summary(clock.advance(days=1))
     assert nothing.filed == {} and nothing.resolved == 0
     assert nothing.satisfaction is None and nothing.response_rate is None
+
+
+async def test_an_urge_is_recorded_once_a_day_and_never_told_as_news(ledger: LocalLedger, clock: FakeClock) -> None:
+    ref = await ledger.file(draft("web:alice"), "urged")
+    cursor = max((c.seq for c in await ledger.changes_since(0)), default=0)
+    first = await ledger.urge(ref.ticket_id, "  怎么还没人来修  ")
+    assert first.recorded and first.at == clock.now
+    assert [(u.note, u.at) for u in first.ticket.urges] == [("怎么还没人来修", clock.now)]
+    clock.advance(hours=23, minutes=59)
+    again = await ledger.urge(ref.ticket_id, "催一下")
+    assert not again.recorded and again.at == first.at and len(again.ticket.urges) == 1  # the first stands
+    clock.advance(minutes=1)
+    third = await ledger.urge(ref.ticket_id, "催" * 500)
+    assert third.recorded and len(third.ticket.urges) == 2 and len(third.ticket.urges[-1].note) == MAX_URGE_NOTE
+    assert await ledger.changes_since(cursor) == []  # the citizen is never "told" their own urge
+    ticket = await ledger.get(ref.ticket_id)
+    assert ticket.history[-1].kind == "status" and len(ticket.urges) == 2  # the last step stays the last
+    assert await ledger.abandon("urged") is None  # an urged ticket is known: never forgotten
+
+
+async def test_a_done_ticket_takes_no_urge(ledger: LocalLedger) -> None:
+    ref = await ledger.file(draft("web:alice"), "done")
+    for status in ("accepted", "resolved"):
+        await ledger.set_status(ref.ticket_id, status)
+    with pytest.raises(NoteRefused):
+        await ledger.urge(ref.ticket_id, "催一下")
+    with pytest.raises(TicketNotFound):
+        await ledger.urge("12345-20201231-999999", "催一下")
+    assert (await ledger.get(ref.ticket_id)).urges == []

@@ -440,7 +440,8 @@
       more.addEventListener("click", function () { show("lookup"); showTicket(t.ticket_id); });
       tid.appendChild(more);
       li.appendChild(tid);
-      li.appendChild(el("div", "", (t.title || "") + " · " + (STATUS[t.status] || t.status) + (t.rating ? " · 评价：" + t.rating : "")));
+      li.appendChild(el("div", "", (t.title || "") + " · " + (STATUS[t.status] || t.status) + (t.rating ? " · 评价：" + t.rating : "") +
+                               (t.urges ? " · 催办" + t.urges + "次" : "")));
       if (state.platformOwnsStatus) {  // open311: the platform moves tickets; the console only shows them
         li.appendChild(el("div", "muted small", "工单状态由工单平台管理"));
         ul.appendChild(li);
@@ -685,11 +686,12 @@
     $("lq-due-soon-label").title = within;
     if (!hours) $("lq-due-soon").checked = false;
   }
-  function lookupLate(overdue, dueSoon) {  // a card: every ticket it counts, in 工单查询
+  function lookupLate(overdue, dueSoon, urged) {  // a card: every ticket it counts, in 工单查询
     show("lookup");
     $("lq").value = ""; $("lq-status").value = ""; $("lq-channel").value = ""; $("lq-urgent").checked = false;
     $("lq-rating").value = "";
-    $("lq-overdue").checked = overdue; $("lq-due-soon").checked = dueSoon; $("lq-days").value = "0";
+    $("lq-overdue").checked = overdue; $("lq-due-soon").checked = dueSoon; $("lq-urged").checked = !!urged;
+    $("lq-days").value = "0";
     searchTickets(false);
   }
   function loadSupervisor() {
@@ -705,6 +707,8 @@
       $("card-overdue").classList.toggle("alert", (d.overdue || 0) > 0);
       $("s-due-soon").textContent = d.due_soon || 0;
       $("card-due-soon").classList.toggle("alert", (d.due_soon || 0) > 0);
+      $("s-urged").textContent = d.urged || 0;
+      $("card-urged").classList.toggle("alert", (d.urged || 0) > 0);
       var ops = $("s-operators");
       ops.textContent = "";
       d.operators.forEach(function (o) {
@@ -858,6 +862,7 @@
     if ($("lq-urgent").checked) params.set("urgent", "true");
     if ($("lq-overdue").checked) params.set("overdue", "true");
     if ($("lq-due-soon").checked) params.set("due_soon", "true");
+    if ($("lq-urged").checked) params.set("urged", "true");
     if ($("lq-rating").value) params.set("rating", $("lq-rating").value);
     return params;
   }
@@ -887,6 +892,7 @@
       if (t.urgent) id.appendChild(el("span", "badge urgent", "紧急"));
       if (t.overdue) id.appendChild(el("span", "badge overdue", "超期"));
       if (t.due_soon) id.appendChild(el("span", "badge due-soon", "即将超期"));
+      if (t.urges) id.appendChild(el("span", "badge urged", "催办" + t.urges + "次"));
       tr.appendChild(id);
       tr.appendChild(el("td", "", dateTime(t.created_at)));
       tr.appendChild(el("td", "", channelName(t.channel)));
@@ -927,6 +933,7 @@
       ["平台编号", t.platform_request_id || ""],
       ["受理时间", dateTime(t.created_at)],
       ["办理时限", t.due_at ? dateTime(t.due_at) + (t.overdue ? "（已超期）" : t.due_soon ? "（即将超期）" : "") : ""],
+      ["市民催办", t.urges ? t.urges + " 次（最近 " + dateTime(t.urged_at) + "）" : ""],
       ["渠道", channelName(t.channel) + " · " + senderOf(t.conversation_key, t.channel)],
       ["联系电话", t.contact || "未留"],
       ["诉求类型", (t.request_type || "—") + (t.urgent ? "（紧急）" : "")],
@@ -943,11 +950,14 @@
     });
     var ol = $("ld-history");
     ol.textContent = "";
-    t.history.forEach(function (h) {
+    // the steps of the work and the citizen's urges (催办), in the order they came
+    var steps = t.history.concat((t.urge_notes || []).map(function (u) { return {kind: "urge", at: u.at, note: u.note}; }));
+    steps.sort(function (a, b) { return a.at - b.at; });
+    steps.forEach(function (h) {
       var li = el("li");
       li.appendChild(el("span", "muted", dateTime(h.at)));
       li.setAttribute("data-kind", h.kind || "status");
-      li.appendChild(el("b", "", h.kind === "note" ? "办理进展" : STATUS[h.status] || h.status));
+      li.appendChild(el("b", "", h.kind === "note" ? "办理进展" : h.kind === "urge" ? "市民催办" : STATUS[h.status] || h.status));
       if (h.note) li.appendChild(el("span", "", h.note));
       ol.appendChild(li);
     });
@@ -1170,6 +1180,7 @@
     $("ka-remove").addEventListener("click", removeEntry);
     $("ka-restore").addEventListener("click", restoreEntry);
     $("card-due-soon").addEventListener("click", function () { lookupLate(false, true); });  // 即将超期
+    $("card-urged").addEventListener("click", function () { lookupLate(false, false, true); });  // 催办未办结
     $("btn-save-canned").addEventListener("click", function () {
       var items = $("canned-edit").value.split("\n").map(function (x) { return x.trim(); }).filter(Boolean);
       act(api("PUT", "/canned", { items: items }), "常用语已保存").then(loadCanned);

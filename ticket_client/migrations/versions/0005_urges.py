@@ -1,0 +1,40 @@
+"""催办: a citizen's urges of an open ticket, one row each, apart from the status history.
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-11-28
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0005"
+down_revision: str | None = "0004"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "ticket_urges",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("ticket_pk", sa.Integer(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("note", sa.Text(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["ticket_pk"], ["tickets.id"], name="fk_ticket_urges_ticket_pk_tickets", ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name="pk_ticket_urges"),
+    )
+    op.create_index("ix_ticket_urges_ticket_pk", "ticket_urges", ["ticket_pk"])
+    op.create_index("ix_ticket_urges_at", "ticket_urges", ["at"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_ticket_urges_at", table_name="ticket_urges")
+    op.drop_index("ix_ticket_urges_ticket_pk", table_name="ticket_urges")
+    op.drop_table("ticket_urges")
