@@ -15,15 +15,23 @@ from pydantic import BaseModel, Field
 from rapidfuzz.distance import OSA
 
 from bot.handoff import HandoffRules, asks_for_person, asks_to_withdraw, is_angry, normalized, same_complaint
-from bot.state import MAX_ATTACHMENTS, MAX_QUEUED, Answered, ConversationState, Draft, Mode, Place
+from bot.state import MAX_ATTACHMENTS, MAX_QUEUED, Answered, ConversationState, Draft, Mode, Place, Supplement
 from bot.texts import say, status_name, texts
 from channels.base import InboundMessage
 from config.workdays import BEIJING
 from nlu.base import Location, NluBackend, Parse
-from nlu.dialogue_rules import GIVE_UP, ticket_key, urges, without_opener
+from nlu.dialogue_rules import GIVE_UP, supplements, ticket_key, urges, without_opener
 from nlu.knowledge import Hit, KnowledgeBase, asks
 from nlu.subject import MAX_LEN, with_place
-from ticket_client.base import LocationInfo, NoteRefused, Ticket, TicketClient, TicketDraft, TicketNotFound
+from ticket_client.base import (
+    MAX_INFO_NOTE,
+    LocationInfo,
+    NoteRefused,
+    Ticket,
+    TicketClient,
+    TicketDraft,
+    TicketNotFound,
+)
 
 MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 TICKET_ID = re.compile(r"\d{3,8}-\d{8}-\d{6}")
@@ -66,6 +74,9 @@ SOLVED_BUTTON, UNSOLVED_BUTTON = "已解决", "没有解决"
 URGE_MAX_CHARS = 40  # a longer message that presses ("…三天了还没人修") describes a matter: it is read as one
 URGE_WHICH = 3  # open tickets offered as buttons when an urge names none
 DONE = ("resolved", "closed")
+# 补充 goes to an open ticket filed this recently (older ones: the citizen names the matter again)
+SUPPLEMENT_WINDOW = timedelta(days=7)
+SUPPLEMENT_TO = re.compile(r"补充到\s*(\S+)")  # the button that says which ticket a 补充 is for
 SOLVED = re.compile(r"(?:已经?|也)?解决了?|明白了?|知道了|懂了|清楚了|好的?|可以了|行了?|谢谢|感谢|多谢|ok|OK")
 UNSOLVED = re.compile(r"没有?解决|未解决|不能解决|解决不了|还是不行|不行|没用|没有用|不对|帮我登记|登记|转交")
 
@@ -191,6 +202,13 @@ class Bot:
                     turn.replies.insert(0, reply)  # the urge is on record, and a person answers
                 else:
                     turn.replies.append(reply)
+                return turn
+
+        if turn.state.step == "idle" and text and not parse.urgency:
+            reply = await self._supplementing(turn, msg, parse, text)
+            if reply is not None:
+                turn.state.unsure_streak = 0
+                turn.replies.append(reply)
                 return turn
 
         if intent == "ask_human" or asks_for_person(text):
@@ -391,6 +409,12 @@ class Bot:
         bare = text.strip(" 。.!！~～")
         if NO_PLACE.fullmatch(bare) or (bare in ("没有", "没") and offered is None):
             draft.no_place = True  # filed without a place; the operator sees it said so
+            return self._next_question(turn, msg)
+        if (more := supplements(text)) is not None and not parse.location.found and msg.location is None:
+            # "我再补充一点，晚上老人经常摔倒": more about the matter, not where it is
+            if len(more) >= 2:
+                draft.description = f"{draft.description}\n补充：{more}"
+            turn.replies.append(Reply(text=say("supplement_to_draft")))
             return self._next_question(turn, msg)
         answer, intent = text, parse.intent.name
         if no := NO_OPENER.match(text):  # "不是，在5栋": not the place offered
@@ -614,6 +638,49 @@ class Bot:
             at=urged.at.astimezone(BEIJING).strftime("%m月%d日 %H:%M"),
         )
         return Reply(text=said + "\n" + _status_line(urged.ticket), ticket_id=ticket.ticket_id)
+
+    async def _supplementing(self, turn: Turn, msg: InboundMessage, parse: Parse, text: str) -> Reply | None:
+        """补充 to a filed ticket: "补充一下，是南门口那盏" (or "我想补充一下", then the words) goes to
+        the citizen's open ticket of the last SUPPLEMENT_WINDOW; with several, the bot asks which
+        (a 补充到 <number> button each) and keeps the words meanwhile. None: not a 补充, or no open
+        ticket to add it to (the words are then read as anything else, a new matter most often)."""
+        pending, turn.state.supplement = turn.state.supplement, None
+        if pending is not None and abs(msg.received_at - pending.at) > SHORT_TEXT_MEMORY:
+            pending = None
+        rest = supplements(text)
+        if pending is not None and pending.text and (chosen := SUPPLEMENT_TO.fullmatch(text)):
+            mine = await self._open_recent(msg)
+            ticket = next((t for t in mine if t.ticket_id == chosen.group(1)), None)
+            return await self._add_info(ticket, pending.text) if ticket is not None else None
+        if pending is not None and not pending.text and rest is None:
+            if _cancels(text, parse) or TICKET_ID.search(text):
+                return None  # changed their mind, or asks after a ticket
+            rest = text  # the words announced
+        if rest is None:
+            return None
+        mine = await self._open_recent(msg)
+        if not mine:
+            return None
+        if not rest:
+            turn.state.supplement = Supplement(at=msg.received_at)
+            return Reply(text=say("supplement_ask"))
+        if len(mine) > 1:
+            turn.state.supplement = Supplement(text=rest[:MAX_INFO_NOTE], at=msg.received_at)
+            lines = [say("supplement_which", n=len(mine))] + [_status_line(t) for t in mine[:URGE_WHICH]]
+            return Reply(text="\n".join(lines), buttons=[f"补充到 {t.ticket_id}" for t in mine[:URGE_WHICH]])
+        return await self._add_info(mine[0], rest)
+
+    async def _open_recent(self, msg: InboundMessage) -> list[Ticket]:
+        mine = await self.tickets.list_for(msg.conversation_key, limit=10)
+        return [t for t in mine if t.status not in DONE and msg.received_at - t.created_at <= SUPPLEMENT_WINDOW]
+
+    async def _add_info(self, ticket: Ticket, words: str) -> Reply:
+        try:
+            added = await self.tickets.add_info(ticket.ticket_id, words[:MAX_INFO_NOTE])
+        except (TicketNotFound, NoteRefused):  # withdrawn, or done since it was listed
+            return Reply(text=say("supplement_refused") + "\n" + _status_line(ticket), ticket_id=ticket.ticket_id)
+        said = say("supplement_added", ticket_id=added.ticket_id, title=_short_title(added))
+        return Reply(text=said, ticket_id=added.ticket_id)
 
     async def _has_open_ticket(self, msg: InboundMessage) -> bool:
         mine = await self.tickets.list_for(msg.conversation_key, limit=5)

@@ -58,6 +58,14 @@ class Answered(BaseModel):
     at: datetime
 
 
+class Supplement(BaseModel):
+    """补充 to a filed ticket, half done: the citizen announced one ("我想补充一下", ``text`` still
+    empty) or said it with several open tickets and was asked which (``text`` kept meanwhile)."""
+
+    text: str = ""
+    at: datetime
+
+
 class ConversationState(BaseModel):
     step: Step = "idle"
     draft: Draft | None = None
@@ -77,6 +85,7 @@ class ConversationState(BaseModel):
     pending_text: str = ""
     pending_text_at: datetime | None = None
     answered: Answered | None = None  # the last answer from the knowledge base, awaiting 已解决/没有解决
+    supplement: Supplement | None = None  # a 补充 announced or awaiting the ticket it is for
 
     def afresh(self, place: Place | None = None) -> ConversationState:
         """The state once a draft is filed or dropped: what outlives one ticket stays (the

@@ -169,6 +169,24 @@ def urges(compact: str) -> bool:
     return bool(_URGE.search(compact)) and not _NOT_URGE.match(compact)
 
 
+# 补充: more about a matter already reported, as the turn opens ("补充一下，是南门口那盏", "忘了说
+# 晚上才停"); 补充 alone must stand apart ("补充医疗保险怎么报销" asks about an insurance)
+_SUPPLEMENT = re.compile(
+    r"^(?:我|俺)?(?:再|还|还要|还想|想|要|需要)?(?:补充(?:一下|一点|几句|两句|一句|说明|个情况|下|(?=[，,。：:！!\s]|$))|补(?:一句|两句|几句))"
+    r"|^(?:刚才|刚刚|之前)?(?:忘了|忘记|漏了)(?:说|讲|写)(?:一下|了)?"
+)
+_LEAD = re.compile(r"^[，,。：:！!、\s]+")
+
+
+def supplements(text: str) -> str | None:
+    """What a 补充 adds ("" when it only announces one: "我想补充一下"), or None when the turn
+    does not open as one."""
+    found = _SUPPLEMENT.match(text.strip())
+    if found is None:
+        return None
+    return _LEAD.sub("", text.strip()[found.end():]).strip()
+
+
 # Giving a draft up, as the turn opens: "算了不报了", "不用了 我自己找物业去吧", "唔使啦 取消".
 GIVE_UP = re.compile(
     r"^(?:算了|算啦|算球了?|不用了|不要了|唔要了|不报了|先不报|不想报了|不反映了|不登记了|不弄了|不搞了|唔报|唔搞|唔使|"

@@ -21,6 +21,7 @@ from ticket_client.base import (
     RATINGS,
     STATUSES,
     TRANSITIONS,
+    FollowUp,
     InvalidNote,
     InvalidRating,
     InvalidTransition,
@@ -43,7 +44,6 @@ from ticket_client.base import (
     TicketRef,
     TimeLimit,
     UnknownStatus,
-    Urge,
     Urged,
 )
 from ticket_client.db import migrate, upgrade_database
@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from config.settings import Settings
 
 __all__ = [
+    "FollowUp",
     "MAX_NOTE",
     "RATINGS",
     "STATUSES",
@@ -81,7 +82,6 @@ __all__ = [
     "TicketRef",
     "TimeLimit",
     "UnknownStatus",
-    "Urge",
     "Urged",
     "make_client",
     "migrate",

@@ -128,9 +128,13 @@ class StatusChange(BaseModel):
     kind: ChangeKind = "status"
 
 
-class Urge(BaseModel):
-    """催办: the citizen pressed for the ticket to be done, in these words, at this moment."""
+# The citizen's word on a filed ticket, kept apart from its history (no step of the work):
+# 催办 ("urge": they pressed for it to be done) and 补充 ("info": more about the matter).
+FollowUpKind = Literal["urge", "info"]
 
+
+class FollowUp(BaseModel):
+    kind: FollowUpKind
     at: datetime
     note: str = ""
 
@@ -138,6 +142,7 @@ class Urge(BaseModel):
 # one urge a ticket a day is recorded: the next "催一下" within it is told the first stands
 URGE_QUIET = timedelta(hours=24)
 MAX_URGE_NOTE = 200  # the citizen's words kept with an urge (a chat turn; the rest is in the conversation)
+MAX_INFO_NOTE = 1000  # a 补充 is read by whoever handles the ticket: a chat turn or two
 
 
 class TicketRef(BaseModel):
@@ -155,7 +160,15 @@ class Ticket(TicketDraft):
     rating: str | None = None
     rating_comment: str = ""
     platform_request_id: str | None = None  # the ticket platform's own number (open311 backend)
-    urges: list[Urge] = Field(default_factory=list)  # 催办, oldest first
+    followups: list[FollowUp] = Field(default_factory=list)  # 催办 and 补充, oldest first
+
+    @property
+    def urges(self) -> list[FollowUp]:
+        return [f for f in self.followups if f.kind == "urge"]
+
+    @property
+    def additions(self) -> list[FollowUp]:
+        return [f for f in self.followups if f.kind == "info"]
 
 
 class Urged(BaseModel):
@@ -332,6 +345,12 @@ class TicketClient(Protocol):
         """Record the citizen's 催办 of an open ticket, in their words (cut to MAX_URGE_NOTE), unless
         one was recorded within URGE_QUIET (then that one stands). NoteRefused when the ticket is
         resolved or closed; TicketNotFound."""
+        ...
+
+    async def add_info(self, ticket_id: str, note: str) -> Ticket:
+        """Record the citizen's 补充 to an open ticket, in their words: more about the matter for
+        whoever handles it. InvalidNote (empty, longer than MAX_INFO_NOTE), NoteRefused (resolved
+        or closed), TicketNotFound."""
         ...
 
     async def abandon(self, idempotency_key: str) -> str | None:

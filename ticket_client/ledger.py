@@ -32,11 +32,14 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from ticket_client.base import (
+    MAX_INFO_NOTE,
     MAX_URGE_NOTE,
     RATINGS,
     STATUSES,
     TRANSITIONS,
     URGE_QUIET,
+    FollowUp,
+    InvalidNote,
     InvalidRating,
     InvalidTransition,
     LocationInfo,
@@ -51,19 +54,18 @@ from ticket_client.base import (
     TicketQuery,
     TicketRef,
     UnknownStatus,
-    Urge,
     Urged,
     checked_note,
     walk,
 )
 from ticket_client.db import UNAVAILABLE_ERRORS, async_url, connect_args
 from ticket_client.models import (
+    FollowUpRow,
     PlatformLinkRow,
     PlatformStateRow,
     StatusHistoryRow,
     TicketCounter,
     TicketRow,
-    UrgeRow,
 )
 
 # Ticket numbers carry the date in China (no daylight saving, so a fixed offset is exact).
@@ -251,7 +253,7 @@ class LocalLedger:
             rating=row.rating,
             rating_comment=row.rating_comment,
             platform_request_id=row.link.request_id if row.link is not None else None,
-            urges=[Urge(at=u.at, note=u.note) for u in row.urges],
+            followups=[FollowUp(kind=f.kind, at=f.at, note=f.note) for f in row.followups],
             history=[
                 StatusChange(
                     seq=change.id,
@@ -383,7 +385,7 @@ class LocalLedger:
         if query.since is not None:
             conditions.append(TicketRow.created_at >= query.since)
         if query.urged:
-            urged = select(UrgeRow.id).where(UrgeRow.ticket_pk == TicketRow.id).exists()
+            urged = select(FollowUpRow.id).where(FollowUpRow.ticket_pk == TicketRow.id, FollowUpRow.kind == "urge").exists()
             conditions += [urged, TicketRow.status.not_in(("resolved", "closed"))]
         if query.overdue or query.due_soon:
             late: list[Any] = []
@@ -514,12 +516,29 @@ class LocalLedger:
                 row = await self._row(session, ticket_id, lock=True)
                 if row.status in ("resolved", "closed"):
                     raise NoteRefused(f"工单 {ticket_id} 已办结，无需催办")
-                last = max((u.at for u in row.urges), default=None)
+                last = max((f.at for f in row.followups if f.kind == "urge"), default=None)
                 if last is not None and now - last < URGE_QUIET:
                     return Urged(ticket=self._to_ticket(row), recorded=False, at=last)
-                row.urges.append(UrgeRow(at=now, note=note.strip()[:MAX_URGE_NOTE]))
+                row.followups.append(FollowUpRow(kind="urge", at=now, note=note.strip()[:MAX_URGE_NOTE]))
                 await session.flush()
                 return Urged(ticket=self._to_ticket(row), recorded=True, at=now)
+
+    async def add_info(self, ticket_id: str, note: str) -> Ticket:
+        """Record a 补充 (see ``TicketClient.add_info``), beside the history like an urge."""
+        cleaned = note.strip()
+        if not cleaned:
+            raise InvalidNote("补充内容不能为空")
+        if len(cleaned) > MAX_INFO_NOTE:
+            raise InvalidNote(f"补充内容过长（最多{MAX_INFO_NOTE}字，现有{len(cleaned)}字）")
+        async with self._edge("recording a 补充"):
+            now = self._now()
+            async with self._writing() as session:
+                row = await self._row(session, ticket_id, lock=True)
+                if row.status in ("resolved", "closed"):
+                    raise NoteRefused(f"工单 {ticket_id} 已办结，不能再补充")
+                row.followups.append(FollowUpRow(kind="info", at=now, note=cleaned))
+                await session.flush()
+                return self._to_ticket(row)
 
     async def abandon(self, idempotency_key: str) -> str | None:
         """Forget the ticket filed under ``idempotency_key`` when its filing was given up (a
@@ -537,7 +556,7 @@ class LocalLedger:
                     return None
                 link = row.link
                 sent = link is not None and (link.request_id or link.token or link.posted_at)
-                if row.status != "received" or len(row.history) > 1 or row.rating or row.urges or sent:
+                if row.status != "received" or len(row.history) > 1 or row.rating or row.followups or sent:
                     return None
                 await session.execute(delete(PlatformLinkRow).where(PlatformLinkRow.ticket_pk == row.id))
                 await session.execute(delete(StatusHistoryRow).where(StatusHistoryRow.ticket_pk == row.id))

@@ -13,7 +13,7 @@ from sqlalchemy import JSON, Boolean, DateTime, Dialect, ForeignKey, Integer, Me
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
-from ticket_client.base import ChangeKind
+from ticket_client.base import ChangeKind, FollowUpKind
 
 # Stable constraint names, so migrations can refer to them on every database.
 NAMING_CONVENTION = {
@@ -83,7 +83,7 @@ class TicketRow(Base):
         back_populates="ticket", order_by="StatusHistoryRow.id", lazy="selectin"
     )
     link: Mapped[PlatformLinkRow | None] = relationship(lazy="selectin", viewonly=True)
-    urges: Mapped[list[UrgeRow]] = relationship(order_by="UrgeRow.id", lazy="selectin")
+    followups: Mapped[list[FollowUpRow]] = relationship(order_by="FollowUpRow.id", lazy="selectin")
 
 
 class StatusHistoryRow(Base):
@@ -102,15 +102,17 @@ class StatusHistoryRow(Base):
     ticket: Mapped[TicketRow] = relationship(back_populates="history")
 
 
-class UrgeRow(Base):
-    """One 催办: the citizen pressed for an open ticket (migration 0005). Kept apart from the
-    history: an urge is no step of the work, so the citizen is never told of it as news."""
+class FollowUpRow(Base):
+    """The citizen's word on a filed ticket (migration 0005): a 催办 (``kind="urge"``: they pressed
+    for it) or a 补充 (``kind="info"``: more about the matter). Kept apart from the history: neither
+    is a step of the work, so the citizen is never told of it as news."""
 
-    __tablename__ = "ticket_urges"
+    __tablename__ = "ticket_followups"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     ticket_pk: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
-    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)  # 班长视图: urged this week
+    kind: Mapped[FollowUpKind] = mapped_column(String(8))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
     note: Mapped[str] = mapped_column(Text, default="")
 
 

@@ -584,6 +584,10 @@ class Open311Client:
         one to the platform."""
         return await self.mirror.urge(ticket_id, note)
 
+    async def add_info(self, ticket_id: str, note: str) -> Ticket:
+        """Kept in the mirror, like an urge: GeoReport v2 cannot add to a request."""
+        return await self.mirror.add_info(ticket_id, note)
+
     async def abandon(self, idempotency_key: str) -> str | None:
         """The mirror forgets a ticket the platform never got (nor possibly got: a POST whose
         answer was lost keeps it, to be found there)."""

@@ -328,7 +328,9 @@ def ticket_detail(t: Ticket, settings: Settings | None = None, now: datetime | N
         "description": t.description, "request_type": t.request_type,
         "location": t.location.text, "departments": t.departments, "attachments": len(t.attachments),
         "rating_comment": t.rating_comment,
-        "urge_notes": [{"at": u.at.timestamp(), "note": u.note} for u in t.urges],  # 办理记录 shows them
+        # the citizen's 催办 and 补充 in their words: 办理记录 shows them among the steps
+        "followups": [{"kind": f.kind, "at": f.at.timestamp(), "note": f.note} for f in t.followups],
+        "additions": len(t.additions),
     }
 
 

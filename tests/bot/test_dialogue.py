@@ -685,3 +685,57 @@ async def test_an_angry_urge_is_recorded_and_goes_to_a_person(ledger: LocalLedge
     turn = await citizen.says("都半个月了到底管不管")
     assert turn.mode == "waiting" and turn.handoff_reason == "angry"
     assert "已为您催办" in turn.replies[0].text and len((await ledger.get(ref.ticket_id)).urges) == 1
+
+
+async def test_a_supplement_goes_to_the_ticket_just_filed(ledger: LocalLedger) -> None:
+    """补充: more words on a filed matter are added to its ticket, not drafted as a new one."""
+    citizen = Citizen(Bot(ledger, get_backend()))
+    ref = await citizen.files_a_ticket(ledger)
+    turn = await citizen.says("补充一下，是南门口那盏，灯杆上编号L203")
+    assert "已将您的补充内容添加到工单" in texts(turn) and ref.ticket_id in texts(turn)
+    assert turn.file is None and turn.state.step == "idle" and turn.state.draft is None
+    turn = await citizen.says("我想补充一下")  # announced: the words come next
+    assert texts(turn) == say("supplement_ask")
+    turn = await citizen.says("晚上老人经常在那里摔倒")
+    assert "已将您的补充内容添加到工单" in texts(turn)
+    ticket = await ledger.get(ref.ticket_id)
+    assert [(f.kind, f.note) for f in ticket.followups] == [
+        ("info", "是南门口那盏，灯杆上编号L203"), ("info", "晚上老人经常在那里摔倒")]
+    assert ticket.urges == [] and len(ticket.history) == 1  # no step of the work
+    turn = await citizen.says("补充医疗保险怎么报销")  # a question about an insurance, not a 补充
+    assert "补充内容" not in texts(turn) and len((await ledger.get(ref.ticket_id)).followups) == 2
+
+
+async def test_a_supplement_with_several_open_tickets_asks_which_and_keeps_the_words(ledger: LocalLedger) -> None:
+    citizen = Citizen(Bot(ledger, get_backend()))
+    first = await citizen.files_a_ticket(ledger)
+    await citizen.says("A3区联丰路菜市场门口的垃圾堆了好几天没人清理")
+    turn = await citizen.says("确认")
+    assert turn.file is not None
+    second = await ledger.file(turn.file, "k-second")
+    turn = await citizen.says("忘了说，每天早上六点就开始有臭味")
+    assert "请选择要补充到哪一件" in texts(turn)
+    assert set(turn.replies[0].buttons) == {f"补充到 {first.ticket_id}", f"补充到 {second.ticket_id}"}
+    turn = await citizen.says(f"补充到 {second.ticket_id}")
+    assert "已将您的补充内容添加到工单" in texts(turn) and second.ticket_id in texts(turn)
+    assert [f.note for f in (await ledger.get(second.ticket_id)).followups] == ["每天早上六点就开始有臭味"]
+    assert (await ledger.get(first.ticket_id)).followups == []
+    turn = await citizen.says(f"补充到 {first.ticket_id}")  # the words went once: nothing kept
+    assert "已将您的补充内容" not in texts(turn) and (await ledger.get(first.ticket_id)).followups == []
+
+
+async def test_a_supplement_with_no_open_ticket_is_read_as_a_matter(ledger: LocalLedger) -> None:
+    citizen = Citizen(Bot(ledger, get_backend()))
+    turn = await citizen.says("补充一下，A3区联丰路米兰春天小区门口的路灯坏了")
+    assert "补充内容" not in texts(turn) and turn.state.draft is not None
+
+
+async def test_a_supplement_answering_where_is_kept_in_the_description_and_where_asked_again(
+    ledger: LocalLedger,
+) -> None:
+    citizen = Citizen(Bot(ledger, get_backend()))
+    await citizen.says("小区门口的路灯坏了一个星期了")
+    turn = await citizen.says("我再补充一点，晚上老人经常摔倒")
+    draft = turn.state.draft
+    assert draft is not None and draft.location_text == "" and turn.state.step == "awaiting_location"
+    assert "补充：晚上老人经常摔倒" in draft.description and say("supplement_to_draft") in texts(turn)

@@ -771,7 +771,7 @@ async def test_supervisors_see_the_open_tickets_citizens_pressed_for(
     everything = {r["ticket_id"]: r for r in (await boss.get("/tickets")).json()["tickets"]}
     assert everything[done]["urges"] == 1 and everything[calm]["urges"] == 0 and everything[calm]["urged_at"] is None
     detail = (await boss.get(f"/tickets/{pressed}")).json()["ticket"]
-    assert [u["note"] for u in detail["urge_notes"]] == ["怎么还没人来修"]
+    assert [(f["kind"], f["note"]) for f in detail["followups"]] == [("urge", "怎么还没人来修")]
     assert detail["history"][-1]["kind"] == "status"  # an urge is no step of the work
     exported = {row["工单编号"]: row for row in csv.DictReader(
         io.StringIO((await boss.get("/tickets.csv")).text.lstrip("\ufeff")))}

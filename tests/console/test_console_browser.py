@@ -270,13 +270,14 @@ def _filed_long_ago(settings: Settings, days: float, urgent: bool = False) -> st
         return pool.submit(asyncio.run, run()).result()
 
 
-def _urged(settings: Settings, ticket_id: str, words: str) -> None:
-    """The citizen presses for the ticket (催办), in the live gateway's ledger."""
+def _followed_up(settings: Settings, ticket_id: str, urge: str, more: str) -> None:
+    """The citizen presses for the ticket (催办) and adds to it (补充), in the live gateway's ledger."""
     from ticket_client import LocalLedger
 
     async def run() -> None:
         async with LocalLedger(settings.effective_database_url) as ledger:
-            await ledger.urge(ticket_id, words)
+            await ledger.urge(ticket_id, urge)
+            await ledger.add_info(ticket_id, more)
 
     with ThreadPoolExecutor(1) as pool:
         pool.submit(asyncio.run, run()).result()
@@ -289,7 +290,7 @@ def test_supervisor_view_audit_and_canned_replies(live_gateway: str, settings: S
     _create_operator(settings)
     overdue = _filed_long_ago(settings, days=45)  # past 15 working days, even across the Spring Festival
     soon = _filed_long_ago(settings, days=2 / 24, urgent=True)  # urgent: due in 22 of the 24 hours
-    _urged(settings, overdue, "都一个多月了怎么还没人来修")
+    _followed_up(settings, overdue, "都一个多月了怎么还没人来修", "井盖在公交站东侧十米")
     _create_operator(settings, "banzhang", "supervisor", "李班长")
     _citizen_says(base, "转人工")
     _citizen_says(base, XSS)
@@ -367,6 +368,8 @@ def test_supervisor_view_audit_and_canned_replies(live_gateway: str, settings: S
         expect(page.locator("#ld")).to_have_attribute("data-ticket-id", overdue)
         expect(page.locator("#ld-fields")).to_contain_text("1 次（最近")
         expect(page.locator("#ld-history li[data-kind='urge']")).to_contain_text("都一个多月了怎么还没人来修")
+        expect(page.locator("#ld-history li[data-kind='info']")).to_contain_text("市民补充井盖在公交站东侧十米")
+        expect(page.locator("#ld-fields")).to_contain_text("1 条（见办理记录）")
         page.locator("#tab-super").click()
 
         op.reload()

@@ -104,7 +104,7 @@ async def test_migrate_from_empty_to_head_matches_models(database_url: str) -> N
                 "ticket_counters",
                 "platform_links",
                 "platform_state",
-                "ticket_urges",
+                "ticket_followups",
             } <= tables
             assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0005"
             diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
@@ -773,3 +773,26 @@ async def test_a_done_ticket_takes_no_urge(ledger: LocalLedger) -> None:
     with pytest.raises(TicketNotFound):
         await ledger.urge("12345-20201231-999999", "催一下")
     assert (await ledger.get(ref.ticket_id)).urges == []
+
+
+async def test_a_supplement_is_kept_beside_the_history_until_the_ticket_is_done(
+    ledger: LocalLedger, clock: FakeClock
+) -> None:
+    ref = await ledger.file(draft("web:alice"), "more")
+    cursor = max((c.seq for c in await ledger.changes_since(0)), default=0)
+    ticket = await ledger.add_info(ref.ticket_id, "  是南门口那盏  ")
+    assert [(f.kind, f.note, f.at) for f in ticket.followups] == [("info", "是南门口那盏", clock.now)]
+    assert ticket.additions == ticket.followups and ticket.urges == []
+    assert await ledger.changes_since(cursor) == []
+    assert (await ledger.urge(ref.ticket_id, "催一下")).recorded  # a 补充 is no urge: the day's first
+    assert await ledger.count(TicketQuery(urged=True)) == 1
+    with pytest.raises(InvalidNote):
+        await ledger.add_info(ref.ticket_id, "  ")
+    with pytest.raises(InvalidNote):
+        await ledger.add_info(ref.ticket_id, "长" * 1001)
+    for status in ("accepted", "resolved"):
+        await ledger.set_status(ref.ticket_id, status)
+    with pytest.raises(NoteRefused):
+        await ledger.add_info(ref.ticket_id, "还有一点")
+    assert await ledger.count(TicketQuery(urged=True)) == 0  # done: no longer 催办未办结
+    assert len((await ledger.get(ref.ticket_id)).followups) == 2

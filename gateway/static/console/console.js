@@ -934,6 +934,7 @@
       ["受理时间", dateTime(t.created_at)],
       ["办理时限", t.due_at ? dateTime(t.due_at) + (t.overdue ? "（已超期）" : t.due_soon ? "（即将超期）" : "") : ""],
       ["市民催办", t.urges ? t.urges + " 次（最近 " + dateTime(t.urged_at) + "）" : ""],
+      ["市民补充", t.additions ? t.additions + " 条（见办理记录）" : ""],
       ["渠道", channelName(t.channel) + " · " + senderOf(t.conversation_key, t.channel)],
       ["联系电话", t.contact || "未留"],
       ["诉求类型", (t.request_type || "—") + (t.urgent ? "（紧急）" : "")],
@@ -950,14 +951,14 @@
     });
     var ol = $("ld-history");
     ol.textContent = "";
-    // the steps of the work and the citizen's urges (催办), in the order they came
-    var steps = t.history.concat((t.urge_notes || []).map(function (u) { return {kind: "urge", at: u.at, note: u.note}; }));
+    // the steps of the work and the citizen's 催办 and 补充, in the order they came
+    var steps = t.history.concat(t.followups || []);
     steps.sort(function (a, b) { return a.at - b.at; });
     steps.forEach(function (h) {
       var li = el("li");
       li.appendChild(el("span", "muted", dateTime(h.at)));
       li.setAttribute("data-kind", h.kind || "status");
-      li.appendChild(el("b", "", h.kind === "note" ? "办理进展" : h.kind === "urge" ? "市民催办" : STATUS[h.status] || h.status));
+      li.appendChild(el("b", "", h.kind === "note" ? "办理进展" : h.kind === "urge" ? "市民催办" : h.kind === "info" ? "市民补充" : STATUS[h.status] || h.status));
       if (h.note) li.appendChild(el("span", "", h.note));
       ol.appendChild(li);
     });

@@ -1,4 +1,5 @@
-"""催办: a citizen's urges of an open ticket, one row each, apart from the status history.
+"""The citizen's word on a filed ticket, one row each, apart from the status history: a 催办
+(``kind`` urge: they pressed for it) or a 补充 (``kind`` info: more about the matter).
 
 Revision ID: 0005
 Revises: 0004
@@ -20,21 +21,20 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.create_table(
-        "ticket_urges",
+        "ticket_followups",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("ticket_pk", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=8), nullable=False),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("note", sa.Text(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["ticket_pk"], ["tickets.id"], name="fk_ticket_urges_ticket_pk_tickets", ondelete="CASCADE"
+            ["ticket_pk"], ["tickets.id"], name="fk_ticket_followups_ticket_pk_tickets", ondelete="CASCADE"
         ),
-        sa.PrimaryKeyConstraint("id", name="pk_ticket_urges"),
+        sa.PrimaryKeyConstraint("id", name="pk_ticket_followups"),
     )
-    op.create_index("ix_ticket_urges_ticket_pk", "ticket_urges", ["ticket_pk"])
-    op.create_index("ix_ticket_urges_at", "ticket_urges", ["at"])
+    op.create_index("ix_ticket_followups_ticket_pk", "ticket_followups", ["ticket_pk"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_ticket_urges_at", table_name="ticket_urges")
-    op.drop_index("ix_ticket_urges_ticket_pk", table_name="ticket_urges")
-    op.drop_table("ticket_urges")
+    op.drop_index("ix_ticket_followups_ticket_pk", table_name="ticket_followups")
+    op.drop_table("ticket_followups")
