@@ -180,6 +180,12 @@ class Bot:
             if turn.state.draft is not None and turn.state.step != "idle":
                 turn.replies.append(Reply(text=say("attachment_received", what=what)))
                 turn.replies.append(_resume(turn.state))
+            elif recent := (await self._open_recent(msg))[:URGE_WHICH]:
+                # a photo just after filing is most often of that matter: offered, not assumed
+                turn.replies.append(Reply(
+                    text=say("attachment_received_idle", what=what) + say("attachment_offer_supplement", what=what),
+                    buttons=[f"补充到 {t.ticket_id}" for t in recent],
+                ))
             else:
                 turn.replies.append(Reply(text=say("attachment_received_idle", what=what)))
             return turn
@@ -648,7 +654,18 @@ class Bot:
         if pending is not None and abs(msg.received_at - pending.at) > SHORT_TEXT_MEMORY:
             pending = None
         rest = supplements(text)
-        if pending is not None and pending.text and (chosen := SUPPLEMENT_TO.fullmatch(text)):
+        chosen = SUPPLEMENT_TO.fullmatch(text)
+        if chosen and not (pending is not None and pending.text) and turn.state.pending_attachments:
+            # the button under a photo sent after filing: the media kept for the next matter go there
+            ticket = next((t for t in await self._open_recent(msg) if t.ticket_id == chosen.group(1)), None)
+            if ticket is None:
+                return None
+            media, turn.state.pending_attachments = turn.state.pending_attachments, []
+            reply = await self._add_info(ticket, say("supplement_media_note", n=len(media)), media)
+            if reply.ticket_id is None:  # refused: they stay for the next matter
+                turn.state.pending_attachments = media
+            return reply
+        if pending is not None and pending.text and chosen:
             mine = await self._open_recent(msg)
             ticket = next((t for t in mine if t.ticket_id == chosen.group(1)), None)
             return await self._add_info(ticket, pending.text) if ticket is not None else None
@@ -674,11 +691,11 @@ class Bot:
         mine = await self.tickets.list_for(msg.conversation_key, limit=10)
         return [t for t in mine if t.status not in DONE and msg.received_at - t.created_at <= SUPPLEMENT_WINDOW]
 
-    async def _add_info(self, ticket: Ticket, words: str) -> Reply:
+    async def _add_info(self, ticket: Ticket, words: str, media: list[str] | None = None) -> Reply:
         try:
-            added = await self.tickets.add_info(ticket.ticket_id, words[:MAX_INFO_NOTE])
+            added = await self.tickets.add_info(ticket.ticket_id, words[:MAX_INFO_NOTE], media or [])
         except (TicketNotFound, NoteRefused):  # withdrawn, or done since it was listed
-            return Reply(text=say("supplement_refused") + "\n" + _status_line(ticket), ticket_id=ticket.ticket_id)
+            return Reply(text=say("supplement_refused") + "\n" + _status_line(ticket))
         said = say("supplement_added", ticket_id=added.ticket_id, title=_short_title(added))
         return Reply(text=said, ticket_id=added.ticket_id)
 

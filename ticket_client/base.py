@@ -23,6 +23,7 @@ Errors, by what the caller should do::
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
@@ -347,10 +348,11 @@ class TicketClient(Protocol):
         resolved or closed; TicketNotFound."""
         ...
 
-    async def add_info(self, ticket_id: str, note: str) -> Ticket:
+    async def add_info(self, ticket_id: str, note: str, attachments: Sequence[str] = ()) -> Ticket:
         """Record the citizen's 补充 to an open ticket, in their words: more about the matter for
-        whoever handles it. InvalidNote (empty, longer than MAX_INFO_NOTE), NoteRefused (resolved
-        or closed), TicketNotFound."""
+        whoever handles it; ``attachments`` (media refs, a photo sent after filing) join the
+        ticket's. InvalidNote (empty, longer than MAX_INFO_NOTE), NoteRefused (resolved or
+        closed), TicketNotFound."""
         ...
 
     async def abandon(self, idempotency_key: str) -> str | None:

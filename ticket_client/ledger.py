@@ -18,7 +18,7 @@ serialised transaction like every other write.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
@@ -523,7 +523,7 @@ class LocalLedger:
                 await session.flush()
                 return Urged(ticket=self._to_ticket(row), recorded=True, at=now)
 
-    async def add_info(self, ticket_id: str, note: str) -> Ticket:
+    async def add_info(self, ticket_id: str, note: str, attachments: Sequence[str] = ()) -> Ticket:
         """Record a 补充 (see ``TicketClient.add_info``), beside the history like an urge."""
         cleaned = note.strip()
         if not cleaned:
@@ -537,6 +537,8 @@ class LocalLedger:
                 if row.status in ("resolved", "closed"):
                     raise NoteRefused(f"工单 {ticket_id} 已办结，不能再补充")
                 row.followups.append(FollowUpRow(kind="info", at=now, note=cleaned))
+                if attachments:  # a new list: the JSON column notices assignment, not appending
+                    row.attachments = list(dict.fromkeys([*row.attachments, *attachments]))
                 await session.flush()
                 return self._to_ticket(row)
 

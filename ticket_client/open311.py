@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -584,9 +584,9 @@ class Open311Client:
         one to the platform."""
         return await self.mirror.urge(ticket_id, note)
 
-    async def add_info(self, ticket_id: str, note: str) -> Ticket:
+    async def add_info(self, ticket_id: str, note: str, attachments: Sequence[str] = ()) -> Ticket:
         """Kept in the mirror, like an urge: GeoReport v2 cannot add to a request."""
-        return await self.mirror.add_info(ticket_id, note)
+        return await self.mirror.add_info(ticket_id, note, attachments)
 
     async def abandon(self, idempotency_key: str) -> str | None:
         """The mirror forgets a ticket the platform never got (nor possibly got: a POST whose

@@ -739,3 +739,24 @@ async def test_a_supplement_answering_where_is_kept_in_the_description_and_where
     draft = turn.state.draft
     assert draft is not None and draft.location_text == "" and turn.state.step == "awaiting_location"
     assert "补充：晚上老人经常摔倒" in draft.description and say("supplement_to_draft") in texts(turn)
+
+
+async def test_a_photo_after_filing_is_offered_to_the_ticket_just_filed(ledger: LocalLedger) -> None:
+    """A photo sent after filing: kept for the next matter as before, with a 补充到 button that
+    adds it to the ticket instead (its attachments, and a 补充 row saying so)."""
+    citizen = Citizen(Bot(ledger, get_backend()))
+    ref = await citizen.files_a_ticket(ledger)
+    photo = Attachment(kind="image", mime="image/jpeg", ref="upload:" + "b" * 32)
+    turn = await citizen.says("", attachments=[photo])
+    assert turn.replies[0].buttons == [f"补充到 {ref.ticket_id}"] and "补充" in texts(turn)
+    assert turn.state.pending_attachments == [photo.ref]
+    turn = await citizen.says(f"补充到 {ref.ticket_id}")
+    assert "已将您的补充内容添加到工单" in texts(turn) and turn.state.pending_attachments == []
+    ticket = await ledger.get(ref.ticket_id)
+    assert ticket.attachments == [photo.ref] and [f.note for f in ticket.additions] == ["［补充附件1个］"]
+    # not pressed: the photo goes with the matter described next, as before
+    other = Attachment(kind="image", mime="image/jpeg", ref="upload:" + "c" * 32)
+    await citizen.says("", attachments=[other])
+    turn = await citizen.says("A3区联丰路菜市场门口的垃圾堆了好几天没人清理")
+    assert turn.state.draft is not None and turn.state.draft.attachments == [other.ref]
+    assert (await ledger.get(ref.ticket_id)).attachments == [photo.ref]
