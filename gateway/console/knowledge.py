@@ -1,10 +1,13 @@
 """知识库维护: supervisors keep the knowledge base's answers from the console (docs/knowledge.md).
 
 Everyone logged in reads the list, with where each entry comes from (the file, added in the
-console, a file entry edited there, or 停用); supervisors add and replace entries, 停用 a file
-entry or delete one the console added, restore the file's version, and export the whole as YAML
-for IT to fold into the file. The edits live in Redis (``gateway.knowledge``) and reach the bot
-in every process within seconds. Every write (and each export) lands in the audit log.
+console, a file entry edited there, or 停用, and whether the file holds the edit already:
+已并入文件); supervisors add and replace entries, 停用 a file entry or delete one the console
+added, restore the file's version, export the whole as YAML for IT to fold into the file, and
+clear the edits folded into it at once. The edits live in Redis (``gateway.knowledge``) and reach
+the bot in every process within seconds. Every write (and each export) lands in the audit log.
+While the knowledge base is turned off (``HOTLINE_KNOWLEDGE_FILE`` empty) nothing is listed or
+written: the tab says so, and the edits kept in Redis wait for it to be turned on again.
 """
 
 from __future__ import annotations
@@ -18,8 +21,8 @@ from pydantic import ValidationError
 from gateway.console import audit
 from gateway.console.auth import SupervisorDep, UserDep
 from gateway.console.routes import BEIJING, ConsoleState
-from gateway.errors import BadInput
-from gateway.knowledge import KnowledgeSource, Row, effective, export_header, to_yaml
+from gateway.errors import BadInput, Conflict
+from gateway.knowledge import OFF, KnowledgeSource, Row, effective, export_header, to_yaml
 from nlu.knowledge import Entry
 
 router = APIRouter(prefix="/api/console", tags=["console"])
@@ -85,21 +88,28 @@ def _row(row: Row) -> dict[str, Any]:
         "id": e.id, "question": e.question, "also": e.also, "answer": e.answer, "source": e.source,
         "updated": e.updated.isoformat() if e.updated else "", "keywords": e.keywords, "origin": row.origin,
         "edited_by": row.edit.by if row.edit else "", "edited_at": row.edit.at if row.edit else None,
+        "folded": row.folded,
     }
 
 
 @router.get("/knowledge/entries")
 async def knowledge_entries(user: UserDep, request: Request) -> dict[str, Any]:
     """Every entry, the disabled ones last; ``error`` says why the console's edits are not in use
-    (they conflict with the file), ``editable`` whether this user may change them."""
+    (they conflict with the file), ``file_error`` why the file is not (missing, invalid),
+    ``editable`` whether this user may change them, ``folded`` how many edits the file holds
+    already. ``enabled`` False: the knowledge base is turned off, no entries, ``kept`` edits wait."""
     console, source = _source(request)
-    rows = await source.entries()
+    listing = await source.listing()
     path = console.rt.settings.knowledge_file
     return {
+        "enabled": listing.enabled,
         "file": path.name if path is not None else "",
-        "editable": user.is_supervisor,
-        "error": source.error,
-        "entries": [_row(r) for r in rows],
+        "file_error": listing.file_error,
+        "editable": user.is_supervisor and listing.enabled,
+        "error": source.error if listing.enabled else "",
+        "kept": listing.kept,
+        "folded": sum(r.folded for r in listing.rows),
+        "entries": [_row(r) for r in listing.rows],
     }
 
 
@@ -134,7 +144,17 @@ async def knowledge_restore(entry_id: str, user: SupervisorDep, request: Request
     console, source = _source(request)
     row = await source.restore(entry_id, user.name)
     await audit.record(console.redis, user.name, "knowledge.restore", entry_id)
-    return {"entry": _row(row)}
+    return {"entry": _row(row) if row is not None else None}
+
+
+@router.post("/knowledge/clear-folded")
+async def knowledge_clear_folded(user: SupervisorDep, request: Request) -> dict[str, Any]:
+    """清除已并入文件的修改: every edit the file now holds (compared at this moment), at once;
+    ``cleared`` says how many, ``ids`` which."""
+    console, source = _source(request)
+    ids = await source.clear_folded(user.name)
+    await audit.record(console.redis, user.name, "knowledge.clear_folded", "", count=len(ids), ids=ids[:100])
+    return {"cleared": len(ids), "ids": ids}
 
 
 @router.get("/knowledge.yml")
@@ -142,6 +162,8 @@ async def knowledge_export(user: SupervisorDep, request: Request) -> Response:
     """The effective entries as a file in config/knowledge.yml's format, for IT to check and put
     in place of HOTLINE_KNOWLEDGE_FILE (the console's edits then match the file)."""
     console, source = _source(request)
+    if not source.enabled:
+        raise Conflict(OFF + "，不能导出")
     entries = effective(await source.entries())
     now = datetime.now(BEIJING)
     await audit.record(console.redis, user.name, "knowledge.export", "", entries=len(entries))

@@ -604,10 +604,12 @@ async def knowledge(
     limit: Annotated[int, Query(ge=1, le=20)] = 8,
 ) -> dict[str, Any]:
     """知识库: the answers the bot gives (答复口径), for an operator to find and insert in a reply.
-    Not audited: the words are often the citizen's own, and nothing is read but the shared answers."""
-    kb = _console(request).rt.knowledge.current()  # the file's entries with the console's edits
+    Not audited: the words are often the citizen's own, and nothing is read but the shared answers.
+    ``enabled`` False: turned off (HOTLINE_KNOWLEDGE_FILE empty), the console's entries included."""
+    source = _console(request).rt.knowledge
+    kb = source.current()  # the file's entries with the console's edits; None when turned off
     if kb is None:
-        return {"enabled": False, "entries": []}
+        return {"enabled": source.enabled, "entries": []}
     words = q.strip()
     found = [(h.entry, h.score) for h in kb.search(words, limit)] if words else [(e, None) for e in kb.entries[:limit]]
     return {"enabled": True, "entries": [
@@ -720,7 +722,13 @@ async def stats(user: SupervisorDep, request: Request, now_at: NowDep) -> dict[s
 
 async def _knowledge_use(console: ConsoleState, days: int = 30) -> dict[str, Any]:
     """The knowledge base's answers over the last ``days`` Beijing days: per entry, how often the bot
-    gave it and how often the citizen said it solved the matter or not (most given first)."""
+    gave it and how often the citizen said it solved the matter or not (most given first). An entry
+    since switched off or deleted is named by its question still (``state`` says which), or by a
+    label with its id once nothing is known of it."""
+    source = console.rt.knowledge
+    if not source.enabled:
+        return {"days": days, "enabled": False, "totals": {"answered": 0, "solved": 0, "unsolved": 0},
+                "entries": []}
     today = datetime.now(BEIJING).date()
     async with console.redis.pipeline(transaction=False) as pipe:
         for back in range(days):
@@ -733,12 +741,12 @@ async def _knowledge_use(console: ConsoleState, days: int = 30) -> dict[str, Any
             counts.setdefault(entry, {"answered": 0, "solved": 0, "unsolved": 0})
             if outcome in counts[entry]:
                 counts[entry][outcome] += int(n)
-    kb = console.rt.knowledge.current()
-    questions = {e.id: e.question for e in kb.entries} if kb is not None else {}
-    ranked = sorted(counts.items(), key=lambda item: (-item[1]["answered"], item[0]))
+    ranked = sorted(counts.items(), key=lambda item: (-item[1]["answered"], item[0]))[:20]
     totals = {k: sum(c[k] for c in counts.values()) for k in ("answered", "solved", "unsolved")}
-    rows = [{"id": entry, "question": questions.get(entry, entry), **c} for entry, c in ranked[:20]]
-    return {"days": days, "enabled": kb is not None, "totals": totals, "entries": rows}
+    names = await source.names([entry for entry, _ in ranked])
+    rows = [{"id": entry, "question": names[entry].question, "state": names[entry].state, **c}
+            for entry, c in ranked]
+    return {"days": days, "enabled": True, "totals": totals, "entries": rows}
 
 
 @api.get("/dead-letters")

@@ -719,3 +719,147 @@ def test_supervisor_edits_an_answer_that_operators_then_find(
     finally:
         context.close()
         op_context.close()
+
+
+SHIPPED_KNOWLEDGE = Path(__file__).resolve().parents[2] / "config" / "knowledge.yml"
+
+
+def _seed_knowledge(settings: Settings, edits: dict[str, Any], counts: dict[str, int]) -> None:
+    """The console's edits (entry id → Entry, or None for 停用) as supervisors saved them earlier,
+    and today's 知识库答复 counts (entry id → answers given)."""
+    import time
+    from datetime import datetime, timedelta, timezone
+
+    from gateway import keys
+    from gateway.knowledge import Edit
+
+    async def work(client: Any) -> None:
+        for entry_id, entry in edits.items():
+            await client.hset(keys.KNOWLEDGE_EDITS, entry_id, Edit(entry, "banzhang", time.time()).dumps())
+        await client.incr(keys.KNOWLEDGE_VERSION)
+        if counts:
+            day = keys.knowledge_day(datetime.now(timezone(timedelta(hours=8))).strftime("%Y%m%d"))
+            await client.hset(day, mapping={f"{i}|answered": n for i, n in counts.items()})
+
+    _in_redis(settings, work)
+
+
+def test_supervisor_clears_the_edits_folded_into_the_file(settings: Settings, browser: Any, tmp_path: Path) -> None:
+    """After IT folded the export into the file, the edits it now holds read 已并入文件 and one button
+    clears them; 知识库答复 still names an entry since deleted from the file."""
+    import shutil
+    import time
+
+    from playwright.sync_api import expect
+
+    from gateway.knowledge import to_yaml
+    from nlu import knowledge as nlu_knowledge
+    from nlu.knowledge import read
+    from tests.conftest import LiveServer
+
+    shipped = read(SHIPPED_KNOWLEDGE)[0]
+    by_id = {e.id: e for e in shipped}
+    withdraw = by_id["withdraw"].model_copy(update={"answer": "工单登记有误时，请发送“撤回工单”（测试：已并入文件）。"})
+    hours = by_id["service-hours"].model_copy(update={"answer": "12345热线全天有人接听（测试：文件里没有）。"})
+    copy = tmp_path / "knowledge.yml"
+    shutil.copy(SHIPPED_KNOWLEDGE, copy)
+    _seed_knowledge(settings, {"withdraw": withdraw, "privacy": None, "service-hours": hours},
+                    {"withdraw": 3, "privacy": 2, "retired-entry": 1})
+    _create_operator(settings, "banzhang", "supervisor", "李班长")
+    errors: list[str] = []
+    dialogs: list[str] = []
+    with LiveServer(settings.model_copy(update={"knowledge_file": copy})) as server:
+        # IT puts the export in place: withdraw as the console has it, privacy (停用) left out
+        copy.write_text(to_yaml([withdraw if e.id == "withdraw" else e for e in shipped if e.id != "privacy"]),
+                        encoding="utf-8")
+        time.sleep(nlu_knowledge.CHECK_EVERY_S + 0.5)  # the gateway looks at the file every 2 s
+        context, page = _page(browser, errors, dialogs, viewport={"width": 1366, "height": 768})
+        try:
+            _login(page, server.url, "banzhang")
+            page.locator("#tab-knowledge").click()
+
+            def row(entry_id: str) -> Any:
+                return page.locator(f"#ka-entries .ka-entry[data-id='{entry_id}']")
+
+            expect(row("withdraw").locator(".badge")).to_have_text("已并入文件")
+            expect(row("privacy").locator(".badge")).to_have_text("已并入文件")
+            expect(row("privacy").locator(".ka-q")).to_have_text(by_id["privacy"].question)  # the last known
+            expect(row("privacy").locator(".ka-meta")).to_have_text("控制台停用的记录，文件中已删除该条 · privacy")
+            expect(row("service-hours").locator(".badge")).to_have_text("已修改")
+            expect(page.locator("#ka-summary")).to_contain_text("已并入文件 2")
+            page.locator("#ka-origin").select_option("folded")
+            expect(page.locator("#ka-entries .ka-entry")).to_have_count(2)
+            row("privacy").click()
+            expect(page.locator("#ka-meta")).to_contain_text("知识库文件中也已删除")
+            expect(page.locator("#ka-save")).to_be_hidden()  # a 停用 record: nothing to edit
+            row("withdraw").click()
+            expect(page.locator("#ka-meta")).to_contain_text("已与知识库文件中的该条一致")
+
+            expect(page.locator("#ka-clear")).to_have_text("清除已并入文件的修改（2）")
+            page.locator("#ka-clear").click()
+            expect(page.locator("#toast")).to_have_text("已清除 2 条已并入文件的修改")
+            expect(page.locator("#ka-clear")).to_be_hidden()
+            expect(page.locator("#ka-entries .ka-entry")).to_have_count(0)
+            page.locator("#ka-origin").select_option("")
+            expect(row("withdraw").locator(".badge")).to_have_text("文件")
+            expect(row("withdraw").locator(".ka-a")).to_have_text(withdraw.answer)
+            expect(row("privacy")).to_have_count(0)
+            expect(row("service-hours").locator(".badge")).to_have_text("已修改")  # not in the file: kept
+
+            page.locator("#tab-super").click()
+            expect(page.locator("#s-audit tr[data-action='knowledge.clear_folded']")).to_contain_text("清除已并入文件的修改")
+            answers = page.locator("#s-kb")
+            expect(answers.locator("tr[data-id='withdraw'] td").first).to_have_text(withdraw.question)
+            expect(answers.locator("tr[data-id='privacy'] td").first).to_have_text(by_id["privacy"].question + "已删除")
+            expect(answers.locator("tr[data-id='privacy'] .badge")).to_have_text("已删除")
+            expect(answers.locator("tr[data-id='retired-entry'] td").first).to_have_text("（已删除的条目 retired-entry）")
+            assert dialogs == [] and errors == []
+        finally:
+            context.close()
+
+
+def test_a_knowledge_base_turned_off_says_so_in_the_console(settings: Settings, browser: Any) -> None:
+    """HOTLINE_KNOWLEDGE_FILE empty: the 知识库 tab says the knowledge base is off and takes no
+    edits, the operators' search (Alt+Q) says so too, and so does 知识库答复."""
+    from playwright.sync_api import expect
+
+    from nlu.knowledge import Entry
+    from tests.conftest import LiveServer
+
+    added = Entry(id="housing-fund", question="住房公积金怎么提取？", answer="到公积金中心办理。")
+    _seed_knowledge(settings, {"housing-fund": added}, {"housing-fund": 2})
+    _create_operator(settings)
+    _create_operator(settings, "banzhang", "supervisor", "李班长")
+    errors: list[str] = []
+    dialogs: list[str] = []
+    with LiveServer(settings.model_copy(update={"knowledge_file": None})) as server:
+        _citizen_says(server.url, "公积金怎么提取，转人工")
+        context, page = _page(browser, errors, dialogs, viewport={"width": 1366, "height": 768})
+        op_context, op = _page(browser, errors, dialogs, viewport={"width": 1366, "height": 768})
+        try:
+            _login(op, server.url, OPERATOR)
+            op.locator(".queue-item").filter(has_text="公积金").click()
+            op.locator("#btn-takeover").click()
+            expect(op.locator("#reply-text")).to_be_editable()
+            op.keyboard.press("Alt+q")
+            expect(op.locator("#kb-results")).to_have_text("知识库已关闭（HOTLINE_KNOWLEDGE_FILE 为空），无法搜索")
+            op.locator("#tab-knowledge").click()
+            expect(op.locator("#ka-off")).to_contain_text("知识库已关闭")
+
+            _login(page, server.url, "banzhang")
+            page.locator("#tab-knowledge").click()
+            off = page.locator("#ka-off")
+            expect(off).to_be_visible()
+            expect(off).to_contain_text("机器人不按知识库答复（控制台新增的条目也不答复）")
+            expect(off).to_contain_text("关闭期间不能修改")
+            expect(off).to_contain_text("控制台此前保存的 1 条修改仍保留")
+            expect(page.locator("#ka-entries .ka-entry")).to_have_count(0)
+            for hidden in ("#ka-new", "#ka-export", "#ka-clear", "#ka-q", "#ka-empty", "#ka-none"):
+                expect(page.locator(hidden)).to_be_hidden()
+            page.locator("#tab-super").click()
+            expect(page.locator("#s-kb-totals")).to_have_text("知识库已关闭（HOTLINE_KNOWLEDGE_FILE 为空），机器人不按知识库答复")
+            expect(page.locator("#s-kb tr")).to_have_count(0)
+            assert dialogs == [] and errors == []
+        finally:
+            context.close()
+            op_context.close()

