@@ -41,6 +41,13 @@ class Citizen:
         assert turn.file is not None
         return await ledger.file(turn.file, f"k-{self.sender}")
 
+    async def files_another_ticket(self, ledger: LocalLedger) -> TicketRef:
+        """A second matter (rubbish at the market gate), filed beside the first."""
+        await self.says("A3区联丰路菜市场门口的垃圾堆了好几天没人清理")
+        turn = await self.says("确认")
+        assert turn.file is not None
+        return await ledger.file(turn.file, f"k2-{self.sender}")
+
     async def is_surveyed(self, ledger: LocalLedger, ticket_id: str) -> None:
         """The ticket is resolved and the satisfaction survey waits for this citizen's answer."""
         for status in ("accepted", "resolved"):
@@ -646,10 +653,7 @@ async def test_an_urge_is_put_on_the_ticket_and_said_with_how_it_stands(ledger: 
 async def test_an_urge_naming_no_ticket_asks_which_of_several(ledger: LocalLedger) -> None:
     citizen = Citizen(Bot(ledger, get_backend()))
     first = await citizen.files_a_ticket(ledger)
-    await citizen.says("A3区联丰路菜市场门口的垃圾堆了好几天没人清理")
-    turn = await citizen.says("确认")
-    assert turn.file is not None
-    second = await ledger.file(turn.file, "k-second")
+    second = await citizen.files_another_ticket(ledger)
     turn = await citizen.says("能不能快点处理")
     assert "请选择要催办的工单" in texts(turn)
     assert set(turn.replies[0].buttons) == {f"催办 {first.ticket_id}", f"催办 {second.ticket_id}"}
@@ -709,10 +713,7 @@ async def test_a_supplement_goes_to_the_ticket_just_filed(ledger: LocalLedger) -
 async def test_a_supplement_with_several_open_tickets_asks_which_and_keeps_the_words(ledger: LocalLedger) -> None:
     citizen = Citizen(Bot(ledger, get_backend()))
     first = await citizen.files_a_ticket(ledger)
-    await citizen.says("A3区联丰路菜市场门口的垃圾堆了好几天没人清理")
-    turn = await citizen.says("确认")
-    assert turn.file is not None
-    second = await ledger.file(turn.file, "k-second")
+    second = await citizen.files_another_ticket(ledger)
     turn = await citizen.says("忘了说，每天早上六点就开始有臭味")
     assert "请选择要补充到哪一件" in texts(turn)
     assert set(turn.replies[0].buttons) == {f"补充到 {first.ticket_id}", f"补充到 {second.ticket_id}"}
