@@ -88,6 +88,8 @@ def _describe(err: BaseException) -> str:
 _SEARCHED = (
     TicketRow.ticket_id, TicketRow.title, TicketRow.description, TicketRow.contact,
     TicketRow.conversation_key, PlatformLinkRow.request_id,
+    # the place as filed (the NLU's, or as the operator corrected it), which the words may not name
+    TicketRow.location["text"].as_string(),
 )
 _DAY_AND_SEQUENCE = re.compile(r"\d{8}-\d{6}")  # a ticket number without its prefix, as read out
 _CJK = re.compile(r"[\u3000-\u9fff\uf900-\ufaff\uff00-\uffef]")

@@ -495,7 +495,7 @@ async def test_search_finds_a_ticket_by_any_part_of_what_an_operator_knows(
     )
     board = await ledger.file(
         draft("portal:liuyanban:UU008729", channel="portal:liuyanban", title="噪音扰民",
-              description="工地夜间施工 100% 影响休息"),
+              description="工地夜间施工 100% 影响休息", location={"text": "K2区书院路在水一方大厦旁工地"}),
         "s-3",
     )
 
@@ -512,6 +512,7 @@ async def test_search_finds_a_ticket_by_any_part_of_what_an_operator_knows(
     assert await found(text="路灯 联丰路") == [lamp.ticket_id]  # every word must match
     assert await found(text="路灯 煤气") == []
     assert await found(text="100%") == [board.ticket_id]  # a wildcard is a character
+    assert await found(text="在水一方 施工") == [board.ticket_id]  # the place as filed, not in the words
     assert await found(text="_") == []
     assert await found(urgent=True) == [gas.ticket_id]
     assert await found(channel="portal:") == [board.ticket_id]  # every portal source
