@@ -98,6 +98,7 @@ class Turn(BaseModel):
     # a knowledge base answer given ("answered") or judged by the citizen ("solved", "unsolved"):
     # (entry id, outcome), which the gateway counts
     knowledge: tuple[str, str] | None = None
+    attachments_taken: bool = False  # the message's media went to a filed ticket (a 补充) already
 
 
 def parse_context(
@@ -136,7 +137,8 @@ class Bot:
         rules: HandoffRules | None = None,
     ) -> Turn:
         turn = await self._turn(msg, parse, state, mode, pending_rating, rules)
-        _keep_attachments(turn, msg)  # whoever answers, a photo of the problem goes with its ticket
+        if not turn.attachments_taken:
+            _keep_attachments(turn, msg)  # whoever answers, a photo of the problem goes with its ticket
         return turn
 
     async def _turn(
@@ -331,6 +333,9 @@ class Bot:
             return turn
         if len(text) < MIN_DESCRIPTION and not parse.location.found and not msg.attachments:
             turn.replies.append(Reply(text=say("letter_too_short")))
+            return turn
+        if (reply := await self._letter_supplement(turn, msg, text)) is not None:
+            turn.replies.append(reply)
             return turn
         draft = _draft_from(text, parse)
         _take_geo(draft, msg)
@@ -686,6 +691,27 @@ class Bot:
             lines = [say("supplement_which", n=len(mine))] + [_status_line(t) for t in mine[:URGE_WHICH]]
             return Reply(text="\n".join(lines), buttons=[f"补充到 {t.ticket_id}" for t in mine[:URGE_WHICH]])
         return await self._add_info(mine[0], rest)
+
+    async def _letter_supplement(self, turn: Turn, msg: InboundMessage, text: str) -> Reply | None:
+        """A letter answering our mail about an open ticket of the writer's (an e-mail reply in the
+        ticket's thread: ``meta["thread_ticket"]``, set only for a reply the gateway's own thread
+        vouches for) adds to that ticket, words and attachments, instead of filing it again. A
+        done ticket (or one not theirs): None, and the letter is filed as a new matter."""
+        ticket_id = msg.meta.get("thread_ticket", "")
+        if not ticket_id or msg.meta.get("sender_verified") == "no":
+            return None
+        try:
+            ticket = await self.tickets.get(ticket_id)
+        except TicketNotFound:
+            return None
+        if ticket.conversation_key != msg.conversation_key or ticket.status in DONE:
+            return None
+        words = text if len(text) <= MAX_INFO_NOTE else text[: MAX_INFO_NOTE - 1] + "…"
+        reply = await self._add_info(ticket, words, [a.ref for a in msg.attachments if a.ref])
+        if reply.ticket_id is None:  # done meanwhile: filed as a new matter after all
+            return None
+        turn.attachments_taken = True
+        return reply
 
     async def _open_recent(self, msg: InboundMessage) -> list[Ticket]:
         mine = await self.tickets.list_for(msg.conversation_key, limit=10)

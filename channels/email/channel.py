@@ -60,7 +60,7 @@ class EmailChannel:
             thread = await threads.find(message)
             message_id = await threads.message_id(message.id, address.rpartition("@")[2])
             mail = compose(message, thread, address, self.settings.email_display_name, message_id)
-            await threads.sent(message_id, message.sender)  # its reply will name it
+            await threads.sent(message_id, message.sender, message.ticket_id or "")  # its reply will name it
         except (RedisError, OSError) as exc:
             raise DeliveryError(f"redis unavailable: {exc}", retry_after=5.0) from exc
         try:

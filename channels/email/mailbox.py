@@ -284,12 +284,15 @@ class Poller:
             return
         attachments, dropped = await self._store(mail)
         # From is believed for a reply in our own thread, or where the city's mail server vouches
-        verified = mail.authenticated or await self.threads.sent_to(mail.references, mail.sender)
+        in_thread, ticket_id = await self.threads.replying(mail.references, mail.sender)
+        verified = mail.authenticated or in_thread
         meta = {
             "subject": mail.subject[:200],
             "sender_name": mail.sender_name[:100],
             "sender_verified": "yes" if verified else "no",
         }
+        if ticket_id:  # a reply to our mail about this ticket: more words on it (docs/bot.md, 补充)
+            meta["thread_ticket"] = ticket_id
         if dropped:
             meta["attachments_dropped"] = str(dropped)
             log.info("email_attachments_dropped", uid=uid, kept=len(attachments), dropped=dropped)

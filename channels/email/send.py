@@ -10,7 +10,7 @@ the ticket's number, find the same thread. Bot mail carries ``Auto-Submitted`` (
 
 Every mail sent is remembered too, by its Message-ID, with the address it went to: a mail that
 names one of them (In-Reply-To, References) is a reply from whoever received it
-(``Threads.sent_to``). Those ids are keyed hashes of the outbound message's id (the same on a
+(``Threads.replying``). Those ids are keyed hashes of the outbound message's id (the same on a
 redelivery) with a random key of this installation, kept in Redis: nobody who did not receive the
 mail can know or compute them (a plain hash of ``survey:<n>`` could be).
 
@@ -100,19 +100,27 @@ class Threads:
         digest = hmac.new(self._id_key, out_id.encode(), hashlib.sha256).hexdigest()[:32]
         return f"<{digest}.hotline@{domain}>"
 
-    async def sent(self, message_id: str, to: str) -> None:
-        """``message_id`` went to ``to``: a mail naming it is that address's reply."""
-        await self.redis.set(self.sent_key(message_id), to.lower(), ex=self.ttl)
+    async def sent(self, message_id: str, to: str, ticket_id: str = "") -> None:
+        """``message_id`` went to ``to`` (about ``ticket_id``, if any): a mail naming it is that
+        address's reply, in that ticket's thread."""
+        value = to.lower() + (f"\t{ticket_id}" if ticket_id else "")
+        await self.redis.set(self.sent_key(message_id), value, ex=self.ttl)
 
-    async def sent_to(self, references: list[str], address: str) -> bool:
-        """Whether one of ``references`` (a mail's In-Reply-To and References) is a Message-ID
-        the gateway sent to ``address``."""
+    async def replying(self, references: list[str], address: str) -> tuple[bool, str]:
+        """Whether one of ``references`` (a mail's In-Reply-To and References) is a Message-ID the
+        gateway sent to ``address``, and the ticket the latest such mail was about ("" if none)."""
         ids = references[-MAX_CHECKED:]
         if not ids or not address:
-            return False
+            return False, ""
         found = await self.redis.mget([self.sent_key(i) for i in ids])
-        wanted = address.lower()
-        return any((f.decode() if isinstance(f, bytes) else f) == wanted for f in found if f)
+        wanted, ours, ticket = address.lower(), False, ""
+        for value in found:  # oldest first: the latest mail's ticket wins
+            if not value:
+                continue
+            to, _, about = (value.decode() if isinstance(value, bytes) else value).partition("\t")
+            if to == wanted:
+                ours, ticket = True, about or ticket
+        return ours, ticket
 
     def remember_command(self, mail: Mail) -> list[str | int | float]:
         """The Redis command that remembers ``mail`` (run with its enqueue, only if it is new)."""

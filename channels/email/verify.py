@@ -1,7 +1,7 @@
 """Whether the city's own mail server vouches for a mail's From address (pure: no I/O).
 
 A From line is whatever the sender typed. The gateway believes it in two cases only; this module
-is the second one (the first, a reply in one of the gateway's own threads, is ``Threads.sent_to``):
+is the second one (the first, a reply in one of the gateway's own threads, is ``Threads.replying``):
 
 The receiving server that the city runs or rents (its *authserv-id*, ``HOTLINE_EMAIL_AUTHSERV_ID``,
 e.g. ``mx.12345.gov.cn``) checks SPF, DKIM and DMARC on arrival and writes what it found in an

@@ -152,3 +152,28 @@ async def test_a_short_note_pressing_a_post_urges_its_ticket_unless_the_sender_i
     assert (await ledger.get(ref.ticket_id)).urges == []
     turn = await letter(bot, "都一个月了怎么还没处理")
     assert "已为您催办" in texts(turn) and len((await ledger.get(ref.ticket_id)).urges) == 1
+
+
+async def test_a_letter_in_an_open_tickets_thread_adds_to_it_instead_of_filing_again(ledger: LocalLedger) -> None:
+    """An e-mail reply to our mail about an open ticket (meta thread_ticket) is a 补充 to it, words
+    and photos; the same reply once the ticket is done, from an unvouched sender, or naming a
+    ticket of someone else, is filed as a letter."""
+    bot = Bot(ledger, get_backend())
+    turn = await letter(bot, BOARD_POST, BOARD_TITLE)
+    assert turn.file is not None
+    ref = await ledger.file(turn.file, "post-1")
+    more = "补充说明：坏的是南门口东侧的两盏，灯杆编号L203和L204，晚上七点以后完全不亮。"
+    photo = Attachment(kind="image", mime="image/jpeg", ref="email:" + "d" * 32)
+    turn = await letter(bot, more, "Re: 您的诉求已登记", meta={"thread_ticket": ref.ticket_id}, attachments=[photo])
+    assert turn.file is None and "已将您的补充内容添加到工单" in texts(turn) and ref.ticket_id in texts(turn)
+    assert turn.state.pending_attachments == []  # the photo went to the ticket, not to the next letter
+    ticket = await ledger.get(ref.ticket_id)
+    assert [f.note for f in ticket.additions] == [more] and ticket.attachments == [photo.ref]
+    unvouched = await letter(bot, more, meta={"thread_ticket": ref.ticket_id, "sender_verified": "no"})
+    assert unvouched.file is not None
+    strangers = await ledger.file(unvouched.file.model_copy(update={"conversation_key": "portal:x:y"}), "other")
+    assert (await letter(bot, more, meta={"thread_ticket": strangers.ticket_id})).file is not None
+    for status in ("accepted", "resolved"):
+        await ledger.set_status(ref.ticket_id, status)
+    assert (await letter(bot, more, meta={"thread_ticket": ref.ticket_id})).file is not None
+    assert len((await ledger.get(ref.ticket_id)).additions) == 1

@@ -542,6 +542,33 @@ async def test_a_letter_says_whether_its_sender_is_verified(box: Box) -> None:
     assert got == {message_id: verified for message_id, (_, verified) in cases.items()}
 
 
+async def test_a_reply_in_a_tickets_thread_names_the_ticket(box: Box) -> None:
+    """A reply to our mail about a ticket (the receipt, a status update) carries the ticket's
+    number, the latest mail's when it names several; a reply to mail about none, or to mail
+    sent to someone else, carries none."""
+    threads = Threads(box.redis, 180)
+    receipt = await threads.message_id("filed:1", "city.gov.cn")
+    await threads.sent(receipt, "wangkun1987@163.com", "12345-20261129-000001")
+    update = await threads.message_id("status:1", "city.gov.cn")
+    await threads.sent(update, "wangkun1987@163.com", "12345-20261129-000002")
+    plain = await threads.message_id("reply:1", "city.gov.cn")
+    await threads.sent(plain, "wangkun1987@163.com")
+    theirs = await threads.message_id("filed:2", "city.gov.cn")
+    await threads.sent(theirs, "someone.else@163.com", "12345-20261129-000003")
+    cases = {
+        "<on-receipt@x>": ([f"In-Reply-To: {receipt}"], "12345-20261129-000001"),
+        "<on-both@x>": ([f"References: {receipt} {update}", f"In-Reply-To: {update}"], "12345-20261129-000002"),
+        "<on-plain@x>": ([f"In-Reply-To: {plain}"], None),
+        "<on-someone-elses@x>": ([f"In-Reply-To: {theirs}"], None),
+        "<fresh@x>": ([], None),
+    }
+    for message_id, (headers, _) in cases.items():
+        box.deliver(rating_mail(message_id, *headers))
+    assert await box.poller().poll_once() == len(cases)
+    got = {m.reply_to: m.meta.get("thread_ticket") for m in await box.inbound()}
+    assert got == {message_id: ticket for message_id, (_, ticket) in cases.items()}
+
+
 async def test_our_message_ids_are_stable_but_not_guessable(settings: Settings) -> None:
     """The same outbound message gets the same id (a redelivery); the id is no plain hash of the
     outbound id (``survey:<n>``, which anyone could compute), and another installation (another
