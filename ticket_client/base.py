@@ -260,6 +260,7 @@ class Summary(BaseModel):
     filed: dict[str, int] = Field(default_factory=dict)  # channel → tickets filed
     resolved: int = 0
     ratings: dict[str, int] = Field(default_factory=dict)  # 满意 / 基本满意 / 不满意 → count
+    urged: int = 0  # tickets a citizen pressed for (催办) in the period, whenever they were filed
 
     @property
     def rated(self) -> int:

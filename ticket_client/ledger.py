@@ -780,7 +780,8 @@ class LocalLedger:
                 found.value = value
 
     async def summary(self, since: datetime) -> Summary:
-        """Tickets filed since ``since`` by channel; those resolved since, and their ratings."""
+        """Tickets filed since ``since`` by channel; those resolved since, and their ratings; how
+        many tickets were urged (催办) since."""
         async with self._edge("summarising tickets"), self._read_sessions() as session:
             filed = await session.execute(
                 select(TicketRow.channel, func.count())
@@ -803,11 +804,16 @@ class LocalLedger:
                 .group_by(TicketRow.rating)
             )
             counts = {rating: int(n) for rating, n in rated.all()}
+            urged = await session.scalar(
+                select(func.count(func.distinct(FollowUpRow.ticket_pk)))
+                .where(FollowUpRow.kind == "urge", FollowUpRow.at >= since)
+            )
             return Summary(
                 since=since,
                 filed={channel: int(n) for channel, n in filed.all()},
                 resolved=sum(counts.values()),
                 ratings={r: n for r, n in counts.items() if r is not None},
+                urged=int(urged or 0),
             )
 
     async def ping(self) -> None:

@@ -112,7 +112,7 @@ class FollowUpRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     ticket_pk: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
     kind: Mapped[FollowUpKind] = mapped_column(String(8))
-    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)  # 服务质量: tickets urged in a period
     note: Mapped[str] = mapped_column(Text, default="")
 
 

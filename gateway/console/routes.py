@@ -698,6 +698,7 @@ async def stats(user: SupervisorDep, request: Request, now_at: NowDep) -> dict[s
                 "label": label, "filed": sum(found.filed.values()), "by_channel": found.filed,
                 "resolved": found.resolved, "rated": found.rated, "ratings": found.ratings,
                 "satisfaction": found.satisfaction, "response_rate": found.response_rate,
+                "urged": found.urged,
             })
     return {
         "now": now,

@@ -417,6 +417,7 @@ async def test_supervisors_see_intake_and_satisfaction(app: Any, client: httpx.A
     rt = app.state.runtime
     ticket_id, _ = await file_ticket(client, await new_session(client))
     second, _ = await file_ticket(client, await new_session(client))
+    await rt.tickets.urge(second, "怎么还没人来修")  # 催办, before it was done
     for status in ("accepted", "resolved"):
         await rt.tickets.set_status(ticket_id, status)
         await rt.tickets.set_status(second, status)
@@ -427,6 +428,7 @@ async def test_supervisors_see_intake_and_satisfaction(app: Any, client: httpx.A
     today = service[0]
     assert today["filed"] == 2 and today["by_channel"] == {"web": 2} and today["resolved"] == 2
     assert today["ratings"] == {"基本满意": 1} and today["satisfaction"] == 1.0 and today["response_rate"] == 0.5
+    assert today["urged"] == 1
     assert service[2]["filed"] >= today["filed"]
 
 

@@ -724,8 +724,13 @@ async def test_the_summary_counts_intake_by_channel_and_the_survey_of_the_work_r
             await ledger.rate(ticket_id, rating)
 
     old = await ledger.file(draft("web:old", channel="web"), "k-old")
+    stale = await ledger.file(draft("web:stale", channel="web"), "k-stale")
+    await ledger.urge(stale.ticket_id, "催一下")  # urged before the period: not counted
     await resolve(old.ticket_id, "不满意")  # resolved before the period: not counted
     since = clock.advance(days=1)
+    await ledger.urge(stale.ticket_id, "还没人来")  # filed before, urged in the period: counted
+    clock.advance(hours=25)
+    assert (await ledger.urge(stale.ticket_id, "快点")).recorded  # the same ticket again: one ticket
     refs = [
         await ledger.file(draft(f"{channel}:{i}", channel=channel), f"k-{channel}-{i}")
         for i, channel in enumerate(["web", "web", "wechat_oa", "portal:liuyanban", "email"])
@@ -737,13 +742,16 @@ async def test_the_summary_counts_intake_by_channel_and_the_survey_of_the_work_r
     await resolve(refs[3].ticket_id)  # the citizen did not answer the survey
     await ledger.set_status(old.ticket_id, "closed")  # moving on is not resolving again
 
+    await ledger.urge(refs[4].ticket_id, "怎么还没处理")
+    await ledger.add_info(refs[4].ticket_id, "补充一下")  # a 补充 is no urge
     found = await ledger.summary(since)
+    assert found.urged == 2
     assert found.filed == {"web": 2, "wechat_oa": 1, "portal:liuyanban": 1, "email": 1}
     assert found.resolved == 4 and found.ratings == {"满意": 1, "基本满意": 1, "不满意": 1}
     assert found.rated == 3 and found.response_rate == 0.75
     assert found.satisfaction == pytest.approx(2 / 3)
     nothing = await ledger.summary(clock.advance(days=1))
-    assert nothing.filed == {} and nothing.resolved == 0
+    assert nothing.filed == {} and nothing.resolved == 0 and nothing.urged == 0
     assert nothing.satisfaction is None and nothing.response_rate is None
 
 

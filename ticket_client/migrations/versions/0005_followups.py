@@ -33,8 +33,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_ticket_followups"),
     )
     op.create_index("ix_ticket_followups_ticket_pk", "ticket_followups", ["ticket_pk"])
+    op.create_index("ix_ticket_followups_at", "ticket_followups", ["at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_ticket_followups_at", table_name="ticket_followups")
     op.drop_index("ix_ticket_followups_ticket_pk", table_name="ticket_followups")
     op.drop_table("ticket_followups")
