@@ -25,6 +25,7 @@ from nlu.knowledge import Hit, KnowledgeBase, asks
 from nlu.subject import MAX_LEN, with_place
 from ticket_client.base import (
     MAX_INFO_NOTE,
+    FollowUpKind,
     LocationInfo,
     NoteRefused,
     Ticket,
@@ -99,6 +100,7 @@ class Turn(BaseModel):
     # (entry id, outcome), which the gateway counts
     knowledge: tuple[str, str] | None = None
     attachments_taken: bool = False  # the message's media went to a filed ticket (a 补充) already
+    followup: FollowUpKind | None = None  # a 催办 or 补充 recorded on a filed ticket this turn (counted)
 
 
 def parse_context(
@@ -202,7 +204,7 @@ class Bot:
 
         urging = turn.state.step == "idle" and not parse.urgency and not asks_for_person(text)
         if urging and self._urging(text, parse, msg):
-            reply = await self._urge(msg, parse, text)
+            reply = await self._urge(turn, msg, parse, text)
             if reply is not None:  # else no open ticket of theirs: read as anything else
                 turn.state.unsure_streak = 0
                 if rules.on_angry and is_angry(text):
@@ -322,7 +324,7 @@ class Bot:
         intent, short = parse.intent.name, len(text) <= LETTER_NOTE
         if short and pending_rating and (rating := _rating_of(text, parse)):
             return await self._rate(turn, msg, pending_rating, rating, rules)
-        if short and self._urging(text, parse, msg) and (reply := await self._urge(msg, parse, text)) is not None:
+        if short and self._urging(text, parse, msg) and (reply := await self._urge(turn, msg, parse, text)) is not None:
             turn.replies.append(reply)
             return turn
         if intent == "query_progress" and short or TICKET_ID.search(text) and text.startswith("查询"):
@@ -618,7 +620,7 @@ class Bot:
         short = len(compact) <= 8 or is_angry(text) and len(compact) <= 20  # "都半个月了到底管不管"
         return named or short or parse.intent.name == "query_progress"
 
-    async def _urge(self, msg: InboundMessage, parse: Parse, text: str) -> Reply | None:
+    async def _urge(self, turn: Turn, msg: InboundMessage, parse: Parse, text: str) -> Reply | None:
         """Record the urge on the ticket it is about and say so, with how the ticket stands. None
         when the citizen has no open ticket and names none: the words are read as a new matter."""
         mine = await self.tickets.list_for(msg.conversation_key, limit=20)
@@ -641,6 +643,8 @@ class Bot:
             urged = await self.tickets.urge(ticket.ticket_id, text)
         except (TicketNotFound, NoteRefused):  # withdrawn, or done since it was listed
             return Reply(text=_status_line(ticket), ticket_id=ticket.ticket_id)
+        if urged.recorded:
+            turn.followup = "urge"
         said = say(
             "urge_recorded" if urged.recorded else "urge_standing",
             ticket_id=ticket.ticket_id,
@@ -666,14 +670,14 @@ class Bot:
             if ticket is None:
                 return None
             media, turn.state.pending_attachments = turn.state.pending_attachments, []
-            reply = await self._add_info(ticket, say("supplement_media_note", n=len(media)), media)
+            reply = await self._add_info(turn, ticket, say("supplement_media_note", n=len(media)), media)
             if reply.ticket_id is None:  # refused: they stay for the next matter
                 turn.state.pending_attachments = media
             return reply
         if pending is not None and pending.text and chosen:
             mine = await self._open_recent(msg)
             ticket = next((t for t in mine if t.ticket_id == chosen.group(1)), None)
-            return await self._add_info(ticket, pending.text) if ticket is not None else None
+            return await self._add_info(turn, ticket, pending.text) if ticket is not None else None
         if pending is not None and not pending.text and rest is None:
             if _cancels(text, parse) or TICKET_ID.search(text):
                 return None  # changed their mind, or asks after a ticket
@@ -690,7 +694,7 @@ class Bot:
             turn.state.supplement = Supplement(text=rest[:MAX_INFO_NOTE], at=msg.received_at)
             lines = [say("supplement_which", n=len(mine))] + [_status_line(t) for t in mine[:URGE_WHICH]]
             return Reply(text="\n".join(lines), buttons=[f"补充到 {t.ticket_id}" for t in mine[:URGE_WHICH]])
-        return await self._add_info(mine[0], rest)
+        return await self._add_info(turn, mine[0], rest)
 
     async def _letter_supplement(self, turn: Turn, msg: InboundMessage, text: str) -> Reply | None:
         """A letter answering our mail about an open ticket of the writer's (an e-mail reply in the
@@ -707,7 +711,7 @@ class Bot:
         if ticket.conversation_key != msg.conversation_key or ticket.status in DONE:
             return None
         words = text if len(text) <= MAX_INFO_NOTE else text[: MAX_INFO_NOTE - 1] + "…"
-        reply = await self._add_info(ticket, words, [a.ref for a in msg.attachments if a.ref])
+        reply = await self._add_info(turn, ticket, words, [a.ref for a in msg.attachments if a.ref])
         if reply.ticket_id is None:  # done meanwhile: filed as a new matter after all
             return None
         turn.attachments_taken = True
@@ -717,11 +721,12 @@ class Bot:
         mine = await self.tickets.list_for(msg.conversation_key, limit=10)
         return [t for t in mine if t.status not in DONE and msg.received_at - t.created_at <= SUPPLEMENT_WINDOW]
 
-    async def _add_info(self, ticket: Ticket, words: str, media: list[str] | None = None) -> Reply:
+    async def _add_info(self, turn: Turn, ticket: Ticket, words: str, media: list[str] | None = None) -> Reply:
         try:
             added = await self.tickets.add_info(ticket.ticket_id, words[:MAX_INFO_NOTE], media or [])
         except (TicketNotFound, NoteRefused):  # withdrawn, or done since it was listed
             return Reply(text=say("supplement_refused") + "\n" + _status_line(ticket))
+        turn.followup = "info"
         said = say("supplement_added", ticket_id=added.ticket_id, title=_short_title(added))
         return Reply(text=said, ticket_id=added.ticket_id)
 

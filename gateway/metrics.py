@@ -24,6 +24,11 @@ KNOWLEDGE = Counter(
     "Questions answered from the knowledge base (answered), and the citizens' verdicts (solved, unsolved)",
     ["outcome"], registry=REGISTRY,
 )
+FOLLOWUPS = Counter(
+    "hotline_followups_total",
+    "The citizens' words on filed tickets the bot recorded: 催办 (urge) and 补充 (info)",
+    ["kind"], registry=REGISTRY,
+)
 FILING_RETRIES = Counter("hotline_filing_retries_total", "Ticket filings postponed", registry=REGISTRY)
 DEAD_LETTERS = Counter("hotline_dead_letters_total", "Entries moved to dead letters", ["stream"], registry=REGISTRY)
 DEAD_WAITING = Gauge(

@@ -102,6 +102,8 @@ class InboundHandler:
                     continue
         if turn.knowledge is not None:  # a question answered from the knowledge base, or its verdict
             metrics.KNOWLEDGE.labels(turn.knowledge[1]).inc()
+        if turn.followup is not None:  # a 催办 or 补充 recorded on a filed ticket
+            metrics.FOLLOWUPS.labels(turn.followup).inc()
         metrics.TURN_SECONDS.observe(time.perf_counter() - started)
 
     async def _commit(self, pipe: Any, msg: InboundMessage, turn: Turn, parse_json: str) -> None:

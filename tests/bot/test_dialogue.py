@@ -641,9 +641,10 @@ async def test_an_urge_is_put_on_the_ticket_and_said_with_how_it_stands(ledger: 
     answer = texts(turn)
     assert "已为您催办" in answer and ref.ticket_id in answer and "第1次" in answer and "已派单" in answer
     assert turn.replies[0].ticket_id == ref.ticket_id and turn.file is None and turn.mode is None
+    assert turn.followup == "urge"  # counted (hotline_followups_total)
     assert [u.note for u in (await ledger.get(ref.ticket_id)).urges] == ["怎么还没人来修啊"]
     turn = await citizen.says("催一下")
-    assert "已于" in texts(turn) and "一天内催办一次即可" in texts(turn)
+    assert "已于" in texts(turn) and "一天内催办一次即可" in texts(turn) and turn.followup is None
     assert len((await ledger.get(ref.ticket_id)).urges) == 1
     # a plain question about it is no urge
     turn = await citizen.says(f"查询 {ref.ticket_id}")
@@ -697,7 +698,7 @@ async def test_a_supplement_goes_to_the_ticket_just_filed(ledger: LocalLedger) -
     ref = await citizen.files_a_ticket(ledger)
     turn = await citizen.says("补充一下，是南门口那盏，灯杆上编号L203")
     assert "已将您的补充内容添加到工单" in texts(turn) and ref.ticket_id in texts(turn)
-    assert turn.file is None and turn.state.step == "idle" and turn.state.draft is None
+    assert turn.file is None and turn.state.step == "idle" and turn.state.draft is None and turn.followup == "info"
     turn = await citizen.says("我想补充一下")  # announced: the words come next
     assert texts(turn) == say("supplement_ask")
     turn = await citizen.says("晚上老人经常在那里摔倒")

@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from config.settings import Settings
-from tests.conftest import free_port
-from tests.gateway.test_web_e2e import file_ticket, new_session
+from tests.conftest import free_port, wait_for_events
+from tests.gateway.test_web_e2e import file_ticket, new_session, say
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,6 +47,12 @@ async def test_healthz_and_metrics(client: httpx.AsyncClient) -> None:
     after = (await client.get("/metrics")).text
     assert [sample(after, n) - sample(before, n) for n in names] == [2, 1, 1, 1]
     assert 'hotline_stream_lag{stream="hl:in"}' in after
+    urged = 'hotline_followups_total{kind="urge"}'
+    await say(client, session, "催一下")  # 催办 of the ticket just filed: counted once
+    await wait_for_events(client, session, lambda e: e["type"] == "reply" and "催办" in e["text"])
+    await say(client, session, "怎么还没人来修")  # within the day: the first urge stands
+    await wait_for_events(client, session, lambda e: e["type"] == "reply" and "已于" in e["text"])
+    assert sample((await client.get("/metrics")).text, urged) - sample(after, urged) == 1
 
 
 async def test_metrics_to_alert_on_dead_letters_and_a_silent_source(settings: Settings) -> None:
