@@ -168,13 +168,16 @@ def dispatcher(enqueue: Enqueue) -> Dispatcher:
     return dp
 
 
+ROW_CHARS = 12  # buttons this long (催办 12345-20261129-000001) get a row each, or a phone cuts them
+
+
 def keyboard(buttons: list[str]) -> ReplyKeyboardMarkup | None:
     """Buttons as a one-time reply keyboard: a tap comes back as an ordinary text message."""
     if not buttons:
         return None
-    return ReplyKeyboardMarkup(
-        keyboard=[[KeyboardButton(text=b) for b in buttons]], resize_keyboard=True, one_time_keyboard=True
-    )
+    keys = [KeyboardButton(text=b) for b in buttons]
+    rows = [[k] for k in keys] if any(len(b) > ROW_CHARS for b in buttons) else [keys]
+    return ReplyKeyboardMarkup(keyboard=rows, resize_keyboard=True, one_time_keyboard=True)
 
 
 def delivery_error(exc: AiogramError, what: str) -> DeliveryError:

@@ -356,6 +356,13 @@ async def test_long_text_is_split_and_buttons_ride_on_the_last_part(harness: Har
     }
 
 
+async def test_buttons_naming_tickets_get_a_row_each(harness: Harness, fake_api: FakeBotApi) -> None:
+    buttons = ["催办 12345-20261129-000001", "催办 12345-20261129-000002"]
+    await harness.channel.send(outbound("您有2件工单正在办理，请选择要催办的工单：", buttons=buttons))
+    [call] = fake_api.sent()
+    assert call.params["reply_markup"]["keyboard"] == [[{"text": b}] for b in buttons]
+
+
 async def test_retried_long_text_does_not_repeat_sent_parts(harness: Harness, fake_api: FakeBotApi) -> None:
     harness.channel.limiter = telegram.Limiter(harness.redis, per_chat_interval_s=0.01)
     text = "甲" * 4096 + "\n" + "乙" * 4096 + "\n" + "丙" * 10
