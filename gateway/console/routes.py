@@ -26,7 +26,7 @@ from pydantic import BaseModel, Field
 from bot.texts import texts
 from channels.base import WellFormedStr
 from channels.media import file_response, find, media_roots
-from gateway import filing, keys
+from gateway import filing, keys, metrics
 from gateway.console import audit, dead_letters, deadlines
 from gateway.console import conversations as convs
 from gateway.console import keys as ck
@@ -43,7 +43,9 @@ from gateway.console.users import User, UserError, UserStore, generate_password
 from gateway.errors import AuthError, BadInput, Conflict, Forbidden, NotFound, RateLimited
 from gateway.runtime import Runtime
 from nlu.pii import mask_pii
-from ticket_client.base import MAX_NOTE, RATINGS, STATUSES, TicketQuery
+from ticket_client.base import MAX_NOTE, MAX_URGE_NOTE, RATINGS, STATUSES, NoteRefused, TicketQuery
+
+OPERATOR_URGE = "（坐席登记）"  # a 催办 an operator records for a caller, told apart from the bot's
 
 PAGES = Path(__file__).resolve().parent.parent / "static" / "console"
 WS_TICK_S = 0.5
@@ -208,6 +210,10 @@ class StatusIn(BaseModel):
 
 class ProgressIn(BaseModel):
     note: WellFormedStr = Field(max_length=MAX_NOTE)  # empty or only spaces: 400 (InvalidNote)
+
+
+class UrgeIn(BaseModel):
+    note: WellFormedStr = Field(default="", max_length=MAX_URGE_NOTE - len(OPERATOR_URGE))  # what the caller said
 
 
 class CannedIn(BaseModel):
@@ -460,6 +466,27 @@ async def ticket_note(ticket_id: str, body: ProgressIn, user: UserDep, request: 
     await audit.record(console.redis, user.name, "ticket.note", ticket.conversation_key, ticket_id=ticket_id,
                        chars=len(body.note.strip()))
     return convs.ticket_view(ticket, console.rt.settings)
+
+
+@api.post("/tickets/{ticket_id}/urge")
+async def ticket_urge(ticket_id: str, body: UrgeIn, user: UserDep, request: Request) -> dict[str, Any]:
+    """来电催办: a citizen presses for a ticket by phone; the operator records it as the bot records
+    one said in a chat (one a day: a second within it is told when the first was; 409 once the
+    ticket is done). The citizen hears nothing of it on their channel: they are on the phone."""
+    console = _console(request)
+    if console.rt.tickets is None:
+        raise NotFound("工单系统未就绪")
+    try:
+        urged = await console.rt.tickets.urge(ticket_id, OPERATOR_URGE + (body.note.strip() or "市民来电催办"))
+    except NoteRefused as exc:
+        raise Conflict(str(exc)) from exc
+    if urged.recorded:
+        metrics.FOLLOWUPS.labels("urge").inc()
+        await console.redis.incr(ck.VERSION)
+    await audit.record(console.redis, user.name, "ticket.urge", urged.ticket.conversation_key, ticket_id=ticket_id,
+                       recorded=urged.recorded)
+    return {"recorded": urged.recorded, "at": urged.at.timestamp(),
+            "ticket": convs.ticket_detail(urged.ticket, console.rt.settings)}
 
 
 def _now(request: Request) -> datetime:

@@ -779,3 +779,30 @@ async def test_supervisors_see_the_open_tickets_citizens_pressed_for(
         io.StringIO((await boss.get("/tickets.csv")).text.lstrip("\ufeff")))}
     assert (exported[pressed]["催办次数"], exported[done]["催办次数"], exported[calm]["催办次数"]) == ("1", "1", "")
     assert "怎么还没人来修" not in (await boss.get("/tickets.csv")).text  # no citizen's words in a report
+
+
+async def test_an_operator_records_a_callers_urge_once_a_day(
+    app: Any, client: httpx.AsyncClient, console_login: Any
+) -> None:
+    """来电催办: recorded on the ticket (told apart from the bot's), audited; a second within the
+    day says when the first was; a done ticket takes none."""
+    from ticket_client import TicketDraft
+
+    rt = app.state.runtime
+    ticket_id = (await rt.tickets.file(TicketDraft(channel="web", conversation_key="web:caller",
+                                                   description="小区门口路灯坏了"), "caller")).ticket_id
+    li = await console_login("li")
+    r = await li.post(f"/tickets/{ticket_id}/urge", json={"note": "市民来电，路灯仍未修复"})
+    assert r.status_code == 200 and r.json()["recorded"] and r.json()["ticket"]["urges"] == 1
+    assert [f["note"] for f in r.json()["ticket"]["followups"]] == ["（坐席登记）市民来电，路灯仍未修复"]
+    again = await li.post(f"/tickets/{ticket_id}/urge", json={})
+    assert again.status_code == 200 and not again.json()["recorded"] and again.json()["at"] == r.json()["at"]
+    assert len((await rt.tickets.get(ticket_id)).urges) == 1
+    boss = await console_login("boss", "supervisor")
+    entries = (await boss.get("/audit?limit=20")).json()["entries"]
+    assert [e["detail"]["recorded"] for e in entries if e["action"] == "ticket.urge"] == [False, True]
+    for status in ("accepted", "resolved"):
+        await rt.tickets.set_status(ticket_id, status)
+    done = await li.post(f"/tickets/{ticket_id}/urge", json={})
+    assert done.status_code == 409 and "无需催办" in done.json()["detail"]
+    assert (await li.post("/tickets/12345-20201231-999999/urge", json={})).status_code == 404

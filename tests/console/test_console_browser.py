@@ -503,6 +503,12 @@ def test_operator_looks_a_ticket_up_and_moves_it_on(live_gateway: str, settings:
         expect(page.locator("#ld-history li")).to_have_count(3)
         expect(page.locator("#ld-history li").last).to_have_attribute("data-kind", "note")
         expect(page.locator("#ld-history li").last).to_contain_text("办理进展")
+        page.locator("#ld-actions .urge-row input").fill("市民来电，路灯仍未修复")  # 来电催办
+        page.locator("#ld-actions button", has_text="登记催办").click()
+        expect(page.locator("#toast")).to_have_text("已登记催办（该工单第1次催办）")
+        expect(page.locator("#ld-history li[data-kind='urge']")).to_contain_text("（坐席登记）市民来电，路灯仍未修复")
+        page.locator("#ld-actions button", has_text="登记催办").click()
+        expect(page.locator("#toast")).to_contain_text("一天内不重复登记")
         expect(page.locator("#ld-fields")).to_contain_text("已派单")  # the status stays
 
         page.locator("#lq").fill("没有这种工单")

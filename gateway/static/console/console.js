@@ -24,7 +24,7 @@
     handback: "交还机器人", close: "结束会话", transfer: "转交", reply: "回复市民", "reply.refused": "回复被拒绝",
     note: "内部备注", "form.save": "保存工单信息", "ticket.file": "登记工单", "ticket.status": "工单状态变更",
     "canned.update": "修改常用语", "user.create": "创建账号", "user.disable": "停用账号",
-    "dead.retry": "重试异常记录", "dead.discard": "丢弃异常记录", "ticket.search": "工单查询", "ticket.note": "办理进展", "ticket.export": "导出工单",
+    "dead.retry": "重试异常记录", "dead.discard": "丢弃异常记录", "ticket.search": "工单查询", "ticket.note": "办理进展", "ticket.urge": "登记催办", "ticket.export": "导出工单",
     "knowledge.create": "新增知识库条目", "knowledge.update": "修改知识库", "knowledge.disable": "停用知识库条目",
     "knowledge.delete": "删除知识库条目", "knowledge.restore": "知识库条目恢复为文件版本", "knowledge.export": "导出知识库",
     "knowledge.clear_folded": "清除已并入文件的修改"
@@ -981,6 +981,25 @@
     actions.appendChild(open);
     if (d.status_by_platform) actions.appendChild(el("p", "muted small", "工单状态由工单平台管理"));
     else actions.appendChild(ticketControls(t, function () { showTicket(t.ticket_id); }));
+    if (t.status !== "resolved" && t.status !== "closed") actions.appendChild(urgeControls(t));
+  }
+  // 来电催办: a caller presses for the ticket; recorded once a day, as the bot does in a chat
+  function urgeControls(t) {
+    var row = el("div", "urge-row");
+    var note = el("input");
+    note.placeholder = "催办说明（选填，如：市民来电催办，路灯仍未修复）";
+    note.maxLength = 190;
+    var btn = el("button", "", "登记催办");
+    btn.type = "button";
+    btn.addEventListener("click", function () {
+      api("POST", "/tickets/" + encodeURIComponent(t.ticket_id) + "/urge", { note: note.value }).then(function (d) {
+        toast(d.recorded ? "已登记催办（该工单第" + d.ticket.urges + "次催办）"
+          : "该工单已于 " + dateTime(d.at) + " 催办，一天内不重复登记");
+        showTicket(t.ticket_id);
+      }).catch(function (e) { toast(e.message, true); });
+    });
+    row.appendChild(note); row.appendChild(btn);
+    return row;
   }
   // --- 知识库维护: the answers the bot gives, from the file and the console's edits. Everyone reads
   // them; supervisors edit, and the bot answers from an edit within seconds ------------------------
