@@ -640,7 +640,7 @@ class Bot:
         if ticket.status in DONE:
             return Reply(text=say("urge_done") + "\n" + _status_line(ticket), ticket_id=ticket.ticket_id)
         try:
-            urged = await self.tickets.urge(ticket.ticket_id, text)
+            urged = await self.tickets.urge(ticket.ticket_id, text, key=msg.id)  # a turn run again: the same
         except (TicketNotFound, NoteRefused):  # withdrawn, or done since it was listed
             return Reply(text=_status_line(ticket), ticket_id=ticket.ticket_id)
         if urged.recorded:
@@ -670,14 +670,14 @@ class Bot:
             if ticket is None:
                 return None
             media, turn.state.pending_attachments = turn.state.pending_attachments, []
-            reply = await self._add_info(turn, ticket, say("supplement_media_note", n=len(media)), media)
+            reply = await self._add_info(turn, msg, ticket, say("supplement_media_note", n=len(media)), media)
             if reply.ticket_id is None:  # refused: they stay for the next matter
                 turn.state.pending_attachments = media
             return reply
         if pending is not None and pending.text and chosen:
             mine = await self._open_recent(msg)
             ticket = next((t for t in mine if t.ticket_id == chosen.group(1)), None)
-            return await self._add_info(turn, ticket, pending.text) if ticket is not None else None
+            return await self._add_info(turn, msg, ticket, pending.text) if ticket is not None else None
         if pending is not None and not pending.text and rest is None:
             if _cancels(text, parse) or TICKET_ID.search(text):
                 return None  # changed their mind, or asks after a ticket
@@ -694,7 +694,7 @@ class Bot:
             turn.state.supplement = Supplement(text=rest[:MAX_INFO_NOTE], at=msg.received_at)
             lines = [say("supplement_which", n=len(mine))] + [_status_line(t) for t in mine[:URGE_WHICH]]
             return Reply(text="\n".join(lines), buttons=[f"补充到 {t.ticket_id}" for t in mine[:URGE_WHICH]])
-        return await self._add_info(turn, mine[0], rest)
+        return await self._add_info(turn, msg, mine[0], rest)
 
     async def _letter_supplement(self, turn: Turn, msg: InboundMessage, text: str) -> Reply | None:
         """A letter answering our mail about an open ticket of the writer's (an e-mail reply in the
@@ -711,7 +711,7 @@ class Bot:
         if ticket.conversation_key != msg.conversation_key or ticket.status in DONE:
             return None
         words = text if len(text) <= MAX_INFO_NOTE else text[: MAX_INFO_NOTE - 1] + "…"
-        reply = await self._add_info(turn, ticket, words, [a.ref for a in msg.attachments if a.ref])
+        reply = await self._add_info(turn, msg, ticket, words, [a.ref for a in msg.attachments if a.ref])
         if reply.ticket_id is None:  # done meanwhile: filed as a new matter after all
             return None
         turn.attachments_taken = True
@@ -721,9 +721,11 @@ class Bot:
         mine = await self.tickets.list_for(msg.conversation_key, limit=10)
         return [t for t in mine if t.status not in DONE and msg.received_at - t.created_at <= SUPPLEMENT_WINDOW]
 
-    async def _add_info(self, turn: Turn, ticket: Ticket, words: str, media: list[str] | None = None) -> Reply:
+    async def _add_info(
+        self, turn: Turn, msg: InboundMessage, ticket: Ticket, words: str, media: list[str] | None = None
+    ) -> Reply:
         try:
-            added = await self.tickets.add_info(ticket.ticket_id, words[:MAX_INFO_NOTE], media or [])
+            added = await self.tickets.add_info(ticket.ticket_id, words[:MAX_INFO_NOTE], media or [], key=msg.id)
         except (TicketNotFound, NoteRefused):  # withdrawn, or done since it was listed
             return Reply(text=say("supplement_refused") + "\n" + _status_line(ticket))
         turn.followup = "info"

@@ -343,17 +343,18 @@ class TicketClient(Protocol):
         platform owns the notes: NotesManagedByPlatform), TicketNotFound."""
         ...
 
-    async def urge(self, ticket_id: str, note: str) -> Urged:
+    async def urge(self, ticket_id: str, note: str, key: str = "") -> Urged:
         """Record the citizen's 催办 of an open ticket, in their words (cut to MAX_URGE_NOTE), unless
-        one was recorded within URGE_QUIET (then that one stands). NoteRefused when the ticket is
-        resolved or closed; TicketNotFound."""
+        one was recorded within URGE_QUIET (then that one stands). ``key`` (the message's id): the
+        same key again returns what the first call recorded, as recorded. NoteRefused when the
+        ticket is resolved or closed; TicketNotFound."""
         ...
 
-    async def add_info(self, ticket_id: str, note: str, attachments: Sequence[str] = ()) -> Ticket:
+    async def add_info(self, ticket_id: str, note: str, attachments: Sequence[str] = (), key: str = "") -> Ticket:
         """Record the citizen's 补充 to an open ticket, in their words: more about the matter for
         whoever handles it; ``attachments`` (media refs, a photo sent after filing) join the
-        ticket's. InvalidNote (empty, longer than MAX_INFO_NOTE), NoteRefused (resolved or
-        closed), TicketNotFound."""
+        ticket's. ``key`` (the message's id): the same key again adds nothing. InvalidNote (empty,
+        longer than MAX_INFO_NOTE), NoteRefused (resolved or closed), TicketNotFound."""
         ...
 
     async def abandon(self, idempotency_key: str) -> str | None:

@@ -95,6 +95,11 @@ _DAY_AND_SEQUENCE = re.compile(r"\d{8}-\d{6}")  # a ticket number without its pr
 _CJK = re.compile(r"[\u3000-\u9fff\uf900-\ufaff\uff00-\uffef]")
 
 
+def _keyed(row: TicketRow, key: str) -> FollowUpRow | None:
+    """The ticket's follow-up made from the message ``key``, if any (a turn run a second time)."""
+    return next((f for f in row.followups if key and f.key == key), None)
+
+
 def _contains(column: Any, word: str) -> Any:
     """``column`` holds ``word`` anywhere: case-blind only where case exists (PostgreSQL's ILIKE
     reads three times slower than LIKE)."""
@@ -509,23 +514,25 @@ class LocalLedger:
                 await session.flush()
                 return self._to_ticket(row)
 
-    async def urge(self, ticket_id: str, note: str) -> Urged:
+    async def urge(self, ticket_id: str, note: str, key: str = "") -> Urged:
         """Record a 催办 (see ``TicketClient.urge``): a row of its own, not of the history, so the
         status poller never tells the citizen of it and the ticket's last step stays its last."""
         async with self._edge("recording an urge"):
             now = self._now()
             async with self._writing() as session:
                 row = await self._row(session, ticket_id, lock=True)
+                if (same := _keyed(row, key)) is not None:  # this message's, recorded already
+                    return Urged(ticket=self._to_ticket(row), recorded=True, at=same.at)
                 if row.status in ("resolved", "closed"):
                     raise NoteRefused(f"工单 {ticket_id} 已办结，无需催办")
                 last = max((f.at for f in row.followups if f.kind == "urge"), default=None)
                 if last is not None and now - last < URGE_QUIET:
                     return Urged(ticket=self._to_ticket(row), recorded=False, at=last)
-                row.followups.append(FollowUpRow(kind="urge", at=now, note=note.strip()[:MAX_URGE_NOTE]))
+                row.followups.append(FollowUpRow(kind="urge", at=now, note=note.strip()[:MAX_URGE_NOTE], key=key or None))
                 await session.flush()
                 return Urged(ticket=self._to_ticket(row), recorded=True, at=now)
 
-    async def add_info(self, ticket_id: str, note: str, attachments: Sequence[str] = ()) -> Ticket:
+    async def add_info(self, ticket_id: str, note: str, attachments: Sequence[str] = (), key: str = "") -> Ticket:
         """Record a 补充 (see ``TicketClient.add_info``), beside the history like an urge."""
         cleaned = note.strip()
         if not cleaned:
@@ -536,9 +543,11 @@ class LocalLedger:
             now = self._now()
             async with self._writing() as session:
                 row = await self._row(session, ticket_id, lock=True)
+                if _keyed(row, key) is not None:  # this message's, added already
+                    return self._to_ticket(row)
                 if row.status in ("resolved", "closed"):
                     raise NoteRefused(f"工单 {ticket_id} 已办结，不能再补充")
-                row.followups.append(FollowUpRow(kind="info", at=now, note=cleaned))
+                row.followups.append(FollowUpRow(kind="info", at=now, note=cleaned, key=key or None))
                 if attachments:  # a new list: the JSON column notices assignment, not appending
                     row.attachments = list(dict.fromkeys([*row.attachments, *attachments]))
                 await session.flush()

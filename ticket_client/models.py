@@ -114,6 +114,9 @@ class FollowUpRow(Base):
     kind: Mapped[FollowUpKind] = mapped_column(String(8))
     at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)  # 服务质量: tickets urged in a period
     note: Mapped[str] = mapped_column(Text, default="")
+    # the citizen's message it came from: a turn run again (a redelivery, a retried commit) finds
+    # it and adds nothing (None: an operator's click, not a message)
+    key: Mapped[str | None] = mapped_column(String(255), nullable=True, unique=True)
 
 
 class TicketCounter(Base):

@@ -579,14 +579,14 @@ class Open311Client:
         where = f"（平台编号 {link.request_id}）" if link.request_id else ""
         raise NotesManagedByPlatform(f"办理进展由工单平台管理，请在平台上填写{where}")
 
-    async def urge(self, ticket_id: str, note: str) -> Urged:
+    async def urge(self, ticket_id: str, note: str, key: str = "") -> Urged:
         """Kept in the mirror (for the console and the 班长视图): GeoReport v2 has no way to post
         one to the platform."""
-        return await self.mirror.urge(ticket_id, note)
+        return await self.mirror.urge(ticket_id, note, key)
 
-    async def add_info(self, ticket_id: str, note: str, attachments: Sequence[str] = ()) -> Ticket:
+    async def add_info(self, ticket_id: str, note: str, attachments: Sequence[str] = (), key: str = "") -> Ticket:
         """Kept in the mirror, like an urge: GeoReport v2 cannot add to a request."""
-        return await self.mirror.add_info(ticket_id, note, attachments)
+        return await self.mirror.add_info(ticket_id, note, attachments, key)
 
     async def abandon(self, idempotency_key: str) -> str | None:
         """The mirror forgets a ticket the platform never got (nor possibly got: a POST whose

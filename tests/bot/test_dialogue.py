@@ -762,3 +762,17 @@ async def test_a_photo_after_filing_is_offered_to_the_ticket_just_filed(ledger: 
     turn = await citizen.says("A3区联丰路菜市场门口的垃圾堆了好几天没人清理")
     assert turn.state.draft is not None and turn.state.draft.attachments == [other.ref]
     assert (await ledger.get(ref.ticket_id)).attachments == [photo.ref]
+
+
+@pytest.mark.parametrize("words", ["怎么还没人来修啊", "补充一下，是南门口那盏"])
+async def test_a_turn_run_again_records_its_urge_or_supplement_once(ledger: LocalLedger, words: str) -> None:
+    """The worker runs a turn again when its commit raced (WATCH) or the process died before it:
+    the same message (its id) finds what it recorded, and the citizen reads the same answer."""
+    citizen = Citizen(Bot(ledger, get_backend()))
+    ref = await citizen.files_a_ticket(ledger)
+    msg = InboundMessage(channel="web", channel_message_id="again", sender=citizen.sender, text=words)
+    parse = citizen.nlu.parse(words, parse_context(citizen.state))
+    first = await citizen.bot.handle(msg, parse, citizen.state)
+    again = await citizen.bot.handle(msg, parse, citizen.state)
+    assert texts(first) == texts(again) and ref.ticket_id in texts(first)
+    assert len((await ledger.get(ref.ticket_id)).followups) == 1

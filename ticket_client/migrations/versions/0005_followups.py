@@ -27,10 +27,12 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(length=8), nullable=False),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("note", sa.Text(), nullable=False),
+        sa.Column("key", sa.String(length=255), nullable=True),
         sa.ForeignKeyConstraint(
             ["ticket_pk"], ["tickets.id"], name="fk_ticket_followups_ticket_pk_tickets", ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("id", name="pk_ticket_followups"),
+        sa.UniqueConstraint("key", name="uq_ticket_followups_key"),
     )
     op.create_index("ix_ticket_followups_ticket_pk", "ticket_followups", ["ticket_pk"])
     op.create_index("ix_ticket_followups_at", "ticket_followups", ["at"])
