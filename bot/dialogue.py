@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel, Field
 from rapidfuzz.distance import OSA
@@ -23,6 +23,7 @@ from nlu.base import Location, NluBackend, Parse
 from nlu.dialogue_rules import GIVE_UP, supplements, ticket_key, urges, without_opener
 from nlu.knowledge import Hit, KnowledgeBase, asks
 from nlu.subject import MAX_LEN, with_place
+from ticket_client import deadlines
 from ticket_client.base import (
     MAX_INFO_NOTE,
     FollowUpKind,
@@ -123,8 +124,10 @@ class Bot:
         tickets: TicketClient,
         nlu: NluBackend | None = None,
         knowledge: Callable[[], KnowledgeBase | None] | None = None,
+        due: Callable[[Ticket], datetime | None] | None = None,
     ) -> None:
         self.tickets = tickets
+        self.due = due  # a ticket's 办理时限 (the gateway's settings): told with its status
         self.nlu = nlu  # reads a matter the citizen raised mid-draft once its turn comes
         # the city's knowledge base (知识库) as it is now: its editors change it without a restart
         self.knowledge = knowledge
@@ -586,7 +589,7 @@ class Bot:
             except TicketNotFound:
                 ticket = None
             if ticket is not None and ticket.conversation_key == msg.conversation_key:
-                return Reply(text=_status_line(ticket), ticket_id=ticket.ticket_id, kind="reply")
+                return Reply(text=self._line(ticket), ticket_id=ticket.ticket_id, kind="reply")
             # someone else's ticket looks exactly like a missing one: nothing leaks, and the number
             # is read as a slip for one of the citizen's own
             mine = await self.tickets.list_for(msg.conversation_key, limit=20)
@@ -594,16 +597,16 @@ class Bot:
             if ticket is None:
                 lines = [say("ticket_not_found", ticket_id=ticket_id)]
                 if mine:  # what the citizen may have meant
-                    lines += [say("your_tickets")] + [_status_line(t) for t in mine[:5]]
+                    lines += [say("your_tickets")] + [self._line(t) for t in mine[:5]]
                 return Reply(text="\n".join(lines))
-            line = _status_line(ticket)
+            line = self._line(ticket)
             if corrected:
                 line = say("ticket_number_corrected", typed=ticket_id) + "\n" + line
             return Reply(text=line, ticket_id=ticket.ticket_id, kind="reply")
         mine = await self.tickets.list_for(msg.conversation_key, limit=5)
         if not mine:
             return Reply(text=say("no_tickets"))
-        lines = [say("your_tickets")] + [_status_line(t) for t in mine]
+        lines = [say("your_tickets")] + [self._line(t) for t in mine]
         return Reply(text="\n".join(lines))
 
     @staticmethod
@@ -634,15 +637,15 @@ class Bot:
             if not open_:
                 return None
             if len(open_) > 1:
-                lines = [say("urge_which", n=len(open_))] + [_status_line(t) for t in open_[:URGE_WHICH]]
+                lines = [say("urge_which", n=len(open_))] + [self._line(t) for t in open_[:URGE_WHICH]]
                 return Reply(text="\n".join(lines), buttons=[f"催办 {t.ticket_id}" for t in open_[:URGE_WHICH]])
             ticket = open_[0]
         if ticket.status in DONE:
-            return Reply(text=say("urge_done") + "\n" + _status_line(ticket), ticket_id=ticket.ticket_id)
+            return Reply(text=say("urge_done") + "\n" + self._line(ticket), ticket_id=ticket.ticket_id)
         try:
             urged = await self.tickets.urge(ticket.ticket_id, text, key=msg.id)  # a turn run again: the same
         except (TicketNotFound, NoteRefused):  # withdrawn, or done since it was listed
-            return Reply(text=_status_line(ticket), ticket_id=ticket.ticket_id)
+            return Reply(text=self._line(ticket), ticket_id=ticket.ticket_id)
         if urged.recorded:
             turn.followup = "urge"
         said = say(
@@ -652,7 +655,7 @@ class Bot:
             count=len(urged.ticket.urges),
             at=urged.at.astimezone(BEIJING).strftime("%m月%d日 %H:%M"),
         )
-        return Reply(text=said + "\n" + _status_line(urged.ticket), ticket_id=ticket.ticket_id)
+        return Reply(text=said + "\n" + self._line(urged.ticket), ticket_id=ticket.ticket_id)
 
     async def _supplementing(self, turn: Turn, msg: InboundMessage, parse: Parse, text: str) -> Reply | None:
         """补充 to a filed ticket: "补充一下，是南门口那盏" (or "我想补充一下", then the words) goes to
@@ -692,7 +695,7 @@ class Bot:
             return Reply(text=say("supplement_ask"))
         if len(mine) > 1:
             turn.state.supplement = Supplement(text=rest[:MAX_INFO_NOTE], at=msg.received_at)
-            lines = [say("supplement_which", n=len(mine))] + [_status_line(t) for t in mine[:URGE_WHICH]]
+            lines = [say("supplement_which", n=len(mine))] + [self._line(t) for t in mine[:URGE_WHICH]]
             return Reply(text="\n".join(lines), buttons=[f"补充到 {t.ticket_id}" for t in mine[:URGE_WHICH]])
         return await self._add_info(turn, msg, mine[0], rest)
 
@@ -727,10 +730,14 @@ class Bot:
         try:
             added = await self.tickets.add_info(ticket.ticket_id, words[:MAX_INFO_NOTE], media or [], key=msg.id)
         except (TicketNotFound, NoteRefused):  # withdrawn, or done since it was listed
-            return Reply(text=say("supplement_refused") + "\n" + _status_line(ticket))
+            return Reply(text=say("supplement_refused") + "\n" + self._line(ticket))
         turn.followup = "info"
         said = say("supplement_added", ticket_id=added.ticket_id, title=_short_title(added))
         return Reply(text=said, ticket_id=added.ticket_id)
+
+    def _line(self, ticket: Ticket) -> str:
+        """How a ticket stands, with its 办理时限 while it is open."""
+        return _status_line(ticket, self.due(ticket) if self.due is not None else None)
 
     async def _has_open_ticket(self, msg: InboundMessage) -> bool:
         mine = await self.tickets.list_for(msg.conversation_key, limit=5)
@@ -793,16 +800,19 @@ def _handoff(turn: Turn, reason: str, rules: HandoffRules) -> Turn:
     return turn
 
 
-def _status_line(ticket: object) -> str:
-    history = getattr(ticket, "history", [])
+def _status_line(ticket: Ticket, due: datetime | None = None) -> str:
+    """How a ticket stands: its status, the latest word on it, and (open) its 办理时限."""
+    history = ticket.history
     note = f"，{history[-1].note}" if history and history[-1].note else ""
-    at = history[-1].at if history else ticket.updated_at  # type: ignore[attr-defined]
+    at = history[-1].at if history else ticket.updated_at
+    open_due = due is not None and ticket.status not in DONE
     return say(
         "status_line",
-        ticket_id=ticket.ticket_id,  # type: ignore[attr-defined]
-        status=status_name(ticket.status),  # type: ignore[attr-defined]
+        ticket_id=ticket.ticket_id,
+        status=status_name(ticket.status),
         note=note,
         at=at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M"),  # the citizen's clock, whatever the server's
+        due=say("status_due", due=deadlines.said(due)) if open_due and due is not None else "",
     )
 
 

@@ -23,6 +23,15 @@ def say(key: str, **values: Any) -> str:
     return template.format(**values) if values else template
 
 
+def receipt(ticket_id: str, department: str, due: str = "") -> str:
+    """What the citizen reads once their ticket is filed (by the bot's outbox or by an operator),
+    with its 办理时限 as ``ticket_due`` words (``due``: ticket_client.deadlines.said; "": none)."""
+    line = say("ticket_due", due=due) if due else ""
+    if department:
+        return say("ticket_filed", ticket_id=ticket_id, department=department, due=line)
+    return say("ticket_filed_no_department", ticket_id=ticket_id, due=line)
+
+
 def status_name(status: str) -> str:
     names: dict[str, str] = texts()["status_names"]
     return names.get(status, status)

@@ -31,7 +31,7 @@ from gateway.redis_conn import RedisHandle, connect
 from gateway.streams import SideWrite, Streams
 from nlu import get_backend
 from nlu.base import NluBackend
-from ticket_client import make_client
+from ticket_client import deadlines, make_client
 from ticket_client.base import PlatformUnavailable, TicketClient
 
 log = structlog.get_logger(__name__)
@@ -139,7 +139,9 @@ class Runtime:
         except Exception as exc:  # a missing or unreadable model: say how to fix it, no traceback
             raise StartupError(f"cannot load the NLU ({self.settings.nlu_backend}): {exc}") from exc
         assert self.tickets is not None
-        self.bot = Bot(self.tickets, self.nlu, knowledge=self.knowledge.current)
+        settings = self.settings
+        self.bot = Bot(self.tickets, self.nlu, knowledge=self.knowledge.current,
+                       due=lambda ticket: deadlines.due_at(ticket, settings))
 
     async def list_tickets(self, conversation_key: str) -> list[dict[str, Any]]:
         """A citizen's own tickets for channel pages (the mini-program, the widget)."""

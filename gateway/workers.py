@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import json
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -20,7 +20,7 @@ from redis.exceptions import RedisError, WatchError
 from bot.dialogue import Turn, parse_context
 from bot.handoff import HandoffRules
 from bot.state import ConversationState
-from bot.texts import say, status_name
+from bot.texts import receipt, say, status_name
 from channels import media
 from channels.base import DeliveryError, InboundMessage, OutboundMessage
 from config.workdays import BEIJING  # the centre's day, for the daily counts
@@ -29,6 +29,7 @@ from gateway.console import keys as console_keys
 from gateway.console.conversations import QUEUE_LIMIT
 from gateway.runtime import Runtime
 from gateway.streams import ack, consume
+from ticket_client import deadlines
 from ticket_client.base import PlatformRejected, PlatformUnavailable, StatusChange, TicketDraft
 
 log = structlog.get_logger(__name__)
@@ -256,11 +257,8 @@ class OutboxHandler:
             return
         faults.crash_point("outbox_after_file")
         department = draft.departments[0] if draft.departments else ""
-        text = (
-            say("ticket_filed", ticket_id=ref.ticket_id, department=department)
-            if department
-            else say("ticket_filed_no_department", ticket_id=ref.ticket_id)
-        )
+        due = deadlines.deadline(datetime.now(UTC), draft.urgent, rt.settings, draft.request_type)
+        text = receipt(ref.ticket_id, department, deadlines.said(due) if due else "")
         out = OutboundMessage(
             id=f"filed:{item['key']}",
             conversation_key=draft.conversation_key,

@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, Field
 
 from bot.state import ConversationState
-from bot.texts import say
+from bot.texts import receipt, say
 from channels.base import OutboundMessage, WellFormedStr
 from gateway import keys
-from gateway.console import deadlines
 from gateway.console import keys as ck
 from gateway.errors import Conflict, Forbidden, NotFound
+from ticket_client import deadlines
 from ticket_client.base import LocationInfo, Ticket, TicketDraft
 
 if TYPE_CHECKING:
@@ -442,12 +442,12 @@ class Handover:
         await self.redis.incr(ck.VERSION)
 
     async def filed(self, key: str, draft: TicketDraft, ticket_id: str, status: str, user: str,
-                    request_id: str) -> None:
-        """Tell the citizen the number of a ticket an operator filed, and start the bot's draft afresh."""
+                    request_id: str, due: str = "") -> None:
+        """Tell the citizen the number of a ticket an operator filed (and its 办理时限, ``due``, as
+        deadlines.said words), and start the bot's draft afresh."""
         conv = await load(self.redis, key)
         department = draft.departments[0] if draft.departments else ""
-        text = (say("ticket_filed", ticket_id=ticket_id, department=department) if department
-                else say("ticket_filed_no_department", ticket_id=ticket_id))
+        text = receipt(ticket_id, department, due)
         try:
             route = json.loads(conv.get("route") or "{}")
         except ValueError:

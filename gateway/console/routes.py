@@ -27,7 +27,7 @@ from bot.texts import texts
 from channels.base import WellFormedStr
 from channels.media import file_response, find, media_roots
 from gateway import filing, keys, metrics
-from gateway.console import audit, dead_letters, deadlines
+from gateway.console import audit, dead_letters
 from gateway.console import conversations as convs
 from gateway.console import keys as ck
 from gateway.console.auth import (
@@ -43,6 +43,7 @@ from gateway.console.users import User, UserError, UserStore, generate_password
 from gateway.errors import AuthError, BadInput, Conflict, Forbidden, NotFound, RateLimited
 from gateway.runtime import Runtime
 from nlu.pii import mask_pii
+from ticket_client import deadlines
 from ticket_client.base import MAX_NOTE, MAX_URGE_NOTE, RATINGS, STATUSES, NoteRefused, TicketQuery
 
 OPERATOR_URGE = "（坐席登记）"  # a 催办 an operator records for a caller, told apart from the bot's
@@ -426,7 +427,9 @@ async def file_ticket(body: FileIn, user: UserDep, request: Request) -> dict[str
     draft = convs.draft_of(body.form, body.key, conv["channel"], conv)
     request_id = body.request_id or uuid.uuid4().hex
     ref = await console.rt.tickets.file(draft, f"console:{body.key}:{request_id}")
-    await console.handover.filed(body.key, draft, ref.ticket_id, ref.status, user.name, request_id)
+    due = deadlines.deadline(datetime.now(UTC), draft.urgent, console.rt.settings, draft.request_type)
+    await console.handover.filed(body.key, draft, ref.ticket_id, ref.status, user.name, request_id,
+                                 deadlines.said(due) if due else "")
     await audit.record(console.redis, user.name, "ticket.file", body.key, ticket_id=ref.ticket_id)
     assert console.rt.streams is not None
     for gone in await filing.superseded(console.rt.streams, console.rt.tickets, body.key):

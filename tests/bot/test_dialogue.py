@@ -776,3 +776,15 @@ async def test_a_turn_run_again_records_its_urge_or_supplement_once(ledger: Loca
     again = await citizen.bot.handle(msg, parse, citizen.state)
     assert texts(first) == texts(again) and ref.ticket_id in texts(first)
     assert len((await ledger.get(ref.ticket_id)).followups) == 1
+
+
+async def test_an_open_tickets_status_is_told_with_its_time_limit(ledger: LocalLedger) -> None:
+    from datetime import UTC, datetime
+
+    due = datetime(2026, 12, 18, 16, 0, tzinfo=UTC)  # the end of 12-18 in Beijing
+    citizen = Citizen(Bot(ledger, get_backend(), due=lambda ticket: due))
+    ref = await citizen.files_a_ticket(ledger)
+    assert "，办理时限 2026年12月18日前" in texts(await citizen.says(f"查询 {ref.ticket_id}"))
+    for status in ("accepted", "resolved"):
+        await ledger.set_status(ref.ticket_id, status)
+    assert "办理时限" not in texts(await citizen.says(f"查询 {ref.ticket_id}"))  # done: no limit to tell

@@ -20,6 +20,7 @@ from tests.conftest import photo, wait_for_events
 from tests.console.conftest import PASSWORD
 from tests.gateway.test_web_e2e import new_session, say
 from tests.ticket_client import conftest as ledger_conftest
+from ticket_client.deadlines import said
 
 XSS = "<img src=x onerror=alert(1)>"
 database_url = ledger_conftest.database_url  # the fixture: an empty ledger on SQLite and on PostgreSQL
@@ -240,6 +241,9 @@ async def test_notes_tickets_and_audit(app: Any, client: httpx.AsyncClient, cons
     events, cursor = await wait_for_events(client, session, lambda e: e["type"] == "ticket_filed", after=cursor)
     assert [e["ticket_id"] for e in events if e["type"] == "ticket_filed"] == [ticket_id]
     assert not any("安抚" in e["text"] for e in events)  # the note stayed inside
+    filed = next(e for e in events if e["type"] == "ticket_filed")
+    due = (await op.get(f"/tickets/{ticket_id}")).json()["ticket"]["due_at"]
+    assert f"办理时限：{said(datetime.fromtimestamp(due, UTC))}前。" in filed["text"]  # the ticket's own
     r = await op.post(f"/tickets/{ticket_id}/status", {"status": "accepted", "note": "已派至A3区城管局"})
     assert r.status_code == 200 and r.json()["status"] == "accepted"
     await wait_for_events(client, session, lambda e: e["type"] == "status_update", after=cursor)

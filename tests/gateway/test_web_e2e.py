@@ -51,6 +51,13 @@ async def test_conversation_files_ticket_and_hears_status(client: httpx.AsyncCli
     assert r.status_code == 200
     ticket = r.json()
     assert ticket["status"] == "received"
+    events, _ = await wait_for_events(client, session, lambda e: e["type"] == "ticket_filed")
+    receipt = next(e["text"] for e in events if e["type"] == "ticket_filed")
+    assert re.search(r"办理时限：\d{4}年\d{1,2}月\d{1,2}日前。", receipt)  # 15 working days: a day
+    await say(client, session, f"查询 {ticket_id}")
+    events, _ = await wait_for_events(client, session, lambda e: e["type"] == "reply" and "更新于" in e["text"])
+    answer = next(e["text"] for e in events if e["type"] == "reply" and "更新于" in e["text"])
+    assert re.search(r"办理时限 \d{4}年\d{1,2}月\d{1,2}日前", answer)
     assert "路灯" in ticket["description"]
     assert ticket["conversation_key"] == f"web:{session['session_id']}"
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from config.settings import Settings
 from config.workdays import BEIJING
-from gateway.console import deadlines
+from ticket_client import deadlines
 from ticket_client.base import Ticket, TimeLimit
 
 
@@ -117,3 +117,11 @@ def test_each_request_type_has_its_own_limit_and_filter() -> None:
     assert deadlines.overdue(consult, deadlines.due_at(consult, s), now)
     assert not deadlines.overdue(complaint, deadlines.due_at(complaint, s), now)
     assert not deadlines.due_soon(complaint, deadlines.due_at(complaint, s), now, s)
+
+
+def test_a_deadline_is_said_as_the_citizen_reads_it() -> None:
+    """A limit in working days ends at 24:00 Beijing time: said as that day; one in clock hours
+    (urgent) with its time; whatever the server's zone."""
+    end_of_day = datetime(2026, 12, 18, 16, 0, tzinfo=UTC)  # 2026-12-19 00:00 in Beijing
+    assert deadlines.said(end_of_day) == "2026年12月18日"
+    assert deadlines.said(datetime(2026, 11, 30, 2, 30, tzinfo=UTC)) == "2026年11月30日 10:30"

@@ -64,6 +64,16 @@ def due_at(t: Ticket, settings: Settings) -> datetime | None:
     return deadline(t.created_at, t.urgent, settings, t.request_type)
 
 
+def said(due: datetime) -> str:
+    """A 办理时限 as a citizen reads it, in Beijing time: the day, when it falls at the end of one
+    (a limit in working days is due at 24:00: "2026年12月18日"), else the day and the time."""
+    local = due.astimezone(workdays.BEIJING)
+    if (local.hour, local.minute, local.second, local.microsecond) == (0, 0, 0, 0):
+        day = local - timedelta(days=1)
+        return f"{day.year}年{day.month}月{day.day}日"
+    return f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}"
+
+
 def overdue(t: Ticket, due: datetime | None, now: datetime) -> bool:
     """超期: still open past its 办理时限."""
     return due is not None and t.status not in DONE and now > due
