@@ -284,7 +284,7 @@ class TimeLimit(BaseModel):
     every type but those, an empty one included) are late when filed before ``due_before``, due
     soon when filed from then until ``soon_before`` (None: 即将超期 is off). A kind no limit names
     is never late. The caller turns each 办理时限 into these filing moments
-    (gateway/console/deadlines.py): the ledger knows no calendar."""
+    (ticket_client/deadlines.py): the ledger knows no calendar."""
 
     urgent: bool = False
     request_types: tuple[str, ...] = ()
