@@ -653,7 +653,7 @@ class Bot:
             ticket_id=ticket.ticket_id,
             title=_short_title(urged.ticket),
             count=len(urged.ticket.urges),
-            at=urged.at.astimezone(BEIJING).strftime("%m月%d日 %H:%M"),
+            at=_day_and_time(urged.at),
         )
         return Reply(text=said + "\n" + self._line(urged.ticket), ticket_id=ticket.ticket_id)
 
@@ -814,6 +814,12 @@ def _status_line(ticket: Ticket, due: datetime | None = None) -> str:
         at=at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M"),  # the citizen's clock, whatever the server's
         due=say("status_due", due=deadlines.said(due)) if open_due and due is not None else "",
     )
+
+
+def _day_and_time(at: datetime) -> str:
+    """"11月28日 09:05" in Beijing time, as a citizen writes it."""
+    local = at.astimezone(BEIJING)
+    return f"{local.month}月{local.day}日 {local:%H:%M}"
 
 
 def _short_title(ticket: Ticket) -> str:
