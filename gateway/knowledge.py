@@ -31,7 +31,7 @@ import re
 import threading
 import time
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -524,30 +524,45 @@ class KnowledgeSource:
             first = state.error.splitlines()[0][:200]
             raise Conflict(f"知识库文件现在无法使用，无法判断哪些修改已并入文件；请信息部门先修正文件（{first}）")
         in_file = {e.id: e for e in state.kb.entries} if state.kb is not None else {}
-        try:
-            async with self.redis.pipeline(transaction=True) as pipe:
-                while True:
-                    try:
-                        await pipe.watch(keys.KNOWLEDGE_VERSION, keys.KNOWLEDGE_EDITS)
-                        edits = self._parse(await pipe.hgetall(keys.KNOWLEDGE_EDITS), -1)
-                        ids = [i for i, e in edits.items() if folded(e, in_file.get(i))]
-                        if not ids:
-                            await pipe.unwatch()
-                            return []
-                        pipe.multi()
-                        pipe.hdel(keys.KNOWLEDGE_EDITS, *ids)
-                        pipe.incr(keys.KNOWLEDGE_VERSION)
-                        version = int((await pipe.execute())[-1])
-                        break
-                    except WatchError:
-                        continue
-        except (RedisError, OSError) as exc:
-            raise ServiceUnavailable("知识库暂时无法保存，请稍后重试") from exc
+        ids: list[str] = []
+
+        async def plan(edits: Mapping[str, Edit]) -> Callable[[Any], object] | None:
+            nonlocal ids
+            ids = [i for i, e in edits.items() if folded(e, in_file.get(i))]
+            return (lambda pipe: pipe.hdel(keys.KNOWLEDGE_EDITS, *ids)) if ids else None
+
+        version = await self._transaction(plan)
+        if version is None:
+            return []
         log.info("knowledge_folded_cleared", by=by, ids=ids, version=version)
         with contextlib.suppress(RedisError, OSError):  # committed: the loop catches up if this fails
             await self.refresh()
         await _wake_others(self, version)
         return sorted(ids)
+
+    async def _transaction(
+        self, plan: Callable[[Mapping[str, Edit]], Awaitable[Callable[[Any], object] | None]]
+    ) -> int | None:
+        """``plan`` reads the edits as stored and says what to write (None: nothing); that is
+        written with the version bump in one transaction, or planned again if another process
+        changed the edits meanwhile (WATCH). The new version, or None when nothing was written."""
+        try:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                while True:
+                    try:
+                        await pipe.watch(keys.KNOWLEDGE_VERSION, keys.KNOWLEDGE_EDITS)
+                        write = await plan(self._parse(await pipe.hgetall(keys.KNOWLEDGE_EDITS), -1))
+                        if write is None:
+                            await pipe.unwatch()
+                            return None
+                        pipe.multi()
+                        write(pipe)
+                        pipe.incr(keys.KNOWLEDGE_VERSION)
+                        return int((await pipe.execute())[-1])
+                    except WatchError:
+                        continue
+        except (RedisError, OSError) as exc:
+            raise ServiceUnavailable("知识库暂时无法保存，请稍后重试") from exc
 
     async def _write(
         self, entry_id: str, decide: Callable[[Mapping[str, Edit], Mapping[str, Entry]], _Change],
@@ -561,38 +576,34 @@ class KnowledgeSource:
             raise Conflict(OFF_NO_EDIT)
         base = await asyncio.to_thread(knowledge_for, self.settings)
         by_id = {e.id: e for e in base.entries} if base else {}
-        try:
-            async with self.redis.pipeline(transaction=True) as pipe:
-                while True:
-                    try:
-                        await pipe.watch(keys.KNOWLEDGE_VERSION, keys.KNOWLEDGE_EDITS)
-                        edits = self._parse(await pipe.hgetall(keys.KNOWLEDGE_EDITS), -1)
-                        change = decide(edits, by_id)
-                        if change.kind == "none":
-                            await pipe.unwatch()
-                            return []
-                        trial = dict(edits)
-                        if change.edit is not None:
-                            trial[entry_id] = change.edit
-                        else:
-                            trial.pop(entry_id, None)
-                        entries = effective(merge(base.entries if base else [], trial))
-                        wanted = entry_id if change.edit is not None and change.edit.entry is not None else None
-                        kb, errors, warnings = await asyncio.to_thread(_checked, entries, self.threshold, wanted)
-                        if errors and refuse is not None:
-                            raise BadInput(f"{refuse}：" + "；".join(errors))
-                        pipe.multi()
-                        if change.edit is not None:
-                            pipe.hset(keys.KNOWLEDGE_EDITS, entry_id, change.edit.dumps())
-                        else:
-                            pipe.hdel(keys.KNOWLEDGE_EDITS, entry_id)
-                        pipe.incr(keys.KNOWLEDGE_VERSION)
-                        version = int((await pipe.execute())[-1])
-                        break
-                    except WatchError:
-                        continue
-        except (RedisError, OSError) as exc:
-            raise ServiceUnavailable("知识库暂时无法保存，请稍后重试") from exc
+        kb: KnowledgeBase | None = None
+        errors: list[str] = []
+        warnings: list[str] = []
+        trial: dict[str, Edit] = {}
+
+        async def plan(edits: Mapping[str, Edit]) -> Callable[[Any], object] | None:
+            nonlocal kb, errors, warnings, trial
+            change = decide(edits, by_id)
+            if change.kind == "none":
+                return None
+            trial = dict(edits)
+            if change.edit is not None:
+                trial[entry_id] = change.edit
+            else:
+                trial.pop(entry_id, None)
+            entries = effective(merge(base.entries if base else [], trial))
+            wanted = entry_id if change.edit is not None and change.edit.entry is not None else None
+            kb, errors, warnings = await asyncio.to_thread(_checked, entries, self.threshold, wanted)
+            if errors and refuse is not None:
+                raise BadInput(f"{refuse}：" + "；".join(errors))
+            edit = change.edit
+            if edit is not None:
+                return lambda pipe: pipe.hset(keys.KNOWLEDGE_EDITS, entry_id, edit.dumps())
+            return lambda pipe: pipe.hdel(keys.KNOWLEDGE_EDITS, entry_id)
+
+        version = await self._transaction(plan)
+        if version is None:
+            return []
         async with self._lock:
             if version >= self._version:
                 if errors:
