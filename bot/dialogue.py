@@ -75,7 +75,6 @@ ANSWER_MEMORY = timedelta(minutes=30)  # "没有解决" to an answer this old st
 SOLVED_BUTTON, UNSOLVED_BUTTON = "已解决", "没有解决"
 URGE_MAX_CHARS = 40  # a longer message that presses ("…三天了还没人修") describes a matter: it is read as one
 URGE_WHICH = 3  # open tickets offered as buttons when an urge names none
-DONE = ("resolved", "closed")
 # 补充 goes to an open ticket filed this recently (older ones: the citizen names the matter again)
 SUPPLEMENT_WINDOW = timedelta(days=7)
 SUPPLEMENT_TO = re.compile(r"补充到\s*(\S+)")  # the button that says which ticket a 补充 is for
@@ -633,14 +632,14 @@ class Bot:
             if ticket is None:
                 return None  # not theirs, or no such number: the progress answer says so
         else:
-            open_ = [t for t in mine if t.status not in DONE]
+            open_ = [t for t in mine if t.status not in deadlines.DONE]
             if not open_:
                 return None
             if len(open_) > 1:
                 lines = [say("urge_which", n=len(open_))] + [self._line(t) for t in open_[:URGE_WHICH]]
                 return Reply(text="\n".join(lines), buttons=[f"催办 {t.ticket_id}" for t in open_[:URGE_WHICH]])
             ticket = open_[0]
-        if ticket.status in DONE:
+        if ticket.status in deadlines.DONE:
             return Reply(text=say("urge_done") + "\n" + self._line(ticket), ticket_id=ticket.ticket_id)
         try:
             urged = await self.tickets.urge(ticket.ticket_id, text, key=msg.id)  # a turn run again: the same
@@ -711,7 +710,7 @@ class Bot:
             ticket = await self.tickets.get(ticket_id)
         except TicketNotFound:
             return None
-        if ticket.conversation_key != msg.conversation_key or ticket.status in DONE:
+        if ticket.conversation_key != msg.conversation_key or ticket.status in deadlines.DONE:
             return None
         words = text if len(text) <= MAX_INFO_NOTE else text[: MAX_INFO_NOTE - 1] + "…"
         reply = await self._add_info(turn, msg, ticket, words, [a.ref for a in msg.attachments if a.ref])
@@ -722,7 +721,7 @@ class Bot:
 
     async def _open_recent(self, msg: InboundMessage) -> list[Ticket]:
         mine = await self.tickets.list_for(msg.conversation_key, limit=10)
-        return [t for t in mine if t.status not in DONE and msg.received_at - t.created_at <= SUPPLEMENT_WINDOW]
+        return [t for t in mine if t.status not in deadlines.DONE and msg.received_at - t.created_at <= SUPPLEMENT_WINDOW]
 
     async def _add_info(
         self, turn: Turn, msg: InboundMessage, ticket: Ticket, words: str, media: list[str] | None = None
@@ -805,7 +804,7 @@ def _status_line(ticket: Ticket, due: datetime | None = None) -> str:
     history = ticket.history
     note = f"，{history[-1].note}" if history and history[-1].note else ""
     at = history[-1].at if history else ticket.updated_at
-    open_due = due is not None and ticket.status not in DONE
+    open_due = due is not None and ticket.status not in deadlines.DONE
     return say(
         "status_line",
         ticket_id=ticket.ticket_id,

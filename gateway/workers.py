@@ -257,8 +257,7 @@ class OutboxHandler:
             return
         faults.crash_point("outbox_after_file")
         department = draft.departments[0] if draft.departments else ""
-        due = deadlines.deadline(datetime.now(UTC), draft.urgent, rt.settings, draft.request_type)
-        text = receipt(ref.ticket_id, department, deadlines.said(due) if due else "")
+        text = receipt(ref.ticket_id, department, deadlines.promised(draft, rt.settings, datetime.now(UTC)))
         out = OutboundMessage(
             id=f"filed:{item['key']}",
             conversation_key=draft.conversation_key,

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from config import workdays
-from ticket_client.base import Ticket, TimeLimit
+from ticket_client.base import Ticket, TicketDraft, TimeLimit
 
 if TYPE_CHECKING:
     from config.settings import Settings
@@ -72,6 +72,12 @@ def said(due: datetime) -> str:
         day = local - timedelta(days=1)
         return f"{day.year}年{day.month}月{day.day}日"
     return f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}"
+
+
+def promised(draft: TicketDraft, settings: Settings, filed: datetime) -> str:
+    """The 办理时限 of a ticket filed now from ``draft``, as the receipt tells it ("": none)."""
+    due = deadline(filed, draft.urgent, settings, draft.request_type)
+    return said(due) if due is not None else ""
 
 
 def overdue(t: Ticket, due: datetime | None, now: datetime) -> bool:

@@ -427,9 +427,8 @@ async def file_ticket(body: FileIn, user: UserDep, request: Request) -> dict[str
     draft = convs.draft_of(body.form, body.key, conv["channel"], conv)
     request_id = body.request_id or uuid.uuid4().hex
     ref = await console.rt.tickets.file(draft, f"console:{body.key}:{request_id}")
-    due = deadlines.deadline(datetime.now(UTC), draft.urgent, console.rt.settings, draft.request_type)
     await console.handover.filed(body.key, draft, ref.ticket_id, ref.status, user.name, request_id,
-                                 deadlines.said(due) if due else "")
+                                 deadlines.promised(draft, console.rt.settings, datetime.now(UTC)))
     await audit.record(console.redis, user.name, "ticket.file", body.key, ticket_id=ref.ticket_id)
     assert console.rt.streams is not None
     for gone in await filing.superseded(console.rt.streams, console.rt.tickets, body.key):
