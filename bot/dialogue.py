@@ -259,6 +259,12 @@ class Bot:
             turn.knowledge = (hit.entry.id, "answered")
             turn.replies.append(Reply(text=_answer_text(hit), buttons=[SOLVED_BUTTON, UNSOLVED_BUTTON]))
             return turn
+        if self._asks_aside(turn.state, msg, text, parse) and not own_ticket and (hit := self._knows(text, parse)):
+            # "这个一般多久能处理好？" while the bot waits for where or for 确认: answered, and the
+            # draft's question asked again (no 已解决 buttons: they would stand in the draft's way)
+            turn.knowledge = (hit.entry.id, "answered")
+            turn.replies += [Reply(text=_answer_text(hit)), _resume(turn.state)]
+            return turn
 
         if intent == "query_progress" or TICKET_ID.search(text) and text.startswith("查询"):
             turn.replies.append(await self._progress(msg, parse))
@@ -288,6 +294,14 @@ class Bot:
         if turn.file is None and rules.unsure_turns and turn.state.unsure_streak >= rules.unsure_turns:
             return _handoff(turn, "nlu_unsure", rules)
         return turn
+
+    @staticmethod
+    def _asks_aside(state: ConversationState, msg: InboundMessage, text: str, parse: Parse) -> bool:
+        """A question put while a matter is being drafted, which is no answer to the draft's own
+        question: it reads as one (nlu.knowledge.asks), names no place, shares none, cancels
+        nothing and raises no danger."""
+        return (state.step != "idle" and state.draft is not None and asks(text) and not parse.location.found
+                and msg.location is None and not parse.urgency and not _cancels(text, parse))
 
     def _knows(self, text: str, parse: Parse) -> Hit | None:
         """The knowledge base's answer to a short question (咨询), if it has a confident one."""
@@ -570,8 +584,12 @@ class Bot:
             turn.state.queued = rest
             excerpt = first if len(first) <= 30 else first[:30] + "…"
             more = say("queued_more", n=len(rest)) if rest else ""
-            turn.replies.append(Reply(text=say("queued_taken_up", excerpt=excerpt) + more))
             parse = self.nlu.parse(first, parse_context(turn.state))
+            if not parse.urgency and (hit := self._knows(first, parse)) is not None:
+                turn.knowledge = (hit.entry.id, "answered")  # a question kept for later: answered now
+                turn.replies.append(Reply(text=say("queued_answered", excerpt=excerpt) + _answer_text(hit) + more))
+                continue
+            turn.replies.append(Reply(text=say("queued_taken_up", excerpt=excerpt) + more))
             later = msg.model_copy(update={"text": first, "location": None, "attachments": []})
             turn = self._idle(turn, later, parse, first)
             if turn.state.step != "idle" or turn.mode is not None:

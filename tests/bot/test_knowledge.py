@@ -94,3 +94,43 @@ async def test_the_shipped_knowledge_base_answers_how_to_withdraw(ledger: LocalL
     citizen = Citizen(Bot(ledger, get_backend(), knowledge=lambda: knowledge_for(settings)))
     turn = await citizen.says("12345热线受理哪些事情？")
     assert turn.knowledge is not None and "咨询" in texts(turn)
+
+
+async def test_a_question_put_mid_draft_is_answered_and_the_draft_goes_on(citizen: Citizen) -> None:
+    """Asked where (or for 确认), the citizen asks something the knowledge base knows: answered
+    at once, no 已解决 buttons in the draft's way, and the draft's question asked again."""
+    turn = await citizen.says("楼下饭店的油烟每天晚上都排到我家窗户里")
+    assert turn.state.step == "awaiting_location"
+    turn = await citizen.says("对了，社保卡丢了怎么补办？")
+    assert SOCIAL_CARD.answer in texts(turn) and turn.knowledge == ("social-card-lost", "answered")
+    assert "地点" in turn.replies[-1].text and all(not r.buttons for r in turn.replies)
+    assert turn.state.step == "awaiting_location" and turn.state.draft is not None
+    assert "社保卡" not in turn.state.draft.description and turn.state.queued == []
+    turn = await citizen.says("A3区联丰路米兰春天小区")
+    assert turn.state.step == "confirming"
+    turn = await citizen.says("社保卡丢失怎么办？")
+    assert SOCIAL_CARD.answer in texts(turn) and turn.replies[-1].buttons == ["确认", "取消"]
+    turn = await citizen.says("确认")
+    assert turn.file is not None and "社保卡" not in turn.file.description
+
+
+async def test_mid_draft_an_answer_to_where_is_never_taken_for_a_question(citizen: Citizen) -> None:
+    for where in ("在社保局门口那条路上，你们知道吗？", "A3区联丰路米兰春天小区"):
+        citizen.state = type(citizen.state)()
+        await citizen.says("楼下饭店的油烟每天晚上都排到我家窗户里")
+        turn = await citizen.says(where)
+        assert turn.knowledge is None and SOCIAL_CARD.answer not in texts(turn), where
+    turn = await citizen.says("取消吧，社保卡的事以后再说吗")
+    assert turn.knowledge is None and turn.state.draft is None  # a cancel, even put as a question
+
+
+async def test_a_question_kept_for_later_is_answered_when_its_turn_comes(citizen: Citizen) -> None:
+    await citizen.says("A3区联丰路米兰春天小区楼下饭店的油烟每天晚上都排到我家窗户里")
+    citizen.bot.knowledge = lambda: None  # the answer was not known when it was asked …
+    turn = await citizen.says("还有个事 社保卡丢了怎么补办")
+    assert turn.state.queued and turn.knowledge is None
+    citizen.bot.knowledge = lambda: KB  # … and is by the time the draft is filed
+    turn = await citizen.says("确认")
+    assert turn.file is not None and turn.knowledge == ("social-card-lost", "answered")
+    assert "您刚才还问到" in texts(turn) and SOCIAL_CARD.answer in texts(turn)
+    assert turn.state.queued == [] and turn.state.draft is None  # answered: nothing drafted from it
