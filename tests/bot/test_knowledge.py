@@ -134,3 +134,15 @@ async def test_a_question_kept_for_later_is_answered_when_its_turn_comes(citizen
     assert turn.file is not None and turn.knowledge == ("social-card-lost", "answered")
     assert "您刚才还问到" in texts(turn) and SOCIAL_CARD.answer in texts(turn)
     assert turn.state.queued == [] and turn.state.draft is None  # answered: nothing drafted from it
+
+
+async def test_the_shipped_knowledge_base_answers_how_long_mid_draft(ledger: LocalLedger) -> None:
+    from config.settings import Settings
+    from nlu import get_backend
+    from nlu.knowledge import knowledge_for
+
+    settings = Settings()
+    citizen = Citizen(Bot(ledger, get_backend(), knowledge=lambda: knowledge_for(settings)))
+    await citizen.says("楼下饭店的油烟每天晚上都排到我家窗户里")
+    turn = await citizen.says("一般多长时间能处理？")
+    assert turn.knowledge == ("handling-time", "answered") and "地点" in turn.replies[-1].text
