@@ -25,6 +25,8 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import uuid4
@@ -127,6 +129,31 @@ async def measure(database_url: str, picked: list[tuple[str, str]], repeat: int)
         await ledger.close()
 
 
+@contextmanager
+def ledger_database(postgres_url: str) -> Iterator[str]:
+    """A new, migrated ledger: a fresh schema of the PostgreSQL database at ``postgres_url``
+    (dropped afterwards), or a SQLite file in a temporary folder when it is empty."""
+    with tempfile.TemporaryDirectory() as folder:
+        if not postgres_url:
+            database_url = f"sqlite+aiosqlite:///{Path(folder) / 'ledger.sqlite3'}"
+            upgrade_database(database_url)
+            yield database_url
+            return
+        schema = f"bench_{uuid4().hex[:12]}"
+        admin = create_engine(sync_url(postgres_url))
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        try:
+            url = make_url(postgres_url).update_query_dict({"options": f"-csearch_path={schema}"})
+            database_url = url.render_as_string(hide_password=False)
+            upgrade_database(database_url)
+            yield database_url
+        finally:
+            with admin.begin() as conn:
+                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            admin.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tickets", type=int, default=200_000, help="tickets in the ledger (default 200,000)")
@@ -134,29 +161,12 @@ def main() -> None:
                         "default: a SQLite file in a temporary folder")
     parser.add_argument("--repeat", type=int, default=5, help="runs of each query (the median is printed)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder:
-        schema = ""
-        if args.database_url:
-            schema = f"bench_{uuid4().hex[:12]}"
-            admin = create_engine(sync_url(args.database_url))
-            with admin.begin() as conn:
-                conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-            url = make_url(args.database_url).update_query_dict({"options": f"-csearch_path={schema}"})
-            database_url = url.render_as_string(hide_password=False)
-        else:
-            database_url = f"sqlite+aiosqlite:///{Path(folder) / 'ledger.sqlite3'}"
-        try:
-            upgrade_database(database_url)
-            began = time.perf_counter()
-            picked = fill(database_url, args.tickets)
-            print(f"{args.tickets:,} tickets ({'PostgreSQL' if schema else 'SQLite'}) filled in "
-                  f"{time.perf_counter() - began:.0f} s; {args.repeat} runs per query")
-            asyncio.run(measure(database_url, picked, args.repeat))
-        finally:
-            if schema:
-                with admin.begin() as conn:
-                    conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-                admin.dispose()
+    with ledger_database(args.database_url) as database_url:
+        began = time.perf_counter()
+        picked = fill(database_url, args.tickets)
+        print(f"{args.tickets:,} tickets ({'PostgreSQL' if args.database_url else 'SQLite'}) filled in "
+              f"{time.perf_counter() - began:.0f} s; {args.repeat} runs per query")
+        asyncio.run(measure(database_url, picked, args.repeat))
 
 
 if __name__ == "__main__":

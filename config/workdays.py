@@ -113,6 +113,7 @@ class WorkCalendar:
     source: Path = HOLIDAYS_FILE  # named in the warning of an unknown year
     _days: dict[date, bool] = field(default_factory=dict, repr=False)
     _warned: set[int] = field(default_factory=set, repr=False)
+    _after: dict[tuple[date, int], date] = field(default_factory=dict, repr=False)  # an export asks per row
 
     @classmethod
     def from_file(cls, path: Path) -> WorkCalendar:
@@ -139,9 +140,13 @@ class WorkCalendar:
         """The ``n``-th working day after ``day`` (``day`` itself never counts; n >= 1)."""
         if n < 1:
             raise ValueError(f"a number of working days must be at least 1, not {n}")
-        while n:
+        if (known := self._after.get((day, n))) is not None:
+            return known
+        first, left = day, n
+        while left:
             day += timedelta(days=1)
-            n -= self.is_workday(day)
+            left -= self.is_workday(day)
+        self._after[(first, n)] = day
         return day
 
     def deadline(self, start: datetime, n: int) -> datetime:

@@ -23,7 +23,7 @@ Errors, by what the caller should do::
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
@@ -326,6 +326,11 @@ class TicketClient(Protocol):
     async def list_for(self, conversation_key: str, limit: int = 10) -> list[Ticket]: ...
 
     async def search(self, query: TicketQuery) -> list[Ticket]: ...
+
+    def scan(self, query: TicketQuery, size: int = 500) -> AsyncGenerator[list[Ticket], None]:
+        """Every ticket ``search`` finds, newest first, a page of ``size`` at a time (the export),
+        without their ``history``."""
+        ...
 
     async def count(self, query: TicketQuery) -> int:
         """How many tickets match the query's filters, not its words (the 超期 card)."""

@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -554,6 +554,9 @@ class Open311Client:
     async def search(self, query: TicketQuery) -> list[Ticket]:
         """From the mirror: it holds the platform's number beside ours."""
         return await self.mirror.search(query)
+
+    def scan(self, query: TicketQuery, size: int = 500) -> AsyncGenerator[list[Ticket], None]:
+        return self.mirror.scan(query, size)
 
     async def count(self, query: TicketQuery) -> int:
         return await self.mirror.count(query)

@@ -750,6 +750,59 @@ async def test_supervisors_export_the_lookup_without_who_asked(
     assert [e["detail"]["rows"] for e in entries if e["action"] == "ticket.export"] == [1, 3]
 
 
+async def test_a_long_export_streams_every_page_and_says_where_it_stopped(
+    app: Any, client: httpx.AsyncClient, console_login: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages of the ledger one after another, newest first; past export.LIMIT a last line says
+    the file was cut, and a ledger that fails part-way ends it with a line saying how far it got
+    (the audit entry tells both). A ledger down before the first page is a 503, not a file."""
+    import csv
+    import io
+
+    from gateway.console import export
+    from ticket_client import TicketDraft
+    from ticket_client.base import PlatformUnavailable
+
+    rt = app.state.runtime
+    refs = [await rt.tickets.file(TicketDraft(channel="web", conversation_key=f"web:p{i}", title=f"井盖缺失{i}",
+                                          description="井盖没了"), f"p{i}")
+            for i in range(5)]
+    newest_first = [ref.ticket_id for ref in reversed(refs)]
+    monkeypatch.setattr(export, "PAGE", 2)
+    boss = await console_login("boss", "supervisor")
+
+    def numbers(r: httpx.Response) -> list[str]:
+        return [row[0] for row in csv.reader(io.StringIO(r.text.lstrip("\ufeff")))][1:]
+
+    assert numbers(await boss.get("/tickets.csv")) == newest_first  # three pages, none twice
+    monkeypatch.setattr(export, "LIMIT", 4)
+    assert numbers(await boss.get("/tickets.csv")) == [*newest_first[:4], export.CUT.format(n=4)]
+    monkeypatch.setattr(export, "LIMIT", 5)
+    assert numbers(await boss.get("/tickets.csv")) == newest_first  # exactly LIMIT: nothing was left out
+
+    scan = rt.tickets.scan
+
+    async def failing(query: Any, size: int = 500) -> Any:
+        async for page in scan(query, size):
+            yield page
+            raise PlatformUnavailable("the database went away")
+
+    monkeypatch.setattr(rt.tickets, "scan", failing)
+    assert numbers(await boss.get("/tickets.csv")) == [*newest_first[:2], export.BROKEN.format(n=2)]
+
+    async def down(query: Any, size: int = 500) -> Any:
+        raise PlatformUnavailable("the database is down")
+        yield []
+
+    monkeypatch.setattr(rt.tickets, "scan", down)
+    r = await boss.get("/tickets.csv")
+    assert r.status_code == 503 and r.headers["retry-after"] == "5"
+    entries = (await boss.get("/audit?limit=20")).json()["entries"]
+    assert [(e["detail"]["rows"], e["detail"]["cut"], e["detail"]["broken"])
+            for e in entries if e["action"] == "ticket.export"] == [(2, False, True), (5, False, False),
+                                                                  (4, True, False), (5, False, False)]
+
+
 async def test_supervisors_see_the_open_tickets_citizens_pressed_for(
     app: Any, client: httpx.AsyncClient, console_login: Any
 ) -> None:

@@ -532,7 +532,28 @@ async def test_search_finds_a_ticket_by_any_part_of_what_an_operator_knows(
     assert await found(text="13800138000") == [lamp.ticket_id]  # a whole phone: the contact's, at once
     assert await found(text="0013800") == [quoted.ticket_id, lamp.ticket_id]  # a part: anywhere
     assert await found(text="13800138000", offset=1) == []  # past the exact matches: nothing more
+    assert await found(text="0013800", limit=1, offset=1) == [lamp.ticket_id]  # 加载更多 on a part reads on
     assert await found(text="13800138000", since=clock.now - timedelta(days=1)) == [quoted.ticket_id]
+
+
+async def test_scan_pages_through_every_match_newest_first_by_key(ledger: LocalLedger) -> None:
+    """The export's read: pages below the last one's key, so a ticket filed meanwhile neither
+    repeats nor shifts a page; ``search``'s conditions, its page size and offset aside."""
+    refs = [await ledger.file(draft(f"web:{i}", title=f"井盖缺失{i}" if i % 2 else f"噪音{i}"), f"k{i}")
+            for i in range(7)]
+    lamps = [r.ticket_id for r in reversed(refs) if "井盖" in (await ledger.get(r.ticket_id)).title]
+    query = TicketQuery(text="井盖", limit=1, offset=3)
+    pages, newer = [], None
+    async for page in ledger.scan(query, size=2):
+        pages.append([t.ticket_id for t in page])
+        if newer is None:
+            newer = await ledger.file(draft("web:late", title="井盖又丢了"), "late")  # mid-export
+    assert pages == [lamps[0:2], lamps[2:3]]
+    assert [[t.ticket_id for t in page] async for page in ledger.scan(TicketQuery(text="井盖"), size=2)] == [
+        [newer.ticket_id, lamps[0]], lamps[1:3]]  # a full last page: one more read, no empty page
+    assert [page async for page in ledger.scan(TicketQuery(text="没有这个词"))] == []
+    assert [[t.ticket_id for t in page] async for page in ledger.scan(TicketQuery(text=refs[4].ticket_id))] == [
+        [refs[4].ticket_id]]  # a whole number: its ticket, not every number holding it
 
 
 async def test_overdue_tickets_are_the_open_ones_past_their_time_limit(ledger: LocalLedger, clock: FakeClock) -> None:
