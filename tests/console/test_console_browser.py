@@ -869,3 +869,55 @@ def test_a_knowledge_base_turned_off_says_so_in_the_console(settings: Settings, 
         finally:
             context.close()
             op_context.close()
+
+
+def test_supervisor_exports_the_lookup_and_hears_why_when_it_fails(
+    live_gateway: str, settings: Settings, browser: Any
+) -> None:
+    """导出 streams the CSV in through the page and saves it under the server's name; the console
+    stays where it was, says how many rows came, and says why when the export is refused."""
+    import csv
+    import io
+
+    from playwright.sync_api import expect
+
+    base = live_gateway.rstrip("/")
+    _create_operator(settings, "banzhang", "supervisor", "李班长")
+    ticket_id, _ = _citizen_files(base)
+    errors: list[str] = []
+    dialogs: list[str] = []
+    context, page = _page(browser, errors, dialogs, viewport={"width": 1366, "height": 768})
+    try:
+        _login(page, base, "banzhang")
+        page.keyboard.press("Alt+S")
+        page.locator("#lq").fill(ticket_id)
+        page.keyboard.press("Enter")
+        expect(page.locator("#ld")).to_have_attribute("data-ticket-id", ticket_id)
+        with page.expect_download() as downloading:
+            page.locator("#lq-export").click()
+        download = downloading.value
+        assert download.suggested_filename.startswith("tickets-") and download.suggested_filename.endswith(".csv")
+        rows = list(csv.reader(io.StringIO(Path(download.path()).read_text(encoding="utf-8-sig"))))
+        assert rows[0][0] == "工单编号" and [r[0] for r in rows[1:]] == [ticket_id]
+        expect(page.locator("#toast")).to_have_text("已导出 1 条工单")
+        expect(page.locator("#lq-export")).to_have_text("导出")
+        expect(page.locator("#lookup")).to_be_visible()  # the console stayed
+
+        page.route("**/api/console/tickets.csv*", lambda route: route.fulfill(
+            status=503, json={"detail": "工单系统暂时不可用，请稍后重试"}, headers={"Retry-After": "5"}))
+        page.locator("#lq-export").click()
+        expect(page.locator("#toast")).to_have_text("工单系统暂时不可用，请稍后重试")
+        expect(page.locator("#lookup")).to_be_visible()
+        expect(page.locator("#lq-export")).to_be_enabled()
+
+        from gateway.console import export  # a file cut short says so, as its last line does
+        page.unroute("**/api/console/tickets.csv*")
+        page.route("**/api/console/tickets.csv*", lambda route: route.fulfill(
+            status=200, content_type="text/csv; charset=utf-8",
+            body="\ufeff工单编号\r\n" + f"{ticket_id}\r\n" + export.CUT.format(n=1) + "\r\n"))
+        with page.expect_download():
+            page.locator("#lq-export").click()
+        expect(page.locator("#toast")).to_contain_text("仅导出了最新的1条")
+        assert dialogs == [] and errors == []
+    finally:
+        context.close()
