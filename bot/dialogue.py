@@ -54,6 +54,9 @@ NO_PLACE = re.compile(
     r"|全市(?:范围)?(?:都有|都是)?|不限(?:地点)?|不(?:知道|清楚)(?:在哪|具体地址|地址)?"
 )
 NO_PLACE_BUTTON = "不涉及具体地点"
+# what a place written as a question still has ("就在那个什么超市旁边？"): a question asked back
+# without any of these, and no place the NLU found, is no answer to "where?"
+PLACE_HINT = re.compile(r"[路街道巷弄号栋幢楼层区县镇乡村屯庄院园苑城场站桥厦店口旁边侧面前后里外内附近\d]|小区|对面|隔壁")
 # a correction of the place that names the wrong one first: "不是东风路 是东方路", "唔系天河 系黄埔"
 NOT_BUT = re.compile(r"(?:不是|唔系|不在)(?P<wrong>.+?)[，,。\s]*(?:是|系|在)(?P<right>.+)")
 # one part of the place corrected: "不是3栋 是5栋" / "是7栋不是1栋" (short tokens, either order)
@@ -445,6 +448,12 @@ class Bot:
                 draft.description = f"{draft.description}\n补充：{more}"
             turn.replies.append(Reply(text=say("supplement_to_draft")))
             return self._next_question(turn, msg)
+        if offered is None and msg.location is None and not parse.location.found and asks(text) \
+                and not PLACE_HINT.search(text):
+            # "这个一般要多久？", "我还想问问社保卡怎么补办" (not in the knowledge base): no place
+            turn.replies.append(Reply(text=say("location_question")))
+            turn.state.unsure_streak += 1
+            return turn
         answer, intent = text, parse.intent.name
         if no := NO_OPENER.match(text):  # "不是，在5栋": not the place offered
             answer, offered = text[no.end() :], None

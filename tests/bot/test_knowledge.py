@@ -146,3 +146,22 @@ async def test_the_shipped_knowledge_base_answers_how_long_mid_draft(ledger: Loc
     await citizen.says("楼下饭店的油烟每天晚上都排到我家窗户里")
     turn = await citizen.says("一般多长时间能处理？")
     assert turn.knowledge == ("handling-time", "answered") and "地点" in turn.replies[-1].text
+
+
+async def test_mid_draft_a_question_nobody_knows_is_not_taken_for_the_place(ledger: LocalLedger) -> None:
+    """Without an answer, a question asked back when asked where is no place: the bot says it
+    cannot answer it now and asks where again; a place written as a question is still a place."""
+    from nlu import get_backend
+
+    citizen = Citizen(Bot(ledger, get_backend(), knowledge=lambda: None))
+    for question in ("这个一般要多久才能处理？", "我还想问问社保卡丢了怎么补办"):
+        citizen.state = type(citizen.state)()
+        await citizen.says("楼下饭店的油烟每天晚上都排到我家窗户里")
+        assert citizen.state.step == "awaiting_location" and citizen.state.unsure_streak == 0
+        turn = await citizen.says(question)
+        assert "无法直接解答" in texts(turn) and "具体地点" in texts(turn), question
+        assert turn.state.step == "awaiting_location" and turn.state.draft is not None
+        assert turn.state.draft.location_text == "", question
+        assert turn.state.unsure_streak == 1  # two such in a row: a person answers (nlu_unsure)
+    turn = await citizen.says("就在那个什么超市旁边")
+    assert turn.state.draft is not None and "超市旁边" in turn.state.draft.location_text
