@@ -304,6 +304,7 @@ class TicketQuery(BaseModel):
     urgent: bool | None = None
     rating: str = ""  # 满意 / 基本满意 / 不满意, or "none": not rated yet
     since: datetime | None = None
+    until: datetime | None = None  # filed before this moment (a report's period: since ≤ filed < until)
     # 超期未办结 (``overdue``): still open (not resolved nor closed) and past one of ``time_limits``;
     # 即将超期 (``due_soon``): still open and close to one. Both set: either. Neither: no narrowing.
     overdue: bool = False

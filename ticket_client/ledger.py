@@ -425,6 +425,8 @@ class LocalLedger:
             conditions.append(TicketRow.rating == query.rating)
         if query.since is not None:
             conditions.append(TicketRow.created_at >= query.since)
+        if query.until is not None:
+            conditions.append(TicketRow.created_at < query.until)
         if query.urged:
             urged = select(FollowUpRow.id).where(FollowUpRow.ticket_pk == TicketRow.id, FollowUpRow.kind == "urge").exists()
             conditions += [urged, TicketRow.status.not_in(("resolved", "closed"))]

@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
+import anyio
 import structlog
+from fastapi.responses import StreamingResponse
 
 from gateway.console.conversations import STATUS_LABELS
 from ticket_client import deadlines
-from ticket_client.base import PlatformUnavailable, Ticket
+from ticket_client.base import PlatformUnavailable, Ticket, TicketClient, TicketQuery
 
 if TYPE_CHECKING:
     from config.settings import Settings
@@ -44,6 +46,11 @@ class Tally:
     rows: int = 0
     cut: bool = False  # stopped at LIMIT with more left
     broken: bool = False  # the ledger failed part-way
+
+
+def channel_names(settings: Settings) -> dict[str, str]:
+    """What the centre calls each portal source (市政府网站留言板, 市长信箱), not "portal:liuyanban"."""
+    return {f"portal:{n}": s.name for n, s in settings.portal.items() if s.name}
 
 
 def beijing(at: datetime) -> str:
@@ -93,3 +100,29 @@ async def lines(
         tally.broken = True
         log.warning("export_broken", rows=tally.rows, error=str(err))
         yield _csv([[BROKEN.format(n=tally.rows)]])
+
+
+async def response(
+    tickets: TicketClient, query: TicketQuery, settings: Settings, now: datetime,
+    done: Callable[[Tally], Awaitable[None]],
+) -> StreamingResponse:
+    """The export of ``query`` as a streamed CSV download. The first page is read before the
+    response starts (a ledger that is down is a 503, not an empty file); ``done`` hears how it
+    went when the file ends, however it ends (a download cancelled part-way included)."""
+    pages = tickets.scan(query, PAGE)
+    first: list[Ticket] = await anext(pages, [])
+    tally = Tally()
+
+    async def body() -> AsyncIterator[str]:
+        try:
+            async for chunk in lines(first, pages, settings, channel_names(settings), now, tally):
+                yield chunk
+        finally:
+            with anyio.CancelScope(shield=True):
+                await pages.aclose()
+                await done(tally)
+
+    stamp = now.astimezone(BEIJING).strftime("%Y%m%d-%H%M")
+    return StreamingResponse(body(), media_type="text/csv; charset=utf-8",
+                             headers={"Content-Disposition": f'attachment; filename="tickets-{stamp}.csv"',
+                                      "Cache-Control": "no-store"})

@@ -12,12 +12,11 @@ import json
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Annotated, Any
 
-import anyio
 import structlog
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, StreamingResponse
@@ -45,7 +44,7 @@ from gateway.errors import AuthError, BadInput, Conflict, Forbidden, NotFound, R
 from gateway.runtime import Runtime
 from nlu.pii import mask_pii
 from ticket_client import deadlines
-from ticket_client.base import MAX_NOTE, MAX_URGE_NOTE, RATINGS, STATUSES, NoteRefused, Ticket, TicketQuery
+from ticket_client.base import MAX_NOTE, MAX_URGE_NOTE, RATINGS, STATUSES, NoteRefused, TicketQuery
 
 log = structlog.get_logger(__name__)
 
@@ -90,7 +89,7 @@ class ConsoleState:
 
     def channel_names(self) -> dict[str, str]:
         """What operators call each portal source (市政府网站留言板, 市长信箱), not "portal:liuyanban"."""
-        return {f"portal:{n}": s.name for n, s in self.rt.settings.portal.items() if s.name}
+        return export.channel_names(self.rt.settings)
 
     def _part(self, name: str, build: Any) -> Any:
         if name not in self._parts:
@@ -559,30 +558,16 @@ async def export_tickets(user: SupervisorDep, request: Request, query: TicketQue
     console = _console(request)
     if console.rt.tickets is None:
         raise NotFound("工单系统未就绪")
-    settings, names = console.rt.settings, console.channel_names()
-    pages = console.rt.tickets.scan(query, export.PAGE)
-    first: list[Ticket] = await anext(pages, [])  # before the response starts: a ledger that is down is a 503
-    tally = export.Tally()
 
-    async def body() -> AsyncIterator[str]:
+    async def audited(tally: export.Tally) -> None:
         try:
-            async for chunk in export.lines(first, pages, settings, names, now, tally):
-                yield chunk
-        finally:
-            with anyio.CancelScope(shield=True):  # a download cancelled part-way is audited too
-                await pages.aclose()
-                try:
-                    await audit.record(console.redis, user.name, "ticket.export", "", rows=tally.rows,
-                                       cut=tally.cut, broken=tally.broken, q=mask_pii(query.text.strip()),
-                                       status=query.status, rating=query.rating, overdue=query.overdue,
-                                       due_soon=query.due_soon, urged=query.urged)
-                except RedisError as err:
-                    log.error("export_unaudited", actor=user.name, rows=tally.rows, error=str(err))
+            await audit.record(console.redis, user.name, "ticket.export", "", rows=tally.rows, cut=tally.cut,
+                               broken=tally.broken, q=mask_pii(query.text.strip()), status=query.status,
+                               rating=query.rating, overdue=query.overdue, due_soon=query.due_soon, urged=query.urged)
+        except RedisError as err:
+            log.error("export_unaudited", actor=user.name, rows=tally.rows, error=str(err))
 
-    stamp = now.astimezone(BEIJING).strftime("%Y%m%d-%H%M")
-    return StreamingResponse(body(), media_type="text/csv; charset=utf-8",
-                             headers={"Content-Disposition": f'attachment; filename="tickets-{stamp}.csv"',
-                                      "Cache-Control": "no-store"})
+    return await export.response(console.rt.tickets, query, console.rt.settings, now, audited)
 
 
 @api.get("/tickets/{ticket_id}")

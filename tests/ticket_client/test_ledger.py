@@ -527,6 +527,7 @@ async def test_search_finds_a_ticket_by_any_part_of_what_an_operator_knows(
     clock.advance(days=2)
     later = await ledger.file(draft("web:carol"), "s-4")
     assert await found(since=clock.now - timedelta(days=1)) == [later.ticket_id]
+    assert await found(until=clock.now - timedelta(days=1)) == [board.ticket_id, gas.ticket_id, lamp.ticket_id]
 
     quoted = await ledger.file(draft("web:dave", description="邻居13800138000一直在楼道堆放杂物"), "s-5")
     assert await found(text="13800138000") == [lamp.ticket_id]  # a whole phone: the contact's, at once

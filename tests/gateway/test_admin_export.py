@@ -1,0 +1,53 @@
+"""The admin API's export: the console's CSV for scripts, by Beijing days filed."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from config.workdays import BEIJING
+from tests.conftest import ADMIN_TOKEN
+from ticket_client import LocationInfo, TicketDraft
+
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+def numbers(r: httpx.Response) -> list[str]:
+    assert r.status_code == 200, r.text
+    rows = list(csv.reader(io.StringIO(r.text.lstrip("\ufeff"))))
+    assert rows[0][:3] == ["工单编号", "平台编号", "受理时间"]
+    return [row[0] for row in rows[1:]]
+
+
+async def test_a_days_tickets_as_csv_for_a_script(app: Any, client: httpx.AsyncClient) -> None:
+    tickets = app.state.runtime.tickets
+    lamp = await tickets.file(TicketDraft(channel="web", conversation_key="web:a", title="路灯不亮", contact="13912345678",
+                                          description="路灯坏了，电话13912345678", location=LocationInfo(text="A3区联丰路")), "a")
+    board = await tickets.file(TicketDraft(channel="portal:liuyanban", conversation_key="portal:liuyanban:1",
+                                           title="噪音扰民", description="工地夜间施工", urgent=True), "b")
+    await tickets.set_status(lamp.ticket_id, "accepted")
+    today = datetime.now(UTC).astimezone(BEIJING).date()
+    yesterday = today - timedelta(days=1)
+
+    r = await client.get(f"/api/admin/tickets.csv?since={today}&until={today}", headers=ADMIN)
+    assert numbers(r) == [board.ticket_id, lamp.ticket_id]
+    assert "13912345678" not in r.text and "attachment" in r.headers["content-disposition"]
+    assert numbers(await client.get(f"/api/admin/tickets.csv?until={yesterday}", headers=ADMIN)) == []
+    assert numbers(await client.get(f"/api/admin/tickets.csv?since={today + timedelta(days=1)}", headers=ADMIN)) == []
+    assert numbers(await client.get("/api/admin/tickets.csv?status=accepted", headers=ADMIN)) == [lamp.ticket_id]
+    assert numbers(await client.get("/api/admin/tickets.csv?channel=portal:", headers=ADMIN)) == [board.ticket_id]
+    assert numbers(await client.get("/api/admin/tickets.csv?urgent=false", headers=ADMIN)) == [lamp.ticket_id]
+
+
+async def test_a_bad_export_request_says_what_is_wrong(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/api/admin/tickets.csv")).status_code == 401
+    r = await client.get("/api/admin/tickets.csv?since=2026-11-30&until=2026-11-01", headers=ADMIN)
+    assert r.status_code == 400 and "since 晚于 until" in r.json()["detail"]
+    r = await client.get("/api/admin/tickets.csv?since=2026-02-30", headers=ADMIN)
+    assert r.status_code == 422 and "since" in r.json()["detail"]
+    r = await client.get("/api/admin/tickets.csv?status=done", headers=ADMIN)
+    assert r.status_code == 400 and "未知的工单状态" in r.json()["detail"]
