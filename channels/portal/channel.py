@@ -51,6 +51,7 @@ from channels.portal.post import (
     first_error,
     post_key,
     sign,
+    ticket_of_post_key,
     url_key,
     verify,
 )
@@ -168,8 +169,12 @@ class PortalChannel:
             raise DeliveryError(f"no portal source {source!r} configured", retry_after=None)
         post_id = message.fields.get("reply_to", "")
         try:
-            if post_id and message.ticket_id:  # the receipt: later news of this ticket answers the same post
-                await self.ctx.redis.set(post_key(source, message.ticket_id), post_id, ex=POST_KEEP_S)
+            if post_id and message.ticket_id:  # the receipt: later news of this ticket answers the same post,
+                # and a later post adding to this one (its parent_id) adds to this ticket
+                async with self.ctx.redis.pipeline(transaction=True) as pipe:
+                    pipe.set(post_key(source, message.ticket_id), post_id, ex=POST_KEEP_S)
+                    pipe.set(ticket_of_post_key(source, post_id), message.ticket_id, ex=POST_KEEP_S)
+                    await pipe.execute()
             elif not post_id and message.ticket_id:
                 post_id = await self.ctx.redis.get(post_key(source, message.ticket_id)) or ""
         except (RedisError, OSError) as exc:

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from redis.exceptions import RedisError
 
 from channels.base import (
     Attachment,
@@ -26,6 +27,7 @@ from channels.base import (
     InboundMessage,
     Then,
     Unauthorized,
+    Unavailable,
     letter_text,
     utcnow,
     well_formed,
@@ -88,8 +90,10 @@ class Post(BaseModel):
     contact: str = Field(default="", max_length=50)  # a phone number the writer gave the source
     attachments: list[PostAttachment] = Field(default_factory=list, max_length=MAX_ATTACHMENTS)
     location: GeoLocation | None = None  # a pin on the board's map, if it has one
+    # 追问 / 追加留言: the id of the writer's earlier post on this source that this one adds to
+    parent_id: str = Field(default="", max_length=128)
 
-    _text_ok = field_validator("id", "user", "title", "body", "contact", mode="before")(well_formed)
+    _text_ok = field_validator("id", "user", "title", "body", "contact", "parent_id", mode="before")(well_formed)
 
     @model_validator(mode="after")
     def _has_words(self) -> Post:
@@ -108,6 +112,11 @@ def url_key(ref: str) -> str:
 
 def post_key(source: str, ticket_id: str) -> str:
     return f"hl:portal:post:{source}:{ticket_id}"
+
+
+def ticket_of_post_key(source: str, post_id: str) -> str:
+    """The ticket a post was filed as (kept with its receipt), for a later post that adds to it."""
+    return f"hl:portal:ticket:{source}:{post_id}"
 
 
 def inbound(source: str, post: Post, now: datetime | None = None) -> InboundMessage:
@@ -153,6 +162,13 @@ async def enqueue_post(ctx: ChannelContext, source: str, post: Post) -> tuple[In
     """Hand one post to the inbound stream, de-duplicated by its id; its attachments are queued for
     the background download with it (and only if it is new). Returns the letter and whether it was new."""
     msg = inbound(source, post)
+    if post.parent_id:  # 追问: more words on the ticket the earlier post became (docs/bot.md, 补充)
+        try:
+            ticket_id = await ctx.redis.get(ticket_of_post_key(source, post.parent_id))
+        except (RedisError, OSError) as exc:
+            raise Unavailable("服务暂时繁忙，请稍后重试") from exc
+        if ticket_id:
+            msg.meta["thread_ticket"] = ticket_id
     refs = [(a.ref, item.url) for a, item in zip(msg.attachments, post.attachments, strict=True)]
     then = None
     if refs:

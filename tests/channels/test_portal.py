@@ -468,6 +468,31 @@ async def test_a_post_is_filed_answered_and_its_reply_posted_back(
     assert source.bad_signatures == 0
 
 
+async def test_a_post_adding_to_an_earlier_one_adds_to_its_ticket(client: httpx.AsyncClient, source: Source) -> None:
+    """追问 / 追加留言: a post naming the writer's earlier one (``parent_id``) is a 补充 on the
+    ticket that one became, answered on the board, not a second ticket; one naming a post the
+    gateway never filed, or somebody else's, is filed as a matter of its own."""
+    r = await client.post("/channels/portal/liuyanban", **signed(post_fixture("post__streetlight")))
+    assert r.status_code == 200, r.text
+    ticket_id = (await source.wait_for(lambda x: x["kind"] == "ticket_filed"))["ticket_id"]
+    more = {"id": "40957", "user": "UU008729", "parent_id": "40956", "title": "追加留言",
+            "body": "补充一下：路口东侧还有两盏路灯也不亮，晚上电动车经常在这里摔倒。"}
+    r = await client.post("/channels/portal/liuyanban", **signed(more))
+    assert r.status_code == 200, r.text
+    answer = await source.wait_for(lambda x: x["kind"] == "reply" and x["post_id"] == "40957")
+    assert ticket_id in answer["text"] and "补充" in answer["text"]
+    ticket = (await client.get(f"/api/admin/tickets/{ticket_id}", headers=ADMIN)).json()
+    assert [f["kind"] for f in ticket["followups"]] == ["info"] and "两盏路灯" in ticket["followups"][0]["note"]
+
+    for post in ({"id": "40958", "user": "UU008729", "parent_id": "no-such-post", "body": "小区门口的垃圾站三天没人清运了，臭味很大"},
+                 {"id": "40959", "user": "UU000001", "parent_id": "40956", "body": "我也住这附近，桂花名城门口的路灯也坏了很久了"}):
+        r = await client.post("/channels/portal/liuyanban", **signed(post))
+        assert r.status_code == 200, r.text
+        filed = await source.wait_for(lambda x, post_id=post["id"]: x["kind"] == "ticket_filed" and x["post_id"] == post_id)
+        assert filed["ticket_id"] != ticket_id
+    assert len((await client.get(f"/api/admin/tickets/{ticket_id}", headers=ADMIN)).json()["followups"]) == 1
+
+
 async def test_a_progress_note_reaches_the_board_between_the_status_changes(
     client: httpx.AsyncClient, source: Source
 ) -> None:
@@ -530,3 +555,23 @@ async def test_redis_down_answers_503_so_the_source_retries(settings: Settings) 
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
         r = await client.post("/channels/portal/liuyanban", **signed(post_fixture("post__streetlight")))
     assert r.status_code == 503 and "繁忙" in r.text
+
+
+async def test_redis_down_while_a_follow_up_is_looked_up_answers_503(settings: Settings) -> None:
+    import redis.asyncio as aioredis
+
+    from tests.conftest import free_port
+
+    async def enqueue(_: InboundMessage, side: Any = None, then: Any = None) -> bool:
+        raise AssertionError("nothing is enqueued without knowing the ticket it adds to")
+
+    down = aioredis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=1)
+    channel = portal.PortalChannel(ChannelContext(redis=down, enqueue=enqueue, settings=settings))
+    app = FastAPI()
+    errors.install(app)
+    app.include_router(channel.router(), prefix="/channels")  # type: ignore[arg-type]
+    more = {"id": "40957", "user": "UU008729", "parent_id": "40956", "body": "路口东侧还有两盏路灯也不亮"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        r = await client.post("/channels/portal/liuyanban", **signed(more))
+    await down.aclose()
+    assert r.status_code == 503 and "繁忙" in r.text and r.headers["retry-after"] == "5"
