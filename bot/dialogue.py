@@ -20,7 +20,7 @@ from bot.texts import say, status_name, texts
 from channels.base import InboundMessage
 from config.workdays import BEIJING
 from nlu.base import Location, NluBackend, Parse
-from nlu.dialogue_rules import GIVE_UP, supplements, ticket_key, urges, without_opener
+from nlu.dialogue_rules import GIVE_UP, supplements, ticket_key, urges, wants_to_report, without_opener
 from nlu.knowledge import Hit, KnowledgeBase, asks
 from nlu.subject import MAX_LEN, with_place
 from ticket_client import deadlines
@@ -80,6 +80,7 @@ URGE_MAX_CHARS = 40  # a longer message that presses ("…三天了还没人修"
 URGE_WHICH = 3  # open tickets offered as buttons when an urge names none
 # 补充 goes to an open ticket filed this recently (older ones: the citizen names the matter again)
 SUPPLEMENT_WINDOW = timedelta(days=7)
+MENU_QUESTIONS = 5  # the knowledge base's first questions offered by the menu's 常见问题
 SUPPLEMENT_TO = re.compile(r"补充到\s*(\S+)")  # the button that says which ticket a 补充 is for
 SOLVED = re.compile(r"(?:已经?|也)?解决了?|明白了?|知道了|懂了|清楚了|好的?|可以了|行了?|谢谢|感谢|多谢|ok|OK")
 UNSOLVED = re.compile(r"没有?解决|未解决|不能解决|解决不了|还是不行|不行|没用|没有用|不对|帮我登记|登记|转交")
@@ -179,6 +180,8 @@ class Bot:
             turn.state.greeted = True
             turn.replies.append(Reply(text=say("greeting")))
             return turn
+        if msg.event == "click" and not text:
+            return await self._menu(turn, msg, parse, rules)
         if msg.event and not text:
             return turn  # other platform events (unsubscribe, menu clicks) are recorded, not answered
         if msg.letter:
@@ -306,6 +309,32 @@ class Bot:
         return (state.step != "idle" and state.draft is not None and asks(text) and not parse.location.found
                 and msg.location is None and not parse.urgency and not _cancels(text, parse))
 
+    async def _menu(self, turn: Turn, msg: InboundMessage, parse: Parse, rules: HandoffRules) -> Turn:
+        """A tap on one of the bot's menu buttons (``meta["event_key"]``, MENU_KEYS: WeChat's custom
+        menu, channels/wechat/menu.py). Mid-draft, what the button asks for is given and the
+        draft's question follows; a key the bot does not know is recorded, not answered."""
+        key = msg.meta.get("event_key", "")
+        drafting = turn.state.draft is not None and turn.state.step != "idle"
+        if key == "hotline:human":
+            if rules.on_ask:
+                return _handoff(turn, "citizen_asked", rules)
+            turn.replies.append(Reply(text=say("handoff_unavailable")))
+            return turn
+        if key == "hotline:report":
+            turn.replies.append(_resume(turn.state) if drafting else Reply(text=say("menu_report")))
+            return turn
+        if key == "hotline:progress":
+            turn.replies.append(await self._progress(msg, parse))
+        elif key == "hotline:faq":
+            kb = self.knowledge() if self.knowledge is not None else None
+            questions = [e.question for e in kb.entries[:MENU_QUESTIONS]] if kb is not None else []
+            turn.replies.append(Reply(text=say("menu_faq"), buttons=questions) if questions else Reply(text=say("help")))
+        else:
+            return turn
+        if drafting:
+            turn.replies.append(_resume(turn.state))
+        return turn
+
     def _knows(self, text: str, parse: Parse) -> Hit | None:
         """The knowledge base's answer to a short question (咨询), if it has a confident one."""
         kb = self.knowledge() if self.knowledge is not None else None
@@ -414,6 +443,9 @@ class Bot:
             if self.nlu is not None:
                 parse = self.nlu.parse(text, parse_context(turn.state))
         turn.state.pending_text, turn.state.pending_text_at = "", None
+        if wants_to_report(normalized(text)) and msg.location is None and not msg.attachments:
+            turn.replies.append(Reply(text=say("menu_report")))  # "我要反映问题": what, then
+            return turn
         if len(text) < MIN_DESCRIPTION and not parse.location.found:
             turn.replies.append(Reply(text=say("too_short")))
             turn.state.unsure_streak += 1  # the bot could not make out a request

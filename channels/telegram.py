@@ -37,8 +37,8 @@ from aiogram.exceptions import (
     TelegramServerError,
     TelegramUnauthorizedError,
 )
-from aiogram.filters import CommandObject, CommandStart
-from aiogram.types import KeyboardButton, Message, ReplyKeyboardMarkup, Update
+from aiogram.filters import Command, CommandObject, CommandStart
+from aiogram.types import BotCommand, KeyboardButton, Message, ReplyKeyboardMarkup, Update
 from aiogram.types.update import UpdateTypeLookupError
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import Response
@@ -132,7 +132,7 @@ def inbound(
     if message.photo:
         largest = max(message.photo, key=lambda p: (p.width * p.height, p.file_size or 0))
         attachments.append(Attachment(kind="image", mime="image/jpeg", ref=f"{NAME}:{bot_name}:{largest.file_id}"))
-    text = "" if event == "start" else (message.text or message.caption or "")
+    text = "" if event in ("start", "click") else (message.text or message.caption or "")
     return InboundMessage(
         channel=NAME,
         channel_message_id=f"{bot_name}:{update_id}",
@@ -156,6 +156,12 @@ def dispatcher(enqueue: Enqueue) -> Dispatcher:
         meta = {"start_param": command.args} if command.args else None
         await enqueue(inbound(bot_name, event_update.update_id, message, event="start", meta=meta))
 
+    @router.message(Command(*MENU_COMMANDS, ignore_case=True, ignore_mention=True))
+    async def on_menu(message: Message, command: CommandObject, event_update: Update, bot_name: str) -> None:
+        """/report, /progress, /faq, /human: the bot's menu, as WeChat's menu buttons are."""
+        key = MENU_COMMANDS[command.command.lower()][0]
+        await enqueue(inbound(bot_name, event_update.update_id, message, event="click", meta={"event_key": key}))
+
     @router.message(F.text | F.photo | F.location)
     async def on_message(message: Message, event_update: Update, bot_name: str) -> None:
         msg = inbound(bot_name, event_update.update_id, message)
@@ -168,6 +174,14 @@ def dispatcher(enqueue: Enqueue) -> Dispatcher:
     return dp
 
 
+# The bot's menu as commands (the "/" list set by ``set_webhook``): command → (the menu key the
+# bot answers, as WeChat's menu buttons carry it; what the citizen reads in the list).
+MENU_COMMANDS = {
+    "report": ("hotline:report", "我要反映问题"),
+    "progress": ("hotline:progress", "查询我的工单进度"),
+    "faq": ("hotline:faq", "常见问题"),
+    "human": ("hotline:human", "转人工客服"),
+}
 ROW_CHARS = 12  # buttons this long (催办 12345-20261129-000001) get a row each, or a phone cuts them
 
 
@@ -374,7 +388,8 @@ class TelegramChannel:
 
 
 async def set_webhook(settings: Any, bot_name: str, url: str | None = None) -> dict[str, Any]:
-    """Register ``bot_name``'s webhook with its secret; the URL defaults to the settings'.
+    """Register ``bot_name``'s webhook with its secret (the URL defaults to the settings'), and the
+    bot's menu commands (/report, /progress, /faq, /human) as the citizen's "/" list.
 
     Raises ValueError for a configuration problem and DeliveryError when the Bot API refuses.
     """
@@ -395,6 +410,7 @@ async def set_webhook(settings: Any, bot_name: str, url: str | None = None) -> d
     bot = Bot(config.token, session=AiohttpSession(api=api))
     try:
         await bot.set_webhook(url=url, secret_token=config.secret, allowed_updates=ALLOWED_UPDATES)
+        await bot.set_my_commands([BotCommand(command=c, description=d) for c, (_, d) in MENU_COMMANDS.items()])
         info = await bot.get_webhook_info()
     except AiogramError as exc:
         raise delivery_error(exc, "setWebhook") from exc

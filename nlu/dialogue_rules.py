@@ -187,6 +187,21 @@ def supplements(text: str) -> str | None:
     return _LEAD.sub("", text.strip()[found.end():]).strip()
 
 
+# Only the wish to report, nothing of the matter yet: "我要反映问题", "我想投诉", "我要举报一个情况",
+# "反映个事", "有个问题想反映一下" (the menu's 我要反映 says the same).
+_WANTS_TO_REPORT = re.compile(
+    r"^(?:你好|您好)?(?:我|俺|我们)?(?:要|想|想要|需要|来)?(?:反映|反馈|投诉|举报|报告|上报|报修|求助|提(?:个|一个|点)?建议|建议)"
+    r"(?:一下|一个|个|点|几个|一些)?(?:问题|情况|事情?|事儿)?"
+    r"|^(?:我|俺)?有(?:个|一个|点|件)(?:问题|情况|事情?|事儿)(?:想|要|需要)?(?:反映|反馈|投诉|举报|求助)(?:一下)?"
+)
+
+
+def wants_to_report(compact: str) -> bool:
+    """The turn only says the citizen wants to report something: the bot asks what, instead of
+    drafting "我要反映问题" as the matter."""
+    return bool(_WANTS_TO_REPORT.fullmatch(compact.strip("。.!！~～?？，, ")))
+
+
 # Giving a draft up, as the turn opens: "算了不报了", "不用了 我自己找物业去吧", "唔使啦 取消".
 GIVE_UP = re.compile(
     r"^(?:算了|算啦|算球了?|不用了|不要了|唔要了|不报了|先不报|不想报了|不反映了|不登记了|不弄了|不搞了|唔报|唔搞|唔使|"

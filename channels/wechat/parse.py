@@ -22,7 +22,8 @@ Push = dict[str, Any]
 USER_ACTIONS = {"CLICK", "VIEW", "SCAN", "view_miniprogram", "scancode_push", "scancode_waitmsg"}
 # Consent events of subscribe messages (mini-program and official account 订阅通知).
 CONSENT_EVENTS = {"subscribe_msg_popup_event", "subscribe_msg_change_event"}
-EVENT_NAMES = {"subscribe": "subscribe", "user_enter_tempsession": "enter_session"}
+EVENT_NAMES = {"subscribe": "subscribe", "user_enter_tempsession": "enter_session", "CLICK": "click"}
+MENU_KEY_PREFIX = "hotline:"  # the bot's own menu buttons (channels/wechat/menu.py): clicks it answers
 VOICE_MIME = {"amr": "audio/amr", "speex": "audio/speex", "mp3": "audio/mpeg"}
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
@@ -119,6 +120,12 @@ def _float(push: Push, key: str) -> float:
 
 def event_of(push: Push) -> str:
     return _str(push, "Event") if _str(push, "MsgType") == "event" else ""
+
+
+def menu_click(push: Push) -> bool:
+    """A click on one of the bot's menu buttons (我要反映, 进度查询 …): a message for the bot to
+    answer; a click on any other button only opens the customer-service window."""
+    return event_of(push) == "CLICK" and _str(push, "EventKey").startswith(MENU_KEY_PREFIX)
 
 
 def dedupe_id(push: Push) -> str:

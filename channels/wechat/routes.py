@@ -37,6 +37,7 @@ from channels.wechat.parse import (
     accepted_templates,
     channel_of,
     event_of,
+    menu_click,
     parse_body,
     sender_of,
     split_sender,
@@ -122,7 +123,7 @@ def build_webhooks(channel: WechatChannel) -> list[Webhook]:
                 return
         except (StateUnavailable, RedisError, OSError, TimeoutError) as exc:
             raise Unavailable("服务暂时繁忙，请稍后重试") from exc
-        if event in USER_ACTIONS and openid:
+        if event in USER_ACTIONS and openid and not menu_click(data):
             await channel.contact(name, openid)
             return
         msg = to_inbound(data, name, acc.kind, settings.max_text_chars)

@@ -122,6 +122,8 @@ class FakeBotApi:
             return body
         if method == "setWebhook":
             return api_fixture("setWebhook__ok")
+        if method == "setMyCommands":
+            return api_fixture("setMyCommands__ok")
         if method == "getWebhookInfo":
             body = api_fixture("getWebhookInfo__ok")
             last = next(c for c in reversed(self.calls) if c.method == "setWebhook")
@@ -216,6 +218,10 @@ EXPECTED: dict[str, dict[str, Any]] = {
     "message__start": dict(
         channel_message_id="city:817263000", text="", event="start", received_at=_at(1795699990),
         meta=META | {"message_id": "41"},
+    ),
+    "message__command_progress": dict(  # the menu's /progress, as WeChat's 进度查询 button
+        channel_message_id="city:817263010", text="", event="click", received_at=_at(1795700100),
+        meta=META | {"message_id": "50", "event_key": "hotline:progress"},
     ),
     "message__start_deep_link": dict(
         channel_message_id="city:817263002", text="", event="start", received_at=_at(1795699995),
@@ -487,6 +493,10 @@ async def test_set_webhook_registers_url_and_secret(settings: Settings, fake_api
     }
     assert result["url"] == call.params["url"]
     assert result["webhook_info"]["url"] == call.params["url"]
+    commands = next(c for c in fake_api.calls if c.method == "setMyCommands").params["commands"]
+    commands = json.loads(commands) if isinstance(commands, str) else commands
+    assert [(c["command"], c["description"]) for c in commands] == [
+        ("report", "我要反映问题"), ("progress", "查询我的工单进度"), ("faq", "常见问题"), ("human", "转人工客服")]
 
 
 async def test_set_webhook_url_from_argument_or_public_url(settings: Settings, fake_api: FakeBotApi) -> None:

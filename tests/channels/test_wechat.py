@@ -326,6 +326,18 @@ async def test_click_opens_window_and_unsubscribe_closes_it(client: httpx.AsyncC
     assert not (await channel.windows.state("oa", CITIZEN)).open
 
 
+async def test_a_click_on_the_bots_menu_is_a_message_and_opens_the_window(client: httpx.AsyncClient, app: Any) -> None:
+    """The bot's own buttons (EventKey hotline:…, channels/wechat/menu.py) are handed on for it to
+    answer; the city's other buttons (MENU_MY_TICKETS above) only open the window."""
+    channel = next(c for c in app.state.runtime.channels if c.name == "wechat")
+    for _ in range(2):  # WeChat retries a push it got no answer to: one message
+        r = await push(client, "oa", fixture("event__click_menu.xml"))
+        assert (r.status_code, r.text) == (200, "success")
+    [msg] = await enqueued(app)
+    assert (msg.event, msg.text, msg.meta["event_key"], msg.sender) == ("click", "", "hotline:progress", f"oa/{CITIZEN}")
+    assert (await channel.windows.state("oa", CITIZEN)).open
+
+
 @pytest.mark.parametrize("name", ["event__subscribe_msg_popup_event.xml", "event__subscribe_msg_popup_event.json"])
 async def test_subscribe_consent_recorded_once(client: httpx.AsyncClient, app: Any, name: str) -> None:
     channel = next(c for c in app.state.runtime.channels if c.name == "wechat")

@@ -79,6 +79,15 @@ async def test_conversation_to_ticket_and_status_update(client: httpx.AsyncClien
     assert fake.token_calls == 1  # one token served every reply
 
 
+async def test_the_menus_progress_button_lists_the_citizens_tickets(client: httpx.AsyncClient, fake: FakeWechatApi) -> None:
+    citizen = Citizen(client, "oa", CITIZEN)
+    ticket_id = await file_ticket(citizen, fake)
+    r = await push(client, "oa", fixture("event__click_menu.xml").replace("1764211180", str(int(time.time()))))
+    assert (r.status_code, r.text) == (200, "success")
+    listed = await until(lambda: next((t for t in fake.texts(CITIZEN) if "您最近的工单" in t), None))
+    assert ticket_id in listed
+
+
 async def test_same_msgid_three_times_one_reply(client: httpx.AsyncClient, fake: FakeWechatApi) -> None:
     citizen = Citizen(client, "oa", CITIZEN)
     for _ in range(3):
