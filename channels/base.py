@@ -103,6 +103,16 @@ class GeoLocation(BaseModel):
         return self.model_copy(update={"lat": round(out.lat, 7), "lng": round(out.lon, 7), "datum": datum})
 
 
+# The bot's menu: a tap arrives as ``event="click"`` with one of these in ``meta["event_key"]``
+# (WeChat's custom menu buttons, Telegram's commands); the value is what the button says.
+MENU_KEYS = {
+    "hotline:report": "我要反映",
+    "hotline:progress": "进度查询",
+    "hotline:faq": "常见问题",
+    "hotline:human": "人工客服",
+}
+
+
 class InboundMessage(BaseModel):
     """One citizen message, whatever channel it came from."""
 
@@ -117,7 +127,7 @@ class InboundMessage(BaseModel):
     attachments: list[Attachment] = Field(default_factory=list)
     location: GeoLocation | None = None
     reply_to: str | None = None
-    event: str | None = None  # platform events: subscribe, unsubscribe, enter_session, start
+    event: str | None = None  # platform events: subscribe, unsubscribe, enter_session, start, click (a menu)
     # a whole written request (a portal post, a letter to the mayor's mailbox): the writer is not
     # chatting and may never read a question, so the bot files it as written instead of asking
     letter: bool = False

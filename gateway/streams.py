@@ -19,7 +19,7 @@ import redis.asyncio as aioredis
 import structlog
 from redis.exceptions import RedisError, ResponseError
 
-from channels.base import RUN_FLAT_LUA, InboundMessage, OutboundMessage, Then
+from channels.base import MENU_KEYS, RUN_FLAT_LUA, InboundMessage, OutboundMessage, Then
 from channels.group_commit import GroupCommit
 from gateway import keys
 from gateway.errors import BadInput, ServiceUnavailable
@@ -112,13 +112,16 @@ class Streams:
         if msg.location is not None:
             shown["place"] = msg.location.text
             shown["geo"] = [msg.location.lat, msg.location.lng]  # the console links it to a map
+        if msg.event == "click":  # a tap on the bot's menu: which button
+            key = msg.meta.get("event_key", "")
+            shown["menu"] = MENU_KEYS.get(key, key)
         hist = history_entry(
             "in", msg.event or "text", msg.text, now, id=msg.id, channel_message_id=msg.channel_message_id, **shown
         )
         # the queue's preview of the last message: its words, else what it carried (［图片］, ［位置：…］)
         preview = msg.text[:80] or "".join(f"［{w}］" for w in shown.get("media", [])) + (
             f"［位置：{shown['place']}］" if "place" in shown else ""
-        )
+        ) + (f"［菜单：{shown['menu']}］" if "menu" in shown else "")
         try:
             added = await self._enqueue.call(
                 keys=[

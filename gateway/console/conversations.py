@@ -221,6 +221,7 @@ async def history(redis: Any, key: str) -> list[dict[str, Any]]:
             "refs": item.get("refs") or [],  # each one's stored reference (``/api/console/media``)
             "place": item.get("place", ""),  # a location the citizen shared
             "geo": item.get("geo"),  # its [lat, lng] in HOTLINE_MAP_DATUM, for the map link
+            "menu": item.get("menu", ""),  # the menu button the citizen tapped (我要反映, 进度查询 …)
         })
     return out
 

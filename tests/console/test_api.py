@@ -361,6 +361,19 @@ async def test_a_shared_location_links_to_the_map_the_centre_uses(
     assert conv["map_url"] == "https://gis.example.gov.cn/map?x={lng}&y={lat}"
 
 
+async def test_a_tap_on_the_menu_shows_which_button(app: Any, client: httpx.AsyncClient, console_login: Any) -> None:
+    """A menu click has no words: the operator reads ［点击菜单：进度查询］, not an empty line."""
+    from channels.base import InboundMessage
+
+    tap = InboundMessage(channel="telegram", channel_message_id="city:1", sender="city/42", event="click",
+                         meta={"event_key": "hotline:progress"})
+    assert await app.state.runtime.streams.enqueue(tap)
+    op = await console_login("chu")
+    conv = (await op.get("/conversation", params={"key": tap.conversation_key})).json()
+    first = conv["history"][0]
+    assert (first["from"], first["kind"], first["text"], first["menu"]) == ("citizen", "click", "", "进度查询")
+
+
 async def test_supervisors_see_dead_letters_and_retry_or_discard_them(
     app: Any, client: httpx.AsyncClient, console_login: Any
 ) -> None:

@@ -366,7 +366,7 @@
       if (m.title) li.appendChild(el("div", "title", m.title)); // a letter's own title
       var refs = m.refs || [];
       var extra = (m.media || []).map(function (w, i) { return refs[i] ? "" : "［" + w + "］"; }).join("") +
-        (m.place ? "［位置：" + m.place + "］" : "");
+        (m.place ? "［位置：" + m.place + "］" : "") + (m.menu ? "［点击菜单：" + m.menu + "］" : "");
       var line = m.text + (m.ticket_id && m.text.indexOf(m.ticket_id) < 0 ? "（" + m.ticket_id + "）" : "") + extra;
       if (line) li.appendChild(el("div", "text", line));
       if (refs.length) li.appendChild(mediaRow(m.media || [], refs));
