@@ -20,7 +20,7 @@ from bot.texts import say, status_name, texts
 from channels.base import InboundMessage
 from config.workdays import BEIJING
 from nlu.base import Location, NluBackend, Parse
-from nlu.dialogue_rules import GIVE_UP, supplements, ticket_key, urges, wants_to_report, without_opener
+from nlu.dialogue_rules import GIVE_UP, asks_for_help, supplements, ticket_key, urges, wants_to_report, without_opener
 from nlu.knowledge import Hit, KnowledgeBase, asks
 from nlu.subject import MAX_LEN, with_place
 from ticket_client import deadlines
@@ -443,6 +443,9 @@ class Bot:
             if self.nlu is not None:
                 parse = self.nlu.parse(text, parse_context(turn.state))
         turn.state.pending_text, turn.state.pending_text_at = "", None
+        if asks_for_help(normalized(text)) and msg.location is None and not msg.attachments:
+            turn.replies.append(Reply(text=say("help")))  # "怎么用", "你能做什么"
+            return turn
         if wants_to_report(normalized(text)) and msg.location is None and not msg.attachments:
             turn.replies.append(Reply(text=say("menu_report")))  # "我要反映问题": what, then
             return turn

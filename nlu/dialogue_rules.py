@@ -196,6 +196,18 @@ _WANTS_TO_REPORT = re.compile(
 )
 
 
+# How to use the bot, asked in so many words: "帮助", "怎么用", "你能做什么", "有什么功能", "菜单".
+_HELP = re.compile(
+    r"(?:使用)?帮助|使用说明|说明|菜单|功能|(?:这个)?(?:怎么|如何|咋)(?:用|使用|操作)|"
+    r"(?:你|您|机器人)?(?:能|会|可以)(?:做|干|帮我做|帮我干|办)(?:些|点)?(?:什么|啥)(?:事|事情)?|(?:有|都有)(?:什么|哪些|啥)功能|help|\?|？"
+)
+
+
+def asks_for_help(compact: str) -> bool:
+    """The turn asks how to use the bot, and nothing else: the bot says what it does."""
+    return bool(_HELP.fullmatch(compact.strip("。.!！~～，, ").lower()))
+
+
 def wants_to_report(compact: str) -> bool:
     """The turn only says the citizen wants to report something: the bot asks what, instead of
     drafting "我要反映问题" as the matter."""

@@ -92,3 +92,14 @@ async def test_only_wanting_to_report_is_asked_what_not_drafted(citizen: Citizen
 async def test_wanting_to_report_with_the_matter_is_drafted(citizen: Citizen, text: str) -> None:
     turn = await citizen.says(text)
     assert turn.state.draft is not None, text
+
+
+@pytest.mark.parametrize("text", ["帮助", "使用帮助", "这个怎么用？", "你能做什么", "有什么功能", "菜单"])
+async def test_asking_how_to_use_the_bot_is_told_not_drafted(citizen: Citizen, text: str) -> None:
+    turn = await citizen.says(text)
+    assert "查询工单进度请发送" in texts(turn) and turn.state.draft is None and turn.state.unsure_streak == 0, text
+
+
+async def test_a_matter_that_mentions_how_to_use_something_is_drafted(citizen: Citizen) -> None:
+    turn = await citizen.says("小区新装的充电桩不会用，物业也不给说明怎么用，已经一个月了")
+    assert turn.state.draft is not None
