@@ -14,13 +14,14 @@ import csv
 import io
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import anyio
 import structlog
 from fastapi.responses import StreamingResponse
 
+from config.workdays import BEIJING
 from gateway.console.conversations import STATUS_LABELS
 from ticket_client import deadlines
 from ticket_client.base import PlatformUnavailable, Ticket, TicketClient, TicketQuery
@@ -34,7 +35,6 @@ COLUMNS = ("工单编号", "平台编号", "受理时间", "渠道", "标题", "
            "承办部门", "状态", "办理时限", "超期", "即将超期", "催办次数", "评价")
 LIMIT = 1_000_000  # rows of one export: Excel opens at most 1,048,576
 PAGE = 500  # tickets read from the ledger at a time
-BEIJING = timezone(timedelta(hours=8))
 CUT = "（仅导出了最新的{n}条：请缩小受理时间或筛选条件后分次导出）"
 BROKEN = "（导出中断：工单系统暂不可用，以上为已导出的{n}条，请稍后重新导出）"
 
