@@ -20,7 +20,15 @@ from bot.texts import say, status_name, texts
 from channels.base import InboundMessage
 from config.workdays import BEIJING
 from nlu.base import Location, NluBackend, Parse
-from nlu.dialogue_rules import GIVE_UP, asks_for_help, supplements, ticket_key, urges, wants_to_report, without_opener
+from nlu.dialogue_rules import (
+    GIVE_UP,
+    asks_for_help,
+    supplements,
+    ticket_key,
+    urges,
+    wants_to_report,
+    without_opener,
+)
 from nlu.knowledge import Hit, KnowledgeBase, asks
 from nlu.subject import MAX_LEN, with_place
 from ticket_client import deadlines
