@@ -9,13 +9,15 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
-from config.settings import Settings, get_settings
+from config.settings import Settings, WechatAccount, get_settings
 from gateway.errors import StartupError
 
 if TYPE_CHECKING:
@@ -254,6 +256,110 @@ def telegram_set_webhook(
         err.print(f"[red]set-webhook failed:[/] {exc}")
         raise typer.Exit(1) from exc
     typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
+
+
+wechat_app = typer.Typer(help="WeChat accounts: publish an official account's custom menu.", no_args_is_help=True)
+app.add_typer(wechat_app, name="wechat")
+
+
+@wechat_app.command("menu")
+def wechat_menu(
+    account: Annotated[
+        str | None,
+        typer.Argument(
+            help="Official account name, as in HOTLINE_WECHAT_<NAME>_APPID (default: the only official account).",
+            show_default=False,
+        ),
+    ] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option("--file", help="The menu file (default: the shipped config/wechat_menu.yml).", show_default=False),
+    ] = None,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check", help="Only check the file and print the JSON WeChat would receive: nothing is sent, "
+            "no settings or Redis are needed."
+        ),
+    ] = False,
+) -> None:
+    """Publish an official account's custom menu (自定义菜单) from a YAML file, replacing its whole menu.
+
+    The file is checked against WeChat's rules first. Prints the JSON published. Exit 1 when the
+    file is wrong (each problem names its button), WeChat refuses the menu or cannot be reached;
+    exit 2 when the account is missing, ambiguous or a mini-program (which has no menu), or Redis
+    cannot be reached: the access token is the one the running gateway keeps there, so publishing
+    does not invalidate it."""
+    import httpx
+
+    from channels.wechat.api import WechatApi, WechatApiError
+    from channels.wechat.menu import DEFAULT_FILE, MenuError, load_menu, publish
+    from gateway.redis_conn import connect
+
+    path = file or DEFAULT_FILE
+    try:
+        menu = load_menu(path)
+    except MenuError as exc:
+        for line in str(exc).splitlines():
+            err.print(f"[red]invalid menu:[/] {escape(line)}", soft_wrap=True)
+        raise typer.Exit(1) from exc
+    body = json.dumps(menu, ensure_ascii=False, indent=2)
+    if check:
+        typer.echo(body)
+        err.print(f"[green]menu OK[/] {escape(str(path))} (checked only: nothing sent)", soft_wrap=True)
+        return
+    settings = _settings()
+    name, target = _official_account(settings, account)
+
+    async def main() -> None:
+        try:
+            handle = await connect(settings)
+        except StartupError as exc:
+            _fail(exc)
+        try:
+            async with httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0)) as http:
+                await publish(WechatApi(http, handle.client, settings.wechat_api_base, target), menu)
+        finally:
+            await handle.close()
+
+    try:
+        asyncio.run(main())
+    except (WechatApiError, MenuError) as exc:
+        err.print(f"[red]WeChat did not take the menu:[/] {escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(1) from exc
+    typer.echo(body)
+    err.print(f"[green]published[/] {escape(str(path))} to the official account {name} ({target.appid})", soft_wrap=True)
+
+
+def _official_account(settings: Settings, name: str | None) -> tuple[str, WechatAccount]:
+    """NAME's account, or the only official account configured; else exit 2 saying what to set or name."""
+    accounts = settings.wechat
+    official = sorted(n for n, a in accounts.items() if a.kind == "oa")
+    if name is None:
+        if not official:
+            err.print("[red]no official account configured:[/] set HOTLINE_WECHAT_<NAME>_APPID, _SECRET and _TOKEN "
+                      "(mini-programs have no menu)", soft_wrap=True)
+            raise typer.Exit(2)
+        if len(official) > 1:
+            err.print(f"[red]several official accounts[/] ({', '.join(official)}): name the one to publish to, "
+                      f"e.g. hotline wechat menu {official[0]}", soft_wrap=True)
+            raise typer.Exit(2)
+        name = official[0]
+    key = name.lower()
+    if key not in accounts:
+        err.print(f"[red]no WeChat account {escape(repr(name))}[/] (official accounts: {', '.join(official) or 'none'}); "
+                  f"set HOTLINE_WECHAT_{key.upper()}_APPID", soft_wrap=True)
+        raise typer.Exit(2)
+    target = accounts[key]
+    if target.kind != "oa":
+        err.print(f"[red]{escape(key)} is a mini-program[/] (HOTLINE_WECHAT_{key.upper()}_KIND=mp): "
+                  "only an official account has a custom menu", soft_wrap=True)
+        raise typer.Exit(2)
+    if not target.secret:
+        err.print(f"[red]HOTLINE_WECHAT_{key.upper()}_SECRET is not set:[/] the menu API needs the AppSecret",
+                  soft_wrap=True)
+        raise typer.Exit(2)
+    return key, target
 
 
 @app.command("settings")

@@ -1,5 +1,5 @@
 """The WeChat server API over ``ctx.http``: access token, customer-service and subscribe messages,
-code2Session, media.
+code2Session, media, an official account's custom menu.
 
 The access token is shared by every process through Redis: one refresher at a time holds a
 ``SET NX`` lock, the others poll for the new token. A token WeChat rejects (40001/42001/40014) is
@@ -71,16 +71,16 @@ class WechatApi:
             raise WechatApiError(int(data["errcode"]), str(data.get("errmsg", "")))
         return data
 
-    async def _with_token(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+    async def _with_token(self, path: str, payload: dict[str, Any] | None, method: str = "POST") -> dict[str, Any]:
         token = await self.access_token()
         try:
-            return await self._call("POST", path, params={"access_token": token}, json=payload)
+            return await self._call(method, path, params={"access_token": token}, json=payload)
         except WechatApiError as exc:
             if exc.errcode not in TOKEN_ERRORS:
                 raise
             await self.invalidate(token)
             token = await self.access_token()
-            return await self._call("POST", path, params={"access_token": token}, json=payload)
+            return await self._call(method, path, params={"access_token": token}, json=payload)
 
     # --- access token ---------------------------------------------------------------------
     async def access_token(self) -> str:
@@ -141,6 +141,17 @@ class WechatApi:
         if page:
             payload["page"] = page
         await self._with_token(path, payload)
+
+    # --- custom menu (official accounts) ---------------------------------------------------
+    async def create_menu(self, menu: dict[str, Any]) -> None:
+        """Replace the official account's whole custom menu (``{"button": [...]}``; checked by
+        ``channels.wechat.menu``, which names the wrong button where WeChat would not)."""
+        await self._with_token("/cgi-bin/menu/create", menu)
+
+    async def get_menu(self) -> dict[str, Any]:
+        """The menu the account shows now, as WeChat describes it (``is_menu_open``,
+        ``selfmenu_info.button``, a button's sub-buttons under ``sub_button.list``)."""
+        return await self._with_token("/cgi-bin/get_current_selfmenu_info", None, method="GET")
 
     async def code2session(self, code: str) -> dict[str, Any]:
         """``wx.login`` code → ``{"openid", "session_key", "unionid"?}``."""

@@ -2,14 +2,15 @@
 
 It answers with the official response shapes (overridable from ``api__*.json`` files, as the tests'
 fixtures do), keeps one valid access token at a time, and records every customer-service and
-subscribe message it receives. Tests drive it (``fail_next``, ``revoke_tokens``); it is also handy
-to try the channel locally: ``python -m channels.wechat.fakeapi 8900``.
+subscribe message and every custom menu it receives. Tests drive it (``fail_next``,
+``revoke_tokens``); it is also handy to try the channel locally: ``python -m channels.wechat.fakeapi 8900``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 import sys
 from dataclasses import dataclass, field
@@ -31,7 +32,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "error_45047": {"errcode": 45047, "errmsg": "out of response count limit"},
     "error_43101": {"errcode": 43101, "errmsg": "user refuse to accept the msg"},
     "error_-1": {"errcode": -1, "errmsg": "system error"},
+    "error_40033": {"errcode": 40033, "errmsg": "invalid charset. please check your request, if include \\uxxxx will create fail!"},
+    "error_48001": {"errcode": 48001, "errmsg": "api unauthorized"},
 }
+_ESCAPED = re.compile(r"\\u[0-9a-fA-F]{4}")  # menu/create refuses JSON with \uXXXX escapes (40033)
 
 
 @dataclass
@@ -42,6 +46,7 @@ class FakeWechatApi:
     stale_errcode: int = 40001  # what a revoked token gets: 40001 (invalid) or 42001 (expired)
     custom: list[dict[str, Any]] = field(default_factory=list)  # customer-service messages received
     subscribe: list[dict[str, Any]] = field(default_factory=list)
+    menus: list[dict[str, Any]] = field(default_factory=list)  # custom menus published, the last one current
     token_calls: int = 0
     failures: list[int] = field(default_factory=list)  # errcodes to answer to the next sends and media fetches
     media: dict[str, bytes] = field(default_factory=dict)
@@ -109,6 +114,20 @@ class FakeWechatApi:
     async def _subscribe(self, request: web.Request) -> web.Response:
         return await self._send(request, self.subscribe)
 
+    async def _menu_create(self, request: web.Request) -> web.Response:
+        if self._check_token(request) is None and _ESCAPED.search(await request.text()):
+            return web.json_response(self.response("error_40033"))
+        return await self._send(request, self.menus)
+
+    async def _menu_get(self, request: web.Request) -> web.Response:
+        if (refused := self._check_token(request)) is not None:
+            return refused
+        buttons = [
+            {**b, "sub_button": {"list": b["sub_button"]}} if "sub_button" in b else b
+            for b in (self.menus[-1]["button"] if self.menus else [])
+        ]
+        return web.json_response({"is_menu_open": 1 if buttons else 0, "selfmenu_info": {"button": buttons}})
+
     async def _code2session(self, request: web.Request) -> web.Response:
         code = request.query.get("js_code", "")
         if not code.startswith("code-"):
@@ -135,6 +154,8 @@ class FakeWechatApi:
         app.router.add_post("/cgi-bin/message/subscribe/bizsend", self._subscribe)
         app.router.add_get("/sns/jscode2session", self._code2session)
         app.router.add_get("/cgi-bin/media/get", self._media)
+        app.router.add_post("/cgi-bin/menu/create", self._menu_create)
+        app.router.add_get("/cgi-bin/get_current_selfmenu_info", self._menu_get)
         return app
 
     async def start(self, port: int = 0) -> str:
