@@ -129,10 +129,13 @@ def menu_click(push: Push) -> bool:
 
 
 def dedupe_id(push: Push) -> str:
-    """``MsgId`` for messages; ``FromUserName:CreateTime:Event`` for events (they have none)."""
+    """``MsgId`` for messages; ``FromUserName:CreateTime:Event`` for events (they have none), and
+    a click's ``EventKey``: two menu buttons tapped within a second are two taps."""
     if msg_id := _str(push, "MsgId"):
         return msg_id
-    return f"{_str(push, 'FromUserName')}:{_str(push, 'CreateTime')}:{event_of(push)}"
+    event = event_of(push)
+    tapped = f":{_str(push, 'EventKey')}" if event == "CLICK" else ""
+    return f"{_str(push, 'FromUserName')}:{_str(push, 'CreateTime')}:{event}{tapped}"
 
 
 def accepted_templates(push: Push) -> list[str]:

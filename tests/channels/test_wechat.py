@@ -336,6 +336,8 @@ async def test_a_click_on_the_bots_menu_is_a_message_and_opens_the_window(client
     [msg] = await enqueued(app)
     assert (msg.event, msg.text, msg.meta["event_key"], msg.sender) == ("click", "", "hotline:progress", f"oa/{CITIZEN}")
     assert (await channel.windows.state("oa", CITIZEN)).open
+    r = await push(client, "oa", fixture("event__click_menu.xml").replace("hotline:progress", "hotline:faq"))
+    assert [m.meta["event_key"] for m in await enqueued(app)] == ["hotline:progress", "hotline:faq"]  # same second
 
 
 @pytest.mark.parametrize("name", ["event__subscribe_msg_popup_event.xml", "event__subscribe_msg_popup_event.json"])
