@@ -22,6 +22,7 @@ from config.workdays import BEIJING
 from nlu.base import Location, NluBackend, Parse
 from nlu.dialogue_rules import (
     GIVE_UP,
+    asks_for_faq,
     asks_for_help,
     supplements,
     ticket_key,
@@ -189,7 +190,9 @@ class Bot:
             turn.replies.append(Reply(text=say("greeting")))
             return turn
         if msg.event == "click" and not text:
-            return await self._menu(turn, msg, parse, rules)
+            return await self._menu(turn, msg, msg.meta.get("event_key", ""), parse, rules)
+        if not msg.letter and asks_for_faq(normalized(text)):  # 常见问题 typed, or the web widget's menu
+            return await self._menu(turn, msg, "hotline:faq", parse, rules)
         if msg.event and not text:
             return turn  # other platform events (unsubscribe, menu clicks) are recorded, not answered
         if msg.letter:
@@ -317,11 +320,11 @@ class Bot:
         return (state.step != "idle" and state.draft is not None and asks(text) and not parse.location.found
                 and msg.location is None and not parse.urgency and not _cancels(text, parse))
 
-    async def _menu(self, turn: Turn, msg: InboundMessage, parse: Parse, rules: HandoffRules) -> Turn:
-        """A tap on one of the bot's menu buttons (``meta["event_key"]``, MENU_KEYS: WeChat's custom
-        menu, channels/wechat/menu.py). Mid-draft, what the button asks for is given and the
-        draft's question follows; a key the bot does not know is recorded, not answered."""
-        key = msg.meta.get("event_key", "")
+    async def _menu(self, turn: Turn, msg: InboundMessage, key: str, parse: Parse, rules: HandoffRules) -> Turn:
+        """A tap on one of the bot's menu buttons (``key``: a click's ``meta["event_key"]``,
+        channels.base.MENU_KEYS: WeChat's custom menu, Telegram's commands). Mid-draft, what the
+        button asks for is given and the draft's question follows; a key the bot does not know is
+        recorded, not answered."""
         drafting = turn.state.draft is not None and turn.state.step != "idle"
         if key == "hotline:human":
             if rules.on_ask:

@@ -103,3 +103,10 @@ async def test_asking_how_to_use_the_bot_is_told_not_drafted(citizen: Citizen, t
 async def test_a_matter_that_mentions_how_to_use_something_is_drafted(citizen: Citizen) -> None:
     turn = await citizen.says("小区新装的充电桩不会用，物业也不给说明怎么用，已经一个月了")
     assert turn.state.draft is not None
+
+
+@pytest.mark.parametrize("text", ["常见问题", "看看常见问题", "FAQ"])
+async def test_common_questions_typed_are_the_menus(citizen: Citizen, text: str) -> None:
+    """The web widget's menu sends the words: the same as a tap on 常见问题."""
+    turn = await citizen.says(text)
+    assert turn.replies[-1].buttons == [SOCIAL_CARD.question] and turn.state.draft is None, text

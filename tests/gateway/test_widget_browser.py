@@ -221,6 +221,38 @@ def test_citizen_files_a_ticket_through_the_widget(live_gateway: str, browser, p
         context.close()
 
 
+def test_the_menu_row_lists_tickets_and_offers_common_questions(live_gateway: str, browser, page_errors) -> None:
+    """我要反映 · 进度查询 · 常见问题 · 人工客服 above the input: each sends the words the bot answers
+    as the WeChat account's menu buttons (docs/bot.md, Menu); a common question tapped is answered."""
+    from playwright.sync_api import expect
+
+    from config.settings import Settings
+    from nlu.knowledge import knowledge_for
+
+    kb = knowledge_for(Settings())
+    assert kb is not None  # (its first question asks after progress: the citizen's own tickets answer it)
+    first = next(e for e in kb.entries[:5] if e.id == "scope")
+    dialogs: list[str] = []
+    context, page = _new_page(browser, page_errors, dialogs)
+    try:
+        _open_widget(page, live_gateway.rstrip("/"))
+        menu = page.get_by_role("group", name="常用功能")
+        expect(menu.get_by_role("button")).to_have_text(["我要反映", "进度查询", "常见问题", "人工客服"])
+        menu.get_by_role("button", name="进度查询").click()
+        expect(page.locator(CITIZEN).last).to_contain_text("查询我的工单")
+        expect(page.locator(BOT).last).to_contain_text("还没有登记过工单")
+        menu.get_by_role("button", name="常见问题").click()
+        question = page.locator(f"{MESSAGES} button.hw-quick-btn:enabled", has_text=first.question)
+        expect(question).to_be_visible()
+        question.click()
+        expect(page.locator(BOT).last).to_contain_text(first.answer.strip().splitlines()[0][:20])
+        menu.get_by_role("button", name="我要反映").click()
+        expect(page.locator(BOT).last).to_contain_text("请直接描述您要反映的问题")
+        assert dialogs == [] and page_errors == []
+    finally:
+        context.close()
+
+
 def test_widget_on_a_phone_is_full_screen_and_checks_length(live_gateway: str, browser, page_errors) -> None:
     from playwright.sync_api import expect
 
@@ -239,6 +271,8 @@ def test_widget_on_a_phone_is_full_screen_and_checks_length(live_gateway: str, b
         field = page.locator("#hotline-widget-input").bounding_box()
         assert field is not None and field["x"] >= 0 and field["width"] >= 300, field
         assert field["x"] + field["width"] <= 390, field
+        menu = page.locator("#hotline-widget-menu").bounding_box()  # one line, within the screen
+        assert menu is not None and menu["x"] >= 0 and menu["x"] + menu["width"] <= 390 and menu["height"] < 40, menu
         for sel in ("#hotline-widget-photo", "#hotline-widget-location", "#hotline-widget-send"):
             expect(page.locator(sel)).to_be_visible()
             b = page.locator(sel).bounding_box()

@@ -38,6 +38,13 @@
   var PHOTO_KEEP_BYTES = 1024 * 1024; // a photo this light and no larger than PHOTO_MAX_SIDE goes up untouched
   var PHOTO_TYPES = /^image\/(jpeg|png|webp|gif)$/;
 
+  // the menu row: [what the button says, the words it sends] (docs/bot.md, Menu)
+  var MENU = [
+    ["我要反映", "我要反映问题"],
+    ["进度查询", "查询我的工单"],
+    ["常见问题", "常见问题"],
+    ["人工客服", "转人工"],
+  ];
   var T = {
     title: "12345 在线咨询",
     subtitle: "政务服务便民热线",
@@ -75,6 +82,7 @@
     },
     survey: "满意度回访",
     quickReplies: "快捷回复",
+    menu: "常用功能",
     privacy: "请勿发送身份证号、银行卡号等敏感信息",
     photo: "发送图片",
     location: "发送位置",
@@ -345,6 +353,20 @@
     error.setAttribute("role", "alert");
     error.hidden = true;
 
+    // the bot's menu, as the WeChat account's buttons: each sends the words the bot answers
+    var menu = el("div", "hw-menu");
+    menu.id = "hotline-widget-menu";
+    menu.setAttribute("role", "group");
+    menu.setAttribute("aria-label", T.menu);
+    MENU.forEach(function (item) {
+      var b = el("button", "hw-menu-btn", item[0]);
+      b.type = "button";
+      b.addEventListener("click", function () {
+        api.send(item[1]);
+      });
+      menu.appendChild(b);
+    });
+
     var form = el("form", "hw-form");
     form.setAttribute("novalidate", "");
     var input = el("textarea", "hw-input");
@@ -385,6 +407,7 @@
     panel.appendChild(header);
     panel.appendChild(list);
     panel.appendChild(error);
+    panel.appendChild(menu);
     panel.appendChild(form);
     root.appendChild(panel);
     root.appendChild(toggle);
