@@ -203,17 +203,18 @@ _HELP = re.compile(
 )
 
 
+def asks_for_help(compact: str) -> bool:
+    """The turn asks how to use the bot, and nothing else: the bot says what it does."""
+    return bool(_HELP.fullmatch(compact.strip("。.!！~～，, ").lower()))
+
+
 # The menu's 常见问题 typed (or sent by the web widget's menu): the list of common questions.
 _FAQ = re.compile(r"(?:看看)?(?:常见|热门|常问)(?:问题|问答)(?:列表)?|问题列表|faq", re.I)
 
 
 def asks_for_faq(compact: str) -> bool:
+    """The turn asks for the list of common questions (常见问题), and nothing else."""
     return bool(_FAQ.fullmatch(compact.strip("。.!！~～，, ")))
-
-
-def asks_for_help(compact: str) -> bool:
-    """The turn asks how to use the bot, and nothing else: the bot says what it does."""
-    return bool(_HELP.fullmatch(compact.strip("。.!！~～，, ").lower()))
 
 
 def wants_to_report(compact: str) -> bool:
