@@ -118,6 +118,8 @@ class InboundHandler:
             pipe.hset(conv_key, mapping={"mode": turn.mode, "handoff_reason": turn.handoff_reason, "mode_at": now})
         if turn.rated:
             pipe.hdel(conv_key, "pending_rating")
+        if turn.followup == "urge":  # the live queue marks a citizen pressing for their ticket
+            pipe.hset(conv_key, "urged_at", now)
         if turn.knowledge is not None:  # counted with the turn, once: the 班长视图's 知识库答复
             day = keys.knowledge_day(datetime.fromtimestamp(now, BEIJING).strftime("%Y%m%d"))
             pipe.hincrby(day, "|".join(turn.knowledge), 1)

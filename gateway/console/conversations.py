@@ -119,6 +119,9 @@ def _state_of(conv: dict[str, str]) -> ConversationState:
         return ConversationState()
 
 
+URGED_SHOWN_S = 24 * 3600  # how long a queue row shows 催办 after the citizen pressed
+
+
 def summary(key: str, conv: dict[str, str], now: float) -> dict[str, Any]:
     """One queue row."""
     nlu = _nlu_of(conv)
@@ -146,6 +149,8 @@ def summary(key: str, conv: dict[str, str], now: float) -> dict[str, Any]:
         "subject": (nlu.get("subject") or (state.draft.subject if state.draft else ""))[:40],
         "urgent": urgent,
         "first_reply_at": _f(conv.get("first_reply_at")),
+        # a 催办 the bot recorded within URGED_SHOWN_S: the row says so (the ticket is not in the queue)
+        "urged": now - _f(conv.get("urged_at")) <= URGED_SHOWN_S,
     }
 
 

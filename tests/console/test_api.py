@@ -374,6 +374,27 @@ async def test_a_tap_on_the_menu_shows_which_button(app: Any, client: httpx.Asyn
     assert (first["from"], first["kind"], first["text"], first["menu"]) == ("citizen", "click", "", "进度查询")
 
 
+async def test_the_queue_marks_a_citizen_pressing_for_their_ticket(client: httpx.AsyncClient, console_login: Any) -> None:
+    """催办 in a chat is answered by the bot and stays in the bot's hands, but the live queue says
+    so on the row (for 24 hours), so an operator on shift sees who is pressing."""
+    from tests.gateway.test_web_e2e import file_ticket
+
+    session = await new_session(client)
+    await file_ticket(client, session)
+    op = await console_login("chu")
+    key = f"web:{session['session_id']}"
+
+    async def row() -> dict[str, Any]:
+        rows = (await op.get("/queue")).json()["conversations"]
+        return next(r for r in rows if r["key"] == key)
+
+    assert (await row())["urged"] is False
+    assert (await say(client, session, "怎么还没人来修啊，催一下")).status_code == 202
+    await wait_for_events(client, session, lambda e: e["type"] == "reply" and "催办" in e["text"])
+    pressed = await row()
+    assert pressed["urged"] is True and pressed["mode"] == "bot"
+
+
 async def test_supervisors_see_dead_letters_and_retry_or_discard_them(
     app: Any, client: httpx.AsyncClient, console_login: Any
 ) -> None:

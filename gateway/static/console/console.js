@@ -175,6 +175,7 @@
       top.appendChild(el("span", "badge channel", channelName(r.channel)));
       top.appendChild(el("span", "badge mode-" + r.mode, MODES[r.mode] || r.mode));
       if (r.urgent) top.appendChild(el("span", "badge urgent", "紧急"));
+      if (r.urged) top.appendChild(el("span", "badge urged", "催办"));  // pressed for a ticket in the last 24 h
       if (r.reason) top.appendChild(el("span", "badge reason", REASONS[r.reason] || r.reason));
       if (r.mode === "waiting") {
         var w = el("span", "wait", "等待 " + duration(now() - r.waiting_since));
