@@ -151,18 +151,18 @@ class WorkCalendar:
 
     def deadline(self, start: datetime, n: int) -> datetime:
         """24:00 Beijing time of the ``n``-th working day after ``start``'s Beijing date (UTC)."""
-        return _midnight(self.add_workdays(start.astimezone(BEIJING).date(), n) + timedelta(days=1))
+        return midnight(self.add_workdays(start.astimezone(BEIJING).date(), n) + timedelta(days=1))
 
     def earliest_start(self, at: datetime, n: int) -> datetime:
         """The first instant whose ``deadline(…, n)`` is not before ``at``: everything started
         earlier was due before ``at``, everything started since is due at or after it (UTC)."""
         day = at.astimezone(BEIJING).date()  # its deadline is at least a day after ``at``
-        while self.deadline(_midnight(day - timedelta(days=1)), n) >= at:
+        while self.deadline(midnight(day - timedelta(days=1)), n) >= at:
             day -= timedelta(days=1)
-        return _midnight(day)
+        return midnight(day)
 
 
-def _midnight(day: date) -> datetime:
+def midnight(day: date) -> datetime:
     """00:00 Beijing time of ``day``, in UTC."""
     return datetime.combine(day, time(), BEIJING).astimezone(UTC)
 

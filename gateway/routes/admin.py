@@ -3,7 +3,7 @@ seen, the dead letters."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 import structlog
@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from channels.base import WellFormedStr
 from channels.media import file_response, find, media_roots
-from config.workdays import BEIJING
+from config.workdays import midnight
 from gateway import filing, keys
 from gateway.console import export
 from gateway.deps import AdminDep, RuntimeDep, TicketsDep
@@ -56,19 +56,14 @@ async def export_tickets(
     if since and until and since > until:
         raise BadInput("导出时段有误：since 晚于 until")
     query = TicketQuery(status=status, channel=channel, urgent=urgent,
-                        since=_midnight(since) if since else None,
-                        until=_midnight(until + timedelta(days=1)) if until else None)
+                        since=midnight(since) if since else None,
+                        until=midnight(until + timedelta(days=1)) if until else None)
 
     async def logged(tally: export.Tally) -> None:
         log.info("admin_export", rows=tally.rows, cut=tally.cut, broken=tally.broken, since=str(since or ""),
                  until=str(until or ""), status=status, channel=channel)
 
     return await export.response(tickets, query, rt.settings, datetime.now(UTC), logged)
-
-
-def _midnight(day: date) -> datetime:
-    """00:00 of a Beijing day."""
-    return datetime.combine(day, time(), BEIJING)
 
 
 @router.post("/tickets/{ticket_id}/status")
