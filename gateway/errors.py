@@ -15,7 +15,8 @@
 The ticket client's own errors (``ticket_client.base``) are answered here too: TicketNotFound 404,
 InvalidTransition 409 (StatusManagedByPlatform among them: the open311 platform owns the
 workflow; NoteRefused, a progress note a closed ticket or the platform does not take, with its
-own wording), InvalidNote 400 (an empty or over-long progress note), PlatformUnavailable 503 +
+own wording; CorrectionRefused, a 改派 of a done ticket or where the platform routes, with its
+own too), InvalidNote 400 (an empty or over-long progress note), PlatformUnavailable 503 +
 Retry-After, PlatformRejected 502 (the ticket platform refused a filing for good: the operator's
 retry would be refused again).
 
@@ -34,6 +35,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from channels.base import ChannelError, IgnoredEvent, well_formed
 from ticket_client.base import (
+    CorrectionRefused,
     InvalidNote,
     InvalidTransition,
     NoteRefused,
@@ -114,6 +116,8 @@ def answer(exc: Exception) -> Response | None:
         return _json(404, f"工单不存在：{exc}")
     if isinstance(exc, NoteRefused):  # before InvalidTransition: a note changes no status
         return _json(409, f"不能添加办理进展：{exc}")
+    if isinstance(exc, CorrectionRefused):
+        return _json(409, f"不能改派：{exc}")
     if isinstance(exc, InvalidTransition):
         return _json(409, f"状态变更不允许：{exc}")
     if isinstance(exc, InvalidNote):

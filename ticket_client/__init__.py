@@ -21,6 +21,8 @@ from ticket_client.base import (
     RATINGS,
     STATUSES,
     TRANSITIONS,
+    Correction,
+    CorrectionRefused,
     FollowUp,
     InvalidNote,
     InvalidRating,
@@ -32,6 +34,7 @@ from ticket_client.base import (
     PlatformRejected,
     PlatformUnavailable,
     Rating,
+    Revision,
     Status,
     StatusChange,
     StatusManagedByPlatform,
@@ -53,6 +56,8 @@ if TYPE_CHECKING:
     from config.settings import Settings
 
 __all__ = [
+    "Correction",
+    "CorrectionRefused",
     "FollowUp",
     "MAX_NOTE",
     "RATINGS",
@@ -69,6 +74,7 @@ __all__ = [
     "PlatformRejected",
     "PlatformUnavailable",
     "Rating",
+    "Revision",
     "Status",
     "StatusChange",
     "Summary",

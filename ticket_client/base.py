@@ -8,6 +8,7 @@ Errors, by what the caller should do::
     ├── TicketNotFound            no such ticket (404)
     ├── InvalidTransition         the workflow refuses the move (409); nothing was written
     │   ├── UnknownStatus         not a status name at all (a caller bug)
+    │   ├── CorrectionRefused     改派 of a done ticket, or where the platform routes (open311)
     │   ├── StatusManagedByPlatform   the platform owns the workflow (open311): move it there
     │   │   └── NotesManagedByPlatform   …and its notes: post the note there (also a NoteRefused)
     │   └── NoteRefused           the ticket takes no progress note now (closed: archived)
@@ -25,7 +26,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import AsyncGenerator, Sequence
 from datetime import datetime, timedelta
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
@@ -146,6 +147,45 @@ MAX_URGE_NOTE = 200  # the citizen's words kept with an urge (a chat turn; the r
 MAX_INFO_NOTE = 1000  # a 补充 is read by whoever handles the ticket: a chat turn or two
 
 
+# An operator's correction of how a ticket was read and routed (分类更正, 改派): the fields it may
+# change. Each correction is kept as a Revision (who, when, why, the fields before and after).
+CORRECTED_FIELDS: tuple[str, ...] = ("category", "request_type", "urgent", "departments")
+MAX_REASON = 200  # 更正说明 / 改派原因: a line for whoever reads the ticket's record
+
+
+class Correction(BaseModel):
+    """What an operator corrects on a filed ticket; a field left None stays as it is.
+
+    Nothing changed is a confirmation (审核无误: the classification was right), kept like a
+    correction: both are labels a person gave to a real message. ``departments`` given on a ticket
+    its department 退回 (``returned``) sends it out again (改派): the ticket goes to ``accepted``
+    and the citizen hears it was dispatched.
+    """
+
+    by: str = Field(min_length=1, max_length=64)
+    reason: str = Field(default="", max_length=MAX_REASON)
+    category: list[str] | None = Field(default=None, max_length=3)
+    request_type: str | None = Field(default=None, max_length=10)
+    urgent: bool | None = None
+    departments: list[str] | None = Field(default=None, max_length=6)
+
+
+class Revision(BaseModel):
+    """One correction as recorded: ``before`` and ``after`` hold only the fields it changed (both
+    empty: a confirmation); ``dispatched`` when it sent a returned ticket out again."""
+
+    at: datetime
+    by: str
+    reason: str = ""
+    before: dict[str, Any] = Field(default_factory=dict)
+    after: dict[str, Any] = Field(default_factory=dict)
+    dispatched: bool = False
+
+    @property
+    def confirmed(self) -> bool:
+        return not self.after
+
+
 class TicketRef(BaseModel):
     ticket_id: str
     status: str
@@ -162,6 +202,7 @@ class Ticket(TicketDraft):
     rating_comment: str = ""
     platform_request_id: str | None = None  # the ticket platform's own number (open311 backend)
     followups: list[FollowUp] = Field(default_factory=list)  # 催办 and 补充, oldest first
+    revisions: list[Revision] = Field(default_factory=list)  # operators' 更正 and 改派, oldest first
 
     @property
     def urges(self) -> list[FollowUp]:
@@ -208,6 +249,11 @@ class NoteRefused(InvalidTransition):
 class NotesManagedByPlatform(StatusManagedByPlatform, NoteRefused):
     """The platform owns the notes as it owns the statuses (GeoReport v2 cannot take one): a
     department posts its note there, and it comes back with the next poll."""
+
+
+class CorrectionRefused(InvalidTransition):
+    """The ticket cannot be corrected so now: sent out again (改派) when it is done (resolved or
+    closed), or where the platform does the routing (open311); nothing was written."""
 
 
 class InvalidNote(TicketError, ValueError):
@@ -310,6 +356,7 @@ class TicketQuery(BaseModel):
     overdue: bool = False
     due_soon: bool = False
     urged: bool = False  # 催办未办结: urged by the citizen (any time) and still open
+    reviewed: bool = False  # 已审核: an operator corrected or confirmed its classification
     time_limits: list[TimeLimit] = Field(default_factory=list)
     limit: int = Field(default=50, ge=1, le=200)
     offset: int = Field(default=0, ge=0, le=100_000)
@@ -361,6 +408,14 @@ class TicketClient(Protocol):
         whoever handles it; ``attachments`` (media refs, a photo sent after filing) join the
         ticket's. ``key`` (the message's id): the same key again adds nothing. InvalidNote (empty,
         longer than MAX_INFO_NOTE), NoteRefused (resolved or closed), TicketNotFound."""
+        ...
+
+    async def correct(self, ticket_id: str, correction: Correction) -> Ticket:
+        """Record an operator's 更正 (or confirmation) of the ticket's category, request type,
+        urgency and departments, as a Revision; a ``returned`` ticket given departments goes to
+        ``accepted`` (改派, a status change the citizen hears). A confirmation right after another
+        records nothing. CorrectionRefused (departments of a done ticket; the platform routes),
+        TicketNotFound."""
         ...
 
     async def abandon(self, idempotency_key: str) -> str | None:

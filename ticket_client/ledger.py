@@ -33,12 +33,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_asyn
 from sqlalchemy.orm import raiseload
 
 from ticket_client.base import (
+    CORRECTED_FIELDS,
     MAX_INFO_NOTE,
     MAX_URGE_NOTE,
     RATINGS,
     STATUSES,
     TRANSITIONS,
     URGE_QUIET,
+    Correction,
+    CorrectionRefused,
     FollowUp,
     InvalidNote,
     InvalidRating,
@@ -46,6 +49,7 @@ from ticket_client.base import (
     LocationInfo,
     NoteRefused,
     PlatformUnavailable,
+    Revision,
     StatusChange,
     Summary,
     Ticket,
@@ -64,6 +68,7 @@ from ticket_client.models import (
     FollowUpRow,
     PlatformLinkRow,
     PlatformStateRow,
+    RevisionRow,
     StatusHistoryRow,
     TicketCounter,
     TicketRow,
@@ -107,6 +112,29 @@ def _contains(column: Any, word: str) -> Any:
     if word.lower() == word.upper():
         return column.contains(word, autoescape=True)
     return column.icontains(word, autoescape=True)
+
+
+def _changes(row: TicketRow, correction: Correction) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The fields ``correction`` changes on ``row``: as they are, and as they become (lists cleaned
+    of blanks and repeats; a category cut after its first blank level)."""
+    before: dict[str, Any] = {}
+    after: dict[str, Any] = {}
+    for name in CORRECTED_FIELDS:
+        value = getattr(correction, name)
+        if value is None:
+            continue
+        if name == "departments":
+            value = list(dict.fromkeys(d.strip() for d in value if d.strip()))
+        elif name == "category":
+            levels = [c.strip() for c in value]
+            value = levels[: levels.index("")] if "" in levels else levels
+        elif name == "request_type":
+            value = value.strip()
+        if value != getattr(row, name):
+            before[name] = getattr(row, name)
+            after[name] = value
+    return before, after
+
 
 @dataclass(frozen=True)
 class PlatformLink:
@@ -262,6 +290,10 @@ class LocalLedger:
             rating_comment=row.rating_comment,
             platform_request_id=row.link.request_id if row.link is not None else None,
             followups=[FollowUp(kind=f.kind, at=f.at, note=f.note) for f in row.followups],
+            revisions=[
+                Revision(at=r.at, by=r.by, reason=r.reason, before=r.before, after=r.after, dispatched=r.dispatched)
+                for r in row.revisions
+            ],
             history=[
                 StatusChange(
                     seq=change.id,
@@ -430,6 +462,8 @@ class LocalLedger:
         if query.urged:
             urged = select(FollowUpRow.id).where(FollowUpRow.ticket_pk == TicketRow.id, FollowUpRow.kind == "urge").exists()
             conditions += [urged, TicketRow.status.not_in(("resolved", "closed"))]
+        if query.reviewed:
+            conditions.append(select(RevisionRow.id).where(RevisionRow.ticket_pk == TicketRow.id).exists())
         if query.overdue or query.due_soon:
             late: list[Any] = []
             for limit in query.time_limits:  # a kind no limit names has none: never late
@@ -589,6 +623,33 @@ class LocalLedger:
                 await session.flush()
                 return self._to_ticket(row)
 
+    async def correct(self, ticket_id: str, correction: Correction) -> Ticket:
+        """Record an operator's 更正, 改派 or confirmation (see ``TicketClient.correct``)."""
+        async with self._edge("correcting a ticket"):
+            now = self._now()
+            async with self._writing() as session:
+                row = await self._row(session, ticket_id, lock=True)
+                before, after = _changes(row, correction)
+                dispatch = row.status == "returned" and correction.departments is not None
+                if "departments" in after and row.status in ("resolved", "closed"):
+                    raise CorrectionRefused(f"工单 {ticket_id} 已办结，不能改派（可更正分类）")
+                if not after and not dispatch:
+                    last = row.revisions[-1] if row.revisions else None
+                    if last is not None and not last.after and last.by == correction.by:
+                        return self._to_ticket(row)  # a second press of 审核无误
+                for name, value in after.items():
+                    setattr(row, name, value)
+                if dispatch:
+                    primary = row.departments[0] if row.departments else ""
+                    row.status = "accepted"
+                    row.history.append(StatusHistoryRow(status="accepted", at=now,
+                                                        note=f"已改派至{primary}" if primary else ""))
+                row.updated_at = now
+                row.revisions.append(RevisionRow(at=now, by=correction.by, reason=correction.reason.strip(),
+                                                 before=before, after=after, dispatched=dispatch))
+                await session.flush()
+                return self._to_ticket(row)
+
     async def abandon(self, idempotency_key: str) -> str | None:
         """Forget the ticket filed under ``idempotency_key`` when its filing was given up (a
         supervisor discarded it, or an operator filed the matter by hand) and nobody can have heard
@@ -605,7 +666,7 @@ class LocalLedger:
                     return None
                 link = row.link
                 sent = link is not None and (link.request_id or link.token or link.posted_at)
-                if row.status != "received" or len(row.history) > 1 or row.rating or row.followups or sent:
+                if row.status != "received" or len(row.history) > 1 or row.rating or row.followups or row.revisions or sent:
                     return None
                 await session.execute(delete(PlatformLinkRow).where(PlatformLinkRow.ticket_pk == row.id))
                 await session.execute(delete(StatusHistoryRow).where(StatusHistoryRow.ticket_pk == row.id))

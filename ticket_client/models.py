@@ -84,6 +84,7 @@ class TicketRow(Base):
     )
     link: Mapped[PlatformLinkRow | None] = relationship(lazy="selectin", viewonly=True)
     followups: Mapped[list[FollowUpRow]] = relationship(order_by="FollowUpRow.id", lazy="selectin")
+    revisions: Mapped[list[RevisionRow]] = relationship(order_by="RevisionRow.id", lazy="selectin")
 
 
 class StatusHistoryRow(Base):
@@ -117,6 +118,24 @@ class FollowUpRow(Base):
     # the citizen's message it came from: a turn run again (a redelivery, a retried commit) finds
     # it and adds nothing (None: an operator's click, not a message)
     key: Mapped[str | None] = mapped_column(String(255), nullable=True, unique=True)
+
+
+class RevisionRow(Base):
+    """An operator's 更正 or 改派 of a filed ticket (migration 0006): who, when, why, and the fields
+    it changed as they were (``before``) and became (``after``); both empty: a confirmation
+    (审核无误). Kept apart from the history: a correction is no step of the work (a 改派 of a
+    returned ticket also records its ``accepted`` step there, which the citizen hears)."""
+
+    __tablename__ = "ticket_revisions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_pk: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)  # 改派 figures of a period
+    by: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    before: Mapped[dict[str, Any]] = mapped_column(JSON)
+    after: Mapped[dict[str, Any]] = mapped_column(JSON)
+    dispatched: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class TicketCounter(Base):

@@ -42,6 +42,8 @@ from ticket_client import media_link
 from ticket_client.base import (
     MAX_NOTE,
     STATUSES,
+    Correction,
+    CorrectionRefused,
     NotesManagedByPlatform,
     PlatformMisconfigured,
     PlatformRejected,
@@ -590,6 +592,16 @@ class Open311Client:
     async def add_info(self, ticket_id: str, note: str, attachments: Sequence[str] = (), key: str = "") -> Ticket:
         """Kept in the mirror, like an urge: GeoReport v2 cannot add to a request."""
         return await self.mirror.add_info(ticket_id, note, attachments, key)
+
+    async def correct(self, ticket_id: str, correction: Correction) -> Ticket:
+        """A 更正 of the category, request type or urgency is kept in the mirror (the centre's
+        figures, the NLU's labels); a 改派 (``departments``) is refused: the platform routes the
+        request, and GeoReport v2 cannot change it."""
+        if correction.departments is not None:
+            link = await self.mirror.link(ticket_id)  # TicketNotFound first
+            where = f"（平台编号 {link.request_id}）" if link.request_id else ""
+            raise CorrectionRefused(f"派单由工单平台管理，请在平台上改派{where}")
+        return await self.mirror.correct(ticket_id, correction)
 
     async def abandon(self, idempotency_key: str) -> str | None:
         """The mirror forgets a ticket the platform never got (nor possibly got: a POST whose

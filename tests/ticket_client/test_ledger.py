@@ -21,6 +21,8 @@ from sqlalchemy import create_engine, inspect, text
 from config.settings import Settings
 from ticket_client import (
     MAX_NOTE,
+    Correction,
+    CorrectionRefused,
     InvalidNote,
     InvalidRating,
     InvalidTransition,
@@ -106,7 +108,7 @@ async def test_migrate_from_empty_to_head_matches_models(database_url: str) -> N
                 "platform_state",
                 "ticket_followups",
             } <= tables
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0005"
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0006"
             diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
             assert diff == [], f"models and migrations disagree: {diff}"
     finally:
@@ -827,3 +829,81 @@ async def test_a_supplement_is_kept_beside_the_history_until_the_ticket_is_done(
         await ledger.add_info(ref.ticket_id, "还有一点")
     assert await ledger.count(TicketQuery(urged=True)) == 0  # done: no longer 催办未办结
     assert len((await ledger.get(ref.ticket_id)).followups) == 2
+
+
+# -- 更正 and 改派 -------------------------------------------------------------------------
+
+
+async def test_a_correction_keeps_who_when_why_and_only_the_fields_it_changed(
+    ledger: LocalLedger, clock: FakeClock
+) -> None:
+    ref = await ledger.file(draft(category=["环境保护", "噪音污染"], request_type="投诉",
+                                  departments=["生态环境局", "公安局"]), "fix")
+    cursor = max(c.seq for c in await ledger.changes_since(0))
+    clock.advance(minutes=5)
+    ticket = await ledger.correct(ref.ticket_id, Correction(
+        by="op1", reason="  施工噪音归城管  ", category=["城乡建设", "城市建设和市政管理", ""],
+        request_type="投诉", departments=[" 城市管理和综合执法局", "", "生态环境局", "城市管理和综合执法局"],
+    ))
+    assert ticket.category == ["城乡建设", "城市建设和市政管理"]
+    assert ticket.departments == ["城市管理和综合执法局", "生态环境局"]
+    assert ticket.request_type == "投诉" and ticket.status == "received"
+    [rev] = ticket.revisions
+    assert (rev.at, rev.by, rev.reason, rev.dispatched, rev.confirmed) == (clock.now, "op1", "施工噪音归城管", False, False)
+    assert rev.before == {"category": ["环境保护", "噪音污染"], "departments": ["生态环境局", "公安局"]}
+    assert rev.after == {"category": ["城乡建设", "城市建设和市政管理"],
+                         "departments": ["城市管理和综合执法局", "生态环境局"]}
+    assert await ledger.changes_since(cursor) == []  # no step of the work: the citizen is told nothing
+    assert (await ledger.get(ref.ticket_id)).revisions == [rev]
+
+
+async def test_a_confirmation_is_recorded_once_and_changes_nothing(ledger: LocalLedger) -> None:
+    ref = await ledger.file(draft(category=["交通运输"], urgent=True), "ok")
+    assert await ledger.count(TicketQuery(reviewed=True)) == 0
+    same = Correction(by="op1", category=["交通运输"], urgent=True)
+    ticket = await ledger.correct(ref.ticket_id, same)
+    assert [r.confirmed for r in ticket.revisions] == [True]
+    assert ticket.category == ["交通运输"] and ticket.urgent
+    assert len((await ledger.correct(ref.ticket_id, same)).revisions) == 1  # pressed twice
+    assert len((await ledger.correct(ref.ticket_id, same.model_copy(update={"by": "qa"}))).revisions) == 2
+    assert [t.ticket_id for t in await ledger.search(TicketQuery(reviewed=True))] == [ref.ticket_id]
+
+
+async def test_redispatching_a_returned_ticket_sends_it_out_again(ledger: LocalLedger) -> None:
+    ref = await ledger.file(draft(departments=["住房和城乡建设局"]), "back")
+    await ledger.set_status(ref.ticket_id, "accepted")
+    await ledger.set_status(ref.ticket_id, "returned", "非本单位职责")
+    cursor = max(c.seq for c in await ledger.changes_since(0))
+    ticket = await ledger.correct(ref.ticket_id, Correction(by="op1", reason="退单：属供水", departments=["水务局", "供水公司"]))
+    assert ticket.status == "accepted" and ticket.departments == ["水务局", "供水公司"]
+    assert [r.dispatched for r in ticket.revisions] == [True]
+    [told] = await ledger.changes_since(cursor)
+    assert (told.status, told.note, told.kind) == ("accepted", "已改派至水务局", "status")
+    # returned again by the new department, and insisted on: sent to the same department once more
+    await ledger.set_status(ref.ticket_id, "returned")
+    again = await ledger.correct(ref.ticket_id, Correction(by="op1", departments=["水务局", "供水公司"]))
+    assert again.status == "accepted" and again.revisions[-1].dispatched and again.revisions[-1].after == {}
+    # a correction of an open ticket's departments is no dispatch: the status stays
+    moved = await ledger.correct(ref.ticket_id, Correction(by="op1", departments=["供水公司"]))
+    assert moved.status == "accepted" and not moved.revisions[-1].dispatched
+
+
+async def test_a_done_ticket_is_reclassified_but_never_redispatched(ledger: LocalLedger) -> None:
+    ref = await ledger.file(draft(category=["卫生计生"], departments=["卫生健康委员会"]), "done")
+    for status in ("accepted", "resolved"):
+        await ledger.set_status(ref.ticket_id, status)
+    with pytest.raises(CorrectionRefused):
+        await ledger.correct(ref.ticket_id, Correction(by="qa", category=["商贸旅游"], departments=["商务局"]))
+    assert (await ledger.get(ref.ticket_id)).revisions == []  # refused: nothing written
+    ticket = await ledger.correct(ref.ticket_id, Correction(by="qa", category=["商贸旅游"], departments=["卫生健康委员会"]))
+    assert ticket.category == ["商贸旅游"] and ticket.status == "resolved"
+    with pytest.raises(TicketNotFound):
+        await ledger.correct("12345-20201231-999999", Correction(by="qa"))
+    assert await ledger.abandon("done") is None
+
+
+async def test_a_corrected_filing_is_never_forgotten(ledger: LocalLedger) -> None:
+    ref = await ledger.file(draft(category=["民政"]), "kept")
+    await ledger.correct(ref.ticket_id, Correction(by="op1", category=["农村农业"]))
+    assert await ledger.abandon("kept") is None
+    assert (await ledger.get(ref.ticket_id)).category == ["农村农业"]

@@ -27,6 +27,8 @@ from gateway.errors import StartupError
 from tests.conftest import ADMIN_TOKEN, serve_local, wait_for_events
 from tests.gateway.test_web_e2e import new_session, say
 from ticket_client import (
+    Correction,
+    CorrectionRefused,
     InvalidTransition,
     LocalLedger,
     LocationInfo,
@@ -812,6 +814,23 @@ async def test_add_note_is_refused_the_platform_owns_the_notes(
     assert [m for m, _, _ in platform.calls if m == "POST"] == ["POST"]  # the filing only
     with pytest.raises(TicketNotFound):
         await open311.add_note("12345-20261127-999999", "已联系物业")
+
+
+async def test_a_reclassification_is_kept_in_the_mirror_and_a_redispatch_is_the_platforms(
+    open311: Open311Client, platform: Platform
+) -> None:
+    ref = await open311.file(draft(category=["环境保护"]), "k")
+    request_id, _ = platform.only()
+    with pytest.raises(CorrectionRefused) as refused:
+        await open311.correct(ref.ticket_id, Correction(by="op1", category=["城乡建设"], departments=["水务局"]))
+    assert isinstance(refused.value, InvalidTransition)  # the gateway answers 409
+    assert str(refused.value) == f"派单由工单平台管理，请在平台上改派（平台编号 {request_id}）"
+    assert (await open311.get(ref.ticket_id)).revisions == []
+    ticket = await open311.correct(ref.ticket_id, Correction(by="op1", category=["城乡建设"], request_type="举报"))
+    assert ticket.category == ["城乡建设"] and ticket.request_type == "举报" and len(ticket.revisions) == 1
+    assert [m for m, _, _ in platform.calls if m == "POST"] == ["POST"]  # the filing only
+    with pytest.raises(TicketNotFound):
+        await open311.correct("12345-20261127-999999", Correction(by="op1", departments=["水务局"]))
 
 
 async def test_a_platform_note_is_logged_without_its_words(
