@@ -74,6 +74,20 @@ def load_artifact(path: Path, other_classes: bool = True) -> dict[str, Any]:
     }
 
 
+def artifact_taxonomy(settings: Any = None) -> list[tuple[str, str, str]]:
+    """The official taxonomy the model was trained with, read from the artifact's ``meta`` alone
+    (a few KB: the models are not loaded), for a process that shows categories without parsing
+    (the console's 更正); empty when there is no artifact."""
+    import json
+
+    path = artifact_path(getattr(settings, "nlu_model_path", None))
+    if not path.exists():
+        return []
+    with np.load(path, allow_pickle=False) as z:
+        meta = json.loads(str(z["meta"]))
+    return [(str(a), str(b), str(c)) for a, b, c in meta.get("taxonomy", [])]
+
+
 def save_artifact(
     path: Path,
     meta: dict[str, Any],

@@ -307,6 +307,7 @@ class Summary(BaseModel):
     resolved: int = 0
     ratings: dict[str, int] = Field(default_factory=dict)  # 满意 / 基本满意 / 不满意 → count
     urged: int = 0  # tickets a citizen pressed for (催办) in the period, whenever they were filed
+    redispatched: int = 0  # tickets sent out again (改派) in the period after their department returned them
 
     @property
     def rated(self) -> int:

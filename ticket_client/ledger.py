@@ -887,7 +887,7 @@ class LocalLedger:
 
     async def summary(self, since: datetime) -> Summary:
         """Tickets filed since ``since`` by channel; those resolved since, and their ratings; how
-        many tickets were urged (催办) since."""
+        many tickets were urged (催办) since, and how many sent out again (改派) since."""
         async with self._edge("summarising tickets"), self._read_sessions() as session:
             filed = await session.execute(
                 select(TicketRow.channel, func.count())
@@ -914,12 +914,17 @@ class LocalLedger:
                 select(func.count(func.distinct(FollowUpRow.ticket_pk)))
                 .where(FollowUpRow.kind == "urge", FollowUpRow.at >= since)
             )
+            redispatched = await session.scalar(
+                select(func.count(func.distinct(RevisionRow.ticket_pk)))
+                .where(RevisionRow.dispatched.is_(True), RevisionRow.at >= since)
+            )
             return Summary(
                 since=since,
                 filed={channel: int(n) for channel, n in filed.all()},
                 resolved=sum(counts.values()),
                 ratings={r: n for r, n in counts.items() if r is not None},
                 urged=int(urged or 0),
+                redispatched=int(redispatched or 0),
             )
 
     async def ping(self) -> None:

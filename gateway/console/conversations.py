@@ -337,6 +337,9 @@ def ticket_detail(t: Ticket, settings: Settings | None = None, now: datetime | N
         # the citizen's 催办 and 补充 in their words: 办理记录 shows them among the steps
         "followups": [{"kind": f.kind, "at": f.at.timestamp(), "note": f.note} for f in t.followups],
         "additions": len(t.additions),
+        # operators' 更正, 改派 and 审核无误: who, when, why, and the fields before and after
+        "revisions": [{"at": r.at.timestamp(), "by": r.by, "reason": r.reason, "before": r.before,
+                       "after": r.after, "dispatched": r.dispatched} for r in t.revisions],
     }
 
 

@@ -39,12 +39,23 @@ from gateway.console.auth import (
     UserDep,
     same_origin,
 )
+from gateway.console.routing import Routing
 from gateway.console.users import User, UserError, UserStore, generate_password
 from gateway.errors import AuthError, BadInput, Conflict, Forbidden, NotFound, RateLimited
 from gateway.runtime import Runtime
+from nlu import REQUEST_TYPES
 from nlu.pii import mask_pii
 from ticket_client import deadlines
-from ticket_client.base import MAX_NOTE, MAX_URGE_NOTE, RATINGS, STATUSES, NoteRefused, TicketQuery
+from ticket_client.base import (
+    MAX_NOTE,
+    MAX_REASON,
+    MAX_URGE_NOTE,
+    RATINGS,
+    STATUSES,
+    Correction,
+    NoteRefused,
+    TicketQuery,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -111,6 +122,10 @@ class ConsoleState:
     @property
     def throttle(self) -> LoginThrottle:
         return self._part("throttle", lambda: LoginThrottle(self.redis, self.rt.settings))  # type: ignore[no-any-return]
+
+    @property
+    def routing(self) -> Routing:
+        return self._part("routing", lambda: Routing.load(self.rt.settings))  # type: ignore[no-any-return]
 
     @property
     def handover(self) -> convs.Handover:
@@ -216,6 +231,20 @@ class ProgressIn(BaseModel):
 
 class UrgeIn(BaseModel):
     note: WellFormedStr = Field(default="", max_length=MAX_URGE_NOTE - len(OPERATOR_URGE))  # what the caller said
+
+
+Level = Annotated[WellFormedStr, Field(max_length=40)]
+Unit = Annotated[WellFormedStr, Field(max_length=40)]
+
+
+class CorrectIn(BaseModel):
+    """更正 / 改派 / 审核无误 (a field left out stays as it is; nothing changed is a confirmation)."""
+
+    category: list[Level] | None = Field(default=None, max_length=3)
+    request_type: str | None = None
+    urgent: bool | None = None
+    departments: list[Unit] | None = Field(default=None, max_length=6)
+    reason: WellFormedStr = Field(default="", max_length=MAX_REASON)
 
 
 class CannedIn(BaseModel):
@@ -492,6 +521,40 @@ async def ticket_urge(ticket_id: str, body: UrgeIn, user: UserDep, request: Requ
             "ticket": convs.ticket_detail(urged.ticket, console.rt.settings)}
 
 
+@api.post("/tickets/{ticket_id}/correct")
+async def ticket_correct(ticket_id: str, body: CorrectIn, user: UserDep, request: Request) -> dict[str, Any]:
+    """更正 the ticket's category, request type, urgency or departments, or confirm them (审核无误);
+    departments on a ticket its department 退回 send it out again (改派: 已派单, the citizen hears
+    it). Kept as a revision with who, when and why; 409 for a 改派 of a done ticket, or where the
+    platform routes (open311)."""
+    console = _console(request)
+    if console.rt.tickets is None:
+        raise NotFound("工单系统未就绪")
+    if body.request_type is not None and body.request_type not in ("", *REQUEST_TYPES):
+        raise BadInput(f"未知的诉求类型“{body.request_type}”（可选：{'、'.join(REQUEST_TYPES)}）")
+    ticket = await console.rt.tickets.correct(ticket_id, Correction(by=user.name, **body.model_dump()))
+    revision = ticket.revisions[-1] if ticket.revisions else None
+    if revision is not None and revision.dispatched:
+        console.rt.kick_status()
+    await console.redis.incr(ck.VERSION)
+    await audit.record(console.redis, user.name, "ticket.correct", ticket.conversation_key, ticket_id=ticket_id,
+                       fields=sorted(revision.after) if revision else [],
+                       dispatched=bool(revision and revision.dispatched))
+    return convs.ticket_detail(ticket, console.rt.settings)
+
+
+@api.get("/routing")
+async def routing(
+    user: UserDep, request: Request, category: Annotated[str, Query(max_length=130)] = ""
+) -> dict[str, Any]:
+    """What 更正 and 改派 offer: the taxonomy's categories, the units the department map names,
+    and its 主办/协办 for ``category`` (一级/二级/三级) when given."""
+    found = _console(request).routing
+    path = [level for level in category.split("/") if level]
+    return {"categories": found.categories, "departments": found.units,
+            "suggested": found.suggest(path) if path else []}
+
+
 def _now(request: Request) -> datetime:
     return _console(request).clock()
 
@@ -513,6 +576,7 @@ def _ticket_query(
     overdue: bool = False,
     due_soon: bool = False,
     urged: bool = False,
+    reviewed: bool = False,
 ) -> TicketQuery:
     """工单查询's filters, as the lookup and its export take them."""
     if status and status not in STATUSES:
@@ -521,7 +585,7 @@ def _ticket_query(
         raise BadInput(f"未知的评价“{rating}”")
     since = now - timedelta(days=days) if days else None
     return TicketQuery(text=q, status=status, channel=channel, urgent=urgent, rating=rating, since=since,
-                       urged=urged, **deadlines.late_filter(_console(request).rt.settings, now, overdue=overdue, due_soon=due_soon))
+                       urged=urged, reviewed=reviewed, **deadlines.late_filter(_console(request).rt.settings, now, overdue=overdue, due_soon=due_soon))
 
 
 TicketQueryDep = Annotated[TicketQuery, Depends(_ticket_query)]
@@ -703,7 +767,7 @@ async def stats(user: SupervisorDep, request: Request, now_at: NowDep) -> dict[s
                 "label": label, "filed": sum(found.filed.values()), "by_channel": found.filed,
                 "resolved": found.resolved, "rated": found.rated, "ratings": found.ratings,
                 "satisfaction": found.satisfaction, "response_rate": found.response_rate,
-                "urged": found.urged,
+                "urged": found.urged, "redispatched": found.redispatched,
             })
     return {
         "now": now,

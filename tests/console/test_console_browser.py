@@ -2,7 +2,7 @@
 
 Needs ``/usr/bin/chromium`` (Debian package ``chromium``; Playwright's own browser downloads are not
 used). Saves ``docs/console-queue.png``, ``docs/console-conversation.png``, ``docs/console-supervisor.png``,
-``docs/console-lookup.png`` and ``docs/console-knowledge.png`` (with HOTLINE_UPDATE_SCREENSHOTS=1).
+``docs/console-lookup.png``, ``docs/console-redispatch.png`` and ``docs/console-knowledge.png`` (with HOTLINE_UPDATE_SCREENSHOTS=1).
 """
 
 from __future__ import annotations
@@ -490,7 +490,7 @@ def test_operator_looks_a_ticket_up_and_moves_it_on(live_gateway: str, settings:
         expect(page.locator("#ld-fields")).to_contain_text("已受理")
         expect(page.locator("#ld-history li")).to_have_count(1)
 
-        page.locator("#ld-actions select").select_option("accepted")
+        page.locator("#ld-actions .status-row select").select_option("accepted")
         page.locator("#ld-actions .status-row:not(.progress-row) input").fill("已派至A3区城管局")
         page.locator("#ld-actions button", has_text="更新").click()
         expect(page.locator("#toast")).to_have_text("工单状态已更新")
@@ -538,6 +538,77 @@ def test_operator_looks_a_ticket_up_and_moves_it_on(live_gateway: str, settings:
         expect(page.locator(f"#related li[data-ticket-id='{ticket_id}']")).to_contain_text("本人")
         page.locator(f"#related li[data-ticket-id='{other}'] button", has_text="详情").click()
         expect(page.locator("#ld")).to_have_attribute("data-ticket-id", other)
+        assert dialogs == [] and errors == []
+    finally:
+        context.close()
+
+
+def test_operator_redispatches_a_returned_ticket_and_confirms_another(
+    live_gateway: str, settings: Settings, browser: Any
+) -> None:
+    """改派: a department returned the ticket; the operator picks the category from the taxonomy,
+    takes the department map's suggestion, gives the reason and sends it out again; then confirms
+    another ticket's classification (审核无误), and finds both among the 已审核."""
+    from playwright.sync_api import expect
+
+    from tests.gateway.test_web_e2e import ADMIN
+
+    base = live_gateway.rstrip("/")
+    _create_operator(settings)
+    ticket_id, _ = _citizen_files(base)
+    other, _ = _citizen_files(base)
+    with httpx.Client(base_url=base, headers=ADMIN) as http:
+        for status, note in (("accepted", ""), ("returned", "路灯由供电公司维护，非本单位职责")):
+            assert http.post(f"/api/admin/tickets/{ticket_id}/status", json={"status": status, "note": note}).status_code == 200
+    errors: list[str] = []
+    dialogs: list[str] = []
+    context, page = _page(browser, errors, dialogs, viewport={"width": 1366, "height": 900})
+    try:
+        _login(page, base, OPERATOR)
+        page.keyboard.press("Alt+S")
+        page.locator("#lq-status").select_option("returned")
+        page.locator("#lookup-form button[type=submit]").click()
+        expect(page.locator("#lq-results tr")).to_have_count(1)
+        expect(page.locator("#ld")).to_have_attribute("data-ticket-id", ticket_id)
+        box = page.locator("#ld-actions .correct-box")
+        expect(box).to_have_attribute("open", "")  # returned: 改派 is what the ticket needs
+        expect(box.locator("summary")).to_contain_text("改派")
+        category = box.locator(".correct-field input").first
+        category.fill("")
+        category.focus()
+        expect(page.locator("#routing-categories option[value='城乡建设/城市建设和市政管理/电力供应']")).to_have_count(1)
+        category.fill("城乡建设/城市建设和市政管理/电力供应")
+        box.locator("button", has_text="按分类建议承办部门").click()
+        departments = box.locator(".correct-field", has_text="承办部门").locator("input")
+        expect(departments).to_have_value("供电公司，发展和改革局")
+        box.locator(".correct-field", has_text="改派原因").locator("input").fill("退单：路灯由供电公司维护")
+        page.screenshot(path=str(DOCS / "console-redispatch.png"))
+        box.locator("button", has_text="改派").click()
+        expect(page.locator("#toast")).to_have_text("已改派，市民将收到派单通知")
+        expect(page.locator("#ld-fields")).to_contain_text("已派单")
+        expect(page.locator("#ld-fields")).to_contain_text("供电公司、发展和改革局")
+        revision = page.locator("#ld-history li[data-kind='revision']")
+        expect(revision).to_have_count(1)
+        expect(revision).to_contain_text("改派")
+        expect(revision).to_contain_text("→ 供电公司、发展和改革局")
+        expect(revision).to_contain_text("（退单：路灯由供电公司维护）")
+        expect(page.locator("#ld-history li[data-kind='status']").last).to_contain_text("已改派至供电公司")
+        expect(page.locator("#ld-actions .correct-box")).not_to_have_attribute("open", "")  # sent: no longer returned
+
+        page.locator("#lq-status").select_option("")
+        page.locator("#lq").fill(other[-6:])
+        page.keyboard.press("Enter")
+        expect(page.locator("#ld")).to_have_attribute("data-ticket-id", other)
+        page.locator("#ld-actions .correct-box summary").click()
+        page.locator("#ld-actions .correct-box button", has_text="审核无误").click()
+        expect(page.locator("#toast")).to_have_text("已记录：审核无误")
+        expect(page.locator("#ld-history li[data-kind='revision']")).to_contain_text("审核无误")
+        expect(page.locator("#ld-fields")).to_contain_text("已受理")  # confirmed: nothing moved
+
+        page.locator("#lq").fill("")
+        page.locator("#lq-reviewed").check()
+        page.keyboard.press("Enter")
+        expect(page.locator("#lq-results tr")).to_have_count(2)
         assert dialogs == [] and errors == []
     finally:
         context.close()

@@ -869,7 +869,7 @@ async def test_a_confirmation_is_recorded_once_and_changes_nothing(ledger: Local
     assert [t.ticket_id for t in await ledger.search(TicketQuery(reviewed=True))] == [ref.ticket_id]
 
 
-async def test_redispatching_a_returned_ticket_sends_it_out_again(ledger: LocalLedger) -> None:
+async def test_redispatching_a_returned_ticket_sends_it_out_again(ledger: LocalLedger, clock: FakeClock) -> None:
     ref = await ledger.file(draft(departments=["住房和城乡建设局"]), "back")
     await ledger.set_status(ref.ticket_id, "accepted")
     await ledger.set_status(ref.ticket_id, "returned", "非本单位职责")
@@ -877,6 +877,7 @@ async def test_redispatching_a_returned_ticket_sends_it_out_again(ledger: LocalL
     ticket = await ledger.correct(ref.ticket_id, Correction(by="op1", reason="退单：属供水", departments=["水务局", "供水公司"]))
     assert ticket.status == "accepted" and ticket.departments == ["水务局", "供水公司"]
     assert [r.dispatched for r in ticket.revisions] == [True]
+    assert (await ledger.summary(clock.now - timedelta(hours=1))).redispatched == 1
     [told] = await ledger.changes_since(cursor)
     assert (told.status, told.note, told.kind) == ("accepted", "已改派至水务局", "status")
     # returned again by the new department, and insisted on: sent to the same department once more
@@ -886,6 +887,8 @@ async def test_redispatching_a_returned_ticket_sends_it_out_again(ledger: LocalL
     # a correction of an open ticket's departments is no dispatch: the status stays
     moved = await ledger.correct(ref.ticket_id, Correction(by="op1", departments=["供水公司"]))
     assert moved.status == "accepted" and not moved.revisions[-1].dispatched
+    assert (await ledger.summary(clock.now - timedelta(hours=1))).redispatched == 1  # one ticket, twice
+    assert (await ledger.summary(clock.now + timedelta(seconds=1))).redispatched == 0
 
 
 async def test_a_done_ticket_is_reclassified_but_never_redispatched(ledger: LocalLedger) -> None:

@@ -24,7 +24,7 @@
     handback: "交还机器人", close: "结束会话", transfer: "转交", reply: "回复市民", "reply.refused": "回复被拒绝",
     note: "内部备注", "form.save": "保存工单信息", "ticket.file": "登记工单", "ticket.status": "工单状态变更",
     "canned.update": "修改常用语", "user.create": "创建账号", "user.disable": "停用账号",
-    "dead.retry": "重试异常记录", "dead.discard": "丢弃异常记录", "ticket.search": "工单查询", "ticket.note": "办理进展", "ticket.urge": "登记催办", "ticket.export": "导出工单",
+    "dead.retry": "重试异常记录", "dead.discard": "丢弃异常记录", "ticket.search": "工单查询", "ticket.note": "办理进展", "ticket.urge": "登记催办", "ticket.correct": "更正/改派", "ticket.export": "导出工单",
     "knowledge.create": "新增知识库条目", "knowledge.update": "修改知识库", "knowledge.disable": "停用知识库条目",
     "knowledge.delete": "删除知识库条目", "knowledge.restore": "知识库条目恢复为文件版本", "knowledge.export": "导出知识库",
     "knowledge.clear_folded": "清除已并入文件的修改"
@@ -758,7 +758,7 @@
       var tr = el("tr");
       [r.label, r.filed, r.resolved, r.rated, percent(r.response_rate), percent(r.satisfaction),
         (r.ratings["满意"] || 0) + " / " + (r.ratings["基本满意"] || 0) + " / " + (r.ratings["不满意"] || 0),
-        r.urged || 0
+        r.urged || 0, r.redispatched || 0
       ].forEach(function (v) { tr.appendChild(el("td", "", v)); });
       tb.appendChild(tr);
     });
@@ -922,6 +922,7 @@
     if ($("lq-overdue").checked) params.set("overdue", "true");
     if ($("lq-due-soon").checked) params.set("due_soon", "true");
     if ($("lq-urged").checked) params.set("urged", "true");
+    if ($("lq-reviewed").checked) params.set("reviewed", "true");
     if ($("lq-rating").value) params.set("rating", $("lq-rating").value);
     return params;
   }
@@ -1011,13 +1012,17 @@
     var ol = $("ld-history");
     ol.textContent = "";
     // the steps of the work and the citizen's 催办 and 补充, in the order they came
-    var steps = t.history.concat(t.followups || []);
+    var revisions = (t.revisions || []).map(function (r) {
+      return { at: r.at, kind: "revision", label: r.dispatched ? "改派" : Object.keys(r.after).length ? "更正" : "审核无误",
+               note: r.by + (Object.keys(r.after).length ? "：" + revisionText(r) : "") + (r.reason ? "（" + r.reason + "）" : "") };
+    });
+    var steps = t.history.concat(t.followups || [], revisions);
     steps.sort(function (a, b) { return a.at - b.at; });
     steps.forEach(function (h) {
       var li = el("li");
       li.appendChild(el("span", "muted", dateTime(h.at)));
       li.setAttribute("data-kind", h.kind || "status");
-      li.appendChild(el("b", "", h.kind === "note" ? "办理进展" : h.kind === "urge" ? "市民催办" : h.kind === "info" ? "市民补充" : STATUS[h.status] || h.status));
+      li.appendChild(el("b", "", h.label || (h.kind === "note" ? "办理进展" : h.kind === "urge" ? "市民催办" : h.kind === "info" ? "市民补充" : STATUS[h.status] || h.status)));
       if (h.note) li.appendChild(el("span", "", h.note));
       ol.appendChild(li);
     });
@@ -1031,6 +1036,102 @@
     if (d.status_by_platform) actions.appendChild(el("p", "muted small", "工单状态由工单平台管理"));
     else actions.appendChild(ticketControls(t, function () { showTicket(t.ticket_id); }));
     if (t.status !== "resolved" && t.status !== "closed") actions.appendChild(urgeControls(t));
+    actions.appendChild(correctControls(t, d.status_by_platform));
+  }
+  // 更正 / 改派 / 审核无误: how the ticket was read (分类, 诉求类型, 紧急) and who handles it (承办部门),
+  // as an operator finds them. A ticket its department 退回 goes out again to the departments given
+  // (已派单: the citizen hears it); a done one keeps its departments. Each is kept with who, when
+  // and why (the reason is the centre's: the citizen never sees it), and is a label for the NLU.
+  var FIELD_NAMES = { category: "分类", request_type: "诉求类型", urgent: "紧急", departments: "承办部门" };
+  var REQUEST_TYPES = ["投诉", "举报", "求助", "咨询", "建议", "表扬"];
+  function shownValue(name, v) {
+    if (typeof v === "boolean") return v ? "是" : "否";
+    if (Array.isArray(v)) return v.join(name === "category" ? "/" : "、") || "—";
+    return v || "—";
+  }
+  function revisionText(r) {
+    return Object.keys(r.after).map(function (k) {
+      return FIELD_NAMES[k] + " " + shownValue(k, r.before[k]) + " → " + shownValue(k, r.after[k]);
+    }).join("；");
+  }
+  var routing = null;  // the taxonomy's categories, asked once
+  function loadRouting() {
+    if (!routing) {
+      routing = api("GET", "/routing").then(function (d) {
+        var list = $("routing-categories");
+        d.categories.forEach(function (c) { var o = el("option"); o.value = c; list.appendChild(o); });
+        return d;
+      }).catch(function (e) { routing = null; throw e; });
+    }
+    return routing;
+  }
+  function correctControls(t, platformRoutes) {
+    var done = t.status === "resolved" || t.status === "closed";
+    var redispatch = t.status === "returned" && !platformRoutes;
+    var box = el("details", "correct-box");
+    box.open = redispatch;
+    box.appendChild(el("summary", "", redispatch ? "改派（承办单位已退回，请重新派单）" : "更正分类 / 改派"));
+    var split = function (v, re) { return v.split(re).map(function (x) { return x.trim(); }).filter(Boolean); };
+    var field = function (label, input) {
+      var row = el("label", "correct-field");
+      row.appendChild(el("span", "", label));
+      row.appendChild(input);
+      box.appendChild(row);
+      return input;
+    };
+    var cat = field("分类", el("input"));
+    cat.value = (t.category || []).join("/");
+    cat.placeholder = "一级/二级/三级";
+    cat.maxLength = 130;
+    cat.setAttribute("list", "routing-categories");
+    cat.addEventListener("focus", function () { loadRouting().catch(function () {}); });
+    var type = field("诉求类型", el("select"));
+    [""].concat(REQUEST_TYPES).forEach(function (x) { var o = el("option", "", x || "未指定"); o.value = x; type.appendChild(o); });
+    type.value = t.request_type || "";
+    var urgent = field("紧急", el("input"));
+    urgent.type = "checkbox";
+    urgent.checked = !!t.urgent;
+    var deps = field("承办部门", el("input"));
+    deps.value = (t.departments || []).join("，");
+    deps.placeholder = "主办，协办…";
+    deps.disabled = platformRoutes || done;
+    if (platformRoutes) box.appendChild(el("p", "muted small", "派单由工单平台管理，此处只更正分类"));
+    else if (done) box.appendChild(el("p", "muted small", "工单已办结，只能更正分类"));
+    var reason = field(redispatch ? "改派原因" : "说明", el("input"));
+    reason.placeholder = "内部记录，不发给市民";
+    reason.maxLength = 200;
+    var row = el("div", "correct-actions");
+    var suggest = el("button", "link", "按分类建议承办部门");
+    suggest.type = "button";
+    suggest.hidden = deps.disabled;
+    suggest.addEventListener("click", function () {
+      api("GET", "/routing?category=" + encodeURIComponent(cat.value.trim())).then(function (d) {
+        deps.value = d.suggested.join("，");
+      }).catch(function (e) { toast(e.message, true); });
+    });
+    var save = el("button", "", redispatch ? "改派" : "保存更正");
+    save.type = "button";
+    var ok = el("button", "", "审核无误");
+    ok.type = "button";
+    ok.title = "分类、诉求类型和承办部门无误（记入质检）";
+    var send = function (body) {
+      return api("POST", "/tickets/" + encodeURIComponent(t.ticket_id) + "/correct", body).then(function (r) {
+        var last = r.revisions[r.revisions.length - 1];
+        toast(last && last.dispatched ? "已改派，市民将收到派单通知" : last && Object.keys(last.after).length ? "已保存更正" : "已记录：审核无误");
+        showTicket(t.ticket_id);
+      }).catch(function (e) { toast(e.message, true); });
+    };
+    save.addEventListener("click", function () {
+      var body = { category: split(cat.value, /[\/／]/).slice(0, 3), request_type: type.value, urgent: urgent.checked,
+                   reason: reason.value.trim() };
+      if (!deps.disabled) body.departments = split(deps.value, /[,，、]/).slice(0, 6);
+      if (redispatch && !body.departments.length) { toast("请填写改派的承办部门", true); return; }
+      send(body);
+    });
+    ok.addEventListener("click", function () { send({ reason: reason.value.trim() }); });
+    row.appendChild(suggest); row.appendChild(save); row.appendChild(ok);
+    box.appendChild(row);
+    return box;
   }
   // 来电催办: a caller presses for the ticket; recorded once a day, as the bot does in a chat
   function urgeControls(t) {
