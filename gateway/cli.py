@@ -10,7 +10,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TextIO
 
 import typer
 from pydantic import ValidationError
@@ -187,6 +187,48 @@ def _on_ticket(work: Callable[[TicketClient], Awaitable[Ticket]]) -> None:
             await client.close()
 
     asyncio.run(main())
+
+
+@admin_app.command("labels")
+def admin_labels(
+    out: Annotated[Path, typer.Argument(help="the file to write (CSV for category, JSONL for request_type)")],
+    task: Annotated[str, typer.Option(help="category | request_type")] = "category",
+    days: Annotated[int, typer.Option(min=0, help="only tickets filed in the last DAYS days (0: all)")] = 0,
+) -> None:
+    """Write the tickets operators reviewed (更正, 改派, 审核无误) as an evaluation file of real
+    labelled messages for `hotline nlu evaluate --task TASK --data OUT`, phone and ID numbers
+    masked; each row also says what the ticket was filed with (nlu_*) and whether the operator
+    confirmed or corrected it."""
+    from datetime import UTC, datetime, timedelta
+
+    from gateway import labels
+    from ticket_client import make_client
+    from ticket_client.base import TicketError, TicketQuery
+
+    if task not in ("category", "request_type"):
+        err.print(f"[red]unknown task {task!r}[/]; use category or request_type")
+        raise typer.Exit(2)
+    since = datetime.now(UTC) - timedelta(days=days) if days else None
+
+    async def main(fh: TextIO) -> labels.Written:
+        client = make_client(_settings())
+        try:
+            return await labels.write(client, task, fh, TicketQuery(since=since))  # type: ignore[arg-type]
+        finally:
+            await client.close()
+
+    try:
+        with open(out, "w", encoding="utf-8", newline="") as fh:
+            written = asyncio.run(main(fh))
+    except TicketError as exc:
+        out.unlink(missing_ok=True)  # no half a file to evaluate
+        err.print(f"[red]{type(exc).__name__}:[/] {exc}")
+        raise typer.Exit(1) from exc
+    agreement = f"{written.agreement:.1%}" if written.agreement is not None else "—"
+    err.print(f"{written.rows} rows to {out} (confirmed {written.reviews['confirmed']}, corrected "
+              f"{written.reviews['corrected']}; the filing agreed with the operator on {agreement})")
+    if written.rows:
+        err.print(f"next: hotline nlu evaluate --task {task} --data {out}")
 
 
 @admin_app.command("dead-letters")
