@@ -39,20 +39,17 @@ from gateway.console.auth import (
     UserDep,
     same_origin,
 )
-from gateway.console.routing import Routing
+from gateway.console.routing import CorrectIn, Routing
 from gateway.console.users import User, UserError, UserStore, generate_password
 from gateway.errors import AuthError, BadInput, Conflict, Forbidden, NotFound, RateLimited
 from gateway.runtime import Runtime
-from nlu import REQUEST_TYPES
 from nlu.pii import mask_pii
 from ticket_client import deadlines
 from ticket_client.base import (
     MAX_NOTE,
-    MAX_REASON,
     MAX_URGE_NOTE,
     RATINGS,
     STATUSES,
-    Correction,
     NoteRefused,
     TicketQuery,
 )
@@ -231,20 +228,6 @@ class ProgressIn(BaseModel):
 
 class UrgeIn(BaseModel):
     note: WellFormedStr = Field(default="", max_length=MAX_URGE_NOTE - len(OPERATOR_URGE))  # what the caller said
-
-
-Level = Annotated[WellFormedStr, Field(max_length=40)]
-Unit = Annotated[WellFormedStr, Field(max_length=40)]
-
-
-class CorrectIn(BaseModel):
-    """更正 / 改派 / 审核无误 (a field left out stays as it is; nothing changed is a confirmation)."""
-
-    category: list[Level] | None = Field(default=None, max_length=3)
-    request_type: str | None = None
-    urgent: bool | None = None
-    departments: list[Unit] | None = Field(default=None, max_length=6)
-    reason: WellFormedStr = Field(default="", max_length=MAX_REASON)
 
 
 class CannedIn(BaseModel):
@@ -530,9 +513,7 @@ async def ticket_correct(ticket_id: str, body: CorrectIn, user: UserDep, request
     console = _console(request)
     if console.rt.tickets is None:
         raise NotFound("工单系统未就绪")
-    if body.request_type is not None and body.request_type not in ("", *REQUEST_TYPES):
-        raise BadInput(f"未知的诉求类型“{body.request_type}”（可选：{'、'.join(REQUEST_TYPES)}）")
-    ticket = await console.rt.tickets.correct(ticket_id, Correction(by=user.name, **body.model_dump()))
+    ticket = await console.rt.tickets.correct(ticket_id, body.correction(user.name))
     revision = ticket.revisions[-1] if ticket.revisions else None
     if revision is not None and revision.dispatched:
         console.rt.kick_status()

@@ -9,10 +9,35 @@ the file does not know (a new 专班, a district office).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import BaseModel, Field
+
+from channels.base import WellFormedStr
+from gateway.errors import BadInput
+from nlu import REQUEST_TYPES
 from nlu.builtin import artifact_taxonomy
 from nlu.departments import DepartmentMap
+from ticket_client.base import CORRECTED_FIELDS, MAX_REASON, Correction
+
+Name = Annotated[WellFormedStr, Field(max_length=40)]  # a level of a category, or a unit's name
+
+
+class CorrectIn(BaseModel):
+    """更正 / 改派 / 审核无误 as the console and the admin API take it: a field left out stays as
+    it is; nothing changed is a confirmation."""
+
+    category: list[Name] | None = Field(default=None, max_length=3)
+    request_type: str | None = None
+    urgent: bool | None = None
+    departments: list[Name] | None = Field(default=None, max_length=6)
+    reason: WellFormedStr = Field(default="", max_length=MAX_REASON)
+
+    def correction(self, by: str) -> Correction:
+        """The ticket client's Correction by ``by``; 400 for a request type that is none of the six."""
+        if self.request_type is not None and self.request_type not in ("", *REQUEST_TYPES):
+            raise BadInput(f"未知的诉求类型“{self.request_type}”（可选：{'、'.join(REQUEST_TYPES)}）")
+        return Correction(by=by, **self.model_dump(include={*CORRECTED_FIELDS, "reason"}))
 
 
 class Routing:

@@ -16,6 +16,7 @@ from channels.media import file_response, find, media_roots
 from config.workdays import midnight
 from gateway import filing, keys
 from gateway.console import export
+from gateway.console.routing import CorrectIn
 from gateway.deps import AdminDep, RuntimeDep, TicketsDep
 from gateway.errors import BadInput, NotFound
 from ticket_client.base import MAX_NOTE, STATUSES, TicketQuery
@@ -82,6 +83,21 @@ async def add_note(ticket_id: str, body: NoteIn, _: AdminDep, tickets: TicketsDe
     channel, and no survey follows. 409 on a closed ticket, or where the platform owns the notes."""
     ticket = await tickets.add_note(ticket_id, body.note)
     rt.kick_status()
+    return ticket.model_dump(mode="json")
+
+
+class AdminCorrectIn(CorrectIn):
+    by: WellFormedStr = Field(default="admin", min_length=1, max_length=64)  # who, as the calling system names them
+
+
+@router.post("/tickets/{ticket_id}/correct")
+async def correct(ticket_id: str, body: AdminCorrectIn, _: AdminDep, tickets: TicketsDep, rt: RuntimeDep) -> dict[str, Any]:
+    """更正 / 改派 / 审核无误 from the centre's dispatch system, as the console's: a returned ticket
+    given departments goes out again (the citizen hears 已派单); kept as a revision ``by`` whom the
+    caller names. 409 for a 改派 of a done ticket, or where the platform routes (open311)."""
+    ticket = await tickets.correct(ticket_id, body.correction(body.by))
+    if ticket.revisions and ticket.revisions[-1].dispatched:
+        rt.kick_status()
     return ticket.model_dump(mode="json")
 
 
