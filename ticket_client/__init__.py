@@ -22,6 +22,7 @@ from ticket_client.base import (
     STATUSES,
     TRANSITIONS,
     Correction,
+    CorrectionCount,
     CorrectionRefused,
     FollowUp,
     InvalidNote,
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Correction",
+    "CorrectionCount",
     "CorrectionRefused",
     "FollowUp",
     "MAX_NOTE",

@@ -186,6 +186,19 @@ class Revision(BaseModel):
         return not self.after
 
 
+class CorrectionCount(BaseModel):
+    """How often operators changed one reading into another in a period (更正统计): the first
+    level of the category (``field="category"``), or the primary department (``"departments"``:
+    派单纠错, with ``category``, the tickets' category now, 一级/二级). A pair that keeps coming back
+    is a rule to fix: the NLU's training, or ``config/departments.yml``."""
+
+    field: Literal["category", "departments"]
+    before: str
+    after: str
+    category: str = ""
+    count: int
+
+
 class TicketRef(BaseModel):
     ticket_id: str
     status: str
@@ -425,6 +438,10 @@ class TicketClient(Protocol):
         ...
 
     async def summary(self, since: datetime) -> Summary: ...
+
+    async def correction_counts(self, since: datetime) -> list[CorrectionCount]:
+        """The corrections made since ``since``, counted by what was changed into what (most first)."""
+        ...
 
     async def ping(self) -> None: ...
 

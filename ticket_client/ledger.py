@@ -18,6 +18,7 @@ serialised transaction like every other write.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ from ticket_client.base import (
     TRANSITIONS,
     URGE_QUIET,
     Correction,
+    CorrectionCount,
     CorrectionRefused,
     FollowUp,
     InvalidNote,
@@ -926,6 +928,24 @@ class LocalLedger:
                 urged=int(urged or 0),
                 redispatched=int(redispatched or 0),
             )
+
+    async def correction_counts(self, since: datetime) -> list[CorrectionCount]:
+        """The revisions since ``since`` that changed a category's first level or a primary
+        department, counted by pair (a 改派 to the same department again counts nothing)."""
+        async with self._edge("counting corrections"), self._read_sessions() as session:
+            rows = await session.execute(
+                select(RevisionRow.before, RevisionRow.after, TicketRow.category)
+                .join(TicketRow, TicketRow.id == RevisionRow.ticket_pk)
+                .where(RevisionRow.at >= since)
+            )
+            counts: Counter[tuple[str, str, str, str]] = Counter()
+            for before, after, category in rows.all():
+                for name in ("category", "departments"):
+                    was, now = (before.get(name) or [""])[0], (after.get(name) or [""])[0]
+                    if name in after and was != now:
+                        counts[(name, was, now, "/".join(category[:2]) if name == "departments" else "")] += 1
+            return [CorrectionCount(field=name, before=was, after=now, category=category, count=n)  # type: ignore[arg-type]
+                    for (name, was, now, category), n in sorted(counts.items(), key=lambda c: (-c[1], c[0]))]
 
     async def ping(self) -> None:
         """Raise ``PlatformUnavailable`` unless the database answers."""

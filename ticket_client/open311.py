@@ -43,6 +43,7 @@ from ticket_client.base import (
     MAX_NOTE,
     STATUSES,
     Correction,
+    CorrectionCount,
     CorrectionRefused,
     NotesManagedByPlatform,
     PlatformMisconfigured,
@@ -570,6 +571,10 @@ class Open311Client:
     async def summary(self, since: datetime) -> Summary:
         """From the mirror, which holds the ratings the platform has no place for."""
         return await self.mirror.summary(since)
+
+    async def correction_counts(self, since: datetime) -> list[CorrectionCount]:
+        """From the mirror, where the console's corrections are kept."""
+        return await self.mirror.correction_counts(since)
 
     async def set_status(self, ticket_id: str, status: str, note: str = "") -> Ticket:
         """Refused: the platform owns the workflow (its changes come back through the poll)."""

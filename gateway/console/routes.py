@@ -731,6 +731,7 @@ async def stats(user: SupervisorDep, request: Request, now_at: NowDep) -> dict[s
         return round(waits[min(len(waits) - 1, int(p * len(waits)))], 1) if waits else None
 
     service = []
+    corrections: list[dict[str, Any]] = []
     overdue = due_soon = urged = 0
     settings = console.rt.settings
     if console.rt.tickets is not None:
@@ -750,10 +751,15 @@ async def stats(user: SupervisorDep, request: Request, now_at: NowDep) -> dict[s
                 "satisfaction": found.satisfaction, "response_rate": found.response_rate,
                 "urged": found.urged, "redispatched": found.redispatched,
             })
+        month = await console.rt.tickets.correction_counts(midnight - timedelta(days=29))
+        for name in ("category", "departments"):
+            corrections += [c.model_dump() for c in month if c.field == name][:10]
     return {
         "now": now,
         "counts": snapshot["counts"],
         "service": service,  # 受理, 办结, 回访: what the centre reports
+        # 更正统计 for 30 days: what operators changed into what, most first (10 of each field)
+        "corrections": corrections,
         "knowledge": await _knowledge_use(console),  # 知识库答复: which answers help, which do not
         "overdue": overdue,  # 超期未办结, by 办理时限
         "due_soon": due_soon,  # 即将超期: due within due_soon_hours (0 = off: the card is hidden)

@@ -609,6 +609,16 @@ def test_operator_redispatches_a_returned_ticket_and_confirms_another(
         page.locator("#lq-reviewed").check()
         page.keyboard.press("Enter")
         expect(page.locator("#lq-results tr")).to_have_count(2)
+
+        # 班长视图: the 改派 counted, and 更正统计 names the department changed into the other
+        _create_operator(settings, "banzhang", "supervisor", "李班长")
+        page.locator("#logout").click()
+        _login(page, base, "banzhang")
+        page.locator("#tab-super").click()
+        expect(page.locator("#s-service tr").first.locator("td").last).to_have_text("1")
+        expect(page.locator("#s-fix-departments tr")).to_have_count(1)
+        expect(page.locator("#s-fix-departments tr")).to_contain_text("供电公司")
+        expect(page.locator("#s-fix-category")).to_contain_text("暂无")  # 城乡建设 stayed 城乡建设
         assert dialogs == [] and errors == []
     finally:
         context.close()

@@ -42,7 +42,12 @@ async def test_a_returned_ticket_is_sent_to_another_department_and_the_citizen_h
     [entry] = [e for e in (await boss.get("/audit?limit=30")).json()["entries"] if e["action"] == "ticket.correct"]
     assert entry["actor"] == "li" and entry["detail"] == {
         "ticket_id": ticket_id, "fields": ["category", "departments"], "dispatched": True}
-    assert (await boss.get("/stats")).json()["service"][0]["redispatched"] == 1
+    stats = (await boss.get("/stats")).json()
+    assert stats["service"][0]["redispatched"] == 1
+    assert stats["corrections"] == [
+        {"field": "departments", "before": rev["before"]["departments"][0], "after": "供电公司",
+         "category": "城乡建设/城市建设和市政管理", "count": 1},
+    ]  # the category's first level stayed 城乡建设: no 分类 row
 
 
 async def test_a_confirmation_and_the_refusals(app: Any, client: httpx.AsyncClient, console_login: Any) -> None:

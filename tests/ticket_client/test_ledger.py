@@ -910,3 +910,24 @@ async def test_a_corrected_filing_is_never_forgotten(ledger: LocalLedger) -> Non
     await ledger.correct(ref.ticket_id, Correction(by="op1", category=["农村农业"]))
     assert await ledger.abandon("kept") is None
     assert (await ledger.get(ref.ticket_id)).category == ["农村农业"]
+
+
+async def test_corrections_are_counted_by_what_was_changed_into_what(ledger: LocalLedger, clock: FakeClock) -> None:
+    start = clock.now
+    refs = [await ledger.file(draft(f"web:{i}", category=["环境保护", "噪音污染"], departments=["生态环境局", "公安局"]),
+                              f"k{i}") for i in range(4)]
+    for ref in refs[:3]:  # three noise tickets that were building sites: category and department corrected
+        await ledger.correct(ref.ticket_id, Correction(by="op1", category=["城乡建设", "城市建设和市政管理"],
+                                                       departments=["城市管理和综合执法局", "生态环境局"]))
+    await ledger.correct(refs[3].ticket_id, Correction(by="op1", departments=["生态环境局"]))  # co-handler dropped: same primary
+    await ledger.correct(refs[3].ticket_id, Correction(by="qa"))  # a confirmation changes nothing
+    await ledger.correct(refs[0].ticket_id, Correction(by="op1", category=["城乡建设", "住房保障"]))  # level 1 stays
+    assert [c.model_dump() for c in await ledger.correction_counts(start)] == [
+        {"field": "category", "before": "环境保护", "after": "城乡建设", "category": "", "count": 3},
+        {"field": "departments", "before": "生态环境局", "after": "城市管理和综合执法局",
+         "category": "城乡建设/城市建设和市政管理", "count": 2},
+        {"field": "departments", "before": "生态环境局", "after": "城市管理和综合执法局",
+         "category": "城乡建设/住房保障", "count": 1},
+    ]
+    clock.advance(minutes=1)
+    assert await ledger.correction_counts(clock.now) == []

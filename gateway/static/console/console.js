@@ -705,6 +705,7 @@
       $("s-frt-median").textContent = d.first_reply_s.median === null ? "—" : duration(d.first_reply_s.median);
       $("s-frt-p90").textContent = d.first_reply_s.p90 === null ? "—" : duration(d.first_reply_s.p90);
       renderService(d.service || []);
+      renderCorrections(d.corrections || []);
       renderKnowledgeUse(d.knowledge);
       $("s-overdue").textContent = d.overdue || 0;
       $("card-overdue").classList.toggle("alert", (d.overdue || 0) > 0);
@@ -771,6 +772,27 @@
   // (解决率 = 已解决 / (已解决 + 未解决); those who said neither are not counted). An entry since
   // switched off or deleted keeps its question, marked; one nothing is known of shows its id.
   var KB_GONE = { disabled: "已停用", deleted: "已删除" };
+  // 更正统计: what operators changed into what in 30 days, a rule to fix where a pair keeps coming back
+  function renderCorrections(rows) {
+    [["category", "s-fix-category"], ["departments", "s-fix-departments"]].forEach(function (part) {
+      var tb = $(part[1]);
+      tb.textContent = "";
+      var mine = rows.filter(function (r) { return r.field === part[0]; });
+      if (!mine.length) {
+        var none = el("tr");
+        var td = el("td", "muted", "暂无");
+        td.colSpan = part[0] === "category" ? 3 : 4;
+        none.appendChild(td);
+        tb.appendChild(none);
+      }
+      mine.forEach(function (r) {
+        var tr = el("tr");
+        (part[0] === "category" ? [r.before || "未分类", r.after || "未分类", r.count]
+          : [r.category || "未分类", r.before || "—", r.after || "—", r.count]).forEach(function (v) { tr.appendChild(el("td", "", v)); });
+        tb.appendChild(tr);
+      });
+    });
+  }
   function renderKnowledgeUse(k) {
     var tb = $("s-kb");
     tb.textContent = "";
