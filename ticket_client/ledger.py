@@ -17,6 +17,7 @@ serialised transaction like every other write.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Sequence
@@ -78,6 +79,7 @@ from ticket_client.models import (
 
 # Ticket numbers carry the date in China (no daylight saving, so a fixed offset is exact).
 SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
+SQLITE_STOP_S = 0.05  # after a SQLite file failed to open: aiosqlite's thread stops meanwhile (``_edge``)
 WRITE_LOCK_KEY = 0x12345_0002  # pg_advisory_xact_lock key serialising ledger writes
 
 
@@ -223,6 +225,11 @@ class LocalLedger:
         try:
             yield
         except UNAVAILABLE_ERRORS as err:
+            if self._dialect == "sqlite":
+                # aiosqlite stops a connection that failed to open in its worker thread, which then
+                # answers a future on this loop: a loop closed before that (a CLI's asyncio.run, a
+                # test's) makes the thread raise. It takes microseconds; wait for it here.
+                await asyncio.sleep(SQLITE_STOP_S)
             raise PlatformUnavailable(f"ticket ledger unavailable while {action}: {_describe(err)}") from err
 
     @asynccontextmanager
