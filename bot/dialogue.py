@@ -8,7 +8,7 @@ harmless. Filing itself goes through the ticket client's outbox: the bot never w
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel, Field
@@ -89,7 +89,7 @@ URGE_MAX_CHARS = 40  # a longer message that presses ("…三天了还没人修"
 URGE_WHICH = 3  # open tickets offered as buttons when an urge names none
 # 补充 goes to an open ticket filed this recently (older ones: the citizen names the matter again)
 SUPPLEMENT_WINDOW = timedelta(days=7)
-MENU_QUESTIONS = 5  # the knowledge base's first questions offered by the menu's 常见问题
+MENU_QUESTIONS = 5  # the knowledge base's questions offered by the menu's 常见问题 (most useful first)
 SUPPLEMENT_TO = re.compile(r"补充到\s*(\S+)")  # the button that says which ticket a 补充 is for
 SOLVED = re.compile(r"(?:已经?|也)?解决了?|明白了?|知道了|懂了|清楚了|好的?|可以了|行了?|谢谢|感谢|多谢|ok|OK")
 UNSOLVED = re.compile(r"没有?解决|未解决|不能解决|解决不了|还是不行|不行|没用|没有用|不对|帮我登记|登记|转交")
@@ -137,12 +137,15 @@ class Bot:
         nlu: NluBackend | None = None,
         knowledge: Callable[[], KnowledgeBase | None] | None = None,
         due: Callable[[Ticket], datetime | None] | None = None,
+        popular: Callable[[], Sequence[str]] | None = None,
     ) -> None:
         self.tickets = tickets
         self.due = due  # a ticket's 办理时限 (the gateway's settings): told with its status
         self.nlu = nlu  # reads a matter the citizen raised mid-draft once its turn comes
         # the city's knowledge base (知识库) as it is now: its editors change it without a restart
         self.knowledge = knowledge
+        # its entries' ids, the most useful lately first (the gateway counts them): 常见问题's order
+        self.popular = popular
 
     async def handle(
         self,
@@ -338,13 +341,21 @@ class Bot:
             turn.replies.append(await self._progress(msg, parse))
         elif key == "hotline:faq":
             kb = self.knowledge() if self.knowledge is not None else None
-            questions = [e.question for e in kb.entries[:MENU_QUESTIONS]] if kb is not None else []
+            questions = self._common_questions(kb) if kb is not None else []
             turn.replies.append(Reply(text=say("menu_faq"), buttons=questions) if questions else Reply(text=say("help")))
         else:
             return turn
         if drafting:
             turn.replies.append(_resume(turn.state))
         return turn
+
+    def _common_questions(self, kb: KnowledgeBase) -> list[str]:
+        """常见问题: the entries citizens were answered by most lately (and did not turn down),
+        then the file's first ones, MENU_QUESTIONS in all."""
+        by_id = {e.id: e for e in kb.entries}
+        ranked = [by_id[i] for i in (self.popular() if self.popular is not None else ()) if i in by_id]
+        chosen = list({e.id: e for e in [*ranked, *kb.entries]}.values())[:MENU_QUESTIONS]
+        return [e.question for e in chosen]
 
     def _knows(self, text: str, parse: Parse) -> Hit | None:
         """The knowledge base's answer to a short question (咨询), if it has a confident one."""

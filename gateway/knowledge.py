@@ -33,13 +33,14 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
 import yaml
 from redis.exceptions import RedisError, WatchError
 
+from config.workdays import BEIJING
 from gateway import keys
 from gateway.errors import BadInput, Conflict, NotFound, ServiceUnavailable
 from nlu.knowledge import Entry, KnowledgeBase, knowledge_for, knowledge_state, near_duplicates, problems
@@ -50,6 +51,8 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 REFRESH_S = 2.0  # how often a process looks for other processes' edits and a changed file
+USAGE_DAYS = 30  # the 班长视图's 知识库答复, and the days 常见问题 is ranked over
+RANK_S = 600.0  # how often a process ranks the entries by use again (常见问题's order)
 SIBLINGS_WAIT_S = 2.0  # a save waits at most this long for this process's other sources to use it
 STOP_GRACE_S = 2.0  # a refresh still running at shutdown (Redis unreachable) is then cancelled
 
@@ -220,6 +223,24 @@ _sources: weakref.WeakSet[KnowledgeSource] = weakref.WeakSet()
 _sources_lock = threading.Lock()
 
 
+async def usage(redis: Any, days: int = USAGE_DAYS) -> dict[str, dict[str, int]]:
+    """Per entry id, how often over the last ``days`` Beijing days the bot answered with it and
+    citizens said it solved the matter or not (the workers count each turn's, per day)."""
+    today = datetime.now(BEIJING).date()
+    async with redis.pipeline(transaction=False) as pipe:
+        for back in range(days):
+            pipe.hgetall(keys.knowledge_day((today - timedelta(days=back)).strftime("%Y%m%d")))
+        per_day = await pipe.execute()
+    counts: dict[str, dict[str, int]] = {}
+    for day in per_day:
+        for name, n in day.items():
+            entry, _, outcome = name.rpartition("|")
+            counts.setdefault(entry, {"answered": 0, "solved": 0, "unsolved": 0})
+            if outcome in counts[entry]:
+                counts[entry][outcome] += int(n)
+    return counts
+
+
 async def _wake_others(source: KnowledgeSource, version: int) -> None:
     """Have this process's other sources (the worker thread's: the bot's) take ``version`` now,
     and wait until they have, so that a saved edit is what the bot answers with here at once."""
@@ -260,8 +281,15 @@ class KnowledgeSource:
         self._stopping = False
         self._recorded: dict[str, str] = {}  # the questions this process has written to Redis
         self._remembered: tuple[KnowledgeBase | None, KnowledgeBase | None] | None = None  # for (kb, base)
+        self._popular: tuple[str, ...] = ()
+        self._ranked_at: float | None = None  # time.monotonic() of the last ranking
 
     # --- the bot's side ---------------------------------------------------------------------------
+    def popular(self) -> tuple[str, ...]:
+        """Entry ids by use over the last USAGE_DAYS, most useful first (answered and not said
+        unsolved; ranked every RANK_S): the order of the menu's 常见问题. No I/O."""
+        return self._popular
+
     def current(self) -> KnowledgeBase | None:
         """What the bot answers from now: no I/O, called in every bot turn. Before the first
         refresh, the file's base alone."""
@@ -335,6 +363,15 @@ class KnowledgeSource:
             if version != self._version or base is not self._base:
                 await self._rebuild(version, base)
             await self._remember()
+        if self.enabled and (self._ranked_at is None or time.monotonic() - self._ranked_at >= RANK_S):
+            await self.rank()
+
+    async def rank(self) -> None:
+        """Order the entries by how useful citizens found them lately (see :meth:`popular`)."""
+        counts = await usage(self.redis)
+        useful = {entry: c["answered"] - c["unsolved"] for entry, c in counts.items()}
+        self._popular = tuple(sorted((e for e, n in useful.items() if n > 0), key=lambda e: (-useful[e], e)))
+        self._ranked_at = time.monotonic()
 
     async def _rebuild(self, version: int, base: KnowledgeBase | None) -> None:
         if not self.enabled:  # turned off: nothing to answer from, whatever the console holds

@@ -141,7 +141,7 @@ class Runtime:
         assert self.tickets is not None
         settings = self.settings
         self.bot = Bot(self.tickets, self.nlu, knowledge=self.knowledge.current,
-                       due=lambda ticket: deadlines.due_at(ticket, settings))
+                       due=lambda ticket: deadlines.due_at(ticket, settings), popular=self.knowledge.popular)
 
     async def list_tickets(self, conversation_key: str) -> list[dict[str, Any]]:
         """A citizen's own tickets for channel pages (the mini-program, the widget)."""

@@ -42,6 +42,7 @@ from gateway.console.auth import (
 from gateway.console.routing import CorrectIn, Routing
 from gateway.console.users import User, UserError, UserStore, generate_password
 from gateway.errors import AuthError, BadInput, Conflict, Forbidden, NotFound, RateLimited
+from gateway.knowledge import USAGE_DAYS, usage
 from gateway.runtime import Runtime
 from nlu.pii import mask_pii
 from ticket_client import deadlines
@@ -777,7 +778,7 @@ async def stats(user: SupervisorDep, request: Request, now_at: NowDep) -> dict[s
     }
 
 
-async def _knowledge_use(console: ConsoleState, days: int = 30) -> dict[str, Any]:
+async def _knowledge_use(console: ConsoleState, days: int = USAGE_DAYS) -> dict[str, Any]:
     """The knowledge base's answers over the last ``days`` Beijing days: per entry, how often the bot
     gave it and how often the citizen said it solved the matter or not (most given first). An entry
     since switched off or deleted is named by its question still (``state`` says which), or by a
@@ -786,18 +787,7 @@ async def _knowledge_use(console: ConsoleState, days: int = 30) -> dict[str, Any
     if not source.enabled:
         return {"days": days, "enabled": False, "totals": {"answered": 0, "solved": 0, "unsolved": 0},
                 "entries": []}
-    today = datetime.now(BEIJING).date()
-    async with console.redis.pipeline(transaction=False) as pipe:
-        for back in range(days):
-            pipe.hgetall(keys.knowledge_day((today - timedelta(days=back)).strftime("%Y%m%d")))
-        per_day = await pipe.execute()
-    counts: dict[str, dict[str, int]] = {}
-    for day in per_day:
-        for field, n in day.items():
-            entry, _, outcome = field.rpartition("|")
-            counts.setdefault(entry, {"answered": 0, "solved": 0, "unsolved": 0})
-            if outcome in counts[entry]:
-                counts[entry][outcome] += int(n)
+    counts = await usage(console.redis, days)
     ranked = sorted(counts.items(), key=lambda item: (-item[1]["answered"], item[0]))[:20]
     totals = {k: sum(c[k] for c in counts.values()) for k in ("answered", "solved", "unsolved")}
     names = await source.names([entry for entry, _ in ranked])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bot.dialogue import Bot, Turn, parse_context
@@ -11,6 +13,8 @@ from nlu.knowledge import KnowledgeBase
 from tests.bot.test_dialogue import Citizen, texts
 from tests.bot.test_knowledge import KB, SOCIAL_CARD
 from ticket_client import LocalLedger
+
+SHIPPED = Path(__file__).resolve().parents[2] / "config" / "knowledge.yml"
 
 
 @pytest.fixture
@@ -50,6 +54,21 @@ async def test_faq_offers_the_knowledge_bases_questions_and_a_tap_answers(citize
     assert turn.replies[-1].buttons == [SOCIAL_CARD.question] and "常问的问题" in texts(turn)
     turn = await citizen.says(SOCIAL_CARD.question)  # the button's words come back as a message
     assert SOCIAL_CARD.answer in texts(turn) and turn.knowledge == (SOCIAL_CARD.id, "answered")
+
+
+async def test_faq_offers_the_most_useful_answers_first_then_the_files_first(ledger: LocalLedger) -> None:
+    from nlu import get_backend
+
+    shipped = KnowledgeBase.load(SHIPPED)
+    first, *rest = shipped.entries
+    popular = [rest[5].id, "gone-entry", rest[2].id]  # an id the base no longer has is passed over
+    citizen = Citizen(Bot(ledger, get_backend(), knowledge=lambda: shipped, popular=lambda: popular))
+    turn = await taps(citizen, "hotline:faq")
+    assert turn.replies[-1].buttons == [rest[5].question, rest[2].question, first.question,
+                                        rest[0].question, rest[1].question]
+    popular = [e.id for e in reversed(shipped.entries)]  # the counts changed: the next tap says so
+    turn = await taps(citizen, "hotline:faq")
+    assert turn.replies[-1].buttons == [e.question for e in reversed(shipped.entries)][:5]
 
 
 async def test_faq_without_a_knowledge_base_says_how_to_use_the_bot(ledger: LocalLedger) -> None:

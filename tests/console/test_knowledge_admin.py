@@ -190,6 +190,7 @@ async def test_another_process_sees_the_edit(
     await rt.start(workers=False)
     try:
         assert rt.bot is not None and rt.bot.knowledge == rt.knowledge.current  # what its bot asks
+        assert rt.bot.popular == rt.knowledge.popular  # and 常见问题's order
         hit = rt.knowledge.current().answer(HOURS_ASKED)
         assert hit is not None and hit.entry.answer != NEW_HOURS
         boss = await console_login("li", "supervisor")
@@ -474,6 +475,27 @@ async def wait_for_answer(source: KnowledgeSource, answer: str, timeout: float =
             return
         assert time.monotonic() < deadline, f"still {hit and hit.entry.answer!r}"
         await asyncio.sleep(0.05)
+
+
+async def test_entries_are_ranked_by_how_useful_citizens_found_them(
+    sources: tuple[KnowledgeSource, KnowledgeSource], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """常见问题's order: answered and not said unsolved, over the last 30 Beijing days."""
+    source, _ = sources
+    assert source.popular() == ()  # ranked at start: nothing answered yet
+    def day(back: int) -> str:
+        return keys.knowledge_day((datetime.now(timezone(timedelta(hours=8))) - timedelta(days=back)).strftime("%Y%m%d"))
+
+    today, long_ago = day(0), day(knowledge.USAGE_DAYS)
+    await source.redis.hset(today, mapping={"service-hours|answered": 3, "service-hours|unsolved": 3,
+                                            "social-card|answered": 2, "social-card|solved": 1,
+                                            "hukou|answered": 5, "hukou|unsolved": 1})
+    await source.redis.hset(long_ago, "old-news|answered", 50)  # outside the 30 days
+    await source.refresh()
+    assert source.popular() == ()  # ranked again only every RANK_S
+    monkeypatch.setattr(knowledge, "RANK_S", 0.0)
+    await source.refresh()
+    assert source.popular() == ("hukou", "social-card")  # 4, 1; service-hours helped nobody
 
 
 async def test_redis_briefly_down_keeps_the_last_base(
