@@ -66,6 +66,7 @@ NO_PLACE_BUTTON = "不涉及具体地点"
 # what a place written as a question still has ("就在那个什么超市旁边？"): a question asked back
 # without any of these, and no place the NLU found, is no answer to "where?"
 PLACE_HINT = re.compile(r"[路街道巷弄号栋幢楼层区县镇乡村屯庄院园苑城场站桥厦店口旁边侧面前后里外内附近\d]|小区|对面|隔壁")
+ASKS_WHERE = re.compile(r"哪里|哪儿|哪个地方|什么地方|啥地方")  # a question's "where": no place of its own
 # a correction of the place that names the wrong one first: "不是东风路 是东方路", "唔系天河 系黄埔"
 NOT_BUT = re.compile(r"(?:不是|唔系|不在)(?P<wrong>.+?)[，,。\s]*(?:是|系|在)(?P<right>.+)")
 # one part of the place corrected: "不是3栋 是5栋" / "是7栋不是1栋" (short tokens, either order)
@@ -506,7 +507,7 @@ class Bot:
             turn.replies.append(Reply(text=say("supplement_to_draft")))
             return self._next_question(turn, msg)
         if offered is None and msg.location is None and not parse.location.found and asks(text) \
-                and not PLACE_HINT.search(text):
+                and not PLACE_HINT.search(ASKS_WHERE.sub("", text)):
             # "这个一般要多久？", "我还想问问社保卡怎么补办" (not in the knowledge base): no place
             turn.replies.append(Reply(text=say("location_question")))
             turn.state.unsure_streak += 1

@@ -154,7 +154,8 @@ async def test_mid_draft_a_question_nobody_knows_is_not_taken_for_the_place(ledg
     from nlu import get_backend
 
     citizen = Citizen(Bot(ledger, get_backend(), knowledge=lambda: None))
-    for question in ("这个一般要多久才能处理？", "我还想问问社保卡丢了怎么补办"):
+    for question in ("这个一般要多久才能处理？", "我还想问问社保卡丢了怎么补办", "社保卡在哪里补办？",
+                     "居住证去哪儿办"):  # 哪里 asks where: it names no place (its 里 is no 里弄)
         citizen.state = type(citizen.state)()
         await citizen.says("楼下饭店的油烟每天晚上都排到我家窗户里")
         assert citizen.state.step == "awaiting_location" and citizen.state.unsure_streak == 0
@@ -165,3 +166,7 @@ async def test_mid_draft_a_question_nobody_knows_is_not_taken_for_the_place(ledg
         assert turn.state.unsure_streak == 1  # two such in a row: a person answers (nlu_unsure)
     turn = await citizen.says("就在那个什么超市旁边")
     assert turn.state.draft is not None and "超市旁边" in turn.state.draft.location_text
+    citizen.state = type(citizen.state)()
+    await citizen.says("楼下饭店的油烟每天晚上都排到我家窗户里")
+    turn = await citizen.says("在哪里？就在小区里面啊")  # a place after the question: still the place
+    assert turn.state.draft is not None and "小区" in turn.state.draft.location_text
