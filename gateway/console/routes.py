@@ -733,10 +733,11 @@ async def stats(user: SupervisorDep, request: Request, now_at: NowDep) -> dict[s
 
     service = []
     corrections: list[dict[str, Any]] = []
-    overdue = due_soon = urged = 0
+    overdue = due_soon = urged = returned = 0
     settings = console.rt.settings
     if console.rt.tickets is not None:
         urged = await console.rt.tickets.count(TicketQuery(urged=True))
+        returned = await console.rt.tickets.count(TicketQuery(status="returned"))
         overdue = await console.rt.tickets.count(
             TicketQuery(**deadlines.late_filter(settings, now_at, overdue=True, due_soon=False)))
         if settings.due_soon_hours:
@@ -766,6 +767,7 @@ async def stats(user: SupervisorDep, request: Request, now_at: NowDep) -> dict[s
         "due_soon": due_soon,  # 即将超期: due within due_soon_hours (0 = off: the card is hidden)
         "due_soon_hours": settings.due_soon_hours,
         "urged": urged,  # 催办未办结: the citizen pressed for it and it is still open
+        "returned": returned,  # 退回待改派: returned by its department, waiting to be sent out again
         "queue_length": len(waiting),
         "operators": [
             {**u.public(), "conversations": handling.get(u.name, [])} for u in accounts

@@ -613,12 +613,25 @@ def test_operator_redispatches_a_returned_ticket_and_confirms_another(
         # 班长视图: the 改派 counted, and 更正统计 names the department changed into the other
         _create_operator(settings, "banzhang", "supervisor", "李班长")
         page.locator("#logout").click()
+        expect(page.locator("#login-submit")).to_be_visible()  # the logout's own reload first
         _login(page, base, "banzhang")
         page.locator("#tab-super").click()
         expect(page.locator("#s-service tr").first.locator("td").last).to_have_text("1")
         expect(page.locator("#s-fix-departments tr")).to_have_count(1)
         expect(page.locator("#s-fix-departments tr")).to_contain_text("供电公司")
         expect(page.locator("#s-fix-category")).to_contain_text("暂无")  # 城乡建设 stayed 城乡建设
+        expect(page.locator("#s-returned")).to_have_text("0")  # sent out again: none waits
+        with httpx.Client(base_url=base, headers=ADMIN) as http:  # the other one is returned now
+            assert http.post(f"/api/admin/tickets/{other}/status", json={"status": "returned"}).status_code == 200
+        page.locator("#tab-lookup").click()
+        page.locator("#tab-super").click()
+        expect(page.locator("#s-returned")).to_have_text("1")
+        expect(page.locator("#card-returned")).to_have_class(re.compile(r"\balert\b"))
+        page.locator("#card-returned").click()  # 退回待改派: the lookup, narrowed to them
+        expect(page.locator("#lq-status")).to_have_value("returned")
+        expect(page.locator("#lq-results tr")).to_have_count(1)
+        expect(page.locator("#ld")).to_have_attribute("data-ticket-id", other)
+        expect(page.locator("#ld-actions .correct-box summary")).to_contain_text("改派")
         assert dialogs == [] and errors == []
     finally:
         context.close()

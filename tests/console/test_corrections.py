@@ -19,6 +19,8 @@ async def test_a_returned_ticket_is_sent_to_another_department_and_the_citizen_h
     await rt.tickets.set_status(ticket_id, "accepted")
     await rt.tickets.set_status(ticket_id, "returned", "路灯归供电公司管理，非本单位职责")
     _, cursor = await wait_for_events(client, session, lambda e: "非本单位职责" in e["text"], after=cursor)
+    boss = await console_login("boss", "supervisor")
+    assert (await boss.get("/stats")).json()["returned"] == 1  # 退回待改派
     li = await console_login("li")
     r = await li.post(f"/tickets/{ticket_id}/correct", json={
         "category": ["城乡建设", "城市建设和市政管理", "电力供应"], "departments": ["供电公司", "发展和改革局"],
@@ -38,12 +40,11 @@ async def test_a_returned_ticket_is_sent_to_another_department_and_the_citizen_h
     shown = (await li.get(f"/tickets/{ticket_id}")).json()["ticket"]
     assert shown["revisions"] == ticket["revisions"]
     assert [t["ticket_id"] for t in (await li.get("/tickets?reviewed=true")).json()["tickets"]] == [ticket_id]
-    boss = await console_login("boss", "supervisor")
     [entry] = [e for e in (await boss.get("/audit?limit=30")).json()["entries"] if e["action"] == "ticket.correct"]
     assert entry["actor"] == "li" and entry["detail"] == {
         "ticket_id": ticket_id, "fields": ["category", "departments"], "dispatched": True}
     stats = (await boss.get("/stats")).json()
-    assert stats["service"][0]["redispatched"] == 1
+    assert stats["service"][0]["redispatched"] == 1 and stats["returned"] == 0
     assert stats["corrections"] == [
         {"field": "departments", "before": rev["before"]["departments"][0], "after": "供电公司",
          "category": "城乡建设/城市建设和市政管理", "count": 1},

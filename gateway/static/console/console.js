@@ -689,10 +689,10 @@
     $("lq-due-soon-label").title = within;
     if (!hours) $("lq-due-soon").checked = false;
   }
-  function lookupLate(overdue, dueSoon, urged) {  // a card: every ticket it counts, in 工单查询
+  function lookupLate(overdue, dueSoon, urged, status) {  // a card: every ticket it counts, in 工单查询
     show("lookup");
-    $("lq").value = ""; $("lq-status").value = ""; $("lq-channel").value = ""; $("lq-urgent").checked = false;
-    $("lq-rating").value = "";
+    $("lq").value = ""; $("lq-status").value = status || ""; $("lq-channel").value = ""; $("lq-urgent").checked = false;
+    $("lq-rating").value = ""; $("lq-reviewed").checked = false;
     $("lq-overdue").checked = overdue; $("lq-due-soon").checked = dueSoon; $("lq-urged").checked = !!urged;
     $("lq-days").value = "0";
     searchTickets(false);
@@ -713,6 +713,8 @@
       $("card-due-soon").classList.toggle("alert", (d.due_soon || 0) > 0);
       $("s-urged").textContent = d.urged || 0;
       $("card-urged").classList.toggle("alert", (d.urged || 0) > 0);
+      $("s-returned").textContent = d.returned || 0;
+      $("card-returned").classList.toggle("alert", (d.returned || 0) > 0);
       var ops = $("s-operators");
       ops.textContent = "";
       d.operators.forEach(function (o) {
@@ -1417,6 +1419,7 @@
     $("ka-restore").addEventListener("click", restoreEntry);
     $("card-due-soon").addEventListener("click", function () { lookupLate(false, true); });  // 即将超期
     $("card-urged").addEventListener("click", function () { lookupLate(false, false, true); });  // 催办未办结
+    $("card-returned").addEventListener("click", function () { lookupLate(false, false, false, "returned"); });  // 退回待改派
     $("btn-save-canned").addEventListener("click", function () {
       var items = $("canned-edit").value.split("\n").map(function (x) { return x.trim(); }).filter(Boolean);
       act(api("PUT", "/canned", { items: items }), "常用语已保存").then(loadCanned);
