@@ -642,6 +642,8 @@ class LocalLedger:
                 dispatch = row.status == "returned" and correction.departments is not None
                 if "departments" in after and row.status in ("resolved", "closed"):
                     raise CorrectionRefused(f"工单 {ticket_id} 已办结，不能改派（可更正分类）")
+                if dispatch and not after.get("departments", row.departments):
+                    raise CorrectionRefused(f"工单 {ticket_id} 改派须指定承办部门")
                 if not after and not dispatch:
                     last = row.revisions[-1] if row.revisions else None
                     if last is not None and not last.after and last.by == correction.by:

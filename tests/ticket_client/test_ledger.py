@@ -874,6 +874,8 @@ async def test_redispatching_a_returned_ticket_sends_it_out_again(ledger: LocalL
     await ledger.set_status(ref.ticket_id, "accepted")
     await ledger.set_status(ref.ticket_id, "returned", "非本单位职责")
     cursor = max(c.seq for c in await ledger.changes_since(0))
+    with pytest.raises(CorrectionRefused, match="须指定承办部门"):  # sent out again to nobody
+        await ledger.correct(ref.ticket_id, Correction(by="op1", departments=[" ", ""]))
     ticket = await ledger.correct(ref.ticket_id, Correction(by="op1", reason="退单：属供水", departments=["水务局", "供水公司"]))
     assert ticket.status == "accepted" and ticket.departments == ["水务局", "供水公司"]
     assert [r.dispatched for r in ticket.revisions] == [True]
