@@ -559,6 +559,30 @@ async def test_scan_pages_through_every_match_newest_first_by_key(ledger: LocalL
         [refs[4].ticket_id]]  # a whole number: its ticket, not every number holding it
 
 
+async def test_scan_reads_each_ticket_as_get_does_but_its_history(ledger: LocalLedger) -> None:
+    """``scan`` builds its tickets from plain rows: every field, follow-up and revision as ``get``
+    has them (the platform's number too), the history left out."""
+    full = await ledger.file(draft("web:full", title="路灯不亮", contact="13912345678", category=["城乡建设", "市政"],
+                                   request_type="投诉", urgent=True, departments=["城管局", "街道"],
+                                   attachments=["upload:a", "upload:b"],
+                                   location=LocationInfo(text="米兰春天", parts={"estate": "米兰春天"}, lat=28.1, lng=112.9)),
+                             "full")
+    await ledger.urge(full.ticket_id, "催一下")
+    await ledger.add_info(full.ticket_id, "在南门")
+    await ledger.correct(full.ticket_id, Correction(by="op1", reason="归供电", departments=["供电公司"]))
+    await ledger.correct(full.ticket_id, Correction(by="qa"))
+    await ledger.set_status(full.ticket_id, "accepted")
+    await ledger.rate(full.ticket_id, "满意", "很快")
+    await ledger.claim_sending(full.ticket_id, timedelta(seconds=30))
+    await ledger.end_sending(full.ticket_id, request_id="REQ-9")
+    bare = await ledger.file(draft("web:bare"), "bare")
+    scanned = [t async for page in ledger.scan(TicketQuery()) for t in page]
+    assert [t.ticket_id for t in scanned] == [bare.ticket_id, full.ticket_id]
+    for ticket in scanned:
+        assert ticket == (await ledger.get(ticket.ticket_id)).model_copy(update={"history": []})
+    assert scanned[1].platform_request_id == "REQ-9" and len(scanned[1].revisions) == 2 and len(scanned[1].urges) == 1
+
+
 async def test_overdue_tickets_are_the_open_ones_past_their_time_limit(ledger: LocalLedger, clock: FakeClock) -> None:
     old = await ledger.file(draft("web:a"), "old")  # 20 days ago
     old_done = await ledger.file(draft("web:b"), "old-done")
