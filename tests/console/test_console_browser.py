@@ -581,7 +581,10 @@ def test_operator_redispatches_a_returned_ticket_and_confirms_another(
         box.locator("button", has_text="按分类建议承办部门").click()
         departments = box.locator(".correct-field", has_text="承办部门").locator("input")
         expect(departments).to_have_value("供电公司，发展和改革局")
-        box.locator(".correct-field", has_text="改派原因").locator("input").fill("退单：路灯由供电公司维护")
+        reason = box.locator(".correct-field", has_text="改派原因").locator("input")
+        expect(reason).to_have_attribute("list", "correct-reasons")  # common reasons to pick from
+        expect(page.locator("#correct-reasons option")).to_have_count(6)
+        reason.fill("退单：路灯由供电公司维护")
         page.screenshot(path=str(DOCS / "console-redispatch.png"))
         box.locator("button", has_text="改派").click()
         expect(page.locator("#toast")).to_have_text("已改派，市民将收到派单通知")

@@ -1122,8 +1122,9 @@
     if (platformRoutes) box.appendChild(el("p", "muted small", "派单由工单平台管理，此处只更正分类"));
     else if (done) box.appendChild(el("p", "muted small", "工单已办结，只能更正分类"));
     var reason = field(redispatch ? "改派原因" : "说明", el("input"));
-    reason.placeholder = "内部记录，不发给市民";
+    reason.placeholder = "内部记录，不发给市民（可选常用原因）";
     reason.maxLength = 200;
+    reason.setAttribute("list", "correct-reasons");
     var row = el("div", "correct-actions");
     var suggest = el("button", "link", "按分类建议承办部门");
     suggest.type = "button";
