@@ -371,6 +371,7 @@ class TicketQuery(BaseModel):
     due_soon: bool = False
     urged: bool = False  # 催办未办结: urged by the citizen (any time) and still open
     reviewed: bool = False  # 已审核: an operator corrected or confirmed its classification
+    department: str = Field(default="", max_length=40)  # 承办部门: one unit, 主办 or 协办 (a department's report)
     time_limits: list[TimeLimit] = Field(default_factory=list)
     limit: int = Field(default=50, ge=1, le=200)
     offset: int = Field(default=0, ge=0, le=100_000)

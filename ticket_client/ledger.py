@@ -18,6 +18,7 @@ serialised transaction like every other write.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Sequence
@@ -27,7 +28,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import and_, delete, event, false, func, or_, select, text, union
+from sqlalchemy import Text, and_, cast, delete, event, false, func, or_, select, text, union
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -511,6 +512,10 @@ class LocalLedger:
             conditions += [urged, TicketRow.status.not_in(("resolved", "closed"))]
         if query.reviewed:
             conditions.append(select(RevisionRow.id).where(RevisionRow.ticket_pk == TicketRow.id).exists())
+        if query.department.strip():
+            # the unit as the JSON list holds it, quotes included: "城管局" is not "区城管局"
+            conditions.append(cast(TicketRow.departments, Text).contains(json.dumps(query.department.strip()),
+                                                                          autoescape=True))
         if query.overdue or query.due_soon:
             late: list[Any] = []
             for limit in query.time_limits:  # a kind no limit names has none: never late

@@ -559,6 +559,7 @@ def _ticket_query(
     due_soon: bool = False,
     urged: bool = False,
     reviewed: bool = False,
+    department: Annotated[str, Query(max_length=40)] = "",
 ) -> TicketQuery:
     """工单查询's filters, as the lookup and its export take them."""
     if status and status not in STATUSES:
@@ -567,7 +568,7 @@ def _ticket_query(
         raise BadInput(f"未知的评价“{rating}”")
     since = now - timedelta(days=days) if days else None
     return TicketQuery(text=q, status=status, channel=channel, urgent=urgent, rating=rating, since=since,
-                       urged=urged, reviewed=reviewed, **deadlines.late_filter(_console(request).rt.settings, now, overdue=overdue, due_soon=due_soon))
+                       urged=urged, reviewed=reviewed, department=department, **deadlines.late_filter(_console(request).rt.settings, now, overdue=overdue, due_soon=due_soon))
 
 
 TicketQueryDep = Annotated[TicketQuery, Depends(_ticket_query)]
@@ -609,7 +610,8 @@ async def export_tickets(user: SupervisorDep, request: Request, query: TicketQue
         try:
             await audit.record(console.redis, user.name, "ticket.export", "", rows=tally.rows, cut=tally.cut,
                                broken=tally.broken, q=mask_pii(query.text.strip()), status=query.status,
-                               rating=query.rating, overdue=query.overdue, due_soon=query.due_soon, urged=query.urged)
+                               rating=query.rating, overdue=query.overdue, due_soon=query.due_soon, urged=query.urged,
+                               department=query.department)
         except RedisError as err:
             log.error("export_unaudited", actor=user.name, rows=tally.rows, error=str(err))
 

@@ -48,21 +48,23 @@ async def export_tickets(
     status: str = "",
     channel: Annotated[str, Query(max_length=80)] = "",
     urgent: bool | None = None,
+    department: Annotated[str, Query(max_length=40, description="one 承办部门, 主办 or 协办")] = "",
 ) -> StreamingResponse:
     """The console's 导出 for scripts (a daily report from cron): the tickets filed from ``since``
     to ``until`` (Beijing days, both included), newest first, as the same CSV, streamed; optionally
-    one status, one channel (or a prefix ending in ":": every portal source), urgent or not."""
+    one status, one channel (or a prefix ending in ":": every portal source), urgent or not, one
+    承办部门 (a department's own report)."""
     if status and status not in STATUSES:
         raise BadInput(f"未知的工单状态“{status}”，可用状态：{'、'.join(STATUSES)}")
     if since and until and since > until:
         raise BadInput("导出时段有误：since 晚于 until")
-    query = TicketQuery(status=status, channel=channel, urgent=urgent,
+    query = TicketQuery(status=status, channel=channel, urgent=urgent, department=department,
                         since=midnight(since) if since else None,
                         until=midnight(until + timedelta(days=1)) if until else None)
 
     async def logged(tally: export.Tally) -> None:
         log.info("admin_export", rows=tally.rows, cut=tally.cut, broken=tally.broken, since=str(since or ""),
-                 until=str(until or ""), status=status, channel=channel)
+                 until=str(until or ""), status=status, channel=channel, department=department)
 
     return await export.response(tickets, query, rt.settings, datetime.now(UTC), logged)
 

@@ -612,6 +612,13 @@ def test_operator_redispatches_a_returned_ticket_and_confirms_another(
         page.locator("#lq-reviewed").check()
         page.keyboard.press("Enter")
         expect(page.locator("#lq-results tr")).to_have_count(2)
+        page.locator("#lq-department").focus()  # 承办部门: the department map's units offered
+        expect(page.locator("#routing-units option[value='供电公司']")).to_have_count(1)
+        page.locator("#lq-department").fill("供电公司")
+        page.keyboard.press("Enter")
+        expect(page.locator("#lq-results tr")).to_have_count(1)
+        expect(page.locator("#lq-results tr")).to_have_attribute("data-ticket-id", ticket_id)
+        page.locator("#lq-department").fill("")
 
         # 班长视图: the 改派 counted, and 更正统计 names the department changed into the other
         _create_operator(settings, "banzhang", "supervisor", "李班长")

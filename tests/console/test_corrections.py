@@ -40,6 +40,9 @@ async def test_a_returned_ticket_is_sent_to_another_department_and_the_citizen_h
     shown = (await li.get(f"/tickets/{ticket_id}")).json()["ticket"]
     assert shown["revisions"] == ticket["revisions"]
     assert [t["ticket_id"] for t in (await li.get("/tickets?reviewed=true")).json()["tickets"]] == [ticket_id]
+    assert [t["ticket_id"] for t in (await li.get("/tickets?department=发展和改革局")).json()["tickets"]] == [ticket_id]
+    assert (await li.get("/tickets?department=住房和城乡建设局")).json()["tickets"] == []  # no longer its
+    assert (await li.get("/tickets?department=" + "局" * 41)).status_code == 422
     [entry] = [e for e in (await boss.get("/audit?limit=30")).json()["entries"] if e["action"] == "ticket.correct"]
     assert entry["actor"] == "li" and entry["detail"] == {
         "ticket_id": ticket_id, "fields": ["category", "departments"], "dispatched": True}

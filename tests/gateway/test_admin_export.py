@@ -28,7 +28,8 @@ async def test_a_days_tickets_as_csv_for_a_script(app: Any, client: httpx.AsyncC
     lamp = await tickets.file(TicketDraft(channel="web", conversation_key="web:a", title="路灯不亮", contact="13912345678",
                                           description="路灯坏了，电话13912345678", location=LocationInfo(text="A3区联丰路")), "a")
     board = await tickets.file(TicketDraft(channel="portal:liuyanban", conversation_key="portal:liuyanban:1",
-                                           title="噪音扰民", description="工地夜间施工", urgent=True), "b")
+                                           title="噪音扰民", description="工地夜间施工", urgent=True,
+                                           departments=["生态环境局", "公安局"]), "b")
     await tickets.set_status(lamp.ticket_id, "accepted")
     today = datetime.now(UTC).astimezone(BEIJING).date()
     yesterday = today - timedelta(days=1)
@@ -41,6 +42,7 @@ async def test_a_days_tickets_as_csv_for_a_script(app: Any, client: httpx.AsyncC
     assert numbers(await client.get("/api/admin/tickets.csv?status=accepted", headers=ADMIN)) == [lamp.ticket_id]
     assert numbers(await client.get("/api/admin/tickets.csv?channel=portal:", headers=ADMIN)) == [board.ticket_id]
     assert numbers(await client.get("/api/admin/tickets.csv?urgent=false", headers=ADMIN)) == [lamp.ticket_id]
+    assert numbers(await client.get("/api/admin/tickets.csv?department=公安局", headers=ADMIN)) == [board.ticket_id]
 
 
 async def test_a_bad_export_request_says_what_is_wrong(client: httpx.AsyncClient) -> None:

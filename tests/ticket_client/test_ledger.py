@@ -957,3 +957,17 @@ async def test_corrections_are_counted_by_what_was_changed_into_what(ledger: Loc
     ]
     clock.advance(minutes=1)
     assert await ledger.correction_counts(clock.now) == []
+
+
+async def test_a_department_finds_the_tickets_it_handles_as_primary_or_co_handler(ledger: LocalLedger) -> None:
+    primary = await ledger.file(draft("web:a", departments=["城市管理和综合执法局", "属地街道办事处"]), "a")
+    helping = await ledger.file(draft("web:b", departments=["生态环境局", "城市管理和综合执法局"]), "b")
+    longer = await ledger.file(draft("web:c", departments=["A3区城市管理和综合执法局"]), "c")  # another unit
+    await ledger.file(draft("web:d", departments=["100%_局"]), "d")
+    found = await ledger.search(TicketQuery(department=" 城市管理和综合执法局 "))
+    assert [t.ticket_id for t in found] == [helping.ticket_id, primary.ticket_id]
+    assert [t.ticket_id for t in await ledger.search(TicketQuery(department="A3区城市管理和综合执法局"))] == [longer.ticket_id]
+    assert await ledger.search(TicketQuery(department="100%")) == []  # wildcards are words
+    assert await ledger.count(TicketQuery(department="属地街道办事处")) == 1
+    await ledger.correct(primary.ticket_id, Correction(by="op1", departments=["供电公司"]))
+    assert await ledger.search(TicketQuery(department="属地街道办事处")) == []  # as it is now

@@ -692,7 +692,7 @@
   function lookupLate(overdue, dueSoon, urged, status) {  // a card: every ticket it counts, in 工单查询
     show("lookup");
     $("lq").value = ""; $("lq-status").value = status || ""; $("lq-channel").value = ""; $("lq-urgent").checked = false;
-    $("lq-rating").value = ""; $("lq-reviewed").checked = false;
+    $("lq-rating").value = ""; $("lq-reviewed").checked = false; $("lq-department").value = "";
     $("lq-overdue").checked = overdue; $("lq-due-soon").checked = dueSoon; $("lq-urged").checked = !!urged;
     $("lq-days").value = "0";
     searchTickets(false);
@@ -947,6 +947,7 @@
     if ($("lq-due-soon").checked) params.set("due_soon", "true");
     if ($("lq-urged").checked) params.set("urged", "true");
     if ($("lq-reviewed").checked) params.set("reviewed", "true");
+    if ($("lq-department").value.trim()) params.set("department", $("lq-department").value.trim());
     if ($("lq-rating").value) params.set("rating", $("lq-rating").value);
     return params;
   }
@@ -1078,12 +1079,14 @@
       return FIELD_NAMES[k] + " " + shownValue(k, r.before[k]) + " → " + shownValue(k, r.after[k]);
     }).join("；");
   }
-  var routing = null;  // the taxonomy's categories, asked once
+  var routing = null;  // the taxonomy's categories and the department map's units, asked once
   function loadRouting() {
     if (!routing) {
       routing = api("GET", "/routing").then(function (d) {
-        var list = $("routing-categories");
-        d.categories.forEach(function (c) { var o = el("option"); o.value = c; list.appendChild(o); });
+        [["routing-categories", d.categories], ["routing-units", d.departments]].forEach(function (pair) {
+          var list = $(pair[0]);
+          pair[1].forEach(function (c) { var o = el("option"); o.value = c; list.appendChild(o); });
+        });
         return d;
       }).catch(function (e) { routing = null; throw e; });
     }
@@ -1406,6 +1409,7 @@
     $("btn-audit-refresh").addEventListener("click", loadSupervisor);
     $("btn-dead-refresh").addEventListener("click", loadDead);
     $("lookup-form").addEventListener("submit", function (ev) { ev.preventDefault(); searchTickets(false); });
+    $("lq-department").addEventListener("focus", function () { loadRouting().catch(function () {}); });
     $("lq-more").addEventListener("click", function () { searchTickets(true); });
     $("lq-export").addEventListener("click", exportTickets);
     $("card-overdue").addEventListener("click", function () { lookupLate(true, false); });  // 超期未办结
