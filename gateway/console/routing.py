@@ -16,7 +16,6 @@ from pydantic import BaseModel, Field
 from channels.base import WellFormedStr
 from gateway.errors import BadInput
 from nlu import REQUEST_TYPES
-from nlu.builtin import artifact_taxonomy
 from nlu.departments import DepartmentMap
 from ticket_client.base import CORRECTED_FIELDS, MAX_REASON, Correction
 
@@ -61,7 +60,10 @@ class Routing:
     @classmethod
     def load(cls, settings: Any) -> Routing:
         """The taxonomy of the builtin NLU's model artifact (read without loading the model: the
-        web process may have none loaded), and ``config/departments.yml``."""
+        web process may have none loaded), and ``config/departments.yml``. Imported here, on the
+        first 更正: the web process otherwise never imports the builtin backend's modules."""
+        from nlu.builtin import artifact_taxonomy
+
         return cls(DepartmentMap.load(), artifact_taxonomy(settings))
 
     def suggest(self, category: list[str]) -> list[str]:
