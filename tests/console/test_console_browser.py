@@ -573,6 +573,9 @@ def test_operator_redispatches_a_returned_ticket_and_confirms_another(
         box = page.locator("#ld-actions .correct-box")
         expect(box).to_have_attribute("open", "")  # returned: 改派 is what the ticket needs
         expect(box.locator("summary")).to_contain_text("改派")
+        kinds = box.locator(".correct-field", has_text="诉求类型").locator("select")
+        expect(kinds.locator("option")).to_have_count(7)  # 未指定 and the six, as the ticket form has them
+        expect(kinds).to_have_value("投诉")
         category = box.locator(".correct-field input").first
         category.fill("")
         category.focus()

@@ -1068,7 +1068,6 @@
   // (已派单: the citizen hears it); a done one keeps its departments. Each is kept with who, when
   // and why (the reason is the centre's: the citizen never sees it), and is a label for the NLU.
   var FIELD_NAMES = { category: "分类", request_type: "诉求类型", urgent: "紧急", departments: "承办部门" };
-  var REQUEST_TYPES = ["投诉", "举报", "求助", "咨询", "建议", "表扬"];
   function shownValue(name, v) {
     if (typeof v === "boolean") return v ? "是" : "否";
     if (Array.isArray(v)) return v.join(name === "category" ? "/" : "、") || "—";
@@ -1113,7 +1112,9 @@
     cat.setAttribute("list", "routing-categories");
     cat.addEventListener("focus", function () { loadRouting().catch(function () {}); });
     var type = field("诉求类型", el("select"));
-    [""].concat(REQUEST_TYPES).forEach(function (x) { var o = el("option", "", x || "未指定"); o.value = x; type.appendChild(o); });
+    Array.prototype.forEach.call($("tf-type").options, function (x) {  // the ticket form's six types
+      var o = el("option", "", x.value || "未指定"); o.value = x.value; type.appendChild(o);
+    });
     type.value = t.request_type || "";
     var urgent = field("紧急", el("input"));
     urgent.type = "checkbox";
