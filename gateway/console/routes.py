@@ -46,14 +46,7 @@ from gateway.knowledge import USAGE_DAYS, usage
 from gateway.runtime import Runtime
 from nlu.pii import mask_pii
 from ticket_client import deadlines
-from ticket_client.base import (
-    MAX_NOTE,
-    MAX_URGE_NOTE,
-    RATINGS,
-    STATUSES,
-    NoteRefused,
-    TicketQuery,
-)
+from ticket_client.base import MAX_NOTE, MAX_URGE_NOTE, RATINGS, STATUSES, NoteRefused, TicketQuery
 
 log = structlog.get_logger(__name__)
 
