@@ -605,10 +605,18 @@ def test_operator_redispatches_a_returned_ticket_and_confirms_another(
         page.locator("#lq").fill(other[-6:])
         page.keyboard.press("Enter")
         expect(page.locator("#ld")).to_have_attribute("data-ticket-id", other)
+        row = page.locator(f"#lq-results tr[data-ticket-id='{other}']")
+        expect(row.locator(".badge.urgent")).to_have_count(0)
+        page.locator("#ld-actions .correct-box summary").click()
+        page.locator("#ld-actions .correct-box .correct-field", has_text="紧急").locator("input").check()
+        page.locator("#ld-actions .correct-box button", has_text="保存更正").click()
+        expect(page.locator("#toast")).to_have_text("已保存更正")
+        expect(row.locator(".badge.urgent")).to_have_count(1)  # the list row shows it without a new search
         page.locator("#ld-actions .correct-box summary").click()
         page.locator("#ld-actions .correct-box button", has_text="审核无误").click()
         expect(page.locator("#toast")).to_have_text("已记录：审核无误")
-        expect(page.locator("#ld-history li[data-kind='revision']")).to_contain_text("审核无误")
+        expect(page.locator("#ld-history li[data-kind='revision']")).to_have_count(2)
+        expect(page.locator("#ld-history li[data-kind='revision']").last).to_contain_text("审核无误")
         expect(page.locator("#ld-fields")).to_contain_text("已受理")  # confirmed: nothing moved
 
         page.locator("#lq").fill("")

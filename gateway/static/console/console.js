@@ -993,6 +993,9 @@
     $("lq-empty").textContent = q ? "没有找到与“" + q + "”相符的工单（可放宽状态、渠道或时间范围）" : "该范围内没有工单";
     $("lq-more").hidden = !lookup.more;
   }
+  function rowShown(t) {  // what a row of the list shows of a ticket
+    return JSON.stringify([t.status, t.category, t.title, t.urgent, t.overdue, t.due_soon, t.urges, t.rating]);
+  }
   function showTicket(id) {
     lookup.shown = id;
     document.querySelectorAll("#lq-results tr").forEach(function (tr) {
@@ -1004,9 +1007,9 @@
   }
   function renderTicket(d) {
     var t = d.ticket;
-    // the list shows what the ticket is now (a status moved here), without searching again
+    // the list shows what the ticket is now (a status moved or a 更正 saved here), without searching again
     var i = lookup.rows.findIndex(function (r) { return r.ticket_id === t.ticket_id; });
-    if (i >= 0 && lookup.rows[i].status !== t.status) { lookup.rows[i] = t; renderResults(); }
+    if (i >= 0 && rowShown(lookup.rows[i]) !== rowShown(t)) { lookup.rows[i] = t; renderResults(); }
     $("ld-empty").hidden = true;
     $("ld").hidden = false;
     $("ld").setAttribute("data-ticket-id", t.ticket_id);
