@@ -270,6 +270,11 @@ class Settings(BaseSettings):
     resolve_days_by_type: Annotated[dict[str, float], NoDecode] = Field(default_factory=dict)
     resolve_urgent_hours: float = Field(default=24, ge=0)
     resolve_workdays: bool = True
+    # 改派 restarts the 办理时限: a ticket its department returned and the centre sent out again is
+    # due resolve_days (or its type's days, or resolve_urgent_hours) after that 派单, so the new
+    # department has its whole time; off (the default), it stays due when it was on filing. The
+    # citizen's receipt names the filing's date either way: this moves the centre's 超期, not a promise.
+    resolve_restart_on_redispatch: bool = False
     # the 放假安排 of years the chinese-calendar package does not know yet (config/holidays.yml
     # says how to add a year); read at start
     holidays_file: Path = HOLIDAYS_FILE

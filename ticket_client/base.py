@@ -225,6 +225,11 @@ class Ticket(TicketDraft):
     def additions(self) -> list[FollowUp]:
         return [f for f in self.followups if f.kind == "info"]
 
+    @property
+    def redispatched_at(self) -> datetime | None:
+        """When it was last sent out again after a department returned it (改派), if ever."""
+        return max((r.at for r in self.revisions if r.dispatched), default=None)
+
 
 class Urged(BaseModel):
     """What ``urge`` did: ``recorded`` a new urge at ``at``, or found one made at ``at`` standing
@@ -373,6 +378,9 @@ class TicketQuery(BaseModel):
     reviewed: bool = False  # 已审核: an operator corrected or confirmed its classification
     department: str = Field(default="", max_length=40)  # 承办部门: one unit, 主办 or 协办 (a department's report)
     time_limits: list[TimeLimit] = Field(default_factory=list)
+    # the limits count from the last 改派 of a ticket sent out again, not from its filing
+    # (HOTLINE_RESOLVE_RESTART_ON_REDISPATCH): ``due_before`` is then a 派单 moment
+    from_redispatch: bool = False
     limit: int = Field(default=50, ge=1, le=200)
     offset: int = Field(default=0, ge=0, le=100_000)
 

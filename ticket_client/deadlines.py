@@ -4,7 +4,8 @@ A ticket is due ``HOTLINE_RESOLVE_DAYS`` after it was filed, or the days its req
 ``HOTLINE_RESOLVE_DAYS_BY_TYPE`` (咨询 sooner than 投诉; 0: that type has no limit): working days
 by default (24:00 Beijing time of the Nth working day after the day of filing, ``config.workdays``),
 calendar days with ``HOTLINE_RESOLVE_WORKDAYS=false``; an urgent one, whatever its type,
-``HOTLINE_RESOLVE_URGENT_HOURS`` clock hours after. It is 超期 when still open once that moment has
+``HOTLINE_RESOLVE_URGENT_HOURS`` clock hours after. With ``HOTLINE_RESOLVE_RESTART_ON_REDISPATCH``
+a ticket sent out again after its department returned it (改派) counts from that 派单 instead. It is 超期 when still open once that moment has
 passed, 即将超期 when still open and due within ``HOTLINE_DUE_SOON_HOURS``.
 
 The ledger filters by filing time, so the 班长视图 cards and 工单查询 use the inverse of ``due_at``
@@ -59,9 +60,16 @@ def filed_before(at: datetime, urgent: bool, settings: Settings, request_type: s
     return at - timedelta(days=days)
 
 
+def clock_start(t: Ticket, settings: Settings) -> datetime:
+    """When a ticket's 办理时限 started: its filing, or its last 改派 with
+    HOTLINE_RESOLVE_RESTART_ON_REDISPATCH."""
+    again = t.redispatched_at if settings.resolve_restart_on_redispatch else None
+    return again or t.created_at
+
+
 def due_at(t: Ticket, settings: Settings) -> datetime | None:
     """办理时限 of one ticket."""
-    return deadline(t.created_at, t.urgent, settings, t.request_type)
+    return deadline(clock_start(t, settings), t.urgent, settings, t.request_type)
 
 
 def said(due: datetime) -> str:
@@ -116,4 +124,5 @@ def late_filter(settings: Settings, now: datetime, *, overdue: bool, due_soon: b
             continue
         limits.append(TimeLimit(urgent=urgent, request_types=types, others=others, due_before=due,
                                 soon_before=filed_before(soon, urgent, settings, example) if soon else None))
-    return {"overdue": overdue, "due_soon": due_soon, "time_limits": limits}
+    return {"overdue": overdue, "due_soon": due_soon, "time_limits": limits,
+            "from_redispatch": settings.resolve_restart_on_redispatch}

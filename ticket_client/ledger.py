@@ -518,6 +518,12 @@ class LocalLedger:
                                                                           autoescape=True))
         if query.overdue or query.due_soon:
             late: list[Any] = []
+            started: Any = TicketRow.created_at
+            if query.from_redispatch:  # the last 改派, where there was one (few are: a subquery)
+                last = (select(func.max(RevisionRow.at))
+                        .where(RevisionRow.ticket_pk == TicketRow.id, RevisionRow.dispatched.is_(True))
+                        .scalar_subquery())
+                started = func.coalesce(last, TicketRow.created_at)
             for limit in query.time_limits:  # a kind no limit names has none: never late
                 kind = [TicketRow.urgent == limit.urgent]
                 if not limit.others:
@@ -525,10 +531,9 @@ class LocalLedger:
                 elif limit.request_types:  # the column is NOT NULL: NOT IN keeps the empty type
                     kind.append(TicketRow.request_type.not_in(limit.request_types))
                 if query.overdue:
-                    late.append(and_(*kind, TicketRow.created_at < limit.due_before))
+                    late.append(and_(*kind, started < limit.due_before))
                 if query.due_soon and limit.soon_before is not None:
-                    late.append(and_(*kind, TicketRow.created_at >= limit.due_before,
-                                     TicketRow.created_at < limit.soon_before))
+                    late.append(and_(*kind, started >= limit.due_before, started < limit.soon_before))
             conditions += [TicketRow.status.not_in(("resolved", "closed")), or_(*late) if late else false()]
         return conditions
 

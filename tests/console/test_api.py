@@ -687,6 +687,42 @@ async def test_card_lookup_rows_and_export_agree_on_the_time_limit_around_nation
     )
 
 
+async def test_a_redispatch_can_restart_the_time_limit_and_all_views_agree(
+    ledger_url: str, app: Any, client: httpx.AsyncClient, console_login: Any, settings: Settings
+) -> None:
+    """HOTLINE_RESOLVE_RESTART_ON_REDISPATCH: a ticket filed on 09-18 that its department returned
+    and the centre sent out again at 15:00 on Friday 10-09 is due 15 working days after that 派单
+    (24:00 on 10-29; the 调休 Saturday 10-10 counts), not after its filing (24:00 on 10-15); one
+    corrected while open (nothing sent out) keeps its filing's. Now pinned at Monday 10-19 10:00:
+    the cards, filters, rows, the ticket's view and the export agree both ways."""
+    from config.workdays import BEIJING
+    from ticket_client import Correction, LocalLedger
+
+    now = datetime(2026, 10, 19, 10, 0, tzinfo=BEIJING)
+    app.state.console.clock = lambda: now
+    t = {
+        "redispatched": await file_at(settings, "2026-09-18T15:00", "redispatched", status="returned"),
+        "corrected": await file_at(settings, "2026-09-18T15:00", "corrected"),
+        "fresh": await file_at(settings, "2026-10-16T09:00", "fresh"),
+    }
+    sent = datetime(2026, 10, 9, 15, 0, tzinfo=BEIJING)
+    async with LocalLedger(settings.effective_database_url, clock=lambda: sent) as ledger:
+        await ledger.correct(t["redispatched"], Correction(by="op1", reason="非本单位职责", departments=["供电公司"]))
+        await ledger.correct(t["corrected"], Correction(by="op1", departments=["城管局"]))
+    boss = await console_login("boss", "supervisor")
+
+    assert await agreed(boss, t) == ({"redispatched", "corrected"}, set())
+    detail = (await boss.get(f"/tickets/{t['redispatched']}")).json()["ticket"]
+    assert detail["due_at"] == datetime(2026, 10, 16, tzinfo=BEIJING).timestamp()
+
+    settings.resolve_restart_on_redispatch = True
+    assert await agreed(boss, t) == ({"corrected"}, set())
+    detail = (await boss.get(f"/tickets/{t['redispatched']}")).json()["ticket"]
+    assert detail["due_at"] == datetime(2026, 10, 30, tzinfo=BEIJING).timestamp()
+    app.state.console.clock = lambda: datetime(2026, 10, 29, 9, 0, tzinfo=BEIJING)  # the new last day
+    assert await agreed(boss, t) == ({"corrected"}, {"redispatched"})
+
+
 async def test_each_request_type_has_its_own_time_limit_and_all_views_agree(
     ledger_url: str, app: Any, client: httpx.AsyncClient, console_login: Any, settings: Settings
 ) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 from config.settings import Settings
 from config.workdays import BEIJING
 from ticket_client import deadlines
-from ticket_client.base import Ticket, TimeLimit
+from ticket_client.base import Revision, Ticket, TimeLimit
 
 
 def settings(**values: Any) -> Settings:
@@ -76,6 +76,27 @@ def test_the_filter_is_the_inverse_of_the_flags() -> None:
     assert deadlines.late_filter(s, now, overdue=False, due_soon=False) == {}
     off = deadlines.late_filter(settings(due_soon_hours=0, resolve_days=0), now, overdue=True, due_soon=True)
     assert [(x.urgent, x.soon_before) for x in off["time_limits"]] == [(True, None)]  # no limit: no rule
+
+
+def test_a_redispatch_restarts_the_time_limit_only_when_the_centre_says_so() -> None:
+    """改派 after a 退回: with HOTLINE_RESOLVE_RESTART_ON_REDISPATCH the new department has its
+    whole time from the last 派单; a correction that sent nothing out, and the default, change nothing."""
+    filed = datetime(2026, 9, 22, 9, 0, tzinfo=BEIJING)
+    again = datetime(2026, 10, 12, 15, 0, tzinfo=BEIJING)
+    t = ticket(filed).model_copy(update={"status": "accepted", "revisions": [
+        Revision(at=filed + timedelta(days=2), by="op1", after={"departments": ["城管局"]}),  # not sent out
+        Revision(at=filed + timedelta(days=5), by="op1", after={"departments": ["水务局"]}, dispatched=True),
+        Revision(at=again, by="op2", after={"departments": ["供电公司"]}, dispatched=True),
+        Revision(at=again + timedelta(days=1), by="qa"),  # 审核无误
+    ]})
+    assert t.redispatched_at == again and ticket(filed).redispatched_at is None
+    assert deadlines.due_at(t, settings()) == datetime(2026, 10, 21, tzinfo=BEIJING)  # from the filing
+    restart = settings(resolve_restart_on_redispatch=True)
+    assert deadlines.clock_start(t, restart) == again
+    assert deadlines.due_at(t, restart) == datetime(2026, 11, 3, tzinfo=BEIJING)  # 15 working days on
+    assert deadlines.due_at(ticket(filed), restart) == datetime(2026, 10, 21, tzinfo=BEIJING)  # never returned
+    assert deadlines.late_filter(restart, again, overdue=True, due_soon=False)["from_redispatch"] is True
+    assert deadlines.late_filter(settings(), again, overdue=True, due_soon=False)["from_redispatch"] is False
 
 
 def test_each_request_type_has_its_own_limit_and_filter() -> None:

@@ -612,6 +612,31 @@ async def test_overdue_tickets_are_the_open_ones_past_their_time_limit(ledger: L
     assert await ledger.count(TicketQuery(rating="none")) == 5 and await ledger.count(TicketQuery(rating="满意")) == 0
 
 
+async def test_a_redispatched_ticket_can_be_held_to_its_last_dispatch(ledger: LocalLedger, clock: FakeClock) -> None:
+    """With ``from_redispatch`` the limits count from the last 改派 of a ticket sent out again:
+    its filing moment no longer makes it late, its 派单 does (the same rule as deadlines.due_at)."""
+    start = clock.now
+    returned = await ledger.file(draft("web:a"), "returned")
+    await ledger.set_status(returned.ticket_id, "returned")
+    corrected = await ledger.file(draft("web:b"), "corrected")
+    await ledger.correct(corrected.ticket_id, Correction(by="op1", departments=["城管局"]))  # open: not sent out
+    plain = await ledger.file(draft("web:c"), "plain")
+    clock.advance(days=10)
+    await ledger.correct(returned.ticket_id, Correction(by="op1", reason="非本单位职责", departments=["供电公司"]))
+    assert (await ledger.get(returned.ticket_id)).redispatched_at == clock.now
+    assert (await ledger.get(corrected.ticket_id)).redispatched_at is None
+    late = TicketQuery(overdue=True, time_limits=[TimeLimit(urgent=False, due_before=start + timedelta(days=1))])
+    again = late.model_copy(update={"from_redispatch": True})
+
+    assert {t.ticket_id for t in await ledger.search(late)} == {returned.ticket_id, corrected.ticket_id, plain.ticket_id}
+    assert {t.ticket_id for t in await ledger.search(again)} == {corrected.ticket_id, plain.ticket_id}
+    assert await ledger.count(again) == 2
+    soon = TimeLimit(urgent=False, due_before=start + timedelta(days=9), soon_before=start + timedelta(days=11))
+    soon_query = TicketQuery(due_soon=True, time_limits=[soon], from_redispatch=True)
+    assert [t.ticket_id for t in await ledger.search(soon_query)] == [returned.ticket_id]
+    assert await ledger.count(soon_query.model_copy(update={"from_redispatch": False})) == 0
+
+
 async def test_due_soon_tickets_are_the_open_ones_not_late_yet_but_soon(ledger: LocalLedger, clock: FakeClock) -> None:
     """即将超期: still open and filed in [due_before, soon_before) (urgent ones: their own limit);
     asked with 超期 as well, either. The filing moments come from the console (deadlines.py)."""
