@@ -833,6 +833,24 @@ async def test_a_reclassification_is_kept_in_the_mirror_and_a_redispatch_is_the_
         await open311.correct("12345-20261127-999999", Correction(by="op1", departments=["水务局"]))
 
 
+async def test_a_category_corrected_before_the_platform_has_the_ticket_picks_its_service_code(
+    open311: Open311Client, platform: Platform
+) -> None:
+    """The platform down at filing: the ticket waits in the mirror, an operator corrects its
+    category meanwhile, and the POST that gets through carries the corrected category's code."""
+    platform.unavailable = 1
+    with pytest.raises(PlatformUnavailable):
+        await open311.file(draft(category=["环境保护"]), "k")
+    (waiting,) = await open311.search(TicketQuery())
+    assert waiting.platform_request_id is None and platform.posts == []
+    await open311.correct(waiting.ticket_id, Correction(by="op1", reason="分类有误", category=["城乡建设", "市政"]))
+    ref = await open311.file(draft(category=["环境保护"]), "k")  # the outbox hands it over again
+    assert ref.ticket_id == waiting.ticket_id and ref.created
+    (posted,) = platform.posts
+    assert posted["service_code"] == "002"  # 城乡建设's, not the default 001 of 环境保护
+    assert (await open311.get(ref.ticket_id)).category == ["城乡建设", "市政"]
+
+
 async def test_a_platform_note_is_logged_without_its_words(
     open311: Open311Client, platform: Platform, monkeypatch: pytest.MonkeyPatch
 ) -> None:
