@@ -191,22 +191,22 @@ def _on_ticket(work: Callable[[TicketClient], Awaitable[Ticket]]) -> None:
 
 @admin_app.command("labels")
 def admin_labels(
-    out: Annotated[Path, typer.Argument(help="the file to write (CSV for category, JSONL for request_type)")],
-    task: Annotated[str, typer.Option(help="category | request_type")] = "category",
+    out: Annotated[Path, typer.Argument(help="the file to write (CSV for category, JSONL for request_type and location)")],
+    task: Annotated[str, typer.Option(help="category | request_type | location")] = "category",
     days: Annotated[int, typer.Option(min=0, help="only tickets filed in the last DAYS days (0: all)")] = 0,
 ) -> None:
     """Write the tickets operators reviewed (更正, 改派, 审核无误) as an evaluation file of real
     labelled messages for `hotline nlu evaluate --task TASK --data OUT`, phone and ID numbers
     masked; each row also says what the ticket was filed with (nlu_*) and whether the operator
-    confirmed or corrected it."""
+    confirmed or corrected it. A place not written in the citizen's words is left out (counted)."""
     from datetime import UTC, datetime, timedelta
 
     from gateway import labels
     from ticket_client import make_client
     from ticket_client.base import TicketError, TicketQuery
 
-    if task not in ("category", "request_type"):
-        err.print(f"[red]unknown task {task!r}[/]; use category or request_type")
+    if task not in labels.TASKS:
+        err.print(f"[red]unknown task {task!r}[/]; use {', '.join(labels.TASKS)}")
         raise typer.Exit(2)
     since = datetime.now(UTC) - timedelta(days=days) if days else None
 
@@ -227,6 +227,8 @@ def admin_labels(
     agreement = f"{written.agreement:.1%}" if written.agreement is not None else "—"
     err.print(f"{written.rows} rows to {out} (confirmed {written.reviews['confirmed']}, corrected "
               f"{written.reviews['corrected']}; the filing agreed with the operator on {agreement})")
+    if written.unwritten:
+        err.print(f"{written.unwritten} places left out: not written in the citizen's words")
     if written.rows:
         err.print(f"next: hotline nlu evaluate --task {task} --data {out}")
 

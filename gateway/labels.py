@@ -7,6 +7,10 @@ the operator left it, and what the ticket was filed with before anyone corrected
 the NLU's reading for a ticket the bot filed). Corrections alone over-count the NLU's mistakes (a
 right reading is rarely opened); a sample an operator reviewed ticket by ticket (审核无误 or 更正)
 measures it fairly.
+
+A place is a label only where the citizen wrote it in the words of the ticket (or there is none):
+one the bot asked for in another turn, or one the operator wrote out in full (属地更正 adding the
+district), is no span of those words, and is left out and counted.
 """
 
 from __future__ import annotations
@@ -18,9 +22,10 @@ from dataclasses import dataclass, field
 from typing import IO, Any, Literal
 
 from nlu.pii import mask_pii
-from ticket_client.base import Ticket, TicketClient, TicketQuery
+from ticket_client.base import LocationInfo, Ticket, TicketClient, TicketQuery
 
-Task = Literal["category", "request_type"]
+Task = Literal["category", "request_type", "location"]
+TASKS: tuple[Task, ...] = ("category", "request_type", "location")
 CATEGORY_COLUMNS = ["title", "detail", "label", "nlu_label", "review", "ticket_id"]
 
 
@@ -57,14 +62,29 @@ def request_type_row(ticket: Ticket) -> dict[str, Any] | None:
             "review": _review(ticket, ("request_type", "urgent")), "ticket_id": ticket.ticket_id}
 
 
+def location_row(ticket: Ticket) -> dict[str, Any] | None:
+    """One JSONL object for ``--task location``: the place as the operator left it, when it is
+    written in the citizen's words or empty (no place); None when it is not."""
+    text = mask_pii(ticket.description)
+    place = mask_pii(ticket.location.text)
+    if place and place not in text:
+        return None
+    filed = filed_with(ticket, "location")
+    return {"text": text, "location": place,
+            "nlu_location": mask_pii(filed.text if isinstance(filed, LocationInfo) else filed),
+            "review": _review(ticket, ("location",)), "ticket_id": ticket.ticket_id}
+
+
 @dataclass
 class Written:
     """What a file holds: rows, how many were confirmed and corrected, and how many the filing
-    had right (its label equal to the operator's)."""
+    had right (its label equal to the operator's); ``unwritten``: places left out, not being a
+    span of the citizen's words."""
 
     rows: int = 0
     reviews: dict[str, int] = field(default_factory=lambda: {"confirmed": 0, "corrected": 0})
     agreed: int = 0
+    unwritten: int = 0
 
     @property
     def agreement(self) -> float | None:
@@ -84,7 +104,11 @@ async def write(client: TicketClient, task: Task, out: IO[str], query: TicketQue
     if writer is not None:
         writer.writeheader()
     async for ticket in _reviewed(client, query):
-        row = category_row(ticket) if task == "category" else request_type_row(ticket)
+        if task == "location":
+            row = location_row(ticket)
+            done.unwritten += row is None
+        else:
+            row = category_row(ticket) if task == "category" else request_type_row(ticket)
         if row is None:
             continue
         if writer is not None:
@@ -92,7 +116,8 @@ async def write(client: TicketClient, task: Task, out: IO[str], query: TicketQue
             agreed = row["label"] == row["nlu_label"]
         else:
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
-            agreed = (row["request_type"], row["urgent"]) == (row["nlu_request_type"], row["nlu_urgent"])
+            agreed = (row["location"] == row["nlu_location"] if task == "location" else
+                      (row["request_type"], row["urgent"]) == (row["nlu_request_type"], row["nlu_urgent"]))
         done.rows += 1
         done.reviews[row["review"]] += 1
         done.agreed += agreed

@@ -147,9 +147,10 @@ MAX_URGE_NOTE = 200  # the citizen's words kept with an urge (a chat turn; the r
 MAX_INFO_NOTE = 1000  # a 补充 is read by whoever handles the ticket: a chat turn or two
 
 
-# An operator's correction of how a ticket was read and routed (分类更正, 改派): the fields it may
-# change. Each correction is kept as a Revision (who, when, why, the fields before and after).
-CORRECTED_FIELDS: tuple[str, ...] = ("category", "request_type", "urgent", "departments")
+# An operator's correction of how a ticket was read and routed (分类更正, 属地更正, 改派): the fields
+# it may change. Each correction is kept as a Revision (who, when, why, the fields before and after;
+# the place as its text).
+CORRECTED_FIELDS: tuple[str, ...] = ("category", "request_type", "urgent", "location", "departments")
 MAX_REASON = 200  # 更正说明 / 改派原因: a line for whoever reads the ticket's record
 
 
@@ -159,7 +160,8 @@ class Correction(BaseModel):
     Nothing changed is a confirmation (审核无误: the classification was right), kept like a
     correction: both are labels a person gave to a real message. ``departments`` given on a ticket
     its department 退回 (``returned``) sends it out again (改派): the ticket goes to ``accepted``
-    and the citizen hears it was dispatched.
+    and the citizen hears it was dispatched. ``location`` is the place as the operator writes it
+    (属地有误): the parts and the map point read from the old place are dropped with it.
     """
 
     by: str = Field(min_length=1, max_length=64)
@@ -167,6 +169,7 @@ class Correction(BaseModel):
     category: list[str] | None = Field(default=None, max_length=3)
     request_type: str | None = Field(default=None, max_length=10)
     urgent: bool | None = None
+    location: str | None = Field(default=None, max_length=200)
     departments: list[str] | None = Field(default=None, max_length=6)
 
 
@@ -435,7 +438,7 @@ class TicketClient(Protocol):
 
     async def correct(self, ticket_id: str, correction: Correction) -> Ticket:
         """Record an operator's 更正 (or confirmation) of the ticket's category, request type,
-        urgency and departments, as a Revision; a ``returned`` ticket given departments goes to
+        urgency, place and departments, as a Revision; a ``returned`` ticket given departments goes to
         ``accepted`` (改派, a status change the citizen hears). A confirmation right after another
         records nothing. CorrectionRefused (departments of a done ticket; the platform routes),
         TicketNotFound."""

@@ -139,10 +139,11 @@ def _changes(row: TicketRow, correction: Correction) -> tuple[dict[str, Any], di
         elif name == "category":
             levels = [c.strip() for c in value]
             value = levels[: levels.index("")] if "" in levels else levels
-        elif name == "request_type":
+        elif name in ("request_type", "location"):
             value = value.strip()
-        if value != getattr(row, name):
-            before[name] = getattr(row, name)
+        now = row.location.get("text", "") if name == "location" else getattr(row, name)
+        if value != now:
+            before[name] = now
             after[name] = value
     return before, after
 
@@ -697,7 +698,8 @@ class LocalLedger:
                     if last is not None and not last.after and last.by == correction.by:
                         return self._to_ticket(row)  # a second press of 审核无误
                 for name, value in after.items():
-                    setattr(row, name, value)
+                    # a place written anew: the parts and map point read from the old one go with it
+                    setattr(row, name, LocationInfo(text=value).model_dump() if name == "location" else value)
                 if dispatch:
                     primary = row.departments[0] if row.departments else ""
                     row.status = "accepted"

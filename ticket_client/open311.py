@@ -599,9 +599,10 @@ class Open311Client:
         return await self.mirror.add_info(ticket_id, note, attachments, key)
 
     async def correct(self, ticket_id: str, correction: Correction) -> Ticket:
-        """A 更正 of the category, request type or urgency is kept in the mirror (the centre's
-        figures, the NLU's labels); a 改派 (``departments``) is refused: the platform routes the
-        request, and GeoReport v2 cannot change it."""
+        """A 更正 of the category, request type, urgency or place is kept in the mirror (the
+        centre's figures, the NLU's labels; before the platform has the request, what it is sent);
+        a 改派 (``departments``) is refused: the platform routes the request, and GeoReport v2
+        cannot change it."""
         if correction.departments is not None:
             link = await self.mirror.link(ticket_id)  # TicketNotFound first
             where = f"（平台编号 {link.request_id}）" if link.request_id else ""

@@ -29,6 +29,7 @@ class CorrectIn(BaseModel):
     category: list[Name] | None = Field(default=None, max_length=3)
     request_type: str | None = None
     urgent: bool | None = None
+    location: WellFormedStr | None = Field(default=None, max_length=200)  # 属地更正: the place as written
     departments: list[Name] | None = Field(default=None, max_length=6)
     reason: WellFormedStr = Field(default="", max_length=MAX_REASON)
 

@@ -584,6 +584,9 @@ def test_operator_redispatches_a_returned_ticket_and_confirms_another(
         box.locator("button", has_text="按分类建议承办部门").click()
         departments = box.locator(".correct-field", has_text="承办部门").locator("input")
         expect(departments).to_have_value("供电公司，发展和改革局")
+        place = box.locator(".correct-field", has_text="地点").locator("input")  # 属地: as filed, to set right
+        expect(place).not_to_have_value("")
+        place.fill("A3区联丰路88号路灯杆")
         reason = box.locator(".correct-field", has_text="改派原因").locator("input")
         expect(reason).to_have_attribute("list", "correct-reasons")  # common reasons to pick from
         expect(page.locator("#correct-reasons option")).to_have_count(6)
@@ -593,9 +596,11 @@ def test_operator_redispatches_a_returned_ticket_and_confirms_another(
         expect(page.locator("#toast")).to_have_text("已改派，市民将收到派单通知")
         expect(page.locator("#ld-fields")).to_contain_text("已派单")
         expect(page.locator("#ld-fields")).to_contain_text("供电公司、发展和改革局")
+        expect(page.locator("#ld-fields")).to_contain_text("A3区联丰路88号路灯杆")
         revision = page.locator("#ld-history li[data-kind='revision']")
         expect(revision).to_have_count(1)
         expect(revision).to_contain_text("改派")
+        expect(revision).to_contain_text("→ A3区联丰路88号路灯杆")
         expect(revision).to_contain_text("→ 供电公司、发展和改革局")
         expect(revision).to_contain_text("（退单：路灯由供电公司维护）")
         expect(page.locator("#ld-history li[data-kind='status']").last).to_contain_text("已改派至供电公司")

@@ -75,7 +75,11 @@ async def test_a_confirmation_and_the_refusals(app: Any, client: httpx.AsyncClie
     assert done.status_code == 409 and done.json()["detail"].startswith("不能改派：") and "已办结" in done.json()["detail"]
     relabelled = await li.post(f"/tickets/{ticket_id}/correct", json={"request_type": "求助"})
     assert relabelled.status_code == 200 and relabelled.json()["request_type"] == "求助"
-    assert len((await rt.tickets.get(ticket_id)).revisions) == 2
+    place = await li.post(f"/tickets/{ticket_id}/correct", json={"location": "A3区联丰路88号米兰春天", "reason": "属地有误"})
+    assert place.status_code == 200 and place.json()["location"] == "A3区联丰路88号米兰春天"  # done: the place may be set right
+    assert place.json()["revisions"][-1]["after"] == {"location": "A3区联丰路88号米兰春天"}
+    assert (await li.post(f"/tickets/{ticket_id}/correct", json={"location": "路" * 201})).status_code == 422
+    assert len((await rt.tickets.get(ticket_id)).revisions) == 3
     assert (await client.post(f"/api/console/tickets/{ticket_id}/correct", json={})).status_code in (401, 403)
 
 

@@ -906,6 +906,21 @@ async def test_a_correction_keeps_who_when_why_and_only_the_fields_it_changed(
     assert (await ledger.get(ref.ticket_id)).revisions == [rev]
 
 
+async def test_a_place_corrected_is_written_anew_and_found_by_its_words(ledger: LocalLedger) -> None:
+    """属地更正: the place as the operator writes it; the parts and map point read from the old
+    one go with it, the revision keeps both texts, and 工单查询 finds the ticket by the new place."""
+    ref = await ledger.file(draft(location=LocationInfo(text="联丰路", parts={"road": "联丰路"}, lat=28.1, lng=112.9)),
+                            "place")
+    ticket = await ledger.correct(ref.ticket_id, Correction(by="op1", reason="属地有误",
+                                                            location="  A4区联丰北路米兰春天G2栋 "))
+    assert ticket.location == LocationInfo(text="A4区联丰北路米兰春天G2栋")
+    [rev] = ticket.revisions
+    assert (rev.before, rev.after) == ({"location": "联丰路"}, {"location": "A4区联丰北路米兰春天G2栋"})
+    assert [t.ticket_id for t in await ledger.search(TicketQuery(text="米兰春天G2栋"))] == [ref.ticket_id]
+    same = await ledger.correct(ref.ticket_id, Correction(by="qa", location="A4区联丰北路米兰春天G2栋"))
+    assert same.revisions[-1].confirmed and same.location.text == "A4区联丰北路米兰春天G2栋"
+
+
 async def test_a_confirmation_is_recorded_once_and_changes_nothing(ledger: LocalLedger) -> None:
     ref = await ledger.file(draft(category=["交通运输"], urgent=True), "ok")
     assert await ledger.count(TicketQuery(reviewed=True)) == 0

@@ -1066,11 +1066,11 @@
     if (t.status !== "resolved" && t.status !== "closed") actions.appendChild(urgeControls(t));
     actions.appendChild(correctControls(t, d.status_by_platform));
   }
-  // 更正 / 改派 / 审核无误: how the ticket was read (分类, 诉求类型, 紧急) and who handles it (承办部门),
+  // 更正 / 改派 / 审核无误: how the ticket was read (分类, 诉求类型, 紧急, 地点) and who handles it (承办部门),
   // as an operator finds them. A ticket its department 退回 goes out again to the departments given
   // (已派单: the citizen hears it); a done one keeps its departments. Each is kept with who, when
   // and why (the reason is the centre's: the citizen never sees it), and is a label for the NLU.
-  var FIELD_NAMES = { category: "分类", request_type: "诉求类型", urgent: "紧急", departments: "承办部门" };
+  var FIELD_NAMES = { category: "分类", request_type: "诉求类型", urgent: "紧急", location: "地点", departments: "承办部门" };
   function shownValue(name, v) {
     if (typeof v === "boolean") return v ? "是" : "否";
     if (Array.isArray(v)) return v.join(name === "category" ? "/" : "、") || "—";
@@ -1122,12 +1122,16 @@
     var urgent = field("紧急", el("input"));
     urgent.type = "checkbox";
     urgent.checked = !!t.urgent;
+    var place = field("地点", el("input"));  // 属地有误: the place as it should read
+    place.value = t.location || "";
+    place.placeholder = "区、街道、道路门牌、小区或地标";
+    place.maxLength = 200;
     var deps = field("承办部门", el("input"));
     deps.value = (t.departments || []).join("，");
     deps.placeholder = "主办，协办…";
     deps.disabled = platformRoutes || done;
-    if (platformRoutes) box.appendChild(el("p", "muted small", "派单由工单平台管理，此处只更正分类"));
-    else if (done) box.appendChild(el("p", "muted small", "工单已办结，只能更正分类"));
+    if (platformRoutes) box.appendChild(el("p", "muted small", "派单由工单平台管理，此处只更正分类和地点"));
+    else if (done) box.appendChild(el("p", "muted small", "工单已办结，只能更正分类和地点"));
     var reason = field(redispatch ? "改派原因" : "说明", el("input"));
     reason.placeholder = "内部记录，不发给市民（可选常用原因）";
     reason.maxLength = 200;
@@ -1155,7 +1159,7 @@
     };
     save.addEventListener("click", function () {
       var body = { category: split(cat.value, /[\/／]/).slice(0, 3), request_type: type.value, urgent: urgent.checked,
-                   reason: reason.value.trim() };
+                   location: place.value.trim(), reason: reason.value.trim() };
       if (!deps.disabled) body.departments = split(deps.value, /[,，、]/).slice(0, 6);
       if (redispatch && !body.departments.length) { toast("请填写改派的承办部门", true); return; }
       send(body);
