@@ -73,7 +73,7 @@ class TicketRow(Base):
     location: Mapped[dict[str, Any]] = mapped_column(JSON)
     departments: Mapped[list[str]] = mapped_column(JSON)
     attachments: Mapped[list[str]] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), index=True)  # 待改派 counted live (migration 0007)
     rating: Mapped[str | None] = mapped_column(String(16), nullable=True)
     rating_comment: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)  # 工单查询 by period

@@ -46,7 +46,15 @@ from gateway.knowledge import USAGE_DAYS, usage
 from gateway.runtime import Runtime
 from nlu.pii import mask_pii
 from ticket_client import deadlines
-from ticket_client.base import MAX_NOTE, MAX_URGE_NOTE, RATINGS, STATUSES, NoteRefused, TicketQuery
+from ticket_client.base import (
+    MAX_NOTE,
+    MAX_URGE_NOTE,
+    RATINGS,
+    STATUSES,
+    NoteRefused,
+    TicketError,
+    TicketQuery,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -56,6 +64,7 @@ PAGES = Path(__file__).resolve().parent.parent / "static" / "console"
 WS_TICK_S = 0.5
 SEARCH_PAGE = 50  # tickets per page of 工单查询
 WS_REFRESH_S = 5.0
+RETURNED_TTL_S = 15.0  # 待改派 on the live queue: counted at most this often per process
 BEIJING = timezone(timedelta(hours=8))  # "today" is the centre's day
 PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -75,6 +84,8 @@ class ConsoleState:
         self._parts: dict[str, Any] = {}
         self._snapshot: tuple[str, float, dict[str, Any]] | None = None
         self._snapshot_lock = asyncio.Lock()
+        self._returned: tuple[float, int | None] | None = None  # (counted at, 待改派)
+        self._returned_lock = asyncio.Lock()
         # the moment 办理时限 is judged at (超期, 即将超期; 工单查询's 受理 period); tests pin it
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
@@ -87,7 +98,29 @@ class ConsoleState:
                 self._snapshot = cached
         data = cached[2]
         counts = dict(data["counts"], mine=sum(r["assignee"] == user for r in data["conversations"]))
-        return {**data, "counts": counts, "channel_names": self.channel_names()}
+        return {**data, "counts": counts, "channel_names": self.channel_names(), "returned": await self.returned()}
+
+    def recount_returned(self) -> None:
+        """A ticket moved here: the next queue counts 待改派 again rather than wait out the TTL."""
+        if self._returned is not None:
+            self._returned = (float("-inf"), self._returned[1])
+
+    async def returned(self) -> int | None:
+        """待改派: how many tickets their department returned wait to be sent out again, for every
+        console's 工单查询 tab and its 提醒; counted at most every RETURNED_TTL_S per process. None
+        where the platform routes (open311: no 改派 here); the last count while the ledger cannot
+        be asked (the queue goes on without it)."""
+        if self.rt.tickets is None or self.rt.settings.ticket_backend != "local":
+            return None
+        async with self._returned_lock:  # one count for every WebSocket of the process
+            cached = self._returned
+            if cached is None or time.monotonic() - cached[0] > RETURNED_TTL_S:
+                try:
+                    found: int | None = await self.rt.tickets.count(TicketQuery(status="returned"))
+                except TicketError:
+                    found = cached[1] if cached else None
+                self._returned = cached = (time.monotonic(), found)
+            return cached[1]
 
     def channel_names(self) -> dict[str, str]:
         """What operators call each portal source (市政府网站留言板, 市长信箱), not "portal:liuyanban"."""
@@ -293,7 +326,7 @@ async def queue(
     """Conversations, waiting-for-a-person first; ``status`` waiting|operator|bot|closed|mine."""
     console = _console(request)
     found = await convs.queue(console.redis, user.name, status=status, channel=channel, assignee=assignee)
-    return {**found, "channel_names": console.channel_names()}
+    return {**found, "channel_names": console.channel_names(), "returned": await console.returned()}
 
 
 @api.get("/conversation")
@@ -456,6 +489,7 @@ async def ticket_status(ticket_id: str, body: StatusIn, user: UserDep, request: 
         raise BadInput(f"未知的工单状态“{body.status}”")
     ticket = await console.rt.tickets.set_status(ticket_id, body.status, body.note)
     console.rt.kick_status()
+    console.recount_returned()
     await console.redis.incr(ck.VERSION)
     await audit.record(console.redis, user.name, "ticket.status", ticket.conversation_key, ticket_id=ticket_id,
                        status=body.status)
@@ -511,6 +545,7 @@ async def ticket_correct(ticket_id: str, body: CorrectIn, user: UserDep, request
     revision = ticket.revisions[-1] if ticket.revisions else None
     if revision is not None and revision.dispatched:
         console.rt.kick_status()
+        console.recount_returned()
     await console.redis.incr(ck.VERSION)
     await audit.record(console.redis, user.name, "ticket.correct", ticket.conversation_key, ticket_id=ticket_id,
                        fields=sorted(revision.after) if revision else [],
@@ -857,7 +892,7 @@ async def live(websocket: WebSocket) -> None:
             if version != last_version or time.monotonic() - refreshed > WS_REFRESH_S:
                 refreshed = time.monotonic()
                 snapshot = await console.live_queue(version, session.user.name)
-                payload = json.dumps([snapshot["conversations"], snapshot["dead_letters"]],
+                payload = json.dumps([snapshot["conversations"], snapshot["dead_letters"], snapshot["returned"]],
                                      ensure_ascii=False, sort_keys=True)
                 if payload != last_payload or version != last_version:
                     await websocket.send_json({"type": "queue", "version": version, **snapshot})

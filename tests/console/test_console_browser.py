@@ -718,6 +718,63 @@ def test_a_citizen_newly_waiting_is_announced(live_gateway: str, settings: Setti
         context.close()
 
 
+def test_a_ticket_returned_for_redispatch_is_shown_and_announced(
+    live_gateway: str, settings: Settings, browser: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """待改派: beside 工单查询, how many tickets their department returned wait to be sent out
+    again; with 提醒 on, one more coming back is announced, and the notice (or the count) lists
+    them. Sent out again, the count goes."""
+    from playwright.sync_api import expect
+
+    from gateway.console import routes
+    from tests.gateway.test_web_e2e import ADMIN
+
+    monkeypatch.setattr(routes, "RETURNED_TTL_S", 0.2)  # counted every 15 s in production
+    base = live_gateway.rstrip("/")
+    _create_operator(settings)
+    first, _ = _citizen_files(base)
+    second, _ = _citizen_files(base)
+
+    def returned(ticket_id: str) -> None:
+        with httpx.Client(base_url=base, headers=ADMIN) as http:
+            for status in ("accepted", "returned"):
+                assert http.post(f"/api/admin/tickets/{ticket_id}/status", json={"status": status}).status_code == 200
+
+    returned(first)
+    errors: list[str] = []
+    dialogs: list[str] = []
+    context, page = _page(browser, errors, dialogs, viewport={"width": 1366, "height": 768})
+    try:
+        page.add_init_script(NOTIFICATIONS)
+        _login(page, base, OPERATOR)
+        badge = page.locator("#returned-badge")
+        expect(badge).to_have_text("1件待改派")  # already there at login: counted, not announced
+        page.locator("#alerts-btn").click()
+        expect(page.locator("#alerts-btn")).to_have_text("提醒：开")
+        returned(second)
+        expect(badge).to_have_text("2件待改派", timeout=TIMEOUT_MS)
+        page.wait_for_function("window.__notes.length === 1")
+        note = page.evaluate("({title: window.__notes[0].title, body: window.__notes[0].body})")
+        assert note == {"title": "12345 坐席工作台：1 件工单被承办单位退回", "body": "共 2 件待改派，点击查看"}
+        page.evaluate("window.__notes[0].onclick()")
+        expect(page.locator("#lookup")).to_be_visible()
+        expect(page.locator("#lq-status")).to_have_value("returned")
+        expect(page.locator("#lq-results tr")).to_have_count(2)
+
+        with httpx.Client(base_url=base, headers=ADMIN) as http:  # 改派 from the dispatch system
+            assert http.post(f"/api/admin/tickets/{first}/correct",
+                             json={"departments": ["供电公司"], "by": "dispatch"}).status_code == 200
+        expect(badge).to_have_text("1件待改派", timeout=TIMEOUT_MS)
+        assert page.evaluate("window.__notes.length") == 1  # fewer: nothing to announce
+        page.locator("#tab-desk").click()
+        badge.click()  # the count itself lists them
+        expect(page.locator("#lq-results tr")).to_have_count(1)
+        expect(page.locator("#lq-results tr")).to_have_attribute("data-ticket-id", second)
+        assert dialogs == [] and errors == []
+    finally:
+        context.close()
+
+
 def test_operator_inserts_an_answer_from_the_knowledge_base(
     live_gateway: str, settings: Settings, browser: Any
 ) -> None:

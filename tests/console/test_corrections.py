@@ -22,6 +22,7 @@ async def test_a_returned_ticket_is_sent_to_another_department_and_the_citizen_h
     boss = await console_login("boss", "supervisor")
     assert (await boss.get("/stats")).json()["returned"] == 1  # 退回待改派
     li = await console_login("li")
+    assert (await li.get("/queue")).json()["returned"] == 1  # 待改派, beside 工单查询 for everyone
     r = await li.post(f"/tickets/{ticket_id}/correct", json={
         "category": ["城乡建设", "城市建设和市政管理", "电力供应"], "departments": ["供电公司", "发展和改革局"],
         "reason": "退单：路灯由供电公司维护"})
@@ -37,6 +38,7 @@ async def test_a_returned_ticket_is_sent_to_another_department_and_the_citizen_h
     assert "已派单" in told and "已改派至供电公司" in told
     assert "退单" not in told  # the operator's reason is the centre's, not the citizen's
 
+    assert (await li.get("/queue")).json()["returned"] == 0  # sent out here: counted again at once
     shown = (await li.get(f"/tickets/{ticket_id}")).json()["ticket"]
     assert shown["revisions"] == ticket["revisions"]
     assert [t["ticket_id"] for t in (await li.get("/tickets?reviewed=true")).json()["tickets"]] == [ticket_id]

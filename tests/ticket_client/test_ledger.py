@@ -108,7 +108,7 @@ async def test_migrate_from_empty_to_head_matches_models(database_url: str) -> N
                 "platform_state",
                 "ticket_followups",
             } <= tables
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0006"
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0007"
             diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
             assert diff == [], f"models and migrations disagree: {diff}"
     finally:

@@ -1308,6 +1308,7 @@ async def test_the_console_surfaces_a_refusal_and_the_platforms_workflow(
         shown = (await op.get("/conversation", params={"key": key})).json()
         assert shown["status_by_platform"] is True  # the console hides 变更状态
         assert [t["platform_request_id"] for t in shown["tickets"]] == [request_id]
+        assert (await op.get("/queue")).json()["returned"] is None  # no 待改派 here: the platform routes
 
 
 def test_a_ticket_with_photos_gives_the_platform_a_signed_link_to_each() -> None:

@@ -140,6 +140,7 @@
     state.channelNames = data.channel_names || {};
     deadCount(data.dead_letters || 0);
     alertWaiting();
+    alertReturned(data.returned);
     var sel = $("f-channel");
     var known = {};
     Array.prototype.forEach.call(sel.options, function (o) { known[o.value] = true; });
@@ -229,6 +230,26 @@
       tag: "hotline-waiting"
     });
     n.onclick = function () { window.focus(); show("desk"); select(first.key); n.close(); };
+  }
+  // 待改派: tickets their department returned wait to be sent out again; everyone sees how many
+  // beside 工单查询 (a click lists them), and with 提醒 on hears a tone and, away, gets a notice
+  // when more come back. None where the ticket platform routes (open311).
+  var returnedKnown = null;
+  function alertReturned(n) {
+    var badge = $("returned-badge");
+    badge.hidden = !n;
+    badge.textContent = n ? n + "件待改派" : "";
+    if (n === null || n === undefined) return;
+    var before = returnedKnown;
+    returnedKnown = n;
+    if (before === null || n <= before || !alerts.on) return;
+    tone(false);
+    if (!(document.hidden || !document.hasFocus())) return;
+    if (!("Notification" in window) || window.Notification.permission !== "granted") return;
+    var note = new window.Notification("12345 坐席工作台：" + (n - before) + " 件工单被承办单位退回", {
+      body: "共 " + n + " 件待改派，点击查看", tag: "hotline-returned"
+    });
+    note.onclick = function () { window.focus(); lookupLate(false, false, false, "returned"); note.close(); };
   }
   function tone(urgent) {
     try {
@@ -1433,6 +1454,7 @@
     $("card-due-soon").addEventListener("click", function () { lookupLate(false, true); });  // 即将超期
     $("card-urged").addEventListener("click", function () { lookupLate(false, false, true); });  // 催办未办结
     $("card-returned").addEventListener("click", function () { lookupLate(false, false, false, "returned"); });  // 退回待改派
+    $("returned-badge").addEventListener("click", function () { lookupLate(false, false, false, "returned"); });
     $("btn-save-canned").addEventListener("click", function () {
       var items = $("canned-edit").value.split("\n").map(function (x) { return x.trim(); }).filter(Boolean);
       act(api("PUT", "/canned", { items: items }), "常用语已保存").then(loadCanned);
