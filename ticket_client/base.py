@@ -219,6 +219,9 @@ class Ticket(TicketDraft):
     platform_request_id: str | None = None  # the ticket platform's own number (open311 backend)
     followups: list[FollowUp] = Field(default_factory=list)  # 催办 and 补充, oldest first
     revisions: list[Revision] = Field(default_factory=list)  # operators' 更正 and 改派, oldest first
+    # 并单: the main ticket this one is handled with (the same matter, reported again); its status
+    # and progress notes follow the main's, so its citizen hears each step on their own channel
+    merged_into: str | None = None
 
     @property
     def urges(self) -> list[FollowUp]:
@@ -270,6 +273,11 @@ class NoteRefused(InvalidTransition):
 class NotesManagedByPlatform(StatusManagedByPlatform, NoteRefused):
     """The platform owns the notes as it owns the statuses (GeoReport v2 cannot take one): a
     department posts its note there, and it comes back with the next poll."""
+
+
+class MergeRefused(InvalidTransition):
+    """并单 refused, or a step of a merged ticket taken on it rather than on its main ticket (the
+    message says which and why); nothing was written."""
 
 
 class CorrectionRefused(InvalidTransition):
@@ -380,6 +388,8 @@ class TicketQuery(BaseModel):
     urged: bool = False  # 催办未办结: urged by the citizen (any time) and still open
     reviewed: bool = False  # 已审核: an operator corrected or confirmed its classification
     department: str = Field(default="", max_length=40)  # 承办部门: one unit, 主办 or 协办 (a department's report)
+    merged_into: str = Field(default="", max_length=64)  # 并单: the tickets merged into this one
+    main_only: bool = False  # leave out the tickets merged into another (counted once, by their main)
     time_limits: list[TimeLimit] = Field(default_factory=list)
     # the limits count from the last 改派 of a ticket sent out again, not from its filing
     # (HOTLINE_RESOLVE_RESTART_ON_REDISPATCH): ``due_before`` is then a 派单 moment
@@ -447,6 +457,20 @@ class TicketClient(Protocol):
     async def abandon(self, idempotency_key: str) -> str | None:
         """Forget the ticket of a filing given up, if nobody can have heard of it (never past
         已受理, never sent to a platform); its number, or None."""
+        ...
+
+    async def merge(self, ticket_id: str, into: str) -> Ticket:
+        """并单: handle ``ticket_id`` with the main ticket ``into`` (the same matter reported
+        again). It is brought to the main's status (the quiet steps only) and its citizen hears it
+        is handled together; from then on the main's statuses and progress notes are its own.
+        MergeRefused (itself; either done or merged already; a main with tickets of its own
+        merged into it cannot be merged, nor one further on than its main; the platform routes),
+        TicketNotFound."""
+        ...
+
+    async def unmerge(self, ticket_id: str) -> Ticket:
+        """取消并单: handle a merged ticket on its own again from where it stands (its citizen
+        hears it). MergeRefused when it is merged into none, TicketNotFound."""
         ...
 
     async def summary(self, since: datetime) -> Summary: ...

@@ -89,14 +89,14 @@ def promised(draft: TicketDraft, settings: Settings, filed: datetime) -> str:
 
 
 def overdue(t: Ticket, due: datetime | None, now: datetime) -> bool:
-    """超期: still open past its 办理时限."""
-    return due is not None and t.status not in DONE and now > due
+    """超期: still open past its 办理时限 (a ticket merged into another is counted by its main)."""
+    return due is not None and t.status not in DONE and t.merged_into is None and now > due
 
 
 def due_soon(t: Ticket, due: datetime | None, now: datetime, settings: Settings) -> bool:
     """即将超期: still open, not yet late, and due within HOTLINE_DUE_SOON_HOURS."""
     hours = settings.due_soon_hours
-    return (due is not None and bool(hours) and t.status not in DONE
+    return (due is not None and bool(hours) and t.status not in DONE and t.merged_into is None
             and now <= due < now + timedelta(hours=hours))
 
 

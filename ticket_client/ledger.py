@@ -50,6 +50,7 @@ from ticket_client.base import (
     InvalidRating,
     InvalidTransition,
     LocationInfo,
+    MergeRefused,
     NoteRefused,
     PlatformUnavailable,
     Revision,
@@ -121,7 +122,7 @@ def _contains(column: Any, word: str) -> Any:
 # A ticket's columns as ``scan`` reads them (a Ticket ignores the primary key ``id``).
 _SCANNED_NAMES = ("id", "ticket_id", "channel", "conversation_key", "contact", "title", "description", "category",
                   "request_type", "urgent", "location", "departments", "attachments", "status", "created_at",
-                  "updated_at", "rating", "rating_comment")
+                  "updated_at", "rating", "rating_comment", "merged_into")
 _SCANNED = tuple(getattr(TicketRow, name) for name in _SCANNED_NAMES)
 
 
@@ -146,6 +147,33 @@ def _changes(row: TicketRow, correction: Correction) -> tuple[dict[str, Any], di
             before[name] = now
             after[name] = value
     return before, after
+
+
+# What the citizen of a ticket merged into another hears (并单), and when it is handled alone again.
+MERGED_NOTE = "您反映的问题与工单{main}为同一事项，已合并办理，办理进展和结果将一并告知您"
+UNMERGED_NOTE = "该工单改为单独办理，办理进展将继续告知您"
+
+
+def _not_merged(row: TicketRow) -> None:
+    """A merged ticket's steps are its main's: taken there, not on it."""
+    if row.merged_into:
+        raise MergeRefused(f"工单 {row.ticket_id} 已并入工单 {row.merged_into}，请在主单上办理")
+
+
+def _follow(row: TicketRow, status: str, note: str, now: datetime) -> None:
+    """One step of the main on a ticket merged into it: its status (``""``: a progress note),
+    reached by the quiet steps where it stands elsewhere; none that no walk fits, and no note
+    on an archived one."""
+    if not status:
+        if row.status != "closed":
+            row.history.append(StatusHistoryRow(status=row.status, note=note, at=now, kind="note"))
+            row.updated_at = now
+        return
+    steps = walk(row.status, status) or []
+    for i, step in enumerate(steps):
+        row.history.append(StatusHistoryRow(status=step, at=now, note=note if i == len(steps) - 1 else ""))
+    if steps:
+        row.status, row.updated_at = status, now
 
 
 @dataclass(frozen=True)
@@ -306,6 +334,7 @@ class LocalLedger:
             rating=row.rating,
             rating_comment=row.rating_comment,
             platform_request_id=row.link.request_id if row.link is not None else None,
+            merged_into=row.merged_into,
             followups=[FollowUp(kind=f.kind, at=f.at, note=f.note) for f in row.followups],
             revisions=[
                 Revision(at=r.at, by=r.by, reason=r.reason, before=r.before, after=r.after, dispatched=r.dispatched)
@@ -513,6 +542,10 @@ class LocalLedger:
             conditions += [urged, TicketRow.status.not_in(("resolved", "closed"))]
         if query.reviewed:
             conditions.append(select(RevisionRow.id).where(RevisionRow.ticket_pk == TicketRow.id).exists())
+        if query.merged_into:
+            conditions.append(TicketRow.merged_into == query.merged_into)
+        if query.main_only:
+            conditions.append(TicketRow.merged_into.is_(None))
         if query.department.strip():
             # the unit as the JSON list holds it, quotes included: "城管局" is not "区城管局"
             conditions.append(cast(TicketRow.departments, Text).contains(json.dumps(query.department.strip()),
@@ -535,7 +568,9 @@ class LocalLedger:
                     late.append(and_(*kind, started < limit.due_before))
                 if query.due_soon and limit.soon_before is not None:
                     late.append(and_(*kind, started >= limit.due_before, started < limit.soon_before))
-            conditions += [TicketRow.status.not_in(("resolved", "closed")), or_(*late) if late else false()]
+            # a ticket merged into another is late, or not, with its main: counted once, there
+            conditions += [TicketRow.status.not_in(("resolved", "closed")), TicketRow.merged_into.is_(None),
+                           or_(*late) if late else false()]
         return conditions
 
     async def count(self, query: TicketQuery) -> int:
@@ -597,6 +632,7 @@ class LocalLedger:
             now = self._now()
             async with self._writing() as session:
                 row = await self._row(session, ticket_id, lock=True)
+                _not_merged(row)
                 allowed = TRANSITIONS.get(row.status, frozenset())
                 if status not in allowed:
                     raise InvalidTransition(
@@ -606,6 +642,8 @@ class LocalLedger:
                 row.status = status
                 row.updated_at = now
                 row.history.append(StatusHistoryRow(status=status, note=note, at=now))
+                for follower in await self._followers(session, row):
+                    _follow(follower, status, note, now)
                 await session.flush()
                 return self._to_ticket(row)
 
@@ -635,10 +673,13 @@ class LocalLedger:
             now = self._now()
             async with self._writing() as session:
                 row = await self._row(session, ticket_id, lock=True)
+                _not_merged(row)
                 if row.status == "closed":
                     raise NoteRefused(f"工单 {ticket_id} 已归档，不能再添加办理进展（如需继续办理，请先重新办理）")
                 row.updated_at = now
                 row.history.append(StatusHistoryRow(status=row.status, note=cleaned, at=now, kind="note"))
+                for follower in await self._followers(session, row):
+                    _follow(follower, "", cleaned, now)
                 await session.flush()
                 return self._to_ticket(row)
 
@@ -688,7 +729,9 @@ class LocalLedger:
             async with self._writing() as session:
                 row = await self._row(session, ticket_id, lock=True)
                 before, after = _changes(row, correction)
-                dispatch = row.status == "returned" and correction.departments is not None
+                if "departments" in after and row.merged_into:
+                    raise CorrectionRefused(f"工单 {ticket_id} 已并入工单 {row.merged_into}，承办部门随主单（请在主单上改派）")
+                dispatch = row.status == "returned" and correction.departments is not None and not row.merged_into
                 if "departments" in after and row.status in ("resolved", "closed"):
                     raise CorrectionRefused(f"工单 {ticket_id} 已办结，不能改派（可更正分类）")
                 if dispatch and not after.get("departments", row.departments):
@@ -702,14 +745,74 @@ class LocalLedger:
                     setattr(row, name, LocationInfo(text=value).model_dump() if name == "location" else value)
                 if dispatch:
                     primary = row.departments[0] if row.departments else ""
+                    note = f"已改派至{primary}" if primary else ""
                     row.status = "accepted"
-                    row.history.append(StatusHistoryRow(status="accepted", at=now,
-                                                        note=f"已改派至{primary}" if primary else ""))
+                    row.history.append(StatusHistoryRow(status="accepted", at=now, note=note))
+                    for follower in await self._followers(session, row):
+                        _follow(follower, "accepted", note, now)
                 row.updated_at = now
                 row.revisions.append(RevisionRow(at=now, by=correction.by, reason=correction.reason.strip(),
                                                  before=before, after=after, dispatched=dispatch))
                 await session.flush()
                 return self._to_ticket(row)
+
+    async def merge(self, ticket_id: str, into: str) -> Ticket:
+        """并单 (see ``TicketClient.merge``): both rows locked, in the order of their keys."""
+        async with self._edge("merging tickets"):
+            if ticket_id == into:
+                raise MergeRefused(f"工单 {ticket_id} 不能并入自身")
+            now = self._now()
+            async with self._writing() as session:
+                rows = {r.ticket_id: r for r in await session.scalars(
+                    select(TicketRow).where(TicketRow.ticket_id.in_((ticket_id, into))).order_by(TicketRow.id)
+                    .with_for_update())}
+                if ticket_id not in rows or into not in rows:
+                    raise TicketNotFound(f"no ticket {ticket_id if ticket_id not in rows else into!r}")
+                row, main = rows[ticket_id], rows[into]
+                if row.merged_into:
+                    raise MergeRefused(f"工单 {ticket_id} 已并入工单 {row.merged_into}")
+                if main.merged_into:
+                    raise MergeRefused(f"工单 {into} 已并入工单 {main.merged_into}，请并入工单 {main.merged_into}")
+                if row.status in ("resolved", "closed"):
+                    raise MergeRefused(f"工单 {ticket_id} 已办结，不能再并入其他工单")
+                if main.status in ("resolved", "closed"):
+                    raise MergeRefused(f"工单 {into} 已办结，不能作为主单（问题仍在的，请先将其重新办理）")
+                if await self._followers(session, row):
+                    raise MergeRefused(f"已有工单并入工单 {ticket_id}，它只能作为主单")
+                steps = walk(row.status, main.status)
+                if steps is None:
+                    raise MergeRefused(f"工单 {ticket_id} 的办理进度已在主单 {into} 之前，不能并入（可将工单 {into} 并入工单 {ticket_id}）")
+                row.merged_into = into
+                told = MERGED_NOTE.format(main=into)
+                for i, status in enumerate(steps):
+                    row.history.append(StatusHistoryRow(status=status, at=now, note=told if i == len(steps) - 1 else ""))
+                if not steps:
+                    row.history.append(StatusHistoryRow(status=row.status, note=told, at=now, kind="note"))
+                row.status = main.status
+                row.updated_at = now
+                await session.flush()
+                return self._to_ticket(row)
+
+    async def unmerge(self, ticket_id: str) -> Ticket:
+        """取消并单 (see ``TicketClient.unmerge``)."""
+        async with self._edge("unmerging a ticket"):
+            now = self._now()
+            async with self._writing() as session:
+                row = await self._row(session, ticket_id, lock=True)
+                if not row.merged_into:
+                    raise MergeRefused(f"工单 {ticket_id} 未并入其他工单")
+                row.merged_into = None
+                if row.status != "closed":
+                    row.history.append(StatusHistoryRow(status=row.status, note=UNMERGED_NOTE, at=now, kind="note"))
+                row.updated_at = now
+                await session.flush()
+                return self._to_ticket(row)
+
+    @staticmethod
+    async def _followers(session: AsyncSession, row: TicketRow) -> list[TicketRow]:
+        """The tickets merged into ``row`` (并单), locked: each of its steps is theirs too."""
+        return list(await session.scalars(
+            select(TicketRow).where(TicketRow.merged_into == row.ticket_id).order_by(TicketRow.id).with_for_update()))
 
     async def abandon(self, idempotency_key: str) -> str | None:
         """Forget the ticket filed under ``idempotency_key`` when its filing was given up (a
@@ -728,6 +831,8 @@ class LocalLedger:
                 link = row.link
                 sent = link is not None and (link.request_id or link.token or link.posted_at)
                 if row.status != "received" or len(row.history) > 1 or row.rating or row.followups or row.revisions or sent:
+                    return None
+                if await self._followers(session, row):  # a main: the tickets merged into it follow it
                     return None
                 await session.execute(delete(PlatformLinkRow).where(PlatformLinkRow.ticket_pk == row.id))
                 await session.execute(delete(StatusHistoryRow).where(StatusHistoryRow.ticket_pk == row.id))

@@ -74,6 +74,8 @@ class TicketRow(Base):
     departments: Mapped[list[str]] = mapped_column(JSON)
     attachments: Mapped[list[str]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), index=True)  # 待改派 counted live (migration 0007)
+    # 并单: the ticket_id of the main ticket this one follows (migration 0008)
+    merged_into: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     rating: Mapped[str | None] = mapped_column(String(16), nullable=True)
     rating_comment: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)  # 工单查询 by period

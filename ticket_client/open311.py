@@ -45,6 +45,7 @@ from ticket_client.base import (
     Correction,
     CorrectionCount,
     CorrectionRefused,
+    MergeRefused,
     NotesManagedByPlatform,
     PlatformMisconfigured,
     PlatformRejected,
@@ -608,6 +609,19 @@ class Open311Client:
             where = f"（平台编号 {link.request_id}）" if link.request_id else ""
             raise CorrectionRefused(f"派单由工单平台管理，请在平台上改派{where}")
         return await self.mirror.correct(ticket_id, correction)
+
+    async def merge(self, ticket_id: str, into: str) -> Ticket:
+        """Refused: the platform owns the workflow, and GeoReport v2 has no way to merge requests
+        (a 并单 is made on the platform)."""
+        await self.mirror.link(into)  # TicketNotFound first
+        link = await self.mirror.link(ticket_id)
+        where = f"（平台编号 {link.request_id}）" if link.request_id else ""
+        raise MergeRefused(f"并单由工单平台管理，请在平台上合并{where}")
+
+    async def unmerge(self, ticket_id: str) -> Ticket:
+        """Refused, as ``merge``: nothing is merged here."""
+        await self.mirror.link(ticket_id)  # TicketNotFound first
+        raise MergeRefused("并单由工单平台管理，请在平台上办理")
 
     async def abandon(self, idempotency_key: str) -> str | None:
         """The mirror forgets a ticket the platform never got (nor possibly got: a POST whose

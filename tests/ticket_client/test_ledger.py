@@ -28,6 +28,7 @@ from ticket_client import (
     InvalidTransition,
     LocalLedger,
     LocationInfo,
+    MergeRefused,
     NoteRefused,
     PlatformUnavailable,
     TicketDraft,
@@ -108,7 +109,7 @@ async def test_migrate_from_empty_to_head_matches_models(database_url: str) -> N
                 "platform_state",
                 "ticket_followups",
             } <= tables
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0007"
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0008"
             diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
             assert diff == [], f"models and migrations disagree: {diff}"
     finally:
@@ -1011,3 +1012,97 @@ async def test_a_department_finds_the_tickets_it_handles_as_primary_or_co_handle
     assert await ledger.count(TicketQuery(department="属地街道办事处")) == 1
     await ledger.correct(primary.ticket_id, Correction(by="op1", departments=["供电公司"]))
     assert await ledger.search(TicketQuery(department="属地街道办事处")) == []  # as it is now
+
+
+# -- 并单 ----------------------------------------------------------------------------------------
+
+
+async def test_a_merged_ticket_follows_its_main_and_its_citizen_hears_each_step(
+    ledger: LocalLedger, clock: FakeClock
+) -> None:
+    """并单: the same burst pipe reported twice. The second is brought to the main's status with
+    a word to its citizen, then takes each of the main's steps and notes (改派 included) while
+    the main's citizen hears only their own; counted once, by the main, among the late and the
+    returned; rated by its own citizen; handled alone again after 取消并单."""
+    main = await ledger.file(draft("web:a", departments=["水务局"]), "main")
+    again = await ledger.file(draft("web:b"), "again")
+    await ledger.set_status(main.ticket_id, "accepted")
+    await ledger.set_status(main.ticket_id, "processing", "抢修人员已出发")
+    cursor = max(c.seq for c in await ledger.changes_since(0))
+    merged = await ledger.merge(again.ticket_id, main.ticket_id)
+    assert merged.merged_into == main.ticket_id and merged.status == "processing"
+    told = await ledger.changes_since(cursor)
+    assert [(c.ticket_id, c.status, c.kind) for c in told] == [
+        (again.ticket_id, "accepted", "status"), (again.ticket_id, "processing", "status")]
+    assert told[-1].note == f"您反映的问题与工单{main.ticket_id}为同一事项，已合并办理，办理进展和结果将一并告知您"
+    assert [t.ticket_id for t in await ledger.search(TicketQuery(merged_into=main.ticket_id))] == [again.ticket_id]
+    assert [t.ticket_id for t in await ledger.search(TicketQuery(main_only=True))] == [main.ticket_id]
+
+    cursor = told[-1].seq
+    await ledger.add_note(main.ticket_id, "已关闭上游阀门")
+    await ledger.set_status(main.ticket_id, "returned", "非本单位职责")
+    assert await ledger.count(TicketQuery(status="returned", main_only=True)) == 1
+    late = TicketQuery(overdue=True, time_limits=[TimeLimit(urgent=False, due_before=clock.now + timedelta(days=1))])
+    assert [t.ticket_id for t in await ledger.search(late)] == [main.ticket_id]  # counted once
+    await ledger.correct(main.ticket_id, Correction(by="op1", departments=["供水公司"]))  # 改派
+    await ledger.set_status(main.ticket_id, "resolved", "已修复")
+    steps = [(c.ticket_id, c.status, c.kind, c.note) for c in await ledger.changes_since(cursor)]
+    for who in (main.ticket_id, again.ticket_id):  # the same steps, each to its own citizen
+        assert [s[1:] for s in steps if s[0] == who] == [
+            ("processing", "note", "已关闭上游阀门"), ("returned", "status", "非本单位职责"),
+            ("accepted", "status", "已改派至供水公司"), ("resolved", "status", "已修复")]
+    followed = await ledger.get(again.ticket_id)
+    assert followed.status == "resolved" and followed.departments == []  # its own record stays its own
+    await ledger.rate(again.ticket_id, "满意")
+    assert (await ledger.get(main.ticket_id)).rating is None
+
+    with pytest.raises(MergeRefused, match="请在主单上办理"):
+        await ledger.set_status(again.ticket_id, "closed")
+    with pytest.raises(MergeRefused, match="请在主单上办理"):
+        await ledger.add_note(again.ticket_id, "再看看")
+    with pytest.raises(CorrectionRefused, match="承办部门随主单"):
+        await ledger.correct(again.ticket_id, Correction(by="op1", departments=["城管局"]))
+    assert (await ledger.correct(again.ticket_id, Correction(by="op1", category=["城乡建设"]))).category == ["城乡建设"]
+    cursor = max(c.seq for c in await ledger.changes_since(0))
+    alone = await ledger.unmerge(again.ticket_id)
+    assert alone.merged_into is None and alone.status == "resolved"
+    [word] = await ledger.changes_since(cursor)
+    assert (word.ticket_id, word.kind, word.note) == (again.ticket_id, "note", "该工单改为单独办理，办理进展将继续告知您")
+    await ledger.set_status(main.ticket_id, "closed")
+    assert (await ledger.get(again.ticket_id)).status == "resolved"  # no longer follows
+    await ledger.set_status(again.ticket_id, "closed")
+
+
+async def test_a_merge_is_refused_where_it_would_not_hold(ledger: LocalLedger) -> None:
+    """Not into itself, nor into a ticket merged or done, nor a done one, nor a main, nor one
+    further on than the main (merge the other way round); a refusal writes nothing."""
+    a = (await ledger.file(draft("web:a"), "a")).ticket_id
+    b = (await ledger.file(draft("web:b"), "b")).ticket_id
+    c = (await ledger.file(draft("web:c"), "c")).ticket_id
+    done = (await ledger.file(draft("web:d"), "d")).ticket_id
+    for status in ("accepted", "resolved"):
+        await ledger.set_status(done, status)
+    with pytest.raises(MergeRefused, match="不能并入自身"):
+        await ledger.merge(a, a)
+    with pytest.raises(TicketNotFound):
+        await ledger.merge(a, "12345-20201231-999999")
+    with pytest.raises(MergeRefused, match="已办结，不能作为主单"):
+        await ledger.merge(a, done)
+    with pytest.raises(MergeRefused, match="已办结，不能再并入"):
+        await ledger.merge(done, a)
+    await ledger.set_status(b, "accepted")
+    with pytest.raises(MergeRefused, match=f"可将工单 {a} 并入工单 {b}"):  # b is further on than a
+        await ledger.merge(b, a)
+    assert (await ledger.merge(a, b)).status == "accepted"
+    with pytest.raises(MergeRefused, match=f"请并入工单 {b}"):
+        await ledger.merge(c, a)
+    with pytest.raises(MergeRefused, match=f"已并入工单 {b}"):
+        await ledger.merge(a, c)
+    with pytest.raises(MergeRefused, match="只能作为主单"):
+        await ledger.merge(b, c)
+    with pytest.raises(MergeRefused, match="未并入"):
+        await ledger.unmerge(c)
+    assert (await ledger.get(c)).history[-1].status == "received" and len((await ledger.get(c)).history) == 1
+    e = (await ledger.file(draft("web:e"), "e")).ticket_id
+    assert (await ledger.merge(e, c)).history[-1].kind == "note"  # at the main's status already: a word only
+    assert await ledger.abandon("c") is None  # untouched itself, but a main: kept for those that follow it
