@@ -771,14 +771,14 @@ class LocalLedger:
                 row, main = rows[ticket_id], rows[into]
                 if row.merged_into:
                     raise MergeRefused(f"工单 {ticket_id} 已并入工单 {row.merged_into}")
+                if await self._followers(session, row):
+                    raise MergeRefused(f"已有工单并入工单 {ticket_id}，它只能作为主单")
                 if main.merged_into:
                     raise MergeRefused(f"工单 {into} 已并入工单 {main.merged_into}，请并入工单 {main.merged_into}")
                 if row.status in ("resolved", "closed"):
                     raise MergeRefused(f"工单 {ticket_id} 已办结，不能再并入其他工单")
                 if main.status in ("resolved", "closed"):
                     raise MergeRefused(f"工单 {into} 已办结，不能作为主单（问题仍在的，请先将其重新办理）")
-                if await self._followers(session, row):
-                    raise MergeRefused(f"已有工单并入工单 {ticket_id}，它只能作为主单")
                 steps = walk(row.status, main.status)
                 if steps is None:
                     raise MergeRefused(f"工单 {ticket_id} 的办理进度已在主单 {into} 之前，不能并入（可将工单 {into} 并入工单 {ticket_id}）")

@@ -322,6 +322,7 @@ def ticket_view(t: Ticket, settings: Settings | None = None, now: datetime | Non
         "urges": len(t.urges), "urged_at": t.urges[-1].at.timestamp() if t.urges else None,
         # open311: the platform's own number, and the status is moved there, not in the console
         "platform_request_id": t.platform_request_id,
+        "merged_into": t.merged_into,  # 并单: the main ticket it follows
     }
 
 

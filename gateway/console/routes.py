@@ -27,7 +27,7 @@ from bot.texts import texts
 from channels.base import WellFormedStr
 from channels.media import file_response, find, media_roots
 from gateway import filing, keys, metrics
-from gateway.console import audit, dead_letters, export
+from gateway.console import audit, dead_letters, export, merging
 from gateway.console import conversations as convs
 from gateway.console import keys as ck
 from gateway.console.auth import (
@@ -116,7 +116,7 @@ class ConsoleState:
             cached = self._returned
             if cached is None or time.monotonic() - cached[0] > RETURNED_TTL_S:
                 try:
-                    found: int | None = await self.rt.tickets.count(TicketQuery(status="returned"))
+                    found: int | None = await self.rt.tickets.count(TicketQuery(status="returned", main_only=True))
                 except TicketError:
                     found = cached[1] if cached else None
                 self._returned = cached = (time.monotonic(), found)
@@ -553,6 +553,42 @@ async def ticket_correct(ticket_id: str, body: CorrectIn, user: UserDep, request
     return convs.ticket_detail(ticket, console.rt.settings)
 
 
+class UnmergeIn(BaseModel):
+    reason: WellFormedStr = Field(default="", max_length=200)
+
+
+@api.post("/tickets/{ticket_id}/merge")
+async def ticket_merge(ticket_id: str, body: merging.MergeIn, user: UserDep, request: Request) -> dict[str, Any]:
+    """并单: handle this ticket with the main ticket ``into`` (the same matter reported again); its
+    citizen hears it, then each step of the main. 409 where it would not hold, or where the
+    platform owns the workflow (open311)."""
+    console = _console(request)
+    if console.rt.tickets is None:
+        raise NotFound("工单系统未就绪")
+    ticket = await console.rt.tickets.merge(ticket_id, body.into.strip())
+    console.rt.kick_status()
+    console.recount_returned()
+    await console.redis.incr(ck.VERSION)
+    await audit.record(console.redis, user.name, "ticket.merge", ticket.conversation_key, ticket_id=ticket_id,
+                       into=ticket.merged_into, reason=mask_pii(body.reason))
+    return convs.ticket_detail(ticket, console.rt.settings)
+
+
+@api.post("/tickets/{ticket_id}/unmerge")
+async def ticket_unmerge(ticket_id: str, body: UnmergeIn, user: UserDep, request: Request) -> dict[str, Any]:
+    """取消并单: the ticket is handled on its own again from where it stands (its citizen hears it)."""
+    console = _console(request)
+    if console.rt.tickets is None:
+        raise NotFound("工单系统未就绪")
+    before = await console.rt.tickets.get(ticket_id)
+    ticket = await console.rt.tickets.unmerge(ticket_id)
+    console.rt.kick_status()
+    await console.redis.incr(ck.VERSION)
+    await audit.record(console.redis, user.name, "ticket.unmerge", ticket.conversation_key, ticket_id=ticket_id,
+                       was=before.merged_into, reason=mask_pii(body.reason))
+    return convs.ticket_detail(ticket, console.rt.settings)
+
+
 @api.get("/routing")
 async def routing(
     user: UserDep, request: Request, category: Annotated[str, Query(max_length=130)] = ""
@@ -595,8 +631,11 @@ def _ticket_query(
     if rating and rating not in (*RATINGS, "none"):
         raise BadInput(f"未知的评价“{rating}”")
     since = now - timedelta(days=days) if days else None
+    # 已退回 is the 改派 worklist (the 退回待改派 card, N件待改派): a merged ticket is returned, and
+    # sent out again, with its main, so it is left out there as in the count
     return TicketQuery(text=q, status=status, channel=channel, urgent=urgent, rating=rating, since=since,
-                       urged=urged, reviewed=reviewed, department=department, **deadlines.late_filter(_console(request).rt.settings, now, overdue=overdue, due_soon=due_soon))
+                       urged=urged, reviewed=reviewed, department=department, main_only=status == "returned",
+                       **deadlines.late_filter(_console(request).rt.settings, now, overdue=overdue, due_soon=due_soon))
 
 
 TicketQueryDep = Annotated[TicketQuery, Depends(_ticket_query)]
@@ -654,12 +693,28 @@ async def ticket_detail(ticket_id: str, user: UserDep, request: Request, now: No
         raise NotFound("工单系统未就绪")
     ticket = await console.rt.tickets.get(ticket_id)
     held = await console.redis.hexists(keys.conversation(ticket.conversation_key), "channel")
+    # 并单: the tickets that follow this one (a main)
+    followers = [] if ticket.merged_into else await console.rt.tickets.search(
+        TicketQuery(merged_into=ticket_id, limit=200))
     return {
         "ticket": convs.ticket_detail(ticket, console.rt.settings, now),
+        "merged": [convs.ticket_view(t, console.rt.settings, now) for t in followers],
         "conversation": bool(held),
         "status_by_platform": console.rt.settings.ticket_backend != "local",
         "channel_names": console.channel_names(),
     }
+
+
+@api.get("/tickets/{ticket_id}/similar")
+async def ticket_similar(ticket_id: str, user: UserDep, request: Request, now: NowDep) -> dict[str, Any]:
+    """可能重复: the open tickets at this one's place that may be the same matter (merging.py)."""
+    console = _console(request)
+    if console.rt.tickets is None:
+        raise NotFound("工单系统未就绪")
+    ticket = await console.rt.tickets.get(ticket_id)
+    found = await merging.similar(console.rt.tickets, ticket, now)
+    return {"place": merging.place_word(ticket),
+            "tickets": [convs.ticket_view(t, console.rt.settings, now) for t in found]}
 
 
 @api.get("/media")
@@ -767,7 +822,7 @@ async def stats(user: SupervisorDep, request: Request, now_at: NowDep) -> dict[s
     settings = console.rt.settings
     if console.rt.tickets is not None:
         urged = await console.rt.tickets.count(TicketQuery(urged=True))
-        returned = await console.rt.tickets.count(TicketQuery(status="returned"))
+        returned = await console.rt.tickets.count(TicketQuery(status="returned", main_only=True))
         overdue = await console.rt.tickets.count(
             TicketQuery(**deadlines.late_filter(settings, now_at, overdue=True, due_soon=False)))
         if settings.due_soon_hours:

@@ -16,6 +16,7 @@ from channels.media import file_response, find, media_roots
 from config.workdays import midnight
 from gateway import filing, keys
 from gateway.console import export
+from gateway.console.merging import MergeIn
 from gateway.console.routing import CorrectIn
 from gateway.deps import AdminDep, RuntimeDep, TicketsDep
 from gateway.errors import BadInput, NotFound
@@ -100,6 +101,34 @@ async def correct(ticket_id: str, body: AdminCorrectIn, _: AdminDep, tickets: Ti
     ticket = await tickets.correct(ticket_id, body.correction(body.by))
     if ticket.revisions and ticket.revisions[-1].dispatched:
         rt.kick_status()
+    return ticket.model_dump(mode="json")
+
+
+class AdminMergeIn(MergeIn):
+    by: WellFormedStr = Field(default="admin", min_length=1, max_length=64)
+
+
+class AdminUnmergeIn(BaseModel):
+    by: WellFormedStr = Field(default="admin", min_length=1, max_length=64)
+
+
+@router.post("/tickets/{ticket_id}/merge")
+async def merge(ticket_id: str, body: AdminMergeIn, _: AdminDep, tickets: TicketsDep, rt: RuntimeDep) -> dict[str, Any]:
+    """并单 from the centre's dispatch system, as the console's: the ticket follows the main ticket
+    ``into`` from now on (its citizen hears it, then each of the main's steps). Logged with ``by``;
+    409 where it would not hold, or where the platform owns the workflow (open311)."""
+    ticket = await tickets.merge(ticket_id, body.into.strip())
+    rt.kick_status()
+    log.info("ticket_merged", ticket_id=ticket_id, into=ticket.merged_into, by=body.by)
+    return ticket.model_dump(mode="json")
+
+
+@router.post("/tickets/{ticket_id}/unmerge")
+async def unmerge(ticket_id: str, body: AdminUnmergeIn, _: AdminDep, tickets: TicketsDep, rt: RuntimeDep) -> dict[str, Any]:
+    """取消并单: the ticket is handled on its own again (its citizen hears it). 409 when it follows none."""
+    ticket = await tickets.unmerge(ticket_id)
+    rt.kick_status()
+    log.info("ticket_unmerged", ticket_id=ticket_id, by=body.by)
     return ticket.model_dump(mode="json")
 
 

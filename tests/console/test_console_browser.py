@@ -718,6 +718,57 @@ def test_a_citizen_newly_waiting_is_announced(live_gateway: str, settings: Setti
         context.close()
 
 
+def test_operator_merges_a_repeat_into_its_main_ticket_and_undoes_it(
+    live_gateway: str, settings: Settings, browser: Any
+) -> None:
+    """并单: a second citizen reports the same dark lamp; the operator opens the repeat, finds the
+    first among the 可能重复 at its place, merges the repeat into it, reads both sides, then
+    takes it back (取消并单)."""
+    from playwright.sync_api import expect
+
+    base = live_gateway.rstrip("/")
+    _create_operator(settings)
+    main, _ = _citizen_files(base)
+    repeat, _ = _citizen_files(base)
+    errors: list[str] = []
+    dialogs: list[str] = []
+    context, page = _page(browser, errors, dialogs, viewport={"width": 1366, "height": 900})
+    try:
+        _login(page, base, OPERATOR)
+        page.keyboard.press("Alt+S")
+        page.locator("#lq").fill(repeat[-6:])
+        page.keyboard.press("Enter")
+        expect(page.locator("#ld")).to_have_attribute("data-ticket-id", repeat)
+        box = page.locator("#ld-actions .merge-box")
+        box.locator("summary").click()
+        similar = box.locator(".similar-list li")
+        expect(similar).to_have_count(1)
+        expect(similar).to_have_attribute("data-ticket-id", main)
+        box.locator(".merge-actions input").nth(1).fill("同一盏路灯")
+        page.screenshot(path=str(DOCS / "console-merge.png"))
+        similar.locator("button", has_text="并入此单").click()
+        expect(page.locator("#toast")).to_have_text(f"已并入工单 {main}，市民将收到合并办理的通知")
+        expect(page.locator("#ld-fields")).to_contain_text(f"已并入工单 {main}（随主单办理）")
+        expect(page.locator("#ld-actions")).to_contain_text("本工单随主单办理")
+        expect(page.locator(f"#lq-results tr[data-ticket-id='{repeat}'] .badge.merged")).to_have_text("并单")
+        expect(page.locator("#ld-history")).to_contain_text("合并办理")  # what its citizen was told
+
+        page.locator("#ld-actions .merge-box button", has_text="查看主单").click()
+        expect(page.locator("#ld")).to_have_attribute("data-ticket-id", main)
+        expect(page.locator("#ld-fields")).to_contain_text("并入本单 1 件")
+        expect(page.locator("#ld-actions .merge-box summary")).to_have_text("并单（已并入本单 1 件）")
+        page.locator("#ld-actions .merge-box summary").click()
+        page.locator("#ld-actions .merged-list button", has_text=repeat).click()
+        expect(page.locator("#ld")).to_have_attribute("data-ticket-id", repeat)
+        page.locator("#ld-actions .merge-box button", has_text="取消并单").click()
+        expect(page.locator("#toast")).to_have_text("已取消并单，工单改为单独办理")
+        expect(page.locator("#ld-fields")).not_to_contain_text("已并入工单")
+        expect(page.locator("#ld-actions .merge-box summary")).to_have_text("并单（同一事项重复反映）")
+        assert dialogs == [] and errors == []
+    finally:
+        context.close()
+
+
 def test_a_ticket_returned_for_redispatch_is_shown_and_announced(
     live_gateway: str, settings: Settings, browser: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -30,6 +30,7 @@ from ticket_client import (
     Correction,
     CorrectionRefused,
     InvalidTransition,
+    MergeRefused,
     LocalLedger,
     LocationInfo,
     NoteRefused,
@@ -831,6 +832,12 @@ async def test_a_reclassification_is_kept_in_the_mirror_and_a_redispatch_is_the_
     assert [m for m, _, _ in platform.calls if m == "POST"] == ["POST"]  # the filing only
     with pytest.raises(TicketNotFound):
         await open311.correct("12345-20261127-999999", Correction(by="op1", departments=["水务局"]))
+    other = await open311.file(draft(category=["环境保护"]), "k2")
+    with pytest.raises(MergeRefused, match="并单由工单平台管理"):  # the platform owns the workflow
+        await open311.merge(other.ticket_id, ref.ticket_id)
+    with pytest.raises(MergeRefused):
+        await open311.unmerge(other.ticket_id)
+    assert (await open311.get(other.ticket_id)).merged_into is None
 
 
 async def test_a_category_corrected_before_the_platform_has_the_ticket_picks_its_service_code(

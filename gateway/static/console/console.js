@@ -24,7 +24,7 @@
     handback: "交还机器人", close: "结束会话", transfer: "转交", reply: "回复市民", "reply.refused": "回复被拒绝",
     note: "内部备注", "form.save": "保存工单信息", "ticket.file": "登记工单", "ticket.status": "工单状态变更",
     "canned.update": "修改常用语", "user.create": "创建账号", "user.disable": "停用账号",
-    "dead.retry": "重试异常记录", "dead.discard": "丢弃异常记录", "ticket.search": "工单查询", "ticket.note": "办理进展", "ticket.urge": "登记催办", "ticket.correct": "更正/改派", "ticket.export": "导出工单",
+    "dead.retry": "重试异常记录", "dead.discard": "丢弃异常记录", "ticket.search": "工单查询", "ticket.note": "办理进展", "ticket.urge": "登记催办", "ticket.correct": "更正/改派", "ticket.merge": "并单", "ticket.unmerge": "取消并单", "ticket.export": "导出工单",
     "knowledge.create": "新增知识库条目", "knowledge.update": "修改知识库", "knowledge.disable": "停用知识库条目",
     "knowledge.delete": "删除知识库条目", "knowledge.restore": "知识库条目恢复为文件版本", "knowledge.export": "导出知识库",
     "knowledge.clear_folded": "清除已并入文件的修改"
@@ -999,6 +999,7 @@
       if (t.overdue) id.appendChild(el("span", "badge overdue", "超期"));
       if (t.due_soon) id.appendChild(el("span", "badge due-soon", "即将超期"));
       if (t.urges) id.appendChild(el("span", "badge urged", "催办" + t.urges + "次"));
+      if (t.merged_into) id.appendChild(el("span", "badge merged", "并单"));
       tr.appendChild(id);
       tr.appendChild(el("td", "", dateTime(t.created_at)));
       tr.appendChild(el("td", "", channelName(t.channel)));
@@ -1015,7 +1016,7 @@
     $("lq-more").hidden = !lookup.more;
   }
   function rowShown(t) {  // what a row of the list shows of a ticket
-    return JSON.stringify([t.status, t.category, t.title, t.urgent, t.overdue, t.due_soon, t.urges, t.rating]);
+    return JSON.stringify([t.status, t.category, t.title, t.urgent, t.overdue, t.due_soon, t.urges, t.rating, t.merged_into]);
   }
   function showTicket(id) {
     lookup.shown = id;
@@ -1044,6 +1045,8 @@
       ["办理时限", t.due_at ? dateTime(t.due_at) + (t.overdue ? "（已超期）" : t.due_soon ? "（即将超期）" : "") : ""],
       ["市民催办", t.urges ? t.urges + " 次（最近 " + dateTime(t.urged_at) + "）" : ""],
       ["市民补充", t.additions ? t.additions + " 条（见办理记录）" : ""],
+      ["并单", t.merged_into ? "已并入工单 " + t.merged_into + "（随主单办理）"
+        : (d.merged || []).length ? "并入本单 " + d.merged.length + " 件" : ""],
       ["渠道", channelName(t.channel) + " · " + senderOf(t.conversation_key, t.channel)],
       ["联系电话", t.contact || "未留"],
       ["诉求类型", (t.request_type || "—") + (t.urgent ? "（紧急）" : "")],
@@ -1083,9 +1086,96 @@
     open.addEventListener("click", function () { show("desk"); select(t.conversation_key); });
     actions.appendChild(open);
     if (d.status_by_platform) actions.appendChild(el("p", "muted small", "工单状态由工单平台管理"));
+    else if (t.merged_into) actions.appendChild(el("p", "muted small", "本工单随主单办理，状态和办理进展在主单上填写"));
     else actions.appendChild(ticketControls(t, function () { showTicket(t.ticket_id); }));
     if (t.status !== "resolved" && t.status !== "closed") actions.appendChild(urgeControls(t));
     actions.appendChild(correctControls(t, d.status_by_platform));
+    if (!d.status_by_platform) actions.appendChild(mergeControls(t, d.merged || []));
+  }
+  // 并单: the same matter reported again (a burst main, a dark street) goes with one main ticket,
+  // which the department handles once; each citizen still hears every step on their own channel.
+  function mergeControls(t, followers) {
+    var path = "/tickets/" + encodeURIComponent(t.ticket_id);
+    var box = el("details", "merge-box");
+    var row = el("div", "merge-actions");
+    var button = function (label, cls, onclick) {
+      var b = el("button", cls, label); b.type = "button"; b.addEventListener("click", onclick); return b;
+    };
+    if (t.merged_into) {
+      box.open = true;
+      box.appendChild(el("summary", "", "已并入工单 " + t.merged_into));
+      box.appendChild(el("p", "small", "本工单随主单办理：主单的每一步状态和办理进展都同步告知本工单的市民。"));
+      row.appendChild(button("查看主单", "link", function () { showTicket(t.merged_into); }));
+      row.appendChild(button("取消并单", "", function () {
+        api("POST", path + "/unmerge", {}).then(function () {
+          toast("已取消并单，工单改为单独办理"); showTicket(t.ticket_id);
+        }).catch(function (e) { toast(e.message, true); });
+      }));
+      box.appendChild(row);
+      return box;
+    }
+    box.appendChild(el("summary", "", followers.length ? "并单（已并入本单 " + followers.length + " 件）" : "并单（同一事项重复反映）"));
+    if (followers.length) {  // a main: the tickets that follow it
+      box.appendChild(el("p", "small", "以下工单随本单办理，本单的状态和办理进展同步告知其市民："));
+      var ul = el("ul", "merged-list");
+      followers.forEach(function (x) {
+        var li = el("li");
+        li.appendChild(button(x.ticket_id, "link", function () { showTicket(x.ticket_id); }));
+        li.appendChild(el("span", "muted", " " + (x.title || "（无标题）") + " · " + (STATUS[x.status] || x.status)));
+        ul.appendChild(li);
+      });
+      box.appendChild(ul);
+      return box;
+    }
+    if (t.status === "resolved" || t.status === "closed") {
+      box.appendChild(el("p", "muted small", "工单已办结，不能并入其他工单"));
+      return box;
+    }
+    var reason = el("input");
+    reason.placeholder = "并单说明（内部记录，不发给市民）";
+    reason.maxLength = 200;
+    var merge = function (into) {
+      api("POST", path + "/merge", { into: into, reason: reason.value.trim() }).then(function () {
+        toast("已并入工单 " + into + "，市民将收到合并办理的通知"); showTicket(t.ticket_id);
+      }).catch(function (e) { toast(e.message, true); });
+    };
+    var similar = el("div", "similar");
+    similar.appendChild(el("p", "muted small", "正在查找同一地点近30天未办结的工单…"));
+    box.appendChild(similar);
+    box.addEventListener("toggle", function () {
+      if (!box.open || similar.getAttribute("data-loaded")) return;
+      similar.setAttribute("data-loaded", "1");
+      api("GET", path + "/similar").then(function (d) {
+        similar.textContent = "";
+        if (!d.tickets.length) {
+          similar.appendChild(el("p", "muted small", d.place ? "“" + d.place + "”近30天没有其他未办结的工单" : "本工单没有地点，无法查找可能重复的工单"));
+          return;
+        }
+        similar.appendChild(el("p", "small", "可能重复（“" + d.place + "”近30天未办结）："));
+        var list = el("ul", "similar-list");
+        d.tickets.forEach(function (x) {
+          var li = el("li");
+          li.setAttribute("data-ticket-id", x.ticket_id);
+          li.appendChild(button(x.ticket_id, "link", function () { showTicket(x.ticket_id); }));
+          li.appendChild(el("span", "", " " + (x.title || "（无标题）") + " · " + (x.category || []).join("/") + " · " + (STATUS[x.status] || x.status) + " "));
+          li.appendChild(button("并入此单", "", function () { merge(x.ticket_id); }));
+          list.appendChild(li);
+        });
+        similar.appendChild(list);
+      }).catch(function (e) { similar.textContent = ""; toast(e.message, true); });
+    });
+    var into = el("input");
+    into.placeholder = "主单编号";
+    into.maxLength = 64;
+    into.className = "merge-into";
+    row.appendChild(into);
+    row.appendChild(reason);
+    row.appendChild(button("并入主单", "", function () {
+      if (!into.value.trim()) { toast("请填写主单编号", true); return; }
+      merge(into.value.trim());
+    }));
+    box.appendChild(row);
+    return box;
   }
   // 更正 / 改派 / 审核无误: how the ticket was read (分类, 诉求类型, 紧急, 地点) and who handles it (承办部门),
   // as an operator finds them. A ticket its department 退回 goes out again to the departments given
@@ -1117,7 +1207,7 @@
   }
   function correctControls(t, platformRoutes) {
     var done = t.status === "resolved" || t.status === "closed";
-    var redispatch = t.status === "returned" && !platformRoutes;
+    var redispatch = t.status === "returned" && !platformRoutes && !t.merged_into;
     var box = el("details", "correct-box");
     box.open = redispatch;
     box.appendChild(el("summary", "", redispatch ? "改派（承办单位已退回，请重新派单）" : "更正分类 / 改派"));
@@ -1150,8 +1240,9 @@
     var deps = field("承办部门", el("input"));
     deps.value = (t.departments || []).join("，");
     deps.placeholder = "主办，协办…";
-    deps.disabled = platformRoutes || done;
+    deps.disabled = platformRoutes || done || !!t.merged_into;
     if (platformRoutes) box.appendChild(el("p", "muted small", "派单由工单平台管理，此处只更正分类和地点"));
+    else if (t.merged_into) box.appendChild(el("p", "muted small", "已并入其他工单，承办部门随主单"));
     else if (done) box.appendChild(el("p", "muted small", "工单已办结，只能更正分类和地点"));
     var reason = field(redispatch ? "改派原因" : "说明", el("input"));
     reason.placeholder = "内部记录，不发给市民（可选常用原因）";

@@ -1,0 +1,69 @@
+"""并单 over the console's and the admin API: the repeats of one matter found at its place, merged
+into one main ticket, each citizen hearing every step on their own channel."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tests.conftest import wait_for_events
+from tests.gateway.test_web_e2e import ADMIN, file_ticket, new_session
+
+
+async def test_a_repeat_is_found_merged_and_its_citizen_hears_the_mains_steps(
+    app: Any, client: httpx.AsyncClient, console_login: Any
+) -> None:
+    rt = app.state.runtime
+    first_session, second_session = await new_session(client), await new_session(client)
+    main, _ = await file_ticket(client, first_session)
+    repeat, cursor = await file_ticket(client, second_session)  # the same dark lamp, reported again
+    li = await console_login("li")
+
+    similar = (await li.get(f"/tickets/{repeat}/similar")).json()
+    assert similar["place"] and [t["ticket_id"] for t in similar["tickets"]] == [main]
+    r = await li.post(f"/tickets/{repeat}/merge", json={"into": main, "reason": "同一路灯，电话13912345678"})
+    assert r.status_code == 200, r.text
+    assert r.json()["merged_into"] == main
+    events, cursor = await wait_for_events(client, second_session, lambda e: "合并办理" in e["text"], after=cursor)
+    assert main in next(e["text"] for e in events if "合并办理" in e["text"])
+    assert (await li.get(f"/tickets/{repeat}/similar")).json()["tickets"] == []  # followed: reached through its main
+    shown = (await li.get(f"/tickets/{main}")).json()
+    assert [t["ticket_id"] for t in shown["merged"]] == [repeat]
+    assert [t["ticket_id"] for t in (await li.get(f"/tickets?q={repeat[-6:]}")).json()["tickets"]] == [repeat]
+
+    assert (await li.post(f"/tickets/{main}/status", json={"status": "accepted", "note": "已派城管局"})).status_code == 200
+    await wait_for_events(client, second_session, lambda e: "已派城管局" in e["text"], after=cursor)
+    refused = await li.post(f"/tickets/{repeat}/status", json={"status": "returned", "note": ""})
+    assert refused.status_code == 409 and refused.json()["detail"] == f"并单：工单 {repeat} 已并入工单 {main}，请在主单上办理"
+    await rt.tickets.set_status(main, "returned", "非本单位职责")
+    assert (await li.get("/queue")).json()["returned"] == 1  # the repeat is returned with its main: one 改派
+    assert [t["ticket_id"] for t in (await li.get("/tickets?status=returned")).json()["tickets"]] == [main]
+    boss = await console_login("boss", "supervisor")
+    assert (await boss.get("/stats")).json()["returned"] == 1
+
+    again = await li.post(f"/tickets/{repeat}/merge", json={"into": main})
+    assert again.status_code == 409 and again.json()["detail"] == f"并单：工单 {repeat} 已并入工单 {main}"
+    assert (await li.post(f"/tickets/{main}/merge", json={"into": main})).status_code == 409
+    assert (await li.post(f"/tickets/{repeat}/merge", json={"into": ""})).status_code == 422
+    assert (await li.post(f"/tickets/{repeat}/merge", json={"into": "12345-20201231-999999"})).status_code == 404
+    alone = await li.post(f"/tickets/{repeat}/unmerge", json={"reason": "不是同一盏灯"})
+    assert alone.status_code == 200 and alone.json()["merged_into"] is None and alone.json()["status"] == "returned"
+    assert (await li.post(f"/tickets/{repeat}/unmerge", json={})).status_code == 409
+    entries = [e for e in (await boss.get("/audit?limit=50")).json()["entries"]
+               if e["action"] in ("ticket.merge", "ticket.unmerge")]
+    assert [(e["action"], e["actor"], e["detail"]["ticket_id"]) for e in entries] == [
+        ("ticket.unmerge", "li", repeat), ("ticket.merge", "li", repeat)]
+    assert entries[1]["detail"]["into"] == main and "13912345678" not in entries[1]["detail"]["reason"]
+
+
+async def test_the_dispatch_system_merges_through_the_admin_api(app: Any, client: httpx.AsyncClient) -> None:
+    main, _ = await file_ticket(client, await new_session(client))
+    repeat, _ = await file_ticket(client, await new_session(client))
+    r = await client.post(f"/api/admin/tickets/{repeat}/merge", json={"into": main, "by": "dispatch"}, headers=ADMIN)
+    assert r.status_code == 200 and r.json()["merged_into"] == main
+    r = await client.post(f"/api/admin/tickets/{main}/merge", json={"into": repeat}, headers=ADMIN)
+    assert r.status_code == 409 and "只能作为主单" in r.json()["detail"]
+    assert (await client.post(f"/api/admin/tickets/{repeat}/merge", json={"into": main})).status_code == 401
+    r = await client.post(f"/api/admin/tickets/{repeat}/unmerge", json={"by": "dispatch"}, headers=ADMIN)
+    assert r.status_code == 200 and r.json()["merged_into"] is None
