@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 COLUMNS = ("工单编号", "平台编号", "受理时间", "渠道", "标题", "分类", "诉求类型", "紧急", "地点",
-           "承办部门", "状态", "办理时限", "超期", "即将超期", "催办次数", "评价")
+           "承办部门", "状态", "办理时限", "超期", "即将超期", "催办次数", "评价", "并入工单")
 LIMIT = 1_000_000  # rows of one export: Excel opens at most 1,048,576
 PAGE = 500  # tickets read from the ledger at a time
 CUT = "（仅导出了最新的{n}条：请缩小受理时间或筛选条件后分次导出）"
@@ -65,7 +65,7 @@ def row(t: Ticket, settings: Settings, names: dict[str, str], now: datetime) -> 
         t.title, "/".join(t.category), t.request_type, "是" if t.urgent else "", t.location.text,
         "、".join(t.departments), STATUS_LABELS.get(t.status, t.status), beijing(due) if due else "",
         "是" if deadlines.overdue(t, due, now) else "", "是" if deadlines.due_soon(t, due, now, settings) else "",
-        len(t.urges) or "", t.rating or "",
+        len(t.urges) or "", t.rating or "", t.merged_into or "",
     ]
 
 

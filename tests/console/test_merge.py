@@ -3,6 +3,8 @@ into one main ticket, each citizen hearing every step on their own channel."""
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Any
 
 import httpx
@@ -41,6 +43,8 @@ async def test_a_repeat_is_found_merged_and_its_citizen_hears_the_mains_steps(
     assert [t["ticket_id"] for t in (await li.get("/tickets?status=returned")).json()["tickets"]] == [main]
     boss = await console_login("boss", "supervisor")
     assert (await boss.get("/stats")).json()["returned"] == 1
+    exported = csv.DictReader(io.StringIO((await boss.get("/tickets.csv")).text.lstrip("\ufeff")))
+    assert {r["工单编号"]: r["并入工单"] for r in exported} == {main: "", repeat: main}  # the report says which
 
     again = await li.post(f"/tickets/{repeat}/merge", json={"into": main})
     assert again.status_code == 409 and again.json()["detail"] == f"并单：工单 {repeat} 已并入工单 {main}"
