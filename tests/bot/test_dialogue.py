@@ -12,7 +12,7 @@ from bot.texts import say
 from channels.base import Attachment, GeoLocation, InboundMessage
 from nlu import get_backend
 from nlu.dialogue_rules import without_opener
-from ticket_client import LocalLedger
+from ticket_client import LocalLedger, TicketDraft
 from ticket_client.base import TicketRef
 
 
@@ -629,6 +629,21 @@ async def test_a_progress_question_gives_the_latest_progress_note(ledger: LocalL
     await ledger.add_note(ref.ticket_id, "已联系物业，预计周五前修复")
     answer = texts(await citizen.says(f"查询 {ref.ticket_id}"))
     assert "已派单" in answer and "已联系物业，预计周五前修复" in answer and "A3区城管局" not in answer
+
+
+async def test_a_progress_question_about_a_merged_ticket_names_its_main(ledger: LocalLedger) -> None:
+    """并单: the citizen asking after their ticket hears it is handled with the main one, and the
+    main's latest word as their own."""
+    citizen = Citizen(Bot(ledger, get_backend()))
+    ref = await citizen.files_a_ticket(ledger)
+    main = await ledger.file(TicketDraft(channel="web", conversation_key="web:neighbour", description="路灯坏了"), "main")
+    await ledger.set_status(main.ticket_id, "accepted", "已派至A3区城管局")
+    await ledger.merge(ref.ticket_id, main.ticket_id)
+    await ledger.add_note(main.ticket_id, "已联系物业，预计周五前修复")
+    answer = texts(await citizen.says(f"查询 {ref.ticket_id}"))
+    assert f"已派单，承办部门已接收（与工单 {main.ticket_id} 合并办理），已联系物业，预计周五前修复" in answer
+    await ledger.unmerge(ref.ticket_id)
+    assert "合并办理）" not in texts(await citizen.says(f"查询 {ref.ticket_id}"))
 
 
 async def test_an_urge_is_put_on_the_ticket_and_said_with_how_it_stands(ledger: LocalLedger) -> None:
