@@ -51,8 +51,15 @@ async def test_a_repeat_is_found_merged_and_its_citizen_hears_the_mains_steps(
     assert (await li.post(f"/tickets/{main}/merge", json={"into": main})).status_code == 409
     assert (await li.post(f"/tickets/{repeat}/merge", json={"into": ""})).status_code == 422
     assert (await li.post(f"/tickets/{repeat}/merge", json={"into": "12345-20201231-999999"})).status_code == 404
+    # sent out again and resolved on the main: the repeat's citizen is told, then asked to rate it
+    assert (await li.post(f"/tickets/{main}/correct", json={"departments": ["供电公司"]})).status_code == 200
+    assert (await li.post(f"/tickets/{main}/status", json={"status": "resolved", "note": "已更换灯泡"})).status_code == 200
+    events, cursor = await wait_for_events(client, second_session, lambda e: e["type"] == "survey", after=cursor)
+    assert any("已改派至供电公司" in e["text"] for e in events) and any("已更换灯泡" in e["text"] for e in events)
+    assert (await rt.tickets.get(repeat)).status == "resolved"
+    await rt.tickets.set_status(main, "reopened", "市民反映仍未修好")
     alone = await li.post(f"/tickets/{repeat}/unmerge", json={"reason": "不是同一盏灯"})
-    assert alone.status_code == 200 and alone.json()["merged_into"] is None and alone.json()["status"] == "returned"
+    assert alone.status_code == 200 and alone.json()["merged_into"] is None and alone.json()["status"] == "reopened"
     assert (await li.post(f"/tickets/{repeat}/unmerge", json={})).status_code == 409
     entries = [e for e in (await boss.get("/audit?limit=50")).json()["entries"]
                if e["action"] in ("ticket.merge", "ticket.unmerge")]
