@@ -16,7 +16,8 @@ The ticket client's own errors (``ticket_client.base``) are answered here too: T
 InvalidTransition 409 (StatusManagedByPlatform among them: the open311 platform owns the
 workflow; NoteRefused, a progress note a closed ticket or the platform does not take, with its
 own wording; CorrectionRefused, a 改派 of a done ticket or where the platform routes, and
-MergeRefused, a 并单 that would not hold or a step taken on a merged ticket, with theirs too), InvalidNote 400 (an empty or over-long progress note), PlatformUnavailable 503 +
+MergeRefused, a 并单 that would not hold or a step taken on a merged ticket, with theirs too),
+InvalidNote 400 (an empty or over-long progress note), PlatformUnavailable 503 +
 Retry-After, PlatformRejected 502 (the ticket platform refused a filing for good: the operator's
 retry would be refused again).
 

@@ -142,9 +142,9 @@ def _changes(row: TicketRow, correction: Correction) -> tuple[dict[str, Any], di
             value = levels[: levels.index("")] if "" in levels else levels
         elif name in ("request_type", "location"):
             value = value.strip()
-        now = row.location.get("text", "") if name == "location" else getattr(row, name)
-        if value != now:
-            before[name] = now
+        current = row.location.get("text", "") if name == "location" else getattr(row, name)
+        if value != current:
+            before[name] = current
             after[name] = value
     return before, after
 

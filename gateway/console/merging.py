@@ -30,6 +30,12 @@ class MergeIn(BaseModel):
     reason: WellFormedStr = Field(default="", max_length=MAX_REASON)
 
 
+class UnmergeIn(BaseModel):
+    """取消并单: why, for the audit."""
+
+    reason: WellFormedStr = Field(default="", max_length=MAX_REASON)
+
+
 def place_word(t: Ticket) -> str:
     """What the same place is looked up by ("" when the ticket has no place to go by)."""
     parts = t.location.parts

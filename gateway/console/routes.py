@@ -553,10 +553,6 @@ async def ticket_correct(ticket_id: str, body: CorrectIn, user: UserDep, request
     return convs.ticket_detail(ticket, console.rt.settings)
 
 
-class UnmergeIn(BaseModel):
-    reason: WellFormedStr = Field(default="", max_length=200)
-
-
 @api.post("/tickets/{ticket_id}/merge")
 async def ticket_merge(ticket_id: str, body: merging.MergeIn, user: UserDep, request: Request) -> dict[str, Any]:
     """并单: handle this ticket with the main ticket ``into`` (the same matter reported again); its
@@ -575,7 +571,7 @@ async def ticket_merge(ticket_id: str, body: merging.MergeIn, user: UserDep, req
 
 
 @api.post("/tickets/{ticket_id}/unmerge")
-async def ticket_unmerge(ticket_id: str, body: UnmergeIn, user: UserDep, request: Request) -> dict[str, Any]:
+async def ticket_unmerge(ticket_id: str, body: merging.UnmergeIn, user: UserDep, request: Request) -> dict[str, Any]:
     """取消并单: the ticket is handled on its own again from where it stands (its citizen hears it)."""
     console = _console(request)
     if console.rt.tickets is None:
