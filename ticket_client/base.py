@@ -337,6 +337,7 @@ class Summary(BaseModel):
     ratings: dict[str, int] = Field(default_factory=dict)  # 满意 / 基本满意 / 不满意 → count
     urged: int = 0  # tickets a citizen pressed for (催办) in the period, whenever they were filed
     redispatched: int = 0  # tickets sent out again (改派) in the period after their department returned them
+    merged: int = 0  # 并单: repeats merged into another ticket in the period (and still merged)
 
     @property
     def rated(self) -> int:

@@ -782,7 +782,7 @@ class LocalLedger:
                 steps = walk(row.status, main.status)
                 if steps is None:
                     raise MergeRefused(f"工单 {ticket_id} 的办理进度已在主单 {into} 之前，不能并入（可将工单 {into} 并入工单 {ticket_id}）")
-                row.merged_into = into
+                row.merged_into, row.merged_at = into, now
                 told = MERGED_NOTE.format(main=into)
                 for i, status in enumerate(steps):
                     row.history.append(StatusHistoryRow(status=status, at=now, note=told if i == len(steps) - 1 else ""))
@@ -801,7 +801,7 @@ class LocalLedger:
                 row = await self._row(session, ticket_id, lock=True)
                 if not row.merged_into:
                     raise MergeRefused(f"工单 {ticket_id} 未并入其他工单")
-                row.merged_into = None
+                row.merged_into = row.merged_at = None
                 if row.status != "closed":
                     row.history.append(StatusHistoryRow(status=row.status, note=UNMERGED_NOTE, at=now, kind="note"))
                 row.updated_at = now
@@ -1084,6 +1084,7 @@ class LocalLedger:
                 select(func.count(func.distinct(RevisionRow.ticket_pk)))
                 .where(RevisionRow.dispatched.is_(True), RevisionRow.at >= since)
             )
+            merged = await session.scalar(select(func.count(TicketRow.id)).where(TicketRow.merged_at >= since))
             return Summary(
                 since=since,
                 filed={channel: int(n) for channel, n in filed.all()},
@@ -1091,6 +1092,7 @@ class LocalLedger:
                 ratings={r: n for r, n in counts.items() if r is not None},
                 urged=int(urged or 0),
                 redispatched=int(redispatched or 0),
+                merged=int(merged or 0),
             )
 
     async def correction_counts(self, since: datetime) -> list[CorrectionCount]:

@@ -832,7 +832,7 @@ async def stats(user: SupervisorDep, request: Request, now_at: NowDep) -> dict[s
                 "label": label, "filed": sum(found.filed.values()), "by_channel": found.filed,
                 "resolved": found.resolved, "rated": found.rated, "ratings": found.ratings,
                 "satisfaction": found.satisfaction, "response_rate": found.response_rate,
-                "urged": found.urged, "redispatched": found.redispatched,
+                "urged": found.urged, "redispatched": found.redispatched, "merged": found.merged,
             })
         month = await console.rt.tickets.correction_counts(midnight - timedelta(days=29))
         for name in ("category", "departments"):

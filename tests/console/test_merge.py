@@ -42,7 +42,8 @@ async def test_a_repeat_is_found_merged_and_its_citizen_hears_the_mains_steps(
     assert (await li.get("/queue")).json()["returned"] == 1  # the repeat is returned with its main: one 改派
     assert [t["ticket_id"] for t in (await li.get("/tickets?status=returned")).json()["tickets"]] == [main]
     boss = await console_login("boss", "supervisor")
-    assert (await boss.get("/stats")).json()["returned"] == 1
+    stats = (await boss.get("/stats")).json()
+    assert stats["returned"] == 1 and [s["merged"] for s in stats["service"]] == [1, 1, 1]  # 并单工单
     exported = csv.DictReader(io.StringIO((await boss.get("/tickets.csv")).text.lstrip("\ufeff")))
     assert {r["工单编号"]: r["并入工单"] for r in exported} == {main: "", repeat: main}  # the report says which
 

@@ -1031,6 +1031,8 @@ async def test_a_merged_ticket_follows_its_main_and_its_citizen_hears_each_step(
     cursor = max(c.seq for c in await ledger.changes_since(0))
     merged = await ledger.merge(again.ticket_id, main.ticket_id)
     assert merged.merged_into == main.ticket_id and merged.status == "processing"
+    assert (await ledger.summary(clock.now)).merged == 1  # 并单工单 of the period
+    assert (await ledger.summary(clock.now + timedelta(seconds=1))).merged == 0
     told = await ledger.changes_since(cursor)
     assert [(c.ticket_id, c.status, c.kind) for c in told] == [
         (again.ticket_id, "accepted", "status"), (again.ticket_id, "processing", "status")]
@@ -1066,6 +1068,7 @@ async def test_a_merged_ticket_follows_its_main_and_its_citizen_hears_each_step(
     cursor = max(c.seq for c in await ledger.changes_since(0))
     alone = await ledger.unmerge(again.ticket_id)
     assert alone.merged_into is None and alone.status == "resolved"
+    assert (await ledger.summary(clock.now - timedelta(days=1))).merged == 0  # taken back: no repeat
     [word] = await ledger.changes_since(cursor)
     assert (word.ticket_id, word.kind, word.note) == (again.ticket_id, "note", "该工单改为单独办理，办理进展将继续告知您")
     await ledger.set_status(main.ticket_id, "closed")

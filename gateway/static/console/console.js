@@ -782,7 +782,7 @@
       var tr = el("tr");
       [r.label, r.filed, r.resolved, r.rated, percent(r.response_rate), percent(r.satisfaction),
         (r.ratings["满意"] || 0) + " / " + (r.ratings["基本满意"] || 0) + " / " + (r.ratings["不满意"] || 0),
-        r.urged || 0, r.redispatched || 0
+        r.urged || 0, r.redispatched || 0, r.merged || 0
       ].forEach(function (v) { tr.appendChild(el("td", "", v)); });
       tb.appendChild(tr);
     });
