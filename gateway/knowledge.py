@@ -283,11 +283,15 @@ class KnowledgeSource:
         self._remembered: tuple[KnowledgeBase | None, KnowledgeBase | None] | None = None  # for (kb, base)
         self._popular: tuple[str, ...] = ()
         self._ranked_at: float | None = None  # time.monotonic() of the last ranking
+        self._asked = False  # popular() was asked: this process has a bot showing the menu
 
     # --- the bot's side ---------------------------------------------------------------------------
     def popular(self) -> tuple[str, ...]:
         """Entry ids by use over the last USAGE_DAYS, most useful first (answered and not said
-        unsolved; ranked every RANK_S): the order of the menu's 常见问题. No I/O."""
+        unsolved; ranked every RANK_S): the order of the menu's 常见问题. No I/O. A process that
+        never asks (a web process without a bot) never ranks: the first ask is answered from the
+        file's order, and the next refresh ranks."""
+        self._asked = True
         return self._popular
 
     def current(self) -> KnowledgeBase | None:
@@ -363,7 +367,7 @@ class KnowledgeSource:
             if version != self._version or base is not self._base:
                 await self._rebuild(version, base)
             await self._remember()
-        if self.enabled and (self._ranked_at is None or time.monotonic() - self._ranked_at >= RANK_S):
+        if self.enabled and self._asked and (self._ranked_at is None or time.monotonic() - self._ranked_at >= RANK_S):
             await self.rank()
 
     async def rank(self) -> None:

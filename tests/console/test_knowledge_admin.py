@@ -480,9 +480,11 @@ async def wait_for_answer(source: KnowledgeSource, answer: str, timeout: float =
 async def test_entries_are_ranked_by_how_useful_citizens_found_them(
     sources: tuple[KnowledgeSource, KnowledgeSource], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """常见问题's order: answered and not said unsolved, over the last 30 Beijing days."""
-    source, _ = sources
-    assert source.popular() == ()  # ranked at start: nothing answered yet
+    """常见问题's order: answered and not said unsolved, over the last 30 Beijing days; ranked in a
+    process that asks for it (its bot shows the menu), from the next refresh, then every RANK_S."""
+    source, other = sources
+    assert source.popular() == ()  # not ranked before it was asked: the file's order meanwhile
+
     def day(back: int) -> str:
         return keys.knowledge_day((datetime.now(timezone(timedelta(hours=8))) - timedelta(days=back)).strftime("%Y%m%d"))
 
@@ -492,10 +494,15 @@ async def test_entries_are_ranked_by_how_useful_citizens_found_them(
                                             "hukou|answered": 5, "hukou|unsolved": 1})
     await source.redis.hset(long_ago, "old-news|answered", 50)  # outside the 30 days
     await source.refresh()
-    assert source.popular() == ()  # ranked again only every RANK_S
+    assert source.popular() == ("hukou", "social-card")  # 4, 1; service-hours helped nobody
+    await source.redis.hset(today, "social-card|answered", 9)
+    await source.refresh()
+    assert source.popular() == ("hukou", "social-card")  # ranked again only every RANK_S
     monkeypatch.setattr(knowledge, "RANK_S", 0.0)
     await source.refresh()
-    assert source.popular() == ("hukou", "social-card")  # 4, 1; service-hours helped nobody
+    assert source.popular() == ("social-card", "hukou")  # 8, 4
+    await other.refresh()
+    assert other._ranked_at is None  # never asked (a web process): never read the counts
 
 
 async def test_redis_briefly_down_keeps_the_last_base(
