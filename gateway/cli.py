@@ -169,6 +169,22 @@ def admin_add_note(
     _on_ticket(lambda client: client.add_note(ticket_id, note))
 
 
+@admin_app.command("merge")
+def admin_merge(
+    ticket_id: str,
+    into: Annotated[str, typer.Argument(help="the main ticket's number: the same matter, reported first")],
+) -> None:
+    """并单: handle TICKET_ID with the main ticket INTO from now on (its citizen hears it, then each
+    of the main's steps). Refused where it would not hold, and with the open311 backend."""
+    _on_ticket(lambda client: client.merge(ticket_id, into))
+
+
+@admin_app.command("unmerge")
+def admin_unmerge(ticket_id: str) -> None:
+    """取消并单: handle a merged ticket on its own again from where it stands (its citizen hears it)."""
+    _on_ticket(lambda client: client.unmerge(ticket_id))
+
+
 def _on_ticket(work: Callable[[TicketClient], Awaitable[Ticket]]) -> None:
     """One call of the configured ticket backend: the ticket it answers as JSON, or its error and
     exit code 1."""

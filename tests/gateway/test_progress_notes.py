@@ -121,9 +121,10 @@ def test_the_add_note_and_set_status_commands(settings: Settings, monkeypatch: p
             open_ref = await ledger.file(draft(), "open")
             closed_ref = await ledger.file(draft(), "closed")
             await ledger.set_status(closed_ref.ticket_id, "closed")
-            return f"{open_ref.ticket_id} {closed_ref.ticket_id}"
+            again_ref = await ledger.file(draft(), "again")
+            return f"{open_ref.ticket_id} {closed_ref.ticket_id} {again_ref.ticket_id}"
 
-    open_id, closed_id = asyncio.run(file_one()).split()
+    open_id, closed_id, again_id = asyncio.run(file_one()).split()
     monkeypatch.chdir(settings.data_dir)  # no .env of the developer's
     for name in ("HOTLINE_DATABASE_URL", "HOTLINE_TICKET_BACKEND"):
         monkeypatch.delenv(name, raising=False)
@@ -150,5 +151,14 @@ def test_the_add_note_and_set_status_commands(settings: Settings, monkeypatch: p
         assert moved.exit_code == 0 and json.loads(moved.stdout)["status"] == "accepted", moved.output
         refused = runner.invoke(cli, ["admin", "set-status", open_id, "closed"])
         assert refused.exit_code == 1 and "InvalidTransition" in refused.output, refused.output
+        # and 并单, the same way: a closed ticket is no main
+        refused = runner.invoke(cli, ["admin", "merge", open_id, closed_id])
+        assert refused.exit_code == 1 and "MergeRefused" in refused.output and "不能作为主单" in refused.output
+        refused = runner.invoke(cli, ["admin", "unmerge", open_id])
+        assert refused.exit_code == 1 and "未并入" in refused.output, refused.output
+        merged = runner.invoke(cli, ["admin", "merge", again_id, open_id])
+        assert merged.exit_code == 0 and json.loads(merged.stdout)["merged_into"] == open_id, merged.output
+        alone = runner.invoke(cli, ["admin", "unmerge", again_id])
+        assert alone.exit_code == 0 and json.loads(alone.stdout)["merged_into"] is None, alone.output
     finally:
         get_settings.cache_clear()
