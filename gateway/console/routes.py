@@ -52,6 +52,7 @@ from ticket_client.base import (
     RATINGS,
     STATUSES,
     NoteRefused,
+    TicketClient,
     TicketError,
     TicketQuery,
 )
@@ -99,6 +100,13 @@ class ConsoleState:
         data = cached[2]
         counts = dict(data["counts"], mine=sum(r["assignee"] == user for r in data["conversations"]))
         return {**data, "counts": counts, "channel_names": self.channel_names(), "returned": await self.returned()}
+
+    @property
+    def tickets(self) -> TicketClient:
+        """The ticket client; 404 工单系统未就绪 while the runtime has none."""
+        if self.rt.tickets is None:
+            raise NotFound("工单系统未就绪")
+        return self.rt.tickets
 
     def recount_returned(self) -> None:
         """A ticket moved here: the next queue counts 待改派 again rather than wait out the TTL."""
@@ -457,8 +465,6 @@ async def save_form(body: FormIn, user: UserDep, request: Request) -> dict[str, 
 async def file_ticket(body: FileIn, user: UserDep, request: Request) -> dict[str, Any]:
     """File a ticket from the side panel (idempotent by ``request_id``); the citizen gets its number."""
     console = _console(request)
-    if console.rt.tickets is None:
-        raise NotFound("工单系统未就绪")
     conv = await convs.load(console.redis, body.key)
     if len(body.form.description.strip()) < 2:
         raise BadInput("请填写问题描述")
@@ -466,12 +472,12 @@ async def file_ticket(body: FileIn, user: UserDep, request: Request) -> dict[str
         raise Conflict(f"班长{age:.0f}秒前重试了这条诉求的自动登记，请稍候片刻查看结果，以免重复登记")
     draft = convs.draft_of(body.form, body.key, conv["channel"], conv)
     request_id = body.request_id or uuid.uuid4().hex
-    ref = await console.rt.tickets.file(draft, f"console:{body.key}:{request_id}")
+    ref = await console.tickets.file(draft, f"console:{body.key}:{request_id}")
     await console.handover.filed(body.key, draft, ref.ticket_id, ref.status, user.name, request_id,
                                  deadlines.promised(draft, console.rt.settings, datetime.now(UTC)))
     await audit.record(console.redis, user.name, "ticket.file", body.key, ticket_id=ref.ticket_id)
     assert console.rt.streams is not None
-    for gone in await filing.superseded(console.rt.streams, console.rt.tickets, body.key):
+    for gone in await filing.superseded(console.rt.streams, console.tickets, body.key):
         # the bot's filing that kept failing: this ticket is its answer, and a retry must not file it again
         shown = dead_letters.view(gone)
         await audit.record(console.redis, user.name, "dead.discard", body.key, kind=shown["kind"],
@@ -501,9 +507,7 @@ async def ticket_note(ticket_id: str, body: ProgressIn, user: UserDep, request: 
     """办理进展: a department's interim answer, told to the citizen on their channel; the status
     stays (409 on a closed ticket, or where the platform owns the notes)."""
     console = _console(request)
-    if console.rt.tickets is None:
-        raise NotFound("工单系统未就绪")
-    ticket = await console.rt.tickets.add_note(ticket_id, body.note)
+    ticket = await console.tickets.add_note(ticket_id, body.note)
     console.rt.kick_status()
     await console.redis.incr(ck.VERSION)
     await audit.record(console.redis, user.name, "ticket.note", ticket.conversation_key, ticket_id=ticket_id,
@@ -517,10 +521,8 @@ async def ticket_urge(ticket_id: str, body: UrgeIn, user: UserDep, request: Requ
     one said in a chat (one a day: a second within it is told when the first was; 409 once the
     ticket is done). The citizen hears nothing of it on their channel: they are on the phone."""
     console = _console(request)
-    if console.rt.tickets is None:
-        raise NotFound("工单系统未就绪")
     try:
-        urged = await console.rt.tickets.urge(ticket_id, OPERATOR_URGE + (body.note.strip() or "市民来电催办"))
+        urged = await console.tickets.urge(ticket_id, OPERATOR_URGE + (body.note.strip() or "市民来电催办"))
     except NoteRefused as exc:
         raise Conflict(str(exc)) from exc
     if urged.recorded:
@@ -539,9 +541,7 @@ async def ticket_correct(ticket_id: str, body: CorrectIn, user: UserDep, request
     it). Kept as a revision with who, when and why; 409 for a 改派 of a done ticket, or where the
     platform routes (open311)."""
     console = _console(request)
-    if console.rt.tickets is None:
-        raise NotFound("工单系统未就绪")
-    ticket = await console.rt.tickets.correct(ticket_id, body.correction(user.name))
+    ticket = await console.tickets.correct(ticket_id, body.correction(user.name))
     revision = ticket.revisions[-1] if ticket.revisions else None
     if revision is not None and revision.dispatched:
         console.rt.kick_status()
@@ -559,9 +559,7 @@ async def ticket_merge(ticket_id: str, body: merging.MergeIn, user: UserDep, req
     citizen hears it, then each step of the main. 409 where it would not hold, or where the
     platform owns the workflow (open311)."""
     console = _console(request)
-    if console.rt.tickets is None:
-        raise NotFound("工单系统未就绪")
-    ticket = await console.rt.tickets.merge(ticket_id, body.into.strip())
+    ticket = await console.tickets.merge(ticket_id, body.into.strip())
     console.rt.kick_status()
     console.recount_returned()
     await console.redis.incr(ck.VERSION)
@@ -574,10 +572,8 @@ async def ticket_merge(ticket_id: str, body: merging.MergeIn, user: UserDep, req
 async def ticket_unmerge(ticket_id: str, body: merging.UnmergeIn, user: UserDep, request: Request) -> dict[str, Any]:
     """取消并单: the ticket is handled on its own again from where it stands (its citizen hears it)."""
     console = _console(request)
-    if console.rt.tickets is None:
-        raise NotFound("工单系统未就绪")
-    before = await console.rt.tickets.get(ticket_id)
-    ticket = await console.rt.tickets.unmerge(ticket_id)
+    before = await console.tickets.get(ticket_id)
+    ticket = await console.tickets.unmerge(ticket_id)
     console.rt.kick_status()
     await console.redis.incr(ck.VERSION)
     await audit.record(console.redis, user.name, "ticket.unmerge", ticket.conversation_key, ticket_id=ticket_id,
@@ -647,9 +643,7 @@ async def search_tickets(
     A lookup by words is audited (the words with phone and ID numbers masked): it is how an
     operator reaches a stranger's tickets, where the queue only shows conversations."""
     console = _console(request)
-    if console.rt.tickets is None:
-        raise NotFound("工单系统未就绪")
-    found = await console.rt.tickets.search(query.model_copy(update={"limit": SEARCH_PAGE + 1, "offset": offset}))
+    found = await console.tickets.search(query.model_copy(update={"limit": SEARCH_PAGE + 1, "offset": offset}))
     if query.words():
         await audit.record(console.redis, user.name, "ticket.search", "", q=mask_pii(query.text.strip()),
                            found=min(len(found), SEARCH_PAGE))
@@ -666,8 +660,6 @@ async def export_tickets(user: SupervisorDep, request: Request, query: TicketQue
     export.LIMIT rows, streamed: gateway/console/export.py). Audited when the file ends, with its
     filters, its row count and whether it was cut short."""
     console = _console(request)
-    if console.rt.tickets is None:
-        raise NotFound("工单系统未就绪")
 
     async def audited(tally: export.Tally) -> None:
         try:
@@ -678,19 +670,17 @@ async def export_tickets(user: SupervisorDep, request: Request, query: TicketQue
         except RedisError as err:
             log.error("export_unaudited", actor=user.name, rows=tally.rows, error=str(err))
 
-    return await export.response(console.rt.tickets, query, console.rt.settings, now, audited)
+    return await export.response(console.tickets, query, console.rt.settings, now, audited)
 
 
 @api.get("/tickets/{ticket_id}")
 async def ticket_detail(ticket_id: str, user: UserDep, request: Request, now: NowDep) -> dict[str, Any]:
     """One ticket in full, with its history and whether its conversation is still held."""
     console = _console(request)
-    if console.rt.tickets is None:
-        raise NotFound("工单系统未就绪")
-    ticket = await console.rt.tickets.get(ticket_id)
+    ticket = await console.tickets.get(ticket_id)
     held = await console.redis.hexists(keys.conversation(ticket.conversation_key), "channel")
     # 并单: the tickets that follow this one (a main)
-    followers = [] if ticket.merged_into else await console.rt.tickets.search(
+    followers = [] if ticket.merged_into else await console.tickets.search(
         TicketQuery(merged_into=ticket_id, limit=200))
     return {
         "ticket": convs.ticket_detail(ticket, console.rt.settings, now),
@@ -705,10 +695,8 @@ async def ticket_detail(ticket_id: str, user: UserDep, request: Request, now: No
 async def ticket_similar(ticket_id: str, user: UserDep, request: Request, now: NowDep) -> dict[str, Any]:
     """可能重复: the open tickets at this one's place that may be the same matter (merging.py)."""
     console = _console(request)
-    if console.rt.tickets is None:
-        raise NotFound("工单系统未就绪")
-    ticket = await console.rt.tickets.get(ticket_id)
-    found = await merging.similar(console.rt.tickets, ticket, now)
+    ticket = await console.tickets.get(ticket_id)
+    found = await merging.similar(console.tickets, ticket, now)
     return {"place": merging.place_word(ticket),
             "tickets": [convs.ticket_view(t, console.rt.settings, now) for t in found]}
 
