@@ -753,11 +753,14 @@ def test_operator_merges_a_repeat_into_its_main_ticket_and_undoes_it(
         expect(page.locator(f"#lq-results tr[data-ticket-id='{repeat}'] .badge.merged")).to_have_text("并单")
         expect(page.locator("#ld-history")).to_contain_text("合并办理")  # what its citizen was told
 
+        page.locator("#ld-actions .urge-row button", has_text="登记催办").click()  # its citizen calls to press for it
+        expect(page.locator("#toast")).to_contain_text("已登记催办")
         page.locator("#ld-actions .merge-box button", has_text="查看主单").click()
         expect(page.locator("#ld")).to_have_attribute("data-ticket-id", main)
         expect(page.locator("#ld-fields")).to_contain_text("并入本单 1 件")
         expect(page.locator("#ld-actions .merge-box summary")).to_have_text("并单（已并入本单 1 件）")
         page.locator("#ld-actions .merge-box summary").click()
+        expect(page.locator("#ld-actions .merged-list li .badge.urged")).to_have_text("催办1次")  # seen from the main
         page.locator("#ld-actions .merged-list button", has_text=repeat).click()
         expect(page.locator("#ld")).to_have_attribute("data-ticket-id", repeat)
         page.locator("#ld-actions .merge-box button", has_text="取消并单").click()

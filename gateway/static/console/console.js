@@ -1121,7 +1121,8 @@
       followers.forEach(function (x) {
         var li = el("li");
         li.appendChild(button(x.ticket_id, "link", function () { showTicket(x.ticket_id); }));
-        li.appendChild(el("span", "muted", " " + (x.title || "（无标题）") + " · " + (STATUS[x.status] || x.status)));
+        li.appendChild(el("span", "muted", " " + (x.title || "（无标题）") + " · " + (STATUS[x.status] || x.status) + " "));
+        if (x.urges) li.appendChild(el("span", "badge urged", "催办" + x.urges + "次"));  // its citizen pressed for it
         ul.appendChild(li);
       });
       box.appendChild(ul);
