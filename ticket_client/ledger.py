@@ -783,12 +783,8 @@ class LocalLedger:
                 if steps is None:
                     raise MergeRefused(f"工单 {ticket_id} 的办理进度已在主单 {into} 之前，不能并入（可将工单 {into} 并入工单 {ticket_id}）")
                 row.merged_into, row.merged_at = into, now
-                told = MERGED_NOTE.format(main=into)
-                for i, status in enumerate(steps):
-                    row.history.append(StatusHistoryRow(status=status, at=now, note=told if i == len(steps) - 1 else ""))
-                if not steps:
-                    row.history.append(StatusHistoryRow(status=row.status, note=told, at=now, kind="note"))
-                row.status = main.status
+                # brought to the main's status as a follower is (the word on the last step), or told in a note
+                _follow(row, main.status if steps else "", MERGED_NOTE.format(main=into), now)
                 row.updated_at = now
                 await session.flush()
                 return self._to_ticket(row)

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from channels.base import WellFormedStr
 from ticket_client.base import MAX_REASON, Ticket, TicketClient, TicketQuery
+from ticket_client.deadlines import DONE
 
 SIMILAR_DAYS = 30
 MAX_SIMILAR = 8
@@ -57,6 +58,6 @@ async def similar(tickets: TicketClient, t: Ticket, now: datetime) -> list[Ticke
     found = await tickets.search(TicketQuery(text=word, since=now - timedelta(days=SIMILAR_DAYS),
                                              main_only=True, limit=50))
     kind = t.category[:1]
-    open_ones = [x for x in found if x.ticket_id != t.ticket_id and x.status not in ("resolved", "closed")]
+    open_ones = [x for x in found if x.ticket_id != t.ticket_id and x.status not in DONE]
     open_ones.sort(key=lambda x: x.category[:1] != kind)  # stable: newest first within each
     return open_ones[:MAX_SIMILAR]
