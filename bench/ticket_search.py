@@ -7,7 +7,9 @@ database at URL) with N tickets spread over the last year, oldest first as they 
 filed, their titles and descriptions taken in turn from the real messages of
 ``../shared/data/messages.csv`` (made-up lines when it is not there), each with a made-up phone
 number. Then it times ``LocalLedger.search`` the way operators use it and prints, per query, the
-median of ``--repeat`` runs and how many tickets the first page held. The 12345 centre of our
+median of ``--repeat`` runs and how many tickets the first page held (for the 疑似重复 counts
+of a page: how many of its spots hold more than one open ticket). Each ticket is about one of
+N/4 made-up estates, so about one in seven of a month's tickets shares its spot with another. The 12345 centre of our
 source material took 1.33 million requests in a year: ``--tickets 1330000`` is that year.
 
 A word is matched anywhere in six columns (``ILIKE '%word%'``), which no ordinary index serves:
@@ -69,6 +71,7 @@ def fill(database_url: str, n: int, seed: int = 1) -> list[tuple[str, str]]:
     step = timedelta(days=365) / n
     picked: list[tuple[str, str]] = []
     daily: dict[str, int] = {}  # each day's numbers start again at 000001, as the ledger's do
+    spots = max(n // 4, 1)
     with engine.begin() as conn:
         for first in range(0, n, BATCH):
             tickets, history = [], []
@@ -79,12 +82,14 @@ def fill(database_url: str, n: int, seed: int = 1) -> list[tuple[str, str]]:
                 number = f"12345-{day}-{daily[day]:06d}"
                 phone = f"1{rng.choice('3578')}{rng.randrange(10**9):09d}"
                 title, description = pairs[i % len(pairs)]
+                spot = f"小区{rng.randrange(spots)}"  # a month's tickets: about one in seven shares its spot
                 status = "closed" if at < start + timedelta(days=330) else rng.choice(["accepted", "processing", "resolved"])
                 tickets.append({
                     "id": i + 1, "ticket_id": number, "idempotency_key": f"bench:{i}",
                     "channel": CHANNELS[i % len(CHANNELS)], "conversation_key": f"web:bench{i}", "contact": phone,
                     "title": title[:60], "description": description, "category": ["城乡建设"], "request_type": "投诉",
-                    "urgent": i % 50 == 0, "location": {"text": "", "parts": {}}, "departments": [], "attachments": [],
+                    "urgent": i % 50 == 0, "location": {"text": spot, "parts": {"community": spot}}, "place": spot,
+                    "departments": [], "attachments": [],
                     "status": status, "rating": None, "rating_comment": "", "created_at": at, "updated_at": at,
                 })
                 history.append({"ticket_pk": i + 1, "status": "received", "note": "", "at": at})
@@ -114,6 +119,9 @@ async def measure(database_url: str, picked: list[tuple[str, str]], repeat: int)
         ("word found nowhere, all time", TicketQuery(text="无此词语")),
         ("word found nowhere, 90 days", TicketQuery(text="无此词语", since=datetime.now(UTC) - timedelta(days=90))),
         ("phone, 90 days", TicketQuery(text=phone, since=datetime.now(UTC) - timedelta(days=90))),
+        ("疑似重复 only (30 days)", TicketQuery(repeated_since=datetime.now(UTC) - timedelta(days=30))),
+        ("疑似重复 only, 90 days", TicketQuery(repeated_since=datetime.now(UTC) - timedelta(days=30),
+                                              since=datetime.now(UTC) - timedelta(days=90))),
     ]
     ledger = LocalLedger(database_url)
     try:
@@ -125,6 +133,15 @@ async def measure(database_url: str, picked: list[tuple[str, str]], repeat: int)
                 found = len(await ledger.search(query))
                 times.append((time.perf_counter() - began) * 1000)
             print(f"{name:34} {statistics.median(times):10.1f} {found:6d}")
+        # 疑似重复 on a page of the newest tickets: one grouped count of their spots (open_at)
+        page = await ledger.search(TicketQuery(limit=50))
+        times = []
+        for _ in range(repeat):
+            began = time.perf_counter()
+            counts = await ledger.open_at([t.location.place() for t in page], datetime.now(UTC) - timedelta(days=30))
+            times.append((time.perf_counter() - began) * 1000)
+        name = "疑似重复 counts of a 50-row page"
+        print(f"{name:34} {statistics.median(times):10.1f} {sum(n > 1 for n in counts.values()):6d}")
     finally:
         await ledger.close()
 

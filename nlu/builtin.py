@@ -12,7 +12,7 @@ from .base import Category, Intent, Location, Parse
 from .category import FALLBACK_MAX_P, CategoryModel, Taxonomy
 from .departments import DepartmentMap
 from .intents import IntentModel, classify
-from .location import LocationExtractor, load_gazetteer
+from .location import GAZETTEER_PATH, LocationExtractor, load_gazetteer
 from .other_classes import OtherClassGate
 from .request_type import RequestTypeModel
 from .rules import request_type, urgency
@@ -162,7 +162,7 @@ class BuiltinBackend:
         t0 = time.perf_counter()
         other_classes = bool(getattr(settings, "nlu_other_classes", False))
         art = load_artifact(artifact_path(getattr(settings, "nlu_model_path", None)), other_classes)
-        gaz = load_gazetteer(CONFIG_DIR / "gazetteer.yml")
+        gaz = load_gazetteer(GAZETTEER_PATH)
         b = cls(
             art,
             gaz,

@@ -202,9 +202,9 @@ def fit(
 
 
 def _extractor() -> Any:
-    from .location import LocationExtractor, load_gazetteer
+    from .location import GAZETTEER_PATH, LocationExtractor, load_gazetteer
 
-    gaz = load_gazetteer(Path(__file__).parent.parent / "config" / "gazetteer.yml")
+    gaz = load_gazetteer(GAZETTEER_PATH)
     return LocationExtractor(gaz, location_filter=None)
 
 

@@ -17,7 +17,7 @@ import numpy as np
 from .category import CategoryModel
 from .dataset import Example, assign_groups, load_labelled, split
 from .intents import IntentModel, load_nlu_yml
-from .location import LocationExtractor, load_gazetteer
+from .location import GAZETTEER_PATH, LocationExtractor, load_gazetteer
 from .other_classes import OTHER, OtherClassGate, gate_text
 from .request_type import RequestTypeModel
 from .subject import SubjectModel
@@ -81,7 +81,7 @@ def fit_subject(
     train_rows = [r for r in rows if zlib.crc32(r["留言编号"].encode()) % 2 == 0][:limit]
     test_rows = [r for r in rows if zlib.crc32(r["留言编号"].encode()) % 2 == 1]
     loc = LocationExtractor(
-        load_gazetteer(Path(__file__).resolve().parent.parent / "config" / "gazetteer.yml")
+        load_gazetteer(GAZETTEER_PATH)
     )
     model = SubjectModel().fit(
         [(r["留言主题"].strip(), r["留言详情"].strip()) for r in train_rows], loc.extract

@@ -23,6 +23,7 @@ Errors, by what the caller should do::
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from collections.abc import AsyncGenerator, Sequence
 from datetime import datetime, timedelta
@@ -96,11 +97,32 @@ Rating = Literal["满意", "基本满意", "不满意"]
 RATINGS: tuple[str, ...] = ("满意", "基本满意", "不满意")
 
 
+PLACE_MAX = 40  # a place word longer than this (a sentence, not a place) is no key to match by
+_SPACE = re.compile(r"\s+")
+_ESTATE_SUFFIX = re.compile(r"(?:小区|社区)$")
+
+
 class LocationInfo(BaseModel):
     text: str = ""
     parts: dict[str, str] = Field(default_factory=dict)
     lat: float | None = None
     lng: float | None = None
+
+    def place(self) -> str:
+        """The word tickets about one spot share (并单's 疑似重复): the estate or village ("米兰春天",
+        also when written "米兰春天小区"), else the landmark, else the road and number, else the
+        road; the place as written when nothing was read from it (an operator's 属地更正); "" when
+        only a district or town is known, which many unrelated tickets share."""
+        parts = self.parts
+        road = parts.get("road", "")
+        for word in (parts.get("community", ""), parts.get("landmark", ""),
+                     road + parts["number"] if road and parts.get("number") else "", road, "" if parts else self.text):
+            word = _SPACE.sub("", word)
+            if len(bare := _ESTATE_SUFFIX.sub("", word)) >= 2:
+                word = bare
+            if 2 <= len(word) <= PLACE_MAX:
+                return word
+        return ""
 
 
 class TicketDraft(BaseModel):
@@ -161,7 +183,8 @@ class Correction(BaseModel):
     correction: both are labels a person gave to a real message. ``departments`` given on a ticket
     its department 退回 (``returned``) sends it out again (改派): the ticket goes to ``accepted``
     and the citizen hears it was dispatched. ``location`` is the place as the operator writes it
-    (属地有误): the parts and the map point read from the old place are dropped with it.
+    (属地有误): the parts and the map point read from the old place are dropped with it, and
+    ``location_parts`` (the gateway reads them from the new text) are its parts instead.
     """
 
     by: str = Field(min_length=1, max_length=64)
@@ -170,6 +193,7 @@ class Correction(BaseModel):
     request_type: str | None = Field(default=None, max_length=10)
     urgent: bool | None = None
     location: str | None = Field(default=None, max_length=200)
+    location_parts: dict[str, str] = Field(default_factory=dict, max_length=12)  # of ``location``
     departments: list[str] | None = Field(default=None, max_length=6)
 
 
@@ -391,6 +415,9 @@ class TicketQuery(BaseModel):
     department: str = Field(default="", max_length=40)  # 承办部门: one unit, 主办 or 协办 (a department's report)
     merged_into: str = Field(default="", max_length=64)  # 并单: the tickets merged into this one
     main_only: bool = False  # leave out the tickets merged into another (counted once, by their main)
+    place: str = Field(default="", max_length=PLACE_MAX)  # about this spot (LocationInfo.place): 疑似重复
+    # 疑似重复: open (and no other's follower) and sharing its spot with another such ticket filed since then
+    repeated_since: datetime | None = None
     time_limits: list[TimeLimit] = Field(default_factory=list)
     # the limits count from the last 改派 of a ticket sent out again, not from its filing
     # (HOTLINE_RESOLVE_RESTART_ON_REDISPATCH): ``due_before`` is then a 派单 moment
@@ -419,6 +446,12 @@ class TicketClient(Protocol):
 
     async def count(self, query: TicketQuery) -> int:
         """How many tickets match the query's filters, not its words (the 超期 card)."""
+        ...
+
+    async def open_at(self, places: Sequence[str], since: datetime) -> dict[str, int]:
+        """How many open tickets (not resolved nor closed, nor merged into another) filed since
+        ``since`` are about each of ``places`` (``LocationInfo.place``): 疑似重复, for a whole page
+        of 工单查询 at once. A place with none is left out."""
         ...
 
     async def changes_since(self, cursor: int, limit: int = 100) -> list[StatusChange]: ...

@@ -77,6 +77,8 @@ class TicketRow(Base):
     # 并单: the ticket_id of the main ticket this one follows (migration 0008)
     merged_into: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     merged_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True, index=True)  # 并单工单 of a period
+    # the spot it is about (LocationInfo.place, migration 0009): 疑似重复 are the open tickets sharing it
+    place: Mapped[str] = mapped_column(String(40), default="", server_default="", index=True)
     rating: Mapped[str | None] = mapped_column(String(16), nullable=True)
     rating_comment: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)  # 工单查询 by period

@@ -565,6 +565,9 @@ class Open311Client:
     async def count(self, query: TicketQuery) -> int:
         return await self.mirror.count(query)
 
+    async def open_at(self, places: Sequence[str], since: datetime) -> dict[str, int]:
+        return await self.mirror.open_at(places, since)
+
     async def rate(self, ticket_id: str, rating: str, comment: str = "") -> Ticket:
         """Kept in the mirror only: GeoReport has no satisfaction rating."""
         return await self.mirror.rate(ticket_id, rating, comment)

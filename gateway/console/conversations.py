@@ -10,7 +10,6 @@ Bot replies already queued when a person took over are dropped by the delivery w
 from __future__ import annotations
 
 import json
-import re
 import time
 import uuid
 from datetime import UTC, datetime
@@ -255,30 +254,18 @@ def nlu_panel(conv: dict[str, str]) -> dict[str, Any]:
     }
 
 
-# the parts of a place that name it alone, most telling first: an estate or landmark is where a
-# dozen neighbours report the same broken lamp; a road and number, or a road, narrow less
-PLACE_KEYS = ("community", "landmark", "road_number", "road")
-
-
 def place_word(conv: dict[str, str]) -> str:
     """The most specific name of where the conversation's matter is (its draft's place, else what
     the NLU found, else the place of the citizen's last ticket): what other tickets at that place
-    mention. Empty when there is no name of at least two characters (a district alone is too wide)."""
+    mention (``LocationInfo.place``: an estate or landmark, else a road and number, or a road; a
+    district alone is too wide). Empty when there is none."""
     state = _state_of(conv)
     candidates = [
         state.draft.location_parts if state.draft else {},
         nlu_panel(conv)["location_parts"],
         state.last_place.parts if state.last_place else {},
     ]
-    for parts in candidates:
-        names = {**parts, "road_number": parts.get("road", "") + parts.get("number", "") if parts.get("number") else ""}
-        for key in PLACE_KEYS:
-            word = re.sub(r"\s+", "", str(names.get(key) or ""))
-            if key == "community" and len(bare := re.sub(r"(?:小区|社区)$", "", word)) >= 2:
-                word = bare  # "米兰春天小区" is written "米兰春天" as often
-            if len(word) >= 2:
-                return word[:50]
-    return ""
+    return next((word for parts in candidates if (word := LocationInfo(parts=parts).place())), "")
 
 
 async def ticket_form(redis: Any, key: str, conv: dict[str, str]) -> TicketForm:

@@ -2,10 +2,11 @@
 operator merges the repeats of a burst main or a dark street into one ticket the department
 handles once, while each citizen still hears every step on their own channel.
 
-A repeat is looked for where the ticket is: its estate or village, else its landmark, else its
-road and number, else its road, else the place as written, among the open tickets filed in the
-last ``SIMILAR_DAYS`` days that follow no other (merged ones are reached through their main);
-the same first-level category first, then the newest.
+A repeat is looked for where the ticket is: first the tickets about the same spot (its estate or
+village, else its landmark, else its road and number, else its road: ``LocationInfo.place``, which
+the ledger indexes, so 工单查询 flags them on every row as 疑似重复), then those whose words name
+its place; among the open tickets filed in the last ``SIMILAR_DAYS`` days that follow no other
+(merged ones are reached through their main); the same first-level category first, then the newest.
 """
 
 from __future__ import annotations
@@ -15,12 +16,11 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel, Field
 
 from channels.base import WellFormedStr
-from ticket_client.base import MAX_REASON, Ticket, TicketClient, TicketQuery
+from ticket_client.base import MAX_REASON, PLACE_MAX, Ticket, TicketClient, TicketQuery
 from ticket_client.deadlines import DONE
 
 SIMILAR_DAYS = 30
 MAX_SIMILAR = 8
-PLACE_WORD_MAX = 40  # a place written longer than this is no word to look up by
 
 
 class MergeIn(BaseModel):
@@ -38,26 +38,44 @@ class UnmergeIn(BaseModel):
 
 
 def place_word(t: Ticket) -> str:
-    """What the same place is looked up by ("" when the ticket has no place to go by)."""
-    parts = t.location.parts
-    for word in (parts.get("community", ""), parts.get("landmark", ""),
-                 parts.get("road", "") + parts.get("number", "") if parts.get("number") else "",
-                 parts.get("road", ""), t.location.text):
-        word = word.strip()
-        if word and len(word) <= PLACE_WORD_MAX and " " not in word:
-            return word
-    return ""
+    """What the same place is looked up by: its spot (``LocationInfo.place``), else the place as
+    written ("" when the ticket has no place to go by)."""
+    written = t.location.text.strip()
+    return t.location.place() or (written if len(written) <= PLACE_MAX and " " not in written else "")
+
+
+def _open_main(t: Ticket) -> bool:
+    return t.status not in DONE and not t.merged_into
 
 
 async def similar(tickets: TicketClient, t: Ticket, now: datetime) -> list[Ticket]:
-    """The open tickets at ``t``'s place that may be the same matter, most likely first (none
-    for a ticket merged already)."""
+    """The open tickets that may be the same matter as ``t``, most likely first: those about the
+    same spot (the 疑似重复 the lists flag), then those naming its place in their words; the same
+    first-level category first within each, then the newest (none for a ticket merged already)."""
     word = place_word(t)
     if not word or t.merged_into:
         return []
-    found = await tickets.search(TicketQuery(text=word, since=now - timedelta(days=SIMILAR_DAYS),
-                                             main_only=True, limit=50))
+    since = now - timedelta(days=SIMILAR_DAYS)
+    spot = t.location.place()
+    found = await tickets.search(TicketQuery(place=spot, since=since, main_only=True, limit=50)) if spot else []
+    found += await tickets.search(TicketQuery(text=word, since=since, main_only=True, limit=50))
     kind = t.category[:1]
-    open_ones = [x for x in found if x.ticket_id != t.ticket_id and x.status not in DONE]
-    open_ones.sort(key=lambda x: x.category[:1] != kind)  # stable: newest first within each
+    seen = {t.ticket_id}
+    open_ones = []
+    for x in found:
+        if x.ticket_id not in seen and _open_main(x):
+            seen.add(x.ticket_id)
+            open_ones.append(x)
+    open_ones.sort(key=lambda x: (x.location.place() != spot, x.category[:1] != kind))  # stable: newest first within
     return open_ones[:MAX_SIMILAR]
+
+
+async def repeats(tickets: TicketClient, page: list[Ticket], now: datetime) -> dict[str, int]:
+    """疑似重复 of a page of tickets: for each open one (merged into none), how many other open
+    tickets of the last ``SIMILAR_DAYS`` days are about its spot (one grouped count for the page;
+    a ticket with none is left out)."""
+    since = now - timedelta(days=SIMILAR_DAYS)
+    shown = [t for t in page if _open_main(t) and t.location.place()]
+    counts = await tickets.open_at([t.location.place() for t in shown], since) if shown else {}
+    found = {t.ticket_id: counts.get(t.location.place(), 0) - int(t.created_at >= since) for t in shown}
+    return {ticket_id: n for ticket_id, n in found.items() if n > 0}

@@ -541,7 +541,7 @@ async def ticket_correct(ticket_id: str, body: CorrectIn, user: UserDep, request
     it). Kept as a revision with who, when and why; 409 for a 改派 of a done ticket, or where the
     platform routes (open311)."""
     console = _console(request)
-    ticket = await console.tickets.correct(ticket_id, body.correction(user.name))
+    ticket = await console.tickets.correct(ticket_id, await body.correction(user.name))
     revision = ticket.revisions[-1] if ticket.revisions else None
     if revision is not None and revision.dispatched:
         console.rt.kick_status()
@@ -615,6 +615,7 @@ def _ticket_query(
     due_soon: bool = False,
     urged: bool = False,
     reviewed: bool = False,
+    repeated: bool = False,
     department: Annotated[str, Query(max_length=40)] = "",
 ) -> TicketQuery:
     """工单查询's filters, as the lookup and its export take them."""
@@ -627,6 +628,7 @@ def _ticket_query(
     # sent out again, with its main, so it is left out there as in the count
     return TicketQuery(text=q, status=status, channel=channel, urgent=urgent, rating=rating, since=since,
                        urged=urged, reviewed=reviewed, department=department, main_only=status == "returned",
+                       repeated_since=now - timedelta(days=merging.SIMILAR_DAYS) if repeated else None,
                        **deadlines.late_filter(_console(request).rt.settings, now, overdue=overdue, due_soon=due_soon))
 
 
@@ -647,8 +649,11 @@ async def search_tickets(
     if query.words():
         await audit.record(console.redis, user.name, "ticket.search", "", q=mask_pii(query.text.strip()),
                            found=min(len(found), SEARCH_PAGE))
+    page = found[:SEARCH_PAGE]
+    repeats = await merging.repeats(console.tickets, page, now)
     return {
-        "tickets": [convs.ticket_view(t, console.rt.settings, now) for t in found[:SEARCH_PAGE]],
+        "tickets": [{**convs.ticket_view(t, console.rt.settings, now), "repeats": repeats.get(t.ticket_id, 0)}
+                    for t in page],
         "more": len(found) > SEARCH_PAGE,
         "channel_names": console.channel_names(),
     }
@@ -666,7 +671,7 @@ async def export_tickets(user: SupervisorDep, request: Request, query: TicketQue
             await audit.record(console.redis, user.name, "ticket.export", "", rows=tally.rows, cut=tally.cut,
                                broken=tally.broken, q=mask_pii(query.text.strip()), status=query.status,
                                rating=query.rating, overdue=query.overdue, due_soon=query.due_soon, urged=query.urged,
-                               department=query.department)
+                               repeated=query.repeated_since is not None, department=query.department)
         except RedisError as err:
             log.error("export_unaudited", actor=user.name, rows=tally.rows, error=str(err))
 
@@ -682,8 +687,9 @@ async def ticket_detail(ticket_id: str, user: UserDep, request: Request, now: No
     # 并单: the tickets that follow this one (a main)
     followers = [] if ticket.merged_into else await console.tickets.search(
         TicketQuery(merged_into=ticket_id, limit=200))
+    repeats = await merging.repeats(console.tickets, [ticket], now)
     return {
-        "ticket": convs.ticket_detail(ticket, console.rt.settings, now),
+        "ticket": {**convs.ticket_detail(ticket, console.rt.settings, now), "repeats": repeats.get(ticket_id, 0)},
         "merged": [convs.ticket_view(t, console.rt.settings, now) for t in followers],
         "conversation": bool(held),
         "status_by_platform": console.rt.settings.ticket_backend != "local",

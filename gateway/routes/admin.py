@@ -98,7 +98,7 @@ async def correct(ticket_id: str, body: AdminCorrectIn, _: AdminDep, tickets: Ti
     """更正 / 改派 / 审核无误 from the centre's dispatch system, as the console's: a returned ticket
     given departments goes out again (the citizen hears 已派单); kept as a revision ``by`` whom the
     caller names. 409 for a 改派 of a done ticket, or where the platform routes (open311)."""
-    ticket = await tickets.correct(ticket_id, body.correction(body.by))
+    ticket = await tickets.correct(ticket_id, await body.correction(body.by))
     if ticket.revisions and ticket.revisions[-1].dispatched:
         rt.kick_status()
     return ticket.model_dump(mode="json")

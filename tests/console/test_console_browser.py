@@ -721,9 +721,9 @@ def test_a_citizen_newly_waiting_is_announced(live_gateway: str, settings: Setti
 def test_operator_merges_a_repeat_into_its_main_ticket_and_undoes_it(
     live_gateway: str, settings: Settings, browser: Any
 ) -> None:
-    """并单: a second citizen reports the same dark lamp; the operator opens the repeat, finds the
-    first among the 可能重复 at its place, merges the repeat into it, reads both sides, then
-    takes it back (取消并单)."""
+    """并单: a second citizen reports the same dark lamp; 工单查询 flags the repeat (疑似重复), and
+    opening it lists the first among the 可能重复 at its place at once; the operator merges the
+    repeat into it, reads both sides, then takes it back (取消并单)."""
     from playwright.sync_api import expect
 
     base = live_gateway.rstrip("/")
@@ -736,11 +736,18 @@ def test_operator_merges_a_repeat_into_its_main_ticket_and_undoes_it(
     try:
         _login(page, base, OPERATOR)
         page.keyboard.press("Alt+S")
+        page.locator("#lq-repeated").check()  # 疑似重复: both reports of the lamp
+        page.locator("#lookup-form button[type=submit]").click()
+        expect(page.locator("#lq-results tr")).to_have_count(2)
+        page.locator("#lq-repeated").uncheck()
         page.locator("#lq").fill(repeat[-6:])
         page.keyboard.press("Enter")
         expect(page.locator("#ld")).to_have_attribute("data-ticket-id", repeat)
+        row = page.locator(f"#lq-results tr[data-ticket-id='{repeat}']")
+        expect(row.locator(".badge.repeat")).to_have_text("疑似重复1")
+        expect(page.locator("#ld-fields")).to_contain_text("同一地点近30天还有 1 件未办结工单")
         box = page.locator("#ld-actions .merge-box")
-        box.locator("summary").click()
+        expect(box.locator("summary")).to_have_text("并单（疑似重复 1 件）")  # opened by itself
         similar = box.locator(".similar-list li")
         expect(similar).to_have_count(1)
         expect(similar).to_have_attribute("data-ticket-id", main)
@@ -750,7 +757,8 @@ def test_operator_merges_a_repeat_into_its_main_ticket_and_undoes_it(
         expect(page.locator("#toast")).to_have_text(f"已并入工单 {main}，市民将收到合并办理的通知")
         expect(page.locator("#ld-fields")).to_contain_text(f"已并入工单 {main}（随主单办理）")
         expect(page.locator("#ld-actions")).to_contain_text("本工单随主单办理")
-        expect(page.locator(f"#lq-results tr[data-ticket-id='{repeat}'] .badge.merged")).to_have_text("并单")
+        expect(row.locator(".badge.merged")).to_have_text("并单")
+        expect(row.locator(".badge.repeat")).to_have_count(0)  # counted by its main now
         expect(page.locator("#ld-history")).to_contain_text("合并办理")  # what its citizen was told
 
         page.locator("#ld-actions .urge-row button", has_text="登记催办").click()  # its citizen calls to press for it
@@ -766,7 +774,8 @@ def test_operator_merges_a_repeat_into_its_main_ticket_and_undoes_it(
         page.locator("#ld-actions .merge-box button", has_text="取消并单").click()
         expect(page.locator("#toast")).to_have_text("已取消并单，工单改为单独办理")
         expect(page.locator("#ld-fields")).not_to_contain_text("已并入工单")
-        expect(page.locator("#ld-actions .merge-box summary")).to_have_text("并单（同一事项重复反映）")
+        expect(page.locator("#ld-actions .merge-box summary")).to_have_text("并单（疑似重复 1 件）")
+        expect(row.locator(".badge.repeat")).to_have_text("疑似重复1")
         assert dialogs == [] and errors == []
     finally:
         context.close()

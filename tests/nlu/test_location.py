@@ -526,3 +526,20 @@ def test_a_crossing_is_one_place_and_ends_there(gazetteer: bool) -> None:
     config = Path(__file__).resolve().parents[2] / "config" / "gazetteer.yml"
     ex = LocationExtractor(load_gazetteer(config) if gazetteer else None)
     assert ex.extract("解放路和人民路交叉口红绿灯全灭了 早高峰车和人全搅一块了").text == "解放路和人民路交叉口"
+
+
+@pytest.mark.parametrize(
+    "written, parts",
+    [
+        ("A3区米兰春天小区", {"district": "A3区", "community": "米兰春天小区"}),
+        ("联丰路128号", {"road": "联丰路", "number": "128号"}),
+        ("书院路主干道的在水一方大厦", {"road": "书院路", "community": "在水一方大厦"}),
+        ("L4县安坪镇", {"district": "L4县", "town": "安坪镇"}),
+        ("人民公园东门", {"landmark": "人民公园"}),
+    ],
+)
+def test_a_place_an_operator_writes_is_read_into_its_parts(written: str, parts: dict[str, str]) -> None:
+    """属地更正: what an operator writes is a place; its parts let 疑似重复 match it by estate or road."""
+    from nlu.location import read_place
+
+    assert read_place(written).parts() == parts

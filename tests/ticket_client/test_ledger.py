@@ -109,7 +109,7 @@ async def test_migrate_from_empty_to_head_matches_models(database_url: str) -> N
                 "platform_state",
                 "ticket_followups",
             } <= tables
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0008"
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0009"
             diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
             assert diff == [], f"models and migrations disagree: {diff}"
     finally:
@@ -1109,3 +1109,72 @@ async def test_a_merge_is_refused_where_it_would_not_hold(ledger: LocalLedger) -
     e = (await ledger.file(draft("web:e"), "e")).ticket_id
     assert (await ledger.merge(e, c)).history[-1].kind == "note"  # at the main's status already: a word only
     assert await ledger.abandon("c") is None  # untouched itself, but a main: kept for those that follow it
+
+
+def test_a_tickets_spot_is_its_most_telling_place_word() -> None:
+    """疑似重复 match by ``LocationInfo.place``: an estate or landmark before a road; a district or
+    town alone is too wide to say two tickets are about one spot."""
+    def place(text: str = "", **parts: str) -> str:
+        return LocationInfo(text=text, parts=parts).place()
+
+    assert place("A3区联丰路米兰春天小区", district="A3区", road="联丰路", community="米兰春天小区") == "米兰春天"
+    assert place(landmark="在水一方大厦", road="书院路") == "在水一方大厦"
+    assert place(road="联丰路", number="128号") == "联丰路128号"
+    assert place(road="联丰路") == "联丰路"
+    assert place(number="128号") == ""  # a number of no road is nowhere
+    assert place("K2区", district="K2区") == "" and place("L4县安坪镇", district="L4县", town="安坪镇") == ""
+    assert place("米兰春天 小区") == "米兰春天"  # written anew by an operator: nothing read from it
+    assert place("小区") == "小区" and place("") == "" and place("路" * 41) == ""
+
+
+async def test_open_tickets_about_one_spot_are_counted_once_each_for_a_page(ledger: LocalLedger, clock: FakeClock) -> None:
+    """``open_at``: the open tickets at each spot since a moment, merged ones counted by their main
+    and done ones not at all; a 属地更正 moves a ticket to the spot it names (by its parts, else as
+    written)."""
+    at_estate = LocationInfo(text="联丰路米兰春天小区", parts={"road": "联丰路", "community": "米兰春天小区"})
+    a = (await ledger.file(draft("web:a", location=at_estate), "a")).ticket_id
+    b = (await ledger.file(draft("web:b", location=at_estate), "b")).ticket_id
+    c = (await ledger.file(draft("web:c", location=LocationInfo(text="书院路", parts={"road": "书院路"})), "c")).ticket_id
+    since = clock.now - timedelta(days=30)
+    assert await ledger.open_at(["米兰春天", "书院路", "人民路", ""], since) == {"米兰春天": 2, "书院路": 1}
+    assert await ledger.open_at([], since) == {}
+    assert await ledger.open_at(["米兰春天"], clock.now + timedelta(seconds=1)) == {}  # filed before it
+    assert [t.ticket_id for t in await ledger.search(TicketQuery(place="米兰春天"))] == [b, a]
+    repeated = TicketQuery(repeated_since=since)  # 工单查询's 疑似重复
+    assert [t.ticket_id for t in await ledger.search(repeated)] == [b, a] and await ledger.count(repeated) == 2
+    await ledger.correct(c, Correction(by="op1", location="A3区米兰春天"))  # 属地有误, its parts unread
+    assert await ledger.open_at(["米兰春天", "书院路", "A3区米兰春天"], since) == {"米兰春天": 2, "A3区米兰春天": 1}
+    parts = {"district": "A3区", "community": "米兰春天"}  # as the gateway reads them
+    fixed = await ledger.correct(c, Correction(by="op1", location="A3区米兰春天小区", location_parts=parts))
+    assert fixed.location == LocationInfo(text="A3区米兰春天小区", parts=parts)
+    assert await ledger.open_at(["米兰春天", "书院路"], since) == {"米兰春天": 3}
+    assert [t.ticket_id for t in await ledger.search(repeated)] == [c, b, a]
+    await ledger.merge(b, a)
+    assert [t.ticket_id for t in await ledger.search(repeated)] == [c, a]
+    await ledger.set_status(c, "accepted")
+    await ledger.set_status(c, "resolved")
+    assert await ledger.open_at(["米兰春天"], since) == {"米兰春天": 1}
+    assert await ledger.search(repeated) == []  # one open ticket there: no repeat
+
+
+async def test_upgrade_from_0008_gives_each_filed_ticket_its_spot(database_url: str, clock: FakeClock) -> None:
+    """0009 reads each ticket's place as filed into the indexed column 疑似重复 are counted by."""
+    await asyncio.to_thread(upgrade_database, database_url, "0008")
+    at = clock.now.replace(tzinfo=None) if "sqlite" in database_url else clock.now
+    engine = create_engine(sync_url(database_url))
+    try:
+        with engine.begin() as conn:
+            for n, location in enumerate(('{"text": "联丰路米兰春天小区", "parts": {"community": "米兰春天小区"}}',
+                                          '{"text": "K2区", "parts": {"district": "K2区"}}', '{}'), start=1):
+                conn.execute(text(
+                    "INSERT INTO tickets (ticket_id, idempotency_key, channel, conversation_key, contact, title, "
+                    "description, category, request_type, urgent, location, departments, attachments, status, "
+                    "rating, rating_comment, created_at, updated_at) VALUES (:id, :id, 'web', 'web:a', '', '', "
+                    "'路灯坏了', '[]', '', false, :loc, '[]', '[]', 'received', NULL, '', :at, :at)"),
+                    {"id": f"12345-20261127-00000{n}", "loc": location, "at": at})
+    finally:
+        engine.dispose()
+    await migrate(database_url)
+    async with LocalLedger(database_url, clock=clock) as ledger:
+        assert await ledger.open_at(["米兰春天", "K2区"], clock.now - timedelta(days=1)) == {"米兰春天": 1}
+        assert [t.ticket_id for t in await ledger.search(TicketQuery(place="米兰春天"))] == ["12345-20261127-000001"]

@@ -713,7 +713,8 @@
   function lookupLate(overdue, dueSoon, urged, status) {  // a card: every ticket it counts, in 工单查询
     show("lookup");
     $("lq").value = ""; $("lq-status").value = status || ""; $("lq-channel").value = ""; $("lq-urgent").checked = false;
-    $("lq-rating").value = ""; $("lq-reviewed").checked = false; $("lq-department").value = "";
+    $("lq-rating").value = ""; $("lq-reviewed").checked = false; $("lq-repeated").checked = false;
+    $("lq-department").value = "";
     $("lq-overdue").checked = overdue; $("lq-due-soon").checked = dueSoon; $("lq-urged").checked = !!urged;
     $("lq-days").value = "0";
     searchTickets(false);
@@ -968,6 +969,7 @@
     if ($("lq-due-soon").checked) params.set("due_soon", "true");
     if ($("lq-urged").checked) params.set("urged", "true");
     if ($("lq-reviewed").checked) params.set("reviewed", "true");
+    if ($("lq-repeated").checked) params.set("repeated", "true");
     if ($("lq-department").value.trim()) params.set("department", $("lq-department").value.trim());
     if ($("lq-rating").value) params.set("rating", $("lq-rating").value);
     return params;
@@ -1000,6 +1002,11 @@
       if (t.due_soon) id.appendChild(el("span", "badge due-soon", "即将超期"));
       if (t.urges) id.appendChild(el("span", "badge urged", "催办" + t.urges + "次"));
       if (t.merged_into) id.appendChild(el("span", "badge merged", "并单"));
+      if (t.repeats) {  // 疑似重复: other open tickets about the same spot (merging.repeats)
+        var rep = el("span", "badge repeat", "疑似重复" + t.repeats);
+        rep.title = "同一地点近30天还有 " + t.repeats + " 件未办结工单，点开可并单";
+        id.appendChild(rep);
+      }
       tr.appendChild(id);
       tr.appendChild(el("td", "", dateTime(t.created_at)));
       tr.appendChild(el("td", "", channelName(t.channel)));
@@ -1016,7 +1023,7 @@
     $("lq-more").hidden = !lookup.more;
   }
   function rowShown(t) {  // what a row of the list shows of a ticket
-    return JSON.stringify([t.status, t.category, t.title, t.urgent, t.overdue, t.due_soon, t.urges, t.rating, t.merged_into]);
+    return JSON.stringify([t.status, t.category, t.title, t.urgent, t.overdue, t.due_soon, t.urges, t.rating, t.merged_into, t.repeats]);
   }
   function showTicket(id) {
     lookup.shown = id;
@@ -1047,6 +1054,7 @@
       ["市民补充", t.additions ? t.additions + " 条（见办理记录）" : ""],
       ["并单", t.merged_into ? "已并入工单 " + t.merged_into + "（随主单办理）"
         : (d.merged || []).length ? "并入本单 " + d.merged.length + " 件" : ""],
+      ["疑似重复", t.repeats ? "同一地点近30天还有 " + t.repeats + " 件未办结工单（见下方并单）" : ""],
       ["渠道", channelName(t.channel) + " · " + senderOf(t.conversation_key, t.channel)],
       ["联系电话", t.contact || "未留"],
       ["诉求类型", (t.request_type || "—") + (t.urgent ? "（紧急）" : "")],
@@ -1114,7 +1122,8 @@
       box.appendChild(row);
       return box;
     }
-    box.appendChild(el("summary", "", followers.length ? "并单（已并入本单 " + followers.length + " 件）" : "并单（同一事项重复反映）"));
+    box.appendChild(el("summary", "", followers.length ? "并单（已并入本单 " + followers.length + " 件）"
+      : t.repeats ? "并单（疑似重复 " + t.repeats + " 件）" : "并单（同一事项重复反映）"));
     if (followers.length) {  // a main: the tickets that follow it
       box.appendChild(el("p", "small", "以下工单随本单办理，本单的状态和办理进展同步告知其市民："));
       var ul = el("ul", "merged-list");
@@ -1165,6 +1174,7 @@
         similar.appendChild(list);
       }).catch(function (e) { similar.textContent = ""; toast(e.message, true); });
     });
+    if (t.repeats) box.open = true;  // 疑似重复: the candidates are listed at once
     var into = el("input");
     into.placeholder = "主单编号";
     into.maxLength = 64;
