@@ -313,6 +313,12 @@ def ticket_view(t: Ticket, settings: Settings | None = None, now: datetime | Non
     }
 
 
+def followup_views(t: Ticket) -> list[dict[str, Any]]:
+    """A ticket's 催办 and 补充 as 办理记录 shows them (``ticket_id``: whose they are, for a main
+    that shows those of the tickets merged into it)."""
+    return [{"kind": f.kind, "at": f.at.timestamp(), "note": f.note, "ticket_id": t.ticket_id} for f in t.followups]
+
+
 def ticket_detail(t: Ticket, settings: Settings | None = None, now: datetime | None = None) -> dict[str, Any]:
     """All of a ticket an operator reads to a citizen on the phone (工单查询): what, where, who
     handles it, every step with its note, and the citizen's rating."""
@@ -323,7 +329,7 @@ def ticket_detail(t: Ticket, settings: Settings | None = None, now: datetime | N
         "location": t.location.text, "departments": t.departments, "attachments": len(t.attachments),
         "rating_comment": t.rating_comment,
         # the citizen's 催办 and 补充 in their words: 办理记录 shows them among the steps
-        "followups": [{"kind": f.kind, "at": f.at.timestamp(), "note": f.note} for f in t.followups],
+        "followups": followup_views(t),
         "additions": len(t.additions),
         # operators' 更正, 改派 and 审核无误: who, when, why, and the fields before and after
         "revisions": [{"at": r.at.timestamp(), "by": r.by, "reason": r.reason, "before": r.before,

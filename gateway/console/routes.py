@@ -691,6 +691,8 @@ async def ticket_detail(ticket_id: str, user: UserDep, request: Request, now: No
     return {
         "ticket": {**convs.ticket_detail(ticket, console.rt.settings, now), "repeats": repeats.get(ticket_id, 0)},
         "merged": [convs.ticket_view(t, console.rt.settings, now) for t in followers],
+        # their citizens' 催办 and 补充 (more about the matter, a photo): the main is where it is handled
+        "merged_followups": [f for t in followers for f in convs.followup_views(t)],
         "conversation": bool(held),
         "status_by_platform": console.rt.settings.ticket_backend != "local",
         "channel_names": console.channel_names(),

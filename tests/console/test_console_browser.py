@@ -766,6 +766,8 @@ def test_operator_merges_a_repeat_into_its_main_ticket_and_undoes_it(
         page.locator("#ld-actions .merge-box button", has_text="查看主单").click()
         expect(page.locator("#ld")).to_have_attribute("data-ticket-id", main)
         expect(page.locator("#ld-fields")).to_contain_text("并入本单 1 件")
+        # what the repeat's citizen pressed for shows where the department works: on the main
+        expect(page.locator("#ld-history li.merged-followup")).to_contain_text(f"市民催办（并入工单 {repeat}）")
         expect(page.locator("#ld-actions .merge-box summary")).to_have_text("并单（已并入本单 1 件）")
         page.locator("#ld-actions .merge-box summary").click()
         expect(page.locator("#ld-actions .merged-list li .badge.urged")).to_have_text("催办1次")  # seen from the main

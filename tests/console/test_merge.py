@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from tests.conftest import wait_for_events
-from tests.gateway.test_web_e2e import ADMIN, file_ticket, new_session
+from tests.gateway.test_web_e2e import ADMIN, file_ticket, new_session, say
 from ticket_client import LocationInfo, TicketDraft
 
 
@@ -31,8 +31,14 @@ async def test_a_repeat_is_found_merged_and_its_citizen_hears_the_mains_steps(
     events, cursor = await wait_for_events(client, second_session, lambda e: "合并办理" in e["text"], after=cursor)
     assert main in next(e["text"] for e in events if "合并办理" in e["text"])
     assert (await li.get(f"/tickets/{repeat}/similar")).json()["tickets"] == []  # followed: reached through its main
+    # its citizen adds to their own ticket; the main, where the department works, shows it
+    assert (await say(client, second_session, "补充一下，是南门口那盏，灯杆上编号L203")).status_code == 202
+    _, cursor = await wait_for_events(client, second_session, lambda e: "已将您的补充内容添加到工单" in e["text"],
+                                      after=cursor)
     shown = (await li.get(f"/tickets/{main}")).json()
     assert [t["ticket_id"] for t in shown["merged"]] == [repeat]
+    assert [(f["kind"], f["ticket_id"]) for f in shown["merged_followups"]] == [("info", repeat)]
+    assert "L203" in shown["merged_followups"][0]["note"] and shown["ticket"]["followups"] == []
     assert [t["ticket_id"] for t in (await li.get(f"/tickets?q={repeat[-6:]}")).json()["tickets"]] == [repeat]
 
     assert (await li.post(f"/tickets/{main}/status", json={"status": "accepted", "note": "已派城管局"})).status_code == 200

@@ -1022,6 +1022,11 @@
     $("lq-empty").textContent = q ? "没有找到与“" + q + "”相符的工单（可放宽状态、渠道或时间范围）" : "该范围内没有工单";
     $("lq-more").hidden = !lookup.more;
   }
+  function additions(t, merged) {  // 市民补充 of a ticket, and of those merged into it (a main)
+    var theirs = merged.filter(function (f) { return f.kind === "info"; }).length;
+    if (!t.additions && !theirs) return "";
+    return (t.additions + theirs) + " 条" + (theirs ? "（含并入工单的 " + theirs + " 条，" : "（") + "见办理记录）";
+  }
   function rowShown(t) {  // what a row of the list shows of a ticket
     return JSON.stringify([t.status, t.category, t.title, t.urgent, t.overdue, t.due_soon, t.urges, t.rating, t.merged_into, t.repeats]);
   }
@@ -1051,7 +1056,7 @@
       ["受理时间", dateTime(t.created_at)],
       ["办理时限", t.due_at ? dateTime(t.due_at) + (t.overdue ? "（已超期）" : t.due_soon ? "（即将超期）" : "") : ""],
       ["市民催办", t.urges ? t.urges + " 次（最近 " + dateTime(t.urged_at) + "）" : ""],
-      ["市民补充", t.additions ? t.additions + " 条（见办理记录）" : ""],
+      ["市民补充", additions(t, d.merged_followups || [])],
       ["并单", t.merged_into ? "已并入工单 " + t.merged_into + "（随主单办理）"
         : (d.merged || []).length ? "并入本单 " + d.merged.length + " 件" : ""],
       ["疑似重复", t.repeats ? "同一地点近30天还有 " + t.repeats + " 件未办结工单（见下方并单）" : ""],
@@ -1076,13 +1081,16 @@
       return { at: r.at, kind: "revision", label: r.dispatched ? "改派" : Object.keys(r.after).length ? "更正" : "审核无误",
                note: r.by + (Object.keys(r.after).length ? "：" + revisionText(r) : "") + (r.reason ? "（" + r.reason + "）" : "") };
     });
-    var steps = t.history.concat(t.followups || [], revisions);
+    // a main also shows what the citizens of the tickets merged into it added or pressed for
+    var steps = t.history.concat(t.followups || [], d.merged_followups || [], revisions);
     steps.sort(function (a, b) { return a.at - b.at; });
     steps.forEach(function (h) {
       var li = el("li");
       li.appendChild(el("span", "muted", dateTime(h.at)));
       li.setAttribute("data-kind", h.kind || "status");
-      li.appendChild(el("b", "", h.label || (h.kind === "note" ? "办理进展" : h.kind === "urge" ? "市民催办" : h.kind === "info" ? "市民补充" : STATUS[h.status] || h.status)));
+      var whose = h.ticket_id && h.ticket_id !== t.ticket_id ? "（并入工单 " + h.ticket_id + "）" : "";
+      if (whose) li.classList.add("merged-followup");
+      li.appendChild(el("b", "", (h.label || (h.kind === "note" ? "办理进展" : h.kind === "urge" ? "市民催办" : h.kind === "info" ? "市民补充" : STATUS[h.status] || h.status)) + whose));
       if (h.note) li.appendChild(el("span", "", h.note));
       ol.appendChild(li);
     });
