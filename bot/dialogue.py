@@ -88,7 +88,8 @@ ANSWER_MEMORY = timedelta(minutes=30)  # "没有解决" to an answer this old st
 SOLVED_BUTTON, UNSOLVED_BUTTON = "已解决", "没有解决"
 URGE_MAX_CHARS = 40  # a longer message that presses ("…三天了还没人修") describes a matter: it is read as one
 URGE_WHICH = 3  # open tickets offered as buttons when an urge names none
-# 补充 goes to an open ticket filed this recently (older ones: the citizen names the matter again)
+# 补充 goes to an open ticket filed this recently (older ones: the citizen names the matter again);
+# the default of HOTLINE_SUPPLEMENT_DAYS
 SUPPLEMENT_WINDOW = timedelta(days=7)
 MENU_QUESTIONS = 5  # the knowledge base's questions offered by the menu's 常见问题 (most useful first)
 SUPPLEMENT_TO = re.compile(r"补充到\s*(\S+)")  # the button that says which ticket a 补充 is for
@@ -139,8 +140,10 @@ class Bot:
         knowledge: Callable[[], KnowledgeBase | None] | None = None,
         due: Callable[[Ticket], datetime | None] | None = None,
         popular: Callable[[], Sequence[str]] | None = None,
+        supplement_window: timedelta = SUPPLEMENT_WINDOW,
     ) -> None:
         self.tickets = tickets
+        self.supplement_window = supplement_window  # HOTLINE_SUPPLEMENT_DAYS
         self.due = due  # a ticket's 办理时限 (the gateway's settings): told with its status
         self.nlu = nlu  # reads a matter the citizen raised mid-draft once its turn comes
         # the city's knowledge base (知识库) as it is now: its editors change it without a restart
@@ -743,7 +746,7 @@ class Bot:
 
     async def _supplementing(self, turn: Turn, msg: InboundMessage, parse: Parse, text: str) -> Reply | None:
         """补充 to a filed ticket: "补充一下，是南门口那盏" (or "我想补充一下", then the words) goes to
-        the citizen's open ticket of the last SUPPLEMENT_WINDOW; with several, the bot asks which
+        the citizen's open ticket of the last ``supplement_window``; with several, the bot asks which
         (a 补充到 <number> button each) and keeps the words meanwhile. None: not a 补充, or no open
         ticket to add it to (the words are then read as anything else, a new matter most often)."""
         pending, turn.state.supplement = turn.state.supplement, None
@@ -806,7 +809,7 @@ class Bot:
 
     async def _open_recent(self, msg: InboundMessage) -> list[Ticket]:
         mine = await self.tickets.list_for(msg.conversation_key, limit=10)
-        return [t for t in mine if t.status not in deadlines.DONE and msg.received_at - t.created_at <= SUPPLEMENT_WINDOW]
+        return [t for t in mine if t.status not in deadlines.DONE and msg.received_at - t.created_at <= self.supplement_window]
 
     async def _add_info(
         self, turn: Turn, msg: InboundMessage, ticket: Ticket, words: str, media: list[str] | None = None

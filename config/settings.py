@@ -280,6 +280,9 @@ class Settings(BaseSettings):
     holidays_file: Path = HOLIDAYS_FILE
     # 即将超期: open tickets whose 办理时限 falls within this many hours (班长视图, 工单查询); 0 = off
     due_soon_hours: float = Field(default=24, ge=0)
+    # 补充: "补充一下，…" goes to the citizen's open ticket filed within this many days (older ones:
+    # the words are read as a new matter, 疑似重复 of the old one if it is about the same spot)
+    supplement_days: float = Field(default=7, gt=0, le=366)
 
     # The coordinate system of every location the gateway hands on (tickets, the console): the one
     # the ticket platform's map uses. Channels' coordinates are converted on arrival (WeChat sends

@@ -13,6 +13,7 @@ import socket
 import sys
 import threading
 from collections.abc import Coroutine
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -141,7 +142,8 @@ class Runtime:
         assert self.tickets is not None
         settings = self.settings
         self.bot = Bot(self.tickets, self.nlu, knowledge=self.knowledge.current,
-                       due=lambda ticket: deadlines.due_at(ticket, settings), popular=self.knowledge.popular)
+                       due=lambda ticket: deadlines.due_at(ticket, settings), popular=self.knowledge.popular,
+                       supplement_window=timedelta(days=settings.supplement_days))
 
     async def list_tickets(self, conversation_key: str) -> list[dict[str, Any]]:
         """A citizen's own tickets for channel pages (the mini-program, the widget)."""

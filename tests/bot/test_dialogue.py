@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -724,6 +724,19 @@ async def test_a_supplement_goes_to_the_ticket_just_filed(ledger: LocalLedger) -
     assert ticket.urges == [] and len(ticket.history) == 1  # no step of the work
     turn = await citizen.says("补充医疗保险怎么报销")  # a question about an insurance, not a 补充
     assert "补充内容" not in texts(turn) and len((await ledger.get(ref.ticket_id)).followups) == 2
+
+
+@pytest.mark.parametrize("days, added", [(7, False), (20, True)])
+async def test_a_supplement_reaches_an_open_ticket_as_old_as_the_centre_allows(
+    ledger: LocalLedger, days: int, added: bool
+) -> None:
+    """HOTLINE_SUPPLEMENT_DAYS: ten days after filing, a 补充 reaches the open ticket only when the
+    window is that long (by default, 7 days, the words are read as a matter of their own)."""
+    citizen = Citizen(Bot(ledger, get_backend(), supplement_window=timedelta(days=days)))
+    ref = await citizen.files_a_ticket(ledger)
+    turn = await citizen.says("补充一下，是南门口那盏，灯杆上编号L203", received_at=datetime.now(UTC) + timedelta(days=10))
+    assert ("已将您的补充内容添加到工单" in texts(turn)) is added
+    assert len((await ledger.get(ref.ticket_id)).followups) == int(added)
 
 
 async def test_a_supplement_with_several_open_tickets_asks_which_and_keeps_the_words(ledger: LocalLedger) -> None:
