@@ -317,6 +317,19 @@ class StatusPoller:
         finally:
             await rt.redis.delete(keys.STATUS_LOCK)
 
+    async def _new_due(self, change: StatusChange) -> str:
+        """A 改派 that starts the 办理时限 again (HOTLINE_RESOLVE_RESTART_ON_REDISPATCH) tells the
+        citizen the new one, since their receipt named the old; "" for any other change."""
+        rt = self.rt
+        if not (rt.settings.resolve_restart_on_redispatch and change.kind == "status" and change.status == "accepted"):
+            return ""
+        assert rt.tickets is not None
+        ticket = await rt.tickets.get(change.ticket_id)  # the platform down: the poll tries again
+        if ticket.redispatched_at != change.at or ticket.status in deadlines.DONE:
+            return ""  # a first acceptance, or one that follows its main (merged: no time limit of its own)
+        due = deadlines.due_at(ticket, rt.settings)
+        return say("status_due", due=deadlines.said(due)) if due is not None else ""
+
     async def _notify(self, change: StatusChange) -> None:
         rt = self.rt
         assert rt.streams is not None
@@ -331,7 +344,8 @@ class StatusPoller:
                     conversation_key=change.conversation_key,
                     channel=change.channel,
                     kind="status_update",
-                    text=say("status_update", ticket_id=change.ticket_id, status=status_name(change.status), note=note),
+                    text=say("status_update", ticket_id=change.ticket_id, status=status_name(change.status), note=note)
+                    + await self._new_due(change),
                     ticket_id=change.ticket_id,
                     # the note alone too (a department's answer, 答复): a portal shows it as written
                     fields={
