@@ -416,7 +416,7 @@ class TicketQuery(BaseModel):
     merged_into: str = Field(default="", max_length=64)  # 并单: the tickets merged into this one
     main_only: bool = False  # leave out the tickets merged into another (counted once, by their main)
     place: str = Field(default="", max_length=PLACE_MAX)  # about this spot (LocationInfo.place): 疑似重复
-    # 疑似重复: open (and no other's follower) and sharing its spot with another such ticket filed since then
+    # 疑似重复: filed since then, open (and no other's follower), and about a spot another such ticket shares
     repeated_since: datetime | None = None
     time_limits: list[TimeLimit] = Field(default_factory=list)
     # the limits count from the last 改派 of a ticket sent out again, not from its filing

@@ -33,7 +33,6 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import aliased
 
 from ticket_client.base import (
     CORRECTED_FIELDS,
@@ -113,6 +112,11 @@ def _main(table: Any) -> Any:
     reads that through the ``merged_into`` index, which holds nearly every ticket (``open_at`` of a
     page took 150 ms that way, 4 ms through the place's index: bench/ticket_search.py)."""
     return func.coalesce(table.merged_into, "") == ""
+
+
+def _open_since(since: datetime) -> list[Any]:
+    """Open tickets (merged into none) filed since ``since`` about a spot: those 疑似重复 counts."""
+    return [TicketRow.created_at >= since, TicketRow.place != "", _main(TicketRow), TicketRow.status.not_in(DONE)]
 
 
 def _keyed(row: TicketRow, key: str) -> FollowUpRow | None:
@@ -556,12 +560,10 @@ class LocalLedger:
             conditions.append(TicketRow.merged_into == query.merged_into)
         if query.place:
             conditions.append(TicketRow.place == query.place)
-        if query.repeated_since is not None:
-            other = aliased(TicketRow)  # found through the place's index, as open_at counts them
-            conditions += [TicketRow.place != "", _main(TicketRow), TicketRow.status.not_in(DONE),
-                           select(other.id).where(other.place == TicketRow.place, other.id != TicketRow.id,
-                                                  other.created_at >= query.repeated_since,
-                                                  _main(other), other.status.not_in(DONE)).exists()]
+        if query.repeated_since is not None:  # the spots of the period's open tickets shared by two or more
+            shared = (select(TicketRow.place).where(*_open_since(query.repeated_since))
+                      .group_by(TicketRow.place).having(func.count(TicketRow.id) > 1))
+            conditions += [*_open_since(query.repeated_since), TicketRow.place.in_(shared)]
         if query.main_only:
             conditions.append(_main(TicketRow))
         if query.department.strip():
@@ -605,9 +607,7 @@ class LocalLedger:
         async with self._edge("counting tickets by place"), self._read_sessions() as session:
             rows = await session.execute(
                 select(TicketRow.place, func.count(TicketRow.id))
-                .where(TicketRow.place.in_(wanted), TicketRow.created_at >= since, _main(TicketRow),
-                       TicketRow.status.not_in(DONE))
-                .group_by(TicketRow.place)
+                .where(TicketRow.place.in_(wanted), *_open_since(since)).group_by(TicketRow.place)
             )
             return {place: int(n) for place, n in rows}
 

@@ -71,11 +71,12 @@ async def similar(tickets: TicketClient, t: Ticket, now: datetime) -> list[Ticke
 
 
 async def repeats(tickets: TicketClient, page: list[Ticket], now: datetime) -> dict[str, int]:
-    """疑似重复 of a page of tickets: for each open one (merged into none), how many other open
-    tickets of the last ``SIMILAR_DAYS`` days are about its spot (one grouped count for the page;
-    a ticket with none is left out)."""
+    """疑似重复 of a page of tickets: for each open one (merged into none) filed in the last
+    ``SIMILAR_DAYS`` days, how many other such tickets are about its spot (one grouped count for
+    the page; a ticket with none is left out). Both within the period, as ``TicketQuery.repeated_since``
+    finds them: a burst is days, not months."""
     since = now - timedelta(days=SIMILAR_DAYS)
-    shown = [t for t in page if _open_main(t) and t.location.place()]
+    shown = [t for t in page if _open_main(t) and t.created_at >= since and t.location.place()]
     counts = await tickets.open_at([t.location.place() for t in shown], since) if shown else {}
-    found = {t.ticket_id: counts.get(t.location.place(), 0) - int(t.created_at >= since) for t in shown}
+    found = {t.ticket_id: counts.get(t.location.place(), 0) - 1 for t in shown}
     return {ticket_id: n for ticket_id, n in found.items() if n > 0}
