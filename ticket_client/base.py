@@ -97,6 +97,7 @@ Rating = Literal["满意", "基本满意", "不满意"]
 RATINGS: tuple[str, ...] = ("满意", "基本满意", "不满意")
 
 
+Spot = tuple[str, str]  # (LocationInfo.place, first-level category): TicketDraft.spot
 PLACE_MAX = 40  # a place word longer than this (a sentence, not a place) is no key to match by
 _SPACE = re.compile(r"\s+")
 _ESTATE_SUFFIX = re.compile(r"(?:小区|社区)$")
@@ -139,6 +140,11 @@ class TicketDraft(BaseModel):
     location: LocationInfo = Field(default_factory=LocationInfo)
     departments: list[str] = Field(default_factory=list)
     attachments: list[str] = Field(default_factory=list)
+
+    def spot(self) -> Spot:
+        """Where and what, as 疑似重复 match it: the place word and the first level of the category
+        (a lamp and a noise at one estate are two matters)."""
+        return self.location.place(), self.category[0] if self.category else ""
 
 
 class StatusChange(BaseModel):
@@ -416,7 +422,8 @@ class TicketQuery(BaseModel):
     merged_into: str = Field(default="", max_length=64)  # 并单: the tickets merged into this one
     main_only: bool = False  # leave out the tickets merged into another (counted once, by their main)
     place: str = Field(default="", max_length=PLACE_MAX)  # about this spot (LocationInfo.place): 疑似重复
-    # 疑似重复: filed since then, open (and no other's follower), and about a spot another such ticket shares
+    # 疑似重复: filed since then, open (and no other's follower), and about a spot (place and first-level
+    # category) another such ticket shares
     repeated_since: datetime | None = None
     time_limits: list[TimeLimit] = Field(default_factory=list)
     # the limits count from the last 改派 of a ticket sent out again, not from its filing
@@ -448,10 +455,10 @@ class TicketClient(Protocol):
         """How many tickets match the query's filters, not its words (the 超期 card)."""
         ...
 
-    async def open_at(self, places: Sequence[str], since: datetime) -> dict[str, int]:
+    async def open_at(self, spots: Sequence[Spot], since: datetime) -> dict[Spot, int]:
         """How many open tickets (not resolved nor closed, nor merged into another) filed since
-        ``since`` are about each of ``places`` (``LocationInfo.place``): 疑似重复, for a whole page
-        of 工单查询 at once. A place with none is left out."""
+        ``since`` are about each of ``spots`` (``TicketDraft.spot``: the same place and first-level
+        category): 疑似重复, for a whole page of 工单查询 at once. A spot with none is left out."""
         ...
 
     async def changes_since(self, cursor: int, limit: int = 100) -> list[StatusChange]: ...

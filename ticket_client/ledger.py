@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Text, and_, cast, delete, event, false, func, or_, select, text, union
+from sqlalchemy import Text, and_, cast, delete, event, false, func, or_, select, text, tuple_, union
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -54,6 +54,7 @@ from ticket_client.base import (
     NoteRefused,
     PlatformUnavailable,
     Revision,
+    Spot,
     StatusChange,
     Summary,
     Ticket,
@@ -112,6 +113,11 @@ def _main(table: Any) -> Any:
     reads that through the ``merged_into`` index, which holds nearly every ticket (``open_at`` of a
     page took 150 ms that way, 4 ms through the place's index: bench/ticket_search.py)."""
     return func.coalesce(table.merged_into, "") == ""
+
+
+def _kind() -> Any:
+    """A ticket's first-level category ("" for none): half of the spot 疑似重复 match by."""
+    return func.coalesce(TicketRow.category[0].as_string(), "").label("kind")
 
 
 def _open_since(since: datetime) -> list[Any]:
@@ -561,9 +567,10 @@ class LocalLedger:
         if query.place:
             conditions.append(TicketRow.place == query.place)
         if query.repeated_since is not None:  # the spots of the period's open tickets shared by two or more
-            shared = (select(TicketRow.place).where(*_open_since(query.repeated_since))
-                      .group_by(TicketRow.place).having(func.count(TicketRow.id) > 1))
-            conditions += [*_open_since(query.repeated_since), TicketRow.place.in_(shared)]
+            kind = _kind()
+            shared = (select(TicketRow.place, kind).where(*_open_since(query.repeated_since))
+                      .group_by(TicketRow.place, kind).having(func.count(TicketRow.id) > 1))
+            conditions += [*_open_since(query.repeated_since), tuple_(TicketRow.place, _kind()).in_(shared)]
         if query.main_only:
             conditions.append(_main(TicketRow))
         if query.department.strip():
@@ -599,17 +606,19 @@ class LocalLedger:
             found = await session.scalar(select(func.count(TicketRow.id)).where(*self._narrowing(query)))
             return int(found or 0)
 
-    async def open_at(self, places: Sequence[str], since: datetime) -> dict[str, int]:
+    async def open_at(self, spots: Sequence[Spot], since: datetime) -> dict[Spot, int]:
         """See ``TicketClient.open_at``: one grouped count through the place's index."""
-        wanted = sorted({p for p in places if p})
+        wanted = {spot for spot in spots if spot[0]}
         if not wanted:
             return {}
+        kind = _kind()
         async with self._edge("counting tickets by place"), self._read_sessions() as session:
             rows = await session.execute(
-                select(TicketRow.place, func.count(TicketRow.id))
-                .where(TicketRow.place.in_(wanted), *_open_since(since)).group_by(TicketRow.place)
+                select(TicketRow.place, kind, func.count(TicketRow.id))
+                .where(TicketRow.place.in_(sorted({place for place, _ in wanted})), *_open_since(since))
+                .group_by(TicketRow.place, kind)
             )
-            return {place: int(n) for place, n in rows}
+            return {(place, k): int(n) for place, k, n in rows if (place, k) in wanted}
 
     async def _page(self, session: AsyncSession, conditions: list[Any], query: TicketQuery) -> list[Ticket]:
         rows = await session.scalars(

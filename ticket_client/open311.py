@@ -50,6 +50,7 @@ from ticket_client.base import (
     PlatformMisconfigured,
     PlatformRejected,
     PlatformUnavailable,
+    Spot,
     StatusChange,
     StatusManagedByPlatform,
     Summary,
@@ -565,8 +566,8 @@ class Open311Client:
     async def count(self, query: TicketQuery) -> int:
         return await self.mirror.count(query)
 
-    async def open_at(self, places: Sequence[str], since: datetime) -> dict[str, int]:
-        return await self.mirror.open_at(places, since)
+    async def open_at(self, spots: Sequence[Spot], since: datetime) -> dict[Spot, int]:
+        return await self.mirror.open_at(spots, since)
 
     async def rate(self, ticket_id: str, rating: str, comment: str = "") -> Ticket:
         """Kept in the mirror only: GeoReport has no satisfaction rating."""

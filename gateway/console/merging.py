@@ -4,7 +4,8 @@ handles once, while each citizen still hears every step on their own channel.
 
 A repeat is looked for where the ticket is: first the tickets about the same spot (its estate or
 village, else its landmark, else its road and number, else its road: ``LocationInfo.place``, which
-the ledger indexes, so 工单查询 flags them on every row as 疑似重复), then those whose words name
+the ledger indexes; those of its first-level category too are what 工单查询 flags on every row as
+疑似重复), then those whose words name
 its place; among the open tickets filed in the last ``SIMILAR_DAYS`` days that follow no other
 (merged ones are reached through their main); the same first-level category first, then the newest.
 """
@@ -72,11 +73,12 @@ async def similar(tickets: TicketClient, t: Ticket, now: datetime) -> list[Ticke
 
 async def repeats(tickets: TicketClient, page: list[Ticket], now: datetime) -> dict[str, int]:
     """疑似重复 of a page of tickets: for each open one (merged into none) filed in the last
-    ``SIMILAR_DAYS`` days, how many other such tickets are about its spot (one grouped count for
+    ``SIMILAR_DAYS`` days, how many other such tickets are about its spot, the same place and
+    first-level category (``TicketDraft.spot``; one grouped count for
     the page; a ticket with none is left out). Both within the period, as ``TicketQuery.repeated_since``
     finds them: a burst is days, not months."""
     since = now - timedelta(days=SIMILAR_DAYS)
     shown = [t for t in page if _open_main(t) and t.created_at >= since and t.location.place()]
-    counts = await tickets.open_at([t.location.place() for t in shown], since) if shown else {}
-    found = {t.ticket_id: counts.get(t.location.place(), 0) - 1 for t in shown}
+    counts = await tickets.open_at([t.spot() for t in shown], since) if shown else {}
+    found = {t.ticket_id: counts.get(t.spot(), 0) - 1 for t in shown}
     return {ticket_id: n for ticket_id, n in found.items() if n > 0}

@@ -745,7 +745,7 @@ def test_operator_merges_a_repeat_into_its_main_ticket_and_undoes_it(
         expect(page.locator("#ld")).to_have_attribute("data-ticket-id", repeat)
         row = page.locator(f"#lq-results tr[data-ticket-id='{repeat}']")
         expect(row.locator(".badge.repeat")).to_have_text("疑似重复1")
-        expect(page.locator("#ld-fields")).to_contain_text("同一地点近30天还有 1 件未办结工单")
+        expect(page.locator("#ld-fields")).to_contain_text("同一地点近30天还有 1 件同类未办结工单")
         box = page.locator("#ld-actions .merge-box")
         expect(box.locator("summary")).to_have_text("并单（疑似重复 1 件）")  # opened by itself
         similar = box.locator(".similar-list li")

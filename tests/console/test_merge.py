@@ -92,36 +92,41 @@ async def test_the_lists_flag_open_tickets_about_one_spot_as_suspected_repeats(
     app: Any, client: httpx.AsyncClient, console_login: Any
 ) -> None:
     """疑似重复: 工单查询's rows and a ticket's detail count the other open tickets of the last 30
-    days about the same spot (the estate the bot read; a place an operator corrected to it), and
-    并单's candidates list those first; a merged or done ticket is counted no more."""
+    days about the same spot and matter (the estate the bot read, or a place an operator corrected
+    to it; a lamp, not a noise there), and 并单's candidates list those first; a merged or done
+    ticket is counted no more."""
     rt = app.state.runtime
     main, _ = await file_ticket(client, await new_session(client))
     repeat, _ = await file_ticket(client, await new_session(client))
     elsewhere = (await rt.tickets.file(TicketDraft(
-        channel="web", conversation_key="web:x", description="书院路的路灯不亮",
+        channel="web", conversation_key="web:x", description="书院路的路灯不亮", category=["城乡建设"],
         location=LocationInfo(text="书院路", parts={"road": "书院路"})), "elsewhere")).ticket_id
+    noise = (await rt.tickets.file(TicketDraft(  # at the estate too, but another matter
+        channel="web", conversation_key="web:y", description="米兰春天小区晚上广场舞噪音太大", category=["环境保护"],
+        location=LocationInfo(text="米兰春天小区", parts={"community": "米兰春天小区"})), "noise")).ticket_id
     li = await console_login("li")
 
     async def flagged() -> dict[str, int]:
         return {t["ticket_id"]: t["repeats"] for t in (await li.get("/tickets")).json()["tickets"]}
 
-    assert await flagged() == {main: 1, repeat: 1, elsewhere: 0}
+    assert await flagged() == {main: 1, repeat: 1, elsewhere: 0, noise: 0}
     assert (await li.get(f"/tickets/{main}")).json()["ticket"]["repeats"] == 1
     only = (await li.get("/tickets?repeated=true")).json()["tickets"]  # 仅疑似重复: the burst to merge
     assert [t["ticket_id"] for t in only] == [repeat, main]
     assert (await li.post(f"/tickets/{elsewhere}/correct", json={"location": "书院路18号"})).status_code == 200
-    assert await flagged() == {main: 1, repeat: 1, elsewhere: 0}
+    assert await flagged() == {main: 1, repeat: 1, elsewhere: 0, noise: 0}
     r = await li.post(f"/tickets/{elsewhere}/correct", json={"location": "A3区米兰春天小区", "reason": "属地有误"})
     assert r.status_code == 200, r.text
     assert (await rt.tickets.get(elsewhere)).location.parts == {"district": "A3区", "community": "米兰春天小区"}
-    assert await flagged() == {main: 2, repeat: 2, elsewhere: 2}
+    assert await flagged() == {main: 2, repeat: 2, elsewhere: 2, noise: 0}
     similar = (await li.get(f"/tickets/{elsewhere}/similar")).json()
-    assert similar["place"] == "米兰春天" and {t["ticket_id"] for t in similar["tickets"]} == {main, repeat}
+    listed = [t["ticket_id"] for t in similar["tickets"]]
+    assert similar["place"] == "米兰春天" and set(listed[:2]) == {main, repeat} and listed[2:] == [noise]  # matter first
 
     assert (await li.post(f"/tickets/{repeat}/merge", json={"into": main})).status_code == 200
-    assert await flagged() == {main: 1, repeat: 0, elsewhere: 1}  # the repeat is counted by its main
+    assert await flagged() == {main: 1, repeat: 0, elsewhere: 1, noise: 0}  # the repeat is counted by its main
     assert [t["ticket_id"] for t in (await li.get("/tickets?repeated=true")).json()["tickets"]] == [elsewhere, main]
     for status in ("accepted", "resolved"):
         assert (await li.post(f"/tickets/{elsewhere}/status", json={"status": status, "note": ""})).status_code == 200
-    assert await flagged() == {main: 0, repeat: 0, elsewhere: 0}
+    assert await flagged() == {main: 0, repeat: 0, elsewhere: 0, noise: 0}
     assert (await li.get(f"/tickets/{main}")).json()["ticket"]["repeats"] == 0

@@ -1128,32 +1128,39 @@ def test_a_tickets_spot_is_its_most_telling_place_word() -> None:
 
 
 async def test_open_tickets_about_one_spot_are_counted_once_each_for_a_page(ledger: LocalLedger, clock: FakeClock) -> None:
-    """``open_at``: the open tickets at each spot since a moment, merged ones counted by their main
-    and done ones not at all; a 属地更正 moves a ticket to the spot it names (by its parts, else as
-    written)."""
+    """``open_at``: the open tickets at each spot (place and first-level category) since a moment,
+    merged ones counted by their main and done ones not at all; a 属地更正 moves a ticket to the
+    spot it names (by its parts, else as written). ``repeated_since`` finds those sharing one."""
     at_estate = LocationInfo(text="联丰路米兰春天小区", parts={"road": "联丰路", "community": "米兰春天小区"})
-    a = (await ledger.file(draft("web:a", location=at_estate), "a")).ticket_id
-    b = (await ledger.file(draft("web:b", location=at_estate), "b")).ticket_id
-    c = (await ledger.file(draft("web:c", location=LocationInfo(text="书院路", parts={"road": "书院路"})), "c")).ticket_id
+    lamp = ["城乡建设", "市政设施", "路灯"]
+    a = (await ledger.file(draft("web:a", location=at_estate, category=lamp), "a")).ticket_id
+    b = (await ledger.file(draft("web:b", location=at_estate, category=lamp[:1]), "b")).ticket_id
+    noise = (await ledger.file(draft("web:n", location=at_estate, category=["环境保护"]), "n")).ticket_id
+    c = (await ledger.file(draft("web:c", location=LocationInfo(text="书院路", parts={"road": "书院路"}),
+                                 category=lamp), "c")).ticket_id
     since = clock.now - timedelta(days=30)
-    assert await ledger.open_at(["米兰春天", "书院路", "人民路", ""], since) == {"米兰春天": 2, "书院路": 1}
+    estate, road = ("米兰春天", "城乡建设"), ("书院路", "城乡建设")
+    assert await ledger.open_at([estate, road, ("米兰春天", "环境保护"), ("人民路", "城乡建设"), ("", "")], since) == {
+        estate: 2, road: 1, ("米兰春天", "环境保护"): 1}
     assert await ledger.open_at([], since) == {}
-    assert await ledger.open_at(["米兰春天"], clock.now + timedelta(seconds=1)) == {}  # filed before it
-    assert [t.ticket_id for t in await ledger.search(TicketQuery(place="米兰春天"))] == [b, a]
-    repeated = TicketQuery(repeated_since=since)  # 工单查询's 疑似重复
+    assert await ledger.open_at([estate], clock.now + timedelta(seconds=1)) == {}  # filed before it
+    assert [t.ticket_id for t in await ledger.search(TicketQuery(place="米兰春天"))] == [noise, b, a]
+    repeated = TicketQuery(repeated_since=since)  # 工单查询's 疑似重复: the noise is another matter
     assert [t.ticket_id for t in await ledger.search(repeated)] == [b, a] and await ledger.count(repeated) == 2
+    assert await ledger.search(TicketQuery(repeated_since=clock.now + timedelta(seconds=1))) == []  # filed before
     await ledger.correct(c, Correction(by="op1", location="A3区米兰春天"))  # 属地有误, its parts unread
-    assert await ledger.open_at(["米兰春天", "书院路", "A3区米兰春天"], since) == {"米兰春天": 2, "A3区米兰春天": 1}
+    assert await ledger.open_at([estate, road, ("A3区米兰春天", "城乡建设")], since) == {
+        estate: 2, ("A3区米兰春天", "城乡建设"): 1}
     parts = {"district": "A3区", "community": "米兰春天"}  # as the gateway reads them
     fixed = await ledger.correct(c, Correction(by="op1", location="A3区米兰春天小区", location_parts=parts))
     assert fixed.location == LocationInfo(text="A3区米兰春天小区", parts=parts)
-    assert await ledger.open_at(["米兰春天", "书院路"], since) == {"米兰春天": 3}
+    assert await ledger.open_at([estate, road], since) == {estate: 3}
     assert [t.ticket_id for t in await ledger.search(repeated)] == [c, b, a]
     await ledger.merge(b, a)
     assert [t.ticket_id for t in await ledger.search(repeated)] == [c, a]
     await ledger.set_status(c, "accepted")
     await ledger.set_status(c, "resolved")
-    assert await ledger.open_at(["米兰春天"], since) == {"米兰春天": 1}
+    assert await ledger.open_at([estate], since) == {estate: 1}
     assert await ledger.search(repeated) == []  # one open ticket there: no repeat
 
 
@@ -1176,5 +1183,5 @@ async def test_upgrade_from_0008_gives_each_filed_ticket_its_spot(database_url: 
         engine.dispose()
     await migrate(database_url)
     async with LocalLedger(database_url, clock=clock) as ledger:
-        assert await ledger.open_at(["米兰春天", "K2区"], clock.now - timedelta(days=1)) == {"米兰春天": 1}
+        assert await ledger.open_at([("米兰春天", ""), ("K2区", "")], clock.now - timedelta(days=1)) == {("米兰春天", ""): 1}
         assert [t.ticket_id for t in await ledger.search(TicketQuery(place="米兰春天"))] == ["12345-20261127-000001"]

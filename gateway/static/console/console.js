@@ -1004,7 +1004,7 @@
       if (t.merged_into) id.appendChild(el("span", "badge merged", "并单"));
       if (t.repeats) {  // 疑似重复: other open tickets about the same spot (merging.repeats)
         var rep = el("span", "badge repeat", "疑似重复" + t.repeats);
-        rep.title = "同一地点近30天还有 " + t.repeats + " 件未办结工单，点开可并单";
+        rep.title = "同一地点近30天还有 " + t.repeats + " 件同类未办结工单，点开可并单";
         id.appendChild(rep);
       }
       tr.appendChild(id);
@@ -1059,7 +1059,7 @@
       ["市民补充", additions(t, d.merged_followups || [])],
       ["并单", t.merged_into ? "已并入工单 " + t.merged_into + "（随主单办理）"
         : (d.merged || []).length ? "并入本单 " + d.merged.length + " 件" : ""],
-      ["疑似重复", t.repeats ? "同一地点近30天还有 " + t.repeats + " 件未办结工单（见下方并单）" : ""],
+      ["疑似重复", t.repeats ? "同一地点近30天还有 " + t.repeats + " 件同类未办结工单（见下方并单）" : ""],
       ["渠道", channelName(t.channel) + " · " + senderOf(t.conversation_key, t.channel)],
       ["联系电话", t.contact || "未留"],
       ["诉求类型", (t.request_type || "—") + (t.urgent ? "（紧急）" : "")],
