@@ -476,11 +476,19 @@ def attachments_of(conv: dict[str, str]) -> list[str]:
     return list(dict.fromkeys([*(state.draft.attachments if state.draft else []), *state.pending_attachments]))
 
 
-def draft_of(form: TicketForm, key: str, channel: str, conv: dict[str, str] | None = None) -> TicketDraft:
-    """The ticket an operator files: the form, and the media the citizen sent for it."""
+def draft_of(form: TicketForm, key: str, channel: str, conv: dict[str, str] | None = None,
+             parts: dict[str, str] | None = None) -> TicketDraft:
+    """The ticket an operator files: the form, and the media the citizen sent for it. Its place is
+    the bot's reading (parts, a shared map point) while the form keeps the bot's words for it,
+    else the words with ``parts`` (read from them by the caller)."""
+    state = _state_of(conv or {})
+    bot = state.draft
+    if bot is not None and bot.location_text and bot.location_text == form.location_text:
+        location = LocationInfo(text=bot.location_text, parts=bot.location_parts, lat=bot.lat, lng=bot.lng)
+    else:
+        location = LocationInfo(text=form.location_text, parts=parts or {})
     return TicketDraft(
         channel=channel, conversation_key=key, contact=form.contact, title=form.title or form.description[:20],
         description=form.description, category=form.category, request_type=form.request_type, urgent=form.urgent,
-        location=LocationInfo(text=form.location_text), departments=form.departments,
-        attachments=attachments_of(conv or {}),
+        location=location, departments=form.departments, attachments=attachments_of(conv or {}),
     )

@@ -39,7 +39,7 @@ from gateway.console.auth import (
     UserDep,
     same_origin,
 )
-from gateway.console.routing import CorrectIn, Routing
+from gateway.console.routing import CorrectIn, Routing, place_parts
 from gateway.console.users import User, UserError, UserStore, generate_password
 from gateway.errors import AuthError, BadInput, Conflict, Forbidden, NotFound, RateLimited
 from gateway.knowledge import USAGE_DAYS, usage
@@ -470,7 +470,8 @@ async def file_ticket(body: FileIn, user: UserDep, request: Request) -> dict[str
         raise BadInput("请填写问题描述")
     if (age := filing.retrying(conv)) is not None:
         raise Conflict(f"班长{age:.0f}秒前重试了这条诉求的自动登记，请稍候片刻查看结果，以免重复登记")
-    draft = convs.draft_of(body.form, body.key, conv["channel"], conv)
+    written = body.form.location_text.strip()
+    draft = convs.draft_of(body.form, body.key, conv["channel"], conv, await place_parts(written) if written else {})
     request_id = body.request_id or uuid.uuid4().hex
     ref = await console.tickets.file(draft, f"console:{body.key}:{request_id}")
     await console.handover.filed(body.key, draft, ref.ticket_id, ref.status, user.name, request_id,
@@ -484,7 +485,9 @@ async def file_ticket(body: FileIn, user: UserDep, request: Request) -> dict[str
                            ticket_id=shown["ticket_id"], replaced_by=ref.ticket_id)
     # a retry still under way (retried longer ago than the console waits): it must not file as well
     await filing.replaced(console.redis, body.key, await convs.load(console.redis, body.key), ref.ticket_id)
-    return {"ok": True, "ticket_id": ref.ticket_id, "status": ref.status}
+    # 疑似重复: the operator hears at once that the same matter waits at that spot (to merge it)
+    repeats = await merging.repeats(console.tickets, [await console.tickets.get(ref.ticket_id)], datetime.now(UTC))
+    return {"ok": True, "ticket_id": ref.ticket_id, "status": ref.status, "repeats": repeats.get(ref.ticket_id, 0)}
 
 
 @api.post("/tickets/{ticket_id}/status")

@@ -130,3 +130,42 @@ async def test_the_lists_flag_open_tickets_about_one_spot_as_suspected_repeats(
         assert (await li.post(f"/tickets/{elsewhere}/status", json={"status": status, "note": ""})).status_code == 200
     assert await flagged() == {main: 0, repeat: 0, elsewhere: 0, noise: 0}
     assert (await li.get(f"/tickets/{main}")).json()["ticket"]["repeats"] == 0
+
+
+async def test_a_ticket_an_operator_files_is_read_at_its_spot_and_told_if_it_repeats(
+    app: Any, client: httpx.AsyncClient, console_login: Any
+) -> None:
+    """The place an operator types on the filing form is read into its parts, so the ticket counts
+    at its estate like the bot's; the operator hears at once that it repeats an open one there."""
+    from tests.console.test_api import waiting_conversation
+
+    rt = app.state.runtime
+    main, _ = await file_ticket(client, await new_session(client))
+    _, key, _ = await waiting_conversation(client)
+    op = await console_login("zhou")
+    await op.post("/takeover", {"key": key})
+    form = {"title": "路灯不亮", "description": "小区门口路灯坏了", "category": ["城乡建设"], "request_type": "投诉",
+            "urgent": False, "location_text": "A3区米兰春天小区东门", "contact": "", "departments": []}
+    r = await op.post("/ticket", {"key": key, "form": form, "request_id": "r1"})
+    assert r.status_code == 200, r.text
+    assert r.json()["repeats"] == 1
+    filed = await rt.tickets.get(r.json()["ticket_id"])
+    assert filed.location.parts.get("community") == "米兰春天小区" and filed.spot() == ("米兰春天", "城乡建设")
+    assert {t["ticket_id"]: t["repeats"] for t in (await op.get("/tickets")).json()["tickets"]} == {
+        main: 1, filed.ticket_id: 1}
+
+
+def test_a_form_that_keeps_the_bots_place_keeps_its_reading_and_map_point() -> None:
+    """Filed from the console with the place as the bot drafted it, the ticket keeps the bot's parts
+    and the point the citizen shared; a place the operator wrote anew takes the parts read from it."""
+    from bot.state import ConversationState, Draft
+    from gateway.console.conversations import TicketForm, draft_of
+
+    bot = Draft(description="路灯坏了", location_text="米兰春天小区", location_parts={"community": "米兰春天小区"},
+                lat=28.1, lng=112.9)
+    conv = {"state": ConversationState(draft=bot).model_dump_json()}
+    kept = draft_of(TicketForm(description="路灯坏了", location_text="米兰春天小区"), "web:a", "web", conv)
+    assert kept.location == LocationInfo(text="米兰春天小区", parts={"community": "米兰春天小区"}, lat=28.1, lng=112.9)
+    anew = draft_of(TicketForm(description="路灯坏了", location_text="书院路18号"), "web:a", "web", conv,
+                    {"road": "书院路", "number": "18号"})
+    assert anew.location == LocationInfo(text="书院路18号", parts={"road": "书院路", "number": "18号"})

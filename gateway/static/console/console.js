@@ -606,7 +606,7 @@
     if (!f.description) { toast("请填写问题描述", true); return; }
     var rid = "r" + Date.now().toString(36) + Math.random().toString(36).slice(2, 8);
     act(api("POST", "/ticket", { key: key(), form: f, request_id: rid })).then(function (r) {
-      toast("工单已登记：" + r.ticket_id);
+      toast("工单已登记：" + r.ticket_id + (r.repeats ? "（疑似重复：同一地点近30天已有 " + r.repeats + " 件同类未办结工单，可在工单查询中并单）" : ""));
       state.conv = null;
       refreshConversation();
     });
