@@ -567,9 +567,11 @@ class LocalLedger:
         if query.place:
             conditions.append(TicketRow.place == query.place)
         if query.repeated_since is not None:  # the spots of the period's open tickets shared by two or more
-            kind = _kind()
-            shared = (select(TicketRow.place, kind).where(*_open_since(query.repeated_since))
-                      .group_by(TicketRow.place, kind).having(func.count(TicketRow.id) > 1))
+            # grouped by an expression, not the column: SQLite would walk the place's index (the whole
+            # ledger) to group in order, where the period's index reads a month
+            place, kind = func.coalesce(TicketRow.place, "").label("spot"), _kind()
+            shared = (select(place, kind).where(*_open_since(query.repeated_since))
+                      .group_by(place, kind).having(func.count(TicketRow.id) > 1))
             conditions += [*_open_since(query.repeated_since), tuple_(TicketRow.place, _kind()).in_(shared)]
         if query.main_only:
             conditions.append(_main(TicketRow))
