@@ -813,11 +813,13 @@ async def stats(user: SupervisorDep, request: Request, now_at: NowDep) -> dict[s
 
     service = []
     corrections: list[dict[str, Any]] = []
-    overdue = due_soon = urged = returned = 0
+    overdue = due_soon = urged = returned = repeated = 0
     settings = console.rt.settings
     if console.rt.tickets is not None:
         urged = await console.rt.tickets.count(TicketQuery(urged=True))
         returned = await console.rt.tickets.count(TicketQuery(status="returned", main_only=True))
+        repeated = await console.rt.tickets.count(
+            TicketQuery(repeated_since=now_at - timedelta(days=merging.SIMILAR_DAYS)))
         overdue = await console.rt.tickets.count(
             TicketQuery(**deadlines.late_filter(settings, now_at, overdue=True, due_soon=False)))
         if settings.due_soon_hours:
@@ -848,6 +850,7 @@ async def stats(user: SupervisorDep, request: Request, now_at: NowDep) -> dict[s
         "due_soon_hours": settings.due_soon_hours,
         "urged": urged,  # 催办未办结: the citizen pressed for it and it is still open
         "returned": returned,  # 退回待改派: returned by its department, waiting to be sent out again
+        "repeated": repeated,  # 疑似重复: open tickets of 30 days about one matter at one spot, to merge
         "queue_length": len(waiting),
         "operators": [
             {**u.public(), "conversations": handling.get(u.name, [])} for u in accounts

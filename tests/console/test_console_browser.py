@@ -778,6 +778,17 @@ def test_operator_merges_a_repeat_into_its_main_ticket_and_undoes_it(
         expect(page.locator("#ld-fields")).not_to_contain_text("已并入工单")
         expect(page.locator("#ld-actions .merge-box summary")).to_have_text("并单（疑似重复 1 件）")
         expect(row.locator(".badge.repeat")).to_have_text("疑似重复1")
+
+        # 班长视图: how many wait to be merged, a card that lists them
+        _create_operator(settings, "banzhang", "supervisor", "李班长")
+        page.locator("#logout").click()
+        expect(page.locator("#login-submit")).to_be_visible()
+        _login(page, base, "banzhang")
+        page.locator("#tab-super").click()
+        expect(page.locator("#s-repeated")).to_have_text("2")
+        page.locator("#card-repeated").click()
+        expect(page.locator("#lq-repeated")).to_be_checked()
+        expect(page.locator("#lq-results tr .badge.repeat")).to_have_count(2)
         assert dialogs == [] and errors == []
     finally:
         context.close()

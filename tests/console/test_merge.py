@@ -111,6 +111,8 @@ async def test_the_lists_flag_open_tickets_about_one_spot_as_suspected_repeats(
 
     assert await flagged() == {main: 1, repeat: 1, elsewhere: 0, noise: 0}
     assert (await li.get(f"/tickets/{main}")).json()["ticket"]["repeats"] == 1
+    boss = await console_login("boss", "supervisor")
+    assert (await boss.get("/stats")).json()["repeated"] == 2  # 班长视图's 疑似重复 card
     only = (await li.get("/tickets?repeated=true")).json()["tickets"]  # 仅疑似重复: the burst to merge
     assert [t["ticket_id"] for t in only] == [repeat, main]
     assert (await li.post(f"/tickets/{elsewhere}/correct", json={"location": "书院路18号"})).status_code == 200
@@ -130,6 +132,7 @@ async def test_the_lists_flag_open_tickets_about_one_spot_as_suspected_repeats(
         assert (await li.post(f"/tickets/{elsewhere}/status", json={"status": status, "note": ""})).status_code == 200
     assert await flagged() == {main: 0, repeat: 0, elsewhere: 0, noise: 0}
     assert (await li.get(f"/tickets/{main}")).json()["ticket"]["repeats"] == 0
+    assert (await boss.get("/stats")).json()["repeated"] == 0
 
 
 async def test_a_ticket_an_operator_files_is_read_at_its_spot_and_told_if_it_repeats(

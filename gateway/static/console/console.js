@@ -710,10 +710,10 @@
     $("lq-due-soon-label").title = within;
     if (!hours) $("lq-due-soon").checked = false;
   }
-  function lookupLate(overdue, dueSoon, urged, status) {  // a card: every ticket it counts, in 工单查询
+  function lookupLate(overdue, dueSoon, urged, status, repeated) {  // a card: every ticket it counts, in 工单查询
     show("lookup");
     $("lq").value = ""; $("lq-status").value = status || ""; $("lq-channel").value = ""; $("lq-urgent").checked = false;
-    $("lq-rating").value = ""; $("lq-reviewed").checked = false; $("lq-repeated").checked = false;
+    $("lq-rating").value = ""; $("lq-reviewed").checked = false; $("lq-repeated").checked = !!repeated;
     $("lq-department").value = "";
     $("lq-overdue").checked = overdue; $("lq-due-soon").checked = dueSoon; $("lq-urged").checked = !!urged;
     $("lq-days").value = "0";
@@ -737,6 +737,8 @@
       $("card-urged").classList.toggle("alert", (d.urged || 0) > 0);
       $("s-returned").textContent = d.returned || 0;
       $("card-returned").classList.toggle("alert", (d.returned || 0) > 0);
+      $("s-repeated").textContent = d.repeated || 0;
+      $("card-repeated").classList.toggle("alert", (d.repeated || 0) > 0);
       var ops = $("s-operators");
       ops.textContent = "";
       d.operators.forEach(function (o) {
@@ -1564,6 +1566,7 @@
     $("card-due-soon").addEventListener("click", function () { lookupLate(false, true); });  // 即将超期
     $("card-urged").addEventListener("click", function () { lookupLate(false, false, true); });  // 催办未办结
     $("card-returned").addEventListener("click", function () { lookupLate(false, false, false, "returned"); });  // 退回待改派
+    $("card-repeated").addEventListener("click", function () { lookupLate(false, false, false, "", true); });  // 疑似重复
     $("returned-badge").addEventListener("click", function () { lookupLate(false, false, false, "returned"); });
     $("btn-save-canned").addEventListener("click", function () {
       var items = $("canned-edit").value.split("\n").map(function (x) { return x.trim(); }).filter(Boolean);
