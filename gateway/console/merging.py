@@ -13,6 +13,7 @@ its place; among the open tickets filed in the last ``SIMILAR_DAYS`` days that f
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Annotated
 
 from pydantic import BaseModel, Field
 
@@ -29,6 +30,14 @@ class MergeIn(BaseModel):
     the audit, never told to the citizen)."""
 
     into: str = Field(min_length=1, max_length=64)
+    reason: WellFormedStr = Field(default="", max_length=MAX_REASON)
+
+
+class GatherIn(BaseModel):
+    """并入本单: the repeats to merge into this ticket at once (a burst main's twenty calls), and
+    why (for the audit)."""
+
+    tickets: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(min_length=1, max_length=MAX_SIMILAR)
     reason: WellFormedStr = Field(default="", max_length=MAX_REASON)
 
 

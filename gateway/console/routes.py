@@ -51,9 +51,11 @@ from ticket_client.base import (
     MAX_URGE_NOTE,
     RATINGS,
     STATUSES,
+    MergeRefused,
     NoteRefused,
     TicketClient,
     TicketError,
+    TicketNotFound,
     TicketQuery,
 )
 
@@ -571,6 +573,30 @@ async def ticket_merge(ticket_id: str, body: merging.MergeIn, user: UserDep, req
     return convs.ticket_detail(ticket, console.rt.settings)
 
 
+@api.post("/tickets/{ticket_id}/gather")
+async def ticket_gather(ticket_id: str, body: merging.GatherIn, user: UserDep, request: Request) -> dict[str, Any]:
+    """并入本单: merge each given ticket into this one, as one 并单 each (each citizen hears it, each
+    audited); one that cannot be merged is said with why, and the others are merged still."""
+    console = _console(request)
+    await console.tickets.get(ticket_id)  # 404 first
+    merged: list[str] = []
+    refused: list[dict[str, str]] = []
+    for other in dict.fromkeys(t.strip() for t in body.tickets):
+        try:
+            ticket = await console.tickets.merge(other, ticket_id)
+        except (MergeRefused, TicketNotFound) as exc:
+            refused.append({"ticket_id": other, "reason": str(exc) if isinstance(exc, MergeRefused) else "工单不存在"})
+            continue
+        merged.append(other)
+        await audit.record(console.redis, user.name, "ticket.merge", ticket.conversation_key, ticket_id=other,
+                           into=ticket_id, reason=mask_pii(body.reason))
+    if merged:
+        console.rt.kick_status()
+        console.recount_returned()
+        await console.redis.incr(ck.VERSION)
+    return {"merged": merged, "refused": refused}
+
+
 @api.post("/tickets/{ticket_id}/unmerge")
 async def ticket_unmerge(ticket_id: str, body: merging.UnmergeIn, user: UserDep, request: Request) -> dict[str, Any]:
     """取消并单: the ticket is handled on its own again from where it stands (its citizen hears it)."""
@@ -708,8 +734,10 @@ async def ticket_similar(ticket_id: str, user: UserDep, request: Request, now: N
     console = _console(request)
     ticket = await console.tickets.get(ticket_id)
     found = await merging.similar(console.tickets, ticket, now)
-    return {"place": merging.place_word(ticket),
-            "tickets": [convs.ticket_view(t, console.rt.settings, now) for t in found]}
+    spot = ticket.spot()
+    return {"place": merging.place_word(ticket),  # same_spot: a 疑似重复 (the same matter at its spot)
+            "tickets": [{**convs.ticket_view(t, console.rt.settings, now), "same_spot": bool(spot[0]) and t.spot() == spot}
+                        for t in found]}
 
 
 @api.get("/media")

@@ -794,6 +794,38 @@ def test_operator_merges_a_repeat_into_its_main_ticket_and_undoes_it(
         context.close()
 
 
+def test_operator_gathers_a_burst_of_repeats_into_one_ticket(live_gateway: str, settings: Settings, browser: Any) -> None:
+    """并入本单: three citizens report the same dark lamp; from the first, one press merges the
+    other two (each 疑似重复 in its 可能重复), and the main then lists both."""
+    from playwright.sync_api import expect
+
+    base = live_gateway.rstrip("/")
+    _create_operator(settings)
+    main, _ = _citizen_files(base)
+    others = {_citizen_files(base)[0] for _ in range(2)}
+    errors: list[str] = []
+    dialogs: list[str] = []
+    context, page = _page(browser, errors, dialogs, viewport={"width": 1366, "height": 900})
+    try:
+        _login(page, base, OPERATOR)
+        page.keyboard.press("Alt+S")
+        page.locator("#lq").fill(main[-6:])
+        page.keyboard.press("Enter")
+        expect(page.locator("#ld")).to_have_attribute("data-ticket-id", main)
+        box = page.locator("#ld-actions .merge-box")
+        expect(box.locator(".similar-list li .badge.repeat")).to_have_count(2)
+        box.locator("button.gather").click()
+        expect(page.locator("#toast")).to_have_text("已将 2 件并入本单，各自的市民将收到合并办理的通知")
+        expect(page.locator("#ld-fields")).to_contain_text("并入本单 2 件")
+        page.locator("#ld-actions .merge-box summary").click()
+        listed = page.locator("#ld-actions .merged-list li button.link")
+        expect(listed).to_have_count(2)
+        assert set(listed.all_inner_texts()) == others
+        assert dialogs == [] and errors == []
+    finally:
+        context.close()
+
+
 def test_a_ticket_returned_for_redispatch_is_shown_and_announced(
     live_gateway: str, settings: Settings, browser: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

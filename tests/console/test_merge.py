@@ -172,3 +172,33 @@ def test_a_form_that_keeps_the_bots_place_keeps_its_reading_and_map_point() -> N
     anew = draft_of(TicketForm(description="路灯坏了", location_text="书院路18号"), "web:a", "web", conv,
                     {"road": "书院路", "number": "18号"})
     assert anew.location == LocationInfo(text="书院路18号", parts={"road": "书院路", "number": "18号"})
+
+
+async def test_every_repeat_of_a_burst_is_merged_into_one_ticket_at_once(
+    app: Any, client: httpx.AsyncClient, console_login: Any
+) -> None:
+    """并入本单: the 疑似重复 a ticket's 可能重复 marks (same_spot) are merged into it in one go, each
+    citizen told and each merge audited; one that cannot be is said with why, the rest merged."""
+    rt = app.state.runtime
+    sessions = [await new_session(client) for _ in range(3)]
+    main, first, second = [(await file_ticket(client, s))[0] for s in sessions]
+    done = (await rt.tickets.file(TicketDraft(channel="web", conversation_key="web:z", description="路灯不亮",
+                                              category=["城乡建设"]), "done")).ticket_id
+    for status in ("accepted", "resolved"):
+        await rt.tickets.set_status(done, status)
+    li = await console_login("li")
+    similar = (await li.get(f"/tickets/{main}/similar")).json()["tickets"]
+    assert {t["ticket_id"] for t in similar if t["same_spot"]} == {first, second}
+    r = await li.post(f"/tickets/{main}/gather", json={"tickets": [first, second, done, "12345-20201231-999999"],
+                                                         "reason": "同一路灯"})
+    assert r.status_code == 200, r.text
+    assert r.json()["merged"] == [first, second]
+    assert [(x["ticket_id"], x["reason"]) for x in r.json()["refused"]] == [
+        (done, f"工单 {done} 已办结，不能再并入其他工单"), ("12345-20201231-999999", "工单不存在")]
+    assert {t["ticket_id"] for t in (await li.get(f"/tickets/{main}")).json()["merged"]} == {first, second}
+    await wait_for_events(client, sessions[2], lambda e: "合并办理" in e["text"])
+    boss = await console_login("boss", "supervisor")
+    merges = [e for e in (await boss.get("/audit?limit=20")).json()["entries"] if e["action"] == "ticket.merge"]
+    assert sorted(e["detail"]["ticket_id"] for e in merges) == sorted([first, second])
+    assert (await li.post("/tickets/12345-20201231-999999/gather", json={"tickets": [first]})).status_code == 404
+    assert (await li.post(f"/tickets/{main}/gather", json={"tickets": []})).status_code == 422

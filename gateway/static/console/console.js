@@ -1172,10 +1172,22 @@
           return;
         }
         similar.appendChild(el("p", "small", "可能重复（“" + d.place + "”近30天未办结）："));
+        var repeats = d.tickets.filter(function (x) { return x.same_spot; });
+        if (repeats.length) {  // a burst: every 疑似重复 into this one at once
+          similar.appendChild(button("全部并入本单（" + repeats.length + "件疑似重复）", "gather", function () {
+            api("POST", path + "/gather", { tickets: repeats.map(function (x) { return x.ticket_id; }), reason: reason.value.trim() })
+              .then(function (r) {
+                var said = r.merged.length ? "已将 " + r.merged.length + " 件并入本单，各自的市民将收到合并办理的通知" : "没有工单并入本单";
+                r.refused.forEach(function (x) { said += "；" + x.ticket_id + "：" + x.reason; });
+                toast(said, r.refused.length > 0); showTicket(t.ticket_id);
+              }).catch(function (e) { toast(e.message, true); });
+          }));
+        }
         var list = el("ul", "similar-list");
         d.tickets.forEach(function (x) {
           var li = el("li");
           li.setAttribute("data-ticket-id", x.ticket_id);
+          if (x.same_spot) li.appendChild(el("span", "badge repeat", "疑似重复"));
           li.appendChild(button(x.ticket_id, "link", function () { showTicket(x.ticket_id); }));
           li.appendChild(el("span", "", " " + (x.title || "（无标题）") + " · " + (x.category || []).join("/") + " · " + (STATUS[x.status] || x.status) + " "));
           li.appendChild(button("并入此单", "", function () { merge(x.ticket_id); }));
