@@ -138,7 +138,7 @@ async def measure(database_url: str, picked: list[tuple[str, str]], repeat: int)
         times = []
         for _ in range(repeat):
             began = time.perf_counter()
-            counts = await ledger.open_at([t.location.place() for t in page], datetime.now(UTC) - timedelta(days=30))
+            counts = await ledger.open_at([t.spot() for t in page], datetime.now(UTC) - timedelta(days=30))
             times.append((time.perf_counter() - began) * 1000)
         name = "疑似重复 counts of a 50-row page"
         print(f"{name:34} {statistics.median(times):10.1f} {sum(n > 1 for n in counts.values()):6d}")
