@@ -459,6 +459,15 @@ def _citizen_files(base: str) -> tuple[str, str]:
         return pool.submit(asyncio.run, run()).result()
 
 
+def _look_up(page: Any, words: str, ticket_id: str) -> None:
+    """工单查询 by ``words`` (a number's tail, typed as a caller reads it) opens ``ticket_id``."""
+    from playwright.sync_api import expect
+
+    page.locator("#lq").fill(words)
+    page.keyboard.press("Enter")
+    expect(page.locator("#ld")).to_have_attribute("data-ticket-id", ticket_id)
+
+
 def test_operator_looks_a_ticket_up_and_moves_it_on(live_gateway: str, settings: Settings, browser: Any) -> None:
     """工单查询: a citizen calls about a ticket; the operator finds it by the tail of its number,
     reads its history, moves it on with a note, finds it again by its words and opens the
@@ -607,9 +616,7 @@ def test_operator_redispatches_a_returned_ticket_and_confirms_another(
         expect(page.locator("#ld-actions .correct-box")).not_to_have_attribute("open", "")  # sent: no longer returned
 
         page.locator("#lq-status").select_option("")
-        page.locator("#lq").fill(other[-6:])
-        page.keyboard.press("Enter")
-        expect(page.locator("#ld")).to_have_attribute("data-ticket-id", other)
+        _look_up(page, other[-6:], other)
         row = page.locator(f"#lq-results tr[data-ticket-id='{other}']")
         expect(row.locator(".badge.urgent")).to_have_count(0)
         page.locator("#ld-actions .correct-box summary").click()
@@ -740,9 +747,7 @@ def test_operator_merges_a_repeat_into_its_main_ticket_and_undoes_it(
         page.locator("#lookup-form button[type=submit]").click()
         expect(page.locator("#lq-results tr")).to_have_count(2)
         page.locator("#lq-repeated").uncheck()
-        page.locator("#lq").fill(repeat[-6:])
-        page.keyboard.press("Enter")
-        expect(page.locator("#ld")).to_have_attribute("data-ticket-id", repeat)
+        _look_up(page, repeat[-6:], repeat)
         row = page.locator(f"#lq-results tr[data-ticket-id='{repeat}']")
         expect(row.locator(".badge.repeat")).to_have_text("疑似重复1")
         expect(page.locator("#ld-fields")).to_contain_text("同一地点近30天还有 1 件同类未办结工单")
@@ -809,9 +814,7 @@ def test_operator_gathers_a_burst_of_repeats_into_one_ticket(live_gateway: str, 
     try:
         _login(page, base, OPERATOR)
         page.keyboard.press("Alt+S")
-        page.locator("#lq").fill(main[-6:])
-        page.keyboard.press("Enter")
-        expect(page.locator("#ld")).to_have_attribute("data-ticket-id", main)
+        _look_up(page, main[-6:], main)
         box = page.locator("#ld-actions .merge-box")
         expect(box.locator(".similar-list li .badge.repeat")).to_have_count(2)
         box.locator("button.gather").click()
@@ -1175,9 +1178,7 @@ def test_supervisor_exports_the_lookup_and_hears_why_when_it_fails(
     try:
         _login(page, base, "banzhang")
         page.keyboard.press("Alt+S")
-        page.locator("#lq").fill(ticket_id)
-        page.keyboard.press("Enter")
-        expect(page.locator("#ld")).to_have_attribute("data-ticket-id", ticket_id)
+        _look_up(page, ticket_id, ticket_id)
         with page.expect_download() as downloading:
             page.locator("#lq-export").click()
         download = downloading.value
