@@ -756,6 +756,9 @@ def test_operator_merges_a_repeat_into_its_main_ticket_and_undoes_it(
         similar = box.locator(".similar-list li")
         expect(similar).to_have_count(1)
         expect(similar).to_have_attribute("data-ticket-id", main)
+        # a burst is gathered on its first report: this later one leads there
+        expect(box.locator(".similar button.link").first).to_have_text(f"打开最早的工单 {main}（在其上全部并入）")
+        expect(box.locator("button.gather")).to_have_count(0)
         box.locator(".merge-actions input").nth(1).fill("同一盏路灯")
         page.screenshot(path=str(DOCS / "console-merge.png"))
         similar.locator("button", has_text="并入此单").click()

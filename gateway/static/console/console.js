@@ -1173,7 +1173,12 @@
         }
         similar.appendChild(el("p", "small", "可能重复（“" + d.place + "”近30天未办结）："));
         var repeats = d.tickets.filter(function (x) { return x.same_spot; });
-        if (repeats.length) {  // a burst: every 疑似重复 into this one at once
+        var first = repeats.reduce(function (a, x) { return x.created_at < a.created_at ? x : a; }, t);
+        if (first !== t) {  // a burst goes into its first report: offer to go there
+          similar.appendChild(button("打开最早的工单 " + first.ticket_id + "（在其上全部并入）", "link", function () {
+            showTicket(first.ticket_id);
+          }));
+        } else if (repeats.length) {  // a burst: every 疑似重复 into this one, its first report, at once
           similar.appendChild(button("全部并入本单（" + repeats.length + "件疑似重复）", "gather", function () {
             api("POST", path + "/gather", { tickets: repeats.map(function (x) { return x.ticket_id; }), reason: reason.value.trim() })
               .then(function (r) {
