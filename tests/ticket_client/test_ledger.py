@@ -1172,7 +1172,8 @@ async def test_upgrade_from_0008_gives_each_filed_ticket_its_spot(database_url: 
     try:
         with engine.begin() as conn:
             for n, location in enumerate(('{"text": "联丰路米兰春天小区", "parts": {"community": "米兰春天小区"}}',
-                                          '{"text": "K2区", "parts": {"district": "K2区"}}', '{}'), start=1):
+                                          '{"text": "K2区", "parts": {"district": "K2区"}}', '{}',
+                                          '{"text": 3, "parts": null}'), start=1):  # (no place: skipped)
                 conn.execute(text(
                     "INSERT INTO tickets (ticket_id, idempotency_key, channel, conversation_key, contact, title, "
                     "description, category, request_type, urgent, location, departments, attachments, status, "

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from pydantic import ValidationError
 
 from ticket_client.base import LocationInfo
 
@@ -23,6 +24,14 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 BATCH = 2000  # tickets read and written at a time (a ledger of a year holds over a million)
+
+
+def _place(location: object) -> str:
+    """The spot of a stored place; "" for one that does not read as a place (never stops the upgrade)."""
+    try:
+        return LocationInfo.model_validate(location or {}).place()
+    except ValidationError:
+        return ""
 
 
 def upgrade() -> None:
@@ -38,8 +47,7 @@ def upgrade() -> None:
             .where(*(() if below is None else (tickets.c.id < below,)))
             .order_by(tickets.c.id.desc()).limit(BATCH)
         ).all()
-        placed = [{"pk": pk, "place": place} for pk, location in rows
-                  if (place := LocationInfo.model_validate(location or {}).place())]
+        placed = [{"pk": pk, "place": place} for pk, location in rows if (place := _place(location))]
         if placed:
             conn.execute(tickets.update().where(tickets.c.id == sa.bindparam("pk"))
                          .values(place=sa.bindparam("place")), placed)
