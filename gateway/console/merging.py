@@ -5,9 +5,9 @@ handles once, while each citizen still hears every step on their own channel.
 A repeat is looked for where the ticket is: first the tickets about the same spot (its estate or
 village, else its landmark, else its road and number, else its road: ``LocationInfo.place``, which
 the ledger indexes; those of its first-level category too are what 工单查询 flags on every row as
-疑似重复), then those whose words name
-its place; among the open tickets filed in the last ``SIMILAR_DAYS`` days that follow no other
-(merged ones are reached through their main); the same first-level category first, then the newest.
+疑似重复), then those whose words name its place; among the open tickets filed in the last
+``SIMILAR_DAYS`` days that follow no other (merged ones are reached through their main); the same
+first-level category first, then the newest.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from ticket_client.base import MAX_REASON, PLACE_MAX, Ticket, TicketClient, Tick
 from ticket_client.deadlines import DONE
 
 SIMILAR_DAYS = 30
-MAX_SIMILAR = 8
+MAX_SIMILAR = 8  # tickets found by words only, after those at the spot
+MAX_AT_SPOT = 50  # a burst's reports at the spot, listed (and merged by 全部并入本单) at once
 
 
 class MergeIn(BaseModel):
@@ -37,7 +38,7 @@ class GatherIn(BaseModel):
     """并入本单: the repeats to merge into this ticket at once (a burst main's twenty calls), and
     why (for the audit)."""
 
-    tickets: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(min_length=1, max_length=MAX_SIMILAR)
+    tickets: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(min_length=1, max_length=MAX_AT_SPOT)
     reason: WellFormedStr = Field(default="", max_length=MAX_REASON)
 
 
@@ -67,7 +68,7 @@ async def similar(tickets: TicketClient, t: Ticket, now: datetime) -> list[Ticke
         return []
     since = now - timedelta(days=SIMILAR_DAYS)
     spot = t.location.place()
-    found = await tickets.search(TicketQuery(place=spot, since=since, main_only=True, limit=50)) if spot else []
+    found = await tickets.search(TicketQuery(place=spot, since=since, main_only=True, limit=200)) if spot else []
     found += await tickets.search(TicketQuery(text=word, since=since, main_only=True, limit=50))
     kind = t.category[:1]
     seen = {t.ticket_id}
@@ -77,7 +78,8 @@ async def similar(tickets: TicketClient, t: Ticket, now: datetime) -> list[Ticke
             seen.add(x.ticket_id)
             open_ones.append(x)
     open_ones.sort(key=lambda x: (x.location.place() != spot, x.category[:1] != kind))  # stable: newest first within
-    return open_ones[:MAX_SIMILAR]
+    at_spot = [x for x in open_ones if spot and x.location.place() == spot][:MAX_AT_SPOT]
+    return at_spot + [x for x in open_ones if not (spot and x.location.place() == spot)][:MAX_SIMILAR]
 
 
 async def repeats(tickets: TicketClient, page: list[Ticket], now: datetime) -> dict[str, int]:

@@ -202,3 +202,20 @@ async def test_every_repeat_of_a_burst_is_merged_into_one_ticket_at_once(
     assert sorted(e["detail"]["ticket_id"] for e in merges) == sorted([first, second])
     assert (await li.post("/tickets/12345-20201231-999999/gather", json={"tickets": [first]})).status_code == 404
     assert (await li.post(f"/tickets/{main}/gather", json={"tickets": []})).status_code == 422
+
+
+async def test_a_burst_longer_than_a_page_of_candidates_is_listed_and_gathered_whole(
+    app: Any, client: httpx.AsyncClient, console_login: Any
+) -> None:
+    """Twelve calls about one burst main: all eleven repeats are listed at the spot (not the first
+    eight 可能重复 only) and one press merges them all."""
+    rt = app.state.runtime
+    at_estate = LocationInfo(text="米兰春天小区", parts={"community": "米兰春天小区"})
+    filed = [(await rt.tickets.file(TicketDraft(channel="web", conversation_key=f"web:b{n}", description="小区水管爆了",
+                                                category=["城乡建设"], location=at_estate), f"burst-{n}")).ticket_id
+             for n in range(12)]
+    li = await console_login("li")
+    listed = (await li.get(f"/tickets/{filed[0]}/similar")).json()["tickets"]
+    assert sorted(t["ticket_id"] for t in listed if t["same_spot"]) == sorted(filed[1:])
+    r = await li.post(f"/tickets/{filed[0]}/gather", json={"tickets": filed[1:]})
+    assert r.status_code == 200 and sorted(r.json()["merged"]) == sorted(filed[1:])
