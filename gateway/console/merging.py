@@ -67,27 +67,27 @@ async def similar(tickets: TicketClient, t: Ticket, now: datetime) -> list[Ticke
     if not word or t.merged_into:
         return []
     since = now - timedelta(days=SIMILAR_DAYS)
-    spot = t.location.place()
-    found = await tickets.search(TicketQuery(place=spot, since=since, main_only=True, limit=200)) if spot else []
-    found += await tickets.search(TicketQuery(text=word, since=since, main_only=True, limit=50))
+    place = t.location.place()
+    at_place = await tickets.search(TicketQuery(place=place, since=since, main_only=True, limit=200)) if place else []
+    by_words = await tickets.search(TicketQuery(text=word, since=since, main_only=True, limit=50))
     kind = t.category[:1]
     seen = {t.ticket_id}
-    open_ones = []
-    for x in found:
-        if x.ticket_id not in seen and _open_main(x):
-            seen.add(x.ticket_id)
-            open_ones.append(x)
-    open_ones.sort(key=lambda x: (x.location.place() != spot, x.category[:1] != kind))  # stable: newest first within
-    at_spot = [x for x in open_ones if spot and x.location.place() == spot][:MAX_AT_SPOT]
-    return at_spot + [x for x in open_ones if not (spot and x.location.place() == spot)][:MAX_SIMILAR]
+
+    def fresh(found: list[Ticket]) -> list[Ticket]:
+        """The open ones not listed yet, its own category first (stable: the newest first within)."""
+        kept = [x for x in found if x.ticket_id not in seen and _open_main(x)]
+        seen.update(x.ticket_id for x in kept)
+        return sorted(kept, key=lambda x: x.category[:1] != kind)
+
+    return fresh(at_place)[:MAX_AT_SPOT] + fresh(by_words)[:MAX_SIMILAR]
 
 
 async def repeats(tickets: TicketClient, page: list[Ticket], now: datetime) -> dict[str, int]:
     """疑似重复 of a page of tickets: for each open one (merged into none) filed in the last
     ``SIMILAR_DAYS`` days, how many other such tickets are about its spot, the same place and
-    first-level category (``TicketDraft.spot``; one grouped count for
-    the page; a ticket with none is left out). Both within the period, as ``TicketQuery.repeated_since``
-    finds them: a burst is days, not months."""
+    first-level category (``TicketDraft.spot``; one grouped count for the page; a ticket with none
+    is left out). Both within the period, as ``TicketQuery.repeated_since`` finds them: a burst is
+    days, not months."""
     since = now - timedelta(days=SIMILAR_DAYS)
     shown = [t for t in page if _open_main(t) and t.created_at >= since and t.location.place()]
     counts = await tickets.open_at([t.spot() for t in shown], since) if shown else {}
