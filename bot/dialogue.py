@@ -20,6 +20,7 @@ from bot.texts import say, status_name, texts
 from channels.base import InboundMessage
 from config.workdays import BEIJING
 from nlu.base import Location, NluBackend, Parse
+from nlu.departments import DepartmentMap
 from nlu.dialogue_rules import (
     GIVE_UP,
     asks_for_faq,
@@ -141,8 +142,11 @@ class Bot:
         due: Callable[[Ticket], datetime | None] | None = None,
         popular: Callable[[], Sequence[str]] | None = None,
         supplement_window: timedelta = SUPPLEMENT_WINDOW,
+        departments: DepartmentMap | None = None,
     ) -> None:
         self.tickets = tickets
+        # settles the 属地 units of a ticket (属地街道办事处 → 洞井街道办事处) by the place confirmed
+        self.departments = departments or DepartmentMap.shipped()
         self.supplement_window = supplement_window  # HOTLINE_SUPPLEMENT_DAYS
         self.due = due  # a ticket's 办理时限 (the gateway's settings): told with its status
         self.nlu = nlu  # reads a matter the citizen raised mid-draft once its turn comes
@@ -418,7 +422,7 @@ class Bot:
         draft.no_place = not draft.location_text  # nobody was there to ask: the operator sees it
         draft.contact = draft.contact or msg.meta.get("contact", "")  # a phone given to the portal
         title = (msg.title or "").strip()[:LETTER_TITLE]
-        turn.file = _ticket_draft(msg, draft, title=title)
+        turn.file = _ticket_draft(msg, draft, self.departments, title=title)
         return turn
 
     async def _rate(
@@ -558,7 +562,7 @@ class Bot:
         if _cancels(text, parse):
             return self._cancel(turn, msg)
         if intent == "affirm":
-            turn.file = _ticket_draft(msg, draft)
+            turn.file = _ticket_draft(msg, draft, self.departments)
             queued = turn.state.queued
             turn.state = turn.state.after_filing(turn.file.location, msg.received_at)
             turn.replies.append(Reply(text=say("filing")))
@@ -933,7 +937,10 @@ def _draft_from(text: str, parse: Parse) -> Draft:
     )
 
 
-def _ticket_draft(msg: InboundMessage, draft: Draft, title: str = "") -> TicketDraft:
+def _ticket_draft(msg: InboundMessage, draft: Draft, departments: DepartmentMap, title: str = "") -> TicketDraft:
+    """The ticket to file. The draft keeps the department map's 属地 placeholders while the place
+    may still change (the citizen answers 在哪里, corrects a street): they become the offices of
+    the place confirmed only now."""
     return TicketDraft(
         channel=msg.channel,
         conversation_key=msg.conversation_key,
@@ -944,7 +951,7 @@ def _ticket_draft(msg: InboundMessage, draft: Draft, title: str = "") -> TicketD
         request_type=draft.request_type,
         urgent=draft.urgent,
         location=LocationInfo(text=draft.location_text, parts=draft.location_parts, lat=draft.lat, lng=draft.lng),
-        departments=draft.departments,
+        departments=departments.localize(draft.departments, draft.location_parts),
         attachments=draft.attachments,
     )
 

@@ -1,13 +1,17 @@
-"""Category path → suggested primary department and co-handlers (config/departments.yml)."""
+"""Category path → suggested primary department and co-handlers (config/departments.yml), and the
+属地 units among them settled by the ticket's place (属地派单)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from .base import Departments
 
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "config" / "departments.yml"
+LEVELS = ("town", "district")  # what a 属地 placeholder names: the street office / township, or the district
 
 
 class DepartmentMap:
@@ -22,6 +26,11 @@ class DepartmentMap:
             for k, v in (data.get("rules") or {}).items()
         }
         self.urgent: dict[str, list[str]] = dict(data.get("urgent_co_handlers") or {})
+        local = {str(k): str(v) for k, v in (data.get("local_units") or {}).items()}
+        if wrong := {k: v for k, v in local.items() if v not in LEVELS}:
+            raise ValueError(f"local_units: {wrong} (each placeholder names one of {', '.join(LEVELS)})")
+        self.local = local  # placeholder unit → the level of the place whose office it becomes
+        self.offices = {str(k): str(v) for k, v in (data.get("offices") or {}).items()}
 
     @classmethod
     def load(cls, path: Path | None = None) -> DepartmentMap:
@@ -31,6 +40,12 @@ class DepartmentMap:
         if not p.exists():
             return cls()
         return cls(yaml.safe_load(p.read_text(encoding="utf-8")) or {})
+
+    @staticmethod
+    @cache
+    def shipped() -> DepartmentMap:
+        """``config/departments.yml`` read once per process (the bot and the console share it)."""
+        return DepartmentMap.load()
 
     def suggest(self, path: list[str], urgency_kind: str = "") -> Departments:
         found = self.default
@@ -44,3 +59,28 @@ class DepartmentMap:
             if extra not in co and extra != found.primary:
                 co.append(extra)
         return Departments(primary=found.primary, co_handlers=co)
+
+    def office(self, place: str) -> str:
+        """The office that governs ``place``, a street office, township or district as a place reads
+        it: the file's ``offices`` name it if they list it (a development zone's 管委会), else a
+        街道 has a 办事处 and a 镇, 乡 or 区/县 a 人民政府. A name that already is an office stays."""
+        if place in self.offices:
+            return self.offices[place]
+        if place.endswith(("办事处", "政府", "管委会", "委员会")):
+            return place
+        return place + ("办事处" if place.endswith("街道") else "人民政府")
+
+    def localize(self, units: list[str], parts: Mapping[str, str]) -> list[str]:
+        """``units`` with each 属地 placeholder (属地街道办事处, 属地政府 …) made the office of the
+        place ``parts`` read (district, town …): a town's placeholder falls back to the district's
+        government when the place names no town; one the place cannot settle stays for the operator.
+        Order kept, a unit named twice once."""
+        out: list[str] = []
+        for unit in units:
+            level = self.local.get(unit)
+            if level is not None:
+                found = [p for p in LEVELS[LEVELS.index(level):] if parts.get(p)]
+                unit = self.office(parts[found[0]]) if found else unit
+            if unit and unit not in out:
+                out.append(unit)
+        return out

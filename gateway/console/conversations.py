@@ -23,6 +23,7 @@ from channels.base import OutboundMessage, WellFormedStr
 from gateway import keys
 from gateway.console import keys as ck
 from gateway.errors import Conflict, Forbidden, NotFound
+from nlu.departments import DepartmentMap
 from ticket_client import deadlines
 from ticket_client.base import LocationInfo, Ticket, TicketDraft
 
@@ -250,7 +251,9 @@ def nlu_panel(conv: dict[str, str]) -> dict[str, Any]:
         "location": loc.get("text", ""),
         "location_parts": parts,
         "subject": nlu.get("subject", ""),
-        "departments": [d for d in [deps.get("primary", ""), *(deps.get("co_handlers") or [])] if d],
+        # 属地 units as the offices of the place found (属地街道办事处 → 洞井街道办事处)
+        "departments": DepartmentMap.shipped().localize(
+            [d for d in [deps.get("primary", ""), *(deps.get("co_handlers") or [])] if d], parts),
     }
 
 
@@ -278,7 +281,8 @@ async def ticket_form(redis: Any, key: str, conv: dict[str, str]) -> TicketForm:
         d = state.draft
         return TicketForm(title=d.subject or d.description[:20], description=d.description, category=d.category,
                           request_type=d.request_type, urgent=d.urgent, location_text=d.location_text,
-                          contact=d.contact, departments=d.departments)
+                          contact=d.contact,
+                          departments=DepartmentMap.shipped().localize(d.departments, d.location_parts)[:6])
     panel = nlu_panel(conv)
     return TicketForm(title=panel["subject"][:100], description=conv.get("last_text", ""),
                       category=panel["category"], request_type=panel["request_type"][:10],
@@ -480,7 +484,8 @@ def draft_of(form: TicketForm, key: str, channel: str, conv: dict[str, str] | No
              parts: dict[str, str] | None = None) -> TicketDraft:
     """The ticket an operator files: the form, and the media the citizen sent for it. Its place is
     the bot's reading (parts, a shared map point) while the form keeps the bot's words for it,
-    else the words with ``parts`` (read from them by the caller)."""
+    else the words with ``parts`` (read from them by the caller); a 属地 unit left in its
+    departments becomes that place's office."""
     state = _state_of(conv or {})
     bot = state.draft
     if bot is not None and bot.location_text and bot.location_text == form.location_text:
@@ -490,5 +495,6 @@ def draft_of(form: TicketForm, key: str, channel: str, conv: dict[str, str] | No
     return TicketDraft(
         channel=channel, conversation_key=key, contact=form.contact, title=form.title or form.description[:20],
         description=form.description, category=form.category, request_type=form.request_type, urgent=form.urgent,
-        location=location, departments=form.departments, attachments=attachments_of(conv or {}),
+        location=location, departments=DepartmentMap.shipped().localize(form.departments, location.parts),
+        attachments=attachments_of(conv or {}),
     )

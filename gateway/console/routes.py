@@ -612,14 +612,17 @@ async def ticket_unmerge(ticket_id: str, body: merging.UnmergeIn, user: UserDep,
 
 @api.get("/routing")
 async def routing(
-    user: UserDep, request: Request, category: Annotated[str, Query(max_length=130)] = ""
+    user: UserDep, request: Request, category: Annotated[str, Query(max_length=130)] = "",
+    location: Annotated[str, Query(max_length=200)] = "",
 ) -> dict[str, Any]:
     """What 更正 and 改派 offer: the taxonomy's categories, the units the department map names,
-    and its 主办/协办 for ``category`` (一级/二级/三级) when given."""
+    and its 主办/协办 for ``category`` (一级/二级/三级) when given, the 属地 ones the offices of
+    ``location`` (the place as the form has it: 属地街道办事处 → 洞井街道办事处)."""
     found = _console(request).routing
     path = [level for level in category.split("/") if level]
+    parts = await place_parts(location.strip()) if path and location.strip() else {}
     return {"categories": found.categories, "departments": found.units,
-            "suggested": found.suggest(path) if path else []}
+            "suggested": found.suggest(path, parts) if path else []}
 
 
 def _now(request: Request) -> datetime:

@@ -3,13 +3,15 @@ from and the departments to send it to, with the department map's suggestion for
 
 The categories are the official taxonomy's paths (一级, 一级/二级, 一级/二级/三级) as the builtin
 NLU's model holds them, with the department map's own keys (a city's additions); the departments
-are every unit ``config/departments.yml`` names. Both are suggestions: an operator may type a unit
-the file does not know (a new 专班, a district office).
+are every unit ``config/departments.yml`` names and the offices of the districts and towns in
+``config/gazetteer.yml`` (what its 属地 placeholders become). Both are suggestions: an operator may
+type a unit neither file knows (a new 专班).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
@@ -18,7 +20,7 @@ from channels.base import WellFormedStr
 from gateway.errors import BadInput
 from nlu import REQUEST_TYPES
 from nlu.departments import DepartmentMap
-from nlu.location import read_place
+from nlu.location import GAZETTEER_PATH, load_gazetteer, read_place
 from ticket_client.base import CORRECTED_FIELDS, MAX_REASON, Correction
 
 Name = Annotated[WellFormedStr, Field(max_length=40)]  # a level of a category, or a unit's name
@@ -53,7 +55,8 @@ async def place_parts(written: str) -> dict[str, str]:
 
 
 class Routing:
-    def __init__(self, departments: DepartmentMap, taxonomy: list[tuple[str, str, str]]) -> None:
+    def __init__(self, departments: DepartmentMap, taxonomy: list[tuple[str, str, str]],
+                 places: Sequence[str] = ()) -> None:
         self.departments = departments
         paths: dict[str, None] = {}
         for row in taxonomy:
@@ -68,18 +71,24 @@ class Routing:
             units += [rule.primary, *rule.co_handlers]
         for extra in departments.urgent.values():
             units += extra
-        self.units = sorted({u for u in units if u})
+        # the offices of the city's own districts and towns (gazetteer): what 属地 units become
+        units += [departments.office(name) for name in places]
+        self.units = sorted({u for u in units if u and u not in departments.local})
 
     @classmethod
     def load(cls, settings: Any) -> Routing:
         """The taxonomy of the builtin NLU's model artifact (read without loading the model: the
         web process may have none loaded), and ``config/departments.yml``. Imported here, on the
-        first 更正: the web process otherwise never imports the builtin backend's modules."""
+        first 更正: the web process otherwise never imports the builtin backend's modules. The
+        gazetteer's districts and towns name the offices 属地 units become."""
         from nlu.builtin import artifact_taxonomy
 
-        return cls(DepartmentMap.load(), artifact_taxonomy(settings))
+        gazetteer = load_gazetteer(GAZETTEER_PATH)
+        places = [str(n) for level in ("districts", "towns") for n in gazetteer.get(level) or []]
+        return cls(DepartmentMap.shipped(), artifact_taxonomy(settings), places)
 
-    def suggest(self, category: list[str]) -> list[str]:
-        """主办 then 协办 for ``category`` by the department map (its default when nothing fits)."""
+    def suggest(self, category: list[str], parts: Mapping[str, str] | None = None) -> list[str]:
+        """主办 then 协办 for ``category`` by the department map (its default when nothing fits),
+        its 属地 units the offices of the place read as ``parts`` (属地街道办事处 → 洞井街道办事处)."""
         found = self.departments.suggest(category)
-        return [d for d in [found.primary, *found.co_handlers] if d]
+        return self.departments.localize([d for d in [found.primary, *found.co_handlers] if d], parts or {})

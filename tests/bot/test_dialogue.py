@@ -73,6 +73,18 @@ async def test_asks_where_then_confirms_then_files(ledger: LocalLedger) -> None:
     assert citizen.state.step == "idle" and citizen.state.draft is None
 
 
+async def test_the_place_given_when_asked_settles_the_local_office(ledger: LocalLedger) -> None:
+    """属地派单: the department map's 属地街道办事处 becomes the street office of the place the
+    citizen confirms, given only when asked; the draft keeps the placeholder until then."""
+    citizen = Citizen(Bot(ledger, get_backend()))
+    await citizen.says("小区门口的路灯坏了一个星期了，晚上很黑")
+    assert citizen.state.draft is not None and "属地街道办事处" in citizen.state.draft.departments
+    await citizen.says("雨花区洞井街道桂花坪社区")
+    turn = await citizen.says("确认")
+    assert turn.file is not None and turn.file.location.parts.get("town") == "洞井街道"
+    assert "洞井街道办事处" in turn.file.departments and "属地街道办事处" not in turn.file.departments
+
+
 async def test_corrections_before_confirming(ledger: LocalLedger) -> None:
     citizen = Citizen(Bot(ledger, get_backend()))
     await citizen.says("A3区联丰路米兰春天小区门口的路灯坏了一个星期了")

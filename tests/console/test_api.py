@@ -285,6 +285,34 @@ async def test_a_ticket_an_operator_filed_offers_its_place_to_the_next_matter(
     assert "上一件" in offer["text"]
 
 
+async def test_a_local_unit_on_the_form_is_filed_as_the_office_of_its_place(
+    app: Any, client: httpx.AsyncClient, console_login: Any
+) -> None:
+    """属地派单 from the console: 属地街道办事处 left on the form goes to the street office of the
+    place the form names; 属地政府 to the district's government."""
+    _, key, _ = await waiting_conversation(client)
+    op = await console_login("wei")
+    await op.post("/takeover", {"key": key})
+    form = {"title": "路灯不亮", "description": "小区门口路灯坏了一周", "category": ["城乡建设"],
+            "location_text": "雨花区洞井街道桂花坪社区", "departments": ["城市管理和综合执法局", "属地街道办事处", "属地政府"]}
+    r = await op.post("/ticket", {"key": key, "form": form, "request_id": "l1"})
+    assert r.status_code == 200, r.text
+    ticket = await app.state.runtime.tickets.get(r.json()["ticket_id"])
+    assert ticket.departments == ["城市管理和综合执法局", "洞井街道办事处", "雨花区人民政府"]
+
+
+async def test_the_form_of_a_bots_draft_shows_the_office_of_its_place(client: httpx.AsyncClient, console_login: Any) -> None:
+    """An operator taking over a draft sees where it would go: the street office, not 属地街道办事处."""
+    session = await new_session(client)
+    await say(client, session, "雨花区洞井街道桂花坪社区门口的路灯坏了一个星期了")
+    _, cursor = await wait_for_events(client, session, lambda e: e["type"] == "reply" and "确认" in e["text"])
+    await say(client, session, "转人工")
+    await wait_for_events(client, session, lambda e: e["type"] == "reply" and "人工" in e["text"], after=cursor)
+    op = await console_login("jiang")
+    conv = (await op.get("/conversation", params={"key": f"web:{session['session_id']}"})).json()
+    assert "洞井街道办事处" in conv["form"]["departments"] and "属地街道办事处" not in conv["form"]["departments"]
+
+
 async def test_half_an_emoji_typed_by_an_operator_is_kept_as_a_replacement_character(
     client: httpx.AsyncClient, console_login: Any
 ) -> None:

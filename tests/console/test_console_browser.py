@@ -589,12 +589,16 @@ def test_operator_redispatches_a_returned_ticket_and_confirms_another(
         category.fill("")
         category.focus()
         expect(page.locator("#routing-categories option[value='城乡建设/城市建设和市政管理/电力供应']")).to_have_count(1)
-        category.fill("城乡建设/城市建设和市政管理/电力供应")
-        box.locator("button", has_text="按分类建议承办部门").click()
-        departments = box.locator(".correct-field", has_text="承办部门").locator("input")
-        expect(departments).to_have_value("供电公司，发展和改革局")
         place = box.locator(".correct-field", has_text="地点").locator("input")  # 属地: as filed, to set right
         expect(place).not_to_have_value("")
+        departments = box.locator(".correct-field", has_text="承办部门").locator("input")
+        category.fill("城乡建设")  # its 属地街道办事处 is the street office of the place written
+        place.fill("雨花区洞井街道桂花坪社区")
+        box.locator("button", has_text="按分类和属地建议承办部门").click()
+        expect(departments).to_have_value("住房和城乡建设局，城市管理和综合执法局，洞井街道办事处")
+        category.fill("城乡建设/城市建设和市政管理/电力供应")
+        box.locator("button", has_text="按分类和属地建议承办部门").click()
+        expect(departments).to_have_value("供电公司，发展和改革局")
         place.fill("A3区联丰路88号路灯杆")
         reason = box.locator(".correct-field", has_text="改派原因").locator("input")
         expect(reason).to_have_attribute("list", "correct-reasons")  # common reasons to pick from

@@ -96,3 +96,11 @@ async def test_routing_offers_the_taxonomy_and_the_department_maps_suggestion(co
     assert {"供电公司", "水务局", "12345热线服务中心"} <= set(found["departments"])
     assert (await li.get("/routing?category=不存在的分类")).json()["suggested"] == ["12345热线服务中心"]
     assert (await li.get("/routing")).json()["suggested"] == []
+    # 属地: the units named by place are the offices of the place given (the 更正 form's 地点)
+    local = await li.get("/routing", params={"category": "城乡建设", "location": "雨花区洞井街道桂花坪社区"})
+    assert local.json()["suggested"] == ["住房和城乡建设局", "城市管理和综合执法局", "洞井街道办事处"]
+    unsettled = await li.get("/routing", params={"category": "城乡建设", "location": ""})
+    assert unsettled.json()["suggested"][-1] == "属地街道办事处"  # no place to settle it: the operator does
+    # the city's own districts and towns (gazetteer) are offered as offices, placeholders not as units
+    assert {"泉塘街道办事处", "雨花区人民政府", "经开区管委会"} <= set(found["departments"])
+    assert "属地街道办事处" not in found["departments"]

@@ -1287,11 +1287,12 @@
     reason.maxLength = 200;
     reason.setAttribute("list", "correct-reasons");
     var row = el("div", "correct-actions");
-    var suggest = el("button", "link", "按分类建议承办部门");
+    var suggest = el("button", "link", "按分类和属地建议承办部门");
     suggest.type = "button";
     suggest.hidden = deps.disabled;
     suggest.addEventListener("click", function () {
-      api("GET", "/routing?category=" + encodeURIComponent(cat.value.trim())).then(function (d) {
+      api("GET", "/routing?category=" + encodeURIComponent(cat.value.trim()) +
+          "&location=" + encodeURIComponent(place.value.trim())).then(function (d) {
         deps.value = d.suggested.join("，");
       }).catch(function (e) { toast(e.message, true); });
     });
