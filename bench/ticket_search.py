@@ -8,7 +8,8 @@ filed, their titles and descriptions taken in turn from the real messages of
 ``../shared/data/messages.csv`` (made-up lines when it is not there), each with a made-up phone
 number. Then it times ``LocalLedger.search`` the way operators use it and prints, per query, the
 median of ``--repeat`` runs and how many tickets the first page held (for the 疑似重复 counts
-of a page: how many of its spots hold more than one open ticket). Each ticket is about one of
+of a page: how many of its spots hold more than one open ticket; for 承办单位考核: how many units).
+Each ticket names three units (two of 14 departments and one of 40 street offices). Each ticket is about one of
 N/4 made-up estates, so about one in seven of a month's tickets shares its spot with another. The 12345 centre of our
 source material took 1.33 million requests in a year: ``--tickets 1330000`` is that year.
 
@@ -47,6 +48,9 @@ from ticket_client.models import StatusHistoryRow, TicketRow  # noqa: E402
 MESSAGES = ROOT.parent / "shared" / "data" / "messages.csv"
 BATCH = 10_000
 CHANNELS = ("wechat_oa", "wechat_mp", "web", "email", "portal:liuyanban", "telegram")
+UNITS = ("城市管理和综合执法局", "住房和城乡建设局", "生态环境局", "市场监督管理局", "交通运输局", "公安局",
+         "人力资源和社会保障局", "教育局", "水务局", "供电公司", "燃气公司", "民政局", "卫生健康委员会", "自然资源和规划局")
+STREETS = 40  # the street offices and townships a ticket's 属地 unit is one of
 
 
 def texts() -> list[tuple[str, str]]:
@@ -89,7 +93,8 @@ def fill(database_url: str, n: int, seed: int = 1) -> list[tuple[str, str]]:
                     "channel": CHANNELS[i % len(CHANNELS)], "conversation_key": f"web:bench{i}", "contact": phone,
                     "title": title[:60], "description": description, "category": ["城乡建设"], "request_type": "投诉",
                     "urgent": i % 50 == 0, "location": {"text": spot, "parts": {"community": spot}}, "place": spot,
-                    "departments": [], "attachments": [],
+                    "departments": [rng.choice(UNITS), rng.choice(UNITS), f"街道{rng.randrange(STREETS)}办事处"],
+                    "attachments": [],
                     "status": status, "rating": None, "rating_comment": "", "created_at": at, "updated_at": at,
                 })
                 history.append({"ticket_pk": i + 1, "status": "received", "note": "", "at": at})
@@ -119,6 +124,7 @@ async def measure(database_url: str, picked: list[tuple[str, str]], repeat: int)
         ("word found nowhere, all time", TicketQuery(text="无此词语")),
         ("word found nowhere, 90 days", TicketQuery(text="无此词语", since=datetime.now(UTC) - timedelta(days=90))),
         ("phone, 90 days", TicketQuery(text=phone, since=datetime.now(UTC) - timedelta(days=90))),
+        ("承办部门 街道7办事处, 90 days", TicketQuery(department="街道7办事处", since=datetime.now(UTC) - timedelta(days=90))),
         ("疑似重复 only (30 days)", TicketQuery(repeated_since=datetime.now(UTC) - timedelta(days=30))),
         ("疑似重复 only, 90 days", TicketQuery(repeated_since=datetime.now(UTC) - timedelta(days=30),
                                               since=datetime.now(UTC) - timedelta(days=90))),
@@ -142,6 +148,15 @@ async def measure(database_url: str, picked: list[tuple[str, str]], repeat: int)
             times.append((time.perf_counter() - began) * 1000)
         name = "疑似重复 counts of a 50-row page"
         print(f"{name:34} {statistics.median(times):10.1f} {sum(n > 1 for n in counts.values()):6d}")
+        # 承办单位考核: every unit of a period's tickets, counted in one pass (found: units)
+        for days in (30, 90):
+            times = []
+            for _ in range(repeat):
+                began = time.perf_counter()
+                tallies = await ledger.department_tallies(TicketQuery(since=datetime.now(UTC) - timedelta(days=days)))
+                times.append((time.perf_counter() - began) * 1000)
+            name = f"承办单位考核, {days} days"
+            print(f"{name:34} {statistics.median(times):10.1f} {len(tallies):6d}")
     finally:
         await ledger.close()
 

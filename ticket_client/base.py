@@ -354,6 +354,32 @@ class PlatformMisconfigured(TicketError, ValueError):
     """The platform and the settings disagree; the message names the setting to fix."""
 
 
+class DepartmentTally(BaseModel):
+    """How one unit handled the tickets filed in a period that name it (承办单位考核): what it was
+    given, what it finished, what is late or was sent back, how citizens judged it. A ticket counts
+    for each unit it names, 主办 or 协办 (as 工单查询's 承办部门 finds it); a repeat merged into
+    another ticket is counted once, by its main. The states are the tickets' now."""
+
+    department: str
+    filed: int = 0  # 受理: tickets naming it
+    primary: int = 0  # of them, those naming it first (主办)
+    done: int = 0  # 办结: resolved or closed
+    overdue: int = 0  # 超期未办结: still open past their 办理时限
+    returned: int = 0  # 退回待改派: sent back by their department, waiting to go out again
+    urged: int = 0  # 催办未办结: pressed for by the citizen and still open
+    ratings: dict[str, int] = Field(default_factory=dict)  # 满意 / 基本满意 / 不满意 → count
+
+    @property
+    def rated(self) -> int:
+        return sum(self.ratings.values())
+
+    @property
+    def satisfaction(self) -> float | None:
+        """满意率 of its rated tickets: (满意 + 基本满意) / rated (None before any rating)."""
+        good = self.ratings.get("满意", 0) + self.ratings.get("基本满意", 0)
+        return good / self.rated if self.rated else None
+
+
 class Summary(BaseModel):
     """How the hotline did since a moment: what came in, what was finished, how citizens judged it.
 
@@ -518,6 +544,12 @@ class TicketClient(Protocol):
 
     async def correction_counts(self, since: datetime) -> list[CorrectionCount]:
         """The corrections made since ``since``, counted by what was changed into what (most first)."""
+        ...
+
+    async def department_tallies(self, query: TicketQuery, limit: int = 100) -> list[DepartmentTally]:
+        """承办单位考核: per unit named by the tickets ``query`` narrows to (its period, channel …),
+        at most ``limit`` units, the busiest first. 超期 by ``query.time_limits`` (deadlines.late_filter),
+        whatever its ``overdue`` says."""
         ...
 
     async def ping(self) -> None: ...

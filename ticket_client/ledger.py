@@ -28,7 +28,22 @@ from datetime import UTC, datetime, timedelta, timezone
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Text, and_, cast, delete, event, false, func, or_, select, text, tuple_, union
+from sqlalchemy import (
+    Text,
+    and_,
+    case,
+    cast,
+    delete,
+    event,
+    false,
+    func,
+    or_,
+    select,
+    text,
+    true,
+    tuple_,
+    union,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -45,6 +60,7 @@ from ticket_client.base import (
     Correction,
     CorrectionCount,
     CorrectionRefused,
+    DepartmentTally,
     FollowUp,
     InvalidNote,
     InvalidRating,
@@ -607,6 +623,36 @@ class LocalLedger:
         async with self._edge("counting tickets"), self._read_sessions() as session:
             found = await session.scalar(select(func.count(TicketRow.id)).where(*self._narrowing(query)))
             return int(found or 0)
+
+    async def department_tallies(self, query: TicketQuery, limit: int = 100) -> list[DepartmentTally]:
+        """See ``TicketClient.department_tallies``: one pass over the tickets ``query`` narrows to,
+        each unit of a ticket's list a row (SQLite's ``json_each``, PostgreSQL's
+        ``json_array_elements_text``), counted by unit with what each ticket is now."""
+        where = self._narrowing(query.model_copy(update={"overdue": False, "due_soon": False, "urged": False,
+                                                         "repeated_since": None, "main_only": True}))
+        late = and_(*self._narrowing(TicketQuery(overdue=True, time_limits=query.time_limits,
+                                                 from_redispatch=query.from_redispatch)))
+        urged = and_(*self._narrowing(TicketQuery(urged=True)))
+        units = (func.json_array_elements_text(TicketRow.departments) if self._dialect == "postgresql"
+                 else func.json_each(TicketRow.departments)).table_valued("value").alias("unit")
+        unit = units.c.value
+
+        def tally(condition: Any) -> Any:
+            return func.sum(case((condition, 1), else_=0))
+
+        columns = [func.count(TicketRow.id), tally(unit == TicketRow.departments[0].as_string()),
+                   tally(TicketRow.status.in_(DONE)), tally(late), tally(TicketRow.status == "returned"),
+                   tally(urged), *(tally(TicketRow.rating == r) for r in RATINGS)]
+        async with self._edge("counting tickets by department"), self._read_sessions() as session:
+            rows = await session.execute(
+                select(unit, *columns).select_from(TicketRow).join(units, true())
+                .where(*where, unit != "").group_by(unit)
+                .order_by(func.count(TicketRow.id).desc(), unit).limit(limit)
+            )
+            return [DepartmentTally(department=name, filed=filed, primary=primary, done=done, overdue=overdue,
+                                    returned=returned, urged=pressed,
+                                    ratings={r: int(n) for r, n in zip(RATINGS, rated, strict=True) if n})
+                    for name, filed, primary, done, overdue, returned, pressed, *rated in rows]
 
     async def open_at(self, spots: Sequence[Spot], since: datetime) -> dict[Spot, int]:
         """See ``TicketClient.open_at``: one grouped count through the place's index."""

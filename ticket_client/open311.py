@@ -45,6 +45,7 @@ from ticket_client.base import (
     Correction,
     CorrectionCount,
     CorrectionRefused,
+    DepartmentTally,
     MergeRefused,
     NotesManagedByPlatform,
     PlatformMisconfigured,
@@ -568,6 +569,9 @@ class Open311Client:
 
     async def open_at(self, spots: Sequence[Spot], since: datetime) -> dict[Spot, int]:
         return await self.mirror.open_at(spots, since)
+
+    async def department_tallies(self, query: TicketQuery, limit: int = 100) -> list[DepartmentTally]:
+        return await self.mirror.department_tallies(query, limit)
 
     async def rate(self, ticket_id: str, rating: str, comment: str = "") -> Ticket:
         """Kept in the mirror only: GeoReport has no satisfaction rating."""

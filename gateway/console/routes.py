@@ -894,6 +894,31 @@ async def stats(user: SupervisorDep, request: Request, now_at: NowDep) -> dict[s
     }
 
 
+DEPARTMENT_DAYS = (7, 30, 90)  # the 承办单位考核 periods, as 工单查询's 受理时间 offers them
+
+
+@api.get("/departments")
+async def department_report(
+    user: SupervisorDep, request: Request, now: NowDep, days: int = 30,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> dict[str, Any]:
+    """承办单位考核: per unit the tickets filed in the last ``days`` name (主办 or 协办), what it was
+    given, finished, let run late or sent back, and how citizens judged it, the busiest first.
+    A period of its own request: at a city's volume it reads a month of tickets (bench/ticket_search.py)."""
+    if days not in DEPARTMENT_DAYS:
+        raise BadInput(f"统计期间只能是{'、'.join(f'近{d}天' for d in DEPARTMENT_DAYS)}")
+    console = _console(request)
+    if console.rt.tickets is None:
+        return {"days": days, "departments": []}
+    late = deadlines.late_filter(console.rt.settings, now, overdue=True, due_soon=False)
+    found = await console.rt.tickets.department_tallies(
+        TicketQuery(since=now - timedelta(days=days), time_limits=late.get("time_limits", []),
+                    from_redispatch=bool(late.get("from_redispatch"))), limit)
+    return {"days": days, "departments": [
+        {**t.model_dump(), "rated": t.rated, "satisfaction": t.satisfaction,
+         "done_rate": t.done / t.filed if t.filed else None} for t in found]}
+
+
 async def _knowledge_use(console: ConsoleState, days: int = USAGE_DAYS) -> dict[str, Any]:
     """The knowledge base's answers over the last ``days`` Beijing days: per entry, how often the bot
     gave it and how often the citizen said it solved the matter or not (most given first). An entry

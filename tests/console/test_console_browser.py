@@ -263,7 +263,8 @@ def _filed_long_ago(settings: Settings, days: float, urgent: bool = False) -> st
         then = datetime.now(UTC) - timedelta(days=days)
         async with LocalLedger(settings.effective_database_url, clock=lambda: then) as ledger:
             draft = TicketDraft(channel="web", conversation_key="web:long-ago", title="书院路井盖破损",
-                                description="书院路主干道井盖破损，车辆经过很危险", urgent=urgent)
+                                description="书院路主干道井盖破损，车辆经过很危险", urgent=urgent,
+                                departments=["城市管理和综合执法局", "K2区人民政府"])
             return (await ledger.file(draft, f"long-ago:{days}")).ticket_id
 
     with ThreadPoolExecutor(1) as pool:
@@ -334,6 +335,17 @@ def test_supervisor_view_audit_and_canned_replies(live_gateway: str, settings: S
         page.locator("#super").evaluate("e => { e.scrollTop = 0; }")
         expect(page.locator("#s-overdue")).to_have_text("1")
         expect(page.locator("#s-due-soon")).to_have_text("1")
+        # 承办单位考核: the month holds the urgent one; 90 days the late one too, urged and past due
+        units = page.locator("#s-departments tr")
+        expect(units).to_have_count(2)
+        expect(units.first.locator("td").nth(1)).to_have_text("1")
+        page.locator("#s-dept-days").select_option("90")
+        expect(units.filter(has_text="城市管理和综合执法局").locator("td").nth(1)).to_have_text("2")
+        late = units.filter(has_text="K2区人民政府")
+        expect(late.locator("td").nth(5)).to_have_text("1")  # 超期未办结
+        expect(late.locator("td").nth(5)).to_have_class("alert")
+        expect(late.locator("td").nth(7)).to_have_text("1")  # 催办未办结
+        expect(late.locator("td").nth(2)).to_have_text("0")  # 协办 only
         page.screenshot(path=str(DOCS / "console-supervisor.png"))
         page.locator("#card-overdue").click()  # 超期未办结: the lookup, filtered
         expect(page.locator("#lookup")).to_be_visible()
@@ -663,12 +675,25 @@ def test_operator_redispatches_a_returned_ticket_and_confirms_another(
         page.locator("#tab-lookup").click()
         page.locator("#tab-super").click()
         expect(page.locator("#s-returned")).to_have_text("1")
+        # 承办单位考核: per unit, 主办 or 协办; the other's 属地 unit was filed as its district's office
+        power = page.locator("#s-departments tr", has_text="供电公司")
+        expect(power.locator("td").nth(1)).to_have_text("1")  # 受理
+        local = page.locator("#s-departments tr", has_text="A3区人民政府")
+        expect(local.locator("td").nth(6)).to_have_text("1")  # 退回待改派
+        expect(local.locator("td").nth(6)).to_have_class("alert")
         expect(page.locator("#card-returned")).to_have_class(re.compile(r"\balert\b"))
         page.locator("#card-returned").click()  # 退回待改派: the lookup, narrowed to them
         expect(page.locator("#lq-status")).to_have_value("returned")
         expect(page.locator("#lq-results tr")).to_have_count(1)
         expect(page.locator("#ld")).to_have_attribute("data-ticket-id", other)
         expect(page.locator("#ld-actions .correct-box summary")).to_contain_text("改派")
+        page.locator("#tab-super").click()
+        page.locator("#s-departments button", has_text="供电公司").click()  # a unit's own tickets of the period
+        expect(page.locator("#lq-department")).to_have_value("供电公司")
+        expect(page.locator("#lq-days")).to_have_value("30")
+        expect(page.locator("#lq-status")).to_have_value("")
+        expect(page.locator("#lq-results tr")).to_have_count(1)
+        expect(page.locator("#ld")).to_have_attribute("data-ticket-id", ticket_id)
         assert dialogs == [] and errors == []
     finally:
         context.close()

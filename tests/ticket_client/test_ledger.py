@@ -1014,6 +1014,40 @@ async def test_a_department_finds_the_tickets_it_handles_as_primary_or_co_handle
     assert await ledger.search(TicketQuery(department="属地街道办事处")) == []  # as it is now
 
 
+async def test_department_tallies_count_each_unit_a_ticket_names_with_what_it_is_now(
+    ledger: LocalLedger, clock: FakeClock
+) -> None:
+    """承办单位考核: per unit (主办 or 协办) of the period's tickets, a repeat merged into another
+    counted once by its main, the busiest unit first."""
+    start = clock.now
+    city, street, green = "城市管理和综合执法局", "洞井街道办事处", "生态环境局"
+    lamp = await ledger.file(draft("web:a", departments=[city, street]), "a")
+    noise = await ledger.file(draft("web:b", departments=[green, city]), "b")
+    late = await ledger.file(draft("web:c", departments=[street]), "c")
+    repeat = await ledger.file(draft("web:d", departments=[city, street]), "d")
+    await ledger.file(draft("web:e", departments=[]), "e")  # none named: no row
+    await ledger.merge(repeat.ticket_id, lamp.ticket_id)
+    for status in ("accepted", "resolved"):
+        await ledger.set_status(lamp.ticket_id, status)
+    await ledger.rate(lamp.ticket_id, "基本满意")
+    await ledger.set_status(noise.ticket_id, "returned")
+    await ledger.urge(late.ticket_id, "怎么还没人来")
+    clock.advance(days=20)
+    limits = [TimeLimit(urgent=False, due_before=start + timedelta(minutes=1))]  # filed before: past due
+    tallies = await ledger.department_tallies(TicketQuery(since=start, time_limits=limits))
+    assert [t.department for t in tallies] == [city, street, green]  # 2, 2, 1: ties by name
+    by = {t.department: t for t in tallies}
+    assert (by[city].filed, by[city].primary, by[city].done, by[city].returned) == (2, 1, 1, 1)
+    assert by[city].ratings == {"基本满意": 1} and by[city].satisfaction == 1.0
+    assert (by[street].filed, by[street].primary, by[street].overdue, by[street].urged) == (2, 1, 1, 1)
+    assert by[city].overdue == 1  # the returned noise is open and late; the resolved lamp is not
+    assert (by[green].filed, by[green].primary, by[green].returned, by[green].rated) == (1, 1, 1, 0)
+    # no time limit: nothing is late; a period after them: nothing at all; the limit cuts the list
+    assert all(t.overdue == 0 for t in await ledger.department_tallies(TicketQuery(since=start)))
+    assert await ledger.department_tallies(TicketQuery(since=clock.now)) == []
+    assert [t.department for t in await ledger.department_tallies(TicketQuery(since=start), limit=1)] == [city]
+
+
 # -- 并单 ----------------------------------------------------------------------------------------
 
 

@@ -710,14 +710,46 @@
     $("lq-due-soon-label").title = within;
     if (!hours) $("lq-due-soon").checked = false;
   }
-  function lookupLate(overdue, dueSoon, urged, status, repeated) {  // a card: every ticket it counts, in 工单查询
+  function lookupLate(overdue, dueSoon, urged, status, repeated, department, days) {  // a card: every ticket it counts, in 工单查询
     show("lookup");
     $("lq").value = ""; $("lq-status").value = status || ""; $("lq-channel").value = ""; $("lq-urgent").checked = false;
     $("lq-rating").value = ""; $("lq-reviewed").checked = false; $("lq-repeated").checked = !!repeated;
-    $("lq-department").value = "";
+    $("lq-department").value = department || "";
     $("lq-overdue").checked = overdue; $("lq-due-soon").checked = dueSoon; $("lq-urged").checked = !!urged;
-    $("lq-days").value = "0";
+    $("lq-days").value = days || "0";
     searchTickets(false);
+  }
+  // 承办单位考核: per unit (主办 or 协办) of the period's tickets; its name opens them in 工单查询
+  function loadDepartments() {
+    var days = $("s-dept-days").value;
+    api("GET", "/departments?days=" + days).then(function (d) {
+      var tb = $("s-departments");
+      tb.textContent = "";
+      if (!d.departments.length) {
+        var none = el("tr");
+        var td = el("td", "muted", "暂无");
+        td.colSpan = 10;
+        none.appendChild(td);
+        tb.appendChild(none);
+      }
+      d.departments.forEach(function (r) {
+        var tr = el("tr");
+        var name = el("td");
+        var open = el("button", "link", r.department);
+        open.type = "button";
+        open.title = "查看" + r.department + "近" + days + "天受理的工单";
+        open.addEventListener("click", function () { lookupLate(false, false, false, "", false, r.department, days); });
+        name.appendChild(open);
+        tr.appendChild(name);
+        [r.filed, r.primary, r.done, percent(r.done_rate), r.overdue, r.returned, r.urged, r.rated, percent(r.satisfaction)]
+          .forEach(function (v, i) {
+            var td = el("td", "", v);
+            if ((i === 4 || i === 5) && v > 0) td.className = "alert";  // late or sent back: what to press on
+            tr.appendChild(td);
+          });
+        tb.appendChild(tr);
+      });
+    }).catch(function (e) { toast(e.message, true); });
   }
   function loadSupervisor() {
     loadSupervisor.at = Date.now();
@@ -760,6 +792,7 @@
       });
     }).catch(function (e) { toast(e.message, true); });
     loadDead();
+    loadDepartments();
     api("GET", "/audit?limit=200").then(function (d) {
       var tb = $("s-audit");
       tb.textContent = "";
@@ -1567,6 +1600,7 @@
     setAlerts(alerts.on);
     $("btn-audit-refresh").addEventListener("click", loadSupervisor);
     $("btn-dead-refresh").addEventListener("click", loadDead);
+    $("s-dept-days").addEventListener("change", loadDepartments);
     $("lookup-form").addEventListener("submit", function (ev) { ev.preventDefault(); searchTickets(false); });
     $("lq-department").addEventListener("focus", function () { loadRouting().catch(function () {}); });
     $("lq-more").addEventListener("click", function () { searchTickets(true); });
