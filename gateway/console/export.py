@@ -4,7 +4,8 @@ A month of a city taking 1.33 million requests a year is over 100,000 tickets: t
 from the ledger's keyset pages (``TicketClient.scan``) as it is written, so memory stays flat and
 the first bytes leave at once, however long the period. It stops at ``LIMIT`` rows, under the
 1,048,576 rows Excel opens, with a last line saying so; a ledger that fails mid-file ends it with
-a line saying how far it got, instead of a file that looks whole. No phone numbers, descriptions
+a line saying how far it got, instead of a file that looks whole. 疑似重复 is counted a page at a
+time (one grouped count of its spots), as 工单查询 shows it. No phone numbers, descriptions
 or senders: a report needs what and where and how it went, not who.
 """
 
@@ -22,6 +23,7 @@ import structlog
 from fastapi.responses import StreamingResponse
 
 from config.workdays import BEIJING
+from gateway.console import merging
 from gateway.console.conversations import STATUS_LABELS
 from ticket_client import deadlines
 from ticket_client.base import PlatformUnavailable, Ticket, TicketClient, TicketQuery
@@ -32,7 +34,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 COLUMNS = ("工单编号", "平台编号", "受理时间", "渠道", "标题", "分类", "诉求类型", "紧急", "地点",
-           "承办部门", "状态", "办理时限", "超期", "即将超期", "催办次数", "评价", "并入工单")
+           "承办部门", "状态", "办理时限", "超期", "即将超期", "催办次数", "评价", "并入工单", "疑似重复")
 LIMIT = 1_000_000  # rows of one export: Excel opens at most 1,048,576
 PAGE = 500  # tickets read from the ledger at a time
 CUT = "（仅导出了最新的{n}条：请缩小受理时间或筛选条件后分次导出）"
@@ -57,15 +59,16 @@ def beijing(at: datetime) -> str:
     return at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")
 
 
-def row(t: Ticket, settings: Settings, names: dict[str, str], now: datetime) -> list[object]:
-    """One ticket as a line of the report, its 超期 flags at ``now`` (the same for the whole file)."""
+def row(t: Ticket, settings: Settings, names: dict[str, str], now: datetime, repeats: int = 0) -> list[object]:
+    """One ticket as a line of the report, its 超期 flags at ``now`` (the same for the whole file),
+    ``repeats`` its 疑似重复 (the other open tickets of 30 days at its spot, as 工单查询 shows them)."""
     due = deadlines.due_at(t, settings)
     return [
         t.ticket_id, t.platform_request_id or "", beijing(t.created_at), names.get(t.channel, t.channel),
         t.title, "/".join(t.category), t.request_type, "是" if t.urgent else "", t.location.text,
         "、".join(t.departments), STATUS_LABELS.get(t.status, t.status), beijing(due) if due else "",
         "是" if deadlines.overdue(t, due, now) else "", "是" if deadlines.due_soon(t, due, now, settings) else "",
-        len(t.urges) or "", t.rating or "", t.merged_into or "",
+        len(t.urges) or "", t.rating or "", t.merged_into or "", repeats or "",
     ]
 
 
@@ -75,20 +78,24 @@ def _csv(rows: Iterable[Sequence[object]]) -> str:
     return out.getvalue()
 
 
+Repeats = Callable[[list[Ticket]], Awaitable[dict[str, int]]]  # a page's 疑似重复 by ticket number
+
+
 async def lines(
     first: list[Ticket], rest: AsyncIterator[list[Ticket]], settings: Settings, names: dict[str, str],
-    now: datetime, tally: Tally,
+    now: datetime, tally: Tally, repeats: Repeats | None = None,
 ) -> AsyncIterator[str]:
     """The file: a byte-order mark (Excel reads UTF-8 only with it), the header, then one chunk
     per page, ``first`` (read before the response started, so a ledger that is down is a 503)
-    and then the pages of ``rest``."""
+    and then the pages of ``rest``, each page's 疑似重复 counted at once (``repeats``)."""
     yield "\ufeff" + _csv([COLUMNS])
     none: list[Ticket] = []
     page = first
     try:
         while page:
             taken = page[: LIMIT - tally.rows]
-            yield _csv(row(t, settings, names, now) for t in taken)
+            found = await repeats(taken) if repeats is not None else {}
+            yield _csv(row(t, settings, names, now, found.get(t.ticket_id, 0)) for t in taken)
             tally.rows += len(taken)
             if tally.rows >= LIMIT:
                 if page[len(taken):] or await anext(rest, none):  # more than LIMIT: say so
@@ -115,7 +122,8 @@ async def response(
 
     async def body() -> AsyncIterator[str]:
         try:
-            async for chunk in lines(first, pages, settings, channel_names(settings), now, tally):
+            async for chunk in lines(first, pages, settings, channel_names(settings), now, tally,
+                                     lambda page: merging.repeats(tickets, page, now)):
                 yield chunk
         finally:
             with anyio.CancelScope(shield=True):

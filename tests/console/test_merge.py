@@ -121,6 +121,8 @@ async def test_the_lists_flag_open_tickets_about_one_spot_as_suspected_repeats(
     assert r.status_code == 200, r.text
     assert (await rt.tickets.get(elsewhere)).location.parts == {"district": "A3区", "community": "米兰春天小区"}
     assert await flagged() == {main: 2, repeat: 2, elsewhere: 2, noise: 0}
+    exported = csv.DictReader(io.StringIO((await boss.get("/tickets.csv")).text.lstrip("\ufeff")))
+    assert {r["工单编号"]: r["疑似重复"] for r in exported} == {main: "2", repeat: "2", elsewhere: "2", noise: ""}
     similar = (await li.get(f"/tickets/{elsewhere}/similar")).json()
     listed = [t["ticket_id"] for t in similar["tickets"]]
     assert similar["place"] == "米兰春天" and set(listed[:2]) == {main, repeat} and listed[2:] == [noise]  # matter first
