@@ -721,6 +721,7 @@
   }
   // 承办单位考核: per unit (主办 or 协办) of the period's tickets; its name opens them in 工单查询
   function loadDepartments() {
+    loadDepartments.at = Date.now();
     var days = $("s-dept-days").value;
     api("GET", "/departments?days=" + days).then(function (d) {
       var tb = $("s-departments");
@@ -792,7 +793,7 @@
       });
     }).catch(function (e) { toast(e.message, true); });
     loadDead();
-    loadDepartments();
+    if (Date.now() - (loadDepartments.at || 0) > 60000) loadDepartments();  // it reads the period's tickets
     api("GET", "/audit?limit=200").then(function (d) {
       var tb = $("s-audit");
       tb.textContent = "";
@@ -1553,7 +1554,7 @@
     $("super").hidden = view !== "super";
     $("lookup").hidden = view !== "lookup";
     $("knowledge").hidden = view !== "knowledge";
-    if (view === "super") loadSupervisor();
+    if (view === "super") { loadDepartments.at = 0; loadSupervisor(); }  // opened: the report afresh too
     if (view === "knowledge") loadKnowledgeAdmin(false);
     if (view === "lookup") fillLookupFilters();
   }
@@ -1601,6 +1602,7 @@
     $("btn-audit-refresh").addEventListener("click", loadSupervisor);
     $("btn-dead-refresh").addEventListener("click", loadDead);
     $("s-dept-days").addEventListener("change", loadDepartments);
+    $("btn-dept-refresh").addEventListener("click", loadDepartments);
     $("lookup-form").addEventListener("submit", function (ev) { ev.preventDefault(); searchTickets(false); });
     $("lq-department").addEventListener("focus", function () { loadRouting().catch(function () {}); });
     $("lq-more").addEventListener("click", function () { searchTickets(true); });
