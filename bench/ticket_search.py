@@ -9,7 +9,8 @@ filed, their titles and descriptions taken in turn from the real messages of
 number. Then it times ``LocalLedger.search`` the way operators use it and prints, per query, the
 median of ``--repeat`` runs and how many tickets the first page held (for the 疑似重复 counts
 of a page: how many of its spots hold more than one open ticket; for 承办单位考核: how many units).
-Each ticket names three units (two of 14 departments and one of 40 street offices). Each ticket is about one of
+Each ticket names three units (two of 14 departments and one of 40 street offices) and one of
+eight kinds of 城乡建设 (for 热点诉求). Each ticket is about one of
 N/4 made-up estates, so about one in seven of a month's tickets shares its spot with another. The 12345 centre of our
 source material took 1.33 million requests in a year: ``--tickets 1330000`` is that year.
 
@@ -51,6 +52,8 @@ CHANNELS = ("wechat_oa", "wechat_mp", "web", "email", "portal:liuyanban", "teleg
 UNITS = ("城市管理和综合执法局", "住房和城乡建设局", "生态环境局", "市场监督管理局", "交通运输局", "公安局",
          "人力资源和社会保障局", "教育局", "水务局", "供电公司", "燃气公司", "民政局", "卫生健康委员会", "自然资源和规划局")
 STREETS = 40  # the street offices and townships a ticket's 属地 unit is one of
+# second levels of 城乡建设 (the first level stays one, so the 疑似重复 spots are as before)
+KINDS = ("城市建设和市政管理", "住房保障", "城乡规划", "安全生产", "国有土地上房屋征收与补偿", "建筑市场", "房地产管理", "")
 
 
 def texts() -> list[tuple[str, str]]:
@@ -91,7 +94,8 @@ def fill(database_url: str, n: int, seed: int = 1) -> list[tuple[str, str]]:
                 tickets.append({
                     "id": i + 1, "ticket_id": number, "idempotency_key": f"bench:{i}",
                     "channel": CHANNELS[i % len(CHANNELS)], "conversation_key": f"web:bench{i}", "contact": phone,
-                    "title": title[:60], "description": description, "category": ["城乡建设"], "request_type": "投诉",
+                    "title": title[:60], "description": description, "category": ["城乡建设", kind] if (kind := rng.choice(KINDS)) else ["城乡建设"],
+                    "request_type": "投诉",
                     "urgent": i % 50 == 0, "location": {"text": spot, "parts": {"community": spot}}, "place": spot,
                     "departments": [rng.choice(UNITS), rng.choice(UNITS), f"街道{rng.randrange(STREETS)}办事处"],
                     "attachments": [],
@@ -157,6 +161,18 @@ async def measure(database_url: str, picked: list[tuple[str, str]], repeat: int)
                 times.append((time.perf_counter() - began) * 1000)
             name = f"承办单位考核, {days} days"
             print(f"{name:34} {statistics.median(times):10.1f} {len(tallies):6d}")
+        # 热点诉求: a week's or a month's kinds against the period before, and its spots (found: rows)
+        for days in (7, 30):
+            since = datetime.now(UTC) - timedelta(days=days)
+            for what in ("kinds", "spots"):
+                times, rows = [], 0
+                for _ in range(repeat):
+                    began = time.perf_counter()
+                    rows = len(await ledger.category_trends(since, datetime.now(UTC)) if what == "kinds"
+                               else await ledger.hotspots(since))
+                    times.append((time.perf_counter() - began) * 1000)
+                name = f"热点诉求 {what}, {days} days"
+                print(f"{name:34} {statistics.median(times):10.1f} {rows:6d}")
     finally:
         await ledger.close()
 

@@ -380,6 +380,31 @@ class DepartmentTally(BaseModel):
         return good / self.rated if self.rated else None
 
 
+class CategoryTrend(BaseModel):
+    """How often a kind of matter (its category's first two levels) came in a period, against the
+    period of the same length just before (热点诉求: 环比)."""
+
+    category: list[str]  # 一级, 二级 (one level when the ticket has no second)
+    filed: int = 0
+    before: int = 0  # in the period just before
+
+    @property
+    def change(self) -> float | None:
+        """环比: (filed - before) / before; None for a kind the period before did not have."""
+        return (self.filed - self.before) / self.before if self.before else None
+
+
+class Hotspot(BaseModel):
+    """A spot many of a period's tickets are about (热点诉求: 高频地点): its place and first-level
+    category (``TicketDraft.spot``), every report counted, repeats merged into another included."""
+
+    place: str
+    kind: str
+    filed: int = 0
+    open: int = 0  # of them, open and merged into none: what is still to do there
+    latest: datetime
+
+
 class Summary(BaseModel):
     """How the hotline did since a moment: what came in, what was finished, how citizens judged it.
 
@@ -544,6 +569,16 @@ class TicketClient(Protocol):
 
     async def correction_counts(self, since: datetime) -> list[CorrectionCount]:
         """The corrections made since ``since``, counted by what was changed into what (most first)."""
+        ...
+
+    async def category_trends(self, since: datetime, until: datetime, limit: int = 15) -> list[CategoryTrend]:
+        """热点诉求: the kinds of matter (一级/二级) filed in [since, until), the most first, each with
+        its count in the period of the same length just before (环比)."""
+        ...
+
+    async def hotspots(self, since: datetime, limit: int = 15) -> list[Hotspot]:
+        """热点诉求: the spots (place and first-level category) at least two tickets filed since
+        ``since`` are about, the most reported first (then the latest)."""
         ...
 
     async def department_tallies(self, query: TicketQuery, limit: int = 100) -> list[DepartmentTally]:

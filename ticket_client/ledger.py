@@ -57,11 +57,13 @@ from ticket_client.base import (
     STATUSES,
     TRANSITIONS,
     URGE_QUIET,
+    CategoryTrend,
     Correction,
     CorrectionCount,
     CorrectionRefused,
     DepartmentTally,
     FollowUp,
+    Hotspot,
     InvalidNote,
     InvalidRating,
     InvalidTransition,
@@ -623,6 +625,35 @@ class LocalLedger:
         async with self._edge("counting tickets"), self._read_sessions() as session:
             found = await session.scalar(select(func.count(TicketRow.id)).where(*self._narrowing(query)))
             return int(found or 0)
+
+    async def category_trends(self, since: datetime, until: datetime, limit: int = 15) -> list[CategoryTrend]:
+        """See ``TicketClient.category_trends``: one grouped pass over both periods (the filing
+        time's index), this one's count and the one before's side by side."""
+        start = since - (until - since)
+        first, second = (func.coalesce(TicketRow.category[i].as_string(), "") for i in (0, 1))
+        now = func.sum(case((TicketRow.created_at >= since, 1), else_=0))
+        async with self._edge("counting tickets by category"), self._read_sessions() as session:
+            rows = await session.execute(
+                select(first, second, now, func.sum(case((TicketRow.created_at < since, 1), else_=0)))
+                .where(TicketRow.created_at >= start, TicketRow.created_at < until, first != "")
+                .group_by(first, second).having(now > 0).order_by(now.desc(), first, second).limit(limit)
+            )
+            return [CategoryTrend(category=[a, b] if b else [a], filed=n, before=m) for a, b, n, m in rows]
+
+    async def hotspots(self, since: datetime, limit: int = 15) -> list[Hotspot]:
+        """See ``TicketClient.hotspots``: the period's tickets with a spot, grouped by it (by an
+        expression, as ``repeated_since``: SQLite would otherwise walk the whole place index)."""
+        place, kind = func.coalesce(TicketRow.place, "").label("spot"), _kind()
+        filed = func.count(TicketRow.id)
+        latest = func.max(TicketRow.created_at)
+        still = func.sum(case((and_(TicketRow.status.not_in(DONE), _main(TicketRow)), 1), else_=0))
+        async with self._edge("counting tickets by place"), self._read_sessions() as session:
+            rows = await session.execute(
+                select(place, kind, filed, still, latest)
+                .where(TicketRow.created_at >= since, TicketRow.place != "")
+                .group_by(place, kind).having(filed > 1).order_by(filed.desc(), latest.desc()).limit(limit)
+            )
+            return [Hotspot(place=p, kind=k, filed=n, open=o, latest=at) for p, k, n, o, at in rows]
 
     async def department_tallies(self, query: TicketQuery, limit: int = 100) -> list[DepartmentTally]:
         """See ``TicketClient.department_tallies``: one pass over the tickets ``query`` narrows to,

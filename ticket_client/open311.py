@@ -42,10 +42,12 @@ from ticket_client import media_link
 from ticket_client.base import (
     MAX_NOTE,
     STATUSES,
+    CategoryTrend,
     Correction,
     CorrectionCount,
     CorrectionRefused,
     DepartmentTally,
+    Hotspot,
     MergeRefused,
     NotesManagedByPlatform,
     PlatformMisconfigured,
@@ -572,6 +574,12 @@ class Open311Client:
 
     async def department_tallies(self, query: TicketQuery, limit: int = 100) -> list[DepartmentTally]:
         return await self.mirror.department_tallies(query, limit)
+
+    async def category_trends(self, since: datetime, until: datetime, limit: int = 15) -> list[CategoryTrend]:
+        return await self.mirror.category_trends(since, until, limit)
+
+    async def hotspots(self, since: datetime, limit: int = 15) -> list[Hotspot]:
+        return await self.mirror.hotspots(since, limit)
 
     async def rate(self, ticket_id: str, rating: str, comment: str = "") -> Ticket:
         """Kept in the mirror only: GeoReport has no satisfaction rating."""

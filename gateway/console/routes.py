@@ -919,6 +919,26 @@ async def department_report(
          "done_rate": t.done / t.filed if t.filed else None} for t in found]}
 
 
+HOTSPOT_DAYS = (7, 30)  # 热点诉求: a week's or a month's, each against the one before
+
+
+@api.get("/hotspots")
+async def hotspots(user: SupervisorDep, request: Request, now: NowDep, days: int = 7) -> dict[str, Any]:
+    """热点诉求: the kinds of matter of the last ``days`` against the ``days`` before (环比), and the
+    spots reported again and again (two or more tickets, repeats included), the most first."""
+    if days not in HOTSPOT_DAYS:
+        raise BadInput(f"统计期间只能是{'、'.join(f'近{d}天' for d in HOTSPOT_DAYS)}")
+    console = _console(request)
+    if console.rt.tickets is None:
+        return {"days": days, "categories": [], "places": []}
+    since = now - timedelta(days=days)
+    trends = await console.rt.tickets.category_trends(since, now)
+    spots = await console.rt.tickets.hotspots(since)
+    return {"days": days,
+            "categories": [{**t.model_dump(), "change": t.change} for t in trends],
+            "places": [{**h.model_dump(exclude={"latest"}), "latest": h.latest.timestamp()} for h in spots]}
+
+
 async def _knowledge_use(console: ConsoleState, days: int = USAGE_DAYS) -> dict[str, Any]:
     """The knowledge base's answers over the last ``days`` Beijing days: per entry, how often the bot
     gave it and how often the citizen said it solved the matter or not (most given first). An entry

@@ -856,6 +856,23 @@ def test_operator_gathers_a_burst_of_repeats_into_one_ticket(live_gateway: str, 
         listed = page.locator("#ld-actions .merged-list li button.link")
         expect(listed).to_have_count(2)
         assert set(listed.all_inner_texts()) == others
+
+        # 热点诉求 (班长视图): the three reports of one estate, two merged, one still to do; its
+        # name opens them in 工单查询
+        _create_operator(settings, "banzhang", "supervisor", "李班长")
+        page.locator("#logout").click()
+        expect(page.locator("#login-submit")).to_be_visible()
+        _login(page, base, "banzhang")
+        page.locator("#tab-super").click()
+        expect(page.locator("#s-hot-categories tr").first.locator("td").nth(1)).to_have_text("3")
+        expect(page.locator("#s-hot-categories tr").first.locator("td").nth(3)).to_have_text("新增")  # none the week before
+        spot = page.locator("#s-hot-places tr", has_text="米兰春天")
+        expect(spot.locator("td").nth(2)).to_have_text("3")  # 反映
+        expect(spot.locator("td").nth(3)).to_have_text("1")  # 未办结: the main
+        spot.locator("button").click()
+        expect(page.locator("#lq")).to_have_value("米兰春天")
+        expect(page.locator("#lq-days")).to_have_value("7")
+        expect(page.locator("#lq-results tr")).to_have_count(3)
         assert dialogs == [] and errors == []
     finally:
         context.close()

@@ -1048,6 +1048,48 @@ async def test_department_tallies_count_each_unit_a_ticket_names_with_what_it_is
     assert [t.department for t in await ledger.department_tallies(TicketQuery(since=start), limit=1)] == [city]
 
 
+async def test_category_trends_count_a_period_against_the_one_before(ledger: LocalLedger, clock: FakeClock) -> None:
+    """热点诉求: the kinds of matter of a week, the most first, each with the week before's count (环比)."""
+    lamps, noise, wage = ["城乡建设", "城市建设和市政管理"], ["环境保护", "噪音污染"], ["劳动和社会保障", "劳动关系"]
+    week = timedelta(days=7)
+    start = clock.now
+    for i, category in enumerate([noise, noise, lamps]):  # the week before
+        await ledger.file(draft(f"web:b{i}", category=category), f"b{i}")
+    clock.advance(days=7)
+    for i, category in enumerate([lamps, lamps, lamps, noise, wage, ["城乡建设"]]):  # this week
+        await ledger.file(draft(f"web:t{i}", category=category), f"t{i}")
+    await ledger.file(draft("web:none"), "none")  # no category: not a kind
+    trends = await ledger.category_trends(start + week, start + 2 * week)
+    assert [(t.category, t.filed, t.before) for t in trends] == [
+        (lamps, 3, 1), (wage, 1, 0), (["城乡建设"], 1, 0), (noise, 1, 2)]  # ties by name
+    assert trends[0].change == 2.0 and trends[3].change == -0.5 and trends[2].change is None  # new: no 环比
+    assert [t.category for t in await ledger.category_trends(start + week, start + 2 * week, limit=1)] == [lamps]
+    assert await ledger.category_trends(start + 2 * week, start + 3 * week) == []  # nothing filed yet: not the week before's
+
+
+async def test_hotspots_are_the_spots_reported_again_and_again(ledger: LocalLedger, clock: FakeClock) -> None:
+    """热点诉求: spots two or more of the period's tickets are about, every report counted (a repeat
+    merged into another too), with how many are still to do there."""
+    def at(place: str, kind: str = "城乡建设") -> TicketDraft:
+        return draft("web:x", category=[kind], location=LocationInfo(text=place, parts={"community": place}))
+
+    start = clock.now
+    await ledger.file(at("米兰春天"), "old")  # before the period
+    clock.advance(days=2)
+    lamp = [await ledger.file(at("米兰春天"), f"lamp{i}") for i in range(3)]
+    await ledger.file(at("米兰春天", "环境保护"), "noise")  # the same estate, another matter: once only
+    road = [await ledger.file(at("书院路"), f"road{i}") for i in range(2)]
+    await ledger.file(at("融城苑"), "once")
+    await ledger.merge(lamp[1].ticket_id, lamp[0].ticket_id)
+    for status in ("accepted", "resolved"):
+        await ledger.set_status(road[0].ticket_id, status)
+    spots = await ledger.hotspots(start + timedelta(days=1))
+    assert [(h.place, h.kind, h.filed, h.open) for h in spots] == [("米兰春天", "城乡建设", 3, 2), ("书院路", "城乡建设", 2, 1)]
+    assert spots[1].latest == (await ledger.get(road[1].ticket_id)).created_at
+    assert len(await ledger.hotspots(start)) == 2 and (await ledger.hotspots(start))[0].filed == 4  # the old one too
+    assert await ledger.hotspots(clock.now + timedelta(minutes=1)) == []
+
+
 # -- 并单 ----------------------------------------------------------------------------------------
 
 

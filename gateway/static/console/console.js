@@ -710,14 +710,55 @@
     $("lq-due-soon-label").title = within;
     if (!hours) $("lq-due-soon").checked = false;
   }
-  function lookupLate(overdue, dueSoon, urged, status, repeated, department, days) {  // a card: every ticket it counts, in 工单查询
+  function lookupLate(overdue, dueSoon, urged, status, repeated, department, days, words) {  // a card: every ticket it counts, in 工单查询
     show("lookup");
-    $("lq").value = ""; $("lq-status").value = status || ""; $("lq-channel").value = ""; $("lq-urgent").checked = false;
+    $("lq").value = words || ""; $("lq-status").value = status || ""; $("lq-channel").value = ""; $("lq-urgent").checked = false;
     $("lq-rating").value = ""; $("lq-reviewed").checked = false; $("lq-repeated").checked = !!repeated;
     $("lq-department").value = department || "";
     $("lq-overdue").checked = overdue; $("lq-due-soon").checked = dueSoon; $("lq-urged").checked = !!urged;
     $("lq-days").value = days || "0";
     searchTickets(false);
+  }
+  // 热点诉求: the kinds of matter against the period before (环比), and the spots reported again and again
+  function emptyRow(tb, cols) {
+    var none = el("tr");
+    var td = el("td", "muted", "暂无");
+    td.colSpan = cols;
+    none.appendChild(td);
+    tb.appendChild(none);
+  }
+  function loadHotspots() {
+    var days = $("s-hot-days").value;
+    api("GET", "/hotspots?days=" + days).then(function (d) {
+      var cats = $("s-hot-categories");
+      cats.textContent = "";
+      if (!d.categories.length) emptyRow(cats, 4);
+      d.categories.forEach(function (r) {
+        var tr = el("tr");
+        var change = r.change === null ? "新增" : (r.change > 0 ? "+" : "") + percent(r.change);
+        [r.category.join(" / "), r.filed, r.before, change].forEach(function (v, i) {
+          var td = el("td", "", v);
+          if (i === 3 && (r.change === null || r.change >= 0.5)) td.className = "alert";  // new or rising fast
+          tr.appendChild(td);
+        });
+        cats.appendChild(tr);
+      });
+      var places = $("s-hot-places");
+      places.textContent = "";
+      if (!d.places.length) emptyRow(places, 5);
+      d.places.forEach(function (r) {
+        var tr = el("tr");
+        var name = el("td");
+        var open = el("button", "link", r.place);
+        open.type = "button";
+        open.title = "查看近" + days + "天提到“" + r.place + "”的工单";
+        open.addEventListener("click", function () { lookupLate(false, false, false, "", false, "", days, r.place); });
+        name.appendChild(open);
+        tr.appendChild(name);
+        [r.kind || "未分类", r.filed, r.open, dateTime(r.latest)].forEach(function (v) { tr.appendChild(el("td", "", v)); });
+        places.appendChild(tr);
+      });
+    }).catch(function (e) { toast(e.message, true); });
   }
   // 承办单位考核: per unit (主办 or 协办) of the period's tickets; its name opens them in 工单查询
   function loadDepartments() {
@@ -726,13 +767,7 @@
     api("GET", "/departments?days=" + days).then(function (d) {
       var tb = $("s-departments");
       tb.textContent = "";
-      if (!d.departments.length) {
-        var none = el("tr");
-        var td = el("td", "muted", "暂无");
-        td.colSpan = 10;
-        none.appendChild(td);
-        tb.appendChild(none);
-      }
+      if (!d.departments.length) emptyRow(tb, 10);
       d.departments.forEach(function (r) {
         var tr = el("tr");
         var name = el("td");
@@ -793,7 +828,7 @@
       });
     }).catch(function (e) { toast(e.message, true); });
     loadDead();
-    if (Date.now() - (loadDepartments.at || 0) > 60000) loadDepartments();  // it reads the period's tickets
+    if (Date.now() - (loadDepartments.at || 0) > 60000) { loadDepartments(); loadHotspots(); }  // they read the period's tickets
     api("GET", "/audit?limit=200").then(function (d) {
       var tb = $("s-audit");
       tb.textContent = "";
@@ -1603,6 +1638,7 @@
     $("btn-dead-refresh").addEventListener("click", loadDead);
     $("s-dept-days").addEventListener("change", loadDepartments);
     $("btn-dept-refresh").addEventListener("click", loadDepartments);
+    $("s-hot-days").addEventListener("change", loadHotspots);
     $("lookup-form").addEventListener("submit", function (ev) { ev.preventDefault(); searchTickets(false); });
     $("lq-department").addEventListener("focus", function () { loadRouting().catch(function () {}); });
     $("lq-more").addEventListener("click", function () { searchTickets(true); });

@@ -1,12 +1,13 @@
-"""承办单位考核 over the console's API: per unit the period's tickets name, what it finished, let
-run late or sent back, and how citizens judged it."""
+"""The 班长视图's reports over the console's API: 承办单位考核 (per unit the period's tickets name,
+what it finished, let run late or sent back, and how citizens judged it) and 热点诉求 (the kinds of
+matter against the period before, the spots reported again and again)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ticket_client import TicketDraft
+from ticket_client import LocationInfo, TicketDraft
 
 
 def draft(key: str, departments: list[str]) -> TicketDraft:
@@ -41,3 +42,32 @@ async def test_the_report_counts_each_unit_of_the_periods_tickets(app: Any, cons
     assert refused.status_code == 400 and "近7天、近30天、近90天" in refused.json()["detail"]
     operator = await console_login("li")
     assert (await operator.get("/departments")).status_code == 403  # supervisors' figures
+
+
+async def test_hotspots_show_the_weeks_kinds_against_the_week_before_and_the_spots_reported_again(
+    app: Any, console_login: Any
+) -> None:
+    tickets = app.state.runtime.tickets
+    lamps = ["城乡建设", "城市建设和市政管理"]
+
+    def at(key: str, place: str, category: list[str]) -> TicketDraft:
+        return TicketDraft(channel="web", conversation_key=f"web:{key}", description="小区门口路灯坏了一个星期",
+                           category=category, location=LocationInfo(text=place, parts={"community": place}))
+
+    for i in range(3):
+        await tickets.file(at(f"l{i}", "米兰春天", lamps), f"h-l{i}")
+    await tickets.file(at("n", "融城苑", ["环境保护", "噪音污染"]), "h-n")
+    boss = await console_login("boss", "supervisor")
+    found = (await boss.get("/hotspots")).json()
+    assert found["days"] == 7
+    assert [(c["category"], c["filed"], c["before"], c["change"]) for c in found["categories"]] == [
+        (lamps, 3, 0, None), (["环境保护", "噪音污染"], 1, 0, None)]  # nothing the week before: 新增
+    assert [(p["place"], p["kind"], p["filed"], p["open"]) for p in found["places"]] == [("米兰春天", "城乡建设", 3, 3)]
+    assert abs(found["places"][0]["latest"] - datetime.now(UTC).timestamp()) < 60
+    app.state.console.clock = lambda: datetime.now(UTC) + timedelta(days=10)  # a week on: they were the week before
+    later = (await boss.get("/hotspots", params={"days": 7})).json()
+    assert [(c["filed"], c["before"]) for c in later["categories"]] == [] and later["places"] == []
+    month = (await boss.get("/hotspots", params={"days": 30})).json()
+    assert [c["filed"] for c in month["categories"]] == [3, 1] and len(month["places"]) == 1
+    assert (await boss.get("/hotspots", params={"days": 90})).status_code == 400
+    assert (await (await console_login("li")).get("/hotspots")).status_code == 403
