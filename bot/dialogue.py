@@ -16,7 +16,7 @@ from rapidfuzz.distance import OSA
 
 from bot.handoff import HandoffRules, asks_for_person, asks_to_withdraw, is_angry, normalized, same_complaint
 from bot.state import MAX_ATTACHMENTS, MAX_QUEUED, Answered, ConversationState, Draft, Mode, Place, Supplement
-from bot.texts import say, status_name, texts
+from bot.texts import period_words, say, status_name, texts
 from channels.base import InboundMessage
 from config.workdays import BEIJING
 from nlu.base import Location, NluBackend, Parse
@@ -36,6 +36,7 @@ from nlu.subject import MAX_LEN, with_place
 from ticket_client import deadlines
 from ticket_client.base import (
     MAX_INFO_NOTE,
+    URGE_QUIET,
     FollowUpKind,
     LocationInfo,
     NoteRefused,
@@ -143,8 +144,10 @@ class Bot:
         popular: Callable[[], Sequence[str]] | None = None,
         supplement_window: timedelta = SUPPLEMENT_WINDOW,
         departments: DepartmentMap | None = None,
+        urge_quiet: timedelta = URGE_QUIET,
     ) -> None:
         self.tickets = tickets
+        self.urge_quiet = urge_quiet  # HOTLINE_URGE_QUIET_HOURS, as the ticket client keeps it: told when standing
         # settles the 属地 units of a ticket (属地街道办事处 → 洞井街道办事处) by the place confirmed
         self.departments = departments or DepartmentMap.shipped()
         self.supplement_window = supplement_window  # HOTLINE_SUPPLEMENT_DAYS
@@ -745,6 +748,7 @@ class Bot:
             title=_short_title(urged.ticket),
             count=len(urged.ticket.urges),
             at=_day_and_time(urged.at),
+            quiet=period_words(self.urge_quiet),
         )
         return Reply(text=said + "\n" + self._line(urged.ticket), ticket_id=ticket.ticket_id)
 

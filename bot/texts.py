@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,17 @@ def receipt(ticket_id: str, department: str, due: str = "") -> str:
     if department:
         return say("ticket_filed", ticket_id=ticket_id, department=department, due=line)
     return say("ticket_filed_no_department", ticket_id=ticket_id, due=line)
+
+
+def period_words(period: timedelta) -> str:
+    """A quiet period as a citizen says it: 一天, 两天, 3天, 12小时, 30分钟."""
+    minutes = round(period.total_seconds() / 60)
+    if minutes and minutes % (24 * 60) == 0:
+        days = minutes // (24 * 60)
+        return {1: "一天", 2: "两天"}.get(days, f"{days}天")
+    if minutes % 60 == 0:
+        return f"{minutes // 60}小时"
+    return f"{minutes}分钟"
 
 
 def status_name(status: str) -> str:

@@ -283,6 +283,9 @@ class Settings(BaseSettings):
     # 补充: "补充一下，…" goes to the citizen's open ticket filed within this many days (older ones:
     # the words are read as a new matter, 疑似重复 of the old one if it is about the same spot)
     supplement_days: float = Field(default=7, gt=0, le=366)
+    # 催办: a second urge of one ticket within this many hours is not recorded again; the citizen
+    # (and the operator logging a caller's) is told when the first was. 0: every urge is recorded.
+    urge_quiet_hours: float = Field(default=24, ge=0, le=720)
 
     # The coordinate system of every location the gateway hands on (tickets, the console): the one
     # the ticket platform's map uses. Channels' coordinates are converted on arrival (WeChat sends

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from ticket_client.base import (
@@ -104,15 +105,15 @@ def make_client(settings: Settings) -> TicketClient:
 
     Connects to nothing yet; ValueError naming the setting when the backend's settings are wrong.
     """
+    ledger = LocalLedger(settings.effective_database_url, prefix=settings.ticket_prefix,
+                         urge_quiet=timedelta(hours=settings.urge_quiet_hours))
     if settings.ticket_backend == "local":
-        return LocalLedger(settings.effective_database_url, prefix=settings.ticket_prefix)
+        return ledger
     if settings.ticket_backend == "open311":
         from ticket_client.open311 import Open311Client, Open311Config
 
         config = Open311Config.from_settings(settings)
-        return Open311Client(
-            LocalLedger(settings.effective_database_url, prefix=settings.ticket_prefix), config
-        )
+        return Open311Client(ledger, config)
     raise ValueError(
         f"unknown ticket backend HOTLINE_TICKET_BACKEND={settings.ticket_backend!r}; known: local, open311"
     )

@@ -169,7 +169,8 @@ class FollowUp(BaseModel):
     note: str = ""
 
 
-# one urge a ticket a day is recorded: the next "催一下" within it is told the first stands
+# one urge a ticket a day is recorded: the next "催一下" within it is told the first stands (the
+# default of LocalLedger's ``urge_quiet``: HOTLINE_URGE_QUIET_HOURS)
 URGE_QUIET = timedelta(hours=24)
 MAX_URGE_NOTE = 200  # the citizen's words kept with an urge (a chat turn; the rest is in the conversation)
 MAX_INFO_NOTE = 1000  # a 补充 is read by whoever handles the ticket: a chat turn or two
@@ -269,7 +270,7 @@ class Ticket(TicketDraft):
 
 class Urged(BaseModel):
     """What ``urge`` did: ``recorded`` a new urge at ``at``, or found one made at ``at`` standing
-    (within ``URGE_QUIET``). ``ticket`` as it is now, its urges included."""
+    (within the ledger's quiet period, ``URGE_QUIET`` unless set). ``ticket`` as it is now, its urges included."""
 
     ticket: Ticket
     recorded: bool
@@ -526,7 +527,7 @@ class TicketClient(Protocol):
 
     async def urge(self, ticket_id: str, note: str, key: str = "") -> Urged:
         """Record the citizen's 催办 of an open ticket, in their words (cut to MAX_URGE_NOTE), unless
-        one was recorded within URGE_QUIET (then that one stands). ``key`` (the message's id): the
+        one was recorded within the quiet period (URGE_QUIET unless set; then that one stands). ``key`` (the message's id): the
         same key again returns what the first call recorded, as recorded. NoteRefused when the
         ticket is resolved or closed; TicketNotFound."""
         ...

@@ -256,7 +256,9 @@ class LocalLedger:
         *,
         prefix: str = "12345",
         clock: Callable[[], datetime] = utcnow,
+        urge_quiet: timedelta = URGE_QUIET,
     ) -> None:
+        self._urge_quiet = urge_quiet  # a second 催办 within it is told the first stands (0: each recorded)
         url = async_url(database_url)
         self.prefix = prefix
         self._clock = clock
@@ -815,7 +817,7 @@ class LocalLedger:
                 if row.status in ("resolved", "closed"):
                     raise NoteRefused(f"工单 {ticket_id} 已办结，无需催办")
                 last = max((f.at for f in row.followups if f.kind == "urge"), default=None)
-                if last is not None and now - last < URGE_QUIET:
+                if last is not None and now - last < self._urge_quiet:
                     return Urged(ticket=self._to_ticket(row), recorded=False, at=last)
                 row.followups.append(FollowUpRow(kind="urge", at=now, note=note.strip()[:MAX_URGE_NOTE], key=key or None))
                 await session.flush()

@@ -23,7 +23,7 @@ from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from redis.exceptions import RedisError
 
-from bot.texts import texts
+from bot.texts import period_words, texts
 from channels.base import WellFormedStr
 from channels.media import file_response, find, media_roots
 from gateway import filing, keys, metrics
@@ -523,7 +523,7 @@ async def ticket_note(ticket_id: str, body: ProgressIn, user: UserDep, request: 
 @api.post("/tickets/{ticket_id}/urge")
 async def ticket_urge(ticket_id: str, body: UrgeIn, user: UserDep, request: Request) -> dict[str, Any]:
     """来电催办: a citizen presses for a ticket by phone; the operator records it as the bot records
-    one said in a chat (one a day: a second within it is told when the first was; 409 once the
+    one said in a chat (one a day, HOTLINE_URGE_QUIET_HOURS: a second within it is told when the first was; 409 once the
     ticket is done). The citizen hears nothing of it on their channel: they are on the phone."""
     console = _console(request)
     try:
@@ -536,6 +536,7 @@ async def ticket_urge(ticket_id: str, body: UrgeIn, user: UserDep, request: Requ
     await audit.record(console.redis, user.name, "ticket.urge", urged.ticket.conversation_key, ticket_id=ticket_id,
                        recorded=urged.recorded)
     return {"recorded": urged.recorded, "at": urged.at.timestamp(),
+            "quiet": period_words(timedelta(hours=console.rt.settings.urge_quiet_hours)),  # 一天: how long one stands
             "ticket": convs.ticket_detail(urged.ticket, console.rt.settings)}
 
 

@@ -678,6 +678,14 @@ async def test_an_urge_is_put_on_the_ticket_and_said_with_how_it_stands(ledger: 
     assert "催办" not in texts(turn) and len((await ledger.get(ref.ticket_id)).urges) == 1
 
 
+async def test_an_urge_standing_is_told_with_the_centres_quiet_period(ledger: LocalLedger) -> None:
+    """HOTLINE_URGE_QUIET_HOURS=12: the second urge within it is told 同一工单12小时内催办一次即可."""
+    citizen = Citizen(Bot(ledger, get_backend(), urge_quiet=timedelta(hours=12)))
+    await citizen.files_a_ticket(ledger)
+    assert "已为您催办" in texts(await citizen.says("怎么还没人来修啊"))  # the ledger's own quiet period (a day)
+    assert "同一工单12小时内催办一次即可" in texts(await citizen.says("催一下"))
+
+
 async def test_an_urge_naming_no_ticket_asks_which_of_several(ledger: LocalLedger) -> None:
     citizen = Citizen(Bot(ledger, get_backend()))
     first = await citizen.files_a_ticket(ledger)

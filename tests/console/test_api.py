@@ -952,6 +952,7 @@ async def test_an_operator_records_a_callers_urge_once_a_day(
     assert [f["note"] for f in r.json()["ticket"]["followups"]] == ["（坐席登记）市民来电，路灯仍未修复"]
     again = await li.post(f"/tickets/{ticket_id}/urge", json={})
     assert again.status_code == 200 and not again.json()["recorded"] and again.json()["at"] == r.json()["at"]
+    assert again.json()["quiet"] == "一天"  # HOTLINE_URGE_QUIET_HOURS, as the console says it
     assert len((await rt.tickets.get(ticket_id)).urges) == 1
     boss = await console_login("boss", "supervisor")
     entries = (await boss.get("/audit?limit=20")).json()["entries"]

@@ -776,7 +776,8 @@ async def test_unopenable_sqlite_is_platform_unavailable(tmp_path: Path) -> None
 
 
 async def test_make_client_builds_the_local_ledger(tmp_path: Path) -> None:
-    settings = Settings(_env_file=None, data_dir=tmp_path / "data", ticket_prefix="0571")  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, data_dir=tmp_path / "data", ticket_prefix="0571",  # type: ignore[call-arg]
+                        urge_quiet_hours=0)
     await migrate(settings.effective_database_url)
     assert (tmp_path / "data" / "ledger.sqlite3").exists()
     client = make_client(settings)
@@ -784,6 +785,8 @@ async def test_make_client_builds_the_local_ledger(tmp_path: Path) -> None:
         assert isinstance(client, LocalLedger)
         ref = await client.file(draft(), "k")
         assert ref.ticket_id.startswith("0571-")
+        await client.urge(ref.ticket_id, "催一下")  # HOTLINE_URGE_QUIET_HOURS=0: each urge recorded
+        assert (await client.urge(ref.ticket_id, "再催一下")).recorded
     finally:
         await client.close()
 
@@ -845,6 +848,21 @@ async def test_an_urge_is_recorded_once_a_day_and_never_told_as_news(ledger: Loc
     ticket = await ledger.get(ref.ticket_id)
     assert ticket.history[-1].kind == "status" and len(ticket.urges) == 2  # the last step stays the last
     assert await ledger.abandon("urged") is None  # an urged ticket is known: never forgotten
+
+
+async def test_the_urge_quiet_period_is_the_centres(database_url: str, clock: FakeClock) -> None:
+    """HOTLINE_URGE_QUIET_HOURS: 12 hours lets the second urge of the day count; 0, every one."""
+    await migrate(database_url)
+    async with LocalLedger(database_url, clock=clock, urge_quiet=timedelta(hours=12)) as ledger:
+        ref = await ledger.file(draft("web:q"), "quiet")
+        assert (await ledger.urge(ref.ticket_id, "催一下")).recorded
+        clock.advance(hours=11, minutes=59)
+        assert not (await ledger.urge(ref.ticket_id, "再催一下")).recorded
+        clock.advance(minutes=1)
+        assert (await ledger.urge(ref.ticket_id, "还没人来")).recorded
+    async with LocalLedger(database_url, clock=clock, urge_quiet=timedelta(0)) as ledger:
+        assert (await ledger.urge(ref.ticket_id, "又催")).recorded
+        assert len((await ledger.urge(ref.ticket_id, "又催")).ticket.urges) == 4
 
 
 async def test_a_done_ticket_takes_no_urge(ledger: LocalLedger) -> None:

@@ -1400,7 +1400,7 @@
     btn.addEventListener("click", function () {
       api("POST", "/tickets/" + encodeURIComponent(t.ticket_id) + "/urge", { note: note.value }).then(function (d) {
         toast(d.recorded ? "已登记催办（该工单第" + d.ticket.urges + "次催办）"
-          : "该工单已于 " + dateTime(d.at) + " 催办，一天内不重复登记");
+          : "该工单已于 " + dateTime(d.at) + " 催办，" + d.quiet + "内不重复登记");
         showTicket(t.ticket_id);
       }).catch(function (e) { toast(e.message, true); });
     });
