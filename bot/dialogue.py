@@ -113,6 +113,7 @@ class Turn(BaseModel):
     mode: Mode | None = None  # set when the conversation changes hands
     handoff_reason: str = ""
     rated: bool = False  # the pending satisfaction survey was answered
+    asked_solved: str | None = None  # the ticket whose 解决情况 the citizen was just asked (回访's second question)
     # a knowledge base answer given ("answered") or judged by the citizen ("solved", "unsolved"):
     # (entry id, outcome), which the gateway counts
     knowledge: tuple[str, str] | None = None
@@ -166,7 +167,12 @@ class Bot:
         mode: Mode = "bot",
         pending_rating: str | None = None,
         rules: HandoffRules | None = None,
+        pending_solved: str | None = None,
     ) -> Turn:
+        """One citizen turn. ``pending_rating``: the ticket whose 回访 survey waits for an answer;
+        ``pending_solved``: the ticket whose 解决情况 the previous turn asked (answered now or never)."""
+        if pending_solved and (solved := solved_answer(msg.text)) is not None:
+            return await self._solved(msg, state, mode, pending_solved, solved, rules or HandoffRules())
         turn = await self._turn(msg, parse, state, mode, pending_rating, rules)
         if not turn.attachments_taken:
             _keep_attachments(turn, msg)  # whoever answers, a photo of the problem goes with its ticket
@@ -441,10 +447,38 @@ class Bot:
             return turn
         await self.tickets.rate(ticket_id, rating)
         turn.rated = True
-        key = "rating_unsatisfied" if rating == "不满意" else "rating_thanks"
-        turn.replies.append(Reply(text=say(key, rating=rating)))
+        thanks = Reply(text=say("rating_unsatisfied" if rating == "不满意" else "rating_thanks", rating=rating))
+        if (said := solved_answer(msg.text)) is not None:  # "没解决" (不满意), "解决了挺满意": answered already
+            await self.tickets.mark_solved(ticket_id, said)
+        else:  # the second question (解决率), in the same message (one mail, not two): its answer is
+            # read first in the next turn, whoever has the conversation then
+            thanks = Reply(text=thanks.text + "\n" + say("ask_solved"), buttons=list(SURVEY_BUTTONS), ticket_id=ticket_id)
+            turn.asked_solved = ticket_id
+        turn.replies.append(thanks)
         if rating == "不满意" and rules.on_unsatisfied:
             turn.mode, turn.handoff_reason = "waiting", "unsatisfied"
+        return turn
+
+    async def _solved(
+        self, msg: InboundMessage, state: ConversationState, mode: Mode, ticket_id: str, solved: bool,
+        rules: HandoffRules,
+    ) -> Turn:
+        """The 回访's second answer, 已解决 or 未解决, recorded on the ticket, by its writer only (as a
+        rating). In a person's hands the bot says nothing (they read it); 未解决 with the bot puts
+        the conversation in their queue, as 不满意 does (``HOTLINE_HANDOFF_ON_UNSATISFIED``)."""
+        turn = Turn(state=state.model_copy(deep=True))
+        if msg.meta.get("sender_verified") == "no":
+            turn.replies.append(Reply(text=say("rating_unverified")))
+            return turn
+        try:
+            await self.tickets.mark_solved(ticket_id, solved)
+        except TicketNotFound:  # withdrawn since: nothing to record it on
+            return turn
+        if mode == "operator":
+            return turn
+        if not solved and mode != "waiting" and rules.on_unsatisfied:
+            return _handoff(turn, "unsolved", rules)  # 已记录您反映的问题尚未解决。已为您转接人工客服…
+        turn.replies.append(Reply(text=say("solved_thanks" if solved else "unsolved_noted"), ticket_id=ticket_id))
         return turn
 
     # --- steps ----------------------------------------------------------------------------
@@ -1029,6 +1063,26 @@ def _take_place(draft: Draft, place: Place) -> None:
 def _contact(text: str) -> str:
     m = MOBILE.search(text)
     return m.group() if m else ""
+
+
+SURVEY_BUTTONS = ("已解决", "未解决")
+# 解决情况 as citizens answer the 回访's second question, in a short turn (a long one describes the
+# matter again: read as such). Not the knowledge base's SOLVED / UNSOLVED, which judge an answer.
+SURVEY_UNSOLVED = re.compile(r"(没|未|沒|不)(有|能|得到|完全|彻底)*(被)?解决|(还|依然|仍然?)(存)?在|还没(修)?好|没修好|老样子|没人(管|来)"
+                      r"|部分解决|解决了?(一)?部分")
+SURVEY_SOLVED = re.compile(r"解决(了|啦|咯)?|修好了|处理好了|弄好了|好了")
+SURVEY_MAX = 15
+
+
+def solved_answer(text: str) -> bool | None:
+    """已解决 (True), 未解决 (False), or no answer to 是否已经解决 (None): a turn of at most
+    SURVEY_MAX characters that says so; the negative read first (没解决 holds 解决)."""
+    said = re.sub(r"[\s，。！!？?、,.~～]+", "", text)
+    if not said or len(said) > SURVEY_MAX:
+        return None
+    if SURVEY_UNSOLVED.search(said):
+        return False
+    return True if SURVEY_SOLVED.search(said) else None
 
 
 def _rating_of(text: str, parse: Parse) -> str | None:

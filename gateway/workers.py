@@ -90,7 +90,8 @@ class InboundHandler:
                     context = parse_context(state, conv.get("pending_rating"), msg.title or "", msg.conversation_key)
                     parse = rt.nlu.parse(msg.text, context)
                     turn = await rt.bot.handle(
-                        msg, parse, state, mode, conv.get("pending_rating"), rules=self.rules  # type: ignore[arg-type]
+                        msg, parse, state, mode, conv.get("pending_rating"), rules=self.rules,  # type: ignore[arg-type]
+                        pending_solved=conv.get("pending_solved"),
                     )
                     faults.crash_point("inbound_before_commit")
                     pipe.multi()
@@ -118,6 +119,10 @@ class InboundHandler:
             pipe.hset(conv_key, mapping={"mode": turn.mode, "handoff_reason": turn.handoff_reason, "mode_at": now})
         if turn.rated:
             pipe.hdel(conv_key, "pending_rating")
+        if turn.asked_solved:  # the 回访's second question: answered in the next turn, or never
+            pipe.hset(conv_key, "pending_solved", turn.asked_solved)
+        else:
+            pipe.hdel(conv_key, "pending_solved")
         if turn.followup == "urge":  # the live queue marks a citizen pressing for their ticket
             pipe.hset(conv_key, "urged_at", now)
         if turn.knowledge is not None:  # counted with the turn, once: the 班长视图's 知识库答复

@@ -247,6 +247,7 @@ class Ticket(TicketDraft):
     history: list[StatusChange] = Field(default_factory=list)
     rating: str | None = None
     rating_comment: str = ""
+    solved: bool | None = None  # 解决情况, the 回访's second answer: 已解决 / 未解决 / not given
     platform_request_id: str | None = None  # the ticket platform's own number (open311 backend)
     followups: list[FollowUp] = Field(default_factory=list)  # 催办 and 补充, oldest first
     revisions: list[Revision] = Field(default_factory=list)  # operators' 更正 and 改派, oldest first
@@ -369,6 +370,8 @@ class DepartmentTally(BaseModel):
     returned: int = 0  # 退回待改派: sent back by their department, waiting to go out again
     urged: int = 0  # 催办未办结: pressed for by the citizen and still open
     ratings: dict[str, int] = Field(default_factory=dict)  # 满意 / 基本满意 / 不满意 → count
+    solved: int = 0  # 解决情况 given: 已解决
+    unsolved: int = 0  # 未解决
 
     @property
     def rated(self) -> int:
@@ -379,6 +382,12 @@ class DepartmentTally(BaseModel):
         """满意率 of its rated tickets: (满意 + 基本满意) / rated (None before any rating)."""
         good = self.ratings.get("满意", 0) + self.ratings.get("基本满意", 0)
         return good / self.rated if self.rated else None
+
+    @property
+    def solved_rate(self) -> float | None:
+        """解决率: 已解决 / the tickets whose citizen said (None before any said)."""
+        said = self.solved + self.unsolved
+        return self.solved / said if said else None
 
 
 class CategoryTrend(BaseModel):
@@ -410,7 +419,8 @@ class Summary(BaseModel):
     """How the hotline did since a moment: what came in, what was finished, how citizens judged it.
 
     The ratings are those of the tickets *resolved* in the period (the 回访 of that work):
-    参评率 = rated / resolved, 满意率 = (满意 + 基本满意) / rated, the figures 12345 centres report.
+    参评率 = rated / resolved, 满意率 = (满意 + 基本满意) / rated, 解决率 = 已解决 / those who said
+    whether it was solved: the figures 12345 centres report.
     """
 
     since: datetime
@@ -420,10 +430,18 @@ class Summary(BaseModel):
     urged: int = 0  # tickets a citizen pressed for (催办) in the period, whenever they were filed
     redispatched: int = 0  # tickets sent out again (改派) in the period after their department returned them
     merged: int = 0  # 并单: repeats merged into another ticket in the period (and still merged)
+    solved: int = 0  # of the tickets resolved in the period, those whose citizen said 已解决
+    unsolved: int = 0  # … and 未解决
 
     @property
     def rated(self) -> int:
         return sum(self.ratings.values())
+
+    @property
+    def solved_rate(self) -> float | None:
+        """解决率: share of the citizens who said whether it was solved that said 已解决."""
+        said = self.solved + self.unsolved
+        return self.solved / said if said else None
 
     @property
     def satisfaction(self) -> float | None:
@@ -518,6 +536,11 @@ class TicketClient(Protocol):
     async def set_status(self, ticket_id: str, status: str, note: str = "") -> Ticket: ...
 
     async def rate(self, ticket_id: str, rating: str, comment: str = "") -> Ticket: ...
+
+    async def mark_solved(self, ticket_id: str, solved: bool) -> Ticket:
+        """Record the 回访's second answer, whether the problem was solved (已解决 / 未解决); a later
+        answer replaces an earlier one. TicketNotFound."""
+        ...
 
     async def add_note(self, ticket_id: str, note: str) -> Ticket:
         """Record a progress note (办理进展) the citizen hears, the status unchanged: a row of the

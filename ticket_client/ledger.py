@@ -156,10 +156,9 @@ def _contains(column: Any, word: str) -> Any:
     return column.icontains(word, autoescape=True)
 
 
-# A ticket's columns as ``scan`` reads them (a Ticket ignores the primary key ``id``).
-_SCANNED_NAMES = ("id", "ticket_id", "channel", "conversation_key", "contact", "title", "description", "category",
-                  "request_type", "urgent", "location", "departments", "attachments", "status", "created_at",
-                  "updated_at", "rating", "rating_comment", "merged_into")
+# A ticket's columns as ``scan`` reads them: every field of a Ticket that is a column of its row (a
+# field added to both is read without a word here), and the primary key ``id``, which a Ticket ignores.
+_SCANNED_NAMES = ("id", *(name for name in Ticket.model_fields if name in TicketRow.__table__.columns))
 _SCANNED = tuple(getattr(TicketRow, name) for name in _SCANNED_NAMES)
 
 
@@ -372,6 +371,7 @@ class LocalLedger:
             updated_at=row.updated_at,
             rating=row.rating,
             rating_comment=row.rating_comment,
+            solved=row.solved,
             platform_request_id=row.link.request_id if row.link is not None else None,
             merged_into=row.merged_into,
             followups=[FollowUp(kind=f.kind, at=f.at, note=f.note) for f in row.followups],
@@ -675,7 +675,8 @@ class LocalLedger:
 
         columns = [func.count(TicketRow.id), tally(unit == TicketRow.departments[0].as_string()),
                    tally(TicketRow.status.in_(DONE)), tally(late), tally(TicketRow.status == "returned"),
-                   tally(urged), *(tally(TicketRow.rating == r) for r in RATINGS)]
+                   tally(urged), tally(TicketRow.solved.is_(True)), tally(TicketRow.solved.is_(False)),
+                   *(tally(TicketRow.rating == r) for r in RATINGS)]
         async with self._edge("counting tickets by department"), self._read_sessions() as session:
             rows = await session.execute(
                 select(unit, *columns).select_from(TicketRow).join(units, true())
@@ -683,9 +684,9 @@ class LocalLedger:
                 .order_by(func.count(TicketRow.id).desc(), unit).limit(limit)
             )
             return [DepartmentTally(department=name, filed=filed, primary=primary, done=done, overdue=overdue,
-                                    returned=returned, urged=pressed,
+                                    returned=returned, urged=pressed, solved=yes, unsolved=no,
                                     ratings={r: int(n) for r, n in zip(RATINGS, rated, strict=True) if n})
-                    for name, filed, primary, done, overdue, returned, pressed, *rated in rows]
+                    for name, filed, primary, done, overdue, returned, pressed, yes, no, *rated in rows]
 
     async def open_at(self, spots: Sequence[Spot], since: datetime) -> dict[Spot, int]:
         """See ``TicketClient.open_at``: one grouped count through the place's index."""
@@ -780,6 +781,16 @@ class LocalLedger:
                 row.rating = rating
                 row.rating_comment = comment
                 row.updated_at = now
+                await session.flush()
+                return self._to_ticket(row)
+
+    async def mark_solved(self, ticket_id: str, solved: bool) -> Ticket:
+        """Record whether the citizen says the problem was solved (see ``TicketClient.mark_solved``)."""
+        async with self._edge("recording whether a ticket was solved"):
+            async with self._writing() as session:
+                row = await self._row(session, ticket_id, lock=True)
+                row.solved = solved
+                row.updated_at = self._now()
                 await session.flush()
                 return self._to_ticket(row)
 
@@ -1197,6 +1208,12 @@ class LocalLedger:
                 .group_by(TicketRow.rating)
             )
             counts = {rating: int(n) for rating, n in rated.all()}
+            said = await session.execute(
+                select(TicketRow.solved, func.count())
+                .where(TicketRow.id.in_(resolved_ids), TicketRow.solved.is_not(None))
+                .group_by(TicketRow.solved)
+            )
+            solved = {bool(answer): int(n) for answer, n in said.all()}
             urged = await session.scalar(
                 select(func.count(func.distinct(FollowUpRow.ticket_pk)))
                 .where(FollowUpRow.kind == "urge", FollowUpRow.at >= since)
@@ -1214,6 +1231,8 @@ class LocalLedger:
                 urged=int(urged or 0),
                 redispatched=int(redispatched or 0),
                 merged=int(merged or 0),
+                solved=solved.get(True, 0),
+                unsolved=solved.get(False, 0),
             )
 
     async def correction_counts(self, since: datetime) -> list[CorrectionCount]:

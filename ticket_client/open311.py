@@ -585,6 +585,10 @@ class Open311Client:
         """Kept in the mirror only: GeoReport has no satisfaction rating."""
         return await self.mirror.rate(ticket_id, rating, comment)
 
+    async def mark_solved(self, ticket_id: str, solved: bool) -> Ticket:
+        """Kept in the mirror only, as the rating: GeoReport has no place for it."""
+        return await self.mirror.mark_solved(ticket_id, solved)
+
     async def summary(self, since: datetime) -> Summary:
         """From the mirror, which holds the ratings the platform has no place for."""
         return await self.mirror.summary(since)

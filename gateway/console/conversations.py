@@ -332,6 +332,7 @@ def ticket_detail(t: Ticket, settings: Settings | None = None, now: datetime | N
         "description": t.description, "request_type": t.request_type,
         "location": t.location.text, "departments": t.departments, "attachments": len(t.attachments),
         "rating_comment": t.rating_comment,
+        "solved": t.solved,  # 解决情况, the 回访's second answer: true 已解决, false 未解决, null not given
         # the citizen's 催办 and 补充 in their words: 办理记录 shows them among the steps
         "followups": followup_views(t),
         "additions": len(t.additions),

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 COLUMNS = ("工单编号", "平台编号", "受理时间", "渠道", "标题", "分类", "诉求类型", "紧急", "地点",
-           "承办部门", "状态", "办理时限", "超期", "即将超期", "催办次数", "评价", "并入工单", "疑似重复")
+           "承办部门", "状态", "办理时限", "超期", "即将超期", "催办次数", "评价", "并入工单", "疑似重复", "解决情况")
 LIMIT = 1_000_000  # rows of one export: Excel opens at most 1,048,576
 PAGE = 500  # tickets read from the ledger at a time
 CUT = "（仅导出了最新的{n}条：请缩小受理时间或筛选条件后分次导出）"
@@ -69,6 +69,7 @@ def row(t: Ticket, settings: Settings, names: dict[str, str], now: datetime, rep
         "、".join(t.departments), STATUS_LABELS.get(t.status, t.status), beijing(due) if due else "",
         "是" if deadlines.overdue(t, due, now) else "", "是" if deadlines.due_soon(t, due, now, settings) else "",
         len(t.urges) or "", t.rating or "", t.merged_into or "", repeats or "",
+        "" if t.solved is None else "已解决" if t.solved else "未解决",
     ]
 
 

@@ -866,6 +866,8 @@ async def stats(user: SupervisorDep, request: Request, now_at: NowDep) -> dict[s
                 "resolved": found.resolved, "rated": found.rated, "ratings": found.ratings,
                 "satisfaction": found.satisfaction, "response_rate": found.response_rate,
                 "urged": found.urged, "redispatched": found.redispatched, "merged": found.merged,
+                # 解决率: of the citizens who said whether the work resolved in the period solved it
+                "solved": found.solved, "unsolved": found.unsolved, "solved_rate": found.solved_rate,
             })
         month = await console.rt.tickets.correction_counts(midnight - timedelta(days=29))
         for name in ("category", "departments"):
@@ -916,7 +918,7 @@ async def department_report(
         TicketQuery(since=now - timedelta(days=days), time_limits=late.get("time_limits", []),
                     from_redispatch=bool(late.get("from_redispatch"))), limit)
     return {"days": days, "departments": [
-        {**t.model_dump(), "rated": t.rated, "satisfaction": t.satisfaction,
+        {**t.model_dump(), "rated": t.rated, "satisfaction": t.satisfaction, "solved_rate": t.solved_rate,
          "done_rate": t.done / t.filed if t.filed else None} for t in found]}
 
 

@@ -24,13 +24,19 @@ class Citizen:
         self.sender = sender
         self.state = ConversationState()
         self.pending_rating: str | None = None
+        self.pending_solved: str | None = None  # the 回访's second question, asked by the last turn
+        self.mode = "bot"  # who has the conversation: set by a test (the bot's handoffs are not followed)
         self.nlu = get_backend()
 
     async def says(self, text: str, **extra: object) -> Turn:
         msg = InboundMessage(channel="web", channel_message_id=text, sender=self.sender, text=text, **extra)  # type: ignore[arg-type]
         parse = self.nlu.parse(text, parse_context(self.state, self.pending_rating))  # as the gateway does
-        turn = await self.bot.handle(msg, parse, self.state, "bot", self.pending_rating)
+        turn = await self.bot.handle(msg, parse, self.state, self.mode, self.pending_rating,  # type: ignore[arg-type]
+                                     pending_solved=self.pending_solved)
         self.state = turn.state
+        self.pending_solved = turn.asked_solved  # as the gateway keeps it: for the next turn only
+        if turn.rated:  # answered: the survey waits no more
+            self.pending_rating = None
         return turn
 
 
@@ -166,6 +172,59 @@ async def test_rating_after_resolution(ledger: LocalLedger) -> None:
     turn = await citizen.says("基本满意")
     assert turn.rated and "基本满意" in texts(turn)
     assert (await ledger.get(ref.ticket_id)).rating == "基本满意"
+    # the 回访's second question: whether the problem was solved (解决率)
+    assert turn.replies[0].text.endswith("\n" + say("ask_solved")) and turn.replies[0].buttons == ["已解决", "未解决"]
+    assert turn.asked_solved == ref.ticket_id
+    turn = await citizen.says("已经解决了，谢谢")
+    assert texts(turn) == say("solved_thanks") and turn.mode is None and turn.asked_solved is None
+    assert (await ledger.get(ref.ticket_id)).solved is True
+    turn = await citizen.says("没解决")  # asked once: a second answer is no answer (read as any other words)
+    assert (await ledger.get(ref.ticket_id)).solved is True and turn.replies[0].text != say("unsolved_noted")
+
+
+async def test_a_rating_that_says_whether_it_was_solved_is_not_asked_again(ledger: LocalLedger) -> None:
+    citizen = Citizen(Bot(ledger, get_backend()))
+    ref = await citizen.files_a_ticket(ledger)
+    await citizen.is_surveyed(ledger, ref.ticket_id)
+    turn = await citizen.says("没解决")  # the survey's answer: 不满意, and 未解决 with it
+    assert turn.rated and (await ledger.get(ref.ticket_id)).rating == "不满意"
+    assert (await ledger.get(ref.ticket_id)).solved is False and turn.asked_solved is None
+    assert say("ask_solved") not in texts(turn)
+
+
+async def test_unsolved_goes_to_a_person_and_an_answer_in_their_hands_is_recorded_silently(ledger: LocalLedger) -> None:
+    """未解决 with the bot: the conversation goes to the operators' queue (as 不满意 does). After
+    不满意 it is there already: the answer is recorded, and the bot, a person's now, says only that."""
+    citizen = Citizen(Bot(ledger, get_backend()))
+    ref = await citizen.files_a_ticket(ledger)
+    await citizen.is_surveyed(ledger, ref.ticket_id)
+    await citizen.says("满意")
+    turn = await citizen.says("还没解决")
+    assert (turn.mode, turn.handoff_reason) == ("waiting", "unsolved") and "尚未解决" in texts(turn)
+    assert (await ledger.get(ref.ticket_id)).solved is False
+
+    unhappy = Citizen(Bot(ledger, get_backend()), sender="s2")
+    other = await unhappy.files_a_ticket(ledger)
+    await unhappy.is_surveyed(ledger, other.ticket_id)
+    assert (await unhappy.says("不满意")).mode == "waiting"
+    unhappy.mode = "waiting"
+    turn = await unhappy.says("问题依然存在")
+    assert texts(turn) == say("unsolved_noted") and turn.mode is None  # waiting still, not handed again
+    assert (await ledger.get(other.ticket_id)).solved is False
+    unhappy.pending_solved, unhappy.mode = other.ticket_id, "operator"  # an operator took it meanwhile
+    turn = await unhappy.says("已解决")
+    assert turn.replies == [] and (await ledger.get(other.ticket_id)).solved is True
+
+
+@pytest.mark.parametrize("answer", ["小区门口的路灯又坏了，晚上一片漆黑没人管，希望尽快派人来修", "查询进度"])
+async def test_words_that_are_no_answer_to_the_second_question_are_read_as_usual(ledger: LocalLedger, answer: str) -> None:
+    citizen = Citizen(Bot(ledger, get_backend()))
+    ref = await citizen.files_a_ticket(ledger)
+    await citizen.is_surveyed(ledger, ref.ticket_id)
+    await citizen.says("满意")
+    turn = await citizen.says(answer)
+    assert (await ledger.get(ref.ticket_id)).solved is None and say("solved_thanks") not in texts(turn)
+    assert citizen.pending_solved is None  # the question is not asked again
 
 
 async def test_unsatisfied_goes_to_a_person_as_the_citizen_is_told(ledger: LocalLedger) -> None:
@@ -173,7 +232,8 @@ async def test_unsatisfied_goes_to_a_person_as_the_citizen_is_told(ledger: Local
     ref = await citizen.files_a_ticket(ledger)
     await citizen.is_surveyed(ledger, ref.ticket_id)
     turn = await citizen.says("不满意")
-    assert turn.rated and texts(turn) == say("rating_unsatisfied", rating="不满意")  # 工作人员会进一步跟进
+    # 工作人员会进一步跟进, and the second question, whose answer the person who follows it up reads
+    assert turn.rated and texts(turn) == say("rating_unsatisfied", rating="不满意") + "\n" + say("ask_solved")
     assert (turn.mode, turn.handoff_reason) == ("waiting", "unsatisfied")
     assert (await ledger.get(ref.ticket_id)).rating == "不满意"
 

@@ -26,6 +26,7 @@ async def letter(
     title: str = "",
     state: ConversationState | None = None,
     pending_rating: str | None = None,
+    pending_solved: str | None = None,
     **extra: object,
 ) -> Turn:
     state = state or ConversationState()
@@ -39,7 +40,7 @@ async def letter(
         **extra,  # type: ignore[arg-type]
     )
     parse = get_backend().parse(text, parse_context(state, pending_rating, title))
-    return await bot.handle(msg, parse, state, "bot", pending_rating)
+    return await bot.handle(msg, parse, state, "bot", pending_rating, pending_solved=pending_solved)
 
 
 async def test_a_post_is_filed_at_once_with_its_own_title(ledger: LocalLedger) -> None:
@@ -110,8 +111,13 @@ async def test_only_a_verified_sender_rates(ledger: LocalLedger) -> None:
     assert not forged.rated and forged.file is None and texts(forged) == say("rating_unverified")
     assert (await ledger.get(ref.ticket_id)).rating is None
     turn = await letter(bot, "满意", pending_rating=ref.ticket_id, meta={"sender_verified": "yes"})
-    assert turn.rated and texts(turn) == say("rating_thanks", rating="满意")
+    # in the thanks, one mail: 请回复“已解决”或“未解决”, which a mail can answer too
+    assert turn.rated and texts(turn) == say("rating_thanks", rating="满意") + "\n" + say("ask_solved")
     assert (await ledger.get(ref.ticket_id)).rating == "满意"
+    forged = await letter(bot, "已解决", pending_solved=ref.ticket_id, meta={"sender_verified": "no"})
+    assert texts(forged) == say("rating_unverified") and (await ledger.get(ref.ticket_id)).solved is None
+    turn = await letter(bot, "已解决", pending_solved=ref.ticket_id, meta={"sender_verified": "yes"})
+    assert texts(turn) == say("solved_thanks") and (await ledger.get(ref.ticket_id)).solved is True
 
 
 async def test_an_unverified_sender_still_files_and_asks(ledger: LocalLedger) -> None:

@@ -665,7 +665,7 @@ def test_operator_redispatches_a_returned_ticket_and_confirms_another(
         expect(page.locator("#login-submit")).to_be_visible()  # the logout's own reload first
         _login(page, base, "banzhang")
         page.locator("#tab-super").click()
-        expect(page.locator("#s-service tr").first.locator("td").nth(8)).to_have_text("1")  # 改派工单
+        expect(page.locator("#s-service tr").first.locator("td").nth(9)).to_have_text("1")  # 改派工单
         expect(page.locator("#s-fix-departments tr")).to_have_count(1)
         expect(page.locator("#s-fix-departments tr")).to_contain_text("供电公司")
         expect(page.locator("#s-fix-category")).to_contain_text("暂无")  # 城乡建设 stayed 城乡建设

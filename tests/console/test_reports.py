@@ -23,6 +23,7 @@ async def test_the_report_counts_each_unit_of_the_periods_tickets(app: Any, cons
     for status in ("accepted", "resolved"):
         await tickets.set_status(done.ticket_id, status)
     await tickets.rate(done.ticket_id, "不满意")
+    await tickets.mark_solved(done.ticket_id, False)  # 未解决, the 回访's second answer
     await tickets.set_status(sent_back.ticket_id, "returned")
     later = datetime.now(UTC) + timedelta(days=40)  # past 15 working days: the open ones are late
     app.state.console.clock = lambda: later
@@ -35,6 +36,12 @@ async def test_the_report_counts_each_unit_of_the_periods_tickets(app: Any, cons
     street = rows["洞井街道办事处"]
     assert (street["filed"], street["primary"], street["done"], street["overdue"], street["returned"]) == (3, 1, 1, 2, 1)
     assert street["done_rate"] == 1 / 3 and street["rated"] == 1 and street["satisfaction"] == 0.0
+    assert (street["unsolved"], street["solved_rate"]) == (1, 0.0) and rows["生态环境局"]["solved_rate"] is None
+    month = (await boss.get("/stats")).json()["service"][-1]  # 服务质量 (30 days, the work resolved in it)
+    assert (month["solved"], month["unsolved"], month["solved_rate"]) == (0, 1, 0.0)
+    assert (await boss.get(f"/tickets/{done.ticket_id}")).json()["ticket"]["solved"] is False
+    exported = (await boss.get("/tickets.csv")).text.lstrip("\ufeff").splitlines()
+    assert exported[0].endswith(",解决情况") and sum(line.endswith(",未解决") for line in exported) == 1
     assert rows["城市管理和综合执法局"]["overdue"] == 0 and rows["城市管理和综合执法局"]["satisfaction"] == 0.0
     assert rows["生态环境局"]["satisfaction"] is None  # nobody rated it: no figure, not 0%
     assert (await boss.get("/departments", params={"days": 30})).json()["departments"] == []  # filed before

@@ -71,6 +71,25 @@ async def test_conversation_files_ticket_and_hears_status(client: httpx.AsyncCli
     assert "已派单" in update["text"] and "A3区城管局" in update["text"]
 
 
+async def test_the_survey_asks_whether_it_was_solved_after_the_rating(client: httpx.AsyncClient) -> None:
+    """回访: 满意 is thanked and followed by the second question, whose buttons answer it; the
+    answer is on the ticket (解决率), and the question is not left hanging for later words."""
+    session = await new_session(client)
+    ticket_id, cursor = await file_ticket(client, session)
+    for status in ("accepted", "resolved"):
+        r = await client.post(f"/api/admin/tickets/{ticket_id}/status", json={"status": status}, headers=ADMIN)
+        assert r.status_code == 200, r.text
+    _, cursor = await wait_for_events(client, session, lambda e: e["type"] == "survey", after=cursor)
+    await say(client, session, "满意")
+    events, cursor = await wait_for_events(client, session, lambda e: "是否已经解决" in e.get("text", ""), after=cursor)
+    asked = next(e for e in events if "是否已经解决" in e.get("text", ""))
+    assert asked["buttons"] == ["已解决", "未解决"]
+    await say(client, session, "已解决")
+    await wait_for_events(client, session, lambda e: "问题已经解决" in e.get("text", ""), after=cursor)
+    ticket = (await client.get(f"/api/admin/tickets/{ticket_id}", headers=ADMIN)).json()
+    assert ticket["rating"] == "满意" and ticket["solved"] is True
+
+
 async def test_a_progress_note_reaches_the_citizen_once_without_a_survey(client: httpx.AsyncClient) -> None:
     """A department's interim answer (阶段性答复) while the ticket stays in progress: the citizen
     hears it once as 办理进展, the status stays, and no survey follows."""

@@ -109,7 +109,7 @@ async def test_migrate_from_empty_to_head_matches_models(database_url: str) -> N
                 "platform_state",
                 "ticket_followups",
             } <= tables
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0009"
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0010"
             diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
             assert diff == [], f"models and migrations disagree: {diff}"
     finally:
@@ -865,6 +865,27 @@ async def test_the_urge_quiet_period_is_the_centres(database_url: str, clock: Fa
         assert len((await ledger.urge(ref.ticket_id, "又催")).ticket.urges) == 4
 
 
+async def test_whether_it_was_solved_is_kept_and_counted_for_the_work_of_the_period(
+    ledger: LocalLedger, clock: FakeClock
+) -> None:
+    """解决情况, the 回访's second answer: kept on the ticket (a later answer replaces it) and counted,
+    as the ratings are, for the tickets resolved in the period (解决率)."""
+    start = clock.now
+    refs = [await ledger.file(draft(f"web:s{i}"), f"s{i}") for i in range(4)]
+    for ref in refs[:3]:
+        for status in ("accepted", "resolved"):
+            await ledger.set_status(ref.ticket_id, status)
+    assert (await ledger.get(refs[0].ticket_id)).solved is None  # not asked yet
+    assert (await ledger.mark_solved(refs[0].ticket_id, False)).solved is False
+    assert (await ledger.mark_solved(refs[0].ticket_id, True)).solved is True  # said again: the later stands
+    await ledger.mark_solved(refs[1].ticket_id, False)
+    summary = await ledger.summary(start)
+    assert (summary.resolved, summary.solved, summary.unsolved, summary.solved_rate) == (3, 1, 1, 0.5)
+    assert (await ledger.summary(clock.now + timedelta(minutes=1))).solved_rate is None
+    with pytest.raises(TicketNotFound):
+        await ledger.mark_solved("12345-20200101-000001", True)
+
+
 async def test_a_done_ticket_takes_no_urge(ledger: LocalLedger) -> None:
     ref = await ledger.file(draft("web:alice"), "done")
     for status in ("accepted", "resolved"):
@@ -1048,6 +1069,7 @@ async def test_department_tallies_count_each_unit_a_ticket_names_with_what_it_is
     for status in ("accepted", "resolved"):
         await ledger.set_status(lamp.ticket_id, status)
     await ledger.rate(lamp.ticket_id, "基本满意")
+    await ledger.mark_solved(lamp.ticket_id, False)
     await ledger.set_status(noise.ticket_id, "returned")
     await ledger.urge(late.ticket_id, "怎么还没人来")
     clock.advance(days=20)
@@ -1057,6 +1079,8 @@ async def test_department_tallies_count_each_unit_a_ticket_names_with_what_it_is
     by = {t.department: t for t in tallies}
     assert (by[city].filed, by[city].primary, by[city].done, by[city].returned) == (2, 1, 1, 1)
     assert by[city].ratings == {"基本满意": 1} and by[city].satisfaction == 1.0
+    assert (by[city].solved, by[city].unsolved, by[city].solved_rate) == (0, 1, 0.0)  # 解决率
+    assert by[green].solved_rate is None  # nobody said
     assert (by[street].filed, by[street].primary, by[street].overdue, by[street].urged) == (2, 1, 1, 1)
     assert by[city].overdue == 1  # the returned noise is open and late; the resolved lamp is not
     assert (by[green].filed, by[green].primary, by[green].returned, by[green].rated) == (1, 1, 1, 0)

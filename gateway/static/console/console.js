@@ -7,7 +7,8 @@
   var REASONS = {
     citizen_asked: "市民要求人工", nlu_unsure: "机器人未能理解", urgent: "紧急诉求",
     angry: "市民情绪激动", repeated: "重复反映", withdraw: "市民要求撤单", operator: "坐席主动接管",
-    filing_failed: "工单未能登记", unsatisfied: "市民不满意"
+    filing_failed: "工单未能登记", unsatisfied: "市民不满意",
+    unsolved: "问题未解决"
   };
   var FROM = { citizen: "市民", bot: "机器人", operator: "人工客服", system: "系统", note: "内部备注" };
   var STATUS = {
@@ -767,7 +768,7 @@
     api("GET", "/departments?days=" + days).then(function (d) {
       var tb = $("s-departments");
       tb.textContent = "";
-      if (!d.departments.length) emptyRow(tb, 10);
+      if (!d.departments.length) emptyRow(tb, 11);
       d.departments.forEach(function (r) {
         var tr = el("tr");
         var name = el("td");
@@ -777,7 +778,8 @@
         open.addEventListener("click", function () { lookupLate(false, false, false, "", false, r.department, days); });
         name.appendChild(open);
         tr.appendChild(name);
-        [r.filed, r.primary, r.done, percent(r.done_rate), r.overdue, r.returned, r.urged, r.rated, percent(r.satisfaction)]
+        [r.filed, r.primary, r.done, percent(r.done_rate), r.overdue, r.returned, r.urged, r.rated, percent(r.satisfaction),
+          percent(r.solved_rate)]
           .forEach(function (v, i) {
             var td = el("td", "", v);
             if ((i === 4 || i === 5) && v > 0) td.className = "alert";  // late or sent back: what to press on
@@ -852,7 +854,7 @@
     tb.textContent = "";
     rows.forEach(function (r) {
       var tr = el("tr");
-      [r.label, r.filed, r.resolved, r.rated, percent(r.response_rate), percent(r.satisfaction),
+      [r.label, r.filed, r.resolved, r.rated, percent(r.response_rate), percent(r.satisfaction), percent(r.solved_rate),
         (r.ratings["满意"] || 0) + " / " + (r.ratings["基本满意"] || 0) + " / " + (r.ratings["不满意"] || 0),
         r.urged || 0, r.redispatched || 0, r.merged || 0
       ].forEach(function (v) { tr.appendChild(el("td", "", v)); });
@@ -1139,7 +1141,8 @@
       ["承办部门", (t.departments || []).join("、") || "—"],
       ["问题描述", t.description],
       ["附件", t.attachments ? t.attachments + " 个" : ""],
-      ["市民评价", t.rating ? t.rating + (t.rating_comment ? "：" + t.rating_comment : "") : (t.status === "resolved" || t.status === "closed" ? "尚未评价" : "")]
+      ["市民评价", t.rating ? t.rating + (t.rating_comment ? "：" + t.rating_comment : "") : (t.status === "resolved" || t.status === "closed" ? "尚未评价" : "")],
+      ["解决情况", t.solved === true ? "已解决" : t.solved === false ? "未解决" : ""]
     ].forEach(function (pair) {
       if (!pair[1]) return;
       dl.appendChild(el("dt", "", pair[0]));

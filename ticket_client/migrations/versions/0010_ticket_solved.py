@@ -1,0 +1,29 @@
+"""解决情况: the citizen's answer to the 回访's second question, whether the problem was solved
+(``solved``: true 已解决, false 未解决, null not asked or not answered), for the centre's 解决率
+beside its 满意率. Nothing to fill in: tickets rated before were never asked.
+
+Revision ID: 0010
+Revises: 0009
+Create Date: 2026-11-29
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0010"
+down_revision: str | None = "0009"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.add_column("tickets", sa.Column("solved", sa.Boolean(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("tickets") as batch:
+        batch.drop_column("solved")
