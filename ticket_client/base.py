@@ -95,6 +95,7 @@ ChangeKind = Literal["status", "note"]
 
 Rating = Literal["满意", "基本满意", "不满意"]
 RATINGS: tuple[str, ...] = ("满意", "基本满意", "不满意")
+SOLVED_ANSWERS: dict[str, bool] = {"已解决": True, "未解决": False}  # 解决情况 as said and as kept
 
 
 Spot = tuple[str, str]  # (LocationInfo.place, first-level category): TicketDraft.spot
@@ -480,6 +481,7 @@ class TicketQuery(BaseModel):
     channel: str = ""  # one channel, or a prefix ending in ":" ("portal:" = every portal source)
     urgent: bool | None = None
     rating: str = ""  # 满意 / 基本满意 / 不满意, or "none": not rated yet
+    solved: str = ""  # 解决情况: 已解决 / 未解决, or "none": not said (the 未解决 ones, to do again)
     since: datetime | None = None
     until: datetime | None = None  # filed before this moment (a report's period: since ≤ filed < until)
     # 超期未办结 (``overdue``): still open (not resolved nor closed) and past one of ``time_limits``;

@@ -54,6 +54,7 @@ from ticket_client.base import (
     MAX_INFO_NOTE,
     MAX_URGE_NOTE,
     RATINGS,
+    SOLVED_ANSWERS,
     STATUSES,
     TRANSITIONS,
     URGE_QUIET,
@@ -573,6 +574,10 @@ class LocalLedger:
             conditions.append(TicketRow.rating.is_(None))
         elif query.rating:
             conditions.append(TicketRow.rating == query.rating)
+        if query.solved == "none":
+            conditions.append(TicketRow.solved.is_(None))
+        elif query.solved in SOLVED_ANSWERS:
+            conditions.append(TicketRow.solved.is_(SOLVED_ANSWERS[query.solved]))
         if query.since is not None:
             conditions.append(TicketRow.created_at >= query.since)
         if query.until is not None:

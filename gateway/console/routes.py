@@ -50,6 +50,7 @@ from ticket_client.base import (
     MAX_NOTE,
     MAX_URGE_NOTE,
     RATINGS,
+    SOLVED_ANSWERS,
     STATUSES,
     MergeRefused,
     NoteRefused,
@@ -643,6 +644,7 @@ def _ticket_query(
     channel: Annotated[str, Query(max_length=80)] = "",
     urgent: bool | None = None,
     rating: str = "",
+    solved: str = "",
     days: Annotated[int, Query(ge=0, le=3660)] = 0,
     overdue: bool = False,
     due_soon: bool = False,
@@ -656,10 +658,12 @@ def _ticket_query(
         raise BadInput(f"未知的工单状态“{status}”")
     if rating and rating not in (*RATINGS, "none"):
         raise BadInput(f"未知的评价“{rating}”")
+    if solved and solved not in (*SOLVED_ANSWERS, "none"):
+        raise BadInput(f"未知的解决情况“{solved}”（可选：已解决、未解决、none）")
     since = now - timedelta(days=days) if days else None
     # 已退回 is the 改派 worklist (the 退回待改派 card, N件待改派): a merged ticket is returned, and
     # sent out again, with its main, so it is left out there as in the count
-    return TicketQuery(text=q, status=status, channel=channel, urgent=urgent, rating=rating, since=since,
+    return TicketQuery(text=q, status=status, channel=channel, urgent=urgent, rating=rating, solved=solved, since=since,
                        urged=urged, reviewed=reviewed, department=department, main_only=status == "returned",
                        repeated_since=now - timedelta(days=merging.SIMILAR_DAYS) if repeated else None,
                        **deadlines.late_filter(_console(request).rt.settings, now, overdue=overdue, due_soon=due_soon))
@@ -703,7 +707,7 @@ async def export_tickets(user: SupervisorDep, request: Request, query: TicketQue
         try:
             await audit.record(console.redis, user.name, "ticket.export", "", rows=tally.rows, cut=tally.cut,
                                broken=tally.broken, q=mask_pii(query.text.strip()), status=query.status,
-                               rating=query.rating, overdue=query.overdue, due_soon=query.due_soon, urged=query.urged,
+                               rating=query.rating, solved=query.solved, overdue=query.overdue, due_soon=query.due_soon, urged=query.urged,
                                repeated=query.repeated_since is not None, department=query.department)
         except RedisError as err:
             log.error("export_unaudited", actor=user.name, rows=tally.rows, error=str(err))

@@ -40,6 +40,13 @@ async def test_the_report_counts_each_unit_of_the_periods_tickets(app: Any, cons
     month = (await boss.get("/stats")).json()["service"][-1]  # 服务质量 (30 days, the work resolved in it)
     assert (month["solved"], month["unsolved"], month["solved_rate"]) == (0, 1, 0.0)
     assert (await boss.get(f"/tickets/{done.ticket_id}")).json()["ticket"]["solved"] is False
+
+    async def found(solved: str) -> list[str]:
+        return [t["ticket_id"] for t in (await boss.get("/tickets", params={"solved": solved})).json()["tickets"]]
+
+    assert await found("未解决") == [done.ticket_id] and await found("已解决") == []  # 工单查询's 解决情况
+    assert len(await found("none")) == 2 and done.ticket_id not in await found("none")
+    assert (await boss.get("/tickets", params={"solved": "yes"})).status_code == 400
     exported = (await boss.get("/tickets.csv")).text.lstrip("\ufeff").splitlines()
     assert exported[0].endswith(",解决情况") and sum(line.endswith(",未解决") for line in exported) == 1
     assert rows["城市管理和综合执法局"]["overdue"] == 0 and rows["城市管理和综合执法局"]["satisfaction"] == 0.0

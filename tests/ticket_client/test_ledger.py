@@ -879,6 +879,9 @@ async def test_whether_it_was_solved_is_kept_and_counted_for_the_work_of_the_per
     assert (await ledger.mark_solved(refs[0].ticket_id, False)).solved is False
     assert (await ledger.mark_solved(refs[0].ticket_id, True)).solved is True  # said again: the later stands
     await ledger.mark_solved(refs[1].ticket_id, False)
+    assert [t.ticket_id for t in await ledger.search(TicketQuery(solved="未解决"))] == [refs[1].ticket_id]
+    assert [t.ticket_id for t in await ledger.search(TicketQuery(solved="已解决"))] == [refs[0].ticket_id]
+    assert len(await ledger.search(TicketQuery(solved="none"))) == 2
     summary = await ledger.summary(start)
     assert (summary.resolved, summary.solved, summary.unsolved, summary.solved_rate) == (3, 1, 1, 0.5)
     assert (await ledger.summary(clock.now + timedelta(minutes=1))).solved_rate is None

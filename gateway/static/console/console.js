@@ -714,7 +714,7 @@
   function lookupLate(overdue, dueSoon, urged, status, repeated, department, days, words) {  // a card: every ticket it counts, in 工单查询
     show("lookup");
     $("lq").value = words || ""; $("lq-status").value = status || ""; $("lq-channel").value = ""; $("lq-urgent").checked = false;
-    $("lq-rating").value = ""; $("lq-reviewed").checked = false; $("lq-repeated").checked = !!repeated;
+    $("lq-rating").value = ""; $("lq-solved").value = ""; $("lq-reviewed").checked = false; $("lq-repeated").checked = !!repeated;
     $("lq-department").value = department || "";
     $("lq-overdue").checked = overdue; $("lq-due-soon").checked = dueSoon; $("lq-urged").checked = !!urged;
     $("lq-days").value = days || "0";
@@ -1045,6 +1045,7 @@
     if ($("lq-repeated").checked) params.set("repeated", "true");
     if ($("lq-department").value.trim()) params.set("department", $("lq-department").value.trim());
     if ($("lq-rating").value) params.set("rating", $("lq-rating").value);
+    if ($("lq-solved").value) params.set("solved", $("lq-solved").value);
     return params;
   }
   function searchTickets(more) {
