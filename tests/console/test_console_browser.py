@@ -564,6 +564,53 @@ def test_operator_looks_a_ticket_up_and_moves_it_on(live_gateway: str, settings:
         context.close()
 
 
+def test_a_supervisor_finds_the_tickets_citizens_said_were_not_solved(
+    live_gateway: str, settings: Settings, browser: Any
+) -> None:
+    """回访 said 未解决: 工单查询's 解决情况 finds it, its detail says so, 服务质量 counts it (解决率)."""
+    from playwright.sync_api import expect
+
+    from tests.gateway.test_web_e2e import ADMIN
+    from ticket_client import LocalLedger
+
+    base = live_gateway.rstrip("/")
+    _create_operator(settings, "banzhang", "supervisor", "李班长")
+    unsolved, _ = _citizen_files(base)
+    other, _ = _citizen_files(base)
+    with httpx.Client(base_url=base, headers=ADMIN) as http:
+        for ticket_id in (unsolved, other):
+            for status in ("accepted", "resolved"):
+                assert http.post(f"/api/admin/tickets/{ticket_id}/status", json={"status": status}).status_code == 200
+
+    async def said() -> None:
+        async with LocalLedger(settings.effective_database_url) as ledger:
+            await ledger.rate(unsolved, "基本满意")
+            await ledger.mark_solved(unsolved, False)
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, said()).result()
+    errors: list[str] = []
+    dialogs: list[str] = []
+    context, page = _page(browser, errors, dialogs, viewport={"width": 1366, "height": 900})
+    try:
+        _login(page, base, "banzhang")
+        page.keyboard.press("Alt+S")
+        page.locator("#lq-solved").select_option("未解决")
+        page.locator("#lookup-form button[type=submit]").click()
+        expect(page.locator("#lq-results tr")).to_have_count(1)  # one match opens at once
+        expect(page.locator("#ld")).to_have_attribute("data-ticket-id", unsolved)
+        expect(page.locator("#ld-fields")).to_contain_text("解决情况未解决")
+        page.locator("#lq-solved").select_option("none")
+        page.locator("#lookup-form button[type=submit]").click()
+        expect(page.locator("#lq-results tr")).to_have_count(1)
+        expect(page.locator("#lq-results tr").first).to_have_attribute("data-ticket-id", other)
+        page.locator("#tab-super").click()
+        expect(page.locator("#s-service tr").first.locator("td").nth(6)).to_have_text("0%")  # 解决率 today
+        assert dialogs == [] and errors == []
+    finally:
+        context.close()
+
+
 def test_operator_redispatches_a_returned_ticket_and_confirms_another(
     live_gateway: str, settings: Settings, browser: Any
 ) -> None:
