@@ -491,6 +491,8 @@ class TicketQuery(BaseModel):
     urged: bool = False  # 催办未办结: urged by the citizen (any time) and still open
     reviewed: bool = False  # 已审核: an operator corrected or confirmed its classification
     department: str = Field(default="", max_length=40)  # 承办部门: one unit, 主办 or 协办 (a department's report)
+    # 分类: the tickets of this category or below it (["城乡建设"], ["城乡建设", "城市建设和市政管理"])
+    category: list[str] = Field(default_factory=list, max_length=3)
     merged_into: str = Field(default="", max_length=64)  # 并单: the tickets merged into this one
     main_only: bool = False  # leave out the tickets merged into another (counted once, by their main)
     place: str = Field(default="", max_length=PLACE_MAX)  # about this spot (LocationInfo.place): 疑似重复

@@ -574,6 +574,8 @@ class LocalLedger:
             conditions.append(TicketRow.rating.is_(None))
         elif query.rating:
             conditions.append(TicketRow.rating == query.rating)
+        for level, name in enumerate(query.category):  # this category or one below it
+            conditions.append(TicketRow.category[level].as_string() == name)
         if query.solved == "none":
             conditions.append(TicketRow.solved.is_(None))
         elif query.solved in SOLVED_ANSWERS:

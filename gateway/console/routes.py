@@ -652,6 +652,7 @@ def _ticket_query(
     reviewed: bool = False,
     repeated: bool = False,
     department: Annotated[str, Query(max_length=40)] = "",
+    category: Annotated[str, Query(max_length=130)] = "",
 ) -> TicketQuery:
     """工单查询's filters, as the lookup and its export take them."""
     if status and status not in STATUSES:
@@ -665,6 +666,7 @@ def _ticket_query(
     # sent out again, with its main, so it is left out there as in the count
     return TicketQuery(text=q, status=status, channel=channel, urgent=urgent, rating=rating, solved=solved, since=since,
                        urged=urged, reviewed=reviewed, department=department, main_only=status == "returned",
+                       category=[level.strip() for level in category.split("/") if level.strip()][:3],
                        repeated_since=now - timedelta(days=merging.SIMILAR_DAYS) if repeated else None,
                        **deadlines.late_filter(_console(request).rt.settings, now, overdue=overdue, due_soon=due_soon))
 
@@ -708,7 +710,8 @@ async def export_tickets(user: SupervisorDep, request: Request, query: TicketQue
             await audit.record(console.redis, user.name, "ticket.export", "", rows=tally.rows, cut=tally.cut,
                                broken=tally.broken, q=mask_pii(query.text.strip()), status=query.status,
                                rating=query.rating, solved=query.solved, overdue=query.overdue, due_soon=query.due_soon, urged=query.urged,
-                               repeated=query.repeated_since is not None, department=query.department)
+                               repeated=query.repeated_since is not None, department=query.department,
+                               category="/".join(query.category))
         except RedisError as err:
             log.error("export_unaudited", actor=user.name, rows=tally.rows, error=str(err))
 

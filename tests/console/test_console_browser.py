@@ -920,6 +920,11 @@ def test_operator_gathers_a_burst_of_repeats_into_one_ticket(live_gateway: str, 
         expect(page.locator("#lq")).to_have_value("米兰春天")
         expect(page.locator("#lq-days")).to_have_value("7")
         expect(page.locator("#lq-results tr")).to_have_count(3)
+        page.locator("#tab-super").click()  # a kind's tickets of the week, by 分类
+        page.locator("#s-hot-categories tr").first.locator("button").click()
+        expect(page.locator("#lq-category")).to_have_value("城乡建设")
+        expect(page.locator("#lq")).to_have_value("")
+        expect(page.locator("#lq-results tr")).to_have_count(3)
         assert dialogs == [] and errors == []
     finally:
         context.close()

@@ -77,6 +77,9 @@ async def test_hotspots_show_the_weeks_kinds_against_the_week_before_and_the_spo
     assert [(c["category"], c["filed"], c["before"], c["change"]) for c in found["categories"]] == [
         (lamps, 3, 0, None), (["环境保护", "噪音污染"], 1, 0, None)]  # nothing the week before: 新增
     assert [(p["place"], p["kind"], p["filed"], p["open"]) for p in found["places"]] == [("米兰春天", "城乡建设", 3, 3)]
+    lamp_tickets = (await boss.get("/tickets", params={"category": "城乡建设/城市建设和市政管理"})).json()["tickets"]
+    assert len(lamp_tickets) == 3  # a kind's tickets in 工单查询 (分类: it or below it)
+    assert len((await boss.get("/tickets", params={"category": "城乡建设"})).json()["tickets"]) == 3
     assert abs(found["places"][0]["latest"] - datetime.now(UTC).timestamp()) < 60
     app.state.console.clock = lambda: datetime.now(UTC) + timedelta(days=10)  # a week on: they were the week before
     later = (await boss.get("/hotspots", params={"days": 7})).json()

@@ -1109,6 +1109,10 @@ async def test_category_trends_count_a_period_against_the_one_before(ledger: Loc
         (lamps, 3, 1), (wage, 1, 0), (["城乡建设"], 1, 0), (noise, 1, 2)]  # ties by name
     assert trends[0].change == 2.0 and trends[3].change == -0.5 and trends[2].change is None  # new: no 环比
     assert [t.category for t in await ledger.category_trends(start + week, start + 2 * week, limit=1)] == [lamps]
+    # 工单查询 by a kind: that category or one below it
+    assert len(await ledger.search(TicketQuery(category=["城乡建设"]))) == 5  # 2 before, 3 this week (lamps + 1)
+    assert len(await ledger.search(TicketQuery(category=lamps))) == 4
+    assert len(await ledger.search(TicketQuery(category=["城乡建设", "住房保障"]))) == 0
     assert await ledger.category_trends(start + 2 * week, start + 3 * week) == []  # nothing filed yet: not the week before's
 
 

@@ -250,7 +250,7 @@
     var note = new window.Notification("12345 坐席工作台：" + (n - before) + " 件工单被承办单位退回", {
       body: "共 " + n + " 件待改派，点击查看", tag: "hotline-returned"
     });
-    note.onclick = function () { window.focus(); lookupLate(false, false, false, "returned"); note.close(); };
+    note.onclick = function () { window.focus(); lookupBy({ status: "returned" }); note.close(); };
   }
   function tone(urgent) {
     try {
@@ -711,13 +711,15 @@
     $("lq-due-soon-label").title = within;
     if (!hours) $("lq-due-soon").checked = false;
   }
-  function lookupLate(overdue, dueSoon, urged, status, repeated, department, days, words) {  // a card: every ticket it counts, in 工单查询
+  // a card or a report's row: every ticket it counts, in 工单查询, with only the filters ``by`` names
+  // ({overdue, dueSoon, urged, repeated, status, department, category, words, days}; all time unless days)
+  function lookupBy(by) {
     show("lookup");
-    $("lq").value = words || ""; $("lq-status").value = status || ""; $("lq-channel").value = ""; $("lq-urgent").checked = false;
-    $("lq-rating").value = ""; $("lq-solved").value = ""; $("lq-reviewed").checked = false; $("lq-repeated").checked = !!repeated;
-    $("lq-department").value = department || "";
-    $("lq-overdue").checked = overdue; $("lq-due-soon").checked = dueSoon; $("lq-urged").checked = !!urged;
-    $("lq-days").value = days || "0";
+    $("lq").value = by.words || ""; $("lq-status").value = by.status || ""; $("lq-channel").value = ""; $("lq-urgent").checked = false;
+    $("lq-rating").value = ""; $("lq-solved").value = ""; $("lq-reviewed").checked = false; $("lq-repeated").checked = !!by.repeated;
+    $("lq-department").value = by.department || ""; $("lq-category").value = by.category || "";
+    $("lq-overdue").checked = !!by.overdue; $("lq-due-soon").checked = !!by.dueSoon; $("lq-urged").checked = !!by.urged;
+    $("lq-days").value = by.days || "0";
     searchTickets(false);
   }
   // 热点诉求: the kinds of matter against the period before (环比), and the spots reported again and again
@@ -737,9 +739,16 @@
       d.categories.forEach(function (r) {
         var tr = el("tr");
         var change = r.change === null ? "新增" : (r.change > 0 ? "+" : "") + percent(r.change);
-        [r.category.join(" / "), r.filed, r.before, change].forEach(function (v, i) {
+        var kind = el("td");
+        var open = el("button", "link", r.category.join(" / "));
+        open.type = "button";
+        open.title = "查看近" + days + "天受理的此类工单";
+        open.addEventListener("click", function () { lookupBy({ category: r.category.join("/"), days: days }); });
+        kind.appendChild(open);
+        tr.appendChild(kind);
+        [r.filed, r.before, change].forEach(function (v, i) {
           var td = el("td", "", v);
-          if (i === 3 && (r.change === null || r.change >= 0.5)) td.className = "alert";  // new or rising fast
+          if (i === 2 && (r.change === null || r.change >= 0.5)) td.className = "alert";  // new or rising fast
           tr.appendChild(td);
         });
         cats.appendChild(tr);
@@ -753,7 +762,7 @@
         var open = el("button", "link", r.place);
         open.type = "button";
         open.title = "查看近" + days + "天提到“" + r.place + "”的工单";
-        open.addEventListener("click", function () { lookupLate(false, false, false, "", false, "", days, r.place); });
+        open.addEventListener("click", function () { lookupBy({ words: r.place, days: days }); });
         name.appendChild(open);
         tr.appendChild(name);
         [r.kind || "未分类", r.filed, r.open, dateTime(r.latest)].forEach(function (v) { tr.appendChild(el("td", "", v)); });
@@ -775,7 +784,7 @@
         var open = el("button", "link", r.department);
         open.type = "button";
         open.title = "查看" + r.department + "近" + days + "天受理的工单";
-        open.addEventListener("click", function () { lookupLate(false, false, false, "", false, r.department, days); });
+        open.addEventListener("click", function () { lookupBy({ department: r.department, days: days }); });
         name.appendChild(open);
         tr.appendChild(name);
         [r.filed, r.primary, r.done, percent(r.done_rate), r.overdue, r.returned, r.urged, r.rated, percent(r.satisfaction),
@@ -1044,6 +1053,7 @@
     if ($("lq-reviewed").checked) params.set("reviewed", "true");
     if ($("lq-repeated").checked) params.set("repeated", "true");
     if ($("lq-department").value.trim()) params.set("department", $("lq-department").value.trim());
+    if ($("lq-category").value.trim()) params.set("category", $("lq-category").value.trim());
     if ($("lq-rating").value) params.set("rating", $("lq-rating").value);
     if ($("lq-solved").value) params.set("solved", $("lq-solved").value);
     return params;
@@ -1645,9 +1655,10 @@
     $("s-hot-days").addEventListener("change", loadHotspots);
     $("lookup-form").addEventListener("submit", function (ev) { ev.preventDefault(); searchTickets(false); });
     $("lq-department").addEventListener("focus", function () { loadRouting().catch(function () {}); });
+    $("lq-category").addEventListener("focus", function () { loadRouting().catch(function () {}); });
     $("lq-more").addEventListener("click", function () { searchTickets(true); });
     $("lq-export").addEventListener("click", exportTickets);
-    $("card-overdue").addEventListener("click", function () { lookupLate(true, false); });  // 超期未办结
+    $("card-overdue").addEventListener("click", function () { lookupBy({ overdue: true }); });  // 超期未办结
     $("ka-q").addEventListener("input", renderKnowledgeAdmin);
     $("ka-origin").addEventListener("change", renderKnowledgeAdmin);
     $("ka-new").addEventListener("click", newEntry);
@@ -1657,11 +1668,11 @@
     $("ka-save").addEventListener("click", saveEntry);
     $("ka-remove").addEventListener("click", removeEntry);
     $("ka-restore").addEventListener("click", restoreEntry);
-    $("card-due-soon").addEventListener("click", function () { lookupLate(false, true); });  // 即将超期
-    $("card-urged").addEventListener("click", function () { lookupLate(false, false, true); });  // 催办未办结
-    $("card-returned").addEventListener("click", function () { lookupLate(false, false, false, "returned"); });  // 退回待改派
-    $("card-repeated").addEventListener("click", function () { lookupLate(false, false, false, "", true); });  // 疑似重复
-    $("returned-badge").addEventListener("click", function () { lookupLate(false, false, false, "returned"); });
+    $("card-due-soon").addEventListener("click", function () { lookupBy({ dueSoon: true }); });  // 即将超期
+    $("card-urged").addEventListener("click", function () { lookupBy({ urged: true }); });  // 催办未办结
+    $("card-returned").addEventListener("click", function () { lookupBy({ status: "returned" }); });  // 退回待改派
+    $("card-repeated").addEventListener("click", function () { lookupBy({ repeated: true }); });  // 疑似重复
+    $("returned-badge").addEventListener("click", function () { lookupBy({ status: "returned" }); });
     $("btn-save-canned").addEventListener("click", function () {
       var items = $("canned-edit").value.split("\n").map(function (x) { return x.trim(); }).filter(Boolean);
       act(api("PUT", "/canned", { items: items }), "常用语已保存").then(loadCanned);
