@@ -357,7 +357,32 @@ class PlatformMisconfigured(TicketError, ValueError):
     """The platform and the settings disagree; the message names the setting to fix."""
 
 
-class DepartmentTally(BaseModel):
+class Verdicts(BaseModel):
+    """What citizens said in the 回访 of some tickets: their ratings and whether it was solved."""
+
+    ratings: dict[str, int] = Field(default_factory=dict)  # 满意 / 基本满意 / 不满意 → count
+    solved: int = 0  # 解决情况 said: 已解决
+    unsolved: int = 0  # 未解决
+
+    @property
+    def rated(self) -> int:
+        return sum(self.ratings.values())
+
+    @property
+    def satisfaction(self) -> float | None:
+        """满意率: share of the ratings that are 满意 or 基本满意 (None before any rating)."""
+        good = self.ratings.get("满意", 0) + self.ratings.get("基本满意", 0)
+        return good / self.rated if self.rated else None
+
+    @property
+    def solved_rate(self) -> float | None:
+        """解决率: share of the citizens who said whether it was solved that said 已解决 (None
+        before any said)."""
+        said = self.solved + self.unsolved
+        return self.solved / said if said else None
+
+
+class DepartmentTally(Verdicts):
     """How one unit handled the tickets filed in a period that name it (承办单位考核): what it was
     given, what it finished, what is late or was sent back, how citizens judged it. A ticket counts
     for each unit it names, 主办 or 协办 (as 工单查询's 承办部门 finds it); a repeat merged into
@@ -370,25 +395,6 @@ class DepartmentTally(BaseModel):
     overdue: int = 0  # 超期未办结: still open past their 办理时限
     returned: int = 0  # 退回待改派: sent back by their department, waiting to go out again
     urged: int = 0  # 催办未办结: pressed for by the citizen and still open
-    ratings: dict[str, int] = Field(default_factory=dict)  # 满意 / 基本满意 / 不满意 → count
-    solved: int = 0  # 解决情况 given: 已解决
-    unsolved: int = 0  # 未解决
-
-    @property
-    def rated(self) -> int:
-        return sum(self.ratings.values())
-
-    @property
-    def satisfaction(self) -> float | None:
-        """满意率 of its rated tickets: (满意 + 基本满意) / rated (None before any rating)."""
-        good = self.ratings.get("满意", 0) + self.ratings.get("基本满意", 0)
-        return good / self.rated if self.rated else None
-
-    @property
-    def solved_rate(self) -> float | None:
-        """解决率: 已解决 / the tickets whose citizen said (None before any said)."""
-        said = self.solved + self.unsolved
-        return self.solved / said if said else None
 
 
 class CategoryTrend(BaseModel):
@@ -416,7 +422,7 @@ class Hotspot(BaseModel):
     latest: datetime
 
 
-class Summary(BaseModel):
+class Summary(Verdicts):
     """How the hotline did since a moment: what came in, what was finished, how citizens judged it.
 
     The ratings are those of the tickets *resolved* in the period (the 回访 of that work):
@@ -427,28 +433,9 @@ class Summary(BaseModel):
     since: datetime
     filed: dict[str, int] = Field(default_factory=dict)  # channel → tickets filed
     resolved: int = 0
-    ratings: dict[str, int] = Field(default_factory=dict)  # 满意 / 基本满意 / 不满意 → count
     urged: int = 0  # tickets a citizen pressed for (催办) in the period, whenever they were filed
     redispatched: int = 0  # tickets sent out again (改派) in the period after their department returned them
     merged: int = 0  # 并单: repeats merged into another ticket in the period (and still merged)
-    solved: int = 0  # of the tickets resolved in the period, those whose citizen said 已解决
-    unsolved: int = 0  # … and 未解决
-
-    @property
-    def rated(self) -> int:
-        return sum(self.ratings.values())
-
-    @property
-    def solved_rate(self) -> float | None:
-        """解决率: share of the citizens who said whether it was solved that said 已解决."""
-        said = self.solved + self.unsolved
-        return self.solved / said if said else None
-
-    @property
-    def satisfaction(self) -> float | None:
-        """满意率: share of the ratings that are 满意 or 基本满意 (None before any rating)."""
-        good = self.ratings.get("满意", 0) + self.ratings.get("基本满意", 0)
-        return good / self.rated if self.rated else None
 
     @property
     def response_rate(self) -> float | None:

@@ -723,6 +723,15 @@
     searchTickets(false);
   }
   // 热点诉求: the kinds of matter against the period before (环比), and the spots reported again and again
+  function linkCell(text, title, open) {  // a report's first cell: its name, which opens its tickets
+    var td = el("td");
+    var button = el("button", "link", text);
+    button.type = "button";
+    button.title = title;
+    button.addEventListener("click", open);
+    td.appendChild(button);
+    return td;
+  }
   function emptyRow(tb, cols) {
     var none = el("tr");
     var td = el("td", "muted", "暂无");
@@ -739,13 +748,8 @@
       d.categories.forEach(function (r) {
         var tr = el("tr");
         var change = r.change === null ? "新增" : (r.change > 0 ? "+" : "") + percent(r.change);
-        var kind = el("td");
-        var open = el("button", "link", r.category.join(" / "));
-        open.type = "button";
-        open.title = "查看近" + days + "天受理的此类工单";
-        open.addEventListener("click", function () { lookupBy({ category: r.category.join("/"), days: days }); });
-        kind.appendChild(open);
-        tr.appendChild(kind);
+        tr.appendChild(linkCell(r.category.join(" / "), "查看近" + days + "天受理的此类工单",
+          function () { lookupBy({ category: r.category.join("/"), days: days }); }));
         [r.filed, r.before, change].forEach(function (v, i) {
           var td = el("td", "", v);
           if (i === 2 && (r.change === null || r.change >= 0.5)) td.className = "alert";  // new or rising fast
@@ -758,13 +762,8 @@
       if (!d.places.length) emptyRow(places, 5);
       d.places.forEach(function (r) {
         var tr = el("tr");
-        var name = el("td");
-        var open = el("button", "link", r.place);
-        open.type = "button";
-        open.title = "查看近" + days + "天提到“" + r.place + "”的工单";
-        open.addEventListener("click", function () { lookupBy({ words: r.place, days: days }); });
-        name.appendChild(open);
-        tr.appendChild(name);
+        tr.appendChild(linkCell(r.place, "查看近" + days + "天提到“" + r.place + "”的工单",
+          function () { lookupBy({ words: r.place, days: days }); }));
         [r.kind || "未分类", r.filed, r.open, dateTime(r.latest)].forEach(function (v) { tr.appendChild(el("td", "", v)); });
         places.appendChild(tr);
       });
@@ -780,13 +779,8 @@
       if (!d.departments.length) emptyRow(tb, 11);
       d.departments.forEach(function (r) {
         var tr = el("tr");
-        var name = el("td");
-        var open = el("button", "link", r.department);
-        open.type = "button";
-        open.title = "查看" + r.department + "近" + days + "天受理的工单";
-        open.addEventListener("click", function () { lookupBy({ department: r.department, days: days }); });
-        name.appendChild(open);
-        tr.appendChild(name);
+        tr.appendChild(linkCell(r.department, "查看" + r.department + "近" + days + "天受理的工单",
+          function () { lookupBy({ department: r.department, days: days }); }));
         [r.filed, r.primary, r.done, percent(r.done_rate), r.overdue, r.returned, r.urged, r.rated, percent(r.satisfaction),
           percent(r.solved_rate)]
           .forEach(function (v, i) {
