@@ -20,13 +20,20 @@ from typing import TYPE_CHECKING
 
 import anyio
 import structlog
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from config.workdays import BEIJING
 from gateway.console import merging
 from gateway.console.conversations import STATUS_LABELS
 from ticket_client import deadlines
-from ticket_client.base import PlatformUnavailable, Ticket, TicketClient, TicketQuery
+from ticket_client.base import (
+    RATINGS,
+    DepartmentTally,
+    PlatformUnavailable,
+    Ticket,
+    TicketClient,
+    TicketQuery,
+)
 
 if TYPE_CHECKING:
     from config.settings import Settings
@@ -80,6 +87,27 @@ def _csv(rows: Iterable[Sequence[object]]) -> str:
 
 
 Repeats = Callable[[list[Ticket]], Awaitable[dict[str, int]]]  # a page's 疑似重复 by ticket number
+
+
+DEPARTMENT_COLUMNS = ("承办单位", "受理", "主办", "办结", "办结率", "超期未办结", "退回待改派", "催办未办结", "回访参评",
+                      "满意", "基本满意", "不满意", "满意率", "已解决", "未解决", "解决率")
+
+
+def _rate(x: float | None) -> str:
+    return "" if x is None else f"{x * 100:.1f}%"
+
+
+def department_file(tallies: Sequence[DepartmentTally], days: int, now: datetime) -> Response:
+    """承办单位考核 as a CSV file (a few hundred rows at most: written at once), for the centre's
+    monthly 考核 report; the period in its name."""
+    rows: list[Sequence[object]] = [DEPARTMENT_COLUMNS]
+    rows += [[t.department, t.filed, t.primary, t.done, _rate(t.done / t.filed if t.filed else None), t.overdue,
+              t.returned, t.urged, t.rated, *(t.ratings.get(r, 0) for r in RATINGS), _rate(t.satisfaction),
+              t.solved, t.unsolved, _rate(t.solved_rate)] for t in tallies]
+    stamp = now.astimezone(BEIJING).strftime("%Y%m%d-%H%M")
+    return Response("\ufeff" + _csv(rows), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="departments-{days}d-{stamp}.csv"',
+                             "Cache-Control": "no-store"})
 
 
 async def lines(

@@ -340,6 +340,7 @@ def test_supervisor_view_audit_and_canned_replies(live_gateway: str, settings: S
         expect(units).to_have_count(2)
         expect(units.first.locator("td").nth(1)).to_have_text("1")
         page.locator("#s-dept-days").select_option("90")
+        expect(page.locator("#btn-dept-export")).to_have_attribute("href", "/api/console/departments.csv?days=90")
         expect(units.filter(has_text="城市管理和综合执法局").locator("td").nth(1)).to_have_text("2")
         late = units.filter(has_text="K2区人民政府")
         expect(late.locator("td").nth(5)).to_have_text("1")  # 超期未办结

@@ -52,10 +52,19 @@ async def test_the_report_counts_each_unit_of_the_periods_tickets(app: Any, cons
     assert rows["城市管理和综合执法局"]["overdue"] == 0 and rows["城市管理和综合执法局"]["satisfaction"] == 0.0
     assert rows["生态环境局"]["satisfaction"] is None  # nobody rated it: no figure, not 0%
     assert (await boss.get("/departments", params={"days": 30})).json()["departments"] == []  # filed before
+    report = await boss.get("/departments.csv", params={"days": 90})  # the same, as a file for 考核
+    assert report.status_code == 200 and 'filename="departments-90d-' in report.headers["content-disposition"]
+    lines = report.text.lstrip("\ufeff").splitlines()
+    assert lines[0].startswith("承办单位,受理,主办,办结,办结率,超期未办结,退回待改派") and len(lines) == 4
+    assert lines[1] == "洞井街道办事处,3,1,1,33.3%,2,1,0,1,0,0,1,0.0%,0,1,0.0%"
+    assert (await boss.get("/departments.csv", params={"days": 45})).status_code == 400
+    entries = (await boss.get("/audit?limit=20")).json()["entries"]
+    assert [e["detail"] for e in entries if e["action"] == "departments.export"] == [{"days": 90, "rows": 3}]
     refused = await boss.get("/departments", params={"days": 45})
     assert refused.status_code == 400 and "近7天、近30天、近90天" in refused.json()["detail"]
     operator = await console_login("li")
     assert (await operator.get("/departments")).status_code == 403  # supervisors' figures
+    assert (await operator.get("/departments.csv")).status_code == 403
 
 
 async def test_hotspots_show_the_weeks_kinds_against_the_week_before_and_the_spots_reported_again(
