@@ -396,6 +396,11 @@ class DepartmentTally(Verdicts):
     returned: int = 0  # 退回待改派: sent back by their department, waiting to go out again
     urged: int = 0  # 催办未办结: pressed for by the citizen and still open
 
+    @property
+    def done_rate(self) -> float | None:
+        """办结率: done / filed (None for a unit given nothing)."""
+        return self.done / self.filed if self.filed else None
+
 
 class CategoryTrend(BaseModel):
     """How often a kind of matter (its category's first two levels) came in a period, against the

@@ -101,7 +101,7 @@ def department_file(tallies: Sequence[DepartmentTally], days: int, now: datetime
     """承办单位考核 as a CSV file (a few hundred rows at most: written at once), for the centre's
     monthly 考核 report; the period in its name."""
     rows: list[Sequence[object]] = [DEPARTMENT_COLUMNS]
-    rows += [[t.department, t.filed, t.primary, t.done, _rate(t.done / t.filed if t.filed else None), t.overdue,
+    rows += [[t.department, t.filed, t.primary, t.done, _rate(t.done_rate), t.overdue,
               t.returned, t.urged, t.rated, *(t.ratings.get(r, 0) for r in RATINGS), _rate(t.satisfaction),
               t.solved, t.unsolved, _rate(t.solved_rate)] for t in tallies]
     stamp = now.astimezone(BEIJING).strftime("%Y%m%d-%H%M")

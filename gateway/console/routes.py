@@ -934,7 +934,7 @@ async def department_report(
     found = await _department_tallies(request, now, days, limit)
     return {"days": days, "departments": [
         {**t.model_dump(), "rated": t.rated, "satisfaction": t.satisfaction, "solved_rate": t.solved_rate,
-         "done_rate": t.done / t.filed if t.filed else None} for t in found]}
+         "done_rate": t.done_rate} for t in found]}
 
 
 @api.get("/departments.csv")
