@@ -722,7 +722,6 @@
     $("lq-days").value = by.days || "0";
     searchTickets(false);
   }
-  // 热点诉求: the kinds of matter against the period before (环比), and the spots reported again and again
   function linkCell(text, title, open) {  // a report's first cell: its name, which opens its tickets
     var td = el("td");
     var button = el("button", "link", text);
@@ -739,6 +738,7 @@
     none.appendChild(td);
     tb.appendChild(none);
   }
+  // 热点诉求: the kinds of matter against the period before (环比), and the spots reported again and again
   function loadHotspots() {
     var days = $("s-hot-days").value;
     api("GET", "/hotspots?days=" + days).then(function (d) {
