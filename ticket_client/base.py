@@ -473,7 +473,9 @@ class TicketQuery(BaseModel):
     channel: str = ""  # one channel, or a prefix ending in ":" ("portal:" = every portal source)
     urgent: bool | None = None
     rating: str = ""  # 满意 / 基本满意 / 不满意, or "none": not rated yet
-    solved: str = ""  # 解决情况: 已解决 / 未解决, or "none": not said (the 未解决 ones, to do again)
+    # 解决情况: 已解决 / 未解决, "none": not said, or "redo": 未解决 and still resolved or closed, merged
+    # into none (待重办: the citizen said the problem stays and nobody has reopened it yet)
+    solved: str = ""
     since: datetime | None = None
     until: datetime | None = None  # filed before this moment (a report's period: since ≤ filed < until)
     # 超期未办结 (``overdue``): still open (not resolved nor closed) and past one of ``time_limits``;

@@ -578,8 +578,10 @@ class LocalLedger:
             conditions.append(TicketRow.category[level].as_string() == name)
         if query.solved == "none":
             conditions.append(TicketRow.solved.is_(None))
+        elif query.solved == "redo":  # "= false", not "IS false": PostgreSQL reads the index only so
+            conditions += [TicketRow.solved == false(), TicketRow.status.in_(DONE), _main(TicketRow)]
         elif query.solved in SOLVED_ANSWERS:
-            conditions.append(TicketRow.solved.is_(SOLVED_ANSWERS[query.solved]))
+            conditions.append(TicketRow.solved == (true() if SOLVED_ANSWERS[query.solved] else false()))
         if query.since is not None:
             conditions.append(TicketRow.created_at >= query.since)
         if query.until is not None:

@@ -81,7 +81,7 @@ class TicketRow(Base):
     place: Mapped[str] = mapped_column(String(40), default="", server_default="", index=True)
     rating: Mapped[str | None] = mapped_column(String(16), nullable=True)
     # 解决情况 (migration 0010): the 回访's second answer, True 已解决 / False 未解决 / None not given
-    solved: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    solved: Mapped[bool | None] = mapped_column(Boolean, nullable=True, index=True)  # the 回访未解决 card
     rating_comment: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)  # 工单查询 by period
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

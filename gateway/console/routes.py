@@ -660,8 +660,8 @@ def _ticket_query(
         raise BadInput(f"未知的工单状态“{status}”")
     if rating and rating not in (*RATINGS, "none"):
         raise BadInput(f"未知的评价“{rating}”")
-    if solved and solved not in (*SOLVED_ANSWERS, "none"):
-        raise BadInput(f"未知的解决情况“{solved}”（可选：已解决、未解决、none）")
+    if solved and solved not in (*SOLVED_ANSWERS, "none", "redo"):
+        raise BadInput(f"未知的解决情况“{solved}”（可选：已解决、未解决、none、redo）")
     since = now - timedelta(days=days) if days else None
     # 已退回 is the 改派 worklist (the 退回待改派 card, N件待改派): a merged ticket is returned, and
     # sent out again, with its main, so it is left out there as in the count
@@ -853,11 +853,12 @@ async def stats(user: SupervisorDep, request: Request, now_at: NowDep) -> dict[s
 
     service = []
     corrections: list[dict[str, Any]] = []
-    overdue = due_soon = urged = returned = repeated = 0
+    overdue = due_soon = urged = returned = repeated = redo = 0
     settings = console.rt.settings
     if console.rt.tickets is not None:
         urged = await console.rt.tickets.count(TicketQuery(urged=True))
         returned = await console.rt.tickets.count(TicketQuery(status="returned", main_only=True))
+        redo = await console.rt.tickets.count(TicketQuery(solved="redo"))
         repeated = await console.rt.tickets.count(
             TicketQuery(repeated_since=now_at - timedelta(days=merging.SIMILAR_DAYS)))
         overdue = await console.rt.tickets.count(
@@ -893,6 +894,7 @@ async def stats(user: SupervisorDep, request: Request, now_at: NowDep) -> dict[s
         "urged": urged,  # 催办未办结: the citizen pressed for it and it is still open
         "returned": returned,  # 退回待改派: returned by its department, waiting to be sent out again
         "repeated": repeated,  # 疑似重复: open tickets of 30 days about one matter at one spot, to merge
+        "redo": redo,  # 回访未解决: the citizen said 未解决 and the ticket is still done (待重办)
         "queue_length": len(waiting),
         "operators": [
             {**u.public(), "conversations": handling.get(u.name, [])} for u in accounts

@@ -568,7 +568,8 @@ def test_operator_looks_a_ticket_up_and_moves_it_on(live_gateway: str, settings:
 def test_a_supervisor_finds_the_tickets_citizens_said_were_not_solved(
     live_gateway: str, settings: Settings, browser: Any
 ) -> None:
-    """回访 said 未解决: 工单查询's 解决情况 finds it, its detail says so, 服务质量 counts it (解决率)."""
+    """回访 said 未解决: 工单查询's 解决情况 finds it, its detail says so, 服务质量 counts it (解决率)
+    and the 回访未解决 card opens it, to reopen."""
     from playwright.sync_api import expect
 
     from tests.gateway.test_web_e2e import ADMIN
@@ -607,6 +608,12 @@ def test_a_supervisor_finds_the_tickets_citizens_said_were_not_solved(
         expect(page.locator("#lq-results tr").first).to_have_attribute("data-ticket-id", other)
         page.locator("#tab-super").click()
         expect(page.locator("#s-service tr").first.locator("td").nth(6)).to_have_text("0%")  # 解决率 today
+        expect(page.locator("#s-redo")).to_have_text("1")  # 回访未解决: still done, to reopen (重办)
+        expect(page.locator("#card-redo")).to_have_class(re.compile(r"\balert\b"))
+        page.locator("#card-redo").click()
+        expect(page.locator("#lq-solved")).to_have_value("redo")
+        expect(page.locator("#lq-results tr")).to_have_count(1)
+        expect(page.locator("#ld")).to_have_attribute("data-ticket-id", unsolved)
         assert dialogs == [] and errors == []
     finally:
         context.close()

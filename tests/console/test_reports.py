@@ -45,6 +45,7 @@ async def test_the_report_counts_each_unit_of_the_periods_tickets(app: Any, cons
         return [t["ticket_id"] for t in (await boss.get("/tickets", params={"solved": solved})).json()["tickets"]]
 
     assert await found("未解决") == [done.ticket_id] and await found("已解决") == []  # 工单查询's 解决情况
+    assert await found("redo") == [done.ticket_id] and (await boss.get("/stats")).json()["redo"] == 1  # 回访未解决
     assert len(await found("none")) == 2 and done.ticket_id not in await found("none")
     assert (await boss.get("/tickets", params={"solved": "yes"})).status_code == 400
     exported = (await boss.get("/tickets.csv")).text.lstrip("\ufeff").splitlines()

@@ -882,9 +882,13 @@ async def test_whether_it_was_solved_is_kept_and_counted_for_the_work_of_the_per
     assert [t.ticket_id for t in await ledger.search(TicketQuery(solved="未解决"))] == [refs[1].ticket_id]
     assert [t.ticket_id for t in await ledger.search(TicketQuery(solved="已解决"))] == [refs[0].ticket_id]
     assert len(await ledger.search(TicketQuery(solved="none"))) == 2
+    await ledger.mark_solved(refs[3].ticket_id, False)  # said of an open ticket (a survey of a reopened one)
+    assert await ledger.count(TicketQuery(solved="redo")) == 1  # 回访未解决, still done: to reopen (重办)
     summary = await ledger.summary(start)
     assert (summary.resolved, summary.solved, summary.unsolved, summary.solved_rate) == (3, 1, 1, 0.5)
     assert (await ledger.summary(clock.now + timedelta(minutes=1))).solved_rate is None
+    await ledger.set_status(refs[1].ticket_id, "reopened")  # 重办: off the card
+    assert await ledger.count(TicketQuery(solved="redo")) == 0
     with pytest.raises(TicketNotFound):
         await ledger.mark_solved("12345-20200101-000001", True)
 

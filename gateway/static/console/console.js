@@ -712,11 +712,11 @@
     if (!hours) $("lq-due-soon").checked = false;
   }
   // a card or a report's row: every ticket it counts, in 工单查询, with only the filters ``by`` names
-  // ({overdue, dueSoon, urged, repeated, status, department, category, words, days}; all time unless days)
+  // ({overdue, dueSoon, urged, repeated, solved, status, department, category, words, days}; all time unless days)
   function lookupBy(by) {
     show("lookup");
     $("lq").value = by.words || ""; $("lq-status").value = by.status || ""; $("lq-channel").value = ""; $("lq-urgent").checked = false;
-    $("lq-rating").value = ""; $("lq-solved").value = ""; $("lq-reviewed").checked = false; $("lq-repeated").checked = !!by.repeated;
+    $("lq-rating").value = ""; $("lq-solved").value = by.solved || ""; $("lq-reviewed").checked = false; $("lq-repeated").checked = !!by.repeated;
     $("lq-department").value = by.department || ""; $("lq-category").value = by.category || "";
     $("lq-overdue").checked = !!by.overdue; $("lq-due-soon").checked = !!by.dueSoon; $("lq-urged").checked = !!by.urged;
     $("lq-days").value = by.days || "0";
@@ -811,6 +811,8 @@
       $("card-urged").classList.toggle("alert", (d.urged || 0) > 0);
       $("s-returned").textContent = d.returned || 0;
       $("card-returned").classList.toggle("alert", (d.returned || 0) > 0);
+      $("s-redo").textContent = d.redo || 0;
+      $("card-redo").classList.toggle("alert", (d.redo || 0) > 0);
       $("s-repeated").textContent = d.repeated || 0;
       $("card-repeated").classList.toggle("alert", (d.repeated || 0) > 0);
       var ops = $("s-operators");
@@ -1667,6 +1669,7 @@
     $("card-urged").addEventListener("click", function () { lookupBy({ urged: true }); });  // 催办未办结
     $("card-returned").addEventListener("click", function () { lookupBy({ status: "returned" }); });  // 退回待改派
     $("card-repeated").addEventListener("click", function () { lookupBy({ repeated: true }); });  // 疑似重复
+    $("card-redo").addEventListener("click", function () { lookupBy({ solved: "redo" }); });  // 回访未解决: to reopen
     $("returned-badge").addEventListener("click", function () { lookupBy({ status: "returned" }); });
     $("btn-save-canned").addEventListener("click", function () {
       var items = $("canned-edit").value.split("\n").map(function (x) { return x.trim(); }).filter(Boolean);
