@@ -10,7 +10,7 @@ number. Then it times ``LocalLedger.search`` the way operators use it and prints
 median of ``--repeat`` runs and how many tickets the first page held (for the 疑似重复 counts
 of a page: how many of its spots hold more than one open ticket; for 承办单位考核: how many units).
 Each ticket names three units (two of 14 departments and one of 40 street offices) and one of
-eight kinds of 城乡建设 (for 热点诉求). Each ticket is about one of
+eight kinds of 城乡建设 (for 热点诉求); of the done ones a third said 已解决 and one in fifty 未解决. Each ticket is about one of
 N/4 made-up estates, so about one in seven of a month's tickets shares its spot with another. The 12345 centre of our
 source material took 1.33 million requests in a year: ``--tickets 1330000`` is that year.
 
@@ -100,6 +100,9 @@ def fill(database_url: str, n: int, seed: int = 1) -> list[tuple[str, str]]:
                     "departments": [rng.choice(UNITS), rng.choice(UNITS), f"街道{rng.randrange(STREETS)}办事处"],
                     "attachments": [],
                     "status": status, "rating": None, "rating_comment": "", "created_at": at, "updated_at": at,
+                    # 回访: a third of the done ones said 已解决, one in fifty 未解决 (the 回访未解决 card)
+                    "solved": (None if status not in ("resolved", "closed") or (roll := rng.random()) >= 0.353
+                               else roll >= 0.02),
                 })
                 history.append({"ticket_pk": i + 1, "status": "received", "note": "", "at": at})
                 if i % (n // 5 or 1) == 0:
@@ -161,6 +164,14 @@ async def measure(database_url: str, picked: list[tuple[str, str]], repeat: int)
                 times.append((time.perf_counter() - began) * 1000)
             name = f"承办单位考核, {days} days"
             print(f"{name:34} {statistics.median(times):10.1f} {len(tallies):6d}")
+        # 回访未解决 (a card of the 班长视图, counted at each refresh): said 未解决, still done (found: count)
+        times, redo = [], 0
+        for _ in range(repeat):
+            began = time.perf_counter()
+            redo = await ledger.count(TicketQuery(solved="redo"))
+            times.append((time.perf_counter() - began) * 1000)
+        name = "回访未解决 card (count)"
+        print(f"{name:34} {statistics.median(times):10.1f} {redo:6d}")
         # 热点诉求: a week's or a month's kinds against the period before, and its spots (found: rows)
         for days in (7, 30):
             since = datetime.now(UTC) - timedelta(days=days)
