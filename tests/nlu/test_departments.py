@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from nlu.departments import DepartmentMap
 from nlu.location import read_place
 
-MAP = DepartmentMap({
+MAP_DATA: dict[str, object] = {
     "default": {"primary": "12345热线服务中心"},
     "rules": {"城乡建设": {"primary": "住房和城乡建设局", "co_handlers": ["城市管理和综合执法局", "属地街道办事处"]}},
     "local_units": {"属地街道办事处": "town", "属地政府": "district"},
     "offices": {"经开区": "经开区管委会"},
-})
+}
+MAP = DepartmentMap(MAP_DATA)
 
 
 @pytest.mark.parametrize(("written", "office"), [
@@ -30,6 +33,17 @@ def test_a_towns_placeholder_becomes_the_office_of_the_place(written: str, offic
 
 def test_a_districts_placeholder_skips_the_town() -> None:
     assert MAP.localize(["属地政府"], {"district": "L4县", "town": "安坪镇"}) == ["L4县人民政府"]
+
+
+def test_an_estate_the_city_placed_settles_its_street_office() -> None:
+    """The gazetteer's ``towns_of``: a citizen who names only their estate (or a landmark) reaches
+    its 街道, 米兰春天小区 looked up as 米兰春天; a town the place names wins."""
+    placed = DepartmentMap(MAP_DATA, towns_of={"米兰春天小区": "洞井街道", "汽车西站": "望月湖街道"})
+    assert placed.localize(["属地街道办事处"], read_place("A3区联丰路米兰春天G2栋320").parts()) == ["洞井街道办事处"]
+    assert placed.localize(["属地街道办事处"], {"landmark": "汽车西站"}) == ["望月湖街道办事处"]
+    assert placed.localize(["属地街道办事处"], {"community": "米兰春天", "town": "安坪镇"}) == ["安坪镇人民政府"]
+    assert placed.localize(["属地政府"], {"community": "米兰春天", "district": "A3区"}) == ["A3区人民政府"]
+    assert MAP.localize(["属地街道办事处"], {"community": "米兰春天"}) == ["属地街道办事处"]  # not placed: stays
 
 
 def test_a_place_that_names_no_office_keeps_the_placeholder_for_the_operator() -> None:
@@ -52,3 +66,17 @@ def test_the_shipped_file_settles_its_own_placeholders() -> None:
     used = {u for rule in shipped.rules.values() for u in rule.co_handlers if u.startswith("属地")}
     assert used and used <= set(shipped.local)  # every 属地 unit the rules name is settled by a place
     assert shipped.localize(["属地乡镇政府"], {"district": "高新区"}) == ["高新区管委会"]
+
+
+def test_the_shipped_map_reads_the_gazetteers_towns_of(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A city fills ``towns_of`` in config/gazetteer.yml; the map the bot and console share reads it."""
+    import nlu.location
+
+    gazetteer = tmp_path / "gazetteer.yml"
+    gazetteer.write_text("estates: [米兰春天]\ntowns_of: {米兰春天: 洞井街道}\n", encoding="utf-8")
+    monkeypatch.setattr(nlu.location, "GAZETTEER_PATH", gazetteer)
+    DepartmentMap.shipped.cache_clear()
+    try:
+        assert DepartmentMap.shipped().localize(["属地街道办事处"], {"community": "米兰春天小区"}) == ["洞井街道办事处"]
+    finally:
+        DepartmentMap.shipped.cache_clear()  # the next test reads the shipped file again
