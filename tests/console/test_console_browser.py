@@ -13,10 +13,10 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -54,6 +54,16 @@ def browser() -> Iterator[Any]:
             b.close()
 
 
+T = TypeVar("T")
+
+
+def _blocking(work: Coroutine[Any, Any, T]) -> T:
+    """``work`` run to its end on an event loop of its own, in a thread: Playwright's sync API
+    holds this thread's loop."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, work).result()
+
+
 def _in_redis(settings: Settings, work: Any) -> None:
     """Run ``await work(client)`` against the live gateway's Redis, on a loop of its own:
     Playwright's sync API keeps an event loop running in this thread."""
@@ -66,8 +76,7 @@ def _in_redis(settings: Settings, work: Any) -> None:
         finally:
             await client.aclose()
 
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, run()).result()
+    _blocking(run())
 
 
 def _create_operator(settings: Settings, name: str = OPERATOR, role: str = "operator", display: str = "小王") -> None:
@@ -267,8 +276,7 @@ def _filed_long_ago(settings: Settings, days: float, urgent: bool = False) -> st
                                 departments=["城市管理和综合执法局", "K2区人民政府"])
             return (await ledger.file(draft, f"long-ago:{days}")).ticket_id
 
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, run()).result()
+    return _blocking(run())
 
 
 def _followed_up(settings: Settings, ticket_id: str, urge: str, more: str) -> None:
@@ -280,8 +288,7 @@ def _followed_up(settings: Settings, ticket_id: str, urge: str, more: str) -> No
             await ledger.urge(ticket_id, urge)
             await ledger.add_info(ticket_id, more)
 
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, run()).result()
+    _blocking(run())
 
 
 def test_supervisor_view_audit_and_canned_replies(live_gateway: str, settings: Settings, browser: Any) -> None:
@@ -468,8 +475,7 @@ def _citizen_files(base: str) -> tuple[str, str]:
             ticket_id, _ = await file_ticket(client, session)
             return ticket_id, f"web:{session['session_id']}"
 
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, run()).result()
+    return _blocking(run())
 
 
 def _look_up(page: Any, words: str, ticket_id: str) -> None:
@@ -589,8 +595,7 @@ def test_a_supervisor_finds_the_tickets_citizens_said_were_not_solved(
             await ledger.rate(unsolved, "基本满意")
             await ledger.mark_solved(unsolved, False)
 
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, said()).result()
+    _blocking(said())
     errors: list[str] = []
     dialogs: list[str] = []
     context, page = _page(browser, errors, dialogs, viewport={"width": 1366, "height": 900})
