@@ -938,7 +938,7 @@ def _status_line(ticket: Ticket, due: datetime | None = None) -> str:
     return say(
         "status_line",
         ticket_id=ticket.ticket_id,
-        status=status_name(ticket.status) + (say("status_merged", main=ticket.merged_into) if ticket.merged_into else ""),
+        status=status_name(ticket.status, ticket.withdrawn_at is not None) + (say("status_merged", main=ticket.merged_into) if ticket.merged_into else ""),
         note=note,
         at=at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M"),  # the citizen's clock, whatever the server's
         due=say("status_due", due=deadlines.said(due)) if open_due and due is not None else "",

@@ -44,6 +44,7 @@ def period_words(period: timedelta) -> str:
     return f"{minutes}分钟"
 
 
-def status_name(status: str) -> str:
+def status_name(status: str, withdrawn: bool = False) -> str:
+    """What the citizen reads for a status; a ticket they withdrew (撤单, closed) says so."""
     names: dict[str, str] = texts()["status_names"]
-    return names.get(status, status)
+    return names["withdrawn"] if withdrawn else names.get(status, status)

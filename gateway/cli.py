@@ -185,6 +185,17 @@ def admin_unmerge(ticket_id: str) -> None:
     _on_ticket(lambda client: client.unmerge(ticket_id))
 
 
+@admin_app.command("withdraw")
+def admin_withdraw(
+    ticket_id: str,
+    reason: Annotated[str, typer.Argument(help="why, as the citizen said it (they read it): 市民表示问题已自行解决")],
+) -> None:
+    """撤单: close an open ticket at its citizen's request (the running gateway tells them, with the
+    reason; no survey follows). Refused once done, for a main others are merged into, and with the
+    open311 backend."""
+    _on_ticket(lambda client: client.withdraw(ticket_id, reason))
+
+
 def _on_ticket(work: Callable[[TicketClient], Awaitable[Ticket]]) -> None:
     """One call of the configured ticket backend: the ticket it answers as JSON, or its error and
     exit code 1."""

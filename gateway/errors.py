@@ -16,7 +16,9 @@ The ticket client's own errors (``ticket_client.base``) are answered here too: T
 InvalidTransition 409 (StatusManagedByPlatform among them: the open311 platform owns the
 workflow; NoteRefused, a progress note a closed ticket or the platform does not take, with its
 own wording; CorrectionRefused, a 改派 of a done ticket or where the platform routes, and
-MergeRefused, a 并单 that would not hold or a step taken on a merged ticket, with theirs too),
+MergeRefused, a 并单 that would not hold or a step taken on a merged ticket, and WithdrawRefused,
+a 撤单 of a done ticket, of a main others are merged into or where the platform owns the
+workflow, with theirs too),
 InvalidNote 400 (an empty or over-long progress note), PlatformUnavailable 503 +
 Retry-After, PlatformRejected 502 (the ticket platform refused a filing for good: the operator's
 retry would be refused again).
@@ -44,6 +46,7 @@ from ticket_client.base import (
     PlatformRejected,
     PlatformUnavailable,
     TicketNotFound,
+    WithdrawRefused,
 )
 
 log = structlog.get_logger(__name__)
@@ -122,6 +125,8 @@ def answer(exc: Exception) -> Response | None:
         return _json(409, f"不能改派：{exc}")
     if isinstance(exc, MergeRefused):
         return _json(409, f"并单：{exc}")
+    if isinstance(exc, WithdrawRefused):
+        return _json(409, f"不能撤单：{exc}")
     if isinstance(exc, InvalidTransition):
         return _json(409, f"状态变更不允许：{exc}")
     if isinstance(exc, InvalidNote):

@@ -154,7 +154,7 @@ class Runtime:
                 "ticket_id": t.ticket_id,
                 "title": t.title,
                 "status": t.status,
-                "status_name": status_name(t.status),
+                "status_name": status_name(t.status, t.withdrawn_at is not None),
                 "created_at": t.created_at.isoformat(),
                 "updated_at": t.updated_at.isoformat(),
             }

@@ -342,6 +342,8 @@ class StatusPoller:
         async with rt.redis.pipeline(transaction=True) as pipe:
             if change.kind == "note":
                 await rt.streams.publish(_progress_message(change), pipe)
+            elif change.kind == "withdraw":
+                await rt.streams.publish(_withdrawn_message(change), pipe)
             elif change.status != "received":  # the filing message already said "received"
                 note = f"（{change.note}）" if change.note else ""
                 out = OutboundMessage(
@@ -394,6 +396,27 @@ def _progress_message(change: StatusChange) -> OutboundMessage:
             "status": change.status,
             "status_label": say("status_progress_label"),
             "progress": "1",
+            "at": _iso(change.at),
+            "note": change.note,
+        },
+    )
+
+
+def _withdrawn_message(change: StatusChange) -> OutboundMessage:
+    """撤单 told as a ``status_update`` to ``closed`` (a portal posts it as the closing reply), in
+    words that say the citizen asked for it, not 已归档."""
+    note = f"（{change.note}）" if change.note else ""
+    return OutboundMessage(
+        id=f"status:{change.seq}",
+        conversation_key=change.conversation_key,
+        channel=change.channel,
+        kind="status_update",
+        text=say("status_withdrawn", ticket_id=change.ticket_id, note=note),
+        ticket_id=change.ticket_id,
+        fields={
+            "status": change.status,
+            "status_label": status_name(change.status, withdrawn=True),
+            "withdrawn": "1",  # a WeChat subscribe message names it 已撤单, not 已归档
             "at": _iso(change.at),
             "note": change.note,
         },

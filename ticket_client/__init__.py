@@ -51,6 +51,7 @@ from ticket_client.base import (
     TimeLimit,
     UnknownStatus,
     Urged,
+    WithdrawRefused,
 )
 from ticket_client.db import migrate, upgrade_database
 from ticket_client.ledger import LocalLedger
@@ -94,6 +95,7 @@ __all__ = [
     "TimeLimit",
     "UnknownStatus",
     "Urged",
+    "WithdrawRefused",
     "make_client",
     "migrate",
     "upgrade_database",

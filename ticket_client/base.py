@@ -90,8 +90,9 @@ def walk(current: str, target: str) -> list[str] | None:
 MAX_NOTE = 2000
 # A status-history row records a status change, or a progress note (办理进展, 阶段性答复) a
 # department gave while the status stayed: the citizen hears both, and only a change moves the
-# workflow (the 回访 survey, the period's 办结 figures).
-ChangeKind = Literal["status", "note"]
+# workflow (the 回访 survey, the period's 办结 figures). A withdrawal (撤单) is a change to
+# ``closed`` of its own kind: the citizen hears it was withdrawn at their request, not 已归档.
+ChangeKind = Literal["status", "note", "withdraw"]
 
 Rating = Literal["满意", "基本满意", "不满意"]
 RATINGS: tuple[str, ...] = ("满意", "基本满意", "不满意")
@@ -255,6 +256,8 @@ class Ticket(TicketDraft):
     # 并单: the main ticket this one is handled with (the same matter, reported again); its status
     # and progress notes follow the main's, so its citizen hears each step on their own channel
     merged_into: str | None = None
+    # 撤单: when the citizen withdrew it (then closed; None once reopened); no department's 办结
+    withdrawn_at: datetime | None = None
 
     @property
     def urges(self) -> list[FollowUp]:
@@ -311,6 +314,11 @@ class NotesManagedByPlatform(StatusManagedByPlatform, NoteRefused):
 class MergeRefused(InvalidTransition):
     """并单 refused, or a step of a merged ticket taken on it rather than on its main ticket (the
     message says which and why); nothing was written."""
+
+
+class WithdrawRefused(InvalidTransition):
+    """撤单 refused: the ticket is done already, other citizens' tickets are merged into it (their
+    matter still wants handling), or the platform owns the workflow; nothing was written."""
 
 
 class CorrectionRefused(InvalidTransition):
@@ -391,15 +399,18 @@ class DepartmentTally(Verdicts):
     department: str
     filed: int = 0  # 受理: tickets naming it
     primary: int = 0  # of them, those naming it first (主办)
-    done: int = 0  # 办结: resolved or closed
+    done: int = 0  # 办结: resolved or closed, not withdrawn (撤单)
     overdue: int = 0  # 超期未办结: still open past their 办理时限
     returned: int = 0  # 退回待改派: sent back by their department, waiting to go out again
     urged: int = 0  # 催办未办结: pressed for by the citizen and still open
+    withdrawn: int = 0  # 撤单: withdrawn by their citizen (closed, but not the unit's 办结)
 
     @property
     def done_rate(self) -> float | None:
-        """办结率: done / filed (None for a unit given nothing)."""
-        return self.done / self.filed if self.filed else None
+        """办结率: done / (filed - withdrawn): a ticket its citizen withdrew is neither done by the
+        unit nor held against it (None for a unit given nothing else)."""
+        given = self.filed - self.withdrawn
+        return self.done / given if given > 0 else None
 
 
 class CategoryTrend(BaseModel):
@@ -440,6 +451,7 @@ class Summary(Verdicts):
     resolved: int = 0
     urged: int = 0  # tickets a citizen pressed for (催办) in the period, whenever they were filed
     redispatched: int = 0  # tickets sent out again (改派) in the period after their department returned them
+    withdrawn: int = 0  # 撤单: tickets their citizen withdrew in the period (and not reopened since)
     merged: int = 0  # 并单: repeats merged into another ticket in the period (and still merged)
 
     @property
@@ -469,7 +481,7 @@ class TicketQuery(BaseModel):
     fields narrow it. Newest first; ``offset`` pages on."""
 
     text: str = Field(default="", max_length=200)
-    status: str = ""
+    status: str = ""  # one of STATUSES, or "withdrawn": 已撤单 (closed at the citizen's request)
     channel: str = ""  # one channel, or a prefix ending in ":" ("portal:" = every portal source)
     urgent: bool | None = None
     rating: str = ""  # 满意 / 基本满意 / 不满意, or "none": not rated yet
@@ -566,6 +578,14 @@ class TicketClient(Protocol):
         ``accepted`` (改派, a status change the citizen hears). A confirmation right after another
         records nothing. CorrectionRefused (departments of a done ticket; the platform routes),
         TicketNotFound."""
+        ...
+
+    async def withdraw(self, ticket_id: str, reason: str) -> Ticket:
+        """撤单: close an open ticket at its citizen's request (the problem went away, it was filed
+        twice), with the reason the citizen hears (cut to MAX_REASON); a change of kind
+        ``withdraw``, no survey. A ticket merged into another leaves it (the main goes on for the
+        others). WithdrawRefused (done already; other tickets merged into it; the platform owns
+        the workflow), InvalidNote (no reason), TicketNotFound."""
         ...
 
     async def abandon(self, idempotency_key: str) -> str | None:

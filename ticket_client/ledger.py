@@ -52,6 +52,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_asyn
 from ticket_client.base import (
     CORRECTED_FIELDS,
     MAX_INFO_NOTE,
+    MAX_REASON,
     MAX_URGE_NOTE,
     RATINGS,
     SOLVED_ANSWERS,
@@ -84,6 +85,7 @@ from ticket_client.base import (
     TicketRef,
     UnknownStatus,
     Urged,
+    WithdrawRefused,
     checked_note,
     walk,
 )
@@ -375,6 +377,7 @@ class LocalLedger:
             solved=row.solved,
             platform_request_id=row.link.request_id if row.link is not None else None,
             merged_into=row.merged_into,
+            withdrawn_at=row.withdrawn_at,
             followups=[FollowUp(kind=f.kind, at=f.at, note=f.note) for f in row.followups],
             revisions=[
                 Revision(at=r.at, by=r.by, reason=r.reason, before=r.before, after=r.after, dispatched=r.dispatched)
@@ -562,7 +565,9 @@ class LocalLedger:
     @staticmethod
     def _narrowing(query: TicketQuery) -> list[Any]:
         conditions: list[Any] = []
-        if query.status:
+        if query.status == "withdrawn":  # 已撤单: closed at the citizen's request
+            conditions.append(TicketRow.withdrawn_at.is_not(None))
+        elif query.status:
             conditions.append(TicketRow.status == query.status)
         if query.channel.endswith(":"):
             conditions.append(TicketRow.channel.startswith(query.channel, autoescape=True))
@@ -682,9 +687,11 @@ class LocalLedger:
         def tally(condition: Any) -> Any:
             return func.sum(case((condition, 1), else_=0))
 
+        withdrawn = TicketRow.withdrawn_at.is_not(None)
         columns = [func.count(TicketRow.id), tally(unit == TicketRow.departments[0].as_string()),
-                   tally(TicketRow.status.in_(DONE)), tally(late), tally(TicketRow.status == "returned"),
-                   tally(urged), tally(TicketRow.solved.is_(True)), tally(TicketRow.solved.is_(False)),
+                   tally(and_(TicketRow.status.in_(DONE), ~withdrawn)), tally(late),
+                   tally(TicketRow.status == "returned"), tally(urged), tally(withdrawn),
+                   tally(TicketRow.solved.is_(True)), tally(TicketRow.solved.is_(False)),
                    *(tally(TicketRow.rating == r) for r in RATINGS)]
         async with self._edge("counting tickets by department"), self._read_sessions() as session:
             rows = await session.execute(
@@ -693,9 +700,9 @@ class LocalLedger:
                 .order_by(func.count(TicketRow.id).desc(), unit).limit(limit)
             )
             return [DepartmentTally(department=name, filed=filed, primary=primary, done=done, overdue=overdue,
-                                    returned=returned, urged=pressed, solved=yes, unsolved=no,
+                                    returned=returned, urged=pressed, withdrawn=gone, solved=yes, unsolved=no,
                                     ratings={r: int(n) for r, n in zip(RATINGS, rated, strict=True) if n})
-                    for name, filed, primary, done, overdue, returned, pressed, yes, no, *rated in rows]
+                    for name, filed, primary, done, overdue, returned, pressed, gone, yes, no, *rated in rows]
 
     async def open_at(self, spots: Sequence[Spot], since: datetime) -> dict[Spot, int]:
         """See ``TicketClient.open_at``: one grouped count through the place's index."""
@@ -773,9 +780,32 @@ class LocalLedger:
                     )
                 row.status = status
                 row.updated_at = now
+                if status == "reopened":
+                    row.withdrawn_at = None  # withdrawn, then the problem came back: handled again
                 row.history.append(StatusHistoryRow(status=status, note=note, at=now))
                 for follower in await self._followers(session, row):
                     _follow(follower, status, note, now)
+                await session.flush()
+                return self._to_ticket(row)
+
+    async def withdraw(self, ticket_id: str, reason: str) -> Ticket:
+        """撤单 (see ``TicketClient.withdraw``): closed from any open status, outside ``TRANSITIONS``
+        (the citizen, not the department, ends it)."""
+        said = " ".join(reason.split())[:MAX_REASON]
+        if not said:
+            raise InvalidNote("撤单原因不能为空")
+        async with self._edge("withdrawing a ticket"):
+            now = self._now()
+            async with self._writing() as session:
+                row = await self._row(session, ticket_id, lock=True)
+                if row.status in DONE:
+                    raise WithdrawRefused(f"工单 {ticket_id} 已办结或已归档，不能撤单")
+                if followers := await self._followers(session, row):
+                    raise WithdrawRefused(
+                        f"已有 {len(followers)} 件工单并入工单 {ticket_id}，其他市民反映的问题仍需办理，不能撤单")
+                row.merged_into = row.merged_at = None  # a repeat withdrawn: its main goes on for the others
+                row.status, row.withdrawn_at, row.updated_at = "closed", now, now
+                row.history.append(StatusHistoryRow(status="closed", note=said, at=now, kind="withdraw"))
                 await session.flush()
                 return self._to_ticket(row)
 
@@ -1232,6 +1262,7 @@ class LocalLedger:
                 .where(RevisionRow.dispatched.is_(True), RevisionRow.at >= since)
             )
             merged = await session.scalar(select(func.count(TicketRow.id)).where(TicketRow.merged_at >= since))
+            withdrawn = await session.scalar(select(func.count(TicketRow.id)).where(TicketRow.withdrawn_at >= since))
             return Summary(
                 since=since,
                 filed={channel: int(n) for channel, n in filed.all()},
@@ -1240,6 +1271,7 @@ class LocalLedger:
                 urged=int(urged or 0),
                 redispatched=int(redispatched or 0),
                 merged=int(merged or 0),
+                withdrawn=int(withdrawn or 0),
                 solved=solved.get(True, 0),
                 unsolved=solved.get(False, 0),
             )

@@ -82,6 +82,8 @@ class TicketRow(Base):
     rating: Mapped[str | None] = mapped_column(String(16), nullable=True)
     # 解决情况 (migration 0010): the 回访's second answer, True 已解决 / False 未解决 / None not given
     solved: Mapped[bool | None] = mapped_column(Boolean, nullable=True, index=True)  # the 回访未解决 card
+    # 撤单: when the citizen withdrew it (closed then; None again once reopened), migration 0011
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True, index=True)
     rating_comment: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)  # 工单查询 by period
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -63,6 +63,7 @@ from ticket_client.base import (
     TicketQuery,
     TicketRef,
     Urged,
+    WithdrawRefused,
 )
 from ticket_client.ledger import LocalLedger, PlatformLink, utcnow
 
@@ -642,6 +643,13 @@ class Open311Client:
         """Refused, as ``merge``: nothing is merged here."""
         await self.mirror.link(ticket_id)  # TicketNotFound first
         raise MergeRefused("并单由工单平台管理，请在平台上办理")
+
+    async def withdraw(self, ticket_id: str, reason: str) -> Ticket:
+        """Refused: the platform owns the workflow, and GeoReport v2 has no way to withdraw a
+        request (the operator closes it on the platform; the change comes back through the poll)."""
+        link = await self.mirror.link(ticket_id)  # TicketNotFound first
+        where = f"（平台编号 {link.request_id}）" if link.request_id else ""
+        raise WithdrawRefused(f"撤单由工单平台管理，请在平台上办理{where}")
 
     async def abandon(self, idempotency_key: str) -> str | None:
         """The mirror forgets a ticket the platform never got (nor possibly got: a POST whose

@@ -61,7 +61,7 @@ def subscribe_data(out: OutboundMessage, mapping: dict[str, str]) -> dict[str, s
         elif source == "ticket_id":
             value = out.ticket_id or ""
         elif source == "status":
-            code = out.fields.get("status", "")
+            code = "withdrawn" if out.fields.get("withdrawn") == "1" else out.fields.get("status", "")
             value = status_names().get(code, code)
         elif source == "status_code":
             value = out.fields.get("status", "")

@@ -314,6 +314,7 @@ def ticket_view(t: Ticket, settings: Settings | None = None, now: datetime | Non
         # open311: the platform's own number, and the status is moved there, not in the console
         "platform_request_id": t.platform_request_id,
         "merged_into": t.merged_into,  # 并单: the main ticket it follows
+        "withdrawn_at": t.withdrawn_at.timestamp() if t.withdrawn_at else None,  # 撤单 (then closed)
     }
 
 

@@ -73,7 +73,8 @@ def row(t: Ticket, settings: Settings, names: dict[str, str], now: datetime, rep
     return [
         t.ticket_id, t.platform_request_id or "", beijing(t.created_at), names.get(t.channel, t.channel),
         t.title, "/".join(t.category), t.request_type, "是" if t.urgent else "", t.location.text,
-        "、".join(t.departments), STATUS_LABELS.get(t.status, t.status), beijing(due) if due else "",
+        "、".join(t.departments), "已撤单" if t.withdrawn_at else STATUS_LABELS.get(t.status, t.status),
+        beijing(due) if due else "",
         "是" if deadlines.overdue(t, due, now) else "", "是" if deadlines.due_soon(t, due, now, settings) else "",
         len(t.urges) or "", t.rating or "", t.merged_into or "", repeats or "",
         "" if t.solved is None else "已解决" if t.solved else "未解决",
@@ -89,8 +90,8 @@ def _csv(rows: Iterable[Sequence[object]]) -> str:
 Repeats = Callable[[list[Ticket]], Awaitable[dict[str, int]]]  # a page's 疑似重复 by ticket number
 
 
-DEPARTMENT_COLUMNS = ("承办单位", "受理", "主办", "办结", "办结率", "超期未办结", "退回待改派", "催办未办结", "回访参评",
-                      "满意", "基本满意", "不满意", "满意率", "已解决", "未解决", "解决率")
+DEPARTMENT_COLUMNS = ("承办单位", "受理", "主办", "办结", "办结率", "超期未办结", "退回待改派", "催办未办结", "撤单",
+                      "回访参评", "满意", "基本满意", "不满意", "满意率", "已解决", "未解决", "解决率")
 
 
 def _rate(x: float | None) -> str:
@@ -102,7 +103,7 @@ def department_file(tallies: Sequence[DepartmentTally], days: int, now: datetime
     monthly 考核 report; the period in its name."""
     rows: list[Sequence[object]] = [DEPARTMENT_COLUMNS]
     rows += [[t.department, t.filed, t.primary, t.done, _rate(t.done_rate), t.overdue,
-              t.returned, t.urged, t.rated, *(t.ratings.get(r, 0) for r in RATINGS), _rate(t.satisfaction),
+              t.returned, t.urged, t.withdrawn, t.rated, *(t.ratings.get(r, 0) for r in RATINGS), _rate(t.satisfaction),
               t.solved, t.unsolved, _rate(t.solved_rate)] for t in tallies]
     stamp = now.astimezone(BEIJING).strftime("%Y%m%d-%H%M")
     return Response("\ufeff" + _csv(rows), media_type="text/csv; charset=utf-8",

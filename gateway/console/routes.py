@@ -48,6 +48,7 @@ from nlu.pii import mask_pii
 from ticket_client import deadlines
 from ticket_client.base import (
     MAX_NOTE,
+    MAX_REASON,
     MAX_URGE_NOTE,
     RATINGS,
     SOLVED_ANSWERS,
@@ -263,6 +264,10 @@ class StatusIn(BaseModel):
 
 class ProgressIn(BaseModel):
     note: WellFormedStr = Field(max_length=MAX_NOTE)  # empty or only spaces: 400 (InvalidNote)
+
+
+class WithdrawIn(BaseModel):
+    reason: WellFormedStr = Field(max_length=MAX_REASON)  # the citizen hears it; empty: 400 (InvalidNote)
 
 
 class UrgeIn(BaseModel):
@@ -509,6 +514,22 @@ async def ticket_status(ticket_id: str, body: StatusIn, user: UserDep, request: 
     return convs.ticket_view(ticket, console.rt.settings)
 
 
+@api.post("/tickets/{ticket_id}/withdraw")
+async def ticket_withdraw(ticket_id: str, body: WithdrawIn, user: UserDep, request: Request) -> dict[str, Any]:
+    """撤单: the citizen asked for the ticket to be withdrawn (the problem went away, it was filed
+    twice) and the operator checked it with them: closed with the reason, which the citizen hears
+    on their channel; no 回访. 409 when done already, when other tickets are merged into it, or
+    where the platform owns the workflow."""
+    console = _console(request)
+    ticket = await console.tickets.withdraw(ticket_id, body.reason)
+    console.rt.kick_status()
+    console.recount_returned()
+    await console.redis.incr(ck.VERSION)
+    await audit.record(console.redis, user.name, "ticket.withdraw", ticket.conversation_key, ticket_id=ticket_id,
+                       reason=mask_pii(body.reason))
+    return convs.ticket_view(ticket, console.rt.settings)
+
+
 @api.post("/tickets/{ticket_id}/notes")
 async def ticket_note(ticket_id: str, body: ProgressIn, user: UserDep, request: Request) -> dict[str, Any]:
     """办理进展: a department's interim answer, told to the citizen on their channel; the status
@@ -656,7 +677,7 @@ def _ticket_query(
     category: Annotated[str, Query(max_length=130)] = "",
 ) -> TicketQuery:
     """工单查询's filters, as the lookup and its export take them."""
-    if status and status not in STATUSES:
+    if status and status not in (*STATUSES, "withdrawn"):  # withdrawn: 已撤单, closed at the citizen's request
         raise BadInput(f"未知的工单状态“{status}”")
     if rating and rating not in (*RATINGS, "none"):
         raise BadInput(f"未知的评价“{rating}”")
@@ -875,6 +896,7 @@ async def stats(user: SupervisorDep, request: Request, now_at: NowDep) -> dict[s
                 "resolved": found.resolved, "rated": found.rated, "ratings": found.ratings,
                 "satisfaction": found.satisfaction, "response_rate": found.response_rate,
                 "urged": found.urged, "redispatched": found.redispatched, "merged": found.merged,
+                "withdrawn": found.withdrawn,  # 撤单: withdrawn at their citizen's request in the period
                 # 解决率: of the citizens who said whether the work resolved in the period solved it
                 "solved": found.solved, "unsolved": found.unsolved, "solved_rate": found.solved_rate,
             })

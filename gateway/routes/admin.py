@@ -17,6 +17,7 @@ from config.workdays import midnight
 from gateway import filing, keys
 from gateway.console import export
 from gateway.console.merging import MergeIn
+from gateway.console.routes import WithdrawIn
 from gateway.console.routing import CorrectIn
 from gateway.deps import AdminDep, RuntimeDep, TicketsDep
 from gateway.errors import BadInput, NotFound
@@ -129,6 +130,21 @@ async def unmerge(ticket_id: str, body: AdminUnmergeIn, _: AdminDep, tickets: Ti
     ticket = await tickets.unmerge(ticket_id)
     rt.kick_status()
     log.info("ticket_unmerged", ticket_id=ticket_id, by=body.by)
+    return ticket.model_dump(mode="json")
+
+
+class AdminWithdrawIn(WithdrawIn):
+    by: WellFormedStr = Field(default="admin", min_length=1, max_length=64)
+
+
+@router.post("/tickets/{ticket_id}/withdraw")
+async def withdraw(ticket_id: str, body: AdminWithdrawIn, _: AdminDep, tickets: TicketsDep, rt: RuntimeDep) -> dict[str, Any]:
+    """撤单 from the centre's own systems (a caller withdrew by phone), as the console's: closed with
+    ``reason``, which the citizen hears; no 回访. Logged with ``by``; 409 when done already, when
+    other tickets are merged into it, or where the platform owns the workflow (open311)."""
+    ticket = await tickets.withdraw(ticket_id, body.reason)
+    rt.kick_status()
+    log.info("ticket_withdrawn", ticket_id=ticket_id, by=body.by)
     return ticket.model_dump(mode="json")
 
 

@@ -226,6 +226,19 @@ async def test_a_progress_note_with_consents_to_spare_goes_as_a_subscribe_messag
     assert await channel.windows.consents("mp", MP_CITIZEN) == {"TPL_STATUS_UPDATE": 1}
 
 
+async def test_a_withdrawal_goes_as_a_subscribe_message_naming_it(client: httpx.AsyncClient, app: Any,
+                                                                   fake: FakeWechatApi) -> None:
+    """撤单 is a change to closed, but the citizen reads 已撤单, not 已归档."""
+    channel = wechat(app)
+    await channel.windows.add_consents("mp", MP_CITIZEN, ["TPL_STATUS_UPDATE"])
+    await channel.send(out("mp", MP_CITIZEN, "status_update", "您的工单 12345-20261127-000001 已按您的要求撤单",
+                           ticket_id="12345-20261127-000001",
+                           fields={"status": "closed", "withdrawn": "1", "note": "市民表示问题已自行解决",
+                                   "at": "2026-11-27T03:00:00+00:00"}))
+    [sub] = fake.subscribe
+    assert sub["data"]["phrase2"] == {"value": "已撤单"}
+
+
 async def test_plain_reply_never_uses_a_subscribe_consent(client: httpx.AsyncClient, app: Any,
                                                           fake: FakeWechatApi) -> None:
     channel = wechat(app)

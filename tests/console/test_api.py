@@ -962,3 +962,44 @@ async def test_an_operator_records_a_callers_urge_once_a_day(
     done = await li.post(f"/tickets/{ticket_id}/urge", json={})
     assert done.status_code == 409 and "无需催办" in done.json()["detail"]
     assert (await li.post("/tickets/12345-20201231-999999/urge", json={})).status_code == 404
+
+
+async def test_an_operator_withdraws_a_ticket_at_the_citizens_request(
+    app: Any, client: httpx.AsyncClient, console_login: Any
+) -> None:
+    """撤单: closed with the reason (the citizen's number in it masked in the audit), found by the
+    已撤单 status, counted in 服务质量 and 承办单位考核, written 已撤单 in the export; 409 once
+    done, 400 with no reason or an unknown status, 404 for no such ticket."""
+    import csv
+    import io
+
+    from ticket_client import TicketDraft
+
+    rt = app.state.runtime
+    ticket_id, other = [(await rt.tickets.file(
+        TicketDraft(channel="web", conversation_key=f"web:{k}", description="小区门口路灯坏了", departments=["城管局"]),
+        k)).ticket_id for k in ("gone", "kept")]
+    await rt.tickets.set_status(ticket_id, "accepted")
+    li = await console_login("li")
+    assert (await li.post(f"/tickets/{ticket_id}/withdraw", json={"reason": "  "})).status_code == 400
+    r = await li.post(f"/tickets/{ticket_id}/withdraw", json={"reason": "市民来电（13812345678）表示已自行修好"})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "closed" and r.json()["withdrawn_at"] is not None
+    assert r.json()["history"][-1]["kind"] == "withdraw"
+    again = await li.post(f"/tickets/{ticket_id}/withdraw", json={"reason": "再撤一次"})
+    assert again.status_code == 409 and again.json()["detail"].startswith("不能撤单：")
+    assert (await li.post("/tickets/12345-20201231-999999/withdraw", json={"reason": "不需要了"})).status_code == 404
+    assert [t["ticket_id"] for t in (await li.get("/tickets?status=withdrawn")).json()["tickets"]] == [ticket_id]
+    assert (await li.get("/tickets?status=gone")).status_code == 400
+
+    boss = await console_login("boss", "supervisor")
+    [entry] = [e for e in (await boss.get("/audit?limit=20")).json()["entries"] if e["action"] == "ticket.withdraw"]
+    assert entry["detail"]["ticket_id"] == ticket_id and "13812345678" not in str(entry)
+    assert [row["withdrawn"] for row in (await boss.get("/stats")).json()["service"]] == [1, 1, 1]
+    [unit] = (await boss.get("/departments?days=7")).json()["departments"]
+    assert (unit["filed"], unit["done"], unit["withdrawn"], unit["done_rate"]) == (2, 0, 1, 0.0)
+    exported = {row["工单编号"]: row for row in csv.DictReader(
+        io.StringIO((await boss.get("/tickets.csv")).text.lstrip("\ufeff")))}
+    assert (exported[ticket_id]["状态"], exported[other]["状态"]) == ("已撤单", "已受理")
+    report = list(csv.DictReader(io.StringIO((await boss.get("/departments.csv?days=7")).text.lstrip("\ufeff"))))
+    assert (report[0]["撤单"], report[0]["办结率"]) == ("1", "0.0%")

@@ -519,7 +519,7 @@ def test_operator_looks_a_ticket_up_and_moves_it_on(live_gateway: str, settings:
         expect(page.locator("#ld-history li")).to_have_count(1)
 
         page.locator("#ld-actions .status-row select").select_option("accepted")
-        page.locator("#ld-actions .status-row:not(.progress-row) input").fill("已派至A3区城管局")
+        page.locator("#ld-actions .status-row:not(.progress-row):not(.withdraw-row) input").fill("已派至A3区城管局")
         page.locator("#ld-actions button", has_text="更新").click()
         expect(page.locator("#toast")).to_have_text("工单状态已更新")
         expect(page.locator("#ld-history li")).to_have_count(2)
@@ -567,6 +567,64 @@ def test_operator_looks_a_ticket_up_and_moves_it_on(live_gateway: str, settings:
         page.locator(f"#related li[data-ticket-id='{other}'] button", has_text="详情").click()
         expect(page.locator("#ld")).to_have_attribute("data-ticket-id", other)
         assert dialogs == [] and errors == []
+    finally:
+        context.close()
+
+
+def test_operator_withdraws_a_ticket_the_citizen_no_longer_needs(
+    live_gateway: str, settings: Settings, browser: Any
+) -> None:
+    """撤单: a reason from the offered wordings, a confirmation that can be declined (nothing
+    happens), then the ticket reads 已撤单 in its detail, its 办理记录 and the list, takes no
+    other step, and the 已撤单 filter finds it."""
+    from playwright.sync_api import expect
+
+    base = live_gateway.rstrip("/")
+    _create_operator(settings)
+    ticket_id, _ = _citizen_files(base)
+    errors: list[str] = []
+    asked: list[str] = []
+    answers = [False, True]  # the first 撤单 declined, the second confirmed
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1366, "height": 768})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+
+    def on_dialog(dialog: Any) -> None:
+        asked.append(dialog.message)
+        dialog.accept() if answers.pop(0) else dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        _login(page, base, OPERATOR)
+        page.keyboard.press("Alt+S")
+        _look_up(page, ticket_id[-6:], ticket_id)
+        row = page.locator("#ld-actions .withdraw-row")
+        row.locator("button", has_text="撤单").click()
+        expect(page.locator("#toast")).to_have_text("请填写撤单原因")
+        expect(row.locator("input")).to_have_attribute("list", "withdraw-reasons")
+        row.locator("input").fill("市民表示问题已自行解决")
+        row.locator("button", has_text="撤单").click()
+        expect(page.locator("#ld-fields")).to_contain_text("已受理")  # declined: nothing happened
+        row.locator("button", has_text="撤单").click()
+        expect(page.locator("#toast")).to_have_text("已撤单，市民将收到撤单通知")
+        expect(page.locator("#ld-fields")).to_contain_text("已撤单")
+        expect(page.locator("#ld-fields")).not_to_contain_text("尚未评价")  # no 回访 for a withdrawal
+        last = page.locator("#ld-history li").last
+        expect(last).to_have_attribute("data-kind", "withdraw")
+        expect(last).to_contain_text("市民撤单")
+        expect(last).to_contain_text("市民表示问题已自行解决")
+        expect(page.locator("#ld-actions .withdraw-row")).to_have_count(0)
+        expect(page.locator("#ld-actions .progress-row")).to_have_count(0)  # closed: no note either
+        expect(page.locator("#lq-results tr").first).to_contain_text("已撤单")
+        assert len(asked) == 2 and ticket_id in asked[0]
+
+        page.locator("#lq").fill("")
+        page.locator("#lq-status").select_option("withdrawn")
+        page.keyboard.press("Enter")
+        expect(page.locator("#lq-results tr")).to_have_count(1)
+        expect(page.locator("#lq-results tr").first).to_have_attribute("data-ticket-id", ticket_id)
+        assert errors == []
     finally:
         context.close()
 

@@ -160,5 +160,11 @@ def test_the_add_note_and_set_status_commands(settings: Settings, monkeypatch: p
         assert merged.exit_code == 0 and json.loads(merged.stdout)["merged_into"] == open_id, merged.output
         alone = runner.invoke(cli, ["admin", "unmerge", again_id])
         assert alone.exit_code == 0 and json.loads(alone.stdout)["merged_into"] is None, alone.output
+        # 撤单: the citizen no longer needs it; a closed one cannot be
+        gone = runner.invoke(cli, ["admin", "withdraw", again_id, "市民表示问题已自行解决"])
+        assert gone.exit_code == 0, gone.output
+        assert (json.loads(gone.stdout)["status"], json.loads(gone.stdout)["history"][-1]["kind"]) == ("closed", "withdraw")
+        refused = runner.invoke(cli, ["admin", "withdraw", closed_id, "不需要了"])
+        assert refused.exit_code == 1 and "WithdrawRefused" in refused.output, refused.output
     finally:
         get_settings.cache_clear()

@@ -121,6 +121,35 @@ async def test_a_progress_note_reaches_the_citizen_once_without_a_survey(client:
     assert (await client.get(f"/api/admin/tickets/{ticket_id}", headers=ADMIN)).json()["status"] == "processing"
 
 
+async def test_a_withdrawn_ticket_is_told_once_as_withdrawn_without_a_survey(client: httpx.AsyncClient) -> None:
+    """撤单: the citizen hears that the ticket was withdrawn at their request, with the reason, and
+    no survey; asked later, the bot says 已撤单. A done ticket cannot be withdrawn (409)."""
+    session = await new_session(client)
+    ticket_id, cursor = await file_ticket(client, session)
+    r = await client.post(f"/api/admin/tickets/{ticket_id}/withdraw",
+                          json={"reason": "市民表示问题已自行解决", "by": "12345-phone"}, headers=ADMIN)
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "closed" and r.json()["withdrawn_at"]
+    _, filed = await wait_for_events(client, session, lambda e: e["type"] == "status_update", after=cursor)
+    await asyncio.sleep(0.5)  # the poller runs every 0.1 s: a survey would be here by now
+    r = await client.get(
+        f"/channels/web/sessions/{session['session_id']}/events",
+        params={"after": cursor, "wait": 0},
+        headers={"Authorization": f"Bearer {session['token']}"},
+    )
+    told = [e for e in r.json()["events"] if e["type"] in ("status_update", "survey")]
+    assert [e["text"] for e in told] == [
+        f"您的工单 {ticket_id} 已按您的要求撤单（市民表示问题已自行解决），不再办理。如问题再次出现，欢迎随时联系12345。"]
+    assert told[0]["fields"]["status_label"] == "已撤单"  # the widget's tag
+    await say(client, session, f"查询 {ticket_id}")
+    events, _ = await wait_for_events(client, session, lambda e: e["type"] == "reply" and "更新于" in e["text"], after=filed)
+    assert "已撤单，市民表示问题已自行解决" in next(e["text"] for e in events if "更新于" in e["text"])
+    again = await client.post(f"/api/admin/tickets/{ticket_id}/withdraw", json={"reason": "再撤一次"}, headers=ADMIN)
+    assert again.status_code == 409 and again.json()["detail"].startswith("不能撤单：")
+    empty = await client.post(f"/api/admin/tickets/{ticket_id}/withdraw", json={"reason": ""}, headers=ADMIN)
+    assert empty.status_code == 400
+
+
 async def test_progress_query_answers_own_ticket_only(client: httpx.AsyncClient) -> None:
     owner = await new_session(client)
     ticket_id, cursor = await file_ticket(client, owner)

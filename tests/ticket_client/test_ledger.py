@@ -36,6 +36,7 @@ from ticket_client import (
     TicketQuery,
     TimeLimit,
     UnknownStatus,
+    WithdrawRefused,
     make_client,
     migrate,
 )
@@ -109,7 +110,7 @@ async def test_migrate_from_empty_to_head_matches_models(database_url: str) -> N
                 "platform_state",
                 "ticket_followups",
             } <= tables
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0010"
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0011"
             diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
             assert diff == [], f"models and migrations disagree: {diff}"
     finally:
@@ -1238,6 +1239,69 @@ async def test_a_merge_is_refused_where_it_would_not_hold(ledger: LocalLedger) -
     e = (await ledger.file(draft("web:e"), "e")).ticket_id
     assert (await ledger.merge(e, c)).history[-1].kind == "note"  # at the main's status already: a word only
     assert await ledger.abandon("c") is None  # untouched itself, but a main: kept for those that follow it
+
+
+async def test_a_withdrawn_ticket_is_closed_with_its_reason_and_counted_apart(
+    ledger: LocalLedger, clock: FakeClock
+) -> None:
+    """撤单: closed from where it stands (outside the department's workflow), told to its citizen
+    as a change of its own kind, found and counted as 已撤单, no unit's 办结; reopened, it is
+    handled again and no longer withdrawn."""
+    start = clock.now
+    city = "城市管理和综合执法局"
+    gone = (await ledger.file(draft("web:a", departments=[city]), "a")).ticket_id
+    done = (await ledger.file(draft("web:b", departments=[city]), "b")).ticket_id
+    await ledger.file(draft("web:c", departments=[city]), "c")
+    for status in ("accepted", "processing"):
+        await ledger.set_status(gone, status)
+    for status in ("accepted", "resolved"):
+        await ledger.set_status(done, status)
+    cursor = max(c.seq for c in await ledger.changes_since(0))
+    clock.advance(hours=1)
+    ticket = await ledger.withdraw(gone, "  市民表示问题\n已自行解决 ")
+    assert (ticket.status, ticket.withdrawn_at) == ("closed", clock.now)
+    [told] = await ledger.changes_since(cursor)
+    assert (told.ticket_id, told.status, told.kind, told.note) == (gone, "closed", "withdraw", "市民表示问题 已自行解决")
+    assert (await ledger.get(gone)).history[-1].kind == "withdraw"
+    assert [t.ticket_id for t in await ledger.search(TicketQuery(status="withdrawn"))] == [gone]
+    assert {t.ticket_id for t in await ledger.search(TicketQuery(status="closed"))} == {gone}  # 已归档 holds it too
+    assert (await ledger.summary(start)).withdrawn == 1
+    assert (await ledger.summary(clock.now + timedelta(seconds=1))).withdrawn == 0
+    assert (await ledger.summary(start)).resolved == 1  # the other one: a withdrawal is no 办结
+    [unit] = await ledger.department_tallies(TicketQuery(since=start))
+    assert (unit.filed, unit.done, unit.withdrawn, unit.done_rate) == (3, 1, 1, 0.5)  # 1 of the 2 it had to do
+
+    with pytest.raises(WithdrawRefused, match="已办结或已归档"):
+        await ledger.withdraw(done, "不需要了")
+    with pytest.raises(WithdrawRefused, match="已办结或已归档"):
+        await ledger.withdraw(gone, "又说一次")
+    with pytest.raises(InvalidNote, match="撤单原因不能为空"):
+        await ledger.withdraw(done, " \n ")
+    with pytest.raises(TicketNotFound):
+        await ledger.withdraw("12345-20201231-999999", "不需要了")
+    reopened = await ledger.set_status(gone, "reopened", "市民反映问题再次出现")
+    assert reopened.withdrawn_at is None and await ledger.count(TicketQuery(status="withdrawn")) == 0
+    assert (await ledger.summary(start)).withdrawn == 0
+
+
+async def test_a_repeat_withdrawn_leaves_its_main_and_a_main_is_not_withdrawn(ledger: LocalLedger) -> None:
+    """并单 and 撤单: a repeat's citizen may withdraw theirs (the main goes on for the others); the
+    main's citizen may not, while others' tickets follow it."""
+    main = (await ledger.file(draft("web:a"), "a")).ticket_id
+    repeat = (await ledger.file(draft("web:b"), "b")).ticket_id
+    other = (await ledger.file(draft("web:c"), "c")).ticket_id
+    await ledger.merge(repeat, main)
+    await ledger.merge(other, main)
+    with pytest.raises(WithdrawRefused, match="已有 2 件工单并入"):
+        await ledger.withdraw(main, "不需要了")
+    assert (await ledger.get(main)).status == "received"  # nothing written
+    left = await ledger.withdraw(repeat, "重复提交")
+    assert (left.status, left.merged_into) == ("closed", None)
+    assert [t.ticket_id for t in await ledger.search(TicketQuery(merged_into=main))] == [other]
+    await ledger.set_status(main, "accepted")
+    assert (await ledger.get(repeat)).status == "closed"  # no longer follows
+    await ledger.unmerge(other)
+    assert (await ledger.withdraw(main, "已自行解决")).status == "closed"
 
 
 def test_a_tickets_spot_is_its_most_telling_place_word() -> None:

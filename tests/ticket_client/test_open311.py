@@ -44,6 +44,7 @@ from ticket_client import (
     TicketNotFound,
     TicketQuery,
     TimeLimit,
+    WithdrawRefused,
     make_client,
     migrate,
 )
@@ -838,6 +839,11 @@ async def test_a_reclassification_is_kept_in_the_mirror_and_a_redispatch_is_the_
     with pytest.raises(MergeRefused):
         await open311.unmerge(other.ticket_id)
     assert (await open311.get(other.ticket_id)).merged_into is None
+    with pytest.raises(WithdrawRefused, match=f"撤单由工单平台管理，请在平台上办理（平台编号 {request_id}）"):
+        await open311.withdraw(ref.ticket_id, "市民表示问题已自行解决")
+    assert (await open311.get(ref.ticket_id)).status == "received"  # unchanged: the platform has it
+    with pytest.raises(TicketNotFound):
+        await open311.withdraw("12345-20261127-999999", "不需要了")
 
 
 async def test_a_category_corrected_before_the_platform_has_the_ticket_picks_its_service_code(

@@ -13,19 +13,21 @@
   var FROM = { citizen: "市民", bot: "机器人", operator: "人工客服", system: "系统", note: "内部备注" };
   var STATUS = {
     received: "已受理", accepted: "已派单", processing: "办理中", resolved: "已办结",
-    closed: "已归档", returned: "已退回", reopened: "重新办理"
+    closed: "已归档", returned: "已退回", reopened: "重新办理", withdrawn: "已撤单"
   };
   var NEXT = {
     received: ["accepted", "returned", "closed"], accepted: ["processing", "returned", "resolved"],
     processing: ["resolved", "returned"], returned: ["accepted", "closed"], resolved: ["closed", "reopened"],
     reopened: ["accepted", "processing", "resolved"], closed: ["reopened"]
   };
+  // a ticket withdrawn at its citizen's request (撤单) is closed, and says so
+  function statusOf(t) { return t.withdrawn_at ? STATUS.withdrawn : STATUS[t.status] || t.status; }
   var ACTIONS = {
     login: "登录", "login.failed": "登录失败", "login.throttled": "登录被限制", logout: "退出", takeover: "接管", "takeover.refused": "接管未成功",
     handback: "交还机器人", close: "结束会话", transfer: "转交", reply: "回复市民", "reply.refused": "回复被拒绝",
     note: "内部备注", "form.save": "保存工单信息", "ticket.file": "登记工单", "ticket.status": "工单状态变更",
     "canned.update": "修改常用语", "user.create": "创建账号", "user.disable": "停用账号",
-    "dead.retry": "重试异常记录", "dead.discard": "丢弃异常记录", "ticket.search": "工单查询", "ticket.note": "办理进展", "ticket.urge": "登记催办", "ticket.correct": "更正/改派", "ticket.merge": "并单", "ticket.unmerge": "取消并单", "ticket.export": "导出工单", "departments.export": "导出承办单位考核",
+    "dead.retry": "重试异常记录", "dead.discard": "丢弃异常记录", "ticket.search": "工单查询", "ticket.note": "办理进展", "ticket.urge": "登记催办", "ticket.correct": "更正/改派", "ticket.merge": "并单", "ticket.unmerge": "取消并单", "ticket.withdraw": "撤单", "ticket.export": "导出工单", "departments.export": "导出承办单位考核",
     "knowledge.create": "新增知识库条目", "knowledge.update": "修改知识库", "knowledge.disable": "停用知识库条目",
     "knowledge.delete": "删除知识库条目", "knowledge.restore": "知识库条目恢复为文件版本", "knowledge.export": "导出知识库",
     "knowledge.clear_folded": "清除已并入文件的修改"
@@ -465,7 +467,7 @@
       more.addEventListener("click", function () { show("lookup"); showTicket(t.ticket_id); });
       tid.appendChild(more);
       li.appendChild(tid);
-      li.appendChild(el("div", "", (t.title || "") + " · " + (STATUS[t.status] || t.status) + (t.rating ? " · 评价：" + t.rating : "") +
+      li.appendChild(el("div", "", (t.title || "") + " · " + statusOf(t) + (t.rating ? " · 评价：" + t.rating : "") +
                                (t.urges ? " · 催办" + t.urges + "次" : "")));
       if (state.platformOwnsStatus) {  // open311: the platform moves tickets; the console only shows them
         li.appendChild(el("div", "muted small", "工单状态由工单平台管理"));
@@ -500,7 +502,7 @@
         tid.appendChild(more);
         li.appendChild(tid);
         li.appendChild(el("div", "", (t.title || "") + " · " + (t.category[0] || "未分类") + " · " +
-          (STATUS[t.status] || t.status) + " · " + dateTime(t.created_at)));
+          statusOf(t) + " · " + dateTime(t.created_at)));
         ul.appendChild(li);
       });
       if (d.count > d.tickets.length) {
@@ -521,7 +523,21 @@
     var box = el("div", "ticket-controls");
     box.appendChild(statusControls(t, done));
     if (t.status !== "closed") box.appendChild(progressControls(t, done));
+    if (t.status !== "closed" && t.status !== "resolved") box.appendChild(withdrawControls(t, done));
     return box;
+  }
+  // 撤单: the citizen asked for it (问题已自行解决, 重复提交) and the operator checked it with them;
+  // the ticket closes without a 回访 and the citizen hears the reason
+  function withdrawControls(t, done) {
+    return ticketRow(t, done, {
+      cls: "withdraw-row", placeholder: "撤单原因（市民可见）", maxLength: 200, label: "撤单",
+      list: "withdraw-reasons", path: "/withdraw", ok: "已撤单，市民将收到撤单通知",
+      check: function (sel, note) {
+        if (!note.value.trim()) return "请填写撤单原因";
+        return window.confirm("撤单后工单关闭、不再办理，也不再回访。确定撤销工单 " + t.ticket_id + " 吗？") ? "" : "cancel";
+      },
+      body: function (sel, note) { return { reason: note.value }; }
+    });
   }
   function progressControls(t, done) {
     return ticketRow(t, done, {
@@ -552,10 +568,12 @@
     var note = el("input");
     note.placeholder = o.placeholder;
     note.maxLength = o.maxLength;
+    if (o.list) note.setAttribute("list", o.list);  // common wordings offered as you type
     var btn = el("button", "", o.label);
     btn.type = "button";
     btn.addEventListener("click", function () {
       var problem = o.check(sel, note);
+      if (problem === "cancel") return;  // the operator thought better of it
       if (problem) { toast(problem, true); return; }
       act(api("POST", "/tickets/" + encodeURIComponent(t.ticket_id) + o.path, o.body(sel, note)), o.ok).then(done);
     });
@@ -777,13 +795,13 @@
     api("GET", "/departments?days=" + days).then(function (d) {
       var tb = $("s-departments");
       tb.textContent = "";
-      if (!d.departments.length) emptyRow(tb, 11);
+      if (!d.departments.length) emptyRow(tb, 12);
       d.departments.forEach(function (r) {
         var tr = el("tr");
         tr.appendChild(linkCell(r.department, "查看" + r.department + "近" + days + "天受理的工单",
           function () { lookupBy({ department: r.department, days: days }); }));
-        [r.filed, r.primary, r.done, percent(r.done_rate), r.overdue, r.returned, r.urged, r.rated, percent(r.satisfaction),
-          percent(r.solved_rate)]
+        [r.filed, r.primary, r.done, percent(r.done_rate), r.overdue, r.returned, r.urged, r.withdrawn, r.rated,
+          percent(r.satisfaction), percent(r.solved_rate)]
           .forEach(function (v, i) {
             var td = el("td", "", v);
             if ((i === 4 || i === 5) && v > 0) td.className = "alert";  // late or sent back: what to press on
@@ -862,7 +880,7 @@
       var tr = el("tr");
       [r.label, r.filed, r.resolved, r.rated, percent(r.response_rate), percent(r.satisfaction), percent(r.solved_rate),
         (r.ratings["满意"] || 0) + " / " + (r.ratings["基本满意"] || 0) + " / " + (r.ratings["不满意"] || 0),
-        r.urged || 0, r.redispatched || 0, r.merged || 0
+        r.urged || 0, r.redispatched || 0, r.merged || 0, r.withdrawn || 0
       ].forEach(function (v) { tr.appendChild(el("td", "", v)); });
       tb.appendChild(tr);
     });
@@ -1093,7 +1111,7 @@
       tr.appendChild(el("td", "", channelName(t.channel)));
       tr.appendChild(el("td", "", t.title || "（无标题）"));
       tr.appendChild(el("td", "", (t.category || []).join(" / ")));
-      tr.appendChild(el("td", "", STATUS[t.status] || t.status));
+      tr.appendChild(el("td", "", statusOf(t)));
       tr.appendChild(el("td", "", t.rating || ""));
       tr.addEventListener("click", function () { showTicket(t.ticket_id); });
       tr.addEventListener("keydown", function (ev) { if (ev.key === "Enter") showTicket(t.ticket_id); });
@@ -1109,7 +1127,7 @@
     return (t.additions + theirs) + " 条" + (theirs ? "（含并入工单的 " + theirs + " 条，" : "（") + "见办理记录）";
   }
   function rowShown(t) {  // what a row of the list shows of a ticket
-    return JSON.stringify([t.status, t.category, t.title, t.urgent, t.overdue, t.due_soon, t.urges, t.rating, t.merged_into, t.repeats]);
+    return JSON.stringify([t.status, t.withdrawn_at, t.category, t.title, t.urgent, t.overdue, t.due_soon, t.urges, t.rating, t.merged_into, t.repeats]);
   }
   function showTicket(id) {
     lookup.shown = id;
@@ -1132,7 +1150,7 @@
     var dl = $("ld-fields");
     dl.textContent = "";
     [
-      ["状态", STATUS[t.status] || t.status],
+      ["状态", statusOf(t)],
       ["平台编号", t.platform_request_id || ""],
       ["受理时间", dateTime(t.created_at)],
       ["办理时限", t.due_at ? dateTime(t.due_at) + (t.overdue ? "（已超期）" : t.due_soon ? "（即将超期）" : "") : ""],
@@ -1149,7 +1167,7 @@
       ["承办部门", (t.departments || []).join("、") || "—"],
       ["问题描述", t.description],
       ["附件", t.attachments ? t.attachments + " 个" : ""],
-      ["市民评价", t.rating ? t.rating + (t.rating_comment ? "：" + t.rating_comment : "") : (t.status === "resolved" || t.status === "closed" ? "尚未评价" : "")],
+      ["市民评价", t.rating ? t.rating + (t.rating_comment ? "：" + t.rating_comment : "") : ((t.status === "resolved" || t.status === "closed") && !t.withdrawn_at ? "尚未评价" : "")],
       ["解决情况", t.solved === true ? "已解决" : t.solved === false ? "未解决" : ""]
     ].forEach(function (pair) {
       if (!pair[1]) return;
@@ -1172,7 +1190,7 @@
       li.setAttribute("data-kind", h.kind || "status");
       var whose = h.ticket_id && h.ticket_id !== t.ticket_id ? "（并入工单 " + h.ticket_id + "）" : "";
       if (whose) li.classList.add("merged-followup");
-      li.appendChild(el("b", "", (h.label || (h.kind === "note" ? "办理进展" : h.kind === "urge" ? "市民催办" : h.kind === "info" ? "市民补充" : STATUS[h.status] || h.status)) + whose));
+      li.appendChild(el("b", "", (h.label || (h.kind === "note" ? "办理进展" : h.kind === "urge" ? "市民催办" : h.kind === "info" ? "市民补充" : h.kind === "withdraw" ? "市民撤单" : STATUS[h.status] || h.status)) + whose));
       if (h.note) li.appendChild(el("span", "", h.note));
       ol.appendChild(li);
     });
@@ -1184,8 +1202,10 @@
     open.addEventListener("click", function () { show("desk"); select(t.conversation_key); });
     actions.appendChild(open);
     if (d.status_by_platform) actions.appendChild(el("p", "muted small", "工单状态由工单平台管理"));
-    else if (t.merged_into) actions.appendChild(el("p", "muted small", "本工单随主单办理，状态和办理进展在主单上填写"));
-    else actions.appendChild(ticketControls(t, function () { showTicket(t.ticket_id); }));
+    else if (t.merged_into) {
+      actions.appendChild(el("p", "muted small", "本工单随主单办理，状态和办理进展在主单上填写"));
+      actions.appendChild(withdrawControls(t, function () { showTicket(t.ticket_id); }));  // its citizen's own
+    } else actions.appendChild(ticketControls(t, function () { showTicket(t.ticket_id); }));
     if (t.status !== "resolved" && t.status !== "closed") actions.appendChild(urgeControls(t));
     actions.appendChild(correctControls(t, d.status_by_platform));
     if (!d.status_by_platform) actions.appendChild(mergeControls(t, d.merged || []));
@@ -1220,7 +1240,7 @@
       followers.forEach(function (x) {
         var li = el("li");
         li.appendChild(button(x.ticket_id, "link", function () { showTicket(x.ticket_id); }));
-        li.appendChild(el("span", "muted", " " + (x.title || "（无标题）") + " · " + (STATUS[x.status] || x.status) + " "));
+        li.appendChild(el("span", "muted", " " + (x.title || "（无标题）") + " · " + statusOf(x) + " "));
         if (x.urges) li.appendChild(el("span", "badge urged", "催办" + x.urges + "次"));  // its citizen pressed for it
         ul.appendChild(li);
       });
@@ -1274,7 +1294,7 @@
           li.setAttribute("data-ticket-id", x.ticket_id);
           if (x.same_spot) li.appendChild(el("span", "badge repeat", "疑似重复"));
           li.appendChild(button(x.ticket_id, "link", function () { showTicket(x.ticket_id); }));
-          li.appendChild(el("span", "", " " + (x.title || "（无标题）") + " · " + (x.category || []).join("/") + " · " + (STATUS[x.status] || x.status) + " "));
+          li.appendChild(el("span", "", " " + (x.title || "（无标题）") + " · " + (x.category || []).join("/") + " · " + statusOf(x) + " "));
           li.appendChild(button("并入此单", "", function () { merge(x.ticket_id); }));
           list.appendChild(li);
         });

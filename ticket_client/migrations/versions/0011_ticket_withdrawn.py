@@ -1,0 +1,32 @@
+"""撤单: a ticket its citizen withdrew (the problem went away, or it was filed twice) is closed
+with ``withdrawn_at`` set, so the centre counts it apart: it is no department's 办结, and the
+承办单位考核 leaves it out of the 办结率. Cleared when the ticket is reopened. Indexed: 服务质量
+counts the withdrawals of a period at each refresh.
+
+Revision ID: 0011
+Revises: 0010
+Create Date: 2026-11-29
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0011"
+down_revision: str | None = "0010"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.add_column("tickets", sa.Column("withdrawn_at", sa.DateTime(timezone=True), nullable=True))
+    op.create_index("ix_tickets_withdrawn_at", "tickets", ["withdrawn_at"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_tickets_withdrawn_at", table_name="tickets")
+    with op.batch_alter_table("tickets") as batch:
+        batch.drop_column("withdrawn_at")
