@@ -15,7 +15,17 @@ from pydantic import BaseModel, Field
 from rapidfuzz.distance import OSA
 
 from bot.handoff import HandoffRules, asks_for_person, asks_to_withdraw, is_angry, normalized, same_complaint
-from bot.state import MAX_ATTACHMENTS, MAX_QUEUED, Answered, ConversationState, Draft, Mode, Place, Supplement
+from bot.state import (
+    MAX_ATTACHMENTS,
+    MAX_QUEUED,
+    Answered,
+    ConversationState,
+    Draft,
+    Mode,
+    Place,
+    Supplement,
+    Withdrawing,
+)
 from bot.texts import period_words, say, status_name, texts
 from channels.base import InboundMessage
 from config.workdays import BEIJING
@@ -44,6 +54,7 @@ from ticket_client.base import (
     TicketClient,
     TicketDraft,
     TicketNotFound,
+    WithdrawRefused,
 )
 
 MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
@@ -146,8 +157,11 @@ class Bot:
         supplement_window: timedelta = SUPPLEMENT_WINDOW,
         departments: DepartmentMap | None = None,
         urge_quiet: timedelta = URGE_QUIET,
+        self_withdraw: bool = True,
     ) -> None:
         self.tickets = tickets
+        # HOTLINE_SELF_WITHDRAW: a ticket not yet dispatched is withdrawn in the chat once confirmed
+        self.self_withdraw = self_withdraw
         self.urge_quiet = urge_quiet  # HOTLINE_URGE_QUIET_HOURS, as the ticket client keeps it: told when standing
         # settles the 属地 units of a ticket (属地街道办事处 → 洞井街道办事处) by the place confirmed
         self.departments = departments or DepartmentMap.shipped()
@@ -241,6 +255,16 @@ class Bot:
             turn.replies.append(Reply(text=say("rating_later")))
             return turn
 
+        offered, turn.state.withdrawing = turn.state.withdrawing, None
+        if offered is not None and turn.state.step == "idle" and abs(msg.received_at - offered.at) <= SHORT_TEXT_MEMORY:
+            if intent == "affirm" and len(text) <= 12:
+                return await self._withdraw(turn, msg, offered, rules)
+            if intent == "deny" and len(text) <= 12:
+                turn.replies.append(Reply(text=say("withdraw_kept", ticket_id=offered.ticket_id),
+                                          ticket_id=offered.ticket_id))
+                return turn
+            # anything else: the offer lapses and the words are read as they come
+
         urging = turn.state.step == "idle" and not parse.urgency and not asks_for_person(text)
         if urging and self._urging(text, parse, msg):
             reply = await self._urge(turn, msg, parse, text)
@@ -270,7 +294,8 @@ class Bot:
             again = same_complaint(text, turn.state.last_text)
             turn.state.repeat_streak = turn.state.repeat_streak + 1 if again else 1
             turn.state.last_text = text[:500]
-            if rules.repeat_turns and again and turn.state.repeat_streak >= rules.repeat_turns:
+            # (asking again to withdraw a ticket is no complaint repeated: it is offered again, below)
+            if rules.repeat_turns and again and turn.state.repeat_streak >= rules.repeat_turns and not asks_to_withdraw(text):
                 return _handoff(turn, "repeated", rules)
         named_danger = rules.on_urgent and parse.urgency and parse.urgency_source != "model"
         if rules.on_angry and is_angry(text) and not named_danger:
@@ -278,6 +303,12 @@ class Bot:
             return _handoff(turn, "angry", rules)
 
         if turn.state.step == "idle" and asks_to_withdraw(text) and await self._has_open_ticket(msg):
+            if self.self_withdraw and (ticket := await self._withdrawable(msg, parse, text)) is not None:
+                turn.state.withdrawing = Withdrawing(ticket_id=ticket.ticket_id, words=text[:100], at=msg.received_at)
+                turn.replies.append(Reply(
+                    text=say("withdraw_confirm", ticket_id=ticket.ticket_id, title=_short_title(ticket)),
+                    buttons=["确认撤回", "不撤回"], ticket_id=ticket.ticket_id))
+                return turn
             if rules.on_ask:
                 return _handoff(turn, "withdraw", rules)
             turn.replies.append(Reply(text=say("handoff_unavailable")))
@@ -867,6 +898,35 @@ class Bot:
     def _line(self, ticket: Ticket) -> str:
         """How a ticket stands, with its 办理时限 while it is open."""
         return _status_line(ticket, self.due(ticket) if self.due is not None else None)
+
+    async def _withdrawable(self, msg: InboundMessage, parse: Parse, text: str) -> Ticket | None:
+        """The ticket a citizen may withdraw themselves (撤单 in the chat): their one open ticket,
+        or the open one they name, while it is not yet dispatched (已受理登记) nor merged with
+        another. None: a person checks with them instead (a department has it already, or which
+        ticket is meant is not clear)."""
+        mine = [t for t in await self.tickets.list_for(msg.conversation_key, limit=20) if t.status not in deadlines.DONE]
+        typed = parse.entity("ticket_id") or ((m := TICKET_ID.search(text)) and m.group()) or ""
+        named = [t for t in mine if t.ticket_id == typed] if typed else mine
+        if len(named) != 1 or named[0].status != "received" or named[0].merged_into:
+            return None
+        return named[0]
+
+    async def _withdraw(self, turn: Turn, msg: InboundMessage, offered: Withdrawing, rules: HandoffRules) -> Turn:
+        """确认撤回: the ticket is withdrawn with the citizen's words as its reason; the status change
+        tells them (one message, with the reason), so this turn says nothing more. Dispatched or
+        merged with since: a person checks it with them, as for a dispatched one."""
+        try:
+            ticket = await self.tickets.get(offered.ticket_id)
+            if ticket.withdrawn_at is not None:
+                return turn  # this turn run again after the withdrawal went through
+            if ticket.conversation_key != msg.conversation_key or ticket.status != "received" or ticket.merged_into:
+                raise WithdrawRefused(f"工单 {ticket.ticket_id} 已派单")
+            await self.tickets.withdraw(ticket.ticket_id, say("withdraw_reason", words=offered.words))
+        except (TicketNotFound, WithdrawRefused):
+            if rules.on_ask:
+                return _handoff(turn, "withdraw", rules)
+            turn.replies.append(Reply(text=say("handoff_unavailable")))
+        return turn
 
     async def _has_open_ticket(self, msg: InboundMessage) -> bool:
         mine = await self.tickets.list_for(msg.conversation_key, limit=5)

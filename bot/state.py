@@ -66,6 +66,15 @@ class Supplement(BaseModel):
     at: datetime
 
 
+class Withdrawing(BaseModel):
+    """撤单 asked for and offered: the ticket not yet dispatched the bot asked the citizen to confirm
+    withdrawing (确认撤回), with the words they asked in (kept on the ticket as its reason)."""
+
+    ticket_id: str
+    words: str = ""
+    at: datetime
+
+
 class ConversationState(BaseModel):
     step: Step = "idle"
     draft: Draft | None = None
@@ -86,6 +95,7 @@ class ConversationState(BaseModel):
     pending_text_at: datetime | None = None
     answered: Answered | None = None  # the last answer from the knowledge base, awaiting 已解决/没有解决
     supplement: Supplement | None = None  # a 补充 announced or awaiting the ticket it is for
+    withdrawing: Withdrawing | None = None  # a 撤单 offered, awaiting 确认撤回 / 不撤回
 
     def afresh(self, place: Place | None = None) -> ConversationState:
         """The state once a draft is filed or dropped: what outlives one ticket stays (the

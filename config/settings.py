@@ -286,6 +286,10 @@ class Settings(BaseSettings):
     # 催办: a second urge of one ticket within this many hours is not recorded again; the citizen
     # (and the operator logging a caller's) is told when the first was. 0: every urge is recorded.
     urge_quiet_hours: float = Field(default=24, ge=0, le=720)
+    # 撤单 in the chat: a citizen who asks to withdraw their ticket while it is not yet dispatched
+    # (已受理登记) is asked to confirm, and the bot withdraws it. false: every 撤单 goes to an
+    # operator, who checks it with the citizen (as it always does once a department has it).
+    self_withdraw: bool = True
 
     # The coordinate system of every location the gateway hands on (tickets, the console): the one
     # the ticket platform's map uses. Channels' coordinates are converted on arrival (WeChat sends

@@ -144,7 +144,7 @@ class Runtime:
         self.bot = Bot(self.tickets, self.nlu, knowledge=self.knowledge.current,
                        due=lambda ticket: deadlines.due_at(ticket, settings), popular=self.knowledge.popular,
                        supplement_window=timedelta(days=settings.supplement_days),
-                       urge_quiet=timedelta(hours=settings.urge_quiet_hours))
+                       urge_quiet=timedelta(hours=settings.urge_quiet_hours), self_withdraw=settings.self_withdraw)
 
     async def list_tickets(self, conversation_key: str) -> list[dict[str, Any]]:
         """A citizen's own tickets for channel pages (the mini-program, the widget)."""

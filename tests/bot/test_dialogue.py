@@ -682,15 +682,71 @@ async def test_an_unknown_number_lists_the_citizens_tickets(ledger: LocalLedger)
         assert "可能是这一张" not in texts(turn)
 
 
-async def test_withdrawing_a_filed_ticket_goes_to_a_person(ledger: LocalLedger) -> None:
-    """The bot cannot close a ticket: "撤了吧…已经修好了" hands the conversation to an operator,
-    and only when the citizen has a ticket still open."""
+async def test_a_ticket_not_yet_dispatched_is_withdrawn_once_the_citizen_confirms(ledger: LocalLedger) -> None:
+    """撤单 in the chat: "撤了吧…已经修好了" with a ticket still 已受理登记 asks to confirm; 不撤回
+    keeps it; 确认撤回 withdraws it with the citizen's words as its reason and says nothing more
+    (the status change tells them); the same turn run again changes nothing."""
     citizen = Citizen(Bot(ledger, get_backend()))
     turn = await citizen.says("那个单子撤了吧，人家已经来修好了")
-    assert turn.mode is None  # nothing filed: nothing to withdraw
-    await citizen.files_a_ticket(ledger)
+    assert turn.mode is None and not turn.replies[0].buttons  # nothing filed: nothing to withdraw
+    ref = await citizen.files_a_ticket(ledger)
+    turn = await citizen.says("那个单子撤了吧，人家已经来修好了")
+    assert turn.mode is None and turn.replies[0].buttons == ["确认撤回", "不撤回"]
+    assert ref.ticket_id in texts(turn) and "尚未派单" in texts(turn)
+    turn = await citizen.says("不撤回")
+    assert texts(turn) == say("withdraw_kept", ticket_id=ref.ticket_id) and citizen.state.withdrawing is None
+    assert (await ledger.get(ref.ticket_id)).status == "received"
+    await citizen.says("那个单子撤了吧，人家已经来修好了")
+    before = citizen.state
+    turn = await citizen.says("确认撤回")
+    assert turn.replies == [] and turn.mode is None and citizen.state.withdrawing is None
+    ticket = await ledger.get(ref.ticket_id)
+    assert ticket.status == "closed" and ticket.withdrawn_at is not None
+    assert ticket.history[-1].note == "市民自行撤回：那个单子撤了吧，人家已经来修好了"
+    citizen.state = before  # the turn run again (its commit lost a race): the withdrawal stands, no handoff
+    turn = await citizen.says("确认撤回")
+    assert turn.replies == [] and turn.mode is None and len((await ledger.get(ref.ticket_id)).history) == 2
+
+
+async def test_a_dispatched_ticket_is_withdrawn_by_a_person(ledger: LocalLedger) -> None:
+    """Once a department has it (or the centre turned self-service off, or it is not clear which
+    ticket is meant), "撤了吧" hands the conversation to an operator, who checks it; a ticket
+    dispatched between the offer and 确认撤回 too."""
+    citizen = Citizen(Bot(ledger, get_backend()))
+    ref = await citizen.files_a_ticket(ledger)
+    await ledger.set_status(ref.ticket_id, "accepted")
     turn = await citizen.says("那个单子撤了吧，人家已经来修好了")
     assert turn.mode == "waiting" and turn.handoff_reason == "withdraw" and "撤回" in texts(turn)
+
+    off = Citizen(Bot(ledger, get_backend(), self_withdraw=False), sender="s2")
+    await off.files_a_ticket(ledger)
+    turn = await off.says("那个单子撤了吧，人家已经来修好了")
+    assert turn.mode == "waiting" and turn.handoff_reason == "withdraw"
+
+    late = Citizen(Bot(ledger, get_backend()), sender="s3")
+    ref = await late.files_a_ticket(ledger)
+    assert (await late.says("那个单子撤了吧，人家已经来修好了")).replies[0].buttons == ["确认撤回", "不撤回"]
+    await ledger.set_status(ref.ticket_id, "accepted")
+    turn = await late.says("确认撤回")
+    assert turn.mode == "waiting" and turn.handoff_reason == "withdraw"
+    assert (await ledger.get(ref.ticket_id)).status == "accepted"
+
+
+async def test_which_ticket_to_withdraw_is_the_one_named_or_a_person_asks(ledger: LocalLedger) -> None:
+    """Two open tickets: "撤了吧" alone goes to a person; "撤回 <number>" offers that one; words
+    that are no answer let the offer lapse and are read as they come (确认撤回 after that asks anew)."""
+    citizen = Citizen(Bot(ledger, get_backend()))
+    first = await citizen.files_a_ticket(ledger)
+    second = await citizen.files_another_ticket(ledger)
+    turn = await citizen.says("那个单子撤了吧，不用处理了")
+    assert turn.handoff_reason == "withdraw"
+    citizen.mode = "bot"
+    turn = await citizen.says(f"撤回 {second.ticket_id}")
+    assert turn.replies[0].buttons == ["确认撤回", "不撤回"] and turn.replies[0].ticket_id == second.ticket_id
+    turn = await citizen.says("你好")
+    assert citizen.state.withdrawing is None and texts(turn) == say("greeting")
+    assert (await citizen.says("确认撤回")).handoff_reason == "withdraw"  # asked anew: which is not clear
+    assert (await ledger.get(second.ticket_id)).status == "received"
 
 
 async def test_a_progress_question_gives_the_latest_progress_note(ledger: LocalLedger) -> None:

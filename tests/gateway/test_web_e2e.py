@@ -150,6 +150,21 @@ async def test_a_withdrawn_ticket_is_told_once_as_withdrawn_without_a_survey(cli
     assert empty.status_code == 400
 
 
+async def test_a_citizen_withdraws_a_ticket_not_yet_dispatched_in_the_chat(client: httpx.AsyncClient) -> None:
+    """撤单 in the widget: asked, confirmed with the button, heard once as withdrawn, no survey."""
+    session = await new_session(client)
+    ticket_id, cursor = await file_ticket(client, session)
+    await say(client, session, "那个单子撤了吧，人家已经来修好了")
+    events, cursor = await wait_for_events(client, session, lambda e: e.get("buttons") == ["确认撤回", "不撤回"], after=cursor)
+    assert ticket_id in next(e["text"] for e in events if e.get("buttons"))
+    await say(client, session, "确认撤回")
+    events, _ = await wait_for_events(client, session, lambda e: e["type"] == "status_update", after=cursor)
+    [told] = [e for e in events if e["type"] == "status_update"]
+    assert told["text"].startswith(f"您的工单 {ticket_id} 已按您的要求撤单（市民自行撤回：那个单子撤了吧")
+    ticket = (await client.get(f"/api/admin/tickets/{ticket_id}", headers=ADMIN)).json()
+    assert ticket["status"] == "closed" and ticket["withdrawn_at"]
+
+
 async def test_progress_query_answers_own_ticket_only(client: httpx.AsyncClient) -> None:
     owner = await new_session(client)
     ticket_id, cursor = await file_ticket(client, owner)
