@@ -10,7 +10,8 @@ number. Then it times ``LocalLedger.search`` the way operators use it and prints
 median of ``--repeat`` runs and how many tickets the first page held (for the 疑似重复 counts
 of a page: how many of its spots hold more than one open ticket; for 承办单位考核: how many units).
 Each ticket names three units (two of 14 departments and one of 40 street offices) and one of
-eight kinds of 城乡建设 (for 热点诉求); of the done ones a third said 已解决 and one in fifty 未解决. Each ticket is about one of
+eight kinds of 城乡建设 (for 热点诉求); of the done ones a third said 已解决 and one in fifty 未解决; one in
+thirty was returned by its 主办 a day after filing and 改派'd to another unit (承办单位考核's 退回). Each ticket is about one of
 N/4 made-up estates, so about one in seven of a month's tickets shares its spot with another. The 12345 centre of our
 source material took 1.33 million requests in a year: ``--tickets 1330000`` is that year.
 
@@ -44,7 +45,7 @@ from sqlalchemy.engine import make_url  # noqa: E402
 from ticket_client.base import TicketQuery  # noqa: E402
 from ticket_client.db import sync_url, upgrade_database  # noqa: E402
 from ticket_client.ledger import LocalLedger  # noqa: E402
-from ticket_client.models import StatusHistoryRow, TicketRow  # noqa: E402
+from ticket_client.models import RevisionRow, StatusHistoryRow, TicketRow  # noqa: E402
 
 MESSAGES = ROOT.parent / "shared" / "data" / "messages.csv"
 BATCH = 10_000
@@ -81,7 +82,7 @@ def fill(database_url: str, n: int, seed: int = 1) -> list[tuple[str, str]]:
     spots = max(n // 4, 1)
     with engine.begin() as conn:
         for first in range(0, n, BATCH):
-            tickets, history = [], []
+            tickets, history, revisions = [], [], []
             for i in range(first, min(n, first + BATCH)):
                 at = start + step * i
                 day = at.strftime("%Y%m%d")
@@ -105,10 +106,22 @@ def fill(database_url: str, n: int, seed: int = 1) -> list[tuple[str, str]]:
                                else roll >= 0.02),
                 })
                 history.append({"ticket_pk": i + 1, "status": "received", "note": "", "at": at})
+                if i % 30 == 7:  # returned by its 主办 the next day, then 改派'd to another unit
+                    units = tickets[-1]["departments"]
+                    after = UNITS[(UNITS.index(units[0]) + 1) % len(UNITS)]
+                    tickets[-1]["departments"] = [after, *units[1:]]
+                    back = at + timedelta(days=1)
+                    history += [{"ticket_pk": i + 1, "status": "returned", "note": "非本单位职责", "at": back},
+                                {"ticket_pk": i + 1, "status": "accepted", "note": f"已改派至{after}",
+                                 "at": back + timedelta(hours=1)}]
+                    revisions.append({"ticket_pk": i + 1, "at": back + timedelta(hours=1), "by": "bench",
+                                      "reason": "承办单位退回：非本单位职责", "dispatched": True,
+                                      "before": {"departments": units}, "after": {"departments": tickets[-1]["departments"]}})
                 if i % (n // 5 or 1) == 0:
                     picked.append((number, phone))
             conn.execute(insert(TicketRow), tickets)
             conn.execute(insert(StatusHistoryRow), history)
+            conn.execute(insert(RevisionRow), revisions)
             print(f"\r  filled {min(n, first + BATCH):,} / {n:,}", end="", file=sys.stderr, flush=True)
         if url.get_backend_name() == "postgresql":
             conn.execute(text("ANALYZE"))

@@ -394,7 +394,8 @@ class DepartmentTally(Verdicts):
     """How one unit handled the tickets filed in a period that name it (承办单位考核): what it was
     given, what it finished, what is late or was sent back, how citizens judged it. A ticket counts
     for each unit it names, 主办 or 协办 (as 工单查询's 承办部门 finds it); a repeat merged into
-    another ticket is counted once, by its main. The states are the tickets' now."""
+    another ticket is counted once, by its main. The states are the tickets' now; ``returns``
+    counts each return for the unit that made it."""
 
     department: str
     filed: int = 0  # 受理: tickets naming it
@@ -402,6 +403,9 @@ class DepartmentTally(Verdicts):
     done: int = 0  # 办结: resolved or closed, not withdrawn (撤单)
     overdue: int = 0  # 超期未办结: still open past their 办理时限
     returned: int = 0  # 退回待改派: sent back by their department, waiting to go out again
+    # 退回次数: how often it sent one of them back as its 主办 then, sent out again since or not; a
+    # unit they were 改派'd away from keeps its count (a row of its own when they name it no more)
+    returns: int = 0
     urged: int = 0  # 催办未办结: pressed for by the citizen and still open
     withdrawn: int = 0  # 撤单: withdrawn by their citizen (closed, but not the unit's 办结)
 

@@ -199,6 +199,50 @@ def _not_merged(row: TicketRow) -> None:
         raise MergeRefused(f"工单 {row.ticket_id} 已并入工单 {row.merged_into}，请在主单上办理")
 
 
+async def _returns_by_unit(session: AsyncSession, where: list[Any]) -> Counter[str]:
+    """退回次数 of the tickets ``where`` narrows to: each return (a change to ``returned``) credited
+    to the unit that was the ticket's 主办 then, as its 改派 revisions tell. Columns only, not whole
+    tickets: a return is rare, but a month holds a hundred thousand tickets to look through."""
+    returned = await session.execute(
+        select(TicketRow.id, TicketRow.departments, StatusHistoryRow.at)
+        .join(StatusHistoryRow, and_(StatusHistoryRow.ticket_pk == TicketRow.id, StatusHistoryRow.status == "returned",
+                                     StatusHistoryRow.kind == "status"))
+        .where(*where)
+    )
+    tickets: dict[int, tuple[list[str], list[datetime]]] = {}
+    for pk, departments, at in returned:
+        tickets.setdefault(pk, (list(departments), []))[1].append(at)
+    revisions: dict[int, list[tuple[datetime, dict[str, Any], dict[str, Any]]]] = {}
+    pks = sorted(tickets)
+    for first in range(0, len(pks), 500):
+        for pk, at, before, after in await session.execute(
+            select(RevisionRow.ticket_pk, RevisionRow.at, RevisionRow.before, RevisionRow.after)
+            .where(RevisionRow.ticket_pk.in_(pks[first:first + 500])).order_by(RevisionRow.id)
+        ):
+            if "departments" in after:
+                revisions.setdefault(pk, []).append((at, before, after))
+    counts: Counter[str] = Counter()
+    for pk, (departments, moments) in tickets.items():
+        counts.update(unit for at in moments if (unit := _primary_at(departments, revisions.get(pk, []), at)))
+    return counts
+
+
+def _primary_at(departments: list[str], redispatches: list[tuple[datetime, dict[str, Any], dict[str, Any]]],
+                at: datetime) -> str:
+    """A ticket's 主办 at ``at``: the departments the last 改派 (time, before, after) before it gave,
+    else those the first one after it replaced, else the ticket's ``departments`` now ("" when it
+    names none)."""
+    units: list[str] | None = None
+    for when, before, after in redispatches:
+        if when <= at:
+            units = after["departments"]
+        else:
+            units = units if units is not None else before.get("departments", [])
+            break
+    units = departments if units is None else units
+    return units[0] if units else ""
+
+
 def _follow(row: TicketRow, status: str, note: str, now: datetime) -> None:
     """One step of the main on a ticket merged into it: its status (``""``: a progress note),
     reached by the quiet steps where it stands elsewhere; none that no walk fits, and no note
@@ -699,10 +743,18 @@ class LocalLedger:
                 .where(*where, unit != "").group_by(unit)
                 .order_by(func.count(TicketRow.id).desc(), unit).limit(limit)
             )
-            return [DepartmentTally(department=name, filed=filed, primary=primary, done=done, overdue=overdue,
-                                    returned=returned, urged=pressed, withdrawn=gone, solved=yes, unsolved=no,
-                                    ratings={r: int(n) for r, n in zip(RATINGS, rated, strict=True) if n})
-                    for name, filed, primary, done, overdue, returned, pressed, gone, yes, no, *rated in rows]
+            tallies = [DepartmentTally(department=name, filed=filed, primary=primary, done=done, overdue=overdue,
+                                       returned=returned, urged=pressed, withdrawn=gone, solved=yes, unsolved=no,
+                                       ratings={r: int(n) for r, n in zip(RATINGS, rated, strict=True) if n})
+                       for name, filed, primary, done, overdue, returned, pressed, gone, yes, no, *rated in rows]
+            returns = await _returns_by_unit(session, where)
+        by_unit = {t.department: t for t in tallies}
+        for name, n in returns.items():
+            if name in by_unit:
+                by_unit[name].returns = n
+            elif len(tallies) < limit:  # 改派'd away from it: it names none of them now
+                tallies.append(DepartmentTally(department=name, returns=n))
+        return tallies
 
     async def open_at(self, spots: Sequence[Spot], since: datetime) -> dict[Spot, int]:
         """See ``TicketClient.open_at``: one grouped count through the place's index."""

@@ -90,7 +90,7 @@ def _csv(rows: Iterable[Sequence[object]]) -> str:
 Repeats = Callable[[list[Ticket]], Awaitable[dict[str, int]]]  # a page's 疑似重复 by ticket number
 
 
-DEPARTMENT_COLUMNS = ("承办单位", "受理", "主办", "办结", "办结率", "超期未办结", "退回待改派", "催办未办结", "撤单",
+DEPARTMENT_COLUMNS = ("承办单位", "受理", "主办", "办结", "办结率", "超期未办结", "退回次数", "退回待改派", "催办未办结", "撤单",
                       "回访参评", "满意", "基本满意", "不满意", "满意率", "已解决", "未解决", "解决率")
 
 
@@ -102,7 +102,7 @@ def department_file(tallies: Sequence[DepartmentTally], days: int, now: datetime
     """承办单位考核 as a CSV file (a few hundred rows at most: written at once), for the centre's
     monthly 考核 report; the period in its name."""
     rows: list[Sequence[object]] = [DEPARTMENT_COLUMNS]
-    rows += [[t.department, t.filed, t.primary, t.done, _rate(t.done_rate), t.overdue,
+    rows += [[t.department, t.filed, t.primary, t.done, _rate(t.done_rate), t.overdue, t.returns,
               t.returned, t.urged, t.withdrawn, t.rated, *(t.ratings.get(r, 0) for r in RATINGS), _rate(t.satisfaction),
               t.solved, t.unsolved, _rate(t.solved_rate)] for t in tallies]
     stamp = now.astimezone(BEIJING).strftime("%Y%m%d-%H%M")

@@ -797,8 +797,13 @@ def test_operator_redispatches_a_returned_ticket_and_confirms_another(
         power = page.locator("#s-departments tr", has_text="供电公司")
         expect(power.locator("td").nth(1)).to_have_text("1")  # 受理
         local = page.locator("#s-departments tr", has_text="A3区人民政府")
-        expect(local.locator("td").nth(6)).to_have_text("1")  # 退回待改派
-        expect(local.locator("td").nth(6)).to_have_class("alert")
+        expect(local.locator("td").nth(7)).to_have_text("1")  # 退回待改派
+        expect(local.locator("td").nth(7)).to_have_class("alert")
+        expect(power.locator("td").nth(6)).to_have_text("0")  # 退回: 供电公司 sent none back
+        before = page.locator("#s-fix-departments tr td").nth(1).inner_text()  # the 主办 it was 改派'd away from
+        returner = page.locator("#s-departments tr", has=page.locator("button", has_text=re.compile(f"^{before}$")))
+        expect(returner.locator("td").nth(6)).not_to_have_text("0")  # 退回: its return counted still
+        expect(returner.locator("td").nth(6)).to_have_class("alert")
         expect(page.locator("#card-returned")).to_have_class(re.compile(r"\balert\b"))
         page.locator("#card-returned").click()  # 退回待改派: the lookup, narrowed to them
         expect(page.locator("#lq-status")).to_have_value("returned")

@@ -35,6 +35,7 @@ async def test_the_report_counts_each_unit_of_the_periods_tickets(app: Any, cons
     assert list(rows)[0] == "洞井街道办事处" and set(rows) == {"洞井街道办事处", "城市管理和综合执法局", "生态环境局"}
     street = rows["洞井街道办事处"]
     assert (street["filed"], street["primary"], street["done"], street["overdue"], street["returned"]) == (3, 1, 1, 2, 1)
+    assert (street["returns"], rows["生态环境局"]["returns"]) == (0, 1)  # its 主办 sent it back
     assert street["done_rate"] == 1 / 3 and street["rated"] == 1 and street["satisfaction"] == 0.0
     assert (street["unsolved"], street["solved_rate"]) == (1, 0.0) and rows["生态环境局"]["solved_rate"] is None
     month = (await boss.get("/stats")).json()["service"][-1]  # 服务质量 (30 days, the work resolved in it)
@@ -56,8 +57,8 @@ async def test_the_report_counts_each_unit_of_the_periods_tickets(app: Any, cons
     report = await boss.get("/departments.csv", params={"days": 90})  # the same, as a file for 考核
     assert report.status_code == 200 and 'filename="departments-90d-' in report.headers["content-disposition"]
     lines = report.text.lstrip("\ufeff").splitlines()
-    assert lines[0].startswith("承办单位,受理,主办,办结,办结率,超期未办结,退回待改派") and len(lines) == 4
-    assert lines[1] == "洞井街道办事处,3,1,1,33.3%,2,1,0,0,1,0,0,1,0.0%,0,1,0.0%"
+    assert lines[0].startswith("承办单位,受理,主办,办结,办结率,超期未办结,退回次数,退回待改派") and len(lines) == 4
+    assert lines[1] == "洞井街道办事处,3,1,1,33.3%,2,0,1,0,0,1,0,0,1,0.0%,0,1,0.0%"
     assert (await boss.get("/departments.csv", params={"days": 45})).status_code == 400
     entries = (await boss.get("/audit?limit=20")).json()["entries"]
     assert [e["detail"] for e in entries if e["action"] == "departments.export"] == [{"days": 90, "rows": 3}]

@@ -1098,6 +1098,28 @@ async def test_department_tallies_count_each_unit_a_ticket_names_with_what_it_is
     assert [t.department for t in await ledger.department_tallies(TicketQuery(since=start), limit=1)] == [city]
 
 
+async def test_each_return_is_credited_to_the_unit_that_made_it(ledger: LocalLedger, clock: FakeClock) -> None:
+    """退回次数: a ticket returned twice and 改派'd each time counts one return for each unit that
+    was its 主办 then, though it names neither now; one sent out again without a 改派 (the same
+    departments) counts for its 主办; a unit that never returned one counts none."""
+    start = clock.now
+    pipe = (await ledger.file(draft("web:a", departments=["城管局", "洞井街道办事处"]), "a")).ticket_id
+    lamp = (await ledger.file(draft("web:b", departments=["供电公司"]), "b")).ticket_id
+    await ledger.file(draft("web:c", departments=["城管局"]), "c")
+    for then in (["水务局", "洞井街道办事处"], ["供水公司"]):  # 城管局 returns it, then 水务局
+        clock.advance(hours=1)
+        await ledger.set_status(pipe, "returned", "非本单位职责")
+        clock.advance(hours=1)
+        await ledger.correct(pipe, Correction(by="op1", departments=then, reason="承办单位退回：非本单位职责"))
+    await ledger.set_status(lamp, "returned", "请补充具体位置")
+    await ledger.set_status(lamp, "accepted", "已补充位置，重新派出")
+    tallies = {t.department: t for t in await ledger.department_tallies(TicketQuery(since=start))}
+    assert {unit: t.returns for unit, t in tallies.items()} == {
+        "城管局": 1, "水务局": 1, "供电公司": 1, "供水公司": 0}
+    assert (tallies["城管局"].filed, tallies["水务局"].filed) == (1, 0)  # the 城管局 row is the third ticket's
+    assert tallies["水务局"].returned == 0  # none waits to go out again
+
+
 async def test_category_trends_count_a_period_against_the_one_before(ledger: LocalLedger, clock: FakeClock) -> None:
     """热点诉求: the kinds of matter of a week, the most first, each with the week before's count (环比)."""
     lamps, noise, wage = ["城乡建设", "城市建设和市政管理"], ["环境保护", "噪音污染"], ["劳动和社会保障", "劳动关系"]

@@ -795,16 +795,16 @@
     api("GET", "/departments?days=" + days).then(function (d) {
       var tb = $("s-departments");
       tb.textContent = "";
-      if (!d.departments.length) emptyRow(tb, 12);
+      if (!d.departments.length) emptyRow(tb, 13);
       d.departments.forEach(function (r) {
         var tr = el("tr");
         tr.appendChild(linkCell(r.department, "查看" + r.department + "近" + days + "天受理的工单",
           function () { lookupBy({ department: r.department, days: days }); }));
-        [r.filed, r.primary, r.done, percent(r.done_rate), r.overdue, r.returned, r.urged, r.withdrawn, r.rated,
+        [r.filed, r.primary, r.done, percent(r.done_rate), r.overdue, r.returns, r.returned, r.urged, r.withdrawn, r.rated,
           percent(r.satisfaction), percent(r.solved_rate)]
           .forEach(function (v, i) {
             var td = el("td", "", v);
-            if ((i === 4 || i === 5) && v > 0) td.className = "alert";  // late or sent back: what to press on
+            if (i >= 4 && i <= 6 && v > 0) td.className = "alert";  // late or sent back: what to press on
             tr.appendChild(td);
           });
         tb.appendChild(tr);
