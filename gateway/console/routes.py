@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response, WebSocket, WebSocketDisconnect
-from fastapi.responses import FileResponse, StreamingResponse
+from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from redis.exceptions import RedisError
 
@@ -27,7 +27,7 @@ from bot.texts import period_words, texts
 from channels.base import WellFormedStr
 from channels.media import file_response, find, media_roots
 from gateway import filing, keys, metrics
-from gateway.console import audit, dead_letters, export, merging
+from gateway.console import audit, dead_letters, export, merging, report
 from gateway.console import conversations as convs
 from gateway.console import keys as ck
 from gateway.console.auth import (
@@ -41,7 +41,7 @@ from gateway.console.auth import (
 )
 from gateway.console.routing import CorrectIn, Routing, place_parts
 from gateway.console.users import User, UserError, UserStore, generate_password
-from gateway.errors import AuthError, BadInput, Conflict, Forbidden, NotFound, RateLimited
+from gateway.errors import AuthError, BadInput, Conflict, Forbidden, NotFound, RateLimited, ServiceUnavailable
 from gateway.knowledge import USAGE_DAYS, usage
 from gateway.runtime import Runtime
 from nlu.pii import mask_pii
@@ -927,6 +927,21 @@ async def stats(user: SupervisorDep, request: Request, now_at: NowDep) -> dict[s
                              "waited_s": round(now - r["waiting_since"], 1), "last_text": r["last_text"]}
                             for r in waiting[:10]],
     }
+
+
+@api.get("/report")
+async def period_report(user: SupervisorDep, request: Request, now: NowDep, days: int = 7) -> HTMLResponse:
+    """周报 (7 days) / 月报 (30 days): the 班长视图's figures of the period as one printable page
+    (受理 and its 环比, 办结, 回访, 热点诉求, 承办单位考核) for the centre's report; audited. 400
+    for another period, 503 without a ticket ledger."""
+    if days not in report.REPORT_DAYS:
+        raise BadInput(f"报告期间只能是{'、'.join(f'近{d}天' for d in report.REPORT_DAYS)}")
+    console = _console(request)
+    if console.rt.tickets is None:
+        raise ServiceUnavailable("工单系统暂时不可用，请稍后重试")
+    page = report.render(await report.gather(console.rt.tickets, console.rt.settings, now, days))
+    await audit.record(console.redis, user.name, "report.view", "", days=days)
+    return HTMLResponse(page, headers=PAGE_HEADERS)
 
 
 DEPARTMENT_DAYS = (7, 30, 90)  # the 承办单位考核 periods, as 工单查询's 受理时间 offers them

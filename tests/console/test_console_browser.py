@@ -352,9 +352,24 @@ def test_supervisor_view_audit_and_canned_replies(live_gateway: str, settings: S
         late = units.filter(has_text="K2区人民政府")
         expect(late.locator("td").nth(5)).to_have_text("1")  # 超期未办结
         expect(late.locator("td").nth(5)).to_have_class("alert")
-        expect(late.locator("td").nth(7)).to_have_text("1")  # 催办未办结
+        expect(late.locator("td").nth(8)).to_have_text("1")  # 催办未办结
         expect(late.locator("td").nth(2)).to_have_text("0")  # 协办 only
         page.screenshot(path=str(DOCS / "console-supervisor.png"))
+        with context.expect_page() as opened:  # 月报: the month's figures as one printable page
+            page.locator("#btn-report-month").click()
+        report = opened.value
+        report.set_default_timeout(TIMEOUT_MS)
+        expect(report.locator("h1")).to_have_text("12345政务服务便民热线月报")
+        expect(report.locator("#overview")).to_contain_text("超过办理时限仍未办结 1 件，即将超期 1 件")  # now, whenever filed
+        expect(report.locator("#unit-table tbody tr")).to_have_count(2)
+        expect(report.locator("#channels")).to_contain_text("网站在线咨询")
+        report.set_viewport_size({"width": 1000, "height": 1300})
+        report.screenshot(path=str(DOCS / "console-report.png"))
+        expect(report.locator(".hint")).to_be_visible()
+        report.emulate_media(media="print")  # printed (or saved as PDF): the hint is for the screen
+        expect(report.locator(".hint")).to_be_hidden()
+        assert report.pdf(format="A4").startswith(b"%PDF")
+        report.close()
         page.locator("#card-overdue").click()  # 超期未办结: the lookup, filtered
         expect(page.locator("#lookup")).to_be_visible()
         expect(page.locator("#lq-overdue")).to_be_checked()

@@ -99,3 +99,49 @@ async def test_hotspots_show_the_weeks_kinds_against_the_week_before_and_the_spo
     assert [c["filed"] for c in month["categories"]] == [3, 1] and len(month["places"]) == 1
     assert (await boss.get("/hotspots", params={"days": 90})).status_code == 400
     assert (await (await console_login("li")).get("/hotspots")).status_code == 403
+
+
+async def test_the_weekly_report_is_one_printable_page_of_the_periods_figures(app: Any, console_login: Any) -> None:
+    """周报 / 月报: 受理 by channel with its 环比, 办结 and the 回访, 热点诉求 and 承办单位考核 on one
+    page for supervisors, every value escaped; audited; 400 for another period, 403 for operators."""
+    import re
+
+    tickets = app.state.runtime.tickets
+    lamps = ["城乡建设", "城市建设和市政管理"]
+    place = "<b>米兰春天</b>"  # words from a citizen: text on the page, never markup
+
+    def at(key: str, channel: str) -> TicketDraft:
+        return TicketDraft(channel=channel, conversation_key=f"{channel}:{key}", description="小区门口路灯坏了",
+                           category=lamps, departments=["城市管理和综合执法局", "洞井街道办事处"],
+                           location=LocationInfo(text=place, parts={"community": place}))
+
+    refs = [await tickets.file(at(str(i), channel), f"r-{i}")
+            for i, channel in enumerate(("web", "web", "wechat_oa"))]
+    for status in ("accepted", "resolved"):
+        await tickets.set_status(refs[0].ticket_id, status)
+    await tickets.rate(refs[0].ticket_id, "满意")
+    await tickets.mark_solved(refs[0].ticket_id, True)
+    await tickets.withdraw(refs[2].ticket_id, "市民表示问题已自行解决")
+    boss = await console_login("boss", "supervisor")
+
+    r = await boss.get("/report")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert "script-src 'self'" in r.headers["content-security-policy"]
+    page = r.text
+    assert "<title>12345热线周报（" in page and "近7天" in page
+    assert re.search(r'<b id="filed">3</b> 件，较上一期（0 件）<span id="filed-change">新增</span>；办结 <b>1</b> 件', page)
+    assert '满意率 <b id="satisfaction">100.0%</b>，解决率 <b id="solved-rate">100.0%</b>' in page
+    assert "应群众要求撤单 1 件" in page
+    assert re.search(r"<td>网站在线咨询</td><td class=\"n\">2</td><td class=\"n\">66.7%</td>", page)
+    assert "<td>微信公众号</td>" in page
+    assert "<td>城乡建设／城市建设和市政管理</td><td class=\"n\">3</td>" in page
+    assert "&lt;b&gt;米兰春天&lt;/b&gt;" in page and "<b>米兰春天</b>" not in page  # escaped
+    assert re.search(r"<td>城市管理和综合执法局</td><td class=\"n\">3</td><td class=\"n\">3</td><td class=\"n\">1</td>\s*"
+                     r"<td class=\"n\">50.0%</td>", page)  # 办结率 = 1 / (3 - 1 withdrawn)
+    month = await boss.get("/report", params={"days": 30})
+    assert month.status_code == 200 and "12345政务服务便民热线月报" in month.text
+    refused = await boss.get("/report", params={"days": 90})
+    assert refused.status_code == 400 and "近7天、近30天" in refused.json()["detail"]
+    assert (await (await console_login("li")).get("/report")).status_code == 403
+    entries = (await boss.get("/audit?limit=20")).json()["entries"]
+    assert [e["detail"] for e in entries if e["action"] == "report.view"] == [{"days": 30}, {"days": 7}]

@@ -53,3 +53,17 @@ async def test_a_bad_export_request_says_what_is_wrong(client: httpx.AsyncClient
     assert r.status_code == 422 and "since" in r.json()["detail"]
     r = await client.get("/api/admin/tickets.csv?status=done", headers=ADMIN)
     assert r.status_code == 400 and "未知的工单状态" in r.json()["detail"]
+
+
+async def test_the_weekly_report_for_a_script(app: Any, client: httpx.AsyncClient) -> None:
+    """The console's 周报 page with the admin token (mailed from cron); no phone numbers on it."""
+    tickets = app.state.runtime.tickets
+    await tickets.file(TicketDraft(channel="portal:liuyanban", conversation_key="portal:liuyanban:1", title="噪音扰民",
+                                   description="工地夜间施工，电话13912345678", departments=["生态环境局"]), "b")
+    r = await client.get("/api/admin/report", headers=ADMIN)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert "12345政务服务便民热线周报" in r.text and "<td>生态环境局</td>" in r.text
+    assert '<b id="filed">1</b>' in r.text and "13912345678" not in r.text
+    assert (await client.get("/api/admin/report?days=30", headers=ADMIN)).status_code == 200
+    assert (await client.get("/api/admin/report?days=1", headers=ADMIN)).status_code == 400
+    assert (await client.get("/api/admin/report")).status_code == 401

@@ -27,7 +27,7 @@
     handback: "交还机器人", close: "结束会话", transfer: "转交", reply: "回复市民", "reply.refused": "回复被拒绝",
     note: "内部备注", "form.save": "保存工单信息", "ticket.file": "登记工单", "ticket.status": "工单状态变更",
     "canned.update": "修改常用语", "user.create": "创建账号", "user.disable": "停用账号",
-    "dead.retry": "重试异常记录", "dead.discard": "丢弃异常记录", "ticket.search": "工单查询", "ticket.note": "办理进展", "ticket.urge": "登记催办", "ticket.correct": "更正/改派", "ticket.merge": "并单", "ticket.unmerge": "取消并单", "ticket.withdraw": "撤单", "ticket.export": "导出工单", "departments.export": "导出承办单位考核",
+    "dead.retry": "重试异常记录", "dead.discard": "丢弃异常记录", "ticket.search": "工单查询", "ticket.note": "办理进展", "ticket.urge": "登记催办", "ticket.correct": "更正/改派", "ticket.merge": "并单", "ticket.unmerge": "取消并单", "ticket.withdraw": "撤单", "ticket.export": "导出工单", "departments.export": "导出承办单位考核", "report.view": "查看周报/月报",
     "knowledge.create": "新增知识库条目", "knowledge.update": "修改知识库", "knowledge.disable": "停用知识库条目",
     "knowledge.delete": "删除知识库条目", "knowledge.restore": "知识库条目恢复为文件版本", "knowledge.export": "导出知识库",
     "knowledge.clear_folded": "清除已并入文件的修改"
