@@ -37,6 +37,7 @@ from sqlalchemy import (
     event,
     false,
     func,
+    literal_column,
     or_,
     select,
     text,
@@ -205,7 +206,8 @@ async def _returns_by_unit(session: AsyncSession, where: list[Any]) -> Counter[s
     tickets: a return is rare, but a month holds a hundred thousand tickets to look through."""
     returned = await session.execute(
         select(TicketRow.id, TicketRow.departments, StatusHistoryRow.at)
-        .join(StatusHistoryRow, and_(StatusHistoryRow.ticket_pk == TicketRow.id, StatusHistoryRow.status == "returned",
+        .join(StatusHistoryRow, and_(StatusHistoryRow.ticket_pk == TicketRow.id,
+                                     StatusHistoryRow.status == literal_column("'returned'"),  # the partial index's
                                      StatusHistoryRow.kind == "status"))
         .where(*where)
     )
