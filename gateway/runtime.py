@@ -144,7 +144,9 @@ class Runtime:
         self.bot = Bot(self.tickets, self.nlu, knowledge=self.knowledge.current,
                        due=lambda ticket: deadlines.due_at(ticket, settings), popular=self.knowledge.popular,
                        supplement_window=timedelta(days=settings.supplement_days),
-                       urge_quiet=timedelta(hours=settings.urge_quiet_hours), self_withdraw=settings.self_withdraw)
+                       urge_quiet=timedelta(hours=settings.urge_quiet_hours),
+                       # open311: a withdrawal is the platform's (the console's 撤单 says so too)
+                       self_withdraw=settings.self_withdraw and settings.ticket_backend == "local")
 
     async def list_tickets(self, conversation_key: str) -> list[dict[str, Any]]:
         """A citizen's own tickets for channel pages (the mini-program, the widget)."""
