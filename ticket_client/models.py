@@ -113,9 +113,10 @@ class StatusHistoryRow(Base):
     when it was written); ``id`` is the global ``seq`` cursor of ``changes_since``."""
 
     __tablename__ = "status_history"
-    # 承办单位考核's 退回: the few returns among millions of steps, found without reading the rest
-    # (migration 0011; a query names the status as a literal, so the planners may use it)
-    __table_args__ = (Index("ix_status_history_returned", "ticket_pk", sqlite_where=text("status = 'returned'"),
+    # 承办单位考核's 退回: a period's few returns among millions of steps, found by when they came
+    # without reading the rest (migration 0011; a query names the status as a literal, so the
+    # planners may use it)
+    __table_args__ = (Index("ix_status_history_returned", "at", sqlite_where=text("status = 'returned'"),
                             postgresql_where=text("status = 'returned'")),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

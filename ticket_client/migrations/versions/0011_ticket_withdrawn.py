@@ -4,7 +4,8 @@ with ``withdrawn_at`` set, so the centre counts it apart: it is no department's 
 counts the withdrawals of a period at each refresh.
 
 Also a partial index of the returns among the status history (``ix_status_history_returned``):
-承办单位考核 credits each return to the unit that made it, and a return is a step in thirty.
+承办单位考核 credits each return of a period's tickets to the unit that made it, and a return is
+a step in thirty: found by when it came (a return comes after its ticket's filing).
 
 Revision ID: 0011
 Revises: 0010
@@ -27,7 +28,7 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     op.add_column("tickets", sa.Column("withdrawn_at", sa.DateTime(timezone=True), nullable=True))
     op.create_index("ix_tickets_withdrawn_at", "tickets", ["withdrawn_at"])
-    op.create_index("ix_status_history_returned", "status_history", ["ticket_pk"],
+    op.create_index("ix_status_history_returned", "status_history", ["at"],
                     sqlite_where=sa.text("status = 'returned'"), postgresql_where=sa.text("status = 'returned'"))
 
 
