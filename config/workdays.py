@@ -136,6 +136,21 @@ class WorkCalendar:
                             detail=f"holidays for {day.year} unknown: add them to {self.source}")
         return day.weekday() < 5
 
+    def knows(self, year: int) -> bool:
+        """Whether ``year``'s 放假安排 is known (holidays.yml names a day of it, or the package has it)."""
+        if year in self.announced.years:
+            return True
+        try:
+            chinese_calendar.is_workday(date(year, 1, 1))
+        except NotImplementedError:
+            return False
+        return True
+
+    def unknown_years(self, start: date, days: int) -> list[int]:
+        """The years from ``start`` to ``days`` later whose 放假安排 is not known: 办理时限 running into
+        them count weekends only, so the centre is told before (the 班长视图's notice)."""
+        return [year for year in range(start.year, (start + timedelta(days=days)).year + 1) if not self.knows(year)]
+
     def add_workdays(self, day: date, n: int) -> date:
         """The ``n``-th working day after ``day`` (``day`` itself never counts; n >= 1)."""
         if n < 1:

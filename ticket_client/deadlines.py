@@ -26,6 +26,10 @@ if TYPE_CHECKING:
     from config.settings import Settings
 
 DONE = ("resolved", "closed")  # the ledger's 超期 filter leaves the same statuses out
+# how far ahead the 班长视图 looks for a year whose 放假安排 is not known yet: a ticket filed today is
+# due within about a month (15 working days, the Spring Festival between), and the State Council
+# announces the next year's in November
+HOLIDAYS_AHEAD = timedelta(days=60)
 
 
 def resolve_days(request_type: str, settings: Settings) -> float:
@@ -98,6 +102,15 @@ def due_soon(t: Ticket, due: datetime | None, now: datetime, settings: Settings)
     hours = settings.due_soon_hours
     return (due is not None and bool(hours) and t.status not in DONE and t.merged_into is None
             and now <= due < now + timedelta(hours=hours))
+
+
+def holidays_missing(settings: Settings, now: datetime) -> list[int]:
+    """The years within ``HOLIDAYS_AHEAD`` of ``now`` whose holidays the calendar does not know
+    (working days only: calendar days need none). Their 办理时限 count weekends alone."""
+    if not settings.resolve_workdays:
+        return []
+    today = now.astimezone(workdays.BEIJING).date()
+    return workdays.calendar(settings.holidays_file).unknown_years(today, HOLIDAYS_AHEAD.days)
 
 
 def late_filter(settings: Settings, now: datetime, *, overdue: bool, due_soon: bool) -> dict[str, Any]:

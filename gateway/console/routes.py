@@ -913,6 +913,8 @@ async def stats(user: SupervisorDep, request: Request, now_at: NowDep) -> dict[s
         "overdue": overdue,  # 超期未办结, by 办理时限
         "due_soon": due_soon,  # 即将超期: due within due_soon_hours (0 = off: the card is hidden)
         "due_soon_hours": settings.due_soon_hours,
+        # years ahead whose 放假安排 is not known: 办理时限 into them count weekends only (a notice)
+        "holidays_missing": deadlines.holidays_missing(settings, now_at),
         "urged": urged,  # 催办未办结: the citizen pressed for it and it is still open
         "returned": returned,  # 退回待改派: returned by its department, waiting to be sent out again
         "repeated": repeated,  # 疑似重复: open tickets of 30 days about one matter at one spot, to merge

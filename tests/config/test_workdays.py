@@ -120,6 +120,18 @@ workdays:
     assert str(path) in logged.calls[0].kwargs["detail"]
 
 
+def test_the_years_ahead_whose_holidays_are_unknown_are_named(tmp_path: Path) -> None:
+    """The 班长视图's notice: the years within the days ahead that neither holidays.yml nor the
+    package knows, so the centre adds them before deadlines run into them."""
+    cal = WorkCalendar()
+    assert cal.knows(2026) and not cal.knows(2040)
+    assert cal.unknown_years(d("2026-06-01"), 60) == []
+    assert cal.unknown_years(d("2040-11-29"), 60) == [2040, 2041]
+    announced = WorkCalendar.from_file(holidays_file(tmp_path, 'holidays:\n  - "2041-01-01"\n'))
+    assert announced.knows(2041) and announced.unknown_years(d("2040-11-29"), 60) == [2040]
+    assert announced.unknown_years(d("2040-11-29"), 20) == [2040]  # the new year not in sight yet
+
+
 def test_the_shipped_file_reads() -> None:
     announced = load_holidays(workdays.HOLIDAYS_FILE)
     assert all(day.year > 2026 for day in announced.holidays | announced.workdays)  # only what the package lacks

@@ -1003,3 +1003,19 @@ async def test_an_operator_withdraws_a_ticket_at_the_citizens_request(
     assert (exported[ticket_id]["状态"], exported[other]["状态"]) == ("已撤单", "已受理")
     report = list(csv.DictReader(io.StringIO((await boss.get("/departments.csv?days=7")).text.lstrip("\ufeff"))))
     assert (report[0]["撤单"], report[0]["办结率"]) == ("1", "0.0%")
+
+
+async def test_supervisors_are_told_of_a_year_ahead_without_its_holidays(app: Any, console_login: Any) -> None:
+    """The 班长视图's notice: the years within two months whose 放假安排 the calendar lacks (their
+    办理时限 count weekends only); none with calendar-day limits."""
+    from datetime import UTC, datetime
+
+    from ticket_client import deadlines
+
+    boss = await console_login("boss", "supervisor")
+    now = datetime.now(UTC)
+    assert (await boss.get("/stats")).json()["holidays_missing"] == deadlines.holidays_missing(app.state.runtime.settings, now)
+    app.state.console.clock = lambda: datetime(2040, 11, 29, 4, tzinfo=UTC)  # nobody has announced 2040 or 2041
+    assert (await boss.get("/stats")).json()["holidays_missing"] == [2040, 2041]
+    app.state.runtime.settings.resolve_workdays = False
+    assert (await boss.get("/stats")).json()["holidays_missing"] == []

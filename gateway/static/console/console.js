@@ -821,6 +821,12 @@
       renderService(d.service || []);
       renderCorrections(d.corrections || []);
       renderKnowledgeUse(d.knowledge);
+      // a year ahead without its 放假安排: its 办理时限 count weekends only until IT adds it
+      var missing = d.holidays_missing || [];
+      $("s-holidays").hidden = !missing.length;
+      $("s-holidays").textContent = missing.length ? missing.join("、") + "年的法定节假日安排尚未配置：办理时限跨入" +
+        (missing.length > 1 ? "这些年份" : "该年") + "的工单暂只按周末计算（不含法定节假日和调休），超期判断可能提前。" +
+        "国务院办公厅公布放假安排后，请信息部门写入节假日文件（config/holidays.yml）并重启网关。" : "";
       $("s-overdue").textContent = d.overdue || 0;
       $("card-overdue").classList.toggle("alert", (d.overdue || 0) > 0);
       $("s-due-soon").textContent = d.due_soon || 0;
