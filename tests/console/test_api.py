@@ -35,10 +35,11 @@ async def waiting_conversation(client: httpx.AsyncClient) -> tuple[dict[str, str
 
 
 async def test_without_a_session_everything_is_refused(client: httpx.AsyncClient) -> None:
-    for path in ("/me", "/queue", "/conversation?key=web:x", "/stats", "/audit", "/canned", "/users"):
+    for path in ("/me", "/queue", "/conversation?key=web:x", "/stats", "/audit", "/canned", "/users", "/report"):
         r = await client.get("/api/console" + path)
         assert r.status_code == 401, (path, r.status_code)
-    for path in ("/takeover", "/reply", "/handback", "/close", "/note", "/logout", "/users"):
+    for path in ("/takeover", "/reply", "/handback", "/close", "/note", "/logout", "/users",
+                 "/tickets/12345-20261127-000001/withdraw"):
         r = await client.post("/api/console" + path, json={"key": "web:x", "text": "hi"})
         assert r.status_code in (401, 403), (path, r.status_code)
     r = await client.put("/api/console/canned", json={"items": ["x"]})
