@@ -501,6 +501,9 @@ class TicketQuery(BaseModel):
     urged: bool = False  # 催办未办结: urged by the citizen (any time) and still open
     reviewed: bool = False  # 已审核: an operator corrected or confirmed its classification
     department: str = Field(default="", max_length=40)  # 承办部门: one unit, 主办 or 协办 (a department's report)
+    # 曾退回: sent back by its department at least once (改派'd since or not); with ``department``,
+    # sent back by that unit as its 主办 then (承办单位考核's 退回), whatever units it names now
+    returned: bool = False
     # 分类: the tickets of this category or below it (["城乡建设"], ["城乡建设", "城市建设和市政管理"])
     category: list[str] = Field(default_factory=list, max_length=3)
     merged_into: str = Field(default="", max_length=64)  # 并单: the tickets merged into this one

@@ -200,6 +200,22 @@ def _not_merged(row: TicketRow) -> None:
         raise MergeRefused(f"工单 {row.ticket_id} 已并入工单 {row.merged_into}，请在主单上办理")
 
 
+def _returned_by(unit: str) -> Any:
+    """曾退回: a ticket sent back at least once; with ``unit``, by that unit as its 主办 then, as
+    ``_returns_by_unit`` credits it: the 主办 a 改派 replaced, the 主办 of a ticket waiting to go
+    out again, or the 主办 now of one sent out again without a 改派."""
+    ever = select(StatusHistoryRow.id).where(
+        StatusHistoryRow.ticket_pk == TicketRow.id, StatusHistoryRow.status == literal_column("'returned'"),
+        StatusHistoryRow.kind == "status").exists()
+    if not unit:
+        return ever
+    redispatched = select(RevisionRow.id).where(RevisionRow.ticket_pk == TicketRow.id, RevisionRow.dispatched.is_(True))
+    replaced = redispatched.where(RevisionRow.before[("departments", 0)].as_string() == unit).exists()
+    moved = redispatched.where(RevisionRow.before[("departments", 0)].as_string().is_not(None)).exists()
+    primary = TicketRow.departments[0].as_string() == unit
+    return or_(replaced, and_(ever, primary, or_(TicketRow.status == "returned", ~moved)))
+
+
 async def _returns_by_unit(session: AsyncSession, where: list[Any], since: datetime | None) -> Counter[str]:
     """退回次数 of the tickets ``where`` narrows to (filed since ``since``): each return (a change to
     ``returned``) credited to the unit that was the ticket's 主办 then, as its 改派 revisions tell.
@@ -661,7 +677,9 @@ class LocalLedger:
             conditions += [*_open_since(query.repeated_since), tuple_(TicketRow.place, _kind()).in_(shared)]
         if query.main_only:
             conditions.append(_main(TicketRow))
-        if query.department.strip():
+        if query.returned:
+            conditions.append(_returned_by(query.department.strip()))
+        elif query.department.strip():
             # the unit as the JSON list holds it, quotes included: "城管局" is not "区城管局"
             conditions.append(cast(TicketRow.departments, Text).contains(json.dumps(query.department.strip()),
                                                                           autoescape=True))

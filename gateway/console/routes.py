@@ -672,6 +672,7 @@ def _ticket_query(
     due_soon: bool = False,
     urged: bool = False,
     reviewed: bool = False,
+    returned: bool = False,
     repeated: bool = False,
     department: Annotated[str, Query(max_length=40)] = "",
     category: Annotated[str, Query(max_length=130)] = "",
@@ -687,7 +688,8 @@ def _ticket_query(
     # 已退回 is the 改派 worklist (the 退回待改派 card, N件待改派): a merged ticket is returned, and
     # sent out again, with its main, so it is left out there as in the count
     return TicketQuery(text=q, status=status, channel=channel, urgent=urgent, rating=rating, solved=solved, since=since,
-                       urged=urged, reviewed=reviewed, department=department, main_only=status == "returned",
+                       urged=urged, reviewed=reviewed, department=department, returned=returned,
+                       main_only=status == "returned" or returned,
                        category=[level.strip() for level in category.split("/") if level.strip()][:3],
                        repeated_since=now - timedelta(days=merging.SIMILAR_DAYS) if repeated else None,
                        **deadlines.late_filter(_console(request).rt.settings, now, overdue=overdue, due_soon=due_soon))

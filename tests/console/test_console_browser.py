@@ -826,6 +826,11 @@ def test_operator_redispatches_a_returned_ticket_and_confirms_another(
         returner = page.locator("#s-departments tr", has=page.locator("button", has_text=re.compile(f"^{before}$")))
         expect(returner.locator("td").nth(6)).not_to_have_text("0")  # 退回: its return counted still
         expect(returner.locator("td").nth(6)).to_have_class("alert")
+        returner.locator("td").nth(6).locator("button").click()  # …and the tickets behind it (曾退回 + 承办部门)
+        expect(page.locator("#lq-returned")).to_be_checked()
+        expect(page.locator("#lq-department")).to_have_value(before)
+        expect(page.locator(f"#lq-results tr[data-ticket-id='{ticket_id}']")).to_have_count(1)
+        page.locator("#tab-super").click()
         expect(page.locator("#card-returned")).to_have_class(re.compile(r"\balert\b"))
         page.locator("#card-returned").click()  # 退回待改派: the lookup, narrowed to them
         expect(page.locator("#lq-status")).to_have_value("returned")

@@ -36,6 +36,9 @@ async def test_the_report_counts_each_unit_of_the_periods_tickets(app: Any, cons
     street = rows["洞井街道办事处"]
     assert (street["filed"], street["primary"], street["done"], street["overdue"], street["returned"]) == (3, 1, 1, 2, 1)
     assert (street["returns"], rows["生态环境局"]["returns"]) == (0, 1)  # its 主办 sent it back
+    returned = await boss.get("/tickets", params={"returned": "true", "department": "生态环境局", "days": 90})
+    assert [t["ticket_id"] for t in returned.json()["tickets"]] == [sent_back.ticket_id]  # the count's tickets
+    assert (await boss.get("/tickets", params={"returned": "true", "department": "洞井街道办事处"})).json()["tickets"] == []
     assert street["done_rate"] == 1 / 3 and street["rated"] == 1 and street["satisfaction"] == 0.0
     assert (street["unsolved"], street["solved_rate"]) == (1, 0.0) and rows["生态环境局"]["solved_rate"] is None
     month = (await boss.get("/stats")).json()["service"][-1]  # 服务质量 (30 days, the work resolved in it)

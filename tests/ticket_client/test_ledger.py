@@ -1119,6 +1119,14 @@ async def test_each_return_is_credited_to_the_unit_that_made_it(ledger: LocalLed
     assert (tallies["城管局"].filed, tallies["水务局"].filed) == (1, 0)  # the 城管局 row is the third ticket's
     assert tallies["水务局"].returned == 0  # none waits to go out again
 
+    async def found(**query: object) -> set[str]:  # 工单查询's 曾退回: the tickets behind each count
+        return {t.ticket_id for t in await ledger.search(TicketQuery(returned=True, **query))}  # type: ignore[arg-type]
+
+    assert await found() == {pipe, lamp}
+    assert await found(department="城管局") == {pipe} and await found(department="水务局") == {pipe}
+    assert await found(department="供电公司") == {lamp} and await found(department="供水公司") == set()
+    assert await ledger.count(TicketQuery(returned=True, department="洞井街道办事处")) == 0  # 协办: none returned
+
 
 async def test_category_trends_count_a_period_against_the_one_before(ledger: LocalLedger, clock: FakeClock) -> None:
     """热点诉求: the kinds of matter of a week, the most first, each with the week before's count (环比)."""

@@ -730,17 +730,18 @@
     if (!hours) $("lq-due-soon").checked = false;
   }
   // a card or a report's row: every ticket it counts, in 工单查询, with only the filters ``by`` names
-  // ({overdue, dueSoon, urged, repeated, solved, status, department, category, words, days}; all time unless days)
+  // ({overdue, dueSoon, urged, repeated, returned, solved, status, department, category, words, days}; all time unless days)
   function lookupBy(by) {
     show("lookup");
     $("lq").value = by.words || ""; $("lq-status").value = by.status || ""; $("lq-channel").value = ""; $("lq-urgent").checked = false;
     $("lq-rating").value = ""; $("lq-solved").value = by.solved || ""; $("lq-reviewed").checked = false; $("lq-repeated").checked = !!by.repeated;
+    $("lq-returned").checked = !!by.returned;
     $("lq-department").value = by.department || ""; $("lq-category").value = by.category || "";
     $("lq-overdue").checked = !!by.overdue; $("lq-due-soon").checked = !!by.dueSoon; $("lq-urged").checked = !!by.urged;
     $("lq-days").value = by.days || "0";
     searchTickets(false);
   }
-  function linkCell(text, title, open) {  // a report's first cell: its name, which opens its tickets
+  function linkCell(text, title, open) {  // a report's cell (a name, a count) that opens its tickets
     var td = el("td");
     var button = el("button", "link", text);
     button.type = "button";
@@ -804,6 +805,10 @@
           percent(r.satisfaction), percent(r.solved_rate)]
           .forEach(function (v, i) {
             var td = el("td", "", v);
+            if (i === 5 && v > 0) {  // 退回: the tickets it sent back, in 工单查询 (曾退回 + 承办部门)
+              td = linkCell(String(v), "查看" + r.department + "近" + days + "天受理、由其退回的工单",
+                function () { lookupBy({ department: r.department, days: days, returned: true }); });
+            }
             if (i >= 4 && i <= 6 && v > 0) td.className = "alert";  // late or sent back: what to press on
             tr.appendChild(td);
           });
@@ -1072,6 +1077,7 @@
     if ($("lq-due-soon").checked) params.set("due_soon", "true");
     if ($("lq-urged").checked) params.set("urged", "true");
     if ($("lq-reviewed").checked) params.set("reviewed", "true");
+    if ($("lq-returned").checked) params.set("returned", "true");
     if ($("lq-repeated").checked) params.set("repeated", "true");
     if ($("lq-department").value.trim()) params.set("department", $("lq-department").value.trim());
     if ($("lq-category").value.trim()) params.set("category", $("lq-category").value.trim());
