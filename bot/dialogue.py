@@ -302,8 +302,8 @@ class Bot:
             # (a danger shouted "井盖丢了！！！" goes to a person as urgent, below, with its draft)
             return _handoff(turn, "angry", rules)
 
-        if turn.state.step == "idle" and asks_to_withdraw(text) and await self._has_open_ticket(msg):
-            if self.self_withdraw and (ticket := await self._withdrawable(msg, parse, text)) is not None:
+        if turn.state.step == "idle" and asks_to_withdraw(text) and (mine := await self._open_tickets(msg)):
+            if self.self_withdraw and (ticket := _withdrawable(mine, parse, text)) is not None:
                 turn.state.withdrawing = Withdrawing(ticket_id=ticket.ticket_id, words=text[:100], at=msg.received_at)
                 turn.replies.append(Reply(
                     text=say("withdraw_confirm", ticket_id=ticket.ticket_id, title=_short_title(ticket)),
@@ -899,18 +899,6 @@ class Bot:
         """How a ticket stands, with its 办理时限 while it is open."""
         return _status_line(ticket, self.due(ticket) if self.due is not None else None)
 
-    async def _withdrawable(self, msg: InboundMessage, parse: Parse, text: str) -> Ticket | None:
-        """The ticket a citizen may withdraw themselves (撤单 in the chat): their one open ticket,
-        or the open one they name, while it is not yet dispatched (已受理登记) nor merged with
-        another. None: a person checks with them instead (a department has it already, or which
-        ticket is meant is not clear)."""
-        mine = [t for t in await self.tickets.list_for(msg.conversation_key, limit=20) if t.status not in deadlines.DONE]
-        typed = parse.entity("ticket_id") or ((m := TICKET_ID.search(text)) and m.group()) or ""
-        named = [t for t in mine if t.ticket_id == typed] if typed else mine
-        if len(named) != 1 or named[0].status != "received" or named[0].merged_into:
-            return None
-        return named[0]
-
     async def _withdraw(self, turn: Turn, msg: InboundMessage, offered: Withdrawing, rules: HandoffRules) -> Turn:
         """确认撤回: the ticket is withdrawn with the citizen's words as its reason; the status change
         tells them (one message, with the reason), so this turn says nothing more. Dispatched or
@@ -928,9 +916,21 @@ class Bot:
             turn.replies.append(Reply(text=say("handoff_unavailable")))
         return turn
 
-    async def _has_open_ticket(self, msg: InboundMessage) -> bool:
-        mine = await self.tickets.list_for(msg.conversation_key, limit=5)
-        return any(t.status not in ("resolved", "closed") for t in mine)
+    async def _open_tickets(self, msg: InboundMessage) -> list[Ticket]:
+        mine = await self.tickets.list_for(msg.conversation_key, limit=20)
+        return [t for t in mine if t.status not in deadlines.DONE]
+
+
+def _withdrawable(mine: list[Ticket], parse: Parse, text: str) -> Ticket | None:
+    """Of the citizen's open tickets (``mine``), the one they may withdraw themselves (撤单 in the
+    chat): their only one, or the one they name, while it is not yet dispatched (已受理登记) nor
+    merged with another. None: a person checks with them instead (a department has it already,
+    or which ticket is meant is not clear)."""
+    typed = parse.entity("ticket_id") or ((m := TICKET_ID.search(text)) and m.group()) or ""
+    named = [t for t in mine if t.ticket_id == typed] if typed else mine
+    if len(named) != 1 or named[0].status != "received" or named[0].merged_into:
+        return None
+    return named[0]
 
 
 def _own_ticket_like(mine: list[Ticket], typed: str) -> tuple[Ticket | None, bool]:

@@ -338,7 +338,6 @@ class StatusPoller:
     async def _notify(self, change: StatusChange) -> None:
         rt = self.rt
         assert rt.streams is not None
-        fields: dict[str, str] = {}
         async with rt.redis.pipeline(transaction=True) as pipe:
             if change.kind == "note":
                 await rt.streams.publish(_progress_message(change), pipe)
@@ -346,23 +345,8 @@ class StatusPoller:
                 await rt.streams.publish(_withdrawn_message(change), pipe)
             elif change.status != "received":  # the filing message already said "received"
                 note = f"（{change.note}）" if change.note else ""
-                out = OutboundMessage(
-                    id=f"status:{change.seq}",
-                    conversation_key=change.conversation_key,
-                    channel=change.channel,
-                    kind="status_update",
-                    text=say("status_update", ticket_id=change.ticket_id, status=status_name(change.status), note=note)
-                    + await self._new_due(change),
-                    ticket_id=change.ticket_id,
-                    # the note alone too (a department's answer, 答复): a portal shows it as written
-                    fields={
-                        **fields,
-                        "status": change.status,
-                        "status_label": status_name(change.status),  # the widget's tag
-                        "at": _iso(change.at),
-                        "note": change.note,
-                    },
-                )
+                text = say("status_update", ticket_id=change.ticket_id, status=status_name(change.status), note=note)
+                out = _status_message(change, text + await self._new_due(change), status_name(change.status))
                 await rt.streams.publish(out, pipe)
             if change.kind == "status" and change.status == "resolved":  # a note never asks again
                 survey = OutboundMessage(
@@ -373,7 +357,6 @@ class StatusPoller:
                     text=say("survey", ticket_id=change.ticket_id),
                     ticket_id=change.ticket_id,
                     buttons=["满意", "基本满意", "不满意"],
-                    fields=fields,
                 )
                 await rt.streams.publish(survey, pipe)
                 pipe.hset(keys.conversation(change.conversation_key), "pending_rating", change.ticket_id)
@@ -381,46 +364,36 @@ class StatusPoller:
             await pipe.execute()
 
 
+def _status_message(change: StatusChange, text: str, label: str, **flags: str) -> OutboundMessage:
+    """A change as a ``status_update``: ``status`` and its ``label`` (the widget's tag), when, and
+    the note alone too (a department's answer, 答复: a portal shows it as written); ``flags`` let
+    the channels tell a progress note or a withdrawal apart."""
+    return OutboundMessage(
+        id=f"status:{change.seq}",
+        conversation_key=change.conversation_key,
+        channel=change.channel,
+        kind="status_update",
+        text=text,
+        ticket_id=change.ticket_id,
+        fields={"status": change.status, "status_label": label, **flags, "at": _iso(change.at), "note": change.note},
+    )
+
+
 def _progress_message(change: StatusChange) -> OutboundMessage:
     """A progress note (办理进展) as a ``status_update`` the channels can tell apart: ``progress``
     is "1" and ``status`` is the ticket's status, unchanged. A portal posts it as an interim
     answer, never as the 答复; WeChat keeps the citizen's last subscribe consent for a change."""
-    return OutboundMessage(
-        id=f"status:{change.seq}",
-        conversation_key=change.conversation_key,
-        channel=change.channel,
-        kind="status_update",
-        text=say("status_progress", ticket_id=change.ticket_id, note=change.note),
-        ticket_id=change.ticket_id,
-        fields={
-            "status": change.status,
-            "status_label": say("status_progress_label"),
-            "progress": "1",
-            "at": _iso(change.at),
-            "note": change.note,
-        },
-    )
+    return _status_message(change, say("status_progress", ticket_id=change.ticket_id, note=change.note),
+                           say("status_progress_label"), progress="1")
 
 
 def _withdrawn_message(change: StatusChange) -> OutboundMessage:
     """撤单 told as a ``status_update`` to ``closed`` (a portal posts it as the closing reply), in
-    words that say the citizen asked for it, not 已归档."""
+    words that say the citizen asked for it, not 已归档; ``withdrawn`` lets a WeChat subscribe
+    message name it 已撤单."""
     note = f"（{change.note}）" if change.note else ""
-    return OutboundMessage(
-        id=f"status:{change.seq}",
-        conversation_key=change.conversation_key,
-        channel=change.channel,
-        kind="status_update",
-        text=say("status_withdrawn", ticket_id=change.ticket_id, note=note),
-        ticket_id=change.ticket_id,
-        fields={
-            "status": change.status,
-            "status_label": status_name(change.status, withdrawn=True),
-            "withdrawn": "1",  # a WeChat subscribe message names it 已撤单, not 已归档
-            "at": _iso(change.at),
-            "note": change.note,
-        },
-    )
+    return _status_message(change, say("status_withdrawn", ticket_id=change.ticket_id, note=note),
+                           status_name(change.status, withdrawn=True), withdrawn="1")
 
 
 def _iso(at: datetime) -> str:

@@ -239,9 +239,12 @@ async def _returns_by_unit(session: AsyncSession, where: list[Any], since: datet
             select(TicketRow.id, TicketRow.departments).where(TicketRow.id.in_(chunk), *where)
         ):
             tickets[pk] = list(departments)
+        kept = [pk for pk in chunk if pk in tickets]  # of the period, not merged into another
+        if not kept:
+            continue
         for pk, at, before, after in await session.execute(
             select(RevisionRow.ticket_pk, RevisionRow.at, RevisionRow.before, RevisionRow.after)
-            .where(RevisionRow.ticket_pk.in_([pk for pk in chunk if pk in tickets])).order_by(RevisionRow.id)
+            .where(RevisionRow.ticket_pk.in_(kept)).order_by(RevisionRow.id)
         ):
             if "departments" in after:
                 revisions.setdefault(pk, []).append((at, before, after))

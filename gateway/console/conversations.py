@@ -292,7 +292,7 @@ async def ticket_form(redis: Any, key: str, conv: dict[str, str]) -> TicketForm:
 
 # What operators call each status (console.js STATUS says the same); the citizen hears longer ones.
 STATUS_LABELS = {"received": "已受理", "accepted": "已派单", "processing": "办理中", "resolved": "已办结",
-                 "closed": "已归档", "returned": "已退回", "reopened": "重新办理"}
+                 "closed": "已归档", "returned": "已退回", "reopened": "重新办理", "withdrawn": "已撤单"}
 
 
 def ticket_view(t: Ticket, settings: Settings | None = None, now: datetime | None = None) -> dict[str, Any]:

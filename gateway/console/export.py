@@ -73,7 +73,7 @@ def row(t: Ticket, settings: Settings, names: dict[str, str], now: datetime, rep
     return [
         t.ticket_id, t.platform_request_id or "", beijing(t.created_at), names.get(t.channel, t.channel),
         t.title, "/".join(t.category), t.request_type, "是" if t.urgent else "", t.location.text,
-        "、".join(t.departments), "已撤单" if t.withdrawn_at else STATUS_LABELS.get(t.status, t.status),
+        "、".join(t.departments), STATUS_LABELS.get("withdrawn" if t.withdrawn_at else t.status, t.status),
         beijing(due) if due else "",
         "是" if deadlines.overdue(t, due, now) else "", "是" if deadlines.due_soon(t, due, now, settings) else "",
         len(t.urges) or "", t.rating or "", t.merged_into or "", repeats or "",

@@ -15,6 +15,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from config.settings import Settings
 from config.workdays import BEIJING
 from gateway.console.export import channel_names
+from gateway.errors import BadInput
 from ticket_client import deadlines
 from ticket_client.base import CategoryTrend, DepartmentTally, Hotspot, Summary, TicketClient, TicketQuery
 
@@ -74,9 +75,7 @@ async def gather(tickets: TicketClient, settings: Settings, now: datetime, days:
         due_soon=await tickets.count(TicketQuery(**soon)) if settings.due_soon_hours else 0,
         kinds=await tickets.category_trends(since, now, limit=ROWS_SHOWN),
         spots=await tickets.hotspots(since, limit=ROWS_SHOWN),
-        units=await tickets.department_tallies(
-            TicketQuery(since=since, time_limits=late.get("time_limits", []),
-                        from_redispatch=bool(late.get("from_redispatch"))), UNITS_SHOWN),
+        units=await tickets.department_tallies(TicketQuery(since=since, **late), UNITS_SHOWN),  # 超期 by the limits
         channels=channel_names(settings),
     )
 
@@ -114,3 +113,11 @@ def _environment() -> Environment:
 def render(report: Report) -> str:
     """The report as an HTML page (every value escaped)."""
     return _environment().get_template("report.html").render(r=report, shown=UNITS_SHOWN)
+
+
+async def page(tickets: TicketClient, settings: Settings, now: datetime, days: int) -> str:
+    """The page of the last ``days`` (the console's and the admin API's); BadInput for a period
+    that is not offered."""
+    if days not in REPORT_DAYS:
+        raise BadInput(f"报告期间只能是{'、'.join(f'近{d}天' for d in REPORT_DAYS)}")
+    return render(await gather(tickets, settings, now, days))

@@ -938,12 +938,10 @@ async def period_report(user: SupervisorDep, request: Request, now: NowDep, days
     """周报 (7 days) / 月报 (30 days): the 班长视图's figures of the period as one printable page
     (受理 and its 环比, 办结, 回访, 热点诉求, 承办单位考核) for the centre's report; audited. 400
     for another period, 503 without a ticket ledger."""
-    if days not in report.REPORT_DAYS:
-        raise BadInput(f"报告期间只能是{'、'.join(f'近{d}天' for d in report.REPORT_DAYS)}")
     console = _console(request)
     if console.rt.tickets is None:
         raise ServiceUnavailable("工单系统暂时不可用，请稍后重试")
-    page = report.render(await report.gather(console.rt.tickets, console.rt.settings, now, days))
+    page = await report.page(console.rt.tickets, console.rt.settings, now, days)
     await audit.record(console.redis, user.name, "report.view", "", days=days)
     return HTMLResponse(page, headers=PAGE_HEADERS)
 
@@ -961,9 +959,7 @@ async def _department_tallies(request: Request, now: datetime, days: int, limit:
     if console.rt.tickets is None:
         return []
     late = deadlines.late_filter(console.rt.settings, now, overdue=True, due_soon=False)
-    return await console.rt.tickets.department_tallies(
-        TicketQuery(since=now - timedelta(days=days), time_limits=late.get("time_limits", []),
-                    from_redispatch=bool(late.get("from_redispatch"))), limit)
+    return await console.rt.tickets.department_tallies(TicketQuery(since=now - timedelta(days=days), **late), limit)
 
 
 @api.get("/departments")

@@ -532,10 +532,8 @@
     return ticketRow(t, done, {
       cls: "withdraw-row", placeholder: "撤单原因（市民可见）", maxLength: 200, label: "撤单",
       list: "withdraw-reasons", path: "/withdraw", ok: "已撤单，市民将收到撤单通知",
-      check: function (sel, note) {
-        if (!note.value.trim()) return "请填写撤单原因";
-        return window.confirm("撤单后工单关闭、不再办理，也不再回访。确定撤销工单 " + t.ticket_id + " 吗？") ? "" : "cancel";
-      },
+      confirm: "撤单后工单关闭、不再办理，也不再回访。确定撤销工单 " + t.ticket_id + " 吗？",
+      check: function (sel, note) { return note.value.trim() ? "" : "请填写撤单原因"; },
       body: function (sel, note) { return { reason: note.value }; }
     });
   }
@@ -573,8 +571,8 @@
     btn.type = "button";
     btn.addEventListener("click", function () {
       var problem = o.check(sel, note);
-      if (problem === "cancel") return;  // the operator thought better of it
       if (problem) { toast(problem, true); return; }
+      if (o.confirm && !window.confirm(o.confirm)) return;  // the operator thought better of it
       act(api("POST", "/tickets/" + encodeURIComponent(t.ticket_id) + o.path, o.body(sel, note)), o.ok).then(done);
     });
     row.appendChild(note); row.appendChild(btn);
