@@ -1,12 +1,15 @@
-"""How long the ledger's upgrade to migration 0009 takes on a ledger of a city's size.
+"""How long the ledger's upgrade from migration 0008 to head takes on a ledger of a city's size.
 
     python bench/ledger_upgrade.py [--tickets 1330000] [--database-url URL]
 
 Makes a ledger at migration 0008 (a SQLite file in a temporary folder, or a fresh schema of the
 PostgreSQL database at URL, dropped afterwards), fills it with N tickets over the last year, each
-at one of N/4 made-up estates, then times the upgrade to head: 0009 adds ``tickets.place`` and
-reads every ticket's stored place once into it (疑似重复). The gateway runs it at its first start
-after the update, so this is how much longer that start takes.
+at one of N/4 made-up estates, those older than a month finished (受理, 派单, 办结 and 归档 in
+their history, one in eight after 20 days), then times the upgrade to head: 0009 adds
+``tickets.place`` and reads every ticket's stored place once into it (疑似重复); 0012 reads each
+finished ticket's history for its 办结 and judges it against its 办理时限 (按期办结). The
+gateway runs them at its first start after the update, so this is how much longer that start
+takes. The two steps are timed apart.
 """
 
 from __future__ import annotations
@@ -34,33 +37,47 @@ INSERT = text(
     "INSERT INTO tickets (ticket_id, idempotency_key, channel, conversation_key, contact, title, description, "
     "category, request_type, urgent, location, departments, attachments, status, rating, rating_comment, "
     "created_at, updated_at) VALUES (:id, :id, 'web', 'web:bench', '', '', '路灯坏了', '[\"城乡建设\"]', '', false, "
-    ":location, '[]', '[]', 'received', NULL, '', :at, :at)"
+    ":location, '[]', '[]', :status, NULL, '', :at, :at)"
 )
+STEP = text("INSERT INTO status_history (ticket_pk, status, note, at, kind) VALUES (:pk, :status, '', :at, 'status')")
 
 
-def measure(database_url: str, n: int) -> float:
-    """Seconds the upgrade 0008 → head took for ``n`` tickets."""
+def measure(database_url: str, n: int) -> tuple[float, float]:
+    """Seconds the upgrades 0008 → 0011 and 0011 → 0012 took for ``n`` tickets."""
     upgrade_database(database_url, "0008")
     engine = create_engine(sync_url(database_url))
     rng = random.Random(1)
     start = datetime.now(UTC) - timedelta(days=365)
     naive = database_url.startswith("sqlite")  # the ledger stores naive UTC there
+    month = datetime.now(UTC) - timedelta(days=30)
+
+    def stored(at: datetime) -> datetime:
+        return at.replace(tzinfo=None) if naive else at
+
     with engine.begin() as conn:
         for first in range(0, n, BATCH):
-            rows = []
+            rows, steps = [], []
             for i in range(first, min(n, first + BATCH)):
                 at = start + timedelta(days=365) * i / n
                 estate = f"小区{rng.randrange(max(n // 4, 1))}"
                 location = {"text": f"联丰路{estate}", "parts": {"road": "联丰路", "community": estate}}
+                done = at < month
                 rows.append({"id": f"12345-bench-{i:07d}", "location": json.dumps(location, ensure_ascii=False),
-                             "at": at.replace(tzinfo=None) if naive else at})
+                             "at": stored(at), "status": "closed" if done else "received"})
+                took = timedelta(days=rng.uniform(20, 30) if i % 8 == 0 else rng.uniform(0.5, 12))
+                steps += [{"pk": i + 1, "status": status, "at": stored(at + after)} for status, after in (
+                    ("received", timedelta()), ("accepted", timedelta(hours=1)), ("resolved", took),
+                    ("closed", took + timedelta(days=3)))[:4 if done else 1]]
             conn.execute(INSERT, rows)
+            conn.execute(STEP, steps)
             print(f"\r  filled {min(n, first + BATCH):,} / {n:,}", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
     engine.dispose()
     began = time.perf_counter()
+    upgrade_database(database_url, "0011")
+    middle = time.perf_counter()
     upgrade_database(database_url)
-    return time.perf_counter() - began
+    return middle - began, time.perf_counter() - middle
 
 
 def main() -> None:
@@ -72,7 +89,7 @@ def main() -> None:
     if not args.database_url:
         with tempfile.TemporaryDirectory() as folder:
             took = measure(f"sqlite+aiosqlite:///{Path(folder) / 'ledger.sqlite3'}", args.tickets)
-        print(f"{args.tickets:,} tickets (SQLite): 0008 → 0009 in {took:.1f} s")
+        print(f"{args.tickets:,} tickets (SQLite): 0008 → 0011 in {took[0]:.1f} s, 0011 → 0012 in {took[1]:.1f} s")
         return
     schema = f"bench_{uuid4().hex[:12]}"
     admin = create_engine(sync_url(args.database_url))
@@ -81,7 +98,7 @@ def main() -> None:
     try:
         url = make_url(args.database_url).update_query_dict({"options": f"-csearch_path={schema}"})
         took = measure(url.render_as_string(hide_password=False), args.tickets)
-        print(f"{args.tickets:,} tickets (PostgreSQL): 0008 → 0009 in {took:.1f} s")
+        print(f"{args.tickets:,} tickets (PostgreSQL): 0008 → 0011 in {took[0]:.1f} s, 0011 → 0012 in {took[1]:.1f} s")
     finally:
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))

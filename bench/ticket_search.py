@@ -10,7 +10,8 @@ number. Then it times ``LocalLedger.search`` the way operators use it and prints
 median of ``--repeat`` runs and how many tickets the first page held (for the 疑似重复 counts
 of a page: how many of its spots hold more than one open ticket; for 承办单位考核: how many units).
 Each ticket names three units (two of 14 departments and one of 40 street offices) and one of
-eight kinds of 城乡建设 (for 热点诉求); of the done ones a third said 已解决 and one in fifty 未解决; one in
+eight kinds of 城乡建设 (for 热点诉求); of the done ones a third said 已解决 and one in fifty 未解决, and one in
+eight was finished late (超期办结); one in
 thirty was returned by its 主办 a day after filing and 改派'd to another unit (承办单位考核's 退回). Each ticket is about one of
 N/4 made-up estates, so about one in seven of a month's tickets shares its spot with another. The 12345 centre of our
 source material took 1.33 million requests in a year: ``--tickets 1330000`` is that year.
@@ -75,7 +76,8 @@ def fill(database_url: str, n: int, seed: int = 1) -> list[tuple[str, str]]:
     pairs = texts()
     url = sync_url(database_url)
     engine = create_engine(url)
-    start = datetime.now(UTC) - timedelta(days=365)
+    end = datetime.now(UTC)
+    start = end - timedelta(days=365)
     step = timedelta(days=365) / n
     picked: list[tuple[str, str]] = []
     daily: dict[str, int] = {}  # each day's numbers start again at 000001, as the ledger's do
@@ -92,6 +94,9 @@ def fill(database_url: str, n: int, seed: int = 1) -> list[tuple[str, str]]:
                 title, description = pairs[i % len(pairs)]
                 spot = f"小区{rng.randrange(spots)}"  # a month's tickets: about one in seven shares its spot
                 status = "closed" if at < start + timedelta(days=330) else rng.choice(["accepted", "processing", "resolved"])
+                # 办结 within 12 days, or (one in eight) after 20 to 30: 超期办结 past 15 working days
+                took = timedelta(days=rng.uniform(20, 30) if i % 8 == 3 else rng.uniform(0.5, 12))
+                done = status in ("resolved", "closed")
                 tickets.append({
                     "id": i + 1, "ticket_id": number, "idempotency_key": f"bench:{i}",
                     "channel": CHANNELS[i % len(CHANNELS)], "conversation_key": f"web:bench{i}", "contact": phone,
@@ -101,6 +106,7 @@ def fill(database_url: str, n: int, seed: int = 1) -> list[tuple[str, str]]:
                     "departments": [rng.choice(UNITS), rng.choice(UNITS), f"街道{rng.randrange(STREETS)}办事处"],
                     "attachments": [],
                     "status": status, "rating": None, "rating_comment": "", "created_at": at, "updated_at": at,
+                    "done_at": min(at + took, end) if done else None, "done_late": took > timedelta(days=21) if done else None,
                     # 回访: a third of the done ones said 已解决, one in fifty 未解决 (the 回访未解决 card)
                     "solved": (None if status not in ("resolved", "closed") or (roll := rng.random()) >= 0.353
                                else roll >= 0.02),
@@ -145,6 +151,7 @@ async def measure(database_url: str, picked: list[tuple[str, str]], repeat: int)
         ("word found nowhere, 90 days", TicketQuery(text="无此词语", since=datetime.now(UTC) - timedelta(days=90))),
         ("phone, 90 days", TicketQuery(text=phone, since=datetime.now(UTC) - timedelta(days=90))),
         ("承办部门 街道7办事处, 90 days", TicketQuery(department="街道7办事处", since=datetime.now(UTC) - timedelta(days=90))),
+        ("超期办结 only, 90 days", TicketQuery(done_late=True, since=datetime.now(UTC) - timedelta(days=90))),
         ("疑似重复 only (30 days)", TicketQuery(repeated_since=datetime.now(UTC) - timedelta(days=30))),
         ("疑似重复 only, 90 days", TicketQuery(repeated_since=datetime.now(UTC) - timedelta(days=30),
                                               since=datetime.now(UTC) - timedelta(days=90))),
@@ -185,6 +192,15 @@ async def measure(database_url: str, picked: list[tuple[str, str]], repeat: int)
             times.append((time.perf_counter() - began) * 1000)
         name = "回访未解决 card (count)"
         print(f"{name:34} {statistics.median(times):10.1f} {redo:6d}")
+        # 服务质量 (the 班长视图 reads today's, 7 days' and 30 days' at each refresh; found: 超期办结)
+        for days in (7, 30):
+            times, late = [], 0
+            for _ in range(repeat):
+                began = time.perf_counter()
+                late = (await ledger.summary(datetime.now(UTC) - timedelta(days=days))).done_late
+                times.append((time.perf_counter() - began) * 1000)
+            name = f"服务质量 summary, {days} days"
+            print(f"{name:34} {statistics.median(times):10.1f} {late:6d}")
         # 热点诉求: a week's or a month's kinds against the period before, and its spots (found: rows)
         for days in (7, 30):
             since = datetime.now(UTC) - timedelta(days=days)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from ticket_client import deadlines
 from ticket_client.base import (
     MAX_NOTE,
     RATINGS,
@@ -108,7 +109,8 @@ def make_client(settings: Settings) -> TicketClient:
     Connects to nothing yet; ValueError naming the setting when the backend's settings are wrong.
     """
     ledger = LocalLedger(settings.effective_database_url, prefix=settings.ticket_prefix,
-                         urge_quiet=timedelta(hours=settings.urge_quiet_hours))
+                         urge_quiet=timedelta(hours=settings.urge_quiet_hours),
+                         due=lambda ticket: deadlines.due_at(ticket, settings))  # 超期办结, judged at 办结
     if settings.ticket_backend == "local":
         return ledger
     if settings.ticket_backend == "open311":

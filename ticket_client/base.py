@@ -258,6 +258,10 @@ class Ticket(TicketDraft):
     merged_into: str | None = None
     # 撤单: when the citizen withdrew it (then closed; None once reopened); no department's 办结
     withdrawn_at: datetime | None = None
+    # 办结: when it was last resolved or closed by the work (not a 撤单; None while open), and whether
+    # that came after its 办理时限 as the limits stood then (超期办结; False when it had none)
+    done_at: datetime | None = None
+    done_late: bool | None = None
 
     @property
     def urges(self) -> list[FollowUp]:
@@ -408,6 +412,12 @@ class DepartmentTally(Verdicts):
     returns: int = 0
     urged: int = 0  # 催办未办结: pressed for by the citizen and still open
     withdrawn: int = 0  # 撤单: withdrawn by their citizen (closed, but not the unit's 办结)
+    done_late: int = 0  # 超期办结: of the done, those finished after their 办理时限
+
+    @property
+    def on_time_rate(self) -> float | None:
+        """按期办结率: (done - done_late) / done (None before it finished any)."""
+        return (self.done - self.done_late) / self.done if self.done else None
 
     @property
     def done_rate(self) -> float | None:
@@ -457,6 +467,15 @@ class Summary(Verdicts):
     redispatched: int = 0  # tickets sent out again (改派) in the period after their department returned them
     withdrawn: int = 0  # 撤单: tickets their citizen withdrew in the period (and not reopened since)
     merged: int = 0  # 并单: repeats merged into another ticket in the period (and still merged)
+    # 办结 in the period (the last time, each matter once: a repeat merged into another is its main's),
+    # and of them 超期办结, finished after their 办理时限
+    done: int = 0
+    done_late: int = 0
+
+    @property
+    def on_time_rate(self) -> float | None:
+        """按期办结率: share of the period's 办结 finished within their 办理时限."""
+        return (self.done - self.done_late) / self.done if self.done else None
 
     @property
     def response_rate(self) -> float | None:
@@ -504,6 +523,9 @@ class TicketQuery(BaseModel):
     # 曾退回: sent back by its department at least once (改派'd since or not); with ``department``,
     # sent back by that unit as its 主办 then (承办单位考核's 退回), whatever units it names now
     returned: bool = False
+    # 超期办结: resolved or closed by the work after their 办理时限 (as the limits stood then), each
+    # matter once (a repeat merged into another is its main's)
+    done_late: bool = False
     # 分类: the tickets of this category or below it (["城乡建设"], ["城乡建设", "城市建设和市政管理"])
     category: list[str] = Field(default_factory=list, max_length=3)
     merged_into: str = Field(default="", max_length=64)  # 并单: the tickets merged into this one

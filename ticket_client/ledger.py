@@ -270,7 +270,21 @@ def _primary_at(departments: list[str], redispatches: list[tuple[datetime, dict[
     return units[0] if units else ""
 
 
-def _follow(row: TicketRow, status: str, note: str, now: datetime) -> None:
+DueFn = Callable[[Ticket], datetime | None]  # a ticket's 办理时限 now (None: it has none)
+
+
+def _settle(row: TicketRow, before: str, at: datetime, due: DueFn | None) -> None:
+    """办结's moment and 按期 after a status change from ``before``: set when the work brings it to
+    resolved or closed from an open status (a 撤单 is not), judged against ``due`` as the limits
+    stand now; cleared when it is open again. resolved → closed (归档) keeps the first."""
+    if row.status not in DONE:
+        row.done_at = row.done_late = None
+    elif before not in DONE and row.withdrawn_at is None:
+        limit = due(LocalLedger._to_ticket(row, history=False)) if due is not None else None
+        row.done_at, row.done_late = at, limit is not None and at > limit
+
+
+def _follow(row: TicketRow, status: str, note: str, now: datetime, due: DueFn | None) -> None:
     """One step of the main on a ticket merged into it: its status (``""``: a progress note),
     reached by the quiet steps where it stands elsewhere; none that no walk fits, and no note
     on an archived one."""
@@ -283,7 +297,8 @@ def _follow(row: TicketRow, status: str, note: str, now: datetime) -> None:
     for i, step in enumerate(steps):
         row.history.append(StatusHistoryRow(status=step, at=now, note=note if i == len(steps) - 1 else ""))
     if steps:
-        row.status, row.updated_at = status, now
+        before, row.status, row.updated_at = row.status, status, now
+        _settle(row, before, now, due)
 
 
 @dataclass(frozen=True)
@@ -321,6 +336,8 @@ class LocalLedger:
 
     ``database_url`` is an async SQLAlchemy URL (plain ``sqlite:///`` and ``postgresql://`` are
     converted). Run ``ticket_client.migrate`` first. ``clock`` exists for tests (ticket dates).
+    ``due`` gives a ticket's 办理时限 (``deadlines.due_at`` with the settings): a ticket 办结 after
+    it is 超期办结; without it none is.
     """
 
     def __init__(
@@ -330,7 +347,9 @@ class LocalLedger:
         prefix: str = "12345",
         clock: Callable[[], datetime] = utcnow,
         urge_quiet: timedelta = URGE_QUIET,
+        due: DueFn | None = None,
     ) -> None:
+        self._due = due
         self._urge_quiet = urge_quiet  # a second 催办 within it is told the first stands (0: each recorded)
         url = async_url(database_url)
         self.prefix = prefix
@@ -449,6 +468,8 @@ class LocalLedger:
             platform_request_id=row.link.request_id if row.link is not None else None,
             merged_into=row.merged_into,
             withdrawn_at=row.withdrawn_at,
+            done_at=row.done_at,
+            done_late=row.done_late,
             followups=[FollowUp(kind=f.kind, at=f.at, note=f.note) for f in row.followups],
             revisions=[
                 Revision(at=r.at, by=r.by, reason=r.reason, before=r.before, after=r.after, dispatched=r.dispatched)
@@ -669,6 +690,8 @@ class LocalLedger:
             conditions.append(select(RevisionRow.id).where(RevisionRow.ticket_pk == TicketRow.id).exists())
         if query.merged_into:
             conditions.append(TicketRow.merged_into == query.merged_into)
+        if query.done_late:  # 超期办结: each matter once, by its main
+            conditions += [TicketRow.done_late.is_(True), _main(TicketRow)]
         if query.place:
             conditions.append(TicketRow.place == query.place)
         if query.repeated_since is not None:  # the spots of the period's open tickets shared by two or more
@@ -764,6 +787,7 @@ class LocalLedger:
         columns = [func.count(TicketRow.id), tally(unit == TicketRow.departments[0].as_string()),
                    tally(and_(TicketRow.status.in_(DONE), ~withdrawn)), tally(late),
                    tally(TicketRow.status == "returned"), tally(urged), tally(withdrawn),
+                   tally(TicketRow.done_late.is_(True)),
                    tally(TicketRow.solved.is_(True)), tally(TicketRow.solved.is_(False)),
                    *(tally(TicketRow.rating == r) for r in RATINGS)]
         async with self._edge("counting tickets by department"), self._read_sessions() as session:
@@ -773,9 +797,10 @@ class LocalLedger:
                 .order_by(func.count(TicketRow.id).desc(), unit).limit(limit)
             )
             tallies = [DepartmentTally(department=name, filed=filed, primary=primary, done=done, overdue=overdue,
-                                       returned=returned, urged=pressed, withdrawn=gone, solved=yes, unsolved=no,
+                                       returned=returned, urged=pressed, withdrawn=gone, done_late=slow,
+                                       solved=yes, unsolved=no,
                                        ratings={r: int(n) for r, n in zip(RATINGS, rated, strict=True) if n})
-                       for name, filed, primary, done, overdue, returned, pressed, gone, yes, no, *rated in rows]
+                       for name, filed, primary, done, overdue, returned, pressed, gone, slow, yes, no, *rated in rows]
             returns = await _returns_by_unit(session, where, query.since)
         by_unit = {t.department: t for t in tallies}
         for name, n in returns.items():
@@ -859,13 +884,13 @@ class LocalLedger:
                         f"ticket {ticket_id} cannot go from {row.status!r} to {status!r}; "
                         f"allowed from {row.status!r}: {', '.join(sorted(allowed)) or 'none'}"
                     )
-                row.status = status
-                row.updated_at = now
+                before, row.status, row.updated_at = row.status, status, now
                 if status == "reopened":
                     row.withdrawn_at = None  # withdrawn, then the problem came back: handled again
+                _settle(row, before, now, self._due)
                 row.history.append(StatusHistoryRow(status=status, note=note, at=now))
                 for follower in await self._followers(session, row):
-                    _follow(follower, status, note, now)
+                    _follow(follower, status, note, now, self._due)
                 await session.flush()
                 return self._to_ticket(row)
 
@@ -932,7 +957,7 @@ class LocalLedger:
                 row.updated_at = now
                 row.history.append(StatusHistoryRow(status=row.status, note=cleaned, at=now, kind="note"))
                 for follower in await self._followers(session, row):
-                    _follow(follower, "", cleaned, now)
+                    _follow(follower, "", cleaned, now, self._due)
                 await session.flush()
                 return self._to_ticket(row)
 
@@ -1005,7 +1030,7 @@ class LocalLedger:
                     row.status = "accepted"
                     row.history.append(StatusHistoryRow(status="accepted", at=now, note=note))
                     for follower in await self._followers(session, row):
-                        _follow(follower, "accepted", note, now)
+                        _follow(follower, "accepted", note, now, self._due)
                 row.updated_at = now
                 row.revisions.append(RevisionRow(at=now, by=correction.by, reason=correction.reason.strip(),
                                                  before=before, after=after, dispatched=dispatch))
@@ -1040,7 +1065,7 @@ class LocalLedger:
                     raise MergeRefused(f"工单 {ticket_id} 的办理进度已在主单 {into} 之前，不能并入（可将工单 {into} 并入工单 {ticket_id}）")
                 row.merged_into, row.merged_at = into, now
                 # brought to the main's status as a follower is (the word on the last step), or told in a note
-                _follow(row, main.status if steps else "", MERGED_NOTE.format(main=into), now)
+                _follow(row, main.status if steps else "", MERGED_NOTE.format(main=into), now, self._due)
                 row.updated_at = now
                 await session.flush()
                 return self._to_ticket(row)
@@ -1284,8 +1309,8 @@ class LocalLedger:
                         StatusHistoryRow(status=status, note=note if i == len(steps) - 1 else "", at=when)
                     )
                 link.platform_note = note  # carried by the change: not again as a note
-                row.status = steps[-1]
-                row.updated_at = now
+                before, row.status, row.updated_at = row.status, steps[-1], now
+                _settle(row, before, when, self._due)
                 await session.flush()
                 return Followed(row.ticket_id, before, steps, fits=True)
 
@@ -1344,6 +1369,9 @@ class LocalLedger:
             )
             merged = await session.scalar(select(func.count(TicketRow.id)).where(TicketRow.merged_at >= since))
             withdrawn = await session.scalar(select(func.count(TicketRow.id)).where(TicketRow.withdrawn_at >= since))
+            done, late = (await session.execute(  # 按期办结率: through the moment's index
+                select(func.count(TicketRow.id), func.sum(case((TicketRow.done_late.is_(True), 1), else_=0)))
+                .where(TicketRow.done_at >= since, _main(TicketRow)))).one()
             return Summary(
                 since=since,
                 filed={channel: int(n) for channel, n in filed.all()},
@@ -1353,6 +1381,8 @@ class LocalLedger:
                 redispatched=int(redispatched or 0),
                 merged=int(merged or 0),
                 withdrawn=int(withdrawn or 0),
+                done=int(done or 0),
+                done_late=int(late or 0),
                 solved=solved.get(True, 0),
                 unsolved=solved.get(False, 0),
             )

@@ -96,6 +96,10 @@ class TicketRow(Base):
     solved: Mapped[bool | None] = mapped_column(Boolean, nullable=True, index=True)  # the 回访未解决 card
     # 撤单: when the citizen withdrew it (closed then; None again once reopened), migration 0011
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True, index=True)
+    # 办结 (migration 0012): when the work last finished it (None while open, and for a 撤单), and
+    # whether past its 办理时限 then (超期办结): 按期办结率 of a period, read by when it finished
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True, index=True)
+    done_late: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     rating_comment: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)  # 工单查询 by period
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

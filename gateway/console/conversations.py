@@ -315,6 +315,8 @@ def ticket_view(t: Ticket, settings: Settings | None = None, now: datetime | Non
         "platform_request_id": t.platform_request_id,
         "merged_into": t.merged_into,  # 并单: the main ticket it follows
         "withdrawn_at": t.withdrawn_at.timestamp() if t.withdrawn_at else None,  # 撤单 (then closed)
+        # 办结: when the work finished it, and whether after its 办理时限 then (超期办结)
+        "done_at": t.done_at.timestamp() if t.done_at else None, "done_late": t.done_late,
     }
 
 

@@ -41,7 +41,8 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 COLUMNS = ("工单编号", "平台编号", "受理时间", "渠道", "标题", "分类", "诉求类型", "紧急", "地点",
-           "承办部门", "状态", "办理时限", "超期", "即将超期", "催办次数", "评价", "并入工单", "疑似重复", "解决情况")
+           "承办部门", "状态", "办理时限", "超期", "即将超期", "办结时间", "超期办结", "催办次数", "评价", "并入工单",
+           "疑似重复", "解决情况")
 LIMIT = 1_000_000  # rows of one export: Excel opens at most 1,048,576
 PAGE = 500  # tickets read from the ledger at a time
 CUT = "（仅导出了最新的{n}条：请缩小受理时间或筛选条件后分次导出）"
@@ -76,6 +77,7 @@ def row(t: Ticket, settings: Settings, names: dict[str, str], now: datetime, rep
         "、".join(t.departments), STATUS_LABELS.get("withdrawn" if t.withdrawn_at else t.status, t.status),
         beijing(due) if due else "",
         "是" if deadlines.overdue(t, due, now) else "", "是" if deadlines.due_soon(t, due, now, settings) else "",
+        beijing(t.done_at) if t.done_at else "", "是" if t.done_late else "",
         len(t.urges) or "", t.rating or "", t.merged_into or "", repeats or "",
         "" if t.solved is None else "已解决" if t.solved else "未解决",
     ]
@@ -90,7 +92,7 @@ def _csv(rows: Iterable[Sequence[object]]) -> str:
 Repeats = Callable[[list[Ticket]], Awaitable[dict[str, int]]]  # a page's 疑似重复 by ticket number
 
 
-DEPARTMENT_COLUMNS = ("承办单位", "受理", "主办", "办结", "办结率", "超期未办结", "退回次数", "退回待改派", "催办未办结", "撤单",
+DEPARTMENT_COLUMNS = ("承办单位", "受理", "主办", "办结", "办结率", "超期办结", "按期办结率", "超期未办结", "退回次数", "退回待改派", "催办未办结", "撤单",
                       "回访参评", "满意", "基本满意", "不满意", "满意率", "已解决", "未解决", "解决率")
 
 
@@ -102,7 +104,8 @@ def department_file(tallies: Sequence[DepartmentTally], days: int, now: datetime
     """承办单位考核 as a CSV file (a few hundred rows at most: written at once), for the centre's
     monthly 考核 report; the period in its name."""
     rows: list[Sequence[object]] = [DEPARTMENT_COLUMNS]
-    rows += [[t.department, t.filed, t.primary, t.done, _rate(t.done_rate), t.overdue, t.returns,
+    rows += [[t.department, t.filed, t.primary, t.done, _rate(t.done_rate), t.done_late, _rate(t.on_time_rate),
+              t.overdue, t.returns,
               t.returned, t.urged, t.withdrawn, t.rated, *(t.ratings.get(r, 0) for r in RATINGS), _rate(t.satisfaction),
               t.solved, t.unsolved, _rate(t.solved_rate)] for t in tallies]
     stamp = now.astimezone(BEIJING).strftime("%Y%m%d-%H%M")

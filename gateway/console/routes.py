@@ -673,6 +673,7 @@ def _ticket_query(
     urged: bool = False,
     reviewed: bool = False,
     returned: bool = False,
+    done_late: bool = False,
     repeated: bool = False,
     department: Annotated[str, Query(max_length=40)] = "",
     category: Annotated[str, Query(max_length=130)] = "",
@@ -688,7 +689,7 @@ def _ticket_query(
     # 已退回 is the 改派 worklist (the 退回待改派 card, N件待改派): a merged ticket is returned, and
     # sent out again, with its main, so it is left out there as in the count
     return TicketQuery(text=q, status=status, channel=channel, urgent=urgent, rating=rating, solved=solved, since=since,
-                       urged=urged, reviewed=reviewed, department=department, returned=returned,
+                       urged=urged, reviewed=reviewed, department=department, returned=returned, done_late=done_late,
                        main_only=status == "returned" or returned,
                        category=[level.strip() for level in category.split("/") if level.strip()][:3],
                        repeated_since=now - timedelta(days=merging.SIMILAR_DAYS) if repeated else None,
@@ -733,7 +734,8 @@ async def export_tickets(user: SupervisorDep, request: Request, query: TicketQue
         try:
             await audit.record(console.redis, user.name, "ticket.export", "", rows=tally.rows, cut=tally.cut,
                                broken=tally.broken, q=mask_pii(query.text.strip()), status=query.status,
-                               rating=query.rating, solved=query.solved, overdue=query.overdue, due_soon=query.due_soon, urged=query.urged,
+                               rating=query.rating, solved=query.solved, overdue=query.overdue, due_soon=query.due_soon,
+                               urged=query.urged, done_late=query.done_late,
                                repeated=query.repeated_since is not None, department=query.department,
                                category="/".join(query.category))
         except RedisError as err:
@@ -899,6 +901,8 @@ async def stats(user: SupervisorDep, request: Request, now_at: NowDep) -> dict[s
                 "satisfaction": found.satisfaction, "response_rate": found.response_rate,
                 "urged": found.urged, "redispatched": found.redispatched, "merged": found.merged,
                 "withdrawn": found.withdrawn,  # 撤单: withdrawn at their citizen's request in the period
+                # 按期办结率: of the matters 办结 in the period, those finished within their 办理时限
+                "done": found.done, "done_late": found.done_late, "on_time_rate": found.on_time_rate,
                 # 解决率: of the citizens who said whether the work resolved in the period solved it
                 "solved": found.solved, "unsolved": found.unsolved, "solved_rate": found.solved_rate,
             })
@@ -973,7 +977,7 @@ async def department_report(
     found = await _department_tallies(request, now, days, limit)
     return {"days": days, "departments": [
         {**t.model_dump(), "rated": t.rated, "satisfaction": t.satisfaction, "solved_rate": t.solved_rate,
-         "done_rate": t.done_rate} for t in found]}
+         "done_rate": t.done_rate, "on_time_rate": t.on_time_rate} for t in found]}
 
 
 @api.get("/departments.csv")

@@ -357,9 +357,9 @@ def test_supervisor_view_audit_and_canned_replies(live_gateway: str, settings: S
         expect(page.locator("#btn-dept-export")).to_have_attribute("href", "/api/console/departments.csv?days=90")
         expect(units.filter(has_text="城市管理和综合执法局").locator("td").nth(1)).to_have_text("2")
         late = units.filter(has_text="K2区人民政府")
-        expect(late.locator("td").nth(5)).to_have_text("1")  # 超期未办结
-        expect(late.locator("td").nth(5)).to_have_class("alert")
-        expect(late.locator("td").nth(8)).to_have_text("1")  # 催办未办结
+        expect(late.locator("td").nth(7)).to_have_text("1")  # 超期未办结
+        expect(late.locator("td").nth(7)).to_have_class("alert")
+        expect(late.locator("td").nth(10)).to_have_text("1")  # 催办未办结
         expect(late.locator("td").nth(2)).to_have_text("0")  # 协办 only
         page.screenshot(path=str(DOCS / "console-supervisor.png"))
         with context.expect_page() as opened:  # 月报: the month's figures as one printable page
@@ -692,13 +692,66 @@ def test_a_supervisor_finds_the_tickets_citizens_said_were_not_solved(
         expect(page.locator("#lq-results tr")).to_have_count(1)
         expect(page.locator("#lq-results tr").first).to_have_attribute("data-ticket-id", other)
         page.locator("#tab-super").click()
-        expect(page.locator("#s-service tr").first.locator("td").nth(6)).to_have_text("0%")  # 解决率 today
+        expect(page.locator("#s-service tr").first.locator("td").nth(7)).to_have_text("0%")  # 解决率 today
         expect(page.locator("#s-redo")).to_have_text("1")  # 回访未解决: still done, to reopen (重办)
         expect(page.locator("#card-redo")).to_have_class(re.compile(r"\balert\b"))
         page.locator("#card-redo").click()
         expect(page.locator("#lq-solved")).to_have_value("redo")
         expect(page.locator("#lq-results tr")).to_have_count(1)
         expect(page.locator("#ld")).to_have_attribute("data-ticket-id", unsolved)
+        assert dialogs == [] and errors == []
+    finally:
+        context.close()
+
+
+def test_a_supervisor_sees_what_was_finished_late(live_gateway: str, settings: Settings, browser: Any) -> None:
+    """按期办结: a ticket 办结 past its 办理时限 is 超期办结 in 服务质量 (按期办结率), in 承办单位考核
+    (its count opens the tickets), in 工单查询 (filter, badge, detail) and in the 月报; one 办结 in
+    time is not."""
+    from playwright.sync_api import expect
+
+    from tests.gateway.test_web_e2e import ADMIN
+
+    base = live_gateway.rstrip("/")
+    _create_operator(settings, "banzhang", "supervisor", "李班长")
+    late = _filed_long_ago(settings, days=25)  # past 15 working days, even across a holiday
+    quick, _ = _citizen_files(base)
+    with httpx.Client(base_url=base, headers=ADMIN) as http:
+        for ticket_id in (late, quick):
+            for status in ("accepted", "resolved"):
+                assert http.post(f"/api/admin/tickets/{ticket_id}/status", json={"status": status}).status_code == 200
+    errors: list[str] = []
+    dialogs: list[str] = []
+    context, page = _page(browser, errors, dialogs, viewport={"width": 1366, "height": 900})
+    try:
+        _login(page, base, "banzhang")
+        page.locator("#tab-super").click()
+        expect(page.locator("#s-service tr").first.locator("td").nth(3)).to_have_text("50%（超期1）")  # today
+        expect(page.locator("#s-overdue")).to_have_text("0")  # done: no longer 超期未办结
+        city = page.locator("#s-departments tr", has_text="城市管理和综合执法局")
+        expect(city.locator("td").nth(3)).to_have_text("2")  # 办结: the two are the city's (a 井盖, a 路灯)
+        expect(city.locator("td").nth(5)).to_have_text("1")  # 超期办结
+        expect(city.locator("td").nth(5)).to_have_class("alert")
+        expect(city.locator("td").nth(6)).to_have_text("50%")  # 按期办结率
+        with context.expect_page() as opened:
+            page.locator("#btn-report-month").click()
+        report = opened.value
+        expect(report.locator("#on-time")).to_have_text("50.0%")
+        expect(report.locator("#overview")).to_contain_text("超期办结 1 件")
+        report.close()
+        city.locator("td").nth(5).locator("button").click()  # the tickets behind the count
+        expect(page.locator("#lq-done-late")).to_be_checked()
+        expect(page.locator("#lq-department")).to_have_value("城市管理和综合执法局")
+        expect(page.locator("#lq-results tr")).to_have_count(1)
+        expect(page.locator("#lq-results tr .badge.overdue")).to_have_text("超期办结")
+        expect(page.locator("#ld")).to_have_attribute("data-ticket-id", late)
+        expect(page.locator("#ld-fields")).to_contain_text("（超期办结）")
+        page.locator("#lq-done-late").uncheck()
+        page.locator("#lq-department").fill("")
+        page.locator("#lq").fill(quick)
+        page.keyboard.press("Enter")
+        expect(page.locator("#ld")).to_have_attribute("data-ticket-id", quick)
+        expect(page.locator("#ld-fields")).to_contain_text("（按期办结）")
         assert dialogs == [] and errors == []
     finally:
         context.close()
@@ -805,7 +858,7 @@ def test_operator_redispatches_a_returned_ticket_and_confirms_another(
         expect(page.locator("#login-submit")).to_be_visible()  # the logout's own reload first
         _login(page, base, "banzhang")
         page.locator("#tab-super").click()
-        expect(page.locator("#s-service tr").first.locator("td").nth(9)).to_have_text("1")  # 改派工单
+        expect(page.locator("#s-service tr").first.locator("td").nth(10)).to_have_text("1")  # 改派工单
         expect(page.locator("#s-fix-departments tr")).to_have_count(1)
         expect(page.locator("#s-fix-departments tr")).to_contain_text("供电公司")
         expect(page.locator("#s-fix-category")).to_contain_text("暂无")  # 城乡建设 stayed 城乡建设
@@ -819,14 +872,14 @@ def test_operator_redispatches_a_returned_ticket_and_confirms_another(
         power = page.locator("#s-departments tr", has_text="供电公司")
         expect(power.locator("td").nth(1)).to_have_text("1")  # 受理
         local = page.locator("#s-departments tr", has_text="A3区人民政府")
-        expect(local.locator("td").nth(7)).to_have_text("1")  # 退回待改派
-        expect(local.locator("td").nth(7)).to_have_class("alert")
-        expect(power.locator("td").nth(6)).to_have_text("0")  # 退回: 供电公司 sent none back
+        expect(local.locator("td").nth(9)).to_have_text("1")  # 退回待改派
+        expect(local.locator("td").nth(9)).to_have_class("alert")
+        expect(power.locator("td").nth(8)).to_have_text("0")  # 退回: 供电公司 sent none back
         before = page.locator("#s-fix-departments tr td").nth(1).inner_text()  # the 主办 it was 改派'd away from
         returner = page.locator("#s-departments tr", has=page.locator("button", has_text=re.compile(f"^{before}$")))
-        expect(returner.locator("td").nth(6)).not_to_have_text("0")  # 退回: its return counted still
-        expect(returner.locator("td").nth(6)).to_have_class("alert")
-        returner.locator("td").nth(6).locator("button").click()  # …and the tickets behind it (曾退回 + 承办部门)
+        expect(returner.locator("td").nth(8)).not_to_have_text("0")  # 退回: its return counted still
+        expect(returner.locator("td").nth(8)).to_have_class("alert")
+        returner.locator("td").nth(8).locator("button").click()  # …and the tickets behind it (曾退回 + 承办部门)
         expect(page.locator("#lq-returned")).to_be_checked()
         expect(page.locator("#lq-department")).to_have_value(before)
         expect(page.locator(f"#lq-results tr[data-ticket-id='{ticket_id}']")).to_have_count(1)

@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from config.settings import Settings
+from config.workdays import BEIJING
 from ticket_client import LocationInfo, TicketDraft
 
 
@@ -40,6 +42,8 @@ async def test_the_report_counts_each_unit_of_the_periods_tickets(app: Any, cons
     assert [t["ticket_id"] for t in returned.json()["tickets"]] == [sent_back.ticket_id]  # the count's tickets
     assert (await boss.get("/tickets", params={"returned": "true", "department": "洞井街道办事处"})).json()["tickets"] == []
     assert street["done_rate"] == 1 / 3 and street["rated"] == 1 and street["satisfaction"] == 0.0
+    assert (street["done_late"], street["on_time_rate"]) == (0, 1.0)  # 办结 at once: in time
+    assert rows["生态环境局"]["on_time_rate"] is None  # nothing finished: no figure
     assert (street["unsolved"], street["solved_rate"]) == (1, 0.0) and rows["生态环境局"]["solved_rate"] is None
     month = (await boss.get("/stats")).json()["service"][-1]  # 服务质量 (30 days, the work resolved in it)
     assert (month["solved"], month["unsolved"], month["solved_rate"]) == (0, 1, 0.0)
@@ -60,8 +64,8 @@ async def test_the_report_counts_each_unit_of_the_periods_tickets(app: Any, cons
     report = await boss.get("/departments.csv", params={"days": 90})  # the same, as a file for 考核
     assert report.status_code == 200 and 'filename="departments-90d-' in report.headers["content-disposition"]
     lines = report.text.lstrip("\ufeff").splitlines()
-    assert lines[0].startswith("承办单位,受理,主办,办结,办结率,超期未办结,退回次数,退回待改派") and len(lines) == 4
-    assert lines[1] == "洞井街道办事处,3,1,1,33.3%,2,0,1,0,0,1,0,0,1,0.0%,0,1,0.0%"
+    assert lines[0].startswith("承办单位,受理,主办,办结,办结率,超期办结,按期办结率,超期未办结,退回次数,退回待改派")
+    assert lines[1] == "洞井街道办事处,3,1,1,33.3%,0,100.0%,2,0,1,0,0,1,0,0,1,0.0%,0,1,0.0%" and len(lines) == 4
     assert (await boss.get("/departments.csv", params={"days": 45})).status_code == 400
     entries = (await boss.get("/audit?limit=20")).json()["entries"]
     assert [e["detail"] for e in entries if e["action"] == "departments.export"] == [{"days": 90, "rows": 3}]
@@ -148,3 +152,49 @@ async def test_the_weekly_report_is_one_printable_page_of_the_periods_figures(ap
     assert (await (await console_login("li")).get("/report")).status_code == 403
     entries = (await boss.get("/audit?limit=20")).json()["entries"]
     assert [e["detail"] for e in entries if e["action"] == "report.view"] == [{"days": 30}, {"days": 7}]
+
+
+async def test_what_was_finished_late_is_counted_found_and_exported(
+    app: Any, console_login: Any, settings: Settings
+) -> None:
+    """按期办结: a ticket 办结 past its 办理时限 is 超期办结, judged when it was finished: 服务质量's
+    按期办结率, 承办单位考核's count, 工单查询's filter (audited with the export), the ticket's
+    detail and its CSV line, and the 月报 all say so; one 办结 at once is in time."""
+    from ticket_client import LocalLedger
+
+    tickets = app.state.runtime.tickets
+    city = "城市管理和综合执法局"
+    then = datetime.now(UTC) - timedelta(days=40)  # past 15 working days, whatever the holidays
+    async with LocalLedger(settings.effective_database_url, clock=lambda: then) as old:
+        late = (await old.file(draft("old", [city]), "f-old")).ticket_id
+    quick = (await tickets.file(draft("new", [city, "洞井街道办事处"]), "f-new")).ticket_id
+    for ticket_id in (late, quick):
+        for status in ("accepted", "resolved"):
+            await tickets.set_status(ticket_id, status)
+    boss = await console_login("boss", "supervisor")
+
+    month = (await boss.get("/stats")).json()["service"][-1]
+    assert (month["done"], month["done_late"], month["on_time_rate"]) == (2, 1, 0.5)
+    rows = {d["department"]: d for d in (await boss.get("/departments", params={"days": 90})).json()["departments"]}
+    assert (rows[city]["done"], rows[city]["done_late"], rows[city]["on_time_rate"]) == (2, 1, 0.5)
+    assert (rows["洞井街道办事处"]["done_late"], rows["洞井街道办事处"]["on_time_rate"]) == (0, 1.0)
+    found = await boss.get("/tickets", params={"done_late": "true", "department": city, "days": 90})
+    assert [t["ticket_id"] for t in found.json()["tickets"]] == [late]
+    assert found.json()["tickets"][0]["done_late"] is True
+    detail = (await boss.get(f"/tickets/{quick}")).json()["ticket"]
+    assert detail["done_late"] is False and detail["done_at"] >= detail["created_at"]
+
+    exported = (await boss.get("/tickets.csv", params={"done_late": "true"})).text.lstrip("\ufeff").splitlines()
+    header = exported[0].split(",")
+    assert len(exported) == 2 and exported[1].startswith(late + ",")
+    line = exported[1].split(",")
+    finished = datetime.now(UTC).astimezone(BEIJING).strftime("%Y-%m-%d")  # Beijing time, as the other columns
+    assert line[header.index("超期办结")] == "是" and line[header.index("办结时间")].startswith(finished)
+    entries = (await boss.get("/audit?limit=20")).json()["entries"]
+    assert [e["detail"]["done_late"] for e in entries if e["action"] == "ticket.export"] == [True]
+    page = (await boss.get("/report", params={"days": 30})).text
+    assert '按期办结率 <b id="on-time">50.0%</b>（超期办结 1 件）' in page
+
+    await tickets.set_status(late, "reopened", "市民反映仍未修好")  # open again: no longer counted
+    assert (await boss.get("/stats")).json()["service"][-1]["done_late"] == 0
+    assert (await boss.get("/tickets", params={"done_late": "true"})).json()["tickets"] == []

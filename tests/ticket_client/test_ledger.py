@@ -110,7 +110,7 @@ async def test_migrate_from_empty_to_head_matches_models(database_url: str) -> N
                 "platform_state",
                 "ticket_followups",
             } <= tables
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0011"
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0012"
             diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
             assert diff == [], f"models and migrations disagree: {diff}"
     finally:
@@ -1409,3 +1409,108 @@ async def test_upgrade_from_0008_gives_each_filed_ticket_its_spot(database_url: 
     async with LocalLedger(database_url, clock=clock) as ledger:
         assert await ledger.open_at([("米兰春天", ""), ("K2区", "")], clock.now - timedelta(days=1)) == {("米兰春天", ""): 1}
         assert [t.ticket_id for t in await ledger.search(TicketQuery(place="米兰春天"))] == ["12345-20261127-000001"]
+
+
+async def test_a_ticket_finished_is_judged_on_time_or_late_once_and_counted(
+    database_url: str, clock: FakeClock
+) -> None:
+    """按期办结: the moment the work brings a ticket to resolved or closed is kept and judged against
+    its 办理时限 (two days here); 归档 after 办结 keeps it, reopening clears it and the next 办结 is
+    judged again; a 撤单 is no 办结; a repeat merged into a main is counted once, by its main."""
+    await migrate(database_url)
+    start = clock.now
+    city, street = "城市管理和综合执法局", "洞井街道办事处"
+    async with LocalLedger(database_url, clock=clock, due=lambda t: t.created_at + timedelta(days=2)) as ledger:
+        quick = (await ledger.file(draft("web:a", departments=[city]), "a")).ticket_id
+        slow = (await ledger.file(draft("web:b", departments=[city, street]), "b")).ticket_id
+        repeat = (await ledger.file(draft("web:c", departments=[city]), "c")).ticket_id
+        gone = (await ledger.file(draft("web:d", departments=[city]), "d")).ticket_id
+        await ledger.merge(repeat, slow)
+        clock.advance(days=1)
+        await ledger.set_status(quick, "accepted")
+        finished = await ledger.set_status(quick, "resolved")
+        assert (finished.done_at, finished.done_late) == (clock.now, False)
+        await ledger.withdraw(gone, "已自行解决")
+        clock.advance(days=2)
+        assert (await ledger.set_status(quick, "closed")).done_at == start + timedelta(days=1)  # 归档 keeps it
+        await ledger.set_status(slow, "accepted")
+        late = await ledger.set_status(slow, "resolved", "已修复")
+        assert (late.done_at, late.done_late) == (clock.now, True)
+        assert (await ledger.get(repeat)).done_late is True  # it followed its main
+        assert (await ledger.get(gone)).done_at is None  # withdrawn: no 办结
+
+        summary = await ledger.summary(start)
+        assert (summary.done, summary.done_late, summary.on_time_rate) == (2, 1, 0.5)  # the repeat: by its main
+        assert (await ledger.summary(clock.now - timedelta(hours=1))).done == 1
+        assert [t.ticket_id for t in await ledger.search(TicketQuery(done_late=True))] == [slow]
+        by = {t.department: t for t in await ledger.department_tallies(TicketQuery(since=start))}
+        assert (by[city].done, by[city].done_late, by[city].on_time_rate) == (2, 1, 0.5)
+        assert (by[street].done, by[street].done_late, by[street].on_time_rate) == (1, 1, 0.0)
+
+        reopened = await ledger.set_status(slow, "reopened", "市民反映仍未修好")
+        assert (reopened.done_at, reopened.done_late) == (None, None)
+        assert await ledger.count(TicketQuery(done_late=True)) == 0
+        assert (await ledger.get(repeat)).done_at is None
+        clock.advance(days=1)
+        await ledger.set_status(slow, "accepted")
+        again = await ledger.set_status(slow, "resolved")
+        assert (again.done_at, again.done_late) == (clock.now, True)  # still against its first limit
+
+
+async def test_without_a_time_limit_nothing_finished_is_late(ledger: LocalLedger, clock: FakeClock) -> None:
+    """A ledger given no 办理时限 (or a ticket of a kind without one) is finished on time."""
+    t = (await ledger.file(draft(), "a")).ticket_id
+    clock.advance(days=400)
+    await ledger.set_status(t, "accepted")
+    assert (await ledger.set_status(t, "resolved")).done_late is False
+    assert (await ledger.summary(clock.now - timedelta(days=1))).on_time_rate == 1.0
+
+
+async def test_upgrade_from_0011_judges_the_tickets_finished_already(
+    database_url: str, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """0012 reads each finished ticket's 办结 from its history (the last time it came to resolved or
+    closed from an open status; a 撤单 none) and judges it by the settings the upgrade runs with."""
+    monkeypatch.setenv("HOTLINE_RESOLVE_WORKDAYS", "false")
+    monkeypatch.setenv("HOTLINE_RESOLVE_DAYS", "3")
+    monkeypatch.setenv("HOTLINE_RESOLVE_URGENT_HOURS", "24")
+    await asyncio.to_thread(upgrade_database, database_url, "0011")
+    sqlite = "sqlite" in database_url
+
+    def at(days: float) -> datetime:
+        moment = clock.now + timedelta(days=days)
+        return moment.replace(tzinfo=None) if sqlite else moment
+
+    tickets = {  # number → (status, urgent, withdrawn, the steps after 已受理 as (status, days after filing))
+        1: ("closed", False, False, [("accepted", 0.5), ("resolved", 2), ("closed", 5)]),  # on time, kept at 2
+        2: ("resolved", False, False, [("accepted", 1), ("resolved", 1.5), ("reopened", 2), ("resolved", 4)]),  # late
+        3: ("resolved", True, False, [("accepted", 0.1), ("resolved", 1.5)]),  # urgent: 24 hours, late
+        4: ("closed", False, True, [("closed", 1)]),  # withdrawn
+        5: ("processing", False, False, [("accepted", 1), ("processing", 2)]),  # open
+    }
+    engine = create_engine(sync_url(database_url))
+    try:
+        with engine.begin() as conn:
+            for n, (status, urgent, withdrawn, steps) in tickets.items():
+                pk = conn.execute(text(
+                    "INSERT INTO tickets (ticket_id, idempotency_key, channel, conversation_key, contact, title, "
+                    "description, category, request_type, urgent, location, departments, attachments, status, "
+                    "rating, rating_comment, created_at, updated_at, place, withdrawn_at) VALUES (:id, :id, 'web', "
+                    "'web:a', '', '', '路灯坏了', '[]', '', :urgent, '{}', '[]', '[]', :status, NULL, '', :at, :at, '', "
+                    ":gone) RETURNING id"),
+                    {"id": f"12345-20261127-00000{n}", "urgent": urgent, "status": status, "at": at(0),
+                     "gone": at(1) if withdrawn else None}).scalar_one()
+                for step, days in [("received", 0), *steps]:
+                    conn.execute(text("INSERT INTO status_history (ticket_pk, status, note, at, kind) "
+                                      "VALUES (:pk, :status, '', :at, :kind)"),
+                                 {"pk": pk, "status": step, "at": at(days),
+                                  "kind": "withdraw" if withdrawn and step == "closed" else "status"})
+            conn.execute(text("INSERT INTO status_history (ticket_pk, status, note, at, kind) "  # a note resolves nothing
+                              "VALUES (1, 'closed', '回访结束', :at, 'note')"), {"at": at(6)})
+    finally:
+        engine.dispose()
+    await migrate(database_url)
+    async with LocalLedger(database_url, clock=clock) as ledger:
+        done = {n: ((t := await ledger.get(f"12345-20261127-00000{n}")).done_at, t.done_late) for n in tickets}
+    assert done == {1: (clock.now + timedelta(days=2), False), 2: (clock.now + timedelta(days=4), True),
+                    3: (clock.now + timedelta(days=1.5), True), 4: (None, None), 5: (None, None)}

@@ -728,12 +728,13 @@
     if (!hours) $("lq-due-soon").checked = false;
   }
   // a card or a report's row: every ticket it counts, in 工单查询, with only the filters ``by`` names
-  // ({overdue, dueSoon, urged, repeated, returned, solved, status, department, category, words, days}; all time unless days)
+  // ({overdue, dueSoon, urged, repeated, returned, doneLate, solved, status, department, category, words, days};
+  // all time unless days)
   function lookupBy(by) {
     show("lookup");
     $("lq").value = by.words || ""; $("lq-status").value = by.status || ""; $("lq-channel").value = ""; $("lq-urgent").checked = false;
     $("lq-rating").value = ""; $("lq-solved").value = by.solved || ""; $("lq-reviewed").checked = false; $("lq-repeated").checked = !!by.repeated;
-    $("lq-returned").checked = !!by.returned;
+    $("lq-returned").checked = !!by.returned; $("lq-done-late").checked = !!by.doneLate;
     $("lq-department").value = by.department || ""; $("lq-category").value = by.category || "";
     $("lq-overdue").checked = !!by.overdue; $("lq-due-soon").checked = !!by.dueSoon; $("lq-urged").checked = !!by.urged;
     $("lq-days").value = by.days || "0";
@@ -794,20 +795,24 @@
     api("GET", "/departments?days=" + days).then(function (d) {
       var tb = $("s-departments");
       tb.textContent = "";
-      if (!d.departments.length) emptyRow(tb, 13);
+      if (!d.departments.length) emptyRow(tb, 15);
       d.departments.forEach(function (r) {
         var tr = el("tr");
         tr.appendChild(linkCell(r.department, "查看" + r.department + "近" + days + "天受理的工单",
           function () { lookupBy({ department: r.department, days: days }); }));
-        [r.filed, r.primary, r.done, percent(r.done_rate), r.overdue, r.returns, r.returned, r.urged, r.withdrawn, r.rated,
-          percent(r.satisfaction), percent(r.solved_rate)]
+        [r.filed, r.primary, r.done, percent(r.done_rate), r.done_late, percent(r.on_time_rate), r.overdue, r.returns,
+          r.returned, r.urged, r.withdrawn, r.rated, percent(r.satisfaction), percent(r.solved_rate)]
           .forEach(function (v, i) {
             var td = el("td", "", v);
-            if (i === 5 && v > 0) {  // 退回: the tickets it sent back, in 工单查询 (曾退回 + 承办部门)
+            if (i === 4 && v > 0) {  // 超期办结: the tickets it finished late, in 工单查询
+              td = linkCell(String(v), "查看" + r.department + "近" + days + "天受理、超期办结的工单",
+                function () { lookupBy({ department: r.department, days: days, doneLate: true }); });
+            }
+            if (i === 7 && v > 0) {  // 退回: the tickets it sent back, in 工单查询 (曾退回 + 承办部门)
               td = linkCell(String(v), "查看" + r.department + "近" + days + "天受理、由其退回的工单",
                 function () { lookupBy({ department: r.department, days: days, returned: true }); });
             }
-            if (i >= 4 && i <= 6 && v > 0) td.className = "alert";  // late or sent back: what to press on
+            if ((i === 4 || (i >= 6 && i <= 8)) && v > 0) td.className = "alert";  // late or sent back: what to press on
             tr.appendChild(td);
           });
         tb.appendChild(tr);
@@ -882,12 +887,15 @@
   }
   // 受理 / 办结 / 回访 for today, 7 and 30 days: 满意率 = (满意 + 基本满意) / 参评 of the work resolved.
   function percent(x) { return x === null || x === undefined ? "—" : (Math.round(x * 1000) / 10) + "%"; }
+  function onTime(r) {  // 按期办结率, the late ones beside it (a cell of its own, not a title to hover)
+    return percent(r.on_time_rate) + (r.done_late ? "（超期" + r.done_late + "）" : "");
+  }
   function renderService(rows) {
     var tb = $("s-service");
     tb.textContent = "";
     rows.forEach(function (r) {
       var tr = el("tr");
-      [r.label, r.filed, r.resolved, r.rated, percent(r.response_rate), percent(r.satisfaction), percent(r.solved_rate),
+      [r.label, r.filed, r.resolved, onTime(r), r.rated, percent(r.response_rate), percent(r.satisfaction), percent(r.solved_rate),
         (r.ratings["满意"] || 0) + " / " + (r.ratings["基本满意"] || 0) + " / " + (r.ratings["不满意"] || 0),
         r.urged || 0, r.redispatched || 0, r.merged || 0, r.withdrawn || 0
       ].forEach(function (v) { tr.appendChild(el("td", "", v)); });
@@ -1076,6 +1084,7 @@
     if ($("lq-urged").checked) params.set("urged", "true");
     if ($("lq-reviewed").checked) params.set("reviewed", "true");
     if ($("lq-returned").checked) params.set("returned", "true");
+    if ($("lq-done-late").checked) params.set("done_late", "true");
     if ($("lq-repeated").checked) params.set("repeated", "true");
     if ($("lq-department").value.trim()) params.set("department", $("lq-department").value.trim());
     if ($("lq-category").value.trim()) params.set("category", $("lq-category").value.trim());
@@ -1109,6 +1118,7 @@
       if (t.urgent) id.appendChild(el("span", "badge urgent", "紧急"));
       if (t.overdue) id.appendChild(el("span", "badge overdue", "超期"));
       if (t.due_soon) id.appendChild(el("span", "badge due-soon", "即将超期"));
+      if (t.done_late) id.appendChild(el("span", "badge overdue", "超期办结"));
       if (t.urges) id.appendChild(el("span", "badge urged", "催办" + t.urges + "次"));
       if (t.merged_into) id.appendChild(el("span", "badge merged", "并单"));
       if (t.repeats) {  // 疑似重复: other open tickets about the same spot (merging.repeats)
@@ -1137,7 +1147,7 @@
     return (t.additions + theirs) + " 条" + (theirs ? "（含并入工单的 " + theirs + " 条，" : "（") + "见办理记录）";
   }
   function rowShown(t) {  // what a row of the list shows of a ticket
-    return JSON.stringify([t.status, t.withdrawn_at, t.category, t.title, t.urgent, t.overdue, t.due_soon, t.urges, t.rating, t.merged_into, t.repeats]);
+    return JSON.stringify([t.status, t.withdrawn_at, t.category, t.title, t.urgent, t.overdue, t.due_soon, t.done_late, t.urges, t.rating, t.merged_into, t.repeats]);
   }
   function showTicket(id) {
     lookup.shown = id;
@@ -1164,6 +1174,7 @@
       ["平台编号", t.platform_request_id || ""],
       ["受理时间", dateTime(t.created_at)],
       ["办理时限", t.due_at ? dateTime(t.due_at) + (t.overdue ? "（已超期）" : t.due_soon ? "（即将超期）" : "") : ""],
+      ["办结时间", t.done_at ? dateTime(t.done_at) + (t.done_late ? "（超期办结）" : "（按期办结）") : ""],
       ["市民催办", t.urges ? t.urges + " 次（最近 " + dateTime(t.urged_at) + "）" : ""],
       ["市民补充", additions(t, d.merged_followups || [])],
       ["并单", t.merged_into ? "已并入工单 " + t.merged_into + "（随主单办理）"
