@@ -45,24 +45,13 @@ def _settings() -> Settings:
         return Settings.model_construct()
 
 
-def _finished(steps: list[tuple[str, datetime]]) -> datetime | None:
-    """When a ticket last came to resolved or closed from an open status, by its status history."""
-    done: datetime | None = None
-    was_open = True
-    for status, at in steps:
-        if status in DONE and was_open:
-            done = at
-        was_open = status not in DONE
-    return done
-
-
 def _judge(settings: Settings) -> Callable[[datetime, bool, str, datetime | None], datetime | None]:
     """Deadlines by (clock start, urgent, request type), those in working days cached by the day
     they start (a year's tickets share a few hundred days)."""
     cache: dict[tuple[Any, ...], datetime | None] = {}
 
     def due(filed: datetime, urgent: bool, request_type: str, redispatched: datetime | None) -> datetime | None:
-        start = (redispatched or filed) if settings.resolve_restart_on_redispatch else filed
+        start = redispatched or filed  # a 改派 is looked up only with HOTLINE_RESOLVE_RESTART_ON_REDISPATCH
         if urgent or not settings.resolve_workdays:
             return deadlines.deadline(start, urgent, settings, request_type)
         key = (start.astimezone(BEIJING).date(), deadlines.resolve_days(request_type, settings))
@@ -85,48 +74,43 @@ def upgrade() -> None:
                        sa.column("status", sa.String), sa.column("at", UTCDateTime()), sa.column("kind", sa.String))
     revisions = sa.table("ticket_revisions", sa.column("ticket_pk", sa.Integer), sa.column("at", UTCDateTime()),
                          sa.column("dispatched", sa.Boolean))
-    due = _judge(_settings())
     conn = op.get_bind()
+    # 办结: the first step to resolved or closed after the ticket's last open step (a reopened one
+    # was finished again); in one statement, the database walking each ticket's steps by its index
+    opened = history.alias("opened")
+    last_open = (sa.select(sa.func.coalesce(sa.func.max(opened.c.id), 0))
+                 .where(opened.c.ticket_pk == tickets.c.id, opened.c.kind == "status", opened.c.status.not_in(DONE))
+                 .correlate(tickets).scalar_subquery())
+    finished = (sa.select(sa.func.min(history.c.at))
+                .where(history.c.ticket_pk == tickets.c.id, history.c.kind == "status", history.c.status.in_(DONE),
+                       history.c.id > last_open).scalar_subquery())
+    conn.execute(tickets.update().where(tickets.c.status.in_(DONE), tickets.c.withdrawn_at.is_(None))
+                 .values(done_at=finished))
+    conn.execute(tickets.update().where(tickets.c.done_at.is_not(None)).values(done_late=False))
+    settings = _settings()
+    due = _judge(settings)
     below: int | None = None
-    while True:
+    while True:  # 超期办结: judged here, by the calendar; written as the few late ones' keys
         rows = conn.execute(
-            sa.select(tickets.c.id, tickets.c.urgent, tickets.c.request_type, tickets.c.created_at)
-            .where(tickets.c.status.in_(DONE), tickets.c.withdrawn_at.is_(None),
-                   *(() if below is None else (tickets.c.id < below,)))
+            sa.select(tickets.c.id, tickets.c.urgent, tickets.c.request_type, tickets.c.created_at, tickets.c.done_at)
+            .where(tickets.c.done_at.is_not(None), *(() if below is None else (tickets.c.id < below,)))
             .order_by(tickets.c.id.desc()).limit(BATCH)
         ).all()
-        _settle(conn, tickets, history, revisions, rows, due)
+        again: dict[int, datetime] = {}
+        if rows and settings.resolve_restart_on_redispatch:
+            again = dict(conn.execute(
+                sa.select(revisions.c.ticket_pk, sa.func.max(revisions.c.at))
+                .where(revisions.c.ticket_pk.in_([r.id for r in rows]), revisions.c.dispatched.is_(True))
+                .group_by(revisions.c.ticket_pk)
+            ).all())
+        late = [r.id for r in rows
+                if (limit := due(r.created_at, bool(r.urgent), r.request_type or "", again.get(r.id))) is not None
+                and r.done_at > limit]
+        if late:
+            conn.execute(tickets.update().where(tickets.c.id.in_(late)).values(done_late=True))
         if len(rows) < BATCH:
             return
         below = rows[-1].id
-
-
-def _settle(conn: sa.Connection, tickets: Any, history: Any, revisions: Any, rows: Sequence[Any],
-            due: Callable[[datetime, bool, str, datetime | None], datetime | None]) -> None:
-    """One batch of finished tickets: their 办结 moment and whether it was late."""
-    if not rows:
-        return
-    pks = [r.id for r in rows]
-    steps: dict[int, list[tuple[str, datetime]]] = {}
-    for pk, status, at in conn.execute(
-        sa.select(history.c.ticket_pk, history.c.status, history.c.at)
-        .where(history.c.ticket_pk.in_(pks), history.c.kind == "status").order_by(history.c.id)
-    ):
-        steps.setdefault(pk, []).append((status, at))
-    again: dict[int, datetime] = dict(conn.execute(
-        sa.select(revisions.c.ticket_pk, sa.func.max(revisions.c.at))
-        .where(revisions.c.ticket_pk.in_(pks), revisions.c.dispatched.is_(True)).group_by(revisions.c.ticket_pk)
-    ).all())
-    settled = []
-    for r in rows:
-        done = _finished(steps.get(r.id, []))
-        if done is None:
-            continue
-        limit = due(r.created_at, bool(r.urgent), r.request_type or "", again.get(r.id))
-        settled.append({"pk": r.id, "done_at": done, "done_late": limit is not None and done > limit})
-    if settled:
-        conn.execute(tickets.update().where(tickets.c.id == sa.bindparam("pk"))
-                     .values(done_at=sa.bindparam("done_at"), done_late=sa.bindparam("done_late")), settled)
 
 
 def downgrade() -> None:
