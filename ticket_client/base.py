@@ -461,6 +461,7 @@ class Summary(Verdicts):
     """
 
     since: datetime
+    until: datetime | None = None  # the period's end (None: to the moment it was counted)
     filed: dict[str, int] = Field(default_factory=dict)  # channel → tickets filed
     resolved: int = 0
     urged: int = 0  # tickets a citizen pressed for (催办) in the period, whenever they were filed
@@ -636,20 +637,26 @@ class TicketClient(Protocol):
         hears it). MergeRefused when it is merged into none, TicketNotFound."""
         ...
 
-    async def summary(self, since: datetime) -> Summary: ...
+    async def summary(self, since: datetime, until: datetime | None = None) -> Summary:
+        """How the hotline did in [since, until) (until None: to now), each figure by when its
+        event came (filed, resolved, urged, 改派, merged, withdrawn, 办结)."""
+        ...
 
     async def correction_counts(self, since: datetime) -> list[CorrectionCount]:
         """The corrections made since ``since``, counted by what was changed into what (most first)."""
         ...
 
-    async def category_trends(self, since: datetime, until: datetime, limit: int = 15) -> list[CategoryTrend]:
+    async def category_trends(self, since: datetime, until: datetime, limit: int = 15,
+                              before: datetime | None = None) -> list[CategoryTrend]:
         """热点诉求: the kinds of matter (一级/二级) filed in [since, until), the most first, each with
-        its count in the period of the same length just before (环比)."""
+        its count in the period just before (环比): [before, since), of the same length unless
+        ``before`` says (a calendar month's is the month before)."""
         ...
 
-    async def hotspots(self, since: datetime, limit: int = 15) -> list[Hotspot]:
+    async def hotspots(self, since: datetime, limit: int = 15, until: datetime | None = None) -> list[Hotspot]:
         """热点诉求: the spots (place and first-level category) at least two tickets filed since
-        ``since`` are about, the most reported first (then the latest)."""
+        ``since`` (and before ``until``) are about, the most reported first (then the latest); the
+        open ones counted as they are now."""
         ...
 
     async def department_tallies(self, query: TicketQuery, limit: int = 100) -> list[DepartmentTally]:

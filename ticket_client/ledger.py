@@ -738,10 +738,11 @@ class LocalLedger:
             found = await session.scalar(select(func.count(TicketRow.id)).where(*self._narrowing(query)))
             return int(found or 0)
 
-    async def category_trends(self, since: datetime, until: datetime, limit: int = 15) -> list[CategoryTrend]:
+    async def category_trends(self, since: datetime, until: datetime, limit: int = 15,
+                              before: datetime | None = None) -> list[CategoryTrend]:
         """See ``TicketClient.category_trends``: one grouped pass over both periods (the filing
         time's index), this one's count and the one before's side by side."""
-        start = since - (until - since)
+        start = before if before is not None else since - (until - since)
         first, second = (func.coalesce(TicketRow.category[i].as_string(), "") for i in (0, 1))
         now = func.sum(case((TicketRow.created_at >= since, 1), else_=0))
         async with self._edge("counting tickets by category"), self._read_sessions() as session:
@@ -752,7 +753,7 @@ class LocalLedger:
             )
             return [CategoryTrend(category=[a, b] if b else [a], filed=n, before=m) for a, b, n, m in rows]
 
-    async def hotspots(self, since: datetime, limit: int = 15) -> list[Hotspot]:
+    async def hotspots(self, since: datetime, limit: int = 15, until: datetime | None = None) -> list[Hotspot]:
         """See ``TicketClient.hotspots``: the period's tickets with a spot, grouped by it (by an
         expression, as ``repeated_since``: SQLite would otherwise walk the whole place index)."""
         place, kind = func.coalesce(TicketRow.place, "").label("spot"), _kind()
@@ -762,7 +763,8 @@ class LocalLedger:
         async with self._edge("counting tickets by place"), self._read_sessions() as session:
             rows = await session.execute(
                 select(place, kind, filed, still, latest)
-                .where(TicketRow.created_at >= since, TicketRow.place != "")
+                .where(TicketRow.created_at >= since, *(() if until is None else (TicketRow.created_at < until,)),
+                       TicketRow.place != "")
                 .group_by(place, kind).having(filed > 1).order_by(filed.desc(), latest.desc()).limit(limit)
             )
             return [Hotspot(place=p, kind=k, filed=n, open=o, latest=at) for p, k, n, o, at in rows]
@@ -1328,13 +1330,18 @@ class LocalLedger:
             else:
                 found.value = value
 
-    async def summary(self, since: datetime) -> Summary:
-        """Tickets filed since ``since`` by channel; those resolved since, and their ratings; how
-        many tickets were urged (催办) since, and how many sent out again (改派) since."""
+    async def summary(self, since: datetime, until: datetime | None = None) -> Summary:
+        """Tickets filed in [since, until) by channel; those resolved in it, and their ratings (as
+        they are now); how many tickets were urged (催办), sent out again (改派), merged, withdrawn
+        and 办结 in it (until None: to now)."""
+
+        def within(column: Any) -> list[Any]:
+            return [column >= since, *(() if until is None else (column < until,))]
+
         async with self._edge("summarising tickets"), self._read_sessions() as session:
             filed = await session.execute(
                 select(TicketRow.channel, func.count())
-                .where(TicketRow.created_at >= since)
+                .where(*within(TicketRow.created_at))
                 .group_by(TicketRow.channel)
             )
             resolved_ids = (  # a progress note on a resolved ticket resolves nothing again
@@ -1342,7 +1349,7 @@ class LocalLedger:
                 .where(
                     StatusHistoryRow.status == "resolved",
                     StatusHistoryRow.kind == "status",
-                    StatusHistoryRow.at >= since,
+                    *within(StatusHistoryRow.at),
                 )
                 .distinct()
                 .scalar_subquery()
@@ -1361,19 +1368,20 @@ class LocalLedger:
             solved = {bool(answer): int(n) for answer, n in said.all()}
             urged = await session.scalar(
                 select(func.count(func.distinct(FollowUpRow.ticket_pk)))
-                .where(FollowUpRow.kind == "urge", FollowUpRow.at >= since)
+                .where(FollowUpRow.kind == "urge", *within(FollowUpRow.at))
             )
             redispatched = await session.scalar(
                 select(func.count(func.distinct(RevisionRow.ticket_pk)))
-                .where(RevisionRow.dispatched.is_(True), RevisionRow.at >= since)
+                .where(RevisionRow.dispatched.is_(True), *within(RevisionRow.at))
             )
-            merged = await session.scalar(select(func.count(TicketRow.id)).where(TicketRow.merged_at >= since))
-            withdrawn = await session.scalar(select(func.count(TicketRow.id)).where(TicketRow.withdrawn_at >= since))
+            merged = await session.scalar(select(func.count(TicketRow.id)).where(*within(TicketRow.merged_at)))
+            withdrawn = await session.scalar(select(func.count(TicketRow.id)).where(*within(TicketRow.withdrawn_at)))
             done, late = (await session.execute(  # 按期办结率: through the moment's index
                 select(func.count(TicketRow.id), func.sum(case((TicketRow.done_late.is_(True), 1), else_=0)))
-                .where(TicketRow.done_at >= since, _main(TicketRow)))).one()
+                .where(*within(TicketRow.done_at), _main(TicketRow)))).one()
             return Summary(
                 since=since,
+                until=until,
                 filed={channel: int(n) for channel, n in filed.all()},
                 resolved=sum(counts.values()),
                 ratings={r: n for r, n in counts.items() if r is not None},

@@ -576,11 +576,12 @@ class Open311Client:
     async def department_tallies(self, query: TicketQuery, limit: int = 100) -> list[DepartmentTally]:
         return await self.mirror.department_tallies(query, limit)
 
-    async def category_trends(self, since: datetime, until: datetime, limit: int = 15) -> list[CategoryTrend]:
-        return await self.mirror.category_trends(since, until, limit)
+    async def category_trends(self, since: datetime, until: datetime, limit: int = 15,
+                              before: datetime | None = None) -> list[CategoryTrend]:
+        return await self.mirror.category_trends(since, until, limit, before)
 
-    async def hotspots(self, since: datetime, limit: int = 15) -> list[Hotspot]:
-        return await self.mirror.hotspots(since, limit)
+    async def hotspots(self, since: datetime, limit: int = 15, until: datetime | None = None) -> list[Hotspot]:
+        return await self.mirror.hotspots(since, limit, until)
 
     async def rate(self, ticket_id: str, rating: str, comment: str = "") -> Ticket:
         """Kept in the mirror only: GeoReport has no satisfaction rating."""
@@ -590,9 +591,9 @@ class Open311Client:
         """Kept in the mirror only, as the rating: GeoReport has no place for it."""
         return await self.mirror.mark_solved(ticket_id, solved)
 
-    async def summary(self, since: datetime) -> Summary:
+    async def summary(self, since: datetime, until: datetime | None = None) -> Summary:
         """From the mirror, which holds the ratings the platform has no place for."""
-        return await self.mirror.summary(since)
+        return await self.mirror.summary(since, until)
 
     async def correction_counts(self, since: datetime) -> list[CorrectionCount]:
         """From the mirror, where the console's corrections are kept."""

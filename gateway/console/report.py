@@ -1,12 +1,14 @@
-"""周报 / 月报: the 班长视图's figures of the last 7 or 30 days as one printable page, for the
-centre's report to its leadership (受理, 办结, 回访, 热点诉求, 承办单位考核), in the words a 12345
+"""周报 / 月报: the 班长视图's figures of the last 7 or 30 days, or of a calendar week or month (the
+week or month gone by: what a centre reports each Monday and each 1st), as one printable page, for
+the centre's report to its leadership (受理, 办结, 回访, 热点诉求, 承办单位考核), in the words a 12345
 report uses. Rendered with Jinja2 (every value escaped); the page has no script, and prints (or
 saves as PDF) from the browser."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 
@@ -19,24 +21,89 @@ from gateway.errors import BadInput
 from ticket_client import deadlines
 from ticket_client.base import CategoryTrend, DepartmentTally, Hotspot, Summary, TicketClient, TicketQuery
 
-REPORT_DAYS = {7: "周报", 30: "月报"}  # the periods offered, and what the centre calls each report
+REPORT_DAYS = {7: "周报", 30: "月报"}  # the rolling periods offered, and what the centre calls each report
 UNITS_SHOWN = 30  # 承办单位考核: the busiest units (the whole table is the console's CSV)
 ROWS_SHOWN = 10  # 热点诉求: kinds and spots
 # what a citizen's channel is called in a report (portal sources by their own names: channel_names)
 CHANNELS = {"web": "网站在线咨询", "wechat_oa": "微信公众号", "wechat_mp": "微信小程序", "email": "市长信箱（电子邮件）",
             "telegram": "Telegram"}
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+WEEK = re.compile(r"(\d{4})-W(\d{1,2})")  # an ISO week, as a browser's <input type="week"> gives it
+MONTH = re.compile(r"(\d{4})-(\d{1,2})")  # as <input type="month"> gives it
+PERIODS = "报告期间只能是近7天、近30天，或某一自然周（week=2026-W47）、某一自然月（month=2026-11）"
+
+
+@dataclass(frozen=True)
+class Period:
+    """What a report covers: [since, until) in Beijing days, ``until`` now for a period not over
+    yet; its 环比 is against [before, since) (the week, the calendar month, or as many days before)."""
+
+    name: str  # 周报 / 月报
+    label: str  # 近7天 / 2026年第47周 / 2026年11月
+    since: datetime
+    until: datetime
+    before: datetime
+    ended: bool  # the whole period is past (a calendar week or month gone by)
+
+    @property
+    def last_day(self) -> datetime:
+        """The period's last moment, for its last day's date."""
+        return self.until - timedelta(microseconds=1)
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, datetime.min.time(), BEIJING)
+
+
+def _month_start(year: int, month: int) -> date:
+    return date(year + (month - 1) // 12, (month - 1) % 12 + 1, 1)
+
+
+def period(now: datetime, days: int | None = None, week: str = "", month: str = "") -> Period:
+    """The period asked for: the last ``days`` (7 or 30) to now, a calendar ``week`` (2026-W47,
+    Monday to Sunday) or ``month`` (2026-11); BadInput for anything else, or one not begun."""
+    asked = [x for x in (days is not None, bool(week), bool(month)) if x]
+    if len(asked) > 1:
+        raise BadInput("只能选择一个报告期间（近几天、某一周或某一月）")
+    today = now.astimezone(BEIJING).date()
+    if week or month:
+        found = (WEEK if week else MONTH).fullmatch((week or month).strip())
+        try:
+            if found is None:
+                raise ValueError
+            year, n = int(found[1]), int(found[2])
+            if week:
+                first = date.fromisocalendar(year, n, 1)
+                end, previous = first + timedelta(days=7), first - timedelta(days=7)
+                label = f"{year}年第{n}周"
+            else:
+                first, end, previous = (_month_start(year, n), _month_start(year, n + 1), _month_start(year, n - 1))
+                if not 1 <= n <= 12:
+                    raise ValueError
+                label = f"{year}年{n}月"
+        except ValueError:
+            raise BadInput(PERIODS) from None
+        if first > today:
+            raise BadInput(f"{label}尚未开始，没有可统计的数据")
+        since, ends = _midnight(first), _midnight(end)
+        return Period(name="周报" if week else "月报", label=label, since=since, until=min(ends, now),
+                      before=_midnight(previous), ended=ends <= now)
+    n = days if days is not None else 7
+    if n not in REPORT_DAYS:
+        raise BadInput(PERIODS)
+    since = _midnight(today - timedelta(days=n - 1))
+    return Period(name=REPORT_DAYS[n], label=f"近{n}天", since=since, until=now, before=since - (now - since),
+                  ended=False)
 
 
 @dataclass
 class Report:
     """What the page shows; the figures as the ledger counted them at ``now``."""
 
-    days: int
-    since: datetime  # Beijing midnight ``days - 1`` days before today
+    period: Period
     now: datetime
     summary: Summary
-    before: int  # tickets filed in the period of the same length just before (受理 环比)
+    before: int  # tickets filed in the period just before (受理 环比)
     overdue: int  # open and past their 办理时限 now
     due_soon: int
     kinds: list[CategoryTrend] = field(default_factory=list)
@@ -46,7 +113,7 @@ class Report:
 
     @property
     def name(self) -> str:
-        return REPORT_DAYS[self.days]
+        return self.period.name
 
     @property
     def filed(self) -> int:
@@ -61,21 +128,20 @@ class Report:
         return self.channels.get(key) or CHANNELS.get(key) or key
 
 
-async def gather(tickets: TicketClient, settings: Settings, now: datetime, days: int) -> Report:
-    """The period's figures, read as the 班长视图 reads them (one pass each)."""
-    today = now.astimezone(BEIJING).replace(hour=0, minute=0, second=0, microsecond=0)
-    since = today - timedelta(days=days - 1)
+async def gather(tickets: TicketClient, settings: Settings, now: datetime, when: Period) -> Report:
+    """The period's figures, read as the 班长视图 reads them (one pass each); 超期 and 即将超期 now."""
+    since, until = when.since, when.until
     late = deadlines.late_filter(settings, now, overdue=True, due_soon=False)
     soon = deadlines.late_filter(settings, now, overdue=False, due_soon=True)
     return Report(
-        days=days, since=since, now=now,
-        summary=await tickets.summary(since),
-        before=await tickets.count(TicketQuery(since=since - (now - since), until=since)),
+        period=when, now=now,
+        summary=await tickets.summary(since, until),
+        before=await tickets.count(TicketQuery(since=when.before, until=since)),
         overdue=await tickets.count(TicketQuery(**late)),
         due_soon=await tickets.count(TicketQuery(**soon)) if settings.due_soon_hours else 0,
-        kinds=await tickets.category_trends(since, now, limit=ROWS_SHOWN),
-        spots=await tickets.hotspots(since, limit=ROWS_SHOWN),
-        units=await tickets.department_tallies(TicketQuery(since=since, **late), UNITS_SHOWN),  # 超期 by the limits
+        kinds=await tickets.category_trends(since, until, limit=ROWS_SHOWN, before=when.before),
+        spots=await tickets.hotspots(since, limit=ROWS_SHOWN, until=until),
+        units=await tickets.department_tallies(TicketQuery(since=since, until=until, **late), UNITS_SHOWN),
         channels=channel_names(settings),
     )
 
@@ -115,9 +181,7 @@ def render(report: Report) -> str:
     return _environment().get_template("report.html").render(r=report, shown=UNITS_SHOWN)
 
 
-async def page(tickets: TicketClient, settings: Settings, now: datetime, days: int) -> str:
-    """The page of the last ``days`` (the console's and the admin API's); BadInput for a period
-    that is not offered."""
-    if days not in REPORT_DAYS:
-        raise BadInput(f"报告期间只能是{'、'.join(f'近{d}天' for d in REPORT_DAYS)}")
-    return render(await gather(tickets, settings, now, days))
+async def page(tickets: TicketClient, settings: Settings, now: datetime, days: int | None = None,
+               week: str = "", month: str = "") -> str:
+    """The page of the period asked for (the console's and the admin API's; see ``period``)."""
+    return render(await gather(tickets, settings, now, period(now, days, week, month)))

@@ -938,15 +938,21 @@ async def stats(user: SupervisorDep, request: Request, now_at: NowDep) -> dict[s
 
 
 @api.get("/report")
-async def period_report(user: SupervisorDep, request: Request, now: NowDep, days: int = 7) -> HTMLResponse:
-    """周报 (7 days) / 月报 (30 days): the 班长视图's figures of the period as one printable page
-    (受理 and its 环比, 办结, 回访, 热点诉求, 承办单位考核) for the centre's report; audited. 400
-    for another period, 503 without a ticket ledger."""
+async def period_report(
+    user: SupervisorDep, request: Request, now: NowDep, days: int | None = None,
+    week: Annotated[str, Query(max_length=10)] = "", month: Annotated[str, Query(max_length=10)] = "",
+) -> HTMLResponse:
+    """周报 / 月报: the 班长视图's figures of the last ``days`` (7, the default, or 30), of a calendar
+    ``week`` (2026-W47) or ``month`` (2026-11) as one printable page (受理 and its 环比, 办结, 回访,
+    热点诉求, 承办单位考核) for the centre's report; audited. 400 for another period or one not
+    begun, 503 without a ticket ledger."""
     console = _console(request)
     if console.rt.tickets is None:
         raise ServiceUnavailable("工单系统暂时不可用，请稍后重试")
-    page = await report.page(console.rt.tickets, console.rt.settings, now, days)
-    await audit.record(console.redis, user.name, "report.view", "", days=days)
+    days = days if days is not None or week or month else 7
+    page = await report.page(console.rt.tickets, console.rt.settings, now, days, week, month)
+    await audit.record(console.redis, user.name, "report.view", "",
+                       **{k: v for k, v in (("days", days), ("week", week), ("month", month)) if v})
     return HTMLResponse(page, headers=PAGE_HEADERS)
 
 

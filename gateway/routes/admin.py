@@ -72,11 +72,17 @@ async def export_tickets(
 
 
 @router.get("/report")
-async def period_report(_: AdminDep, tickets: TicketsDep, rt: RuntimeDep, days: int = 7) -> HTMLResponse:
-    """The console's 周报 (7 days) / 月报 (30 days) page for scripts (mailed to the centre's
-    leadership from cron): the same HTML; 400 for another period."""
-    page = await report.page(tickets, rt.settings, datetime.now(UTC), days)
-    log.info("admin_report", days=days)
+async def period_report(
+    _: AdminDep, tickets: TicketsDep, rt: RuntimeDep,
+    days: Annotated[int | None, Query(description="the last 7 or 30 days (default 7)")] = None,
+    week: Annotated[str, Query(max_length=10, description="a calendar week, Monday to Sunday: 2026-W47")] = "",
+    month: Annotated[str, Query(max_length=10, description="a calendar month: 2026-11")] = "",
+) -> HTMLResponse:
+    """The console's 周报 / 月报 page for scripts (mailed to the centre's leadership from cron,
+    e.g. each 1st for the month gone by): the same HTML; 400 for another period or one not begun."""
+    days = days if days is not None or week or month else 7
+    page = await report.page(tickets, rt.settings, datetime.now(UTC), days, week, month)
+    log.info("admin_report", days=days, week=week, month=month)
     return HTMLResponse(page)
 
 

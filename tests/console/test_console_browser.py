@@ -15,7 +15,7 @@ import re
 import tempfile
 from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -377,6 +377,20 @@ def test_supervisor_view_audit_and_canned_replies(live_gateway: str, settings: S
         expect(report.locator(".hint")).to_be_hidden()
         assert report.pdf(format="A4").startswith(b"%PDF")
         report.close()
+        # the calendar month gone by (the 1st's report), and a month picked
+        today = datetime.now().astimezone()  # the browser's clock and zone are this machine's
+        last = (today.replace(day=1) - timedelta(days=1))
+        expect(page.locator("#btn-report-last-month")).to_have_attribute(
+            "href", f"/api/console/report?month={last.year}-{last.month:02d}")
+        week = (today - timedelta(days=7)).isocalendar()
+        expect(page.locator("#btn-report-last-week")).to_have_attribute(
+            "href", f"/api/console/report?week={week.year}-W{week.week:02d}")
+        with context.expect_page() as opened:
+            page.locator("#btn-report-last-month").click()
+        expect(opened.value.locator("h1")).to_have_text(f"12345政务服务便民热线月报（{last.year}年{last.month}月）")
+        opened.value.close()
+        page.locator("#s-report-month").fill("2026-10")
+        expect(page.locator("#btn-report-pick")).to_have_attribute("href", "/api/console/report?month=2026-10")
         page.locator("#card-overdue").click()  # 超期未办结: the lookup, filtered
         expect(page.locator("#lookup")).to_be_visible()
         expect(page.locator("#lq-overdue")).to_be_checked()

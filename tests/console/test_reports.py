@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from config.settings import Settings
 from config.workdays import BEIJING
 from ticket_client import LocationInfo, TicketDraft
@@ -198,3 +200,93 @@ async def test_what_was_finished_late_is_counted_found_and_exported(
     await tickets.set_status(late, "reopened", "市民反映仍未修好")  # open again: no longer counted
     assert (await boss.get("/stats")).json()["service"][-1]["done_late"] == 0
     assert (await boss.get("/tickets", params={"done_late": "true"})).json()["tickets"] == []
+
+
+NOW = datetime(2026, 11, 29, 4, 0, tzinfo=UTC)  # Sunday 12:00 in Beijing, in week 48 of 2026
+
+
+def beijing(*day: int) -> datetime:
+    return datetime(*day, tzinfo=BEIJING)
+
+
+def test_a_calendar_week_or_month_runs_from_its_first_beijing_midnight_to_the_next() -> None:
+    """上周 / 上月 as a centre reports them: Monday to Sunday, the 1st to the month's end, in
+    Beijing days, against the week or month before; one not over yet runs to now."""
+    from gateway.console.report import period
+
+    week = period(NOW, week="2026-W47")
+    assert (week.name, week.label, week.ended) == ("周报", "2026年第47周", True)
+    assert (week.since, week.until, week.before) == (beijing(2026, 11, 16), beijing(2026, 11, 23), beijing(2026, 11, 9))
+    assert week.last_day.date() == datetime(2026, 11, 22).date()
+    this_week = period(NOW, week="2026-W48")
+    assert (this_week.since, this_week.until, this_week.ended) == (beijing(2026, 11, 23), NOW, False)
+    october = period(NOW, month="2026-10")
+    assert (october.name, october.label) == ("月报", "2026年10月")
+    assert (october.since, october.until, october.before) == (beijing(2026, 10, 1), beijing(2026, 11, 1), beijing(2026, 9, 1))
+    january = period(NOW, month="2026-1")
+    assert (january.before, january.until) == (beijing(2025, 12, 1), beijing(2026, 2, 1))
+    december = period(datetime(2026, 12, 31, 17, 0, tzinfo=UTC), month="2026-12")  # 01:00 on New Year's Day
+    assert (december.until, december.ended) == (beijing(2027, 1, 1), True)
+    rolling = period(NOW, days=30)
+    assert (rolling.name, rolling.label, rolling.since, rolling.until) == ("月报", "近30天", beijing(2026, 10, 31), NOW)
+    assert period(NOW).label == "近7天"
+
+
+@pytest.mark.parametrize(("asked", "said"), [
+    ({"month": "2026-13"}, "某一自然月（month=2026-11）"),
+    ({"month": "11/2026"}, "某一自然月"),
+    ({"week": "2026-W54"}, "某一自然周（week=2026-W47）"),
+    ({"week": "2026-47"}, "某一自然周"),
+    ({"days": 14}, "近7天、近30天"),
+    ({"month": "2026-12"}, "2026年12月尚未开始"),
+    ({"week": "2026-W49"}, "2026年第49周尚未开始"),
+    ({"week": "2026-W47", "month": "2026-11"}, "只能选择一个报告期间"),
+])
+def test_a_period_not_offered_or_not_begun_is_refused_saying_why(asked: dict[str, Any], said: str) -> None:
+    from gateway.console.report import period
+    from gateway.errors import BadInput
+
+    with pytest.raises(BadInput, match=said):
+        period(NOW, **asked)
+
+
+async def test_a_months_report_counts_what_happened_in_that_month(
+    app: Any, console_login: Any, settings: Settings
+) -> None:
+    """月报 of the month gone by (the 1st's report): what was filed, finished and rated in it,
+    against the month before; what came after it is not counted, whatever the ticket is now."""
+    from ticket_client import LocalLedger
+
+    now = datetime.now(UTC)
+    this = now.astimezone(BEIJING).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    last = (this - timedelta(days=1)).replace(day=1)
+    city = "城市管理和综合执法局"
+    moments = {"before": last - timedelta(days=20), "in": last + timedelta(days=9), "after": this + timedelta(minutes=1)}
+    if moments["after"] > now:  # the first minute of a month: nothing can be filed this month yet
+        moments["after"] = now
+    filed = {}
+    for key, at in moments.items():
+        async with LocalLedger(settings.effective_database_url, clock=lambda at=at: at) as ledger:
+            filed[key] = (await ledger.file(draft(key, [city]), f"m-{key}")).ticket_id
+    async with LocalLedger(settings.effective_database_url, clock=lambda: moments["in"] + timedelta(days=1)) as ledger:
+        for status in ("accepted", "resolved"):
+            await ledger.set_status(filed["in"], status)  # finished within the month, in time
+        await ledger.rate(filed["in"], "满意")
+    for status in ("accepted", "resolved"):  # finished now: next month's 办结
+        await app.state.runtime.tickets.set_status(filed["before"], status)
+    boss = await console_login("boss", "supervisor")
+
+    month = f"{last.year}-{last.month:02d}"
+    r = await boss.get("/report", params={"month": month})
+    assert r.status_code == 200, r.text
+    page = r.text
+    assert f"12345政务服务便民热线月报（{last.year}年{last.month}月）" in page
+    assert f"统计期间：{last.year}年{last.month}月1日至" in page and "，截至" not in page.split("</header>")[0]
+    assert '<b id="filed">1</b> 件，较上一期（1 件）<span id="filed-change">持平</span>；办结 <b>1</b> 件' in page
+    assert '按期办结率 <b id="on-time">100.0%</b>（超期办结 0 件）' in page  # not the late one finished now
+    assert '满意率 <b id="satisfaction">100.0%</b>' in page
+    assert f"<td>{city}</td><td class=\"n\">1</td>" in page  # 考核: the month's one ticket
+    entries = (await boss.get("/audit?limit=20")).json()["entries"]
+    assert [e["detail"] for e in entries if e["action"] == "report.view"] == [{"month": month}]
+    refused = await boss.get("/report", params={"month": "2026-13"})
+    assert refused.status_code == 400 and "month=2026-11" in refused.json()["detail"]

@@ -66,4 +66,10 @@ async def test_the_weekly_report_for_a_script(app: Any, client: httpx.AsyncClien
     assert '<b id="filed">1</b>' in r.text and "13912345678" not in r.text
     assert (await client.get("/api/admin/report?days=30", headers=ADMIN)).status_code == 200
     assert (await client.get("/api/admin/report?days=1", headers=ADMIN)).status_code == 400
+    today = datetime.now(BEIJING)
+    this_month = await client.get(f"/api/admin/report?month={today.year}-{today.month:02d}", headers=ADMIN)
+    assert this_month.status_code == 200 and f"月报（{today.year}年{today.month}月）" in this_month.text
+    assert '<b id="filed">1</b>' in this_month.text
+    ahead = await client.get(f"/api/admin/report?month={today.year + 1}-01", headers=ADMIN)
+    assert ahead.status_code == 400 and "尚未开始" in ahead.json()["detail"]
     assert (await client.get("/api/admin/report")).status_code == 401

@@ -819,8 +819,34 @@
       });
     }).catch(function (e) { toast(e.message, true); });
   }
+  // 周报 / 月报 of the calendar week and month gone by (the centre's Monday and 1st reports), and of a
+  // month picked: ISO weeks (2026-W47, Monday to Sunday) and months as the API takes them
+  function pad2(n) { return (n < 10 ? "0" : "") + n; }
+  function isoWeek(d) {
+    var t = new Date(Date.UTC(d.getFullYear(), d.getMonth(), d.getDate()));
+    t.setUTCDate(t.getUTCDate() + 4 - (t.getUTCDay() || 7));  // the Thursday of its week names the year
+    var year = t.getUTCFullYear();
+    return year + "-W" + pad2(Math.ceil(((t - Date.UTC(year, 0, 1)) / 86400000 + 1) / 7));
+  }
+  function reportLinks() {
+    var now = new Date();
+    var lastWeek = new Date(now.getFullYear(), now.getMonth(), now.getDate() - 7);
+    var lastMonth = new Date(now.getFullYear(), now.getMonth() - 1, 1);
+    var month = lastMonth.getFullYear() + "-" + pad2(lastMonth.getMonth() + 1);
+    $("btn-report-last-week").href = "/api/console/report?week=" + isoWeek(lastWeek);
+    $("btn-report-last-month").href = "/api/console/report?month=" + month;
+    var pick = $("s-report-month");
+    pick.max = now.getFullYear() + "-" + pad2(now.getMonth() + 1);
+    if (!pick.value) pick.value = month;
+    pickedReport();
+  }
+  function pickedReport() {
+    var month = $("s-report-month").value;
+    $("btn-report-pick").href = month ? "/api/console/report?month=" + month : "/api/console/report?days=30";
+  }
   function loadSupervisor() {
     loadSupervisor.at = Date.now();
+    reportLinks();
     api("GET", "/stats").then(function (d) {
       $("s-queue").textContent = d.queue_length;
       $("s-operator").textContent = d.counts.operator || 0;
@@ -1691,6 +1717,7 @@
     $("s-dept-days").addEventListener("change", loadDepartments);
     $("btn-dept-refresh").addEventListener("click", loadDepartments);
     $("s-hot-days").addEventListener("change", loadHotspots);
+    $("s-report-month").addEventListener("input", pickedReport);
     $("lookup-form").addEventListener("submit", function (ev) { ev.preventDefault(); searchTickets(false); });
     $("lq-department").addEventListener("focus", function () { loadRouting().catch(function () {}); });
     $("lq-category").addEventListener("focus", function () { loadRouting().catch(function () {}); });
