@@ -1172,6 +1172,32 @@ async def test_hotspots_are_the_spots_reported_again_and_again(ledger: LocalLedg
     assert spots[1].latest == (await ledger.get(road[1].ticket_id)).created_at
     assert len(await ledger.hotspots(start)) == 2 and (await ledger.hotspots(start))[0].filed == 4  # the old one too
     assert await ledger.hotspots(clock.now + timedelta(minutes=1)) == []
+    assert await ledger.hotspots(start, until=start + timedelta(days=1)) == []  # the old one alone before then
+
+
+async def test_a_closed_period_counts_only_what_happened_within_it(ledger: LocalLedger, clock: FakeClock) -> None:
+    """A calendar month's report: [since, until) bounds every event of the summary (filed,
+    resolved with its ratings, urged, 办结), and 环比 compares with the period ``before`` names."""
+    lamps = ["城乡建设", "城市建设和市政管理"]
+    start = clock.now
+    early = (await ledger.file(draft("web:a", category=lamps), "a")).ticket_id  # the month before
+    clock.advance(days=31)
+    inside = (await ledger.file(draft("web:b", category=lamps), "b")).ticket_id
+    await ledger.urge(inside, "怎么还没修")
+    for status in ("accepted", "resolved"):
+        await ledger.set_status(inside, status)
+    await ledger.rate(inside, "满意")
+    month_end = clock.advance(days=10)
+    await ledger.file(draft("web:c", category=lamps), "c")  # after the month
+    await ledger.urge(early, "还是没修")
+    for status in ("accepted", "resolved"):
+        await ledger.set_status(early, status)
+    month = await ledger.summary(start + timedelta(days=30), month_end)
+    assert (month.until, month.filed, month.resolved, month.ratings) == (month_end, {"web": 1}, 1, {"满意": 1})
+    assert (month.urged, month.done, month.done_late) == (1, 1, 0)
+    assert (await ledger.summary(start + timedelta(days=30))).filed == {"web": 2}  # to now: the later one too
+    [kind] = await ledger.category_trends(start + timedelta(days=30), month_end, before=start)
+    assert (kind.category, kind.filed, kind.before) == (lamps, 1, 1)
 
 
 # -- 并单 ----------------------------------------------------------------------------------------
