@@ -448,6 +448,8 @@ class Bot:
         if intent == "query_progress" and short or TICKET_ID.search(text) and text.startswith("查询"):
             turn.replies.append(await self._progress(msg, parse))
             return turn
+        if await self._letter_withdraw(turn, msg, parse, text, rules):
+            return turn
         if short and intent in ("greet", "thanks_bye", "affirm", "deny", "rate"):
             turn.replies.append(Reply(text=say("bye" if intent == "thanks_bye" else "letter_note")))
             return turn
@@ -879,6 +881,29 @@ class Bot:
             return None
         turn.attachments_taken = True
         return reply
+
+    async def _letter_withdraw(self, turn: Turn, msg: InboundMessage, parse: Parse, text: str,
+                               rules: HandoffRules) -> bool:
+        """A short letter asking to withdraw (撤单) an open ticket of the writer's: a letter cannot
+        be asked to confirm as a chat is, so its words go on the ticket it names (its number, the
+        e-mail thread's, or the writer's only open one) and the letter to a person, who checks and
+        presses 撤单; the writer hears so. False (the letter is read on): a writer the channel
+        cannot vouch for, or one with no open ticket."""
+        if msg.meta.get("sender_verified") == "no" or not asks_to_withdraw(text):
+            return False
+        mine = await self._open_tickets(msg)
+        if not mine:
+            return False
+        typed = (parse.entity("ticket_id") or ((m := TICKET_ID.search(text)) and m.group())
+                 or msg.meta.get("thread_ticket", ""))
+        named = [t for t in mine if t.ticket_id == typed] if typed else mine
+        said = say("letter_withdraw_which")
+        if len(named) == 1 and (await self._add_info(turn, msg, named[0], text)).ticket_id is not None:
+            said = say("letter_withdraw", ticket_id=named[0].ticket_id, title=_short_title(named[0]))
+        if rules.on_ask:
+            _handoff(turn, "withdraw", rules)
+        turn.replies = [Reply(text=said)]
+        return True
 
     async def _open_recent(self, msg: InboundMessage) -> list[Ticket]:
         mine = await self.tickets.list_for(msg.conversation_key, limit=10)

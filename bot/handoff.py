@@ -63,10 +63,14 @@ _WITHDRAW = re.compile(
 )
 
 
+_NUMBER = re.compile(r"[0-9A-Za-z-]{6,}")  # a ticket number in the words ("请撤回工单12345-20261127-000001")
+
+
 def asks_to_withdraw(text: str) -> bool:
-    """A short turn only: a board post that asks to 撤回 a decision is a complaint of its own."""
+    """A short turn only (a ticket number it names not counted): a board post that asks to 撤回
+    a decision is a complaint of its own."""
     compact = _NOISE.sub("", text)
-    return len(compact) <= 30 and bool(_WITHDRAW.search(compact))
+    return len(_NUMBER.sub("", compact)) <= 30 and bool(_WITHDRAW.search(compact))
 
 
 def asks_for_person(text: str) -> bool:

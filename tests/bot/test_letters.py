@@ -183,3 +183,42 @@ async def test_a_letter_in_an_open_tickets_thread_adds_to_it_instead_of_filing_a
         await ledger.set_status(ref.ticket_id, status)
     assert (await letter(bot, more, meta={"thread_ticket": ref.ticket_id})).file is not None
     assert len((await ledger.get(ref.ticket_id)).additions) == 1
+
+
+async def test_a_letter_asking_to_withdraw_goes_on_its_ticket_and_to_a_person(ledger: LocalLedger) -> None:
+    """撤单 by letter: an e-mail reply in an open ticket's thread asking to withdraw it is recorded
+    on that ticket (补充) and handed to a person, who checks and presses 撤单 (a letter cannot be
+    asked to confirm); nothing is withdrawn and nothing filed meanwhile."""
+    bot = Bot(ledger, get_backend())
+    turn = await letter(bot, BOARD_POST, BOARD_TITLE)
+    assert turn.file is not None
+    ref = await ledger.file(turn.file, "post-1")
+    words = "路灯昨天已经修好了，这个工单撤了吧"
+    turn = await letter(bot, words, "Re: 您的诉求已登记", meta={"thread_ticket": ref.ticket_id})
+    assert (turn.file, turn.mode, turn.handoff_reason) == (None, "waiting", "withdraw")
+    assert texts(turn) == say("letter_withdraw", ticket_id=ref.ticket_id, title=BOARD_TITLE[:19] + "…")
+    ticket = await ledger.get(ref.ticket_id)
+    assert [f.note for f in ticket.additions] == [words] and ticket.withdrawn_at is None
+    assert ticket.status == "received"
+
+
+async def test_a_letter_withdrawing_one_of_several_names_it_or_a_person_asks_which(ledger: LocalLedger) -> None:
+    bot = Bot(ledger, get_backend())
+    first = await ledger.file((await letter(bot, BOARD_POST, BOARD_TITLE)).file, "post-1")  # type: ignore[arg-type]
+    noise = "融城苑小区旁边工地每天晚上十一点以后还在施工，噪音很大，严重影响休息，希望尽快处理。"
+    second = await ledger.file((await letter(bot, noise, "工地夜间施工扰民")).file, "post-2")  # type: ignore[arg-type]
+    turn = await letter(bot, "问题已解决，不需要再处理了")
+    assert turn.mode == "waiting" and texts(turn) == say("letter_withdraw_which")
+    assert (await ledger.get(first.ticket_id)).additions == [] == (await ledger.get(second.ticket_id)).additions
+    turn = await letter(bot, f"请撤回工单{second.ticket_id}，已经解决了")
+    assert turn.handoff_reason == "withdraw" and second.ticket_id in texts(turn)
+    assert len((await ledger.get(second.ticket_id)).additions) == 1 and (await ledger.get(first.ticket_id)).additions == []
+
+
+async def test_a_letter_asking_to_withdraw_with_nothing_open_or_unvouched_is_read_as_a_letter(ledger: LocalLedger) -> None:
+    bot = Bot(ledger, get_backend())
+    turn = await letter(bot, "不用处理了")  # nothing of theirs is open
+    assert turn.mode is None and turn.file is None and texts(turn) == say("letter_note")
+    ref = await ledger.file((await letter(bot, BOARD_POST, BOARD_TITLE)).file, "post-1")  # type: ignore[arg-type]
+    unvouched = await letter(bot, "不用处理了", meta={"sender_verified": "no", "thread_ticket": ref.ticket_id})
+    assert unvouched.mode is None and (await ledger.get(ref.ticket_id)).additions == []
