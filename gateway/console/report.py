@@ -106,6 +106,7 @@ class Report:
     before: int  # tickets filed in the period just before (受理 环比)
     overdue: int  # open and past their 办理时限 now
     due_soon: int
+    previous: Summary | None = None  # the period just before, for the other figures' 环比
     kinds: list[CategoryTrend] = field(default_factory=list)
     spots: list[Hotspot] = field(default_factory=list)
     units: list[DepartmentTally] = field(default_factory=list)
@@ -127,6 +128,20 @@ class Report:
     def channel(self, key: str) -> str:
         return self.channels.get(key) or CHANNELS.get(key) or key
 
+    def versus(self) -> str:
+        """办结 and the rates against the period before, as a report says it (办结上升12.5%，满意率
+        上升1.2个百分点); a rate either period has no figure for is left out ("" for none at all)."""
+        if self.previous is None:
+            return ""
+        now, then = self.summary, self.previous
+        said = [f"办结{_change((now.resolved - then.resolved) / then.resolved)}" if then.resolved
+                else f"办结增加{now.resolved}件"]
+        for name, rate in (("按期办结率", "on_time_rate"), ("满意率", "satisfaction"), ("解决率", "solved_rate")):
+            a, b = getattr(now, rate), getattr(then, rate)
+            if a is not None and b is not None:
+                said.append(name + _points(a - b))
+        return "，".join(said)
+
 
 async def gather(tickets: TicketClient, settings: Settings, now: datetime, when: Period) -> Report:
     """The period's figures, read as the 班长视图 reads them (one pass each); 超期 and 即将超期 now."""
@@ -137,6 +152,7 @@ async def gather(tickets: TicketClient, settings: Settings, now: datetime, when:
         period=when, now=now,
         summary=await tickets.summary(since, until),
         before=await tickets.count(TicketQuery(since=when.before, until=since)),
+        previous=await tickets.summary(when.before, since),
         overdue=await tickets.count(TicketQuery(**late)),
         due_soon=await tickets.count(TicketQuery(**soon)) if settings.due_soon_hours else 0,
         kinds=await tickets.category_trends(since, until, limit=ROWS_SHOWN, before=when.before),
@@ -157,6 +173,13 @@ def _change(x: float | None) -> str:
     if abs(x) < 0.0005:
         return "持平"
     return f"{'上升' if x > 0 else '下降'}{abs(x) * 100:.1f}%"
+
+
+def _points(x: float) -> str:
+    """A rate's change in percentage points: 上升1.2个百分点 / 下降0.5个百分点 / 持平."""
+    if abs(x) < 0.0005:
+        return "持平"
+    return f"{'上升' if x > 0 else '下降'}{abs(x) * 100:.1f}个百分点"
 
 
 def _day(at: datetime) -> str:

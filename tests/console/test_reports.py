@@ -285,8 +285,27 @@ async def test_a_months_report_counts_what_happened_in_that_month(
     assert '<b id="filed">1</b> 件，较上一期（1 件）<span id="filed-change">持平</span>；办结 <b>1</b> 件' in page
     assert '按期办结率 <b id="on-time">100.0%</b>（超期办结 0 件）' in page  # not the late one finished now
     assert '满意率 <b id="satisfaction">100.0%</b>' in page
+    assert '与上期相比，<span id="versus">办结增加1件</span>。' in page  # none the month before
     assert f"<td>{city}</td><td class=\"n\">1</td>" in page  # 考核: the month's one ticket
     entries = (await boss.get("/audit?limit=20")).json()["entries"]
     assert [e["detail"] for e in entries if e["action"] == "report.view"] == [{"month": month}]
     refused = await boss.get("/report", params={"month": "2026-13"})
     assert refused.status_code == 400 and "month=2026-11" in refused.json()["detail"]
+
+
+def test_the_figures_are_told_against_the_period_before() -> None:
+    """环比 of 办结 and the rates (in percentage points), as a report writes them; a rate either
+    period has no figure for is left out."""
+    from gateway.console.report import Report, period
+    from ticket_client.base import Summary
+
+    def summary(resolved: int, late: int, ratings: dict[str, int]) -> Summary:
+        return Summary(since=NOW, resolved=resolved, done=resolved, done_late=late, ratings=ratings)
+
+    report = Report(period=period(NOW), now=NOW, summary=summary(9, 1, {"满意": 3, "不满意": 1}), before=0,
+                    overdue=0, due_soon=0, previous=summary(8, 2, {}))
+    assert report.versus() == "办结上升12.5%，按期办结率上升13.9个百分点"  # 88.9% against 75%; no 满意率 before
+    report.previous = summary(9, 1, {"满意": 1, "基本满意": 1, "不满意": 2})
+    assert report.versus() == "办结持平，按期办结率持平，满意率上升25.0个百分点"
+    report.previous = None
+    assert report.versus() == ""
