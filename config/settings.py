@@ -280,6 +280,12 @@ class Settings(BaseSettings):
     holidays_file: Path = HOLIDAYS_FILE
     # 即将超期: open tickets whose 办理时限 falls within this many hours (班长视图, 工单查询); 0 = off
     due_soon_hours: float = Field(default=24, ge=0)
+    # 响应 (签收): a department takes a ticket on (已派单，承办部门已接收, or further) within this many
+    # clock hours of its filing, an urgent one within respond_urgent_hours (an emergency is taken
+    # on at once, night or holiday). 承办单位考核's 响应率 is the share of the period's tickets taken
+    # on in time; those still not taken on past it are 超时未签收 (班长视图, 工单查询). 0: no limit.
+    respond_hours: float = Field(default=24, ge=0)
+    respond_urgent_hours: float = Field(default=2, ge=0)
     # 补充: "补充一下，…" goes to the citizen's open ticket filed within this many days (older ones:
     # the words are read as a new matter, 疑似重复 of the old one if it is about the same spot)
     supplement_days: float = Field(default=7, gt=0, le=366)

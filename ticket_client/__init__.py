@@ -55,7 +55,7 @@ from ticket_client.base import (
     WithdrawRefused,
 )
 from ticket_client.db import migrate, upgrade_database
-from ticket_client.ledger import LocalLedger
+from ticket_client.ledger import Limits, LocalLedger
 
 if TYPE_CHECKING:
     from config.settings import Settings
@@ -73,6 +73,7 @@ __all__ = [
     "InvalidNote",
     "InvalidRating",
     "InvalidTransition",
+    "Limits",
     "LocalLedger",
     "LocationInfo",
     "NoteRefused",
@@ -110,7 +111,8 @@ def make_client(settings: Settings) -> TicketClient:
     """
     ledger = LocalLedger(settings.effective_database_url, prefix=settings.ticket_prefix,
                          urge_quiet=timedelta(hours=settings.urge_quiet_hours),
-                         due=lambda ticket: deadlines.due_at(ticket, settings))  # 超期办结, judged at 办结
+                         limits=Limits(due=lambda ticket: deadlines.due_at(ticket, settings),  # 超期办结
+                                       respond=lambda ticket: deadlines.respond_by(ticket, settings)))  # 超时签收
     if settings.ticket_backend == "local":
         return ledger
     if settings.ticket_backend == "open311":

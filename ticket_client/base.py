@@ -262,6 +262,10 @@ class Ticket(TicketDraft):
     # that came after its 办理时限 as the limits stood then (超期办结; False when it had none)
     done_at: datetime | None = None
     done_late: bool | None = None
+    # 响应 (签收): when a department first took it on (accepted, or further: None until then), and
+    # whether after its limit to (HOTLINE_RESPOND_HOURS, as the limit stood then)
+    responded_at: datetime | None = None
+    responded_late: bool | None = None
 
     @property
     def urges(self) -> list[FollowUp]:
@@ -413,11 +417,21 @@ class DepartmentTally(Verdicts):
     urged: int = 0  # 催办未办结: pressed for by the citizen and still open
     withdrawn: int = 0  # 撤单: withdrawn by their citizen (closed, but not the unit's 办结)
     done_late: int = 0  # 超期办结: of the done, those finished after their 办理时限
+    responded: int = 0  # 已签收: taken on by a department (accepted, or further)
+    responded_late: int = 0  # 超时签收: of them, taken on after the limit
+    unanswered: int = 0  # 超时未签收: not yet taken on, past the limit (not withdrawn, not done)
 
     @property
     def on_time_rate(self) -> float | None:
         """按期办结率: (done - done_late) / done (None before it finished any)."""
         return (self.done - self.done_late) / self.done if self.done else None
+
+    @property
+    def respond_rate(self) -> float | None:
+        """响应率: taken on in time / (taken on + not yet, past the limit): the first of 接诉即办's
+        三率 (响应率, 解决率, 满意率); None while none was due."""
+        due = self.responded + self.unanswered
+        return (self.responded - self.responded_late) / due if due else None
 
     @property
     def done_rate(self) -> float | None:
@@ -527,6 +541,12 @@ class TicketQuery(BaseModel):
     # 超期办结: resolved or closed by the work after their 办理时限 (as the limits stood then), each
     # matter once (a repeat merged into another is its main's)
     done_late: bool = False
+    # 超时未签收: not yet taken on by a department (still 已受理登记 or 已退回, not withdrawn) and filed
+    # before the moment below for its kind (the non-urgent / urgent limit to; None: no limit):
+    # ``unanswered`` filters by them; 承办单位考核 counts by them whatever it says
+    unanswered: bool = False
+    unanswered_before: datetime | None = None
+    unanswered_urgent_before: datetime | None = None
     # 分类: the tickets of this category or below it (["城乡建设"], ["城乡建设", "城市建设和市政管理"])
     category: list[str] = Field(default_factory=list, max_length=3)
     merged_into: str = Field(default="", max_length=64)  # 并单: the tickets merged into this one

@@ -76,6 +76,31 @@ def due_at(t: Ticket, settings: Settings) -> datetime | None:
     return deadline(clock_start(t, settings), t.urgent, settings, t.request_type)
 
 
+def respond_by(t: Ticket, settings: Settings) -> datetime | None:
+    """When a department must have taken the ticket on (签收), counted from its filing in clock
+    hours (None: that kind has no limit)."""
+    hours = settings.respond_urgent_hours if t.urgent else settings.respond_hours
+    return t.created_at + timedelta(hours=hours) if hours else None
+
+
+def unanswered(t: Ticket, settings: Settings, now: datetime) -> bool:
+    """超时未签收: never taken on by a department (已受理登记 or 已退回), past its time to (a ticket
+    merged into another is counted by its main)."""
+    by = respond_by(t, settings)
+    return (by is not None and t.responded_at is None and t.status in ("received", "returned")
+            and t.merged_into is None and now > by)
+
+
+def unanswered_filter(settings: Settings, now: datetime) -> dict[str, Any]:
+    """The TicketQuery fields that find the tickets 超时未签收 at ``now`` (filed before the moment
+    their kind's limit has run from), and with which 承办单位考核 counts them."""
+    def before(hours: float) -> datetime | None:
+        return now - timedelta(hours=hours) if hours else None
+
+    return {"unanswered_before": before(settings.respond_hours),
+            "unanswered_urgent_before": before(settings.respond_urgent_hours)}
+
+
 def said(due: datetime) -> str:
     """A 办理时限 as a citizen reads it, in Beijing time: the day, when it falls at the end of one
     (a limit in working days is due at 24:00: "2026年12月18日"), else the day and the time."""

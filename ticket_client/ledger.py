@@ -270,21 +270,53 @@ def _primary_at(departments: list[str], redispatches: list[tuple[datetime, dict[
     return units[0] if units else ""
 
 
-DueFn = Callable[[Ticket], datetime | None]  # a ticket's 办理时限 now (None: it has none)
+DueFn = Callable[[Ticket], datetime | None]  # a moment a ticket is held to (None: it has none)
+RESPONDED = ("accepted", "processing", "resolved")  # a department has taken it on (签收)
 
 
-def _settle(row: TicketRow, before: str, at: datetime, due: DueFn | None) -> None:
-    """办结's moment and 按期 after a status change from ``before``: set when the work brings it to
-    resolved or closed from an open status (a 撤单 is not), judged against ``due`` as the limits
-    stand now; cleared when it is open again. resolved → closed (归档) keeps the first."""
+@dataclass(frozen=True)
+class Limits:
+    """What the ledger judges a ticket against as it moves: its 办理时限 (``due``, deadlines.due_at)
+    and its time to be taken on (``respond``, deadlines.respond_by); without one, nothing is late."""
+
+    due: DueFn | None = None
+    respond: DueFn | None = None
+
+
+def _settle(row: TicketRow, before: str, at: datetime, limits: Limits) -> None:
+    """After a status change from ``before``: 响应 the first time a department takes it on (签收),
+    judged against ``limits.respond``; 办结's moment and 按期 when the work brings it to resolved or
+    closed from an open status (a 撤单 is not), judged against ``limits.due`` as the limits stand
+    now, cleared when it is open again (resolved → closed, 归档, keeps the first)."""
+    ticket: Ticket | None = None
+
+    def judged(limit: DueFn | None) -> bool:
+        nonlocal ticket
+        if limit is None:
+            return False
+        ticket = ticket or LocalLedger._to_ticket(row, history=False)
+        moment = limit(ticket)
+        return moment is not None and at > moment
+
+    if row.responded_at is None and row.status in RESPONDED:
+        row.responded_at, row.responded_late = at, judged(limits.respond)
     if row.status not in DONE:
         row.done_at = row.done_late = None
     elif before not in DONE and row.withdrawn_at is None:
-        limit = due(LocalLedger._to_ticket(row, history=False)) if due is not None else None
-        row.done_at, row.done_late = at, limit is not None and at > limit
+        row.done_at, row.done_late = at, judged(limits.due)
 
 
-def _follow(row: TicketRow, status: str, note: str, now: datetime, due: DueFn | None) -> None:
+def _unanswered(query: TicketQuery) -> Any:
+    """超时未签收: not yet taken on by a department (已受理登记 or 已退回 and never taken on), past
+    its kind's limit to, each matter once (by its main)."""
+    kinds = [and_(TicketRow.urgent == urgent, TicketRow.created_at < before)
+             for urgent, before in ((False, query.unanswered_before), (True, query.unanswered_urgent_before))
+             if before is not None]
+    return and_(TicketRow.responded_at.is_(None), TicketRow.status.in_(("received", "returned")), _main(TicketRow),
+                or_(*kinds) if kinds else false())
+
+
+def _follow(row: TicketRow, status: str, note: str, now: datetime, limits: Limits) -> None:
     """One step of the main on a ticket merged into it: its status (``""``: a progress note),
     reached by the quiet steps where it stands elsewhere; none that no walk fits, and no note
     on an archived one."""
@@ -298,7 +330,7 @@ def _follow(row: TicketRow, status: str, note: str, now: datetime, due: DueFn | 
         row.history.append(StatusHistoryRow(status=step, at=now, note=note if i == len(steps) - 1 else ""))
     if steps:
         before, row.status, row.updated_at = row.status, status, now
-        _settle(row, before, now, due)
+        _settle(row, before, now, limits)
 
 
 @dataclass(frozen=True)
@@ -336,8 +368,8 @@ class LocalLedger:
 
     ``database_url`` is an async SQLAlchemy URL (plain ``sqlite:///`` and ``postgresql://`` are
     converted). Run ``ticket_client.migrate`` first. ``clock`` exists for tests (ticket dates).
-    ``due`` gives a ticket's 办理时限 (``deadlines.due_at`` with the settings): a ticket 办结 after
-    it is 超期办结; without it none is.
+    ``limits`` judges a ticket as it moves: 办结 after its 办理时限 is 超期办结, taken on after its
+    time to respond is 超时签收; without them nothing is late.
     """
 
     def __init__(
@@ -347,9 +379,9 @@ class LocalLedger:
         prefix: str = "12345",
         clock: Callable[[], datetime] = utcnow,
         urge_quiet: timedelta = URGE_QUIET,
-        due: DueFn | None = None,
+        limits: Limits = Limits(),
     ) -> None:
-        self._due = due
+        self._limits = limits
         self._urge_quiet = urge_quiet  # a second 催办 within it is told the first stands (0: each recorded)
         url = async_url(database_url)
         self.prefix = prefix
@@ -470,6 +502,8 @@ class LocalLedger:
             withdrawn_at=row.withdrawn_at,
             done_at=row.done_at,
             done_late=row.done_late,
+            responded_at=row.responded_at,
+            responded_late=row.responded_late,
             followups=[FollowUp(kind=f.kind, at=f.at, note=f.note) for f in row.followups],
             revisions=[
                 Revision(at=r.at, by=r.by, reason=r.reason, before=r.before, after=r.after, dispatched=r.dispatched)
@@ -692,6 +726,8 @@ class LocalLedger:
             conditions.append(TicketRow.merged_into == query.merged_into)
         if query.done_late:  # 超期办结: each matter once, by its main
             conditions += [TicketRow.done_late.is_(True), _main(TicketRow)]
+        if query.unanswered:
+            conditions.append(_unanswered(query))
         if query.place:
             conditions.append(TicketRow.place == query.place)
         if query.repeated_since is not None:  # the spots of the period's open tickets shared by two or more
@@ -774,6 +810,7 @@ class LocalLedger:
         each unit of a ticket's list a row (SQLite's ``json_each``, PostgreSQL's
         ``json_array_elements_text``), counted by unit with what each ticket is now."""
         where = self._narrowing(query.model_copy(update={"overdue": False, "due_soon": False, "urged": False,
+                                                         "unanswered": False,
                                                          "repeated_since": None, "main_only": True}))
         late = and_(*self._narrowing(TicketQuery(overdue=True, time_limits=query.time_limits,
                                                  from_redispatch=query.from_redispatch)))
@@ -789,7 +826,8 @@ class LocalLedger:
         columns = [func.count(TicketRow.id), tally(unit == TicketRow.departments[0].as_string()),
                    tally(and_(TicketRow.status.in_(DONE), ~withdrawn)), tally(late),
                    tally(TicketRow.status == "returned"), tally(urged), tally(withdrawn),
-                   tally(TicketRow.done_late.is_(True)),
+                   tally(TicketRow.done_late.is_(True)), tally(TicketRow.responded_at.is_not(None)),
+                   tally(TicketRow.responded_late.is_(True)), tally(_unanswered(query)),
                    tally(TicketRow.solved.is_(True)), tally(TicketRow.solved.is_(False)),
                    *(tally(TicketRow.rating == r) for r in RATINGS)]
         async with self._edge("counting tickets by department"), self._read_sessions() as session:
@@ -800,9 +838,11 @@ class LocalLedger:
             )
             tallies = [DepartmentTally(department=name, filed=filed, primary=primary, done=done, overdue=overdue,
                                        returned=returned, urged=pressed, withdrawn=gone, done_late=slow,
+                                       responded=took, responded_late=took_late, unanswered=waiting,
                                        solved=yes, unsolved=no,
                                        ratings={r: int(n) for r, n in zip(RATINGS, rated, strict=True) if n})
-                       for name, filed, primary, done, overdue, returned, pressed, gone, slow, yes, no, *rated in rows]
+                       for name, filed, primary, done, overdue, returned, pressed, gone, slow, took, took_late, waiting,
+                       yes, no, *rated in rows]
             returns = await _returns_by_unit(session, where, query.since)
         by_unit = {t.department: t for t in tallies}
         for name, n in returns.items():
@@ -889,10 +929,10 @@ class LocalLedger:
                 before, row.status, row.updated_at = row.status, status, now
                 if status == "reopened":
                     row.withdrawn_at = None  # withdrawn, then the problem came back: handled again
-                _settle(row, before, now, self._due)
+                _settle(row, before, now, self._limits)
                 row.history.append(StatusHistoryRow(status=status, note=note, at=now))
                 for follower in await self._followers(session, row):
-                    _follow(follower, status, note, now, self._due)
+                    _follow(follower, status, note, now, self._limits)
                 await session.flush()
                 return self._to_ticket(row)
 
@@ -959,7 +999,7 @@ class LocalLedger:
                 row.updated_at = now
                 row.history.append(StatusHistoryRow(status=row.status, note=cleaned, at=now, kind="note"))
                 for follower in await self._followers(session, row):
-                    _follow(follower, "", cleaned, now, self._due)
+                    _follow(follower, "", cleaned, now, self._limits)
                 await session.flush()
                 return self._to_ticket(row)
 
@@ -1030,9 +1070,10 @@ class LocalLedger:
                     primary = row.departments[0] if row.departments else ""
                     note = f"已改派至{primary}" if primary else ""
                     row.status = "accepted"
+                    _settle(row, "returned", now, self._limits)  # taken on now, if it never was
                     row.history.append(StatusHistoryRow(status="accepted", at=now, note=note))
                     for follower in await self._followers(session, row):
-                        _follow(follower, "accepted", note, now, self._due)
+                        _follow(follower, "accepted", note, now, self._limits)
                 row.updated_at = now
                 row.revisions.append(RevisionRow(at=now, by=correction.by, reason=correction.reason.strip(),
                                                  before=before, after=after, dispatched=dispatch))
@@ -1067,7 +1108,7 @@ class LocalLedger:
                     raise MergeRefused(f"工单 {ticket_id} 的办理进度已在主单 {into} 之前，不能并入（可将工单 {into} 并入工单 {ticket_id}）")
                 row.merged_into, row.merged_at = into, now
                 # brought to the main's status as a follower is (the word on the last step), or told in a note
-                _follow(row, main.status if steps else "", MERGED_NOTE.format(main=into), now, self._due)
+                _follow(row, main.status if steps else "", MERGED_NOTE.format(main=into), now, self._limits)
                 row.updated_at = now
                 await session.flush()
                 return self._to_ticket(row)
@@ -1312,7 +1353,7 @@ class LocalLedger:
                     )
                 link.platform_note = note  # carried by the change: not again as a note
                 before, row.status, row.updated_at = row.status, steps[-1], now
-                _settle(row, before, when, self._due)
+                _settle(row, before, when, self._limits)
                 await session.flush()
                 return Followed(row.ticket_id, before, steps, fits=True)
 

@@ -317,6 +317,9 @@ def ticket_view(t: Ticket, settings: Settings | None = None, now: datetime | Non
         "withdrawn_at": t.withdrawn_at.timestamp() if t.withdrawn_at else None,  # 撤单 (then closed)
         # 办结: when the work finished it, and whether after its 办理时限 then (超期办结)
         "done_at": t.done_at.timestamp() if t.done_at else None, "done_late": t.done_late,
+        # 签收: when a department took it on, whether late; 超时未签收: not yet, past its time to
+        "responded_at": t.responded_at.timestamp() if t.responded_at else None, "responded_late": t.responded_late,
+        "unanswered": settings is not None and deadlines.unanswered(t, settings, now),
     }
 
 

@@ -157,7 +157,8 @@ async def gather(tickets: TicketClient, settings: Settings, now: datetime, when:
         due_soon=await tickets.count(TicketQuery(**soon)) if settings.due_soon_hours else 0,
         kinds=await tickets.category_trends(since, until, limit=ROWS_SHOWN, before=when.before),
         spots=await tickets.hotspots(since, limit=ROWS_SHOWN, until=until),
-        units=await tickets.department_tallies(TicketQuery(since=since, until=until, **late), UNITS_SHOWN),
+        units=await tickets.department_tallies(
+            TicketQuery(since=since, until=until, **late, **deadlines.unanswered_filter(settings, now)), UNITS_SHOWN),
         channels=channel_names(settings),
     )
 

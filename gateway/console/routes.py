@@ -674,6 +674,7 @@ def _ticket_query(
     reviewed: bool = False,
     returned: bool = False,
     done_late: bool = False,
+    unanswered: bool = False,
     repeated: bool = False,
     department: Annotated[str, Query(max_length=40)] = "",
     category: Annotated[str, Query(max_length=130)] = "",
@@ -690,6 +691,7 @@ def _ticket_query(
     # sent out again, with its main, so it is left out there as in the count
     return TicketQuery(text=q, status=status, channel=channel, urgent=urgent, rating=rating, solved=solved, since=since,
                        urged=urged, reviewed=reviewed, department=department, returned=returned, done_late=done_late,
+                       unanswered=unanswered, **deadlines.unanswered_filter(_console(request).rt.settings, now),
                        main_only=status == "returned" or returned,
                        category=[level.strip() for level in category.split("/") if level.strip()][:3],
                        repeated_since=now - timedelta(days=merging.SIMILAR_DAYS) if repeated else None,
@@ -735,7 +737,7 @@ async def export_tickets(user: SupervisorDep, request: Request, query: TicketQue
             await audit.record(console.redis, user.name, "ticket.export", "", rows=tally.rows, cut=tally.cut,
                                broken=tally.broken, q=mask_pii(query.text.strip()), status=query.status,
                                rating=query.rating, solved=query.solved, overdue=query.overdue, due_soon=query.due_soon,
-                               urged=query.urged, done_late=query.done_late,
+                               urged=query.urged, done_late=query.done_late, unanswered=query.unanswered,
                                repeated=query.repeated_since is not None, department=query.department,
                                category="/".join(query.category))
         except RedisError as err:
@@ -878,12 +880,14 @@ async def stats(user: SupervisorDep, request: Request, now_at: NowDep) -> dict[s
 
     service = []
     corrections: list[dict[str, Any]] = []
-    overdue = due_soon = urged = returned = repeated = redo = 0
+    overdue = due_soon = urged = returned = repeated = redo = unanswered = 0
     settings = console.rt.settings
     if console.rt.tickets is not None:
         urged = await console.rt.tickets.count(TicketQuery(urged=True))
         returned = await console.rt.tickets.count(TicketQuery(status="returned", main_only=True))
         redo = await console.rt.tickets.count(TicketQuery(solved="redo"))
+        unanswered = await console.rt.tickets.count(
+            TicketQuery(unanswered=True, **deadlines.unanswered_filter(settings, now_at)))
         repeated = await console.rt.tickets.count(
             TicketQuery(repeated_since=now_at - timedelta(days=merging.SIMILAR_DAYS)))
         overdue = await console.rt.tickets.count(
@@ -925,6 +929,7 @@ async def stats(user: SupervisorDep, request: Request, now_at: NowDep) -> dict[s
         "returned": returned,  # 退回待改派: returned by its department, waiting to be sent out again
         "repeated": repeated,  # 疑似重复: open tickets of 30 days about one matter at one spot, to merge
         "redo": redo,  # 回访未解决: the citizen said 未解决 and the ticket is still done (待重办)
+        "unanswered": unanswered,  # 超时未签收: no department has taken it on, past its time to
         "queue_length": len(waiting),
         "operators": [
             {**u.public(), "conversations": handling.get(u.name, [])} for u in accounts
@@ -969,7 +974,9 @@ async def _department_tallies(request: Request, now: datetime, days: int, limit:
     if console.rt.tickets is None:
         return []
     late = deadlines.late_filter(console.rt.settings, now, overdue=True, due_soon=False)
-    return await console.rt.tickets.department_tallies(TicketQuery(since=now - timedelta(days=days), **late), limit)
+    waiting = deadlines.unanswered_filter(console.rt.settings, now)  # 响应率: 超时未签收 at ``now``
+    return await console.rt.tickets.department_tallies(TicketQuery(since=now - timedelta(days=days), **late, **waiting),
+                                                       limit)
 
 
 @api.get("/departments")
@@ -983,7 +990,7 @@ async def department_report(
     found = await _department_tallies(request, now, days, limit)
     return {"days": days, "departments": [
         {**t.model_dump(), "rated": t.rated, "satisfaction": t.satisfaction, "solved_rate": t.solved_rate,
-         "done_rate": t.done_rate, "on_time_rate": t.on_time_rate} for t in found]}
+         "done_rate": t.done_rate, "on_time_rate": t.on_time_rate, "respond_rate": t.respond_rate} for t in found]}
 
 
 @api.get("/departments.csv")

@@ -721,7 +721,8 @@ def test_a_supervisor_finds_the_tickets_citizens_said_were_not_solved(
 def test_a_supervisor_sees_what_was_finished_late(live_gateway: str, settings: Settings, browser: Any) -> None:
     """按期办结: a ticket 办结 past its 办理时限 is 超期办结 in 服务质量 (按期办结率), in 承办单位考核
     (its count opens the tickets), in 工单查询 (filter, badge, detail) and in the 月报; one 办结 in
-    time is not."""
+    time is not. 响应: one taken on late, one not taken on past its time (超时未签收: the card, the
+    unit's 响应率 opening it, the badge)."""
     from playwright.sync_api import expect
 
     from tests.gateway.test_web_e2e import ADMIN
@@ -729,6 +730,7 @@ def test_a_supervisor_sees_what_was_finished_late(live_gateway: str, settings: S
     base = live_gateway.rstrip("/")
     _create_operator(settings, "banzhang", "supervisor", "李班长")
     late = _filed_long_ago(settings, days=25)  # past 15 working days, even across a holiday
+    waiting = _filed_long_ago(settings, days=3)  # never taken on: past its 24 hours to (超时未签收)
     quick, _ = _citizen_files(base)
     with httpx.Client(base_url=base, headers=ADMIN) as http:
         for ticket_id in (late, quick):
@@ -747,6 +749,10 @@ def test_a_supervisor_sees_what_was_finished_late(live_gateway: str, settings: S
         expect(city.locator("td").nth(5)).to_have_text("1")  # 超期办结
         expect(city.locator("td").nth(5)).to_have_class("alert")
         expect(city.locator("td").nth(6)).to_have_text("50%")  # 按期办结率
+        respond = city.locator("td").nth(12)  # 响应率: quick in time, late taken on late, one not yet
+        expect(respond).to_have_text("33.3%")
+        expect(respond).to_have_class("alert")
+        expect(page.locator("#s-unanswered")).to_have_text("1")
         with context.expect_page() as opened:
             page.locator("#btn-report-month").click()
         report = opened.value
@@ -762,10 +768,22 @@ def test_a_supervisor_sees_what_was_finished_late(live_gateway: str, settings: S
         expect(page.locator("#ld-fields")).to_contain_text("（超期办结）")
         page.locator("#lq-done-late").uncheck()
         page.locator("#lq-department").fill("")
+        expect(page.locator("#ld-fields")).to_contain_text("（超时签收）")
         page.locator("#lq").fill(quick)
         page.keyboard.press("Enter")
         expect(page.locator("#ld")).to_have_attribute("data-ticket-id", quick)
         expect(page.locator("#ld-fields")).to_contain_text("（按期办结）")
+        page.locator("#tab-super").click()
+        page.locator("#s-departments tr", has_text="城市管理和综合执法局").locator("td").nth(12).locator("button").click()
+        expect(page.locator("#lq-unanswered")).to_be_checked()  # the unit's tickets not taken on in time
+        expect(page.locator("#lq-results tr")).to_have_count(1)
+        expect(page.locator("#lq-results tr .badge.overdue")).to_have_text("超时未签收")
+        expect(page.locator("#ld")).to_have_attribute("data-ticket-id", waiting)
+        expect(page.locator("#ld-fields")).to_contain_text("超过响应时限尚未签收")
+        page.locator("#tab-super").click()
+        page.locator("#card-unanswered").click()  # the card: the same, all units
+        expect(page.locator("#lq-department")).to_have_value("")
+        expect(page.locator("#lq-results tr")).to_have_count(1)
         assert dialogs == [] and errors == []
     finally:
         context.close()

@@ -42,6 +42,34 @@ async def test_the_queue_names_the_source(client: httpx.AsyncClient, console_log
     assert queue["channel_names"] == {"portal:liuyanban": "市政府网站留言板"}
 
 
+async def test_a_post_asking_to_withdraw_reaches_an_operator_with_its_ticket(
+    app: Any, client: httpx.AsyncClient, console_login: Any
+) -> None:
+    """撤单 by letter, through the portal adapter: the writer's second post asks to withdraw the
+    first one's ticket; it waits for an operator as 撤单, its words on the ticket."""
+    first = {"id": "50001", "user": "UU009001", "title": "鑫盛路请求安装路灯", "body": "B2区龙泉街道鑫盛路没有路灯，晚上很黑"}
+    assert (await client.post("/channels/portal/liuyanban", **signed(first, SECRET))).status_code == 200
+    tickets = app.state.runtime.tickets
+    op = await console_login("sun")
+    for _ in range(200):
+        queue = (await op.get("/queue")).json()["conversations"]
+        if queue and (mine := await tickets.list_for(queue[0]["key"])):
+            break
+        await asyncio.sleep(0.05)
+    [ticket] = mine
+    second = {"id": "50002", "user": "UU009001", "title": "撤回", "body": "路灯已经装好了，不用处理了"}
+    assert (await client.post("/channels/portal/liuyanban", **signed(second, SECRET))).status_code == 200
+    for _ in range(200):
+        [row] = (await op.get("/queue")).json()["conversations"]
+        if row["mode"] == "waiting":
+            break
+        await asyncio.sleep(0.05)
+    assert (row["mode"], row["reason"]) == ("waiting", "withdraw")
+    found = await tickets.get(ticket.ticket_id)
+    assert [f.note for f in found.additions] == ["路灯已经装好了，不用处理了"] and found.withdrawn_at is None
+    assert len(await tickets.list_for(row["key"])) == 1  # not filed again
+
+
 def test_the_console_shows_the_sources_name(live_gateway: str, settings: Settings, browser: Any) -> None:
     """In Chromium: the queue's badge, the channel filter and the conversation's title."""
     from playwright.sync_api import expect
@@ -71,31 +99,3 @@ def test_the_console_shows_the_sources_name(live_gateway: str, settings: Setting
         assert errors == []
     finally:
         context.close()
-
-
-async def test_a_post_asking_to_withdraw_reaches_an_operator_with_its_ticket(
-    app: Any, client: httpx.AsyncClient, console_login: Any
-) -> None:
-    """撤单 by letter, through the portal adapter: the writer's second post asks to withdraw the
-    first one's ticket; it waits for an operator as 撤单, its words on the ticket."""
-    first = {"id": "50001", "user": "UU009001", "title": "鑫盛路请求安装路灯", "body": "B2区龙泉街道鑫盛路没有路灯，晚上很黑"}
-    assert (await client.post("/channels/portal/liuyanban", **signed(first, SECRET))).status_code == 200
-    tickets = app.state.runtime.tickets
-    op = await console_login("sun")
-    for _ in range(200):
-        queue = (await op.get("/queue")).json()["conversations"]
-        if queue and (mine := await tickets.list_for(queue[0]["key"])):
-            break
-        await asyncio.sleep(0.05)
-    [ticket] = mine
-    second = {"id": "50002", "user": "UU009001", "title": "撤回", "body": "路灯已经装好了，不用处理了"}
-    assert (await client.post("/channels/portal/liuyanban", **signed(second, SECRET))).status_code == 200
-    for _ in range(200):
-        [row] = (await op.get("/queue")).json()["conversations"]
-        if row["mode"] == "waiting":
-            break
-        await asyncio.sleep(0.05)
-    assert (row["mode"], row["reason"]) == ("waiting", "withdraw")
-    found = await tickets.get(ticket.ticket_id)
-    assert [f.note for f in found.additions] == ["路灯已经装好了，不用处理了"] and found.withdrawn_at is None
-    assert len(await tickets.list_for(row["key"])) == 1  # not filed again

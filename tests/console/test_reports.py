@@ -67,7 +67,8 @@ async def test_the_report_counts_each_unit_of_the_periods_tickets(app: Any, cons
     assert report.status_code == 200 and 'filename="departments-90d-' in report.headers["content-disposition"]
     lines = report.text.lstrip("\ufeff").splitlines()
     assert lines[0].startswith("承办单位,受理,主办,办结,办结率,超期办结,按期办结率,超期未办结,退回次数,退回待改派")
-    assert lines[1] == "洞井街道办事处,3,1,1,33.3%,0,100.0%,2,0,1,0,0,1,0,0,1,0.0%,0,1,0.0%" and len(lines) == 4
+    # …, 已签收 1, 超时签收 0, 超时未签收 2 (the returned one was never taken on), 响应率 33.3%, …
+    assert lines[1] == "洞井街道办事处,3,1,1,33.3%,0,100.0%,2,0,1,0,0,1,0,2,33.3%,1,0,0,1,0.0%,0,1,0.0%" and len(lines) == 4
     assert (await boss.get("/departments.csv", params={"days": 45})).status_code == 400
     entries = (await boss.get("/audit?limit=20")).json()["entries"]
     assert [e["detail"] for e in entries if e["action"] == "departments.export"] == [{"days": 90, "rows": 3}]
@@ -309,3 +310,41 @@ def test_the_figures_are_told_against_the_period_before() -> None:
     assert report.versus() == "办结持平，按期办结率持平，满意率上升25.0个百分点"
     report.previous = None
     assert report.versus() == ""
+
+
+async def test_what_no_department_took_on_in_time_is_counted_found_and_exported(
+    app: Any, console_login: Any, settings: Settings
+) -> None:
+    """响应 (签收, HOTLINE_RESPOND_HOURS: 24 h): the 超时未签收 card and filter, the ticket's flags,
+    each unit's 响应率 = in time / (taken on + 超时未签收), the CSV files and the 月报."""
+    from ticket_client import LocalLedger
+
+    tickets = app.state.runtime.tickets
+    city = "城市管理和综合执法局"
+    then = datetime.now(UTC) - timedelta(days=3)
+    async with LocalLedger(settings.effective_database_url, clock=lambda: then) as old:
+        waiting = (await old.file(draft("w", [city]), "r-w")).ticket_id
+        slow = (await old.file(draft("s", [city]), "r-s")).ticket_id
+    quick = (await tickets.file(draft("q", [city]), "r-q")).ticket_id
+    fresh = (await tickets.file(draft("f", [city]), "r-f")).ticket_id  # not yet due to be taken on
+    for ticket_id in (slow, quick):
+        await tickets.set_status(ticket_id, "accepted")
+    boss = await console_login("boss", "supervisor")
+
+    assert (await boss.get("/stats")).json()["unanswered"] == 1
+    found = (await boss.get("/tickets", params={"unanswered": "true"})).json()["tickets"]
+    assert [t["ticket_id"] for t in found] == [waiting] and found[0]["unanswered"] is True
+    detail = (await boss.get(f"/tickets/{slow}")).json()["ticket"]
+    assert detail["responded_late"] is True and detail["unanswered"] is False and detail["responded_at"]
+    assert (await boss.get(f"/tickets/{fresh}")).json()["ticket"]["unanswered"] is False
+    [unit] = (await boss.get("/departments", params={"days": 7})).json()["departments"]
+    assert (unit["responded"], unit["responded_late"], unit["unanswered"]) == (2, 1, 1)
+    assert unit["respond_rate"] == 1 / 3
+    lines = (await boss.get("/departments.csv", params={"days": 7})).text.lstrip("\ufeff").splitlines()
+    header, row = lines[0].split(","), lines[1].split(",")
+    assert [row[header.index(c)] for c in ("已签收", "超时签收", "超时未签收", "响应率")] == ["2", "1", "1", "33.3%"]
+    exported = (await boss.get("/tickets.csv", params={"unanswered": "true"})).text.lstrip("\ufeff").splitlines()
+    assert len(exported) == 2 and exported[1].startswith(waiting + ",")
+    assert exported[1].split(",")[exported[0].split(",").index("签收时间")] == ""  # never taken on
+    page = (await boss.get("/report", params={"days": 7})).text
+    assert "<th>响应率</th>" in page and '<td class="n up">33.3%</td>' in page

@@ -26,6 +26,7 @@ from ticket_client import (
     InvalidNote,
     InvalidRating,
     InvalidTransition,
+    Limits,
     LocalLedger,
     LocationInfo,
     MergeRefused,
@@ -110,7 +111,7 @@ async def test_migrate_from_empty_to_head_matches_models(database_url: str) -> N
                 "platform_state",
                 "ticket_followups",
             } <= tables
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0012"
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0013"
             diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
             assert diff == [], f"models and migrations disagree: {diff}"
     finally:
@@ -1446,7 +1447,8 @@ async def test_a_ticket_finished_is_judged_on_time_or_late_once_and_counted(
     await migrate(database_url)
     start = clock.now
     city, street = "城市管理和综合执法局", "洞井街道办事处"
-    async with LocalLedger(database_url, clock=clock, due=lambda t: t.created_at + timedelta(days=2)) as ledger:
+    two_days = Limits(due=lambda t: t.created_at + timedelta(days=2))
+    async with LocalLedger(database_url, clock=clock, limits=two_days) as ledger:
         quick = (await ledger.file(draft("web:a", departments=[city]), "a")).ticket_id
         slow = (await ledger.file(draft("web:b", departments=[city, street]), "b")).ticket_id
         repeat = (await ledger.file(draft("web:c", departments=[city]), "c")).ticket_id
@@ -1496,10 +1498,12 @@ async def test_upgrade_from_0011_judges_the_tickets_finished_already(
     database_url: str, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """0012 reads each finished ticket's 办结 from its history (the last time it came to resolved or
-    closed from an open status; a 撤单 none) and judges it by the settings the upgrade runs with."""
+    closed from an open status; a 撤单 none), 0013 when a department first took each on, and both
+    judge them by the settings the upgrade runs with."""
     monkeypatch.setenv("HOTLINE_RESOLVE_WORKDAYS", "false")
     monkeypatch.setenv("HOTLINE_RESOLVE_DAYS", "3")
     monkeypatch.setenv("HOTLINE_RESOLVE_URGENT_HOURS", "24")
+    monkeypatch.setenv("HOTLINE_RESPOND_HOURS", "12")  # 0013: taken on within 12 hours, urgent 2
     await asyncio.to_thread(upgrade_database, database_url, "0011")
     sqlite = "sqlite" in database_url
 
@@ -1537,6 +1541,58 @@ async def test_upgrade_from_0011_judges_the_tickets_finished_already(
         engine.dispose()
     await migrate(database_url)
     async with LocalLedger(database_url, clock=clock) as ledger:
-        done = {n: ((t := await ledger.get(f"12345-20261127-00000{n}")).done_at, t.done_late) for n in tickets}
-    assert done == {1: (clock.now + timedelta(days=2), False), 2: (clock.now + timedelta(days=4), True),
-                    3: (clock.now + timedelta(days=1.5), True), 4: (None, None), 5: (None, None)}
+        found = {n: await ledger.get(f"12345-20261127-00000{n}") for n in tickets}
+    assert {n: (t.done_at, t.done_late) for n, t in found.items()} == {
+        1: (clock.now + timedelta(days=2), False), 2: (clock.now + timedelta(days=4), True),
+        3: (clock.now + timedelta(days=1.5), True), 4: (None, None), 5: (None, None)}
+    assert {n: (t.responded_at, t.responded_late) for n, t in found.items()} == {  # the first step taken on
+        1: (clock.now + timedelta(days=0.5), False), 2: (clock.now + timedelta(days=1), True),
+        3: (clock.now + timedelta(days=0.1), True), 4: (None, None), 5: (clock.now + timedelta(days=1), True)}
+
+
+async def test_a_ticket_taken_on_is_judged_in_time_or_late_once_and_counted(
+    database_url: str, clock: FakeClock
+) -> None:
+    """响应 (签收): the first time a department takes a ticket on (accepted, or further) is kept and
+    judged against its time to respond (a day here, an hour if urgent); a 改派 of a ticket never
+    taken on counts as taken on then; one still not taken on past its time is 超时未签收 (found,
+    and counted per unit) until it is, or is withdrawn; 响应率 = in time / (taken on + 超时未签收)."""
+    await migrate(database_url)
+    start = clock.now
+    city, street = "城市管理和综合执法局", "洞井街道办事处"
+    limits = Limits(respond=lambda t: t.created_at + (timedelta(hours=1) if t.urgent else timedelta(days=1)))
+    async with LocalLedger(database_url, clock=clock, limits=limits) as ledger:
+        quick = (await ledger.file(draft("web:a", departments=[city]), "a")).ticket_id
+        slow = (await ledger.file(draft("web:b", departments=[city, street]), "b")).ticket_id
+        waiting = (await ledger.file(draft("web:c", departments=[city]), "c")).ticket_id
+        gas = (await ledger.file(draft("web:d", departments=[street], urgent=True), "d")).ticket_id
+        bounced = (await ledger.file(draft("web:e", departments=[street]), "e")).ticket_id
+        gone = (await ledger.file(draft("web:f", departments=[city]), "f")).ticket_id
+        clock.advance(minutes=30)
+        taken = await ledger.set_status(quick, "accepted")
+        assert (taken.responded_at, taken.responded_late) == (clock.now, False)
+        clock.advance(hours=1)  # the urgent one is late now, the others not yet
+        query = TicketQuery(unanswered=True, unanswered_before=clock.now - timedelta(days=1),
+                            unanswered_urgent_before=clock.now - timedelta(hours=1))
+        assert [t.ticket_id for t in await ledger.search(query)] == [gas]
+        await ledger.set_status(bounced, "returned", "非本单位职责")
+        await ledger.withdraw(gone, "已自行解决")
+        clock.advance(days=1)
+        await ledger.set_status(slow, "accepted")
+        assert (await ledger.get(slow)).responded_late is True
+        await ledger.set_status(slow, "processing")
+        assert (await ledger.get(slow)).responded_at == clock.now  # the first time only
+        query = query.model_copy(update={"unanswered_before": clock.now - timedelta(days=1),
+                                         "unanswered_urgent_before": clock.now - timedelta(hours=1)})
+        assert {t.ticket_id for t in await ledger.search(query)} == {waiting, gas, bounced}  # never taken on
+        by = {t.department: t for t in await ledger.department_tallies(query.model_copy(update={"since": start}))}
+        assert (by[city].responded, by[city].responded_late, by[city].unanswered) == (2, 1, 1)
+        assert by[city].respond_rate == 1 / 3  # quick in time; slow late; waiting not yet
+        assert (by[street].responded, by[street].responded_late, by[street].unanswered) == (1, 1, 2)
+        assert by[street].respond_rate == 0.0
+        await ledger.correct(bounced, Correction(by="op1", departments=["供水公司"], reason="承办单位退回：非本单位职责"))
+        assert (await ledger.get(bounced)).responded_at == clock.now  # sent out again: taken on now
+        await ledger.set_status(waiting, "accepted")
+        assert await ledger.count(query) == 1  # the urgent one alone
+        no_limit = query.model_copy(update={"unanswered_before": None, "unanswered_urgent_before": None})
+        assert await ledger.count(no_limit) == 0

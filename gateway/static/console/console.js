@@ -728,13 +728,15 @@
     if (!hours) $("lq-due-soon").checked = false;
   }
   // a card or a report's row: every ticket it counts, in 工单查询, with only the filters ``by`` names
-  // ({overdue, dueSoon, urged, repeated, returned, doneLate, solved, status, department, category, words, days};
+  // ({overdue, dueSoon, urged, repeated, returned, doneLate, unanswered, solved, status, department, category, words,
+  // days};
   // all time unless days)
   function lookupBy(by) {
     show("lookup");
     $("lq").value = by.words || ""; $("lq-status").value = by.status || ""; $("lq-channel").value = ""; $("lq-urgent").checked = false;
     $("lq-rating").value = ""; $("lq-solved").value = by.solved || ""; $("lq-reviewed").checked = false; $("lq-repeated").checked = !!by.repeated;
     $("lq-returned").checked = !!by.returned; $("lq-done-late").checked = !!by.doneLate;
+    $("lq-unanswered").checked = !!by.unanswered;
     $("lq-department").value = by.department || ""; $("lq-category").value = by.category || "";
     $("lq-overdue").checked = !!by.overdue; $("lq-due-soon").checked = !!by.dueSoon; $("lq-urged").checked = !!by.urged;
     $("lq-days").value = by.days || "0";
@@ -795,13 +797,14 @@
     api("GET", "/departments?days=" + days).then(function (d) {
       var tb = $("s-departments");
       tb.textContent = "";
-      if (!d.departments.length) emptyRow(tb, 15);
+      if (!d.departments.length) emptyRow(tb, 16);
       d.departments.forEach(function (r) {
         var tr = el("tr");
         tr.appendChild(linkCell(r.department, "查看" + r.department + "近" + days + "天受理的工单",
           function () { lookupBy({ department: r.department, days: days }); }));
         [r.filed, r.primary, r.done, percent(r.done_rate), r.done_late, percent(r.on_time_rate), r.overdue, r.returns,
-          r.returned, r.urged, r.withdrawn, r.rated, percent(r.satisfaction), percent(r.solved_rate)]
+          r.returned, r.urged, r.withdrawn, percent(r.respond_rate), r.rated, percent(r.satisfaction),
+          percent(r.solved_rate)]
           .forEach(function (v, i) {
             var td = el("td", "", v);
             if (i === 4 && v > 0) {  // 超期办结: the tickets it finished late, in 工单查询
@@ -812,7 +815,13 @@
               td = linkCell(String(v), "查看" + r.department + "近" + days + "天受理、由其退回的工单",
                 function () { lookupBy({ department: r.department, days: days, returned: true }); });
             }
-            if ((i === 4 || (i >= 6 && i <= 8)) && v > 0) td.className = "alert";  // late or sent back: what to press on
+            if (i === 11 && r.unanswered > 0) {  // 响应率: the tickets it has not taken on, past their time
+              td = linkCell(v, "查看" + r.department + "近" + days + "天受理、超时未签收的" + r.unanswered + "件工单",
+                function () { lookupBy({ department: r.department, days: days, unanswered: true }); });
+            }
+            if ((i === 4 || (i >= 6 && i <= 8)) && v > 0 || i === 11 && (r.unanswered || r.responded_late)) {
+              td.className = "alert";  // late, sent back or not taken on: what to press on
+            }
             tr.appendChild(td);
           });
         tb.appendChild(tr);
@@ -871,6 +880,8 @@
       $("card-returned").classList.toggle("alert", (d.returned || 0) > 0);
       $("s-redo").textContent = d.redo || 0;
       $("card-redo").classList.toggle("alert", (d.redo || 0) > 0);
+      $("s-unanswered").textContent = d.unanswered || 0;
+      $("card-unanswered").classList.toggle("alert", (d.unanswered || 0) > 0);
       $("s-repeated").textContent = d.repeated || 0;
       $("card-repeated").classList.toggle("alert", (d.repeated || 0) > 0);
       var ops = $("s-operators");
@@ -1111,6 +1122,7 @@
     if ($("lq-reviewed").checked) params.set("reviewed", "true");
     if ($("lq-returned").checked) params.set("returned", "true");
     if ($("lq-done-late").checked) params.set("done_late", "true");
+    if ($("lq-unanswered").checked) params.set("unanswered", "true");
     if ($("lq-repeated").checked) params.set("repeated", "true");
     if ($("lq-department").value.trim()) params.set("department", $("lq-department").value.trim());
     if ($("lq-category").value.trim()) params.set("category", $("lq-category").value.trim());
@@ -1145,6 +1157,7 @@
       if (t.overdue) id.appendChild(el("span", "badge overdue", "超期"));
       if (t.due_soon) id.appendChild(el("span", "badge due-soon", "即将超期"));
       if (t.done_late) id.appendChild(el("span", "badge overdue", "超期办结"));
+      if (t.unanswered) id.appendChild(el("span", "badge overdue", "超时未签收"));
       if (t.urges) id.appendChild(el("span", "badge urged", "催办" + t.urges + "次"));
       if (t.merged_into) id.appendChild(el("span", "badge merged", "并单"));
       if (t.repeats) {  // 疑似重复: other open tickets about the same spot (merging.repeats)
@@ -1173,7 +1186,7 @@
     return (t.additions + theirs) + " 条" + (theirs ? "（含并入工单的 " + theirs + " 条，" : "（") + "见办理记录）";
   }
   function rowShown(t) {  // what a row of the list shows of a ticket
-    return JSON.stringify([t.status, t.withdrawn_at, t.category, t.title, t.urgent, t.overdue, t.due_soon, t.done_late, t.urges, t.rating, t.merged_into, t.repeats]);
+    return JSON.stringify([t.status, t.withdrawn_at, t.category, t.title, t.urgent, t.overdue, t.due_soon, t.done_late, t.unanswered, t.urges, t.rating, t.merged_into, t.repeats]);
   }
   function showTicket(id) {
     lookup.shown = id;
@@ -1200,6 +1213,8 @@
       ["平台编号", t.platform_request_id || ""],
       ["受理时间", dateTime(t.created_at)],
       ["办理时限", t.due_at ? dateTime(t.due_at) + (t.overdue ? "（已超期）" : t.due_soon ? "（即将超期）" : "") : ""],
+      ["签收时间", t.responded_at ? dateTime(t.responded_at) + (t.responded_late ? "（超时签收）" : "")
+        : t.unanswered ? "超过响应时限尚未签收" : ""],
       ["办结时间", t.done_at ? dateTime(t.done_at) + (t.done_late ? "（超期办结）" : "（按期办结）") : ""],
       ["市民催办", t.urges ? t.urges + " 次（最近 " + dateTime(t.urged_at) + "）" : ""],
       ["市民补充", additions(t, d.merged_followups || [])],
@@ -1738,6 +1753,7 @@
     $("card-returned").addEventListener("click", function () { lookupBy({ status: "returned" }); });  // 退回待改派
     $("card-repeated").addEventListener("click", function () { lookupBy({ repeated: true }); });  // 疑似重复
     $("card-redo").addEventListener("click", function () { lookupBy({ solved: "redo" }); });  // 回访未解决: to reopen
+    $("card-unanswered").addEventListener("click", function () { lookupBy({ unanswered: true }); });  // 超时未签收
     $("returned-badge").addEventListener("click", function () { lookupBy({ status: "returned" }); });
     $("btn-save-canned").addEventListener("click", function () {
       var items = $("canned-edit").value.split("\n").map(function (x) { return x.trim(); }).filter(Boolean);

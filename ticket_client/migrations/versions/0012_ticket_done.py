@@ -76,16 +76,18 @@ def upgrade() -> None:
                          sa.column("dispatched", sa.Boolean))
     conn = op.get_bind()
     # 办结: the first step to resolved or closed after the ticket's last open step (a reopened one
-    # was finished again); in one statement, the database walking each ticket's steps by its index
-    opened = history.alias("opened")
-    last_open = (sa.select(sa.func.coalesce(sa.func.max(opened.c.id), 0))
-                 .where(opened.c.ticket_pk == tickets.c.id, opened.c.kind == "status", opened.c.status.not_in(DONE))
-                 .correlate(tickets).scalar_subquery())
-    finished = (sa.select(sa.func.min(history.c.at))
-                .where(history.c.ticket_pk == tickets.c.id, history.c.kind == "status", history.c.status.in_(DONE),
-                       history.c.id > last_open).scalar_subquery())
-    conn.execute(tickets.update().where(tickets.c.status.in_(DONE), tickets.c.withdrawn_at.is_(None))
-                 .values(done_at=finished))
+    # was finished again), for every ticket at once: two grouped passes over the steps, joined to
+    # the tickets by key (a subquery per ticket took over ten minutes for a year's on PostgreSQL)
+    steps = [history.c.kind == "status"]
+    last_open = (sa.select(history.c.ticket_pk.label("pk"), sa.func.max(history.c.id).label("id"))
+                 .where(*steps, history.c.status.not_in(DONE)).group_by(history.c.ticket_pk).subquery("last_open"))
+    finished = (sa.select(history.c.ticket_pk.label("pk"), sa.func.min(history.c.at).label("at"))
+                .select_from(history.outerjoin(last_open, last_open.c.pk == history.c.ticket_pk))
+                .where(*steps, history.c.status.in_(DONE), history.c.id > sa.func.coalesce(last_open.c.id, 0))
+                .group_by(history.c.ticket_pk).subquery("finished"))
+    conn.execute(tickets.update()
+                 .where(tickets.c.id == finished.c.pk, tickets.c.status.in_(DONE), tickets.c.withdrawn_at.is_(None))
+                 .values(done_at=finished.c.at))
     conn.execute(tickets.update().where(tickets.c.done_at.is_not(None)).values(done_late=False))
     settings = _settings()
     due = _judge(settings)
