@@ -87,8 +87,7 @@ def upgrade() -> None:
                 .group_by(history.c.ticket_pk).subquery("finished"))
     conn.execute(tickets.update()
                  .where(tickets.c.id == finished.c.pk, tickets.c.status.in_(DONE), tickets.c.withdrawn_at.is_(None))
-                 .values(done_at=finished.c.at))
-    conn.execute(tickets.update().where(tickets.c.done_at.is_not(None)).values(done_late=False))
+                 .values(done_at=finished.c.at, done_late=False))  # each row written once: late ones below
     settings = _settings()
     due = _judge(settings)
     below: int | None = None

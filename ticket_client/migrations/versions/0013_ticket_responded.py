@@ -53,8 +53,7 @@ def upgrade() -> None:
              .where(history.c.kind == "status", history.c.status.in_(RESPONDED))
              .group_by(history.c.ticket_pk).subquery("first"))
     # one grouped pass over the steps, joined to the tickets by key (UPDATE … FROM), as 0012
-    conn.execute(tickets.update().where(tickets.c.id == first.c.pk).values(responded_at=first.c.at))
-    conn.execute(tickets.update().where(tickets.c.responded_at.is_not(None)).values(responded_late=False))
+    conn.execute(tickets.update().where(tickets.c.id == first.c.pk).values(responded_at=first.c.at, responded_late=False))
     settings = _settings()
     hours = {False: settings.respond_hours, True: settings.respond_urgent_hours}
     below: int | None = None
