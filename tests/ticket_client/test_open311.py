@@ -30,6 +30,7 @@ from ticket_client import (
     Correction,
     CorrectionRefused,
     InvalidTransition,
+    Limits,
     LocalLedger,
     LocationInfo,
     MergeRefused,
@@ -678,6 +679,26 @@ async def test_a_jump_is_recorded_as_a_walk_so_the_citizen_hears_resolved(
     again = await open311.changes_since(changes[-1].seq)
     assert [(c.status, c.note) for c in again] == [("reopened", ""), ("accepted", "市民反映仍未修好")]
     assert (await open311.get(ref.ticket_id)).status == "accepted"
+
+
+async def test_the_mirror_judges_what_the_platform_did_against_the_centres_limits(
+    mirror_url: str, platform: Platform
+) -> None:
+    """响应 and 办结 on the platform come back as steps, and the mirror judges them as the local
+    ledger would (taken on in time; finished past a 办理时限 already gone), reopened clears 办结."""
+    limits = Limits(respond=lambda t: t.created_at + timedelta(hours=1), due=lambda t: t.created_at - timedelta(hours=1))
+    async with Open311Client(LocalLedger(mirror_url, limits=limits), config_for(platform)) as client:
+        ref = await client.file(draft(), "k")
+        request_id, _ = platform.only()
+        platform.update(request_id, "fixed", "已修复")
+        await client.changes_since(0)
+        ticket = await client.get(ref.ticket_id)
+        assert (ticket.responded_late, ticket.done_late) == (False, True)
+        assert ticket.responded_at is not None and ticket.done_at is not None
+        platform.update(request_id, "open", "市民反映仍未修好")
+        await client.changes_since(0)
+        again = await client.get(ref.ticket_id)
+        assert (again.done_at, again.responded_at) == (None, ticket.responded_at)  # taken on once
 
 
 async def test_moves_without_a_walk_or_a_mapping_are_not_recorded(
