@@ -930,6 +930,7 @@ async def stats(user: SupervisorDep, request: Request, now_at: NowDep) -> dict[s
         "repeated": repeated,  # 疑似重复: open tickets of 30 days about one matter at one spot, to merge
         "redo": redo,  # 回访未解决: the citizen said 未解决 and the ticket is still done (待重办)
         "unanswered": unanswered,  # 超时未签收: no department has taken it on, past its time to
+        "respond_limits": bool(settings.respond_hours or settings.respond_urgent_hours),  # 0 and 0: no card
         "queue_length": len(waiting),
         "operators": [
             {**u.public(), "conversations": handling.get(u.name, [])} for u in accounts

@@ -80,7 +80,6 @@ async def period_report(
 ) -> HTMLResponse:
     """The console's 周报 / 月报 page for scripts (mailed to the centre's leadership from cron,
     e.g. each 1st for the month gone by): the same HTML; 400 for another period or one not begun."""
-    days = days if days is not None or week or month else 7
     page = await report.page(tickets, rt.settings, datetime.now(UTC), days, week, month)
     log.info("admin_report", days=days, week=week, month=month)
     return HTMLResponse(page)

@@ -331,7 +331,8 @@ async def test_what_no_department_took_on_in_time_is_counted_found_and_exported(
         await tickets.set_status(ticket_id, "accepted")
     boss = await console_login("boss", "supervisor")
 
-    assert (await boss.get("/stats")).json()["unanswered"] == 1
+    stats = (await boss.get("/stats")).json()
+    assert (stats["unanswered"], stats["respond_limits"]) == (1, True)
     found = (await boss.get("/tickets", params={"unanswered": "true"})).json()["tickets"]
     assert [t["ticket_id"] for t in found] == [waiting] and found[0]["unanswered"] is True
     detail = (await boss.get(f"/tickets/{slow}")).json()["ticket"]

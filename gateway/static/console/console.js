@@ -880,6 +880,7 @@
       $("card-returned").classList.toggle("alert", (d.returned || 0) > 0);
       $("s-redo").textContent = d.redo || 0;
       $("card-redo").classList.toggle("alert", (d.redo || 0) > 0);
+      $("card-unanswered").hidden = !d.respond_limits;  // HOTLINE_RESPOND_HOURS 0 and 0: no limit to miss
       $("s-unanswered").textContent = d.unanswered || 0;
       $("card-unanswered").classList.toggle("alert", (d.unanswered || 0) > 0);
       $("s-repeated").textContent = d.repeated || 0;
