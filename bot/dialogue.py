@@ -456,7 +456,7 @@ class Bot:
         if len(text) < MIN_DESCRIPTION and not parse.location.found and not msg.attachments:
             turn.replies.append(Reply(text=say("letter_too_short")))
             return turn
-        if (reply := await self._letter_supplement(turn, msg, text)) is not None:
+        if (reply := await self._letter_supplement(turn, msg, parse, text)) is not None:
             turn.replies.append(reply)
             return turn
         draft = _draft_from(text, parse)
@@ -861,11 +861,12 @@ class Bot:
             return Reply(text="\n".join(lines), buttons=[f"补充到 {t.ticket_id}" for t in mine[:URGE_WHICH]])
         return await self._add_info(turn, msg, mine[0], rest)
 
-    async def _letter_supplement(self, turn: Turn, msg: InboundMessage, text: str) -> Reply | None:
+    async def _letter_supplement(self, turn: Turn, msg: InboundMessage, parse: Parse, text: str) -> Reply | None:
         """A letter answering our mail about an open ticket of the writer's (an e-mail reply in the
         ticket's thread: ``meta["thread_ticket"]``, set only for a reply the gateway's own thread
         vouches for) adds to that ticket, words and attachments, instead of filing it again. A
-        done ticket (or one not theirs): None, and the letter is filed as a new matter."""
+        done ticket (or one not theirs), or a letter about another matter (``_another_matter``):
+        None, and the letter is filed as a new matter."""
         ticket_id = msg.meta.get("thread_ticket", "")
         if not ticket_id or msg.meta.get("sender_verified") == "no":
             return None
@@ -874,6 +875,8 @@ class Bot:
         except TicketNotFound:
             return None
         if ticket.conversation_key != msg.conversation_key or ticket.status in deadlines.DONE:
+            return None
+        if supplements(text) is None and _another_matter(ticket, parse, text):
             return None
         words = text if len(text) <= MAX_INFO_NOTE else text[: MAX_INFO_NOTE - 1] + "…"
         reply = await self._add_info(turn, msg, ticket, words, [a.ref for a in msg.attachments if a.ref])
@@ -944,6 +947,23 @@ class Bot:
     async def _open_tickets(self, msg: InboundMessage) -> list[Ticket]:
         mine = await self.tickets.list_for(msg.conversation_key, limit=20)
         return [t for t in mine if t.status not in deadlines.DONE]
+
+
+# "另外反映一个问题", "还有一件事": what follows is a matter of its own, in a reply to the receipt too
+ANOTHER = re.compile(r"另外(?:再|还)?(?:想)?(?:反映|反馈|投诉|举报|说)|(?:还有|再反映|另)(?:一|个)(?:个|件)?(?:问题|事情?|情况)|新(?:的)?问题")
+
+
+def _another_matter(ticket: Ticket, parse: Parse, text: str) -> bool:
+    """A letter in an open ticket's thread that is about something else: it says so ("另外反映一个
+    问题"), or it names another spot and the NLU reads another kind of matter there, surely (a
+    photo's caption, a door number, more of the same are none of these)."""
+    if ANOTHER.search(text):
+        return True
+    here = LocationInfo(text=parse.location.text, parts=parse.location.parts()).place()
+    there, kind = ticket.spot()
+    level1 = parse.category.level1
+    return (bool(here) and bool(there) and here != there and not parse.category.low_confidence
+            and bool(level1) and bool(kind) and level1 != kind)
 
 
 def _withdrawable(mine: list[Ticket], parse: Parse, text: str) -> Ticket | None:

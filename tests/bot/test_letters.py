@@ -222,3 +222,26 @@ async def test_a_letter_asking_to_withdraw_with_nothing_open_or_unvouched_is_rea
     ref = await ledger.file((await letter(bot, BOARD_POST, BOARD_TITLE)).file, "post-1")  # type: ignore[arg-type]
     unvouched = await letter(bot, "不用处理了", meta={"sender_verified": "no", "thread_ticket": ref.ticket_id})
     assert unvouched.mode is None and (await ledger.get(ref.ticket_id)).additions == []
+
+
+@pytest.mark.parametrize("text", [
+    "另外反映一个问题：书院路在水一方大厦门口的下水道井盖丢了好几天，晚上路过很危险，请尽快处理。",
+    "书院路在水一方大厦附近的幼儿园乱收费，每学期额外收取兴趣班费用，家长没法拒绝，请教育局查处。",
+])
+async def test_a_reply_in_a_tickets_thread_about_another_matter_is_filed_apart(ledger: LocalLedger, text: str) -> None:
+    """An e-mail reply to the receipt that raises something else (it says so, or the NLU reads
+    another kind of matter, surely, at another spot) is a ticket of its own, not a 补充 the first
+    one's department would get; more words about the same lamp stay a 补充."""
+    bot = Bot(ledger, get_backend())
+    first = await letter(bot, BOARD_POST, BOARD_TITLE)
+    assert first.file is not None
+    ref = await ledger.file(first.file, "post-1")
+    turn = await letter(bot, text, "Re: 您的诉求已登记", meta={"thread_ticket": ref.ticket_id})
+    assert turn.file is not None and turn.file.description == text
+    assert (await ledger.get(ref.ticket_id)).additions == []
+    same = "坏的是南门口东侧的两盏，灯杆编号L203和L204，晚上七点以后完全不亮，小区里老人多。"
+    turn = await letter(bot, same, "Re: 您的诉求已登记", meta={"thread_ticket": ref.ticket_id})
+    assert turn.file is None and len((await ledger.get(ref.ticket_id)).additions) == 1
+    moved = "说错了，不是米兰春天，是隔壁融城苑小区南门口的两盏路灯坏了，麻烦转告维修的师傅。"  # the place put right
+    turn = await letter(bot, moved, "Re: 您的诉求已登记", meta={"thread_ticket": ref.ticket_id})
+    assert turn.file is None and len((await ledger.get(ref.ticket_id)).additions) == 2
