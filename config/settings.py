@@ -27,6 +27,7 @@ PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "password", "admin", "
 # 诉求类型: what the NLU tells (nlu.REQUEST_TYPES, a test keeps them equal) and the console offers;
 # config sits below nlu, so it keeps its own copy for HOTLINE_RESOLVE_DAYS_BY_TYPE
 REQUEST_TYPES = ("投诉", "举报", "求助", "咨询", "建议", "表扬")
+SCORED_RATES = ("响应率", "解决率", "满意率", "按期办结率", "办结率")  # what 承办单位考核's 综合得分 may weigh
 
 
 class WechatAccount(BaseModel):
@@ -186,6 +187,46 @@ class PortalSource(BaseModel):
 _TELEGRAM_VAR = re.compile(r"telegram_([a-z0-9][a-z0-9_]*?)_(token|secret|webhook_url)", re.IGNORECASE)
 
 
+def _named_numbers(value: object, name: str, known: tuple[str, ...], example: str, wanted: str,
+                   noun: tuple[str, str]) -> dict[str, float]:
+    """A setting of named numbers, ``咨询=3,求助=5`` or a JSON object: each name one of ``known``
+    and given once, each number finite and >= 0; a ValueError naming the setting otherwise
+    (``noun``: what a name is, one and many: "request type", "types")."""
+    names = "、".join(known)
+    pairs: list[tuple[object, object]]
+    if isinstance(value, str) and value.strip().startswith("{"):
+        try:
+            value = json.loads(value)
+        except ValueError as exc:
+            raise ValueError(f"{name} is not a JSON object: {exc}") from exc
+    if isinstance(value, str):
+        parts = [part.strip() for part in re.split(r"[,，;；]", value) if part.strip()]
+        if any("=" not in part for part in parts):
+            raise ValueError(f"{name} must read like {example} ({noun[1]}: {names})")
+        pairs = [(key, number) for key, _, number in (part.partition("=") for part in parts)]
+    elif isinstance(value, dict):
+        pairs = list(value.items())
+    else:
+        raise ValueError(f"{name} must read like {example} ({noun[1]}: {names})")
+    numbers: dict[str, float] = {}
+    for key, number in pairs:
+        label = str(key).strip()
+        if label not in known:
+            raise ValueError(f"{name} names an unknown {noun[0]} {label!r}; the {noun[1]} are {names}")
+        if label in numbers:
+            raise ValueError(f"{name} gives {label} twice")
+        found = math.nan
+        if isinstance(number, int | float | str) and not isinstance(number, bool):
+            try:
+                found = float(number)
+            except ValueError:
+                pass
+        if not (math.isfinite(found) and found >= 0):
+            raise ValueError(f"{name} gives {label} {number!r}: {wanted}")
+        numbers[label] = found
+    return numbers
+
+
 class Settings(BaseSettings):
     """Every setting of the gateway. Variables are ``HOTLINE_<NAME>``; nested ones use ``__``."""
 
@@ -286,6 +327,11 @@ class Settings(BaseSettings):
     # on in time; those still not taken on past it are 超时未签收 (班长视图, 工单查询). 0: no limit.
     respond_hours: float = Field(default=24, ge=0)
     respond_urgent_hours: float = Field(default=2, ge=0)
+    # 综合得分 of 承办单位考核: a weighted mean of each unit's rates, 0–100 (接诉即办's 三率 by
+    # default: 响应率 10%, 解决率 45%, 满意率 45%; 按期办结率 and 办结率 may be weighed too); a unit
+    # lacking a weighed rate (no 回访 yet) is not scored. Empty: no 综合得分.
+    score_weights: Annotated[dict[str, float], NoDecode] = Field(
+        default_factory=lambda: {"响应率": 0.1, "解决率": 0.45, "满意率": 0.45})
     # 补充: "补充一下，…" goes to the citizen's open ticket filed within this many days (older ones:
     # the words are read as a new matter, 疑似重复 of the old one if it is about the same spot)
     supplement_days: float = Field(default=7, gt=0, le=366)
@@ -541,40 +587,15 @@ class Settings(BaseSettings):
     @classmethod
     def _days_by_type(cls, value: object) -> object:
         """``咨询=3,求助=5,表扬=0`` or a JSON object: known request types, numbers of days >= 0."""
-        name = "HOTLINE_RESOLVE_DAYS_BY_TYPE"
-        known = "、".join(REQUEST_TYPES)
-        pairs: list[tuple[object, object]]
-        if isinstance(value, str) and value.strip().startswith("{"):
-            try:
-                value = json.loads(value)
-            except ValueError as exc:
-                raise ValueError(f"{name} is not a JSON object: {exc}") from exc
-        if isinstance(value, str):
-            parts = [part.strip() for part in re.split(r"[,，;；]", value) if part.strip()]
-            if any("=" not in part for part in parts):
-                raise ValueError(f"{name} must read like 咨询=3,求助=5,表扬=0 (types: {known})")
-            pairs = [(kind, number) for kind, _, number in (part.partition("=") for part in parts)]
-        elif isinstance(value, dict):
-            pairs = list(value.items())
-        else:
-            raise ValueError(f"{name} must read like 咨询=3,求助=5,表扬=0 (types: {known})")
-        days: dict[str, float] = {}
-        for key, number in pairs:
-            kind = str(key).strip()
-            if kind not in REQUEST_TYPES:
-                raise ValueError(f"{name} names an unknown request type {kind!r}; the types are {known}")
-            if kind in days:
-                raise ValueError(f"{name} gives {kind} twice")
-            found = math.nan
-            if isinstance(number, int | float | str) and not isinstance(number, bool):
-                try:
-                    found = float(number)
-                except ValueError:
-                    pass
-            if not (math.isfinite(found) and found >= 0):
-                raise ValueError(f"{name} gives {kind} {number!r}: a number of days is needed (0 = no limit)")
-            days[kind] = found
-        return days
+        return _named_numbers(value, "HOTLINE_RESOLVE_DAYS_BY_TYPE", REQUEST_TYPES, "咨询=3,求助=5,表扬=0",
+                              "a number of days is needed (0 = no limit)", ("request type", "types"))
+
+    @field_validator("score_weights", mode="before")
+    @classmethod
+    def _weights(cls, value: object) -> object:
+        """``响应率=0.1,解决率=0.45,满意率=0.45`` or a JSON object: known rates, weights >= 0."""
+        return _named_numbers(value, "HOTLINE_SCORE_WEIGHTS", SCORED_RATES, "响应率=0.1,解决率=0.45,满意率=0.45",
+                              "a weight of 0 or more is needed", ("rate", "rates"))
 
     @model_validator(mode="after")
     def _working_days(self) -> Settings:

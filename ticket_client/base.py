@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
@@ -425,6 +425,18 @@ class DepartmentTally(Verdicts):
     def on_time_rate(self) -> float | None:
         """按期办结率: (done - done_late) / done (None before it finished any)."""
         return (self.done - self.done_late) / self.done if self.done else None
+
+    def score(self, weights: Mapping[str, float]) -> float | None:
+        """综合得分, 0–100: the weighted mean of the rates ``weights`` names (响应率, 解决率, 满意率,
+        按期办结率, 办结率; HOTLINE_SCORE_WEIGHTS); None when a weighed rate has no figure yet (no
+        回访, nothing due), or nothing is weighed: such a unit is not ranked on half its figures."""
+        rates = {"响应率": self.respond_rate, "解决率": self.solved_rate, "满意率": self.satisfaction,
+                 "按期办结率": self.on_time_rate, "办结率": self.done_rate}
+        weighed = [(w, rates[name]) for name, w in weights.items() if w > 0]
+        total = sum(w for w, _ in weighed)
+        if not total or any(rate is None for _, rate in weighed):
+            return None
+        return 100 * sum(w * (rate or 0.0) for w, rate in weighed) / total
 
     @property
     def respond_rate(self) -> float | None:

@@ -111,6 +111,7 @@ class Report:
     spots: list[Hotspot] = field(default_factory=list)
     units: list[DepartmentTally] = field(default_factory=list)
     channels: dict[str, str] = field(default_factory=dict)
+    weights: dict[str, float] = field(default_factory=dict)  # 综合得分 (HOTLINE_SCORE_WEIGHTS)
 
     @property
     def name(self) -> str:
@@ -127,6 +128,11 @@ class Report:
 
     def channel(self, key: str) -> str:
         return self.channels.get(key) or CHANNELS.get(key) or key
+
+    def weighed(self) -> str:
+        """综合得分's weights as the footnote says them: 响应率10%、解决率45%、满意率45%."""
+        total = sum(w for w in self.weights.values() if w > 0)
+        return "、".join(f"{name}{w / total * 100:g}%" for name, w in self.weights.items() if w > 0) if total else ""
 
     def versus(self) -> str:
         """办结 and the rates against the period before, as a report says it (办结上升12.5%，满意率
@@ -160,6 +166,7 @@ async def gather(tickets: TicketClient, settings: Settings, now: datetime, when:
         units=await tickets.department_tallies(
             TicketQuery(since=since, until=until, **late, **deadlines.unanswered_filter(settings, now)), UNITS_SHOWN),
         channels=channel_names(settings),
+        weights=settings.score_weights,
     )
 
 
@@ -174,6 +181,10 @@ def _change(x: float | None) -> str:
     if abs(x) < 0.0005:
         return "持平"
     return f"{'上升' if x > 0 else '下降'}{abs(x) * 100:.1f}%"
+
+
+def _score(x: float | None) -> str:
+    return "—" if x is None else f"{x:.1f}"
 
 
 def _points(x: float) -> str:
@@ -196,7 +207,7 @@ def _moment(at: datetime) -> str:
 def _environment() -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
                       trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(percent=_percent, change=_change, day=_day, moment=_moment)
+    env.filters.update(percent=_percent, change=_change, day=_day, moment=_moment, score=_score)
     return env
 
 

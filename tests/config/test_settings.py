@@ -1,4 +1,5 @@
-"""Settings read from the environment: HOTLINE_RESOLVE_DAYS_BY_TYPE (办理时限 by 诉求类型)."""
+"""Settings read from the environment: HOTLINE_RESOLVE_DAYS_BY_TYPE (办理时限 by 诉求类型) and
+HOTLINE_SCORE_WEIGHTS (承办单位考核's 综合得分)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from config.settings import REQUEST_TYPES, Settings
 
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for name in ("HOTLINE_RESOLVE_DAYS_BY_TYPE", "HOTLINE_RESOLVE_DAYS", "HOTLINE_RESOLVE_WORKDAYS"):
+    for name in ("HOTLINE_RESOLVE_DAYS_BY_TYPE", "HOTLINE_RESOLVE_DAYS", "HOTLINE_RESOLVE_WORKDAYS", "HOTLINE_SCORE_WEIGHTS"):
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
 
@@ -59,3 +60,18 @@ def test_working_days_by_type_are_whole(env: pytest.MonkeyPatch) -> None:
         read()
     env.setenv("HOTLINE_RESOLVE_WORKDAYS", "false")  # calendar days: a day and a half is a time
     assert read().resolve_days_by_type == {"咨询": 1.5, "求助": 5}
+
+
+def test_score_weights_default_to_the_three_rates_and_read_like_days_by_type(env: pytest.MonkeyPatch) -> None:
+    assert read().score_weights == {"响应率": 0.1, "解决率": 0.45, "满意率": 0.45}  # 接诉即办's 三率
+    env.setenv("HOTLINE_SCORE_WEIGHTS", "满意率=0.6, 按期办结率=0.4")
+    assert read().score_weights == {"满意率": 0.6, "按期办结率": 0.4}
+    env.setenv("HOTLINE_SCORE_WEIGHTS", "")
+    assert read().score_weights == {}  # no 综合得分
+    for value, said in (("好评率=1", "names an unknown rate '好评率'; the rates are 响应率、解决率、满意率、按期办结率、办结率"),
+                        ("满意率=-0.5", "gives 满意率 '-0.5': a weight of 0 or more is needed"),
+                        ("满意率", "must read like 响应率=0.1,解决率=0.45,满意率=0.45")):
+        env.setenv("HOTLINE_SCORE_WEIGHTS", value)
+        with pytest.raises(ValidationError) as error:
+            read()
+        assert "Value error, HOTLINE_SCORE_WEIGHTS" in str(error.value) and said in str(error.value)

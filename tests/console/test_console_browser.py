@@ -753,6 +753,8 @@ def test_a_supervisor_sees_what_was_finished_late(live_gateway: str, settings: S
         expect(respond).to_have_text("33.3%")
         expect(respond).to_have_class("alert")
         expect(page.locator("#s-unanswered")).to_have_text("1")
+        expect(city.locator("td").nth(16)).to_have_text("—")  # 综合得分: no 回访 yet, no score
+        expect(page.locator("#s-score-head")).to_have_attribute("title", re.compile("^响应率10%、解决率45%、满意率45%加权"))
         with context.expect_page() as opened:
             page.locator("#btn-report-month").click()
         report = opened.value
@@ -763,7 +765,7 @@ def test_a_supervisor_sees_what_was_finished_late(live_gateway: str, settings: S
         expect(page.locator("#lq-done-late")).to_be_checked()
         expect(page.locator("#lq-department")).to_have_value("城市管理和综合执法局")
         expect(page.locator("#lq-results tr")).to_have_count(1)
-        expect(page.locator("#lq-results tr .badge.overdue")).to_have_text("超期办结")
+        expect(page.locator("#lq-results tr .badge.late")).to_have_text("超期办结")
         expect(page.locator("#ld")).to_have_attribute("data-ticket-id", late)
         expect(page.locator("#ld-fields")).to_contain_text("（超期办结）")
         page.locator("#lq-done-late").uncheck()
@@ -777,7 +779,7 @@ def test_a_supervisor_sees_what_was_finished_late(live_gateway: str, settings: S
         page.locator("#s-departments tr", has_text="城市管理和综合执法局").locator("td").nth(12).locator("button").click()
         expect(page.locator("#lq-unanswered")).to_be_checked()  # the unit's tickets not taken on in time
         expect(page.locator("#lq-results tr")).to_have_count(1)
-        expect(page.locator("#lq-results tr .badge.overdue")).to_have_text("超时未签收")
+        expect(page.locator("#lq-results tr .badge.late")).to_have_text("超时未签收")
         expect(page.locator("#ld")).to_have_attribute("data-ticket-id", waiting)
         expect(page.locator("#ld-fields")).to_contain_text("超过响应时限尚未签收")
         page.locator("#tab-super").click()

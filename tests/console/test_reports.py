@@ -44,6 +44,9 @@ async def test_the_report_counts_each_unit_of_the_periods_tickets(app: Any, cons
     assert [t["ticket_id"] for t in returned.json()["tickets"]] == [sent_back.ticket_id]  # the count's tickets
     assert (await boss.get("/tickets", params={"returned": "true", "department": "洞井街道办事处"})).json()["tickets"] == []
     assert street["done_rate"] == 1 / 3 and street["rated"] == 1 and street["satisfaction"] == 0.0
+    # 综合得分: 响应率 1/3 (the other two never taken on), 解决率 0, 满意率 0 (HOTLINE_SCORE_WEIGHTS' default)
+    assert r.json()["weights"] == {"响应率": 0.1, "解决率": 0.45, "满意率": 0.45}
+    assert street["score"] == pytest.approx(10 / 3) and rows["生态环境局"]["score"] is None  # no 回访 there
     assert (street["done_late"], street["on_time_rate"]) == (0, 1.0)  # 办结 at once: in time
     assert rows["生态环境局"]["on_time_rate"] is None  # nothing finished: no figure
     assert (street["unsolved"], street["solved_rate"]) == (1, 0.0) and rows["生态环境局"]["solved_rate"] is None
@@ -68,7 +71,9 @@ async def test_the_report_counts_each_unit_of_the_periods_tickets(app: Any, cons
     lines = report.text.lstrip("\ufeff").splitlines()
     assert lines[0].startswith("承办单位,受理,主办,办结,办结率,超期办结,按期办结率,超期未办结,退回次数,退回待改派")
     # …, 已签收 1, 超时签收 0, 超时未签收 2 (the returned one was never taken on), 响应率 33.3%, …
-    assert lines[1] == "洞井街道办事处,3,1,1,33.3%,0,100.0%,2,0,1,0,0,1,0,2,33.3%,1,0,0,1,0.0%,0,1,0.0%" and len(lines) == 4
+    assert lines[1] == "洞井街道办事处,3,1,1,33.3%,0,100.0%,2,0,1,0,0,1,0,2,33.3%,1,0,0,1,0.0%,0,1,0.0%,3.3" and len(lines) == 4
+    assert lines[0].endswith(",解决率,综合得分") and lines[2].endswith(",10.0")  # 城管局: taken on in time only
+    assert lines[3].startswith("生态环境局,") and lines[3].endswith(",")  # nobody rated it: no score
     assert (await boss.get("/departments.csv", params={"days": 45})).status_code == 400
     entries = (await boss.get("/audit?limit=20")).json()["entries"]
     assert [e["detail"] for e in entries if e["action"] == "departments.export"] == [{"days": 90, "rows": 3}]
@@ -349,3 +354,5 @@ async def test_what_no_department_took_on_in_time_is_counted_found_and_exported(
     assert exported[1].split(",")[exported[0].split(",").index("签收时间")] == ""  # never taken on
     page = (await boss.get("/report", params={"days": 7})).text
     assert "<th>响应率</th>" in page and '<td class="n up">33.3%</td>' in page
+    assert "<th>综合得分</th>" in page and '<td class="n score">—</td>' in page  # nobody rated yet
+    assert "综合得分为响应率10%、解决率45%、满意率45%的加权" in page

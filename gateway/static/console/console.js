@@ -797,14 +797,20 @@
     api("GET", "/departments?days=" + days).then(function (d) {
       var tb = $("s-departments");
       tb.textContent = "";
-      if (!d.departments.length) emptyRow(tb, 16);
+      // 综合得分: the rates weighed as HOTLINE_SCORE_WEIGHTS says (none: no column)
+      var weights = Object.keys(d.weights || {}).filter(function (k) { return d.weights[k] > 0; });
+      var total = weights.reduce(function (a, k) { return a + d.weights[k]; }, 0);
+      $("s-score-head").hidden = !weights.length;
+      $("s-score-head").title = weights.map(function (k) { return k + Math.round(d.weights[k] / total * 1000) / 10 + "%"; })
+        .join("、") + "加权，百分制；缺少其中任一项的单位不计分";
+      if (!d.departments.length) emptyRow(tb, weights.length ? 17 : 16);
       d.departments.forEach(function (r) {
         var tr = el("tr");
         tr.appendChild(linkCell(r.department, "查看" + r.department + "近" + days + "天受理的工单",
           function () { lookupBy({ department: r.department, days: days }); }));
         [r.filed, r.primary, r.done, percent(r.done_rate), r.done_late, percent(r.on_time_rate), r.overdue, r.returns,
           r.returned, r.urged, r.withdrawn, percent(r.respond_rate), r.rated, percent(r.satisfaction),
-          percent(r.solved_rate)]
+          percent(r.solved_rate)].concat(weights.length ? [r.score === null ? "—" : r.score.toFixed(1)] : [])
           .forEach(function (v, i) {
             var td = el("td", "", v);
             if (i === 4 && v > 0) {  // 超期办结: the tickets it finished late, in 工单查询
@@ -1157,8 +1163,8 @@
       if (t.urgent) id.appendChild(el("span", "badge urgent", "紧急"));
       if (t.overdue) id.appendChild(el("span", "badge overdue", "超期"));
       if (t.due_soon) id.appendChild(el("span", "badge due-soon", "即将超期"));
-      if (t.done_late) id.appendChild(el("span", "badge overdue", "超期办结"));
-      if (t.unanswered) id.appendChild(el("span", "badge overdue", "超时未签收"));
+      if (t.done_late) id.appendChild(el("span", "badge late", "超期办结"));
+      if (t.unanswered) id.appendChild(el("span", "badge late", "超时未签收"));
       if (t.urges) id.appendChild(el("span", "badge urged", "催办" + t.urges + "次"));
       if (t.merged_into) id.appendChild(el("span", "badge merged", "并单"));
       if (t.repeats) {  // 疑似重复: other open tickets about the same spot (merging.repeats)
