@@ -100,7 +100,7 @@ class TicketRow(Base):
     # whether past its 办理时限 then (超期办结): 按期办结率 of a period, read by when it finished
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True, index=True)
     done_late: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
-    # 响应 (签收, migration 0013): when a department first took it on, and whether past its limit
+    # 响应 (签收, migration 0012): when a department first took it on, and whether past its limit
     responded_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     responded_late: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     rating_comment: Mapped[str] = mapped_column(Text, default="")

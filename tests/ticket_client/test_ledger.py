@@ -111,7 +111,7 @@ async def test_migrate_from_empty_to_head_matches_models(database_url: str) -> N
                 "platform_state",
                 "ticket_followups",
             } <= tables
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0013"
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0012"
             diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
             assert diff == [], f"models and migrations disagree: {diff}"
     finally:
@@ -1498,12 +1498,12 @@ async def test_upgrade_from_0011_judges_the_tickets_finished_already(
     database_url: str, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """0012 reads each finished ticket's 办结 from its history (the last time it came to resolved or
-    closed from an open status; a 撤单 none), 0013 when a department first took each on, and both
-    judge them by the settings the upgrade runs with."""
+    closed from an open status; a 撤单 none) and when a department first took each on, and judges
+    both by the settings the upgrade runs with."""
     monkeypatch.setenv("HOTLINE_RESOLVE_WORKDAYS", "false")
     monkeypatch.setenv("HOTLINE_RESOLVE_DAYS", "3")
     monkeypatch.setenv("HOTLINE_RESOLVE_URGENT_HOURS", "24")
-    monkeypatch.setenv("HOTLINE_RESPOND_HOURS", "12")  # 0013: taken on within 12 hours, urgent 2
+    monkeypatch.setenv("HOTLINE_RESPOND_HOURS", "12")  # taken on within 12 hours, urgent 2
     await asyncio.to_thread(upgrade_database, database_url, "0011")
     sqlite = "sqlite" in database_url
 
