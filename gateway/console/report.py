@@ -103,10 +103,9 @@ class Report:
     period: Period
     now: datetime
     summary: Summary
-    before: int  # tickets filed in the period just before (受理 环比)
     overdue: int  # open and past their 办理时限 now
     due_soon: int
-    previous: Summary | None = None  # the period just before, for the other figures' 环比
+    previous: Summary | None = None  # the period just before, for 环比
     kinds: list[CategoryTrend] = field(default_factory=list)
     spots: list[Hotspot] = field(default_factory=list)
     units: list[DepartmentTally] = field(default_factory=list)
@@ -120,6 +119,11 @@ class Report:
     @property
     def filed(self) -> int:
         return sum(self.summary.filed.values())
+
+    @property
+    def before(self) -> int:
+        """Tickets filed in the period just before (受理 环比)."""
+        return sum(self.previous.filed.values()) if self.previous is not None else 0
 
     @property
     def change(self) -> float | None:
@@ -157,7 +161,6 @@ async def gather(tickets: TicketClient, settings: Settings, now: datetime, when:
     return Report(
         period=when, now=now,
         summary=await tickets.summary(since, until),
-        before=await tickets.count(TicketQuery(since=when.before, until=since)),
         previous=await tickets.summary(when.before, since),
         overdue=await tickets.count(TicketQuery(**late)),
         due_soon=await tickets.count(TicketQuery(**soon)) if settings.due_soon_hours else 0,

@@ -308,7 +308,7 @@ def test_the_figures_are_told_against_the_period_before() -> None:
     def summary(resolved: int, late: int, ratings: dict[str, int]) -> Summary:
         return Summary(since=NOW, resolved=resolved, done=resolved, done_late=late, ratings=ratings)
 
-    report = Report(period=period(NOW), now=NOW, summary=summary(9, 1, {"满意": 3, "不满意": 1}), before=0,
+    report = Report(period=period(NOW), now=NOW, summary=summary(9, 1, {"满意": 3, "不满意": 1}),
                     overdue=0, due_soon=0, previous=summary(8, 2, {}))
     assert report.versus() == "办结上升12.5%，按期办结率上升13.9个百分点"  # 88.9% against 75%; no 满意率 before
     report.previous = summary(9, 1, {"满意": 1, "基本满意": 1, "不满意": 2})
