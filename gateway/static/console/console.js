@@ -729,8 +729,7 @@
   }
   // a card or a report's row: every ticket it counts, in 工单查询, with only the filters ``by`` names
   // ({overdue, dueSoon, urged, repeated, returned, doneLate, unanswered, solved, status, department, category, words,
-  // days};
-  // all time unless days)
+  // days}; all time unless days)
   function lookupBy(by) {
     show("lookup");
     $("lq").value = by.words || ""; $("lq-status").value = by.status || ""; $("lq-channel").value = ""; $("lq-urgent").checked = false;
