@@ -105,7 +105,8 @@ def upgrade() -> None:
         done_late=sa.case((finished, sa.false()), else_=sa.null()),
     ))
     _judge_late(conn, tickets, revisions, _settings())
-    op.create_index("ix_tickets_done_at", "tickets", ["done_at"])  # after the writes: built once
+    # after the writes: built once; covering, so 服务质量's 按期办结率 reads no ticket
+    op.create_index("ix_tickets_done", "tickets", ["done_at", "done_late", "merged_into"])
 
 
 def _judge_late(conn: sa.Connection, tickets: Any, revisions: Any, settings: Settings) -> None:
@@ -144,7 +145,7 @@ def _judge_late(conn: sa.Connection, tickets: Any, revisions: Any, settings: Set
 
 
 def downgrade() -> None:
-    op.drop_index("ix_tickets_done_at", table_name="tickets")
+    op.drop_index("ix_tickets_done", table_name="tickets")
     with op.batch_alter_table("tickets") as batch:
         batch.drop_column("responded_late")
         batch.drop_column("responded_at")
