@@ -92,8 +92,8 @@ def _csv(rows: Iterable[Sequence[object]]) -> str:
 Repeats = Callable[[list[Ticket]], Awaitable[dict[str, int]]]  # a page's 疑似重复 by ticket number
 
 
-DEPARTMENT_COLUMNS = ("承办单位", "受理", "主办", "办结", "办结率", "超期办结", "按期办结率", "超期未办结", "退回次数", "退回待改派", "催办未办结", "撤单",
-                      "已签收", "超时签收", "超时未签收", "响应率",
+DEPARTMENT_COLUMNS = ("承办单位", "受理", "主办", "办结", "办结率", "超期办结", "按期办结率", "超期未办结", "退回次数",
+                      "退回待改派", "催办未办结", "撤单", "已签收", "超时签收", "超时未签收", "响应率",
                       "回访参评", "满意", "基本满意", "不满意", "满意率", "已解决", "未解决", "解决率", "综合得分")
 
 
@@ -111,8 +111,9 @@ def department_file(tallies: Sequence[DepartmentTally], days: int, now: datetime
     monthly 考核 report; the period in its name, 综合得分 by ``weights`` (HOTLINE_SCORE_WEIGHTS)."""
     rows: list[Sequence[object]] = [DEPARTMENT_COLUMNS]
     rows += [[t.department, t.filed, t.primary, t.done, _rate(t.done_rate), t.done_late, _rate(t.on_time_rate),
-              t.overdue, t.returns,
-              t.returned, t.urged, t.withdrawn, t.responded, t.responded_late, t.unanswered, _rate(t.respond_rate), t.rated, *(t.ratings.get(r, 0) for r in RATINGS), _rate(t.satisfaction),
+              t.overdue, t.returns, t.returned, t.urged, t.withdrawn,
+              t.responded, t.responded_late, t.unanswered, _rate(t.respond_rate),
+              t.rated, *(t.ratings.get(r, 0) for r in RATINGS), _rate(t.satisfaction),
               t.solved, t.unsolved, _rate(t.solved_rate), _score(t.score(weights))] for t in tallies]
     stamp = now.astimezone(BEIJING).strftime("%Y%m%d-%H%M")
     return Response("\ufeff" + _csv(rows), media_type="text/csv; charset=utf-8",

@@ -44,6 +44,7 @@ class Period:
     until: datetime
     before: datetime
     ended: bool  # the whole period is past (a calendar week or month gone by)
+    rolling: bool = False  # the last days to now (近7天 / 近30天), not a calendar week or month
 
     @property
     def last_day(self) -> datetime:
@@ -93,7 +94,7 @@ def period(now: datetime, days: int | None = None, week: str = "", month: str = 
         raise BadInput(PERIODS)
     since = _midnight(today - timedelta(days=n - 1))
     return Period(name=REPORT_DAYS[n], label=f"近{n}天", since=since, until=now, before=since - (now - since),
-                  ended=False)
+                  ended=False, rolling=True)
 
 
 @dataclass
