@@ -949,8 +949,9 @@ class Bot:
         return [t for t in mine if t.status not in deadlines.DONE]
 
 
-# "另外反映一个问题", "还有一件事": what follows is a matter of its own, in a reply to the receipt too
-ANOTHER = re.compile(r"另外(?:再|还)?(?:想)?(?:反映|反馈|投诉|举报|说)|(?:还有|再反映|另)(?:一|个)(?:个|件)?(?:问题|事情?|情况)|新(?:的)?问题")
+# "另外反映一个问题", "另一件事": what follows is a matter of its own, in a reply to the receipt too
+# ("还有一个情况" or "新问题" is as often more of the same: 灯又不亮了)
+ANOTHER = re.compile(r"另外(?:再|还)?(?:想)?(?:反映|反馈|投诉|举报)|(?:再反映|另)一?(?:个|件)(?:问题|事情?)")
 
 
 def _another_matter(ticket: Ticket, parse: Parse, text: str) -> bool:

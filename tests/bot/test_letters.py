@@ -245,3 +245,6 @@ async def test_a_reply_in_a_tickets_thread_about_another_matter_is_filed_apart(l
     moved = "说错了，不是米兰春天，是隔壁融城苑小区南门口的两盏路灯坏了，麻烦转告维修的师傅。"  # the place put right
     turn = await letter(bot, moved, "Re: 您的诉求已登记", meta={"thread_ticket": ref.ticket_id})
     assert turn.file is None and len((await ledger.get(ref.ticket_id)).additions) == 2
+    more = "还有一个情况，这两盏灯晚上一闪一闪的，有时候整条路都黑了，希望一起检查一下线路。"  # more of the same
+    turn = await letter(bot, more, "Re: 您的诉求已登记", meta={"thread_ticket": ref.ticket_id})
+    assert turn.file is None and len((await ledger.get(ref.ticket_id)).additions) == 3
