@@ -1388,7 +1388,7 @@ class LocalLedger:
             resolved_ids = (  # a progress note on a resolved ticket resolves nothing again
                 select(StatusHistoryRow.ticket_pk)
                 .where(
-                    StatusHistoryRow.status == "resolved",
+                    StatusHistoryRow.status == literal_column("'resolved'"),  # the partial index's very words
                     StatusHistoryRow.kind == "status",
                     *within(StatusHistoryRow.at),
                 )
