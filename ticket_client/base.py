@@ -398,6 +398,12 @@ class Verdicts(BaseModel):
         return self.solved / said if said else None
 
 
+# the rates 综合得分 may weigh, by the name HOTLINE_SCORE_WEIGHTS gives them (config.settings.SCORED_RATES
+# names the same: a test keeps them equal, config sitting below this module)
+RATES = {"响应率": "respond_rate", "解决率": "solved_rate", "满意率": "satisfaction", "按期办结率": "on_time_rate",
+         "办结率": "done_rate"}
+
+
 class DepartmentTally(Verdicts):
     """How one unit handled the tickets filed in a period that name it (承办单位考核): what it was
     given, what it finished, what is late or was sent back, how citizens judged it. A ticket counts
@@ -430,9 +436,7 @@ class DepartmentTally(Verdicts):
         """综合得分, 0–100: the weighted mean of the rates ``weights`` names (响应率, 解决率, 满意率,
         按期办结率, 办结率; HOTLINE_SCORE_WEIGHTS); None when a weighed rate has no figure yet (no
         回访, nothing due), or nothing is weighed: such a unit is not ranked on half its figures."""
-        rates = {"响应率": self.respond_rate, "解决率": self.solved_rate, "满意率": self.satisfaction,
-                 "按期办结率": self.on_time_rate, "办结率": self.done_rate}
-        weighed = [(w, rates[name]) for name, w in weights.items() if w > 0]
+        weighed = [(w, getattr(self, RATES[name])) for name, w in weights.items() if w > 0]
         total = sum(w for w, _ in weighed)
         if not total or any(rate is None for _, rate in weighed):
             return None

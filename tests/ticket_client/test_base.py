@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ticket_client.base import DepartmentTally
+from config.settings import SCORED_RATES
+from ticket_client.base import RATES, DepartmentTally
 
 
 def test_a_units_score_weighs_its_rates_and_needs_each_one_weighed() -> None:
@@ -18,3 +19,10 @@ def test_a_units_score_weighs_its_rates_and_needs_each_one_weighed() -> None:
     assert unit.score({"满意率": 1, "按期办结率": 0}) == pytest.approx(80)  # a weight of 0 weighs nothing
     assert DepartmentTally(department="新单位", filed=3, responded=3).score(three) is None  # no 回访 yet
     assert unit.score({}) is None
+
+
+def test_the_rates_weighed_are_the_ones_the_setting_names() -> None:
+    assert tuple(RATES) == SCORED_RATES
+    unit = DepartmentTally(department="城管局", filed=4, done=2, done_late=1, responded=2, solved=1, unsolved=1)
+    assert {name: getattr(unit, attr) for name, attr in RATES.items()} == {
+        "响应率": 1.0, "解决率": 0.5, "满意率": None, "按期办结率": 0.5, "办结率": 0.5}
