@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TextIO
 
@@ -216,6 +217,43 @@ def _on_ticket(work: Callable[[TicketClient], Awaitable[Ticket]]) -> None:
     asyncio.run(main())
 
 
+@admin_app.command("rejudge")
+def admin_rejudge(
+    since: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="the first day (Beijing time), e.g. 2027-01-01")],
+    until: Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"], help="the last day, included (default: up to now)")] = None,
+) -> None:
+    """Judge again 按期办结 and 响应 (超期办结, 超时签收) of the tickets finished or taken on from SINCE
+    to UNTIL, by the settings and the holidays file as they are now. Each verdict was given when it
+    happened: run this after adding a year's 放假安排 (the tickets of its first weeks were judged by
+    weekends alone) or changing HOTLINE_RESOLVE_* / HOTLINE_RESPOND_*. Prints what it found as JSON."""
+    from config.workdays import BEIJING
+    from ticket_client import make_client
+    from ticket_client.base import Rejudged, TicketError
+
+    start = since.replace(tzinfo=BEIJING)
+    end = until.replace(tzinfo=BEIJING) + timedelta(days=1) if until is not None else None
+    if end is not None and end <= start:
+        err.print("[red]--until is before --since[/]")
+        raise typer.Exit(2)
+
+    async def main() -> Rejudged:
+        client = make_client(_settings())
+        try:
+            return await client.rejudge(start, end)
+        finally:
+            await client.close()
+
+    try:
+        found = asyncio.run(main())
+    except TicketError as exc:
+        err.print(f"[red]{type(exc).__name__}:[/] {exc}")
+        raise typer.Exit(1) from exc
+    typer.echo(found.model_dump_json(indent=2))
+    err.print(f"办结 {found.done}: 超期办结 {found.done_late_before} → {found.done_late}; "
+              f"签收 {found.responded}: 超时签收 {found.responded_late_before} → {found.responded_late}; "
+              f"{found.changed} tickets changed")
+
+
 @admin_app.command("labels")
 def admin_labels(
     out: Annotated[Path, typer.Argument(help="the file to write (CSV for category, JSONL for request_type and location)")],
@@ -226,8 +264,6 @@ def admin_labels(
     labelled messages for `hotline nlu evaluate --task TASK --data OUT`, phone and ID numbers
     masked; each row also says what the ticket was filed with (nlu_*) and whether the operator
     confirmed or corrected it. A place not written in the citizen's words is left out (counted)."""
-    from datetime import UTC, datetime, timedelta
-
     from gateway import labels
     from ticket_client import make_client
     from ticket_client.base import TicketError, TicketQuery

@@ -514,6 +514,22 @@ class Summary(Verdicts):
         return self.rated / self.resolved if self.resolved else None
 
 
+class Rejudged(BaseModel):
+    """What ``rejudge`` found: of the tickets finished (办结) in the period, how many and how many
+    超期办结 before and after; of those taken on (签收) in it, the same for 超时签收; and how many
+    tickets' verdicts it changed."""
+
+    since: datetime
+    until: datetime | None = None
+    done: int = 0
+    done_late_before: int = 0
+    done_late: int = 0
+    responded: int = 0
+    responded_late_before: int = 0
+    responded_late: int = 0
+    changed: int = 0
+
+
 class TimeLimit(BaseModel):
     """One 办理时限 as the ledger finds the tickets past it (超期) or close to it (即将超期): the
     tickets of one kind (urgent or not; of the ``request_types`` named, or, with ``others``, of
@@ -676,6 +692,13 @@ class TicketClient(Protocol):
     async def summary(self, since: datetime, until: datetime | None = None) -> Summary:
         """How the hotline did in [since, until) (until None: to now), each figure by when its
         event came (filed, resolved, urged, 改派, merged, withdrawn, 办结)."""
+        ...
+
+    async def rejudge(self, since: datetime, until: datetime | None = None) -> Rejudged:
+        """Judge again, by the limits as they stand now (the settings, the holidays file), 按期 of
+        the tickets finished in [since, until) and 响应 of those taken on in it: the verdicts were
+        given when it happened (a year whose 放假安排 came later was judged by its weekends). Writes
+        only what changed, a batch at a time."""
         ...
 
     async def correction_counts(self, since: datetime) -> list[CorrectionCount]:

@@ -44,6 +44,7 @@ from sqlalchemy import (
     true,
     tuple_,
     union,
+    update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -74,6 +75,7 @@ from ticket_client.base import (
     MergeRefused,
     NoteRefused,
     PlatformUnavailable,
+    Rejudged,
     Revision,
     Spot,
     StatusChange,
@@ -105,6 +107,7 @@ from ticket_client.models import (
 # Ticket numbers carry the date in China (no daylight saving, so a fixed offset is exact).
 SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
 SQLITE_STOP_S = 0.05  # after a SQLite file failed to open: aiosqlite's thread stops meanwhile (``_edge``)
+REJUDGE_BATCH = 2000  # tickets judged again in one write (``rejudge``): a year holds over a million
 WRITE_LOCK_KEY = 0x12345_0002  # pg_advisory_xact_lock key serialising ledger writes
 
 
@@ -295,8 +298,7 @@ def _settle(row: TicketRow, before: str, at: datetime, limits: Limits) -> None:
         if limit is None:
             return False
         ticket = ticket or LocalLedger._to_ticket(row, history=False)
-        moment = limit(ticket)
-        return moment is not None and at > moment
+        return _late(limit, ticket, at)
 
     if row.responded_at is None and row.status in RESPONDED:
         row.responded_at, row.responded_late = at, judged(limits.respond)
@@ -304,6 +306,12 @@ def _settle(row: TicketRow, before: str, at: datetime, limits: Limits) -> None:
         row.done_at = row.done_late = None
     elif before not in DONE and row.withdrawn_at is None:
         row.done_at, row.done_late = at, judged(limits.due)
+
+
+def _late(limit: DueFn | None, ticket: Ticket, at: datetime) -> bool:
+    """Whether ``at`` came after the moment ``limit`` holds the ticket to (never, without one)."""
+    moment = limit(ticket) if limit is not None else None
+    return moment is not None and at > moment
 
 
 def _unanswered(query: TicketQuery) -> Any:
@@ -1435,6 +1443,56 @@ class LocalLedger:
                 solved=solved.get(True, 0),
                 unsolved=solved.get(False, 0),
             )
+
+    async def rejudge(self, since: datetime, until: datetime | None = None) -> Rejudged:
+        """Judge 按期 and 响应 again by ``limits`` as they stand now (after the holidays file gained
+        a year, a setting changed): the tickets finished or taken on in [since, until), newest
+        first, ``REJUDGE_BATCH`` in one short write each (keyset paging, as ``scan``); a ticket's
+        moments and its ``updated_at`` stay, only a verdict that changed is written."""
+        def within(at: datetime | None) -> bool:
+            return at is not None and at >= since and (until is None or at < until)
+
+        def window(column: Any) -> Any:
+            return and_(column >= since, *(() if until is None else (column < until,)))
+
+        found = Rejudged(since=since, until=until)
+        changed: set[int] = set()
+        below: int | None = None
+        while True:
+            async with self._edge("judging tickets again"), self._writing() as session:
+                rows = (await session.execute(
+                    select(*_SCANNED, PlatformLinkRow.request_id)
+                    .outerjoin(PlatformLinkRow, PlatformLinkRow.ticket_pk == TicketRow.id)
+                    .where(or_(window(TicketRow.done_at), window(TicketRow.responded_at)),
+                           *(() if below is None else (TicketRow.id < below,)))
+                    .order_by(TicketRow.id.desc())
+                    .limit(REJUDGE_BATCH)
+                )).all()
+                writes: dict[tuple[str, bool], list[int]] = {}
+                for pk, ticket in zip((row.id for row in rows), await self._built(session, rows), strict=True):
+                    for moment, field, limit in ((ticket.done_at, "done_late", self._limits.due),
+                                                 (ticket.responded_at, "responded_late", self._limits.respond)):
+                        if moment is None or not within(moment):
+                            continue
+                        was, late = bool(getattr(ticket, field)), _late(limit, ticket, moment)
+                        if field == "done_late":
+                            found.done += 1
+                            found.done_late_before += was
+                            found.done_late += late
+                        else:
+                            found.responded += 1
+                            found.responded_late_before += was
+                            found.responded_late += late
+                        if late != was:
+                            writes.setdefault((field, late), []).append(pk)
+                            changed.add(pk)
+                for (field, late), pks in writes.items():
+                    await session.execute(update(TicketRow).where(TicketRow.id.in_(pks)).values({field: late}))
+            if len(rows) < REJUDGE_BATCH:
+                break
+            below = rows[-1].id
+        found.changed = len(changed)
+        return found
 
     async def correction_counts(self, since: datetime) -> list[CorrectionCount]:
         """The revisions since ``since`` that changed a category's first level or a primary

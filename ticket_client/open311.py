@@ -53,6 +53,7 @@ from ticket_client.base import (
     PlatformMisconfigured,
     PlatformRejected,
     PlatformUnavailable,
+    Rejudged,
     Spot,
     StatusChange,
     StatusManagedByPlatform,
@@ -594,6 +595,10 @@ class Open311Client:
     async def summary(self, since: datetime, until: datetime | None = None) -> Summary:
         """From the mirror, which holds the ratings the platform has no place for."""
         return await self.mirror.summary(since, until)
+
+    async def rejudge(self, since: datetime, until: datetime | None = None) -> Rejudged:
+        """In the mirror, where the platform's steps were judged as they arrived."""
+        return await self.mirror.rejudge(since, until)
 
     async def correction_counts(self, since: datetime) -> list[CorrectionCount]:
         """From the mirror, where the console's corrections are kept."""

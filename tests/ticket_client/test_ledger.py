@@ -41,6 +41,7 @@ from ticket_client import (
     make_client,
     migrate,
 )
+from ticket_client import ledger as ledger_module
 from ticket_client.base import MAX_URGE_NOTE
 from ticket_client.db import sync_url, upgrade_database
 from ticket_client.models import Base
@@ -1483,6 +1484,62 @@ async def test_a_ticket_finished_is_judged_on_time_or_late_once_and_counted(
         await ledger.set_status(slow, "accepted")
         again = await ledger.set_status(slow, "resolved")
         assert (again.done_at, again.done_late) == (clock.now, True)  # still against its first limit
+
+
+async def test_rejudge_judges_the_period_again_by_the_limits_as_they_are_now(
+    database_url: str, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """按期 and 响应 were judged when they happened; after the limits change (a year's 放假安排
+    added), ``rejudge`` judges those of a period again: both ways, only in the period, paging
+    through, and leaving each ticket's moments and ``updated_at`` as they were."""
+    await migrate(database_url)
+    monkeypatch.setattr(ledger_module, "REJUDGE_BATCH", 2)  # pages of two
+    limit = {"days": 2.0, "hours": 12.0}
+    limits = Limits(due=lambda t: t.created_at + timedelta(days=limit["days"]),
+                    respond=lambda t: t.created_at + timedelta(hours=limit["hours"]))
+    start = clock.now
+    async with LocalLedger(database_url, clock=clock, limits=limits) as ledger:
+        async def finish(key: str, taken_hours: float, done_days: float | None) -> str:
+            number = (await ledger.file(draft(f"web:{key}"), key)).ticket_id
+            clock.advance(hours=taken_hours)
+            await ledger.set_status(number, "accepted")
+            if done_days is not None:
+                clock.advance(days=done_days)
+                await ledger.set_status(number, "resolved")
+            clock.now = start
+            return number
+
+        early = await finish("early", 6, 0.5)  # on time either way
+        slow = await finish("slow", 20, 2.5)  # both late; taken on in time within 24 hours
+        still = await finish("still", 30, None)  # taken on late either way, still open
+        quick = await finish("quick", 1, 1.5)  # on time; finished late within 1.25 days
+        kept = {t: await ledger.get(t) for t in (early, slow, still, quick)}
+        assert [(kept[t].done_late, kept[t].responded_late) for t in kept] == [
+            (False, False), (True, True), (None, True), (False, False)]
+
+        limit.update(days=1.25, hours=24)
+        clock.advance(days=10)
+        found = await ledger.rejudge(start)
+        assert found.model_dump(exclude={"since", "until"}) == {
+            "done": 3, "done_late_before": 1, "done_late": 2,  # slow still late, quick late now
+            "responded": 4, "responded_late_before": 2, "responded_late": 1, "changed": 2}
+        now = {t: await ledger.get(t) for t in kept}
+        assert [(now[t].done_late, now[t].responded_late) for t in now] == [
+            (False, False), (True, False), (None, True), (True, False)]
+        assert all((now[t].done_at, now[t].responded_at, now[t].updated_at)
+                   == (kept[t].done_at, kept[t].responded_at, kept[t].updated_at) for t in kept)
+        assert (await ledger.summary(start)).done_late == 2
+        assert {t.ticket_id for t in await ledger.search(TicketQuery(done_late=True))} == {slow, quick}
+
+        limit.update(days=10, hours=100)  # only what came in [1.5 days, 2 days) after the start: quick's 办结
+        window = await ledger.rejudge(start + timedelta(days=1, hours=12), start + timedelta(days=2))
+        assert (window.done, window.responded, window.changed) == (1, 0, 1)
+        assert (await ledger.get(quick)).done_late is False
+        assert (await ledger.get(slow)).done_late is True  # 2.5 days: outside
+        later = await ledger.rejudge(start + timedelta(days=1))  # slow's 办结 and still's 签收; quick's is on time
+        assert (later.done, later.responded, later.changed) == (2, 1, 2)
+        assert [(t.done_late, t.responded_late) for t in [await ledger.get(slow), await ledger.get(still)]] == [
+            (False, False), (None, False)]
 
 
 async def test_without_a_time_limit_nothing_finished_is_late(ledger: LocalLedger, clock: FakeClock) -> None:
