@@ -391,6 +391,14 @@ def test_supervisor_view_audit_and_canned_replies(live_gateway: str, settings: S
         opened.value.close()
         page.locator("#s-report-month").fill("2026-10")
         expect(page.locator("#btn-report-pick")).to_have_attribute("href", "/api/console/report?month=2026-10")
+        # and a week picked: last week's by default, any other as chosen
+        expect(page.locator("#s-report-week")).to_have_value(f"{week.year}-W{week.week:02d}")
+        page.locator("#s-report-week").fill("2026-W45")
+        expect(page.locator("#btn-report-pick-week")).to_have_attribute("href", "/api/console/report?week=2026-W45")
+        with context.expect_page() as opened:
+            page.locator("#btn-report-pick-week").click()
+        expect(opened.value.locator("h1")).to_have_text("12345政务服务便民热线周报（2026年第45周）")
+        opened.value.close()
         page.locator("#card-overdue").click()  # 超期未办结: the lookup, filtered
         expect(page.locator("#lookup")).to_be_visible()
         expect(page.locator("#lq-overdue")).to_be_checked()

@@ -849,14 +849,17 @@
     var month = lastMonth.getFullYear() + "-" + pad2(lastMonth.getMonth() + 1);
     $("btn-report-last-week").href = "/api/console/report?week=" + isoWeek(lastWeek);
     $("btn-report-last-month").href = "/api/console/report?month=" + month;
-    var pick = $("s-report-month");
+    var pick = $("s-report-month"), pickWeek = $("s-report-week");
     pick.max = now.getFullYear() + "-" + pad2(now.getMonth() + 1);
     if (!pick.value) pick.value = month;
+    pickWeek.max = isoWeek(now);
+    if (!pickWeek.value) pickWeek.value = isoWeek(lastWeek);
     pickedReport();
   }
-  function pickedReport() {
-    var month = $("s-report-month").value;
+  function pickedReport() {  // a browser without the pickers takes the value as typed; the API says what is wrong
+    var month = $("s-report-month").value, week = $("s-report-week").value;
     $("btn-report-pick").href = month ? "/api/console/report?month=" + month : "/api/console/report?days=30";
+    $("btn-report-pick-week").href = week ? "/api/console/report?week=" + week : "/api/console/report?days=7";
   }
   function loadSupervisor() {
     loadSupervisor.at = Date.now();
@@ -1739,6 +1742,7 @@
     $("btn-dept-refresh").addEventListener("click", loadDepartments);
     $("s-hot-days").addEventListener("change", loadHotspots);
     $("s-report-month").addEventListener("input", pickedReport);
+    $("s-report-week").addEventListener("input", pickedReport);
     $("lookup-form").addEventListener("submit", function (ev) { ev.preventDefault(); searchTickets(false); });
     $("lq-department").addEventListener("focus", function () { loadRouting().catch(function () {}); });
     $("lq-category").addEventListener("focus", function () { loadRouting().catch(function () {}); });
