@@ -1393,14 +1393,16 @@ class LocalLedger:
                 .where(*within(TicketRow.created_at))
                 .group_by(TicketRow.channel)
             )
-            resolved_ids = (  # a progress note on a resolved ticket resolves nothing again
+            # a progress note on a resolved ticket resolves nothing again. No DISTINCT: IN takes each
+            # ticket once anyway, and with it SQLite read the whole history in ticket order (30 ms at
+            # 300,000 tickets, for each of the two counts) instead of the period's steps by the index
+            resolved_ids = (
                 select(StatusHistoryRow.ticket_pk)
                 .where(
                     StatusHistoryRow.status == literal_column("'resolved'"),  # the partial index's very words
                     StatusHistoryRow.kind == "status",
                     *within(StatusHistoryRow.at),
                 )
-                .distinct()
                 .scalar_subquery()
             )
             rated = await session.execute(
