@@ -10,7 +10,8 @@ number. Then it times ``LocalLedger.search`` the way operators use it and prints
 median of ``--repeat`` runs and how many tickets the first page held (for the 疑似重复 counts
 of a page: how many of its spots hold more than one open ticket; for 承办单位考核: how many units).
 Each ticket names three units (two of 14 departments and one of 40 street offices) and one of
-eight kinds of 城乡建设 (for 热点诉求); of the done ones a third said 已解决 and one in fifty 未解决, and one in
+eight kinds of 城乡建设 (for 热点诉求), with its steps in the history (受理, 签收, 办结, 归档); of the done ones
+four in five were rated (满意, 基本满意, 不满意), a third said 已解决 and one in fifty 未解决, and one in
 eight was finished late (超期办结) and one in ten taken on late (超时签收); one in
 thirty was returned by its 主办 a day after filing and 改派'd to another unit (承办单位考核's 退回). Each ticket is about one of
 N/4 made-up estates, so about one in seven of a month's tickets shares its spot with another. The 12345 centre of our
@@ -47,7 +48,7 @@ from config.settings import Settings  # noqa: E402
 from ticket_client import deadlines  # noqa: E402
 from ticket_client.base import TicketQuery  # noqa: E402
 from ticket_client.db import sync_url, upgrade_database  # noqa: E402
-from ticket_client.ledger import LocalLedger  # noqa: E402
+from ticket_client.ledger import Limits, LocalLedger  # noqa: E402
 from ticket_client.models import RevisionRow, StatusHistoryRow, TicketRow  # noqa: E402
 
 MESSAGES = ROOT.parent / "shared" / "data" / "messages.csv"
@@ -57,6 +58,7 @@ UNITS = ("城市管理和综合执法局", "住房和城乡建设局", "生态�
          "人力资源和社会保障局", "教育局", "水务局", "供电公司", "燃气公司", "民政局", "卫生健康委员会", "自然资源和规划局")
 STREETS = 40  # the street offices and townships a ticket's 属地 unit is one of
 # second levels of 城乡建设 (the first level stays one, so the 疑似重复 spots are as before)
+RATED = ("满意", "满意", "基本满意", "不满意", None)  # the 回访 of a done ticket, or none given
 KINDS = ("城市建设和市政管理", "住房保障", "城乡规划", "安全生产", "国有土地上房屋征收与补偿", "建筑市场", "房地产管理", "")
 
 
@@ -107,7 +109,7 @@ def fill(database_url: str, n: int, seed: int = 1) -> list[tuple[str, str]]:
                     "urgent": i % 50 == 0, "location": {"text": spot, "parts": {"community": spot}}, "place": spot,
                     "departments": [rng.choice(UNITS), rng.choice(UNITS), f"街道{rng.randrange(STREETS)}办事处"],
                     "attachments": [],
-                    "status": status, "rating": None, "rating_comment": "", "created_at": at, "updated_at": at,
+                    "status": status, "rating": rng.choice(RATED) if done else None, "rating_comment": "", "created_at": at, "updated_at": at,
                     "done_at": min(at + took, end) if done else None, "done_late": took > timedelta(days=21) if done else None,
                     # 签收 within the hour, or (one in ten) after 30 hours: 超时签收
                     "responded_at": at + timedelta(hours=30 if i % 10 == 5 else 1), "responded_late": i % 10 == 5,
@@ -116,6 +118,8 @@ def fill(database_url: str, n: int, seed: int = 1) -> list[tuple[str, str]]:
                                else roll >= 0.02),
                 })
                 history.append({"ticket_pk": i + 1, "status": "received", "note": "", "at": at})
+                # its steps: taken on; a done one's 办结 (and 归档 a day after) follow below, as 服务质量 reads them
+                history.append({"ticket_pk": i + 1, "status": "accepted", "note": "", "at": tickets[-1]["responded_at"]})
                 if i % 30 == 7:  # returned by its 主办 the next day, then 改派'd to another unit
                     units = tickets[-1]["departments"]
                     after = UNITS[(UNITS.index(units[0]) + 1) % len(UNITS)]
@@ -127,6 +131,11 @@ def fill(database_url: str, n: int, seed: int = 1) -> list[tuple[str, str]]:
                     revisions.append({"ticket_pk": i + 1, "at": back + timedelta(hours=1), "by": "bench",
                                       "reason": "承办单位退回：非本单位职责", "dispatched": True,
                                       "before": {"departments": units}, "after": {"departments": tickets[-1]["departments"]}})
+                if done:  # after the return and the 改派, if any
+                    history.append({"ticket_pk": i + 1, "status": "resolved", "note": "", "at": tickets[-1]["done_at"]})
+                if status == "closed":
+                    history.append({"ticket_pk": i + 1, "status": "closed", "note": "",
+                                    "at": tickets[-1]["done_at"] + timedelta(days=1)})
                 if i % (n // 5 or 1) == 0:
                     picked.append((number, phone))
             conn.execute(insert(TicketRow), tickets)
@@ -224,6 +233,18 @@ async def measure(database_url: str, picked: list[tuple[str, str]], repeat: int)
                 print(f"{name:34} {statistics.median(times):10.1f} {rows:6d}")
     finally:
         await ledger.close()
+    # hotline admin rejudge of a month by the default limits (once: it writes what it changes; found:
+    # changed), after a year's 放假安排 was added
+    settings = Settings()
+    judging = LocalLedger(database_url, limits=Limits(due=lambda t: deadlines.due_at(t, settings),
+                                                      respond=lambda t: deadlines.respond_by(t, settings)))
+    try:
+        began = time.perf_counter()
+        found = await judging.rejudge(datetime.now(UTC) - timedelta(days=30))
+        name = "rejudge 30 days (once)"
+        print(f"{name:34} {(time.perf_counter() - began) * 1000:10.1f} {found.changed:6d}")
+    finally:
+        await judging.close()
 
 
 @contextmanager
