@@ -332,6 +332,9 @@ class Settings(BaseSettings):
     # lacking a weighed rate (no 回访 yet) is not scored. Empty: no 综合得分.
     score_weights: Annotated[dict[str, float], NoDecode] = Field(
         default_factory=lambda: {"响应率": 0.1, "解决率": 0.45, "满意率": 0.45})
+    # ... and a unit given fewer tickets than this in the period (受理 less 撤单) is not scored either:
+    # two tickets rated 满意 are no 100 to rank against a district's thousands. 0: every unit.
+    score_min_tickets: int = Field(default=5, ge=0)
     # 补充: "补充一下，…" goes to the citizen's open ticket filed within this many days (older ones:
     # the words are read as a new matter, 疑似重复 of the old one if it is about the same spot)
     supplement_days: float = Field(default=7, gt=0, le=366)

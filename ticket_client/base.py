@@ -432,13 +432,15 @@ class DepartmentTally(Verdicts):
         """按期办结率: (done - done_late) / done (None before it finished any)."""
         return (self.done - self.done_late) / self.done if self.done else None
 
-    def score(self, weights: Mapping[str, float]) -> float | None:
+    def score(self, weights: Mapping[str, float], least: int = 0) -> float | None:
         """综合得分, 0–100: the weighted mean of the rates ``weights`` names (响应率, 解决率, 满意率,
         按期办结率, 办结率; HOTLINE_SCORE_WEIGHTS); None when a weighed rate has no figure yet (no
-        回访, nothing due), or nothing is weighed: such a unit is not ranked on half its figures."""
+        回访, nothing due), nothing is weighed, or the unit was given fewer than ``least`` tickets
+        (受理 less 撤单; HOTLINE_SCORE_MIN_TICKETS): such a unit is not ranked on half its figures,
+        nor on a handful of tickets."""
         weighed = [(w, getattr(self, RATES[name])) for name, w in weights.items() if w > 0]
         total = sum(w for w, _ in weighed)
-        if not total or any(rate is None for _, rate in weighed):
+        if not total or any(rate is None for _, rate in weighed) or self.filed - self.withdrawn < least:
             return None
         return 100 * sum(w * (rate or 0.0) for w, rate in weighed) / total
 

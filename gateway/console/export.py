@@ -106,15 +106,16 @@ def _score(x: float | None) -> str:
 
 
 def department_file(tallies: Sequence[DepartmentTally], days: int, now: datetime,
-                    weights: Mapping[str, float]) -> Response:
+                    weights: Mapping[str, float], least: int = 0) -> Response:
     """承办单位考核 as a CSV file (a few hundred rows at most: written at once), for the centre's
-    monthly 考核 report; the period in its name, 综合得分 by ``weights`` (HOTLINE_SCORE_WEIGHTS)."""
+    monthly 考核 report; the period in its name, 综合得分 by ``weights`` (HOTLINE_SCORE_WEIGHTS) of
+    the units given ``least`` tickets or more (HOTLINE_SCORE_MIN_TICKETS)."""
     rows: list[Sequence[object]] = [DEPARTMENT_COLUMNS]
     rows += [[t.department, t.filed, t.primary, t.done, _rate(t.done_rate), t.done_late, _rate(t.on_time_rate),
               t.overdue, t.returns, t.returned, t.urged, t.withdrawn,
               t.responded, t.responded_late, t.unanswered, _rate(t.respond_rate),
               t.rated, *(t.ratings.get(r, 0) for r in RATINGS), _rate(t.satisfaction),
-              t.solved, t.unsolved, _rate(t.solved_rate), _score(t.score(weights))] for t in tallies]
+              t.solved, t.unsolved, _rate(t.solved_rate), _score(t.score(weights, least))] for t in tallies]
     stamp = now.astimezone(BEIJING).strftime("%Y%m%d-%H%M")
     return Response("\ufeff" + _csv(rows), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="departments-{days}d-{stamp}.csv"',

@@ -112,6 +112,7 @@ class Report:
     units: list[DepartmentTally] = field(default_factory=list)
     channels: dict[str, str] = field(default_factory=dict)
     weights: dict[str, float] = field(default_factory=dict)  # 综合得分 (HOTLINE_SCORE_WEIGHTS)
+    least: int = 0  # HOTLINE_SCORE_MIN_TICKETS: a unit given fewer is not scored
 
     @property
     def name(self) -> str:
@@ -171,6 +172,7 @@ async def gather(tickets: TicketClient, settings: Settings, now: datetime, when:
             TicketQuery(since=since, until=until, **late, **deadlines.unanswered_filter(settings, now)), UNITS_SHOWN),
         channels=channel_names(settings),
         weights=settings.score_weights,
+        least=settings.score_min_tickets,
     )
 
 

@@ -989,11 +989,12 @@ async def department_report(
     given, finished, let run late or sent back, and how citizens judged it, the busiest first.
     A period of its own request: at a city's volume it reads a month of tickets (bench/ticket_search.py)."""
     found = await _department_tallies(request, now, days, limit)
-    weights = _console(request).rt.settings.score_weights
-    return {"days": days, "weights": weights, "departments": [
+    settings = _console(request).rt.settings
+    weights, least = settings.score_weights, settings.score_min_tickets
+    return {"days": days, "weights": weights, "score_min_tickets": least, "departments": [
         {**t.model_dump(), "rated": t.rated, "satisfaction": t.satisfaction, "solved_rate": t.solved_rate,
          "done_rate": t.done_rate, "on_time_rate": t.on_time_rate, "respond_rate": t.respond_rate,
-         "score": t.score(weights)} for t in found]}
+         "score": t.score(weights, least)} for t in found]}
 
 
 @api.get("/departments.csv")
@@ -1002,7 +1003,8 @@ async def export_department_report(user: SupervisorDep, request: Request, now: N
     audited."""
     found = await _department_tallies(request, now, days, DEPARTMENT_EXPORT)
     await audit.record(_console(request).redis, user.name, "departments.export", "", days=days, rows=len(found))
-    return export.department_file(found, days, now, _console(request).rt.settings.score_weights)
+    settings = _console(request).rt.settings
+    return export.department_file(found, days, now, settings.score_weights, settings.score_min_tickets)
 
 
 HOTSPOT_DAYS = (7, 30)  # 热点诉求: a week's or a month's, each against the one before

@@ -44,8 +44,15 @@ async def test_the_report_counts_each_unit_of_the_periods_tickets(app: Any, cons
     assert [t["ticket_id"] for t in returned.json()["tickets"]] == [sent_back.ticket_id]  # the count's tickets
     assert (await boss.get("/tickets", params={"returned": "true", "department": "洞井街道办事处"})).json()["tickets"] == []
     assert street["done_rate"] == 1 / 3 and street["rated"] == 1 and street["satisfaction"] == 0.0
-    # 综合得分: 响应率 1/3 (the other two never taken on), 解决率 0, 满意率 0 (HOTLINE_SCORE_WEIGHTS' default)
-    assert r.json()["weights"] == {"响应率": 0.1, "解决率": 0.45, "满意率": 0.45}
+    # 综合得分 (HOTLINE_SCORE_WEIGHTS' default): none of a unit given fewer than 5 tickets
+    assert (r.json()["weights"], r.json()["score_min_tickets"]) == ({"响应率": 0.1, "解决率": 0.45, "满意率": 0.45}, 5)
+    assert all(row["score"] is None for row in rows.values())
+    runtime = app.state.runtime  # HOTLINE_SCORE_MIN_TICKETS=1: a unit's 综合得分 from its first ticket
+    runtime.settings = runtime.settings.model_copy(update={"score_min_tickets": 1})
+    r = await boss.get("/departments", params={"days": 90})
+    rows = {d["department"]: d for d in r.json()["departments"]}
+    street = rows["洞井街道办事处"]
+    # 响应率 1/3 (the other two never taken on), 解决率 0, 满意率 0
     assert street["score"] == pytest.approx(10 / 3) and rows["生态环境局"]["score"] is None  # no 回访 there
     assert (street["done_late"], street["on_time_rate"]) == (0, 1.0)  # 办结 at once: in time
     assert rows["生态环境局"]["on_time_rate"] is None  # nothing finished: no figure
@@ -355,4 +362,4 @@ async def test_what_no_department_took_on_in_time_is_counted_found_and_exported(
     page = (await boss.get("/report", params={"days": 7})).text
     assert "<th>响应率</th>" in page and '<td class="n up">33.3%</td>' in page
     assert "<th>综合得分</th>" in page and '<td class="n score">—</td>' in page  # nobody rated yet
-    assert "综合得分为响应率10%、解决率45%、满意率45%的加权" in page
+    assert "综合得分为响应率10%、解决率45%、满意率45%的加权（百分制，缺少其中任一项或期间受理（不含撤单）少于5件的单位不计分）" in page

@@ -19,6 +19,9 @@ def test_a_units_score_weighs_its_rates_and_needs_each_one_weighed() -> None:
     assert unit.score({"满意率": 1, "按期办结率": 0}) == pytest.approx(80)  # a weight of 0 weighs nothing
     assert DepartmentTally(department="新单位", filed=3, responded=3).score(three) is None  # no 回访 yet
     assert unit.score({}) is None
+    # HOTLINE_SCORE_MIN_TICKETS: given fewer tickets (受理 less 撤单), no score
+    assert unit.score(three, least=10) is not None and unit.score(three, least=11) is None
+    assert unit.model_copy(update={"withdrawn": 1}).score(three, least=10) is None
 
 
 def test_the_rates_weighed_are_the_ones_the_setting_names() -> None:

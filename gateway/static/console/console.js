@@ -794,44 +794,64 @@
     var days = $("s-dept-days").value;
     $("btn-dept-export").href = "/api/console/departments.csv?days=" + days;  // the period shown, as a file
     api("GET", "/departments?days=" + days).then(function (d) {
-      var tb = $("s-departments");
-      tb.textContent = "";
-      // 综合得分: the rates weighed as HOTLINE_SCORE_WEIGHTS says (none: no column)
-      var weights = Object.keys(d.weights || {}).filter(function (k) { return d.weights[k] > 0; });
-      var total = weights.reduce(function (a, k) { return a + d.weights[k]; }, 0);
-      $("s-score-head").hidden = !weights.length;
-      $("s-score-head").title = weights.map(function (k) { return k + Math.round(d.weights[k] / total * 1000) / 10 + "%"; })
-        .join("、") + "加权，百分制；缺少其中任一项的单位不计分";
-      if (!d.departments.length) emptyRow(tb, weights.length ? 17 : 16);
-      d.departments.forEach(function (r) {
-        var tr = el("tr");
-        tr.appendChild(linkCell(r.department, "查看" + r.department + "近" + days + "天受理的工单",
-          function () { lookupBy({ department: r.department, days: days }); }));
-        [r.filed, r.primary, r.done, percent(r.done_rate), r.done_late, percent(r.on_time_rate), r.overdue, r.returns,
-          r.returned, r.urged, r.withdrawn, percent(r.respond_rate), r.rated, percent(r.satisfaction),
-          percent(r.solved_rate)].concat(weights.length ? [r.score === null ? "—" : r.score.toFixed(1)] : [])
-          .forEach(function (v, i) {
-            var td = el("td", "", v);
-            if (i === 4 && v > 0) {  // 超期办结: the tickets it finished late, in 工单查询
-              td = linkCell(String(v), "查看" + r.department + "近" + days + "天受理、超期办结的工单",
-                function () { lookupBy({ department: r.department, days: days, doneLate: true }); });
-            }
-            if (i === 7 && v > 0) {  // 退回: the tickets it sent back, in 工单查询 (曾退回 + 承办部门)
-              td = linkCell(String(v), "查看" + r.department + "近" + days + "天受理、由其退回的工单",
-                function () { lookupBy({ department: r.department, days: days, returned: true }); });
-            }
-            if (i === 11 && r.unanswered > 0) {  // 响应率: the tickets it has not taken on, past their time
-              td = linkCell(v, "查看" + r.department + "近" + days + "天受理、超时未签收的" + r.unanswered + "件工单",
-                function () { lookupBy({ department: r.department, days: days, unanswered: true }); });
-            }
-            if ((i === 4 || (i >= 6 && i <= 8)) && v > 0 || i === 11 && (r.unanswered || r.responded_late)) {
-              td.className = "alert";  // late, sent back or not taken on: what to press on
-            }
-            tr.appendChild(td);
-          });
-        tb.appendChild(tr);
-      });
+      loadDepartments.last = d;
+      renderDepartments();
     }).catch(function (e) { toast(e.message, true); });
+  }
+  // 综合得分 ranks the units (a click on its heading; again: the busiest first, as the ledger counts them)
+  function sortDepartments() {
+    loadDepartments.byScore = !loadDepartments.byScore;
+    if (loadDepartments.last) renderDepartments();
+  }
+  function renderDepartments() {
+    var d = loadDepartments.last, days = String(d.days), byScore = !!loadDepartments.byScore;
+    var tb = $("s-departments");
+    tb.textContent = "";
+    // 综合得分: the rates weighed as HOTLINE_SCORE_WEIGHTS says (none: no column)
+    var weights = Object.keys(d.weights || {}).filter(function (k) { return d.weights[k] > 0; });
+    var total = weights.reduce(function (a, k) { return a + d.weights[k]; }, 0);
+    var head = $("s-score-head");
+    head.hidden = !weights.length;
+    head.textContent = "综合得分" + (byScore ? " ▼" : "");
+    head.setAttribute("aria-sort", byScore ? "descending" : "none");
+    head.title = weights.map(function (k) { return k + Math.round(d.weights[k] / total * 1000) / 10 + "%"; })
+      .join("、") + "加权，百分制；缺少其中任一项" + (d.score_min_tickets ? "或期间受理（不含撤单）少于" +
+      d.score_min_tickets + "件" : "") + "的单位不计分。" + (byScore ? "点击恢复按受理量排列" : "点击按综合得分排名");
+    var rows = d.departments.slice();
+    if (byScore) {  // the best first; a unit not scored after every scored one, busiest first among them
+      rows.sort(function (a, b) {
+        return (a.score === null) - (b.score === null) || (b.score || 0) - (a.score || 0) || b.filed - a.filed;
+      });
+    }
+    if (!rows.length) emptyRow(tb, weights.length ? 17 : 16);
+    rows.forEach(function (r) {
+      var tr = el("tr");
+      tr.appendChild(linkCell(r.department, "查看" + r.department + "近" + days + "天受理的工单",
+        function () { lookupBy({ department: r.department, days: days }); }));
+      [r.filed, r.primary, r.done, percent(r.done_rate), r.done_late, percent(r.on_time_rate), r.overdue, r.returns,
+        r.returned, r.urged, r.withdrawn, percent(r.respond_rate), r.rated, percent(r.satisfaction),
+        percent(r.solved_rate)].concat(weights.length ? [r.score === null ? "—" : r.score.toFixed(1)] : [])
+        .forEach(function (v, i) {
+          var td = el("td", "", v);
+          if (i === 4 && v > 0) {  // 超期办结: the tickets it finished late, in 工单查询
+            td = linkCell(String(v), "查看" + r.department + "近" + days + "天受理、超期办结的工单",
+              function () { lookupBy({ department: r.department, days: days, doneLate: true }); });
+          }
+          if (i === 7 && v > 0) {  // 退回: the tickets it sent back, in 工单查询 (曾退回 + 承办部门)
+            td = linkCell(String(v), "查看" + r.department + "近" + days + "天受理、由其退回的工单",
+              function () { lookupBy({ department: r.department, days: days, returned: true }); });
+          }
+          if (i === 11 && r.unanswered > 0) {  // 响应率: the tickets it has not taken on, past their time
+            td = linkCell(v, "查看" + r.department + "近" + days + "天受理、超时未签收的" + r.unanswered + "件工单",
+              function () { lookupBy({ department: r.department, days: days, unanswered: true }); });
+          }
+          if ((i === 4 || (i >= 6 && i <= 8)) && v > 0 || i === 11 && (r.unanswered || r.responded_late)) {
+            td.className = "alert";  // late, sent back or not taken on: what to press on
+          }
+          tr.appendChild(td);
+        });
+      tb.appendChild(tr);
+    });
   }
   // 周报 / 月报 of the calendar week and month gone by (the centre's Monday and 1st reports), and of a
   // month picked: ISO weeks (2026-W47, Monday to Sunday) and months as the API takes them
@@ -877,7 +897,8 @@
       $("s-holidays").hidden = !missing.length;
       $("s-holidays").textContent = missing.length ? missing.join("、") + "年的法定节假日安排尚未配置：办理时限跨入" +
         (missing.length > 1 ? "这些年份" : "该年") + "的工单暂只按周末计算（不含法定节假日和调休），超期判断可能提前。" +
-        "国务院办公厅公布放假安排后，请信息部门写入节假日文件（config/holidays.yml）并重启网关。" : "";
+        "国务院办公厅公布放假安排后，请信息部门写入节假日文件（config/holidays.yml）并重启网关，" +
+        "再重新判定期间已办结、已签收工单是否超时（hotline admin rejudge）。" : "";
       $("s-overdue").textContent = d.overdue || 0;
       $("card-overdue").classList.toggle("alert", (d.overdue || 0) > 0);
       $("s-due-soon").textContent = d.due_soon || 0;
@@ -1740,6 +1761,10 @@
     $("btn-dead-refresh").addEventListener("click", loadDead);
     $("s-dept-days").addEventListener("change", loadDepartments);
     $("btn-dept-refresh").addEventListener("click", loadDepartments);
+    $("s-score-head").addEventListener("click", sortDepartments);
+    $("s-score-head").addEventListener("keydown", function (e) {
+      if (e.key === "Enter" || e.key === " ") { e.preventDefault(); sortDepartments(); }
+    });
     $("s-hot-days").addEventListener("change", loadHotspots);
     $("s-report-month").addEventListener("input", pickedReport);
     $("s-report-week").addEventListener("input", pickedReport);
