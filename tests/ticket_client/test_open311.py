@@ -685,8 +685,10 @@ async def test_the_mirror_judges_what_the_platform_did_against_the_centres_limit
     mirror_url: str, platform: Platform
 ) -> None:
     """响应 and 办结 on the platform come back as steps, and the mirror judges them as the local
-    ledger would (taken on in time; finished past a 办理时限 already gone), reopened clears 办结."""
-    limits = Limits(respond=lambda t: t.created_at + timedelta(hours=1), due=lambda t: t.created_at - timedelta(hours=1))
+    ledger would (taken on in time; finished past a 办理时限 already gone), judged again in the mirror
+    by ``rejudge``; reopened clears 办结."""
+    due = [-1.0]  # hours after filing
+    limits = Limits(respond=lambda t: t.created_at + timedelta(hours=1), due=lambda t: t.created_at + timedelta(hours=due[0]))
     async with Open311Client(LocalLedger(mirror_url, limits=limits), config_for(platform)) as client:
         ref = await client.file(draft(), "k")
         request_id, _ = platform.only()
@@ -695,6 +697,10 @@ async def test_the_mirror_judges_what_the_platform_did_against_the_centres_limit
         ticket = await client.get(ref.ticket_id)
         assert (ticket.responded_late, ticket.done_late) == (False, True)
         assert ticket.responded_at is not None and ticket.done_at is not None
+        due[0] = 1  # the 办理时限 as the centre knows it now: finished in time
+        found = await client.rejudge(ticket.created_at)
+        assert (found.done, found.done_late_before, found.done_late, found.changed) == (1, 1, 0, 1)
+        assert (await client.get(ref.ticket_id)).done_late is False
         platform.update(request_id, "open", "市民反映仍未修好")
         await client.changes_since(0)
         again = await client.get(ref.ticket_id)
