@@ -197,6 +197,20 @@ def admin_withdraw(
     _on_ticket(lambda client: client.withdraw(ticket_id, reason))
 
 
+@admin_app.command("extend")
+def admin_extend(
+    ticket_id: str,
+    until: Annotated[datetime, typer.Argument(formats=["%Y-%m-%d"], help="the last day of the new 办理时限 (Beijing time): 2026-12-31")],
+    reason: Annotated[str, typer.Argument(help="why, as the citizen reads it: 需协调多个部门联合处置")],
+) -> None:
+    """延期: give an open ticket a later 办理时限, ending with UNTIL, as the centre granted its
+    department (the running gateway tells the citizen, with the reason). Refused once done, for a
+    ticket merged into another, to a day not later than the limit it has, and with the open311 backend."""
+    from ticket_client import deadlines
+
+    _on_ticket(lambda client: client.extend(ticket_id, deadlines.end_of(until.date()), reason))
+
+
 def _on_ticket(work: Callable[[TicketClient], Awaitable[Ticket]]) -> None:
     """One call of the configured ticket backend: the ticket it answers as JSON, or its error and
     exit code 1."""

@@ -18,7 +18,8 @@ workflow; NoteRefused, a progress note a closed ticket or the platform does not 
 own wording; CorrectionRefused, a 改派 of a done ticket or where the platform routes, and
 MergeRefused, a 并单 that would not hold or a step taken on a merged ticket, and WithdrawRefused,
 a 撤单 of a done ticket, of a main others are merged into or where the platform owns the
-workflow, with theirs too),
+workflow, and ExtendRefused, a 延期 of a done or merged ticket, of one without a 办理时限, to a
+date not later than it has, or where the platform owns the workflow, with theirs too),
 InvalidNote 400 (an empty or over-long progress note), PlatformUnavailable 503 +
 Retry-After, PlatformRejected 502 (the ticket platform refused a filing for good: the operator's
 retry would be refused again).
@@ -39,6 +40,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from channels.base import ChannelError, IgnoredEvent, well_formed
 from ticket_client.base import (
     CorrectionRefused,
+    ExtendRefused,
     InvalidNote,
     InvalidTransition,
     MergeRefused,
@@ -127,6 +129,8 @@ def answer(exc: Exception) -> Response | None:
         return _json(409, f"并单：{exc}")
     if isinstance(exc, WithdrawRefused):
         return _json(409, f"不能撤单：{exc}")
+    if isinstance(exc, ExtendRefused):
+        return _json(409, f"不能延期：{exc}")
     if isinstance(exc, InvalidTransition):
         return _json(409, f"状态变更不允许：{exc}")
     if isinstance(exc, InvalidNote):

@@ -343,6 +343,8 @@ class StatusPoller:
                 await rt.streams.publish(_progress_message(change), pipe)
             elif change.kind == "withdraw":
                 await rt.streams.publish(_withdrawn_message(change), pipe)
+            elif change.kind == "extend":
+                await rt.streams.publish(_extended_message(change), pipe)
             elif change.status != "received":  # the filing message already said "received"
                 note = f"（{change.note}）" if change.note else ""
                 text = say("status_update", ticket_id=change.ticket_id, status=status_name(change.status), note=note)
@@ -385,6 +387,13 @@ def _progress_message(change: StatusChange) -> OutboundMessage:
     answer, never as the 答复; WeChat keeps the citizen's last subscribe consent for a change."""
     return _status_message(change, say("status_progress", ticket_id=change.ticket_id, note=change.note),
                            say("status_progress_label"), progress="1")
+
+
+def _extended_message(change: StatusChange) -> OutboundMessage:
+    """延期 told as a progress note (the status stays: a portal posts it as an interim answer,
+    WeChat keeps the last consent) that ``extended`` sets apart."""
+    return _status_message(change, say("status_extended", ticket_id=change.ticket_id, note=change.note),
+                           say("status_extended_label"), progress="1", extended="1")
 
 
 def _withdrawn_message(change: StatusChange) -> OutboundMessage:

@@ -92,7 +92,8 @@ MAX_NOTE = 2000
 # department gave while the status stayed: the citizen hears both, and only a change moves the
 # workflow (the 回访 survey, the period's 办结 figures). A withdrawal (撤单) is a change to
 # ``closed`` of its own kind: the citizen hears it was withdrawn at their request, not 已归档.
-ChangeKind = Literal["status", "note", "withdraw"]
+# A 延期 (``extend``) is a note of its own kind: the citizen hears their 办理时限 moved, and why.
+ChangeKind = Literal["status", "note", "withdraw", "extend"]
 
 Rating = Literal["满意", "基本满意", "不满意"]
 RATINGS: tuple[str, ...] = ("满意", "基本满意", "不满意")
@@ -266,6 +267,8 @@ class Ticket(TicketDraft):
     # whether after its limit to (HOTLINE_RESPOND_HOURS, as the limit stood then)
     responded_at: datetime | None = None
     responded_late: bool | None = None
+    # 延期: the 办理时限 the centre granted (the last 延期), in place of the one counted from filing
+    extended_until: datetime | None = None
 
     @property
     def urges(self) -> list[FollowUp]:
@@ -327,6 +330,12 @@ class MergeRefused(InvalidTransition):
 class WithdrawRefused(InvalidTransition):
     """撤单 refused: the ticket is done already, other citizens' tickets are merged into it (their
     matter still wants handling), or the platform owns the workflow; nothing was written."""
+
+
+class ExtendRefused(InvalidTransition):
+    """延期 refused: the ticket is done already, follows a main (its 办理时限 is the main's), has no
+    办理时限 to extend, the new one is not later than the one it has, or the platform owns the
+    workflow; nothing was written."""
 
 
 class CorrectionRefused(InvalidTransition):
@@ -590,6 +599,10 @@ class TicketQuery(BaseModel):
     # category) another such ticket shares
     repeated_since: datetime | None = None
     time_limits: list[TimeLimit] = Field(default_factory=list)
+    # a ticket given a 延期 is judged by it instead: 超期 when it ran out before ``extended_due_before``
+    # (the moment judged at), 即将超期 when it runs out before ``extended_soon_before``
+    extended_due_before: datetime | None = None
+    extended_soon_before: datetime | None = None
     # the limits count from the last 改派 of a ticket sent out again, not from its filing
     # (HOTLINE_RESOLVE_RESTART_ON_REDISPATCH): ``due_before`` is then a 派单 moment
     from_redispatch: bool = False
@@ -670,6 +683,14 @@ class TicketClient(Protocol):
         ``withdraw``, no survey. A ticket merged into another leaves it (the main goes on for the
         others). WithdrawRefused (done already; other tickets merged into it; the platform owns
         the workflow), InvalidNote (no reason), TicketNotFound."""
+        ...
+
+    async def extend(self, ticket_id: str, until: datetime, reason: str) -> Ticket:
+        """延期: give an open ticket a later 办理时限 (``until``), as the centre granted its department;
+        a change of kind ``extend`` whose note the citizen hears (办理时限延长至…, with the reason cut to
+        MAX_REASON), and so do the citizens of the tickets merged into it. ExtendRefused (done
+        already; merged into another; no 办理时限; ``until`` not later than the one it has, or past;
+        the platform owns the workflow), InvalidNote (no reason), TicketNotFound."""
         ...
 
     async def abandon(self, idempotency_key: str) -> str | None:

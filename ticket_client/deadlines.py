@@ -16,7 +16,7 @@ holiday or not.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 from config import workdays
@@ -72,7 +72,9 @@ def clock_start(t: Ticket, settings: Settings) -> datetime:
 
 
 def due_at(t: Ticket, settings: Settings) -> datetime | None:
-    """办理时限 of one ticket."""
+    """办理时限 of one ticket: the one a 延期 granted, or the one counted from its clock start."""
+    if t.extended_until is not None:
+        return t.extended_until
     return deadline(clock_start(t, settings), t.urgent, settings, t.request_type)
 
 
@@ -99,6 +101,11 @@ def unanswered_filter(settings: Settings, now: datetime) -> dict[str, Any]:
 
     return {"unanswered_before": before(settings.respond_hours),
             "unanswered_urgent_before": before(settings.respond_urgent_hours)}
+
+
+def end_of(day: date) -> datetime:
+    """The 办理时限 that ends with ``day`` (24:00 Beijing time), as a 延期 grants it: told as the day."""
+    return datetime.combine(day + timedelta(days=1), time(), workdays.BEIJING)
 
 
 def said(due: datetime) -> str:
@@ -163,4 +170,5 @@ def late_filter(settings: Settings, now: datetime, *, overdue: bool, due_soon: b
         limits.append(TimeLimit(urgent=urgent, request_types=types, others=others, due_before=due,
                                 soon_before=filed_before(soon, urgent, settings, example) if soon else None))
     return {"overdue": overdue, "due_soon": due_soon, "time_limits": limits,
-            "from_redispatch": settings.resolve_restart_on_redispatch}
+            "from_redispatch": settings.resolve_restart_on_redispatch,
+            "extended_due_before": now, "extended_soon_before": soon}  # 延期: the 办理时限 granted

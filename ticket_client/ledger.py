@@ -66,6 +66,7 @@ from ticket_client.base import (
     CorrectionCount,
     CorrectionRefused,
     DepartmentTally,
+    ExtendRefused,
     FollowUp,
     Hotspot,
     InvalidNote,
@@ -94,6 +95,7 @@ from ticket_client.base import (
 )
 from ticket_client.db import UNAVAILABLE_ERRORS, async_url, connect_args
 from ticket_client.deadlines import DONE
+from ticket_client.deadlines import said as said_due
 from ticket_client.models import (
     FollowUpRow,
     PlatformLinkRow,
@@ -195,6 +197,8 @@ def _changes(row: TicketRow, correction: Correction) -> tuple[dict[str, Any], di
 # What the citizen of a ticket merged into another hears (并单), and when it is handled alone again.
 MERGED_NOTE = "您反映的问题与工单{main}为同一事项，已合并办理，办理进展和结果将一并告知您"
 UNMERGED_NOTE = "该工单改为单独办理，办理进展将继续告知您"
+EXTENDED_NOTE = "办理时限延长至{until}（{reason}）"  # 延期, as the citizen hears it and 办理记录 keeps it
+EXTEND_AHEAD = timedelta(days=366)  # the latest 办理时限 a 延期 may give: a typo of the year is refused
 
 
 def _not_merged(row: TicketRow) -> None:
@@ -512,6 +516,7 @@ class LocalLedger:
             done_late=row.done_late,
             responded_at=row.responded_at,
             responded_late=row.responded_late,
+            extended_until=row.extended_until,
             followups=[FollowUp(kind=f.kind, at=f.at, note=f.note) for f in row.followups],
             revisions=[
                 Revision(at=r.at, by=r.by, reason=r.reason, before=r.before, after=r.after, dispatched=r.dispatched)
@@ -761,8 +766,9 @@ class LocalLedger:
                         .where(RevisionRow.ticket_pk == TicketRow.id, RevisionRow.dispatched.is_(True))
                         .scalar_subquery())
                 started = func.coalesce(last, TicketRow.created_at)
+            extended = TicketRow.extended_until
             for limit in query.time_limits:  # a kind no limit names has none: never late
-                kind = [TicketRow.urgent == limit.urgent]
+                kind = [extended.is_(None), TicketRow.urgent == limit.urgent]
                 if not limit.others:
                     kind.append(TicketRow.request_type.in_(limit.request_types))
                 elif limit.request_types:  # the column is NOT NULL: NOT IN keeps the empty type
@@ -771,6 +777,11 @@ class LocalLedger:
                     late.append(and_(*kind, started < limit.due_before))
                 if query.due_soon and limit.soon_before is not None:
                     late.append(and_(*kind, started >= limit.due_before, started < limit.soon_before))
+            if query.extended_due_before is not None:  # 延期: by the 办理时限 granted
+                if query.overdue:
+                    late.append(extended < query.extended_due_before)
+                if query.due_soon and query.extended_soon_before is not None:
+                    late.append(and_(extended >= query.extended_due_before, extended < query.extended_soon_before))
             # a ticket merged into another is late, or not, with its main: counted once, there
             conditions += [TicketRow.status.not_in(DONE), _main(TicketRow),
                            or_(*late) if late else false()]
@@ -821,7 +832,8 @@ class LocalLedger:
                                                          "unanswered": False,
                                                          "repeated_since": None, "main_only": True}))
         late = and_(*self._narrowing(TicketQuery(overdue=True, time_limits=query.time_limits,
-                                                 from_redispatch=query.from_redispatch)))
+                                                 from_redispatch=query.from_redispatch,
+                                                 extended_due_before=query.extended_due_before)))
         urged = and_(*self._narrowing(TicketQuery(urged=True)))
         units = (func.json_array_elements_text(TicketRow.departments) if self._dialect == "postgresql"
                  else func.json_each(TicketRow.departments)).table_valued("value").alias("unit")
@@ -962,6 +974,39 @@ class LocalLedger:
                 row.merged_into = row.merged_at = None  # a repeat withdrawn: its main goes on for the others
                 row.status, row.withdrawn_at, row.updated_at = "closed", now, now
                 row.history.append(StatusHistoryRow(status="closed", note=said, at=now, kind="withdraw"))
+                await session.flush()
+                return self._to_ticket(row)
+
+    async def extend(self, ticket_id: str, until: datetime, reason: str) -> Ticket:
+        """延期 (see ``TicketClient.extend``): against the 办理时限 ``limits.due`` gives the ticket
+        now (a second 延期 must go past the first); the ticket's own history and each follower's
+        get the note, which the status poller tells their citizens."""
+        cleaned = " ".join(reason.split())[:MAX_REASON]
+        if not cleaned:
+            raise InvalidNote("延期原因不能为空")
+        if until.tzinfo is None:
+            raise ValueError("a 延期 must be timezone-aware")
+        async with self._edge("extending a ticket"):
+            now = self._now()
+            async with self._writing() as session:
+                row = await self._row(session, ticket_id, lock=True)
+                if row.status in DONE:
+                    raise ExtendRefused(f"工单 {ticket_id} 已办结或已归档，不能延期")
+                if row.merged_into:
+                    raise ExtendRefused(f"工单 {ticket_id} 已并入工单 {row.merged_into}，随主单办理，请为主单延期")
+                due = self._limits.due(self._to_ticket(row, history=False)) if self._limits.due is not None else None
+                if due is None:
+                    raise ExtendRefused(f"工单 {ticket_id} 没有办理时限，无需延期")
+                if until <= due:
+                    raise ExtendRefused(f"新的办理时限须晚于现在的办理时限（{said_due(due)}）")
+                if until <= now or until > now + EXTEND_AHEAD:
+                    raise ExtendRefused("新的办理时限须在今后一年之内")
+                note = EXTENDED_NOTE.format(until=said_due(until), reason=cleaned)
+                row.extended_until, row.updated_at = until, now
+                row.history.append(StatusHistoryRow(status=row.status, note=note, at=now, kind="extend"))
+                for follower in await self._followers(session, row):  # their citizens wait on it too
+                    follower.history.append(StatusHistoryRow(status=follower.status, note=note, at=now, kind="extend"))
+                    follower.updated_at = now
                 await session.flush()
                 return self._to_ticket(row)
 

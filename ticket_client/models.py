@@ -106,6 +106,9 @@ class TicketRow(Base):
     # 响应 (签收, migration 0012): when a department first took it on, and whether past its limit
     responded_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     responded_late: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    # 延期 (migration 0013): the 办理时限 the centre granted in place of the one counted from filing;
+    # 超期 and 即将超期 read it (few tickets have one: indexed)
+    extended_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True, index=True)
     rating_comment: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)  # 工单查询 by period
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

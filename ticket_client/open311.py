@@ -47,6 +47,7 @@ from ticket_client.base import (
     CorrectionCount,
     CorrectionRefused,
     DepartmentTally,
+    ExtendRefused,
     Hotspot,
     MergeRefused,
     NotesManagedByPlatform,
@@ -656,6 +657,13 @@ class Open311Client:
         link = await self.mirror.link(ticket_id)  # TicketNotFound first
         where = f"（平台编号 {link.request_id}）" if link.request_id else ""
         raise WithdrawRefused(f"撤单由工单平台管理，请在平台上办理{where}")
+
+    async def extend(self, ticket_id: str, until: datetime, reason: str) -> Ticket:
+        """Refused: the platform keeps the 办理时限 of its requests (GeoReport v2 has no field for
+        one), so a 延期 is granted there."""
+        link = await self.mirror.link(ticket_id)  # TicketNotFound first
+        where = f"（平台编号 {link.request_id}）" if link.request_id else ""
+        raise ExtendRefused(f"延期由工单平台管理，请在平台上办理{where}")
 
     async def abandon(self, idempotency_key: str) -> str | None:
         """The mirror forgets a ticket the platform never got (nor possibly got: a POST whose

@@ -320,6 +320,7 @@ def ticket_view(t: Ticket, settings: Settings | None = None, now: datetime | Non
         # 签收: when a department took it on, whether late; 超时未签收: not yet, past its time to
         "responded_at": t.responded_at.timestamp() if t.responded_at else None, "responded_late": t.responded_late,
         "unanswered": settings is not None and deadlines.unanswered(t, settings, now),
+        "extended_until": t.extended_until.timestamp() if t.extended_until else None,  # 延期: the 办理时限 granted
     }
 
 

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 COLUMNS = ("工单编号", "平台编号", "受理时间", "渠道", "标题", "分类", "诉求类型", "紧急", "地点",
-           "承办部门", "状态", "签收时间", "办理时限", "超期", "即将超期", "办结时间", "超期办结", "催办次数", "评价", "并入工单",
+           "承办部门", "状态", "签收时间", "办理时限", "延期", "超期", "即将超期", "办结时间", "超期办结", "催办次数", "评价", "并入工单",
            "疑似重复", "解决情况")
 LIMIT = 1_000_000  # rows of one export: Excel opens at most 1,048,576
 PAGE = 500  # tickets read from the ledger at a time
@@ -75,7 +75,7 @@ def row(t: Ticket, settings: Settings, names: dict[str, str], now: datetime, rep
         t.ticket_id, t.platform_request_id or "", beijing(t.created_at), names.get(t.channel, t.channel),
         t.title, "/".join(t.category), t.request_type, "是" if t.urgent else "", t.location.text,
         "、".join(t.departments), STATUS_LABELS.get("withdrawn" if t.withdrawn_at else t.status, t.status),
-        beijing(t.responded_at) if t.responded_at else "", beijing(due) if due else "",
+        beijing(t.responded_at) if t.responded_at else "", beijing(due) if due else "", "是" if t.extended_until else "",
         "是" if deadlines.overdue(t, due, now) else "", "是" if deadlines.due_soon(t, due, now, settings) else "",
         beijing(t.done_at) if t.done_at else "", "是" if t.done_late else "",
         len(t.urges) or "", t.rating or "", t.merged_into or "", repeats or "",

@@ -1006,6 +1006,53 @@ async def test_an_operator_withdraws_a_ticket_at_the_citizens_request(
     assert (report[0]["撤单"], report[0]["办结率"]) == ("1", "0.0%")
 
 
+async def test_a_supervisor_extends_a_late_tickets_time_limit(
+    app: Any, settings: Settings, console_login: Any
+) -> None:
+    """延期: a supervisor grants a ticket past its 办理时限 a later one, which 超期, the lookup, the
+    detail and the export read from then on; audited with the reason masked; operators may not
+    (403), a day not later than the limit is 409, no reason 400."""
+    import csv
+    import io
+    from datetime import timedelta
+
+    from config.workdays import BEIJING
+    from ticket_client import LocalLedger, TicketDraft
+
+    async with LocalLedger(settings.effective_database_url, clock=lambda: datetime.now(UTC) - timedelta(days=45)) as old:
+        late = (await old.file(TicketDraft(channel="web", conversation_key="web:late", description="小区门口路灯坏了",
+                                           departments=["城管局"]), "late")).ticket_id
+    boss = await console_login("boss", "supervisor")
+    assert (await boss.get("/stats")).json()["overdue"] == 1
+    until = (datetime.now(BEIJING) + timedelta(days=20)).date()
+    li = await console_login("li")
+    body = {"until": until.isoformat(), "reason": "需协调多个部门，市民电话13812345678已告知"}
+    assert (await li.post(f"/tickets/{late}/extend", json=body)).status_code == 403
+    assert (await boss.post(f"/tickets/{late}/extend", json=body | {"reason": " "})).status_code == 400
+    past = await boss.post(f"/tickets/{late}/extend", json=body | {"until": "2026-01-05"})
+    assert past.status_code == 409 and past.json()["detail"].startswith("不能延期：新的办理时限须晚于现在的办理时限")
+
+    r = await boss.post(f"/tickets/{late}/extend", json=body)
+    assert r.status_code == 200, r.text
+    granted = datetime.fromtimestamp(r.json()["due_at"], BEIJING)
+    assert (granted.date(), granted.strftime("%H:%M")) == (until + timedelta(days=1), "00:00")  # 24:00 of that day
+    assert r.json()["extended_until"] == r.json()["due_at"] and not r.json()["overdue"]
+    assert r.json()["history"][-1]["kind"] == "extend"
+    assert r.json()["history"][-1]["note"].startswith(f"办理时限延长至{until.year}年{until.month}月{until.day}日（需协调")
+    assert (await boss.get("/stats")).json()["overdue"] == 0
+    assert (await boss.get("/tickets?overdue=true")).json()["tickets"] == []
+    app.state.console.clock = lambda: granted - timedelta(hours=12)  # within a day of it
+    assert [t["ticket_id"] for t in (await boss.get("/tickets?due_soon=true")).json()["tickets"]] == [late]
+    app.state.console.clock = lambda: granted + timedelta(hours=1)  # past it: 超期 again
+    assert (await boss.get("/stats")).json()["overdue"] == 1
+    [unit] = (await boss.get("/departments?days=90")).json()["departments"]
+    assert unit["overdue"] == 1
+    exported = list(csv.DictReader(io.StringIO((await boss.get("/tickets.csv")).text.lstrip("\ufeff"))))
+    assert [(row["延期"], row["超期"]) for row in exported] == [("是", "是")]
+    [entry] = [e for e in (await boss.get("/audit?limit=20")).json()["entries"] if e["action"] == "ticket.extend"]
+    assert entry["detail"]["until"] == until.isoformat() and "13812345678" not in str(entry)
+
+
 async def test_supervisors_are_told_of_a_year_ahead_without_its_holidays(app: Any, console_login: Any) -> None:
     """The 班长视图's notice: the years within two months whose 放假安排 the calendar lacks (their
     办理时限 count weekends only); none with calendar-day limits."""

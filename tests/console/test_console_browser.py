@@ -644,6 +644,7 @@ def test_operator_withdraws_a_ticket_the_citizen_no_longer_needs(
         _login(page, base, OPERATOR)
         page.keyboard.press("Alt+S")
         _look_up(page, ticket_id[-6:], ticket_id)
+        expect(page.locator("#ld-actions .extend-row")).to_have_count(0)  # 延期 is a supervisor's
         row = page.locator("#ld-actions .withdraw-row")
         row.locator("button", has_text="撤单").click()
         expect(page.locator("#toast")).to_have_text("请填写撤单原因")
@@ -670,6 +671,51 @@ def test_operator_withdraws_a_ticket_the_citizen_no_longer_needs(
         expect(page.locator("#lq-results tr")).to_have_count(1)
         expect(page.locator("#lq-results tr").first).to_have_attribute("data-ticket-id", ticket_id)
         assert errors == []
+    finally:
+        context.close()
+
+
+def test_a_supervisor_extends_a_late_tickets_time_limit(live_gateway: str, settings: Settings, browser: Any) -> None:
+    """延期: from the 超期 card to the ticket, a day and a reason from the offered wordings; the
+    ticket is no longer 超期, its 办理时限 says 已延期 and its 办理记录 the 延期 the citizen hears."""
+    from datetime import datetime, timedelta
+
+    from playwright.sync_api import expect
+
+    from config.workdays import BEIJING
+
+    base = live_gateway.rstrip("/")
+    _create_operator(settings, "banzhang", "supervisor", "李班长")
+    late = _filed_long_ago(settings, days=25)
+    until = (datetime.now(BEIJING) + timedelta(days=30)).date()
+    errors: list[str] = []
+    dialogs: list[str] = []
+    context, page = _page(browser, errors, dialogs, viewport={"width": 1366, "height": 900})
+    try:
+        _login(page, base, "banzhang")
+        page.locator("#tab-super").click()
+        expect(page.locator("#s-overdue")).to_have_text("1")
+        page.locator("#card-overdue").click()
+        expect(page.locator("#ld")).to_have_attribute("data-ticket-id", late)
+        expect(page.locator("#ld-fields")).to_contain_text("（已超期）")
+        row = page.locator("#ld-actions .extend-row")
+        row.locator("button", has_text="延期").click()
+        expect(page.locator("#toast")).to_have_text("请选择延期后的办理时限")
+        row.locator("input[type=date]").fill(until.isoformat())
+        row.locator("button", has_text="延期").click()
+        expect(page.locator("#toast")).to_have_text("请填写延期原因")
+        expect(row.locator("input[list]")).to_have_attribute("list", "extend-reasons")
+        row.locator("input[list]").fill("需协调多个部门联合处置")
+        row.locator("button", has_text="延期").click()
+        expect(page.locator("#toast")).to_have_text("已延期，市民将收到办理时限延长的通知")
+        expect(page.locator("#ld-fields")).to_contain_text("（已延期）")
+        expect(page.locator("#ld-fields")).not_to_contain_text("（已超期）")
+        last = page.locator("#ld-history li").last
+        expect(last).to_have_attribute("data-kind", "extend")
+        expect(last).to_contain_text(f"办理时限延长至{until.year}年{until.month}月{until.day}日（需协调多个部门联合处置）")
+        page.locator("#tab-super").click()
+        expect(page.locator("#s-overdue")).to_have_text("0")
+        assert errors == [] and dialogs == []
     finally:
         context.close()
 

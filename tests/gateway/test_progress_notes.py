@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
 from config.settings import Settings
+from config.workdays import BEIJING
 from gateway import keys
 from tests.conftest import ADMIN_TOKEN, wait_for_events
-from tests.gateway.test_web_e2e import new_session
-from ticket_client import MAX_NOTE, LocalLedger, TicketDraft, migrate
+from tests.gateway.test_web_e2e import new_session, say
+from ticket_client import MAX_NOTE, LocalLedger, TicketDraft, deadlines, migrate
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
@@ -109,6 +111,38 @@ async def test_a_note_on_a_resolved_ticket_is_heard_as_progress_and_asks_no_seco
     assert conversation.get("pending_rating") == ref.ticket_id  # still the one survey's
 
 
+async def test_an_extension_is_heard_with_its_reason_and_told_when_asked(client: httpx.AsyncClient, app: Any) -> None:
+    """延期 from the centre's system: the citizen hears the new 办理时限 and why, as progress (no
+    survey, the status stays); asked, the bot gives the new limit. 409 for a day not later, 400
+    without a reason, 422 for a date that is none."""
+    session = await new_session(client)
+    ref = await app.state.runtime.tickets.file(draft(f"web:{session['session_id']}"), "k")
+    until = (datetime.now(BEIJING) + timedelta(days=40)).date()
+    url = f"/api/admin/tickets/{ref.ticket_id}/extend"
+    body = {"until": until.isoformat(), "reason": "需协调多个部门联合处置", "by": "12345-dispatch"}
+    r = await client.post(url, json=body, headers=ADMIN)
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "received" and r.json()["history"][-1]["kind"] == "extend"
+    day = f"{until.year}年{until.month}月{until.day}日"
+    events, cursor = await wait_for_events(client, session, lambda e: e["type"] == "status_update" and "延长" in e["text"])
+    told = next(e for e in events if e["type"] == "status_update" and "延长" in e["text"])
+    assert told["text"] == (f"您的工单 {ref.ticket_id} 经审核，办理时限延长至{day}（需协调多个部门联合处置）。"
+                            "我们将督促承办单位抓紧办理，结果会及时告知您。")
+    assert (told["fields"]["progress"], told["fields"]["extended"], told["fields"]["status_label"]) == (
+        "1", "1", "办理时限延长")
+    await say(client, session, f"查询 {ref.ticket_id}")
+    events, _ = await wait_for_events(client, session, lambda e: e["type"] == "reply" and "更新于" in e["text"], after=cursor)
+    assert f"办理时限 {day}前" in next(e["text"] for e in events if "更新于" in e["text"])
+    assert not [e for e in await heard(client, session, ref.ticket_id) if e["type"] == "survey"]
+
+    again = await client.post(url, json=body, headers=ADMIN)
+    assert again.status_code == 409 and again.json()["detail"].startswith("不能延期：新的办理时限须晚于")
+    blank = await client.post(url, json=body | {"reason": " "}, headers=ADMIN)
+    assert (blank.status_code, blank.json()["detail"]) == (400, "延期原因不能为空")
+    assert (await client.post(url, json=body | {"until": "2027-02-30"}, headers=ADMIN)).status_code == 422
+    assert (await client.post(url, json=body)).status_code == 401
+
+
 def test_the_add_note_and_set_status_commands(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 
@@ -166,5 +200,14 @@ def test_the_add_note_and_set_status_commands(settings: Settings, monkeypatch: p
         assert (json.loads(gone.stdout)["status"], json.loads(gone.stdout)["history"][-1]["kind"]) == ("closed", "withdraw")
         refused = runner.invoke(cli, ["admin", "withdraw", closed_id, "不需要了"])
         assert refused.exit_code == 1 and "WithdrawRefused" in refused.output, refused.output
+        # 延期: a later 办理时限 for the open one; none for a closed one
+        later = (datetime.now(BEIJING) + timedelta(days=40)).date()
+        extended = runner.invoke(cli, ["admin", "extend", open_id, later.isoformat(), "需协调多个部门"])
+        assert extended.exit_code == 0, extended.output
+        ticket = json.loads(extended.stdout)
+        assert datetime.fromisoformat(ticket["extended_until"]) == deadlines.end_of(later)
+        assert ticket["history"][-1]["kind"] == "extend"
+        refused = runner.invoke(cli, ["admin", "extend", closed_id, later.isoformat(), "需协调多个部门"])
+        assert refused.exit_code == 1 and "ExtendRefused" in refused.output, refused.output
     finally:
         get_settings.cache_clear()

@@ -23,6 +23,7 @@ from ticket_client import (
     MAX_NOTE,
     Correction,
     CorrectionRefused,
+    ExtendRefused,
     InvalidNote,
     InvalidRating,
     InvalidTransition,
@@ -112,7 +113,7 @@ async def test_migrate_from_empty_to_head_matches_models(database_url: str) -> N
                 "platform_state",
                 "ticket_followups",
             } <= tables
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0012"
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0013"
             diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
             assert diff == [], f"models and migrations disagree: {diff}"
     finally:
@@ -669,6 +670,67 @@ async def test_due_soon_tickets_are_the_open_ones_not_late_yet_but_soon(ledger: 
     assert await ledger.count(query.model_copy(update={"time_limits": [ordinary]})) == 1  # no limit: never late
     no_soon = [x.model_copy(update={"soon_before": None}) for x in (ordinary, pressing)]
     assert await ledger.count(query.model_copy(update={"time_limits": no_soon})) == 0
+
+
+async def test_an_extended_ticket_is_held_to_the_time_limit_granted(database_url: str, clock: FakeClock) -> None:
+    """延期: an open ticket gets a later 办理时限 with a reason its citizen hears (and those of the
+    tickets merged into it); 超期, 即将超期, 承办单位考核's 超期 and 按期办结 read it instead of the
+    filing's. Refused when it would not be an extension, or the ticket is done, merged or has none."""
+    await migrate(database_url)
+    start = clock.now
+    # as deadlines.due_at: the 办理时限 granted, or two days from filing
+    limits = Limits(due=lambda t: t.extended_until or t.created_at + timedelta(days=2))
+    async with LocalLedger(database_url, clock=clock, limits=limits) as ledger:
+        hard = (await ledger.file(draft("web:a", departments=["城管局"]), "a")).ticket_id
+        repeat = (await ledger.file(draft("web:b", departments=["城管局"]), "b")).ticket_id
+        plain = (await ledger.file(draft("web:c", departments=["城管局"]), "c")).ticket_id
+        await ledger.merge(repeat, hard)
+        clock.advance(days=1)
+        until = start + timedelta(days=7)
+        with pytest.raises(InvalidNote, match="延期原因不能为空"):
+            await ledger.extend(hard, until, "  ")
+        with pytest.raises(ExtendRefused, match="须晚于现在的办理时限"):
+            await ledger.extend(hard, start + timedelta(days=2), "需协调多个部门")
+        with pytest.raises(ExtendRefused, match="今后一年之内"):
+            await ledger.extend(hard, start + timedelta(days=400), "需协调多个部门")
+        with pytest.raises(ExtendRefused, match="随主单办理"):
+            await ledger.extend(repeat, until, "需协调多个部门")
+        with pytest.raises(TicketNotFound):
+            await ledger.extend("12345-20990101-000001", until, "需协调多个部门")
+        seq = (await ledger.changes_since(0))[-1].seq
+
+        extended = await ledger.extend(hard, until, " 需协调 多个部门联合处置 ")
+        assert extended.extended_until == until
+        note = "办理时限延长至2026年12月4日 10:00（需协调 多个部门联合处置）"  # 10:00 Beijing: a limit in clock time
+        assert [(c.ticket_id, c.kind, c.note) for c in await ledger.changes_since(seq)] == [
+            (hard, "extend", note), (repeat, "extend", note)]  # its citizen, and the repeat's
+        assert (extended.history[-1].kind, extended.status) == ("extend", "received")  # the status stays
+        with pytest.raises(ExtendRefused, match="须晚于现在的办理时限（2026年12月4日 10:00）"):
+            await ledger.extend(hard, until, "再次延期")
+
+        clock.advance(days=3)  # filed 4 days ago: plain is late, hard within the time granted
+
+        def at(now: datetime, **asked: bool) -> TicketQuery:
+            return TicketQuery(**asked, time_limits=[TimeLimit(due_before=now - timedelta(days=2),
+                                                               soon_before=now - timedelta(days=1))],
+                               extended_due_before=now, extended_soon_before=now + timedelta(days=1))
+
+        assert [t.ticket_id for t in await ledger.search(at(clock.now, overdue=True))] == [plain]
+        assert await ledger.count(at(clock.now, due_soon=True)) == 0
+        assert await ledger.count(at(clock.now + timedelta(days=2.5), due_soon=True)) == 1  # hard, due within a day
+        assert {t.ticket_id for t in await ledger.search(at(clock.now + timedelta(days=3.5), overdue=True))} == {hard, plain}
+        assert await ledger.count(at(clock.now, overdue=True).model_copy(update={"extended_due_before": None})) == 1
+        [unit] = await ledger.department_tallies(at(clock.now).model_copy(update={"since": start}))
+        assert unit.overdue == 1  # plain only; the repeat is its main's
+
+        await ledger.set_status(hard, "accepted")
+        done = await ledger.set_status(hard, "resolved")  # day 4 of 7 granted: 按期办结
+        assert (done.done_late, (await ledger.get(repeat)).status) == (False, "resolved")
+        with pytest.raises(ExtendRefused, match="已办结或已归档"):
+            await ledger.extend(hard, start + timedelta(days=9), "需协调多个部门")
+    async with LocalLedger(database_url, clock=clock) as bare:  # a ledger given no 办理时限
+        with pytest.raises(ExtendRefused, match="没有办理时限"):
+            await bare.extend(plain, start + timedelta(days=9), "需协调多个部门")
 
 
 async def test_each_request_type_is_held_to_its_own_time_limit(ledger: LocalLedger, clock: FakeClock) -> None:

@@ -27,7 +27,7 @@
     handback: "交还机器人", close: "结束会话", transfer: "转交", reply: "回复市民", "reply.refused": "回复被拒绝",
     note: "内部备注", "form.save": "保存工单信息", "ticket.file": "登记工单", "ticket.status": "工单状态变更",
     "canned.update": "修改常用语", "user.create": "创建账号", "user.disable": "停用账号",
-    "dead.retry": "重试异常记录", "dead.discard": "丢弃异常记录", "ticket.search": "工单查询", "ticket.note": "办理进展", "ticket.urge": "登记催办", "ticket.correct": "更正/改派", "ticket.merge": "并单", "ticket.unmerge": "取消并单", "ticket.withdraw": "撤单", "ticket.export": "导出工单", "departments.export": "导出承办单位考核", "report.view": "查看周报/月报",
+    "dead.retry": "重试异常记录", "dead.discard": "丢弃异常记录", "ticket.search": "工单查询", "ticket.note": "办理进展", "ticket.urge": "登记催办", "ticket.correct": "更正/改派", "ticket.merge": "并单", "ticket.unmerge": "取消并单", "ticket.withdraw": "撤单", "ticket.extend": "延期", "ticket.export": "导出工单", "departments.export": "导出承办单位考核", "report.view": "查看周报/月报",
     "knowledge.create": "新增知识库条目", "knowledge.update": "修改知识库", "knowledge.disable": "停用知识库条目",
     "knowledge.delete": "删除知识库条目", "knowledge.restore": "知识库条目恢复为文件版本", "knowledge.export": "导出知识库",
     "knowledge.clear_folded": "清除已并入文件的修改"
@@ -524,7 +524,35 @@
     box.appendChild(statusControls(t, done));
     if (t.status !== "closed") box.appendChild(progressControls(t, done));
     if (t.status !== "closed" && t.status !== "resolved") box.appendChild(withdrawControls(t, done));
+    if (t.status !== "closed" && t.status !== "resolved" && t.due_at && state.me.role === "supervisor") {
+      box.appendChild(extendControls(t, done));
+    }
     return box;
+  }
+  // 延期 (supervisors): the department asked for more time and the centre granted it; the citizen
+  // hears the new 办理时限 and the reason, and 超期 counts from it
+  function extendControls(t, done) {
+    var row = el("div", "status-row extend-row");
+    var day = el("input");
+    day.type = "date";
+    day.setAttribute("aria-label", "延期至");
+    day.title = "新的办理时限（该日24时前）";
+    var tomorrow = new Date(Math.max(Date.now(), t.due_at * 1000) + 86400000);
+    day.min = tomorrow.getFullYear() + "-" + pad2(tomorrow.getMonth() + 1) + "-" + pad2(tomorrow.getDate());
+    var reason = el("input");
+    reason.placeholder = "延期原因（市民可见）";
+    reason.maxLength = 200;
+    reason.setAttribute("list", "extend-reasons");
+    var btn = el("button", "", "延期");
+    btn.type = "button";
+    btn.addEventListener("click", function () {
+      if (!day.value) { toast("请选择延期后的办理时限", true); return; }
+      if (!reason.value.trim()) { toast("请填写延期原因", true); return; }
+      act(api("POST", "/tickets/" + encodeURIComponent(t.ticket_id) + "/extend", { until: day.value, reason: reason.value }),
+        "已延期，市民将收到办理时限延长的通知").then(done);
+    });
+    row.appendChild(day); row.appendChild(reason); row.appendChild(btn);
+    return row;
   }
   // 撤单: the citizen asked for it (问题已自行解决, 重复提交) and the operator checked it with them;
   // the ticket closes without a 回访 and the citizen hears the reason
@@ -1242,7 +1270,8 @@
       ["状态", statusOf(t)],
       ["平台编号", t.platform_request_id || ""],
       ["受理时间", dateTime(t.created_at)],
-      ["办理时限", t.due_at ? dateTime(t.due_at) + (t.overdue ? "（已超期）" : t.due_soon ? "（即将超期）" : "") : ""],
+      ["办理时限", t.due_at ? dateTime(t.due_at) + (t.extended_until ? "（已延期）" : "") +
+        (t.overdue ? "（已超期）" : t.due_soon ? "（即将超期）" : "") : ""],
       ["签收时间", t.responded_at ? dateTime(t.responded_at) + (t.responded_late ? "（超时签收）" : "")
         : t.unanswered ? "超过响应时限尚未签收" : ""],
       ["办结时间", t.done_at ? dateTime(t.done_at) + (t.done_late ? "（超期办结）" : "（按期办结）") : ""],
@@ -1282,7 +1311,7 @@
       li.setAttribute("data-kind", h.kind || "status");
       var whose = h.ticket_id && h.ticket_id !== t.ticket_id ? "（并入工单 " + h.ticket_id + "）" : "";
       if (whose) li.classList.add("merged-followup");
-      li.appendChild(el("b", "", (h.label || (h.kind === "note" ? "办理进展" : h.kind === "urge" ? "市民催办" : h.kind === "info" ? "市民补充" : h.kind === "withdraw" ? "市民撤单" : STATUS[h.status] || h.status)) + whose));
+      li.appendChild(el("b", "", (h.label || (h.kind === "note" ? "办理进展" : h.kind === "urge" ? "市民催办" : h.kind === "info" ? "市民补充" : h.kind === "withdraw" ? "市民撤单" : h.kind === "extend" ? "延期" : STATUS[h.status] || h.status)) + whose));
       if (h.note) li.appendChild(el("span", "", h.note));
       ol.appendChild(li);
     });

@@ -1,0 +1,31 @@
+"""延期: the 办理时限 the centre granted a ticket (``tickets.extended_until``), in place of the one
+counted from its filing: 超期, 即将超期 and 按期办结 are judged against it. Indexed: the 超期 card
+finds the extended tickets past it by it (few tickets are extended).
+
+Revision ID: 0013
+Revises: 0012
+Create Date: 2026-11-29
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0013"
+down_revision: str | None = "0012"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.add_column("tickets", sa.Column("extended_until", sa.DateTime(timezone=True), nullable=True))
+    op.create_index("ix_tickets_extended_until", "tickets", ["extended_until"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_tickets_extended_until", table_name="tickets")
+    with op.batch_alter_table("tickets") as batch:
+        batch.drop_column("extended_until")
