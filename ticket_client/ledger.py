@@ -1450,18 +1450,17 @@ class LocalLedger:
                 )
                 .scalar_subquery()
             )
-            rated = await session.execute(
-                select(TicketRow.rating, func.count())
+            # their 回访, both answers in one pass over them (0.2 s a month at a city's volume)
+            counts: Counter[str | None] = Counter()
+            solved: Counter[bool] = Counter()
+            for rating, answer, n in await session.execute(
+                select(TicketRow.rating, TicketRow.solved, func.count())
                 .where(TicketRow.id.in_(resolved_ids))
-                .group_by(TicketRow.rating)
-            )
-            counts = {rating: int(n) for rating, n in rated.all()}
-            said = await session.execute(
-                select(TicketRow.solved, func.count())
-                .where(TicketRow.id.in_(resolved_ids), TicketRow.solved.is_not(None))
-                .group_by(TicketRow.solved)
-            )
-            solved = {bool(answer): int(n) for answer, n in said.all()}
+                .group_by(TicketRow.rating, TicketRow.solved)
+            ):
+                counts[rating] += int(n)
+                if answer is not None:
+                    solved[bool(answer)] += int(n)
             urged = await session.scalar(
                 select(func.count(func.distinct(FollowUpRow.ticket_pk)))
                 .where(FollowUpRow.kind == "urge", *within(FollowUpRow.at))
