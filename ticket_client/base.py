@@ -435,6 +435,7 @@ class DepartmentTally(Verdicts):
     responded: int = 0  # 已签收: taken on by a department (accepted, or further)
     responded_late: int = 0  # 超时签收: of them, taken on after the limit
     unanswered: int = 0  # 超时未签收: not yet taken on, past the limit (not withdrawn, not done)
+    extended: int = 0  # 延期: given a later 办理时限 by the centre
 
     @property
     def on_time_rate(self) -> float | None:
@@ -509,6 +510,7 @@ class Summary(Verdicts):
     redispatched: int = 0  # tickets sent out again (改派) in the period after their department returned them
     withdrawn: int = 0  # 撤单: tickets their citizen withdrew in the period (and not reopened since)
     merged: int = 0  # 并单: repeats merged into another ticket in the period (and still merged)
+    extended: int = 0  # 延期: tickets given a later 办理时限 in the period (counted by their last 延期)
     # 办结 in the period (the last time, each matter once: a repeat merged into another is its main's),
     # and of them 超期办结, finished after their 办理时限
     done: int = 0

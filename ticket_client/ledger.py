@@ -849,6 +849,7 @@ class LocalLedger:
                    tally(TicketRow.done_late.is_(True)), tally(TicketRow.responded_at.is_not(None)),
                    tally(TicketRow.responded_late.is_(True)), tally(_unanswered(query)),
                    tally(TicketRow.solved.is_(True)), tally(TicketRow.solved.is_(False)),
+                   tally(TicketRow.extended_until.is_not(None)),
                    *(tally(TicketRow.rating == r) for r in RATINGS)]
         async with self._edge("counting tickets by department"), self._read_sessions() as session:
             rows = await session.execute(
@@ -859,10 +860,10 @@ class LocalLedger:
             tallies = [DepartmentTally(department=name, filed=filed, primary=primary, done=done, overdue=overdue,
                                        returned=returned, urged=pressed, withdrawn=gone, done_late=slow,
                                        responded=took, responded_late=took_late, unanswered=waiting,
-                                       solved=yes, unsolved=no,
+                                       solved=yes, unsolved=no, extended=longer,
                                        ratings={r: int(n) for r, n in zip(RATINGS, rated, strict=True) if n})
                        for name, filed, primary, done, overdue, returned, pressed, gone, slow, took, took_late, waiting,
-                       yes, no, *rated in rows]
+                       yes, no, longer, *rated in rows]
             returns = await _returns_by_unit(session, where, query.since)
         by_unit = {t.department: t for t in tallies}
         for name, n in returns.items():
@@ -1002,7 +1003,7 @@ class LocalLedger:
                 if until <= now or until > now + EXTEND_AHEAD:
                     raise ExtendRefused("新的办理时限须在今后一年之内")
                 note = EXTENDED_NOTE.format(until=said_due(until), reason=cleaned)
-                row.extended_until, row.updated_at = until, now
+                row.extended_until, row.extended_at, row.updated_at = until, now, now
                 row.history.append(StatusHistoryRow(status=row.status, note=note, at=now, kind="extend"))
                 for follower in await self._followers(session, row):  # their citizens wait on it too
                     follower.history.append(StatusHistoryRow(status=follower.status, note=note, at=now, kind="extend"))
@@ -1471,6 +1472,7 @@ class LocalLedger:
             )
             merged = await session.scalar(select(func.count(TicketRow.id)).where(*within(TicketRow.merged_at)))
             withdrawn = await session.scalar(select(func.count(TicketRow.id)).where(*within(TicketRow.withdrawn_at)))
+            extended = await session.scalar(select(func.count(TicketRow.id)).where(*within(TicketRow.extended_at)))
             done, late = (await session.execute(  # 按期办结率: through the moment's index
                 select(func.count(TicketRow.id), func.sum(case((TicketRow.done_late.is_(True), 1), else_=0)))
                 .where(*within(TicketRow.done_at), _main(TicketRow)))).one()
@@ -1484,6 +1486,7 @@ class LocalLedger:
                 redispatched=int(redispatched or 0),
                 merged=int(merged or 0),
                 withdrawn=int(withdrawn or 0),
+                extended=int(extended or 0),
                 done=int(done or 0),
                 done_late=int(late or 0),
                 solved=solved.get(True, 0),

@@ -109,6 +109,7 @@ class TicketRow(Base):
     # 延期 (migration 0013): the 办理时限 the centre granted in place of the one counted from filing;
     # 超期 and 即将超期 read it (few tickets have one: indexed)
     extended_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True, index=True)
+    extended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True, index=True)  # 延期工单 of a period
     rating_comment: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)  # 工单查询 by period
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -93,7 +93,7 @@ Repeats = Callable[[list[Ticket]], Awaitable[dict[str, int]]]  # a page's 疑似
 
 
 DEPARTMENT_COLUMNS = ("承办单位", "受理", "主办", "办结", "办结率", "超期办结", "按期办结率", "超期未办结", "退回次数",
-                      "退回待改派", "催办未办结", "撤单", "已签收", "超时签收", "超时未签收", "响应率",
+                      "退回待改派", "催办未办结", "撤单", "延期", "已签收", "超时签收", "超时未签收", "响应率",
                       "回访参评", "满意", "基本满意", "不满意", "满意率", "已解决", "未解决", "解决率", "综合得分")
 
 
@@ -112,7 +112,7 @@ def department_file(tallies: Sequence[DepartmentTally], days: int, now: datetime
     the units given ``least`` tickets or more (HOTLINE_SCORE_MIN_TICKETS)."""
     rows: list[Sequence[object]] = [DEPARTMENT_COLUMNS]
     rows += [[t.department, t.filed, t.primary, t.done, _rate(t.done_rate), t.done_late, _rate(t.on_time_rate),
-              t.overdue, t.returns, t.returned, t.urged, t.withdrawn,
+              t.overdue, t.returns, t.returned, t.urged, t.withdrawn, t.extended,
               t.responded, t.responded_late, t.unanswered, _rate(t.respond_rate),
               t.rated, *(t.ratings.get(r, 0) for r in RATINGS), _rate(t.satisfaction),
               t.solved, t.unsolved, _rate(t.solved_rate), _score(t.score(weights, least))] for t in tallies]

@@ -925,6 +925,7 @@ async def stats(user: SupervisorDep, request: Request, now_at: NowDep) -> dict[s
                 "satisfaction": found.satisfaction, "response_rate": found.response_rate,
                 "urged": found.urged, "redispatched": found.redispatched, "merged": found.merged,
                 "withdrawn": found.withdrawn,  # 撤单: withdrawn at their citizen's request in the period
+                "extended": found.extended,  # 延期: given a later 办理时限 in the period
                 # 按期办结率: of the matters 办结 in the period, those finished within their 办理时限
                 "done": found.done, "done_late": found.done_late, "on_time_rate": found.on_time_rate,
                 # 解决率: of the citizens who said whether the work resolved in the period solved it

@@ -1046,7 +1046,11 @@ async def test_a_supervisor_extends_a_late_tickets_time_limit(
     app.state.console.clock = lambda: granted + timedelta(hours=1)  # past it: 超期 again
     assert (await boss.get("/stats")).json()["overdue"] == 1
     [unit] = (await boss.get("/departments?days=90")).json()["departments"]
-    assert unit["overdue"] == 1
+    assert (unit["overdue"], unit["extended"]) == (1, 1)
+    assert [row["extended"] for row in (await boss.get("/stats")).json()["service"]] == [1, 1, 1]  # 延期工单
+    assert "经审核延期 1 件" in (await boss.get("/report", params={"days": 30})).text
+    [row] = list(csv.DictReader(io.StringIO((await boss.get("/departments.csv?days=90")).text.lstrip("\ufeff"))))
+    assert row["延期"] == "1"
     exported = list(csv.DictReader(io.StringIO((await boss.get("/tickets.csv")).text.lstrip("\ufeff"))))
     assert [(row["延期"], row["超期"]) for row in exported] == [("是", "是")]
     [entry] = [e for e in (await boss.get("/audit?limit=20")).json()["entries"] if e["action"] == "ticket.extend"]

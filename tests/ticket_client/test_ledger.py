@@ -721,7 +721,9 @@ async def test_an_extended_ticket_is_held_to_the_time_limit_granted(database_url
         assert {t.ticket_id for t in await ledger.search(at(clock.now + timedelta(days=3.5), overdue=True))} == {hard, plain}
         assert await ledger.count(at(clock.now, overdue=True).model_copy(update={"extended_due_before": None})) == 1
         [unit] = await ledger.department_tallies(at(clock.now).model_copy(update={"since": start}))
-        assert unit.overdue == 1  # plain only; the repeat is its main's
+        assert (unit.overdue, unit.extended) == (1, 1)  # plain only; the repeat is its main's
+        assert (await ledger.summary(start)).extended == 1  # 延期工单 of the period
+        assert (await ledger.summary(start + timedelta(days=2))).extended == 0  # granted on day 1
 
         await ledger.set_status(hard, "accepted")
         done = await ledger.set_status(hard, "resolved")  # day 4 of 7 granted: 按期办结

@@ -992,7 +992,7 @@
       var tr = el("tr");
       [r.label, r.filed, r.resolved, onTime(r), r.rated, percent(r.response_rate), percent(r.satisfaction), percent(r.solved_rate),
         (r.ratings["满意"] || 0) + " / " + (r.ratings["基本满意"] || 0) + " / " + (r.ratings["不满意"] || 0),
-        r.urged || 0, r.redispatched || 0, r.merged || 0, r.withdrawn || 0
+        r.urged || 0, r.redispatched || 0, r.merged || 0, r.withdrawn || 0, r.extended || 0
       ].forEach(function (v) { tr.appendChild(el("td", "", v)); });
       tb.appendChild(tr);
     });
