@@ -210,6 +210,16 @@ async def measure(database_url: str, picked: list[tuple[str, str]], repeat: int)
             times.append((time.perf_counter() - began) * 1000)
         name = "回访未解决 card (count)"
         print(f"{name:34} {statistics.median(times):10.1f} {redo:6d}")
+        # 超期未办结 and 即将超期 (班长视图 cards, counted at each refresh, by the default limits)
+        for card, late in (("超期未办结", True), ("即将超期", False)):
+            times, n = [], 0
+            for _ in range(repeat):
+                began = time.perf_counter()
+                n = await ledger.count(TicketQuery(**deadlines.late_filter(settings, datetime.now(UTC), overdue=late,
+                                                                           due_soon=not late)))
+                times.append((time.perf_counter() - began) * 1000)
+            name = f"{card} card (count)"
+            print(f"{name:34} {statistics.median(times):10.1f} {n:6d}")
         # 服务质量 (the 班长视图 reads today's, 7 days' and 30 days' at each refresh; found: 超期办结)
         for days in (7, 30):
             times, late = [], 0

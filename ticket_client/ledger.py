@@ -279,6 +279,9 @@ def _primary_at(departments: list[str], redispatches: list[tuple[datetime, dict[
 
 DueFn = Callable[[Ticket], datetime | None]  # a moment a ticket is held to (None: it has none)
 RESPONDED = ("accepted", "processing", "resolved")  # a department has taken it on (签收)
+# the open statuses, named: "IN" reads them through the status index, where "NOT IN (resolved,
+# closed)" left SQLite to walk a year of tickets by filing time (the 超期 card: 2 s → 0.1 s at 1.33 million)
+OPEN = tuple(status for status in STATUSES if status not in DONE)
 
 
 @dataclass(frozen=True)
@@ -732,7 +735,7 @@ class LocalLedger:
             conditions.append(TicketRow.created_at < query.until)
         if query.urged:
             urged = select(FollowUpRow.id).where(FollowUpRow.ticket_pk == TicketRow.id, FollowUpRow.kind == "urge").exists()
-            conditions += [urged, TicketRow.status.not_in(("resolved", "closed"))]
+            conditions += [urged, TicketRow.status.in_(OPEN)]
         if query.reviewed:
             conditions.append(select(RevisionRow.id).where(RevisionRow.ticket_pk == TicketRow.id).exists())
         if query.merged_into:
@@ -783,7 +786,7 @@ class LocalLedger:
                 if query.due_soon and query.extended_soon_before is not None:
                     late.append(and_(extended >= query.extended_due_before, extended < query.extended_soon_before))
             # a ticket merged into another is late, or not, with its main: counted once, there
-            conditions += [TicketRow.status.not_in(DONE), _main(TicketRow),
+            conditions += [TicketRow.status.in_(OPEN), _main(TicketRow),
                            or_(*late) if late else false()]
         return conditions
 
