@@ -470,6 +470,9 @@ class Settings(BaseSettings):
     # a citizen still waiting for a person this long hears once that they are in the queue and may
     # go back to the bot (0: never)
     handoff_remind_after_s: float = Field(default=600, ge=0)
+    # 回访 reminder: a citizen who has neither answered the survey of a resolved ticket nor written
+    # since is asked once more this many hours after it (参评率); 0: never
+    survey_remind_hours: float = Field(default=24, ge=0, le=720)
 
     # Channels configured from the environment
     wechat: dict[str, WechatAccount] = Field(default_factory=dict)

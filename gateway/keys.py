@@ -7,6 +7,7 @@ DELAYED = "hl:delayed"  # zset: JSON {stream, fields} scored by due time
 DEAD_LETTERS = "hl:dead"  # list of JSON entries that kept failing
 GROUP = {INBOUND: "bot", OUTBOUND: "send", OUTBOX: "file"}
 CONVERSATIONS = "hl:convs"  # zset of conversation keys by last activity
+SURVEY_REMINDERS = "hl:survey:remind"  # zset: JSON {ticket, key, channel, seq, at} of a survey, scored by when to ask again
 STATUS_CURSOR = "hl:status:cursor"
 STATUS_LOCK = "hl:status:lock"
 KNOWLEDGE_EDITS = "hl:kb:edits"  # hash: entry id → JSON of the console's edit (an entry, or 停用)

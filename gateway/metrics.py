@@ -29,6 +29,10 @@ FOLLOWUPS = Counter(
     "The citizens' words on filed tickets the bot recorded: 催办 (urge) and 补充 (info)",
     ["kind"], registry=REGISTRY,
 )
+SURVEY_REMINDERS = Counter(
+    "hotline_survey_reminders_total", "回访 surveys asked again, or not (the citizen answered or wrote since)",
+    ["outcome"], registry=REGISTRY,
+)
 FILING_RETRIES = Counter("hotline_filing_retries_total", "Ticket filings postponed", registry=REGISTRY)
 DEAD_LETTERS = Counter("hotline_dead_letters_total", "Entries moved to dead letters", ["stream"], registry=REGISTRY)
 DEAD_WAITING = Gauge(

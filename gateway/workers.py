@@ -30,7 +30,13 @@ from gateway.console.conversations import QUEUE_LIMIT
 from gateway.runtime import Runtime
 from gateway.streams import ack, consume
 from ticket_client import deadlines
-from ticket_client.base import PlatformRejected, PlatformUnavailable, StatusChange, TicketDraft
+from ticket_client.base import (
+    PlatformRejected,
+    PlatformUnavailable,
+    StatusChange,
+    TicketDraft,
+    TicketNotFound,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -56,6 +62,8 @@ def worker_tasks(rt: Runtime, concurrency: int) -> list[asyncio.Task[Any]]:
     tasks.append(asyncio.create_task(StatusPoller(rt).run()))
     if rt.settings.handoff_remind_after_s > 0:
         tasks.append(asyncio.create_task(_wait_reminder_loop(rt)))
+    if rt.settings.survey_remind_hours > 0:
+        tasks.append(asyncio.create_task(_survey_reminder_loop(rt)))
     tasks.append(asyncio.create_task(_media_prune_loop(rt)))
     tasks.append(asyncio.create_task(_conversation_prune_loop(rt)))
     return tasks
@@ -362,6 +370,11 @@ class StatusPoller:
                 )
                 await rt.streams.publish(survey, pipe)
                 pipe.hset(keys.conversation(change.conversation_key), "pending_rating", change.ticket_id)
+                if hours := rt.settings.survey_remind_hours:  # asked once more if unanswered (参评率)
+                    now = time.time()
+                    asked = json.dumps({"ticket": change.ticket_id, "key": change.conversation_key,
+                                        "channel": change.channel, "seq": change.seq, "at": now})
+                    pipe.zadd(keys.SURVEY_REMINDERS, {asked: now + hours * 3600})
             pipe.set(keys.STATUS_CURSOR, change.seq)
             await pipe.execute()
 
@@ -430,6 +443,57 @@ async def _wait_reminder_loop(rt: Runtime) -> None:
             log.warning("wait_reminder_failed", error=str(exc))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(rt.stop_event.wait(), timeout=interval)
+
+
+async def _survey_reminder_loop(rt: Runtime) -> None:
+    """The 回访 reminders that are due, every minute (or sooner with a short setting)."""
+    interval = max(0.2, min(60.0, rt.settings.survey_remind_hours * 3600 / 4))
+    while not rt.stop_event.is_set():
+        try:
+            await remind_surveys(rt, time.time())
+        except (RedisError, OSError) as exc:
+            log.warning("survey_reminder_failed", error=str(exc))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(rt.stop_event.wait(), timeout=interval)
+
+
+async def remind_surveys(rt: Runtime, now: float) -> int:
+    """Ask once more each survey due for it whose citizen has not answered (the ticket unrated,
+    the survey still the one waiting) and has not written since (one who said 不评了 or moved on
+    saw it); not for a ticket reopened or withdrawn meanwhile. Each is taken off the set by the
+    worker that removes it, so it is asked at most once however many look; one whose ticket
+    cannot be read now is put back a minute later."""
+    assert rt.streams is not None and rt.tickets is not None
+    sent = 0
+    for asked in await rt.redis.zrangebyscore(keys.SURVEY_REMINDERS, "-inf", now, start=0, num=100):
+        if not await rt.redis.zrem(keys.SURVEY_REMINDERS, asked):
+            continue  # another worker has it
+        survey = json.loads(asked)
+        try:
+            ticket = await rt.tickets.get(survey["ticket"])
+        except PlatformUnavailable:
+            await rt.redis.zadd(keys.SURVEY_REMINDERS, {asked: now + 60})
+            continue
+        except TicketNotFound:
+            continue
+        waiting = await rt.redis.hget(keys.conversation(survey["key"]), "pending_rating")
+        wrote = await rt.redis.zscore(keys.CONVERSATIONS, survey["key"])
+        if (ticket.rating is not None or ticket.status not in deadlines.DONE or ticket.withdrawn_at is not None
+                or waiting != survey["ticket"] or (wrote is not None and wrote > survey["at"])):
+            metrics.SURVEY_REMINDERS.labels("skipped").inc()
+            continue
+        out = OutboundMessage(
+            id=f"survey-remind:{survey['seq']}",
+            conversation_key=survey["key"],
+            channel=survey["channel"],
+            kind="survey",
+            text=say("survey_remind", ticket_id=survey["ticket"]),
+            ticket_id=survey["ticket"],
+            buttons=["满意", "基本满意", "不满意"],
+        )
+        sent += await rt.streams.publish(out)
+        metrics.SURVEY_REMINDERS.labels("asked").inc()
+    return sent
 
 
 async def _media_prune_loop(rt: Runtime) -> None:

@@ -699,6 +699,8 @@ def test_a_supervisor_extends_a_late_tickets_time_limit(live_gateway: str, setti
         expect(page.locator("#ld")).to_have_attribute("data-ticket-id", late)
         expect(page.locator("#ld-fields")).to_contain_text("（已超期）")
         row = page.locator("#ld-actions .extend-row")
+        # past its limit: today is the first day to pick (the browser's clock and zone are this machine's)
+        expect(row.locator("input[type=date]")).to_have_attribute("min", datetime.now().astimezone().date().isoformat())
         row.locator("button", has_text="延期").click()
         expect(page.locator("#toast")).to_have_text("请选择延期后的办理时限")
         row.locator("input[type=date]").fill(until.isoformat())

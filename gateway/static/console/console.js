@@ -537,8 +537,10 @@
     day.type = "date";
     day.setAttribute("aria-label", "延期至");
     day.title = "新的办理时限（该日24时前）";
-    var tomorrow = new Date(Math.max(Date.now(), t.due_at * 1000) + 86400000);
-    day.min = tomorrow.getFullYear() + "-" + pad2(tomorrow.getMonth() + 1) + "-" + pad2(tomorrow.getDate());
+    // the first day whose end is later than both now and the limit it has (a limit in days ends at
+    // 24:00, the next day's 00:00: that day itself)
+    var first = new Date(Math.max(Date.now(), t.due_at * 1000));
+    day.min = first.getFullYear() + "-" + pad2(first.getMonth() + 1) + "-" + pad2(first.getDate());
     var reason = el("input");
     reason.placeholder = "延期原因（市民可见）";
     reason.maxLength = 200;
