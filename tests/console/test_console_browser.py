@@ -806,11 +806,11 @@ def test_a_supervisor_sees_what_was_finished_late(live_gateway: str, settings: S
         expect(city.locator("td").nth(5)).to_have_text("1")  # 超期办结
         expect(city.locator("td").nth(5)).to_have_class("alert")
         expect(city.locator("td").nth(6)).to_have_text("50%")  # 按期办结率
-        respond = city.locator("td").nth(12)  # 响应率: quick in time, late taken on late, one not yet
+        respond = city.locator("td").nth(13)  # 响应率: quick in time, late taken on late, one not yet
         expect(respond).to_have_text("33.3%")
         expect(respond).to_have_class("alert")
         expect(page.locator("#s-unanswered")).to_have_text("1")
-        expect(city.locator("td").nth(16)).to_have_text("—")  # 综合得分: no 回访 yet, no score
+        expect(city.locator("td").nth(17)).to_have_text("—")  # 综合得分: no 回访 yet, no score
         head = page.locator("#s-score-head")
         expect(head).to_have_attribute("title", re.compile("^响应率10%、解决率45%、满意率45%加权.*少于5件的单位不计分"))
         # a click on its heading ranks the units by 综合得分, the best first, those not scored last
@@ -831,12 +831,12 @@ def test_a_supervisor_sees_what_was_finished_late(live_gateway: str, settings: S
         expect(units).to_have_text(["丙街道办事处", "甲街道办事处", "乙街道办事处"])
         expect(head).to_have_text("综合得分 ▼")
         expect(head).to_have_attribute("aria-sort", "descending")
-        expect(page.locator("#s-departments tr").first.locator("td").nth(16)).to_have_text("88.0")
+        expect(page.locator("#s-departments tr").first.locator("td").nth(17)).to_have_text("88.0")
         head.press("Enter")  # from the keyboard too: back to the busiest first
         expect(units).to_have_text(["甲街道办事处", "乙街道办事处", "丙街道办事处"])
         page.unroute(re.compile(r"/api/console/departments\?"))
         page.locator("#btn-dept-refresh").click()
-        expect(city.locator("td").nth(16)).to_have_text("—")
+        expect(city.locator("td").nth(17)).to_have_text("—")
         with context.expect_page() as opened:
             page.locator("#btn-report-month").click()
         report = opened.value
@@ -858,7 +858,7 @@ def test_a_supervisor_sees_what_was_finished_late(live_gateway: str, settings: S
         expect(page.locator("#ld")).to_have_attribute("data-ticket-id", quick)
         expect(page.locator("#ld-fields")).to_contain_text("（按期办结）")
         page.locator("#tab-super").click()
-        page.locator("#s-departments tr", has_text="城市管理和综合执法局").locator("td").nth(12).locator("button").click()
+        page.locator("#s-departments tr", has_text="城市管理和综合执法局").locator("td").nth(13).locator("button").click()
         expect(page.locator("#lq-unanswered")).to_be_checked()  # the unit's tickets not taken on in time
         expect(page.locator("#lq-results tr")).to_have_count(1)
         expect(page.locator("#lq-results tr .badge.late")).to_have_text("超时未签收")

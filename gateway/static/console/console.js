@@ -853,13 +853,13 @@
         return (a.score === null) - (b.score === null) || (b.score || 0) - (a.score || 0) || b.filed - a.filed;
       });
     }
-    if (!rows.length) emptyRow(tb, weights.length ? 17 : 16);
+    if (!rows.length) emptyRow(tb, weights.length ? 18 : 17);
     rows.forEach(function (r) {
       var tr = el("tr");
       tr.appendChild(linkCell(r.department, "查看" + r.department + "近" + days + "天受理的工单",
         function () { lookupBy({ department: r.department, days: days }); }));
       [r.filed, r.primary, r.done, percent(r.done_rate), r.done_late, percent(r.on_time_rate), r.overdue, r.returns,
-        r.returned, r.urged, r.withdrawn, percent(r.respond_rate), r.rated, percent(r.satisfaction),
+        r.returned, r.urged, r.withdrawn, r.extended, percent(r.respond_rate), r.rated, percent(r.satisfaction),
         percent(r.solved_rate)].concat(weights.length ? [r.score === null ? "—" : r.score.toFixed(1)] : [])
         .forEach(function (v, i) {
           var td = el("td", "", v);
@@ -871,11 +871,11 @@
             td = linkCell(String(v), "查看" + r.department + "近" + days + "天受理、由其退回的工单",
               function () { lookupBy({ department: r.department, days: days, returned: true }); });
           }
-          if (i === 11 && r.unanswered > 0) {  // 响应率: the tickets it has not taken on, past their time
+          if (i === 12 && r.unanswered > 0) {  // 响应率: the tickets it has not taken on, past their time
             td = linkCell(v, "查看" + r.department + "近" + days + "天受理、超时未签收的" + r.unanswered + "件工单",
               function () { lookupBy({ department: r.department, days: days, unanswered: true }); });
           }
-          if ((i === 4 || (i >= 6 && i <= 8)) && v > 0 || i === 11 && (r.unanswered || r.responded_late)) {
+          if ((i === 4 || (i >= 6 && i <= 8)) && v > 0 || i === 12 && (r.unanswered || r.responded_late)) {
             td.className = "alert";  // late, sent back or not taken on: what to press on
           }
           tr.appendChild(td);
