@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel, Field
 from rapidfuzz.distance import OSA
@@ -130,6 +130,7 @@ class Turn(BaseModel):
     knowledge: tuple[str, str] | None = None
     attachments_taken: bool = False  # the message's media went to a filed ticket (a 补充) already
     followup: FollowUpKind | None = None  # a 催办 or 补充 recorded on a filed ticket this turn (counted)
+    at: datetime = Field(default_factory=lambda: datetime.now(UTC))  # when the citizen sent it: are people in?
 
 
 def parse_context(
@@ -204,7 +205,7 @@ class Bot:
         text = msg.text.strip()
         intent = parse.intent.name
         rules = rules or HandoffRules()
-        turn = Turn(state=state.model_copy(deep=True))
+        turn = Turn(state=state.model_copy(deep=True), at=msg.received_at)
 
         if mode in ("waiting", "operator"):
             # A person owns (or is about to own) this conversation: the bot stays silent,
@@ -499,7 +500,7 @@ class Bot:
         """The 回访's second answer, 已解决 or 未解决, recorded on the ticket, by its writer only (as a
         rating). In a person's hands the bot says nothing (they read it); 未解决 with the bot puts
         the conversation in their queue, as 不满意 does (``HOTLINE_HANDOFF_ON_UNSATISFIED``)."""
-        turn = Turn(state=state.model_copy(deep=True))
+        turn = Turn(state=state.model_copy(deep=True), at=msg.received_at)
         if msg.meta.get("sender_verified") == "no":
             turn.replies.append(Reply(text=say("rating_unverified")))
             return turn
@@ -1031,7 +1032,10 @@ def _handoff(turn: Turn, reason: str, rules: HandoffRules) -> Turn:
     turn.state.unsure_streak = 0
     turn.state.repeat_streak = 1
     prefix = str(texts().get("handoff_reasons", {}).get(reason, ""))
-    turn.replies = [Reply(text=prefix + say("handoff", eta=max(rules.eta_minutes, 1)))]
+    if rules.staffed(turn.at):
+        turn.replies = [Reply(text=prefix + say("handoff", eta=max(rules.eta_minutes, 1)))]
+    else:  # queued for the morning: the citizen hears when, and that the phone line never closes
+        turn.replies = [Reply(text=prefix + say("handoff_after_hours", hours=rules.hours_said()))]
     return turn
 
 

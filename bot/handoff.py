@@ -9,10 +9,13 @@ passes them with every turn.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from difflib import SequenceMatcher
 from typing import Any
 
 from pydantic import BaseModel
+
+from config.workdays import BEIJING
 
 REASONS = ("citizen_asked", "nlu_unsure", "urgent", "angry", "repeated", "withdraw", "operator")
 
@@ -41,6 +44,26 @@ class HandoffRules(BaseModel):
     on_unsatisfied: bool = True  # 不满意 in the survey: a person follows it up
     repeat_turns: int = 2  # 0 turns the trigger off
     eta_minutes: int = 3
+    hours: str = ""  # 在线人工服务时间, "08:30-21:00" in Beijing time ("": any hour)
+
+    def staffed(self, at: datetime) -> bool:
+        """Whether people answer the queue at ``at``: within ``hours``, which may run past
+        midnight ("20:00-08:00")."""
+        if not self.hours:
+            return True
+        start, end = self.hours.split("-")
+        now = at.astimezone(BEIJING).strftime("%H:%M")
+        return start <= now < end if start < end else (now >= start or now < end)
+
+    def hours_said(self) -> str:
+        """The hours as a citizen reads them: 8:30—21:00 (次日 before an end past midnight)."""
+        start, end = self.hours.split("-")
+
+        def said(moment: str) -> str:
+            hour, minute = moment.split(":")
+            return f"{int(hour)}:{minute}"
+
+        return f"{said(start)}—{'次日' if end < start else ''}{said(end)}"
 
     @classmethod
     def from_settings(cls, settings: Any) -> HandoffRules:
@@ -52,6 +75,7 @@ class HandoffRules(BaseModel):
             on_unsatisfied=settings.handoff_on_unsatisfied,
             repeat_turns=settings.handoff_repeat_turns,
             eta_minutes=settings.handoff_eta_minutes,
+            hours=settings.handoff_hours,
         )
 
 

@@ -23,6 +23,8 @@ from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource
 
 from config.workdays import HOLIDAYS_FILE, HolidaysFileError, load_holidays
 
+# HOTLINE_HANDOFF_HOURS: "08:30-21:00" (hours 0-23, minutes 00-59)
+HOURS = re.compile(r"((?:[01]?\d|2[0-3]):[0-5]\d)\s*[-–—~至]\s*((?:[01]?\d|2[0-3]):[0-5]\d)")
 PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "password", "admin", "token", "xxx"}
 # 诉求类型: what the NLU tells (nlu.REQUEST_TYPES, a test keeps them equal) and the console offers;
 # config sits below nlu, so it keeps its own copy for HOTLINE_RESOLVE_DAYS_BY_TYPE
@@ -467,6 +469,10 @@ class Settings(BaseSettings):
     handoff_on_unsatisfied: bool = True  # 不满意 in the 回访 survey
     handoff_repeat_turns: int = 2  # the same complaint sent this many times in a row
     handoff_eta_minutes: int = 3  # what the citizen is told about the wait
+    # 在线人工服务时间, Beijing time ("08:30-21:00"; "20:00-08:00" overnight): outside them a citizen
+    # handed to a person is told when people are in and that 12345 answers the phone day and night,
+    # and the queue's "still waiting" reminder waits for them. Empty: people answer at any hour.
+    handoff_hours: str = ""
     # a citizen still waiting for a person this long hears once that they are in the queue and may
     # go back to the bot (0: never)
     handoff_remind_after_s: float = Field(default=600, ge=0)
@@ -624,6 +630,19 @@ class Settings(BaseSettings):
         except HolidaysFileError as exc:
             raise ValueError(f"HOTLINE_HOLIDAYS_FILE: {exc}") from exc
         return self
+
+    @field_validator("handoff_hours")
+    @classmethod
+    def _hours(cls, value: str) -> str:
+        """``HH:MM-HH:MM``, two different moments of a day (the second may be past midnight)."""
+        if not value.strip():
+            return ""
+        found = HOURS.fullmatch(value.strip())
+        start, end = (found[1].zfill(5), found[2].zfill(5)) if found else ("", "")
+        if not start or start == end:
+            raise ValueError(f"HOTLINE_HANDOFF_HOURS must read like 08:30-21:00 (two different times of day), "
+                             f"not {value!r}")
+        return f"{start}-{end}"
 
     @field_validator("admin_token")
     @classmethod

@@ -575,6 +575,8 @@ async def remind_waiting(rt: Runtime, now: float) -> int:
         for key in conv_keys:
             pipe.hmget(keys.conversation(key), "mode", "mode_at", "channel", "route")
         rows = await pipe.execute()
+    if not HandoffRules.from_settings(rt.settings).staffed(datetime.fromtimestamp(now, UTC)):
+        return 0  # nobody is in to answer: "still in the queue" can wait for the morning
     sent = 0
     for key, (mode, mode_at, channel, route) in zip(conv_keys, rows, strict=True):
         if mode != "waiting" or not mode_at or not channel:

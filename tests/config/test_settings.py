@@ -1,5 +1,5 @@
 """Settings read from the environment: HOTLINE_RESOLVE_DAYS_BY_TYPE (办理时限 by 诉求类型) and
-HOTLINE_SCORE_WEIGHTS (承办单位考核's 综合得分)."""
+HOTLINE_SCORE_WEIGHTS (承办单位考核's 综合得分), HOTLINE_HANDOFF_HOURS (在线人工服务时间)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from config.settings import REQUEST_TYPES, Settings
 
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for name in ("HOTLINE_RESOLVE_DAYS_BY_TYPE", "HOTLINE_RESOLVE_DAYS", "HOTLINE_RESOLVE_WORKDAYS", "HOTLINE_SCORE_WEIGHTS"):
+    for name in ("HOTLINE_RESOLVE_DAYS_BY_TYPE", "HOTLINE_RESOLVE_DAYS", "HOTLINE_RESOLVE_WORKDAYS", "HOTLINE_SCORE_WEIGHTS",
+                 "HOTLINE_HANDOFF_HOURS"):
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
 
@@ -75,3 +76,16 @@ def test_score_weights_default_to_the_three_rates_and_read_like_days_by_type(env
         with pytest.raises(ValidationError) as error:
             read()
         assert "Value error, HOTLINE_SCORE_WEIGHTS" in str(error.value) and said in str(error.value)
+
+
+def test_handoff_hours_read_as_two_times_of_day(env: pytest.MonkeyPatch) -> None:
+    assert read().handoff_hours == ""  # people answer at any hour
+    for value, kept in (("8:30-21:00", "08:30-21:00"), (" 08:30 至 21:00 ", "08:30-21:00"), ("20:00-08:00", "20:00-08:00")):
+        env.setenv("HOTLINE_HANDOFF_HOURS", value)
+        assert read().handoff_hours == kept
+    for value in ("25:00-21:00", "08:30-08:30", "8:30-8:30", "白天", "08:30"):
+        env.setenv("HOTLINE_HANDOFF_HOURS", value)
+        with pytest.raises(ValidationError) as error:
+            read()
+        assert "HOTLINE_HANDOFF_HOURS must read like 08:30-21:00" in str(error.value)
+

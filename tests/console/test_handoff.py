@@ -11,6 +11,7 @@ from bot.handoff import HandoffRules, asks_for_person, is_angry, same_complaint
 from bot.state import ConversationState
 from channels.base import InboundMessage
 from config.settings import Settings
+from gateway import keys
 from nlu.base import Category, Intent, Location, Parse
 
 
@@ -139,3 +140,55 @@ async def test_a_citizen_left_waiting_hears_once_that_they_are_in_the_queue(sett
             assert not any(e["text"] == say("handoff_waiting") for e in r.json()["events"])  # once per wait
     finally:
         await application.state.runtime.stop()
+
+
+async def test_outside_the_hours_people_answer_the_citizen_is_told_when_they_do() -> None:
+    """HOTLINE_HANDOFF_HOURS: a handoff at night is still queued (the morning shift sees it), and
+    the citizen hears when people are in and that the phone line never closes; by day, the usual."""
+    from datetime import datetime
+
+    from bot.texts import say
+    from config.workdays import BEIJING
+
+    day = HandoffRules(hours="08:30-21:00")
+
+    async def asks(at: datetime, rules: HandoffRules) -> Any:
+        msg = InboundMessage(channel="web", channel_message_id=f"m{at:%H%M}", sender="s1", text="转人工", received_at=at)
+        return await Bot(tickets=None).handle(msg, parse_of("转人工"), ConversationState(), "bot", None, rules)  # type: ignore[arg-type]
+
+    night = await asks(datetime(2026, 11, 30, 23, 5, tzinfo=BEIJING), day)
+    assert night.mode == "waiting" and night.handoff_reason == "citizen_asked"
+    assert [r.text for r in night.replies] == [say("handoff_after_hours", hours="8:30—21:00")]
+    assert "每天8:30—21:00" in night.replies[0].text and "12345热线（24小时服务）" in night.replies[0].text
+    morning = await asks(datetime(2026, 12, 1, 8, 30, tzinfo=BEIJING), day)
+    assert morning.mode == "waiting" and "预计" in morning.replies[0].text
+    assert "每天" not in (await asks(datetime(2026, 12, 1, 8, 30), HandoffRules())).replies[0].text  # any hour
+
+    overnight = HandoffRules(hours="20:00-08:00")  # a night shift
+    assert overnight.hours_said() == "20:00—次日8:00"
+    assert [overnight.staffed(datetime(2026, 12, 1, h, m, tzinfo=BEIJING)) for h, m in
+            ((19, 59), (20, 0), (23, 30), (7, 59), (8, 0))] == [False, True, True, True, False]
+
+
+async def test_nobody_is_reminded_of_the_queue_while_nobody_is_in(settings: Settings) -> None:
+    from datetime import datetime, timedelta
+
+    from config.workdays import BEIJING
+    from gateway.app import create_app
+    from gateway.workers import remind_waiting
+
+    now = datetime.now(BEIJING)
+    closed = f"{(now + timedelta(hours=1)):%H:%M}-{(now + timedelta(hours=2)):%H:%M}"  # opens in an hour
+    application = create_app(settings.model_copy(update={"handoff_hours": closed}))
+    rt = application.state.runtime
+    await rt.start()
+    try:
+        await rt.redis.zadd(keys.CONVERSATIONS, {"web:night": now.timestamp()})
+        await rt.redis.hset(keys.conversation("web:night"), mapping={"mode": "waiting", "mode_at": now.timestamp() - 3600,
+                                                                   "channel": "web"})
+        assert await remind_waiting(rt, now.timestamp()) == 0
+        rt.settings.handoff_hours = ""  # people in: the same wait is reminded
+        assert await remind_waiting(rt, now.timestamp()) == 1
+    finally:
+        await rt.stop()
+
