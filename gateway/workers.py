@@ -570,13 +570,13 @@ async def remind_waiting(rt: Runtime, now: float) -> int:
     """Queue the reminder for each conversation waiting too long; the message id names the wait
     (conversation + when it began), so each wait is reminded once, however many workers look."""
     assert rt.streams is not None
+    if not HandoffRules.from_settings(rt.settings).staffed(datetime.fromtimestamp(now, UTC)):
+        return 0  # nobody is in to answer: "still in the queue" can wait for the shift
     conv_keys = await rt.redis.zrevrange(keys.CONVERSATIONS, 0, QUEUE_LIMIT - 1)
     async with rt.redis.pipeline(transaction=False) as pipe:
         for key in conv_keys:
             pipe.hmget(keys.conversation(key), "mode", "mode_at", "channel", "route")
         rows = await pipe.execute()
-    if not HandoffRules.from_settings(rt.settings).staffed(datetime.fromtimestamp(now, UTC)):
-        return 0  # nobody is in to answer: "still in the queue" can wait for the morning
     sent = 0
     for key, (mode, mode_at, channel, route) in zip(conv_keys, rows, strict=True):
         if mode != "waiting" or not mode_at or not channel:
