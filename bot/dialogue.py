@@ -1051,7 +1051,8 @@ def _status_line(ticket: Ticket, due: datetime | None = None) -> str:
         status=status_name(ticket.status, ticket.withdrawn_at is not None) + (say("status_merged", main=ticket.merged_into) if ticket.merged_into else ""),
         note=note,
         at=at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M"),  # the citizen's clock, whatever the server's
-        due=say("status_due", due=deadlines.said(due)) if open_due and due is not None else "",
+        due=say("status_due_extended" if ticket.extended_until else "status_due", due=deadlines.said(due))
+        if open_due and due is not None else "",
     )
 
 

@@ -605,6 +605,7 @@ class TicketQuery(BaseModel):
     # (the moment judged at), 即将超期 when it runs out before ``extended_soon_before``
     extended_due_before: datetime | None = None
     extended_soon_before: datetime | None = None
+    extended: bool = False  # 已延期: the tickets given a later 办理时限
     # the limits count from the last 改派 of a ticket sent out again, not from its filing
     # (HOTLINE_RESOLVE_RESTART_ON_REDISPATCH): ``due_before`` is then a 派单 moment
     from_redispatch: bool = False

@@ -744,6 +744,8 @@ class LocalLedger:
             conditions += [TicketRow.done_late.is_(True), _main(TicketRow)]
         if query.unanswered:
             conditions.append(_unanswered(query))
+        if query.extended:
+            conditions.append(TicketRow.extended_until.is_not(None))
         if query.place:
             conditions.append(TicketRow.place == query.place)
         if query.repeated_since is not None:  # the spots of the period's open tickets shared by two or more

@@ -695,6 +695,7 @@ def _ticket_query(
     returned: bool = False,
     done_late: bool = False,
     unanswered: bool = False,
+    extended: bool = False,
     repeated: bool = False,
     department: Annotated[str, Query(max_length=40)] = "",
     category: Annotated[str, Query(max_length=130)] = "",
@@ -712,6 +713,7 @@ def _ticket_query(
     return TicketQuery(text=q, status=status, channel=channel, urgent=urgent, rating=rating, solved=solved, since=since,
                        urged=urged, reviewed=reviewed, department=department, returned=returned, done_late=done_late,
                        unanswered=unanswered, **deadlines.unanswered_filter(_console(request).rt.settings, now),
+                       extended=extended,
                        main_only=status == "returned" or returned,
                        category=[level.strip() for level in category.split("/") if level.strip()][:3],
                        repeated_since=now - timedelta(days=merging.SIMILAR_DAYS) if repeated else None,
@@ -758,6 +760,7 @@ async def export_tickets(user: SupervisorDep, request: Request, query: TicketQue
                                broken=tally.broken, q=mask_pii(query.text.strip()), status=query.status,
                                rating=query.rating, solved=query.solved, overdue=query.overdue, due_soon=query.due_soon,
                                urged=query.urged, done_late=query.done_late, unanswered=query.unanswered,
+                               extended=query.extended,
                                repeated=query.repeated_since is not None, department=query.department,
                                category="/".join(query.category))
         except RedisError as err:

@@ -1041,6 +1041,8 @@ async def test_a_supervisor_extends_a_late_tickets_time_limit(
     assert r.json()["history"][-1]["note"].startswith(f"办理时限延长至{until.year}年{until.month}月{until.day}日（需协调")
     assert (await boss.get("/stats")).json()["overdue"] == 0
     assert (await boss.get("/tickets?overdue=true")).json()["tickets"] == []
+    assert [t["ticket_id"] for t in (await boss.get("/tickets?extended=true")).json()["tickets"]] == [late]  # 已延期
+    assert [t["ticket_id"] for t in (await boss.get("/tickets?extended=false")).json()["tickets"]] == [late]  # all
     app.state.console.clock = lambda: granted - timedelta(hours=12)  # within a day of it
     assert [t["ticket_id"] for t in (await boss.get("/tickets?due_soon=true")).json()["tickets"]] == [late]
     app.state.console.clock = lambda: granted + timedelta(hours=1)  # past it: 超期 again

@@ -715,8 +715,14 @@ def test_a_supervisor_extends_a_late_tickets_time_limit(live_gateway: str, setti
         last = page.locator("#ld-history li").last
         expect(last).to_have_attribute("data-kind", "extend")
         expect(last).to_contain_text(f"办理时限延长至{until.year}年{until.month}月{until.day}日（需协调多个部门联合处置）")
+        page.locator("#lq-overdue").uncheck()
+        page.locator("#lq-extended").check()  # 已延期: the tickets given more time
+        page.locator("#lookup-form button[type=submit]").click()
+        expect(page.locator("#lq-results tr")).to_have_count(1)
+        expect(page.locator("#lq-results tr").first.locator(".badge.extended")).to_have_text("已延期")
         page.locator("#tab-super").click()
         expect(page.locator("#s-overdue")).to_have_text("0")
+        expect(page.locator("#s-service tr").first.locator("td").nth(13)).to_have_text("1")  # 延期工单 today
         assert errors == [] and dialogs == []
     finally:
         context.close()

@@ -132,7 +132,7 @@ async def test_an_extension_is_heard_with_its_reason_and_told_when_asked(client:
         "1", "1", "办理时限延长")
     await say(client, session, f"查询 {ref.ticket_id}")
     events, _ = await wait_for_events(client, session, lambda e: e["type"] == "reply" and "更新于" in e["text"], after=cursor)
-    assert f"办理时限 {day}前" in next(e["text"] for e in events if "更新于" in e["text"])
+    assert f"办理时限已延长至 {day}前" in next(e["text"] for e in events if "更新于" in e["text"])
     assert not [e for e in await heard(client, session, ref.ticket_id) if e["type"] == "survey"]
 
     again = await client.post(url, json=body, headers=ADMIN)

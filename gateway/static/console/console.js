@@ -758,14 +758,14 @@
     if (!hours) $("lq-due-soon").checked = false;
   }
   // a card or a report's row: every ticket it counts, in 工单查询, with only the filters ``by`` names
-  // ({overdue, dueSoon, urged, repeated, returned, doneLate, unanswered, solved, status, department, category, words,
+  // ({overdue, dueSoon, urged, repeated, returned, doneLate, unanswered, extended, solved, status, department, category, words,
   // days}; all time unless days)
   function lookupBy(by) {
     show("lookup");
     $("lq").value = by.words || ""; $("lq-status").value = by.status || ""; $("lq-channel").value = ""; $("lq-urgent").checked = false;
     $("lq-rating").value = ""; $("lq-solved").value = by.solved || ""; $("lq-reviewed").checked = false; $("lq-repeated").checked = !!by.repeated;
     $("lq-returned").checked = !!by.returned; $("lq-done-late").checked = !!by.doneLate;
-    $("lq-unanswered").checked = !!by.unanswered;
+    $("lq-unanswered").checked = !!by.unanswered; $("lq-extended").checked = !!by.extended;
     $("lq-department").value = by.department || ""; $("lq-category").value = by.category || "";
     $("lq-overdue").checked = !!by.overdue; $("lq-due-soon").checked = !!by.dueSoon; $("lq-urged").checked = !!by.urged;
     $("lq-days").value = by.days || "0";
@@ -1183,6 +1183,7 @@
     if ($("lq-returned").checked) params.set("returned", "true");
     if ($("lq-done-late").checked) params.set("done_late", "true");
     if ($("lq-unanswered").checked) params.set("unanswered", "true");
+    if ($("lq-extended").checked) params.set("extended", "true");
     if ($("lq-repeated").checked) params.set("repeated", "true");
     if ($("lq-department").value.trim()) params.set("department", $("lq-department").value.trim());
     if ($("lq-category").value.trim()) params.set("category", $("lq-category").value.trim());
@@ -1218,6 +1219,7 @@
       if (t.due_soon) id.appendChild(el("span", "badge due-soon", "即将超期"));
       if (t.done_late) id.appendChild(el("span", "badge late", "超期办结"));
       if (t.unanswered) id.appendChild(el("span", "badge late", "超时未签收"));
+      if (t.extended_until) id.appendChild(el("span", "badge extended", "已延期"));
       if (t.urges) id.appendChild(el("span", "badge urged", "催办" + t.urges + "次"));
       if (t.merged_into) id.appendChild(el("span", "badge merged", "并单"));
       if (t.repeats) {  // 疑似重复: other open tickets about the same spot (merging.repeats)
@@ -1246,7 +1248,7 @@
     return (t.additions + theirs) + " 条" + (theirs ? "（含并入工单的 " + theirs + " 条，" : "（") + "见办理记录）";
   }
   function rowShown(t) {  // what a row of the list shows of a ticket
-    return JSON.stringify([t.status, t.withdrawn_at, t.category, t.title, t.urgent, t.overdue, t.due_soon, t.done_late, t.unanswered, t.urges, t.rating, t.merged_into, t.repeats]);
+    return JSON.stringify([t.status, t.withdrawn_at, t.category, t.title, t.urgent, t.overdue, t.due_soon, t.done_late, t.unanswered, t.extended_until, t.urges, t.rating, t.merged_into, t.repeats]);
   }
   function showTicket(id) {
     lookup.shown = id;
