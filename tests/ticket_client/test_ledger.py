@@ -884,6 +884,8 @@ async def test_the_summary_counts_intake_by_channel_and_the_survey_of_the_work_r
     await resolve(refs[1].ticket_id, "基本满意")
     await resolve(refs[2].ticket_id, "不满意")
     await resolve(refs[3].ticket_id)  # the citizen did not answer the survey
+    await ledger.set_status(refs[0].ticket_id, "reopened", "市民反映仍未修好")
+    await resolve(refs[0].ticket_id)  # resolved twice in the period: one ticket resolved
     await ledger.set_status(old.ticket_id, "closed")  # moving on is not resolving again
 
     await ledger.urge(refs[4].ticket_id, "怎么还没处理")
