@@ -1455,8 +1455,9 @@ class LocalLedger:
                 select(TicketRow.rating, TicketRow.solved, func.count(func.distinct(TicketRow.id)))
                 .select_from(StatusHistoryRow).join(TicketRow, TicketRow.id == StatusHistoryRow.ticket_pk)
                 .where(
-                    StatusHistoryRow.status == literal_column("'resolved'"),  # the partial index's very words
-                    StatusHistoryRow.kind == "status",
+                    # the partial index's very words, as literals: a planner uses it only so
+                    StatusHistoryRow.status == literal_column("'resolved'"),
+                    StatusHistoryRow.kind == literal_column("'status'"),
                     *within(StatusHistoryRow.at),
                 )
                 .group_by(TicketRow.rating, TicketRow.solved)
