@@ -1476,8 +1476,8 @@ class LocalLedger:
             merged = await session.scalar(select(func.count(TicketRow.id)).where(*within(TicketRow.merged_at)))
             withdrawn = await session.scalar(select(func.count(TicketRow.id)).where(*within(TicketRow.withdrawn_at)))
             extended = await session.scalar(select(func.count(TicketRow.id)).where(*within(TicketRow.extended_at)))
-            done, late = (await session.execute(  # 按期办结率: through the moment's index
-                select(func.count(TicketRow.id), func.sum(case((TicketRow.done_late.is_(True), 1), else_=0)))
+            done, late = (await session.execute(  # 按期办结率: from the moment's covering index alone
+                select(func.count(), func.sum(case((TicketRow.done_late.is_(True), 1), else_=0)))
                 .where(*within(TicketRow.done_at), _main(TicketRow)))).one()
             return Summary(
                 since=since,
