@@ -723,6 +723,13 @@ def test_a_supervisor_extends_a_late_tickets_time_limit(live_gateway: str, setti
         page.locator("#tab-super").click()
         expect(page.locator("#s-overdue")).to_have_text("0")
         expect(page.locator("#s-service tr").first.locator("td").nth(13)).to_have_text("1")  # 延期工单 today
+        city = page.locator("#s-departments tr", has_text="城市管理和综合执法局")
+        expect(city.locator("td").nth(12)).to_have_text("1")  # 承办单位考核's 延期
+        city.locator("td").nth(12).locator("button").click()  # the tickets behind the count
+        expect(page.locator("#lq-extended")).to_be_checked()
+        expect(page.locator("#lq-department")).to_have_value("城市管理和综合执法局")
+        expect(page.locator("#lq-results tr")).to_have_count(1)
+        expect(page.locator("#ld")).to_have_attribute("data-ticket-id", late)
         assert errors == [] and dialogs == []
     finally:
         context.close()

@@ -871,6 +871,10 @@
             td = linkCell(String(v), "查看" + r.department + "近" + days + "天受理、由其退回的工单",
               function () { lookupBy({ department: r.department, days: days, returned: true }); });
           }
+          if (i === 11 && v > 0) {  // 延期: the tickets it was given more time for, in 工单查询 (已延期 + 承办部门)
+            td = linkCell(String(v), "查看" + r.department + "近" + days + "天受理、已延期的工单",
+              function () { lookupBy({ department: r.department, days: days, extended: true }); });
+          }
           if (i === 12 && r.unanswered > 0) {  // 响应率: the tickets it has not taken on, past their time
             td = linkCell(v, "查看" + r.department + "近" + days + "天受理、超时未签收的" + r.unanswered + "件工单",
               function () { lookupBy({ department: r.department, days: days, unanswered: true }); });
