@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import time
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
@@ -432,29 +433,30 @@ async def _promote_loop(rt: Runtime) -> None:
         await asyncio.sleep(0.25)
 
 
-async def _wait_reminder_loop(rt: Runtime) -> None:
+async def _reminder_loop(rt: Runtime, remind: Callable[[Runtime, float], Awaitable[int]], interval: float,
+                         failed: str) -> None:
+    """``remind`` the due ones every ``interval`` seconds until the runtime stops; Redis down is
+    logged as ``failed`` and tried again at the next round."""
+    while not rt.stop_event.is_set():
+        try:
+            await remind(rt, time.time())
+        except (RedisError, OSError) as exc:
+            log.warning(failed, error=str(exc))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(rt.stop_event.wait(), timeout=interval)
+
+
+def _wait_reminder_loop(rt: Runtime) -> Coroutine[Any, Any, None]:
     """A citizen handed to a person who is still waiting after ``handoff_remind_after_s`` hears,
     once, that they are in the queue and may go back to the bot (the handoff promised minutes)."""
     interval = max(0.2, min(30.0, rt.settings.handoff_remind_after_s / 4))
-    while not rt.stop_event.is_set():
-        try:
-            await remind_waiting(rt, time.time())
-        except (RedisError, OSError) as exc:
-            log.warning("wait_reminder_failed", error=str(exc))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(rt.stop_event.wait(), timeout=interval)
+    return _reminder_loop(rt, remind_waiting, interval, "wait_reminder_failed")
 
 
-async def _survey_reminder_loop(rt: Runtime) -> None:
+def _survey_reminder_loop(rt: Runtime) -> Coroutine[Any, Any, None]:
     """The 回访 reminders that are due, every minute (or sooner with a short setting)."""
     interval = max(0.2, min(60.0, rt.settings.survey_remind_hours * 3600 / 4))
-    while not rt.stop_event.is_set():
-        try:
-            await remind_surveys(rt, time.time())
-        except (RedisError, OSError) as exc:
-            log.warning("survey_reminder_failed", error=str(exc))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(rt.stop_event.wait(), timeout=interval)
+    return _reminder_loop(rt, remind_surveys, interval, "survey_reminder_failed")
 
 
 async def remind_surveys(rt: Runtime, now: float) -> int:

@@ -16,7 +16,7 @@ holiday or not.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from config import workdays
@@ -105,7 +105,7 @@ def unanswered_filter(settings: Settings, now: datetime) -> dict[str, Any]:
 
 def end_of(day: date) -> datetime:
     """The 办理时限 that ends with ``day`` (24:00 Beijing time), as a 延期 grants it: told as the day."""
-    return datetime.combine(day + timedelta(days=1), time(), workdays.BEIJING)
+    return workdays.midnight(day + timedelta(days=1))
 
 
 def said(due: datetime) -> str:

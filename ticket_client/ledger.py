@@ -315,6 +315,15 @@ def _settle(row: TicketRow, before: str, at: datetime, limits: Limits) -> None:
         row.done_at, row.done_late = at, judged(limits.due)
 
 
+def _reason(reason: str, act: str) -> str:
+    """The reason a citizen reads with a 撤单 or 延期 (``act``): on one line, cut to MAX_REASON;
+    InvalidNote when there is none."""
+    said = " ".join(reason.split())[:MAX_REASON]
+    if not said:
+        raise InvalidNote(f"{act}原因不能为空")
+    return said
+
+
 def _late(limit: DueFn | None, ticket: Ticket, at: datetime) -> bool:
     """Whether ``at`` came after the moment ``limit`` holds the ticket to (never, without one)."""
     moment = limit(ticket) if limit is not None else None
@@ -965,9 +974,7 @@ class LocalLedger:
     async def withdraw(self, ticket_id: str, reason: str) -> Ticket:
         """撤单 (see ``TicketClient.withdraw``): closed from any open status, outside ``TRANSITIONS``
         (the citizen, not the department, ends it)."""
-        said = " ".join(reason.split())[:MAX_REASON]
-        if not said:
-            raise InvalidNote("撤单原因不能为空")
+        said = _reason(reason, "撤单")
         async with self._edge("withdrawing a ticket"):
             now = self._now()
             async with self._writing() as session:
@@ -987,9 +994,7 @@ class LocalLedger:
         """延期 (see ``TicketClient.extend``): against the 办理时限 ``limits.due`` gives the ticket
         now (a second 延期 must go past the first); the ticket's own history and each follower's
         get the note, which the status poller tells their citizens."""
-        cleaned = " ".join(reason.split())[:MAX_REASON]
-        if not cleaned:
-            raise InvalidNote("延期原因不能为空")
+        cleaned = _reason(reason, "延期")
         if until.tzinfo is None:
             raise ValueError("a 延期 must be timezone-aware")
         async with self._edge("extending a ticket"):
@@ -1507,7 +1512,7 @@ class LocalLedger:
         def window(column: Any) -> Any:
             return and_(column >= since, *(() if until is None else (column < until,)))
 
-        found = Rejudged(since=since, until=until)
+        counts: Counter[str] = Counter()  # done, done_late_before, done_late, responded, …
         changed: set[int] = set()
         below: int | None = None
         while True:
@@ -1522,19 +1527,13 @@ class LocalLedger:
                 )).all()
                 writes: dict[tuple[str, bool], list[int]] = {}
                 for pk, ticket in zip((row.id for row in rows), await self._built(session, rows), strict=True):
-                    for moment, field, limit in ((ticket.done_at, "done_late", self._limits.due),
-                                                 (ticket.responded_at, "responded_late", self._limits.respond)):
+                    for name, moment, limit in (("done", ticket.done_at, self._limits.due),
+                                                ("responded", ticket.responded_at, self._limits.respond)):
                         if moment is None or not within(moment):
                             continue
+                        field = f"{name}_late"  # the verdict, on the ticket as in Rejudged
                         was, late = bool(getattr(ticket, field)), _late(limit, ticket, moment)
-                        if field == "done_late":
-                            found.done += 1
-                            found.done_late_before += was
-                            found.done_late += late
-                        else:
-                            found.responded += 1
-                            found.responded_late_before += was
-                            found.responded_late += late
+                        counts.update({name: 1, f"{field}_before": was, field: late})
                         if late != was:
                             writes.setdefault((field, late), []).append(pk)
                             changed.add(pk)
@@ -1543,8 +1542,7 @@ class LocalLedger:
             if len(rows) < REJUDGE_BATCH:
                 break
             below = rows[-1].id
-        found.changed = len(changed)
-        return found
+        return Rejudged(since=since, until=until, changed=len(changed), **counts)
 
     async def correction_counts(self, since: datetime) -> list[CorrectionCount]:
         """The revisions since ``since`` that changed a category's first level or a primary

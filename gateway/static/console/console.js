@@ -532,29 +532,19 @@
   // 延期 (supervisors): the department asked for more time and the centre granted it; the citizen
   // hears the new 办理时限 and the reason, and 超期 counts from it
   function extendControls(t, done) {
-    var row = el("div", "status-row extend-row");
-    var day = el("input");
-    day.type = "date";
-    day.setAttribute("aria-label", "延期至");
-    day.title = "新的办理时限（该日24时前）";
     // the first day whose end is later than both now and the limit it has (a limit in days ends at
     // 24:00, the next day's 00:00: that day itself)
     var first = new Date(Math.max(Date.now(), t.due_at * 1000));
-    day.min = first.getFullYear() + "-" + pad2(first.getMonth() + 1) + "-" + pad2(first.getDate());
-    var reason = el("input");
-    reason.placeholder = "延期原因（市民可见）";
-    reason.maxLength = 200;
-    reason.setAttribute("list", "extend-reasons");
-    var btn = el("button", "", "延期");
-    btn.type = "button";
-    btn.addEventListener("click", function () {
-      if (!day.value) { toast("请选择延期后的办理时限", true); return; }
-      if (!reason.value.trim()) { toast("请填写延期原因", true); return; }
-      act(api("POST", "/tickets/" + encodeURIComponent(t.ticket_id) + "/extend", { until: day.value, reason: reason.value }),
-        "已延期，市民将收到办理时限延长的通知").then(done);
+    return ticketRow(t, done, {
+      cls: "extend-row", placeholder: "延期原因（市民可见）", maxLength: 200, label: "延期",
+      day: { min: first.getFullYear() + "-" + pad2(first.getMonth() + 1) + "-" + pad2(first.getDate()),
+             label: "延期至", title: "新的办理时限（该日24时前）" },
+      list: "extend-reasons", path: "/extend", ok: "已延期，市民将收到办理时限延长的通知",
+      check: function (day, note) {
+        return !day.value ? "请选择延期后的办理时限" : note.value.trim() ? "" : "请填写延期原因";
+      },
+      body: function (day, note) { return { until: day.value, reason: note.value }; }
     });
-    row.appendChild(day); row.appendChild(reason); row.appendChild(btn);
-    return row;
   }
   // 撤单: the citizen asked for it (问题已自行解决, 重复提交) and the operator checked it with them;
   // the ticket closes without a 回访 and the citizen hears the reason
@@ -583,7 +573,7 @@
       body: function (sel, note) { return { status: sel.value, note: note.value }; }
     });
   }
-  // One row of a ticket's controls: (a new status,) words the citizen reads, and the button.
+  // One row of a ticket's controls: (a new status, or a day,) words the citizen reads, and the button.
   function ticketRow(t, done, o) {
     var row = el("div", "status-row" + (o.cls ? " " + o.cls : ""));
     var sel = null;
@@ -591,6 +581,13 @@
       sel = el("select");
       sel.appendChild(el("option", "", "变更状态…"));
       o.next.forEach(function (s) { var opt = el("option", "", STATUS[s] || s); opt.value = s; sel.appendChild(opt); });
+      row.appendChild(sel);
+    } else if (o.day) {  // a day picked (延期至), from o.day.min on
+      sel = el("input");
+      sel.type = "date";
+      sel.min = o.day.min;
+      sel.title = o.day.title;
+      sel.setAttribute("aria-label", o.day.label);
       row.appendChild(sel);
     }
     var note = el("input");
