@@ -19,7 +19,8 @@ own wording; CorrectionRefused, a 改派 of a done ticket or where the platform 
 MergeRefused, a 并单 that would not hold or a step taken on a merged ticket, and WithdrawRefused,
 a 撤单 of a done ticket, of a main others are merged into or where the platform owns the
 workflow, and ExtendRefused, a 延期 of a done or merged ticket, of one without a 办理时限, to a
-date not later than it has, or where the platform owns the workflow, with theirs too),
+date not later than it has, or where the platform owns the workflow, and ExtensionRequestRefused,
+a 延期申请 when one waits already or a decision when none does, with theirs too),
 InvalidNote 400 (an empty or over-long progress note), PlatformUnavailable 503 +
 Retry-After, PlatformRejected 502 (the ticket platform refused a filing for good: the operator's
 retry would be refused again).
@@ -41,6 +42,7 @@ from channels.base import ChannelError, IgnoredEvent, well_formed
 from ticket_client.base import (
     CorrectionRefused,
     ExtendRefused,
+    ExtensionRequestRefused,
     InvalidNote,
     InvalidTransition,
     MergeRefused,
@@ -129,6 +131,8 @@ def answer(exc: Exception) -> Response | None:
         return _json(409, f"并单：{exc}")
     if isinstance(exc, WithdrawRefused):
         return _json(409, f"不能撤单：{exc}")
+    if isinstance(exc, ExtensionRequestRefused):  # before ExtendRefused: it is one
+        return _json(409, f"延期申请：{exc}")
     if isinstance(exc, ExtendRefused):
         return _json(409, f"不能延期：{exc}")
     if isinstance(exc, InvalidTransition):

@@ -184,6 +184,27 @@ MAX_INFO_NOTE = 1000  # a 补充 is read by whoever handles the ticket: a chat t
 # the place as its text).
 CORRECTED_FIELDS: tuple[str, ...] = ("category", "request_type", "urgent", "location", "departments")
 MAX_REASON = 200  # 更正说明 / 改派原因: a line for whoever reads the ticket's record
+MAX_UNIT = 40  # a unit's name as 承办部门 names it (a 延期申请's applicant)
+
+# What became of a 延期申请: waiting for the centre (at most one per ticket), granted, refused, or
+# 失效 (the ticket was done, withdrawn or merged before anyone decided)
+ExtensionOutcome = Literal["pending", "approved", "rejected", "lapsed"]
+
+
+class ExtensionRequest(BaseModel):
+    """A department's 延期申请: it asks the centre for a 办理时限 ending ``until``, for ``reason``
+    (the centre's to read: the citizen hears only the reason a 延期 is granted with). A supervisor
+    grants it (to ``granted_until``, which may differ) or refuses it with ``answer``."""
+
+    at: datetime
+    unit: str
+    until: datetime
+    reason: str
+    outcome: ExtensionOutcome = "pending"
+    decided_at: datetime | None = None
+    decided_by: str = ""
+    answer: str = ""  # 驳回理由 (rejected), or the reason the citizen heard (approved)
+    granted_until: datetime | None = None
 
 
 class Correction(BaseModel):
@@ -269,6 +290,12 @@ class Ticket(TicketDraft):
     responded_late: bool | None = None
     # 延期: the 办理时限 the centre granted (the last 延期), in place of the one counted from filing
     extended_until: datetime | None = None
+    extension_requests: list[ExtensionRequest] = Field(default_factory=list)  # 延期申请, oldest first
+
+    @property
+    def extension_pending(self) -> ExtensionRequest | None:
+        """The 延期申请 waiting for the centre's decision, if any."""
+        return next((r for r in self.extension_requests if r.outcome == "pending"), None)
 
     @property
     def urges(self) -> list[FollowUp]:
@@ -336,6 +363,11 @@ class ExtendRefused(InvalidTransition):
     """延期 refused: the ticket is done already, follows a main (its 办理时限 is the main's), has no
     办理时限 to extend, the new one is not later than the one it has, or the platform owns the
     workflow; nothing was written."""
+
+
+class ExtensionRequestRefused(ExtendRefused):
+    """A 延期申请 the centre cannot take or decide: one waits already, or there is none to decide
+    (409), besides every reason a 延期 itself is refused."""
 
 
 class CorrectionRefused(InvalidTransition):
@@ -606,6 +638,7 @@ class TicketQuery(BaseModel):
     extended_due_before: datetime | None = None
     extended_soon_before: datetime | None = None
     extended: bool = False  # 已延期: the tickets given a later 办理时限
+    extension_pending: bool = False  # 延期待审核: open tickets whose department's 延期申请 awaits the centre
     # the limits count from the last 改派 of a ticket sent out again, not from its filing
     # (HOTLINE_RESOLVE_RESTART_ON_REDISPATCH): ``due_before`` is then a 派单 moment
     from_redispatch: bool = False
@@ -694,6 +727,22 @@ class TicketClient(Protocol):
         MAX_REASON), and so do the citizens of the tickets merged into it. ExtendRefused (done
         already; merged into another; no 办理时限; ``until`` not later than the one it has, or past;
         the platform owns the workflow), InvalidNote (no reason), TicketNotFound."""
+        ...
+
+    async def ask_extension(self, ticket_id: str, until: datetime, reason: str, unit: str) -> Ticket:
+        """延期申请: ``unit`` (a department handling it) asks the centre for a 办理时限 ending ``until``;
+        nobody is told until a supervisor decides (``decide_extension``). The checks of ``extend``
+        apply now too. ExtensionRequestRefused (one waits already; and all ExtendRefused reasons),
+        InvalidNote (no reason or unit), TicketNotFound."""
+        ...
+
+    async def decide_extension(self, ticket_id: str, *, approve: bool, by: str, reason: str = "",
+                               until: datetime | None = None) -> Ticket:
+        """审核延期申请: grant the ticket's waiting 延期申请 (a 延期 to ``until``, the day asked for when
+        None, with ``reason`` for the citizen, the department's when empty) or refuse it
+        (``reason``: the 驳回理由, required; nobody outside the centre hears it). ``by``: the
+        supervisor. ExtensionRequestRefused (none waits), ExtendRefused (a grant ``extend`` would
+        refuse), InvalidNote, TicketNotFound."""
         ...
 
     async def abandon(self, idempotency_key: str) -> str | None:

@@ -55,6 +55,7 @@ from ticket_client.base import (
     CORRECTED_FIELDS,
     MAX_INFO_NOTE,
     MAX_REASON,
+    MAX_UNIT,
     MAX_URGE_NOTE,
     RATINGS,
     SOLVED_ANSWERS,
@@ -67,6 +68,8 @@ from ticket_client.base import (
     CorrectionRefused,
     DepartmentTally,
     ExtendRefused,
+    ExtensionRequest,
+    ExtensionRequestRefused,
     FollowUp,
     Hotspot,
     InvalidNote,
@@ -97,6 +100,7 @@ from ticket_client.db import UNAVAILABLE_ERRORS, async_url, connect_args
 from ticket_client.deadlines import DONE
 from ticket_client.deadlines import said as said_due
 from ticket_client.models import (
+    ExtensionRequestRow,
     FollowUpRow,
     PlatformLinkRow,
     PlatformStateRow,
@@ -311,8 +315,18 @@ def _settle(row: TicketRow, before: str, at: datetime, limits: Limits) -> None:
         row.responded_at, row.responded_late = at, judged(limits.respond)
     if row.status not in DONE:
         row.done_at = row.done_late = None
-    elif before not in DONE and row.withdrawn_at is None:
-        row.done_at, row.done_late = at, judged(limits.due)
+    else:
+        _lapse(row, at)
+        if before not in DONE and row.withdrawn_at is None:
+            row.done_at, row.done_late = at, judged(limits.due)
+
+
+def _lapse(row: TicketRow, at: datetime) -> None:
+    """A 延期申请 nobody decided lapses (失效) once its ticket is done, withdrawn or merged into
+    another: there is no 办理时限 of its own left to extend."""
+    for asked in row.extension_requests:
+        if asked.outcome == "pending":
+            asked.outcome, asked.decided_at = "lapsed", at
 
 
 def _reason(reason: str, act: str) -> str:
@@ -322,6 +336,11 @@ def _reason(reason: str, act: str) -> str:
     if not said:
         raise InvalidNote(f"{act}原因不能为空")
     return said
+
+
+def _pending(row: TicketRow) -> ExtensionRequestRow | None:
+    """The ticket's 延期申请 waiting for the centre, if any (at most one: a unique index)."""
+    return next((r for r in row.extension_requests if r.outcome == "pending"), None)
 
 
 def _late(limit: DueFn | None, ticket: Ticket, at: datetime) -> bool:
@@ -529,6 +548,12 @@ class LocalLedger:
             responded_at=row.responded_at,
             responded_late=row.responded_late,
             extended_until=row.extended_until,
+            extension_requests=[
+                ExtensionRequest(at=r.at, unit=r.unit, until=r.until, reason=r.reason, outcome=r.outcome,
+                                 decided_at=r.decided_at, decided_by=r.decided_by, answer=r.answer,
+                                 granted_until=r.granted_until)
+                for r in row.extension_requests
+            ],
             followups=[FollowUp(kind=f.kind, at=f.at, note=f.note) for f in row.followups],
             revisions=[
                 Revision(at=r.at, by=r.by, reason=r.reason, before=r.before, after=r.after, dispatched=r.dispatched)
@@ -755,6 +780,9 @@ class LocalLedger:
             conditions.append(_unanswered(query))
         if query.extended:
             conditions.append(TicketRow.extended_until.is_not(None))
+        if query.extension_pending:  # the few waiting, from their unique index (a ticket done, merged or withdrawn has none)
+            conditions.append(TicketRow.id.in_(select(ExtensionRequestRow.ticket_pk).where(
+                ExtensionRequestRow.outcome == literal_column("'pending'"))))
         if query.place:
             conditions.append(TicketRow.place == query.place)
         if query.repeated_since is not None:  # the spots of the period's open tickets shared by two or more
@@ -987,39 +1015,92 @@ class LocalLedger:
                 row.merged_into = row.merged_at = None  # a repeat withdrawn: its main goes on for the others
                 row.status, row.withdrawn_at, row.updated_at = "closed", now, now
                 row.history.append(StatusHistoryRow(status="closed", note=said, at=now, kind="withdraw"))
+                _lapse(row, now)
                 await session.flush()
                 return self._to_ticket(row)
 
     async def extend(self, ticket_id: str, until: datetime, reason: str) -> Ticket:
-        """延期 (see ``TicketClient.extend``): against the 办理时限 ``limits.due`` gives the ticket
-        now (a second 延期 must go past the first); the ticket's own history and each follower's
-        get the note, which the status poller tells their citizens."""
+        """延期 (see ``TicketClient.extend``); a 延期申请 waiting on the ticket is granted by it."""
         cleaned = _reason(reason, "延期")
-        if until.tzinfo is None:
-            raise ValueError("a 延期 must be timezone-aware")
         async with self._edge("extending a ticket"):
             now = self._now()
             async with self._writing() as session:
                 row = await self._row(session, ticket_id, lock=True)
-                if row.status in DONE:
-                    raise ExtendRefused(f"工单 {ticket_id} 已办结或已归档，不能延期")
-                if row.merged_into:
-                    raise ExtendRefused(f"工单 {ticket_id} 已并入工单 {row.merged_into}，随主单办理，请为主单延期")
-                due = self._limits.due(self._to_ticket(row, history=False)) if self._limits.due is not None else None
-                if due is None:
-                    raise ExtendRefused(f"工单 {ticket_id} 没有办理时限，无需延期")
-                if until <= due:
-                    raise ExtendRefused(f"新的办理时限须晚于现在的办理时限（{said_due(due)}）")
-                if until <= now or until > now + EXTEND_AHEAD:
-                    raise ExtendRefused("新的办理时限须在今后一年之内")
-                note = EXTENDED_NOTE.format(until=said_due(until), reason=cleaned)
-                row.extended_until, row.extended_at, row.updated_at = until, now, now
-                row.history.append(StatusHistoryRow(status=row.status, note=note, at=now, kind="extend"))
-                for follower in await self._followers(session, row):  # their citizens wait on it too
-                    follower.history.append(StatusHistoryRow(status=follower.status, note=note, at=now, kind="extend"))
-                    follower.updated_at = now
+                await self._grant(session, row, until, cleaned, now)
                 await session.flush()
                 return self._to_ticket(row)
+
+    async def ask_extension(self, ticket_id: str, until: datetime, reason: str, unit: str) -> Ticket:
+        """延期申请 (see ``TicketClient.ask_extension``)."""
+        cleaned = _reason(reason, "延期申请")
+        named = " ".join(unit.split())[:MAX_UNIT]
+        if not named:
+            raise InvalidNote("申请延期的承办单位不能为空")
+        async with self._edge("asking for an extension"):
+            now = self._now()
+            async with self._writing() as session:
+                row = await self._row(session, ticket_id, lock=True)
+                if waiting := _pending(row):
+                    raise ExtensionRequestRefused(
+                        f"工单 {ticket_id} 已有待审核的延期申请（{waiting.unit}，申请延至{said_due(waiting.until)}）")
+                self._check_extension(row, until, now)
+                row.extension_requests.append(ExtensionRequestRow(
+                    at=now, unit=named, until=until, reason=cleaned, outcome="pending", decided_by="", answer=""))
+                row.updated_at = now
+                await session.flush()
+                return self._to_ticket(row)
+
+    async def decide_extension(self, ticket_id: str, *, approve: bool, by: str, reason: str = "",
+                               until: datetime | None = None) -> Ticket:
+        """审核延期申请 (see ``TicketClient.decide_extension``)."""
+        async with self._edge("deciding an extension"):
+            now = self._now()
+            async with self._writing() as session:
+                row = await self._row(session, ticket_id, lock=True)
+                waiting = _pending(row)
+                if waiting is None:
+                    raise ExtensionRequestRefused(f"工单 {ticket_id} 没有待审核的延期申请")
+                if approve:
+                    await self._grant(session, row, until or waiting.until, _reason(reason or waiting.reason, "延期"), now)
+                else:
+                    said = " ".join(reason.split())[:MAX_REASON]
+                    if not said:
+                        raise InvalidNote("驳回理由不能为空")
+                    waiting.outcome, waiting.decided_at, waiting.answer = "rejected", now, said
+                waiting.decided_by = by[:64]
+                row.updated_at = now
+                await session.flush()
+                return self._to_ticket(row)
+
+    def _check_extension(self, row: TicketRow, until: datetime, now: datetime) -> None:
+        """What a 延期 of ``row`` to ``until`` cannot be (ExtendRefused): against the 办理时限
+        ``limits.due`` gives it now (a second 延期 must go past the first)."""
+        if until.tzinfo is None:
+            raise ValueError("a 延期 must be timezone-aware")
+        if row.status in DONE:
+            raise ExtendRefused(f"工单 {row.ticket_id} 已办结或已归档，不能延期")
+        if row.merged_into:
+            raise ExtendRefused(f"工单 {row.ticket_id} 已并入工单 {row.merged_into}，随主单办理，请为主单延期")
+        due = self._limits.due(self._to_ticket(row, history=False)) if self._limits.due is not None else None
+        if due is None:
+            raise ExtendRefused(f"工单 {row.ticket_id} 没有办理时限，无需延期")
+        if until <= due:
+            raise ExtendRefused(f"新的办理时限须晚于现在的办理时限（{said_due(due)}）")
+        if until <= now or until > now + EXTEND_AHEAD:
+            raise ExtendRefused("新的办理时限须在今后一年之内")
+
+    async def _grant(self, session: AsyncSession, row: TicketRow, until: datetime, reason: str, now: datetime) -> None:
+        """延期 ``row`` to ``until``: its own history and each follower's get the note, which the
+        status poller tells their citizens; a 延期申请 waiting on it is granted."""
+        self._check_extension(row, until, now)
+        note = EXTENDED_NOTE.format(until=said_due(until), reason=reason)
+        row.extended_until, row.extended_at, row.updated_at = until, now, now
+        row.history.append(StatusHistoryRow(status=row.status, note=note, at=now, kind="extend"))
+        for follower in await self._followers(session, row):  # their citizens wait on it too
+            follower.history.append(StatusHistoryRow(status=follower.status, note=note, at=now, kind="extend"))
+            follower.updated_at = now
+        if waiting := _pending(row):
+            waiting.outcome, waiting.decided_at, waiting.answer, waiting.granted_until = "approved", now, reason, until
 
     async def rate(self, ticket_id: str, rating: str, comment: str = "") -> Ticket:
         """Record the citizen's satisfaction; a later rating replaces an earlier one."""
@@ -1171,6 +1252,7 @@ class LocalLedger:
                 if steps is None:
                     raise MergeRefused(f"工单 {ticket_id} 的办理进度已在主单 {into} 之前，不能并入（可将工单 {into} 并入工单 {ticket_id}）")
                 row.merged_into, row.merged_at = into, now
+                _lapse(row, now)  # its 办理时限 is the main's now
                 # brought to the main's status as a follower is (the word on the last step), or told in a note
                 _follow(row, main.status if steps else "", MERGED_NOTE.format(main=into), now, self._limits)
                 row.updated_at = now

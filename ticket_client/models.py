@@ -25,7 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
-from ticket_client.base import ChangeKind, FollowUpKind
+from ticket_client.base import ChangeKind, ExtensionOutcome, FollowUpKind
 
 # Stable constraint names, so migrations can refer to them on every database.
 NAMING_CONVENTION = {
@@ -121,6 +121,8 @@ class TicketRow(Base):
     link: Mapped[PlatformLinkRow | None] = relationship(lazy="selectin", viewonly=True)
     followups: Mapped[list[FollowUpRow]] = relationship(order_by="FollowUpRow.id", lazy="selectin")
     revisions: Mapped[list[RevisionRow]] = relationship(order_by="RevisionRow.id", lazy="selectin")
+    extension_requests: Mapped[list[ExtensionRequestRow]] = relationship(
+        order_by="ExtensionRequestRow.id", lazy="selectin")
 
 
 class StatusHistoryRow(Base):
@@ -183,6 +185,28 @@ class RevisionRow(Base):
     before: Mapped[dict[str, Any]] = mapped_column(JSON)
     after: Mapped[dict[str, Any]] = mapped_column(JSON)
     dispatched: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ExtensionRequestRow(Base):
+    """A department's 延期申请 and the centre's decision (migration 0014). Kept apart from the history:
+    the citizen hears of a 延期 only once granted (then as a step of kind ``extend``)."""
+
+    __tablename__ = "ticket_extension_requests"
+    # at most one waiting per ticket; 延期待审核 finds the waiting ones without reading the decided
+    __table_args__ = (Index("ux_extension_requests_pending", "ticket_pk", unique=True,
+                            sqlite_where=text("outcome = 'pending'"), postgresql_where=text("outcome = 'pending'")),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_pk: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    unit: Mapped[str] = mapped_column(String(64))
+    until: Mapped[datetime] = mapped_column(UTCDateTime())
+    reason: Mapped[str] = mapped_column(Text)
+    outcome: Mapped[ExtensionOutcome] = mapped_column(String(8), default="pending")
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    decided_by: Mapped[str] = mapped_column(String(64), default="")
+    answer: Mapped[str] = mapped_column(Text, default="")
+    granted_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class TicketCounter(Base):

@@ -665,6 +665,15 @@ class Open311Client:
         where = f"（平台编号 {link.request_id}）" if link.request_id else ""
         raise ExtendRefused(f"延期由工单平台管理，请在平台上办理{where}")
 
+    async def ask_extension(self, ticket_id: str, until: datetime, reason: str, unit: str) -> Ticket:
+        """Refused, as ``extend``: departments ask the platform."""
+        return await self.extend(ticket_id, until, reason)
+
+    async def decide_extension(self, ticket_id: str, *, approve: bool, by: str, reason: str = "",
+                               until: datetime | None = None) -> Ticket:
+        """Refused, as ``extend``: nothing is asked here."""
+        return await self.extend(ticket_id, until or datetime.now(UTC), reason)
+
     async def abandon(self, idempotency_key: str) -> str | None:
         """The mirror forgets a ticket the platform never got (nor possibly got: a POST whose
         answer was lost keeps it, to be found there)."""

@@ -321,6 +321,7 @@ def ticket_view(t: Ticket, settings: Settings | None = None, now: datetime | Non
         "responded_at": t.responded_at.timestamp() if t.responded_at else None, "responded_late": t.responded_late,
         "unanswered": settings is not None and deadlines.unanswered(t, settings, now),
         "extended_until": t.extended_until.timestamp() if t.extended_until else None,  # 延期: the 办理时限 granted
+        "extension_pending": t.extension_pending is not None,  # 延期待审核: a department's 延期申请 waits
     }
 
 
@@ -346,6 +347,13 @@ def ticket_detail(t: Ticket, settings: Settings | None = None, now: datetime | N
         # operators' 更正, 改派 and 审核无误: who, when, why, and the fields before and after
         "revisions": [{"at": r.at.timestamp(), "by": r.by, "reason": r.reason, "before": r.before,
                        "after": r.after, "dispatched": r.dispatched} for r in t.revisions],
+        # 延期申请: who asked for which day and why, and what the centre decided (by whom, when, why)
+        "extension_requests": [{
+            "at": r.at.timestamp(), "unit": r.unit, "until": r.until.timestamp(), "reason": r.reason,
+            "outcome": r.outcome, "decided_at": r.decided_at.timestamp() if r.decided_at else None,
+            "decided_by": r.decided_by, "answer": r.answer,
+            "granted_until": r.granted_until.timestamp() if r.granted_until else None,
+        } for r in t.extension_requests],
     }
 
 

@@ -49,6 +49,7 @@ from ticket_client import deadlines
 from ticket_client.base import (
     MAX_NOTE,
     MAX_REASON,
+    MAX_UNIT,
     MAX_URGE_NOTE,
     RATINGS,
     SOLVED_ANSWERS,
@@ -273,6 +274,19 @@ class WithdrawIn(BaseModel):
 class ExtendIn(BaseModel):
     until: date  # 延期至: the last day of the new 办理时限 (Beijing time)
     reason: WellFormedStr = Field(max_length=MAX_REASON)  # the citizen hears it; empty: 400 (InvalidNote)
+
+
+class AskExtensionIn(ExtendIn):
+    # 延期申请: the unit asking (a department handling it) and why; the centre reads the reason, the
+    # citizen only the one a grant is given with
+    unit: WellFormedStr = Field(max_length=MAX_UNIT)  # empty: 400 (InvalidNote)
+
+
+class DecideExtensionIn(BaseModel):
+    approve: bool
+    until: date | None = None  # granted: the last day of the new 办理时限 (None: the day asked for)
+    # granted: what the citizen hears (empty: the unit's reason); refused: the 驳回理由 (required)
+    reason: WellFormedStr = Field(default="", max_length=MAX_REASON)
 
 
 class UrgeIn(BaseModel):
@@ -550,6 +564,38 @@ async def ticket_extend(ticket_id: str, body: ExtendIn, user: SupervisorDep, req
     return convs.ticket_view(ticket, console.rt.settings)
 
 
+@api.post("/tickets/{ticket_id}/extension-request")
+async def ticket_ask_extension(ticket_id: str, body: AskExtensionIn, user: UserDep, request: Request) -> dict[str, Any]:
+    """延期申请: a department asked (by phone, by letter) for more time, and the operator records it
+    for a supervisor to decide; nobody outside the centre hears of it yet. 409 when one waits
+    already, or a 延期 to that day would be refused."""
+    console = _console(request)
+    ticket = await console.tickets.ask_extension(ticket_id, deadlines.end_of(body.until), body.reason, body.unit)
+    await console.redis.incr(ck.VERSION)
+    await audit.record(console.redis, user.name, "ticket.extension_ask", ticket.conversation_key, ticket_id=ticket_id,
+                       unit=body.unit, until=body.until.isoformat(), reason=mask_pii(body.reason))
+    return convs.ticket_view(ticket, console.rt.settings)
+
+
+@api.post("/tickets/{ticket_id}/extension-request/decision")
+async def ticket_decide_extension(ticket_id: str, body: DecideExtensionIn, user: SupervisorDep,
+                                  request: Request) -> dict[str, Any]:
+    """审核延期申请 (supervisors): grant it (a 延期 its citizen hears, to the day asked or another,
+    with the unit's reason or the supervisor's words) or refuse it with a reason. 409 when none
+    waits, or the 延期 would be refused; 400 for a refusal without a reason."""
+    console = _console(request)
+    until = deadlines.end_of(body.until) if body.until else None
+    ticket = await console.tickets.decide_extension(ticket_id, approve=body.approve, by=user.name,
+                                                    reason=body.reason, until=until)
+    if body.approve:
+        console.rt.kick_status()
+    await console.redis.incr(ck.VERSION)
+    await audit.record(console.redis, user.name, "ticket.extension_decide", ticket.conversation_key,
+                       ticket_id=ticket_id, approve=body.approve, until=body.until.isoformat() if body.until else "",
+                       reason=mask_pii(body.reason))
+    return convs.ticket_view(ticket, console.rt.settings)
+
+
 @api.post("/tickets/{ticket_id}/notes")
 async def ticket_note(ticket_id: str, body: ProgressIn, user: UserDep, request: Request) -> dict[str, Any]:
     """办理进展: a department's interim answer, told to the citizen on their channel; the status
@@ -696,6 +742,7 @@ def _ticket_query(
     done_late: bool = False,
     unanswered: bool = False,
     extended: bool = False,
+    extension_pending: bool = False,
     repeated: bool = False,
     department: Annotated[str, Query(max_length=40)] = "",
     category: Annotated[str, Query(max_length=130)] = "",
@@ -713,7 +760,7 @@ def _ticket_query(
     return TicketQuery(text=q, status=status, channel=channel, urgent=urgent, rating=rating, solved=solved, since=since,
                        urged=urged, reviewed=reviewed, department=department, returned=returned, done_late=done_late,
                        unanswered=unanswered, **deadlines.unanswered_filter(_console(request).rt.settings, now),
-                       extended=extended,
+                       extended=extended, extension_pending=extension_pending,
                        main_only=status == "returned" or returned,
                        category=[level.strip() for level in category.split("/") if level.strip()][:3],
                        repeated_since=now - timedelta(days=merging.SIMILAR_DAYS) if repeated else None,
@@ -760,7 +807,7 @@ async def export_tickets(user: SupervisorDep, request: Request, query: TicketQue
                                broken=tally.broken, q=mask_pii(query.text.strip()), status=query.status,
                                rating=query.rating, solved=query.solved, overdue=query.overdue, due_soon=query.due_soon,
                                urged=query.urged, done_late=query.done_late, unanswered=query.unanswered,
-                               extended=query.extended,
+                               extended=query.extended, extension_pending=query.extension_pending,
                                repeated=query.repeated_since is not None, department=query.department,
                                category="/".join(query.category))
         except RedisError as err:
@@ -903,12 +950,13 @@ async def stats(user: SupervisorDep, request: Request, now_at: NowDep) -> dict[s
 
     service = []
     corrections: list[dict[str, Any]] = []
-    overdue = due_soon = urged = returned = repeated = redo = unanswered = 0
+    overdue = due_soon = urged = returned = repeated = redo = unanswered = extension_pending = 0
     settings = console.rt.settings
     if console.rt.tickets is not None:
         urged = await console.rt.tickets.count(TicketQuery(urged=True))
         returned = await console.rt.tickets.count(TicketQuery(status="returned", main_only=True))
         redo = await console.rt.tickets.count(TicketQuery(solved="redo"))
+        extension_pending = await console.rt.tickets.count(TicketQuery(extension_pending=True))
         unanswered = await console.rt.tickets.count(
             TicketQuery(unanswered=True, **deadlines.unanswered_filter(settings, now_at)))
         repeated = await console.rt.tickets.count(
@@ -953,6 +1001,7 @@ async def stats(user: SupervisorDep, request: Request, now_at: NowDep) -> dict[s
         "returned": returned,  # 退回待改派: returned by its department, waiting to be sent out again
         "repeated": repeated,  # 疑似重复: open tickets of 30 days about one matter at one spot, to merge
         "redo": redo,  # 回访未解决: the citizen said 未解决 and the ticket is still done (待重办)
+        "extension_pending": extension_pending,  # 延期待审核: departments' 延期申请 awaiting a supervisor
         "unanswered": unanswered,  # 超时未签收: no department has taken it on, past its time to
         "respond_limits": bool(settings.respond_hours or settings.respond_urgent_hours),  # 0 and 0: no card
         "queue_length": len(waiting),

@@ -17,7 +17,7 @@ from config.workdays import midnight
 from gateway import filing, keys
 from gateway.console import export, report
 from gateway.console.merging import MergeIn
-from gateway.console.routes import ExtendIn, WithdrawIn
+from gateway.console.routes import AskExtensionIn, ExtendIn, WithdrawIn
 from gateway.console.routing import CorrectIn
 from gateway.deps import AdminDep, RuntimeDep, TicketsDep
 from gateway.errors import BadInput, NotFound
@@ -175,6 +175,21 @@ async def extend(ticket_id: str, body: AdminExtendIn, _: AdminDep, tickets: Tick
     ticket = await tickets.extend(ticket_id, deadlines.end_of(body.until), body.reason)
     rt.kick_status()
     log.info("ticket_extended", ticket_id=ticket_id, until=body.until.isoformat(), by=body.by)
+    return ticket.model_dump(mode="json")
+
+
+class AdminAskExtensionIn(AskExtensionIn):
+    by: WellFormedStr = Field(default="admin", min_length=1, max_length=64)
+
+
+@router.post("/tickets/{ticket_id}/extension-request")
+async def ask_extension(ticket_id: str, body: AdminAskExtensionIn, _: AdminDep, tickets: TicketsDep) -> dict[str, Any]:
+    """延期申请 from a department's own system: ``unit`` asks for a 办理时限 ending ``until`` (Beijing
+    time), for ``reason``; a supervisor decides in the console, and the ticket's
+    ``extension_requests`` (``GET /api/admin/tickets/{id}``) say what became of it. Logged with
+    ``by``; 409 when one waits already, or a 延期 to that day would be refused."""
+    ticket = await tickets.ask_extension(ticket_id, deadlines.end_of(body.until), body.reason, body.unit)
+    log.info("ticket_extension_asked", ticket_id=ticket_id, until=body.until.isoformat(), by=body.by)
     return ticket.model_dump(mode="json")
 
 

@@ -1059,6 +1059,58 @@ async def test_a_supervisor_extends_a_late_tickets_time_limit(
     assert entry["detail"]["until"] == until.isoformat() and "13812345678" not in str(entry)
 
 
+async def test_a_departments_extension_request_is_decided_by_a_supervisor(
+    app: Any, settings: Settings, console_login: Any
+) -> None:
+    """延期申请: an operator records a unit's request (the citizen hears nothing), 延期待审核 counts
+    and lists it, and a supervisor grants it (the citizen hears the words given) or refuses it
+    with a reason; operators may not decide (403); a second request while one waits is 409;
+    both are audited with phone numbers masked."""
+    from datetime import timedelta
+
+    from config.workdays import BEIJING
+    from ticket_client import TicketDraft
+
+    tickets = app.state.runtime.tickets
+    one, two = [(await tickets.file(TicketDraft(channel="web", conversation_key=f"web:{k}", description="路灯坏了",
+                                                departments=["城管局"]), k)).ticket_id for k in ("one", "two")]
+    boss = await console_login("boss", "supervisor")
+    li = await console_login("li")
+    until = (datetime.now(BEIJING) + timedelta(days=30)).date()
+    body = {"until": until.isoformat(), "unit": "城管局", "reason": "需协调供电公司迁改线路，联系人13812345678"}
+    assert (await li.post(f"/tickets/{one}/extension-request", json=body | {"unit": " "})).status_code == 400
+    r = await li.post(f"/tickets/{one}/extension-request", json=body)
+    assert r.status_code == 200, r.text
+    assert r.json()["extension_pending"] and r.json()["extended_until"] is None
+    again = await li.post(f"/tickets/{one}/extension-request", json=body)
+    assert again.status_code == 409 and again.json()["detail"].startswith(f"延期申请：工单 {one} 已有待审核的延期申请")
+    await li.post(f"/tickets/{two}/extension-request", json=body | {"unit": "供电公司", "reason": "需停电施工"})
+    assert (await boss.get("/stats")).json()["extension_pending"] == 2
+    assert {t["ticket_id"] for t in (await boss.get("/tickets?extension_pending=true")).json()["tickets"]} == {one, two}
+    [asked] = (await li.get(f"/tickets/{one}")).json()["ticket"]["extension_requests"]
+    assert (asked["unit"], asked["outcome"], asked["decided_by"]) == ("城管局", "pending", "")
+    assert datetime.fromtimestamp(asked["until"], BEIJING).date() == until + timedelta(days=1)  # 24:00 of that day
+
+    decide = {"approve": True, "reason": "需协调多个部门"}
+    assert (await li.post(f"/tickets/{one}/extension-request/decision", json=decide)).status_code == 403
+    r = await boss.post(f"/tickets/{one}/extension-request/decision", json=decide)
+    assert r.status_code == 200, r.text
+    assert r.json()["extended_until"] == asked["until"] and not r.json()["extension_pending"]
+    assert r.json()["history"][-1]["note"].endswith("（需协调多个部门）")  # the supervisor's words, not the unit's
+    refuse = {"approve": False, "reason": " "}
+    assert (await boss.post(f"/tickets/{two}/extension-request/decision", json=refuse)).status_code == 400
+    r = await boss.post(f"/tickets/{two}/extension-request/decision", json=refuse | {"reason": "可在时限内办结"})
+    assert r.status_code == 200 and r.json()["extended_until"] is None
+    [refused] = (await boss.get(f"/tickets/{two}")).json()["ticket"]["extension_requests"]
+    assert (refused["outcome"], refused["decided_by"], refused["answer"]) == ("rejected", "boss", "可在时限内办结")
+    none = await boss.post(f"/tickets/{two}/extension-request/decision", json=decide)
+    assert none.status_code == 409 and "没有待审核的延期申请" in none.json()["detail"]
+    assert (await boss.get("/stats")).json()["extension_pending"] == 0
+    entries = [e for e in (await boss.get("/audit?limit=20")).json()["entries"] if e["action"].startswith("ticket.extension")]
+    assert sorted(e["action"] for e in entries) == ["ticket.extension_ask"] * 2 + ["ticket.extension_decide"] * 2
+    assert "13812345678" not in str(entries)
+
+
 async def test_supervisors_are_told_of_a_year_ahead_without_its_holidays(app: Any, console_login: Any) -> None:
     """The 班长视图's notice: the years within two months whose 放假安排 the calendar lacks (their
     办理时限 count weekends only); none with calendar-day limits."""

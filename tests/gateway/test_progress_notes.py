@@ -143,6 +143,35 @@ async def test_an_extension_is_heard_with_its_reason_and_told_when_asked(client:
     assert (await client.post(url, json=body)).status_code == 401
 
 
+async def test_a_departments_extension_request_is_heard_only_once_granted(client: httpx.AsyncClient, app: Any) -> None:
+    """延期申请 from a department's system: nothing reaches the citizen while it waits; granted, they
+    hear the words the centre gave, and the department reads the outcome on the ticket. 409 for
+    a second request while one waits, 400 without a unit, 401 without the token."""
+    session = await new_session(client)
+    ref = await app.state.runtime.tickets.file(draft(f"web:{session['session_id']}"), "k")
+    until = (datetime.now(BEIJING) + timedelta(days=40)).date()
+    url = f"/api/admin/tickets/{ref.ticket_id}/extension-request"
+    body = {"until": until.isoformat(), "unit": "市城管局", "reason": "涉及管线迁改，需供电公司配合", "by": "cgj-system"}
+    assert (await client.post(url, json=body)).status_code == 401
+    blank = await client.post(url, json=body | {"unit": ""}, headers=ADMIN)
+    assert (blank.status_code, blank.json()["detail"]) == (400, "申请延期的承办单位不能为空")
+    r = await client.post(url, json=body, headers=ADMIN)
+    assert r.status_code == 200, r.text
+    assert [(x["unit"], x["outcome"]) for x in r.json()["extension_requests"]] == [("市城管局", "pending")]
+    again = await client.post(url, json=body, headers=ADMIN)
+    assert again.status_code == 409 and "已有待审核的延期申请" in again.json()["detail"]
+    await asyncio.sleep(0.5)  # several polls: a request told would have arrived by now
+    assert await heard(client, session, ref.ticket_id) == []
+
+    await app.state.runtime.tickets.decide_extension(ref.ticket_id, approve=True, by="boss", reason="需多个部门协同处置")
+    app.state.runtime.kick_status()
+    events, _ = await wait_for_events(client, session, lambda e: e["type"] == "status_update" and "延长" in e["text"])
+    told = next(e for e in events if e["type"] == "status_update" and "延长" in e["text"])
+    assert told["text"].endswith(f"{until.day}日（需多个部门协同处置）。我们将督促承办单位抓紧办理，结果会及时告知您。")
+    [decided] = (await client.get(f"/api/admin/tickets/{ref.ticket_id}", headers=ADMIN)).json()["extension_requests"]
+    assert (decided["outcome"], decided["decided_by"], decided["answer"]) == ("approved", "boss", "需多个部门协同处置")
+
+
 def test_the_add_note_and_set_status_commands(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 

@@ -24,6 +24,7 @@ from ticket_client import (
     Correction,
     CorrectionRefused,
     ExtendRefused,
+    ExtensionRequestRefused,
     InvalidNote,
     InvalidRating,
     InvalidTransition,
@@ -113,7 +114,7 @@ async def test_migrate_from_empty_to_head_matches_models(database_url: str) -> N
                 "platform_state",
                 "ticket_followups",
             } <= tables
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0013"
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0014"
             diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
             assert diff == [], f"models and migrations disagree: {diff}"
     finally:
@@ -733,6 +734,85 @@ async def test_an_extended_ticket_is_held_to_the_time_limit_granted(database_url
     async with LocalLedger(database_url, clock=clock) as bare:  # a ledger given no 办理时限
         with pytest.raises(ExtendRefused, match="没有办理时限"):
             await bare.extend(plain, start + timedelta(days=9), "需协调多个部门")
+
+
+async def test_a_departments_extension_request_waits_for_the_centre(database_url: str, clock: FakeClock) -> None:
+    """延期申请: a unit asks for a later 办理时限; nobody hears of it, and 延期待审核 lists it, until a
+    supervisor grants it (the citizen hears the reason given then) or refuses it (nobody outside
+    the centre hears); one waits at a time, and it lapses when the ticket is done, withdrawn or
+    merged. The checks of a 延期 apply when asked and when granted."""
+    await migrate(database_url)
+    start = clock.now
+    limits = Limits(due=lambda t: t.extended_until or t.created_at + timedelta(days=2))
+    async with LocalLedger(database_url, clock=clock, limits=limits) as ledger:
+        hard, other, gone, repeat, main = [
+            (await ledger.file(draft(f"web:{k}", departments=["城管局"]), k)).ticket_id for k in "abcde"]
+        until = start + timedelta(days=7)
+        waiting = TicketQuery(extension_pending=True)
+        with pytest.raises(InvalidNote, match="延期申请原因不能为空"):
+            await ledger.ask_extension(hard, until, " ", "城管局")
+        with pytest.raises(InvalidNote, match="承办单位不能为空"):
+            await ledger.ask_extension(hard, until, "需协调", "  ")
+        with pytest.raises(ExtendRefused, match="须晚于现在的办理时限"):
+            await ledger.ask_extension(hard, start + timedelta(days=1), "需协调", "城管局")
+        seq = (await ledger.changes_since(0))[-1].seq
+
+        asked = await ledger.ask_extension(hard, until, "需 协调住建、供电等多个部门", " 城管局 ")
+        [request] = asked.extension_requests
+        assert (request.unit, request.until, request.reason, request.outcome) == (
+            "城管局", until, "需 协调住建、供电等多个部门", "pending")
+        assert asked.extension_pending == request and asked.extended_until is None
+        assert await ledger.changes_since(seq) == []  # the citizen hears nothing yet
+        with pytest.raises(ExtensionRequestRefused, match="已有待审核的延期申请（城管局，申请延至2026年12月"):
+            await ledger.ask_extension(hard, until + timedelta(days=1), "再次申请", "城管局")
+        await ledger.ask_extension(other, until, "需现场勘查", "供电公司")
+        assert [t.ticket_id for t in await ledger.search(waiting)] == [other, hard]
+        assert await ledger.count(waiting) == 2
+
+        with pytest.raises(InvalidNote, match="驳回理由不能为空"):
+            await ledger.decide_extension(other, approve=False, by="lead", reason=" ")
+        refused = await ledger.decide_extension(other, approve=False, by="lead", reason="现场勘查可在时限内完成")
+        assert [(r.outcome, r.decided_by, r.answer, r.granted_until) for r in refused.extension_requests] == [
+            ("rejected", "lead", "现场勘查可在时限内完成", None)]
+        assert refused.extended_until is None and await ledger.changes_since(seq) == []
+        with pytest.raises(ExtensionRequestRefused, match="没有待审核的延期申请"):
+            await ledger.decide_extension(other, approve=True, by="lead")
+        await ledger.ask_extension(other, until, "仍需现场勘查", "供电公司")  # asked again after a refusal
+
+        with pytest.raises(ExtendRefused, match="须晚于现在的办理时限"):  # a grant is checked as a 延期
+            await ledger.decide_extension(hard, approve=True, by="lead", until=start + timedelta(days=1))
+        shorter = start + timedelta(days=5)  # the centre grants less than asked, in its own words
+        granted = await ledger.decide_extension(hard, approve=True, by="lead", until=shorter, reason="需协调多个部门")
+        assert granted.extended_until == shorter and granted.extension_pending is None
+        assert [(r.outcome, r.decided_by, r.answer, r.granted_until) for r in granted.extension_requests] == [
+            ("approved", "lead", "需协调多个部门", shorter)]
+        assert [(c.ticket_id, c.kind, c.note) for c in await ledger.changes_since(seq)] == [
+            (hard, "extend", "办理时限延长至2026年12月2日 10:00（需协调多个部门）")]
+        assert [t.ticket_id for t in await ledger.search(waiting)] == [other]
+
+        await ledger.ask_extension(hard, until, "仍需协调", "城管局")  # a direct 延期 grants it too
+        direct = await ledger.extend(hard, until + timedelta(days=1), "需协调多个部门")
+        assert [(r.outcome, r.decided_by, r.granted_until) for r in direct.extension_requests][-1] == (
+            "approved", "", until + timedelta(days=1))
+        said = await ledger.decide_extension(other, approve=True, by="lead")  # as asked, in the unit's words
+        assert said.history[-1].note.endswith("（仍需现场勘查）") and said.extended_until == until
+
+        await ledger.ask_extension(gone, until, "需协调", "城管局")
+        await ledger.ask_extension(repeat, until, "需协调", "城管局")
+        await ledger.ask_extension(main, until, "需协调", "城管局")
+        await ledger.withdraw(gone, "问题已自行解决")
+        await ledger.merge(repeat, main)
+        await ledger.set_status(main, "accepted")
+        assert await ledger.count(waiting) == 1  # main's, still open
+        await ledger.set_status(main, "resolved")
+        assert await ledger.count(waiting) == 0
+        for ticket_id in (gone, repeat, main):  # each lapsed, with the moment it did
+            [lapsed] = (await ledger.get(ticket_id)).extension_requests
+            assert (lapsed.outcome, lapsed.decided_at) == ("lapsed", clock.now)
+        with pytest.raises(ExtensionRequestRefused, match="没有待审核的延期申请"):
+            await ledger.decide_extension(main, approve=True, by="lead")
+        with pytest.raises(ExtendRefused, match="已办结或已归档"):
+            await ledger.ask_extension(main, until, "需协调", "城管局")
 
 
 async def test_each_request_type_is_held_to_its_own_time_limit(ledger: LocalLedger, clock: FakeClock) -> None:

@@ -29,6 +29,7 @@ from tests.gateway.test_web_e2e import new_session, say
 from ticket_client import (
     Correction,
     CorrectionRefused,
+    ExtendRefused,
     InvalidTransition,
     Limits,
     LocalLedger,
@@ -871,6 +872,15 @@ async def test_a_reclassification_is_kept_in_the_mirror_and_a_redispatch_is_the_
     assert (await open311.get(ref.ticket_id)).status == "received"  # unchanged: the platform has it
     with pytest.raises(TicketNotFound):
         await open311.withdraw("12345-20261127-999999", "不需要了")
+    later = datetime.now(UTC) + timedelta(days=30)
+    for ask in (open311.extend(ref.ticket_id, later, "需协调"),  # the platform keeps the 办理时限
+                open311.ask_extension(ref.ticket_id, later, "需协调", "城管局"),
+                open311.decide_extension(ref.ticket_id, approve=True, by="boss")):
+        with pytest.raises(ExtendRefused, match=f"延期由工单平台管理，请在平台上办理（平台编号 {request_id}）"):
+            await ask
+    assert (await open311.get(ref.ticket_id)).extension_requests == []
+    with pytest.raises(TicketNotFound):
+        await open311.ask_extension("12345-20261127-999999", later, "需协调", "城管局")
 
 
 async def test_a_category_corrected_before_the_platform_has_the_ticket_picks_its_service_code(
