@@ -735,6 +735,80 @@ def test_a_supervisor_extends_a_late_tickets_time_limit(live_gateway: str, setti
         context.close()
 
 
+def test_an_operator_records_an_extension_request_and_a_supervisor_grants_it(
+    live_gateway: str, settings: Settings, browser: Any
+) -> None:
+    """延期申请: an operator records a department's request on the ticket (the unit offered is its
+    主办), sees it wait and cannot decide it; the supervisor's 延期待审核 card opens it, the day
+    asked is offered and may be changed, and the grant is the 延期 the citizen hears."""
+    from datetime import datetime, timedelta
+
+    from playwright.sync_api import expect
+
+    from config.workdays import BEIJING
+
+    base = live_gateway.rstrip("/")
+    _create_operator(settings)
+    _create_operator(settings, "banzhang", "supervisor", "李班长")
+    ticket_id = _filed_long_ago(settings, days=1)
+    asked = (datetime.now(BEIJING) + timedelta(days=30)).date()
+    granted = asked - timedelta(days=10)
+    errors: list[str] = []
+    dialogs: list[str] = []
+    context, page = _page(browser, errors, dialogs, viewport={"width": 1366, "height": 900})
+    try:
+        _login(page, base, OPERATOR)
+        page.locator("#tab-lookup").click()
+        page.locator("#lq").fill(ticket_id)
+        page.locator("#lookup-form button[type=submit]").click()
+        expect(page.locator("#ld")).to_have_attribute("data-ticket-id", ticket_id)
+        box = page.locator("#ld-actions .extension-box")
+        expect(page.locator("#ld-actions .extend-row")).to_have_count(0)  # an operator grants nothing
+        box.locator("summary").click()
+        row = box.locator(".ask-row")
+        expect(row.locator("input.unit")).to_have_value("城市管理和综合执法局")
+        row.locator("button", has_text="登记申请").click()
+        expect(page.locator("#toast")).to_have_text("请选择申请延至的日期")
+        row.locator("input[type=date]").fill(asked.isoformat())
+        row.locator("input[placeholder^=申请理由]").fill("井盖需定制更换，厂家供货需20天")
+        row.locator("button", has_text="登记申请").click()
+        expect(page.locator("#toast")).to_have_text("延期申请已登记，等待班长审核")
+        expect(box.locator("summary")).to_have_text("延期申请（待审核）")
+        expect(box.locator(".extension-list li")).to_contain_text(f"城市管理和综合执法局 申请延至 {asked.isoformat()}")
+        expect(box).to_contain_text("已登记，等待班长审核")
+        expect(box.locator(".approve-row")).to_have_count(0)
+        expect(page.locator("#lq-results tr").first.locator(".badge.asked")).to_have_text("延期待审")
+        expect(page.locator("#ld-history li[data-kind=extend]")).to_have_count(0)  # nothing told yet
+        page.locator("#logout").click()
+        expect(page.locator("#username")).to_be_visible()
+
+        _login(page, base, "banzhang")
+        page.locator("#tab-super").click()
+        expect(page.locator("#s-extension-pending")).to_have_text("1")
+        page.locator("#card-extension-pending").click()
+        expect(page.locator("#lq-extension-pending")).to_be_checked()
+        expect(page.locator("#ld")).to_have_attribute("data-ticket-id", ticket_id)
+        approve = page.locator("#ld-actions .extension-box .approve-row")
+        expect(page.locator("#ld-actions .extend-row")).to_have_count(0)  # granted by deciding the request
+        expect(approve.locator("input[type=date]")).to_have_value(asked.isoformat())  # the day asked, to change
+        approve.locator("input[type=date]").fill(granted.isoformat())
+        approve.locator("input[list]").fill("需定制更换井盖")
+        approve.locator("button", has_text="批准").click()
+        expect(page.locator("#toast")).to_have_text("已批准延期，市民将收到办理时限延长的通知")
+        expect(page.locator("#ld-actions .extension-box .extension-list li")).to_contain_text(
+            f"已批准，延至 {granted.isoformat()}（banzhang）")
+        last = page.locator("#ld-history li").last
+        expect(last).to_have_attribute("data-kind", "extend")
+        expect(last).to_contain_text(f"办理时限延长至{granted.year}年{granted.month}月{granted.day}日（需定制更换井盖）")
+        expect(page.locator("#ld-fields")).to_contain_text("（已延期）")
+        expect(page.locator("#ld-actions .extend-row")).to_have_count(1)  # none waits: a 延期 of its own again
+        page.locator("#tab-super").click()
+        expect(page.locator("#s-extension-pending")).to_have_text("0")
+        assert errors == [] and dialogs == []
+    finally:
+        context.close()
+
+
 def test_a_supervisor_finds_the_tickets_citizens_said_were_not_solved(
     live_gateway: str, settings: Settings, browser: Any
 ) -> None:

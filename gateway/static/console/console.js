@@ -27,7 +27,7 @@
     handback: "交还机器人", close: "结束会话", transfer: "转交", reply: "回复市民", "reply.refused": "回复被拒绝",
     note: "内部备注", "form.save": "保存工单信息", "ticket.file": "登记工单", "ticket.status": "工单状态变更",
     "canned.update": "修改常用语", "user.create": "创建账号", "user.disable": "停用账号",
-    "dead.retry": "重试异常记录", "dead.discard": "丢弃异常记录", "ticket.search": "工单查询", "ticket.note": "办理进展", "ticket.urge": "登记催办", "ticket.correct": "更正/改派", "ticket.merge": "并单", "ticket.unmerge": "取消并单", "ticket.withdraw": "撤单", "ticket.extend": "延期", "ticket.export": "导出工单", "departments.export": "导出承办单位考核", "report.view": "查看周报/月报",
+    "dead.retry": "重试异常记录", "dead.discard": "丢弃异常记录", "ticket.search": "工单查询", "ticket.note": "办理进展", "ticket.urge": "登记催办", "ticket.correct": "更正/改派", "ticket.merge": "并单", "ticket.unmerge": "取消并单", "ticket.withdraw": "撤单", "ticket.extend": "延期", "ticket.extension_ask": "登记延期申请", "ticket.extension_decide": "审核延期申请", "ticket.export": "导出工单", "departments.export": "导出承办单位考核", "report.view": "查看周报/月报",
     "knowledge.create": "新增知识库条目", "knowledge.update": "修改知识库", "knowledge.disable": "停用知识库条目",
     "knowledge.delete": "删除知识库条目", "knowledge.restore": "知识库条目恢复为文件版本", "knowledge.export": "导出知识库",
     "knowledge.clear_folded": "清除已并入文件的修改"
@@ -524,7 +524,8 @@
     box.appendChild(statusControls(t, done));
     if (t.status !== "closed") box.appendChild(progressControls(t, done));
     if (t.status !== "closed" && t.status !== "resolved") box.appendChild(withdrawControls(t, done));
-    if (t.status !== "closed" && t.status !== "resolved" && t.due_at && state.me.role === "supervisor") {
+    // a department's 延期申请 waiting: decided in 工单查询's detail (批准 takes another day as well)
+    if (t.status !== "closed" && t.status !== "resolved" && t.due_at && state.me.role === "supervisor" && !t.extension_pending) {
       box.appendChild(extendControls(t, done));
     }
     return box;
@@ -532,19 +533,85 @@
   // 延期 (supervisors): the department asked for more time and the centre granted it; the citizen
   // hears the new 办理时限 and the reason, and 超期 counts from it
   function extendControls(t, done) {
-    // the first day whose end is later than both now and the limit it has (a limit in days ends at
-    // 24:00, the next day's 00:00: that day itself)
-    var first = new Date(Math.max(Date.now(), t.due_at * 1000));
     return ticketRow(t, done, {
       cls: "extend-row", placeholder: "延期原因（市民可见）", maxLength: 200, label: "延期",
-      day: { min: first.getFullYear() + "-" + pad2(first.getMonth() + 1) + "-" + pad2(first.getDate()),
-             label: "延期至", title: "新的办理时限（该日24时前）" },
+      day: { min: firstExtendDay(t), label: "延期至", title: "新的办理时限（该日24时前）" },
       list: "extend-reasons", path: "/extend", ok: "已延期，市民将收到办理时限延长的通知",
       check: function (day, note) {
         return !day.value ? "请选择延期后的办理时限" : note.value.trim() ? "" : "请填写延期原因";
       },
       body: function (day, note) { return { until: day.value, reason: note.value }; }
     });
+  }
+  // the first day a 延期 may run to: its end later than both now and the limit the ticket has (a
+  // limit in days ends at 24:00, the next day's 00:00: that day itself)
+  function firstExtendDay(t) { return dayOf(Math.max(Date.now() / 1000, t.due_at)); }
+  function dayOf(ts) {  // the browser's (the centre's) calendar day of a moment, as a date input takes it
+    var d = new Date(ts * 1000);
+    return d.getFullYear() + "-" + pad2(d.getMonth() + 1) + "-" + pad2(d.getDate());
+  }
+  // 延期申请 (工单查询's detail): a department asked for more time (by phone, by letter, or its own
+  // system through the admin API); an operator records it, a supervisor grants it (to the day asked
+  // or another, in words the citizen reads) or refuses it with a reason nobody outside hears
+  function extensionControls(t, done) {
+    var asked = t.extension_requests || [];
+    var waiting = asked.filter(function (r) { return r.outcome === "pending"; })[0];
+    var box = el("details", "extension-box");
+    box.open = !!waiting;
+    box.appendChild(el("summary", "", waiting ? "延期申请（待审核）" : asked.length ? "延期申请（" + asked.length + "次）"
+      : "延期申请（承办单位申请延长办理时限）"));
+    var ul = el("ul", "extension-list");
+    asked.forEach(function (r) {
+      var li = el("li");
+      li.setAttribute("data-outcome", r.outcome);
+      li.appendChild(el("b", "", r.unit + " 申请延至 " + dayOf(r.until - 1)));
+      li.appendChild(el("span", "", "（" + r.reason + "）"));
+      li.appendChild(el("span", "muted", " 登记于 " + dateTime(r.at) + " · "));
+      li.appendChild(el("span", "outcome", r.outcome === "pending" ? "待班长审核"
+        : r.outcome === "approved" ? "已批准，延至 " + dayOf(r.granted_until - 1) + (r.decided_by ? "（" + r.decided_by + "）" : "（直接延期）")
+        : r.outcome === "rejected" ? "已驳回（" + r.decided_by + "）：" + r.answer
+        : "已失效（工单已办结、撤单或并单）"));
+      ul.appendChild(li);
+    });
+    if (asked.length) box.appendChild(ul);
+    var path = "/tickets/" + encodeURIComponent(t.ticket_id) + "/extension-request";
+    if (waiting && state.me.role === "supervisor") {
+      var approve = ticketRow(t, done, {
+        cls: "approve-row", placeholder: "告知市民的延期原因（不填则用申请理由）", maxLength: 200, label: "批准",
+        day: { min: firstExtendDay(t), label: "批准延至", title: "批准的办理时限（该日24时前），可改" },
+        list: "extend-reasons", path: "/extension-request/decision", ok: "已批准延期，市民将收到办理时限延长的通知",
+        check: function (day) { return day.value ? "" : "请选择批准的办理时限"; },
+        body: function (day, note) { return { approve: true, until: day.value, reason: note.value }; }
+      });
+      approve.querySelector("input[type=date]").value = dayOf(waiting.until - 1);
+      box.appendChild(approve);
+      box.appendChild(ticketRow(t, done, {
+        cls: "reject-row", placeholder: "驳回理由（内部记录，不发给市民）", maxLength: 200, label: "驳回",
+        path: "/extension-request/decision", ok: "已驳回延期申请",
+        check: function (sel, note) { return note.value.trim() ? "" : "请填写驳回理由"; },
+        body: function (sel, note) { return { approve: false, reason: note.value }; }
+      }));
+    } else if (waiting) {
+      box.appendChild(el("p", "muted small", "已登记，等待班长审核"));
+    } else if (t.status !== "resolved" && t.status !== "closed" && t.due_at && !t.merged_into) {
+      var unit = el("input", "unit");
+      unit.placeholder = "申请单位";
+      unit.maxLength = 40;
+      unit.setAttribute("aria-label", "申请单位");
+      unit.value = (t.departments || [])[0] || "";
+      var row = ticketRow(t, done, {
+        cls: "ask-row", placeholder: "申请理由（供班长审核）", maxLength: 200, label: "登记申请",
+        day: { min: firstExtendDay(t), label: "申请延至", title: "申请的办理时限（该日24时前）" },
+        path: "/extension-request", ok: "延期申请已登记，等待班长审核",
+        check: function (day, note) {
+          return !unit.value.trim() ? "请填写申请单位" : !day.value ? "请选择申请延至的日期" : note.value.trim() ? "" : "请填写申请理由";
+        },
+        body: function (day, note) { return { unit: unit.value, until: day.value, reason: note.value }; }
+      });
+      row.insertBefore(unit, row.firstChild);
+      box.appendChild(row);
+    }
+    return box;
   }
   // 撤单: the citizen asked for it (问题已自行解决, 重复提交) and the operator checked it with them;
   // the ticket closes without a 回访 and the citizen hears the reason
@@ -755,7 +822,8 @@
     if (!hours) $("lq-due-soon").checked = false;
   }
   // a card or a report's row: every ticket it counts, in 工单查询, with only the filters ``by`` names
-  // ({overdue, dueSoon, urged, repeated, returned, doneLate, unanswered, extended, solved, status, department, category, words,
+  // ({overdue, dueSoon, urged, repeated, returned, doneLate, unanswered, extended, extensionPending, solved, status, department,
+  // category, words,
   // days}; all time unless days)
   function lookupBy(by) {
     show("lookup");
@@ -763,6 +831,7 @@
     $("lq-rating").value = ""; $("lq-solved").value = by.solved || ""; $("lq-reviewed").checked = false; $("lq-repeated").checked = !!by.repeated;
     $("lq-returned").checked = !!by.returned; $("lq-done-late").checked = !!by.doneLate;
     $("lq-unanswered").checked = !!by.unanswered; $("lq-extended").checked = !!by.extended;
+    $("lq-extension-pending").checked = !!by.extensionPending;
     $("lq-department").value = by.department || ""; $("lq-category").value = by.category || "";
     $("lq-overdue").checked = !!by.overdue; $("lq-due-soon").checked = !!by.dueSoon; $("lq-urged").checked = !!by.urged;
     $("lq-days").value = by.days || "0";
@@ -943,6 +1012,8 @@
       $("card-unanswered").hidden = !d.respond_limits;  // HOTLINE_RESPOND_HOURS 0 and 0: no limit to miss
       $("s-unanswered").textContent = d.unanswered || 0;
       $("card-unanswered").classList.toggle("alert", (d.unanswered || 0) > 0);
+      $("s-extension-pending").textContent = d.extension_pending || 0;
+      $("card-extension-pending").classList.toggle("alert", (d.extension_pending || 0) > 0);
       $("s-repeated").textContent = d.repeated || 0;
       $("card-repeated").classList.toggle("alert", (d.repeated || 0) > 0);
       var ops = $("s-operators");
@@ -1185,6 +1256,7 @@
     if ($("lq-done-late").checked) params.set("done_late", "true");
     if ($("lq-unanswered").checked) params.set("unanswered", "true");
     if ($("lq-extended").checked) params.set("extended", "true");
+    if ($("lq-extension-pending").checked) params.set("extension_pending", "true");
     if ($("lq-repeated").checked) params.set("repeated", "true");
     if ($("lq-department").value.trim()) params.set("department", $("lq-department").value.trim());
     if ($("lq-category").value.trim()) params.set("category", $("lq-category").value.trim());
@@ -1221,6 +1293,7 @@
       if (t.done_late) id.appendChild(el("span", "badge late", "超期办结"));
       if (t.unanswered) id.appendChild(el("span", "badge late", "超时未签收"));
       if (t.extended_until) id.appendChild(el("span", "badge extended", "已延期"));
+      if (t.extension_pending) id.appendChild(el("span", "badge asked", "延期待审"));
       if (t.urges) id.appendChild(el("span", "badge urged", "催办" + t.urges + "次"));
       if (t.merged_into) id.appendChild(el("span", "badge merged", "并单"));
       if (t.repeats) {  // 疑似重复: other open tickets about the same spot (merging.repeats)
@@ -1249,7 +1322,7 @@
     return (t.additions + theirs) + " 条" + (theirs ? "（含并入工单的 " + theirs + " 条，" : "（") + "见办理记录）";
   }
   function rowShown(t) {  // what a row of the list shows of a ticket
-    return JSON.stringify([t.status, t.withdrawn_at, t.category, t.title, t.urgent, t.overdue, t.due_soon, t.done_late, t.unanswered, t.extended_until, t.urges, t.rating, t.merged_into, t.repeats]);
+    return JSON.stringify([t.status, t.withdrawn_at, t.category, t.title, t.urgent, t.overdue, t.due_soon, t.done_late, t.unanswered, t.extended_until, t.extension_pending, t.urges, t.rating, t.merged_into, t.repeats]);
   }
   function showTicket(id) {
     lookup.shown = id;
@@ -1332,6 +1405,10 @@
       actions.appendChild(el("p", "muted small", "本工单随主单办理，状态和办理进展在主单上填写"));
       actions.appendChild(withdrawControls(t, function () { showTicket(t.ticket_id); }));  // its citizen's own
     } else actions.appendChild(ticketControls(t, function () { showTicket(t.ticket_id); }));
+    if (!d.status_by_platform && ((t.extension_requests || []).length || t.due_at && !t.merged_into &&
+        t.status !== "resolved" && t.status !== "closed")) {
+      actions.appendChild(extensionControls(t, function () { showTicket(t.ticket_id); }));
+    }
     if (t.status !== "resolved" && t.status !== "closed") actions.appendChild(urgeControls(t));
     actions.appendChild(correctControls(t, d.status_by_platform));
     if (!d.status_by_platform) actions.appendChild(mergeControls(t, d.merged || []));
@@ -1823,6 +1900,7 @@
     $("card-repeated").addEventListener("click", function () { lookupBy({ repeated: true }); });  // 疑似重复
     $("card-redo").addEventListener("click", function () { lookupBy({ solved: "redo" }); });  // 回访未解决: to reopen
     $("card-unanswered").addEventListener("click", function () { lookupBy({ unanswered: true }); });  // 超时未签收
+    $("card-extension-pending").addEventListener("click", function () { lookupBy({ extensionPending: true }); });  // 延期待审核
     $("returned-badge").addEventListener("click", function () { lookupBy({ status: "returned" }); });
     $("btn-save-canned").addEventListener("click", function () {
       var items = $("canned-edit").value.split("\n").map(function (x) { return x.trim(); }).filter(Boolean);
