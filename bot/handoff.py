@@ -9,13 +9,14 @@ passes them with every turn.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from difflib import SequenceMatcher
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
-from config.workdays import BEIJING
+from config.workdays import BEIJING, HOLIDAYS_FILE, calendar
 
 REASONS = ("citizen_asked", "nlu_unsure", "urgent", "angry", "repeated", "withdraw", "operator")
 
@@ -45,25 +46,46 @@ class HandoffRules(BaseModel):
     repeat_turns: int = 2  # 0 turns the trigger off
     eta_minutes: int = 3
     hours: str = ""  # 在线人工服务时间, "08:30-21:00" in Beijing time ("": any hour)
+    # on 休息日 (weekends and 法定节假日, a 调休 working day not among them): "09:00-17:00", "off"
+    # (nobody), or "" (as ``hours``); which days rest is the holidays file's calendar
+    rest_hours: str = ""
+    holidays_file: Path = HOLIDAYS_FILE
+
+    def window(self, day: date) -> str:
+        """The hours people answer on ``day`` ("" for none): ``rest_hours`` on a 休息日 when set."""
+        if self.rest_hours and not calendar(self.holidays_file).is_workday(day):
+            return "" if self.rest_hours == "off" else self.rest_hours
+        return self.hours
 
     def staffed(self, at: datetime) -> bool:
-        """Whether people answer the queue at ``at``: within ``hours``, which may run past
-        midnight ("20:00-08:00")."""
+        """Whether people answer the queue at ``at``: within the hours of its day, or the part past
+        midnight of the day before's ("20:00-08:00": a night shift ends the next morning)."""
         if not self.hours:
             return True
-        start, end = self.hours.split("-")
-        now = at.astimezone(BEIJING).strftime("%H:%M")
-        return start <= now < end if start < end else (now >= start or now < end)
+        local = at.astimezone(BEIJING)
+        now = local.strftime("%H:%M")
+        for day, before in ((local.date(), False), (local.date() - timedelta(days=1), True)):
+            if window := self.window(day):
+                start, end = window.split("-")
+                if before:
+                    if end < start and now < end:
+                        return True
+                elif start <= now < end if start < end else now >= start:
+                    return True
+        return False
 
     def hours_said(self) -> str:
-        """The hours as a citizen reads them: 8:30—21:00 (次日 before an end past midnight)."""
-        start, end = self.hours.split("-")
+        """The hours as a citizen reads them: 每天8:30—21:00 (次日 before an end past midnight), or
+        工作日8:30—21:00，周末及节假日9:00—17:00 (…暂不提供)."""
 
-        def said(moment: str) -> str:
-            hour, minute = moment.split(":")
-            return f"{int(hour)}:{minute}"
+        def said(window: str) -> str:
+            start, end = (f"{int(m[:2])}:{m[3:]}" for m in window.split("-"))
+            return f"{start}—{'次日' if window[6:] < window[:5] else ''}{end}"
 
-        return f"{said(start)}—{'次日' if end < start else ''}{said(end)}"
+        if not self.rest_hours or self.rest_hours == self.hours:
+            return f"每天{said(self.hours)}"
+        rest = "暂不提供" if self.rest_hours == "off" else said(self.rest_hours)
+        return f"工作日{said(self.hours)}，周末及节假日{rest}"
 
     @classmethod
     def from_settings(cls, settings: Any) -> HandoffRules:
@@ -76,6 +98,8 @@ class HandoffRules(BaseModel):
             repeat_turns=settings.handoff_repeat_turns,
             eta_minutes=settings.handoff_eta_minutes,
             hours=settings.handoff_hours,
+            rest_hours=settings.handoff_rest_hours,
+            holidays_file=settings.holidays_file,
         )
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import unquote, urlsplit
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, ValidationInfo, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -473,6 +473,9 @@ class Settings(BaseSettings):
     # handed to a person is told when people are in and that 12345 answers the phone day and night,
     # and the queue's "still waiting" reminder waits for them. Empty: people answer at any hour.
     handoff_hours: str = ""
+    # 休息日 (weekends and 法定节假日 by the holidays file; a 调休 working day works) may keep other
+    # hours ("09:00-17:00") or none ("off"); empty: as HOTLINE_HANDOFF_HOURS every day
+    handoff_rest_hours: str = ""
     # a citizen still waiting for a person this long hears once that they are in the queue and may
     # go back to the bot (0: never)
     handoff_remind_after_s: float = Field(default=600, ge=0)
@@ -610,6 +613,21 @@ class Settings(BaseSettings):
                               "a weight of 0 or more is needed", ("rate", "rates"))
 
     @model_validator(mode="after")
+    def _rest_days(self) -> Settings:
+        """休息日 hours are other hours than every day's: those must be set, and the calendar that
+        says which days rest must read."""
+        if not self.handoff_rest_hours:
+            return self
+        if not self.handoff_hours:
+            raise ValueError("HOTLINE_HANDOFF_REST_HOURS needs HOTLINE_HANDOFF_HOURS (the working days' hours); "
+                             "without it people answer at any hour")
+        try:
+            load_holidays(self.holidays_file)
+        except HolidaysFileError as exc:
+            raise ValueError(f"HOTLINE_HOLIDAYS_FILE: {exc}") from exc
+        return self
+
+    @model_validator(mode="after")
     def _working_days(self) -> Settings:
         """Whole working days, and a holidays file that reads, when 办理时限 counts working days."""
         if not self.resolve_workdays:
@@ -631,17 +649,21 @@ class Settings(BaseSettings):
             raise ValueError(f"HOTLINE_HOLIDAYS_FILE: {exc}") from exc
         return self
 
-    @field_validator("handoff_hours")
+    @field_validator("handoff_hours", "handoff_rest_hours")
     @classmethod
-    def _hours(cls, value: str) -> str:
-        """``HH:MM-HH:MM``, two different moments of a day (the second may be past midnight)."""
+    def _hours(cls, value: str, info: ValidationInfo) -> str:
+        """``HH:MM-HH:MM``, two different moments of a day (the second may be past midnight); the
+        rest days' may also be ``off``."""
+        name = f"HOTLINE_{(info.field_name or '').upper()}"
         if not value.strip():
             return ""
+        if info.field_name == "handoff_rest_hours" and value.strip().lower() == "off":
+            return "off"
         found = HOURS.fullmatch(value.strip())
         start, end = (found[1].zfill(5), found[2].zfill(5)) if found else ("", "")
         if not start or start == end:
-            raise ValueError(f"HOTLINE_HANDOFF_HOURS must read like 08:30-21:00 (two different times of day), "
-                             f"not {value!r}")
+            off = " or off" if info.field_name == "handoff_rest_hours" else ""
+            raise ValueError(f"{name} must read like 08:30-21:00 (two different times of day){off}, not {value!r}")
         return f"{start}-{end}"
 
     @field_validator("admin_token")

@@ -89,3 +89,17 @@ def test_handoff_hours_read_as_two_times_of_day(env: pytest.MonkeyPatch) -> None
             read()
         assert "HOTLINE_HANDOFF_HOURS must read like 08:30-21:00" in str(error.value)
 
+
+def test_rest_day_hours_are_other_hours_or_none(env: pytest.MonkeyPatch) -> None:
+    assert read().handoff_rest_hours == ""  # as every day's
+    env.setenv("HOTLINE_HANDOFF_REST_HOURS", "09:00-17:00")
+    with pytest.raises(ValidationError, match="HOTLINE_HANDOFF_REST_HOURS needs HOTLINE_HANDOFF_HOURS"):
+        read()
+    env.setenv("HOTLINE_HANDOFF_HOURS", "08:30-21:00")
+    for value, kept in (("9:00-17:00", "09:00-17:00"), (" OFF ", "off")):
+        env.setenv("HOTLINE_HANDOFF_REST_HOURS", value)
+        assert read().handoff_rest_hours == kept
+    env.setenv("HOTLINE_HANDOFF_REST_HOURS", "周末休息")
+    with pytest.raises(ValidationError, match="HOTLINE_HANDOFF_REST_HOURS must read like 08:30-21:00 .* or off"):
+        read()
+

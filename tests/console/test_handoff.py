@@ -158,16 +158,58 @@ async def test_outside_the_hours_people_answer_the_citizen_is_told_when_they_do(
 
     night = await asks(datetime(2026, 11, 30, 23, 5, tzinfo=BEIJING), day)
     assert night.mode == "waiting" and night.handoff_reason == "citizen_asked"
-    assert [r.text for r in night.replies] == [say("handoff_after_hours", hours="8:30—21:00")]
+    assert [r.text for r in night.replies] == [say("handoff_after_hours", hours="每天8:30—21:00")]
     assert "每天8:30—21:00" in night.replies[0].text and "12345热线（24小时服务）" in night.replies[0].text
     morning = await asks(datetime(2026, 12, 1, 8, 30, tzinfo=BEIJING), day)
     assert morning.mode == "waiting" and "预计" in morning.replies[0].text
     assert "每天" not in (await asks(datetime(2026, 12, 1, 8, 30), HandoffRules())).replies[0].text  # any hour
 
     overnight = HandoffRules(hours="20:00-08:00")  # a night shift
-    assert overnight.hours_said() == "20:00—次日8:00"
+    assert overnight.hours_said() == "每天20:00—次日8:00"
     assert [overnight.staffed(datetime(2026, 12, 1, h, m, tzinfo=BEIJING)) for h, m in
             ((19, 59), (20, 0), (23, 30), (7, 59), (8, 0))] == [False, True, True, True, False]
+
+
+async def test_rest_days_keep_their_own_hours_by_the_holiday_calendar(tmp_path: Any) -> None:
+    """HOTLINE_HANDOFF_REST_HOURS: weekends and 法定节假日 keep other hours, or none; a 调休 working
+    Sunday keeps the working days'; a night shift's morning belongs to the day it began; the
+    citizen hears both."""
+    from datetime import datetime
+
+    from bot.texts import say
+    from config.workdays import BEIJING
+
+    holidays = tmp_path / "holidays.yml"  # a city's own file: the 2027 days the package does not know yet
+    holidays.write_text("holidays:\n  - 2027-10-01..2027-10-07\nworkdays:\n  - 2027-09-26\n", encoding="utf-8")
+    rules = HandoffRules(hours="08:30-21:00", rest_hours="09:00-17:00", holidays_file=holidays)
+
+    def at(day: str, hm: str) -> datetime:
+        return datetime.fromisoformat(f"{day}T{hm}").replace(tzinfo=BEIJING)
+
+    assert [rules.staffed(at(d, hm)) for d, hm in (
+        ("2027-09-24", "08:30"), ("2027-09-24", "20:59"),  # a Friday: working hours
+        ("2027-09-25", "08:45"), ("2027-09-25", "09:00"), ("2027-09-25", "17:00"),  # a Saturday: rest hours
+        ("2027-09-26", "08:30"),  # the 调休 Sunday works
+        ("2027-10-04", "08:45"), ("2027-10-04", "16:59"),  # a Monday of 国庆: rest hours
+        ("2027-10-08", "08:30"),  # back at work
+    )] == [True, True, False, True, False, True, False, True, True]
+    assert rules.hours_said() == "工作日8:30—21:00，周末及节假日9:00—17:00"
+
+    closed = rules.model_copy(update={"rest_hours": "off"})
+    assert [closed.staffed(at(d, "10:00")) for d in ("2027-09-25", "2027-09-26", "2027-10-01")] == [False, True, False]
+    assert closed.hours_said() == "工作日8:30—21:00，周末及节假日暂不提供"
+    night = HandoffRules(hours="20:00-08:00", rest_hours="off", holidays_file=holidays)
+    # Friday's shift runs into Saturday morning; none begins on Saturday, so Sunday morning is dark
+    assert [night.staffed(at(d, hm)) for d, hm in (
+        ("2027-09-24", "20:00"), ("2027-09-25", "07:59"), ("2027-09-25", "20:00"), ("2027-09-26", "07:00"))] == [
+        True, True, False, False]
+
+    msg = InboundMessage(channel="web", channel_message_id="m1", sender="s1", text="转人工",
+                         received_at=at("2027-10-02", "10:00"))
+    turn = await Bot(tickets=None).handle(msg, parse_of("转人工"), ConversationState(), "bot", None, closed)  # type: ignore[arg-type]
+    assert turn.mode == "waiting" and turn.replies[0].text == say(
+        "handoff_after_hours", hours="工作日8:30—21:00，周末及节假日暂不提供")
+    assert "现在不在在线人工服务时间（工作日8:30—21:00，周末及节假日暂不提供）" in turn.replies[0].text
 
 
 async def test_nobody_is_reminded_of_the_queue_while_nobody_is_in(settings: Settings) -> None:
