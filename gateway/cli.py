@@ -507,7 +507,8 @@ def show_settings() -> None:
 @admin_app.command("create-user")
 def admin_create_user(
     name: Annotated[str, typer.Argument(help="Login name (letters, digits, _ . -)")],
-    role: Annotated[str, typer.Option(help="operator (坐席) or supervisor (班长)")] = "operator",
+    role: Annotated[str, typer.Option(help="operator (坐席), supervisor (班长) or department (承办单位: needs --unit)")] = "operator",
+    unit: Annotated[str, typer.Option(help="A department account's unit, as tickets name it in 承办部门")] = "",
     display_name: Annotated[str, typer.Option(help="Name shown in the console")] = "",
     generate: Annotated[bool, typer.Option(help="Generate a password and print it once instead of prompting")] = False,
     reset: Annotated[bool, typer.Option(help="Replace the password (and role) of an existing account")] = False,
@@ -529,8 +530,9 @@ def admin_create_user(
         except StartupError as exc:
             _fail(exc)
         try:
-            user = await UserStore(handle.client).create(name, role, password, display_name, replace=reset)
-            await audit.record(handle.client, "cli", "user.reset" if reset else "user.create", name, role=role)
+            user = await UserStore(handle.client).create(name, role, password, display_name, replace=reset, unit=unit)
+            await audit.record(handle.client, "cli", "user.reset" if reset else "user.create", name, role=role,
+                               unit=user.unit)
         except UserError as exc:
             err.print(f"[red]cannot create user:[/] {exc}")
             raise typer.Exit(1) from exc

@@ -596,7 +596,8 @@ class TicketQuery(BaseModel):
     fields narrow it. Newest first; ``offset`` pages on."""
 
     text: str = Field(default="", max_length=200)
-    status: str = ""  # one of STATUSES, or "withdrawn": 已撤单 (closed at the citizen's request)
+    # one of STATUSES, "withdrawn": 已撤单 (closed at the citizen's request), or "open": 未办结 (any but resolved, closed)
+    status: str = ""
     channel: str = ""  # one channel, or a prefix ending in ":" ("portal:" = every portal source)
     urgent: bool | None = None
     rating: str = ""  # 满意 / 基本满意 / 不满意, or "none": not rated yet

@@ -743,6 +743,8 @@ class LocalLedger:
         conditions: list[Any] = []
         if query.status == "withdrawn":  # 已撤单: closed at the citizen's request
             conditions.append(TicketRow.withdrawn_at.is_not(None))
+        elif query.status == "open":  # 未办结: named, so the status index is read
+            conditions.append(TicketRow.status.in_(OPEN))
         elif query.status:
             conditions.append(TicketRow.status == query.status)
         if query.channel.endswith(":"):

@@ -145,6 +145,10 @@ SessionDep = Annotated[Session, Depends(current_session)]
 
 
 async def current_user(session: SessionDep) -> User:
+    """An operator or supervisor: a department account reaches its unit's tickets only (DepartmentDep),
+    never the conversations, the citizens' words or the centre's figures."""
+    if session.user.is_department:
+        raise Forbidden("承办单位账号只能办理本单位的工单")
     return session.user
 
 
@@ -154,5 +158,12 @@ async def supervisor(session: SessionDep) -> User:
     return session.user
 
 
+async def department(session: SessionDep) -> User:
+    if not session.user.is_department:
+        raise Forbidden("该页面仅限承办单位账号")
+    return session.user
+
+
 UserDep = Annotated[User, Depends(current_user)]
 SupervisorDep = Annotated[User, Depends(supervisor)]
+DepartmentDep = Annotated[User, Depends(department)]

@@ -189,7 +189,10 @@ def install(app: FastAPI) -> ConsoleState:
     """Mount the console on an app built by ``gateway.app.create_app``."""
     state = ConsoleState(app.state.runtime)
     app.state.console = state
+    from gateway.console import unit  # its routes use this module's helpers
+
     app.include_router(api)
+    app.include_router(unit.router)
     app.include_router(pages)
     return state
 
@@ -213,7 +216,7 @@ async def console_page(request: Request) -> FileResponse:
     """The workbench with a live session, else the login page (both are static files)."""
     console = _console(request)
     session = await console.sessions.load(request.cookies.get(COOKIE), console.users, touch=False)
-    page = "index.html" if session is not None else "login.html"
+    page = "login.html" if session is None else "unit.html" if session.user.is_department else "index.html"
     return FileResponse(PAGES / page, headers=PAGE_HEADERS, media_type="text/html; charset=utf-8")
 
 
@@ -306,6 +309,7 @@ class UserIn(BaseModel):
     name: str = Field(max_length=32)
     role: str = "operator"
     display_name: WellFormedStr = Field(default="", max_length=32)
+    unit: WellFormedStr = Field(default="", max_length=40)  # a department account's unit (承办部门)
     password: str = Field(default="", max_length=256)
 
 
@@ -447,7 +451,7 @@ async def close(body: KeyIn, user: UserDep, request: Request) -> dict[str, Any]:
 async def transfer(body: TransferIn, user: UserDep, request: Request) -> dict[str, Any]:
     console = _console(request)
     target = await console.users.get(body.to)
-    if target is None or target.disabled:
+    if target is None or target.disabled or target.is_department:  # a unit's staff see no conversation
         raise BadInput(f"没有可用的坐席账号 {body.to}")
     previous = await console.handover.transfer(body.key, user.name, user.is_supervisor, target.name)
     await audit.record(console.redis, user.name, "transfer", body.key, to=target.name, previous_owner=previous)
@@ -905,14 +909,15 @@ async def users(user: UserDep, request: Request) -> dict[str, Any]:
 
 @api.post("/users", status_code=201)
 async def create_user(body: UserIn, user: SupervisorDep, request: Request) -> dict[str, Any]:
-    """Create an operator or supervisor; a password is generated (and returned once) if none is given."""
+    """Create an operator, supervisor or department account (with its ``unit``); a password is
+    generated (and returned once) if none is given."""
     console = _console(request)
     password = body.password or generate_password()
     try:
-        created = await console.users.create(body.name, body.role, password, body.display_name)
+        created = await console.users.create(body.name, body.role, password, body.display_name, unit=body.unit)
     except UserError as exc:
         raise BadInput(str(exc)) from exc
-    await audit.record(console.redis, user.name, "user.create", created.name, role=created.role)
+    await audit.record(console.redis, user.name, "user.create", created.name, role=created.role, unit=created.unit)
     return {"user": created.public(), "password": None if body.password else password}
 
 
@@ -1162,6 +1167,9 @@ async def live(websocket: WebSocket) -> None:
     session = await console.sessions.load(websocket.cookies.get(COOKIE), console.users)
     if session is None or not same_origin(websocket):
         await websocket.close(code=4401)
+        return
+    if session.user.is_department:  # the live queue holds citizens' words: the centre's only
+        await websocket.close(code=4403)
         return
     await websocket.accept()
     receiver = asyncio.create_task(_drain(websocket))

@@ -1,4 +1,5 @@
-"""Console accounts in Redis: operators and supervisors, passwords hashed with Argon2id.
+"""Console accounts in Redis: operators, supervisors and 承办单位 (a department's staff, who see
+and work their unit's tickets only), passwords hashed with Argon2id.
 
 One hash per user (``hl:console:user:{name}``) and a set of names. Nothing is stored in clear:
 the first supervisor's generated password is printed once, by whoever creates it.
@@ -17,8 +18,9 @@ from pydantic import BaseModel
 
 from gateway.console import keys as ck
 
-Role = Literal["operator", "supervisor"]
-ROLES: tuple[str, ...] = ("operator", "supervisor")
+Role = Literal["operator", "supervisor", "department"]
+ROLES: tuple[str, ...] = ("operator", "supervisor", "department")
+MAX_UNIT = 40  # a unit's name as 承办部门 names it
 NAME = re.compile(r"^[A-Za-z0-9_.-]{2,32}$")
 MIN_PASSWORD = 10
 FIRST_ADMIN = "admin"
@@ -34,14 +36,19 @@ class User(BaseModel):
     display_name: str = ""
     disabled: bool = False
     created_at: float = 0.0
+    unit: str = ""  # a department account's unit, as tickets name it in 承办部门
 
     @property
     def is_supervisor(self) -> bool:
         return self.role == "supervisor"
 
+    @property
+    def is_department(self) -> bool:
+        return self.role == "department"
+
     def public(self) -> dict[str, Any]:
         return {"name": self.name, "role": self.role, "display_name": self.display_name or self.name,
-                "disabled": self.disabled}
+                "disabled": self.disabled, "unit": self.unit}
 
 
 class UserError(ValueError):
@@ -52,13 +59,19 @@ def generate_password() -> str:
     return secrets.token_urlsafe(12)
 
 
-def check_new(name: str, role: str, password: str) -> None:
+def check_new(name: str, role: str, password: str, unit: str = "") -> None:
     if not NAME.match(name):
         raise UserError("用户名须为2–32位字母、数字、下划线、点或连字符")
     if role not in ROLES:
-        raise UserError(f"角色须为 {' 或 '.join(ROLES)}")
+        raise UserError(f"角色须为 {'、'.join(ROLES)} 之一")
     if len(password) < MIN_PASSWORD:
         raise UserError(f"密码至少{MIN_PASSWORD}位")
+    if role == "department" and not unit:
+        raise UserError("承办单位账号须填写所属单位（与工单承办部门中的名称一致）")
+    if role != "department" and unit:
+        raise UserError("只有承办单位账号有所属单位")
+    if len(unit) > MAX_UNIT:
+        raise UserError(f"所属单位名称至多{MAX_UNIT}字")
 
 
 class UserStore:
@@ -66,14 +79,17 @@ class UserStore:
         self.redis = redis
 
     async def create(
-        self, name: str, role: str, password: str, display_name: str = "", *, replace: bool = False
+        self, name: str, role: str, password: str, display_name: str = "", *, replace: bool = False, unit: str = ""
     ) -> User:
-        """Create (or with ``replace`` reset) an account; raises UserError."""
-        check_new(name, role, password)
-        user = User(name=name, role=role, display_name=display_name or name, created_at=time.time())  # type: ignore[arg-type]
+        """Create (or with ``replace`` reset) an account (``unit``: a department account's); raises UserError."""
+        unit = " ".join(unit.split())
+        check_new(name, role, password, unit)
+        user = User(name=name, role=role, display_name=display_name or name, created_at=time.time(),  # type: ignore[arg-type]
+                    unit=unit)
         mapping = {
             "name": name,
             "role": role,
+            "unit": unit,
             "display_name": user.display_name,
             "disabled": "0",
             "created_at": str(user.created_at),
@@ -136,4 +152,5 @@ def _user_of(data: dict[str, str]) -> User:
         display_name=data.get("display_name", ""),
         disabled=data.get("disabled") == "1",
         created_at=float(data.get("created_at") or 0),
+        unit=data.get("unit", ""),
     )

@@ -2,7 +2,8 @@
 
 Needs ``/usr/bin/chromium`` (Debian package ``chromium``; Playwright's own browser downloads are not
 used). Saves ``docs/console-queue.png``, ``docs/console-conversation.png``, ``docs/console-supervisor.png``,
-``docs/console-lookup.png``, ``docs/console-redispatch.png`` and ``docs/console-knowledge.png`` (with HOTLINE_UPDATE_SCREENSHOTS=1).
+``docs/console-lookup.png``, ``docs/console-redispatch.png``, ``docs/console-knowledge.png`` and ``docs/console-unit.png``
+(with HOTLINE_UPDATE_SCREENSHOTS=1).
 """
 
 from __future__ import annotations
@@ -805,6 +806,94 @@ def test_an_operator_records_an_extension_request_and_a_supervisor_grants_it(
         page.locator("#tab-super").click()
         expect(page.locator("#s-extension-pending")).to_have_text("0")
         assert errors == [] and dialogs == []
+    finally:
+        context.close()
+
+
+def test_a_department_takes_on_reports_asks_for_time_and_resolves_its_ticket(
+    live_gateway: str, settings: Settings, browser: Any
+) -> None:
+    """承办单位工作台: a department account's /console/ is its own page; the ticket waits under 待签收;
+    签收, 办理进展, 延期申请 (待审核 until the centre decides) and 办结 (after a confirmation), each
+    in 办理记录; a 协办 ticket shows no controls."""
+    from datetime import datetime, timedelta
+
+    from playwright.sync_api import expect
+
+    from config.workdays import BEIJING
+    from gateway.console.users import UserStore
+
+    base = live_gateway.rstrip("/")
+    _in_redis(settings, lambda client: UserStore(client).create("cgj", "department", PASSWORD, "城管局值班",
+                                                                unit="城市管理和综合执法局"))
+    _in_redis(settings, lambda client: UserStore(client).create("k2", "department", PASSWORD, "K2区值班",
+                                                                unit="K2区人民政府"))
+    ticket_id = _filed_long_ago(settings, days=1)
+    asked = (datetime.now(BEIJING) + timedelta(days=30)).date()
+    errors: list[str] = []
+    asked_to_confirm: list[str] = []
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1366, "height": 800})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+
+    def on_dialog(dialog: Any) -> None:
+        asked_to_confirm.append(dialog.message)
+        dialog.accept()
+
+    page.on("dialog", on_dialog)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+    def log_in(name: str) -> None:
+        page.goto(base + "/console/")
+        page.locator("#username").fill(name)
+        page.locator("#password").fill(PASSWORD)
+        page.locator("#login-submit").click()
+        expect(page.locator("h1")).to_have_text("12345 承办单位工作台")
+
+    try:
+        log_in("k2")  # the 协办 unit reads it, and does nothing on it
+        page.locator("#u-views .tab[data-view=open]").click()
+        page.locator("#u-results tr", has_text=ticket_id).click()
+        expect(page.locator("#ud-actions")).to_contain_text("本单位为协办单位")
+        expect(page.locator("#ud-actions .accept-row")).to_have_count(0)
+        page.locator("#logout").click()
+        expect(page.locator("#username")).to_be_visible()
+
+        log_in("cgj")
+        expect(page.locator("#me")).to_have_text("城市管理和综合执法局 · 城管局值班")
+        expect(page.locator("[data-count=received]")).to_have_text("1")
+        page.locator("#u-results tr", has_text=ticket_id).click()
+        expect(page.locator("#ud-fields")).to_contain_text("主办")
+        page.locator("#ud-actions .accept-row button").click()
+        expect(page.locator("#toast")).to_have_text("已签收，请尽快联系市民办理")
+        expect(page.locator("#ud-fields")).to_contain_text("已签收")
+        expect(page.locator("[data-count=received]")).to_have_text("")
+        progress = page.locator("#ud-actions .progress-row")
+        progress.locator("button").click()
+        expect(page.locator("#toast")).to_have_text("请填写办理进展")
+        progress.locator("input").fill("已安排人员现场查看，定制井盖约需20天")
+        progress.locator("button").click()
+        expect(page.locator("#ud-history li[data-kind=note]")).to_contain_text("已安排人员现场查看")
+        box = page.locator("#ud-actions .extension-box")
+        box.locator("summary").click()
+        box.locator("input[type=date]").fill(asked.isoformat())
+        box.locator("input[list=extend-reasons]").fill("井盖需定制更换")
+        box.locator("button", has_text="提交申请").click()
+        expect(page.locator("#toast")).to_have_text("延期申请已提交，等待12345中心审核")
+        expect(box.locator(".extension-list li")).to_contain_text("待12345中心审核")
+        expect(page.locator("[data-count=extension]")).to_have_text("1")
+        page.locator("#u-views .tab[data-view=open]").click()
+        expect(page.locator("#u-results tr", has_text=ticket_id).locator(".badge.asked")).to_have_text("延期待审")
+        page.screenshot(path=str(DOCS / "console-unit.png"))
+        resolve = page.locator("#ud-actions .resolve-row")
+        resolve.locator("input").fill("井盖已更换完毕")
+        resolve.locator("button").click()
+        expect(page.locator("#toast")).to_have_text("已办结，市民将收到办理结果和回访")
+        expect(page.locator("#ud-fields")).to_contain_text("已办结")
+        expect(page.locator("#ud-actions .resolve-row")).to_have_count(0)
+        expect(page.locator(".extension-list li")).to_contain_text("已失效")
+        assert asked_to_confirm == [f"办结后市民将收到办理结果并进行满意度回访。确定办结工单 {ticket_id} 吗？"]
+        assert errors == []
     finally:
         context.close()
 

@@ -36,6 +36,16 @@ async def _create(url: str, name: str, role: str) -> None:
         await client.aclose()
 
 
+async def _create_unit(url: str, name: str) -> None:
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(url, decode_responses=True)
+    try:
+        await UserStore(client).create(name, "department", PASSWORD, unit="市城管局")
+    finally:
+        await client.aclose()
+
+
 def test_websocket_needs_a_live_session_and_closes_when_it_ends(live_gateway: str, settings: Settings) -> None:
     _run(_create(settings.redis_url, "ws-op", "operator"))
     ws_url = live_gateway.replace("http://", "ws://") + "/api/console/ws"
@@ -65,6 +75,13 @@ def test_websocket_needs_a_live_session_and_closes_when_it_ends(live_gateway: st
                 ws.recv(timeout=5)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
         assert time.monotonic() - started < 3
+
+    _run(_create_unit(settings.redis_url, "ws-unit"))
+    with httpx.Client(base_url=live_gateway) as http:
+        assert http.post("/api/console/login", json={"username": "ws-unit", "password": PASSWORD}).status_code == 200
+        unit_cookie = {"Cookie": f"hl_console={http.cookies['hl_console']}"}
+    with pytest.raises(InvalidStatus):  # a unit's staff never see the live queue (citizens' words)
+        connect(ws_url, origin=origin, additional_headers=unit_cookie, open_timeout=5).close()
 
 
 async def test_first_supervisor_is_created_once_and_printed(app: Any, capsys: pytest.CaptureFixture[str]) -> None:
@@ -98,6 +115,12 @@ def test_admin_create_user_command(settings: Settings, monkeypatch: pytest.Monke
         assert again.exit_code == 1
         typed = CliRunner().invoke(cli, ["admin", "create-user", "zhang"], input="short\nshort\n")
         assert typed.exit_code == 1
+        nameless = CliRunner().invoke(cli, ["admin", "create-user", "cgj", "--role", "department", "--generate"])
+        assert nameless.exit_code == 1 and "所属单位" in nameless.output
+        unit = CliRunner().invoke(cli, ["admin", "create-user", "cgj", "--role", "department", "--unit", "市城管局",
+                                        "--generate"])
+        assert unit.exit_code == 0, unit.output
+        unit_password = unit.stdout.split("password: ")[1].split()[0]
     finally:
         get_settings.cache_clear()
 
@@ -112,3 +135,15 @@ def test_admin_create_user_command(settings: Settings, monkeypatch: pytest.Monke
 
     user = _run(check())
     assert user is not None and user.role == "supervisor"
+
+    async def check_unit() -> Any:
+        import redis.asyncio as aioredis
+
+        client = aioredis.from_url(settings.redis_url, decode_responses=True)
+        try:
+            return await UserStore(client).verify("cgj", unit_password)
+        finally:
+            await client.aclose()
+
+    department = _run(check_unit())
+    assert department is not None and (department.role, department.unit) == ("department", "市城管局")

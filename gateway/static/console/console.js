@@ -21,13 +21,14 @@
     reopened: ["accepted", "processing", "resolved"], closed: ["reopened"]
   };
   // a ticket withdrawn at its citizen's request (撤单) is closed, and says so
+  function roleName(u) { return u.role === "supervisor" ? "班长" : u.role === "department" ? "承办单位：" + u.unit : "坐席"; }
   function statusOf(t) { return t.withdrawn_at ? STATUS.withdrawn : STATUS[t.status] || t.status; }
   var ACTIONS = {
     login: "登录", "login.failed": "登录失败", "login.throttled": "登录被限制", logout: "退出", takeover: "接管", "takeover.refused": "接管未成功",
     handback: "交还机器人", close: "结束会话", transfer: "转交", reply: "回复市民", "reply.refused": "回复被拒绝",
     note: "内部备注", "form.save": "保存工单信息", "ticket.file": "登记工单", "ticket.status": "工单状态变更",
     "canned.update": "修改常用语", "user.create": "创建账号", "user.disable": "停用账号",
-    "dead.retry": "重试异常记录", "dead.discard": "丢弃异常记录", "ticket.search": "工单查询", "ticket.note": "办理进展", "ticket.urge": "登记催办", "ticket.correct": "更正/改派", "ticket.merge": "并单", "ticket.unmerge": "取消并单", "ticket.withdraw": "撤单", "ticket.extend": "延期", "ticket.extension_ask": "登记延期申请", "ticket.extension_decide": "审核延期申请", "ticket.export": "导出工单", "departments.export": "导出承办单位考核", "report.view": "查看周报/月报",
+    "dead.retry": "重试异常记录", "dead.discard": "丢弃异常记录", "ticket.search": "工单查询", "ticket.note": "办理进展", "ticket.urge": "登记催办", "ticket.correct": "更正/改派", "ticket.merge": "并单", "ticket.unmerge": "取消并单", "ticket.withdraw": "撤单", "ticket.extend": "延期", "ticket.extension_ask": "登记延期申请", "ticket.extension_decide": "审核延期申请", "unit.accept": "承办单位签收", "unit.note": "承办单位办理进展", "unit.resolve": "承办单位办结", "unit.return": "承办单位退回", "unit.extension_ask": "承办单位申请延期", "ticket.export": "导出工单", "departments.export": "导出承办单位考核", "report.view": "查看周报/月报",
     "knowledge.create": "新增知识库条目", "knowledge.update": "修改知识库", "knowledge.disable": "停用知识库条目",
     "knowledge.delete": "删除知识库条目", "knowledge.restore": "知识库条目恢复为文件版本", "knowledge.export": "导出知识库",
     "knowledge.clear_folded": "清除已并入文件的修改"
@@ -803,7 +804,7 @@
       var sel = $("transfer-to");
       while (sel.options.length > 1) sel.remove(1);
       d.users.forEach(function (u) {
-        if (u.name === state.me.name || u.disabled) return;
+        if (u.name === state.me.name || u.disabled || u.role === "department") return;  // a unit takes no conversation
         var o = el("option", "", u.display_name + "（" + u.name + "）");
         o.value = u.name;
         sel.appendChild(o);
@@ -1021,7 +1022,7 @@
       d.operators.forEach(function (o) {
         var tr = el("tr");
         tr.appendChild(el("td", "", o.display_name + "（" + o.name + "）" + (o.disabled ? " 已停用" : "")));
-        tr.appendChild(el("td", "", o.role === "supervisor" ? "班长" : "坐席"));
+        tr.appendChild(el("td", "", roleName(o)));
         tr.appendChild(el("td", "", o.conversations.length ? o.conversations.length + "：" + o.conversations.join("、") : "0"));
         ops.appendChild(tr);
       });
@@ -1906,12 +1907,17 @@
       var items = $("canned-edit").value.split("\n").map(function (x) { return x.trim(); }).filter(Boolean);
       act(api("PUT", "/canned", { items: items }), "常用语已保存").then(loadCanned);
     });
+    $("u-role").addEventListener("change", function () {  // a department account names its unit (offered as tickets name them)
+      $("u-unit").hidden = $("u-role").value !== "department";
+      if (!$("u-unit").hidden) loadRouting().catch(function () {});
+    });
     $("user-form").addEventListener("submit", function (ev) {
       ev.preventDefault();
-      act(api("POST", "/users", { name: $("u-name").value.trim(), display_name: $("u-display").value.trim(), role: $("u-role").value }))
+      act(api("POST", "/users", { name: $("u-name").value.trim(), display_name: $("u-display").value.trim(), role: $("u-role").value,
+                                  unit: $("u-role").value === "department" ? $("u-unit").value.trim() : "" }))
         .then(function (d) {
           $("u-result").textContent = "已创建 " + d.user.name + "，初始密码（仅显示一次）：" + d.password;
-          $("u-name").value = ""; $("u-display").value = "";
+          $("u-name").value = ""; $("u-display").value = ""; $("u-unit").value = "";
           loadUsers(); loadSupervisor();
         });
     });
@@ -1942,7 +1948,8 @@
   api("GET", "/me").then(function (d) {
     state.me = d.user;
     state.csrf = d.csrf;
-    $("me").textContent = d.user.display_name + "（" + (d.user.role === "supervisor" ? "班长" : "坐席") + "）";
+    if (d.user.role === "department") { window.location.href = "/console/"; return; }  // the unit's own page
+    $("me").textContent = d.user.display_name + "（" + roleName(d.user) + "）";
     $("tab-super").hidden = d.user.role !== "supervisor";
     document.body.setAttribute("data-role", d.user.role);
     setDueSoon(d.due_soon_hours || 0);

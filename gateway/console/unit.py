@@ -1,0 +1,192 @@
+"""承办单位工作台: a department's staff see the tickets that name their unit (主办 or 协办) and work
+those it handles as 主办: 签收, 办理进展, 办结, 退回 and 延期申请, each heard by the citizen as from the
+console (a 延期申请 only once the centre grants it). Nothing else of the console is theirs: no
+conversations, no citizen's sender id, no figures of other units (``auth.current_user`` refuses
+their accounts everywhere else).
+
+A ticket that does not name the unit is "not found", as one that does not exist.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, Field
+
+from channels.base import WellFormedStr
+from gateway.console import audit
+from gateway.console import conversations as convs
+from gateway.console import keys as ck
+from gateway.console.auth import DepartmentDep
+from gateway.console.routes import SEARCH_PAGE, NowDep, _console
+from gateway.console.users import User
+from gateway.errors import BadInput, Conflict, Forbidden, NotFound
+from nlu.pii import mask_pii
+from ticket_client import deadlines
+from ticket_client.base import MAX_NOTE, MAX_REASON, Ticket, TicketQuery
+
+router = APIRouter(prefix="/api/console/unit", tags=["console"])
+
+# 工作台's lists, as TicketQuery narrows a unit's tickets (each matter once: a repeat merged into
+# another is worked on its main)
+VIEWS: dict[str, dict[str, Any]] = {
+    "received": {"status": "received"},  # 待签收: sent to the unit, not taken on yet
+    "open": {"status": "open"},  # 未办结
+    "due_soon": {"due_soon": True},  # 即将超期
+    "overdue": {"overdue": True},  # 超期未办结
+    "extension": {"extension_pending": True},  # 延期申请待审核
+    "resolved": {"status": "resolved"},  # 已办结 (not yet archived)
+    "all": {},
+}
+# what the unit may do as 主办, from which statuses (the workflow's TRANSITIONS allow more: the
+# centre's 改派 of a returned ticket, its 归档, 重新办理)
+ACCEPT_FROM = ("received", "reopened")
+RESOLVE_FROM = ("accepted", "processing", "reopened")
+RETURN_FROM = ("received", "accepted", "processing")
+
+
+class NoteIn(BaseModel):
+    note: WellFormedStr = Field(max_length=MAX_NOTE)  # the citizen hears it; empty: 400
+
+
+class AcceptIn(BaseModel):
+    note: WellFormedStr = Field(default="", max_length=MAX_REASON)  # optional word with the 签收
+
+
+class ReturnIn(BaseModel):
+    reason: WellFormedStr = Field(max_length=MAX_REASON)  # 退回理由 (非本单位职责 …); empty: 400
+
+
+class AskIn(BaseModel):
+    until: date  # 申请延至: the last day of the 办理时限 asked for (Beijing time)
+    reason: WellFormedStr = Field(max_length=MAX_REASON)  # for the centre to decide on; empty: 400
+
+
+def _query(user: User, request: Request, now: datetime, **narrowed: Any) -> TicketQuery:
+    settings = _console(request).rt.settings
+    late = deadlines.late_filter(settings, now, overdue=bool(narrowed.pop("overdue", False)),
+                                 due_soon=bool(narrowed.pop("due_soon", False)))
+    return TicketQuery(department=user.unit, main_only=True, **narrowed, **late)
+
+
+def _view(t: Ticket, user: User, request: Request, now: datetime) -> dict[str, Any]:
+    """A ticket as the unit reads it: whether it is its 主办, and never the citizen's sender id."""
+    shown = convs.ticket_view(t, _console(request).rt.settings, now)
+    return {**shown, "primary": bool(t.departments) and t.departments[0] == user.unit, "departments": t.departments}
+
+
+async def _mine(ticket_id: str, user: User, request: Request, *, primary: bool = True) -> Ticket:
+    """The ticket if it names the unit (404 otherwise, as for none), and with ``primary`` the unit
+    is its 主办 (403)."""
+    ticket = await _console(request).tickets.get(ticket_id)
+    if user.unit not in ticket.departments:
+        raise NotFound(f"工单不存在：{ticket_id}")
+    if primary and ticket.departments[0] != user.unit:
+        raise Forbidden(f"本单位是工单 {ticket_id} 的协办单位，由主办单位（{ticket.departments[0]}）办理")
+    if primary and ticket.merged_into:
+        raise Conflict(f"工单 {ticket_id} 已并入工单 {ticket.merged_into}，请在主单上办理")
+    return ticket
+
+
+@router.get("/summary")
+async def summary(user: DepartmentDep, request: Request, now: NowDep) -> dict[str, Any]:
+    """How many of the unit's tickets each list holds (the tabs' counts)."""
+    tickets = _console(request).tickets
+    counts = {name: await tickets.count(_query(user, request, now, **narrowed))
+              for name, narrowed in VIEWS.items() if name not in ("resolved", "all")}
+    return {"unit": user.unit, "counts": counts,
+            "due_soon_hours": _console(request).rt.settings.due_soon_hours}
+
+
+@router.get("/tickets")
+async def tickets(
+    user: DepartmentDep, request: Request, now: NowDep,
+    view: Annotated[str, Query(max_length=20)] = "received",
+    q: Annotated[str, Query(max_length=200)] = "",
+    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+) -> dict[str, Any]:
+    """One list of the unit's tickets (``view``: one of VIEWS), newest first, optionally by words."""
+    if view not in VIEWS:
+        raise BadInput(f"未知的列表“{view}”（可选：{'、'.join(VIEWS)}）")
+    query = _query(user, request, now, **VIEWS[view]).model_copy(
+        update={"text": q, "limit": SEARCH_PAGE + 1, "offset": offset})
+    found = await _console(request).tickets.search(query)
+    return {"tickets": [_view(t, user, request, now) for t in found[:SEARCH_PAGE]], "more": len(found) > SEARCH_PAGE}
+
+
+@router.get("/tickets/{ticket_id}")
+async def ticket(ticket_id: str, user: DepartmentDep, request: Request, now: NowDep) -> dict[str, Any]:
+    """One ticket in full as the unit needs it to handle it: what, where, the contact phone (to call
+    the citizen), every step and the citizen's 催办 and 补充; not the centre's 更正 notes."""
+    t = await _mine(ticket_id, user, request, primary=False)
+    detail = convs.ticket_detail(t, _console(request).rt.settings, now)
+    for internal in ("conversation_key", "revisions"):
+        detail.pop(internal)
+    return {**detail, **_view(t, user, request, now)}
+
+
+async def _moved(request: Request, user: User, ticket: Ticket, action: str, **detail: Any) -> dict[str, Any]:
+    """After a change the citizen may hear: the poller looks now, the console's lists refresh, audited."""
+    console = _console(request)
+    console.rt.kick_status()
+    console.recount_returned()
+    await console.redis.incr(ck.VERSION)
+    await audit.record(console.redis, user.name, action, ticket.conversation_key, ticket_id=ticket.ticket_id,
+                       unit=user.unit, **detail)
+    return _view(ticket, user, request, console.clock())
+
+
+async def _status(request: Request, user: User, ticket_id: str, status: str, allowed: tuple[str, ...], note: str,
+                  refused: str) -> Ticket:
+    ticket = await _mine(ticket_id, user, request)
+    if ticket.status not in allowed:
+        raise Conflict(refused)
+    return await _console(request).tickets.set_status(ticket_id, status, note)
+
+
+@router.post("/tickets/{ticket_id}/accept")
+async def accept(ticket_id: str, body: AcceptIn, user: DepartmentDep, request: Request) -> dict[str, Any]:
+    """签收: the unit takes the ticket on (已接收); the citizen hears it, and 响应 is judged now."""
+    ticket = await _status(request, user, ticket_id, "accepted", ACCEPT_FROM, body.note,
+                           f"工单 {ticket_id} 不在待签收状态，无需签收")
+    return await _moved(request, user, ticket, "unit.accept")
+
+
+@router.post("/tickets/{ticket_id}/notes")
+async def note(ticket_id: str, body: NoteIn, user: DepartmentDep, request: Request) -> dict[str, Any]:
+    """办理进展: an interim answer the citizen hears; the status stays."""
+    await _mine(ticket_id, user, request)
+    ticket = await _console(request).tickets.add_note(ticket_id, body.note)
+    return await _moved(request, user, ticket, "unit.note")
+
+
+@router.post("/tickets/{ticket_id}/resolve")
+async def resolve(ticket_id: str, body: NoteIn, user: DepartmentDep, request: Request) -> dict[str, Any]:
+    """办结: the work is done, with the answer the citizen hears (办理结果, required); the 回访 follows."""
+    if not body.note.strip():
+        raise BadInput("请填写办理结果（市民可见）")
+    ticket = await _status(request, user, ticket_id, "resolved", RESOLVE_FROM, body.note,
+                           f"工单 {ticket_id} 须先签收才能办结（已办结的不能再次办结）")
+    return await _moved(request, user, ticket, "unit.resolve")
+
+
+@router.post("/tickets/{ticket_id}/return")
+async def send_back(ticket_id: str, body: ReturnIn, user: DepartmentDep, request: Request) -> dict[str, Any]:
+    """退回: not the unit's to handle (非本单位职责, 属地有误 …); the centre sends it on again (改派)."""
+    if not body.reason.strip():
+        raise BadInput("请填写退回理由")
+    ticket = await _status(request, user, ticket_id, "returned", RETURN_FROM, body.reason,
+                           f"工单 {ticket_id} 已办结、已退回或重新办理中，不能退回")
+    return await _moved(request, user, ticket, "unit.return", reason=mask_pii(body.reason))
+
+
+@router.post("/tickets/{ticket_id}/extension-request")
+async def ask_extension(ticket_id: str, body: AskIn, user: DepartmentDep, request: Request) -> dict[str, Any]:
+    """延期申请 in the unit's name: the centre decides (nobody outside hears of it until granted)."""
+    await _mine(ticket_id, user, request)
+    ticket = await _console(request).tickets.ask_extension(ticket_id, deadlines.end_of(body.until), body.reason,
+                                                           user.unit)
+    return await _moved(request, user, ticket, "unit.extension_ask", until=body.until.isoformat(),
+                        reason=mask_pii(body.reason))

@@ -1,0 +1,278 @@
+"use strict";
+// 承办单位工作台: a department's staff work their unit's tickets (gateway/console/unit.py): the lists
+// by what waits on them, a ticket in full, and as 主办 签收, 办理进展, 办结, 退回 and 延期申请.
+(function () {
+  var STATUS = {  // as the unit reads the workflow (the centre's console says 已派单 for 已签收)
+    received: "待签收", accepted: "已签收", processing: "办理中", resolved: "已办结",
+    closed: "已归档", returned: "已退回", reopened: "重新办理", withdrawn: "已撤单"
+  };
+  var state = { csrf: "", view: "received", rows: [], more: false, shown: null };
+  function $(id) { return document.getElementById(id); }
+  function el(tag, cls, text) {
+    var node = document.createElement(tag);
+    if (cls) node.className = cls;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+  function pad2(n) { return (n < 10 ? "0" : "") + n; }
+  function dateTime(ts) {
+    if (!ts) return "";
+    var d = new Date(ts * 1000);
+    return d.getFullYear() + "-" + pad2(d.getMonth() + 1) + "-" + pad2(d.getDate()) + " " + pad2(d.getHours()) + ":" + pad2(d.getMinutes());
+  }
+  function dayOf(ts) {
+    var d = new Date(ts * 1000);
+    return d.getFullYear() + "-" + pad2(d.getMonth() + 1) + "-" + pad2(d.getDate());
+  }
+  function statusOf(t) { return t.withdrawn_at ? STATUS.withdrawn : STATUS[t.status] || t.status; }
+  function toast(text, isError) {
+    var t = $("toast");
+    t.textContent = text;
+    t.className = "toast" + (isError ? " error" : "");
+    t.hidden = false;
+    clearTimeout(toast.timer);
+    toast.timer = setTimeout(function () { t.hidden = true; }, 3500);
+  }
+  function api(method, path, body) {
+    var opts = { method: method, credentials: "same-origin", headers: {} };
+    if (method !== "GET") opts.headers["X-CSRF-Token"] = state.csrf;
+    if (body !== undefined) {
+      opts.headers["Content-Type"] = "application/json";
+      opts.body = JSON.stringify(body);
+    }
+    return fetch("/api/console" + path, opts).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (data) {
+        if (r.status === 401) { window.location.href = "/console/"; throw new Error("未登录"); }
+        if (!r.ok) throw new Error(data.detail || ("请求失败（" + r.status + "）"));
+        return data;
+      });
+    });
+  }
+
+  // --- the lists ---------------------------------------------------------------------------------
+  function loadCounts() {
+    return api("GET", "/unit/summary").then(function (d) {
+      $("u-due-soon").hidden = !d.due_soon_hours;  // HOTLINE_DUE_SOON_HOURS 0: no such list
+      document.querySelectorAll("[data-count]").forEach(function (b) {
+        var n = d.counts[b.getAttribute("data-count")] || 0;
+        b.textContent = n ? String(n) : "";
+        b.parentNode.classList.toggle("alert", n > 0 && b.getAttribute("data-count") !== "open");
+      });
+    }).catch(function (e) { toast(e.message, true); });
+  }
+  function load(more) {
+    var params = new URLSearchParams({ view: state.view });
+    var q = $("u-q").value.trim();
+    if (q) params.set("q", q);
+    if (more) params.set("offset", String(state.rows.length));
+    return api("GET", "/unit/tickets?" + params.toString()).then(function (d) {
+      state.rows = more ? state.rows.concat(d.tickets) : d.tickets;
+      state.more = d.more;
+      renderList();
+      if (!more && state.rows.length === 1 && q) show(state.rows[0].ticket_id);
+    }).catch(function (e) { toast(e.message, true); });
+  }
+  function renderList() {
+    var tb = $("u-results");
+    tb.textContent = "";
+    state.rows.forEach(function (t) {
+      var tr = el("tr");
+      tr.setAttribute("data-ticket-id", t.ticket_id);
+      tr.classList.toggle("selected", t.ticket_id === state.shown);
+      tr.tabIndex = 0;
+      var id = el("td", "tid", t.ticket_id);
+      if (t.urgent) id.appendChild(el("span", "badge urgent", "紧急"));
+      if (!t.primary) id.appendChild(el("span", "badge", "协办"));
+      if (t.overdue) id.appendChild(el("span", "badge overdue", "超期"));
+      if (t.due_soon) id.appendChild(el("span", "badge due-soon", "即将超期"));
+      if (t.extension_pending) id.appendChild(el("span", "badge asked", "延期待审"));
+      if (t.urges) id.appendChild(el("span", "badge urged", "催办" + t.urges + "次"));
+      tr.appendChild(id);
+      tr.appendChild(el("td", "", dateTime(t.created_at)));
+      tr.appendChild(el("td", "", t.title || "（无标题）"));
+      tr.appendChild(el("td", "", (t.category || []).join(" / ")));
+      tr.appendChild(el("td", "", statusOf(t)));
+      tr.appendChild(el("td", "", t.due_at ? dateTime(t.due_at) + (t.extended_until ? "（已延期）" : "") : ""));
+      tr.addEventListener("click", function () { show(t.ticket_id); });
+      tr.addEventListener("keydown", function (ev) { if (ev.key === "Enter") show(t.ticket_id); });
+      tb.appendChild(tr);
+    });
+    $("u-empty").hidden = state.rows.length > 0;
+    $("u-more").hidden = !state.more;
+  }
+
+  // --- one ticket --------------------------------------------------------------------------------
+  function show(id) {
+    state.shown = id;
+    document.querySelectorAll("#u-results tr").forEach(function (tr) {
+      tr.classList.toggle("selected", tr.getAttribute("data-ticket-id") === id);
+    });
+    return api("GET", "/unit/tickets/" + encodeURIComponent(id)).then(function (t) {
+      if (state.shown === id) render(t);
+    }).catch(function (e) { toast(e.message, true); });
+  }
+  function render(t) {
+    $("ud-empty").hidden = true;
+    $("ud").hidden = false;
+    $("ud").setAttribute("data-ticket-id", t.ticket_id);
+    $("ud-title").textContent = t.ticket_id + " · " + (t.title || "（无标题）");
+    var dl = $("ud-fields");
+    dl.textContent = "";
+    [
+      ["状态", statusOf(t)],
+      ["本单位", t.primary ? "主办" : "协办（由主办单位 " + t.departments[0] + " 办理）"],
+      ["承办部门", (t.departments || []).join("、")],
+      ["受理时间", dateTime(t.created_at)],
+      ["办理时限", t.due_at ? dateTime(t.due_at) + (t.extended_until ? "（已延期）" : "") +
+        (t.overdue ? "（已超期）" : t.due_soon ? "（即将超期）" : "") : ""],
+      ["签收时间", t.responded_at ? dateTime(t.responded_at) + (t.responded_late ? "（超时签收）" : "")
+        : t.unanswered ? "超过响应时限尚未签收" : ""],
+      ["办结时间", t.done_at ? dateTime(t.done_at) + (t.done_late ? "（超期办结）" : "（按期办结）") : ""],
+      ["市民催办", t.urges ? t.urges + " 次（最近 " + dateTime(t.urged_at) + "）" : ""],
+      ["联系电话", t.contact || "未留"],
+      ["诉求类型", (t.request_type || "—") + (t.urgent ? "（紧急）" : "")],
+      ["分类", (t.category || []).join(" / ") || "—"],
+      ["地点", t.location || "—"],
+      ["问题描述", t.description],
+      ["市民评价", t.rating ? t.rating + (t.rating_comment ? "：" + t.rating_comment : "") : ""],
+      ["解决情况", t.solved === true ? "已解决" : t.solved === false ? "未解决" : ""]
+    ].forEach(function (pair) {
+      if (!pair[1]) return;
+      dl.appendChild(el("dt", "", pair[0]));
+      dl.appendChild(el("dd", "", pair[1]));
+    });
+    var ol = $("ud-history");
+    ol.textContent = "";
+    var steps = t.history.concat(t.followups || []);
+    steps.sort(function (a, b) { return a.at - b.at; });
+    steps.forEach(function (h) {
+      var li = el("li");
+      li.setAttribute("data-kind", h.kind || "status");
+      li.appendChild(el("span", "muted", dateTime(h.at)));
+      li.appendChild(el("b", "", h.kind === "note" ? "办理进展" : h.kind === "urge" ? "市民催办" : h.kind === "info" ? "市民补充"
+        : h.kind === "withdraw" ? "市民撤单" : h.kind === "extend" ? "延期"
+        : h.status === "received" ? "已受理" : STATUS[h.status] || h.status));  // the centre filed it
+      if (h.note) li.appendChild(el("span", "", h.note));
+      ol.appendChild(li);
+    });
+    var box = $("ud-actions");
+    box.textContent = "";
+    if (!t.primary) {
+      box.appendChild(el("p", "muted small", "本单位为协办单位：请配合主办单位办理，办理进展和结果由主办单位填写"));
+    } else if (t.merged_into) {
+      box.appendChild(el("p", "muted small", "本工单已并入工单 " + t.merged_into + "，随主单办理"));
+    } else {
+      actions(t).forEach(function (row) { box.appendChild(row); });
+    }
+    box.appendChild(extensions(t));
+  }
+  // One row: (a day,) words, the button; ``o.path`` under the ticket, ``o.body(day, words)``.
+  function row(t, o) {
+    var r = el("div", "status-row " + o.cls);
+    var day = null;
+    if (o.day) {
+      day = el("input");
+      day.type = "date";
+      day.min = dayOf(Math.max(Date.now() / 1000, t.due_at || 0));
+      day.setAttribute("aria-label", o.day);
+      r.appendChild(day);
+    }
+    var words = el("input");
+    words.placeholder = o.placeholder;
+    words.maxLength = o.maxLength || 200;
+    if (o.list) words.setAttribute("list", o.list);
+    var btn = el("button", o.primary ? "primary" : "", o.label);
+    btn.type = "button";
+    btn.addEventListener("click", function () {
+      var problem = o.check ? o.check(day, words) : "";
+      if (problem) { toast(problem, true); return; }
+      if (o.confirm && !window.confirm(o.confirm)) return;
+      btn.disabled = true;
+      api("POST", "/unit/tickets/" + encodeURIComponent(t.ticket_id) + o.path, o.body(day, words)).then(function () {
+        toast(o.ok);
+        loadCounts(); load(false); show(t.ticket_id);
+      }).catch(function (e) { toast(e.message, true); btn.disabled = false; });
+    });
+    r.appendChild(words); r.appendChild(btn);
+    return r;
+  }
+  function actions(t) {
+    var open = t.status !== "resolved" && t.status !== "closed";
+    var rows = [];
+    if (t.status === "received" || t.status === "reopened") {
+      rows.push(row(t, { cls: "accept-row", placeholder: "签收说明（选填，市民可见）", label: "签收", primary: true,
+        path: "/accept", ok: "已签收，请尽快联系市民办理", body: function (d, w) { return { note: w.value }; } }));
+    }
+    if (open && t.status !== "returned") {
+      rows.push(row(t, { cls: "progress-row", placeholder: "办理进展（市民可见，状态不变）", maxLength: 2000, label: "发送进展",
+        path: "/notes", ok: "办理进展已发送给市民",
+        check: function (d, w) { return w.value.trim() ? "" : "请填写办理进展"; },
+        body: function (d, w) { return { note: w.value }; } }));
+    }
+    if (t.status === "accepted" || t.status === "processing" || t.status === "reopened") {
+      rows.push(row(t, { cls: "resolve-row", placeholder: "办理结果（市民可见，随后回访）", maxLength: 2000, label: "办结",
+        path: "/resolve", ok: "已办结，市民将收到办理结果和回访",
+        check: function (d, w) { return w.value.trim() ? "" : "请填写办理结果"; },
+        confirm: "办结后市民将收到办理结果并进行满意度回访。确定办结工单 " + t.ticket_id + " 吗？",
+        body: function (d, w) { return { note: w.value }; } }));
+    }
+    if (t.status === "received" || t.status === "accepted" || t.status === "processing") {
+      rows.push(row(t, { cls: "return-row", placeholder: "退回理由（如：非本单位职责）", label: "退回", list: "return-reasons",
+        path: "/return", ok: "已退回，12345中心将重新派单",
+        check: function (d, w) { return w.value.trim() ? "" : "请填写退回理由"; },
+        confirm: "退回后由12345中心重新派单。确定退回工单 " + t.ticket_id + " 吗？",
+        body: function (d, w) { return { reason: w.value }; } }));
+    }
+    return rows;
+  }
+  // 延期申请: the unit asks the centre for a later 办理时限; the citizen hears it only once granted
+  function extensions(t) {
+    var asked = t.extension_requests || [];
+    var waiting = asked.filter(function (r) { return r.outcome === "pending"; })[0];
+    var box = el("details", "extension-box");
+    box.open = !!waiting;
+    box.appendChild(el("summary", "", waiting ? "延期申请（待审核）" : asked.length ? "延期申请（" + asked.length + "次）" : "申请延期"));
+    var ul = el("ul", "extension-list");
+    asked.forEach(function (r) {
+      var li = el("li");
+      li.setAttribute("data-outcome", r.outcome);
+      li.appendChild(el("b", "", r.unit + " 申请延至 " + dayOf(r.until - 1)));
+      li.appendChild(el("span", "", "（" + r.reason + "）"));
+      li.appendChild(el("span", "muted", " " + dateTime(r.at) + " · "));
+      li.appendChild(el("span", "outcome", r.outcome === "pending" ? "待12345中心审核"
+        : r.outcome === "approved" ? "已批准，延至 " + dayOf(r.granted_until - 1)
+        : r.outcome === "rejected" ? "未批准：" + r.answer : "已失效"));
+      ul.appendChild(li);
+    });
+    if (asked.length) box.appendChild(ul);
+    if (!waiting && t.primary && !t.merged_into && t.due_at && t.status !== "resolved" && t.status !== "closed") {
+      box.appendChild(row(t, { cls: "ask-row", day: "申请延至", placeholder: "申请理由（供12345中心审核）", list: "extend-reasons",
+        label: "提交申请", path: "/extension-request", ok: "延期申请已提交，等待12345中心审核",
+        check: function (d, w) { return !d.value ? "请选择申请延至的日期" : w.value.trim() ? "" : "请填写申请理由"; },
+        body: function (d, w) { return { until: d.value, reason: w.value }; } }));
+    }
+    return box;
+  }
+
+  // --- start -------------------------------------------------------------------------------------
+  document.querySelectorAll("#u-views .tab").forEach(function (tab) {
+    tab.addEventListener("click", function () {
+      document.querySelectorAll("#u-views .tab").forEach(function (x) { x.classList.toggle("active", x === tab); });
+      state.view = tab.getAttribute("data-view");
+      load(false);
+    });
+  });
+  $("u-form").addEventListener("submit", function (ev) { ev.preventDefault(); load(false); });
+  $("u-more").addEventListener("click", function () { load(true); });
+  $("logout").addEventListener("click", function () {
+    api("POST", "/logout", {}).then(function () { window.location.href = "/console/"; });
+  });
+  api("GET", "/me").then(function (d) {
+    state.csrf = d.csrf;
+    if (d.user.role !== "department") { window.location.href = "/console/"; return; }
+    $("me").textContent = d.user.unit + " · " + d.user.display_name;
+    loadCounts();
+    load(false);
+    setInterval(loadCounts, 60000);  // what newly waits on the unit
+  }).catch(function () {});
+})();

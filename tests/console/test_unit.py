@@ -1,0 +1,137 @@
+"""承办单位工作台: a department account works its unit's tickets (gateway/console/unit.py) and
+reaches nothing else of the console."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from config.settings import Settings
+from config.workdays import BEIJING
+from tests.console.conftest import PASSWORD, Operator
+from ticket_client import TicketDraft
+
+UNIT = "城市管理和综合执法局"
+
+
+@pytest.fixture
+async def unit_login(app: Any, console_login: Any) -> Any:
+    """``await unit_login(name, unit)``: a department account of ``unit``, logged in."""
+
+    async def login(name: str = "cgj", unit: str = UNIT) -> Operator:
+        await app.state.console.users.create(name, "department", PASSWORD, "城管局值班", unit=unit)
+        return await console_login(name)  # type: ignore[no-any-return]
+
+    return login
+
+
+async def file(app: Any, key: str, departments: list[str], **kw: Any) -> str:
+    draft = TicketDraft(channel="web", conversation_key=f"web:{key}", title=f"{key}路灯不亮",
+                        description="小区门口路灯坏了一个星期", contact="13812345678", departments=departments, **kw)
+    return (await app.state.runtime.tickets.file(draft, key)).ticket_id
+
+
+async def test_a_department_account_reaches_its_units_tickets_and_nothing_else(app: Any, unit_login: Any) -> None:
+    """Everything of the centre's console is 403 to it (conversations, the lookup, figures,
+    accounts); /console/ serves its own page; a ticket naming another unit is not found."""
+    mine = await file(app, "mine", [UNIT, "K2区人民政府"])
+    helped = await file(app, "helped", ["供电公司", UNIT])
+    other = await file(app, "other", ["水务局"])
+    unit = await unit_login()
+    for path in ("/queue", "/tickets", f"/tickets/{mine}", "/users", "/stats", "/departments?days=7", "/audit",
+                 "/canned", "/knowledge?q=路灯", "/report"):
+        r = await unit.get(path)
+        assert r.status_code == 403, path
+    assert (await unit.post("/takeover", json={"key": "web:mine"})).status_code == 403
+    assert (await unit.post(f"/tickets/{mine}/status", json={"status": "accepted"})).status_code == 403
+    me = (await unit.get("/me")).json()["user"]
+    assert (me["role"], me["unit"]) == ("department", UNIT)
+    page = await unit.client.get("/console/")
+    assert "承办单位工作台" in page.text and "unit.js" in page.text
+
+    listed = (await unit.get("/unit/tickets?view=all")).json()["tickets"]
+    assert {(t["ticket_id"], t["primary"]) for t in listed} == {(mine, True), (helped, False)}
+    assert (await unit.get(f"/unit/tickets/{other}")).status_code == 404  # as one that does not exist
+    detail = (await unit.get(f"/unit/tickets/{mine}")).json()
+    assert detail["contact"] == "13812345678" and detail["departments"] == [UNIT, "K2区人民政府"]
+    assert "conversation_key" not in detail and "revisions" not in detail
+    assert (await unit.get("/unit/tickets?view=nothing")).status_code == 400
+
+
+async def test_the_primary_unit_takes_on_reports_resolves_returns_and_asks_for_time(
+    app: Any, unit_login: Any, console_login: Any
+) -> None:
+    """As 主办: 签收 (once), 办理进展, 办结 (with its answer), 退回 (with a reason: 退回待改派 for the
+    centre), 延期申请 in the unit's name; as 协办: 403. Each is audited under the account."""
+    mine = await file(app, "mine", [UNIT])
+    back = await file(app, "back", [UNIT])
+    helped = await file(app, "helped", ["供电公司", UNIT])
+    unit = await unit_login()
+    counts = (await unit.get("/unit/summary")).json()["counts"]
+    assert (counts["received"], counts["open"], counts["overdue"], counts["extension"]) == (3, 3, 0, 0)
+    assert [t["ticket_id"] for t in (await unit.get("/unit/tickets")).json()["tickets"]] == [helped, back, mine]
+
+    refused = await unit.post(f"/unit/tickets/{helped}/accept", json={})
+    assert refused.status_code == 403 and "协办单位" in refused.json()["detail"]
+    early = await unit.post(f"/unit/tickets/{mine}/resolve", json={"note": "已修复"})
+    assert early.status_code == 409 and "须先签收" in early.json()["detail"]
+    r = await unit.post(f"/unit/tickets/{mine}/accept", json={"note": "已安排人员"})
+    assert r.status_code == 200 and r.json()["status"] == "accepted" and r.json()["primary"]
+    again = await unit.post(f"/unit/tickets/{mine}/accept", json={})
+    assert again.status_code == 409 and "无需签收" in again.json()["detail"]
+    assert (await app.state.runtime.tickets.get(mine)).responded_at is not None  # 响应 judged now
+    assert (await unit.post(f"/unit/tickets/{mine}/notes", json={"note": " "})).status_code == 400
+    assert (await unit.post(f"/unit/tickets/{mine}/notes", json={"note": "已联系供电公司"})).status_code == 200
+    until = (datetime.now(BEIJING) + timedelta(days=40)).date()
+    asked = await unit.post(f"/unit/tickets/{mine}/extension-request", json={"until": until.isoformat(), "reason": "需更换灯杆"})
+    assert asked.status_code == 200 and asked.json()["extension_pending"]
+    assert (await unit.get("/unit/summary")).json()["counts"]["extension"] == 1
+    [request] = (await unit.get(f"/unit/tickets/{mine}")).json()["extension_requests"]
+    assert (request["unit"], request["outcome"]) == (UNIT, "pending")
+    assert (await unit.post(f"/unit/tickets/{mine}/resolve", json={"note": ""})).status_code == 400
+    done = await unit.post(f"/unit/tickets/{mine}/resolve", json={"note": "路灯已修复"})
+    assert done.status_code == 200 and done.json()["status"] == "resolved"
+    ticket = await app.state.runtime.tickets.get(mine)
+    assert [(h.status, h.kind, h.note) for h in ticket.history][1:] == [
+        ("accepted", "status", "已安排人员"), ("accepted", "note", "已联系供电公司"), ("resolved", "status", "路灯已修复")]
+    assert ticket.extension_requests[0].outcome == "lapsed"  # done before the centre decided
+
+    assert (await unit.post(f"/unit/tickets/{back}/return", json={"reason": ""})).status_code == 400
+    returned = await unit.post(f"/unit/tickets/{back}/return", json={"reason": "非本单位职责，联系人13900001111"})
+    assert returned.status_code == 200 and returned.json()["status"] == "returned"
+    assert (await unit.post(f"/unit/tickets/{back}/return", json={"reason": "非本单位职责"})).status_code == 409
+    boss = await console_login("boss", "supervisor")
+    assert (await boss.get("/stats")).json()["returned"] == 1  # 退回待改派, for the centre
+    entries = [e for e in (await boss.get("/audit?limit=50")).json()["entries"] if e["actor"] == "cgj"]
+    assert {e["action"] for e in entries} >= {"unit.accept", "unit.note", "unit.resolve", "unit.return", "unit.extension_ask"}
+    assert "13900001111" not in str(entries)
+    assert (await unit.get("/unit/tickets?view=resolved")).json()["tickets"][0]["ticket_id"] == mine
+
+
+async def test_overdue_and_due_soon_lists_judge_the_units_tickets_by_their_time_limits(
+    app: Any, settings: Settings, unit_login: Any
+) -> None:
+    from ticket_client import LocalLedger
+
+    async with LocalLedger(settings.effective_database_url, clock=lambda: datetime.now(UTC) - timedelta(days=45)) as old:
+        late = (await old.file(TicketDraft(channel="web", conversation_key="web:late", description="井盖破损",
+                                           departments=[UNIT]), "late")).ticket_id
+    await file(app, "fresh", [UNIT])
+    unit = await unit_login()
+    assert (await unit.get("/unit/summary")).json()["counts"]["overdue"] == 1
+    assert [t["ticket_id"] for t in (await unit.get("/unit/tickets?view=overdue")).json()["tickets"]] == [late]
+
+
+async def test_department_accounts_name_their_unit(app: Any, console_login: Any) -> None:
+    """Created by a supervisor (or the CLI) with the unit as tickets name it; an operator has none;
+    a department account is no one to transfer a conversation to."""
+    boss = await console_login("boss", "supervisor")
+    body = {"name": "cgj", "role": "department", "display_name": "城管局值班"}
+    none = await boss.post("/users", json=body)
+    assert none.status_code == 400 and "所属单位" in none.json()["detail"]
+    assert (await boss.post("/users", json={"name": "op2", "role": "operator", "unit": UNIT})).status_code == 400
+    r = await boss.post("/users", json=body | {"unit": f" {UNIT} "})
+    assert r.status_code == 201 and r.json()["user"]["unit"] == UNIT
+    assert (await boss.post("/transfer", json={"key": "web:x", "to": "cgj"})).status_code == 400
