@@ -55,7 +55,8 @@ async def test_login_cookie_is_httponly_and_samesite(app: Any, client: httpx.Asy
     assert r.status_code == 200, r.text
     cookie = r.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=strict" in cookie and "path=/" in cookie
-    assert r.json()["user"] == {"name": "wang", "role": "operator", "display_name": "王坐席", "disabled": False}
+    assert r.json()["user"] == {"name": "wang", "role": "operator", "display_name": "王坐席", "disabled": False,
+                                "unit": ""}
     stored = await app.state.runtime.redis.hget("hl:console:user:wang", "pw")
     assert stored.startswith("$argon2id$") and PASSWORD not in stored
     page = await client.get("/console/")
