@@ -57,6 +57,7 @@ from ticket_client.base import (
     DepartmentTally,
     MergeRefused,
     NoteRefused,
+    Ticket,
     TicketClient,
     TicketError,
     TicketNotFound,
@@ -861,6 +862,24 @@ async def media(user: UserDep, request: Request, ref: Annotated[str, Query(max_l
     if found is None:
         raise NotFound("附件尚未取到或已过期")
     return file_response(*found)
+
+
+async def ticket_attachment(console: ConsoleState, ticket: Ticket, n: int) -> FileResponse:
+    """The ``n``-th file filed with ``ticket`` (a photo, a voice note), as the channel stored it:
+    404 for none, or one not fetched yet or past ``HOTLINE_MEDIA_KEEP_DAYS``."""
+    if not 0 <= n < len(ticket.attachments):
+        raise NotFound(f"工单 {ticket.ticket_id} 没有第 {n + 1} 个附件")
+    found = await find(console.redis, ticket.attachments[n], media_roots(console.rt.settings))
+    if found is None:
+        raise NotFound("附件尚未取到或已过期")
+    return file_response(*found)
+
+
+@api.get("/tickets/{ticket_id}/attachments/{n}")
+async def ticket_attachments(ticket_id: str, n: int, user: UserDep, request: Request) -> FileResponse:
+    """A ticket's photos in 工单查询, whether or not its conversation is still held."""
+    console = _console(request)
+    return await ticket_attachment(console, await console.tickets.get(ticket_id), n)
 
 
 @api.get("/canned")

@@ -13,6 +13,7 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from channels.base import WellFormedStr
@@ -20,7 +21,7 @@ from gateway.console import audit
 from gateway.console import conversations as convs
 from gateway.console import keys as ck
 from gateway.console.auth import DepartmentDep
-from gateway.console.routes import SEARCH_PAGE, NowDep, _console
+from gateway.console.routes import SEARCH_PAGE, NowDep, _console, ticket_attachment
 from gateway.console.users import User
 from gateway.errors import BadInput, Conflict, Forbidden, NotFound
 from nlu.pii import mask_pii
@@ -125,6 +126,12 @@ async def ticket(ticket_id: str, user: DepartmentDep, request: Request, now: Now
     for internal in ("conversation_key", "revisions"):
         detail.pop(internal)
     return {**detail, **_view(t, user, request, now)}
+
+
+@router.get("/tickets/{ticket_id}/attachments/{n}")
+async def attachment(ticket_id: str, n: int, user: DepartmentDep, request: Request) -> FileResponse:
+    """The citizen's photos of one of the unit's tickets (404 as for none otherwise)."""
+    return await ticket_attachment(_console(request), await _mine(ticket_id, user, request, primary=False), n)
 
 
 async def _moved(request: Request, user: User, ticket: Ticket, action: str, **detail: Any) -> dict[str, Any]:

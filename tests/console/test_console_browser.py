@@ -265,7 +265,7 @@ def _login(page: Any, base: str, name: str) -> None:
     expect(page.locator("#conn")).to_have_attribute("data-state", "connected")
 
 
-def _filed_long_ago(settings: Settings, days: float, urgent: bool = False) -> str:
+def _filed_long_ago(settings: Settings, days: float, urgent: bool = False, attachments: tuple[str, ...] = ()) -> str:
     """A ticket filed ``days`` ago in the live gateway's ledger, still at 已受理: its number."""
     from datetime import UTC, datetime, timedelta
 
@@ -276,7 +276,7 @@ def _filed_long_ago(settings: Settings, days: float, urgent: bool = False) -> st
         async with LocalLedger(settings.effective_database_url, clock=lambda: then) as ledger:
             draft = TicketDraft(channel="web", conversation_key="web:long-ago", title="书院路井盖破损",
                                 description="书院路主干道井盖破损，车辆经过很危险", urgent=urgent,
-                                departments=["城市管理和综合执法局", "K2区人民政府"])
+                                departments=["城市管理和综合执法局", "K2区人民政府"], attachments=list(attachments))
             return (await ledger.file(draft, f"long-ago:{days}")).ticket_id
 
     return _blocking(run())
@@ -828,7 +828,13 @@ def test_a_department_takes_on_reports_asks_for_time_and_resolves_its_ticket(
                                                                 unit="城市管理和综合执法局"))
     _in_redis(settings, lambda client: UserStore(client).create("k2", "department", PASSWORD, "K2区值班",
                                                                 unit="K2区人民政府"))
-    ticket_id = _filed_long_ago(settings, days=1)
+    from channels.media import MediaRecord, save_record, write_file
+    from tests.conftest import photo
+
+    picture = settings.media_folder / "upload" / "jg" / "jg.jpg"
+    write_file(picture, photo())
+    _in_redis(settings, lambda client: save_record(client, "upload:jg", MediaRecord(path=str(picture), mime="image/jpeg"), 1))
+    ticket_id = _filed_long_ago(settings, days=1, attachments=("upload:jg", "upload:voice-gone"))
     asked = (datetime.now(BEIJING) + timedelta(days=30)).date()
     errors: list[str] = []
     asked_to_confirm: list[str] = []
@@ -864,6 +870,11 @@ def test_a_department_takes_on_reports_asks_for_time_and_resolves_its_ticket(
         expect(page.locator("[data-count=received]")).to_have_text("1")
         page.locator("#u-results tr", has_text=ticket_id).click()
         expect(page.locator("#ud-fields")).to_contain_text("主办")
+        files = page.locator("#ud-fields .ticket-files a")  # the citizen's photo, and one no longer kept
+        expect(files).to_have_count(2)
+        expect(files.nth(1)).to_have_text("［附件2（非图片，或已过期）］")
+        page.wait_for_function("() => { const img = document.querySelector('#ud-fields .ticket-files img');"
+                               " return img && img.complete && img.naturalWidth > 0; }")  # the photo shows
         page.locator("#ud-actions .accept-row button").click()
         expect(page.locator("#toast")).to_have_text("已签收，请尽快联系市民办理")
         expect(page.locator("#ud-fields")).to_contain_text("已签收")

@@ -135,3 +135,30 @@ async def test_department_accounts_name_their_unit(app: Any, console_login: Any)
     r = await boss.post("/users", json=body | {"unit": f" {UNIT} "})
     assert r.status_code == 201 and r.json()["user"]["unit"] == UNIT
     assert (await boss.post("/transfer", json={"key": "web:x", "to": "cgj"})).status_code == 400
+
+
+async def test_a_tickets_photos_open_in_the_lookup_and_for_its_units(
+    app: Any, unit_login: Any, console_login: Any
+) -> None:
+    """A ticket's files by their place in it: for an operator (工单查询, the conversation gone or
+    not) and for the units it names; 404 for another unit, for a file it does not have, and for one
+    not fetched (or no longer kept)."""
+    from channels.media import MediaRecord, save_record, write_file
+    from tests.conftest import photo
+
+    rt = app.state.runtime
+    content = photo()
+    path = rt.settings.media_folder / "upload" / "cd" / "cde.jpg"
+    write_file(path, content)
+    await save_record(rt.redis, "upload:cde", MediaRecord(path=str(path), mime="image/jpeg", size=len(content)), 1)
+    mine = await file(app, "mine", [UNIT], attachments=["upload:cde", "upload:gone"])
+    other = await file(app, "other", ["水务局"], attachments=["upload:cde"])
+    unit = await unit_login()
+    li = await console_login("li")
+    for who, base in ((unit, f"/unit/tickets/{mine}"), (li, f"/tickets/{mine}")):
+        r = await who.get(f"{base}/attachments/0")
+        assert r.status_code == 200 and r.content == content and r.headers["content-type"] == "image/jpeg"
+        assert (await who.get(f"{base}/attachments/1")).json()["detail"] == "附件尚未取到或已过期"
+        assert (await who.get(f"{base}/attachments/2")).status_code == 404
+    assert (await unit.get(f"/unit/tickets/{other}/attachments/0")).status_code == 404
+    assert (await unit.get(f"/tickets/{mine}/attachments/0")).status_code == 403  # the centre's route

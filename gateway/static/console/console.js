@@ -76,6 +76,25 @@
     });
     return row;
   }
+  // A ticket's files as thumbnails, each opened full size in a new tab; one that is no picture (a
+  // voice note) or no longer kept stays a link saying so
+  function ticketFiles(base, count) {
+    var row = el("div", "media ticket-files");
+    for (var i = 0; i < count; i++) {
+      (function (link, n) {
+        link.href = base + n;
+        link.target = "_blank";
+        link.rel = "noopener";
+        var img = el("img");
+        img.alt = "［附件" + (n + 1) + "］";
+        img.src = base + n;
+        img.addEventListener("error", function () { link.textContent = "［附件" + (n + 1) + "（非图片，或已过期）］"; });
+        link.appendChild(img);
+        row.appendChild(link);
+      })(el("a", "attachment"), i);
+    }
+    return row;
+  }
   // A shared location on the map the centre uses (HOTLINE_CONSOLE_MAP_URL, {lat} and {lng}).
   function mapLink(template, geo) {
     var link = el("a", "map-link", "在地图中查看");
@@ -1374,6 +1393,10 @@
       dl.appendChild(el("dt", "", pair[0]));
       dl.appendChild(el("dd", "", pair[1]));
     });
+    if (t.attachments) {  // the photos themselves, whether or not the conversation is still held
+      dl.appendChild(el("dt", "", "附件查看"));
+      dl.appendChild(el("dd")).appendChild(ticketFiles("/api/console/tickets/" + encodeURIComponent(t.ticket_id) + "/attachments/", t.attachments));
+    }
     var ol = $("ld-history");
     ol.textContent = "";
     // the steps of the work and the citizen's 催办 and 补充, in the order they came

@@ -24,6 +24,25 @@
     var d = new Date(ts * 1000);
     return d.getFullYear() + "-" + pad2(d.getMonth() + 1) + "-" + pad2(d.getDate());
   }
+  // A ticket's files as thumbnails, each opened full size in a new tab; one that is no picture (a
+  // voice note) or no longer kept stays a link saying so
+  function ticketFiles(base, count) {
+    var row = el("div", "media ticket-files");
+    for (var i = 0; i < count; i++) {
+      (function (link, n) {
+        link.href = base + n;
+        link.target = "_blank";
+        link.rel = "noopener";
+        var img = el("img");
+        img.alt = "［附件" + (n + 1) + "］";
+        img.src = base + n;
+        img.addEventListener("error", function () { link.textContent = "［附件" + (n + 1) + "（非图片，或已过期）］"; });
+        link.appendChild(img);
+        row.appendChild(link);
+      })(el("a", "attachment"), i);
+    }
+    return row;
+  }
   function statusOf(t) { return t.withdrawn_at ? STATUS.withdrawn : STATUS[t.status] || t.status; }
   function toast(text, isError) {
     var t = $("toast");
@@ -134,6 +153,7 @@
       ["分类", (t.category || []).join(" / ") || "—"],
       ["地点", t.location || "—"],
       ["问题描述", t.description],
+      ["附件", t.attachments ? t.attachments + " 个" : ""],
       ["市民评价", t.rating ? t.rating + (t.rating_comment ? "：" + t.rating_comment : "") : ""],
       ["解决情况", t.solved === true ? "已解决" : t.solved === false ? "未解决" : ""]
     ].forEach(function (pair) {
@@ -141,6 +161,10 @@
       dl.appendChild(el("dt", "", pair[0]));
       dl.appendChild(el("dd", "", pair[1]));
     });
+    if (t.attachments) {  // the photos themselves, whether or not the conversation is still held
+      dl.appendChild(el("dt", "", "附件查看"));
+      dl.appendChild(el("dd")).appendChild(ticketFiles("/api/console/unit/tickets/" + encodeURIComponent(t.ticket_id) + "/attachments/", t.attachments));
+    }
     var ol = $("ud-history");
     ol.textContent = "";
     var steps = t.history.concat(t.followups || []);
