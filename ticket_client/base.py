@@ -797,7 +797,8 @@ class TicketClient(Protocol):
     async def department_tallies(self, query: TicketQuery, limit: int = 100) -> list[DepartmentTally]:
         """承办单位考核: per unit named by the tickets ``query`` narrows to (its period, channel …),
         at most ``limit`` units, the busiest first. 超期 by ``query.time_limits`` (deadlines.late_filter),
-        whatever its ``overdue`` says."""
+        whatever its ``overdue`` says. With ``query.department``: that unit's row alone (none when the
+        period gave it nothing), its 退回 counted as the whole report counts them."""
         ...
 
     async def ping(self) -> None: ...

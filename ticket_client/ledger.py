@@ -872,9 +872,10 @@ class LocalLedger:
         """See ``TicketClient.department_tallies``: one pass over the tickets ``query`` narrows to,
         each unit of a ticket's list a row (SQLite's ``json_each``, PostgreSQL's
         ``json_array_elements_text``), counted by unit with what each ticket is now."""
-        where = self._narrowing(query.model_copy(update={"overdue": False, "due_soon": False, "urged": False,
-                                                         "unanswered": False,
-                                                         "repeated_since": None, "main_only": True}))
+        base = query.model_copy(update={"overdue": False, "due_soon": False, "urged": False, "unanswered": False,
+                                        "repeated_since": None, "main_only": True})
+        where = self._narrowing(base)
+        alone = query.department.strip()  # one unit's figures: read its tickets only
         late = and_(*self._narrowing(TicketQuery(overdue=True, time_limits=query.time_limits,
                                                  from_redispatch=query.from_redispatch,
                                                  extended_due_before=query.extended_due_before)))
@@ -898,7 +899,7 @@ class LocalLedger:
         async with self._edge("counting tickets by department"), self._read_sessions() as session:
             rows = await session.execute(
                 select(unit, *columns).select_from(TicketRow).join(units, true())
-                .where(*where, unit != "").group_by(unit)
+                .where(*where, unit == alone if alone else unit != "").group_by(unit)
                 .order_by(func.count(TicketRow.id).desc(), unit).limit(limit)
             )
             tallies = [DepartmentTally(department=name, filed=filed, primary=primary, done=done, overdue=overdue,
@@ -908,7 +909,11 @@ class LocalLedger:
                                        ratings={r: int(n) for r, n in zip(RATINGS, rated, strict=True) if n})
                        for name, filed, primary, done, overdue, returned, pressed, gone, slow, took, took_late, waiting,
                        yes, no, longer, *rated in rows]
-            returns = await _returns_by_unit(session, where, query.since)
+            # its 退回 as the whole report counts them: of the tickets 改派'd away from it too
+            returns = await _returns_by_unit(
+                session, self._narrowing(base.model_copy(update={"department": ""})) if alone else where, query.since)
+        if alone:  # not the other units of its tickets: part of their figures only
+            returns = Counter({alone: returns[alone]}) if alone in returns else Counter()
         by_unit = {t.department: t for t in tallies}
         for name, n in returns.items():
             if name in by_unit:

@@ -26,6 +26,7 @@ from redis.exceptions import RedisError
 from bot.texts import period_words, texts
 from channels.base import WellFormedStr
 from channels.media import file_response, find, media_roots
+from config.settings import Settings
 from gateway import filing, keys, metrics
 from gateway.console import audit, dead_letters, export, merging, report
 from gateway.console import conversations as convs
@@ -1063,9 +1064,10 @@ DEPARTMENT_DAYS = (7, 30, 90)  # the 承办单位考核 periods, as 工单查询
 DEPARTMENT_EXPORT = 500  # units in the exported report (a city names a few hundred at most)
 
 
-async def _department_tallies(request: Request, now: datetime, days: int, limit: int) -> list[DepartmentTally]:
-    """The units of the tickets filed in the last ``days``, 超期 judged at ``now``; 400 for a period
-    the console does not offer."""
+async def department_tallies(request: Request, now: datetime, days: int, limit: int,
+                             department: str = "") -> list[DepartmentTally]:
+    """The units of the tickets filed in the last ``days`` (``department``: that one's row alone),
+    超期 judged at ``now``; 400 for a period the console does not offer."""
     if days not in DEPARTMENT_DAYS:
         raise BadInput(f"统计期间只能是{'、'.join(f'近{d}天' for d in DEPARTMENT_DAYS)}")
     console = _console(request)
@@ -1073,8 +1075,15 @@ async def _department_tallies(request: Request, now: datetime, days: int, limit:
         return []
     late = deadlines.late_filter(console.rt.settings, now, overdue=True, due_soon=False)
     waiting = deadlines.unanswered_filter(console.rt.settings, now)  # 响应率: 超时未签收 at ``now``
-    return await console.rt.tickets.department_tallies(TicketQuery(since=now - timedelta(days=days), **late, **waiting),
-                                                       limit)
+    return await console.rt.tickets.department_tallies(
+        TicketQuery(since=now - timedelta(days=days), department=department, **late, **waiting), limit)
+
+
+def tally_view(t: DepartmentTally, settings: Settings) -> dict[str, Any]:
+    """A unit's row of 承办单位考核 with its rates and 综合得分 (None where it has too little to rate)."""
+    return {**t.model_dump(), "rated": t.rated, "satisfaction": t.satisfaction, "solved_rate": t.solved_rate,
+            "done_rate": t.done_rate, "on_time_rate": t.on_time_rate, "respond_rate": t.respond_rate,
+            "score": t.score(settings.score_weights, settings.score_min_tickets)}
 
 
 @api.get("/departments")
@@ -1085,20 +1094,17 @@ async def department_report(
     """承办单位考核: per unit the tickets filed in the last ``days`` name (主办 or 协办), what it was
     given, finished, let run late or sent back, and how citizens judged it, the busiest first.
     A period of its own request: at a city's volume it reads a month of tickets (bench/ticket_search.py)."""
-    found = await _department_tallies(request, now, days, limit)
+    found = await department_tallies(request, now, days, limit)
     settings = _console(request).rt.settings
-    weights, least = settings.score_weights, settings.score_min_tickets
-    return {"days": days, "weights": weights, "score_min_tickets": least, "departments": [
-        {**t.model_dump(), "rated": t.rated, "satisfaction": t.satisfaction, "solved_rate": t.solved_rate,
-         "done_rate": t.done_rate, "on_time_rate": t.on_time_rate, "respond_rate": t.respond_rate,
-         "score": t.score(weights, least)} for t in found]}
+    return {"days": days, "weights": settings.score_weights, "score_min_tickets": settings.score_min_tickets,
+            "departments": [tally_view(t, settings) for t in found]}
 
 
 @api.get("/departments.csv")
 async def export_department_report(user: SupervisorDep, request: Request, now: NowDep, days: int = 30) -> Response:
     """承办单位考核 as a CSV file for the centre's 考核 report (every unit, up to DEPARTMENT_EXPORT);
     audited."""
-    found = await _department_tallies(request, now, days, DEPARTMENT_EXPORT)
+    found = await department_tallies(request, now, days, DEPARTMENT_EXPORT)
     await audit.record(_console(request).redis, user.name, "departments.export", "", days=days, rows=len(found))
     settings = _console(request).rt.settings
     return export.department_file(found, days, now, settings.score_weights, settings.score_min_tickets)

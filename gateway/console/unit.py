@@ -21,7 +21,15 @@ from gateway.console import audit
 from gateway.console import conversations as convs
 from gateway.console import keys as ck
 from gateway.console.auth import DepartmentDep
-from gateway.console.routes import SEARCH_PAGE, NowDep, _console, ticket_attachment
+from gateway.console.routes import (
+    DEPARTMENT_DAYS,
+    SEARCH_PAGE,
+    NowDep,
+    _console,
+    department_tallies,
+    tally_view,
+    ticket_attachment,
+)
 from gateway.console.users import User
 from gateway.errors import BadInput, Conflict, Forbidden, NotFound
 from nlu.pii import mask_pii
@@ -99,6 +107,17 @@ async def summary(user: DepartmentDep, request: Request, now: NowDep) -> dict[st
               for name, narrowed in VIEWS.items() if name not in ("resolved", "all")}
     return {"unit": user.unit, "counts": counts,
             "due_soon_hours": _console(request).rt.settings.due_soon_hours}
+
+
+@router.get("/stats")
+async def stats(user: DepartmentDep, request: Request, now: NowDep, days: int = 30) -> dict[str, Any]:
+    """本单位考核: the unit's own row of 承办单位考核 for the last ``days`` (7, 30 or 90), as the centre
+    reads it (None: the period gave it nothing); 400 for another period."""
+    found = await department_tallies(request, now, days, 1, department=user.unit)
+    settings = _console(request).rt.settings
+    return {"days": days, "periods": DEPARTMENT_DAYS, "weights": settings.score_weights,
+            "score_min_tickets": settings.score_min_tickets,
+            "unit": tally_view(found[0], settings) if found else None}
 
 
 @router.get("/tickets")

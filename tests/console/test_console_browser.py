@@ -904,6 +904,11 @@ def test_a_department_takes_on_reports_asks_for_time_and_resolves_its_ticket(
         expect(page.locator("#ud-actions .resolve-row")).to_have_count(0)
         expect(page.locator(".extension-list li")).to_contain_text("已失效")
         assert asked_to_confirm == [f"办结后市民将收到办理结果并进行满意度回访。确定办结工单 {ticket_id} 吗？"]
+        page.locator("#u-views .tab[data-view=stats]").click()  # 本单位考核
+        expect(page.locator("#u-stats-figures")).to_contain_text("1 件（主办 1 件）")
+        expect(page.locator("#u-form")).to_be_hidden()
+        page.locator("#u-stats-days").select_option("7")
+        expect(page.locator("#u-stats-figures")).to_contain_text("办结率 100%")
         assert errors == []
     finally:
         context.close()

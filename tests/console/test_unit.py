@@ -109,6 +109,14 @@ async def test_the_primary_unit_takes_on_reports_resolves_returns_and_asks_for_t
     assert "13900001111" not in str(entries)
     assert (await unit.get("/unit/tickets?view=resolved")).json()["tickets"][0]["ticket_id"] == mine
 
+    own = (await unit.get("/unit/stats?days=7")).json()["unit"]  # 本单位考核: its row of the centre's table
+    assert (own["department"], own["filed"], own["primary"], own["done"], own["returns"], own["responded"]) == (
+        UNIT, 3, 2, 1, 1, 1)
+    [row] = [r for r in (await boss.get("/departments?days=7")).json()["departments"] if r["department"] == UNIT]
+    assert own == row
+    assert (await unit.get("/unit/stats?days=5")).status_code == 400
+    assert (await boss.get("/unit/stats")).status_code == 403
+
 
 async def test_overdue_and_due_soon_lists_judge_the_units_tickets_by_their_time_limits(
     app: Any, settings: Settings, unit_login: Any

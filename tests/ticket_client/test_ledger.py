@@ -1244,6 +1244,10 @@ async def test_department_tallies_count_each_unit_a_ticket_names_with_what_it_is
     assert all(t.overdue == 0 for t in await ledger.department_tallies(TicketQuery(since=start)))
     assert await ledger.department_tallies(TicketQuery(since=clock.now)) == []
     assert [t.department for t in await ledger.department_tallies(TicketQuery(since=start), limit=1)] == [city]
+    # one unit's own figures (承办单位工作台): its row alone, as the whole report has it
+    [own] = await ledger.department_tallies(TicketQuery(since=start, time_limits=limits, department=street), limit=1)
+    assert own == by[street]  # second in the table: its own row all the same
+    assert await ledger.department_tallies(TicketQuery(since=start, department="水务局")) == []
 
 
 async def test_each_return_is_credited_to_the_unit_that_made_it(ledger: LocalLedger, clock: FakeClock) -> None:
@@ -1266,6 +1270,9 @@ async def test_each_return_is_credited_to_the_unit_that_made_it(ledger: LocalLed
         "城管局": 1, "水务局": 1, "供电公司": 1, "供水公司": 0}
     assert (tallies["城管局"].filed, tallies["水务局"].filed) == (1, 0)  # the 城管局 row is the third ticket's
     assert tallies["水务局"].returned == 0  # none waits to go out again
+    for unit in ("城管局", "水务局"):  # one unit's own figures count its returns of tickets 改派'd away too
+        [own] = await ledger.department_tallies(TicketQuery(since=start, department=unit))
+        assert own == tallies[unit]
 
     async def found(**query: object) -> set[str]:  # 工单查询's 曾退回: the tickets behind each count
         return {t.ticket_id for t in await ledger.search(TicketQuery(returned=True, **query))}  # type: ignore[arg-type]

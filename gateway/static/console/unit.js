@@ -79,7 +79,39 @@
       });
     }).catch(function (e) { toast(e.message, true); });
   }
+  function percent(x) { return x === null || x === undefined ? "—" : (x * 100).toFixed(1).replace(/\.0$/, "") + "%"; }
+  // 本单位考核: the unit's row of the centre's 承办单位考核, with what each figure means
+  function loadStats() {
+    return api("GET", "/unit/stats?days=" + $("u-stats-days").value).then(function (d) {
+      var u = d.unit || {};
+      var dl = $("u-stats-figures");
+      dl.textContent = "";
+      var weights = Object.keys(d.weights || {}).map(function (k) { return k + Math.round(d.weights[k] * 100) + "%"; }).join("、");
+      [
+        ["受理", (u.filed || 0) + " 件（主办 " + (u.primary || 0) + " 件）"],
+        ["办结", (u.done || 0) + " 件，办结率 " + percent(u.done_rate)],
+        ["按期办结率", percent(u.on_time_rate) + (u.done_late ? "（超期办结 " + u.done_late + " 件）" : "")],
+        ["超期未办结", (u.overdue || 0) + " 件"],
+        ["响应率", percent(u.respond_rate) + (u.unanswered ? "（超时未签收 " + u.unanswered + " 件）" : "")],
+        ["退回", (u.returns || 0) + " 次"],
+        ["延期", (u.extended || 0) + " 件"],
+        ["催办未办结", (u.urged || 0) + " 件"],
+        ["回访参评", (u.rated || 0) + " 件"],
+        ["满意率", percent(u.satisfaction)],
+        ["解决率", percent(u.solved_rate)],
+        ["综合得分", u.score === null || u.score === undefined ? "—（回访不足或工单少于" + d.score_min_tickets + "件）"
+          : u.score.toFixed(1) + (weights ? "（" + weights + "）" : "")]
+      ].forEach(function (pair) {
+        dl.appendChild(el("dt", "", pair[0]));
+        dl.appendChild(el("dd", "", pair[1]));
+      });
+    }).catch(function (e) { toast(e.message, true); });
+  }
   function load(more) {
+    var stats = state.view === "stats";
+    $("u-stats").hidden = !stats;
+    [$("u-form"), document.querySelector("#unit .results")].forEach(function (x) { x.hidden = stats; });
+    if (stats) { $("u-empty").hidden = true; $("u-more").hidden = true; return loadStats(); }
     var params = new URLSearchParams({ view: state.view });
     var q = $("u-q").value.trim();
     if (q) params.set("q", q);
@@ -287,6 +319,7 @@
     });
   });
   $("u-form").addEventListener("submit", function (ev) { ev.preventDefault(); load(false); });
+  $("u-stats-days").addEventListener("change", loadStats);
   $("u-more").addEventListener("click", function () { load(true); });
   $("logout").addEventListener("click", function () {
     api("POST", "/logout", {}).then(function () { window.location.href = "/console/"; });
