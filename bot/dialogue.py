@@ -1035,7 +1035,9 @@ def _handoff(turn: Turn, reason: str, rules: HandoffRules) -> Turn:
     if rules.staffed(turn.at):
         turn.replies = [Reply(text=prefix + say("handoff", eta=max(rules.eta_minutes, 1)))]
     else:  # queued for the morning: the citizen hears when, and that the phone line never closes
-        turn.replies = [Reply(text=prefix + say("handoff_after_hours", hours=rules.hours_said()))]
+        when = rules.when_said(turn.at)
+        turn.replies = [Reply(text=prefix + say("handoff_after_hours", hours=rules.hours_said(),
+                                                when=f"将于{when}" if when else ""))]
     return turn
 
 

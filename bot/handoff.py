@@ -74,6 +74,29 @@ class HandoffRules(BaseModel):
                     return True
         return False
 
+    def next_open(self, at: datetime, days: int = 14) -> datetime | None:
+        """When people are next in after ``at`` (outside the hours): the start of the next day's
+        window that begins later (None when none does within ``days``)."""
+        if not self.hours:
+            return None
+        local = at.astimezone(BEIJING)
+        for ahead in range(days + 1):
+            day = local.date() + timedelta(days=ahead)
+            if window := self.window(day):
+                start = datetime.combine(day, datetime.strptime(window[:5], "%H:%M").time(), BEIJING)
+                if start > local:
+                    return start
+        return None
+
+    def when_said(self, at: datetime) -> str:
+        """When people are next in, as a citizen reads it: 今天8:30, 明天8:30, 12月1日（周一）8:30 ("": unknown)."""
+        start = self.next_open(at)
+        if start is None:
+            return ""
+        days = (start.date() - at.astimezone(BEIJING).date()).days
+        day = "今天" if days == 0 else "明天" if days == 1 else f"{start.month}月{start.day}日（周{'一二三四五六日'[start.weekday()]}）"
+        return f"{day}{start.hour}:{start.minute:02d}"
+
     def hours_said(self) -> str:
         """The hours as a citizen reads them: 每天8:30—21:00 (次日 before an end past midnight), or
         工作日8:30—21:00，周末及节假日9:00—17:00 (…暂不提供)."""

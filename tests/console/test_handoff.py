@@ -158,7 +158,10 @@ async def test_outside_the_hours_people_answer_the_citizen_is_told_when_they_do(
 
     night = await asks(datetime(2026, 11, 30, 23, 5, tzinfo=BEIJING), day)
     assert night.mode == "waiting" and night.handoff_reason == "citizen_asked"
-    assert [r.text for r in night.replies] == [say("handoff_after_hours", hours="每天8:30—21:00")]
+    assert [r.text for r in night.replies] == [say("handoff_after_hours", hours="每天8:30—21:00", when="将于明天8:30")]
+    assert "工作人员将于明天8:30上班后会尽快回复您" in night.replies[0].text
+    dawn = await asks(datetime(2026, 12, 1, 6, 0, tzinfo=BEIJING), day)
+    assert "工作人员将于今天8:30上班后" in dawn.replies[0].text
     assert "每天8:30—21:00" in night.replies[0].text and "12345热线（24小时服务）" in night.replies[0].text
     morning = await asks(datetime(2026, 12, 1, 8, 30, tzinfo=BEIJING), day)
     assert morning.mode == "waiting" and "预计" in morning.replies[0].text
@@ -208,7 +211,8 @@ async def test_rest_days_keep_their_own_hours_by_the_holiday_calendar(tmp_path: 
                          received_at=at("2027-10-02", "10:00"))
     turn = await Bot(tickets=None).handle(msg, parse_of("转人工"), ConversationState(), "bot", None, closed)  # type: ignore[arg-type]
     assert turn.mode == "waiting" and turn.replies[0].text == say(
-        "handoff_after_hours", hours="工作日8:30—21:00，周末及节假日暂不提供")
+        "handoff_after_hours", hours="工作日8:30—21:00，周末及节假日暂不提供", when="将于10月8日（周五）8:30")
+    assert rules.when_said(at("2027-10-02", "10:00")) == "明天9:00"  # rest days keep their own hours
     assert "现在不在在线人工服务时间（工作日8:30—21:00，周末及节假日暂不提供）" in turn.replies[0].text
 
 
