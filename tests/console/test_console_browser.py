@@ -868,6 +868,7 @@ def test_a_department_takes_on_reports_asks_for_time_and_resolves_its_ticket(
         log_in("cgj")
         expect(page.locator("#me")).to_have_text("城市管理和综合执法局 · 城管局值班")
         expect(page.locator("[data-count=received]")).to_have_text("1")
+        expect(page).to_have_title("（1件待签收）承办单位工作台 · 12345热线")
         page.locator("#u-results tr", has_text=ticket_id).click()
         expect(page.locator("#ud-fields")).to_contain_text("主办")
         files = page.locator("#ud-fields .ticket-files a")  # the citizen's photo, and one no longer kept
@@ -879,6 +880,7 @@ def test_a_department_takes_on_reports_asks_for_time_and_resolves_its_ticket(
         expect(page.locator("#toast")).to_have_text("已签收，请尽快联系市民办理")
         expect(page.locator("#ud-fields")).to_contain_text("已签收")
         expect(page.locator("[data-count=received]")).to_have_text("")
+        expect(page).to_have_title("承办单位工作台 · 12345热线")
         progress = page.locator("#ud-actions .progress-row")
         progress.locator("button").click()
         expect(page.locator("#toast")).to_have_text("请填写办理进展")

@@ -77,6 +77,8 @@
         b.textContent = n ? String(n) : "";
         b.parentNode.classList.toggle("alert", n > 0 && b.getAttribute("data-count") !== "open");
       });
+      // the tab's title says what waits to be taken on, seen from another tab or the taskbar
+      document.title = (d.counts.received ? "（" + d.counts.received + "件待签收）" : "") + "承办单位工作台 · 12345热线";
     }).catch(function (e) { toast(e.message, true); });
   }
   function percent(x) { return x === null || x === undefined ? "—" : (x * 100).toFixed(1).replace(/\.0$/, "") + "%"; }
@@ -330,6 +332,6 @@
     $("me").textContent = d.user.unit + " · " + d.user.display_name;
     loadCounts();
     load(false);
-    setInterval(loadCounts, 60000);  // what newly waits on the unit
+    setInterval(loadCounts, 30000);  // what newly waits on the unit
   }).catch(function () {});
 })();
