@@ -8,7 +8,8 @@ filed, their titles and descriptions taken in turn from the real messages of
 ``../shared/data/messages.csv`` (made-up lines when it is not there), each with a made-up phone
 number. Then it times ``LocalLedger.search`` the way operators use it and prints, per query, the
 median of ``--repeat`` runs and how many tickets the first page held (for the 疑似重复 counts
-of a page: how many of its spots hold more than one open ticket; for 承办单位考核: how many units).
+of a page: how many of its spots hold more than one open ticket; for 承办单位考核: how many units;
+first, 承办单位工作台 for a busy department and a street office).
 Each ticket names three units (two of 14 departments and one of 40 street offices) and one of
 eight kinds of 城乡建设 (for 热点诉求), with its steps in the history (受理, 签收, 办结, 归档); of the done ones
 four in five were rated (满意, 基本满意, 不满意), a third said 已解决 and one in fifty 未解决, and one in
@@ -36,6 +37,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from uuid import uuid4
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -172,6 +174,7 @@ async def measure(database_url: str, picked: list[tuple[str, str]], repeat: int)
     ledger = LocalLedger(database_url)
     try:
         print(f"{'query':34} {'median ms':>10} {'found':>6}")
+        await measure_unit(ledger, repeat)
         for name, query in queries:
             times, found = [], 0
             for _ in range(repeat):
@@ -255,6 +258,54 @@ async def measure(database_url: str, picked: list[tuple[str, str]], repeat: int)
         print(f"{name:34} {(time.perf_counter() - began) * 1000:10.1f} {found.changed:6d}")
     finally:
         await judging.close()
+
+
+async def measure_unit(ledger: LocalLedger, repeat: int) -> None:
+    """承办单位工作台 for a busy department (one in seven of the tickets name it) and a street office
+    (one in forty): its lists' counts (five, as the page asks), its newest page of all and of the
+    open ones, and 本单位考核 of 30 and 90 days (its tickets only; found: its 受理)."""
+    for unit, short in ((UNITS[0], "busy unit"), ("街道7办事处", "street office")):
+        await measure_one_unit(ledger, repeat, unit, short)
+
+
+async def measure_one_unit(ledger: LocalLedger, repeat: int, unit: str, short: str) -> None:
+    settings = Settings()
+
+    async def timed(name: str, work: Any) -> None:
+        times, found = [], 0
+        for _ in range(repeat):
+            began = time.perf_counter()
+            found = await work()
+            times.append((time.perf_counter() - began) * 1000)
+        print(f"{name:34} {statistics.median(times):10.1f} {found:6d}")
+
+    def query(**narrowed: Any) -> TicketQuery:
+        now = datetime.now(UTC)
+        late = deadlines.late_filter(settings, now, overdue=bool(narrowed.pop("overdue", False)),
+                                     due_soon=bool(narrowed.pop("due_soon", False)))
+        return TicketQuery(department=unit, main_only=True, **narrowed, **late)
+
+    async def counts() -> int:
+        return sum([await ledger.count(query(**v)) for v in (
+            {"status": "received"}, {"status": "open"}, {"overdue": True}, {"due_soon": True},
+            {"extension_pending": True})])
+
+    async def page(**narrowed: Any) -> int:
+        return len(await ledger.search(query(**narrowed).model_copy(update={"limit": 51})))
+
+    async def own(days: int) -> int:
+        now = datetime.now(UTC)
+        found = await ledger.department_tallies(TicketQuery(
+            since=now - timedelta(days=days), department=unit,
+            **deadlines.late_filter(settings, now, overdue=True, due_soon=False),
+            **deadlines.unanswered_filter(settings, now)), 1)
+        return found[0].filed if found else 0
+
+    await timed(f"工作台 {short}: 5 list counts", counts)
+    await timed(f"工作台 {short}: 全部, first page", page)
+    await timed(f"工作台 {short}: 未办结, first page", lambda: page(status="open"))
+    for days in (30, 90):
+        await timed(f"工作台 {short}: 本单位考核 {days} days", lambda days=days: own(days))
 
 
 @contextmanager
