@@ -165,7 +165,11 @@ async def _moved(request: Request, user: User, ticket: Ticket, action: str, **de
 
 
 async def _status(request: Request, user: User, ticket_id: str, status: str, allowed: tuple[str, ...], note: str,
-                  refused: str) -> Ticket:
+                  refused: str, needed: str = "") -> Ticket:
+    """Move the unit's ticket to ``status`` from one of ``allowed`` (409 ``refused`` otherwise), with
+    ``note`` for the citizen (400 ``needed`` when it is required and empty)."""
+    if needed and not note.strip():
+        raise BadInput(needed)
     ticket = await _mine(ticket_id, user, request)
     if ticket.status not in allowed:
         raise Conflict(refused)
@@ -191,20 +195,16 @@ async def note(ticket_id: str, body: NoteIn, user: DepartmentDep, request: Reque
 @router.post("/tickets/{ticket_id}/resolve")
 async def resolve(ticket_id: str, body: NoteIn, user: DepartmentDep, request: Request) -> dict[str, Any]:
     """办结: the work is done, with the answer the citizen hears (办理结果, required); the 回访 follows."""
-    if not body.note.strip():
-        raise BadInput("请填写办理结果（市民可见）")
     ticket = await _status(request, user, ticket_id, "resolved", RESOLVE_FROM, body.note,
-                           f"工单 {ticket_id} 须先签收才能办结（已办结的不能再次办结）")
+                           f"工单 {ticket_id} 须先签收才能办结（已办结的不能再次办结）", "请填写办理结果（市民可见）")
     return await _moved(request, user, ticket, "unit.resolve")
 
 
 @router.post("/tickets/{ticket_id}/return")
 async def send_back(ticket_id: str, body: ReturnIn, user: DepartmentDep, request: Request) -> dict[str, Any]:
     """退回: not the unit's to handle (非本单位职责, 属地有误 …); the centre sends it on again (改派)."""
-    if not body.reason.strip():
-        raise BadInput("请填写退回理由")
     ticket = await _status(request, user, ticket_id, "returned", RETURN_FROM, body.reason,
-                           f"工单 {ticket_id} 已办结、已退回或重新办理中，不能退回")
+                           f"工单 {ticket_id} 已办结、已退回或重新办理中，不能退回", "请填写退回理由")
     return await _moved(request, user, ticket, "unit.return", reason=mask_pii(body.reason))
 
 

@@ -26,22 +26,12 @@ def _run(coro: Any) -> Any:
         return pool.submit(asyncio.run, coro).result()
 
 
-async def _create(url: str, name: str, role: str) -> None:
+async def _create(url: str, name: str, role: str, unit: str = "") -> None:
     import redis.asyncio as aioredis
 
     client = aioredis.from_url(url, decode_responses=True)
     try:
-        await UserStore(client).create(name, role, PASSWORD)
-    finally:
-        await client.aclose()
-
-
-async def _create_unit(url: str, name: str) -> None:
-    import redis.asyncio as aioredis
-
-    client = aioredis.from_url(url, decode_responses=True)
-    try:
-        await UserStore(client).create(name, "department", PASSWORD, unit="市城管局")
+        await UserStore(client).create(name, role, PASSWORD, unit=unit)
     finally:
         await client.aclose()
 
@@ -76,7 +66,7 @@ def test_websocket_needs_a_live_session_and_closes_when_it_ends(live_gateway: st
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
         assert time.monotonic() - started < 3
 
-    _run(_create_unit(settings.redis_url, "ws-unit"))
+    _run(_create(settings.redis_url, "ws-unit", "department", "市城管局"))
     with httpx.Client(base_url=live_gateway) as http:
         assert http.post("/api/console/login", json={"username": "ws-unit", "password": PASSWORD}).status_code == 200
         unit_cookie = {"Cookie": f"hl_console={http.cookies['hl_console']}"}
@@ -124,26 +114,16 @@ def test_admin_create_user_command(settings: Settings, monkeypatch: pytest.Monke
     finally:
         get_settings.cache_clear()
 
-    async def check() -> Any:
+    async def check(name: str, password: str) -> Any:
         import redis.asyncio as aioredis
 
         client = aioredis.from_url(settings.redis_url, decode_responses=True)
         try:
-            return await UserStore(client).verify("chen", password)
+            return await UserStore(client).verify(name, password)
         finally:
             await client.aclose()
 
-    user = _run(check())
+    user = _run(check("chen", password))
     assert user is not None and user.role == "supervisor"
-
-    async def check_unit() -> Any:
-        import redis.asyncio as aioredis
-
-        client = aioredis.from_url(settings.redis_url, decode_responses=True)
-        try:
-            return await UserStore(client).verify("cgj", unit_password)
-        finally:
-            await client.aclose()
-
-    department = _run(check_unit())
+    department = _run(check("cgj", unit_password))
     assert department is not None and (department.role, department.unit) == ("department", "市城管局")

@@ -38,17 +38,12 @@
   var MESSAGE_KINDS = { ticket_filed: "受理回执", status_update: "进度通知", survey: "回访", reply: "机器人回复", operator: "人工回复" };
 
   var state = {
-    me: null, csrf: "", queue: [], counts: {}, skew: 0, filter: { status: "", channel: "", assignee: "" },
+    me: null, queue: [], counts: {}, skew: 0, filter: { status: "", channel: "", assignee: "" },
     selected: "", conv: null, version: null, canned: [], users: [], ws: null, pollTimer: null, convTimer: null
   };
-  var $ = function (id) { return document.getElementById(id); };
-
-  function el(tag, cls, text) {
-    var node = document.createElement(tag);
-    if (cls) node.className = cls;
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
+  var C = HotlineCommon;  // common.js
+  var $ = C.$, el = C.el, pad2 = C.pad2, dayOf = C.dayOf, toast = C.toast, api = C.api, ticketFiles = C.ticketFiles,
+    percent = C.percent;
   // A citizen's photos as thumbnails (opened full size in a new tab); voice and other files as
   // links. One not fetched yet (WeChat's are fetched in the background) shows its word instead.
   function mediaRow(words, refs) {
@@ -74,25 +69,6 @@
       }
       row.appendChild(link);
     });
-    return row;
-  }
-  // A ticket's files as thumbnails, each opened full size in a new tab; one that is no picture (a
-  // voice note) or no longer kept stays a link saying so
-  function ticketFiles(base, count) {
-    var row = el("div", "media ticket-files");
-    for (var i = 0; i < count; i++) {
-      (function (link, n) {
-        link.href = base + n;
-        link.target = "_blank";
-        link.rel = "noopener";
-        var img = el("img");
-        img.alt = "［附件" + (n + 1) + "］";
-        img.src = base + n;
-        img.addEventListener("error", function () { link.textContent = "［附件" + (n + 1) + "（非图片，或已过期）］"; });
-        link.appendChild(img);
-        row.appendChild(link);
-      })(el("a", "attachment"), i);
-    }
     return row;
   }
   // A shared location on the map the centre uses (HOTLINE_CONSOLE_MAP_URL, {lat} and {lng}).
@@ -125,30 +101,6 @@
     var d = new Date(ts * 1000);
     var p = function (n) { return (n < 10 ? "0" : "") + n; };
     return p(d.getMonth() + 1) + "-" + p(d.getDate()) + " " + p(d.getHours()) + ":" + p(d.getMinutes()) + ":" + p(d.getSeconds());
-  }
-  function toast(text, isError) {
-    var t = $("toast");
-    t.textContent = text;
-    t.className = "toast" + (isError ? " error" : "");
-    t.hidden = false;
-    clearTimeout(toast.timer);
-    toast.timer = setTimeout(function () { t.hidden = true; }, 3500);
-  }
-
-  function api(method, path, body) {
-    var opts = { method: method, credentials: "same-origin", headers: {} };
-    if (method !== "GET") opts.headers["X-CSRF-Token"] = state.csrf;
-    if (body !== undefined) {
-      opts.headers["Content-Type"] = "application/json";
-      opts.body = JSON.stringify(body);
-    }
-    return fetch("/api/console" + path, opts).then(function (r) {
-      return r.json().catch(function () { return {}; }).then(function (data) {
-        if (r.status === 401) { window.location.href = "/console/"; throw new Error("未登录"); }
-        if (!r.ok) { var e = new Error(data.detail || ("请求失败（" + r.status + "）")); e.status = r.status; throw e; }
-        return data;
-      });
-    });
   }
   function act(promise, done) {
     return promise.then(function (data) { if (done) toast(done); return data; })
@@ -566,10 +518,6 @@
   // the first day a 延期 may run to: its end later than both now and the limit the ticket has (a
   // limit in days ends at 24:00, the next day's 00:00: that day itself)
   function firstExtendDay(t) { return dayOf(Math.max(Date.now() / 1000, t.due_at)); }
-  function dayOf(ts) {  // the browser's (the centre's) calendar day of a moment, as a date input takes it
-    var d = new Date(ts * 1000);
-    return d.getFullYear() + "-" + pad2(d.getMonth() + 1) + "-" + pad2(d.getDate());
-  }
   // 延期申请 (工单查询's detail): a department asked for more time (by phone, by letter, or its own
   // system through the admin API); an operator records it, a supervisor grants it (to the day asked
   // or another, in words the citizen reads) or refuses it with a reason nobody outside hears
@@ -975,7 +923,6 @@
   }
   // 周报 / 月报 of the calendar week and month gone by (the centre's Monday and 1st reports), and of a
   // month picked: ISO weeks (2026-W47, Monday to Sunday) and months as the API takes them
-  function pad2(n) { return (n < 10 ? "0" : "") + n; }
   function isoWeek(d) {
     var t = new Date(Date.UTC(d.getFullYear(), d.getMonth(), d.getDate()));
     t.setUTCDate(t.getUTCDate() + 4 - (t.getUTCDay() || 7));  // the Thursday of its week names the year
@@ -1075,7 +1022,6 @@
     }).catch(function () {});
   }
   // 受理 / 办结 / 回访 for today, 7 and 30 days: 满意率 = (满意 + 基本满意) / 参评 of the work resolved.
-  function percent(x) { return x === null || x === undefined ? "—" : (Math.round(x * 1000) / 10) + "%"; }
   function onTime(r) {  // 按期办结率, the late ones beside it (a cell of its own, not a title to hover)
     return percent(r.on_time_rate) + (r.done_late ? "（超期" + r.done_late + "）" : "");
   }
@@ -1970,7 +1916,7 @@
 
   api("GET", "/me").then(function (d) {
     state.me = d.user;
-    state.csrf = d.csrf;
+    C.setCsrf(d.csrf);
     if (d.user.role === "department") { window.location.href = "/console/"; return; }  // the unit's own page
     $("me").textContent = d.user.display_name + "（" + roleName(d.user) + "）";
     $("tab-super").hidden = d.user.role !== "supervisor";

@@ -6,68 +6,16 @@
     received: "待签收", accepted: "已签收", processing: "办理中", resolved: "已办结",
     closed: "已归档", returned: "已退回", reopened: "重新办理", withdrawn: "已撤单"
   };
-  var state = { csrf: "", view: "received", rows: [], more: false, shown: null };
-  function $(id) { return document.getElementById(id); }
-  function el(tag, cls, text) {
-    var node = document.createElement(tag);
-    if (cls) node.className = cls;
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
-  function pad2(n) { return (n < 10 ? "0" : "") + n; }
+  var state = { view: "received", rows: [], more: false, shown: null };
+  var C = HotlineCommon;  // common.js
+  var $ = C.$, el = C.el, pad2 = C.pad2, dayOf = C.dayOf, toast = C.toast, api = C.api, ticketFiles = C.ticketFiles,
+    percent = C.percent;
   function dateTime(ts) {
     if (!ts) return "";
     var d = new Date(ts * 1000);
     return d.getFullYear() + "-" + pad2(d.getMonth() + 1) + "-" + pad2(d.getDate()) + " " + pad2(d.getHours()) + ":" + pad2(d.getMinutes());
   }
-  function dayOf(ts) {
-    var d = new Date(ts * 1000);
-    return d.getFullYear() + "-" + pad2(d.getMonth() + 1) + "-" + pad2(d.getDate());
-  }
-  // A ticket's files as thumbnails, each opened full size in a new tab; one that is no picture (a
-  // voice note) or no longer kept stays a link saying so
-  function ticketFiles(base, count) {
-    var row = el("div", "media ticket-files");
-    for (var i = 0; i < count; i++) {
-      (function (link, n) {
-        link.href = base + n;
-        link.target = "_blank";
-        link.rel = "noopener";
-        var img = el("img");
-        img.alt = "［附件" + (n + 1) + "］";
-        img.src = base + n;
-        img.addEventListener("error", function () { link.textContent = "［附件" + (n + 1) + "（非图片，或已过期）］"; });
-        link.appendChild(img);
-        row.appendChild(link);
-      })(el("a", "attachment"), i);
-    }
-    return row;
-  }
   function statusOf(t) { return t.withdrawn_at ? STATUS.withdrawn : STATUS[t.status] || t.status; }
-  function toast(text, isError) {
-    var t = $("toast");
-    t.textContent = text;
-    t.className = "toast" + (isError ? " error" : "");
-    t.hidden = false;
-    clearTimeout(toast.timer);
-    toast.timer = setTimeout(function () { t.hidden = true; }, 3500);
-  }
-  function api(method, path, body) {
-    var opts = { method: method, credentials: "same-origin", headers: {} };
-    if (method !== "GET") opts.headers["X-CSRF-Token"] = state.csrf;
-    if (body !== undefined) {
-      opts.headers["Content-Type"] = "application/json";
-      opts.body = JSON.stringify(body);
-    }
-    return fetch("/api/console" + path, opts).then(function (r) {
-      return r.json().catch(function () { return {}; }).then(function (data) {
-        if (r.status === 401) { window.location.href = "/console/"; throw new Error("未登录"); }
-        if (!r.ok) throw new Error(data.detail || ("请求失败（" + r.status + "）"));
-        return data;
-      });
-    });
-  }
-
   // --- the lists ---------------------------------------------------------------------------------
   function loadCounts() {
     return api("GET", "/unit/summary").then(function (d) {
@@ -81,7 +29,6 @@
       document.title = (d.counts.received ? "（" + d.counts.received + "件待签收）" : "") + "承办单位工作台 · 12345热线";
     }).catch(function (e) { toast(e.message, true); });
   }
-  function percent(x) { return x === null || x === undefined ? "—" : (x * 100).toFixed(1).replace(/\.0$/, "") + "%"; }
   // 本单位考核: the unit's row of the centre's 承办单位考核, with what each figure means
   function loadStats() {
     return api("GET", "/unit/stats?days=" + $("u-stats-days").value).then(function (d) {
@@ -327,7 +274,7 @@
     api("POST", "/logout", {}).then(function () { window.location.href = "/console/"; });
   });
   api("GET", "/me").then(function (d) {
-    state.csrf = d.csrf;
+    C.setCsrf(d.csrf);
     if (d.user.role !== "department") { window.location.href = "/console/"; return; }
     $("me").textContent = d.user.unit + " · " + d.user.display_name;
     loadCounts();
