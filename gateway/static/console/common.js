@@ -1,6 +1,6 @@
 /* What both console pages use (index.html, the centre's; unit.html, a department's): building the
  * page from text (never HTML), the console API with the session's CSRF token, a toast, calendar
- * days, rates, and a ticket's files as thumbnails. Plain JS, no build step. */
+ * days, rates, a ticket's fields and files, its 延期申请. Plain JS, no build step. */
 "use strict";
 var HotlineCommon = (function () {
   var csrf = "";
@@ -61,6 +61,42 @@ var HotlineCommon = (function () {
     }
     return row;
   }
+  // A ticket's fields ([label, text], an empty text left out) into ``dl``, then its photos, if any
+  // (``files``: the URL its n-th file is under), whether or not the conversation is still held
+  function fields(dl, t, pairs, files) {
+    dl.textContent = "";
+    pairs.forEach(function (pair) {
+      if (!pair[1]) return;
+      dl.appendChild(el("dt", "", pair[0]));
+      dl.appendChild(el("dd", "", pair[1]));
+    });
+    if (t.attachments) {
+      dl.appendChild(el("dt", "", "附件查看"));
+      dl.appendChild(el("dd")).appendChild(ticketFiles(files, t.attachments));
+    }
+  }
+  // A ticket's 延期申请 as a box (open while one waits): each with its unit, the day asked, its reason,
+  // when (``o.when``) and what became of it (``o.outcome``); ``o.none``: the summary of a ticket without any
+  function extensionBox(t, o) {
+    var asked = t.extension_requests || [];
+    var waiting = asked.filter(function (r) { return r.outcome === "pending"; })[0];
+    var box = el("details", "extension-box");
+    box.open = !!waiting;
+    box.appendChild(el("summary", "", waiting ? "延期申请（待审核）" : asked.length ? "延期申请（" + asked.length + "次）" : o.none));
+    var ul = el("ul", "extension-list");
+    asked.forEach(function (r) {
+      var li = el("li");
+      li.setAttribute("data-outcome", r.outcome);
+      li.appendChild(el("b", "", r.unit + " 申请延至 " + dayOf(r.until - 1)));
+      li.appendChild(el("span", "", "（" + r.reason + "）"));
+      li.appendChild(el("span", "muted", " " + o.when(r.at) + " · "));
+      li.appendChild(el("span", "outcome", o.outcome(r)));
+      ul.appendChild(li);
+    });
+    if (asked.length) box.appendChild(ul);
+    return { box: box, waiting: waiting };
+  }
   return { $: $, el: el, pad2: pad2, dayOf: dayOf, percent: percent, toast: toast, api: api, ticketFiles: ticketFiles,
+           fields: fields, extensionBox: extensionBox,
            setCsrf: function (token) { csrf = token; } };
 })();

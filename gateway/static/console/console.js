@@ -42,7 +42,7 @@
     selected: "", conv: null, version: null, canned: [], users: [], ws: null, pollTimer: null, convTimer: null
   };
   var C = HotlineCommon;  // common.js
-  var $ = C.$, el = C.el, pad2 = C.pad2, dayOf = C.dayOf, toast = C.toast, api = C.api, ticketFiles = C.ticketFiles,
+  var $ = C.$, el = C.el, pad2 = C.pad2, dayOf = C.dayOf, toast = C.toast, api = C.api,
     percent = C.percent;
   // A citizen's photos as thumbnails (opened full size in a new tab); voice and other files as
   // links. One not fetched yet (WeChat's are fetched in the background) shows its word instead.
@@ -522,26 +522,15 @@
   // system through the admin API); an operator records it, a supervisor grants it (to the day asked
   // or another, in words the citizen reads) or refuses it with a reason nobody outside hears
   function extensionControls(t, done) {
-    var asked = t.extension_requests || [];
-    var waiting = asked.filter(function (r) { return r.outcome === "pending"; })[0];
-    var box = el("details", "extension-box");
-    box.open = !!waiting;
-    box.appendChild(el("summary", "", waiting ? "延期申请（待审核）" : asked.length ? "延期申请（" + asked.length + "次）"
-      : "延期申请（承办单位申请延长办理时限）"));
-    var ul = el("ul", "extension-list");
-    asked.forEach(function (r) {
-      var li = el("li");
-      li.setAttribute("data-outcome", r.outcome);
-      li.appendChild(el("b", "", r.unit + " 申请延至 " + dayOf(r.until - 1)));
-      li.appendChild(el("span", "", "（" + r.reason + "）"));
-      li.appendChild(el("span", "muted", " 登记于 " + dateTime(r.at) + " · "));
-      li.appendChild(el("span", "outcome", r.outcome === "pending" ? "待班长审核"
-        : r.outcome === "approved" ? "已批准，延至 " + dayOf(r.granted_until - 1) + (r.decided_by ? "（" + r.decided_by + "）" : "（直接延期）")
-        : r.outcome === "rejected" ? "已驳回（" + r.decided_by + "）：" + r.answer
-        : "已失效（工单已办结、撤单或并单）"));
-      ul.appendChild(li);
+    var made = C.extensionBox(t, {
+      none: "延期申请（承办单位申请延长办理时限）", when: function (at) { return "登记于 " + dateTime(at); },
+      outcome: function (r) {
+        return r.outcome === "pending" ? "待班长审核"
+          : r.outcome === "approved" ? "已批准，延至 " + dayOf(r.granted_until - 1) + (r.decided_by ? "（" + r.decided_by + "）" : "（直接延期）")
+          : r.outcome === "rejected" ? "已驳回（" + r.decided_by + "）：" + r.answer : "已失效（工单已办结、撤单或并单）";
+      }
     });
-    if (asked.length) box.appendChild(ul);
+    var box = made.box, waiting = made.waiting;
     var path = "/tickets/" + encodeURIComponent(t.ticket_id) + "/extension-request";
     if (waiting && state.me.role === "supervisor") {
       var approve = ticketRow(t, done, {
@@ -1308,9 +1297,7 @@
     $("ld").hidden = false;
     $("ld").setAttribute("data-ticket-id", t.ticket_id);
     $("ld-title").textContent = t.ticket_id + " · " + (t.title || "（无标题）");
-    var dl = $("ld-fields");
-    dl.textContent = "";
-    [
+    C.fields($("ld-fields"), t, [
       ["状态", statusOf(t)],
       ["平台编号", t.platform_request_id || ""],
       ["受理时间", dateTime(t.created_at)],
@@ -1334,15 +1321,7 @@
       ["附件", t.attachments ? t.attachments + " 个" : ""],
       ["市民评价", t.rating ? t.rating + (t.rating_comment ? "：" + t.rating_comment : "") : ((t.status === "resolved" || t.status === "closed") && !t.withdrawn_at ? "尚未评价" : "")],
       ["解决情况", t.solved === true ? "已解决" : t.solved === false ? "未解决" : ""]
-    ].forEach(function (pair) {
-      if (!pair[1]) return;
-      dl.appendChild(el("dt", "", pair[0]));
-      dl.appendChild(el("dd", "", pair[1]));
-    });
-    if (t.attachments) {  // the photos themselves, whether or not the conversation is still held
-      dl.appendChild(el("dt", "", "附件查看"));
-      dl.appendChild(el("dd")).appendChild(ticketFiles("/api/console/tickets/" + encodeURIComponent(t.ticket_id) + "/attachments/", t.attachments));
-    }
+    ], "/api/console/tickets/" + encodeURIComponent(t.ticket_id) + "/attachments/");
     var ol = $("ld-history");
     ol.textContent = "";
     // the steps of the work and the citizen's 催办 and 补充, in the order they came

@@ -8,7 +8,7 @@
   };
   var state = { view: "received", rows: [], more: false, shown: null };
   var C = HotlineCommon;  // common.js
-  var $ = C.$, el = C.el, pad2 = C.pad2, dayOf = C.dayOf, toast = C.toast, api = C.api, ticketFiles = C.ticketFiles,
+  var $ = C.$, el = C.el, pad2 = C.pad2, dayOf = C.dayOf, toast = C.toast, api = C.api,
     percent = C.percent;
   function dateTime(ts) {
     if (!ts) return "";
@@ -33,10 +33,8 @@
   function loadStats() {
     return api("GET", "/unit/stats?days=" + $("u-stats-days").value).then(function (d) {
       var u = d.unit || {};
-      var dl = $("u-stats-figures");
-      dl.textContent = "";
       var weights = Object.keys(d.weights || {}).map(function (k) { return k + Math.round(d.weights[k] * 100) + "%"; }).join("、");
-      [
+      C.fields($("u-stats-figures"), {}, [
         ["受理", (u.filed || 0) + " 件（主办 " + (u.primary || 0) + " 件）"],
         ["办结", (u.done || 0) + " 件，办结率 " + percent(u.done_rate)],
         ["按期办结率", percent(u.on_time_rate) + (u.done_late ? "（超期办结 " + u.done_late + " 件）" : "")],
@@ -50,10 +48,7 @@
         ["解决率", percent(u.solved_rate)],
         ["综合得分", u.score === null || u.score === undefined ? "—（回访不足或工单少于" + d.score_min_tickets + "件）"
           : u.score.toFixed(1) + (weights ? "（" + weights + "）" : "")]
-      ].forEach(function (pair) {
-        dl.appendChild(el("dt", "", pair[0]));
-        dl.appendChild(el("dd", "", pair[1]));
-      });
+      ]);
     }).catch(function (e) { toast(e.message, true); });
   }
   function load(more) {
@@ -116,9 +111,7 @@
     $("ud").hidden = false;
     $("ud").setAttribute("data-ticket-id", t.ticket_id);
     $("ud-title").textContent = t.ticket_id + " · " + (t.title || "（无标题）");
-    var dl = $("ud-fields");
-    dl.textContent = "";
-    [
+    C.fields($("ud-fields"), t, [
       ["状态", statusOf(t)],
       ["本单位", t.primary ? "主办" : "协办（由主办单位 " + t.departments[0] + " 办理）"],
       ["承办部门", (t.departments || []).join("、")],
@@ -137,15 +130,7 @@
       ["附件", t.attachments ? t.attachments + " 个" : ""],
       ["市民评价", t.rating ? t.rating + (t.rating_comment ? "：" + t.rating_comment : "") : ""],
       ["解决情况", t.solved === true ? "已解决" : t.solved === false ? "未解决" : ""]
-    ].forEach(function (pair) {
-      if (!pair[1]) return;
-      dl.appendChild(el("dt", "", pair[0]));
-      dl.appendChild(el("dd", "", pair[1]));
-    });
-    if (t.attachments) {  // the photos themselves, whether or not the conversation is still held
-      dl.appendChild(el("dt", "", "附件查看"));
-      dl.appendChild(el("dd")).appendChild(ticketFiles("/api/console/unit/tickets/" + encodeURIComponent(t.ticket_id) + "/attachments/", t.attachments));
-    }
+    ], "/api/console/unit/tickets/" + encodeURIComponent(t.ticket_id) + "/attachments/");
     var ol = $("ud-history");
     ol.textContent = "";
     var steps = t.history.concat(t.followups || []);
@@ -232,24 +217,14 @@
   }
   // 延期申请: the unit asks the centre for a later 办理时限; the citizen hears it only once granted
   function extensions(t) {
-    var asked = t.extension_requests || [];
-    var waiting = asked.filter(function (r) { return r.outcome === "pending"; })[0];
-    var box = el("details", "extension-box");
-    box.open = !!waiting;
-    box.appendChild(el("summary", "", waiting ? "延期申请（待审核）" : asked.length ? "延期申请（" + asked.length + "次）" : "申请延期"));
-    var ul = el("ul", "extension-list");
-    asked.forEach(function (r) {
-      var li = el("li");
-      li.setAttribute("data-outcome", r.outcome);
-      li.appendChild(el("b", "", r.unit + " 申请延至 " + dayOf(r.until - 1)));
-      li.appendChild(el("span", "", "（" + r.reason + "）"));
-      li.appendChild(el("span", "muted", " " + dateTime(r.at) + " · "));
-      li.appendChild(el("span", "outcome", r.outcome === "pending" ? "待12345中心审核"
-        : r.outcome === "approved" ? "已批准，延至 " + dayOf(r.granted_until - 1)
-        : r.outcome === "rejected" ? "未批准：" + r.answer : "已失效"));
-      ul.appendChild(li);
+    var made = C.extensionBox(t, {
+      none: "申请延期", when: dateTime,
+      outcome: function (r) {
+        return r.outcome === "pending" ? "待12345中心审核" : r.outcome === "approved" ? "已批准，延至 " + dayOf(r.granted_until - 1)
+          : r.outcome === "rejected" ? "未批准：" + r.answer : "已失效";
+      }
     });
-    if (asked.length) box.appendChild(ul);
+    var box = made.box, waiting = made.waiting;
     if (!waiting && t.primary && !t.merged_into && t.due_at && t.status !== "resolved" && t.status !== "closed") {
       box.appendChild(row(t, { cls: "ask-row", day: "申请延至", placeholder: "申请理由（供12345中心审核）", list: "extend-reasons",
         label: "提交申请", path: "/extension-request", ok: "延期申请已提交，等待12345中心审核",
