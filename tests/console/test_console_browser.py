@@ -708,6 +708,7 @@ def test_a_supervisor_extends_a_late_tickets_time_limit(live_gateway: str, setti
         row.locator("button", has_text="延期").click()
         expect(page.locator("#toast")).to_have_text("请填写延期原因")
         expect(row.locator("input[list]")).to_have_attribute("list", "extend-reasons")
+        expect(page.locator("#extend-reasons option").first).to_have_attribute("value", "需协调多个部门联合处置")
         row.locator("input[list]").fill("需协调多个部门联合处置")
         row.locator("button", has_text="延期").click()
         expect(page.locator("#toast")).to_have_text("已延期，市民将收到办理时限延长的通知")
@@ -890,6 +891,7 @@ def test_a_department_takes_on_reports_asks_for_time_and_resolves_its_ticket(
         box = page.locator("#ud-actions .extension-box")
         box.locator("summary").click()
         box.locator("input[type=date]").fill(asked.isoformat())
+        expect(page.locator("#extend-reasons option")).to_have_count(4)  # the same words the centre grants with
         box.locator("input[list=extend-reasons]").fill("井盖需定制更换")
         box.locator("button", has_text="提交申请").click()
         expect(page.locator("#toast")).to_have_text("延期申请已提交，等待12345中心审核")

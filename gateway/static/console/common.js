@@ -11,6 +11,11 @@ var HotlineCommon = (function () {
     if (text !== undefined && text !== null) node.textContent = String(text);
     return node;
   }
+  // 延期 reasons offered as one types (the centre grants, a unit asks: the same words)
+  var EXTEND_REASONS = ["需协调多个部门联合处置", "涉及工程施工，办理周期较长", "需报上级部门审批", "情况复杂，需进一步调查核实"];
+  function offer(list, words) {  // a datalist's options
+    words.forEach(function (w) { var o = el("option"); o.value = w; list.appendChild(o); });
+  }
   function pad2(n) { return (n < 10 ? "0" : "") + n; }
   function dayOf(ts) {  // the browser's (the centre's) calendar day of a moment, as a date input takes it
     var d = new Date(ts * 1000);
@@ -97,6 +102,6 @@ var HotlineCommon = (function () {
     return { box: box, waiting: waiting };
   }
   return { $: $, el: el, pad2: pad2, dayOf: dayOf, percent: percent, toast: toast, api: api, ticketFiles: ticketFiles,
-           fields: fields, extensionBox: extensionBox,
+           fields: fields, extensionBox: extensionBox, offer: offer, EXTEND_REASONS: EXTEND_REASONS,
            setCsrf: function (token) { csrf = token; } };
 })();

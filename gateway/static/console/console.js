@@ -1896,6 +1896,7 @@
   api("GET", "/me").then(function (d) {
     state.me = d.user;
     C.setCsrf(d.csrf);
+    C.offer($("extend-reasons"), C.EXTEND_REASONS);
     if (d.user.role === "department") { window.location.href = "/console/"; return; }  // the unit's own page
     $("me").textContent = d.user.display_name + "（" + roleName(d.user) + "）";
     $("tab-super").hidden = d.user.role !== "supervisor";

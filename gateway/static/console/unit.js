@@ -250,6 +250,7 @@
   });
   api("GET", "/me").then(function (d) {
     C.setCsrf(d.csrf);
+    C.offer($("extend-reasons"), C.EXTEND_REASONS);
     if (d.user.role !== "department") { window.location.href = "/console/"; return; }
     $("me").textContent = d.user.unit + " · " + d.user.display_name;
     loadCounts();
