@@ -95,6 +95,8 @@ class ConsoleState:
         self._snapshot_lock = asyncio.Lock()
         self._returned: tuple[float, int | None] | None = None  # (counted at, 待改派)
         self._returned_lock = asyncio.Lock()
+        # 承办单位工作台's list counts per unit, (counted at, counts): shared by the unit's staff (unit.py)
+        self.unit_counts: dict[str, tuple[float, dict[str, int]]] = {}
         # the moment 办理时限 is judged at (超期, 即将超期; 工单查询's 受理 period); tests pin it
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 

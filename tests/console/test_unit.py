@@ -73,12 +73,16 @@ async def test_the_primary_unit_takes_on_reports_resolves_returns_and_asks_for_t
     assert (counts["received"], counts["open"], counts["overdue"], counts["extension"]) == (3, 3, 0, 0)
     assert [t["ticket_id"] for t in (await unit.get("/unit/tickets")).json()["tickets"]] == [helped, back, mine]
 
+    await file(app, "extra", [UNIT])  # sent by the centre meanwhile: counted within COUNTS_TTL_S
+    assert (await unit.get("/unit/summary")).json()["counts"]["received"] == 3  # the unit's staff share one count
+
     refused = await unit.post(f"/unit/tickets/{helped}/accept", json={})
     assert refused.status_code == 403 and "协办单位" in refused.json()["detail"]
     early = await unit.post(f"/unit/tickets/{mine}/resolve", json={"note": "已修复"})
     assert early.status_code == 409 and "须先签收" in early.json()["detail"]
     r = await unit.post(f"/unit/tickets/{mine}/accept", json={"note": "已安排人员"})
     assert r.status_code == 200 and r.json()["status"] == "accepted" and r.json()["primary"]
+    assert (await unit.get("/unit/summary")).json()["counts"]["received"] == 3  # its own step: counted again
     again = await unit.post(f"/unit/tickets/{mine}/accept", json={})
     assert again.status_code == 409 and "无需签收" in again.json()["detail"]
     assert (await app.state.runtime.tickets.get(mine)).responded_at is not None  # 响应 judged now
@@ -111,7 +115,7 @@ async def test_the_primary_unit_takes_on_reports_resolves_returns_and_asks_for_t
 
     own = (await unit.get("/unit/stats?days=7")).json()["unit"]  # 本单位考核: its row of the centre's table
     assert (own["department"], own["filed"], own["primary"], own["done"], own["returns"], own["responded"]) == (
-        UNIT, 3, 2, 1, 1, 1)
+        UNIT, 4, 3, 1, 1, 1)
     [row] = [r for r in (await boss.get("/departments?days=7")).json()["departments"] if r["department"] == UNIT]
     assert own == row
     assert (await unit.get("/unit/stats?days=5")).status_code == 400
