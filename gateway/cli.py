@@ -532,7 +532,7 @@ def admin_create_user(
         try:
             user = await UserStore(handle.client).create(name, role, password, display_name, replace=reset, unit=unit)
             await audit.record(handle.client, "cli", "user.reset" if reset else "user.create", name, role=role,
-                               unit=user.unit)
+                               **({"unit": user.unit} if user.unit else {}))
         except UserError as exc:
             err.print(f"[red]cannot create user:[/] {exc}")
             raise typer.Exit(1) from exc

@@ -69,7 +69,8 @@ class Sessions:
         if not data or float(data.get("expires_at") or 0) < time.time():
             return None
         user = await users.get(data.get("user", ""))
-        if user is None or user.disabled:
+        # begun before its password was changed or reset: that browser signs in again
+        if user is None or user.disabled or float(data.get("created_at") or 0) < user.pw_changed_at:
             await self.redis.delete(key)
             return None
         if touch:

@@ -34,6 +34,7 @@ from gateway.console import keys as ck
 from gateway.console.auth import (
     COOKIE,
     LoginThrottle,
+    Session,
     SessionDep,
     Sessions,
     SupervisorDep,
@@ -339,13 +340,49 @@ async def login(body: LoginIn, request: Request, response: Response) -> dict[str
         await audit.record(console.redis, body.username[:64], "login.failed", address=address)
         raise AuthError("用户名或密码不正确")
     await console.throttle.succeeded(body.username)
+    session = await _sign_in(console, user, response)
+    await audit.record(console.redis, user.name, "login", address=address)
+    return _me(user, session.csrf)
+
+
+async def _sign_in(console: ConsoleState, user: User, response: Response) -> Session:
+    """A new session for ``user``, its token in the cookie (only its SHA-256 is kept)."""
     token, session = await console.sessions.create(user)
     settings = console.rt.settings
     secure = settings.console_secure_cookies or settings.public_url.startswith("https://")
     response.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=secure, path="/",
                         max_age=int(settings.console_session_max_hours) * 3600)
-    await audit.record(console.redis, user.name, "login", address=address)
-    return _me(user, session.csrf)
+    return session
+
+
+class PasswordIn(BaseModel):
+    current: str = Field(max_length=256)
+    new: str = Field(max_length=256)
+
+
+@api.post("/password")
+async def change_password(body: PasswordIn, session: SessionDep, request: Request, response: Response) -> dict[str, Any]:
+    """修改密码 (every account, a department's too): the current one first (wrong: 400, counted as a
+    failed login), then the new one (at least MIN_PASSWORD characters, not the same). The account's
+    other browsers are signed out; this one goes on with a new session (and CSRF token)."""
+    console = _console(request)
+    name, address = session.user.name, _address(request)
+    await console.throttle.check(name, address)
+    if await console.users.verify(name, body.current) is None:
+        await console.throttle.failed(name, address)
+        await audit.record(console.redis, name, "password.failed", address=address)
+        raise BadInput("当前密码不正确")
+    await console.throttle.succeeded(name)
+    if body.new == body.current:
+        raise BadInput("新密码不能与当前密码相同")
+    try:
+        await console.users.set_password(name, body.new)
+    except UserError as exc:
+        raise BadInput(str(exc)) from exc
+    await console.sessions.drop(session.token_hash)
+    fresh = await _sign_in(console, session.user, response)
+    await audit.record(console.redis, name, "password.change", address=address)
+    return _me(session.user, fresh.csrf)
 
 
 @api.post("/logout")
@@ -939,8 +976,24 @@ async def create_user(body: UserIn, user: SupervisorDep, request: Request) -> di
         created = await console.users.create(body.name, body.role, password, body.display_name, unit=body.unit)
     except UserError as exc:
         raise BadInput(str(exc)) from exc
-    await audit.record(console.redis, user.name, "user.create", created.name, role=created.role, unit=created.unit)
+    await audit.record(console.redis, user.name, "user.create", created.name, role=created.role,
+                       **({"unit": created.unit} if created.unit else {}))
     return {"user": created.public(), "password": None if body.password else password}
+
+
+@api.post("/users/{name}/password")
+async def reset_password(name: str, user: SupervisorDep, request: Request) -> dict[str, Any]:
+    """重置密码 (supervisors): a forgotten password replaced by a generated one, returned once; the
+    account's browsers are signed out. One's own is changed with 修改密码 (400)."""
+    console = _console(request)
+    if name == user.name:
+        raise BadInput("请用“修改密码”修改自己的密码")
+    if await console.users.get(name) is None:
+        raise NotFound("没有该账号")
+    password = generate_password()
+    await console.users.set_password(name, password)
+    await audit.record(console.redis, user.name, "user.reset_password", name)
+    return {"password": password}
 
 
 @api.post("/users/{name}/disable")

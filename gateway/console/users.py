@@ -37,6 +37,9 @@ class User(BaseModel):
     disabled: bool = False
     created_at: float = 0.0
     unit: str = ""  # a department account's unit, as tickets name it in 承办部门
+    # when its password was last set: a session begun before has ended (a changed or reset password
+    # signs out every other browser)
+    pw_changed_at: float = 0.0
 
     @property
     def is_supervisor(self) -> bool:
@@ -84,8 +87,9 @@ class UserStore:
         """Create (or with ``replace`` reset) an account (``unit``: a department account's); raises UserError."""
         unit = " ".join(unit.split())
         check_new(name, role, password, unit)
-        user = User(name=name, role=role, display_name=display_name or name, created_at=time.time(),  # type: ignore[arg-type]
-                    unit=unit)
+        now = time.time()
+        user = User(name=name, role=role, display_name=display_name or name, created_at=now,  # type: ignore[arg-type]
+                    unit=unit, pw_changed_at=now)
         mapping = {
             "name": name,
             "role": role,
@@ -94,6 +98,7 @@ class UserStore:
             "disabled": "0",
             "created_at": str(user.created_at),
             "pw": _hasher.hash(password),
+            "pw_changed_at": str(now),
         }
         if replace:
             await self.redis.hset(ck.user(name), mapping=mapping)
@@ -130,6 +135,12 @@ class UserStore:
             await self.redis.hset(ck.user(name), "pw", _hasher.hash(password))
         return _user_of(data)
 
+    async def set_password(self, name: str, password: str) -> None:
+        """A new password (UserError when too short); the account's sessions begun before end."""
+        if len(password) < MIN_PASSWORD:
+            raise UserError(f"密码至少{MIN_PASSWORD}位")
+        await self.redis.hset(ck.user(name), mapping={"pw": _hasher.hash(password), "pw_changed_at": str(time.time())})
+
     async def set_disabled(self, name: str, disabled: bool) -> None:
         await self.redis.hset(ck.user(name), "disabled", "1" if disabled else "0")
 
@@ -153,4 +164,5 @@ def _user_of(data: dict[str, str]) -> User:
         disabled=data.get("disabled") == "1",
         created_at=float(data.get("created_at") or 0),
         unit=data.get("unit", ""),
+        pw_changed_at=float(data.get("pw_changed_at") or 0),
     )

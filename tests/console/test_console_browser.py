@@ -908,11 +908,57 @@ def test_a_department_takes_on_reports_asks_for_time_and_resolves_its_ticket(
         expect(page.locator("#ud-actions .resolve-row")).to_have_count(0)
         expect(page.locator(".extension-list li")).to_contain_text("已失效")
         assert asked_to_confirm == [f"办结后市民将收到办理结果并进行满意度回访。确定办结工单 {ticket_id} 吗？"]
-        page.locator("#u-views .tab[data-view=stats]").click()  # 本单位考核
+        page.locator("#password-btn").click()  # 修改密码, on the unit's page too
+        page.locator("#pw-current").fill(PASSWORD)
+        page.locator("#pw-new").fill("a-much-longer-secret")
+        page.locator("#pw-again").fill("a-much-longer-secreT")
+        page.locator("#password-dialog button[type=submit]").click()
+        expect(page.locator("#password-dialog .error")).to_have_text("两次输入的新密码不一致")
+        page.locator("#pw-again").fill("a-much-longer-secret")
+        page.locator("#password-dialog button[type=submit]").click()
+        expect(page.locator("#toast")).to_have_text("密码已修改；其他已登录的浏览器需用新密码重新登录")
+        expect(page.locator("#password-dialog")).not_to_be_visible()
+        page.locator("#u-views .tab[data-view=stats]").click()  # 本单位考核 (a request with the new CSRF token)
         expect(page.locator("#u-stats-figures")).to_contain_text("1 件（主办 1 件）")
         expect(page.locator("#u-form")).to_be_hidden()
         page.locator("#u-stats-days").select_option("7")
         expect(page.locator("#u-stats-figures")).to_contain_text("办结率 100%")
+        assert errors == []
+    finally:
+        context.close()
+
+
+def test_a_supervisor_resets_an_operators_forgotten_password(live_gateway: str, settings: Settings, browser: Any) -> None:
+    """重置密码 from 坐席在办: after a confirmation, the new password shown once, and it signs in."""
+    from playwright.sync_api import expect
+
+    base = live_gateway.rstrip("/")
+    _create_operator(settings)
+    _create_operator(settings, "banzhang", "supervisor", "李班长")
+    errors: list[str] = []
+    asked: list[str] = []
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1366, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+
+    def on_dialog(dialog: Any) -> None:
+        asked.append(dialog.message)
+        dialog.accept()
+
+    page.on("dialog", on_dialog)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        _login(page, base, "banzhang")
+        page.locator("#tab-super").click()
+        row = page.locator("#s-operators tr", has_text=OPERATOR)
+        expect(page.locator("#s-operators tr", has_text="banzhang").locator("button")).to_have_count(0)  # not one's own
+        row.locator("button", has_text="重置密码").click()
+        expect(page.locator("#u-result")).to_contain_text(f"{OPERATOR} 的新密码（仅显示一次）：")
+        password = page.locator("#u-result").inner_text().split("：")[-1].strip()
+        assert asked == [f"重置 小王（{OPERATOR}）的密码？其已登录的浏览器将退出。"]
+        with httpx.Client(base_url=base) as http:
+            assert http.post("/api/console/login", json={"username": OPERATOR, "password": password}).status_code == 200
+            assert http.post("/api/console/login", json={"username": OPERATOR, "password": PASSWORD}).status_code == 401
         assert errors == []
     finally:
         context.close()

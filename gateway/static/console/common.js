@@ -101,6 +101,60 @@ var HotlineCommon = (function () {
     if (asked.length) box.appendChild(ul);
     return { box: box, waiting: waiting };
   }
+  // 修改密码 (the topbar's #password-btn on either page): the current password, the new one twice;
+  // this browser goes on with the session the answer brings, the account's others sign in again
+  function passwordDialog() {
+    var dialog = el("dialog", "password-dialog");
+    dialog.id = "password-dialog";
+    var form = el("form");
+    form.appendChild(el("h2", "", "修改密码"));
+    var fields = [["pw-current", "当前密码", "current-password"], ["pw-new", "新密码（至少10位）", "new-password"],
+                  ["pw-again", "再次输入新密码", "new-password"]].map(function (f) {
+      var input = el("input");
+      input.type = "password"; input.id = f[0]; input.placeholder = f[1]; input.maxLength = 256;
+      input.setAttribute("aria-label", f[1]); input.autocomplete = f[2];
+      form.appendChild(input);
+      return input;
+    });
+    var error = el("p", "error small");
+    error.setAttribute("role", "alert");
+    form.appendChild(error);
+    var row = el("div", "dialog-buttons");
+    var ok = el("button", "primary", "确定");
+    ok.type = "submit";
+    var cancel = el("button", "", "取消");
+    cancel.type = "button";
+    cancel.addEventListener("click", function () { dialog.close(); });
+    row.appendChild(ok); row.appendChild(cancel);
+    form.appendChild(row);
+    form.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var current = fields[0].value, fresh = fields[1].value;
+      error.textContent = !current || !fresh ? "请输入当前密码和新密码" : fresh.length < 10 ? "新密码至少10位"
+        : fresh !== fields[2].value ? "两次输入的新密码不一致" : "";
+      if (error.textContent) return;
+      ok.disabled = true;
+      api("POST", "/password", { current: current, "new": fresh }).then(function (d) {
+        csrf = d.csrf;
+        dialog.close();
+        toast("密码已修改；其他已登录的浏览器需用新密码重新登录");
+      }).catch(function (e) { error.textContent = e.message; }).then(function () { ok.disabled = false; });
+    });
+    dialog.appendChild(form);
+    document.body.appendChild(dialog);
+    return { dialog: dialog, fields: fields, error: error };
+  }
+  var pw = null;
+  var pwButton = $("password-btn");
+  if (pwButton) {
+    pwButton.addEventListener("click", function () {
+      pw = pw || passwordDialog();
+      pw.fields.forEach(function (f) { f.value = ""; });
+      pw.error.textContent = "";
+      pw.dialog.showModal();
+      pw.fields[0].focus();
+    });
+  }
   return { $: $, el: el, pad2: pad2, dayOf: dayOf, percent: percent, toast: toast, api: api, ticketFiles: ticketFiles,
            fields: fields, extensionBox: extensionBox, offer: offer, EXTEND_REASONS: EXTEND_REASONS,
            setCsrf: function (token) { csrf = token; } };
