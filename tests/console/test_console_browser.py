@@ -97,12 +97,18 @@ def _citizen_says(base: str, text: str) -> None:
         assert r.status_code == 202
 
 
-def _page(browser: Any, errors: list[str], dialogs: list[str], **kw: Any) -> tuple[Any, Any]:
+def _page(browser: Any, errors: list[str], dialogs: list[str], accept: bool = False, **kw: Any) -> tuple[Any, Any]:
+    """A page in a new context; each dialog is recorded and dismissed (``accept``: its message
+    recorded and accepted, as an operator confirming)."""
     context = browser.new_context(locale="zh-CN", **kw)
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
 
     def on_dialog(dialog: Any) -> None:
+        if accept:
+            dialogs.append(dialog.message)
+            dialog.accept()
+            return
         dialogs.append(f"{dialog.type}: {dialog.message}")
         dialog.dismiss()
 
@@ -839,16 +845,7 @@ def test_a_department_takes_on_reports_asks_for_time_and_resolves_its_ticket(
     asked = (datetime.now(BEIJING) + timedelta(days=30)).date()
     errors: list[str] = []
     asked_to_confirm: list[str] = []
-    context = browser.new_context(locale="zh-CN", viewport={"width": 1366, "height": 800})
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-
-    def on_dialog(dialog: Any) -> None:
-        asked_to_confirm.append(dialog.message)
-        dialog.accept()
-
-    page.on("dialog", on_dialog)
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    context, page = _page(browser, errors, asked_to_confirm, accept=True, viewport={"width": 1366, "height": 800})
 
     def log_in(name: str) -> None:
         page.goto(base + "/console/")
@@ -937,16 +934,7 @@ def test_a_supervisor_resets_an_operators_forgotten_password(live_gateway: str, 
     _create_operator(settings, "banzhang", "supervisor", "李班长")
     errors: list[str] = []
     asked: list[str] = []
-    context = browser.new_context(locale="zh-CN", viewport={"width": 1366, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-
-    def on_dialog(dialog: Any) -> None:
-        asked.append(dialog.message)
-        dialog.accept()
-
-    page.on("dialog", on_dialog)
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    context, page = _page(browser, errors, asked, accept=True, viewport={"width": 1366, "height": 900})
     try:
         _login(page, base, "banzhang")
         page.locator("#tab-super").click()
