@@ -314,7 +314,7 @@ class UserIn(BaseModel):
     name: str = Field(max_length=32)
     role: str = "operator"
     display_name: WellFormedStr = Field(default="", max_length=32)
-    unit: WellFormedStr = Field(default="", max_length=40)  # a department account's unit (承办部门)
+    unit: WellFormedStr = Field(default="", max_length=MAX_UNIT)  # a department account's unit (承办部门)
     password: str = Field(default="", max_length=256)
 
 

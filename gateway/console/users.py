@@ -17,10 +17,10 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from pydantic import BaseModel
 
 from gateway.console import keys as ck
+from ticket_client.base import MAX_UNIT
 
 Role = Literal["operator", "supervisor", "department"]
 ROLES: tuple[str, ...] = ("operator", "supervisor", "department")
-MAX_UNIT = 40  # a unit's name as 承办部门 names it
 NAME = re.compile(r"^[A-Za-z0-9_.-]{2,32}$")
 MIN_PASSWORD = 10
 FIRST_ADMIN = "admin"
@@ -67,14 +67,18 @@ def check_new(name: str, role: str, password: str, unit: str = "") -> None:
         raise UserError("用户名须为2–32位字母、数字、下划线、点或连字符")
     if role not in ROLES:
         raise UserError(f"角色须为 {'、'.join(ROLES)} 之一")
-    if len(password) < MIN_PASSWORD:
-        raise UserError(f"密码至少{MIN_PASSWORD}位")
+    check_password(password)
     if role == "department" and not unit:
         raise UserError("承办单位账号须填写所属单位（与工单承办部门中的名称一致）")
     if role != "department" and unit:
         raise UserError("只有承办单位账号有所属单位")
     if len(unit) > MAX_UNIT:
         raise UserError(f"所属单位名称至多{MAX_UNIT}字")
+
+
+def check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise UserError(f"密码至少{MIN_PASSWORD}位")
 
 
 class UserStore:
@@ -137,8 +141,7 @@ class UserStore:
 
     async def set_password(self, name: str, password: str) -> None:
         """A new password (UserError when too short); the account's sessions begun before end."""
-        if len(password) < MIN_PASSWORD:
-            raise UserError(f"密码至少{MIN_PASSWORD}位")
+        check_password(password)
         await self.redis.hset(ck.user(name), mapping={"pw": _hasher.hash(password), "pw_changed_at": str(time.time())})
 
     async def set_disabled(self, name: str, disabled: bool) -> None:
