@@ -869,6 +869,7 @@ def test_a_department_takes_on_reports_asks_for_time_and_resolves_its_ticket(
         expect(page).to_have_title("（1件待签收）承办单位工作台 · 12345热线")
         page.locator("#u-results tr", has_text=ticket_id).click()
         expect(page.locator("#ud-fields")).to_contain_text("主办")
+        expect(page.locator("#ud-history li b").first).to_have_text("已受理")  # filed by the centre (the list says 待签收)
         files = page.locator("#ud-fields .ticket-files a")  # the citizen's photo, and one no longer kept
         expect(files).to_have_count(2)
         expect(files.nth(1)).to_have_text("［附件2（非图片，或已过期）］")

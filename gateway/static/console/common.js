@@ -155,7 +155,10 @@ var HotlineCommon = (function () {
       pw.fields[0].focus();
     });
   }
-  return { $: $, el: el, pad2: pad2, dayOf: dayOf, percent: percent, toast: toast, api: api, ticketFiles: ticketFiles,
+  // A step of 办理记录 by its kind (progress, the citizen's 催办 / 补充 / 撤单, a 延期), else its status's word
+  var STEPS = { note: "办理进展", urge: "市民催办", info: "市民补充", withdraw: "市民撤单", extend: "延期" };
+  function stepLabel(h, statuses) { return STEPS[h.kind] || statuses[h.status] || h.status; }
+  return { $: $, el: el, stepLabel: stepLabel, pad2: pad2, dayOf: dayOf, percent: percent, toast: toast, api: api, ticketFiles: ticketFiles,
            fields: fields, extensionBox: extensionBox, offer: offer, EXTEND_REASONS: EXTEND_REASONS,
            setCsrf: function (token) { csrf = token; } };
 })();

@@ -1362,7 +1362,7 @@
       li.setAttribute("data-kind", h.kind || "status");
       var whose = h.ticket_id && h.ticket_id !== t.ticket_id ? "（并入工单 " + h.ticket_id + "）" : "";
       if (whose) li.classList.add("merged-followup");
-      li.appendChild(el("b", "", (h.label || (h.kind === "note" ? "办理进展" : h.kind === "urge" ? "市民催办" : h.kind === "info" ? "市民补充" : h.kind === "withdraw" ? "市民撤单" : h.kind === "extend" ? "延期" : STATUS[h.status] || h.status)) + whose));
+      li.appendChild(el("b", "", (h.label || C.stepLabel(h, STATUS)) + whose));
       if (h.note) li.appendChild(el("span", "", h.note));
       ol.appendChild(li);
     });

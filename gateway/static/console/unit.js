@@ -6,6 +6,7 @@
     received: "待签收", accepted: "已签收", processing: "办理中", resolved: "已办结",
     closed: "已归档", returned: "已退回", reopened: "重新办理", withdrawn: "已撤单"
   };
+  var STEPS = Object.assign({}, STATUS, { received: "已受理" });  // in 办理记录: the centre filed it
   var state = { view: "received", rows: [], more: false, shown: null };
   var C = HotlineCommon;  // common.js
   var $ = C.$, el = C.el, pad2 = C.pad2, dayOf = C.dayOf, toast = C.toast, api = C.api,
@@ -139,9 +140,7 @@
       var li = el("li");
       li.setAttribute("data-kind", h.kind || "status");
       li.appendChild(el("span", "muted", dateTime(h.at)));
-      li.appendChild(el("b", "", h.kind === "note" ? "办理进展" : h.kind === "urge" ? "市民催办" : h.kind === "info" ? "市民补充"
-        : h.kind === "withdraw" ? "市民撤单" : h.kind === "extend" ? "延期"
-        : h.status === "received" ? "已受理" : STATUS[h.status] || h.status));  // the centre filed it
+      li.appendChild(el("b", "", C.stepLabel(h, STEPS)));
       if (h.note) li.appendChild(el("span", "", h.note));
       ol.appendChild(li);
     });
