@@ -15,7 +15,8 @@
 The ticket client's own errors (``ticket_client.base``) are answered here too: TicketNotFound 404,
 InvalidTransition 409 (StatusManagedByPlatform among them: the open311 platform owns the
 workflow; NoteRefused, a progress note a closed ticket or the platform does not take, with its
-own wording; CorrectionRefused, a 改派 of a done ticket or where the platform routes, and
+own wording, and AssistRefused, a 协办意见 of a unit that is no 协办 of the ticket or on a done or
+merged one, with its own; CorrectionRefused, a 改派 of a done ticket or where the platform routes, and
 MergeRefused, a 并单 that would not hold or a step taken on a merged ticket, and WithdrawRefused,
 a 撤单 of a done ticket, of a main others are merged into or where the platform owns the
 workflow, and ExtendRefused, a 延期 of a done or merged ticket, of one without a 办理时限, to a
@@ -40,6 +41,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from channels.base import ChannelError, IgnoredEvent, well_formed
 from ticket_client.base import (
+    AssistRefused,
     CorrectionRefused,
     ExtendRefused,
     ExtensionRequestRefused,
@@ -123,6 +125,8 @@ def answer(exc: Exception) -> Response | None:
         return _json(exc.status_code, exc.message, headers)
     if isinstance(exc, TicketNotFound):
         return _json(404, f"工单不存在：{exc}")
+    if isinstance(exc, AssistRefused):
+        return _json(409, f"不能提交协办意见：{exc}")
     if isinstance(exc, NoteRefused):  # before InvalidTransition: a note changes no status
         return _json(409, f"不能添加办理进展：{exc}")
     if isinstance(exc, CorrectionRefused):

@@ -161,15 +161,18 @@ class StatusChange(BaseModel):
     kind: ChangeKind = "status"
 
 
-# The citizen's word on a filed ticket, kept apart from its history (no step of the work):
-# 催办 ("urge": they pressed for it to be done) and 补充 ("info": more about the matter).
-FollowUpKind = Literal["urge", "info"]
+# A word on a filed ticket kept apart from its history (no step of the work, never told to the
+# citizen as news): the citizen's 催办 ("urge": they pressed for it to be done) and 补充 ("info":
+# more about the matter), and a co-handling unit's 协办意见 ("assist": what it did or found, for
+# the 主办 and the centre).
+FollowUpKind = Literal["urge", "info", "assist"]
 
 
 class FollowUp(BaseModel):
     kind: FollowUpKind
     at: datetime
     note: str = ""
+    unit: str = ""  # a 协办意见's unit (the 协办 that wrote it)
 
 
 # one urge a ticket a day is recorded: the next "催一下" within it is told the first stands (the
@@ -273,7 +276,7 @@ class Ticket(TicketDraft):
     rating_comment: str = ""
     solved: bool | None = None  # 解决情况, the 回访's second answer: 已解决 / 未解决 / not given
     platform_request_id: str | None = None  # the ticket platform's own number (open311 backend)
-    followups: list[FollowUp] = Field(default_factory=list)  # 催办 and 补充, oldest first
+    followups: list[FollowUp] = Field(default_factory=list)  # 催办, 补充 and 协办意见, oldest first
     revisions: list[Revision] = Field(default_factory=list)  # operators' 更正 and 改派, oldest first
     # 并单: the main ticket this one is handled with (the same matter, reported again); its status
     # and progress notes follow the main's, so its citizen hears each step on their own channel
@@ -304,6 +307,10 @@ class Ticket(TicketDraft):
     @property
     def additions(self) -> list[FollowUp]:
         return [f for f in self.followups if f.kind == "info"]
+
+    @property
+    def assists(self) -> list[FollowUp]:
+        return [f for f in self.followups if f.kind == "assist"]
 
     @property
     def redispatched_at(self) -> datetime | None:
@@ -344,6 +351,10 @@ class NoteRefused(InvalidTransition):
     """The ticket takes no progress note now (it is closed); nothing was written."""
 
 
+class AssistRefused(NoteRefused):
+    """A 协办意见 the ticket does not take: the unit is no 协办 of it, or it is done or merged."""
+
+
 class NotesManagedByPlatform(StatusManagedByPlatform, NoteRefused):
     """The platform owns the notes as it owns the statuses (GeoReport v2 cannot take one): a
     department posts its note there, and it comes back with the next poll."""
@@ -379,14 +390,14 @@ class InvalidNote(TicketError, ValueError):
     """A progress note that is empty (or only spaces), or longer than ``MAX_NOTE``."""
 
 
-def checked_note(note: str) -> str:
-    """``note`` without surrounding spaces; InvalidNote when nothing is left or it is too long
-    (a note is read by the citizen: an empty one would be a message saying nothing)."""
+def checked_note(note: str, what: str = "办理进展") -> str:
+    """``note`` without surrounding spaces; InvalidNote, naming ``what`` it is, when nothing is
+    left or it is too long (a note is read: an empty one would be a message saying nothing)."""
     cleaned = note.strip()
     if not cleaned:
-        raise InvalidNote("办理进展内容不能为空")
+        raise InvalidNote(f"{what}内容不能为空")
     if len(cleaned) > MAX_NOTE:
-        raise InvalidNote(f"办理进展过长（最多{MAX_NOTE}字，现有{len(cleaned)}字）")
+        raise InvalidNote(f"{what}过长（最多{MAX_NOTE}字，现有{len(cleaned)}字）")
     return cleaned
 
 
@@ -704,6 +715,13 @@ class TicketClient(Protocol):
         whoever handles it; ``attachments`` (media refs, a photo sent after filing) join the
         ticket's. ``key`` (the message's id): the same key again adds nothing. InvalidNote (empty,
         longer than MAX_INFO_NOTE), NoteRefused (resolved or closed), TicketNotFound."""
+        ...
+
+    async def assist(self, ticket_id: str, unit: str, note: str) -> Ticket:
+        """Record a 协办意见: ``unit``, one of the ticket's 协办 (a department after its first), tells
+        the 主办 and the centre what it did or found, for the 主办's answer. Nobody outside hears
+        it. InvalidNote (empty, longer than MAX_NOTE; no unit), NoteRefused (resolved, closed or
+        merged into another; the unit is no 协办 of it), TicketNotFound."""
         ...
 
     async def correct(self, ticket_id: str, correction: Correction) -> Ticket:

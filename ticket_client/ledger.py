@@ -62,6 +62,7 @@ from ticket_client.base import (
     STATUSES,
     TRANSITIONS,
     URGE_QUIET,
+    AssistRefused,
     CategoryTrend,
     Correction,
     CorrectionCount,
@@ -554,7 +555,7 @@ class LocalLedger:
                                  granted_until=r.granted_until)
                 for r in row.extension_requests
             ],
-            followups=[FollowUp(kind=f.kind, at=f.at, note=f.note) for f in row.followups],
+            followups=[FollowUp(kind=f.kind, at=f.at, note=f.note, unit=f.unit or "") for f in row.followups],
             revisions=[
                 Revision(at=r.at, by=r.by, reason=r.reason, before=r.before, after=r.after, dispatched=r.dispatched)
                 for r in row.revisions
@@ -698,11 +699,11 @@ class LocalLedger:
         followups: dict[int, list[dict[str, Any]]] = {pk: [] for pk in pks}
         revisions: dict[int, list[dict[str, Any]]] = {pk: [] for pk in pks}
         if pks:
-            for pk, kind, at, note in await session.execute(
-                select(FollowUpRow.ticket_pk, FollowUpRow.kind, FollowUpRow.at, FollowUpRow.note)
+            for pk, kind, at, note, unit in await session.execute(
+                select(FollowUpRow.ticket_pk, FollowUpRow.kind, FollowUpRow.at, FollowUpRow.note, FollowUpRow.unit)
                 .where(FollowUpRow.ticket_pk.in_(pks)).order_by(FollowUpRow.id)
             ):
-                followups[pk].append({"kind": kind, "at": at, "note": note})
+                followups[pk].append({"kind": kind, "at": at, "note": note, "unit": unit or ""})
             for pk, at, by, reason, before, after, dispatched in await session.execute(
                 select(RevisionRow.ticket_pk, RevisionRow.at, RevisionRow.by, RevisionRow.reason, RevisionRow.before,
                        RevisionRow.after, RevisionRow.dispatched)
@@ -1191,6 +1192,25 @@ class LocalLedger:
                 row.followups.append(FollowUpRow(kind="info", at=now, note=cleaned, key=key or None))
                 if attachments:  # a new list: the JSON column notices assignment, not appending
                     row.attachments = list(dict.fromkeys([*row.attachments, *attachments]))
+                await session.flush()
+                return self._to_ticket(row)
+
+    async def assist(self, ticket_id: str, unit: str, note: str) -> Ticket:
+        """Record a 协办意见 (see ``TicketClient.assist``), beside the history like a 补充: the
+        citizen's status poller never reads it."""
+        cleaned, unit = checked_note(note, "协办意见"), unit.strip()
+        if not unit:
+            raise InvalidNote("填写协办意见的协办单位不能为空")
+        async with self._edge("recording a 协办意见"):
+            async with self._writing() as session:
+                row = await self._row(session, ticket_id, lock=True)
+                if unit not in row.departments[1:]:
+                    raise AssistRefused(f"{unit}不是工单 {ticket_id} 的协办单位")
+                if row.merged_into:
+                    raise AssistRefused(f"工单 {ticket_id} 已并入工单 {row.merged_into}，请在主单上填写")
+                if row.status in ("resolved", "closed"):
+                    raise AssistRefused(f"工单 {ticket_id} 已办结")
+                row.followups.append(FollowUpRow(kind="assist", at=self._now(), note=cleaned, unit=unit))
                 await session.flush()
                 return self._to_ticket(row)
 

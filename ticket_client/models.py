@@ -153,9 +153,10 @@ class StatusHistoryRow(Base):
 
 
 class FollowUpRow(Base):
-    """The citizen's word on a filed ticket (migration 0005): a 催办 (``kind="urge"``: they pressed
-    for it) or a 补充 (``kind="info"``: more about the matter). Kept apart from the history: neither
-    is a step of the work, so the citizen is never told of it as news."""
+    """A word on a filed ticket (migration 0005): the citizen's 催办 (``kind="urge"``: they pressed
+    for it) or 补充 (``kind="info"``: more about the matter), or a 协办 unit's 协办意见
+    (``kind="assist"``, with its ``unit``: migration 0015). Kept apart from the history: none is a
+    step of the work, so the citizen is never told of it as news."""
 
     __tablename__ = "ticket_followups"
 
@@ -167,6 +168,7 @@ class FollowUpRow(Base):
     # the citizen's message it came from: a turn run again (a redelivery, a retried commit) finds
     # it and adds nothing (None: an operator's click, not a message)
     key: Mapped[str | None] = mapped_column(String(255), nullable=True, unique=True)
+    unit: Mapped[str | None] = mapped_column(String(64), nullable=True)  # a 协办意见's unit
 
 
 class RevisionRow(Base):

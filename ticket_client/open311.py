@@ -627,6 +627,11 @@ class Open311Client:
         """Kept in the mirror, like an urge: GeoReport v2 cannot add to a request."""
         return await self.mirror.add_info(ticket_id, note, attachments, key)
 
+    async def assist(self, ticket_id: str, unit: str, note: str) -> Ticket:
+        """Kept in the mirror, like a 补充: for the centre's record (the platform's own units talk
+        to each other there)."""
+        return await self.mirror.assist(ticket_id, unit, note)
+
     async def correct(self, ticket_id: str, correction: Correction) -> Ticket:
         """A 更正 of the category, request type, urgency or place is kept in the mirror (the
         centre's figures, the NLU's labels; before the platform has the request, what it is sent);

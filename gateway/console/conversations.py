@@ -322,13 +322,15 @@ def ticket_view(t: Ticket, settings: Settings | None = None, now: datetime | Non
         "unanswered": settings is not None and deadlines.unanswered(t, settings, now),
         "extended_until": t.extended_until.timestamp() if t.extended_until else None,  # 延期: the 办理时限 granted
         "extension_pending": t.extension_pending is not None,  # 延期待审核: a department's 延期申请 waits
+        "assists": len(t.assists),  # 协办意见 its 协办 wrote for the 主办
     }
 
 
 def followup_views(t: Ticket) -> list[dict[str, Any]]:
-    """A ticket's 催办 and 补充 as 办理记录 shows them (``ticket_id``: whose they are, for a main
-    that shows those of the tickets merged into it)."""
-    return [{"kind": f.kind, "at": f.at.timestamp(), "note": f.note, "ticket_id": t.ticket_id} for f in t.followups]
+    """A ticket's 催办, 补充 and 协办意见 as 办理记录 shows them (``ticket_id``: whose they are, for a
+    main that shows those of the tickets merged into it; ``unit``: a 协办意见's)."""
+    return [{"kind": f.kind, "at": f.at.timestamp(), "note": f.note, "ticket_id": t.ticket_id, "unit": f.unit}
+            for f in t.followups]
 
 
 def ticket_detail(t: Ticket, settings: Settings | None = None, now: datetime | None = None) -> dict[str, Any]:
@@ -341,7 +343,7 @@ def ticket_detail(t: Ticket, settings: Settings | None = None, now: datetime | N
         "location": t.location.text, "departments": t.departments, "attachments": len(t.attachments),
         "rating_comment": t.rating_comment,
         "solved": t.solved,  # 解决情况, the 回访's second answer: true 已解决, false 未解决, null not given
-        # the citizen's 催办 and 补充 in their words: 办理记录 shows them among the steps
+        # the citizen's 催办 and 补充 in their words, the 协办's 协办意见: 办理记录 shows them among the steps
         "followups": followup_views(t),
         "additions": len(t.additions),
         # operators' 更正, 改派 and 审核无误: who, when, why, and the fields before and after

@@ -1,6 +1,6 @@
 """承办单位工作台: a department's staff see the tickets that name their unit (主办 or 协办) and work
 those it handles as 主办: 签收, 办理进展, 办结, 退回 and 延期申请, each heard by the citizen as from the
-console (a 延期申请 only once the centre grants it). Nothing else of the console is theirs: no
+console (a 延期申请 only once the centre grants it); as 协办 they write 协办意见 for the 主办. Nothing else of the console is theirs: no
 conversations, no citizen's sender id, no figures of other units (``auth.current_user`` refuses
 their accounts everywhere else).
 
@@ -65,6 +65,10 @@ class NoteIn(BaseModel):
     note: WellFormedStr = Field(max_length=MAX_NOTE)  # the citizen hears it; empty: 400
 
 
+class AssistIn(BaseModel):
+    note: WellFormedStr = Field(max_length=MAX_NOTE)  # for the 主办 and the centre; empty: 400
+
+
 class AcceptIn(BaseModel):
     note: WellFormedStr = Field(default="", max_length=MAX_REASON)  # optional word with the 签收
 
@@ -91,15 +95,19 @@ def _view(t: Ticket, user: User, request: Request, now: datetime) -> dict[str, A
     return {**shown, "primary": bool(t.departments) and t.departments[0] == user.unit, "departments": t.departments}
 
 
-async def _mine(ticket_id: str, user: User, request: Request, *, primary: bool = True) -> Ticket:
-    """The ticket if it names the unit (404 otherwise, as for none), and with ``primary`` the unit
-    is its 主办 (403)."""
+async def _mine(ticket_id: str, user: User, request: Request, *, primary: bool | None = True) -> Ticket:
+    """The ticket if it names the unit (404 otherwise, as for none); with ``primary`` True the unit
+    is its 主办, with False one of its 协办 (403 otherwise), and it is worked on, not merged (409)."""
     ticket = await _console(request).tickets.get(ticket_id)
     if user.unit not in ticket.departments:
         raise NotFound(f"工单不存在：{ticket_id}")
+    if primary is None:
+        return ticket
     if primary and ticket.departments[0] != user.unit:
         raise Forbidden(f"本单位是工单 {ticket_id} 的协办单位，由主办单位（{ticket.departments[0]}）办理")
-    if primary and ticket.merged_into:
+    if not primary and ticket.departments[0] == user.unit:
+        raise Forbidden(f"本单位是工单 {ticket_id} 的主办单位，请发送办理进展或办结")
+    if ticket.merged_into:
         raise Conflict(f"工单 {ticket_id} 已并入工单 {ticket.merged_into}，请在主单上办理")
     return ticket
 
@@ -148,7 +156,7 @@ async def tickets(
 async def ticket(ticket_id: str, user: DepartmentDep, request: Request, now: NowDep) -> dict[str, Any]:
     """One ticket in full as the unit needs it to handle it: what, where, the contact phone (to call
     the citizen), every step and the citizen's 催办 and 补充; not the centre's 更正 notes."""
-    t = await _mine(ticket_id, user, request, primary=False)
+    t = await _mine(ticket_id, user, request, primary=None)
     detail = convs.ticket_detail(t, _console(request).rt.settings, now)
     for internal in ("conversation_key", "revisions"):
         detail.pop(internal)
@@ -158,7 +166,7 @@ async def ticket(ticket_id: str, user: DepartmentDep, request: Request, now: Now
 @router.get("/tickets/{ticket_id}/attachments/{n}")
 async def attachment(ticket_id: str, n: int, user: DepartmentDep, request: Request) -> FileResponse:
     """The citizen's photos of one of the unit's tickets (404 as for none otherwise)."""
-    return await ticket_attachment(_console(request), await _mine(ticket_id, user, request, primary=False), n)
+    return await ticket_attachment(_console(request), await _mine(ticket_id, user, request, primary=None), n)
 
 
 async def _moved(request: Request, user: User, ticket: Ticket, action: str, **detail: Any) -> dict[str, Any]:
@@ -225,3 +233,12 @@ async def ask_extension(ticket_id: str, body: AskIn, user: DepartmentDep, reques
                                                            user.unit)
     return await _moved(request, user, ticket, "unit.extension_ask", until=body.until.isoformat(),
                         reason=mask_pii(body.reason))
+
+
+@router.post("/tickets/{ticket_id}/assist")
+async def assist(ticket_id: str, body: AssistIn, user: DepartmentDep, request: Request) -> dict[str, Any]:
+    """协办意见 (as 协办 only): what the unit did or found, for the 主办's answer; the citizen does
+    not hear it, and the 主办 reads it in 办理记录 (its list badges the ticket)."""
+    await _mine(ticket_id, user, request, primary=False)
+    ticket = await _console(request).tickets.assist(ticket_id, user.unit, body.note)
+    return await _moved(request, user, ticket, "unit.assist")

@@ -22,7 +22,7 @@ from gateway.console.routing import CorrectIn
 from gateway.deps import AdminDep, RuntimeDep, TicketsDep
 from gateway.errors import BadInput, NotFound
 from ticket_client import deadlines
-from ticket_client.base import MAX_NOTE, STATUSES, TicketQuery
+from ticket_client.base import MAX_NOTE, MAX_UNIT, STATUSES, TicketQuery
 
 log = structlog.get_logger(__name__)
 router = APIRouter(prefix="/api/admin", tags=["admin"])
@@ -102,6 +102,20 @@ async def add_note(ticket_id: str, body: NoteIn, _: AdminDep, tickets: TicketsDe
     channel, and no survey follows. 409 on a closed ticket, or where the platform owns the notes."""
     ticket = await tickets.add_note(ticket_id, body.note)
     rt.kick_status()
+    return ticket.model_dump(mode="json")
+
+
+class AssistIn(NoteIn):
+    unit: WellFormedStr = Field(max_length=MAX_UNIT)  # the 协办 writing it; empty: 400 (InvalidNote)
+
+
+@router.post("/tickets/{ticket_id}/assist")
+async def assist(ticket_id: str, body: AssistIn, _: AdminDep, tickets: TicketsDep) -> dict[str, Any]:
+    """协办意见 from a co-handling department's own system: ``unit`` (one of the ticket's 协办) tells
+    the 主办 and the centre what it did or found; the citizen does not hear it. 409 when the unit
+    is no 协办 of the ticket, or it is done or merged into another."""
+    ticket = await tickets.assist(ticket_id, body.unit, body.note)
+    log.info("ticket_assisted", ticket_id=ticket_id, unit=body.unit)
     return ticket.model_dump(mode="json")
 
 

@@ -822,7 +822,7 @@ def test_a_department_takes_on_reports_asks_for_time_and_resolves_its_ticket(
 ) -> None:
     """承办单位工作台: a department account's /console/ is its own page; the ticket waits under 待签收;
     签收, 办理进展, 延期申请 (待审核 until the centre decides) and 办结 (after a confirmation), each
-    in 办理记录; a 协办 ticket shows no controls."""
+    in 办理记录; the 协办 unit shows none of them, and writes a 协办意见 the 主办 reads."""
     from datetime import datetime, timedelta
 
     from playwright.sync_api import expect
@@ -855,11 +855,19 @@ def test_a_department_takes_on_reports_asks_for_time_and_resolves_its_ticket(
         expect(page.locator("h1")).to_have_text("12345 承办单位工作台")
 
     try:
-        log_in("k2")  # the 协办 unit reads it, and does nothing on it
+        log_in("k2")  # the 协办 unit reads it and writes its 协办意见 for the 主办; no step of the work
         page.locator("#u-views .tab[data-view=open]").click()
         page.locator("#u-results tr", has_text=ticket_id).click()
         expect(page.locator("#ud-actions")).to_contain_text("本单位为协办单位")
         expect(page.locator("#ud-actions .accept-row")).to_have_count(0)
+        assist = page.locator("#ud-actions .assist-row")
+        assist.locator("button").click()
+        expect(page.locator("#toast")).to_have_text("请填写协办意见")
+        assist.locator("input").fill("辖区网格员已到场核实，井盖破损属实")
+        assist.locator("button").click()
+        expect(page.locator("#toast")).to_have_text("协办意见已提交给主办单位")
+        expect(page.locator("#ud-history li[data-kind=assist] b")).to_have_text("协办意见（K2区人民政府）")
+        expect(page.locator("#ud-fields")).to_contain_text("1 条（见办理记录）")
         page.locator("#logout").click()
         expect(page.locator("#username")).to_be_visible()
 
@@ -867,8 +875,11 @@ def test_a_department_takes_on_reports_asks_for_time_and_resolves_its_ticket(
         expect(page.locator("#me")).to_have_text("城市管理和综合执法局 · 城管局值班")
         expect(page.locator("[data-count=received]")).to_have_text("1")
         expect(page).to_have_title("（1件待签收）承办单位工作台 · 12345热线")
-        page.locator("#u-results tr", has_text=ticket_id).click()
+        row = page.locator("#u-results tr", has_text=ticket_id)
+        expect(row.locator(".badge.assisted")).to_have_text("协办意见1条")  # the 协办 wrote
+        row.click()
         expect(page.locator("#ud-fields")).to_contain_text("主办")
+        expect(page.locator("#ud-history li[data-kind=assist]")).to_contain_text("辖区网格员已到场核实")
         expect(page.locator("#ud-history li b").first).to_have_text("已受理")  # filed by the centre (the list says 待签收)
         files = page.locator("#ud-fields .ticket-files a")  # the citizen's photo, and one no longer kept
         expect(files).to_have_count(2)

@@ -122,6 +122,41 @@ async def test_the_primary_unit_takes_on_reports_resolves_returns_and_asks_for_t
     assert (await boss.get("/unit/stats")).status_code == 403
 
 
+async def test_a_co_handling_unit_writes_its_opinion_for_the_primary_unit(
+    app: Any, unit_login: Any, console_login: Any
+) -> None:
+    """协办意见: the 协办 writes it (403 as 主办; 400 empty; 409 once done); the 主办 reads it in
+    办理记录 with its unit and its list badges the count; the centre reads it in 工单查询; the
+    citizen hears nothing; audited under the account."""
+    helped = await file(app, "helped", ["供电公司", UNIT])
+    mine = await file(app, "mine", [UNIT, "供电公司"])
+    unit = await unit_login()
+    power = await unit_login("gdj", "供电公司")
+    refused = await unit.post(f"/unit/tickets/{mine}/assist", json={"note": "已安排"})
+    assert refused.status_code == 403 and "主办单位" in refused.json()["detail"]
+    assert (await unit.post(f"/unit/tickets/{helped}/assist", json={"note": "  "})).status_code == 400
+    r = await unit.post(f"/unit/tickets/{helped}/assist", json={"note": "已巡查，灯杆属供电公司产权，联系人13900001111"})
+    assert r.status_code == 200 and r.json()["assists"] == 1 and not r.json()["primary"]
+    ticket = await app.state.runtime.tickets.get(helped)
+    assert len(ticket.history) == 1  # no step the citizen hears
+
+    [row] = [t for t in (await power.get("/unit/tickets")).json()["tickets"] if t["ticket_id"] == helped]
+    assert row["primary"] and row["assists"] == 1
+    shown = (await power.get(f"/unit/tickets/{helped}")).json()
+    assert [(f["kind"], f["unit"], f["note"]) for f in shown["followups"]] == [
+        ("assist", UNIT, "已巡查，灯杆属供电公司产权，联系人13900001111")]
+    boss = await console_login("boss", "supervisor")
+    centre = (await boss.get(f"/tickets/{helped}")).json()["ticket"]
+    assert centre["assists"] == 1 and centre["followups"][0]["unit"] == UNIT
+    entries = [e for e in (await boss.get("/audit?limit=50")).json()["entries"] if e["actor"] == "cgj"]
+    assert [e["action"] for e in entries] == ["unit.assist", "login"] and "13900001111" not in str(entries)
+
+    for status in ("accepted", "resolved"):
+        await app.state.runtime.tickets.set_status(helped, status)
+    done = await unit.post(f"/unit/tickets/{helped}/assist", json={"note": "补充一点"})
+    assert done.status_code == 409 and "已办结" in done.json()["detail"]
+
+
 async def test_overdue_and_due_soon_lists_judge_the_units_tickets_by_their_time_limits(
     app: Any, settings: Settings, unit_login: Any
 ) -> None:

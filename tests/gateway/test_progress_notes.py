@@ -172,6 +172,30 @@ async def test_a_departments_extension_request_is_heard_only_once_granted(client
     assert (decided["outcome"], decided["decided_by"], decided["answer"]) == ("approved", "boss", "需多个部门协同处置")
 
 
+async def test_a_co_handling_departments_opinion_comes_through_the_admin_api_unheard(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    """协办意见 from a co-handling department's system: kept on the ticket with its unit, never told
+    to the citizen; 409 for a unit that is not a 协办 of it, 400 empty, 401 without the token."""
+    session = await new_session(client)
+    ref = await app.state.runtime.tickets.file(
+        draft(f"web:{session['session_id']}").model_copy(update={"departments": ["市城管局", "供电公司"]}), "k")
+    url = f"/api/admin/tickets/{ref.ticket_id}/assist"
+    body = {"unit": "供电公司", "note": "经核查，该路段线路正常，系灯具损坏"}
+    assert (await client.post(url, json=body)).status_code == 401
+    r = await client.post(url, json=body, headers=ADMIN)
+    assert r.status_code == 200, r.text
+    assert [(f["kind"], f["unit"], f["note"]) for f in r.json()["followups"]] == [
+        ("assist", "供电公司", "经核查，该路段线路正常，系灯具损坏")]
+    primary = await client.post(url, json=body | {"unit": "市城管局"}, headers=ADMIN)
+    assert (primary.status_code, primary.json()["detail"]) == (
+        409, f"不能提交协办意见：市城管局不是工单 {ref.ticket_id} 的协办单位")
+    blank = await client.post(url, json=body | {"note": " "}, headers=ADMIN)
+    assert (blank.status_code, blank.json()["detail"]) == (400, "协办意见内容不能为空")
+    await asyncio.sleep(0.5)  # several polls: an opinion told would have arrived by now
+    assert await heard(client, session, ref.ticket_id) == []
+
+
 def test_the_add_note_and_set_status_commands(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 

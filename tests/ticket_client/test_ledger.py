@@ -21,6 +21,7 @@ from sqlalchemy import create_engine, inspect, text
 from config.settings import Settings
 from ticket_client import (
     MAX_NOTE,
+    AssistRefused,
     Correction,
     CorrectionRefused,
     ExtendRefused,
@@ -114,7 +115,7 @@ async def test_migrate_from_empty_to_head_matches_models(database_url: str) -> N
                 "platform_state",
                 "ticket_followups",
             } <= tables
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0014"
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0015"
             diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
             assert diff == [], f"models and migrations disagree: {diff}"
     finally:
@@ -1074,6 +1075,41 @@ async def test_a_supplement_is_kept_beside_the_history_until_the_ticket_is_done(
         await ledger.add_info(ref.ticket_id, "还有一点")
     assert await ledger.count(TicketQuery(urged=True)) == 0  # done: no longer 催办未办结
     assert len((await ledger.get(ref.ticket_id)).followups) == 2
+
+
+async def test_a_co_handling_unit_writes_its_opinion_for_the_primary_unit(ledger: LocalLedger, clock: FakeClock) -> None:
+    """协办意见: only a 协办 of the ticket writes one, beside the history (the citizen hears
+    nothing), with its unit; not once the ticket is done or merged into another."""
+    ref = await ledger.file(draft("web:alice", departments=["城管局", "供电公司", "K2区人民政府"]), "co")
+    other = await ledger.file(draft("web:bob", departments=["城管局", "供电公司"]), "co2")
+    cursor = max((c.seq for c in await ledger.changes_since(0)), default=0)
+    ticket = await ledger.assist(ref.ticket_id, " 供电公司 ", "  已核实，线路无故障，系灯具损坏  ")
+    assert [(f.kind, f.unit, f.note, f.at) for f in ticket.assists] == [
+        ("assist", "供电公司", "已核实，线路无故障，系灯具损坏", clock.now)]
+    assert ticket.additions == [] and ticket.urges == [] and len(ticket.history) == 1
+    assert await ledger.changes_since(cursor) == []  # no step of the work: nobody outside is told
+    [found] = [t for t in await ledger.search(TicketQuery(department="供电公司")) if t.ticket_id == ref.ticket_id]
+    assert found.assists[0].unit == "供电公司"  # read back by the list too
+    with pytest.raises(AssistRefused, match="城管局不是工单 .* 的协办单位"):
+        await ledger.assist(ref.ticket_id, "城管局", "主办不写协办意见")
+    with pytest.raises(AssistRefused, match="水务局不是工单"):
+        await ledger.assist(ref.ticket_id, "水务局", "不相干的单位")
+    with pytest.raises(InvalidNote, match="协办意见内容不能为空"):
+        await ledger.assist(ref.ticket_id, "供电公司", " ")
+    with pytest.raises(InvalidNote, match="协办意见过长"):
+        await ledger.assist(ref.ticket_id, "供电公司", "长" * 2001)
+    with pytest.raises(InvalidNote, match="协办单位不能为空"):
+        await ledger.assist(ref.ticket_id, " ", "已核实")
+    await ledger.merge(other.ticket_id, ref.ticket_id)
+    with pytest.raises(AssistRefused, match="请在主单上填写"):
+        await ledger.assist(other.ticket_id, "供电公司", "已核实")
+    for status in ("accepted", "resolved"):
+        await ledger.set_status(ref.ticket_id, status)
+    with pytest.raises(AssistRefused, match="已办结"):
+        await ledger.assist(ref.ticket_id, "K2区人民政府", "已到场")
+    with pytest.raises(TicketNotFound):
+        await ledger.assist("12345-20201231-999999", "供电公司", "已核实")
+    assert len((await ledger.get(ref.ticket_id)).assists) == 1
 
 
 # -- 更正 and 改派 -------------------------------------------------------------------------

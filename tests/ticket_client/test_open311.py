@@ -844,6 +844,11 @@ async def test_add_note_is_refused_the_platform_owns_the_notes(
     assert [m for m, _, _ in platform.calls if m == "POST"] == ["POST"]  # the filing only
     with pytest.raises(TicketNotFound):
         await open311.add_note("12345-20261127-999999", "已联系物业")
+    helped = await open311.file(draft(departments=["城管局", "供电公司"]), "k2")
+    ticket = await open311.assist(helped.ticket_id, "供电公司", "线路正常，系灯具损坏")  # kept in the mirror
+    assert [(f.kind, f.unit) for f in ticket.followups] == [("assist", "供电公司")]
+    assert [(f.kind, f.unit) for f in (await open311.get(helped.ticket_id)).followups] == [("assist", "供电公司")]
+    assert [m for m, _, _ in platform.calls if m == "POST"] == ["POST", "POST"]  # the two filings only
 
 
 async def test_a_reclassification_is_kept_in_the_mirror_and_a_redispatch_is_the_platforms(

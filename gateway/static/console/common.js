@@ -155,9 +155,12 @@ var HotlineCommon = (function () {
       pw.fields[0].focus();
     });
   }
-  // A step of 办理记录 by its kind (progress, the citizen's 催办 / 补充 / 撤单, a 延期), else its status's word
-  var STEPS = { note: "办理进展", urge: "市民催办", info: "市民补充", withdraw: "市民撤单", extend: "延期" };
-  function stepLabel(h, statuses) { return STEPS[h.kind] || statuses[h.status] || h.status; }
+  // A step of 办理记录 by its kind (progress, the citizen's 催办 / 补充 / 撤单, a 延期, a 协办's
+  // 协办意见 with its unit), else its status's word
+  var STEPS = { note: "办理进展", urge: "市民催办", info: "市民补充", withdraw: "市民撤单", extend: "延期", assist: "协办意见" };
+  function stepLabel(h, statuses) {
+    return (STEPS[h.kind] || statuses[h.status] || h.status) + (h.unit ? "（" + h.unit + "）" : "");
+  }
   return { $: $, el: el, stepLabel: stepLabel, pad2: pad2, dayOf: dayOf, percent: percent, toast: toast, api: api, ticketFiles: ticketFiles,
            fields: fields, extensionBox: extensionBox, offer: offer, EXTEND_REASONS: EXTEND_REASONS,
            setCsrf: function (token) { csrf = token; } };

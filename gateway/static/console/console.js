@@ -1332,6 +1332,7 @@
       ["办结时间", t.done_at ? dateTime(t.done_at) + (t.done_late ? "（超期办结）" : "（按期办结）") : ""],
       ["市民催办", t.urges ? t.urges + " 次（最近 " + dateTime(t.urged_at) + "）" : ""],
       ["市民补充", additions(t, d.merged_followups || [])],
+      ["协办意见", t.assists ? t.assists + " 条（见办理记录）" : ""],
       ["并单", t.merged_into ? "已并入工单 " + t.merged_into + "（随主单办理）"
         : (d.merged || []).length ? "并入本单 " + d.merged.length + " 件" : ""],
       ["疑似重复", t.repeats ? "同一地点近30天还有 " + t.repeats + " 件同类未办结工单（见下方并单）" : ""],
@@ -1348,7 +1349,7 @@
     ], "/api/console/tickets/" + encodeURIComponent(t.ticket_id) + "/attachments/");
     var ol = $("ld-history");
     ol.textContent = "";
-    // the steps of the work and the citizen's 催办 and 补充, in the order they came
+    // the steps of the work, the citizen's 催办 and 补充 and the 协办's 协办意见, in the order they came
     var revisions = (t.revisions || []).map(function (r) {
       return { at: r.at, kind: "revision", label: r.dispatched ? "改派" : Object.keys(r.after).length ? "更正" : "审核无误",
                note: r.by + (Object.keys(r.after).length ? "：" + revisionText(r) : "") + (r.reason ? "（" + r.reason + "）" : "") };

@@ -1,6 +1,7 @@
 "use strict";
 // 承办单位工作台: a department's staff work their unit's tickets (gateway/console/unit.py): the lists
-// by what waits on them, a ticket in full, and as 主办 签收, 办理进展, 办结, 退回 and 延期申请.
+// by what waits on them, a ticket in full, as 主办 签收, 办理进展, 办结, 退回 and 延期申请, and as
+// 协办 协办意见 for the 主办.
 (function () {
   var STATUS = {  // as the unit reads the workflow (the centre's console says 已派单 for 已签收)
     received: "待签收", accepted: "已签收", processing: "办理中", resolved: "已办结",
@@ -83,6 +84,7 @@
       if (t.due_soon) id.appendChild(el("span", "badge due-soon", "即将超期"));
       if (t.extension_pending) id.appendChild(el("span", "badge asked", "延期待审"));
       if (t.urges) id.appendChild(el("span", "badge urged", "催办" + t.urges + "次"));
+      if (t.primary && t.assists) id.appendChild(el("span", "badge assisted", "协办意见" + t.assists + "条"));
       tr.appendChild(id);
       tr.appendChild(el("td", "", dateTime(t.created_at)));
       tr.appendChild(el("td", "", t.title || "（无标题）"));
@@ -128,6 +130,7 @@
       ["分类", (t.category || []).join(" / ") || "—"],
       ["地点", t.location || "—"],
       ["问题描述", t.description],
+      ["协办意见", t.assists ? t.assists + " 条（见办理记录）" : ""],
       ["附件", t.attachments ? t.attachments + " 个" : ""],
       ["市民评价", t.rating ? t.rating + (t.rating_comment ? "：" + t.rating_comment : "") : ""],
       ["解决情况", t.solved === true ? "已解决" : t.solved === false ? "未解决" : ""]
@@ -146,10 +149,11 @@
     });
     var box = $("ud-actions");
     box.textContent = "";
-    if (!t.primary) {
-      box.appendChild(el("p", "muted small", "本单位为协办单位：请配合主办单位办理，办理进展和结果由主办单位填写"));
-    } else if (t.merged_into) {
+    if (t.merged_into) {
       box.appendChild(el("p", "muted small", "本工单已并入工单 " + t.merged_into + "，随主单办理"));
+    } else if (!t.primary) {
+      box.appendChild(el("p", "muted small", "本单位为协办单位：请配合主办单位办理，将协办意见提交给主办单位；办理进展和结果由主办单位答复市民"));
+      if (t.status !== "resolved" && t.status !== "closed") box.appendChild(assistRow(t));
     } else {
       actions(t).forEach(function (row) { box.appendChild(row); });
     }
@@ -213,6 +217,13 @@
         body: function (d, w) { return { reason: w.value }; } }));
     }
     return rows;
+  }
+  // 协办意见: a 协办 tells the 主办 (and the centre) what it did or found; the citizen does not hear it
+  function assistRow(t) {
+    return row(t, { cls: "assist-row", placeholder: "协办意见（供主办单位和12345中心参考，市民不可见）", maxLength: 2000,
+      label: "提交协办意见", primary: true, path: "/assist", ok: "协办意见已提交给主办单位",
+      check: function (d, w) { return w.value.trim() ? "" : "请填写协办意见"; },
+      body: function (d, w) { return { note: w.value }; } });
   }
   // 延期申请: the unit asks the centre for a later 办理时限; the citizen hears it only once granted
   function extensions(t) {
