@@ -47,6 +47,7 @@ from sqlalchemy import create_engine, insert, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from config.settings import Settings  # noqa: E402
+from gateway.console.unit import COUNTED  # noqa: E402
 from ticket_client import deadlines  # noqa: E402
 from ticket_client.base import TicketQuery  # noqa: E402
 from ticket_client.db import sync_url, upgrade_database  # noqa: E402
@@ -262,7 +263,7 @@ async def measure(database_url: str, picked: list[tuple[str, str]], repeat: int)
 
 async def measure_unit(ledger: LocalLedger, repeat: int) -> None:
     """承办单位工作台 for a busy department (one in seven of the tickets name it) and a street office
-    (one in forty): its lists' counts (five, as the page asks), its newest page of all and of the
+    (one in forty): its lists' counts (six, as the page asks), its newest page of all and of the
     open ones, and 本单位考核 of 30 and 90 days (its tickets only; found: its 受理)."""
     for unit, short in ((UNITS[0], "busy unit"), ("街道7办事处", "street office")):
         await measure_one_unit(ledger, repeat, unit, short)
@@ -286,9 +287,7 @@ async def measure_one_unit(ledger: LocalLedger, repeat: int, unit: str, short: s
         return TicketQuery(department=unit, main_only=True, **narrowed, **late)
 
     async def counts() -> int:
-        return sum([await ledger.count(query(**v)) for v in (
-            {"status": "received"}, {"status": "open"}, {"overdue": True}, {"due_soon": True},
-            {"extension_pending": True})])
+        return sum([await ledger.count(query(**v)) for v in COUNTED.values()])
 
     async def page(**narrowed: Any) -> int:
         return len(await ledger.search(query(**narrowed).model_copy(update={"limit": 51})))
@@ -301,7 +300,7 @@ async def measure_one_unit(ledger: LocalLedger, repeat: int, unit: str, short: s
             **deadlines.unanswered_filter(settings, now)), 1)
         return found[0].filed if found else 0
 
-    await timed(f"工作台 {short}: 5 list counts", counts)
+    await timed(f"工作台 {short}: {len(COUNTED)} list counts", counts)
     await timed(f"工作台 {short}: 全部, first page", page)
     await timed(f"工作台 {short}: 未办结, first page", lambda: page(status="open"))
     for days in (30, 90):

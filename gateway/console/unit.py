@@ -50,8 +50,12 @@ VIEWS: dict[str, dict[str, Any]] = {
     "resolved": {"status": "resolved"},  # 已办结 (not yet archived)
     "all": {},
 }
+# the counts the page shows: each list but the done ones, and of 待签收 the urgent (the title and 提醒
+# say 【紧急】: an urgent ticket is to be taken on within HOTLINE_RESPOND_URGENT_HOURS)
+COUNTED = {**{name: narrowed for name, narrowed in VIEWS.items() if name not in ("resolved", "all")},
+           "received_urgent": {"status": "received", "urgent": True}}
 # a unit's list counts are read at most this often per process, whoever of its staff asks (each page
-# asks every 30 s; five counts of a busy unit take about 0.25 s at a city's volume); its own actions
+# asks every 30 s; the six counts of a busy unit take about 0.25 s at a city's volume); its own actions
 # count again at once
 COUNTS_TTL_S = 15.0
 # what the unit may do as 主办, from which statuses (the workflow's TRANSITIONS allow more: the
@@ -114,12 +118,13 @@ async def _mine(ticket_id: str, user: User, request: Request, *, primary: bool |
 
 @router.get("/summary")
 async def summary(user: DepartmentDep, request: Request, now: NowDep) -> dict[str, Any]:
-    """How many of the unit's tickets each list holds (the tabs' counts)."""
+    """How many of the unit's tickets each list holds (the tabs' counts; ``received_urgent``: the
+    urgent ones among 待签收)."""
     console = _console(request)
     cached = console.unit_counts.get(user.unit)
     if cached is None or time.monotonic() - cached[0] > COUNTS_TTL_S:
         cached = (time.monotonic(), {name: await console.tickets.count(_query(user, request, now, **narrowed))
-                                     for name, narrowed in VIEWS.items() if name not in ("resolved", "all")})
+                                     for name, narrowed in COUNTED.items()})
         console.unit_counts[user.unit] = cached
     return {"unit": user.unit, "counts": cached[1],
             "due_soon_hours": _console(request).rt.settings.due_soon_hours}

@@ -1315,6 +1315,56 @@ def test_a_citizen_newly_waiting_is_announced(live_gateway: str, settings: Setti
         context.close()
 
 
+def test_a_department_hears_of_a_ticket_newly_sent_to_it(
+    live_gateway: str, settings: Settings, browser: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """新工单提醒 on the 工作台: what waited at sign-in is counted, not announced; with 提醒 on, an
+    urgent ticket sent to the unit since is announced as such in a notice and the title, and the
+    notice opens 待签收."""
+    from playwright.sync_api import expect
+
+    from gateway.console import unit
+    from gateway.console.users import UserStore
+
+    monkeypatch.setattr(unit, "COUNTS_TTL_S", 0.0)  # each ask counts afresh (the page asks every 30 s)
+    base = live_gateway.rstrip("/")
+    _in_redis(settings, lambda client: UserStore(client).create("cgj", "department", PASSWORD, "城管局值班",
+                                                                unit="城市管理和综合执法局"))
+    _filed_long_ago(settings, days=1)
+    errors: list[str] = []
+    dialogs: list[str] = []
+    context, page = _page(browser, errors, dialogs, viewport={"width": 1366, "height": 768})
+    try:
+        page.add_init_script(NOTIFICATIONS)
+        page.clock.install()
+        page.goto(base + "/console/")
+        page.locator("#username").fill("cgj")
+        page.locator("#password").fill(PASSWORD)
+        page.locator("#login-submit").click()
+        expect(page).to_have_title("（1件待签收）承办单位工作台 · 12345热线")  # waited already: not announced
+        expect(page.locator("#alerts-btn")).to_have_text("提醒：关")
+        page.locator("#alerts-btn").click()
+        expect(page.locator("#alerts-btn")).to_have_text("提醒：开")
+        expect(page.locator("#toast")).to_have_text("已开启新工单提醒")
+        page.locator("#u-views .tab[data-view=open]").click()
+
+        fresh = _filed_long_ago(settings, days=0.01, urgent=True)
+        page.clock.run_for(31_000)  # the page's next count
+        expect(page).to_have_title("【紧急】（2件待签收）承办单位工作台 · 12345热线")
+        page.wait_for_function("window.__notes.length === 1")
+        note = page.evaluate("({title: window.__notes[0].title, body: window.__notes[0].body})")
+        assert note == {"title": "【紧急】12345 承办单位工作台：1 件新工单待签收", "body": "共 2 件待签收（紧急 1 件），点击查看"}
+        page.evaluate("window.__notes[0].onclick()")
+        expect(page.locator("#u-views .tab.active")).to_have_attribute("data-view", "received")
+        expect(page.locator("#u-results tr").first).to_have_attribute("data-ticket-id", fresh)
+        page.clock.run_for(31_000)  # nothing new since: nothing announced
+        expect(page.locator("[data-count=received]")).to_have_text("2")
+        assert page.evaluate("window.__notes.length") == 1
+        assert dialogs == [] and errors == []
+    finally:
+        context.close()
+
+
 def test_operator_merges_a_repeat_into_its_main_ticket_and_undoes_it(
     live_gateway: str, settings: Settings, browser: Any
 ) -> None:

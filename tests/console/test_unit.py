@@ -165,9 +165,10 @@ async def test_overdue_and_due_soon_lists_judge_the_units_tickets_by_their_time_
     async with LocalLedger(settings.effective_database_url, clock=lambda: datetime.now(UTC) - timedelta(days=45)) as old:
         late = (await old.file(TicketDraft(channel="web", conversation_key="web:late", description="井盖破损",
                                            departments=[UNIT]), "late")).ticket_id
-    await file(app, "fresh", [UNIT])
+    await file(app, "fresh", [UNIT], urgent=True)
     unit = await unit_login()
-    assert (await unit.get("/unit/summary")).json()["counts"]["overdue"] == 1
+    counts = (await unit.get("/unit/summary")).json()["counts"]
+    assert (counts["overdue"], counts["received"], counts["received_urgent"]) == (1, 2, 1)  # 【紧急】 in its title
     assert [t["ticket_id"] for t in (await unit.get("/unit/tickets?view=overdue")).json()["tickets"]] == [late]
 
 

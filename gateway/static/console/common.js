@@ -1,6 +1,6 @@
 /* What both console pages use (index.html, the centre's; unit.html, a department's): building the
  * page from text (never HTML), the console API with the session's CSRF token, a toast, calendar
- * days, rates, a ticket's fields and files, its 延期申请. Plain JS, no build step. */
+ * days, rates, a ticket's fields and files, its 延期申请, 提醒. Plain JS, no build step. */
 "use strict";
 var HotlineCommon = (function () {
   var csrf = "";
@@ -155,6 +155,54 @@ var HotlineCommon = (function () {
       pw.fields[0].focus();
     });
   }
+  // --- 提醒: with it on (a button; kept per browser), something new is heard as a short tone (twice for
+  // an urgent matter) and, while the page is not in front, seen as a desktop notice; a click on the
+  // notice brings the page forward and ``open``s what it is about
+  var alerting = false;
+  try { alerting = window.localStorage.getItem("hotline.alerts") === "on"; } catch (e) { alerting = false; }
+  function tone(urgent) {
+    try {
+      var Ctx = window.AudioContext || window.webkitAudioContext;
+      var ctx = tone.ctx || (tone.ctx = new Ctx());
+      [0, 0.3].slice(0, urgent ? 2 : 1).forEach(function (at) {
+        var osc = ctx.createOscillator(), gain = ctx.createGain();
+        osc.frequency.value = urgent ? 880 : 660;
+        gain.gain.value = 0.08;
+        osc.connect(gain);
+        gain.connect(ctx.destination);
+        osc.start(ctx.currentTime + at);
+        osc.stop(ctx.currentTime + at + 0.2);
+      });
+    } catch (e) { /* no sound on this machine: the title and the notice still tell */ }
+  }
+  function alert(o) {  // o: urgent, title, body, tag, open
+    if (!alerting) return;
+    tone(o.urgent);
+    if (!(document.hidden || !document.hasFocus())) return;
+    if (!("Notification" in window) || window.Notification.permission !== "granted") return;
+    var n = new window.Notification(o.title, { body: o.body, tag: o.tag });
+    n.onclick = function () { window.focus(); o.open(); n.close(); };
+  }
+  // the 提醒：开/关 button; ``what`` names it in what the toggle says (待接入提醒, 新工单提醒)
+  function alertsButton(button, what) {
+    function set(on) {
+      alerting = on;
+      try { window.localStorage.setItem("hotline.alerts", on ? "on" : "off"); } catch (e) { /* private mode */ }
+      button.textContent = "提醒：" + (on ? "开" : "关");
+      button.setAttribute("aria-pressed", on ? "true" : "false");
+    }
+    set(alerting);
+    button.addEventListener("click", function () {
+      set(!alerting);
+      if (!alerting) return;
+      tone(false);  // the click lets the browser play sound from now on
+      if (!("Notification" in window)) { toast("此浏览器不支持桌面通知，将以提示音和标题提醒"); return; }
+      if (window.Notification.permission === "granted") { toast("已开启" + what); return; }
+      window.Notification.requestPermission().then(function (p) {
+        toast(p === "granted" ? "已开启" + what : "浏览器未允许桌面通知，将以提示音和标题提醒");
+      });
+    });
+  }
   // A step of 办理记录 by its kind (progress, the citizen's 催办 / 补充 / 撤单, a 延期, a 协办's
   // 协办意见 with its unit), else its status's word
   var STEPS = { note: "办理进展", urge: "市民催办", info: "市民补充", withdraw: "市民撤单", extend: "延期", assist: "协办意见" };
@@ -163,5 +211,6 @@ var HotlineCommon = (function () {
   }
   return { $: $, el: el, stepLabel: stepLabel, pad2: pad2, dayOf: dayOf, percent: percent, toast: toast, api: api, ticketFiles: ticketFiles,
            fields: fields, extensionBox: extensionBox, offer: offer, EXTEND_REASONS: EXTEND_REASONS,
+           alert: alert, alertsButton: alertsButton,
            setCsrf: function (token) { csrf = token; } };
 })();

@@ -179,32 +179,27 @@
   function loadQueue() { return api("GET", "/queue").then(applyQueue); }
 
   // --- 待接入提醒: the tab's title counts who waits, so a console behind other windows still tells;
-  // with 提醒 on, a desktop notice (when the console is not in front) and a short tone for each
-  // citizen newly waiting. The notice names the channel and the reason, never the citizen's words.
+  // with 提醒 on (common.js), a short tone for each citizen newly waiting and, when the console is not
+  // in front, a desktop notice. The notice names the channel and the reason, never the citizen's words.
   var TITLE = document.title;
-  var alerts = { known: null, on: false };
-  try { alerts.on = window.localStorage.getItem("hotline.alerts") === "on"; } catch (e) { alerts.on = false; }
+  var known = null;  // the waiting conversations last seen, by key
   function alertWaiting() {
     var waiting = state.queue.filter(function (r) { return r.mode === "waiting"; });
     var urgent = waiting.some(function (r) { return r.urgent; });
     document.title = (waiting.length ? (urgent ? "【紧急】" : "") + "（" + waiting.length + "人待接入）" : "") + TITLE;
-    var fresh = alerts.known === null ? [] : waiting.filter(function (r) { return !alerts.known[r.key]; });
-    alerts.known = {};
-    waiting.forEach(function (r) { alerts.known[r.key] = true; });
-    if (!alerts.on || !fresh.length) return;
-    tone(fresh.some(function (r) { return r.urgent; }));
-    if (document.hidden || !document.hasFocus()) notify(fresh);
-  }
-  function notify(fresh) {
-    if (!("Notification" in window) || window.Notification.permission !== "granted") return;
+    var fresh = known === null ? [] : waiting.filter(function (r) { return !known[r.key]; });
+    known = {};
+    waiting.forEach(function (r) { known[r.key] = true; });
+    if (!fresh.length) return;
     var first = fresh[0];
-    var n = new window.Notification((first.urgent ? "【紧急】" : "") + "12345 坐席工作台：" + fresh.length + " 位市民新进入待接入", {
+    C.alert({
+      urgent: fresh.some(function (r) { return r.urgent; }), tag: "hotline-waiting",
+      title: (first.urgent ? "【紧急】" : "") + "12345 坐席工作台：" + fresh.length + " 位市民新进入待接入",
       body: fresh.slice(0, 3).map(function (r) {
         return channelName(r.channel) + " · " + (REASONS[r.reason] || r.reason || "待接入");
       }).join("\n"),
-      tag: "hotline-waiting"
+      open: function () { show("desk"); select(first.key); }
     });
-    n.onclick = function () { window.focus(); show("desk"); select(first.key); n.close(); };
   }
   // 待改派: tickets their department returned wait to be sent out again; everyone sees how many
   // beside 工单查询 (a click lists them), and with 提醒 on hears a tone and, away, gets a notice
@@ -217,46 +212,9 @@
     if (n === null || n === undefined) return;
     var before = returnedKnown;
     returnedKnown = n;
-    if (before === null || n <= before || !alerts.on) return;
-    tone(false);
-    if (!(document.hidden || !document.hasFocus())) return;
-    if (!("Notification" in window) || window.Notification.permission !== "granted") return;
-    var note = new window.Notification("12345 坐席工作台：" + (n - before) + " 件工单被承办单位退回", {
-      body: "共 " + n + " 件待改派，点击查看", tag: "hotline-returned"
-    });
-    note.onclick = function () { window.focus(); lookupBy({ status: "returned" }); note.close(); };
-  }
-  function tone(urgent) {
-    try {
-      var Ctx = window.AudioContext || window.webkitAudioContext;
-      var ctx = tone.ctx || (tone.ctx = new Ctx());
-      [0, 0.3].slice(0, urgent ? 2 : 1).forEach(function (at) {
-        var osc = ctx.createOscillator(), gain = ctx.createGain();
-        osc.frequency.value = urgent ? 880 : 660;
-        gain.gain.value = 0.08;
-        osc.connect(gain);
-        gain.connect(ctx.destination);
-        osc.start(ctx.currentTime + at);
-        osc.stop(ctx.currentTime + at + 0.2);
-      });
-    } catch (e) { /* no sound on this machine: the title and the notice still tell */ }
-  }
-  function setAlerts(on) {
-    alerts.on = on;
-    try { window.localStorage.setItem("hotline.alerts", on ? "on" : "off"); } catch (e) { /* private mode */ }
-    $("alerts-btn").textContent = "提醒：" + (on ? "开" : "关");
-    $("alerts-btn").setAttribute("aria-pressed", on ? "true" : "false");
-  }
-  function toggleAlerts() {
-    var on = !alerts.on;
-    setAlerts(on);
-    if (!on) return;
-    tone(false);  // the click lets the browser play sound from now on
-    if (!("Notification" in window)) { toast("此浏览器不支持桌面通知，将以提示音和标题提醒"); return; }
-    if (window.Notification.permission === "granted") { toast("已开启待接入提醒"); return; }
-    window.Notification.requestPermission().then(function (p) {
-      toast(p === "granted" ? "已开启待接入提醒" : "浏览器未允许桌面通知，将以提示音和标题提醒");
-    });
+    if (before === null || n <= before) return;
+    C.alert({ urgent: false, tag: "hotline-returned", title: "12345 坐席工作台：" + (n - before) + " 件工单被承办单位退回",
+              body: "共 " + n + " 件待改派，点击查看", open: function () { lookupBy({ status: "returned" }); } });
   }
 
   // --- live updates ------------------------------------------------------------------------------
@@ -1840,8 +1798,7 @@
       t.addEventListener("click", function () { show(t.getAttribute("data-view")); });
     });
     $("help-btn").addEventListener("click", function () { $("help").showModal(); });
-    $("alerts-btn").addEventListener("click", toggleAlerts);
-    setAlerts(alerts.on);
+    C.alertsButton($("alerts-btn"), "待接入提醒");
     $("btn-audit-refresh").addEventListener("click", loadSupervisor);
     $("btn-dead-refresh").addEventListener("click", loadDead);
     $("s-dept-days").addEventListener("change", loadDepartments);

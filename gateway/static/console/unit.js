@@ -19,16 +19,27 @@
   }
   function statusOf(t) { return t.withdrawn_at ? STATUS.withdrawn : STATUS[t.status] || t.status; }
   // --- the lists ---------------------------------------------------------------------------------
+  var waited = null;  // the 待签收 count last seen: more since is announced (提醒)
   function loadCounts() {
     return api("GET", "/unit/summary").then(function (d) {
+      var c = d.counts;
       $("u-due-soon").hidden = !d.due_soon_hours;  // HOTLINE_DUE_SOON_HOURS 0: no such list
       document.querySelectorAll("[data-count]").forEach(function (b) {
-        var n = d.counts[b.getAttribute("data-count")] || 0;
+        var n = c[b.getAttribute("data-count")] || 0;
         b.textContent = n ? String(n) : "";
         b.parentNode.classList.toggle("alert", n > 0 && b.getAttribute("data-count") !== "open");
       });
       // the tab's title says what waits to be taken on, seen from another tab or the taskbar
-      document.title = (d.counts.received ? "（" + d.counts.received + "件待签收）" : "") + "承办单位工作台 · 12345热线";
+      document.title = (c.received_urgent ? "【紧急】" : "") + (c.received ? "（" + c.received + "件待签收）" : "") +
+        "承办单位工作台 · 12345热线";
+      var before = waited;
+      waited = { received: c.received, urgent: c.received_urgent };
+      if (before === null || c.received <= before.received) return;
+      var urgent = c.received_urgent > before.urgent;
+      C.alert({ urgent: urgent, tag: "hotline-unit-received",
+                title: (urgent ? "【紧急】" : "") + "12345 承办单位工作台：" + (c.received - before.received) + " 件新工单待签收",
+                body: "共 " + c.received + " 件待签收" + (c.received_urgent ? "（紧急 " + c.received_urgent + " 件）" : "") + "，点击查看",
+                open: function () { pick("received"); } });
     }).catch(function (e) { toast(e.message, true); });
   }
   // 本单位考核: the unit's row of the centre's 承办单位考核, with what each figure means
@@ -245,13 +256,17 @@
   }
 
   // --- start -------------------------------------------------------------------------------------
-  document.querySelectorAll("#u-views .tab").forEach(function (tab) {
-    tab.addEventListener("click", function () {
-      document.querySelectorAll("#u-views .tab").forEach(function (x) { x.classList.toggle("active", x === tab); });
-      state.view = tab.getAttribute("data-view");
-      load(false);
+  function pick(view) {
+    document.querySelectorAll("#u-views .tab").forEach(function (x) {
+      x.classList.toggle("active", x.getAttribute("data-view") === view);
     });
+    state.view = view;
+    load(false);
+  }
+  document.querySelectorAll("#u-views .tab").forEach(function (tab) {
+    tab.addEventListener("click", function () { pick(tab.getAttribute("data-view")); });
   });
+  C.alertsButton($("alerts-btn"), "新工单提醒");
   $("u-form").addEventListener("submit", function (ev) { ev.preventDefault(); load(false); });
   $("u-stats-days").addEventListener("change", loadStats);
   $("u-more").addEventListener("click", function () { load(true); });
@@ -265,6 +280,6 @@
     $("me").textContent = d.user.unit + " · " + d.user.display_name;
     loadCounts();
     load(false);
-    setInterval(loadCounts, 30000);  // what newly waits on the unit
+    setInterval(loadCounts, 30000);  // what newly waits on the unit (with 提醒 on: a tone, a notice)
   }).catch(function () {});
 })();
