@@ -998,13 +998,24 @@ async def reset_password(name: str, user: SupervisorDep, request: Request) -> di
 
 @api.post("/users/{name}/disable")
 async def disable_user(name: str, user: SupervisorDep, request: Request) -> dict[str, Any]:
+    """停用: the account signs in no more and its sessions end (not one's own)."""
+    return await _set_disabled(request, user, name, True)
+
+
+@api.post("/users/{name}/enable")
+async def enable_user(name: str, user: SupervisorDep, request: Request) -> dict[str, Any]:
+    """启用: a 停用 account signs in again with its password (重置密码 when it is forgotten)."""
+    return await _set_disabled(request, user, name, False)
+
+
+async def _set_disabled(request: Request, user: User, name: str, disabled: bool) -> dict[str, Any]:
     console = _console(request)
     if name == user.name:
-        raise BadInput("不能停用自己的账号")
+        raise BadInput("不能停用或启用自己的账号")
     if await console.users.get(name) is None:
         raise NotFound("没有该账号")
-    await console.users.set_disabled(name, True)
-    await audit.record(console.redis, user.name, "user.disable", name)
+    await console.users.set_disabled(name, disabled)
+    await audit.record(console.redis, user.name, "user.disable" if disabled else "user.enable", name)
     return {"ok": True}
 
 

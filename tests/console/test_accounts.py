@@ -1,4 +1,4 @@
-"""修改密码 and 重置密码: a changed or reset password signs the account's other browsers out."""
+"""修改密码, 重置密码, 停用 and 启用: a changed or reset password signs the account's other browsers out."""
 
 from __future__ import annotations
 
@@ -65,3 +65,31 @@ async def test_a_department_account_changes_its_password_too(app: Any, console_l
     unit = await console_login("cgj")
     r = await unit.post("/password", json={"current": PASSWORD, "new": NEW})
     assert r.status_code == 200 and r.json()["user"]["unit"] == "城市管理和综合执法局"
+
+
+async def test_a_supervisor_disables_an_account_and_enables_it_again(app: Any, console_login: Any) -> None:
+    """停用 ends its sessions and refuses its sign-in; 启用 lets it sign in again with its password.
+    Supervisors only, never one's own account; audited."""
+    li = await console_login("li")
+    boss = await console_login("boss", "supervisor")
+    assert (await li.post("/users/boss/disable")).status_code == 403
+    assert (await boss.post("/users/boss/disable")).status_code == 400
+    assert (await boss.post("/users/boss/enable")).status_code == 400
+    assert (await boss.post("/users/nobody/enable")).status_code == 404
+    assert (await boss.post("/users/li/disable")).status_code == 200
+    assert (await li.get("/me")).status_code == 401  # signed out
+    [row] = [u for u in (await boss.get("/users")).json()["users"] if u["name"] == "li"]
+    assert row["disabled"]  # listed for supervisors, to enable again
+
+    async def sign_in() -> int:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as fresh:
+            return (await fresh.post("/api/console/login", json={"username": "li", "password": PASSWORD})).status_code
+
+    assert await sign_in() == 401
+    assert (await boss.post("/users/li/enable")).status_code == 200
+    assert await sign_in() == 200
+    [row] = [u for u in (await boss.get("/users")).json()["users"] if u["name"] == "li"]
+    assert not row["disabled"]
+    entries = (await boss.get("/audit?limit=50")).json()["entries"]
+    assert [(e["action"], e["target"]) for e in entries if e["action"].startswith("user.")] == [
+        ("user.enable", "li"), ("user.disable", "li")]

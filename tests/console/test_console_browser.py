@@ -937,8 +937,9 @@ def test_a_department_takes_on_reports_asks_for_time_and_resolves_its_ticket(
         context.close()
 
 
-def test_a_supervisor_resets_an_operators_forgotten_password(live_gateway: str, settings: Settings, browser: Any) -> None:
-    """重置密码 from 坐席在办: after a confirmation, the new password shown once, and it signs in."""
+def test_a_supervisor_resets_disables_and_enables_an_operators_account(live_gateway: str, settings: Settings, browser: Any) -> None:
+    """重置密码 from 坐席在办: after a confirmation, the new password shown once, and it signs in; 停用
+    refuses its sign-in and 启用 lets it in again, each after a confirmation."""
     from playwright.sync_api import expect
 
     base = live_gateway.rstrip("/")
@@ -959,6 +960,20 @@ def test_a_supervisor_resets_an_operators_forgotten_password(live_gateway: str, 
         with httpx.Client(base_url=base) as http:
             assert http.post("/api/console/login", json={"username": OPERATOR, "password": password}).status_code == 200
             assert http.post("/api/console/login", json={"username": OPERATOR, "password": PASSWORD}).status_code == 401
+
+        row.locator("button", has_text="停用").click()  # 停用, then 启用 again: the row says which it is
+        expect(page.locator("#toast")).to_have_text(f"已停用 {OPERATOR}")
+        expect(row).to_contain_text("已停用")
+        with httpx.Client(base_url=base) as http:
+            assert http.post("/api/console/login", json={"username": OPERATOR, "password": password}).status_code == 401
+        row.locator("button", has_text="启用").click()
+        expect(page.locator("#toast")).to_have_text(f"已启用 {OPERATOR}")
+        expect(row).not_to_contain_text("已停用")
+        expect(row.locator("button", has_text="停用")).to_have_count(1)
+        assert asked[1:] == [f"停用 小王（{OPERATOR}）的账号？其将不能再登录。",
+                             f"启用 小王（{OPERATOR}）的账号？其可用原密码登录（如已遗忘，请再重置密码）。"]
+        with httpx.Client(base_url=base) as http:
+            assert http.post("/api/console/login", json={"username": OPERATOR, "password": password}).status_code == 200
         assert errors == []
     finally:
         context.close()

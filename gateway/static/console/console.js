@@ -27,7 +27,7 @@
     login: "登录", "login.failed": "登录失败", "login.throttled": "登录被限制", logout: "退出", takeover: "接管", "takeover.refused": "接管未成功",
     handback: "交还机器人", close: "结束会话", transfer: "转交", reply: "回复市民", "reply.refused": "回复被拒绝",
     note: "内部备注", "form.save": "保存工单信息", "ticket.file": "登记工单", "ticket.status": "工单状态变更",
-    "canned.update": "修改常用语", "user.create": "创建账号", "user.disable": "停用账号",
+    "canned.update": "修改常用语", "user.create": "创建账号", "user.disable": "停用账号", "user.enable": "启用账号",
     "dead.retry": "重试异常记录", "dead.discard": "丢弃异常记录", "ticket.search": "工单查询", "ticket.note": "办理进展", "ticket.urge": "登记催办", "ticket.correct": "更正/改派", "ticket.merge": "并单", "ticket.unmerge": "取消并单", "ticket.withdraw": "撤单", "ticket.extend": "延期", "ticket.extension_ask": "登记延期申请", "ticket.extension_decide": "审核延期申请", "unit.accept": "承办单位签收", "unit.note": "承办单位办理进展", "unit.resolve": "承办单位办结", "unit.return": "承办单位退回", "unit.extension_ask": "承办单位申请延期", "password.change": "修改密码", "password.failed": "修改密码失败", "user.reset_password": "重置密码", "ticket.export": "导出工单", "departments.export": "导出承办单位考核", "report.view": "查看周报/月报",
     "knowledge.create": "新增知识库条目", "knowledge.update": "修改知识库", "knowledge.disable": "停用知识库条目",
     "knowledge.delete": "删除知识库条目", "knowledge.restore": "知识库条目恢复为文件版本", "knowledge.export": "导出知识库",
@@ -969,7 +969,7 @@
       });
     }).catch(function () {});
   }
-  // 重置密码 (a generated one, shown once, the account's browsers signed out) and 停用, for another's account
+  // 重置密码 (a generated one, shown once, the account's browsers signed out) and 停用 / 启用, for another's account
   function accountActions(o) {
     var td = el("td", "account-actions");
     if (o.name === state.me.name) return td;
@@ -988,6 +988,10 @@
     if (!o.disabled) {
       act2("停用", "停用 " + o.display_name + "（" + o.name + "）的账号？其将不能再登录。", "/disable", function () {
         toast("已停用 " + o.name); loadSupervisor();
+      });
+    } else {
+      act2("启用", "启用 " + o.display_name + "（" + o.name + "）的账号？其可用原密码登录（如已遗忘，请再重置密码）。", "/enable", function () {
+        toast("已启用 " + o.name); loadSupervisor();
       });
     }
     return td;
