@@ -751,7 +751,8 @@ class TicketClient(Protocol):
     async def ask_extension(self, ticket_id: str, until: datetime, reason: str, unit: str) -> Ticket:
         """延期申请: ``unit`` (a department handling it) asks the centre for a 办理时限 ending ``until``;
         nobody is told until a supervisor decides (``decide_extension``). The checks of ``extend``
-        apply now too. ExtensionRequestRefused (one waits already; and all ExtendRefused reasons),
+        apply now too. ExtensionRequestRefused (``unit`` is none of its 承办部门; one waits already; and
+        all ExtendRefused reasons),
         InvalidNote (no reason or unit), TicketNotFound."""
         ...
 

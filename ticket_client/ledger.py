@@ -1048,6 +1048,9 @@ class LocalLedger:
             now = self._now()
             async with self._writing() as session:
                 row = await self._row(session, ticket_id, lock=True)
+                if named not in row.departments:  # a unit handling it asks, 主办 or 协办
+                    raise ExtensionRequestRefused(
+                        f"{named}不是工单 {ticket_id} 的承办单位（{'、'.join(row.departments) or '尚未派单'}）")
                 if waiting := _pending(row):
                     raise ExtensionRequestRefused(
                         f"工单 {ticket_id} 已有待审核的延期申请（{waiting.unit}，申请延至{said_due(waiting.until)}）")

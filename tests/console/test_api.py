@@ -1074,12 +1074,15 @@ async def test_a_departments_extension_request_is_decided_by_a_supervisor(
 
     tickets = app.state.runtime.tickets
     one, two = [(await tickets.file(TicketDraft(channel="web", conversation_key=f"web:{k}", description="路灯坏了",
-                                                departments=["城管局"]), k)).ticket_id for k in ("one", "two")]
+                                                departments=["城管局", "供电公司"]), k)).ticket_id for k in ("one", "two")]
     boss = await console_login("boss", "supervisor")
     li = await console_login("li")
     until = (datetime.now(BEIJING) + timedelta(days=30)).date()
     body = {"until": until.isoformat(), "unit": "城管局", "reason": "需协调供电公司迁改线路，联系人13812345678"}
     assert (await li.post(f"/tickets/{one}/extension-request", json=body | {"unit": " "})).status_code == 400
+    stranger = await li.post(f"/tickets/{one}/extension-request", json=body | {"unit": "水务局"})
+    assert (stranger.status_code, stranger.json()["detail"]) == (
+        409, f"延期申请：水务局不是工单 {one} 的承办单位（城管局、供电公司）")
     r = await li.post(f"/tickets/{one}/extension-request", json=body)
     assert r.status_code == 200, r.text
     assert r.json()["extension_pending"] and r.json()["extended_until"] is None

@@ -774,7 +774,8 @@ def test_an_operator_records_an_extension_request_and_a_supervisor_grants_it(
         expect(page.locator("#ld-actions .extend-row")).to_have_count(0)  # an operator grants nothing
         box.locator("summary").click()
         row = box.locator(".ask-row")
-        expect(row.locator("input.unit")).to_have_value("城市管理和综合执法局")
+        expect(row.locator("select.unit")).to_have_value("城市管理和综合执法局")  # 主办 first; its units offered
+        expect(row.locator("select.unit option")).to_have_text(["城市管理和综合执法局", "K2区人民政府"])
         row.locator("button", has_text="登记申请").click()
         expect(page.locator("#toast")).to_have_text("请选择申请延至的日期")
         row.locator("input[type=date]").fill(asked.isoformat())

@@ -148,7 +148,8 @@ async def test_a_departments_extension_request_is_heard_only_once_granted(client
     hear the words the centre gave, and the department reads the outcome on the ticket. 409 for
     a second request while one waits, 400 without a unit, 401 without the token."""
     session = await new_session(client)
-    ref = await app.state.runtime.tickets.file(draft(f"web:{session['session_id']}"), "k")
+    ref = await app.state.runtime.tickets.file(
+        draft(f"web:{session['session_id']}").model_copy(update={"departments": ["市城管局"]}), "k")
     until = (datetime.now(BEIJING) + timedelta(days=40)).date()
     url = f"/api/admin/tickets/{ref.ticket_id}/extension-request"
     body = {"until": until.isoformat(), "unit": "市城管局", "reason": "涉及管线迁改，需供电公司配合", "by": "cgj-system"}

@@ -747,9 +747,11 @@ async def test_a_departments_extension_request_waits_for_the_centre(database_url
     limits = Limits(due=lambda t: t.extended_until or t.created_at + timedelta(days=2))
     async with LocalLedger(database_url, clock=clock, limits=limits) as ledger:
         hard, other, gone, repeat, main = [
-            (await ledger.file(draft(f"web:{k}", departments=["城管局"]), k)).ticket_id for k in "abcde"]
+            (await ledger.file(draft(f"web:{k}", departments=["城管局", "供电公司"]), k)).ticket_id for k in "abcde"]
         until = start + timedelta(days=7)
         waiting = TicketQuery(extension_pending=True)
+        with pytest.raises(ExtensionRequestRefused, match="水务局不是工单 .* 的承办单位（城管局、供电公司）"):
+            await ledger.ask_extension(hard, until, "需协调", "水务局")
         with pytest.raises(InvalidNote, match="延期申请原因不能为空"):
             await ledger.ask_extension(hard, until, " ", "城管局")
         with pytest.raises(InvalidNote, match="承办单位不能为空"):

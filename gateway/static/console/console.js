@@ -509,17 +509,15 @@
     } else if (waiting) {
       box.appendChild(el("p", "muted small", "已登记，等待班长审核"));
     } else if (t.status !== "resolved" && t.status !== "closed" && t.due_at && !t.merged_into) {
-      var unit = el("input", "unit");
-      unit.placeholder = "申请单位";
-      unit.maxLength = 40;
+      var unit = el("select", "unit");  // the units handling it (主办 first): only they ask
       unit.setAttribute("aria-label", "申请单位");
-      unit.value = (t.departments || [])[0] || "";
+      (t.departments || []).forEach(function (d) { var o = el("option", "", d); o.value = d; unit.appendChild(o); });
       var row = ticketRow(t, done, {
         cls: "ask-row", placeholder: "申请理由（供班长审核）", maxLength: 200, label: "登记申请",
         day: { min: firstExtendDay(t), label: "申请延至", title: "申请的办理时限（该日24时前）" },
         path: "/extension-request", ok: "延期申请已登记，等待班长审核",
         check: function (day, note) {
-          return !unit.value.trim() ? "请填写申请单位" : !day.value ? "请选择申请延至的日期" : note.value.trim() ? "" : "请填写申请理由";
+          return !unit.value ? "工单尚未派给承办单位" : !day.value ? "请选择申请延至的日期" : note.value.trim() ? "" : "请填写申请理由";
         },
         body: function (day, note) { return { unit: unit.value, until: day.value, reason: note.value }; }
       });
