@@ -601,13 +601,17 @@ class TimeLimit(BaseModel):
     soon_before: datetime | None = None
 
 
+TO_ACCEPT = ("received", "reopened")  # 待签收: filed, or reopened, and not taken on (again) yet
+
+
 class TicketQuery(BaseModel):
     """What an operator looks a ticket up by (工单查询): each word of ``text`` must appear in the
     ticket's number, platform number, title, description, contact or conversation key; the other
     fields narrow it. Newest first; ``offset`` pages on."""
 
     text: str = Field(default="", max_length=200)
-    # one of STATUSES, "withdrawn": 已撤单 (closed at the citizen's request), or "open": 未办结 (any but resolved, closed)
+    # one of STATUSES, "withdrawn": 已撤单 (closed at the citizen's request), "open": 未办结 (any but
+    # resolved, closed), or "to_accept": 待签收 (received, or reopened: to be taken on again)
     status: str = ""
     channel: str = ""  # one channel, or a prefix ending in ":" ("portal:" = every portal source)
     urgent: bool | None = None

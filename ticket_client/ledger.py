@@ -60,6 +60,7 @@ from ticket_client.base import (
     RATINGS,
     SOLVED_ANSWERS,
     STATUSES,
+    TO_ACCEPT,
     TRANSITIONS,
     URGE_QUIET,
     AssistRefused,
@@ -746,6 +747,8 @@ class LocalLedger:
             conditions.append(TicketRow.withdrawn_at.is_not(None))
         elif query.status == "open":  # 未办结: named, so the status index is read
             conditions.append(TicketRow.status.in_(OPEN))
+        elif query.status == "to_accept":  # 待签收
+            conditions.append(TicketRow.status.in_(TO_ACCEPT))
         elif query.status:
             conditions.append(TicketRow.status == query.status)
         if query.channel.endswith(":"):

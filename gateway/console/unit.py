@@ -35,14 +35,14 @@ from gateway.console.users import User
 from gateway.errors import BadInput, Conflict, Forbidden, NotFound
 from nlu.pii import mask_pii
 from ticket_client import deadlines
-from ticket_client.base import MAX_NOTE, MAX_REASON, Ticket, TicketQuery
+from ticket_client.base import MAX_NOTE, MAX_REASON, TO_ACCEPT, Ticket, TicketQuery
 
 router = APIRouter(prefix="/api/console/unit", tags=["console"])
 
 # 工作台's lists, as TicketQuery narrows a unit's tickets (each matter once: a repeat merged into
 # another is worked on its main)
 VIEWS: dict[str, dict[str, Any]] = {
-    "received": {"status": "received"},  # 待签收: sent to the unit, not taken on yet
+    "received": {"status": "to_accept"},  # 待签收: sent to the unit (or reopened for it), not taken on yet
     "open": {"status": "open"},  # 未办结
     "due_soon": {"due_soon": True},  # 即将超期
     "overdue": {"overdue": True},  # 超期未办结
@@ -53,14 +53,14 @@ VIEWS: dict[str, dict[str, Any]] = {
 # the counts the page shows: each list but the done ones, and of 待签收 the urgent (the title and 提醒
 # say 【紧急】: an urgent ticket is to be taken on within HOTLINE_RESPOND_URGENT_HOURS)
 COUNTED = {**{name: narrowed for name, narrowed in VIEWS.items() if name not in ("resolved", "all")},
-           "received_urgent": {"status": "received", "urgent": True}}
+           "received_urgent": {"status": "to_accept", "urgent": True}}
 # a unit's list counts are read at most this often per process, whoever of its staff asks (each page
 # asks every 30 s; the six counts of a busy unit take about 0.25 s at a city's volume); its own actions
 # count again at once
 COUNTS_TTL_S = 15.0
 # what the unit may do as 主办, from which statuses (the workflow's TRANSITIONS allow more: the
 # centre's 改派 of a returned ticket, its 归档, 重新办理)
-ACCEPT_FROM = ("received", "reopened")
+ACCEPT_FROM = TO_ACCEPT
 RESOLVE_FROM = ("accepted", "processing", "reopened")
 RETURN_FROM = ("received", "accepted", "processing")
 

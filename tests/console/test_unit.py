@@ -157,6 +157,22 @@ async def test_a_co_handling_unit_writes_its_opinion_for_the_primary_unit(
     assert done.status_code == 409 and "已办结" in done.json()["detail"]
 
 
+async def test_a_ticket_reopened_for_the_unit_waits_under_to_accept_again(app: Any, unit_login: Any) -> None:
+    """重新办理 (the citizen said 未解决, the centre reopened it): back under 待签收, taken on again."""
+    mine = await file(app, "mine", [UNIT])
+    unit = await unit_login()
+    assert (await unit.post(f"/unit/tickets/{mine}/accept", json={})).status_code == 200
+    assert (await unit.post(f"/unit/tickets/{mine}/resolve", json={"note": "路灯已修复"})).status_code == 200
+    assert (await unit.get("/unit/summary")).json()["counts"]["received"] == 0
+    await app.state.runtime.tickets.set_status(mine, "reopened", "市民反映路灯仍不亮")
+    app.state.console.unit_counts.clear()  # the centre's step: counted again within COUNTS_TTL_S
+    assert (await unit.get("/unit/summary")).json()["counts"]["received"] == 1
+    [row] = (await unit.get("/unit/tickets?view=received")).json()["tickets"]
+    assert (row["ticket_id"], row["status"]) == (mine, "reopened")
+    assert (await unit.post(f"/unit/tickets/{mine}/accept", json={"note": "已再次安排维修"})).json()["status"] == "accepted"
+    assert (await unit.get("/unit/tickets?view=received")).json()["tickets"] == []
+
+
 async def test_overdue_and_due_soon_lists_judge_the_units_tickets_by_their_time_limits(
     app: Any, settings: Settings, unit_login: Any
 ) -> None:
