@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field, SecretStr, ValidationInfo, field_validato
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
+from config.unit_contacts import UnitContactsError, load_unit_contacts
 from config.workdays import HOLIDAYS_FILE, HolidaysFileError, load_holidays
 
 # HOTLINE_HANDOFF_HOURS: "08:30-21:00" (hours 0-23, minutes 00-59)
@@ -441,6 +442,33 @@ class Settings(BaseSettings):
             )
         if self.open311_api_key.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS:
             raise ValueError("HOTLINE_OPEN311_API_KEY is a placeholder; use the key the platform issued")
+        return self
+
+    # 派单通知: e-mail each unit a ticket is sent to (filed, 改派, 重新办理) at the addresses this file
+    # gives it (config/unit_contacts.py); needs the local ledger and the e-mail channel's SMTP server
+    unit_contacts_file: Path | None = None
+
+    @field_validator("unit_contacts_file", mode="before")
+    @classmethod
+    def _contacts_off(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value  # empty: no notices
+
+    @model_validator(mode="after")
+    def _unit_contacts(self) -> Settings:
+        """派单通知 mail goes out from the e-mail channel's mailbox, about the ledger's tickets (the
+        open311 platform routes its own), to a file of addresses that reads."""
+        if self.unit_contacts_file is None:
+            return self
+        if self.ticket_backend != "local":
+            raise ValueError("HOTLINE_UNIT_CONTACTS_FILE needs HOTLINE_TICKET_BACKEND=local "
+                             "(with open311 the platform routes the tickets and tells its units)")
+        if not self.email_smtp_url.get_secret_value().strip() or not self.email_address.strip():
+            raise ValueError("HOTLINE_UNIT_CONTACTS_FILE needs the e-mail channel (HOTLINE_EMAIL_SMTP_URL and "
+                             "HOTLINE_EMAIL_ADDRESS): 派单通知 go out from its mailbox")
+        try:
+            load_unit_contacts(self.unit_contacts_file)
+        except UnitContactsError as exc:
+            raise ValueError(f"HOTLINE_UNIT_CONTACTS_FILE: {exc}") from exc
         return self
 
     ticket_prefix: str = "12345"

@@ -10,6 +10,8 @@ CONVERSATIONS = "hl:convs"  # zset of conversation keys by last activity
 SURVEY_REMINDERS = "hl:survey:remind"  # zset: JSON {ticket, key, channel, seq, at} of a survey, scored by when to ask again
 STATUS_CURSOR = "hl:status:cursor"
 STATUS_LOCK = "hl:status:lock"
+UNIT_NOTICE_CURSOR = "hl:unit_notice:cursor"  # 派单通知: the last change whose units were mailed
+UNIT_NOTICE_LOCK = "hl:unit_notice:lock"  # one mailer at a time across processes
 KNOWLEDGE_EDITS = "hl:kb:edits"  # hash: entry id → JSON of the console's edit (an entry, or 停用)
 KNOWLEDGE_VERSION = "hl:kb:ver"  # bumped with every console edit, in the same transaction
 # hash: entry id → its last known question, so the 班长视图 still names an entry since deleted
@@ -18,6 +20,11 @@ KNOWLEDGE_QUESTIONS = "hl:kb:questions"
 
 def dedupe(key: str) -> str:
     return f"hl:dedupe:{key}"
+
+
+def unit_notice_sent(seq: int) -> str:
+    """The addresses a change's 派单通知 reached, so a retry of the change mails only the rest."""
+    return f"hl:unit_notice:sent:{seq}"
 
 
 def out_dedupe(out_id: str) -> str:

@@ -33,6 +33,10 @@ SURVEY_REMINDERS = Counter(
     "hotline_survey_reminders_total", "回访 surveys asked again, or not (the citizen answered or wrote since)",
     ["outcome"], registry=REGISTRY,
 )
+UNIT_NOTICES = Counter(
+    "hotline_unit_notices_total", "派单通知 mailed to units: sent, refused for good, deferred (tried again)",
+    ["outcome"], registry=REGISTRY,
+)
 FILING_RETRIES = Counter("hotline_filing_retries_total", "Ticket filings postponed", registry=REGISTRY)
 DEAD_LETTERS = Counter("hotline_dead_letters_total", "Entries moved to dead letters", ["stream"], registry=REGISTRY)
 DEAD_WAITING = Gauge(

@@ -951,6 +951,11 @@ class LocalLedger:
         )
         return [self._to_ticket(row) for row in rows]
 
+    async def last_change(self) -> int:
+        """See ``TicketClient.last_change``: the history's highest id."""
+        async with self._edge("reading status changes"), self._read_sessions() as session:
+            return int(await session.scalar(select(func.max(StatusHistoryRow.id))) or 0)
+
     async def changes_since(self, cursor: int, limit: int = 100) -> list[StatusChange]:
         """History rows with ``seq > cursor`` in ``seq`` order, including each ``received`` and
         each progress note (``kind="note"``)."""

@@ -686,6 +686,10 @@ class Open311Client:
 
     # -- status changes ---------------------------------------------------------------------
 
+    async def last_change(self) -> int:
+        """The mirror's (the platform's news come into it as changes)."""
+        return await self.mirror.last_change()
+
     async def changes_since(self, cursor: int, limit: int = 100) -> list[StatusChange]:
         """The mirror's changes after ``cursor``, once the platform's news (asked at most every
         ``poll_s``, across processes) is recorded; PlatformUnavailable when it cannot be asked."""

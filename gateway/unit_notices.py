@@ -1,0 +1,209 @@
+"""派单通知: a unit hears by e-mail, at the addresses ``HOTLINE_UNIT_CONTACTS_FILE`` gives it, when a
+ticket is sent to it (filed naming it; 改派'd to it; 重新办理 after the citizen said it was not solved),
+as 主办 or as 协办, so nobody has to watch the 承办单位工作台 to learn of it.
+
+The mailer follows the ledger's changes with a cursor of its own, in order, one process at a time,
+from the latest change when it first starts (the past is not mailed). A mail the SMTP server defers
+(down, busy: 4xx) holds the cursor, and the change is tried again, mailing only the addresses it has
+not reached; an address refused for good (5xx) is logged and passed. The mail says what and where
+and by when; the citizen's phone stays in the 工作台, and phone and ID numbers in the words are masked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, make_msgid
+
+import structlog
+from redis.exceptions import RedisError
+
+from channels.base import DeliveryError, utcnow
+from channels.email.send import deliver, mask
+from config.unit_contacts import load_unit_contacts
+from config.workdays import BEIJING
+from gateway import keys, metrics
+from gateway.runtime import Runtime
+from nlu.pii import mask_pii
+from ticket_client import deadlines
+from ticket_client.base import PlatformUnavailable, StatusChange, Ticket, TicketNotFound
+
+log = structlog.get_logger(__name__)
+
+POLL_S = 5.0  # how often the ledger's changes are read (a unit's mail need not be instant)
+SENT_KEEP_S = 7 * 86400  # how long the addresses a change reached are remembered (its retries)
+
+# what a unit is told, by why the ticket came to it and whether it is its 主办
+WHAT = {("filed", True): "新工单待签收", ("filed", False): "协办工单",
+        ("redispatched", True): "改派工单待办理", ("redispatched", False): "改派协办工单",
+        ("reopened", True): "工单重新办理", ("reopened", False): "协办工单重新办理"}
+INTRO = {
+    ("filed", True): "12345热线向你单位派发一件工单，由你单位主办，请及时登录承办单位工作台签收办理。",
+    ("filed", False): "12345热线派发的一件工单由你单位协办（主办单位：{primary}），请登录承办单位工作台查看，"
+                      "并将协办意见提交主办单位。",
+    ("redispatched", True): "一件工单经12345中心改派，由你单位主办，请及时登录承办单位工作台办理。",
+    ("redispatched", False): "一件工单经12345中心改派，由你单位协办（主办单位：{primary}），请登录承办单位工作台查看。",
+    ("reopened", True): "群众反映问题仍未解决，12345中心将一件你单位办理的工单重新交办，请及时登录承办单位工作台签收办理。",
+    ("reopened", False): "一件你单位协办的工单重新办理（主办单位：{primary}），请配合主办单位办理。",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """One unit to tell of one change of one ticket."""
+
+    unit: str
+    primary: bool
+    event: str  # filed, redispatched, reopened
+    ticket: Ticket
+    note: str  # the change's words (重新办理's reason)
+
+
+def event_of(change: StatusChange, ticket: Ticket) -> str:
+    """Why the change sends the ticket, as it is now, to its units ("" when it does not): filed, a
+    改派 (the ticket's last dispatch is this change), or 重新办理. Read late (the mailer was down),
+    a change the ticket has since moved past tells nobody: a ticket done meanwhile, or filed and
+    改派'd since (the 改派 tells the units it has now)."""
+    if change.kind != "status" or ticket.merged_into or not ticket.departments or ticket.status in deadlines.DONE:
+        return ""  # a step of the work, a repeat handled with its main (whose units hear of it), done
+    if change.status == "received":
+        return "filed" if ticket.redispatched_at is None else ""
+    if change.status == "accepted" and ticket.redispatched_at == change.at:
+        return "redispatched"
+    return "reopened" if change.status == "reopened" else ""
+
+
+def _when(at: datetime) -> str:
+    return at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")
+
+
+def compose(notice: Notice, to: str, rt: Runtime) -> EmailMessage:
+    """The mail for one address of the unit: plain text, from the e-mail channel's mailbox."""
+    settings, t = rt.settings, notice.ticket
+    what = WHAT[(notice.event, notice.primary)]
+    due = deadlines.due_at(t, settings)
+    lines = [f"{notice.unit}：", "", INTRO[(notice.event, notice.primary)].format(primary=t.departments[0]), "",
+             f"工单编号：{t.ticket_id}",
+             f"标题：{mask_pii(t.title) or '（无标题）'}",
+             f"承办部门：{'、'.join(t.departments)}（本单位{'主办' if notice.primary else '协办'}）",
+             f"分类：{' / '.join(t.category) or '—'}",
+             f"诉求类型：{t.request_type or '—'}{'（紧急）' if t.urgent else ''}",
+             f"地点：{t.location.text or '—'}",
+             f"问题描述：{mask_pii(t.description)}",
+             f"受理时间：{_when(t.created_at)}",
+             f"办理时限：{_when(due) + ' 前' if due else '—'}"]
+    if notice.event == "reopened" and notice.note:
+        lines.append(f"重新办理原因：{mask_pii(notice.note)}")
+    if settings.public_url:
+        lines.append(f"承办单位工作台：{settings.public_url.rstrip('/')}/console/")
+    lines += ["", "群众联系电话等信息请登录承办单位工作台查看。本邮件由系统自动发送，请勿直接回复。",
+              "——", settings.email_display_name]
+    msg = EmailMessage(policy=SMTP)
+    local, _, host = settings.email_address.partition("@")
+    msg["From"] = Address(display_name=settings.email_display_name, username=local, domain=host)
+    msg["To"] = to
+    msg["Subject"] = f"【12345派单{'·紧急' if t.urgent else ''}】{what}：{t.ticket_id} {mask_pii(t.title)}".rstrip()
+    msg["Date"] = format_datetime(utcnow())
+    msg["Message-ID"] = make_msgid(domain=host)
+    msg["Auto-Submitted"] = "auto-generated"
+    msg["X-Auto-Response-Suppress"] = "All"
+    msg.set_content("\n".join(lines) + "\n", charset="utf-8", cte="base64")
+    return msg
+
+
+class UnitNotifier:
+    """Mails each unit of each ticket sent to it, change by change (``poll_once``)."""
+
+    def __init__(self, rt: Runtime) -> None:
+        assert rt.settings.unit_contacts_file is not None
+        self.rt = rt
+        self.contacts = load_unit_contacts(rt.settings.unit_contacts_file)
+        self.retry_in = 0.0  # after a deferral: the server's wait (30 s busy or down, 5 min a refused login)
+
+    async def run(self) -> None:
+        rt = self.rt
+        while not rt.stop_event.is_set():
+            try:
+                await self.poll_once()
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError, PlatformUnavailable) as exc:
+                log.warning("unit_notice_poll_failed", error=str(exc))
+            wait, self.retry_in = max(POLL_S, self.retry_in), 0.0
+            try:
+                await asyncio.wait_for(rt.stop_event.wait(), wait)
+            except TimeoutError:
+                pass
+
+    async def poll_once(self) -> int:
+        """Mail the units of the changes since the cursor; the mails sent. Stops at a change whose
+        mail the server defers (the cursor stays before it: the next poll tries it again)."""
+        rt = self.rt
+        assert rt.tickets is not None
+        if not await rt.redis.set(keys.UNIT_NOTICE_LOCK, rt.consumer_prefix, nx=True, px=120_000):
+            return 0
+        try:
+            cursor = await rt.redis.get(keys.UNIT_NOTICE_CURSOR)
+            if cursor is None:  # the first start: from now on, not the ledger's past
+                await rt.redis.set(keys.UNIT_NOTICE_CURSOR, await rt.tickets.last_change())
+                return 0
+            sent = 0
+            for change in await rt.tickets.changes_since(int(cursor), limit=100):
+                for notice in await self._notices(change):
+                    done, deferred = await self._mail(change.seq, notice)
+                    sent += done
+                    if deferred:
+                        return sent
+                await rt.redis.set(keys.UNIT_NOTICE_CURSOR, change.seq)
+            return sent
+        finally:
+            await rt.redis.delete(keys.UNIT_NOTICE_LOCK)
+
+    async def _notices(self, change: StatusChange) -> list[Notice]:
+        assert self.rt.tickets is not None
+        if change.kind != "status" or change.status not in ("received", "accepted", "reopened"):
+            return []
+        try:
+            ticket = await self.rt.tickets.get(change.ticket_id)
+        except TicketNotFound:  # an abandoned filing
+            return []
+        event = event_of(change, ticket)
+        return [Notice(unit=unit, primary=i == 0, event=event, ticket=ticket, note=change.note)
+                for i, unit in enumerate(ticket.departments) if event and unit in self.contacts]
+
+    async def _mail(self, seq: int, notice: Notice) -> tuple[int, bool]:
+        """Mail the unit's addresses not yet reached for this change: how many were, and whether
+        the server deferred one (the change is tried again later)."""
+        rt = self.rt
+        settings = rt.settings
+        reached = keys.unit_notice_sent(seq)
+        sent = 0
+        for to in self.contacts[notice.unit]:
+            if await rt.redis.sismember(reached, to):
+                continue
+            try:
+                await deliver(settings.email_smtp(), compose(notice, to, rt), settings.email_address, to,
+                              settings.email_timeout_s)
+            except DeliveryError as exc:
+                if exc.retry_after is not None:
+                    metrics.UNIT_NOTICES.labels("deferred").inc()
+                    self.retry_in = exc.retry_after
+                    log.warning("unit_notice_deferred", ticket_id=notice.ticket.ticket_id, to=mask(to), error=str(exc))
+                    return sent, True
+                metrics.UNIT_NOTICES.labels("refused").inc()
+                log.warning("unit_notice_refused", ticket_id=notice.ticket.ticket_id, unit=notice.unit, to=mask(to),
+                            error=str(exc))
+            else:
+                metrics.UNIT_NOTICES.labels("sent").inc()
+                log.info("unit_notice_sent", ticket_id=notice.ticket.ticket_id, unit=notice.unit,
+                         why=notice.event, to=mask(to))
+                sent += 1
+            async with rt.redis.pipeline(transaction=True) as pipe:
+                pipe.sadd(reached, to)
+                pipe.expire(reached, int(SENT_KEEP_S))
+                await pipe.execute()
+        return sent, False
