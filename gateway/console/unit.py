@@ -1,8 +1,8 @@
 """承办单位工作台: a department's staff see the tickets that name their unit (主办 or 协办) and work
 those it handles as 主办: 签收, 办理进展, 办结, 退回 and 延期申请, each heard by the citizen as from the
-console (a 延期申请 only once the centre grants it); as 协办 they write 协办意见 for the 主办. Nothing else of the console is theirs: no
-conversations, no citizen's sender id, no figures of other units (``auth.current_user`` refuses
-their accounts everywhere else).
+console (a 延期申请 only once the centre grants it); as 协办 they write 协办意见 for the 主办. Nothing
+else of the console is theirs: no conversations, no citizen's sender id, no figures of other units
+(``auth.current_user`` refuses their accounts everywhere else).
 
 A ticket that does not name the unit is "not found", as one that does not exist.
 """
@@ -160,7 +160,7 @@ async def tickets(
 @router.get("/tickets/{ticket_id}")
 async def ticket(ticket_id: str, user: DepartmentDep, request: Request, now: NowDep) -> dict[str, Any]:
     """One ticket in full as the unit needs it to handle it: what, where, the contact phone (to call
-    the citizen), every step and the citizen's 催办 and 补充; not the centre's 更正 notes."""
+    the citizen), every step, the citizen's 催办 and 补充 and the 协办意见; not the centre's 更正 notes."""
     t = await _mine(ticket_id, user, request, primary=None)
     detail = convs.ticket_detail(t, _console(request).rt.settings, now)
     for internal in ("conversation_key", "revisions"):
