@@ -447,6 +447,9 @@ class Settings(BaseSettings):
     # 派单通知: e-mail each unit a ticket is sent to (filed, 改派, 重新办理) at the addresses this file
     # gives it (config/unit_contacts.py); needs the local ledger and the e-mail channel's SMTP server
     unit_contacts_file: Path | None = None
+    # 待办提醒: at this Beijing time (HH:MM) of each working day, each unit of that file with tickets
+    # waiting (待签收, 即将超期, 超期) is mailed the list (gateway/unit_digest.py); empty: none
+    unit_digest_at: str = ""
 
     @field_validator("unit_contacts_file", mode="before")
     @classmethod
@@ -469,6 +472,23 @@ class Settings(BaseSettings):
             load_unit_contacts(self.unit_contacts_file)
         except UnitContactsError as exc:
             raise ValueError(f"HOTLINE_UNIT_CONTACTS_FILE: {exc}") from exc
+        return self
+
+    @model_validator(mode="after")
+    def _unit_digest(self) -> Settings:
+        """待办提醒 at a time of day, to the units of the contacts file, on the calendar's working days."""
+        given = self.unit_digest_at.strip()
+        if not given:
+            return self
+        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", given):
+            raise ValueError(f"HOTLINE_UNIT_DIGEST_AT is a Beijing time of day, HH:MM (08:30), not {given!r}")
+        if self.unit_contacts_file is None:
+            raise ValueError("HOTLINE_UNIT_DIGEST_AT needs HOTLINE_UNIT_CONTACTS_FILE (the units' addresses)")
+        try:
+            load_holidays(self.holidays_file)
+        except HolidaysFileError as exc:
+            raise ValueError(f"HOTLINE_HOLIDAYS_FILE: {exc}") from exc
+        self.unit_digest_at = given
         return self
 
     ticket_prefix: str = "12345"

@@ -12,6 +12,7 @@ STATUS_CURSOR = "hl:status:cursor"
 STATUS_LOCK = "hl:status:lock"
 UNIT_NOTICE_CURSOR = "hl:unit_notice:cursor"  # 派单通知: the last change whose units were mailed
 UNIT_NOTICE_LOCK = "hl:unit_notice:lock"  # one mailer at a time across processes
+UNIT_DIGEST_LOCK = "hl:unit_digest:lock"  # one 待办提醒 round at a time across processes
 KNOWLEDGE_EDITS = "hl:kb:edits"  # hash: entry id → JSON of the console's edit (an entry, or 停用)
 KNOWLEDGE_VERSION = "hl:kb:ver"  # bumped with every console edit, in the same transaction
 # hash: entry id → its last known question, so the 班长视图 still names an entry since deleted
@@ -25,6 +26,11 @@ def dedupe(key: str) -> str:
 def unit_notice_sent(seq: int) -> str:
     """The addresses a change's 派单通知 reached, so a retry of the change mails only the rest."""
     return f"hl:unit_notice:sent:{seq}"
+
+
+def unit_digest_sent(day: str, unit: str) -> str:
+    """The addresses a unit's 待办提醒 of ``day`` (YYYY-MM-DD) reached: once a day each."""
+    return f"hl:unit_digest:{day}:{unit}"
 
 
 def out_dedupe(out_id: str) -> str:

@@ -34,8 +34,9 @@ SURVEY_REMINDERS = Counter(
     ["outcome"], registry=REGISTRY,
 )
 UNIT_NOTICES = Counter(
-    "hotline_unit_notices_total", "派单通知 mailed to units: sent, refused for good, deferred (tried again)",
-    ["outcome"], registry=REGISTRY,
+    "hotline_unit_notices_total",
+    "Mail to units, 派单通知 (dispatch) and 待办提醒 (digest): sent, refused for good, deferred (tried again)",
+    ["kind", "outcome"], registry=REGISTRY,
 )
 FILING_RETRIES = Counter("hotline_filing_retries_total", "Ticket filings postponed", registry=REGISTRY)
 DEAD_LETTERS = Counter("hotline_dead_letters_total", "Entries moved to dead letters", ["stream"], registry=REGISTRY)

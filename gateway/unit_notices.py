@@ -12,6 +12,8 @@ and by when; the citizen's phone stays in the 工作台, and phone and ID number
 from __future__ import annotations
 
 import asyncio
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.headerregistry import Address
@@ -24,6 +26,7 @@ from redis.exceptions import RedisError
 
 from channels.base import DeliveryError, utcnow
 from channels.email.send import deliver, mask
+from config.settings import Settings
 from config.unit_contacts import load_unit_contacts
 from config.workdays import BEIJING
 from gateway import keys, metrics
@@ -100,18 +103,24 @@ def compose(notice: Notice, to: str, rt: Runtime) -> EmailMessage:
         lines.append(f"重新办理原因：{mask_pii(notice.note)}")
     if settings.public_url:
         lines.append(f"承办单位工作台：{settings.public_url.rstrip('/')}/console/")
-    lines += ["", "群众联系电话等信息请登录承办单位工作台查看。本邮件由系统自动发送，请勿直接回复。",
-              "——", settings.email_display_name]
+    lines += ["", "群众联系电话等信息请登录承办单位工作台查看。本邮件由系统自动发送，请勿直接回复。"]
+    subject = f"【12345派单{'·紧急' if t.urgent else ''}】{what}：{t.ticket_id} {mask_pii(t.title)}".rstrip()
+    return unit_mail(settings, to, subject, lines)
+
+
+def unit_mail(settings: Settings, to: str, subject: str, lines: list[str]) -> EmailMessage:
+    """A mail to a unit: plain text from the e-mail channel's mailbox, signed with its name, marked
+    as sent by a machine (RFC 3834) so that no auto-reply comes back."""
     msg = EmailMessage(policy=SMTP)
     local, _, host = settings.email_address.partition("@")
     msg["From"] = Address(display_name=settings.email_display_name, username=local, domain=host)
     msg["To"] = to
-    msg["Subject"] = f"【12345派单{'·紧急' if t.urgent else ''}】{what}：{t.ticket_id} {mask_pii(t.title)}".rstrip()
+    msg["Subject"] = subject
     msg["Date"] = format_datetime(utcnow())
     msg["Message-ID"] = make_msgid(domain=host)
     msg["Auto-Submitted"] = "auto-generated"
     msg["X-Auto-Response-Suppress"] = "All"
-    msg.set_content("\n".join(lines) + "\n", charset="utf-8", cte="base64")
+    msg.set_content("\n".join([*lines, "——", settings.email_display_name]) + "\n", charset="utf-8", cte="base64")
     return msg
 
 
@@ -154,9 +163,13 @@ class UnitNotifier:
             sent = 0
             for change in await rt.tickets.changes_since(int(cursor), limit=100):
                 for notice in await self._notices(change):
-                    done, deferred = await self._mail(change.seq, notice)
+                    done, wait = await mail_unit(
+                        rt, keys.unit_notice_sent(change.seq), self.contacts[notice.unit],
+                        functools.partial(compose, notice, rt=rt), "dispatch",
+                        ticket_id=notice.ticket.ticket_id, unit=notice.unit, why=notice.event)
                     sent += done
-                    if deferred:
+                    if wait is not None:  # deferred: this change again at the next poll
+                        self.retry_in = wait
                         return sent
                 await rt.redis.set(keys.UNIT_NOTICE_CURSOR, change.seq)
             return sent
@@ -175,35 +188,32 @@ class UnitNotifier:
         return [Notice(unit=unit, primary=i == 0, event=event, ticket=ticket, note=change.note)
                 for i, unit in enumerate(ticket.departments) if event and unit in self.contacts]
 
-    async def _mail(self, seq: int, notice: Notice) -> tuple[int, bool]:
-        """Mail the unit's addresses not yet reached for this change: how many were, and whether
-        the server deferred one (the change is tried again later)."""
-        rt = self.rt
-        settings = rt.settings
-        reached = keys.unit_notice_sent(seq)
-        sent = 0
-        for to in self.contacts[notice.unit]:
-            if await rt.redis.sismember(reached, to):
-                continue
-            try:
-                await deliver(settings.email_smtp(), compose(notice, to, rt), settings.email_address, to,
-                              settings.email_timeout_s)
-            except DeliveryError as exc:
-                if exc.retry_after is not None:
-                    metrics.UNIT_NOTICES.labels("deferred").inc()
-                    self.retry_in = exc.retry_after
-                    log.warning("unit_notice_deferred", ticket_id=notice.ticket.ticket_id, to=mask(to), error=str(exc))
-                    return sent, True
-                metrics.UNIT_NOTICES.labels("refused").inc()
-                log.warning("unit_notice_refused", ticket_id=notice.ticket.ticket_id, unit=notice.unit, to=mask(to),
-                            error=str(exc))
-            else:
-                metrics.UNIT_NOTICES.labels("sent").inc()
-                log.info("unit_notice_sent", ticket_id=notice.ticket.ticket_id, unit=notice.unit,
-                         why=notice.event, to=mask(to))
-                sent += 1
-            async with rt.redis.pipeline(transaction=True) as pipe:
-                pipe.sadd(reached, to)
-                pipe.expire(reached, int(SENT_KEEP_S))
-                await pipe.execute()
-        return sent, False
+
+async def mail_unit(rt: Runtime, reached: str, addresses: Sequence[str], make: Callable[[str], EmailMessage],
+                    kind: str, **logged: str) -> tuple[int, float | None]:
+    """Mail each of a unit's ``addresses`` not yet in the Redis set ``reached`` (``make``: the mail
+    for one address): how many were sent, and the server's wait when it deferred one (the rest wait
+    for the next try). An address refused for good is logged, counted, and not tried again."""
+    settings = rt.settings
+    sent = 0
+    for to in addresses:
+        if await rt.redis.sismember(reached, to):
+            continue
+        try:
+            await deliver(settings.email_smtp(), make(to), settings.email_address, to, settings.email_timeout_s)
+        except DeliveryError as exc:
+            if exc.retry_after is not None:
+                metrics.UNIT_NOTICES.labels(kind, "deferred").inc()
+                log.warning(f"unit_{kind}_deferred", to=mask(to), error=str(exc), **logged)
+                return sent, exc.retry_after
+            metrics.UNIT_NOTICES.labels(kind, "refused").inc()
+            log.warning(f"unit_{kind}_refused", to=mask(to), error=str(exc), **logged)
+        else:
+            metrics.UNIT_NOTICES.labels(kind, "sent").inc()
+            log.info(f"unit_{kind}_sent", to=mask(to), **logged)
+            sent += 1
+        async with rt.redis.pipeline(transaction=True) as pipe:
+            pipe.sadd(reached, to)
+            pipe.expire(reached, int(SENT_KEEP_S))
+            await pipe.execute()
+    return sent, None

@@ -30,6 +30,7 @@ from gateway.console import keys as console_keys
 from gateway.console.conversations import QUEUE_LIMIT
 from gateway.runtime import Runtime
 from gateway.streams import ack, consume
+from gateway.unit_digest import UnitDigest
 from gateway.unit_notices import UnitNotifier
 from ticket_client import deadlines
 from ticket_client.base import (
@@ -64,6 +65,8 @@ def worker_tasks(rt: Runtime, concurrency: int) -> list[asyncio.Task[Any]]:
     tasks.append(asyncio.create_task(StatusPoller(rt).run()))
     if rt.settings.unit_contacts_file is not None:  # 派单通知
         tasks.append(asyncio.create_task(UnitNotifier(rt).run()))
+    if rt.settings.unit_digest_at:  # 待办提醒
+        tasks.append(asyncio.create_task(UnitDigest(rt).run()))
     if rt.settings.handoff_remind_after_s > 0:
         tasks.append(asyncio.create_task(_wait_reminder_loop(rt)))
     if rt.settings.survey_remind_hours > 0:

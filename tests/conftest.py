@@ -24,6 +24,7 @@ import redis as sync_redis
 from config.settings import Settings
 
 if TYPE_CHECKING:
+    from tests.channels.mailservers import SmtpSink
     from tests.redis_fixtures import RedisProcess
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
@@ -90,6 +91,17 @@ def settings(tmp_path: Path, clean_redis: str) -> Settings:
         web_rate_per_minute=1000,
         media_min_free_mb=0,  # a test machine may have little disk left; one test sets it
     )
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpSink]:
+    """A real SMTP server on loopback collecting what is sent (``refuse-*`` 550, ``defer-*`` 451)."""
+    from tests.channels.mailservers import SmtpSink
+
+    sink = SmtpSink()
+    sink.start()
+    yield sink
+    sink.stop()
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from channels.base import WellFormedStr
+from config.settings import Settings
 from gateway.console import audit
 from gateway.console import conversations as convs
 from gateway.console import keys as ck
@@ -86,11 +87,15 @@ class AskIn(BaseModel):
     reason: WellFormedStr = Field(max_length=MAX_REASON)  # for the centre to decide on; empty: 400
 
 
-def _query(user: User, request: Request, now: datetime, **narrowed: Any) -> TicketQuery:
-    settings = _console(request).rt.settings
+def unit_query(settings: Settings, unit: str, now: datetime, **narrowed: Any) -> TicketQuery:
+    """A unit's tickets as one of VIEWS (or COUNTED) narrows them at ``now`` (also the 待办提醒's)."""
     late = deadlines.late_filter(settings, now, overdue=bool(narrowed.pop("overdue", False)),
                                  due_soon=bool(narrowed.pop("due_soon", False)))
-    return TicketQuery(department=user.unit, main_only=True, **narrowed, **late)
+    return TicketQuery(department=unit, main_only=True, **narrowed, **late)
+
+
+def _query(user: User, request: Request, now: datetime, **narrowed: Any) -> TicketQuery:
+    return unit_query(_console(request).rt.settings, user.unit, now, **narrowed)
 
 
 def _view(t: Ticket, user: User, request: Request, now: datetime) -> dict[str, Any]:

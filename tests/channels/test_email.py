@@ -207,14 +207,6 @@ def dovecot() -> Iterator[Dovecot]:
     server.stop()
 
 
-@pytest.fixture
-def smtp() -> Iterator[SmtpSink]:
-    sink = SmtpSink()
-    sink.start()
-    yield sink
-    sink.stop()
-
-
 def with_email(
     settings: Settings, smtp_url: str, imap_url: str = "imap://u:p@127.0.0.1:1/INBOX", **more: Any
 ) -> Settings:

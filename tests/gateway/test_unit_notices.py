@@ -3,7 +3,7 @@ the addresses of HOTLINE_UNIT_CONTACTS_FILE; through a real SMTP server on loopb
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -24,14 +24,6 @@ CONTACTS = f"""
 {CITY}: [cgj@city.gov.cn, refuse-duty@city.gov.cn]
 K2区人民政府: k2@city.gov.cn
 """
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpSink]:
-    sink = SmtpSink()
-    sink.start()
-    yield sink
-    sink.stop()
 
 
 def with_contacts(settings: Settings, smtp: SmtpSink, tmp_path: Path, text: str = CONTACTS) -> Settings:
