@@ -570,8 +570,8 @@ def test_operator_looks_a_ticket_up_and_moves_it_on(live_gateway: str, settings:
         expect(page.locator("#ld-fields")).to_contain_text("已受理")
         expect(page.locator("#ld-history li")).to_have_count(1)
 
-        page.locator("#ld-actions .status-row select").select_option("accepted")
-        page.locator("#ld-actions .status-row:has(select) input").fill("已派至A3区城管局")
+        page.locator("#ld-actions .move-row select").select_option("accepted")
+        page.locator("#ld-actions .move-row input").fill("已派至A3区城管局")
         page.locator("#ld-actions button", has_text="更新").click()
         expect(page.locator("#toast")).to_have_text("工单状态已更新")
         expect(page.locator("#ld-history li")).to_have_count(2)

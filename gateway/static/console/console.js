@@ -547,7 +547,7 @@
   }
   function statusControls(t, done) {
     return ticketRow(t, done, {
-      next: NEXT[t.status] || [], placeholder: "说明（市民可见）", maxLength: 200, label: "更新",
+      cls: "move-row", next: NEXT[t.status] || [], placeholder: "说明（市民可见）", maxLength: 200, label: "更新",
       path: "/status", ok: "工单状态已更新",
       check: function (sel) { return sel.value && sel.selectedIndex > 0 ? "" : "请选择新状态"; },
       body: function (sel, note) { return { status: sel.value, note: note.value }; }
