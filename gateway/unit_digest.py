@@ -1,5 +1,5 @@
 """待办提醒: at ``HOTLINE_UNIT_DIGEST_AT`` (Beijing time) of each working day, each unit of
-``HOTLINE_UNIT_CONTACTS_FILE`` with tickets waiting on it (待签收, 即将超期, 超期) is mailed how many
+``HOTLINE_UNIT_CONTACTS_FILE`` with tickets waiting on it (待签收, 即将超期, 超期, 催办) is mailed how many
 of each and which, the most pressing first, so a unit that does not keep the 承办单位工作台 open still
 acts before its tickets run late. A unit with nothing waiting gets no mail.
 
@@ -35,7 +35,7 @@ log = structlog.get_logger(__name__)
 CHECK_S = 60.0  # how often the hour is looked for
 LISTED = 20  # tickets named per list; the 工作台 has them all
 # the lists, the most pressing first: (COUNTED's name, heading)
-LISTS = (("overdue", "超期未办结"), ("due_soon", "即将超期"), ("received", "待签收"))
+LISTS = (("overdue", "超期未办结"), ("due_soon", "即将超期"), ("urged", "市民催办"), ("received", "待签收"))
 
 
 @dataclass
@@ -65,7 +65,8 @@ def mail(unit: str, waiting: Waiting, now: datetime, settings: Settings, to: str
              f"未办结：{c.get('open', 0)} 件"]
     if settings.due_soon_hours:
         lines.append(f"即将超期（{settings.due_soon_hours:g}小时内到期）：{c.get('due_soon', 0)} 件")
-    lines += [f"超期未办结：{c.get('overdue', 0)} 件", f"延期申请待审核：{c.get('extension', 0)} 件"]
+    lines += [f"超期未办结：{c.get('overdue', 0)} 件", f"市民催办未办结：{c.get('urged', 0)} 件",
+              f"延期申请待审核：{c.get('extension', 0)} 件"]
     for name, heading in LISTS:
         found = waiting.tickets.get(name) or []
         if not found:

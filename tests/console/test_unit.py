@@ -173,6 +173,21 @@ async def test_a_ticket_reopened_for_the_unit_waits_under_to_accept_again(app: A
     assert (await unit.get("/unit/tickets?view=received")).json()["tickets"] == []
 
 
+async def test_the_tickets_citizens_pressed_for_have_a_list_of_their_own(app: Any, unit_login: Any) -> None:
+    """催办: the open tickets the citizen pressed for (催办未办结), counted and listed; done, they leave."""
+    pressed = await file(app, "pressed", [UNIT])
+    await file(app, "calm", [UNIT])
+    await app.state.runtime.tickets.urge(pressed, "怎么还没人来修")
+    unit = await unit_login()
+    assert (await unit.get("/unit/summary")).json()["counts"]["urged"] == 1
+    [row] = (await unit.get("/unit/tickets?view=urged")).json()["tickets"]
+    assert (row["ticket_id"], row["urges"]) == (pressed, 1)
+    await unit.post(f"/unit/tickets/{pressed}/accept", json={})
+    await unit.post(f"/unit/tickets/{pressed}/resolve", json={"note": "路灯已修复"})
+    assert (await unit.get("/unit/summary")).json()["counts"]["urged"] == 0
+    assert (await unit.get("/unit/tickets?view=urged")).json()["tickets"] == []
+
+
 async def test_overdue_and_due_soon_lists_judge_the_units_tickets_by_their_time_limits(
     app: Any, settings: Settings, unit_login: Any
 ) -> None:

@@ -51,6 +51,8 @@ async def test_a_unit_with_tickets_waiting_hears_which_once_a_working_day(rt: Ru
     late = await filed(rt.settings, "late", [CITY], days_ago=45)
     fresh = await filed(rt.settings, "fresh", [CITY, "K2区人民政府"], days_ago=0.01, urgent=True)
     await filed(rt.settings, "elsewhere", ["水务局"], days_ago=45)  # no address: nobody told
+    assert rt.tickets is not None
+    await rt.tickets.urge(late, "都一个多月了还没修")
     digest = UnitDigest(rt)
     day = working_day(datetime.now(BEIJING).date())
     at = datetime.combine(day, time(8, 29), BEIJING)
@@ -63,15 +65,15 @@ async def test_a_unit_with_tickets_waiting_hears_which_once_a_working_day(rt: Ru
     assert await digest.send_due(now) == 2  # cgj (refuse-duty refused for good) and k2, whose 协办 ticket waits
     got = dict(mails(smtp))
     city, k2 = got["cgj@city.gov.cn"], got["k2@city.gov.cn"]
-    assert city["Subject"] == f"【12345待办提醒·紧急】{CITY}：超期未办结1件、即将超期1件、待签收2件"  # urgent: 24 h
+    assert city["Subject"] == f"【12345待办提醒·紧急】{CITY}：超期未办结1件、即将超期1件、市民催办1件、待签收2件"
     body = text_of(city)
     assert f"截至{day.year}年{day.month}月{day.day}日08:31" in body
     for line in ("待签收：2 件（其中紧急 1 件）", "未办结：2 件", "即将超期（24小时内到期）：1 件", "超期未办结：1 件",
-                 "延期申请待审核：0 件",
+                 "市民催办未办结：1 件", "延期申请待审核：0 件",
                  "承办单位工作台：https://12345.city.gov.cn/console/"):
         assert line in body
-    assert (body.index(f"超期未办结：\n1. {late}") < body.index(f"即将超期：\n1. {fresh}")
-            < body.index(f"待签收：\n1. {fresh}"))  # the most pressing first
+    assert (body.index(f"超期未办结：\n1. {late}") < body.index(f"即将超期：\n1. {fresh}")  # urgent: due in 24 h
+            < body.index(f"市民催办：\n1. {late}") < body.index(f"待签收：\n1. {fresh}"))  # the most pressing first
     assert f"2. {late}" in body and "【紧急】" in body and "13812345678" not in body  # masked
     assert "K2区人民政府：" in text_of(k2) and "待签收：1 件（其中紧急 1 件）" in text_of(k2)
     assert await digest.send_due(now + timedelta(hours=3)) == 0 and len(smtp.received) == 2  # once a day
