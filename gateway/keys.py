@@ -11,6 +11,7 @@ SURVEY_REMINDERS = "hl:survey:remind"  # zset: JSON {ticket, key, channel, seq, 
 STATUS_CURSOR = "hl:status:cursor"
 STATUS_LOCK = "hl:status:lock"
 UNIT_NOTICE_CURSOR = "hl:unit_notice:cursor"  # 派单通知: the last change whose units were mailed
+UNIT_URGE_CURSOR = "hl:unit_notice:urge_cursor"  # 催办通知: the last 催办 whose 主办 was mailed
 UNIT_NOTICE_LOCK = "hl:unit_notice:lock"  # one mailer at a time across processes
 UNIT_DIGEST_LOCK = "hl:unit_digest:lock"  # one 待办提醒 round at a time across processes
 KNOWLEDGE_EDITS = "hl:kb:edits"  # hash: entry id → JSON of the console's edit (an entry, or 停用)
@@ -23,9 +24,10 @@ def dedupe(key: str) -> str:
     return f"hl:dedupe:{key}"
 
 
-def unit_notice_sent(seq: int) -> str:
-    """The addresses a change's 派单通知 reached, so a retry of the change mails only the rest."""
-    return f"hl:unit_notice:sent:{seq}"
+def unit_notice_sent(event: str) -> str:
+    """The addresses a change's 派单通知 (``dispatch:<seq>``) or a 催办's notice (``urge:<seq>``)
+    reached, so a retry of it mails only the rest."""
+    return f"hl:unit_notice:sent:{event}"
 
 
 def unit_digest_sent(day: str, unit: str) -> str:

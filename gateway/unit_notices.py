@@ -1,9 +1,10 @@
 """派单通知: a unit hears by e-mail, at the addresses ``HOTLINE_UNIT_CONTACTS_FILE`` gives it, when a
 ticket is sent to it (filed naming it; 改派'd to it; 重新办理 after the citizen said it was not solved),
-as 主办 or as 协办, so nobody has to watch the 承办单位工作台 to learn of it.
+as 主办 or as 协办, so nobody has to watch the 承办单位工作台 to learn of it; and, as 主办, when the
+citizen presses for an open ticket of it (催办通知).
 
-The mailer follows the ledger's changes with a cursor of its own, in order, one process at a time,
-from the latest change when it first starts (the past is not mailed). A mail the SMTP server defers
+The mailer follows the ledger's changes, then its 催办, with a cursor of its own for each, in order,
+one process at a time, from the latest when it first starts (the past is not mailed). A mail the SMTP server defers
 (down, busy: 4xx) holds the cursor, and the change is tried again, mailing only the addresses it has
 not reached; an address refused for good (5xx) is logged and passed. The mail says what and where
 and by when; the citizen's phone stays in the 工作台, and phone and ID numbers in the words are masked.
@@ -13,13 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
+from typing import TypeVar
 
 import structlog
 from redis.exceptions import RedisError
@@ -33,9 +35,10 @@ from gateway import keys, metrics
 from gateway.runtime import Runtime
 from nlu.pii import mask_pii
 from ticket_client import deadlines
-from ticket_client.base import PlatformUnavailable, StatusChange, Ticket, TicketNotFound
+from ticket_client.base import PlatformUnavailable, StatusChange, Ticket, TicketNotFound, Urge
 
 log = structlog.get_logger(__name__)
+E = TypeVar("E", StatusChange, Urge)  # what the mailer follows: the ledger's changes, its 催办
 
 POLL_S = 5.0  # how often the ledger's changes are read (a unit's mail need not be instant)
 SENT_KEEP_S = 7 * 86400  # how long the addresses a change reached are remembered (its retries)
@@ -43,7 +46,8 @@ SENT_KEEP_S = 7 * 86400  # how long the addresses a change reached are remembere
 # what a unit is told, by why the ticket came to it and whether it is its 主办
 WHAT = {("filed", True): "新工单待签收", ("filed", False): "协办工单",
         ("redispatched", True): "改派工单待办理", ("redispatched", False): "改派协办工单",
-        ("reopened", True): "工单重新办理", ("reopened", False): "协办工单重新办理"}
+        ("reopened", True): "工单重新办理", ("reopened", False): "协办工单重新办理",
+        ("urged", True): "市民催办"}
 INTRO = {
     ("filed", True): "12345热线向你单位派发一件工单，由你单位主办，请及时登录承办单位工作台签收办理。",
     ("filed", False): "12345热线派发的一件工单由你单位协办（主办单位：{primary}），请登录承办单位工作台查看，"
@@ -52,18 +56,19 @@ INTRO = {
     ("redispatched", False): "一件工单经12345中心改派，由你单位协办（主办单位：{primary}），请登录承办单位工作台查看。",
     ("reopened", True): "群众反映问题仍未解决，12345中心将一件你单位办理的工单重新交办，请及时登录承办单位工作台签收办理。",
     ("reopened", False): "一件你单位协办的工单重新办理（主办单位：{primary}），请配合主办单位办理。",
+    ("urged", True): "市民催办一件你单位主办、尚未办结的工单（第{urges}次催办），请抓紧办理，并将办理进展及时答复市民。",
 }
 
 
 @dataclass(frozen=True, slots=True)
 class Notice:
-    """One unit to tell of one change of one ticket."""
+    """One unit to tell of one change (or 催办) of one ticket."""
 
     unit: str
     primary: bool
-    event: str  # filed, redispatched, reopened
+    event: str  # filed, redispatched, reopened; urged (a 催办)
     ticket: Ticket
-    note: str  # the change's words (重新办理's reason)
+    note: str  # the change's words (重新办理's reason), the citizen's (催办)
 
 
 def event_of(change: StatusChange, ticket: Ticket) -> str:
@@ -89,7 +94,8 @@ def compose(notice: Notice, to: str, rt: Runtime) -> EmailMessage:
     settings, t = rt.settings, notice.ticket
     what = WHAT[(notice.event, notice.primary)]
     due = deadlines.due_at(t, settings)
-    lines = [f"{notice.unit}：", "", INTRO[(notice.event, notice.primary)].format(primary=t.departments[0]), "",
+    intro = INTRO[(notice.event, notice.primary)].format(primary=t.departments[0], urges=len(t.urges) or 1)
+    lines = [f"{notice.unit}：", "", intro, "",
              f"工单编号：{t.ticket_id}",
              f"标题：{mask_pii(t.title) or '（无标题）'}",
              f"承办部门：{'、'.join(t.departments)}（本单位{'主办' if notice.primary else '协办'}）",
@@ -101,10 +107,13 @@ def compose(notice: Notice, to: str, rt: Runtime) -> EmailMessage:
              f"办理时限：{_when(due) + ' 前' if due else '—'}"]
     if notice.event == "reopened" and notice.note:
         lines.append(f"重新办理原因：{mask_pii(notice.note)}")
+    if notice.event == "urged" and notice.note:
+        lines.append(f"市民催办：{mask_pii(notice.note)}")
     if settings.public_url:
         lines.append(f"承办单位工作台：{settings.public_url.rstrip('/')}/console/")
     lines += ["", "群众联系电话等信息请登录承办单位工作台查看。本邮件由系统自动发送，请勿直接回复。"]
-    subject = f"【12345派单{'·紧急' if t.urgent else ''}】{what}：{t.ticket_id} {mask_pii(t.title)}".rstrip()
+    tag = "催办" if notice.event == "urged" else "派单"
+    subject = f"【12345{tag}{'·紧急' if t.urgent else ''}】{what}：{t.ticket_id} {mask_pii(t.title)}".rstrip()
     return unit_mail(settings, to, subject, lines)
 
 
@@ -125,7 +134,8 @@ def unit_mail(settings: Settings, to: str, subject: str, lines: list[str]) -> Em
 
 
 class UnitNotifier:
-    """Mails each unit of each ticket sent to it, change by change (``poll_once``)."""
+    """Mails each unit of each ticket sent to it, change by change, and each 主办 pressed for, 催办
+    by 催办 (``poll_once``)."""
 
     def __init__(self, rt: Runtime) -> None:
         assert rt.settings.unit_contacts_file is not None
@@ -149,32 +159,62 @@ class UnitNotifier:
                 pass
 
     async def poll_once(self) -> int:
-        """Mail the units of the changes since the cursor; the mails sent. Stops at a change whose
-        mail the server defers (the cursor stays before it: the next poll tries it again)."""
+        """Mail the units of the changes, then of the 催办, since their cursors; the mails sent.
+        Stops at one whose mail the server defers (its cursor stays before it: the next poll tries
+        it again)."""
         rt = self.rt
         assert rt.tickets is not None
         if not await rt.redis.set(keys.UNIT_NOTICE_LOCK, rt.consumer_prefix, nx=True, px=120_000):
             return 0
         try:
-            cursor = await rt.redis.get(keys.UNIT_NOTICE_CURSOR)
-            if cursor is None:  # the first start: from now on, not the ledger's past
-                await rt.redis.set(keys.UNIT_NOTICE_CURSOR, await rt.tickets.last_change())
-                return 0
-            sent = 0
-            for change in await rt.tickets.changes_since(int(cursor), limit=100):
-                for notice in await self._notices(change):
-                    done, wait = await mail_unit(
-                        rt, keys.unit_notice_sent(change.seq), self.contacts[notice.unit],
-                        functools.partial(compose, notice, rt=rt), "dispatch",
-                        ticket_id=notice.ticket.ticket_id, unit=notice.unit, why=notice.event)
-                    sent += done
-                    if wait is not None:  # deferred: this change again at the next poll
-                        self.retry_in = wait
-                        return sent
-                await rt.redis.set(keys.UNIT_NOTICE_CURSOR, change.seq)
+            sent, deferred = await self._follow("dispatch", keys.UNIT_NOTICE_CURSOR, rt.tickets.last_change,
+                                                rt.tickets.changes_since, self._notices)
+            if not deferred:
+                urged, _ = await self._follow("urge", keys.UNIT_URGE_CURSOR, rt.tickets.last_urge,
+                                              rt.tickets.urges_since, self._urged)
+                sent += urged
             return sent
         finally:
             await rt.redis.delete(keys.UNIT_NOTICE_LOCK)
+
+    async def _follow(self, kind: str, cursor_key: str, last: Callable[[], Awaitable[int]],
+                      since: Callable[[int, int], Awaitable[Sequence[E]]],
+                      notices_of: Callable[[E], Awaitable[list[Notice]]]) -> tuple[int, bool]:
+        """Mail the notices of each event after the cursor at ``cursor_key``, moving it past each
+        whose notices all went out: how many mails, and whether the server deferred one. The first
+        time, the cursor starts at the latest event (``last``): the past is not mailed."""
+        rt = self.rt
+        cursor = await rt.redis.get(cursor_key)
+        if cursor is None:
+            await rt.redis.set(cursor_key, await last())
+            return 0, False
+        sent = 0
+        for event in await since(int(cursor), 100):
+            for notice in await notices_of(event):
+                done, wait = await mail_unit(
+                    rt, keys.unit_notice_sent(f"{kind}:{event.seq}"), self.contacts[notice.unit],
+                    functools.partial(compose, notice, rt=rt), kind,
+                    ticket_id=notice.ticket.ticket_id, unit=notice.unit, why=notice.event)
+                sent += done
+                if wait is not None:  # deferred: this event again at the next poll
+                    self.retry_in = wait
+                    return sent, True
+            await rt.redis.set(cursor_key, event.seq)
+        return sent, False
+
+    async def _urged(self, urge: Urge) -> list[Notice]:
+        """A 催办 tells the 主办 of the ticket (of its main, for a repeat merged into another), while
+        it is open."""
+        assert self.rt.tickets is not None
+        try:
+            ticket = await self.rt.tickets.get(urge.ticket_id)
+            if ticket.merged_into:
+                ticket = await self.rt.tickets.get(ticket.merged_into)
+        except TicketNotFound:
+            return []
+        if ticket.status in deadlines.DONE or not ticket.departments or ticket.departments[0] not in self.contacts:
+            return []
+        return [Notice(unit=ticket.departments[0], primary=True, event="urged", ticket=ticket, note=urge.note)]
 
     async def _notices(self, change: StatusChange) -> list[Notice]:
         assert self.rt.tickets is not None

@@ -175,6 +175,15 @@ class FollowUp(BaseModel):
     unit: str = ""  # a 协办意见's unit (the 协办 that wrote it)
 
 
+class Urge(BaseModel):
+    """A recorded 催办, for whoever follows them in order (``seq``: a cursor across all tickets)."""
+
+    seq: int
+    ticket_id: str
+    at: datetime
+    note: str = ""
+
+
 # one urge a ticket a day is recorded: the next "催一下" within it is told the first stands (the
 # default of LocalLedger's ``urge_quiet``: HOTLINE_URGE_QUIET_HOURS)
 URGE_QUIET = timedelta(hours=24)
@@ -695,6 +704,14 @@ class TicketClient(Protocol):
     async def last_change(self) -> int:
         """The ``seq`` of the latest change (0 for none): where a new reader of ``changes_since``
         starts when it should not go through the past."""
+        ...
+
+    async def urges_since(self, cursor: int, limit: int = 100) -> list[Urge]:
+        """The 催办 recorded after ``cursor``, oldest first (a unit's 催办通知)."""
+        ...
+
+    async def last_urge(self) -> int:
+        """The ``seq`` of the latest 催办 (0 for none), as ``last_change``."""
         ...
 
     async def set_status(self, ticket_id: str, status: str, note: str = "") -> Ticket: ...

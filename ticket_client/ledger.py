@@ -96,6 +96,7 @@ from ticket_client.base import (
     TicketQuery,
     TicketRef,
     UnknownStatus,
+    Urge,
     Urged,
     WithdrawRefused,
     checked_note,
@@ -978,6 +979,21 @@ class LocalLedger:
         """See ``TicketClient.last_change``: the history's highest id."""
         async with self._edge("reading status changes"), self._read_sessions() as session:
             return int(await session.scalar(select(func.max(StatusHistoryRow.id))) or 0)
+
+    async def urges_since(self, cursor: int, limit: int = 100) -> list[Urge]:
+        """See ``TicketClient.urges_since``: the follow-ups of kind ``urge`` by id."""
+        async with self._edge("reading urges"), self._read_sessions() as session:
+            rows = await session.execute(
+                select(FollowUpRow.id, TicketRow.ticket_id, FollowUpRow.at, FollowUpRow.note)
+                .join(TicketRow, FollowUpRow.ticket_pk == TicketRow.id)
+                .where(FollowUpRow.id > cursor, FollowUpRow.kind == "urge")
+                .order_by(FollowUpRow.id).limit(max(limit, 0)))
+            return [Urge(seq=seq, ticket_id=tid, at=at, note=note) for seq, tid, at, note in rows]
+
+    async def last_urge(self) -> int:
+        """See ``TicketClient.last_urge``: the highest id of the follow-ups (any kind: the next urge's is higher)."""
+        async with self._edge("reading urges"), self._read_sessions() as session:
+            return int(await session.scalar(select(func.max(FollowUpRow.id))) or 0)
 
     async def changes_since(self, cursor: int, limit: int = 100) -> list[StatusChange]:
         """History rows with ``seq > cursor`` in ``seq`` order, including each ``received`` and

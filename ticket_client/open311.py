@@ -64,6 +64,7 @@ from ticket_client.base import (
     TicketError,
     TicketQuery,
     TicketRef,
+    Urge,
     Urged,
     WithdrawRefused,
 )
@@ -689,6 +690,13 @@ class Open311Client:
     async def last_change(self) -> int:
         """The mirror's (the platform's news come into it as changes)."""
         return await self.mirror.last_change()
+
+    async def urges_since(self, cursor: int, limit: int = 100) -> list[Urge]:
+        """The mirror's (urges are kept there)."""
+        return await self.mirror.urges_since(cursor, limit)
+
+    async def last_urge(self) -> int:
+        return await self.mirror.last_urge()
 
     async def changes_since(self, cursor: int, limit: int = 100) -> list[StatusChange]:
         """The mirror's changes after ``cursor``, once the platform's news (asked at most every

@@ -57,7 +57,7 @@ VIEWS: dict[str, dict[str, Any]] = {
 COUNTED = {**{name: narrowed for name, narrowed in VIEWS.items() if name not in ("resolved", "all")},
            "received_urgent": {"status": "to_accept", "urgent": True}}
 # a unit's list counts are read at most this often per process, whoever of its staff asks (each page
-# asks every 30 s; the seven counts of a busy unit take about 0.3 s at a city's volume); its own actions
+# asks every 30 s; the seven counts of a busy unit take 0.2–0.4 s at a city's volume); its own actions
 # count again at once
 COUNTS_TTL_S = 15.0
 # what the unit may do as 主办, from which statuses (the workflow's TRANSITIONS allow more: the

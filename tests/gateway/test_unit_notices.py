@@ -120,6 +120,39 @@ async def test_a_redispatch_and_a_reopening_reach_the_units_a_taking_on_does_not
     assert await notifier.poll_once() == 0  # done before the mailer read its filing
 
 
+async def test_a_citizens_urge_reaches_the_primary_unit_of_the_ticket_or_its_main(rt: Runtime, smtp: SmtpSink) -> None:
+    """催办通知: the 主办 hears of each 催办 of an open ticket (the 协办 not); a repeat's 催办 is told
+    about its main; one done before the mailer read it tells nobody."""
+    assert rt.tickets is not None
+    notifier = UnitNotifier(rt)
+    await notifier.poll_once()  # both cursors start now
+    main = await file(rt, "main", [CITY, "K2区人民政府"])
+    repeat = await file(rt, "repeat", [CITY])
+    await rt.tickets.merge(repeat, main)
+    assert await notifier.poll_once() == 2  # 派单通知: main's 主办 and 协办 (the repeat, merged since, none)
+    smtp.received.clear()
+    await rt.tickets.urge(main, "怎么还没人来修，我电话13812345678")
+    await rt.tickets.urge(repeat, "我也反映过，催一下")
+    assert await notifier.poll_once() == 2
+    [(to1, first), (to2, second)] = mails(smtp)
+    assert (to1, to2) == ("cgj@city.gov.cn", "cgj@city.gov.cn")  # the 主办 only (refuse-duty refused)
+    assert first["Subject"] == f"【12345催办】市民催办：{main} 书院路井盖破损"
+    body = text_of(first)
+    assert "市民催办一件你单位主办、尚未办结的工单（第1次催办）" in body
+    assert "市民催办：怎么还没人来修，我电话[电话]" in body and "13812345678" not in body
+    assert second["Subject"] == first["Subject"]  # the repeat's, about its main
+    assert "市民催办：我也反映过，催一下" in text_of(second)
+    assert await notifier.poll_once() == 0  # each once
+
+    done = await file(rt, "done", [CITY])
+    await notifier.poll_once()
+    await rt.tickets.urge(done, "催一下")
+    await rt.tickets.set_status(done, "accepted")
+    await rt.tickets.set_status(done, "resolved", "已修复")
+    smtp.received.clear()
+    assert await notifier.poll_once() == 0 and smtp.received == []  # done before it was read
+
+
 async def test_a_deferred_mail_holds_the_change_and_its_retry_mails_only_the_rest(
     settings: Settings, smtp: SmtpSink, tmp_path: Path
 ) -> None:
