@@ -1336,7 +1336,7 @@ def test_a_department_hears_of_a_ticket_newly_sent_to_it(
 ) -> None:
     """新工单提醒 on the 工作台: what waited at sign-in is counted, not announced; with 提醒 on, an
     urgent ticket sent to the unit since is announced as such in a notice and the title, and the
-    notice opens 待签收."""
+    notice opens 待签收; a citizen's 催办 since is announced too, and opens 催办."""
     from playwright.sync_api import expect
 
     from gateway.console import unit
@@ -1376,6 +1376,14 @@ def test_a_department_hears_of_a_ticket_newly_sent_to_it(
         page.clock.run_for(31_000)  # nothing new since: nothing announced
         expect(page.locator("[data-count=received]")).to_have_text("2")
         assert page.evaluate("window.__notes.length") == 1
+        _followed_up(settings, fresh, "怎么还没人来", "补充一下")  # the citizen presses for it (催办)
+        page.clock.run_for(31_000)
+        page.wait_for_function("window.__notes.length === 2")
+        note = page.evaluate("({title: window.__notes[1].title, body: window.__notes[1].body})")
+        assert note == {"title": "12345 承办单位工作台：市民催办 1 件工单", "body": "共 1 件催办未办结，点击查看"}
+        page.evaluate("window.__notes[1].onclick()")
+        expect(page.locator("#u-views .tab.active")).to_have_attribute("data-view", "urged")
+        expect(page.locator("#u-results tr")).to_have_count(1)
         assert dialogs == [] and errors == []
     finally:
         context.close()

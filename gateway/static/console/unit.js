@@ -19,7 +19,7 @@
   }
   function statusOf(t) { return t.withdrawn_at ? STATUS.withdrawn : STATUS[t.status] || t.status; }
   // --- the lists ---------------------------------------------------------------------------------
-  var waited = null;  // the 待签收 count last seen: more since is announced (提醒)
+  var waited = null;  // the 待签收 and 催办 counts last seen: more since is announced (提醒)
   function loadCounts() {
     return api("GET", "/unit/summary").then(function (d) {
       var c = d.counts;
@@ -33,13 +33,19 @@
       document.title = (c.received_urgent ? "【紧急】" : "") + (c.received ? "（" + c.received + "件待签收）" : "") +
         "承办单位工作台 · 12345热线";
       var before = waited;
-      waited = { received: c.received, urgent: c.received_urgent };
-      if (before === null || c.received <= before.received) return;
-      var urgent = c.received_urgent > before.urgent;
-      C.alert({ urgent: urgent, tag: "hotline-unit-received",
-                title: (urgent ? "【紧急】" : "") + "12345 承办单位工作台：" + (c.received - before.received) + " 件新工单待签收",
-                body: "共 " + c.received + " 件待签收" + (c.received_urgent ? "（紧急 " + c.received_urgent + " 件）" : "") + "，点击查看",
-                open: function () { pick("received"); } });
+      waited = { received: c.received, urgent: c.received_urgent, urged: c.urged };
+      if (before === null) return;
+      if (c.received > before.received) {
+        var urgent = c.received_urgent > before.urgent;
+        C.alert({ urgent: urgent, tag: "hotline-unit-received",
+                  title: (urgent ? "【紧急】" : "") + "12345 承办单位工作台：" + (c.received - before.received) + " 件新工单待签收",
+                  body: "共 " + c.received + " 件待签收" + (c.received_urgent ? "（紧急 " + c.received_urgent + " 件）" : "") + "，点击查看",
+                  open: function () { pick("received"); } });
+      } else if (c.urged > before.urged) {  // a citizen pressed for one more open ticket (催办)
+        C.alert({ urgent: false, tag: "hotline-unit-urged",
+                  title: "12345 承办单位工作台：市民催办 " + (c.urged - before.urged) + " 件工单",
+                  body: "共 " + c.urged + " 件催办未办结，点击查看", open: function () { pick("urged"); } });
+      }
     }).catch(function (e) { toast(e.message, true); });
   }
   // 本单位考核: the unit's row of the centre's 承办单位考核, with what each figure means
