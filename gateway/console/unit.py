@@ -10,16 +10,18 @@ A ticket that does not name the unit is "not found", as one that does not exist.
 from __future__ import annotations
 
 import time
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
+import structlog
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, Field
+from redis.exceptions import RedisError
 
 from channels.base import WellFormedStr
 from config.settings import Settings
-from gateway.console import audit
+from gateway.console import audit, export
 from gateway.console import conversations as convs
 from gateway.console import keys as ck
 from gateway.console.auth import DepartmentDep
@@ -38,6 +40,7 @@ from nlu.pii import mask_pii
 from ticket_client import deadlines
 from ticket_client.base import MAX_NOTE, MAX_REASON, TO_ACCEPT, Ticket, TicketQuery
 
+log = structlog.get_logger(__name__)
 router = APIRouter(prefix="/api/console/unit", tags=["console"])
 
 # 工作台's lists, as TicketQuery narrows a unit's tickets (each matter once: a repeat merged into
@@ -60,6 +63,7 @@ COUNTED = {**{name: narrowed for name, narrowed in VIEWS.items() if name not in 
 # asks every 30 s; the seven counts of a busy unit take 0.2–0.4 s at a city's volume); its own actions
 # count again at once
 COUNTS_TTL_S = 15.0
+EXPORT_DAYS = (7, 30, 90, 365)  # 导出's periods: a week's, a month's, a quarter's, a year's report
 # what the unit may do as 主办, from which statuses (the workflow's TRANSITIONS allow more: the
 # centre's 改派 of a returned ticket, its 归档, 重新办理)
 ACCEPT_FROM = TO_ACCEPT
@@ -161,6 +165,34 @@ async def tickets(
         update={"text": q, "limit": SEARCH_PAGE + 1, "offset": offset})
     found = await _console(request).tickets.search(query)
     return {"tickets": [_view(t, user, request, now) for t in found[:SEARCH_PAGE]], "more": len(found) > SEARCH_PAGE}
+
+
+@router.get("/tickets.csv")
+async def export_tickets(
+    user: DepartmentDep, request: Request, now: NowDep,
+    view: Annotated[str, Query(max_length=20)] = "all",
+    q: Annotated[str, Query(max_length=200)] = "",
+    days: Annotated[int, Query(description="filed in the last 7, 30, 90 or 365 days")] = 30,
+) -> StreamingResponse:
+    """导出: one of the unit's lists, filed in the last ``days``, as the centre's CSV file (no phone
+    numbers, descriptions or senders; streamed, up to export.LIMIT rows) for the unit's own report.
+    Audited when the file ends."""
+    if view not in VIEWS:
+        raise BadInput(f"未知的列表“{view}”（可选：{'、'.join(VIEWS)}）")
+    if days not in EXPORT_DAYS:
+        raise BadInput(f"导出时段应为近{'、'.join(map(str, EXPORT_DAYS))}天")
+    console = _console(request)
+    query = _query(user, request, now, **VIEWS[view]).model_copy(
+        update={"text": q, "since": now - timedelta(days=days)})
+
+    async def audited(tally: export.Tally) -> None:
+        try:
+            await audit.record(console.redis, user.name, "unit.export", "", unit=user.unit, view=view, days=days,
+                               q=mask_pii(q.strip()), rows=tally.rows, cut=tally.cut, broken=tally.broken)
+        except RedisError as err:
+            log.error("export_unaudited", actor=user.name, rows=tally.rows, error=str(err))
+
+    return await export.response(console.tickets, query, console.rt.settings, now, audited)
 
 
 @router.get("/tickets/{ticket_id}")

@@ -823,7 +823,8 @@ def test_a_department_takes_on_reports_asks_for_time_and_resolves_its_ticket(
 ) -> None:
     """承办单位工作台: a department account's /console/ is its own page; the ticket waits under 待签收;
     签收, 办理进展, 延期申请 (待审核 until the centre decides) and 办结 (after a confirmation), each
-    in 办理记录; the 协办 unit shows none of them, and writes a 协办意见 the 主办 reads."""
+    in 办理记录; the 协办 unit shows none of them, and writes a 协办意见 the 主办 reads; 导出 downloads
+    the list shown."""
     from datetime import datetime, timedelta
 
     from playwright.sync_api import expect
@@ -909,6 +910,11 @@ def test_a_department_takes_on_reports_asks_for_time_and_resolves_its_ticket(
         expect(page.locator("[data-count=extension]")).to_have_text("1")
         page.locator("#u-views .tab[data-view=open]").click()
         expect(page.locator("#u-results tr", has_text=ticket_id).locator(".badge.asked")).to_have_text("延期待审")
+        page.locator("#u-export-days").select_option("90")  # 导出 the list shown, of the period picked
+        expect(page.locator("#u-export")).to_have_attribute("href", "/api/console/unit/tickets.csv?view=open&days=90")
+        with page.expect_download() as got:
+            page.locator("#u-export").click()
+        assert ticket_id in Path(got.value.path()).read_text(encoding="utf-8-sig")
         page.screenshot(path=str(DOCS / "console-unit.png"))
         resolve = page.locator("#ud-actions .resolve-row")
         resolve.locator("input").fill("井盖已更换完毕")

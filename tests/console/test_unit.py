@@ -188,6 +188,30 @@ async def test_the_tickets_citizens_pressed_for_have_a_list_of_their_own(app: An
     assert (await unit.get("/unit/tickets?view=urged")).json()["tickets"] == []
 
 
+async def test_a_unit_exports_its_list_as_the_centres_csv(app: Any, unit_login: Any, console_login: Any) -> None:
+    """导出: the list's tickets of the period (the unit's only), as the centre's columns, no phone
+    numbers; 400 for another list or period; audited; nobody else's."""
+    mine = await file(app, "mine", [UNIT])
+    helped = await file(app, "helped", ["供电公司", UNIT])
+    await file(app, "other", ["水务局"])
+    unit = await unit_login()
+    r = await unit.get("/unit/tickets.csv?view=all&days=30")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    text = r.text.lstrip("\ufeff")
+    header, *rows = [line for line in text.splitlines() if line]
+    assert "工单编号" in header and "承办部门" in header
+    assert {row.split(",")[0] for row in rows} == {mine, helped}
+    assert "13812345678" not in text and "小区门口路灯坏了" not in text  # no phone, no description
+    assert (await unit.get("/unit/tickets.csv?view=received&q=helped")).text.count("12345-") == 1
+    assert (await unit.get("/unit/tickets.csv?view=nothing")).status_code == 400
+    assert (await unit.get("/unit/tickets.csv?days=5")).status_code == 400
+    boss = await console_login("boss", "supervisor")
+    assert (await boss.get("/unit/tickets.csv")).status_code == 403  # the centre exports from 工单查询
+    [entry] = [e for e in (await boss.get("/audit?limit=50")).json()["entries"] if e["action"] == "unit.export"
+               and e["detail"]["view"] == "all"]
+    assert (entry["actor"], entry["detail"]["rows"], entry["detail"]["days"]) == ("cgj", 2, 30)
+
+
 async def test_overdue_and_due_soon_lists_judge_the_units_tickets_by_their_time_limits(
     app: Any, settings: Settings, unit_login: Any
 ) -> None:
