@@ -25,7 +25,7 @@ from redis.exceptions import RedisError
 
 from bot.texts import period_words, texts
 from channels.base import WellFormedStr
-from channels.media import file_response, find, media_roots
+from channels.media import file_response, find, media_roots, thumbnail
 from config.settings import Settings
 from gateway import filing, keys, metrics
 from gateway.console import audit, dead_letters, export, merging, report
@@ -904,22 +904,24 @@ async def media(user: UserDep, request: Request, ref: Annotated[str, Query(max_l
     return file_response(*found)
 
 
-async def ticket_attachment(console: ConsoleState, ticket: Ticket, n: int) -> FileResponse:
-    """The ``n``-th file filed with ``ticket`` (a photo, a voice note), as the channel stored it:
-    404 for none, or one not fetched yet or past ``HOTLINE_MEDIA_KEEP_DAYS``."""
+async def ticket_attachment(console: ConsoleState, ticket: Ticket, n: int, thumb: bool = False) -> FileResponse:
+    """The ``n``-th file filed with ``ticket`` (a photo, a voice note), as the channel stored it, or
+    with ``thumb`` a photo's thumbnail (THUMB_SIDE; anything else as it is): 404 for none, or one not
+    fetched yet or past ``HOTLINE_MEDIA_KEEP_DAYS``."""
     if not 0 <= n < len(ticket.attachments):
         raise NotFound(f"工单 {ticket.ticket_id} 没有第 {n + 1} 个附件")
     found = await find(console.redis, ticket.attachments[n], media_roots(console.rt.settings))
     if found is None:
         raise NotFound("附件尚未取到或已过期")
-    return file_response(*found)
+    small = await asyncio.to_thread(thumbnail, *found) if thumb else None  # Pillow off the event loop
+    return file_response(*(small or found))
 
 
 @api.get("/tickets/{ticket_id}/attachments/{n}")
-async def ticket_attachments(ticket_id: str, n: int, user: UserDep, request: Request) -> FileResponse:
-    """A ticket's photos in 工单查询, whether or not its conversation is still held."""
+async def ticket_attachments(ticket_id: str, n: int, user: UserDep, request: Request, thumb: bool = False) -> FileResponse:
+    """A ticket's photos in 工单查询, whether or not its conversation is still held (``thumb``: small)."""
     console = _console(request)
-    return await ticket_attachment(console, await console.tickets.get(ticket_id), n)
+    return await ticket_attachment(console, await console.tickets.get(ticket_id), n, thumb)
 
 
 @api.get("/canned")

@@ -207,9 +207,9 @@ async def ticket(ticket_id: str, user: DepartmentDep, request: Request, now: Now
 
 
 @router.get("/tickets/{ticket_id}/attachments/{n}")
-async def attachment(ticket_id: str, n: int, user: DepartmentDep, request: Request) -> FileResponse:
-    """The citizen's photos of one of the unit's tickets (404 as for none otherwise)."""
-    return await ticket_attachment(_console(request), await _mine(ticket_id, user, request, primary=None), n)
+async def attachment(ticket_id: str, n: int, user: DepartmentDep, request: Request, thumb: bool = False) -> FileResponse:
+    """The citizen's photos of one of the unit's tickets (404 as for none otherwise; ``thumb``: small)."""
+    return await ticket_attachment(_console(request), await _mine(ticket_id, user, request, primary=None), n, thumb)
 
 
 async def _moved(request: Request, user: User, ticket: Ticket, action: str, **detail: Any) -> dict[str, Any]:

@@ -16,6 +16,8 @@ from PIL import Image
 
 from channels.base import BadRequest, ChannelContext
 from channels.media import (
+    THUMB_SIDE,
+    THUMB_SUFFIX,
     MediaFetcher,
     MediaRecord,
     Uploads,
@@ -24,6 +26,8 @@ from channels.media import (
     normalise_image,
     prune,
     save_record,
+    thumbnail,
+    write_file,
 )
 from config.settings import Settings
 from tests.conftest import photo
@@ -219,3 +223,29 @@ async def test_the_fetch_loop_stops_whenever_it_is_stopped(settings: Settings, r
         await fetcher.stop()
         assert task is not None and task.done(), f"still running when stopped after {steps} steps"
         assert time.monotonic() - started < 2, f"ran on, stopped after {steps} steps"  # 5 s before the fix
+
+
+def test_a_thumbnail_is_made_once_beside_the_photo_and_only_of_a_photo(tmp_path: Path) -> None:
+    """附件查看's small copy: a JPEG of THUMB_SIDE at most, kept beside the photo and made again
+    only when the photo is newer; a voice note, a transparent PNG or a broken file has none."""
+    shot = tmp_path / "a.jpg"
+    write_file(shot, photo(1600, 1200))
+    made = thumbnail(shot, "image/jpeg")
+    assert made is not None and made[0].name == "a.jpg" + THUMB_SUFFIX and made[1] == "image/jpeg"
+    assert Image.open(made[0]).size == (THUMB_SIDE, THUMB_SIDE * 3 // 4)
+    before = made[0].stat().st_mtime_ns
+    assert thumbnail(shot, "image/jpeg") == made and made[0].stat().st_mtime_ns == before  # kept
+    voice = tmp_path / "v.amr"
+    write_file(voice, b"#!AMR\n" + b"\0" * 100)
+    clear = tmp_path / "c.png"
+    write_file(clear, _transparent())
+    broken = tmp_path / "b.jpg"
+    write_file(broken, b"\xff\xd8 not really")
+    assert thumbnail(voice, "audio/amr") is None and thumbnail(clear, "image/png") is None
+    assert thumbnail(broken, "image/jpeg") is None and not broken.with_name("b.jpg" + THUMB_SUFFIX).exists()
+
+
+def _transparent() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGBA", (64, 64), (255, 0, 0, 0)).save(out, "PNG")
+    return out.getvalue()

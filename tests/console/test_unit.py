@@ -243,10 +243,14 @@ async def test_department_accounts_name_their_unit(app: Any, console_login: Any)
 async def test_a_tickets_photos_open_in_the_lookup_and_for_its_units(
     app: Any, unit_login: Any, console_login: Any
 ) -> None:
-    """A ticket's files by their place in it: for an operator (工单查询, the conversation gone or
-    not) and for the units it names; 404 for another unit, for a file it does not have, and for one
-    not fetched (or no longer kept)."""
-    from channels.media import MediaRecord, save_record, write_file
+    """A ticket's files by their place in it, whole or as a thumbnail: for an operator (工单查询, the
+    conversation gone or not) and for the units it names; 404 for another unit, for a file it does
+    not have, and for one not fetched (or no longer kept)."""
+    import io
+
+    from PIL import Image
+
+    from channels.media import THUMB_SIDE, THUMB_SUFFIX, MediaRecord, save_record, write_file
     from tests.conftest import photo
 
     rt = app.state.runtime
@@ -261,6 +265,10 @@ async def test_a_tickets_photos_open_in_the_lookup_and_for_its_units(
     for who, base in ((unit, f"/unit/tickets/{mine}"), (li, f"/tickets/{mine}")):
         r = await who.get(f"{base}/attachments/0")
         assert r.status_code == 200 and r.content == content and r.headers["content-type"] == "image/jpeg"
+        small = await who.get(f"{base}/attachments/0?thumb=1")  # what 附件查看 shows; made once, kept beside it
+        assert small.status_code == 200 and small.headers["content-type"] == "image/jpeg"
+        assert max(Image.open(io.BytesIO(small.content)).size) == THUMB_SIDE and len(small.content) < len(content) / 3
+        assert path.with_name("cde.jpg" + THUMB_SUFFIX).read_bytes() == small.content
         assert (await who.get(f"{base}/attachments/1")).json()["detail"] == "附件尚未取到或已过期"
         assert (await who.get(f"{base}/attachments/2")).status_code == 404
     assert (await unit.get(f"/unit/tickets/{other}/attachments/0")).status_code == 404

@@ -58,7 +58,7 @@ var HotlineCommon = (function () {
         link.rel = "noopener";
         var img = el("img");
         img.alt = "［附件" + (n + 1) + "］";
-        img.src = base + n;
+        img.src = base + n + "?thumb=1";  // small; the link opens it whole
         img.addEventListener("error", function () { link.textContent = "［附件" + (n + 1) + "（非图片，或已过期）］"; });
         link.appendChild(img);
         row.appendChild(link);
