@@ -895,26 +895,28 @@ async def ticket_similar(ticket_id: str, user: UserDep, request: Request, now: N
 
 
 @api.get("/media")
-async def media(user: UserDep, request: Request, ref: Annotated[str, Query(max_length=300)]) -> FileResponse:
-    """A photo (or voice note) a citizen sent, as the channel stored it: shown in the history."""
+async def media(user: UserDep, request: Request, ref: Annotated[str, Query(max_length=300)],
+                thumb: bool = False) -> FileResponse:
+    """A photo (or voice note) a citizen sent, as the channel stored it (``thumb``: a photo's
+    thumbnail, as the history shows it)."""
     console = _console(request)
-    found = await find(console.redis, ref, media_roots(console.rt.settings))
-    if found is None:
-        raise NotFound("附件尚未取到或已过期")
-    return file_response(*found)
+    return await _served(await find(console.redis, ref, media_roots(console.rt.settings)), thumb)
 
 
-async def ticket_attachment(console: ConsoleState, ticket: Ticket, n: int, thumb: bool = False) -> FileResponse:
-    """The ``n``-th file filed with ``ticket`` (a photo, a voice note), as the channel stored it, or
-    with ``thumb`` a photo's thumbnail (THUMB_SIDE; anything else as it is): 404 for none, or one not
-    fetched yet or past ``HOTLINE_MEDIA_KEEP_DAYS``."""
-    if not 0 <= n < len(ticket.attachments):
-        raise NotFound(f"工单 {ticket.ticket_id} 没有第 {n + 1} 个附件")
-    found = await find(console.redis, ticket.attachments[n], media_roots(console.rt.settings))
+async def _served(found: tuple[Path, str] | None, thumb: bool) -> FileResponse:
+    """A stored file (404 when it is not: not fetched yet, or past ``HOTLINE_MEDIA_KEEP_DAYS``), or
+    with ``thumb`` a photo's thumbnail (THUMB_SIDE: made once, beside it; anything else as it is)."""
     if found is None:
         raise NotFound("附件尚未取到或已过期")
     small = await asyncio.to_thread(thumbnail, *found) if thumb else None  # Pillow off the event loop
     return file_response(*(small or found))
+
+
+async def ticket_attachment(console: ConsoleState, ticket: Ticket, n: int, thumb: bool = False) -> FileResponse:
+    """The ``n``-th file filed with ``ticket`` (a photo, a voice note), as ``_served``: 404 for none."""
+    if not 0 <= n < len(ticket.attachments):
+        raise NotFound(f"工单 {ticket.ticket_id} 没有第 {n + 1} 个附件")
+    return await _served(await find(console.redis, ticket.attachments[n], media_roots(console.rt.settings)), thumb)
 
 
 @api.get("/tickets/{ticket_id}/attachments/{n}")

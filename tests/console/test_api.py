@@ -365,6 +365,8 @@ async def test_a_photo_sent_while_waiting_goes_with_the_ticket_the_operator_file
     assert [(m["media"], m["refs"]) for m in shown] == [(["图片"], [ref])]  # the operator sees it came…
     r = await op.get("/media", params={"ref": ref})  # …and the photo itself
     assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg" and r.content[:2] == b"\xff\xd8"
+    small = await op.get("/media", params={"ref": ref, "thumb": "1"})  # as the history shows it
+    assert small.status_code == 200 and small.content[:2] == b"\xff\xd8" and len(small.content) < len(r.content)
     assert (await op.get("/media", params={"ref": "upload:" + "0" * 32})).status_code == 404
     assert (await client.get("/api/console/media", params={"ref": ref})).status_code == 401  # operators only
     assert ref not in (await redis.hget(keys.conversation(key), "state") or "")  # not for the next one

@@ -44,7 +44,7 @@
   var C = HotlineCommon;  // common.js
   var $ = C.$, el = C.el, pad2 = C.pad2, dayOf = C.dayOf, toast = C.toast, api = C.api,
     percent = C.percent;
-  // A citizen's photos as thumbnails (opened full size in a new tab); voice and other files as
+  // A citizen's photos as thumbnails (?thumb=1; opened full size in a new tab); voice and other files as
   // links. One not fetched yet (WeChat's are fetched in the background) shows its word instead.
   function mediaRow(words, refs) {
     var row = el("div", "media");
@@ -58,7 +58,7 @@
       if (word === "图片") {
         var img = el("img");
         img.alt = "［图片］";
-        img.src = url;
+        img.src = url + "&thumb=1";  // small; the link opens it whole
         img.addEventListener("error", function () {
           link.replaceWith(el("span", "attachment missing", "［图片（尚未取到）］"));
         });
