@@ -484,10 +484,7 @@ class Settings(BaseSettings):
             raise ValueError(f"HOTLINE_UNIT_DIGEST_AT is a Beijing time of day, HH:MM (08:30), not {given!r}")
         if self.unit_contacts_file is None:
             raise ValueError("HOTLINE_UNIT_DIGEST_AT needs HOTLINE_UNIT_CONTACTS_FILE (the units' addresses)")
-        try:
-            load_holidays(self.holidays_file)
-        except HolidaysFileError as exc:
-            raise ValueError(f"HOTLINE_HOLIDAYS_FILE: {exc}") from exc
+        self._holidays_read()
         self.unit_digest_at = given
         return self
 
@@ -660,6 +657,13 @@ class Settings(BaseSettings):
         return _named_numbers(value, "HOTLINE_SCORE_WEIGHTS", SCORED_RATES, "响应率=0.1,解决率=0.45,满意率=0.45",
                               "a weight of 0 or more is needed", ("rate", "rates"))
 
+    def _holidays_read(self) -> None:
+        """The holidays file reads (a setting that counts working days or rest days needs it)."""
+        try:
+            load_holidays(self.holidays_file)
+        except HolidaysFileError as exc:
+            raise ValueError(f"HOTLINE_HOLIDAYS_FILE: {exc}") from exc
+
     @model_validator(mode="after")
     def _rest_days(self) -> Settings:
         """休息日 hours are other hours than every day's: those must be set, and the calendar that
@@ -669,10 +673,7 @@ class Settings(BaseSettings):
         if not self.handoff_hours:
             raise ValueError("HOTLINE_HANDOFF_REST_HOURS needs HOTLINE_HANDOFF_HOURS (the working days' hours); "
                              "without it people answer at any hour")
-        try:
-            load_holidays(self.holidays_file)
-        except HolidaysFileError as exc:
-            raise ValueError(f"HOTLINE_HOLIDAYS_FILE: {exc}") from exc
+        self._holidays_read()
         return self
 
     @model_validator(mode="after")
@@ -691,10 +692,7 @@ class Settings(BaseSettings):
                 f"HOTLINE_RESOLVE_DAYS_BY_TYPE counts whole working days (HOTLINE_RESOLVE_WORKDAYS=true): "
                 f"{', '.join(fractions)} is not whole; round it, or set HOTLINE_RESOLVE_WORKDAYS=false for calendar days"
             )
-        try:
-            load_holidays(self.holidays_file)
-        except HolidaysFileError as exc:
-            raise ValueError(f"HOTLINE_HOLIDAYS_FILE: {exc}") from exc
+        self._holidays_read()
         return self
 
     @field_validator("handoff_hours", "handoff_rest_hours")

@@ -10,25 +10,24 @@ The lists are the 工作台's own (``gateway.console.unit``), as the tickets sta
 
 from __future__ import annotations
 
-import asyncio
 import functools
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from email.message import EmailMessage
 
 import structlog
-from redis.exceptions import RedisError
 
 from config.settings import Settings
 from config.unit_contacts import load_unit_contacts
 from config.workdays import BEIJING, calendar
 from gateway import keys
 from gateway.console.unit import COUNTED, unit_query
+from gateway.loops import repeat
 from gateway.runtime import Runtime
 from gateway.unit_notices import mail_unit, unit_mail
 from nlu.pii import mask_pii
 from ticket_client import deadlines
-from ticket_client.base import PlatformUnavailable, Ticket
+from ticket_client.base import Ticket
 
 log = structlog.get_logger(__name__)
 
@@ -97,18 +96,7 @@ class UnitDigest:
         self.calendar = calendar(rt.settings.holidays_file)
 
     async def run(self) -> None:
-        rt = self.rt
-        while not rt.stop_event.is_set():
-            try:
-                await self.send_due(datetime.now(BEIJING))
-            except asyncio.CancelledError:
-                raise
-            except (RedisError, OSError, PlatformUnavailable) as exc:
-                log.warning("unit_digest_failed", error=str(exc))
-            try:
-                await asyncio.wait_for(rt.stop_event.wait(), CHECK_S)
-            except TimeoutError:
-                pass
+        await repeat(self.rt, lambda: self.send_due(datetime.now(BEIJING)), "unit_digest_failed", lambda: CHECK_S)
 
     async def send_due(self, now: datetime) -> int:
         """Mail the day's 待办提醒 not sent yet, when ``now`` is a working day past the hour: how

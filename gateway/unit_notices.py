@@ -12,7 +12,6 @@ and by when; the citizen's phone stays in the 工作台, and phone and ID number
 
 from __future__ import annotations
 
-import asyncio
 import functools
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -24,7 +23,6 @@ from email.utils import format_datetime, make_msgid
 from typing import TypeVar
 
 import structlog
-from redis.exceptions import RedisError
 
 from channels.base import DeliveryError, utcnow
 from channels.email.send import deliver, mask
@@ -32,10 +30,11 @@ from config.settings import Settings
 from config.unit_contacts import load_unit_contacts
 from config.workdays import BEIJING
 from gateway import keys, metrics
+from gateway.loops import repeat
 from gateway.runtime import Runtime
 from nlu.pii import mask_pii
 from ticket_client import deadlines
-from ticket_client.base import PlatformUnavailable, StatusChange, Ticket, TicketNotFound, Urge
+from ticket_client.base import StatusChange, Ticket, TicketNotFound, Urge
 
 log = structlog.get_logger(__name__)
 E = TypeVar("E", StatusChange, Urge)  # what the mailer follows: the ledger's changes, its 催办
@@ -144,19 +143,12 @@ class UnitNotifier:
         self.retry_in = 0.0  # after a deferral: the server's wait (30 s busy or down, 5 min a refused login)
 
     async def run(self) -> None:
-        rt = self.rt
-        while not rt.stop_event.is_set():
-            try:
-                await self.poll_once()
-            except asyncio.CancelledError:
-                raise
-            except (RedisError, OSError, PlatformUnavailable) as exc:
-                log.warning("unit_notice_poll_failed", error=str(exc))
-            wait, self.retry_in = max(POLL_S, self.retry_in), 0.0
-            try:
-                await asyncio.wait_for(rt.stop_event.wait(), wait)
-            except TimeoutError:
-                pass
+        await repeat(self.rt, self.poll_once, "unit_notice_poll_failed", self._pause)
+
+    def _pause(self) -> float:
+        """POLL_S, or after a deferral the server's wait."""
+        wait, self.retry_in = max(POLL_S, self.retry_in), 0.0
+        return wait
 
     async def poll_once(self) -> int:
         """Mail the units of the changes, then of the 催办, since their cursors; the mails sent.

@@ -28,6 +28,7 @@ from config.workdays import BEIJING  # the centre's day, for the daily counts
 from gateway import faults, filing, keys, metrics
 from gateway.console import keys as console_keys
 from gateway.console.conversations import QUEUE_LIMIT
+from gateway.loops import repeat
 from gateway.runtime import Runtime
 from gateway.streams import ack, consume
 from gateway.unit_digest import UnitDigest
@@ -309,18 +310,8 @@ class StatusPoller:
 
     async def run(self) -> None:
         rt = self.rt
-        while not rt.stop_event.is_set():
-            try:
-                await self.poll_once()
-            except asyncio.CancelledError:
-                raise
-            except (RedisError, OSError, PlatformUnavailable) as exc:
-                log.warning("status_poll_failed", error=str(exc))
-            try:
-                await asyncio.wait_for(rt.status_kick.wait(), rt.settings.status_poll_interval_s)
-            except TimeoutError:
-                pass
-            rt.status_kick.clear()
+        await repeat(rt, self.poll_once, "status_poll_failed", lambda: rt.settings.status_poll_interval_s,
+                     rt.status_kick)
 
     async def poll_once(self) -> int:
         rt = self.rt
