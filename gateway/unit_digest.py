@@ -15,12 +15,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, time
 from email.message import EmailMessage
 
-import structlog
-
 from config.settings import Settings
 from config.unit_contacts import load_unit_contacts
 from config.workdays import BEIJING, calendar
 from gateway import keys
+from gateway.console.export import beijing
 from gateway.console.unit import COUNTED, unit_query
 from gateway.loops import repeat
 from gateway.runtime import Runtime
@@ -28,8 +27,6 @@ from gateway.unit_notices import mail_unit, unit_mail
 from nlu.pii import mask_pii
 from ticket_client import deadlines
 from ticket_client.base import Ticket
-
-log = structlog.get_logger(__name__)
 
 CHECK_S = 60.0  # how often the hour is looked for
 LISTED = 20  # tickets named per list; the 工作台 has them all
@@ -47,10 +44,6 @@ class Waiting:
     @property
     def any(self) -> bool:
         return any(self.counts.get(name) for name, _ in LISTS)
-
-
-def _when(at: datetime) -> str:
-    return at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")
 
 
 def mail(unit: str, waiting: Waiting, now: datetime, settings: Settings, to: str) -> EmailMessage:
@@ -75,7 +68,7 @@ def mail(unit: str, waiting: Waiting, now: datetime, settings: Settings, to: str
         for i, t in enumerate(found, 1):
             due = deadlines.due_at(t, settings)
             lines.append(f"{i}. {t.ticket_id} {mask_pii(t.title) or '（无标题）'}"
-                         f"{'【紧急】' if t.urgent else ''}（办理时限 {_when(due) if due else '—'}）")
+                         f"{'【紧急】' if t.urgent else ''}（办理时限 {beijing(due) if due else '—'}）")
     if settings.public_url:
         lines += ["", f"承办单位工作台：{settings.public_url.rstrip('/')}/console/"]
     lines += ["", "本邮件由系统每个工作日自动发送，请勿直接回复。"]

@@ -15,7 +15,6 @@ from __future__ import annotations
 import functools
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -28,8 +27,8 @@ from channels.base import DeliveryError, utcnow
 from channels.email.send import deliver, mask
 from config.settings import Settings
 from config.unit_contacts import load_unit_contacts
-from config.workdays import BEIJING
 from gateway import keys, metrics
+from gateway.console.export import beijing
 from gateway.loops import repeat
 from gateway.runtime import Runtime
 from nlu.pii import mask_pii
@@ -84,10 +83,6 @@ def event_of(change: StatusChange, ticket: Ticket) -> str:
     return "reopened" if change.status == "reopened" else ""
 
 
-def _when(at: datetime) -> str:
-    return at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")
-
-
 def compose(notice: Notice, to: str, rt: Runtime) -> EmailMessage:
     """The mail for one address of the unit: plain text, from the e-mail channel's mailbox."""
     settings, t = rt.settings, notice.ticket
@@ -102,8 +97,8 @@ def compose(notice: Notice, to: str, rt: Runtime) -> EmailMessage:
              f"诉求类型：{t.request_type or '—'}{'（紧急）' if t.urgent else ''}",
              f"地点：{t.location.text or '—'}",
              f"问题描述：{mask_pii(t.description)}",
-             f"受理时间：{_when(t.created_at)}",
-             f"办理时限：{_when(due) + ' 前' if due else '—'}"]
+             f"受理时间：{beijing(t.created_at)}",
+             f"办理时限：{beijing(due) + ' 前' if due else '—'}"]
     if notice.event == "reopened" and notice.note:
         lines.append(f"重新办理原因：{mask_pii(notice.note)}")
     if notice.event == "urged" and notice.note:
