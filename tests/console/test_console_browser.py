@@ -214,7 +214,9 @@ def test_operator_takes_over_from_the_widget(live_gateway: str, settings: Settin
         assert status == 202
         thumb = console.locator(".msg[data-from='citizen'] .media img").last
         expect(thumb).to_be_visible()
-        assert thumb.evaluate("img => img.complete && img.naturalWidth") == 640  # the photo itself, loaded
+        assert thumb.evaluate("img => img.complete && img.naturalWidth") == 320  # its thumbnail, loaded
+        whole = thumb.evaluate("img => img.parentElement.href")
+        assert "thumb" not in whole and page_image_width(console, whole) == 640  # the link opens the photo itself
         expect(console.locator(".queue-item.selected .qi-text")).to_have_text("［图片］")
         # A place the citizen shares opens on the map (AMap, in GCJ-02 like HOTLINE_MAP_DATUM)
         citizen.evaluate(
@@ -269,6 +271,16 @@ def _login(page: Any, base: str, name: str) -> None:
     page.locator("#password").fill(PASSWORD)
     page.locator("#login-submit").click()
     expect(page.locator("#conn")).to_have_attribute("data-state", "connected")
+
+
+def page_image_width(page: Any, url: str) -> int:
+    """The width of the image at ``url`` as the page (its session) loads it."""
+    return int(page.evaluate("""async (url) => {
+        const img = new Image();
+        img.src = url;
+        await img.decode();
+        return img.naturalWidth;
+    }""", url))
 
 
 def _filed_long_ago(settings: Settings, days: float, urgent: bool = False, attachments: tuple[str, ...] = ()) -> str:
@@ -1321,7 +1333,7 @@ def test_a_citizen_newly_waiting_is_announced(live_gateway: str, settings: Setti
 
         _citizen_says(base, "我的电话13800138000，转人工")
         expect(page).to_have_title("（2人待接入）坐席工作台 · 12345热线")
-        page.wait_for_function("window.__notes.length === 1")
+        page.wait_for_function("() => window.__notes.length === 1")
         note = page.evaluate("({title: window.__notes[0].title, body: window.__notes[0].body})")
         assert note == {"title": "12345 坐席工作台：1 位市民新进入待接入", "body": "网页 · 市民要求人工"}
         page.evaluate("window.__notes[0].onclick()")
@@ -1373,7 +1385,7 @@ def test_a_department_hears_of_a_ticket_newly_sent_to_it(
         fresh = _filed_long_ago(settings, days=0.01, urgent=True)
         page.clock.run_for(31_000)  # the page's next count
         expect(page).to_have_title("【紧急】（2件待签收）承办单位工作台 · 12345热线")
-        page.wait_for_function("window.__notes.length === 1")
+        page.wait_for_function("() => window.__notes.length === 1")
         note = page.evaluate("({title: window.__notes[0].title, body: window.__notes[0].body})")
         assert note == {"title": "【紧急】12345 承办单位工作台：1 件新工单待签收", "body": "共 2 件待签收（紧急 1 件），点击查看"}
         page.evaluate("window.__notes[0].onclick()")
@@ -1384,7 +1396,7 @@ def test_a_department_hears_of_a_ticket_newly_sent_to_it(
         assert page.evaluate("window.__notes.length") == 1
         _followed_up(settings, fresh, "怎么还没人来", "补充一下")  # the citizen presses for it (催办)
         page.clock.run_for(31_000)
-        page.wait_for_function("window.__notes.length === 2")
+        page.wait_for_function("() => window.__notes.length === 2")
         note = page.evaluate("({title: window.__notes[1].title, body: window.__notes[1].body})")
         assert note == {"title": "12345 承办单位工作台：市民催办 1 件工单", "body": "共 1 件催办未办结，点击查看"}
         page.evaluate("window.__notes[1].onclick()")
@@ -1559,7 +1571,7 @@ def test_a_ticket_returned_for_redispatch_is_shown_and_announced(
         expect(page.locator("#alerts-btn")).to_have_text("提醒：开")
         returned(second)
         expect(badge).to_have_text("2件待改派", timeout=TIMEOUT_MS)
-        page.wait_for_function("window.__notes.length === 1")
+        page.wait_for_function("() => window.__notes.length === 1")
         note = page.evaluate("({title: window.__notes[0].title, body: window.__notes[0].body})")
         assert note == {"title": "12345 坐席工作台：1 件工单被承办单位退回", "body": "共 2 件待改派，点击查看"}
         page.evaluate("window.__notes[0].onclick()")
