@@ -226,11 +226,13 @@ class IgnoredEvent(ChannelError):
 
 
 class DeliveryError(Exception):
-    """Sending failed. ``retry_after`` set means try again later; unset means give up on this route."""
+    """Sending failed. ``retry_after`` set means try again later; unset means give up on this route.
+    ``recipient``: the one addressed is the trouble (a mailbox full or greylisting), not the route."""
 
-    def __init__(self, message: str, retry_after: float | None = 5.0) -> None:
+    def __init__(self, message: str, retry_after: float | None = 5.0, *, recipient: bool = False) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.recipient = recipient
 
 
 @dataclass(frozen=True, slots=True)

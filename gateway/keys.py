@@ -30,6 +30,11 @@ def unit_notice_sent(event: str) -> str:
     return f"hl:unit_notice:sent:{event}"
 
 
+def unit_mail_deferring(address: str) -> str:
+    """Since when (epoch seconds) a unit's mailbox has been deferring the units' mail, until it takes one."""
+    return f"hl:unit_mail:deferring:{address}"
+
+
 def unit_digest_sent(day: str, unit: str) -> str:
     """The addresses a unit's 待办提醒 of ``day`` (YYYY-MM-DD) reached: once a day each."""
     return f"hl:unit_digest:{day}:{unit}"

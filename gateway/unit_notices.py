@@ -4,15 +4,17 @@ as 主办 or as 协办, so nobody has to watch the 承办单位工作台 to lear
 citizen presses for an open ticket of it (催办通知).
 
 The mailer follows the ledger's changes, then its 催办, with a cursor of its own for each, in order,
-one process at a time, from the latest when it first starts (the past is not mailed). A mail the SMTP server defers
-(down, busy: 4xx) holds the cursor, and the change is tried again, mailing only the addresses it has
-not reached; an address refused for good (5xx) is logged and passed. The mail says what and where
-and by when; the citizen's phone stays in the 工作台, and phone and ID numbers in the words are masked.
+one process at a time, from the latest when it first starts (the past is not mailed). A mail the
+SMTP server defers (down, busy: 4xx) holds the cursor, and the change is tried again, mailing only
+the addresses it has not reached; an address refused for good (5xx), or whose mailbox has been
+deferring for longer than GIVE_UP_S, is logged and passed. The mail says what and where and by
+when; the citizen's phone stays in the 工作台, and phone and ID numbers in the words are masked.
 """
 
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from email.headerregistry import Address
@@ -40,6 +42,9 @@ E = TypeVar("E", StatusChange, Urge)  # what the mailer follows: the ledger's ch
 
 POLL_S = 5.0  # how often the ledger's changes are read (a unit's mail need not be instant)
 SENT_KEEP_S = 7 * 86400  # how long the addresses a change reached are remembered (its retries)
+# a mailbox its server has deferred this long (full, or greylisting gone wrong) holds no more mail: it
+# is tried once per mail and passed when deferred again, till it takes one; a server down still holds
+GIVE_UP_S = 3600.0
 
 # what a unit is told, by why the ticket came to it and whether it is its 主办
 WHAT = {("filed", True): "新工单待签收", ("filed", False): "协办工单",
@@ -226,18 +231,23 @@ async def mail_unit(rt: Runtime, reached: str, addresses: Sequence[str], make: C
     for to in addresses:
         if await rt.redis.sismember(reached, to):
             continue
+        deferring = keys.unit_mail_deferring(to)
         try:
             await deliver(settings.email_smtp(), make(to), settings.email_address, to, settings.email_timeout_s)
         except DeliveryError as exc:
-            if exc.retry_after is not None:
+            since = float(await rt.redis.get(deferring) or 0) if exc.recipient else 0.0
+            if exc.retry_after is not None and not (since and time.time() - since > GIVE_UP_S):
                 metrics.UNIT_NOTICES.labels(kind, "deferred").inc()
                 log.warning(f"unit_{kind}_deferred", to=mask(to), error=str(exc), **logged)
+                if exc.recipient:  # from when this mailbox has been turning mail away
+                    await rt.redis.set(deferring, time.time(), nx=True, ex=int(SENT_KEEP_S))
                 return sent, exc.retry_after
-            metrics.UNIT_NOTICES.labels(kind, "refused").inc()
+            metrics.UNIT_NOTICES.labels(kind, "refused").inc()  # for good, or a mailbox deferring too long
             log.warning(f"unit_{kind}_refused", to=mask(to), error=str(exc), **logged)
         else:
             metrics.UNIT_NOTICES.labels(kind, "sent").inc()
             log.info(f"unit_{kind}_sent", to=mask(to), **logged)
+            await rt.redis.delete(deferring)
             sent += 1
         async with rt.redis.pipeline(transaction=True) as pipe:
             pipe.sadd(reached, to)

@@ -209,7 +209,7 @@ def delivery_error(exc: Exception) -> DeliveryError:
         codes = [r.code for r in exc.recipients]
         if codes and all(code >= 500 for code in codes):
             return DeliveryError(f"recipient refused ({codes[0]})", retry_after=None)
-        return DeliveryError(f"recipient deferred ({codes[0] if codes else '?'})", retry_after=RETRY_S)
+        return DeliveryError(f"recipient deferred ({codes[0] if codes else '?'})", retry_after=RETRY_S, recipient=True)
     if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
         return DeliveryError("SMTP login refused: check HOTLINE_EMAIL_SMTP_URL", retry_after=FIX_RETRY_S)
     if isinstance(exc, aiosmtplib.SMTPNotSupported):

@@ -182,6 +182,29 @@ async def test_a_deferred_mail_holds_the_change_and_its_retry_mails_only_the_res
         await runtime.stop()
 
 
+async def test_a_mailbox_deferring_too_long_no_longer_holds_the_others(
+    settings: Settings, smtp: SmtpSink, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A unit's mailbox its server keeps deferring (451: full, greylisting gone wrong) holds the
+    mail only for GIVE_UP_S; then it is tried once per mail and passed, and the others go on."""
+    monkeypatch.setattr(unit_notices, "GIVE_UP_S", 0.0)
+    runtime = Runtime(with_contacts(settings, smtp, tmp_path, f"{CITY}: defer-full@city.gov.cn\nK2区人民政府: k2@city.gov.cn\n"))
+    await runtime.start(workers=False)
+    try:
+        notifier = UnitNotifier(runtime)
+        await notifier.poll_once()
+        first = await file(runtime, "first", [CITY, "K2区人民政府"])
+        assert await notifier.poll_once() == 0 and smtp.received == []  # held: deferring since now
+        assert await notifier.poll_once() == 1  # deferring "too long": passed, and k2 goes on
+        second = await file(runtime, "second", [CITY, "K2区人民政府"])
+        assert await notifier.poll_once() == 1  # tried once, passed at once
+        assert [(to, m["Subject"].split("：")[1].split()[0]) for to, m in mails(smtp)] == [
+            ("k2@city.gov.cn", first), ("k2@city.gov.cn", second)]
+        assert await runtime.redis.get(keys.unit_mail_deferring("defer-full@city.gov.cn")) is not None
+    finally:
+        await runtime.stop()
+
+
 async def test_the_workers_mail_the_units(settings: Settings, smtp: SmtpSink, tmp_path: Path,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """With the setting, the gateway's workers run the mailer (and without it, none)."""
