@@ -213,11 +213,18 @@ async def attachment(ticket_id: str, n: int, user: DepartmentDep, request: Reque
 
 
 async def _moved(request: Request, user: User, ticket: Ticket, action: str, **detail: Any) -> dict[str, Any]:
-    """After a change the citizen may hear: the poller looks now, the console's lists refresh, audited."""
+    """After a change the citizen may hear: the poller looks now, the unit's counts and the centre's
+    待改派 are read again, and then as ``_recorded``."""
     console = _console(request)
     console.unit_counts.pop(user.unit, None)  # its lists changed: counted again at the next ask
     console.rt.kick_status()
     console.recount_returned()
+    return await _recorded(request, user, ticket, action, **detail)
+
+
+async def _recorded(request: Request, user: User, ticket: Ticket, action: str, **detail: Any) -> dict[str, Any]:
+    """After any step of the unit: the console's open pages refresh, and it is audited."""
+    console = _console(request)
     await console.redis.incr(ck.VERSION)
     await audit.record(console.redis, user.name, action, ticket.conversation_key, ticket_id=ticket.ticket_id,
                        unit=user.unit, **detail)
@@ -284,4 +291,4 @@ async def assist(ticket_id: str, body: AssistIn, user: DepartmentDep, request: R
     not hear it, and the 主办 reads it in 办理记录 (its list badges the ticket)."""
     await _mine(ticket_id, user, request, primary=False)
     ticket = await _console(request).tickets.assist(ticket_id, user.unit, body.note)
-    return await _moved(request, user, ticket, "unit.assist")
+    return await _recorded(request, user, ticket, "unit.assist")  # no status, no list count moved

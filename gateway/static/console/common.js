@@ -66,6 +66,26 @@ var HotlineCommon = (function () {
     }
     return row;
   }
+  // Rows both pages show of a ticket: its times (``when``: the page's way of writing a moment) with
+  // the citizen's 催办, and who to call about what, where
+  function timeRows(t, when) {
+    return [
+      ["办理时限", t.due_at ? when(t.due_at) + (t.extended_until ? "（已延期）" : "") +
+        (t.overdue ? "（已超期）" : t.due_soon ? "（即将超期）" : "") : ""],
+      ["签收时间", t.responded_at ? when(t.responded_at) + (t.responded_late ? "（超时签收）" : "")
+        : t.unanswered ? "超过响应时限尚未签收" : ""],
+      ["办结时间", t.done_at ? when(t.done_at) + (t.done_late ? "（超期办结）" : "（按期办结）") : ""],
+      ["市民催办", t.urges ? t.urges + " 次（最近 " + when(t.urged_at) + "）" : ""]
+    ];
+  }
+  function matterRows(t) {
+    return [
+      ["联系电话", t.contact || "未留"],
+      ["诉求类型", (t.request_type || "—") + (t.urgent ? "（紧急）" : "")],
+      ["分类", (t.category || []).join(" / ") || "—"],
+      ["地点", t.location || "—"]
+    ];
+  }
   // A ticket's fields ([label, text], an empty text left out) into ``dl``, then its photos, if any
   // (``files``: the URL its n-th file is under), whether or not the conversation is still held
   function fields(dl, t, pairs, files) {
@@ -211,6 +231,6 @@ var HotlineCommon = (function () {
   }
   return { $: $, el: el, stepLabel: stepLabel, pad2: pad2, dayOf: dayOf, percent: percent, toast: toast, api: api, ticketFiles: ticketFiles,
            fields: fields, extensionBox: extensionBox, offer: offer, EXTEND_REASONS: EXTEND_REASONS,
-           alert: alert, alertsButton: alertsButton,
+           alert: alert, alertsButton: alertsButton, timeRows: timeRows, matterRows: matterRows,
            setCsrf: function (token) { csrf = token; } };
 })();

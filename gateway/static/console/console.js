@@ -1284,29 +1284,21 @@
     C.fields($("ld-fields"), t, [
       ["状态", statusOf(t)],
       ["平台编号", t.platform_request_id || ""],
-      ["受理时间", dateTime(t.created_at)],
-      ["办理时限", t.due_at ? dateTime(t.due_at) + (t.extended_until ? "（已延期）" : "") +
-        (t.overdue ? "（已超期）" : t.due_soon ? "（即将超期）" : "") : ""],
-      ["签收时间", t.responded_at ? dateTime(t.responded_at) + (t.responded_late ? "（超时签收）" : "")
-        : t.unanswered ? "超过响应时限尚未签收" : ""],
-      ["办结时间", t.done_at ? dateTime(t.done_at) + (t.done_late ? "（超期办结）" : "（按期办结）") : ""],
-      ["市民催办", t.urges ? t.urges + " 次（最近 " + dateTime(t.urged_at) + "）" : ""],
+      ["受理时间", dateTime(t.created_at)]
+    ].concat(C.timeRows(t, dateTime), [
       ["市民补充", additions(t, d.merged_followups || [])],
       ["协办意见", t.assists ? t.assists + " 条（见办理记录）" : ""],
       ["并单", t.merged_into ? "已并入工单 " + t.merged_into + "（随主单办理）"
         : (d.merged || []).length ? "并入本单 " + d.merged.length + " 件" : ""],
       ["疑似重复", t.repeats ? "同一地点近30天还有 " + t.repeats + " 件同类未办结工单（见下方并单）" : ""],
-      ["渠道", channelName(t.channel) + " · " + senderOf(t.conversation_key, t.channel)],
-      ["联系电话", t.contact || "未留"],
-      ["诉求类型", (t.request_type || "—") + (t.urgent ? "（紧急）" : "")],
-      ["分类", (t.category || []).join(" / ") || "—"],
-      ["地点", t.location || "—"],
+      ["渠道", channelName(t.channel) + " · " + senderOf(t.conversation_key, t.channel)]
+    ], C.matterRows(t), [
       ["承办部门", (t.departments || []).join("、") || "—"],
       ["问题描述", t.description],
       ["附件", t.attachments ? t.attachments + " 个" : ""],
       ["市民评价", t.rating ? t.rating + (t.rating_comment ? "：" + t.rating_comment : "") : ((t.status === "resolved" || t.status === "closed") && !t.withdrawn_at ? "尚未评价" : "")],
       ["解决情况", t.solved === true ? "已解决" : t.solved === false ? "未解决" : ""]
-    ], "/api/console/tickets/" + encodeURIComponent(t.ticket_id) + "/attachments/");
+    ]), "/api/console/tickets/" + encodeURIComponent(t.ticket_id) + "/attachments/");
     var ol = $("ld-history");
     ol.textContent = "";
     // the steps of the work, the citizen's 催办 and 补充 and the 协办's 协办意见, in the order they came

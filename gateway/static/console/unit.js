@@ -143,23 +143,14 @@
       ["状态", statusOf(t)],
       ["本单位", t.primary ? "主办" : "协办（由主办单位 " + t.departments[0] + " 办理）"],
       ["承办部门", (t.departments || []).join("、")],
-      ["受理时间", dateTime(t.created_at)],
-      ["办理时限", t.due_at ? dateTime(t.due_at) + (t.extended_until ? "（已延期）" : "") +
-        (t.overdue ? "（已超期）" : t.due_soon ? "（即将超期）" : "") : ""],
-      ["签收时间", t.responded_at ? dateTime(t.responded_at) + (t.responded_late ? "（超时签收）" : "")
-        : t.unanswered ? "超过响应时限尚未签收" : ""],
-      ["办结时间", t.done_at ? dateTime(t.done_at) + (t.done_late ? "（超期办结）" : "（按期办结）") : ""],
-      ["市民催办", t.urges ? t.urges + " 次（最近 " + dateTime(t.urged_at) + "）" : ""],
-      ["联系电话", t.contact || "未留"],
-      ["诉求类型", (t.request_type || "—") + (t.urgent ? "（紧急）" : "")],
-      ["分类", (t.category || []).join(" / ") || "—"],
-      ["地点", t.location || "—"],
+      ["受理时间", dateTime(t.created_at)]
+    ].concat(C.timeRows(t, dateTime), C.matterRows(t), [
       ["问题描述", t.description],
       ["协办意见", t.assists ? t.assists + " 条（见办理记录）" : ""],
       ["附件", t.attachments ? t.attachments + " 个" : ""],
       ["市民评价", t.rating ? t.rating + (t.rating_comment ? "：" + t.rating_comment : "") : ""],
       ["解决情况", t.solved === true ? "已解决" : t.solved === false ? "未解决" : ""]
-    ], "/api/console/unit/tickets/" + encodeURIComponent(t.ticket_id) + "/attachments/");
+    ]), "/api/console/unit/tickets/" + encodeURIComponent(t.ticket_id) + "/attachments/");
     var ol = $("ud-history");
     ol.textContent = "";
     var steps = t.history.concat(t.followups || []);
