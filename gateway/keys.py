@@ -14,6 +14,7 @@ UNIT_NOTICE_CURSOR = "hl:unit_notice:cursor"  # 派单通知: the last change wh
 UNIT_URGE_CURSOR = "hl:unit_notice:urge_cursor"  # 催办通知: the last 催办 whose 主办 was mailed
 UNIT_NOTICE_LOCK = "hl:unit_notice:lock"  # one mailer at a time across processes
 UNIT_DIGEST_LOCK = "hl:unit_digest:lock"  # one 待办提醒 round at a time across processes
+UNIT_MAIL_DUE = "hl:unit_mail:due"  # zset: a unit's mailbox with queued mail, scored by when to try it again
 KNOWLEDGE_EDITS = "hl:kb:edits"  # hash: entry id → JSON of the console's edit (an entry, or 停用)
 KNOWLEDGE_VERSION = "hl:kb:ver"  # bumped with every console edit, in the same transaction
 # hash: entry id → its last known question, so the 班长视图 still names an entry since deleted
@@ -30,9 +31,9 @@ def unit_notice_sent(event: str) -> str:
     return f"hl:unit_notice:sent:{event}"
 
 
-def unit_mail_deferring(address: str) -> str:
-    """Since when (epoch seconds) a unit's mailbox has been deferring the units' mail, until it takes one."""
-    return f"hl:unit_mail:deferring:{address}"
+def unit_mail_queue(address: str) -> str:
+    """List of JSON mails to a unit's mailbox its server deferred, oldest first (``gateway.unit_mail``)."""
+    return f"hl:unit_mail:queue:{address}"
 
 
 def unit_digest_sent(day: str, unit: str) -> str:

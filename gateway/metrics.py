@@ -35,7 +35,7 @@ SURVEY_REMINDERS = Counter(
 )
 UNIT_NOTICES = Counter(
     "hotline_unit_notices_total",
-    "Mail to units, 派单通知 (dispatch), 催办通知 (urge), 待办提醒 (digest): sent, refused for good, deferred (tried again)",
+    "Mail to units, 派单通知 (dispatch), 催办通知 (urge), 待办提醒 (digest): sent, refused for good, deferred (server down or busy: tried again), queued (the mailbox deferred: retried on its own), expired (queued past its keeping time)",
     ["kind", "outcome"], registry=REGISTRY,
 )
 FILING_RETRIES = Counter("hotline_filing_retries_total", "Ticket filings postponed", registry=REGISTRY)

@@ -23,12 +23,13 @@ from gateway.console.export import beijing
 from gateway.console.unit import COUNTED, unit_query
 from gateway.loops import repeat
 from gateway.runtime import Runtime
-from gateway.unit_notices import mail_unit, unit_mail
+from gateway.unit_mail import mail_unit, unit_mail
 from nlu.pii import mask_pii
 from ticket_client import deadlines
 from ticket_client.base import Ticket
 
 CHECK_S = 60.0  # how often the hour is looked for
+DIGEST_KEEP_S = 12 * 3600  # a 待办提醒 its mailbox defers is tried till evening; the next day's has it all
 LISTED = 20  # tickets named per list; the 工作台 has them all
 # the lists, the most pressing first: (COUNTED's name, heading)
 LISTS = (("overdue", "超期未办结"), ("due_soon", "即将超期"), ("urged", "市民催办"), ("received", "待签收"))
@@ -112,7 +113,7 @@ class UnitDigest:
                     continue
                 done, wait = await mail_unit(rt, reached, addresses,
                                              functools.partial(mail, unit, waiting, now, rt.settings), "digest",
-                                             unit=unit)
+                                             DIGEST_KEEP_S, unit=unit)
                 sent += done
                 if wait is not None:
                     break

@@ -6,33 +6,28 @@ citizen presses for an open ticket of it (催办通知).
 The mailer follows the ledger's changes, then its 催办, with a cursor of its own for each, in order,
 one process at a time, from the latest when it first starts (the past is not mailed). A mail the
 SMTP server defers (down, busy: 4xx) holds the cursor, and the change is tried again, mailing only
-the addresses it has not reached; an address refused for good (5xx), or whose mailbox has been
-deferring for longer than GIVE_UP_S, is logged and passed. The mail says what and where and by
+the addresses it has not reached; a mailbox the server defers gets its mail queued and retried on
+its own (``gateway.unit_mail``) while the others go on; an address refused for good (5xx) is logged
+and passed. The mail says what and where and by
 when; the citizen's phone stays in the 工作台, and phone and ID numbers in the words are masked.
 """
 
 from __future__ import annotations
 
 import functools
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from email.headerregistry import Address
 from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import format_datetime, make_msgid
 from typing import TypeVar
 
 import structlog
 
-from channels.base import DeliveryError, utcnow
-from channels.email.send import deliver, mask
-from config.settings import Settings
 from config.unit_contacts import load_unit_contacts
-from gateway import keys, metrics
+from gateway import keys
 from gateway.console.export import beijing
 from gateway.loops import repeat
 from gateway.runtime import Runtime
+from gateway.unit_mail import mail_unit, retry_queued, unit_mail
 from nlu.pii import mask_pii
 from ticket_client import deadlines
 from ticket_client.base import StatusChange, Ticket, TicketNotFound, Urge
@@ -41,10 +36,6 @@ log = structlog.get_logger(__name__)
 E = TypeVar("E", StatusChange, Urge)  # what the mailer follows: the ledger's changes, its 催办
 
 POLL_S = 5.0  # how often the ledger's changes are read (a unit's mail need not be instant)
-SENT_KEEP_S = 7 * 86400  # how long the addresses a change reached are remembered (its retries)
-# a mailbox its server has deferred this long (full, or greylisting gone wrong) holds no more mail: it
-# is tried once per mail and passed when deferred again, till it takes one; a server down still holds
-GIVE_UP_S = 3600.0
 
 # what a unit is told, by why the ticket came to it and whether it is its 主办
 WHAT = {("filed", True): "新工单待签收", ("filed", False): "协办工单",
@@ -116,22 +107,6 @@ def compose(notice: Notice, to: str, rt: Runtime) -> EmailMessage:
     return unit_mail(settings, to, subject, lines)
 
 
-def unit_mail(settings: Settings, to: str, subject: str, lines: list[str]) -> EmailMessage:
-    """A mail to a unit: plain text from the e-mail channel's mailbox, signed with its name, marked
-    as sent by a machine (RFC 3834) so that no auto-reply comes back."""
-    msg = EmailMessage(policy=SMTP)
-    local, _, host = settings.email_address.partition("@")
-    msg["From"] = Address(display_name=settings.email_display_name, username=local, domain=host)
-    msg["To"] = to
-    msg["Subject"] = subject
-    msg["Date"] = format_datetime(utcnow())
-    msg["Message-ID"] = make_msgid(domain=host)
-    msg["Auto-Submitted"] = "auto-generated"
-    msg["X-Auto-Response-Suppress"] = "All"
-    msg.set_content("\n".join([*lines, "——", settings.email_display_name]) + "\n", charset="utf-8", cte="base64")
-    return msg
-
-
 class UnitNotifier:
     """Mails each unit of each ticket sent to it, change by change, and each 主办 pressed for, 催办
     by 催办 (``poll_once``)."""
@@ -151,21 +126,25 @@ class UnitNotifier:
         return wait
 
     async def poll_once(self) -> int:
-        """Mail the units of the changes, then of the 催办, since their cursors; the mails sent.
-        Stops at one whose mail the server defers (its cursor stays before it: the next poll tries
-        it again)."""
+        """Mail what waits in the mailboxes' queues, then the units of the changes, then of the
+        催办, since their cursors; the mails sent. Stops where the server defers (a change's cursor
+        stays before it: the next poll tries it again)."""
         rt = self.rt
         assert rt.tickets is not None
         if not await rt.redis.set(keys.UNIT_NOTICE_LOCK, rt.consumer_prefix, nx=True, px=120_000):
             return 0
         try:
-            sent, deferred = await self._follow("dispatch", keys.UNIT_NOTICE_CURSOR, rt.tickets.last_change,
+            sent, wait = await retry_queued(rt)
+            if wait is not None:
+                self.retry_in = wait
+                return sent
+            dispatched, deferred = await self._follow("dispatch", keys.UNIT_NOTICE_CURSOR, rt.tickets.last_change,
                                                 rt.tickets.changes_since, self._notices)
             if not deferred:
                 urged, _ = await self._follow("urge", keys.UNIT_URGE_CURSOR, rt.tickets.last_urge,
                                               rt.tickets.urges_since, self._urged)
                 sent += urged
-            return sent
+            return sent + dispatched
         finally:
             await rt.redis.delete(keys.UNIT_NOTICE_LOCK)
 
@@ -219,38 +198,3 @@ class UnitNotifier:
         event = event_of(change, ticket)
         return [Notice(unit=unit, primary=i == 0, event=event, ticket=ticket, note=change.note)
                 for i, unit in enumerate(ticket.departments) if event and unit in self.contacts]
-
-
-async def mail_unit(rt: Runtime, reached: str, addresses: Sequence[str], make: Callable[[str], EmailMessage],
-                    kind: str, **logged: str) -> tuple[int, float | None]:
-    """Mail each of a unit's ``addresses`` not yet in the Redis set ``reached`` (``make``: the mail
-    for one address): how many were sent, and the server's wait when it deferred one (the rest wait
-    for the next try). An address refused for good is logged, counted, and not tried again."""
-    settings = rt.settings
-    sent = 0
-    for to in addresses:
-        if await rt.redis.sismember(reached, to):
-            continue
-        deferring = keys.unit_mail_deferring(to)
-        try:
-            await deliver(settings.email_smtp(), make(to), settings.email_address, to, settings.email_timeout_s)
-        except DeliveryError as exc:
-            since = float(await rt.redis.get(deferring) or 0) if exc.recipient else 0.0
-            if exc.retry_after is not None and not (since and time.time() - since > GIVE_UP_S):
-                metrics.UNIT_NOTICES.labels(kind, "deferred").inc()
-                log.warning(f"unit_{kind}_deferred", to=mask(to), error=str(exc), **logged)
-                if exc.recipient:  # from when this mailbox has been turning mail away
-                    await rt.redis.set(deferring, time.time(), nx=True, ex=int(SENT_KEEP_S))
-                return sent, exc.retry_after
-            metrics.UNIT_NOTICES.labels(kind, "refused").inc()  # for good, or a mailbox deferring too long
-            log.warning(f"unit_{kind}_refused", to=mask(to), error=str(exc), **logged)
-        else:
-            metrics.UNIT_NOTICES.labels(kind, "sent").inc()
-            log.info(f"unit_{kind}_sent", to=mask(to), **logged)
-            await rt.redis.delete(deferring)
-            sent += 1
-        async with rt.redis.pipeline(transaction=True) as pipe:
-            pipe.sadd(reached, to)
-            pipe.expire(reached, int(SENT_KEEP_S))
-            await pipe.execute()
-    return sent, None

@@ -6,7 +6,8 @@ under the folder): no system service or file under /etc is touched. Test mail is
 IMAP APPEND, as a mail server's delivery agent would put it in the folder.
 
 ``SmtpSink``: aiosmtpd's SMTP server collecting what the adapter sends; a recipient named
-``refuse-*`` is answered 550 (no such user), ``defer-*`` 451 (try again later).
+``refuse-*`` is answered 550 (no such user), ``defer-*`` 451 (try again later), and so is an
+address a test puts in ``handler.deferring`` (a mailbox full for a while).
 """
 
 from __future__ import annotations
@@ -196,13 +197,14 @@ class Received:
 @dataclass
 class _Handler:
     received: list[Received] = field(default_factory=list)
+    deferring: set[str] = field(default_factory=set)  # answered 451 too, while they are in it
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
     ) -> str:
         if address.startswith("refuse-"):
             return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
-        if address.startswith("defer-"):
+        if address.startswith("defer-") or address in self.deferring:
             return f"451 4.7.1 <{address}>: Recipient address rejected: try again later"
         envelope.rcpt_tos.append(address)
         return "250 OK"

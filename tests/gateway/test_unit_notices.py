@@ -3,7 +3,8 @@ the addresses of HOTLINE_UNIT_CONTACTS_FILE; through a real SMTP server on loopb
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -153,56 +154,99 @@ async def test_a_citizens_urge_reaches_the_primary_unit_of_the_ticket_or_its_mai
     assert await notifier.poll_once() == 0 and smtp.received == []  # done before it was read
 
 
-async def test_a_deferred_mail_holds_the_change_and_its_retry_mails_only_the_rest(
-    settings: Settings, smtp: SmtpSink, tmp_path: Path
-) -> None:
-    """The server defers one address (451) or is down: the cursor stays, and the change is tried
-    again; an address already reached is not mailed twice."""
-    runtime = Runtime(with_contacts(settings, smtp, tmp_path, f"{CITY}: [cgj@city.gov.cn, defer-duty@city.gov.cn]\n"))
+async def test_a_server_down_holds_the_change_until_it_is_back(settings: Settings, smtp: SmtpSink, tmp_path: Path) -> None:
+    """The SMTP server is down: the cursor stays before the change, which is mailed once it is back."""
+    runtime = Runtime(with_contacts(settings, smtp, tmp_path, f"{CITY}: [cgj@city.gov.cn, duty@city.gov.cn]\n"))
     await runtime.start(workers=False)
     try:
         notifier = UnitNotifier(runtime)
         await notifier.poll_once()
         cursor = await runtime.redis.get(keys.UNIT_NOTICE_CURSOR)
-        first = await file(runtime, "first", [CITY])
-        for sent in (1, 0):  # cgj, then nobody: defer-duty is deferred twice
-            assert await notifier.poll_once() == sent
+        smtp.stop()
+        ticket_id = await file(runtime, "down", [CITY])
+        for _ in range(2):
+            assert await notifier.poll_once() == 0
             assert await runtime.redis.get(keys.UNIT_NOTICE_CURSOR) == cursor  # held
-        assert [to for to, _ in mails(smtp)] == ["cgj@city.gov.cn"]  # once, though tried twice
-        notifier.contacts[CITY] = ("cgj@city.gov.cn", "duty@city.gov.cn")  # the duty mailbox takes mail again
-        smtp.stop()  # and then the server is down
-        second = await file(runtime, "second", [CITY])
-        assert await notifier.poll_once() == 0
+        assert notifier.retry_in == 30.0  # the next poll waits for the server
         smtp.controller = Controller(smtp.handler, hostname="127.0.0.1", port=smtp.port)  # up again
         smtp.start()
-        assert await notifier.poll_once() == 3  # first's duty, then second's two
-        assert [(to, m["Subject"].split("：")[1].split()[0]) for to, m in mails(smtp)][1:] == [
-            ("duty@city.gov.cn", first), ("cgj@city.gov.cn", second), ("duty@city.gov.cn", second)]
+        assert await notifier.poll_once() == 2
+        assert [(to, ticket_id in m["Subject"]) for to, m in mails(smtp)] == [
+            ("cgj@city.gov.cn", True), ("duty@city.gov.cn", True)]
+        assert await runtime.redis.get(keys.UNIT_NOTICE_CURSOR) != cursor
     finally:
         await runtime.stop()
 
 
-async def test_a_mailbox_deferring_too_long_no_longer_holds_the_others(
-    settings: Settings, smtp: SmtpSink, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+async def test_a_deferring_mailbox_gets_its_mail_queued_in_order_and_holds_nobody(
+    settings: Settings, smtp: SmtpSink, tmp_path: Path
 ) -> None:
-    """A unit's mailbox its server keeps deferring (451: full, greylisting gone wrong) holds the
-    mail only for GIVE_UP_S; then it is tried once per mail and passed, and the others go on."""
-    monkeypatch.setattr(unit_notices, "GIVE_UP_S", 0.0)
-    runtime = Runtime(with_contacts(settings, smtp, tmp_path, f"{CITY}: defer-full@city.gov.cn\nK2区人民政府: k2@city.gov.cn\n"))
+    """A unit's mailbox its server defers (451: full) gets its mail queued, and the others go on at
+    once; later mail to it waits behind; each try that is deferred again waits twice as long; when
+    the mailbox takes mail again, its queue goes out oldest first, each mail once."""
+    full = "duty@city.gov.cn"
+    smtp.handler.deferring.add(full)
+    runtime = Runtime(with_contacts(settings, smtp, tmp_path, f"{CITY}: [{full}, cgj@city.gov.cn]\nK2区人民政府: k2@city.gov.cn\n"))
     await runtime.start(workers=False)
     try:
         notifier = UnitNotifier(runtime)
         await notifier.poll_once()
         first = await file(runtime, "first", [CITY, "K2区人民政府"])
-        assert await notifier.poll_once() == 0 and smtp.received == []  # held: deferring since now
-        assert await notifier.poll_once() == 1  # deferring "too long": passed, and k2 goes on
-        second = await file(runtime, "second", [CITY, "K2区人民政府"])
-        assert await notifier.poll_once() == 1  # tried once, passed at once
+        assert await notifier.poll_once() == 2  # cgj and k2; duty's queued
+        assert await runtime.redis.get(keys.UNIT_NOTICE_CURSOR) == str(await runtime.tickets.last_change())  # moved on
+        second = await file(runtime, "second", [CITY])
+        assert await notifier.poll_once() == 1  # cgj; duty's behind the first, not tried
+        queue = keys.unit_mail_queue(full)
+        assert await runtime.redis.llen(queue) == 2
+        due = await runtime.redis.zscore(keys.UNIT_MAIL_DUE, full)
+        assert due is not None and 25 < due - time.time() <= 30  # the server's wait
+        assert await notifier.poll_once() == 0  # not yet due: not tried
+        await runtime.redis.zadd(keys.UNIT_MAIL_DUE, {full: 0})  # the wait has passed
+        assert await notifier.poll_once() == 0  # deferred again: 60 s now
+        due = await runtime.redis.zscore(keys.UNIT_MAIL_DUE, full)
+        assert due is not None and 55 < due - time.time() <= 60 and await runtime.redis.llen(queue) == 2
+        smtp.handler.deferring.clear()  # the mailbox takes mail again
+        await runtime.redis.zadd(keys.UNIT_MAIL_DUE, {full: 0})
+        assert await notifier.poll_once() == 2
         assert [(to, m["Subject"].split("：")[1].split()[0]) for to, m in mails(smtp)] == [
-            ("k2@city.gov.cn", first), ("k2@city.gov.cn", second)]
-        assert await runtime.redis.get(keys.unit_mail_deferring("defer-full@city.gov.cn")) is not None
+            ("cgj@city.gov.cn", first), ("k2@city.gov.cn", first), ("cgj@city.gov.cn", second),
+            (full, first), (full, second)]
+        assert "联系人[电话]" in text_of(mails(smtp)[3][1])  # the queued mail is the one made, masked
+        assert not await runtime.redis.exists(queue) and await runtime.redis.zcard(keys.UNIT_MAIL_DUE) == 0
+        assert await notifier.poll_once() == 0 and len(smtp.received) == 5  # each once
     finally:
         await runtime.stop()
+
+
+async def test_queued_mail_past_its_keeping_time_is_dropped_and_one_refused_is_passed(
+    rt: Runtime, smtp: SmtpSink
+) -> None:
+    """A queued mail older than its keeping time is dropped (counted expired); a queued mail the
+    server then refuses for good (550) is passed."""
+    from gateway import unit_mail
+    from gateway.metrics import UNIT_NOTICES
+
+    def make(subject: str) -> Callable[[str], EmailMessage]:
+        return lambda to: unit_mail.unit_mail(rt.settings, to, subject, ["正文"])
+
+    expired = UNIT_NOTICES.labels("test", "expired")._value.get()
+    smtp.handler.deferring.add("defer-x@city.gov.cn")
+    await unit_mail.mail_unit(rt, "hl:test:reached:1", ["defer-x@city.gov.cn"], make("旧"), "test", keep_s=0)
+    await unit_mail.mail_unit(rt, "hl:test:reached:2", ["defer-x@city.gov.cn"], make("新"), "test")
+    assert await rt.redis.llen(keys.unit_mail_queue("defer-x@city.gov.cn")) == 2
+    await rt.redis.zadd(keys.UNIT_MAIL_DUE, {"defer-x@city.gov.cn": 0})
+    assert await unit_mail.retry_queued(rt) == (0, None)  # 旧 dropped, 新 deferred again
+    assert UNIT_NOTICES.labels("test", "expired")._value.get() == expired + 1
+    assert await rt.redis.llen(keys.unit_mail_queue("defer-x@city.gov.cn")) == 1
+    await unit_mail.mail_unit(rt, "hl:test:reached:3", ["refuse-y@city.gov.cn"], make("拒"), "test")  # 550: passed
+    assert not await rt.redis.exists(keys.unit_mail_queue("refuse-y@city.gov.cn"))
+    # queued mail refused for good on a retry: passed
+    await rt.redis.rename(keys.unit_mail_queue("defer-x@city.gov.cn"), keys.unit_mail_queue("refuse-z@city.gov.cn"))
+    await unit_mail.mail_unit(rt, "hl:test:reached:4", ["refuse-z@city.gov.cn"], make("后"), "test")  # queued behind
+    await rt.redis.zadd(keys.UNIT_MAIL_DUE, {"refuse-z@city.gov.cn": 0})
+    assert await unit_mail.retry_queued(rt) == (0, None)  # both refused for good, dropped
+    assert not await rt.redis.exists(keys.unit_mail_queue("refuse-z@city.gov.cn"))
+    assert smtp.received == []
 
 
 async def test_the_workers_mail_the_units(settings: Settings, smtp: SmtpSink, tmp_path: Path,
