@@ -1,16 +1,15 @@
 """派单通知: a unit hears by e-mail, at the addresses ``HOTLINE_UNIT_CONTACTS_FILE`` gives it, when a
 ticket is sent to it (filed naming it; 改派'd to it; 重新办理 after the citizen said it was not solved),
 as 主办 or as 协办, so nobody has to watch the 承办单位工作台 to learn of it; and, as 主办, when the
-citizen presses for an open ticket of it (催办通知).
+citizen presses for an open ticket of it (催办通知) or one of its 协办 writes its 协办意见 (协办意见通知).
 
-The mailer follows the ledger's changes, then its 催办, with a cursor of its own for each, in order,
-one process at a time, from the latest when it first starts (the past is not mailed). A mail the
-SMTP server defers (down, busy: 4xx) holds the cursor, and the change is tried again, mailing only
-the addresses it has not reached; a mailbox the server defers gets its mail queued and retried on
-its own (``gateway.unit_mail``) while the others go on; an address refused for good (5xx) is logged
-and passed. The mail says what and where and by
-when; the citizen's phone stays in the 工作台, and phone and ID numbers in the words are masked.
-"""
+The mailer follows the ledger's changes, then its 催办 and 协办意见, with a cursor of its own for
+each, in order, one process at a time, from the latest when it first starts (the past is not
+mailed). A mail the SMTP server defers (down, busy: 4xx) holds the cursor, and the change is tried
+again, mailing only the addresses it has not reached; a mailbox the server defers gets its mail
+queued and retried on its own (``gateway.unit_mail``) while the others go on; an address refused
+for good (5xx) is logged and passed. The mail says what and where and by when; the citizen's phone
+stays in the 工作台, and phone and ID numbers in the words are masked."""
 
 from __future__ import annotations
 
@@ -30,10 +29,10 @@ from gateway.runtime import Runtime
 from gateway.unit_mail import mail_unit, retry_queued, unit_mail
 from nlu.pii import mask_pii
 from ticket_client import deadlines
-from ticket_client.base import StatusChange, Ticket, TicketNotFound, Urge
+from ticket_client.base import FollowUpEvent, StatusChange, Ticket, TicketNotFound
 
 log = structlog.get_logger(__name__)
-E = TypeVar("E", StatusChange, Urge)  # what the mailer follows: the ledger's changes, its 催办
+E = TypeVar("E", StatusChange, FollowUpEvent)  # what the mailer follows: the ledger's changes, its 催办 and 协办意见
 
 POLL_S = 5.0  # how often the ledger's changes are read (a unit's mail need not be instant)
 
@@ -41,7 +40,7 @@ POLL_S = 5.0  # how often the ledger's changes are read (a unit's mail need not 
 WHAT = {("filed", True): "新工单待签收", ("filed", False): "协办工单",
         ("redispatched", True): "改派工单待办理", ("redispatched", False): "改派协办工单",
         ("reopened", True): "工单重新办理", ("reopened", False): "协办工单重新办理",
-        ("urged", True): "市民催办"}
+        ("urged", True): "市民催办", ("assisted", True): "协办单位提交协办意见"}
 INTRO = {
     ("filed", True): "12345热线向你单位派发一件工单，由你单位主办，请及时登录承办单位工作台签收办理。",
     ("filed", False): "12345热线派发的一件工单由你单位协办（主办单位：{primary}），请登录承办单位工作台查看，"
@@ -51,7 +50,10 @@ INTRO = {
     ("reopened", True): "群众反映问题仍未解决，12345中心将一件你单位办理的工单重新交办，请及时登录承办单位工作台签收办理。",
     ("reopened", False): "一件你单位协办的工单重新办理（主办单位：{primary}），请配合主办单位办理。",
     ("urged", True): "市民催办一件你单位主办、尚未办结的工单（第{urges}次催办），请抓紧办理，并将办理进展及时答复市民。",
+    ("assisted", True): "协办单位{by}对你单位主办的一件工单提交了协办意见，请登录承办单位工作台查看，结合协办意见办理。",
 }
+KIND = {"urged": "urge", "assisted": "assist"}  # the mail's kind (metric, log, its record of addresses); else dispatch
+TAG = {"urged": "催办", "assisted": "协办"}  # the subject's 【12345…】; else 派单
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,9 +62,14 @@ class Notice:
 
     unit: str
     primary: bool
-    event: str  # filed, redispatched, reopened; urged (a 催办)
+    event: str  # filed, redispatched, reopened; urged (a 催办); assisted (a 协办意见)
     ticket: Ticket
-    note: str  # the change's words (重新办理's reason), the citizen's (催办)
+    note: str  # the change's words (重新办理's reason), the citizen's (催办), the 协办's (协办意见)
+    by: str = ""  # the 协办 unit that wrote a 协办意见
+
+    @property
+    def kind(self) -> str:
+        return KIND.get(self.event, "dispatch")
 
 
 def event_of(change: StatusChange, ticket: Ticket) -> str:
@@ -84,7 +91,8 @@ def compose(notice: Notice, to: str, rt: Runtime) -> EmailMessage:
     settings, t = rt.settings, notice.ticket
     what = WHAT[(notice.event, notice.primary)]
     due = deadlines.due_at(t, settings)
-    intro = INTRO[(notice.event, notice.primary)].format(primary=t.departments[0], urges=len(t.urges) or 1)
+    intro = INTRO[(notice.event, notice.primary)].format(primary=t.departments[0], urges=len(t.urges) or 1,
+                                                        by=notice.by)
     lines = [f"{notice.unit}：", "", intro, "",
              f"工单编号：{t.ticket_id}",
              f"标题：{mask_pii(t.title) or '（无标题）'}",
@@ -99,17 +107,18 @@ def compose(notice: Notice, to: str, rt: Runtime) -> EmailMessage:
         lines.append(f"重新办理原因：{mask_pii(notice.note)}")
     if notice.event == "urged" and notice.note:
         lines.append(f"市民催办：{mask_pii(notice.note)}")
+    if notice.event == "assisted":
+        lines.append(f"协办意见（{notice.by}）：{mask_pii(notice.note)}")
     if settings.public_url:
         lines.append(f"承办单位工作台：{settings.public_url.rstrip('/')}/console/")
     lines += ["", "群众联系电话等信息请登录承办单位工作台查看。本邮件由系统自动发送，请勿直接回复。"]
-    tag = "催办" if notice.event == "urged" else "派单"
-    subject = f"【12345{tag}{'·紧急' if t.urgent else ''}】{what}：{t.ticket_id} {mask_pii(t.title)}".rstrip()
+    subject = f"【12345{TAG.get(notice.event, '派单')}{'·紧急' if t.urgent else ''}】{what}：{t.ticket_id} {mask_pii(t.title)}".rstrip()
     return unit_mail(settings, to, subject, lines)
 
 
 class UnitNotifier:
-    """Mails each unit of each ticket sent to it, change by change, and each 主办 pressed for, 催办
-    by 催办 (``poll_once``)."""
+    """Mails each unit of each ticket sent to it, change by change, and each 主办 pressed for or
+    written to by a 协办, 催办 by 催办 and 协办意见 by 协办意见 (``poll_once``)."""
 
     def __init__(self, rt: Runtime) -> None:
         assert rt.settings.unit_contacts_file is not None
@@ -127,7 +136,7 @@ class UnitNotifier:
 
     async def poll_once(self) -> int:
         """Mail what waits in the mailboxes' queues, then the units of the changes, then of the
-        催办, since their cursors; the mails sent. Stops where the server defers (a change's cursor
+        催办 and 协办意见, since their cursors; the mails sent. Stops where the server defers (a change's cursor
         stays before it: the next poll tries it again)."""
         rt = self.rt
         assert rt.tickets is not None
@@ -138,17 +147,17 @@ class UnitNotifier:
             if wait is not None:
                 self.retry_in = wait
                 return sent
-            dispatched, deferred = await self._follow("dispatch", keys.UNIT_NOTICE_CURSOR, rt.tickets.last_change,
-                                                rt.tickets.changes_since, self._notices)
+            dispatched, deferred = await self._follow(keys.UNIT_NOTICE_CURSOR, rt.tickets.last_change,
+                                                      rt.tickets.changes_since, self._notices)
             if not deferred:
-                urged, _ = await self._follow("urge", keys.UNIT_URGE_CURSOR, rt.tickets.last_urge,
-                                              rt.tickets.urges_since, self._urged)
-                sent += urged
+                followed, _ = await self._follow(keys.UNIT_FOLLOWUP_CURSOR, rt.tickets.last_followup,
+                                                 self._followups, self._followed)
+                sent += followed
             return sent + dispatched
         finally:
             await rt.redis.delete(keys.UNIT_NOTICE_LOCK)
 
-    async def _follow(self, kind: str, cursor_key: str, last: Callable[[], Awaitable[int]],
+    async def _follow(self, cursor_key: str, last: Callable[[], Awaitable[int]],
                       since: Callable[[int, int], Awaitable[Sequence[E]]],
                       notices_of: Callable[[E], Awaitable[list[Notice]]]) -> tuple[int, bool]:
         """Mail the notices of each event after the cursor at ``cursor_key``, moving it past each
@@ -163,8 +172,8 @@ class UnitNotifier:
         for event in await since(int(cursor), 100):
             for notice in await notices_of(event):
                 done, wait = await mail_unit(
-                    rt, keys.unit_notice_sent(f"{kind}:{event.seq}"), self.contacts[notice.unit],
-                    functools.partial(compose, notice, rt=rt), kind,
+                    rt, keys.unit_notice_sent(f"{notice.kind}:{event.seq}"), self.contacts[notice.unit],
+                    functools.partial(compose, notice, rt=rt), notice.kind,
                     ticket_id=notice.ticket.ticket_id, unit=notice.unit, why=notice.event)
                 sent += done
                 if wait is not None:  # deferred: this event again at the next poll
@@ -173,19 +182,25 @@ class UnitNotifier:
             await rt.redis.set(cursor_key, event.seq)
         return sent, False
 
-    async def _urged(self, urge: Urge) -> list[Notice]:
-        """A 催办 tells the 主办 of the ticket (of its main, for a repeat merged into another), while
-        it is open."""
+    async def _followups(self, cursor: int, limit: int) -> list[FollowUpEvent]:
+        assert self.rt.tickets is not None
+        return await self.rt.tickets.followups_since(cursor, ("urge", "assist"), limit)
+
+    async def _followed(self, followup: FollowUpEvent) -> list[Notice]:
+        """A 催办 or a 协办意见 tells the 主办 of the ticket (of its main, for a repeat merged into
+        another), while it is open."""
         assert self.rt.tickets is not None
         try:
-            ticket = await self.rt.tickets.get(urge.ticket_id)
+            ticket = await self.rt.tickets.get(followup.ticket_id)
             if ticket.merged_into:
                 ticket = await self.rt.tickets.get(ticket.merged_into)
         except TicketNotFound:
             return []
         if ticket.status in deadlines.DONE or not ticket.departments or ticket.departments[0] not in self.contacts:
             return []
-        return [Notice(unit=ticket.departments[0], primary=True, event="urged", ticket=ticket, note=urge.note)]
+        event = "urged" if followup.kind == "urge" else "assisted"
+        return [Notice(unit=ticket.departments[0], primary=True, event=event, ticket=ticket, note=followup.note,
+                       by=followup.unit)]
 
     async def _notices(self, change: StatusChange) -> list[Notice]:
         assert self.rt.tickets is not None

@@ -175,13 +175,12 @@ class FollowUp(BaseModel):
     unit: str = ""  # a 协办意见's unit (the 协办 that wrote it)
 
 
-class Urge(BaseModel):
-    """A recorded 催办, for whoever follows them in order (``seq``: a cursor across all tickets)."""
+class FollowUpEvent(FollowUp):
+    """A recorded follow-up (催办, 补充, 协办意见) of a ticket, for whoever follows them in order
+    (``seq``: a cursor across all tickets)."""
 
     seq: int
     ticket_id: str
-    at: datetime
-    note: str = ""
 
 
 # one urge a ticket a day is recorded: the next "催一下" within it is told the first stands (the
@@ -706,12 +705,14 @@ class TicketClient(Protocol):
         starts when it should not go through the past."""
         ...
 
-    async def urges_since(self, cursor: int, limit: int = 100) -> list[Urge]:
-        """The 催办 recorded after ``cursor``, oldest first (a unit's 催办通知)."""
+    async def followups_since(self, cursor: int, kinds: Sequence[FollowUpKind] = ("urge",),
+                              limit: int = 100) -> list[FollowUpEvent]:
+        """The follow-ups of ``kinds`` recorded after ``cursor``, oldest first (a unit's 催办通知 and
+        协办意见通知)."""
         ...
 
-    async def last_urge(self) -> int:
-        """The ``seq`` of the latest 催办 (0 for none), as ``last_change``."""
+    async def last_followup(self) -> int:
+        """The ``seq`` of the latest follow-up of any kind (0 for none), as ``last_change``."""
         ...
 
     async def set_status(self, ticket_id: str, status: str, note: str = "") -> Ticket: ...

@@ -76,6 +76,8 @@ from ticket_client.base import (
     ExtensionRequest,
     ExtensionRequestRefused,
     FollowUp,
+    FollowUpEvent,
+    FollowUpKind,
     Hotspot,
     InvalidNote,
     InvalidRating,
@@ -96,7 +98,6 @@ from ticket_client.base import (
     TicketQuery,
     TicketRef,
     UnknownStatus,
-    Urge,
     Urged,
     WithdrawRefused,
     checked_note,
@@ -980,19 +981,22 @@ class LocalLedger:
         async with self._edge("reading status changes"), self._read_sessions() as session:
             return int(await session.scalar(select(func.max(StatusHistoryRow.id))) or 0)
 
-    async def urges_since(self, cursor: int, limit: int = 100) -> list[Urge]:
-        """See ``TicketClient.urges_since``: the follow-ups of kind ``urge`` by id."""
-        async with self._edge("reading urges"), self._read_sessions() as session:
+    async def followups_since(self, cursor: int, kinds: Sequence[FollowUpKind] = ("urge",),
+                              limit: int = 100) -> list[FollowUpEvent]:
+        """See ``TicketClient.followups_since``: the follow-ups of ``kinds`` by id."""
+        async with self._edge("reading follow-ups"), self._read_sessions() as session:
             rows = await session.execute(
-                select(FollowUpRow.id, TicketRow.ticket_id, FollowUpRow.at, FollowUpRow.note)
+                select(FollowUpRow.id, TicketRow.ticket_id, FollowUpRow.kind, FollowUpRow.at, FollowUpRow.note,
+                       FollowUpRow.unit)
                 .join(TicketRow, FollowUpRow.ticket_pk == TicketRow.id)
-                .where(FollowUpRow.id > cursor, FollowUpRow.kind == "urge")
+                .where(FollowUpRow.id > cursor, FollowUpRow.kind.in_(list(kinds)))
                 .order_by(FollowUpRow.id).limit(max(limit, 0)))
-            return [Urge(seq=seq, ticket_id=tid, at=at, note=note) for seq, tid, at, note in rows]
+            return [FollowUpEvent(seq=seq, ticket_id=tid, kind=kind, at=at, note=note, unit=unit or "")
+                    for seq, tid, kind, at, note, unit in rows]
 
-    async def last_urge(self) -> int:
-        """See ``TicketClient.last_urge``: the highest id of the follow-ups (any kind: the next urge's is higher)."""
-        async with self._edge("reading urges"), self._read_sessions() as session:
+    async def last_followup(self) -> int:
+        """See ``TicketClient.last_followup``: the highest id of the follow-ups."""
+        async with self._edge("reading follow-ups"), self._read_sessions() as session:
             return int(await session.scalar(select(func.max(FollowUpRow.id))) or 0)
 
     async def changes_since(self, cursor: int, limit: int = 100) -> list[StatusChange]:

@@ -48,6 +48,8 @@ from ticket_client.base import (
     CorrectionRefused,
     DepartmentTally,
     ExtendRefused,
+    FollowUpEvent,
+    FollowUpKind,
     Hotspot,
     MergeRefused,
     NotesManagedByPlatform,
@@ -64,7 +66,6 @@ from ticket_client.base import (
     TicketError,
     TicketQuery,
     TicketRef,
-    Urge,
     Urged,
     WithdrawRefused,
 )
@@ -691,12 +692,13 @@ class Open311Client:
         """The mirror's (the platform's news come into it as changes)."""
         return await self.mirror.last_change()
 
-    async def urges_since(self, cursor: int, limit: int = 100) -> list[Urge]:
-        """The mirror's (urges are kept there)."""
-        return await self.mirror.urges_since(cursor, limit)
+    async def followups_since(self, cursor: int, kinds: Sequence[FollowUpKind] = ("urge",),
+                              limit: int = 100) -> list[FollowUpEvent]:
+        """The mirror's (follow-ups are kept there)."""
+        return await self.mirror.followups_since(cursor, kinds, limit)
 
-    async def last_urge(self) -> int:
-        return await self.mirror.last_urge()
+    async def last_followup(self) -> int:
+        return await self.mirror.last_followup()
 
     async def changes_since(self, cursor: int, limit: int = 100) -> list[StatusChange]:
         """The mirror's changes after ``cursor``, once the platform's news (asked at most every

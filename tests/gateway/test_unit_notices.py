@@ -154,6 +154,28 @@ async def test_a_citizens_urge_reaches_the_primary_unit_of_the_ticket_or_its_mai
     assert await notifier.poll_once() == 0 and smtp.received == []  # done before it was read
 
 
+async def test_a_co_handlers_opinion_reaches_the_primary_unit(rt: Runtime, smtp: SmtpSink) -> None:
+    """协办意见通知: the 主办 hears of each 协办意见 written on an open ticket of it, with the 协办's
+    name and words (masked); the 协办 itself is not mailed; followed after the 催办 in order."""
+    assert rt.tickets is not None
+    notifier = UnitNotifier(rt)
+    await notifier.poll_once()
+    ticket_id = await file(rt, "assisted", ["K2区人民政府", CITY])
+    assert await notifier.poll_once() == 2  # 派单通知: k2 主办, cgj 协办
+    smtp.received.clear()
+    await rt.tickets.urge(ticket_id, "催一下")
+    await rt.tickets.assist(ticket_id, CITY, "已派人查看，井盖属市政所有，联系人13812345678")
+    assert await notifier.poll_once() == 2
+    [(to1, urged), (to2, assisted)] = mails(smtp)
+    assert (to1, to2) == ("k2@city.gov.cn", "k2@city.gov.cn")
+    assert urged["Subject"].startswith("【12345催办】")
+    assert assisted["Subject"] == f"【12345协办】协办单位提交协办意见：{ticket_id} 书院路井盖破损"
+    body = text_of(assisted)
+    assert f"协办单位{CITY}对你单位主办的一件工单提交了协办意见" in body
+    assert f"协办意见（{CITY}）：已派人查看，井盖属市政所有，联系人[电话]" in body and "13812345678" not in body
+    assert await notifier.poll_once() == 0  # each once
+
+
 async def test_a_server_down_holds_the_change_until_it_is_back(settings: Settings, smtp: SmtpSink, tmp_path: Path) -> None:
     """The SMTP server is down: the cursor stays before the change, which is mailed once it is back."""
     runtime = Runtime(with_contacts(settings, smtp, tmp_path, f"{CITY}: [cgj@city.gov.cn, duty@city.gov.cn]\n"))

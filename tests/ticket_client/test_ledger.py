@@ -1056,23 +1056,27 @@ async def test_a_done_ticket_takes_no_urge(ledger: LocalLedger) -> None:
     assert (await ledger.get(ref.ticket_id)).urges == []
 
 
-async def test_urges_are_read_in_order_from_a_cursor(ledger: LocalLedger, clock: FakeClock) -> None:
-    """A unit's 催办通知 follows them: each urge after the cursor, oldest first, no 补充 among them;
-    ``last_urge`` is where a new reader starts, and ``last_change`` the same for the history."""
-    assert await ledger.last_urge() == 0 and await ledger.last_change() == 0
+async def test_follow_ups_are_read_in_order_from_a_cursor(ledger: LocalLedger, clock: FakeClock) -> None:
+    """A unit's 催办通知 and 协办意见通知 follow them: each of the kinds asked after the cursor, oldest
+    first; ``last_followup`` is where a new reader starts, and ``last_change`` the same for the history."""
+    assert await ledger.last_followup() == 0 and await ledger.last_change() == 0
     one = (await ledger.file(draft("web:a"), "u1")).ticket_id
-    two = (await ledger.file(draft("web:b"), "u2")).ticket_id
+    two = (await ledger.file(draft("web:b", departments=["城管局", "交通局"]), "u2")).ticket_id
     assert await ledger.last_change() == max(c.seq for c in await ledger.changes_since(0))
     await ledger.urge(one, "催一下")
-    start = await ledger.last_urge()
+    start = await ledger.last_followup()
     await ledger.add_info(one, "补充：是南门那盏")
     await ledger.urge(two, "怎么还没修")
+    await ledger.assist(two, "交通局", "已设置警示标志")
     clock.advance(days=2)
     await ledger.urge(one, "又过了两天")
-    found = await ledger.urges_since(start)
-    assert [(u.ticket_id, u.note) for u in found] == [(two, "怎么还没修"), (one, "又过了两天")]
-    assert [u.ticket_id for u in await ledger.urges_since(0, limit=1)] == [one]
-    assert await ledger.urges_since(found[-1].seq) == [] and await ledger.last_urge() == found[-1].seq
+    found = await ledger.followups_since(start)
+    assert [(u.ticket_id, u.kind, u.note) for u in found] == [(two, "urge", "怎么还没修"), (one, "urge", "又过了两天")]
+    both = await ledger.followups_since(start, ("urge", "assist"))
+    assert [(u.kind, u.unit, u.note) for u in both] == [
+        ("urge", "", "怎么还没修"), ("assist", "交通局", "已设置警示标志"), ("urge", "", "又过了两天")]
+    assert [u.ticket_id for u in await ledger.followups_since(0, limit=1)] == [one]
+    assert await ledger.followups_since(found[-1].seq) == [] and await ledger.last_followup() == found[-1].seq
 
 
 async def test_a_supplement_is_kept_beside_the_history_until_the_ticket_is_done(
