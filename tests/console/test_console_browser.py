@@ -923,10 +923,13 @@ def test_a_department_takes_on_reports_asks_for_time_and_resolves_its_ticket(
         page.locator("#u-views .tab[data-view=open]").click()
         expect(page.locator("#u-results tr", has_text=ticket_id).locator(".badge.asked")).to_have_text("延期待审")
         page.locator("#u-export-days").select_option("90")  # 导出 the list shown, of the period picked
-        expect(page.locator("#u-export")).to_have_attribute("href", "/api/console/unit/tickets.csv?view=open&days=90")
-        with page.expect_download() as got:
+        with page.expect_request("**/api/console/unit/tickets.csv*") as asked, page.expect_download() as got:
             page.locator("#u-export").click()
+        assert asked.value.url.endswith("/api/console/unit/tickets.csv?view=open&days=90")
+        assert got.value.suggested_filename.startswith("tickets-") and got.value.suggested_filename.endswith(".csv")
         assert ticket_id in Path(got.value.path()).read_text(encoding="utf-8-sig")
+        expect(page.locator("#toast")).to_have_text("已导出 1 条工单")  # counted as the rows came
+        expect(page.locator("#u-export")).to_have_text("导出")
         page.screenshot(path=str(DOCS / "console-unit.png"))
         resolve = page.locator("#ud-actions .resolve-row")
         resolve.locator("input").fill("井盖已更换完毕")
