@@ -116,8 +116,8 @@ def create_app(settings: Settings | None = None, *, workers: bool | None = None)
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start(workers=workers)
-        await app.state.console.on_start()
         try:
+            await app.state.console.on_start()
             yield
         finally:
             await runtime.stop()

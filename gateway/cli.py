@@ -94,6 +94,7 @@ def serve(
     async def main() -> None:
         try:
             await application.state.runtime.start(workers=workers)
+            await application.state.console.on_start()  # the first account (again in the app's start: a no-op)
         except StartupError as exc:
             _fail(exc)
         err.print(
@@ -515,7 +516,8 @@ def admin_create_user(
 ) -> None:
     """Create an operator console account (passwords are stored as Argon2 hashes only)."""
     from gateway.console import audit
-    from gateway.console.users import MIN_PASSWORD, UserError, UserStore, generate_password
+    from gateway.console.passwords import MIN_PASSWORD
+    from gateway.console.users import UserError, UserStore, generate_password
     from gateway.redis_conn import connect
 
     if generate:

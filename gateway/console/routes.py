@@ -43,7 +43,16 @@ from gateway.console.auth import (
 )
 from gateway.console.routing import CorrectIn, Routing, place_parts
 from gateway.console.users import User, UserError, UserStore, generate_password
-from gateway.errors import AuthError, BadInput, Conflict, Forbidden, NotFound, RateLimited, ServiceUnavailable
+from gateway.errors import (
+    AuthError,
+    BadInput,
+    Conflict,
+    Forbidden,
+    NotFound,
+    RateLimited,
+    ServiceUnavailable,
+    StartupError,
+)
 from gateway.knowledge import USAGE_DAYS, usage
 from gateway.runtime import Runtime
 from nlu.pii import mask_pii
@@ -175,9 +184,13 @@ class ConsoleState:
         return self._part("handover", lambda: convs.Handover(self.redis, self.rt.streams))  # type: ignore[no-any-return]
 
     async def on_start(self) -> None:
-        """Create the first supervisor if there is no account yet, and print its password once."""
+        """Create the first supervisor if there is no account yet, and print its password once; a
+        weak HOTLINE_CONSOLE_ADMIN_PASSWORD stops the start (StartupError) rather than leave no account."""
         settings = self.rt.settings
-        password = await self.users.ensure_first_admin(settings.console_admin_password)
+        try:
+            password = await self.users.ensure_first_admin(settings.console_admin_password)
+        except UserError as exc:
+            raise StartupError(f"HOTLINE_CONSOLE_ADMIN_PASSWORD is refused: {exc}") from exc
         if password is not None:
             await audit.record(self.redis, "system", "user.create", "admin", role="supervisor")
             if not settings.console_admin_password:
@@ -363,7 +376,7 @@ class PasswordIn(BaseModel):
 @api.post("/password")
 async def change_password(body: PasswordIn, session: SessionDep, request: Request, response: Response) -> dict[str, Any]:
     """修改密码 (every account, a department's too): the current one first (wrong: 400, counted as a
-    failed login), then the new one (at least MIN_PASSWORD characters, not the same). The account's
+    failed login), then the new one (strong enough: ``gateway.console.passwords``; not the same). The account's
     other browsers are signed out; this one goes on with a new session (and CSRF token)."""
     console = _console(request)
     name, address = session.user.name, _address(request)

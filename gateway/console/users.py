@@ -17,12 +17,12 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from pydantic import BaseModel
 
 from gateway.console import keys as ck
+from gateway.console import passwords
 from ticket_client.base import MAX_UNIT
 
 Role = Literal["operator", "supervisor", "department"]
 ROLES: tuple[str, ...] = ("operator", "supervisor", "department")
 NAME = re.compile(r"^[A-Za-z0-9_.-]{2,32}$")
-MIN_PASSWORD = 10
 FIRST_ADMIN = "admin"
 
 _hasher = PasswordHasher()
@@ -62,12 +62,12 @@ def generate_password() -> str:
     return secrets.token_urlsafe(12)
 
 
-def check_new(name: str, role: str, password: str, unit: str = "") -> None:
+def check_new(name: str, role: str, password: str, unit: str = "", display_name: str = "") -> None:
     if not NAME.match(name):
         raise UserError("用户名须为2–32位字母、数字、下划线、点或连字符")
     if role not in ROLES:
         raise UserError(f"角色须为 {'、'.join(ROLES)} 之一")
-    check_password(password)
+    check_password(password, name, display_name, unit)
     if role == "department" and not unit:
         raise UserError("承办单位账号须填写所属单位（与工单承办部门中的名称一致）")
     if role != "department" and unit:
@@ -76,9 +76,13 @@ def check_new(name: str, role: str, password: str, unit: str = "") -> None:
         raise UserError(f"所属单位名称至多{MAX_UNIT}字")
 
 
-def check_password(password: str) -> None:
-    if len(password) < MIN_PASSWORD:
-        raise UserError(f"密码至少{MIN_PASSWORD}位")
+def check_password(password: str, *context: str) -> None:
+    """UserError saying why a new password is too weak (``gateway.console.passwords``); ``context``:
+    the account's name, display name and unit."""
+    try:
+        passwords.check_password(password, context)
+    except passwords.WeakPassword as exc:
+        raise UserError(str(exc)) from exc
 
 
 class UserStore:
@@ -90,7 +94,7 @@ class UserStore:
     ) -> User:
         """Create (or with ``replace`` reset) an account (``unit``: a department account's); raises UserError."""
         unit = " ".join(unit.split())
-        check_new(name, role, password, unit)
+        check_new(name, role, password, unit, display_name)
         now = time.time()
         user = User(name=name, role=role, display_name=display_name or name, created_at=now,  # type: ignore[arg-type]
                     unit=unit, pw_changed_at=now)
@@ -140,8 +144,9 @@ class UserStore:
         return _user_of(data)
 
     async def set_password(self, name: str, password: str) -> None:
-        """A new password (UserError when too short); the account's sessions begun before end."""
-        check_password(password)
+        """A new password (UserError when too weak); the account's sessions begun before end."""
+        user = await self.get(name)
+        check_password(password, name, *((user.display_name, user.unit) if user else ()))
         await self.redis.hset(ck.user(name), mapping={"pw": _hasher.hash(password), "pw_changed_at": str(time.time())})
 
     async def set_disabled(self, name: str, disabled: bool) -> None:
@@ -151,6 +156,8 @@ class UserStore:
         """Create the first supervisor when no account exists; returns its password if generated here."""
         if await self.redis.scard(ck.USERS):
             return None
+        if password:  # the deployment's choice: a weak one is said (UserError), not swallowed below
+            check_password(password, FIRST_ADMIN, "管理员")
         chosen = password or generate_password()
         try:
             await self.create(FIRST_ADMIN, "supervisor", chosen, "管理员")

@@ -945,6 +945,11 @@ def test_a_department_takes_on_reports_asks_for_time_and_resolves_its_ticket(
         page.locator("#pw-again").fill("a-much-longer-secreT")
         page.locator("#password-dialog button[type=submit]").click()
         expect(page.locator("#password-dialog .error")).to_have_text("两次输入的新密码不一致")
+        for field in ("#pw-new", "#pw-again"):  # the server says why one is too easy to guess
+            page.locator(field).fill("cgj12345678")
+        page.locator("#password-dialog button[type=submit]").click()
+        expect(page.locator("#password-dialog .error")).to_contain_text("密码太容易被猜到：含有账号名、姓名或单位名称")
+        page.locator("#pw-new").fill("a-much-longer-secret")
         page.locator("#pw-again").fill("a-much-longer-secret")
         page.locator("#password-dialog button[type=submit]").click()
         expect(page.locator("#toast")).to_have_text("密码已修改；其他已登录的浏览器需用新密码重新登录")

@@ -128,7 +128,7 @@ var HotlineCommon = (function () {
     dialog.id = "password-dialog";
     var form = el("form");
     form.appendChild(el("h2", "", "修改密码"));
-    var fields = [["pw-current", "当前密码", "current-password"], ["pw-new", "新密码（至少10位）", "new-password"],
+    var fields = [["pw-current", "当前密码", "current-password"], ["pw-new", "新密码（至少10位，勿用常见密码）", "new-password"],
                   ["pw-again", "再次输入新密码", "new-password"]].map(function (f) {
       var input = el("input");
       input.type = "password"; input.id = f[0]; input.placeholder = f[1]; input.maxLength = 256;
