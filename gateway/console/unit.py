@@ -197,13 +197,35 @@ async def export_tickets(
 
 @router.get("/tickets/{ticket_id}")
 async def ticket(ticket_id: str, user: DepartmentDep, request: Request, now: NowDep) -> dict[str, Any]:
-    """One ticket in full as the unit needs it to handle it: what, where, the contact phone (to call
-    the citizen), every step, the citizen's 催办 and 补充 and the 协办意见; not the centre's 更正 notes."""
+    """One ticket in full as the unit needs it to handle it: what, where, the contact phone masked
+    (138****5678: the whole number is asked for, audited, with POST …/contact), every step, the
+    citizen's 催办 and 补充 and the 协办意见; not the centre's 更正 notes."""
     t = await _mine(ticket_id, user, request, primary=None)
     detail = convs.ticket_detail(t, _console(request).rt.settings, now)
     for internal in ("conversation_key", "revisions"):
         detail.pop(internal)
-    return {**detail, **_view(t, user, request, now)}
+    detail["contact"] = masked_contact(t.contact)
+    return {**detail, **_view(t, user, request, now), "contact_masked": detail["contact"] != t.contact}
+
+
+@router.post("/tickets/{ticket_id}/contact")
+async def contact(ticket_id: str, user: DepartmentDep, request: Request) -> dict[str, Any]:
+    """查看联系电话: the citizen's whole number, to call them about one of the unit's tickets; each
+    look is audited (``unit.contact``, who and which ticket, not the number), so the centre can see
+    who read whose phone."""
+    t = await _mine(ticket_id, user, request, primary=None)
+    await audit.record(_console(request).redis, user.name, "unit.contact", t.conversation_key,
+                       ticket_id=t.ticket_id, unit=user.unit)
+    return {"ticket_id": t.ticket_id, "contact": t.contact}
+
+
+def masked_contact(contact: str) -> str:
+    """A contact number with its middle digits hidden: the first three and last four of eight or
+    more (13812345678 → 138****5678, 0531-88886666 → 053*-****6666); of fewer, all but the last two."""
+    digits = [i for i, c in enumerate(contact) if c.isdigit()]
+    keep = digits[:3] + digits[-4:] if len(digits) >= 8 else digits[-2:]
+    hidden = set(digits) - set(keep)
+    return "".join("*" if i in hidden else c for i, c in enumerate(contact))
 
 
 @router.get("/tickets/{ticket_id}/attachments/{n}")

@@ -283,7 +283,8 @@ def page_image_width(page: Any, url: str) -> int:
     }""", url))
 
 
-def _filed_long_ago(settings: Settings, days: float, urgent: bool = False, attachments: tuple[str, ...] = ()) -> str:
+def _filed_long_ago(settings: Settings, days: float, urgent: bool = False, attachments: tuple[str, ...] = (),
+                    contact: str = "") -> str:
     """A ticket filed ``days`` ago in the live gateway's ledger, still at 已受理: its number."""
     from datetime import UTC, datetime, timedelta
 
@@ -293,7 +294,7 @@ def _filed_long_ago(settings: Settings, days: float, urgent: bool = False, attac
         then = datetime.now(UTC) - timedelta(days=days)
         async with LocalLedger(settings.effective_database_url, clock=lambda: then) as ledger:
             draft = TicketDraft(channel="web", conversation_key="web:long-ago", title="书院路井盖破损",
-                                description="书院路主干道井盖破损，车辆经过很危险", urgent=urgent,
+                                description="书院路主干道井盖破损，车辆经过很危险", urgent=urgent, contact=contact,
                                 departments=["城市管理和综合执法局", "K2区人民政府"], attachments=list(attachments))
             return (await ledger.file(draft, f"long-ago:{days}")).ticket_id
 
@@ -855,7 +856,7 @@ def test_a_department_takes_on_reports_asks_for_time_and_resolves_its_ticket(
     picture = settings.media_folder / "upload" / "jg" / "jg.jpg"
     write_file(picture, photo())
     _in_redis(settings, lambda client: save_record(client, "upload:jg", MediaRecord(path=str(picture), mime="image/jpeg"), 1))
-    ticket_id = _filed_long_ago(settings, days=1, attachments=("upload:jg", "upload:voice-gone"))
+    ticket_id = _filed_long_ago(settings, days=1, attachments=("upload:jg", "upload:voice-gone"), contact="13812345678")
     asked = (datetime.now(BEIJING) + timedelta(days=30)).date()
     errors: list[str] = []
     asked_to_confirm: list[str] = []
@@ -893,6 +894,10 @@ def test_a_department_takes_on_reports_asks_for_time_and_resolves_its_ticket(
         expect(row.locator(".badge.assisted")).to_have_text("协办意见1条")  # the 协办 wrote
         row.click()
         expect(page.locator("#ud-fields")).to_contain_text("主办")
+        expect(page.locator("#ud-fields")).to_contain_text("138****5678")  # masked until asked for (audited)
+        page.locator("#ud-contact").click()
+        expect(page.locator("#ud-fields")).to_contain_text("13812345678")
+        expect(page.locator("#ud-contact")).to_have_count(0)
         expect(page.locator("#ud-history li[data-kind=assist]")).to_contain_text("辖区网格员已到场核实")
         expect(page.locator("#ud-history li b").first).to_have_text("已受理")  # filed by the centre (the list says 待签收)
         files = page.locator("#ud-fields .ticket-files a")  # the citizen's photo, and one no longer kept
@@ -903,6 +908,7 @@ def test_a_department_takes_on_reports_asks_for_time_and_resolves_its_ticket(
         page.locator("#ud-actions .accept-row button").click()
         expect(page.locator("#toast")).to_have_text("已签收，请尽快联系市民办理")
         expect(page.locator("#ud-fields")).to_contain_text("已签收")
+        expect(page.locator("#ud-fields")).to_contain_text("13812345678")  # still shown, not asked again
         expect(page.locator("[data-count=received]")).to_have_text("")
         expect(page).to_have_title("承办单位工作台 · 12345热线")
         progress = page.locator("#ud-actions .progress-row")

@@ -55,9 +55,41 @@ async def test_a_department_account_reaches_its_units_tickets_and_nothing_else(a
     assert {(t["ticket_id"], t["primary"]) for t in listed} == {(mine, True), (helped, False)}
     assert (await unit.get(f"/unit/tickets/{other}")).status_code == 404  # as one that does not exist
     detail = (await unit.get(f"/unit/tickets/{mine}")).json()
-    assert detail["contact"] == "13812345678" and detail["departments"] == [UNIT, "K2区人民政府"]
+    assert (detail["contact"], detail["contact_masked"]) == ("138****5678", True)
+    assert detail["departments"] == [UNIT, "K2区人民政府"]
     assert "conversation_key" not in detail and "revisions" not in detail
     assert (await unit.get("/unit/tickets?view=nothing")).status_code == 400
+
+
+async def test_a_unit_reads_the_whole_phone_number_only_on_asking_and_it_is_audited(
+    app: Any, unit_login: Any, console_login: Any
+) -> None:
+    """查看联系电话: the ticket shows the number masked; the whole one is asked for (主办 or 协办),
+    and each look is audited with who and which ticket, never the number itself."""
+    mine = await file(app, "mine", [UNIT])
+    helped = await file(app, "helped", ["供电公司", UNIT])
+    other = await file(app, "other", ["水务局"])
+    unit = await unit_login()
+    for ticket_id in (mine, helped):
+        r = await unit.post(f"/unit/tickets/{ticket_id}/contact", json={})
+        assert (r.status_code, r.json()["contact"]) == (200, "13812345678")
+    assert (await unit.post(f"/unit/tickets/{other}/contact", json={})).status_code == 404
+    assert (await unit.post(f"/unit/tickets/{mine}/contact", json={}, headers={"X-CSRF-Token": "x"})).status_code == 403
+    boss = await console_login("boss", "supervisor")
+    entries = [e for e in (await boss.get("/audit?limit=50")).json()["entries"] if e["action"] == "unit.contact"]
+    assert sorted(e["detail"]["ticket_id"] for e in entries) == sorted([mine, helped])
+    assert {e["actor"] for e in entries} == {"cgj"} and "13812345678" not in str(entries)
+    assert (await boss.post(f"/unit/tickets/{mine}/contact", json={})).status_code == 403  # the centre reads 工单查询
+
+
+@pytest.mark.parametrize(("contact", "shown"), [
+    ("13812345678", "138****5678"), ("0531-88886666", "053*-****6666"), ("王先生 13812345678", "王先生 138****5678"),
+    ("12345", "***45"), ("", ""),
+])
+def test_a_contact_number_is_masked_in_the_middle(contact: str, shown: str) -> None:
+    from gateway.console.unit import masked_contact
+
+    assert masked_contact(contact) == shown
 
 
 async def test_the_primary_unit_takes_on_reports_resolves_returns_and_asks_for_time(

@@ -134,6 +134,28 @@
       if (state.shown === id) render(t);
     }).catch(function (e) { toast(e.message, true); });
   }
+  // 联系电话 shows masked (138****5678); 查看 asks for the whole number, which the centre audits, and
+  // the page keeps it while open (the ticket shown again after a step still shows it)
+  var revealed = {};
+  function revealContact(t) {
+    var dd = Array.prototype.filter.call($("ud-fields").querySelectorAll("dt"), function (dt) {
+      return dt.textContent === "联系电话";
+    })[0].nextElementSibling;
+    if (revealed[t.ticket_id]) { dd.textContent = revealed[t.ticket_id]; return; }
+    var btn = el("button", "link", "查看完整号码");
+    btn.type = "button";
+    btn.id = "ud-contact";
+    btn.title = "查看群众的完整联系电话（将记入操作审计）";
+    btn.addEventListener("click", function () {
+      btn.disabled = true;
+      api("POST", "/unit/tickets/" + encodeURIComponent(t.ticket_id) + "/contact", {}).then(function (d) {
+        revealed[t.ticket_id] = d.contact;
+        if (state.shown === t.ticket_id) dd.textContent = d.contact;
+      }).catch(function (e) { btn.disabled = false; toast(e.message, true); });
+    });
+    dd.appendChild(document.createTextNode(" "));
+    dd.appendChild(btn);
+  }
   function render(t) {
     $("ud-empty").hidden = true;
     $("ud").hidden = false;
@@ -151,6 +173,7 @@
       ["市民评价", t.rating ? t.rating + (t.rating_comment ? "：" + t.rating_comment : "") : ""],
       ["解决情况", t.solved === true ? "已解决" : t.solved === false ? "未解决" : ""]
     ]), "/api/console/unit/tickets/" + encodeURIComponent(t.ticket_id) + "/attachments/");
+    if (t.contact_masked) revealContact(t);
     var ol = $("ud-history");
     ol.textContent = "";
     var steps = t.history.concat(t.followups || []);
