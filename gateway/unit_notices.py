@@ -22,7 +22,7 @@ from typing import TypeVar
 import structlog
 
 from config.unit_contacts import load_unit_contacts
-from gateway import keys
+from gateway import cursors, keys
 from gateway.console.export import beijing
 from gateway.loops import repeat
 from gateway.runtime import Runtime
@@ -147,29 +147,29 @@ class UnitNotifier:
             if wait is not None:
                 self.retry_in = wait
                 return sent
-            dispatched, deferred = await self._follow(keys.UNIT_NOTICE_CURSOR, rt.tickets.last_change,
+            dispatched, deferred = await self._follow(keys.UNIT_NOTICE_CURSOR, "unit_dispatch", rt.tickets.last_change,
                                                       rt.tickets.changes_since, self._notices)
             if not deferred:
-                followed, _ = await self._follow(keys.UNIT_FOLLOWUP_CURSOR, rt.tickets.last_followup,
+                followed, _ = await self._follow(keys.UNIT_FOLLOWUP_CURSOR, "unit_followup", rt.tickets.last_followup,
                                                  self._followups, self._followed)
                 sent += followed
             return sent + dispatched
         finally:
             await rt.redis.delete(keys.UNIT_NOTICE_LOCK)
 
-    async def _follow(self, cursor_key: str, last: Callable[[], Awaitable[int]],
+    async def _follow(self, cursor_key: str, reader: str, last: Callable[[], Awaitable[int]],
                       since: Callable[[int, int], Awaitable[Sequence[E]]],
                       notices_of: Callable[[E], Awaitable[list[Notice]]]) -> tuple[int, bool]:
         """Mail the notices of each event after the cursor at ``cursor_key``, moving it past each
-        whose notices all went out: how many mails, and whether the server deferred one. The first
-        time, the cursor starts at the latest event (``last``): the past is not mailed."""
+        whose notices all went out: how many mails, and whether the server deferred one. Redis's
+        cursor lost, the ledger's copy (``gateway.cursors``, moved after each batch) goes on; the
+        first time, it starts at the latest event (``last``): the past is not mailed."""
         rt = self.rt
-        cursor = await rt.redis.get(cursor_key)
-        if cursor is None:
-            await rt.redis.set(cursor_key, await last())
+        cursor, found = await cursors.resume(rt, cursor_key, reader, last)
+        if not found:
             return 0, False
-        sent = 0
-        for event in await since(int(cursor), 100):
+        sent, moved, deferred = 0, cursor, False
+        for event in await since(cursor, 100):
             for notice in await notices_of(event):
                 done, wait = await mail_unit(
                     rt, keys.unit_notice_sent(f"{notice.kind}:{event.seq}"), self.contacts[notice.unit],
@@ -177,10 +177,15 @@ class UnitNotifier:
                     ticket_id=notice.ticket.ticket_id, unit=notice.unit, why=notice.event)
                 sent += done
                 if wait is not None:  # deferred: this event again at the next poll
-                    self.retry_in = wait
-                    return sent, True
+                    self.retry_in, deferred = wait, True
+                    break
+            if deferred:
+                break
             await rt.redis.set(cursor_key, event.seq)
-        return sent, False
+            moved = event.seq
+        if moved != cursor:
+            await cursors.keep(rt, reader, moved)
+        return sent, deferred
 
     async def _followups(self, cursor: int, limit: int) -> list[FollowUpEvent]:
         assert self.rt.tickets is not None

@@ -12,7 +12,7 @@ import contextlib
 import json
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -25,7 +25,7 @@ from bot.texts import receipt, say, status_name
 from channels import media
 from channels.base import DeliveryError, InboundMessage, OutboundMessage
 from config.workdays import BEIJING  # the centre's day, for the daily counts
-from gateway import faults, filing, keys, metrics
+from gateway import cursors, faults, filing, keys, metrics
 from gateway.console import keys as console_keys
 from gateway.console.conversations import QUEUE_LIMIT
 from gateway.loops import repeat
@@ -320,10 +320,15 @@ class StatusPoller:
         if not await rt.redis.set(keys.STATUS_LOCK, rt.consumer_prefix, nx=True, px=10_000):
             return 0
         try:
-            cursor = int(await rt.redis.get(keys.STATUS_CURSOR) or 0)
-            changes = await rt.tickets.changes_since(cursor, limit=200)
+            tickets = rt.tickets
+            cursor, _ = await cursors.resume(  # lost everywhere: the last ten minutes' changes, not all
+                rt, keys.STATUS_CURSOR, "status",
+                lambda: tickets.last_change_before(datetime.now(UTC) - timedelta(seconds=cursors.RESUME_S)))
+            changes = await tickets.changes_since(cursor, limit=200)
             for change in changes:
                 await self._notify(change)
+            if changes:
+                await cursors.keep(rt, "status", changes[-1].seq)
             return len(changes)
         finally:
             await rt.redis.delete(keys.STATUS_LOCK)

@@ -715,6 +715,20 @@ class TicketClient(Protocol):
         """The ``seq`` of the latest follow-up of any kind (0 for none), as ``last_change``."""
         ...
 
+    async def last_change_before(self, at: datetime) -> int:
+        """The ``seq`` of the latest change made before ``at`` (0 for none): where a reader whose
+        cursor was lost everywhere resumes, going through the recent changes only."""
+        ...
+
+    async def cursor(self, reader: str) -> int | None:
+        """Where ``reader`` (the status poller, the units' mail) got to in ``changes_since`` or
+        ``followups_since``, kept with the tickets so that it outlives Redis's data (None: never kept)."""
+        ...
+
+    async def keep_cursor(self, reader: str, seq: int) -> None:
+        """Keep ``reader``'s cursor with the tickets (see ``cursor``)."""
+        ...
+
     async def set_status(self, ticket_id: str, status: str, note: str = "") -> Ticket: ...
 
     async def rate(self, ticket_id: str, rating: str, comment: str = "") -> Ticket: ...

@@ -999,6 +999,19 @@ class LocalLedger:
         async with self._edge("reading follow-ups"), self._read_sessions() as session:
             return int(await session.scalar(select(func.max(FollowUpRow.id))) or 0)
 
+    async def last_change_before(self, at: datetime) -> int:
+        """See ``TicketClient.last_change_before``: the highest id of the history rows before ``at``."""
+        async with self._edge("reading status changes"), self._read_sessions() as session:
+            return int(await session.scalar(select(func.max(StatusHistoryRow.id)).where(StatusHistoryRow.at < at)) or 0)
+
+    async def cursor(self, reader: str) -> int | None:
+        """See ``TicketClient.cursor``: kept among the platform state as ``cursor:<reader>``."""
+        kept = await self.platform_state(f"cursor:{reader}")
+        return int(kept) if kept else None
+
+    async def keep_cursor(self, reader: str, seq: int) -> None:
+        await self.set_platform_state(f"cursor:{reader}", str(seq))
+
     async def changes_since(self, cursor: int, limit: int = 100) -> list[StatusChange]:
         """History rows with ``seq > cursor`` in ``seq`` order, including each ``received`` and
         each progress note (``kind="note"``)."""

@@ -700,6 +700,16 @@ class Open311Client:
     async def last_followup(self) -> int:
         return await self.mirror.last_followup()
 
+    async def last_change_before(self, at: datetime) -> int:
+        return await self.mirror.last_change_before(at)
+
+    async def cursor(self, reader: str) -> int | None:
+        """The mirror's (its changes are the ones read)."""
+        return await self.mirror.cursor(reader)
+
+    async def keep_cursor(self, reader: str, seq: int) -> None:
+        await self.mirror.keep_cursor(reader, seq)
+
     async def changes_since(self, cursor: int, limit: int = 100) -> list[StatusChange]:
         """The mirror's changes after ``cursor``, once the platform's news (asked at most every
         ``poll_s``, across processes) is recorded; PlatformUnavailable when it cannot be asked."""

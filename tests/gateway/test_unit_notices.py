@@ -176,6 +176,21 @@ async def test_a_co_handlers_opinion_reaches_the_primary_unit(rt: Runtime, smtp:
     assert await notifier.poll_once() == 0  # each once
 
 
+async def test_redis_losing_its_data_neither_mails_again_nor_skips(rt: Runtime, smtp: SmtpSink) -> None:
+    """The mailer's cursors are kept with the tickets too: Redis flushed, it goes on from there,
+    mailing nothing twice and missing nothing after."""
+    assert rt.tickets is not None
+    notifier = UnitNotifier(rt)
+    await notifier.poll_once()
+    first = await file(rt, "first", ["K2区人民政府"])
+    await rt.tickets.urge(first, "催一下")
+    assert await notifier.poll_once() == 2  # 派单通知 and 催办通知
+    await rt.redis.flushdb()
+    second = await file(rt, "second", ["K2区人民政府"])  # while Redis was empty
+    assert await notifier.poll_once() == 1
+    assert [m["Subject"].split("：")[1].split()[0] for _, m in mails(smtp)] == [first, first, second]
+
+
 async def test_a_server_down_holds_the_change_until_it_is_back(settings: Settings, smtp: SmtpSink, tmp_path: Path) -> None:
     """The SMTP server is down: the cursor stays before the change, which is mailed once it is back."""
     runtime = Runtime(with_contacts(settings, smtp, tmp_path, f"{CITY}: [cgj@city.gov.cn, duty@city.gov.cn]\n"))

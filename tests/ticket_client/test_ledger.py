@@ -1079,6 +1079,22 @@ async def test_follow_ups_are_read_in_order_from_a_cursor(ledger: LocalLedger, c
     assert await ledger.followups_since(found[-1].seq) == [] and await ledger.last_followup() == found[-1].seq
 
 
+async def test_a_readers_cursor_is_kept_with_the_tickets(ledger: LocalLedger, clock: FakeClock) -> None:
+    """The status poller's and the units' mail's cursors outlive Redis's data: kept per reader in
+    the ledger; ``last_change_before`` is where a reader with none resumes."""
+    assert await ledger.cursor("status") is None and await ledger.last_change_before(clock()) == 0
+    one = (await ledger.file(draft("web:a"), "c1")).ticket_id
+    await ledger.set_status(one, "accepted")
+    old = await ledger.last_change()
+    clock.advance(minutes=30)
+    await ledger.set_status(one, "resolved", "已修复")
+    assert await ledger.last_change_before(clock() - timedelta(minutes=10)) == old < await ledger.last_change()
+    await ledger.keep_cursor("status", 7)
+    await ledger.keep_cursor("unit_dispatch", 3)
+    await ledger.keep_cursor("status", old)
+    assert (await ledger.cursor("status"), await ledger.cursor("unit_dispatch")) == (old, 3)
+
+
 async def test_a_supplement_is_kept_beside_the_history_until_the_ticket_is_done(
     ledger: LocalLedger, clock: FakeClock
 ) -> None:
