@@ -48,6 +48,7 @@ from ticket_client.base import (
     MAX_INFO_NOTE,
     URGE_QUIET,
     FollowUpKind,
+    InvalidTransition,
     LocationInfo,
     NoteRefused,
     Ticket,
@@ -159,8 +160,10 @@ class Bot:
         departments: DepartmentMap | None = None,
         urge_quiet: timedelta = URGE_QUIET,
         self_withdraw: bool = True,
+        reopen_unsolved: bool = False,
     ) -> None:
         self.tickets = tickets
+        self.reopen_unsolved = reopen_unsolved  # HOTLINE_REOPEN_UNSOLVED: 未解决 reopens the ticket
         # HOTLINE_SELF_WITHDRAW: a ticket not yet dispatched is withdrawn in the chat once confirmed
         self.self_withdraw = self_withdraw
         self.urge_quiet = urge_quiet  # HOTLINE_URGE_QUIET_HOURS, as the ticket client keeps it: told when standing
@@ -484,6 +487,8 @@ class Bot:
         thanks = Reply(text=say("rating_unsatisfied" if rating == "不满意" else "rating_thanks", rating=rating))
         if (said := solved_answer(msg.text)) is not None:  # "没解决" (不满意), "解决了挺满意": answered already
             await self.tickets.mark_solved(ticket_id, said)
+            if not said:
+                await self._reopen(ticket_id)
         else:  # the second question (解决率), in the same message (one mail, not two): its answer is
             # read first in the next turn, whoever has the conversation then
             thanks = Reply(text=thanks.text + "\n" + say("ask_solved"), buttons=list(SURVEY_BUTTONS), ticket_id=ticket_id)
@@ -508,12 +513,26 @@ class Bot:
             await self.tickets.mark_solved(ticket_id, solved)
         except TicketNotFound:  # withdrawn since: nothing to record it on
             return turn
+        reopened = not solved and await self._reopen(ticket_id)
         if mode == "operator":
             return turn
         if not solved and mode != "waiting" and rules.on_unsatisfied:
             return _handoff(turn, "unsolved", rules)  # 已记录您反映的问题尚未解决。已为您转接人工客服…
-        turn.replies.append(Reply(text=say("solved_thanks" if solved else "unsolved_noted"), ticket_id=ticket_id))
+        said = "solved_thanks" if solved else "unsolved_reopened" if reopened else "unsolved_noted"
+        turn.replies.append(Reply(text=say(said, ticket_id=ticket_id), ticket_id=ticket_id))
         return turn
+
+    async def _reopen(self, ticket_id: str) -> bool:
+        """未解决 with HOTLINE_REOPEN_UNSOLVED: the ticket, resolved or closed, is worked again
+        (重新办理, noted as the 回访's answer: its 主办 reads why); whether it was. A ticket already
+        reopened, or whose status is not the ledger's to change, stays as it is."""
+        if not self.reopen_unsolved:
+            return False
+        try:
+            await self.tickets.set_status(ticket_id, "reopened", say("reopen_note"))
+        except (InvalidTransition, TicketNotFound):
+            return False
+        return True
 
     # --- steps ----------------------------------------------------------------------------
     def _idle(self, turn: Turn, msg: InboundMessage, parse: Parse, text: str) -> Turn:

@@ -348,6 +348,10 @@ class Settings(BaseSettings):
     # (已受理登记) is asked to confirm, and the bot withdraws it. false: every 撤单 goes to an
     # operator, who checks it with the citizen (as it always does once a department has it).
     self_withdraw: bool = True
+    # 回访未解决: a citizen who answers 未解决 has their ticket reopened at once (重新办理, local
+    # ledger), so its 主办 works it again (the 工作台's 待签收, 派单通知) without waiting for a
+    # supervisor; false: it waits under 回访未解决 for a supervisor to reopen it (重办) or not.
+    reopen_unsolved: bool = False
 
     # The coordinate system of every location the gateway hands on (tickets, the console): the one
     # the ticket platform's map uses. Channels' coordinates are converted on arrival (WeChat sends

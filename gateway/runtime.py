@@ -146,7 +146,9 @@ class Runtime:
                        supplement_window=timedelta(days=settings.supplement_days),
                        urge_quiet=timedelta(hours=settings.urge_quiet_hours),
                        # open311: a withdrawal is the platform's (the console's 撤单 says so too)
-                       self_withdraw=settings.self_withdraw and settings.ticket_backend == "local")
+                       self_withdraw=settings.self_withdraw and settings.ticket_backend == "local",
+                       # open311: the platform decides whether a ticket is worked again
+                       reopen_unsolved=settings.reopen_unsolved and settings.ticket_backend == "local")
 
     async def list_tickets(self, conversation_key: str) -> list[dict[str, Any]]:
         """A citizen's own tickets for channel pages (the mini-program, the widget)."""

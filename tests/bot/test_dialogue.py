@@ -216,6 +216,49 @@ async def test_unsolved_goes_to_a_person_and_an_answer_in_their_hands_is_recorde
     assert turn.replies == [] and (await ledger.get(other.ticket_id)).solved is True
 
 
+async def test_unsolved_reopens_the_ticket_when_the_city_wants_it(ledger: LocalLedger) -> None:
+    """HOTLINE_REOPEN_UNSOLVED: 未解决, asked or said with the rating, reopens the ticket at once
+    (重新办理, noted as the 回访's answer) and the citizen hears so; 已解决 reopens nothing."""
+    citizen = Citizen(Bot(ledger, get_backend(), reopen_unsolved=True))
+    ref = await citizen.files_a_ticket(ledger)
+    await citizen.is_surveyed(ledger, ref.ticket_id)
+    await citizen.says("满意")
+    turn = await citizen.says("还没解决")
+    assert (turn.mode, turn.handoff_reason) == ("waiting", "unsolved")  # a person follows it up too
+    ticket = await ledger.get(ref.ticket_id)
+    assert (ticket.status, ticket.solved, ticket.history[-1].note) == ("reopened", False, say("reopen_note"))
+
+    unhappy = Citizen(Bot(ledger, get_backend(), reopen_unsolved=True), sender="s2")
+    other = await unhappy.files_a_ticket(ledger)
+    await unhappy.is_surveyed(ledger, other.ticket_id)
+    await unhappy.says("不满意")
+    unhappy.mode = "waiting"
+    turn = await unhappy.says("问题依然存在")
+    assert texts(turn) == say("unsolved_reopened", ticket_id=other.ticket_id)
+    assert (await ledger.get(other.ticket_id)).status == "reopened"
+
+    said = Citizen(Bot(ledger, get_backend(), reopen_unsolved=True), sender="s3")  # 未解决 with the rating
+    third = await said.files_a_ticket(ledger)
+    await said.is_surveyed(ledger, third.ticket_id)
+    await said.says("没解决")
+    assert (await ledger.get(third.ticket_id)).status == "reopened"
+
+    solved = Citizen(Bot(ledger, get_backend(), reopen_unsolved=True), sender="s4")
+    fourth = await solved.files_a_ticket(ledger)
+    await solved.is_surveyed(ledger, fourth.ticket_id)
+    await solved.says("满意")
+    await solved.says("已解决")
+    assert (await ledger.get(fourth.ticket_id)).status == "resolved"
+
+
+async def test_without_the_setting_unsolved_leaves_the_ticket_to_a_supervisor(ledger: LocalLedger) -> None:
+    citizen = Citizen(Bot(ledger, get_backend()))
+    ref = await citizen.files_a_ticket(ledger)
+    await citizen.is_surveyed(ledger, ref.ticket_id)
+    await citizen.says("没解决")
+    assert (await ledger.get(ref.ticket_id)).status == "resolved"  # under 回访未解决, to reopen or not
+
+
 @pytest.mark.parametrize("answer", ["小区门口的路灯又坏了，晚上一片漆黑没人管，希望尽快派人来修", "查询进度"])
 async def test_words_that_are_no_answer_to_the_second_question_are_read_as_usual(ledger: LocalLedger, answer: str) -> None:
     citizen = Citizen(Bot(ledger, get_backend()))
