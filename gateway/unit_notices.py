@@ -1,11 +1,12 @@
 """派单通知: a unit hears by e-mail, at the addresses ``HOTLINE_UNIT_CONTACTS_FILE`` gives it, when a
 ticket is sent to it (filed naming it; 改派'd to it; 重新办理 after the citizen said it was not solved),
 as 主办 or as 协办, so nobody has to watch the 承办单位工作台 to learn of it; and, as 主办, when the
-citizen presses for an open ticket of it (催办通知) or one of its 协办 writes its 协办意见 (协办意见通知).
+citizen presses for an open ticket of it (催办通知) or one of its 协办 writes its 协办意见 (协办意见通知);
+and a unit that asked for a 延期 hears the centre's decision (延期审核通知).
 
-The mailer follows the ledger's changes, then its 催办 and 协办意见, with a cursor of its own for
-each, in order, one process at a time, from the latest when it first starts (the past is not
-mailed). A mail the SMTP server defers (down, busy: 4xx) holds the cursor, and the change is tried
+The mailer follows the ledger's changes, then its 催办, 协办意见 and 延期 decisions, with a cursor
+of its own for each, in order, one process at a time, from the latest when it first starts (the
+past is not mailed). A mail the SMTP server defers (down, busy: 4xx) holds the cursor, and the change is tried
 again, mailing only the addresses it has not reached; a mailbox the server defers gets its mail
 queued and retried on its own (``gateway.unit_mail``) while the others go on; an address refused
 for good (5xx) is logged and passed. The mail says what and where and by when; the citizen's phone
@@ -40,7 +41,8 @@ POLL_S = 5.0  # how often the ledger's changes are read (a unit's mail need not 
 WHAT = {("filed", True): "新工单待签收", ("filed", False): "协办工单",
         ("redispatched", True): "改派工单待办理", ("redispatched", False): "改派协办工单",
         ("reopened", True): "工单重新办理", ("reopened", False): "协办工单重新办理",
-        ("urged", True): "市民催办", ("assisted", True): "协办单位提交协办意见"}
+        ("urged", True): "市民催办", ("assisted", True): "协办单位提交协办意见",
+        ("decided", True): "延期申请审核结果", ("decided", False): "延期申请审核结果"}
 INTRO = {
     ("filed", True): "12345热线向你单位派发一件工单，由你单位主办，请及时登录承办单位工作台签收办理。",
     ("filed", False): "12345热线派发的一件工单由你单位协办（主办单位：{primary}），请登录承办单位工作台查看，"
@@ -51,9 +53,11 @@ INTRO = {
     ("reopened", False): "一件你单位协办的工单重新办理（主办单位：{primary}），请配合主办单位办理。",
     ("urged", True): "市民催办一件你单位主办、尚未办结的工单（第{urges}次催办），请抓紧办理，并将办理进展及时答复市民。",
     ("assisted", True): "协办单位{by}对你单位主办的一件工单提交了协办意见，请登录承办单位工作台查看，结合协办意见办理。",
+    ("decided", True): "你单位就一件工单提出的延期申请，12345中心已审核。",
+    ("decided", False): "你单位（协办）就一件工单提出的延期申请，12345中心已审核（主办单位：{primary}）。",
 }
-KIND = {"urged": "urge", "assisted": "assist"}  # the mail's kind (metric, log, its record of addresses); else dispatch
-TAG = {"urged": "催办", "assisted": "协办"}  # the subject's 【12345…】; else 派单
+KIND = {"urged": "urge", "assisted": "assist", "decided": "decision"}  # the mail's kind (metric, log, its record of addresses); else dispatch
+TAG = {"urged": "催办", "assisted": "协办", "decided": "延期"}  # the subject's 【12345…】; else 派单
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +66,7 @@ class Notice:
 
     unit: str
     primary: bool
-    event: str  # filed, redispatched, reopened; urged (a 催办); assisted (a 协办意见)
+    event: str  # filed, redispatched, reopened; urged (a 催办); assisted (a 协办意见); decided (延期申请)
     ticket: Ticket
     note: str  # the change's words (重新办理's reason), the citizen's (催办), the 协办's (协办意见)
     by: str = ""  # the 协办 unit that wrote a 协办意见
@@ -109,6 +113,8 @@ def compose(notice: Notice, to: str, rt: Runtime) -> EmailMessage:
         lines.append(f"市民催办：{mask_pii(notice.note)}")
     if notice.event == "assisted":
         lines.append(f"协办意见（{notice.by}）：{mask_pii(notice.note)}")
+    if notice.event == "decided":
+        lines.append(f"审核结果：{mask_pii(notice.note)}")
     if settings.public_url:
         lines.append(f"承办单位工作台：{settings.public_url.rstrip('/')}/console/")
     lines += ["", "群众联系电话等信息请登录承办单位工作台查看。本邮件由系统自动发送，请勿直接回复。"]
@@ -189,11 +195,11 @@ class UnitNotifier:
 
     async def _followups(self, cursor: int, limit: int) -> list[FollowUpEvent]:
         assert self.rt.tickets is not None
-        return await self.rt.tickets.followups_since(cursor, ("urge", "assist"), limit)
+        return await self.rt.tickets.followups_since(cursor, ("urge", "assist", "decision"), limit)
 
     async def _followed(self, followup: FollowUpEvent) -> list[Notice]:
         """A 催办 or a 协办意见 tells the 主办 of the ticket (of its main, for a repeat merged into
-        another), while it is open."""
+        another), while it is open; the centre's decision on a 延期申请 tells the unit that asked."""
         assert self.rt.tickets is not None
         try:
             ticket = await self.rt.tickets.get(followup.ticket_id)
@@ -201,11 +207,16 @@ class UnitNotifier:
                 ticket = await self.rt.tickets.get(ticket.merged_into)
         except TicketNotFound:
             return []
-        if ticket.status in deadlines.DONE or not ticket.departments or ticket.departments[0] not in self.contacts:
+        if ticket.status in deadlines.DONE or not ticket.departments:
             return []
-        event = "urged" if followup.kind == "urge" else "assisted"
-        return [Notice(unit=ticket.departments[0], primary=True, event=event, ticket=ticket, note=followup.note,
-                       by=followup.unit)]
+        if followup.kind == "decision":
+            unit, event = followup.unit, "decided"
+        else:
+            unit, event = ticket.departments[0], "urged" if followup.kind == "urge" else "assisted"
+        if unit not in self.contacts:
+            return []
+        return [Notice(unit=unit, primary=unit == ticket.departments[0], event=event, ticket=ticket,
+                       note=followup.note, by=followup.unit)]
 
     async def _notices(self, change: StatusChange) -> list[Notice]:
         assert self.rt.tickets is not None

@@ -163,9 +163,10 @@ class StatusChange(BaseModel):
 
 # A word on a filed ticket kept apart from its history (no step of the work, never told to the
 # citizen as news): the citizen's 催办 ("urge": they pressed for it to be done) and 补充 ("info":
-# more about the matter), and a co-handling unit's 协办意见 ("assist": what it did or found, for
-# the 主办 and the centre).
-FollowUpKind = Literal["urge", "info", "assist"]
+# more about the matter), a co-handling unit's 协办意见 ("assist": what it did or found, for
+# the 主办 and the centre), and the centre's decision on a unit's 延期申请 ("decision", with the
+# unit that asked: 同意延期至… or 不同意延期：…, for that unit to hear).
+FollowUpKind = Literal["urge", "info", "assist", "decision"]
 
 
 class FollowUp(BaseModel):

@@ -229,6 +229,9 @@ def _changes(row: TicketRow, correction: Correction) -> tuple[dict[str, Any], di
 MERGED_NOTE = "您反映的问题与工单{main}为同一事项，已合并办理，办理进展和结果将一并告知您"
 UNMERGED_NOTE = "该工单改为单独办理，办理进展将继续告知您"
 EXTENDED_NOTE = "办理时限延长至{until}（{reason}）"  # 延期, as the citizen hears it and 办理记录 keeps it
+# the centre's decision on a 延期申请, as 办理记录 keeps it and the unit that asked is told
+APPROVED_NOTE = "同意延期，办理时限延至{until}"
+REJECTED_NOTE = "不同意延期：{reason}"
 EXTEND_AHEAD = timedelta(days=366)  # the latest 办理时限 a 延期 may give: a typo of the year is refused
 
 
@@ -1142,6 +1145,8 @@ class LocalLedger:
                     if not said:
                         raise InvalidNote("驳回理由不能为空")
                     waiting.outcome, waiting.decided_at, waiting.answer = "rejected", now, said
+                    row.followups.append(FollowUpRow(kind="decision", at=now, note=REJECTED_NOTE.format(reason=said),
+                                                     unit=waiting.unit))
                 waiting.decided_by = by[:64]
                 row.updated_at = now
                 await session.flush()
@@ -1166,7 +1171,8 @@ class LocalLedger:
 
     async def _grant(self, session: AsyncSession, row: TicketRow, until: datetime, reason: str, now: datetime) -> None:
         """延期 ``row`` to ``until``: its own history and each follower's get the note, which the
-        status poller tells their citizens; a 延期申请 waiting on it is granted."""
+        status poller tells their citizens; a 延期申请 waiting on it is granted (a decision kept for
+        the unit that asked)."""
         self._check_extension(row, until, now)
         note = EXTENDED_NOTE.format(until=said_due(until), reason=reason)
         row.extended_until, row.extended_at, row.updated_at = until, now, now
@@ -1176,6 +1182,9 @@ class LocalLedger:
             follower.updated_at = now
         if waiting := _pending(row):
             waiting.outcome, waiting.decided_at, waiting.answer, waiting.granted_until = "approved", now, reason, until
+            # the unit that asked hears of it (the units' mailer follows these decisions)
+            row.followups.append(FollowUpRow(kind="decision", at=now, note=APPROVED_NOTE.format(until=said_due(until)),
+                                             unit=waiting.unit))
 
     async def rate(self, ticket_id: str, rating: str, comment: str = "") -> Ticket:
         """Record the citizen's satisfaction; a later rating replaces an earlier one."""

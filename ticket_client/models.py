@@ -155,8 +155,9 @@ class StatusHistoryRow(Base):
 class FollowUpRow(Base):
     """A word on a filed ticket (migration 0005): the citizen's 催办 (``kind="urge"``: they pressed
     for it) or 补充 (``kind="info"``: more about the matter), or a 协办 unit's 协办意见
-    (``kind="assist"``, with its ``unit``: migration 0015). Kept apart from the history: none is a
-    step of the work, so the citizen is never told of it as news."""
+    (``kind="assist"``, with its ``unit``: migration 0015), or the centre's decision on a unit's
+    延期申请 (``kind="decision"``, with the unit that asked). Kept apart from the history: none is
+    a step of the work, so the citizen is never told of it as news."""
 
     __tablename__ = "ticket_followups"
 
@@ -168,7 +169,7 @@ class FollowUpRow(Base):
     # the citizen's message it came from: a turn run again (a redelivery, a retried commit) finds
     # it and adds nothing (None: an operator's click, not a message)
     key: Mapped[str | None] = mapped_column(String(255), nullable=True, unique=True)
-    unit: Mapped[str | None] = mapped_column(String(64), nullable=True)  # a 协办意见's unit
+    unit: Mapped[str | None] = mapped_column(String(64), nullable=True)  # a 协办意见's unit, a decision's asker
 
 
 class RevisionRow(Base):

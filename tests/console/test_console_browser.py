@@ -819,9 +819,12 @@ def test_an_operator_records_an_extension_request_and_a_supervisor_grants_it(
         expect(page.locator("#toast")).to_have_text("已批准延期，市民将收到办理时限延长的通知")
         expect(page.locator("#ld-actions .extension-box .extension-list li")).to_contain_text(
             f"已批准，延至 {granted.isoformat()}（banzhang）")
-        last = page.locator("#ld-history li").last
-        expect(last).to_have_attribute("data-kind", "extend")
-        expect(last).to_contain_text(f"办理时限延长至{granted.year}年{granted.month}月{granted.day}日（需定制更换井盖）")
+        extended = page.locator("#ld-history li[data-kind=extend]")
+        expect(extended).to_contain_text(f"办理时限延长至{granted.year}年{granted.month}月{granted.day}日（需定制更换井盖）")
+        decided = page.locator("#ld-history li").last  # the decision, for the unit that asked (mailed it too)
+        expect(decided).to_have_attribute("data-kind", "decision")
+        expect(decided.locator("b")).to_have_text("延期申请审核（城市管理和综合执法局）")
+        expect(decided).to_contain_text(f"同意延期，办理时限延至{granted.year}年{granted.month}月{granted.day}日")
         expect(page.locator("#ld-fields")).to_contain_text("（已延期）")
         expect(page.locator("#ld-actions .extend-row")).to_have_count(1)  # none waits: a 延期 of its own again
         page.locator("#tab-super").click()

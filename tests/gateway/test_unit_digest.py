@@ -36,8 +36,10 @@ async def rt(settings: Settings, smtp: SmtpSink, tmp_path: Path) -> AsyncIterato
         await runtime.stop()
 
 
-async def filed(settings: Settings, key: str, departments: list[str], days_ago: float, **kw: object) -> str:
-    then = datetime.now(UTC) - timedelta(days=days_ago)
+async def filed(settings: Settings, key: str, departments: list[str], days_ago: float, before: datetime | None = None,
+                **kw: object) -> str:
+    """A ticket filed ``days_ago`` before ``before`` (now)."""
+    then = (before or datetime.now(UTC)) - timedelta(days=days_ago)
     async with LocalLedger(settings.effective_database_url, clock=lambda: then) as ledger:
         draft = TicketDraft(channel="web", conversation_key=f"web:{key}", title=f"{key}井盖破损，电话13812345678",
                             description="井盖破损", departments=departments, **kw)  # type: ignore[arg-type]
@@ -48,14 +50,15 @@ async def test_a_unit_with_tickets_waiting_hears_which_once_a_working_day(rt: Ru
     """Before the hour and on a rest day nothing goes out; after it, the units with something
     waiting are mailed (each address once: 550 refused, passed), the overdue first; a unit with
     nothing waiting, nothing; a second check that day, nothing."""
-    late = await filed(rt.settings, "late", [CITY], days_ago=45)
-    fresh = await filed(rt.settings, "fresh", [CITY, "K2区人民政府"], days_ago=0.01, urgent=True)
-    await filed(rt.settings, "elsewhere", ["水务局"], days_ago=45)  # no address: nobody told
+    day = working_day(datetime.now(BEIJING).date())
+    at = datetime.combine(day, time(8, 29), BEIJING)
+    # filed before the mail is made, whatever the hour the test runs at (fresh: urgent, due within a day)
+    late = await filed(rt.settings, "late", [CITY], days_ago=45, before=at)
+    fresh = await filed(rt.settings, "fresh", [CITY, "K2区人民政府"], days_ago=0.01, before=at, urgent=True)
+    await filed(rt.settings, "elsewhere", ["水务局"], days_ago=45, before=at)  # no address: nobody told
     assert rt.tickets is not None
     await rt.tickets.urge(late, "都一个多月了还没修")
     digest = UnitDigest(rt)
-    day = working_day(datetime.now(BEIJING).date())
-    at = datetime.combine(day, time(8, 29), BEIJING)
     assert await digest.send_due(at) == 0  # not yet
     rest = working_day(day, workday=False)
     assert await digest.send_due(datetime.combine(rest, time(10, 0), BEIJING)) == 0  # a rest day

@@ -176,6 +176,33 @@ async def test_a_co_handlers_opinion_reaches_the_primary_unit(rt: Runtime, smtp:
     assert await notifier.poll_once() == 0  # each once
 
 
+async def test_the_unit_that_asked_for_an_extension_hears_the_centres_decision(rt: Runtime, smtp: SmtpSink) -> None:
+    """延期审核通知: the unit that asked (主办 or 协办) is mailed the centre's decision, granted with
+    the new 办理时限 or refused with the reason; the other units are not."""
+    from datetime import UTC, datetime, timedelta
+
+    assert rt.tickets is not None
+    notifier = UnitNotifier(rt)
+    await notifier.poll_once()
+    granted = await file(rt, "granted", ["K2区人民政府", CITY])
+    refused = await file(rt, "refused", ["K2区人民政府", CITY])
+    assert await notifier.poll_once() == 4
+    smtp.received.clear()
+    until = datetime.now(UTC) + timedelta(days=60)
+    await rt.tickets.ask_extension(granted, until, "需协调多个部门", "K2区人民政府")
+    await rt.tickets.ask_extension(refused, until, "需现场勘查", CITY)
+    assert await notifier.poll_once() == 0  # asking mails nobody
+    await rt.tickets.decide_extension(granted, approve=True, by="boss")
+    await rt.tickets.decide_extension(refused, approve=False, by="boss", reason="现场勘查可在时限内完成")
+    assert await notifier.poll_once() == 2
+    [(to1, yes), (to2, no)] = mails(smtp)
+    assert (to1, yes["Subject"]) == ("k2@city.gov.cn", f"【12345延期】延期申请审核结果：{granted} 书院路井盖破损")
+    assert "你单位就一件工单提出的延期申请，12345中心已审核。" in text_of(yes)
+    assert "审核结果：同意延期，办理时限延至" in text_of(yes)
+    assert (to2, no["Subject"]) == ("cgj@city.gov.cn", f"【12345延期】延期申请审核结果：{refused} 书院路井盖破损")
+    assert "（主办单位：K2区人民政府）" in text_of(no) and "审核结果：不同意延期：现场勘查可在时限内完成" in text_of(no)
+
+
 async def test_redis_losing_its_data_neither_mails_again_nor_skips(rt: Runtime, smtp: SmtpSink) -> None:
     """The mailer's cursors are kept with the tickets too: Redis flushed, it goes on from there,
     mailing nothing twice and missing nothing after."""

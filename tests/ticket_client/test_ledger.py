@@ -778,6 +778,8 @@ async def test_a_departments_extension_request_waits_for_the_centre(database_url
         assert [(r.outcome, r.decided_by, r.answer, r.granted_until) for r in refused.extension_requests] == [
             ("rejected", "lead", "现场勘查可在时限内完成", None)]
         assert refused.extended_until is None and await ledger.changes_since(seq) == []
+        assert [(f.kind, f.unit, f.note) for f in refused.followups] == [  # for the unit that asked
+            ("decision", "供电公司", "不同意延期：现场勘查可在时限内完成")]
         with pytest.raises(ExtensionRequestRefused, match="没有待审核的延期申请"):
             await ledger.decide_extension(other, approve=True, by="lead")
         await ledger.ask_extension(other, until, "仍需现场勘查", "供电公司")  # asked again after a refusal
@@ -792,11 +794,16 @@ async def test_a_departments_extension_request_waits_for_the_centre(database_url
         assert [(c.ticket_id, c.kind, c.note) for c in await ledger.changes_since(seq)] == [
             (hard, "extend", "办理时限延长至2026年12月2日 10:00（需协调多个部门）")]
         assert [t.ticket_id for t in await ledger.search(waiting)] == [other]
+        assert [(f.kind, f.unit, f.note) for f in granted.followups] == [
+            ("decision", "城管局", "同意延期，办理时限延至2026年12月2日 10:00")]
 
         await ledger.ask_extension(hard, until, "仍需协调", "城管局")  # a direct 延期 grants it too
         direct = await ledger.extend(hard, until + timedelta(days=1), "需协调多个部门")
         assert [(r.outcome, r.decided_by, r.granted_until) for r in direct.extension_requests][-1] == (
             "approved", "", until + timedelta(days=1))
+        assert direct.followups[-1].kind == "decision" and len(direct.followups) == 2
+        unasked = await ledger.extend(hard, until + timedelta(days=2), "需协调多个部门")  # none waiting: no decision
+        assert len(unasked.followups) == 2
         said = await ledger.decide_extension(other, approve=True, by="lead")  # as asked, in the unit's words
         assert said.history[-1].note.endswith("（仍需现场勘查）") and said.extended_until == until
 

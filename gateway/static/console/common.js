@@ -270,8 +270,9 @@ var HotlineCommon = (function () {
     });
   }
   // A step of 办理记录 by its kind (progress, the citizen's 催办 / 补充 / 撤单, a 延期, a 协办's
-  // 协办意见 with its unit), else its status's word
-  var STEPS = { note: "办理进展", urge: "市民催办", info: "市民补充", withdraw: "市民撤单", extend: "延期", assist: "协办意见" };
+  // 协办意见 with its unit, the centre's decision on a unit's 延期申请), else its status's word
+  var STEPS = { note: "办理进展", urge: "市民催办", info: "市民补充", withdraw: "市民撤单", extend: "延期", assist: "协办意见",
+                decision: "延期申请审核" };
   function stepLabel(h, statuses) {
     return (STEPS[h.kind] || statuses[h.status] || h.status) + (h.unit ? "（" + h.unit + "）" : "");
   }
