@@ -321,29 +321,32 @@ def file_response(path: Path, mime: str) -> FileResponse:
 
 THUMB_SIDE = 320  # a thumbnail's longest side: 工单查询's and the 工作台's 附件查看 show photos this small
 THUMB_SUFFIX = ".thumb.jpg"  # beside the photo, pruned with it
+# a thumbnail's file by its kind: a photo's JPEG, a transparent image's PNG (its see-through parts kept)
+THUMBS = {"image/jpeg": THUMB_SUFFIX, "image/png": ".thumb.png"}
 
 
 def thumbnail(path: Path, mime: str) -> tuple[Path, str] | None:
     """A small copy of the stored image at ``path`` (made once, kept beside it, made again if the
-    photo is newer), for a page that shows many: a phone's photo is kept at up to
-    ``HOTLINE_MEDIA_MAX_SIDE``, about a megabyte. None for what is not an image that decodes."""
+    image is newer), for a page that shows many: a phone's photo is kept at up to
+    ``HOTLINE_MEDIA_MAX_SIDE``, about a megabyte. A JPEG, or a PNG for an image with transparency
+    (a screenshot, a drawing). None for what is not an image that decodes."""
     if not mime.startswith("image/") or mime == "image/svg+xml":
         return None
-    small = path.with_name(path.name + THUMB_SUFFIX)
     try:
-        if small.is_file() and small.stat().st_mtime >= path.stat().st_mtime:
-            return small, "image/jpeg"
+        for kind, suffix in THUMBS.items():
+            small = path.with_name(path.name + suffix)
+            if small.is_file() and small.stat().st_mtime >= path.stat().st_mtime:
+                return small, kind
         data, kind = normalise_image(path.read_bytes(), THUMB_SIDE)
     except (BadRequest, OSError):
         return None
-    if kind != "image/jpeg":  # a transparent PNG stays as it was kept
-        return None
+    small = path.with_name(path.name + THUMBS[kind])
     try:
         write_file(small, data)
     except OSError:  # another request made it at the same moment (its .part moved first), or a full disk
         if not small.is_file():
             return None
-    return small, "image/jpeg"
+    return small, kind
 
 
 def prune(folder: Path, keep_days: float, now: float) -> int:

@@ -227,7 +227,7 @@ async def test_the_fetch_loop_stops_whenever_it_is_stopped(settings: Settings, r
 
 def test_a_thumbnail_is_made_once_beside_the_photo_and_only_of_a_photo(tmp_path: Path) -> None:
     """附件查看's small copy: a JPEG of THUMB_SIDE at most, kept beside the photo and made again
-    only when the photo is newer; a voice note, a transparent PNG or a broken file has none."""
+    only when the photo is newer (a PNG for a transparent image); a voice note or a broken file has none."""
     shot = tmp_path / "a.jpg"
     write_file(shot, photo(1600, 1200))
     made = thumbnail(shot, "image/jpeg")
@@ -241,11 +241,16 @@ def test_a_thumbnail_is_made_once_beside_the_photo_and_only_of_a_photo(tmp_path:
     write_file(clear, _transparent())
     broken = tmp_path / "b.jpg"
     write_file(broken, b"\xff\xd8 not really")
-    assert thumbnail(voice, "audio/amr") is None and thumbnail(clear, "image/png") is None
+    assert thumbnail(voice, "audio/amr") is None
+    see_through = thumbnail(clear, "image/png")
+    assert see_through is not None and see_through == (clear.with_name("c.png.thumb.png"), "image/png")
+    with Image.open(see_through[0]) as small:
+        assert small.mode == "RGBA" and max(small.size) == THUMB_SIDE and small.getpixel((0, 0))[3] == 0
+    assert thumbnail(clear, "image/png") == see_through  # kept
     assert thumbnail(broken, "image/jpeg") is None and not broken.with_name("b.jpg" + THUMB_SUFFIX).exists()
 
 
 def _transparent() -> bytes:
     out = io.BytesIO()
-    Image.new("RGBA", (64, 64), (255, 0, 0, 0)).save(out, "PNG")
+    Image.new("RGBA", (640, 640), (255, 0, 0, 0)).save(out, "PNG")
     return out.getvalue()
