@@ -36,7 +36,7 @@ from gateway.console.routes import (
 )
 from gateway.console.users import User
 from gateway.errors import BadInput, Conflict, Forbidden, NotFound
-from nlu.pii import mask_pii
+from nlu.pii import find_pii, mask_pii
 from ticket_client import deadlines
 from ticket_client.base import MAX_NOTE, MAX_REASON, TO_ACCEPT, Ticket, TicketQuery
 
@@ -198,25 +198,52 @@ async def export_tickets(
 @router.get("/tickets/{ticket_id}")
 async def ticket(ticket_id: str, user: DepartmentDep, request: Request, now: NowDep) -> dict[str, Any]:
     """One ticket in full as the unit needs it to handle it: what, where, the contact phone masked
-    (138****5678: the whole number is asked for, audited, with POST …/contact), every step, the
-    citizen's 催办 and 补充 and the 协办意见; not the centre's 更正 notes."""
+    (138****5678, and so the numbers in the citizen's words: the whole ones are asked for, audited,
+    with POST …/contact), every step, the citizen's 催办 and 补充 and the 协办意见; not the centre's
+    更正 notes."""
     t = await _mine(ticket_id, user, request, primary=None)
     detail = convs.ticket_detail(t, _console(request).rt.settings, now)
     for internal in ("conversation_key", "revisions"):
         detail.pop(internal)
+    whole = _numbers(t)
     detail["contact"] = masked_contact(t.contact)
-    return {**detail, **_view(t, user, request, now), "contact_masked": detail["contact"] != t.contact}
+    detail["description"] = masked_numbers(t.description)
+    detail["followups"] = [{**f, "note": masked_numbers(f["note"])} if f["kind"] in CITIZENS else f
+                           for f in detail["followups"]]
+    return {**detail, **_view(t, user, request, now), "contact_masked": _numbers(detail) != whole}
 
 
 @router.post("/tickets/{ticket_id}/contact")
 async def contact(ticket_id: str, user: DepartmentDep, request: Request) -> dict[str, Any]:
-    """查看联系电话: the citizen's whole number, to call them about one of the unit's tickets; each
-    look is audited (``unit.contact``, who and which ticket, not the number), so the centre can see
-    who read whose phone."""
+    """查看联系电话: the citizen's whole number, and their words with the numbers in them, to call
+    them about one of the unit's tickets; each look is audited (``unit.contact``, who and which
+    ticket, not the number), so the centre can see who read whose phone."""
     t = await _mine(ticket_id, user, request, primary=None)
     await audit.record(_console(request).redis, user.name, "unit.contact", t.conversation_key,
                        ticket_id=t.ticket_id, unit=user.unit)
-    return {"ticket_id": t.ticket_id, "contact": t.contact}
+    return {"ticket_id": t.ticket_id, **_numbers(t)}
+
+
+CITIZENS = ("urge", "info")  # the follow-ups in the citizen's words (催办, 补充), where a number may be
+
+
+def _numbers(t: Ticket | dict[str, Any]) -> dict[str, Any]:
+    """Where a ticket's (or a shown ticket's) numbers may be: its contact, description, and the
+    citizen's follow-ups."""
+    if isinstance(t, Ticket):
+        t = {"contact": t.contact, "description": t.description, "followups": convs.followup_views(t)}
+    return {"contact": t["contact"], "description": t["description"],
+            "followups": [f for f in t["followups"] if f["kind"] in CITIZENS]}
+
+
+def masked_numbers(text: str) -> str:
+    """Phone numbers in the citizen's words masked as ``masked_contact``, ID numbers wholly."""
+    out, pos = [], 0
+    for m in find_pii(text):
+        if m.kind in ("phone", "id_number"):
+            out += [text[pos:m.start], masked_contact(m.value) if m.kind == "phone" else "[身份证号]"]
+            pos = m.end
+    return "".join(out) + text[pos:]
 
 
 def masked_contact(contact: str) -> str:

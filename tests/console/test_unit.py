@@ -28,8 +28,9 @@ async def unit_login(app: Any, console_login: Any) -> Any:
 
 
 async def file(app: Any, key: str, departments: list[str], **kw: Any) -> str:
-    draft = TicketDraft(channel="web", conversation_key=f"web:{key}", title=f"{key}路灯不亮",
-                        description="小区门口路灯坏了一个星期", contact="13812345678", departments=departments, **kw)
+    fields: dict[str, Any] = {"description": "小区门口路灯坏了一个星期", "contact": "13812345678", **kw}
+    draft = TicketDraft(channel="web", conversation_key=f"web:{key}", title=f"{key}路灯不亮", departments=departments,
+                        **fields)
     return (await app.state.runtime.tickets.file(draft, key)).ticket_id
 
 
@@ -64,12 +65,21 @@ async def test_a_department_account_reaches_its_units_tickets_and_nothing_else(a
 async def test_a_unit_reads_the_whole_phone_number_only_on_asking_and_it_is_audited(
     app: Any, unit_login: Any, console_login: Any
 ) -> None:
-    """查看联系电话: the ticket shows the number masked; the whole one is asked for (主办 or 协办),
-    and each look is audited with who and which ticket, never the number itself."""
-    mine = await file(app, "mine", [UNIT])
+    """查看联系电话: the ticket shows the number masked, and the phone and ID numbers in the
+    citizen's words too; the whole ones are asked for (主办 or 协办), and each look is audited with
+    who and which ticket, never the number itself."""
+    said = "路灯坏了，另一个电话13900001111，身份证430102199001011234，车牌湘A12345挡路"
+    mine = await file(app, "mine", [UNIT], description=said)
+    await app.state.runtime.tickets.urge(mine, "还没修，打我电话0731-88886666")
     helped = await file(app, "helped", ["供电公司", UNIT])
     other = await file(app, "other", ["水务局"])
     unit = await unit_login()
+    shown = (await unit.get(f"/unit/tickets/{mine}")).json()
+    assert shown["description"] == "路灯坏了，另一个电话139****1111，身份证[身份证号]，车牌湘A12345挡路"  # the plate stays
+    assert [f["note"] for f in shown["followups"]] == ["还没修，打我电话073*-****6666"]
+    r = await unit.post(f"/unit/tickets/{mine}/contact", json={})
+    assert (r.status_code, r.json()["contact"], r.json()["description"]) == (200, "13812345678", said)
+    assert [f["note"] for f in r.json()["followups"]] == ["还没修，打我电话0731-88886666"]
     for ticket_id in (mine, helped):
         r = await unit.post(f"/unit/tickets/{ticket_id}/contact", json={})
         assert (r.status_code, r.json()["contact"]) == (200, "13812345678")
@@ -77,8 +87,8 @@ async def test_a_unit_reads_the_whole_phone_number_only_on_asking_and_it_is_audi
     assert (await unit.post(f"/unit/tickets/{mine}/contact", json={}, headers={"X-CSRF-Token": "x"})).status_code == 403
     boss = await console_login("boss", "supervisor")
     entries = [e for e in (await boss.get("/audit?limit=50")).json()["entries"] if e["action"] == "unit.contact"]
-    assert sorted(e["detail"]["ticket_id"] for e in entries) == sorted([mine, helped])
-    assert {e["actor"] for e in entries} == {"cgj"} and "13812345678" not in str(entries)
+    assert sorted(e["detail"]["ticket_id"] for e in entries) == sorted([mine, mine, helped])
+    assert {e["actor"] for e in entries} == {"cgj"} and "13812345678" not in str(entries) and "1390000" not in str(entries)
     assert (await boss.post(f"/unit/tickets/{mine}/contact", json={})).status_code == 403  # the centre reads 工单查询
 
 

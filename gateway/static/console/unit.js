@@ -134,14 +134,14 @@
       if (state.shown === id) render(t);
     }).catch(function (e) { toast(e.message, true); });
   }
-  // 联系电话 shows masked (138****5678); 查看 asks for the whole number, which the centre audits, and
-  // the page keeps it while open (the ticket shown again after a step still shows it)
+  // 联系电话 shows masked (138****5678), as do the numbers in the citizen's words; 查看完整号码 asks
+  // for them whole, which the centre audits, and the page keeps them while open (the ticket shown
+  // again after a step still shows them)
   var revealed = {};
   function revealContact(t) {
     var dd = Array.prototype.filter.call($("ud-fields").querySelectorAll("dt"), function (dt) {
       return dt.textContent === "联系电话";
     })[0].nextElementSibling;
-    if (revealed[t.ticket_id]) { dd.textContent = revealed[t.ticket_id]; return; }
     var btn = el("button", "link", "查看完整号码");
     btn.type = "button";
     btn.id = "ud-contact";
@@ -149,14 +149,20 @@
     btn.addEventListener("click", function () {
       btn.disabled = true;
       api("POST", "/unit/tickets/" + encodeURIComponent(t.ticket_id) + "/contact", {}).then(function (d) {
-        revealed[t.ticket_id] = d.contact;
-        if (state.shown === t.ticket_id) dd.textContent = d.contact;
+        revealed[t.ticket_id] = d;
+        if (state.shown === t.ticket_id) render(t);
       }).catch(function (e) { btn.disabled = false; toast(e.message, true); });
     });
     dd.appendChild(document.createTextNode(" "));
     dd.appendChild(btn);
   }
   function render(t) {
+    var whole = revealed[t.ticket_id];
+    if (whole) {  // the numbers asked for: the citizen's follow-ups with them, the centre's steps as they are
+      t = Object.assign({}, t, { contact: whole.contact, description: whole.description, contact_masked: false,
+        followups: (t.followups || []).filter(function (f) { return f.kind !== "urge" && f.kind !== "info"; })
+          .concat(whole.followups) });
+    }
     $("ud-empty").hidden = true;
     $("ud").hidden = false;
     $("ud").setAttribute("data-ticket-id", t.ticket_id);
