@@ -30,7 +30,7 @@ from gateway.runtime import Runtime
 from gateway.unit_mail import mail_unit, retry_queued, unit_mail
 from nlu.pii import mask_pii
 from ticket_client import deadlines
-from ticket_client.base import FollowUpEvent, StatusChange, Ticket, TicketNotFound
+from ticket_client.base import FollowUpEvent, StatusChange, Ticket, TicketNotFound, TicketQuery
 
 log = structlog.get_logger(__name__)
 E = TypeVar("E", StatusChange, FollowUpEvent)  # what the mailer follows: the ledger's changes, its 催办 and 协办意见
@@ -70,6 +70,7 @@ class Notice:
     ticket: Ticket
     note: str  # the change's words (重新办理's reason), the citizen's (催办), the 协办's (协办意见)
     by: str = ""  # the 协办 unit that wrote a 协办意见
+    urges: int = 0  # a 催办's count: the ticket's and its repeats' up to this one (第N次催办)
 
     @property
     def kind(self) -> str:
@@ -95,7 +96,7 @@ def compose(notice: Notice, to: str, rt: Runtime) -> EmailMessage:
     settings, t = rt.settings, notice.ticket
     what = WHAT[(notice.event, notice.primary)]
     due = deadlines.due_at(t, settings)
-    intro = INTRO[(notice.event, notice.primary)].format(primary=t.departments[0], urges=len(t.urges) or 1,
+    intro = INTRO[(notice.event, notice.primary)].format(primary=t.departments[0], urges=notice.urges or 1,
                                                         by=notice.by)
     lines = [f"{notice.unit}：", "", intro, "",
              f"工单编号：{t.ticket_id}",
@@ -215,8 +216,12 @@ class UnitNotifier:
             unit, event = ticket.departments[0], "urged" if followup.kind == "urge" else "assisted"
         if unit not in self.contacts:
             return []
+        urges = 0
+        if event == "urged":  # how often the matter was pressed for by then: on the main and its repeats
+            repeats = await self.rt.tickets.search(TicketQuery(merged_into=ticket.ticket_id, limit=200))
+            urges = sum(u.at <= followup.at for t in (ticket, *repeats) for u in t.urges)
         return [Notice(unit=unit, primary=unit == ticket.departments[0], event=event, ticket=ticket,
-                       note=followup.note, by=followup.unit)]
+                       note=followup.note, by=followup.unit, urges=urges)]
 
     async def _notices(self, change: StatusChange) -> list[Notice]:
         assert self.rt.tickets is not None

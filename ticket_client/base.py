@@ -634,7 +634,7 @@ class TicketQuery(BaseModel):
     # 即将超期 (``due_soon``): still open and close to one. Both set: either. Neither: no narrowing.
     overdue: bool = False
     due_soon: bool = False
-    urged: bool = False  # 催办未办结: urged by the citizen (any time) and still open
+    urged: bool = False  # 催办未办结: urged by the citizen (any time; or a repeat merged into it, by its own) and still open
     reviewed: bool = False  # 已审核: an operator corrected or confirmed its classification
     department: str = Field(default="", max_length=40)  # 承办部门: one unit, 主办 or 协办 (a department's report)
     # 曾退回: sent back by its department at least once (改派'd since or not); with ``department``,

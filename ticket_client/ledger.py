@@ -52,6 +52,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql.functions import FunctionElement
 
 from ticket_client.base import (
@@ -801,9 +802,12 @@ class LocalLedger:
             conditions.append(TicketRow.created_at >= query.since)
         if query.until is not None:
             conditions.append(TicketRow.created_at < query.until)
-        if query.urged:
+        if query.urged:  # its own citizen pressed for it, or one of a repeat merged into it (heard on the main)
             urged = select(FollowUpRow.id).where(FollowUpRow.ticket_pk == TicketRow.id, FollowUpRow.kind == "urge").exists()
-            conditions += [urged, TicketRow.status.in_(OPEN)]
+            repeat = aliased(TicketRow)
+            through = (select(FollowUpRow.id).join(repeat, FollowUpRow.ticket_pk == repeat.id)
+                       .where(repeat.merged_into == TicketRow.ticket_id, FollowUpRow.kind == "urge").exists())
+            conditions += [or_(urged, through), TicketRow.status.in_(OPEN)]
         if query.reviewed:
             conditions.append(select(RevisionRow.id).where(RevisionRow.ticket_pk == TicketRow.id).exists())
         if query.merged_into:

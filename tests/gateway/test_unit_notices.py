@@ -142,6 +142,7 @@ async def test_a_citizens_urge_reaches_the_primary_unit_of_the_ticket_or_its_mai
     assert "市民催办一件你单位主办、尚未办结的工单（第1次催办）" in body
     assert "市民催办：怎么还没人来修，我电话[电话]" in body and "13812345678" not in body
     assert second["Subject"] == first["Subject"]  # the repeat's, about its main
+    assert "（第2次催办）" in text_of(second)  # the matter's second, counted on the main and its repeats
     assert "市民催办：我也反映过，催一下" in text_of(second)
     assert await notifier.poll_once() == 0  # each once
 

@@ -1125,6 +1125,24 @@ async def test_a_supplement_is_kept_beside_the_history_until_the_ticket_is_done(
     assert len((await ledger.get(ref.ticket_id)).followups) == 2
 
 
+async def test_a_main_pressed_for_through_its_repeat_is_urged(ledger: LocalLedger) -> None:
+    """催办未办结 of a main counts its repeats' 催办 too: the matter is handled on the main, where the
+    unit's 催办 list and the centre's card look (main_only), and 承办单位考核 counts it."""
+    main = (await ledger.file(draft("web:a", departments=["城管局"]), "m")).ticket_id
+    repeat = (await ledger.file(draft("web:b", departments=["城管局"]), "r")).ticket_id
+    quiet = (await ledger.file(draft("web:c", departments=["城管局"]), "q")).ticket_id
+    await ledger.merge(repeat, main)
+    pressed = TicketQuery(urged=True, main_only=True, department="城管局")
+    assert await ledger.count(pressed) == 0
+    await ledger.urge(repeat, "我也反映过，催一下")
+    assert [t.ticket_id for t in await ledger.search(pressed)] == [main] and quiet != main
+    [tally] = await ledger.department_tallies(TicketQuery(main_only=True))
+    assert (tally.department, tally.urged) == ("城管局", 1)
+    for status in ("accepted", "resolved"):
+        await ledger.set_status(main, status)
+    assert await ledger.count(pressed) == 0  # done: no longer 催办未办结
+
+
 async def test_a_co_handling_unit_writes_its_opinion_for_the_primary_unit(ledger: LocalLedger, clock: FakeClock) -> None:
     """协办意见: only a 协办 of the ticket writes one, beside the history (the citizen hears
     nothing), with its unit; not once the ticket is done or merged into another."""
