@@ -4,13 +4,14 @@ as 主办 or as 协办, so nobody has to watch the 承办单位工作台 to lear
 citizen presses for an open ticket of it (催办通知) or one of its 协办 writes its 协办意见 (协办意见通知);
 and a unit that asked for a 延期 hears the centre's decision (延期审核通知).
 
-The mailer follows the ledger's changes, then its 催办, 协办意见 and 延期 decisions, with a cursor
-of its own for each, in order, one process at a time, from the latest when it first starts (the
-past is not mailed). A mail the SMTP server defers (down, busy: 4xx) holds the cursor, and the change is tried
-again, mailing only the addresses it has not reached; a mailbox the server defers gets its mail
-queued and retried on its own (``gateway.unit_mail``) while the others go on; an address refused
-for good (5xx) is logged and passed. The mail says what and where and by when; the citizen's phone
-stays in the 工作台, and phone and ID numbers in the words are masked."""
+The mailer follows the ledger's changes, then its follow-ups (催办, 协办意见, 延期 decisions), with a
+cursor of its own for each (kept with the tickets too: ``gateway.cursors``), in order, one process
+at a time, from the latest when it first starts (the past is not mailed). A mail the SMTP server
+defers (down, busy: 4xx) holds the cursor, and the change is tried again, mailing only the
+addresses it has not reached; a mailbox the server defers gets its mail queued and retried on its
+own (``gateway.unit_mail``) while the others go on; an address refused for good (5xx) is logged and
+passed. The mail says what and where and by when; the citizen's phone stays in the 工作台, and phone
+and ID numbers in the words are masked."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ from ticket_client import deadlines
 from ticket_client.base import FollowUpEvent, StatusChange, Ticket, TicketNotFound, TicketQuery
 
 log = structlog.get_logger(__name__)
-E = TypeVar("E", StatusChange, FollowUpEvent)  # what the mailer follows: the ledger's changes, its 催办 and 协办意见
+E = TypeVar("E", StatusChange, FollowUpEvent)  # what the mailer follows: the ledger's changes, its follow-ups
 
 POLL_S = 5.0  # how often the ledger's changes are read (a unit's mail need not be instant)
 
@@ -56,7 +57,8 @@ INTRO = {
     ("decided", True): "你单位就一件工单提出的延期申请，12345中心已审核。",
     ("decided", False): "你单位（协办）就一件工单提出的延期申请，12345中心已审核（主办单位：{primary}）。",
 }
-KIND = {"urged": "urge", "assisted": "assist", "decided": "decision"}  # the mail's kind (metric, log, its record of addresses); else dispatch
+# the mail's kind (metric, log, its record of the addresses reached); else dispatch
+KIND = {"urged": "urge", "assisted": "assist", "decided": "decision"}
 TAG = {"urged": "催办", "assisted": "协办", "decided": "延期"}  # the subject's 【12345…】; else 派单
 
 
@@ -119,13 +121,15 @@ def compose(notice: Notice, to: str, rt: Runtime) -> EmailMessage:
     if settings.public_url:
         lines.append(f"承办单位工作台：{settings.public_url.rstrip('/')}/console/")
     lines += ["", "群众联系电话等信息请登录承办单位工作台查看。本邮件由系统自动发送，请勿直接回复。"]
-    subject = f"【12345{TAG.get(notice.event, '派单')}{'·紧急' if t.urgent else ''}】{what}：{t.ticket_id} {mask_pii(t.title)}".rstrip()
+    tag = TAG.get(notice.event, "派单") + ("·紧急" if t.urgent else "")
+    subject = f"【12345{tag}】{what}：{t.ticket_id} {mask_pii(t.title)}".rstrip()
     return unit_mail(settings, to, subject, lines)
 
 
 class UnitNotifier:
-    """Mails each unit of each ticket sent to it, change by change, and each 主办 pressed for or
-    written to by a 协办, 催办 by 催办 and 协办意见 by 协办意见 (``poll_once``)."""
+    """Mails each unit of each ticket sent to it, change by change, each 主办 pressed for or
+    written to by a 协办, and each unit whose 延期申请 was decided, follow-up by follow-up
+    (``poll_once``)."""
 
     def __init__(self, rt: Runtime) -> None:
         assert rt.settings.unit_contacts_file is not None
@@ -143,8 +147,8 @@ class UnitNotifier:
 
     async def poll_once(self) -> int:
         """Mail what waits in the mailboxes' queues, then the units of the changes, then of the
-        催办 and 协办意见, since their cursors; the mails sent. Stops where the server defers (a change's cursor
-        stays before it: the next poll tries it again)."""
+        follow-ups, since their cursors; the mails sent. Stops where the server defers (a change's
+        cursor stays before it: the next poll tries it again)."""
         rt = self.rt
         assert rt.tickets is not None
         if not await rt.redis.set(keys.UNIT_NOTICE_LOCK, rt.consumer_prefix, nx=True, px=120_000):
