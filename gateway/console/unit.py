@@ -199,41 +199,44 @@ async def export_tickets(
 async def ticket(ticket_id: str, user: DepartmentDep, request: Request, now: NowDep) -> dict[str, Any]:
     """One ticket in full as the unit needs it to handle it: what, where, the contact phone masked
     (138****5678, and so the numbers in the citizen's words: the whole ones are asked for, audited,
-    with POST …/contact), every step, the citizen's 催办 and 补充 and the 协办意见; not the centre's
-    更正 notes."""
+    with POST …/contact), every step, the 催办 and 补充 of its citizen and of the repeats merged into
+    it (市民催办 counts them all) and the 协办意见; not the centre's 更正 notes."""
     t = await _mine(ticket_id, user, request, primary=None)
     detail = convs.ticket_detail(t, _console(request).rt.settings, now)
-    for internal in ("conversation_key", "revisions"):
+    for internal in ("conversation_key", "revisions", "followups"):
         detail.pop(internal)
-    whole = _numbers(t)
-    detail["contact"] = masked_contact(t.contact)
-    detail["description"] = masked_numbers(t.description)
-    detail["followups"] = [{**f, "note": masked_numbers(f["note"])} if f["kind"] in CITIZENS else f
-                           for f in detail["followups"]]
-    return {**detail, **_view(t, user, request, now), "contact_masked": _numbers(detail) != whole}
+    words = await _citizens_words(request, t)
+    pressed = [f["at"] for f in words["followups"] if f["kind"] == "urge"]
+    theirs = [{**f, "note": masked_numbers(f["note"])} for f in words["followups"]]
+    masked = {"contact": masked_contact(t.contact), "description": masked_numbers(t.description), "followups": theirs}
+    return {**detail, **_view(t, user, request, now), **masked,
+            "followups": theirs + [f for f in convs.followup_views(t) if f["kind"] not in CITIZENS],
+            "urges": len(pressed), "urged_at": max(pressed, default=None), "contact_masked": masked != words}
 
 
 @router.post("/tickets/{ticket_id}/contact")
 async def contact(ticket_id: str, user: DepartmentDep, request: Request) -> dict[str, Any]:
-    """查看联系电话: the citizen's whole number, and their words with the numbers in them, to call
-    them about one of the unit's tickets; each look is audited (``unit.contact``, who and which
-    ticket, not the number), so the centre can see who read whose phone."""
+    """查看联系电话: the citizen's whole number, and the words with the numbers in them (theirs and
+    the repeats' citizens'), to call them about one of the unit's tickets; each look is audited
+    (``unit.contact``, who and which ticket, not the number), so the centre can see who read whose
+    phone."""
     t = await _mine(ticket_id, user, request, primary=None)
     await audit.record(_console(request).redis, user.name, "unit.contact", t.conversation_key,
                        ticket_id=t.ticket_id, unit=user.unit)
-    return {"ticket_id": t.ticket_id, **_numbers(t)}
+    return {"ticket_id": t.ticket_id, **await _citizens_words(request, t)}
 
 
 CITIZENS = ("urge", "info")  # the follow-ups in the citizen's words (催办, 补充), where a number may be
 
 
-def _numbers(t: Ticket | dict[str, Any]) -> dict[str, Any]:
-    """Where a ticket's (or a shown ticket's) numbers may be: its contact, description, and the
-    citizen's follow-ups."""
-    if isinstance(t, Ticket):
-        t = {"contact": t.contact, "description": t.description, "followups": convs.followup_views(t)}
-    return {"contact": t["contact"], "description": t["description"],
-            "followups": [f for f in t["followups"] if f["kind"] in CITIZENS]}
+async def _citizens_words(request: Request, t: Ticket) -> dict[str, Any]:
+    """Where the numbers of a ticket may be, whole: its contact, its description, and the 催办 and
+    补充 of its citizen and of the citizens of the repeats merged into it (the main is where the
+    matter is handled; each marked with its ticket)."""
+    repeats = [] if t.merged_into else await _console(request).tickets.search(
+        TicketQuery(merged_into=t.ticket_id, limit=200))
+    said = [f for x in (t, *repeats) for f in convs.followup_views(x) if f["kind"] in CITIZENS]
+    return {"contact": t.contact, "description": t.description, "followups": sorted(said, key=lambda f: f["at"])}
 
 
 def masked_numbers(text: str) -> str:

@@ -92,6 +92,26 @@ async def test_a_unit_reads_the_whole_phone_number_only_on_asking_and_it_is_audi
     assert (await boss.post(f"/unit/tickets/{mine}/contact", json={})).status_code == 403  # the centre reads 工单查询
 
 
+async def test_a_main_shows_the_unit_what_the_citizens_of_its_repeats_pressed_for(app: Any, unit_login: Any) -> None:
+    """A repeat merged into the main is handled there: the main's 催办 list entry, its 市民催办 count
+    and 办理记录 hold the repeat's citizen's 催办 and 补充 (marked with their ticket, numbers masked
+    until asked for, then whole)."""
+    tickets = app.state.runtime.tickets
+    main = await file(app, "main", [UNIT])
+    repeat = await file(app, "repeat", [UNIT])
+    await tickets.merge(repeat, main)
+    await tickets.urge(repeat, "我也反映过，电话13900001111")
+    await tickets.add_info(repeat, "是北门那个井盖")
+    unit = await unit_login()
+    assert [t["ticket_id"] for t in (await unit.get("/unit/tickets?view=urged")).json()["tickets"]] == [main]
+    shown = (await unit.get(f"/unit/tickets/{main}")).json()
+    assert shown["urges"] == 1 and shown["urged_at"] is not None
+    assert [(f["kind"], f["ticket_id"], f["note"]) for f in shown["followups"]] == [
+        ("urge", repeat, "我也反映过，电话139****1111"), ("info", repeat, "是北门那个井盖")]
+    whole = (await unit.post(f"/unit/tickets/{main}/contact", json={})).json()
+    assert [f["note"] for f in whole["followups"]] == ["我也反映过，电话13900001111", "是北门那个井盖"]
+
+
 @pytest.mark.parametrize(("contact", "shown"), [
     ("13812345678", "138****5678"), ("0531-88886666", "053*-****6666"), ("王先生 13812345678", "王先生 138****5678"),
     ("12345", "***45"), ("", ""),

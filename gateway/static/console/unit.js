@@ -190,6 +190,10 @@
       li.appendChild(el("span", "muted", dateTime(h.at)));
       li.appendChild(el("b", "", C.stepLabel(h, STEPS)));
       if (h.note) li.appendChild(el("span", "", h.note));
+      if (h.ticket_id && h.ticket_id !== t.ticket_id) {  // a repeat's citizen: handled on this main
+        li.classList.add("merged-followup");
+        li.appendChild(el("span", "muted small", "（并入工单 " + h.ticket_id + "）"));
+      }
       ol.appendChild(li);
     });
     var box = $("ud-actions");
