@@ -39,6 +39,10 @@ async def test_a_repeat_is_found_merged_and_its_citizen_hears_the_mains_steps(
     assert [t["ticket_id"] for t in shown["merged"]] == [repeat]
     assert [(f["kind"], f["ticket_id"]) for f in shown["merged_followups"]] == [("info", repeat)]
     assert "L203" in shown["merged_followups"][0]["note"] and shown["ticket"]["followups"] == []
+    await rt.tickets.urge(repeat, "我那单怎么还没修")  # pressed for through the repeat: the main's 市民催办 counts it
+    shown = (await li.get(f"/tickets/{main}")).json()
+    assert shown["ticket"]["urges"] == 1 and shown["ticket"]["urged_at"] is not None
+    assert {t["ticket_id"] for t in (await li.get("/tickets?urged=true")).json()["tickets"]} == {main, repeat}
     assert [t["ticket_id"] for t in (await li.get(f"/tickets?q={repeat[-6:]}")).json()["tickets"]] == [repeat]
 
     assert (await li.post(f"/tickets/{main}/status", json={"status": "accepted", "note": "已派城管局"})).status_code == 200
