@@ -157,11 +157,15 @@
     dd.appendChild(btn);
   }
   function render(t) {
+    var others = (t.followups || []).filter(function (f) { return f.kind !== "urge" && f.kind !== "info"; });
     var whole = revealed[t.ticket_id];
-    if (whole) {  // the numbers asked for: the citizen's follow-ups with them, the centre's steps as they are
+    if (whole && whole.followups.length !== (t.followups || []).length - others.length) {
+      whole = null;  // the citizens wrote since: shown masked again, to ask for once more
+      delete revealed[t.ticket_id];
+    }
+    if (whole) {  // the numbers asked for: the citizens' follow-ups with them, the other steps as they are
       t = Object.assign({}, t, { contact: whole.contact, description: whole.description, contact_masked: false,
-        followups: (t.followups || []).filter(function (f) { return f.kind !== "urge" && f.kind !== "info"; })
-          .concat(whole.followups) });
+        followups: others.concat(whole.followups) });
     }
     $("ud-empty").hidden = true;
     $("ud").hidden = false;
