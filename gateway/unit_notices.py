@@ -2,7 +2,8 @@
 ticket is sent to it (filed naming it; 改派'd to it; 重新办理 after the citizen said it was not solved),
 as 主办 or as 协办, so nobody has to watch the 承办单位工作台 to learn of it; and, as 主办, when the
 citizen presses for an open ticket of it (催办通知) or one of its 协办 writes its 协办意见 (协办意见通知);
-and a unit that asked for a 延期 hears the centre's decision (延期审核通知).
+and a unit that asked for a 延期 hears the centre's decision (延期审核通知), a 主办 of a 延期 it did not
+ask for.
 
 The mailer follows the ledger's changes, then its follow-ups (催办, 协办意见, 延期 decisions), with a
 cursor of its own for each (kept with the tickets too: ``gateway.cursors``), in order, one process
@@ -43,7 +44,8 @@ WHAT = {("filed", True): "新工单待签收", ("filed", False): "协办工单",
         ("redispatched", True): "改派工单待办理", ("redispatched", False): "改派协办工单",
         ("reopened", True): "工单重新办理", ("reopened", False): "协办工单重新办理",
         ("urged", True): "市民催办", ("assisted", True): "协办单位提交协办意见",
-        ("decided", True): "延期申请审核结果", ("decided", False): "延期申请审核结果"}
+        ("decided", True): "延期申请审核结果", ("decided", False): "延期申请审核结果",
+        ("extended", True): "办理时限延长"}
 INTRO = {
     ("filed", True): "12345热线向你单位派发一件工单，由你单位主办，请及时登录承办单位工作台签收办理。",
     ("filed", False): "12345热线派发的一件工单由你单位协办（主办单位：{primary}），请登录承办单位工作台查看，"
@@ -56,10 +58,11 @@ INTRO = {
     ("assisted", True): "协办单位{by}对你单位主办的一件工单提交了协办意见，请登录承办单位工作台查看，结合协办意见办理。",
     ("decided", True): "你单位就一件工单提出的延期申请，12345中心已审核。",
     ("decided", False): "你单位（协办）就一件工单提出的延期申请，12345中心已审核（主办单位：{primary}）。",
+    ("extended", True): "12345中心已将你单位主办的一件工单的办理时限延长，请在新的办理时限前办结。",
 }
 # the mail's kind (metric, log, its record of the addresses reached); else dispatch
-KIND = {"urged": "urge", "assisted": "assist", "decided": "decision"}
-TAG = {"urged": "催办", "assisted": "协办", "decided": "延期"}  # the subject's 【12345…】; else 派单
+KIND = {"urged": "urge", "assisted": "assist", "decided": "decision", "extended": "extend"}
+TAG = {"urged": "催办", "assisted": "协办", "decided": "延期", "extended": "延期"}  # the subject's 【12345…】; else 派单
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +71,7 @@ class Notice:
 
     unit: str
     primary: bool
-    event: str  # filed, redispatched, reopened; urged (a 催办); assisted (a 协办意见); decided (延期申请)
+    event: str  # filed, redispatched, reopened, extended (延期); urged (a 催办); assisted (a 协办意见); decided (延期申请)
     ticket: Ticket
     note: str  # the change's words (重新办理's reason), the citizen's (催办), the 协办's (协办意见)
     by: str = ""  # the 协办 unit that wrote a 协办意见
@@ -118,6 +121,8 @@ def compose(notice: Notice, to: str, rt: Runtime) -> EmailMessage:
         lines.append(f"协办意见（{notice.by}）：{mask_pii(notice.note)}")
     if notice.event == "decided":
         lines.append(f"审核结果：{mask_pii(notice.note)}")
+    if notice.event == "extended":
+        lines.append(f"延期说明：{mask_pii(notice.note)}")
     if settings.public_url:
         lines.append(f"承办单位工作台：{settings.public_url.rstrip('/')}/console/")
     lines += ["", "群众联系电话等信息请登录承办单位工作台查看。本邮件由系统自动发送，请勿直接回复。"]
@@ -229,6 +234,8 @@ class UnitNotifier:
 
     async def _notices(self, change: StatusChange) -> list[Notice]:
         assert self.rt.tickets is not None
+        if change.kind == "extend":
+            return await self._extended(change)
         if change.kind != "status" or change.status not in ("received", "accepted", "reopened"):
             return []
         try:
@@ -238,3 +245,19 @@ class UnitNotifier:
         event = event_of(change, ticket)
         return [Notice(unit=unit, primary=i == 0, event=event, ticket=ticket, note=change.note)
                 for i, unit in enumerate(ticket.departments) if event and unit in self.contacts]
+
+    async def _extended(self, change: StatusChange) -> list[Notice]:
+        """A 延期 of an open ticket tells its 主办 the new 办理时限, unless the 主办 asked for it (its
+        延期申请 granted at that moment: the decision's mail tells it). A repeat's follows its main."""
+        assert self.rt.tickets is not None
+        try:
+            ticket = await self.rt.tickets.get(change.ticket_id)
+        except TicketNotFound:
+            return []
+        if ticket.merged_into or ticket.status in deadlines.DONE or not ticket.departments:
+            return []
+        primary = ticket.departments[0]
+        if primary not in self.contacts or any(r.decided_at == change.at and r.outcome == "approved" and r.unit == primary
+                                               for r in ticket.extension_requests):
+            return []
+        return [Notice(unit=primary, primary=True, event="extended", ticket=ticket, note=change.note)]

@@ -179,7 +179,8 @@ async def test_a_co_handlers_opinion_reaches_the_primary_unit(rt: Runtime, smtp:
 
 async def test_the_unit_that_asked_for_an_extension_hears_the_centres_decision(rt: Runtime, smtp: SmtpSink) -> None:
     """延期审核通知: the unit that asked (主办 or 协办) is mailed the centre's decision, granted with
-    the new 办理时限 or refused with the reason; the other units are not."""
+    the new 办理时限 or refused with the reason; the other units are not. A 延期 its 主办 did not ask
+    for (a 协办's granted, the centre's own) tells the 主办 the new 办理时限."""
     from datetime import UTC, datetime, timedelta
 
     assert rt.tickets is not None
@@ -202,6 +203,17 @@ async def test_the_unit_that_asked_for_an_extension_hears_the_centres_decision(r
     assert "审核结果：同意延期，办理时限延至" in text_of(yes)
     assert (to2, no["Subject"]) == ("cgj@city.gov.cn", f"【12345延期】延期申请审核结果：{refused} 书院路井盖破损")
     assert "（主办单位：K2区人民政府）" in text_of(no) and "审核结果：不同意延期：现场勘查可在时限内完成" in text_of(no)
+
+    smtp.received.clear()  # a 延期 the 主办 did not ask for tells it the new 办理时限
+    await rt.tickets.ask_extension(refused, until, "仍需现场勘查", CITY)
+    await rt.tickets.decide_extension(refused, approve=True, by="boss")  # the 协办 asked: both hear
+    await rt.tickets.extend(granted, until + timedelta(days=1), "需协调多个部门")  # the centre's own 延期
+    assert await notifier.poll_once() == 3
+    assert sorted((to, m["Subject"].split("】")[1].split("：")[0]) for to, m in mails(smtp)) == [
+        ("cgj@city.gov.cn", "延期申请审核结果"), ("k2@city.gov.cn", "办理时限延长"), ("k2@city.gov.cn", "办理时限延长")]
+    told = next(m for to, m in mails(smtp) if granted in m["Subject"])
+    assert told["Subject"].startswith("【12345延期】办理时限延长：") and "延期说明：办理时限延长至" in text_of(told)
+    assert "12345中心已将你单位主办的一件工单的办理时限延长" in text_of(told)
 
 
 async def test_redis_losing_its_data_neither_mails_again_nor_skips(rt: Runtime, smtp: SmtpSink) -> None:
