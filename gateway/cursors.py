@@ -36,8 +36,3 @@ async def resume(rt: Runtime, redis_key: str, reader: str, start: Callable[[], A
         await rt.tickets.keep_cursor(reader, seq)
     return seq, kept is not None
 
-
-async def keep(rt: Runtime, reader: str, seq: int) -> None:
-    """The ledger's copy of ``reader``'s cursor, after a batch."""
-    assert rt.tickets is not None
-    await rt.tickets.keep_cursor(reader, seq)

@@ -11,7 +11,7 @@ SURVEY_REMINDERS = "hl:survey:remind"  # zset: JSON {ticket, key, channel, seq, 
 STATUS_CURSOR = "hl:status:cursor"
 STATUS_LOCK = "hl:status:lock"
 UNIT_NOTICE_CURSOR = "hl:unit_notice:cursor"  # 派单通知: the last change whose units were mailed
-# 催办通知, 协办意见通知: the last follow-up whose 主办 was mailed (named when it followed 催办 only)
+# 催办通知, 协办意见通知, 延期审核通知: the last follow-up whose unit was mailed (named when it followed 催办 only)
 UNIT_FOLLOWUP_CURSOR = "hl:unit_notice:urge_cursor"
 UNIT_NOTICE_LOCK = "hl:unit_notice:lock"  # one mailer at a time across processes
 UNIT_DIGEST_LOCK = "hl:unit_digest:lock"  # one 待办提醒 round at a time across processes
@@ -27,8 +27,9 @@ def dedupe(key: str) -> str:
 
 
 def unit_notice_sent(event: str) -> str:
-    """The addresses a change's 派单通知 (``dispatch:<seq>``), a 催办's notice (``urge:<seq>``) or a
-    协办意见's (``assist:<seq>``) reached, so a retry of it mails only the rest."""
+    """The addresses a change's 派单通知 (``dispatch:<seq>``, a 延期's ``extend:<seq>``) or a
+    follow-up's notice (``urge:``, ``assist:``, ``decision:<seq>``) reached, so a retry of it mails
+    only the rest."""
     return f"hl:unit_notice:sent:{event}"
 
 

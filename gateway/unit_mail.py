@@ -59,7 +59,6 @@ async def mail_unit(rt: Runtime, reached: str, addresses: Sequence[str], make: C
     busy: the rest wait for the caller's next try). An address whose mailbox is deferred, or that
     has mail queued already (order is kept), gets this one queued for ``keep_s``; one refused for
     good is logged, counted, and not tried again."""
-    settings = rt.settings
     sent = 0
     for to in addresses:
         if await rt.redis.sismember(reached, to):
@@ -69,7 +68,7 @@ async def mail_unit(rt: Runtime, reached: str, addresses: Sequence[str], make: C
             await _queue(rt, to, msg, kind, keep_s, time.time(), logged)
         else:
             try:
-                await deliver(settings.email_smtp(), msg, settings.email_address, to, settings.email_timeout_s)
+                await _deliver(rt, to, msg)
             except DeliveryError as exc:
                 if exc.retry_after is not None and exc.recipient:
                     await _queue(rt, to, msg, kind, keep_s, time.time() + exc.retry_after, logged)
@@ -94,7 +93,6 @@ async def retry_queued(rt: Runtime) -> tuple[int, float | None]:
     again (then it waits twice as long, at most MAX_PAUSE_S): how many were sent, and the server's
     wait when the server itself deferred (the rest wait for the next call). Mail older than its
     keeping time is dropped, logged and counted ``expired``."""
-    settings = rt.settings
     sent = 0
     for to in await rt.redis.zrangebyscore(keys.UNIT_MAIL_DUE, "-inf", time.time()):
         queue = keys.unit_mail_queue(to)
@@ -108,7 +106,7 @@ async def retry_queued(rt: Runtime) -> tuple[int, float | None]:
                 continue
             msg = email.message_from_bytes(base64.b64decode(entry["raw"]), _class=EmailMessage, policy=SMTP)
             try:
-                await deliver(settings.email_smtp(), msg, settings.email_address, to, settings.email_timeout_s)
+                await _deliver(rt, to, msg)
             except DeliveryError as exc:
                 if exc.retry_after is not None and exc.recipient:
                     entry["tries"] += 1
@@ -136,8 +134,8 @@ async def _queue(rt: Runtime, to: str, msg: EmailMessage, kind: str, keep_s: flo
                  logged: dict[str, str]) -> None:
     """Queue ``msg`` behind the mailbox's others; it is due at ``due`` unless the queue is due sooner."""
     now = time.time()
-    entry = {"raw": base64.b64encode(msg.as_bytes()).decode("ascii"), "kind": kind, "queued_at": now,
-             "keep_until": now + keep_s, "tries": 0, "logged": logged}
+    entry = {"raw": base64.b64encode(msg.as_bytes()).decode("ascii"), "kind": kind, "keep_until": now + keep_s,
+             "tries": 0, "logged": logged}
     queue = keys.unit_mail_queue(to)
     async with rt.redis.pipeline(transaction=True) as pipe:
         pipe.rpush(queue, json.dumps(entry, ensure_ascii=False))
@@ -146,6 +144,12 @@ async def _queue(rt: Runtime, to: str, msg: EmailMessage, kind: str, keep_s: flo
         await pipe.execute()
     metrics.UNIT_NOTICES.labels(kind, "queued").inc()
     log.warning(f"unit_{kind}_queued", to=mask(to), **logged)
+
+
+async def _deliver(rt: Runtime, to: str, msg: EmailMessage) -> None:
+    """``msg`` to ``to`` through the e-mail channel's SMTP server (DeliveryError as it says)."""
+    settings = rt.settings
+    await deliver(settings.email_smtp(), msg, settings.email_address, to, settings.email_timeout_s)
 
 
 def _sent(kind: str, to: str, logged: dict[str, str]) -> None:

@@ -26,13 +26,14 @@ import structlog
 
 from config.unit_contacts import load_unit_contacts
 from gateway import cursors, keys
+from gateway.console import merging
 from gateway.console.export import beijing
 from gateway.loops import repeat
 from gateway.runtime import Runtime
 from gateway.unit_mail import mail_unit, retry_queued, unit_mail
 from nlu.pii import mask_pii
 from ticket_client import deadlines
-from ticket_client.base import FollowUpEvent, StatusChange, Ticket, TicketNotFound, TicketQuery
+from ticket_client.base import FollowUpEvent, StatusChange, Ticket, TicketNotFound
 
 log = structlog.get_logger(__name__)
 E = TypeVar("E", StatusChange, FollowUpEvent)  # what the mailer follows: the ledger's changes, its follow-ups
@@ -200,7 +201,8 @@ class UnitNotifier:
             await rt.redis.set(cursor_key, event.seq)
             moved = event.seq
         if moved != cursor:
-            await cursors.keep(rt, reader, moved)
+            assert rt.tickets is not None
+            await rt.tickets.keep_cursor(reader, moved)  # the ledger's copy, after a batch
         return sent, deferred
 
     async def _followups(self, cursor: int, limit: int) -> list[FollowUpEvent]:
@@ -227,7 +229,7 @@ class UnitNotifier:
             return []
         urges = 0
         if event == "urged":  # how often the matter was pressed for by then: on the main and its repeats
-            repeats = await self.rt.tickets.search(TicketQuery(merged_into=ticket.ticket_id, limit=200))
+            repeats = await merging.followers(self.rt.tickets, ticket)
             urges = sum(u.at <= followup.at for t in (ticket, *repeats) for u in t.urges)
         return [Notice(unit=unit, primary=unit == ticket.departments[0], event=event, ticket=ticket,
                        note=followup.note, by=followup.unit, urges=urges)]

@@ -328,7 +328,7 @@ class StatusPoller:
             for change in changes:
                 await self._notify(change)
             if changes:
-                await cursors.keep(rt, "status", changes[-1].seq)
+                await tickets.keep_cursor("status", changes[-1].seq)  # the ledger's copy, after a batch
             return len(changes)
         finally:
             await rt.redis.delete(keys.STATUS_LOCK)

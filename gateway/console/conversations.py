@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -309,8 +310,7 @@ def ticket_view(t: Ticket, settings: Settings | None = None, now: datetime | Non
         "created_at": t.created_at.timestamp(), "updated_at": t.updated_at.timestamp(),
         "history": [{"status": h.status, "note": h.note, "at": h.at.timestamp(), "kind": h.kind} for h in t.history],
         "rating": t.rating,
-        # 催办: how often the citizen pressed for it, and when last
-        "urges": len(t.urges), "urged_at": t.urges[-1].at.timestamp() if t.urges else None,
+        **urged([t]),  # 催办: how often the citizen pressed for it, and when last
         # open311: the platform's own number, and the status is moved there, not in the console
         "platform_request_id": t.platform_request_id,
         "merged_into": t.merged_into,  # 并单: the main ticket it follows
@@ -331,6 +331,13 @@ def followup_views(t: Ticket) -> list[dict[str, Any]]:
     main that shows those of the tickets merged into it; ``unit``: a 协办意见's)."""
     return [{"kind": f.kind, "at": f.at.timestamp(), "note": f.note, "ticket_id": t.ticket_id, "unit": f.unit}
             for f in t.followups]
+
+
+def urged(tickets: Iterable[Ticket]) -> dict[str, Any]:
+    """市民催办 of a matter: how often the citizens of ``tickets`` (a main and its repeats) pressed
+    for it, and when last."""
+    pressed = [u.at.timestamp() for t in tickets for u in t.urges]
+    return {"urges": len(pressed), "urged_at": max(pressed, default=None)}
 
 
 def ticket_detail(t: Ticket, settings: Settings | None = None, now: datetime | None = None) -> dict[str, Any]:

@@ -59,6 +59,15 @@ def _open_main(t: Ticket) -> bool:
     return t.status not in DONE and not t.merged_into
 
 
+MAX_FOLLOWERS = 200  # the repeats of one main read with it (a burst's calls merged into one ticket)
+
+
+async def followers(tickets: TicketClient, t: Ticket) -> list[Ticket]:
+    """The repeats merged into ``t`` (none when ``t`` follows another): the main is where their
+    citizens' 催办 and 补充 are read and counted."""
+    return [] if t.merged_into else await tickets.search(TicketQuery(merged_into=t.ticket_id, limit=MAX_FOLLOWERS))
+
+
 async def similar(tickets: TicketClient, t: Ticket, now: datetime) -> list[Ticket]:
     """The open tickets that may be the same matter as ``t``, most likely first: those about the
     same spot (the 疑似重复 the lists flag), then those naming its place in their words; the same

@@ -881,13 +881,11 @@ async def ticket_detail(ticket_id: str, user: UserDep, request: Request, now: No
     ticket = await console.tickets.get(ticket_id)
     held = await console.redis.hexists(keys.conversation(ticket.conversation_key), "channel")
     # 并单: the tickets that follow this one (a main)
-    followers = [] if ticket.merged_into else await console.tickets.search(
-        TicketQuery(merged_into=ticket_id, limit=200))
+    followers = await merging.followers(console.tickets, ticket)
     repeats = await merging.repeats(console.tickets, [ticket], now)
-    pressed = [u.at.timestamp() for t in (ticket, *followers) for u in t.urges]  # 市民催办: the matter's, on the main
     return {
         "ticket": {**convs.ticket_detail(ticket, console.rt.settings, now), "repeats": repeats.get(ticket_id, 0),
-                   "urges": len(pressed), "urged_at": max(pressed, default=None)},
+                   **convs.urged([ticket, *followers])},  # 市民催办: the matter's, on the main
         "merged": [convs.ticket_view(t, console.rt.settings, now) for t in followers],
         # their citizens' 催办 and 补充 (more about the matter, a photo): the main is where it is handled
         "merged_followups": [f for t in followers for f in convs.followup_views(t)],

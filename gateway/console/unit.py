@@ -21,7 +21,7 @@ from redis.exceptions import RedisError
 
 from channels.base import WellFormedStr
 from config.settings import Settings
-from gateway.console import audit, export
+from gateway.console import audit, export, merging
 from gateway.console import conversations as convs
 from gateway.console import keys as ck
 from gateway.console.auth import DepartmentDep
@@ -203,15 +203,15 @@ async def ticket(ticket_id: str, user: DepartmentDep, request: Request, now: Now
     it (市民催办 counts them all) and the 协办意见; not the centre's 更正 notes."""
     t = await _mine(ticket_id, user, request, primary=None)
     detail = convs.ticket_detail(t, _console(request).rt.settings, now)
-    for internal in ("conversation_key", "revisions", "followups"):
+    for internal in ("conversation_key", "revisions"):
         detail.pop(internal)
-    words = await _citizens_words(request, t)
-    pressed = [f["at"] for f in words["followups"] if f["kind"] == "urge"]
+    repeats = await merging.followers(_console(request).tickets, t)
+    words = _citizens_words(t, repeats)
     theirs = [{**f, "note": masked_numbers(f["note"])} for f in words["followups"]]
     masked = {"contact": masked_contact(t.contact), "description": masked_numbers(t.description), "followups": theirs}
-    return {**detail, **_view(t, user, request, now), **masked,
-            "followups": theirs + [f for f in convs.followup_views(t) if f["kind"] not in CITIZENS],
-            "urges": len(pressed), "urged_at": max(pressed, default=None), "contact_masked": masked != words}
+    others = [f for f in convs.followup_views(t) if f["kind"] not in CITIZENS]  # 协办意见, 延期申请审核
+    return {**detail, **_view(t, user, request, now), **convs.urged([t, *repeats]), **masked,
+            "followups": theirs + others, "contact_masked": masked != words}
 
 
 @router.post("/tickets/{ticket_id}/contact")
@@ -223,18 +223,16 @@ async def contact(ticket_id: str, user: DepartmentDep, request: Request) -> dict
     t = await _mine(ticket_id, user, request, primary=None)
     await audit.record(_console(request).redis, user.name, "unit.contact", t.conversation_key,
                        ticket_id=t.ticket_id, unit=user.unit)
-    return {"ticket_id": t.ticket_id, **await _citizens_words(request, t)}
+    return {"ticket_id": t.ticket_id, **_citizens_words(t, await merging.followers(_console(request).tickets, t))}
 
 
 CITIZENS = ("urge", "info")  # the follow-ups in the citizen's words (催办, 补充), where a number may be
 
 
-async def _citizens_words(request: Request, t: Ticket) -> dict[str, Any]:
+def _citizens_words(t: Ticket, repeats: list[Ticket]) -> dict[str, Any]:
     """Where the numbers of a ticket may be, whole: its contact, its description, and the 催办 and
-    补充 of its citizen and of the citizens of the repeats merged into it (the main is where the
-    matter is handled; each marked with its ticket)."""
-    repeats = [] if t.merged_into else await _console(request).tickets.search(
-        TicketQuery(merged_into=t.ticket_id, limit=200))
+    补充 of its citizen and of the citizens of its ``repeats`` (the main is where the matter is
+    handled; each marked with its ticket)."""
     said = [f for x in (t, *repeats) for f in convs.followup_views(x) if f["kind"] in CITIZENS]
     return {"contact": t.contact, "description": t.description, "followups": sorted(said, key=lambda f: f["at"])}
 
